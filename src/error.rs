@@ -1,0 +1,143 @@
+//! Typed errors of the library. Each names what failed (the flag, the file,
+//! the database) so the binary can print it as is; the binary alone adds
+//! `anyhow` context on top.
+
+use std::io;
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// A configuration value that cannot be used.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// `--timezone` is neither UTC, an offset nor an IANA zone name.
+    #[error("--timezone '{0}': not UTC, an offset like +02:00 or an IANA zone like Europe/Paris")]
+    TimeZone(String),
+    /// `--rsync-log-format` could not be compiled.
+    #[error("--rsync-log-format '{format}': {reason}")]
+    LogFormat {
+        /// The format string as given.
+        format: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// `--db` names a store this build does not know.
+    #[error("--db '{0}': unknown store (expected sqlite:PATH or a file path)")]
+    Store(String),
+    /// A date or duration option could not be read.
+    #[error("{flag} '{value}': expected a date YYYY-MM-DD")]
+    Date {
+        /// The flag.
+        flag: &'static str,
+        /// The value given.
+        value: String,
+    },
+    /// `--by` names an unknown key.
+    #[error("--by '{0}': unknown key (expected day, user, protocol, direction, host, module, client, status)")]
+    ReportKey(String),
+    /// `--format NAME` names an unknown log format.
+    #[error("--format '{0}': unknown log format (see `xferstats formats`)")]
+    Format(String),
+}
+
+/// An input that could not be read.
+#[derive(Debug, Error)]
+pub enum InputError {
+    /// Opening failed (missing, permission denied, a directory, …).
+    #[error("{path}: cannot open: {source}")]
+    Open {
+        /// The input.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// Reading or decompressing failed part-way.
+    #[error("{path}: read error after {offset} bytes: {source}")]
+    Read {
+        /// The input.
+        path: PathBuf,
+        /// Decompressed bytes read before the error.
+        offset: u64,
+        /// The underlying error (truncated .gz/.zst show up here).
+        source: io::Error,
+    },
+    /// No line of the file's head matches any known log format.
+    #[error("{path}: not a recognised transfer log (first lines match no format; use --format to force one)")]
+    Unrecognised {
+        /// The input.
+        path: PathBuf,
+    },
+}
+
+/// A store (database) operation failed; nothing of the current batch was
+/// committed.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// SQLite reported an error while doing `what`.
+    #[error("sqlite {path}: {what}: {source}")]
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+        /// The operation.
+        what: &'static str,
+        /// SQLite's error.
+        source: rusqlite::Error,
+    },
+    /// The database was written by a newer xferstats.
+    #[error(
+        "{path}: schema version {found} is newer than this xferstats understands ({supported}); upgrade xferstats"
+    )]
+    NewerSchema {
+        /// The database.
+        path: PathBuf,
+        /// Version in the database.
+        found: i64,
+        /// Newest version this binary knows.
+        supported: i64,
+    },
+    /// Creating the database directory failed.
+    #[error("{path}: cannot create database directory: {source}")]
+    Dir {
+        /// The directory.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// Session state stored by an earlier run could not be decoded.
+    #[error("stored session state for '{scope}' is unreadable: {reason}")]
+    State {
+        /// The state's scope.
+        scope: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Any error the library returns.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// Bad configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// An unreadable input.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// A store failure.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Writing the report to stdout failed.
+    #[error("writing output: {0}")]
+    Output(#[source] io::Error),
+}
+
+impl Error {
+    /// The documented process exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Config(_) => crate::EXIT_USAGE,
+            Error::Input(_) => crate::EXIT_INPUT,
+            Error::Store(_) => crate::EXIT_STORE,
+            Error::Output(_) => crate::EXIT_INPUT,
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! Log formats: one module per format, each a set of pure functions from
+//! bytes to records. Shared line prefixes (syslog, daemon log files) live in
+//! [`prefix`]. [`Format`] names the formats and picks one per file from its
+//! first lines.
+
+pub mod prefix;
+pub mod rsync;
+
+use std::fmt;
+
+use crate::error::ConfigError;
+use prefix::PrefixParser;
+
+/// A supported log format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// rsync daemon log: `log file` or syslog, any `log format`.
+    Rsyncd,
+}
+
+impl Format {
+    /// Every format, in detection order.
+    pub const ALL: &'static [Format] = &[Format::Rsyncd];
+
+    /// Name used by `--format` and in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Rsyncd => "rsyncd",
+        }
+    }
+
+    /// One-line description for `xferstats formats`.
+    pub fn description(self) -> &'static str {
+        match self {
+            Format::Rsyncd => {
+                "rsync daemon log (log file `YYYY/MM/DD HH:MM:SS [pid]`, BSD or RFC 3339 syslog); \
+                 default or custom `log format` (--rsync-log-format)"
+            }
+        }
+    }
+
+    /// Looks a format up by name.
+    pub fn from_name(name: &str) -> Result<Format, ConfigError> {
+        Format::ALL
+            .iter()
+            .copied()
+            .find(|f| f.name().eq_ignore_ascii_case(name))
+            .ok_or_else(|| ConfigError::Format(name.to_string()))
+    }
+
+    /// Picks the format of a file from its first lines: the format most of
+    /// the recognisable lines belong to, or `None` when no line matches.
+    pub fn detect<'a>(lines: impl Iterator<Item = &'a [u8]>, prefix: &mut PrefixParser) -> Option<Format> {
+        let mut rsync = 0usize;
+        for line in lines.take(200) {
+            if let Some(p) = prefix.parse(line) {
+                if rsync::looks_like(p.msg, p.program) {
+                    rsync += 1;
+                }
+            }
+        }
+        (rsync > 0).then_some(Format::Rsyncd)
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}

@@ -1,0 +1,226 @@
+//! Line prefixes shared by several formats: the rsyncd `log file` prefix
+//! (`YYYY/MM/DD HH:MM:SS [pid] `), BSD syslog (`Mon DD HH:MM:SS host tag[pid]: `,
+//! no year) and RFC 3339 syslog (`2026-11-01T00:00:05.123+01:00 host tag[pid]: `).
+//!
+//! A log can hold any of the three; the style is recognised per line from
+//! its first bytes, so files whose writer changed (rsyslog reconfigured) still
+//! read. The last time stamp is cached: consecutive lines of one second cost a
+//! 19-byte comparison instead of a date conversion.
+
+use crate::model::Micros;
+use crate::time::{parse_bsd, parse_rfc3339, parse_ymd_hms, Clock};
+
+/// Which prefix a line carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PrefixStyle {
+    /// `YYYY/MM/DD HH:MM:SS [pid] ` written by a daemon's own log file.
+    LogFile,
+    /// `Mon DD HH:MM:SS host tag[pid]: ` (RFC 3164).
+    BsdSyslog,
+    /// `YYYY-MM-DDTHH:MM:SS[.frac]±HH:MM host tag[pid]: ` (RFC 5424 time).
+    Rfc3339Syslog,
+}
+
+/// A line split into its prefix fields and the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prefixed<'a> {
+    /// UTC micros.
+    pub time: Micros,
+    /// Syslog host field, if any.
+    pub host: Option<&'a [u8]>,
+    /// Syslog tag (program), if any.
+    pub program: Option<&'a [u8]>,
+    /// Process id, if any.
+    pub pid: Option<u32>,
+    /// The message after the prefix.
+    pub msg: &'a [u8],
+    /// Which prefix style the line had.
+    pub style: PrefixStyle,
+}
+
+/// Parses prefixes of one input, keeping its clock and time-stamp cache.
+#[derive(Debug, Clone)]
+pub struct PrefixParser {
+    clock: Clock,
+    last_raw: [u8; 40],
+    last_len: usize,
+    last_time: Micros,
+}
+
+impl PrefixParser {
+    /// A parser reading zone-less times with `clock`.
+    pub fn new(clock: Clock) -> PrefixParser {
+        PrefixParser { clock, last_raw: [0; 40], last_len: 0, last_time: 0 }
+    }
+
+    #[inline]
+    fn cached(&self, raw: &[u8]) -> Option<Micros> {
+        (self.last_len == raw.len() && &self.last_raw[..raw.len()] == raw).then_some(self.last_time)
+    }
+
+    #[inline]
+    fn remember(&mut self, raw: &[u8], t: Micros) {
+        if raw.len() <= self.last_raw.len() {
+            self.last_raw[..raw.len()].copy_from_slice(raw);
+            self.last_len = raw.len();
+            self.last_time = t;
+        }
+    }
+
+    /// Splits `line` into prefix and message; `None` when no known prefix
+    /// starts the line.
+    pub fn parse<'a>(&mut self, line: &'a [u8]) -> Option<Prefixed<'a>> {
+        let first = *line.first()?;
+        if first.is_ascii_digit() {
+            match line.get(4)? {
+                b'/' => self.log_file(line),
+                b'-' => self.rfc3339(line),
+                _ => None,
+            }
+        } else if first.is_ascii_uppercase() {
+            self.bsd(line)
+        } else {
+            None
+        }
+    }
+
+    fn log_file<'a>(&mut self, line: &'a [u8]) -> Option<Prefixed<'a>> {
+        let raw = line.get(..19)?;
+        let time = match self.cached(raw) {
+            Some(t) => t,
+            None => {
+                let c = parse_ymd_hms(raw)?;
+                let t = self.clock.local_to_utc(&c);
+                self.remember(raw, t);
+                t
+            }
+        };
+        let rest = line.get(19..)?.strip_prefix(b" [")?;
+        let close = memchr::memchr(b']', rest)?;
+        let pid = parse_u32(&rest[..close])?;
+        let msg = rest[close + 1..].strip_prefix(b" ").unwrap_or(&rest[close + 1..]);
+        Some(Prefixed { time, host: None, program: None, pid: Some(pid), msg, style: PrefixStyle::LogFile })
+    }
+
+    fn rfc3339<'a>(&mut self, line: &'a [u8]) -> Option<Prefixed<'a>> {
+        let sp = memchr::memchr(b' ', line)?;
+        let raw = &line[..sp];
+        let time = match self.cached(raw) {
+            Some(t) => t,
+            None => {
+                let (t, n) = parse_rfc3339(raw)?;
+                if n != raw.len() {
+                    return None;
+                }
+                self.remember(raw, t);
+                t
+            }
+        };
+        syslog_rest(&line[sp + 1..], time, PrefixStyle::Rfc3339Syslog)
+    }
+
+    fn bsd<'a>(&mut self, line: &'a [u8]) -> Option<Prefixed<'a>> {
+        let raw = line.get(..15)?;
+        let time = match self.cached(raw) {
+            Some(t) => t,
+            None => {
+                let mut c = parse_bsd(raw)?;
+                self.clock.infer_year(&mut c);
+                let t = self.clock.local_to_utc(&c);
+                self.remember(raw, t);
+                t
+            }
+        };
+        syslog_rest(line.get(16..)?, time, PrefixStyle::BsdSyslog)
+    }
+}
+
+/// `host tag[pid]: msg` or `host tag: msg` after a syslog time stamp.
+fn syslog_rest(rest: &[u8], time: Micros, style: PrefixStyle) -> Option<Prefixed<'_>> {
+    let sp = memchr::memchr(b' ', rest)?;
+    let host = &rest[..sp];
+    let rest = &rest[sp + 1..];
+    let colon = memchr::memchr(b':', rest)?;
+    let tag = &rest[..colon];
+    let msg = rest[colon + 1..].strip_prefix(b" ").unwrap_or(&rest[colon + 1..]);
+    let (program, pid) = match memchr::memchr(b'[', tag) {
+        Some(open) if tag.last() == Some(&b']') => (&tag[..open], Some(parse_u32(&tag[open + 1..tag.len() - 1])?)),
+        _ => (tag, None),
+    };
+    if program.is_empty() || program.contains(&b' ') || host.is_empty() {
+        return None;
+    }
+    Some(Prefixed { time, host: Some(host), program: Some(program), pid, msg, style })
+}
+
+/// Parses an unsigned decimal without sign or separators.
+#[inline]
+pub fn parse_u32(b: &[u8]) -> Option<u32> {
+    if b.is_empty() || b.len() > 10 {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &c in b {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v * 10 + d as u64;
+    }
+    u32::try_from(v).ok()
+}
+
+/// Parses an unsigned decimal `u64` without sign or separators.
+#[inline]
+pub fn parse_u64(b: &[u8]) -> Option<u64> {
+    if b.is_empty() || b.len() > 20 {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &c in b {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(d as u64)?;
+    }
+    Some(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::{days_from_civil, rfc3339, TimeZone};
+
+    fn parser() -> PrefixParser {
+        PrefixParser::new(Clock::new(TimeZone::Utc, days_from_civil(2026, 11, 20) * 86_400))
+    }
+
+    #[test]
+    fn log_file_prefix() {
+        let mut p = parser();
+        let l = p.parse(b"2026/11/08 07:31:44 [25900] connect from UNDETERMINED (127.0.1.50)").unwrap();
+        assert_eq!(rfc3339(l.time), "2026-11-08T07:31:44Z");
+        assert_eq!(l.pid, Some(25900));
+        assert_eq!(l.msg, b"connect from UNDETERMINED (127.0.1.50)");
+        assert_eq!(l.style, PrefixStyle::LogFile);
+        assert!(p.parse(b"2026/11/08 07:31:44 25900 connect").is_none());
+    }
+
+    #[test]
+    fn syslog_prefixes() {
+        let mut p = parser();
+        let l = p
+            .parse(b"2019-03-05T03:28:03+0100 resif-vm30 rsyncd[27615]: sent 1 bytes  received 2 bytes  total size 3")
+            .unwrap();
+        assert_eq!(rfc3339(l.time), "2019-03-05T02:28:03Z");
+        assert_eq!(l.host, Some(&b"resif-vm30"[..]));
+        assert_eq!(l.program, Some(&b"rsyncd"[..]));
+        assert_eq!(l.pid, Some(27615));
+        let l = p.parse(b"Nov  1 00:00:05 host rsyncd[123]: connect from x (::1)").unwrap();
+        assert_eq!(rfc3339(l.time), "2026-11-01T00:00:05Z");
+        assert_eq!(l.style, PrefixStyle::BsdSyslog);
+        let l = p.parse(b"Nov  1 00:00:05 host kernel: something").unwrap();
+        assert_eq!((l.program, l.pid), (Some(&b"kernel"[..]), None));
+    }
+}

@@ -1,0 +1,528 @@
+//! rsyncd `log format` strings, compiled once and matched against messages.
+//!
+//! The daemon writes one line per file in the format given by `log format`
+//! (default `%o %h [%a] %m (%u) %f %l`). File names contain spaces and `%u`
+//! can be empty, so splitting on whitespace is wrong (trap #3 of the format
+//! notes). Instead the compiled format is matched from both ends: fields of
+//! known shape (tokens, numbers, fixed-width stamps) are taken from the left
+//! up to the first free-text field (`%f`, `%n`, `%P`, `%L`), then from the
+//! right, and what remains in the middle is the file name.
+
+use nom::{
+    branch::alt,
+    bytes::complete::{is_not, tag, take_while},
+    character::complete::{anychar, char, digit0},
+    combinator::{map, opt},
+    multi::many0,
+    sequence::tuple,
+    IResult,
+};
+
+use crate::formats::prefix::{parse_u32, parse_u64};
+
+/// The default rsyncd `log format`.
+pub const DEFAULT_LOG_FORMAT: &str = "%o %h [%a] %m (%u) %f %l";
+
+/// One `%x` escape of rsyncd.conf's `log format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Escape {
+    /// `%t` date and time `YYYY/MM/DD HH:MM:SS`.
+    Time,
+    /// `%p` pid.
+    Pid,
+    /// `%o` operation `send`/`recv`/`del.`.
+    Op,
+    /// `%h` remote host name.
+    Host,
+    /// `%a` remote address.
+    Addr,
+    /// `%m` module.
+    Module,
+    /// `%u` authenticated user (may be empty).
+    User,
+    /// `%f` file name (long form).
+    File,
+    /// `%n` file name (short form).
+    Name,
+    /// `%l` file length.
+    Length,
+    /// `%b` bytes transferred.
+    Bytes,
+    /// `%c` checksum bytes.
+    ChecksumBytes,
+    /// `%i` itemized changes (11 characters).
+    Itemize,
+    /// `%M` modification time `YYYY/MM/DD-HH:MM:SS`.
+    Mtime,
+    /// `%B` permission bits (9 characters).
+    Perms,
+    /// `%U` uid.
+    Uid,
+    /// `%G` gid.
+    Gid,
+    /// `%L` ` -> symlink` / ` => hardlink` or empty.
+    Link,
+    /// `%P` module path.
+    ModPath,
+    /// `%C` full-file checksum.
+    FullChecksum,
+}
+
+impl Escape {
+    fn from_char(c: char) -> Option<Escape> {
+        Some(match c {
+            't' => Escape::Time,
+            'p' => Escape::Pid,
+            'o' => Escape::Op,
+            'h' => Escape::Host,
+            'a' => Escape::Addr,
+            'm' => Escape::Module,
+            'u' => Escape::User,
+            'f' => Escape::File,
+            'n' => Escape::Name,
+            'l' => Escape::Length,
+            'b' => Escape::Bytes,
+            'c' => Escape::ChecksumBytes,
+            'i' => Escape::Itemize,
+            'M' => Escape::Mtime,
+            'B' => Escape::Perms,
+            'U' => Escape::Uid,
+            'G' => Escape::Gid,
+            'L' => Escape::Link,
+            'P' => Escape::ModPath,
+            'C' => Escape::FullChecksum,
+            _ => return None,
+        })
+    }
+
+    /// Free text that may contain spaces.
+    fn spacey(self) -> bool {
+        matches!(self, Escape::File | Escape::Name | Escape::Link | Escape::ModPath)
+    }
+
+    /// Width of fixed-size escapes.
+    fn fixed_width(self) -> Option<usize> {
+        match self {
+            Escape::Time | Escape::Mtime => Some(19),
+            Escape::Itemize => Some(11),
+            Escape::Perms => Some(9),
+            _ => None,
+        }
+    }
+}
+
+/// A compiled field: the escape plus its modifiers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Field {
+    /// Which escape.
+    pub escape: Escape,
+    /// Minimum width, padded with spaces.
+    pub width: Option<usize>,
+    /// `-`: left-aligned (padding after the value).
+    pub left: bool,
+    /// Apostrophes: 1 = thousands separators, 2 = K/M/G in 1000s, 3 = in 1024s.
+    pub human: u8,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Item {
+    Lit(Vec<u8>),
+    Field(Field),
+}
+
+impl Item {
+    fn spacey(&self) -> bool {
+        matches!(self, Item::Field(f) if f.escape.spacey())
+    }
+}
+
+/// A `log format` compiled for matching.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogFormat {
+    source: String,
+    items: Vec<Item>,
+}
+
+/// Values of one per-file line, borrowed from the message.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FileLine<'a> {
+    /// `%o`.
+    pub op: Option<&'a [u8]>,
+    /// `%h`.
+    pub host: Option<&'a [u8]>,
+    /// `%a`.
+    pub addr: Option<&'a [u8]>,
+    /// `%m`.
+    pub module: Option<&'a [u8]>,
+    /// `%u` (empty when anonymous).
+    pub user: Option<&'a [u8]>,
+    /// `%f` (or `%n` when the format has no `%f`).
+    pub file: Option<&'a [u8]>,
+    /// `%l`.
+    pub length: Option<u64>,
+    /// `%b`.
+    pub bytes: Option<u64>,
+    /// `%i`.
+    pub itemize: Option<&'a [u8]>,
+    /// `%p`.
+    pub pid: Option<u32>,
+}
+
+type PResult<'a, T> = IResult<&'a str, T>;
+
+fn escape(i: &str) -> PResult<'_, Result<Item, String>> {
+    map(
+        tuple((char('%'), opt(char('-')), take_while(|c| c == '\''), digit0, take_while(|c| c == '\''), anychar)),
+        |(_, left, q1, width, q2, c): (char, Option<char>, &str, &str, &str, char)| {
+            if c == '%' {
+                return Ok(Item::Lit(b"%".to_vec()));
+            }
+            let escape = Escape::from_char(c).ok_or_else(|| format!("unknown escape %{c}"))?;
+            Ok(Item::Field(Field {
+                escape,
+                width: width.parse().ok(),
+                left: left.is_some(),
+                human: (q1.len() + q2.len()).min(3) as u8,
+            }))
+        },
+    )(i)
+}
+
+fn literal(i: &str) -> PResult<'_, Result<Item, String>> {
+    map(is_not("%"), |s: &str| Ok(Item::Lit(s.as_bytes().to_vec())))(i)
+}
+
+fn trailing_percent(i: &str) -> PResult<'_, Result<Item, String>> {
+    map(tag("%"), |_| Err("a lone % at the end".to_string()))(i)
+}
+
+impl LogFormat {
+    /// Compiles an rsyncd.conf `log format` string.
+    pub fn compile(format: &str) -> Result<LogFormat, String> {
+        let (rest, parts) =
+            many0(alt((escape, literal, trailing_percent)))(format).map_err(|e| format!("cannot parse: {e}"))?;
+        if !rest.is_empty() {
+            return Err(format!("cannot parse near '{rest}'"));
+        }
+        let mut items: Vec<Item> = Vec::new();
+        for p in parts {
+            match p? {
+                Item::Lit(l) => match items.last_mut() {
+                    Some(Item::Lit(prev)) => prev.extend_from_slice(&l),
+                    _ => items.push(Item::Lit(l)),
+                },
+                f => items.push(f),
+            }
+        }
+        let has = |e: Escape| items.iter().any(|it| matches!(it, Item::Field(f) if f.escape == e));
+        if !has(Escape::File) && !has(Escape::Name) {
+            return Err("needs %f or %n: a transfer line without a file name cannot be counted".into());
+        }
+        if !has(Escape::Op) && !has(Escape::Itemize) {
+            return Err("needs %o or %i to tell uploads from downloads".into());
+        }
+        if !has(Escape::Length) && !has(Escape::Bytes) {
+            return Err("needs %l or %b for the byte count".into());
+        }
+        // Two free-text fields need a literal between them to be told apart.
+        for w in items.windows(2) {
+            if w[0].spacey() && w[1].spacey() && !matches!(w[1], Item::Field(f) if f.escape == Escape::Link) {
+                return Err("two file-name escapes with nothing between them".into());
+            }
+        }
+        Ok(LogFormat { source: format.to_string(), items })
+    }
+
+    /// The format string this was compiled from.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// Whether the format carries `%i` (then directories, symlinks and
+    /// attribute-only changes are logged too and must be told apart).
+    pub fn has_itemize(&self) -> bool {
+        self.items.iter().any(|it| matches!(it, Item::Field(f) if f.escape == Escape::Itemize))
+    }
+
+    /// Matches a message against the format; `None` when it does not fit.
+    pub fn parse<'a>(&self, msg: &'a [u8]) -> Option<FileLine<'a>> {
+        let items = &self.items;
+        let mut out = FileLine::default();
+        let mut pos = 0usize;
+        let mut i = 0usize;
+        while i < items.len() && !items[i].spacey() {
+            match &items[i] {
+                Item::Lit(l) => {
+                    if !msg[pos..].starts_with(l) {
+                        return None;
+                    }
+                    pos += l.len();
+                }
+                Item::Field(f) => {
+                    let stop = match items.get(i + 1) {
+                        Some(Item::Lit(l)) => l[0],
+                        _ => b' ',
+                    };
+                    let v = take_left(msg, &mut pos, f, stop)?;
+                    store(&mut out, f, v)?;
+                }
+            }
+            i += 1;
+        }
+        let mut end = msg.len();
+        let mut j = items.len();
+        while j > i && !items[j - 1].spacey() {
+            match &items[j - 1] {
+                Item::Lit(l) => {
+                    if end < pos + l.len() || !msg[..end].ends_with(l) {
+                        return None;
+                    }
+                    end -= l.len();
+                }
+                Item::Field(f) => {
+                    let stop = match j.checked_sub(2).map(|k| &items[k]) {
+                        Some(Item::Lit(l)) => *l.last().unwrap_or(&b' '),
+                        _ => b' ',
+                    };
+                    let v = take_right(msg, pos, &mut end, f, stop)?;
+                    store(&mut out, f, v)?;
+                }
+            }
+            j -= 1;
+        }
+        if i == j {
+            return (pos == end).then_some(out);
+        }
+        // items[i..j]: free-text fields separated by literals.
+        let mut mid = &msg[pos..end];
+        let mut k = i;
+        while k < j {
+            match &items[k] {
+                Item::Lit(l) => {
+                    mid = mid.strip_prefix(l.as_slice())?;
+                }
+                Item::Field(f) => {
+                    let next = items[k + 1..j].first();
+                    let v = match next {
+                        None => std::mem::take(&mut mid),
+                        Some(Item::Field(n)) if n.escape == Escape::Link => {
+                            let at = find(mid, b" -> ").or_else(|| find(mid, b" => ")).unwrap_or(mid.len());
+                            let (v, rest) = mid.split_at(at);
+                            mid = rest;
+                            v
+                        }
+                        Some(Item::Lit(l)) => {
+                            let at = find(mid, l)?;
+                            let (v, rest) = mid.split_at(at);
+                            mid = rest;
+                            v
+                        }
+                        Some(Item::Field(_)) => return None,
+                    };
+                    let v = if f.width.is_some() { trim_spaces(v) } else { v };
+                    store(&mut out, f, v)?;
+                }
+            }
+            k += 1;
+        }
+        mid.is_empty().then_some(out)
+    }
+}
+
+fn find(h: &[u8], n: &[u8]) -> Option<usize> {
+    memchr::memmem::find(h, n)
+}
+
+fn trim_spaces(v: &[u8]) -> &[u8] {
+    let s = v.iter().position(|&c| c != b' ').unwrap_or(v.len());
+    let e = v.iter().rposition(|&c| c != b' ').map_or(s, |p| p + 1);
+    &v[s..e]
+}
+
+fn take_left<'a>(msg: &'a [u8], pos: &mut usize, f: &Field, stop: u8) -> Option<&'a [u8]> {
+    if let Some(w) = f.escape.fixed_width() {
+        let v = msg.get(*pos..*pos + w)?;
+        *pos += w;
+        return Some(v);
+    }
+    let begin = *pos;
+    let mut p = begin;
+    if f.width.is_some() && !f.left {
+        while msg.get(p) == Some(&b' ') {
+            p += 1;
+        }
+    }
+    let start = p;
+    while p < msg.len() && msg[p] != stop && msg[p] != b' ' {
+        p += 1;
+    }
+    let v = &msg[start..p];
+    if let (Some(w), true) = (f.width, f.left) {
+        while p - begin < w && msg.get(p) == Some(&b' ') {
+            p += 1;
+        }
+    }
+    *pos = p;
+    Some(v)
+}
+
+fn take_right<'a>(msg: &'a [u8], floor: usize, end: &mut usize, f: &Field, stop: u8) -> Option<&'a [u8]> {
+    if let Some(w) = f.escape.fixed_width() {
+        let s = end.checked_sub(w).filter(|&s| s >= floor)?;
+        let v = &msg[s..*end];
+        *end = s;
+        return Some(v);
+    }
+    let end0 = *end;
+    let mut e = end0;
+    if f.width.is_some() && f.left {
+        while e > floor && msg[e - 1] == b' ' {
+            e -= 1;
+        }
+    }
+    let mut s = e;
+    while s > floor && msg[s - 1] != stop && msg[s - 1] != b' ' {
+        s -= 1;
+    }
+    let v = &msg[s..e];
+    if let (Some(w), false) = (f.width, f.left) {
+        while end0 - s < w && s > floor && msg[s - 1] == b' ' {
+            s -= 1;
+        }
+    }
+    *end = s;
+    Some(v)
+}
+
+/// Parses a number written with `%l`/`%b` and their human-readable
+/// modifiers (`1,234`, `1.234`, `1.21G`).
+pub fn parse_number(v: &[u8], human: u8) -> Option<u64> {
+    if human == 0 {
+        return parse_u64(v);
+    }
+    if let Some(n) = parse_u64(v) {
+        return Some(n);
+    }
+    if human == 1 {
+        let mut n: u64 = 0;
+        let mut any = false;
+        for &c in v {
+            match c {
+                b'0'..=b'9' => {
+                    n = n.checked_mul(10)?.checked_add((c - b'0') as u64)?;
+                    any = true;
+                }
+                b',' | b'.' | b'\'' | b' ' => {}
+                _ => return None,
+            }
+        }
+        return any.then_some(n);
+    }
+    let (num, unit) = match v.last()? {
+        c @ (b'K' | b'M' | b'G' | b'T' | b'P') => (&v[..v.len() - 1], *c),
+        _ => (v, b' '),
+    };
+    let base: f64 = if human >= 3 { 1024.0 } else { 1000.0 };
+    let mult = match unit {
+        b'K' => base,
+        b'M' => base.powi(2),
+        b'G' => base.powi(3),
+        b'T' => base.powi(4),
+        b'P' => base.powi(5),
+        _ => 1.0,
+    };
+    let s = std::str::from_utf8(num).ok()?.replace(',', ".");
+    let x: f64 = s.parse().ok()?;
+    Some((x * mult).round() as u64)
+}
+
+fn store<'a>(out: &mut FileLine<'a>, f: &Field, v: &'a [u8]) -> Option<()> {
+    match f.escape {
+        Escape::Op => out.op = Some(v),
+        Escape::Host => out.host = Some(v),
+        Escape::Addr => out.addr = Some(v),
+        Escape::Module => out.module = Some(v),
+        Escape::User => out.user = Some(v),
+        Escape::File => out.file = Some(v),
+        Escape::Name => {
+            if out.file.is_none() {
+                out.file = Some(v)
+            }
+        }
+        Escape::Length => out.length = Some(parse_number(v, f.human)?),
+        Escape::Bytes => out.bytes = Some(parse_number(v, f.human)?),
+        Escape::ChecksumBytes | Escape::Uid | Escape::Gid => {
+            if v != b"DEFAULT" {
+                parse_number(v, f.human)?;
+            }
+        }
+        Escape::Itemize => out.itemize = Some(v),
+        Escape::Pid => out.pid = Some(parse_u32(trim_spaces(v))?),
+        Escape::Time | Escape::Mtime | Escape::Perms | Escape::Link | Escape::ModPath | Escape::FullChecksum => {}
+    }
+    Some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_format_with_spaces_and_empty_user() {
+        let f = LogFormat::compile(DEFAULT_LOG_FORMAT).unwrap();
+        let l = f.parse(b"send UNDETERMINED [127.0.1.50] mirror () docs/Budget 2027 (v3).xlsx 1567890").unwrap();
+        assert_eq!(l.op, Some(&b"send"[..]));
+        assert_eq!(l.host, Some(&b"UNDETERMINED"[..]));
+        assert_eq!(l.addr, Some(&b"127.0.1.50"[..]));
+        assert_eq!(l.module, Some(&b"mirror"[..]));
+        assert_eq!(l.user, Some(&b""[..]));
+        assert_eq!(l.file, Some(&b"docs/Budget 2027 (v3).xlsx"[..]));
+        assert_eq!(l.length, Some(1_567_890));
+        let l = f.parse(b"recv host.example [2001:db8::7] team (erin) a b  c 12").unwrap();
+        assert_eq!(l.addr, Some(&b"2001:db8::7"[..]));
+        assert_eq!(l.file, Some(&b"a b  c"[..]));
+        assert!(f.parse(b"building file list").is_none());
+        assert!(f.parse(b"send h [a] m (u) file notanumber").is_none());
+    }
+
+    #[test]
+    fn custom_format_with_itemize() {
+        let f = LogFormat::compile("%t %a %h %o %m %u %f %l %b %i").unwrap();
+        assert!(f.has_itemize());
+        let l = f
+            .parse(b"2026/11/08 08:58:03 127.0.1.52 UNDETERMINED del. drop  tree-08b/sub/logo.svg 0 0 *deleting  ")
+            .unwrap();
+        assert_eq!(l.op, Some(&b"del."[..]));
+        assert_eq!(l.user, Some(&b""[..]));
+        assert_eq!(l.file, Some(&b"tree-08b/sub/logo.svg"[..]));
+        assert_eq!(l.itemize, Some(&b"*deleting  "[..]));
+        let l = f
+            .parse(b"2026/11/09 10:05:47 127.0.1.21 UNDETERMINED recv team erin delta-09b/metrics.json 227333 6741 >f.st......")
+            .unwrap();
+        assert_eq!((l.length, l.bytes), (Some(227_333), Some(6741)));
+        assert_eq!(l.user, Some(&b"erin"[..]));
+    }
+
+    #[test]
+    fn widths_separators_and_percent() {
+        let f = LogFormat::compile("%o %-10u|%'b|%''l %%%n%L").unwrap();
+        let l = f.parse(b"send bob       |1,234,567|1.21G %dir/a b -> target").unwrap();
+        assert_eq!(l.user, Some(&b"bob"[..]));
+        assert_eq!(l.bytes, Some(1_234_567));
+        assert_eq!(l.length, Some(1_210_000_000));
+        assert_eq!(l.file, Some(&b"dir/a b"[..]));
+        let f = LogFormat::compile("%i %n%L %8b").unwrap();
+        let l = f.parse(b">f+++++++++ x y      123").unwrap();
+        assert_eq!(l.file, Some(&b"x y"[..]));
+        assert_eq!(l.bytes, Some(123));
+    }
+
+    #[test]
+    fn rejects_unusable_formats() {
+        assert!(LogFormat::compile("%o %h").is_err());
+        assert!(LogFormat::compile("%f %l").is_err());
+        assert!(LogFormat::compile("%o %f %q").is_err());
+        assert!(LogFormat::compile("%o %f %l %").is_err());
+        assert!(LogFormat::compile("%o %f%n %l").is_err());
+    }
+}

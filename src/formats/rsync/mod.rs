@@ -1,0 +1,374 @@
+//! rsync daemon (rsyncd) logs: messages after the prefix, turned into
+//! [`Record`]s. Pure functions from bytes to records; joining the lines of a
+//! connection (by pid) is the job of [`crate::sessions::rsync`].
+//!
+//! Traps handled here (see the format notes, §A1): direction is the daemon's
+//! (`rsync on` / `send` = client download, `rsync to` / `recv` = upload);
+//! `del.` is a deletion; `%h` may be `UNDETERMINED` or `UNKNOWN`; `%a` may
+//! be IPv6; `%u` is empty for anonymous modules; file names contain spaces
+//! and, since rsync 3.5.0, `\#ooo` escapes for control and C1 bytes; the
+//! `sent … received …` summary has two spaces between its clauses.
+
+pub mod logformat;
+
+use std::borrow::Cow;
+
+pub use logformat::{FileLine, LogFormat, DEFAULT_LOG_FORMAT};
+
+use crate::formats::prefix::parse_u64;
+
+/// What a session request asked for, from the daemon's side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Request {
+    /// `rsync on MOD/…`: the daemon sends, the client downloads.
+    Pull,
+    /// `rsync to MOD/…`: the daemon receives, the client uploads.
+    Push,
+}
+
+/// One rsyncd message, classified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Record<'a> {
+    /// `connect from HOST (ADDR)`: a new connection on this pid.
+    Connect {
+        /// Client host name as logged.
+        host: &'a [u8],
+        /// Client address.
+        addr: &'a [u8],
+    },
+    /// `rsync on|to MOD/PATH from [USER@]HOST (ADDR)`.
+    Request {
+        /// Pull or push.
+        request: Request,
+        /// `MOD/path` as requested.
+        module_path: &'a [u8],
+        /// Authenticated user, if the module requires auth.
+        user: Option<&'a [u8]>,
+        /// Client host name.
+        host: &'a [u8],
+        /// Client address.
+        addr: &'a [u8],
+    },
+    /// `sent N bytes  received M bytes  total size T` (daemon's view).
+    Summary {
+        /// Bytes the daemon sent (client download).
+        sent: u64,
+        /// Bytes the daemon received (client upload).
+        received: u64,
+        /// Total size of the file set.
+        total: u64,
+    },
+    /// `auth failed on module MOD from HOST (ADDR) for USER: REASON`.
+    AuthFailed {
+        /// Module.
+        module: &'a [u8],
+        /// User, absent for `invalid challenge response`.
+        user: Option<&'a [u8]>,
+        /// Reason as logged.
+        reason: &'a [u8],
+        /// Client host name.
+        host: &'a [u8],
+        /// Client address.
+        addr: &'a [u8],
+    },
+    /// `rsync denied on module …` / `unknown module '…' tried from …`:
+    /// refused before authentication; neither a login nor a transfer.
+    Refused,
+    /// `rsync error: … (code N) …`: the session ended abnormally.
+    Error {
+        /// rsync exit code.
+        code: u32,
+    },
+    /// A per-file line written with the `log format`.
+    File(FileLine<'a>),
+    /// A known message with no statistical meaning.
+    Other,
+}
+
+/// Messages the daemon writes that carry nothing to count.
+const OTHER_PREFIXES: &[&[u8]] = &[
+    b"rsync allowed access on module ",
+    b"building file list",
+    b"receiving file list",
+    b"created directory ",
+    b"rsyncd version ",
+    b"rsync: ",
+    b"rsync warning: ",
+    b"module-list request from ",
+    b"max connections ",
+    b"name lookup failed",
+    b"forward name lookup ",
+    b"params.c:",
+    b"Unknown Parameter ",
+    b"total: matches=",
+    b"Number of ",
+    b"skipping ",
+    b"file has vanished",
+    b"IO error encountered",
+    b"deleting ",
+    b"ERROR: ",
+    b"WARNING: ",
+    b"@ERROR",
+    b"daemon ",
+    b"chroot ",
+    b"Failed to ",
+    b"failed to ",
+];
+
+/// Classifies one rsyncd message (the part after the prefix).
+///
+/// Returns the reason as `Err` when the message is neither a known daemon
+/// message nor a line of `format`.
+pub fn parse_message<'a>(msg: &'a [u8], format: &LogFormat) -> Result<Record<'a>, &'static str> {
+    if let Some(rest) = msg.strip_prefix(b"connect from ") {
+        let (host, addr) = host_addr(rest).ok_or("malformed 'connect from' line")?;
+        return Ok(Record::Connect { host, addr });
+    }
+    if let Some(rest) = msg.strip_prefix(b"rsync ") {
+        let (request, rest) = if let Some(r) = rest.strip_prefix(b"on ") {
+            (Some(Request::Pull), r)
+        } else if let Some(r) = rest.strip_prefix(b"to ") {
+            (Some(Request::Push), r)
+        } else {
+            (None, rest)
+        };
+        if let Some(request) = request {
+            return parse_request(request, rest).ok_or("malformed 'rsync on|to' line");
+        }
+        if rest.starts_with(b"denied on module ") {
+            return Ok(Record::Refused);
+        }
+        if let Some(r) = rest.strip_prefix(b"error: ") {
+            let code = error_code(r).ok_or("malformed 'rsync error' line")?;
+            return Ok(Record::Error { code });
+        }
+    }
+    if let Some(rest) = msg.strip_prefix(b"sent ") {
+        return parse_summary(rest).ok_or("malformed 'sent … received …' line");
+    }
+    if let Some(rest) = msg.strip_prefix(b"auth failed on module ") {
+        return parse_auth_failed(rest).ok_or("malformed 'auth failed' line");
+    }
+    if msg.starts_with(b"unknown module ") {
+        return Ok(Record::Refused);
+    }
+    if let Some(line) = format.parse(msg) {
+        return Ok(Record::File(line));
+    }
+    if OTHER_PREFIXES.iter().any(|p| msg.starts_with(p)) || msg.is_empty() {
+        return Ok(Record::Other);
+    }
+    Err("neither an rsyncd message nor a line of the log format (check --rsync-log-format)")
+}
+
+/// Splits `… HOST (ADDR)` at its end.
+fn host_addr(s: &[u8]) -> Option<(&[u8], &[u8])> {
+    let s = s.strip_suffix(b")")?;
+    let open = memchr::memrchr(b'(', s)?;
+    let addr = &s[open + 1..];
+    let before = s[..open].strip_suffix(b" ")?;
+    let host = match memchr::memrchr(b' ', before) {
+        Some(sp) => &before[sp + 1..],
+        None => before,
+    };
+    if addr.is_empty() || host.is_empty() {
+        return None;
+    }
+    Some((host, addr))
+}
+
+fn parse_request(request: Request, rest: &[u8]) -> Option<Record<'_>> {
+    let (host_full, addr) = host_addr(rest)?;
+    // rest = MOD/PATH from [USER@]HOST (ADDR); the path may contain " from ".
+    let host_start = rest.len() - (addr.len() + 3) - host_full.len();
+    let before = rest[..host_start].strip_suffix(b" from ")?;
+    let (user, host) = match memchr::memrchr(b'@', host_full) {
+        Some(at) => (Some(&host_full[..at]), &host_full[at + 1..]),
+        None => (None, host_full),
+    };
+    Some(Record::Request { request, module_path: before, user, host, addr })
+}
+
+fn parse_summary(rest: &[u8]) -> Option<Record<'_>> {
+    // "N bytes  received M bytes  total size T"
+    let (sent, rest) = number_then(rest, b" bytes")?;
+    let rest = trim_start(rest).strip_prefix(b"received ")?;
+    let (received, rest) = number_then(rest, b" bytes")?;
+    let rest = trim_start(rest).strip_prefix(b"total size ")?;
+    let total = parse_grouped(rest.trim_ascii_end())?;
+    Some(Record::Summary { sent, received, total })
+}
+
+fn number_then<'a>(s: &'a [u8], suffix: &[u8]) -> Option<(u64, &'a [u8])> {
+    let at = memchr::memmem::find(s, suffix)?;
+    Some((parse_grouped(&s[..at])?, &s[at + suffix.len()..]))
+}
+
+/// A number that may carry locale grouping (`1,234` / `1.234`).
+fn parse_grouped(b: &[u8]) -> Option<u64> {
+    parse_u64(b).or_else(|| logformat::parse_number(b, 1))
+}
+
+fn trim_start(s: &[u8]) -> &[u8] {
+    let n = s.iter().take_while(|&&c| c == b' ').count();
+    &s[n..]
+}
+
+fn parse_auth_failed(rest: &[u8]) -> Option<Record<'_>> {
+    // MOD from HOST (ADDR) for USER: REASON   |   MOD from HOST (ADDR): REASON
+    let sp = memchr::memchr(b' ', rest)?;
+    let module = &rest[..sp];
+    let rest = rest[sp..].strip_prefix(b" from ")?;
+    let close = memchr::memmem::find(rest, b") ").or_else(|| memchr::memmem::find(rest, b"):"))?;
+    let (host, addr) = host_addr(&rest[..=close])?;
+    let tail = &rest[close + 1..];
+    if let Some(t) = tail.strip_prefix(b" for ") {
+        let colon = memchr::memmem::find(t, b": ")?;
+        Some(Record::AuthFailed { module, user: Some(&t[..colon]), reason: &t[colon + 2..], host, addr })
+    } else {
+        let reason = tail.strip_prefix(b": ").unwrap_or(tail);
+        Some(Record::AuthFailed { module, user: None, reason, host, addr })
+    }
+}
+
+fn error_code(r: &[u8]) -> Option<u32> {
+    let at = memchr::memmem::rfind(r, b"(code ")?;
+    let rest = &r[at + 6..];
+    let close = memchr::memchr(b')', rest)?;
+    crate::formats::prefix::parse_u32(&rest[..close])
+}
+
+/// Decodes rsync's `\#ooo` escapes (3.5.0+) into the raw bytes, then to
+/// UTF-8 (invalid sequences become U+FFFD).
+pub fn unescape(b: &[u8]) -> Cow<'_, str> {
+    if memchr::memmem::find(b, b"\\#").is_none() {
+        return String::from_utf8_lossy(b);
+    }
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && b.get(i + 1) == Some(&b'#') && i + 4 < b.len() + 1 {
+            let oct = b.get(i + 2..i + 5).filter(|o| o.iter().all(|c| (b'0'..=b'7').contains(c)));
+            if let Some(o) = oct {
+                let v = (o[0] - b'0') as u32 * 64 + (o[1] - b'0') as u32 * 8 + (o[2] - b'0') as u32;
+                if v <= 255 {
+                    out.push(v as u8);
+                    i += 5;
+                    continue;
+                }
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// Whether the first lines of a file look like an rsyncd log.
+pub fn looks_like(msg: &[u8], program: Option<&[u8]>) -> bool {
+    if let Some(p) = program {
+        if memchr::memmem::find(p, b"rsync").is_none() {
+            return false;
+        }
+    }
+    msg.starts_with(b"connect from ")
+        || msg.starts_with(b"rsyncd version ")
+        || msg.starts_with(b"rsync on ")
+        || msg.starts_with(b"rsync to ")
+        || msg.starts_with(b"rsync allowed access")
+        || msg.starts_with(b"rsync error: ")
+        || msg.starts_with(b"auth failed on module ")
+        || msg.starts_with(b"unknown module ")
+        || (msg.starts_with(b"sent ") && memchr::memmem::find(msg, b"total size").is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fmt() -> LogFormat {
+        LogFormat::compile(DEFAULT_LOG_FORMAT).unwrap()
+    }
+
+    #[test]
+    fn session_lines() {
+        let f = fmt();
+        assert_eq!(
+            parse_message(b"connect from UNDETERMINED (127.0.1.50)", &f),
+            Ok(Record::Connect { host: b"UNDETERMINED", addr: b"127.0.1.50" })
+        );
+        assert_eq!(
+            parse_message(
+                b"rsync to PORTAL-PRODUCTS-RW/seedlinkplots/ from resifportal@resif-vm30.ujf-grenoble.fr (152.77.1.6)",
+                &f
+            ),
+            Ok(Record::Request {
+                request: Request::Push,
+                module_path: b"PORTAL-PRODUCTS-RW/seedlinkplots/",
+                user: Some(b"resifportal"),
+                host: b"resif-vm30.ujf-grenoble.fr",
+                addr: b"152.77.1.6"
+            })
+        );
+        assert_eq!(
+            parse_message(b"rsync on mirror/a from b (c).iso from UNKNOWN (2001:db8::1)", &f),
+            Ok(Record::Request {
+                request: Request::Pull,
+                module_path: b"mirror/a from b (c).iso",
+                user: None,
+                host: b"UNKNOWN",
+                addr: b"2001:db8::1"
+            })
+        );
+        assert_eq!(
+            parse_message(b"sent 184494 bytes  received 19414234 bytes  total size 19609565", &f),
+            Ok(Record::Summary { sent: 184_494, received: 19_414_234, total: 19_609_565 })
+        );
+        assert_eq!(
+            parse_message(
+                b"auth failed on module team from UNDETERMINED (127.0.1.22) for frank: password mismatch",
+                &f
+            ),
+            Ok(Record::AuthFailed {
+                module: b"team",
+                user: Some(b"frank"),
+                reason: b"password mismatch",
+                host: b"UNDETERMINED",
+                addr: b"127.0.1.22"
+            })
+        );
+        assert_eq!(
+            parse_message(b"auth failed on module dbbak from h.example (::1): invalid challenge response", &f),
+            Ok(Record::AuthFailed {
+                module: b"dbbak",
+                user: None,
+                reason: b"invalid challenge response",
+                host: b"h.example",
+                addr: b"::1"
+            })
+        );
+        assert_eq!(
+            parse_message(
+                b"rsync error: received SIGINT, SIGTERM, or SIGHUP (code 20) at io.c(1892) [generator=3.5.0]",
+                &f
+            ),
+            Ok(Record::Error { code: 20 })
+        );
+        assert_eq!(parse_message(b"rsync denied on module restricted from U (127.99.0.7)", &f), Ok(Record::Refused));
+        assert_eq!(parse_message(b"unknown module 'archive' tried from U (127.99.0.7)", &f), Ok(Record::Refused));
+        assert_eq!(parse_message(b"building file list", &f), Ok(Record::Other));
+        assert_eq!(parse_message(b"rsync: [sender] write error: Broken pipe (32)", &f), Ok(Record::Other));
+        assert!(parse_message(b"complete nonsense", &f).is_err());
+    }
+
+    #[test]
+    fn escapes_are_decoded() {
+        // raw UTF-8 lead byte followed by an escaped continuation byte: Ü
+        let mut raw = b"docs/".to_vec();
+        raw.push(0xc3);
+        raw.extend_from_slice(b"\\#234n");
+        assert_eq!(unescape(&raw).as_ref(), "docs/\u{dc}n");
+        assert_eq!(unescape(b"a\\#012b").as_ref(), "a\nb");
+        assert_eq!(unescape(b"plain \\# text").as_ref(), "plain \\# text");
+    }
+}

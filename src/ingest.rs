@@ -1,0 +1,560 @@
+//! The ingest engine: inputs → format → decoder → store, with checkpoints.
+//!
+//! Inputs are read in the order their first lines were written (so `log.2.gz
+//! log.1 log` given in any order is read oldest first and a session split
+//! across a rotation joins up). Each input resumes from its checkpoint. Every
+//! commit carries the events, the input's new checkpoint and the decoders'
+//! open sessions in one store transaction — after a crash the next run
+//! starts exactly where the last commit ended.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use crate::error::Error;
+use crate::formats::prefix::PrefixParser;
+use crate::formats::rsync::LogFormat;
+use crate::formats::Format;
+use crate::input::{tail_hash, Chunk, Compression, Input, Source, TAIL_CHECK};
+use crate::model::Event;
+use crate::sanitize::sanitize_bytes;
+use crate::sessions::rsync::RsyncDecoder;
+use crate::sessions::{Decoder, IdGen, LineContext, Outcome};
+use crate::sinks::{Checkpoint, Commit, Sink};
+use crate::time::{Clock, TimeZone};
+
+/// Rejected-line samples kept per input.
+const SAMPLES_PER_INPUT: usize = 3;
+
+/// What to ingest and how to read it.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    /// Inputs in the order given.
+    pub inputs: Vec<Source>,
+    /// Forced format, or `None` to detect per input.
+    pub format: Option<Format>,
+    /// Zone of zone-less time stamps.
+    pub timezone: TimeZone,
+    /// rsyncd `log format` of per-file lines.
+    pub rsync_log_format: LogFormat,
+    /// Server host for logs that do not name one.
+    pub server_host: String,
+    /// Events per store transaction.
+    pub batch_events: usize,
+}
+
+/// Progress reporting hooks (a terminal bar, or nothing).
+pub trait Progress {
+    /// An input starts; `size` is its on-disk size when known.
+    fn start(&self, name: &str, size: Option<u64>);
+    /// Raw bytes of the current input read so far.
+    fn advance(&self, raw: u64);
+    /// The current input is done.
+    fn finish(&self);
+}
+
+/// No progress output.
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn start(&self, _: &str, _: Option<u64>) {}
+    fn advance(&self, _: u64) {}
+    fn finish(&self) {}
+}
+
+/// How reading one input ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputStatus {
+    /// Read to the end.
+    Read,
+    /// Empty: nothing to do.
+    Empty,
+    /// No known format in its first lines; not read.
+    Unrecognised,
+    /// Opening or reading failed; what was read before is committed.
+    Failed(String),
+}
+
+/// Outcome for one input.
+#[derive(Debug, Clone)]
+pub struct InputReport {
+    /// Name as given.
+    pub name: String,
+    /// Format it was read as.
+    pub format: Option<Format>,
+    /// Compression detected.
+    pub compression: Option<Compression>,
+    /// How it ended.
+    pub status: InputStatus,
+    /// Offset an earlier run had consumed (resumed from there).
+    pub resumed_from: u64,
+    /// Lines read in this run.
+    pub lines: u64,
+    /// Decompressed bytes read in this run.
+    pub bytes: u64,
+    /// Lines rejected in this run.
+    pub rejected: u64,
+    /// Lines well-formed but without anything to count.
+    pub ignored: u64,
+    /// A last line without newline was left for the next run.
+    pub unterminated: bool,
+}
+
+/// A rejected line, for the summary.
+#[derive(Debug, Clone)]
+pub struct RejectSample {
+    /// Input name.
+    pub input: String,
+    /// Line number (1-based, counted from the start of the input).
+    pub line: u64,
+    /// Why.
+    pub reason: &'static str,
+    /// The line, sanitised and shortened.
+    pub text: String,
+}
+
+/// Result of an ingest run.
+#[derive(Debug, Clone, Default)]
+pub struct IngestReport {
+    /// Store description.
+    pub store: String,
+    /// Per input.
+    pub inputs: Vec<InputReport>,
+    /// Events added.
+    pub events_new: u64,
+    /// Events already present.
+    pub events_dup: u64,
+    /// Samples of rejected lines.
+    pub samples: Vec<RejectSample>,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+impl IngestReport {
+    /// Lines read.
+    pub fn lines(&self) -> u64 {
+        self.inputs.iter().map(|i| i.lines).sum()
+    }
+    /// Bytes read.
+    pub fn bytes(&self) -> u64 {
+        self.inputs.iter().map(|i| i.bytes).sum()
+    }
+    /// Lines rejected.
+    pub fn rejected(&self) -> u64 {
+        self.inputs.iter().map(|i| i.rejected).sum()
+    }
+
+    /// The documented exit code: 3 if an input could not be read, 1 if
+    /// lines were rejected or an input was not recognised, else 0.
+    pub fn exit_code(&self) -> u8 {
+        if self.inputs.iter().any(|i| matches!(i.status, InputStatus::Failed(_))) {
+            crate::EXIT_INPUT
+        } else if self.rejected() > 0 || self.inputs.iter().any(|i| i.status == InputStatus::Unrecognised) {
+            crate::EXIT_REJECTED
+        } else {
+            crate::EXIT_OK
+        }
+    }
+
+    /// The human summary printed after an import.
+    pub fn render(&self, verbose: bool) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let secs = self.elapsed.as_secs_f64().max(1e-9);
+        let mb = self.bytes() as f64 / 1e6;
+        let _ = writeln!(
+            s,
+            "ingested {} file(s), {} lines ({:.1} MB) in {:.2} s ({:.0} MB/s): {} new events, {} already present, {} rejected lines → {}",
+            self.inputs.len(),
+            self.lines(),
+            mb,
+            secs,
+            mb / secs,
+            self.events_new,
+            self.events_dup,
+            self.rejected(),
+            self.store
+        );
+        for i in &self.inputs {
+            let name = sanitize_bytes(i.name.as_bytes(), 200);
+            let note = match &i.status {
+                InputStatus::Read if i.lines == 0 && i.resumed_from > 0 => "already imported, nothing new".to_string(),
+                InputStatus::Read => String::new(),
+                InputStatus::Empty => "empty".to_string(),
+                InputStatus::Unrecognised => {
+                    "not a recognised transfer log (no line of its head matches a format; --format forces one)"
+                        .to_string()
+                }
+                InputStatus::Failed(e) => format!("error: {}", sanitize_bytes(e.as_bytes(), 300)),
+            };
+            let interesting = !note.is_empty() || i.rejected > 0 || i.unterminated;
+            if verbose || interesting {
+                let _ = write!(
+                    s,
+                    "  {name}: {}{}, {} lines",
+                    i.format.map_or("-", |f| f.name()),
+                    i.compression.map_or(String::new(), |c| if c == Compression::None {
+                        String::new()
+                    } else {
+                        format!(" ({})", c.name())
+                    }),
+                    i.lines
+                );
+                if i.resumed_from > 0 {
+                    let _ = write!(s, ", resumed at byte {}", i.resumed_from);
+                }
+                if i.rejected > 0 {
+                    let _ = write!(s, ", {} rejected", i.rejected);
+                }
+                if verbose && i.ignored > 0 {
+                    let _ = write!(s, ", {} without events", i.ignored);
+                }
+                if !note.is_empty() {
+                    let _ = write!(s, ": {note}");
+                }
+                if i.unterminated {
+                    let _ = write!(s, " (last line has no newline yet; left for the next run)");
+                }
+                s.push('\n');
+            }
+        }
+        if !self.samples.is_empty() {
+            let _ = writeln!(s, "rejected lines (first {}):", self.samples.len());
+            for r in &self.samples {
+                let _ =
+                    writeln!(s, "  {}:{}: {}: {}", sanitize_bytes(r.input.as_bytes(), 200), r.line, r.reason, r.text);
+            }
+        }
+        s
+    }
+}
+
+struct Prepared {
+    input: Input,
+    format: Option<Format>,
+    first_time: Option<i64>,
+    order: usize,
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+fn clock_for(input: &Input, tz: TimeZone) -> Clock {
+    Clock::new(tz, input.mtime.unwrap_or_else(now_secs))
+}
+
+/// The engine's per-run state.
+struct Engine<'a> {
+    opts: &'a IngestOptions,
+    sink: &'a mut dyn Sink,
+    decoders: HashMap<Format, Box<dyn Decoder>>,
+    report: IngestReport,
+    events: Vec<Event>,
+}
+
+impl<'a> Engine<'a> {
+    fn decoder(&mut self, f: Format) -> Result<&mut Box<dyn Decoder>, Error> {
+        if !self.decoders.contains_key(&f) {
+            let mut d: Box<dyn Decoder> = match f {
+                Format::Rsyncd => Box::new(RsyncDecoder::new(self.opts.rsync_log_format.clone())),
+            };
+            if let Some(state) = self.sink.state(d.scope())? {
+                d.restore(&state)
+                    .map_err(|reason| crate::error::StoreError::State { scope: d.scope().to_string(), reason })?;
+            }
+            self.decoders.insert(f, d);
+        }
+        Ok(self.decoders.get_mut(&f).expect("inserted above"))
+    }
+
+    fn states(&self) -> Vec<(&'static str, String)> {
+        let mut v: Vec<_> = self.decoders.values().map(|d| (d.scope(), d.save())).collect();
+        v.sort();
+        v
+    }
+
+    fn commit(&mut self, checkpoint: Option<&Checkpoint>) -> Result<(), Error> {
+        // Ledger counts are added by the store; `rejected` is cumulative.
+        let states = self.states();
+        let states: Vec<(&str, String)> = states.into_iter().collect();
+        let done = self.sink.commit(&Commit { events: &self.events, checkpoint, states: &states })?;
+        crate::testhook::maybe_crash("committed");
+        self.report.events_new += done.new;
+        self.report.events_dup += done.dup;
+        self.events.clear();
+        Ok(())
+    }
+}
+
+/// Ingests `opts.inputs` into `sink`.
+///
+/// Per-input problems (unreadable, truncated, unrecognised, bad lines) are
+/// recorded in the report and do not stop the run; a store error does, with
+/// nothing of the current batch committed.
+pub fn ingest(opts: &IngestOptions, sink: &mut dyn Sink, progress: &dyn Progress) -> Result<IngestReport, Error> {
+    let started = Instant::now();
+    let store = sink.describe();
+    let mut engine = Engine {
+        opts,
+        sink,
+        decoders: HashMap::new(),
+        report: IngestReport { store, ..IngestReport::default() },
+        events: Vec::with_capacity(opts.batch_events.min(1 << 16)),
+    };
+    let mut prepared = Vec::new();
+    for (order, src) in opts.inputs.iter().enumerate() {
+        match Input::open(src.clone()) {
+            Ok(input) => {
+                let mut pp = PrefixParser::new(clock_for(&input, opts.timezone));
+                let format = match opts.format {
+                    Some(f) => Some(f),
+                    None => Format::detect(input.head_lines(), &mut pp),
+                };
+                let first_time = input.head_lines().find_map(|l| pp.parse(l).map(|p| p.time));
+                tracing::debug!(input = %src.name(), compression = input.compression.name(), format = ?format.map(|f| f.name()), "opened");
+                prepared.push(Prepared { input, format, first_time, order });
+            }
+            Err(e) => engine.report.inputs.push(InputReport {
+                name: src.name(),
+                format: None,
+                compression: None,
+                status: InputStatus::Failed(e.to_string()),
+                resumed_from: 0,
+                lines: 0,
+                bytes: 0,
+                rejected: 0,
+                ignored: 0,
+                unterminated: false,
+            }),
+        }
+    }
+    // Oldest content first; stdin and time-less inputs keep their place after.
+    prepared.sort_by_key(|p| (p.first_time.is_none(), p.first_time, p.order));
+    for p in prepared {
+        let r = read_input(&mut engine, p, progress)?;
+        engine.report.inputs.push(r);
+    }
+    let mut finished = Vec::new();
+    for d in engine.decoders.values_mut() {
+        d.finish(&mut finished);
+    }
+    engine.events.extend(finished);
+    if !engine.decoders.is_empty() {
+        engine.commit(None)?;
+    }
+    engine.report.elapsed = started.elapsed();
+    Ok(engine.report)
+}
+
+fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> Result<InputReport, Error> {
+    let opts = engine.opts;
+    let Prepared { mut input, format, .. } = p;
+    let name = input.source.name();
+    let mut rep = InputReport {
+        name: name.clone(),
+        format,
+        compression: Some(input.compression),
+        status: InputStatus::Read,
+        resumed_from: 0,
+        lines: 0,
+        bytes: 0,
+        rejected: 0,
+        ignored: 0,
+        unterminated: false,
+    };
+    let Some(fingerprint) = input.fingerprint() else {
+        rep.status = InputStatus::Empty;
+        return Ok(rep);
+    };
+    let Some(format) = format else {
+        rep.status = InputStatus::Unrecognised;
+        return Ok(rep);
+    };
+    let mut cp = Checkpoint {
+        fingerprint,
+        name: name.clone(),
+        format: format.name().to_string(),
+        offset: 0,
+        lines: 0,
+        tail_hash: 0,
+        ids: String::new(),
+        events_new: 0,
+        events_dup: 0,
+        rejected: 0,
+    };
+    let mut ids = IdGen::default();
+    if let Some(old) = engine.sink.checkpoint(fingerprint)? {
+        if input.resume_at(old.offset, old.tail_hash).map_err(Error::Input)? {
+            tracing::debug!(input = %name, offset = old.offset, "resuming from checkpoint");
+            rep.resumed_from = old.offset;
+            ids = serde_json::from_str(&old.ids).unwrap_or_default();
+            cp = Checkpoint { name: name.clone(), format: format.name().to_string(), ..old };
+        } else {
+            tracing::info!(input = %name, "content differs from the checkpoint with the same first line; reading from the start");
+            input = Input::open(input.source.clone()).map_err(Error::Input)?;
+        }
+    }
+    let base_rejected = cp.rejected;
+    let can_grow = input.can_grow();
+    let mut cx = LineContext {
+        prefix: PrefixParser::new(clock_for(&input, opts.timezone)),
+        ids,
+        server_host: opts.server_host.clone(),
+    };
+    engine.decoder(format)?;
+    progress.start(&name, input.size);
+    let chunks = input.chunks();
+    let raw = chunks.raw_read.clone();
+    let mut prev_tail: Vec<u8> = Vec::new();
+    let mut line_no = cp.lines;
+    let mut samples = 0usize;
+    let mut pending_since_commit = false;
+    for chunk in chunks {
+        progress.advance(raw.load(std::sync::atomic::Ordering::Relaxed));
+        match chunk {
+            Chunk::Lines { start, data } => {
+                let mut pos = 0usize;
+                let mut it = memchr::memchr_iter(b'\n', &data);
+                while let Some(nl) = it.next() {
+                    let mut line = &data[pos..nl];
+                    if let Some(l) = line.strip_suffix(b"\r") {
+                        line = l;
+                    }
+                    line_no += 1;
+                    let decoder = engine.decoders.get_mut(&format).expect("created before reading");
+                    match decoder.line(&mut cx, line, &mut engine.events) {
+                        Outcome::Used => {}
+                        Outcome::Ignored => rep.ignored += 1,
+                        Outcome::Rejected(reason) => {
+                            rep.rejected += 1;
+                            if samples < SAMPLES_PER_INPUT {
+                                samples += 1;
+                                engine.report.samples.push(RejectSample {
+                                    input: name.clone(),
+                                    line: line_no,
+                                    reason,
+                                    text: sanitize_bytes(line, 160),
+                                });
+                            }
+                        }
+                    }
+                    rep.lines += 1;
+                    pos = nl + 1;
+                    pending_since_commit = true;
+                    if engine.events.len() >= opts.batch_events {
+                        let offset = start + pos as u64;
+                        cp.rejected = base_rejected + rep.rejected;
+                        checkpoint_at(&mut cp, &cx, &data, start, &prev_tail, offset, line_no);
+                        engine.commit(Some(&cp))?;
+                        pending_since_commit = false;
+                    }
+                }
+                rep.bytes += data.len() as u64;
+                let offset = start + data.len() as u64;
+                checkpoint_at(&mut cp, &cx, &data, start, &prev_tail, offset, line_no);
+                keep_tail(&mut prev_tail, &data);
+            }
+            Chunk::Overlong { start, len } => {
+                line_no += 1;
+                rep.lines += 1;
+                rep.rejected += 1;
+                rep.bytes += len;
+                if samples < SAMPLES_PER_INPUT {
+                    samples += 1;
+                    engine.report.samples.push(RejectSample {
+                        input: name.clone(),
+                        line: line_no,
+                        reason: "line longer than 1 MiB",
+                        text: format!("({len} bytes skipped)"),
+                    });
+                }
+                // The tail check needs the bytes before the offset; an
+                // overlong line's last bytes are not kept, so use a marker
+                // that can never match: a later run re-reads from the start
+                // and content ids keep it exact.
+                prev_tail.clear();
+                cp.offset = start + len;
+                cp.lines = line_no;
+                cp.tail_hash = 0;
+                pending_since_commit = true;
+            }
+            Chunk::End { start, data } => {
+                if !data.is_empty() {
+                    if can_grow {
+                        rep.unterminated = true;
+                    } else {
+                        line_no += 1;
+                        rep.lines += 1;
+                        rep.bytes += data.len() as u64;
+                        let decoder = engine.decoders.get_mut(&format).expect("created before reading");
+                        match decoder.line(&mut cx, &data, &mut engine.events) {
+                            Outcome::Rejected(reason) => {
+                                rep.rejected += 1;
+                                if samples < SAMPLES_PER_INPUT {
+                                    engine.report.samples.push(RejectSample {
+                                        input: name.clone(),
+                                        line: line_no,
+                                        reason,
+                                        text: sanitize_bytes(&data, 160),
+                                    });
+                                }
+                            }
+                            Outcome::Ignored => rep.ignored += 1,
+                            Outcome::Used => {}
+                        }
+                        let offset = start + data.len() as u64;
+                        checkpoint_at(&mut cp, &cx, &data, start, &prev_tail, offset, line_no);
+                        pending_since_commit = true;
+                    }
+                }
+                break;
+            }
+            Chunk::Error { error, .. } => {
+                rep.status = InputStatus::Failed(error.to_string());
+                break;
+            }
+        }
+    }
+    if pending_since_commit || !engine.events.is_empty() {
+        cp.rejected = base_rejected + rep.rejected;
+        engine.commit(Some(&cp))?;
+    }
+    progress.finish();
+    Ok(rep)
+}
+
+fn keep_tail(prev_tail: &mut Vec<u8>, data: &[u8]) {
+    if data.len() >= TAIL_CHECK {
+        prev_tail.clear();
+        prev_tail.extend_from_slice(&data[data.len() - TAIL_CHECK..]);
+    } else {
+        prev_tail.extend_from_slice(data);
+        let excess = prev_tail.len().saturating_sub(TAIL_CHECK);
+        prev_tail.drain(..excess);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn checkpoint_at(
+    cp: &mut Checkpoint,
+    cx: &LineContext,
+    data: &[u8],
+    start: u64,
+    prev_tail: &[u8],
+    offset: u64,
+    line_no: u64,
+) {
+    let hash = tail_hash(data, start, offset).unwrap_or_else(|| {
+        // Not enough bytes in this chunk: join the previous chunk's tail.
+        let within = (offset - start) as usize;
+        let mut joined = Vec::with_capacity(TAIL_CHECK);
+        joined.extend_from_slice(prev_tail);
+        joined.extend_from_slice(&data[..within]);
+        let from = joined.len().saturating_sub(TAIL_CHECK);
+        xxhash_rust::xxh3::xxh3_64(&joined[from..])
+    });
+    cp.offset = offset;
+    cp.lines = line_no;
+    cp.tail_hash = hash;
+    cp.ids = serde_json::to_string(&cx.ids).unwrap_or_default();
+}

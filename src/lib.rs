@@ -1,0 +1,44 @@
+//! xferstats turns file-transfer logs into exact, idempotent statistics.
+//!
+//! The pipeline reads as its stages:
+//!
+//! * [`input`] — files, stdin, gzip/zstd by magic bytes, line-aligned chunks,
+//!   fingerprints for checkpoints;
+//! * [`formats`] — one module per log format, pure functions from bytes to
+//!   records ([`formats::prefix`] holds the shared syslog/log-file prefixes);
+//! * [`sessions`] — joins lines of one session into [`model::Event`]s;
+//! * [`sinks`] — stores behind the [`sinks::Sink`] and [`sinks::Store`]
+//!   traits (SQLite by default);
+//! * [`report`] — daily digest and grouped reports.
+//!
+//! [`ingest::ingest`] drives the first four; the binary only turns command
+//! line arguments into an [`ingest::IngestOptions`] or a
+//! [`report::ReportOptions`] and calls in.
+
+pub mod config;
+pub mod error;
+pub mod formats;
+pub mod ingest;
+pub mod input;
+pub mod model;
+pub mod progress;
+pub mod report;
+pub mod sanitize;
+pub mod sessions;
+pub mod sinks;
+#[doc(hidden)]
+pub mod testhook;
+pub mod time;
+
+/// Exit code: success.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: the import finished but some lines were rejected or an input
+/// was not a recognised log.
+pub const EXIT_REJECTED: u8 = 1;
+/// Exit code: bad command line or configuration.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code: an input could not be opened or read (what was read before
+/// the error is committed).
+pub const EXIT_INPUT: u8 = 3;
+/// Exit code: the store failed; nothing of the batch in flight was committed.
+pub const EXIT_STORE: u8 = 4;

@@ -1,0 +1,298 @@
+//! The `xferstats` command: parses arguments into validated options and
+//! calls the library. Nothing else lives here.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use xferstats::config::{local_hostname, StoreSpec, DB_ENV};
+use xferstats::formats::rsync::{LogFormat, DEFAULT_LOG_FORMAT};
+use xferstats::formats::Format;
+use xferstats::ingest::{ingest, IngestOptions, NoProgress, Progress};
+use xferstats::input::Source;
+use xferstats::report::{OutputFormat, ReportOptions};
+use xferstats::sinks::sqlite::SqliteStore;
+use xferstats::sinks::Key;
+use xferstats::time::{parse_day, TimeZone};
+
+/// Turns file-transfer logs (rsync daemon, …) into exact daily statistics.
+///
+/// Events land in an embedded SQLite database (default
+/// /var/lib/xferstats/xferstats.db for root, else
+/// ~/.local/share/xferstats/xferstats.db). Re-importing a file, its
+/// rotated or compressed copy, adds nothing; a grown file adds only its new
+/// lines.
+#[derive(Debug, Parser)]
+#[command(name = "xferstats", version, max_term_width = 100)]
+struct Cli {
+    /// Store to use: `sqlite:PATH` or a file path. Default:
+    /// /var/lib/xferstats/xferstats.db (root) or
+    /// ~/.local/share/xferstats/xferstats.db.
+    #[arg(long, global = true, env = DB_ENV, value_name = "URL")]
+    db: Option<String>,
+
+    /// More output: -v lists every input with its detected format, -vv adds
+    /// debug messages.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+
+    /// Print nothing but errors (no summary, no progress bar).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Read transfer logs into the store (files, rotated/compressed copies,
+    /// or - for stdin).
+    Ingest(IngestArgs),
+    /// Print statistics from the store.
+    Report(ReportArgs),
+    /// List the log formats xferstats reads.
+    Formats,
+}
+
+#[derive(Debug, Args)]
+struct IngestArgs {
+    /// Log files to read (.gz and .zst are recognised by content); `-` reads
+    /// standard input.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+
+    /// Log format: `auto` detects it per file from its first lines; a name
+    /// (see `xferstats formats`) forces it.
+    #[arg(long, default_value = "auto", value_name = "NAME")]
+    format: String,
+
+    /// Time zone of time stamps that carry none (rsyncd log files, BSD
+    /// syslog): an IANA name like Europe/Paris, UTC, an offset like +02:00,
+    /// or `local` (this machine's zone, the default).
+    #[arg(long, default_value = "local", value_name = "ZONE")]
+    timezone: String,
+
+    /// The `log format` of rsyncd.conf the daemon writes per-file lines with
+    /// (only with `transfer logging = yes`).
+    #[arg(long, default_value = DEFAULT_LOG_FORMAT, value_name = "FORMAT")]
+    rsync_log_format: String,
+
+    /// Server host recorded for logs whose lines do not name one (rsyncd
+    /// `log file`); syslog lines carry their own. Default: this machine's
+    /// host name.
+    #[arg(long, value_name = "NAME")]
+    server_host: Option<String>,
+
+    /// Events per database transaction.
+    #[arg(long, default_value_t = 20_000, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    batch_size: u64,
+
+    /// Progress bar: `auto` shows it when stderr is a terminal.
+    #[arg(long, value_enum, default_value_t = When::Auto)]
+    progress: When,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum When {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Args)]
+struct ReportArgs {
+    /// First day to include (YYYY-MM-DD, UTC).
+    #[arg(long, value_name = "DATE")]
+    since: Option<String>,
+
+    /// Last day to include (YYYY-MM-DD, UTC).
+    #[arg(long, value_name = "DATE")]
+    until: Option<String>,
+
+    /// Group by these keys (comma-separated): day, user, protocol,
+    /// direction, host, module, client, status. Without it: the daily digest
+    /// of the latest day, one row per user.
+    #[arg(long, value_name = "KEYS", value_delimiter = ',')]
+    by: Option<Vec<String>>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    format: Output,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Output {
+    Table,
+    Markdown,
+    Csv,
+    Json,
+}
+
+fn store_spec(db: &Option<String>) -> anyhow::Result<StoreSpec> {
+    Ok(match db {
+        Some(s) => StoreSpec::parse(s)?,
+        None => StoreSpec::default_location(),
+    })
+}
+
+fn open_store(spec: &StoreSpec) -> anyhow::Result<SqliteStore> {
+    match spec {
+        StoreSpec::Sqlite(p) => Ok(SqliteStore::open(p)?),
+    }
+}
+
+fn day_arg(flag: &'static str, v: &Option<String>) -> anyhow::Result<Option<String>> {
+    match v {
+        None => Ok(None),
+        Some(s) => match parse_day(s) {
+            Some(d) => Ok(Some(xferstats::time::day_string(d * 86_400_000_000))),
+            None => Err(xferstats::error::ConfigError::Date { flag, value: s.clone() }.into()),
+        },
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Formats => {
+            for f in Format::ALL {
+                println!("{:<8} {}", f.name(), f.description());
+            }
+            Ok(xferstats::EXIT_OK)
+        }
+        Command::Ingest(a) => {
+            let format = match a.format.as_str() {
+                "auto" => None,
+                name => Some(Format::from_name(name)?),
+            };
+            let timezone: TimeZone = a.timezone.parse()?;
+            let rsync_log_format = LogFormat::compile(&a.rsync_log_format).map_err(|reason| {
+                xferstats::error::ConfigError::LogFormat { format: a.rsync_log_format.clone(), reason }
+            })?;
+            let inputs = a
+                .files
+                .iter()
+                .map(|p| if p.as_os_str() == "-" { Source::Stdin } else { Source::Path(p.clone()) })
+                .collect();
+            let opts = IngestOptions {
+                inputs,
+                format,
+                timezone,
+                rsync_log_format,
+                server_host: a.server_host.unwrap_or_else(local_hostname),
+                batch_events: a.batch_size as usize,
+            };
+            let spec = store_spec(&cli.db)?;
+            let mut store = open_store(&spec)?;
+            let show_bar = !cli.quiet
+                && match a.progress {
+                    When::Auto => std::io::stderr().is_terminal(),
+                    When::Always => true,
+                    When::Never => false,
+                };
+            let bar = xferstats::progress::Bar::new();
+            let progress: &dyn Progress = if show_bar { &bar } else { &NoProgress };
+            let report = ingest(&opts, &mut store, progress)?;
+            if !cli.quiet {
+                eprint!("{}", report.render(cli.verbose > 0));
+            } else {
+                for i in &report.inputs {
+                    if let xferstats::ingest::InputStatus::Failed(e) = &i.status {
+                        eprintln!("xferstats: {}", xferstats::sanitize::sanitize(e));
+                    }
+                }
+            }
+            Ok(report.exit_code())
+        }
+        Command::Report(a) => {
+            let by = match a.by {
+                None => None,
+                Some(keys) => Some(
+                    keys.iter()
+                        .filter(|k| !k.trim().is_empty())
+                        .map(|k| Key::from_name(k).ok_or_else(|| xferstats::error::ConfigError::ReportKey(k.clone())))
+                        .collect::<Result<Vec<_>, _>>()?,
+                ),
+            };
+            let opts = ReportOptions {
+                by,
+                since: day_arg("--since", &a.since)?,
+                until: day_arg("--until", &a.until)?,
+                format: match a.format {
+                    Output::Table => OutputFormat::Table,
+                    Output::Markdown => OutputFormat::Markdown,
+                    Output::Csv => OutputFormat::Csv,
+                    Output::Json => OutputFormat::Json,
+                },
+            };
+            let spec = store_spec(&cli.db)?;
+            let StoreSpec::Sqlite(path) = &spec;
+            if !path.exists() {
+                anyhow::bail!("{}: no database yet; run `xferstats ingest FILE…` first", spec.describe());
+            }
+            let mut store = open_store(&spec)?;
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            xferstats::report::run(&mut store, &opts, &mut out).context("writing the report")?;
+            Ok(xferstats::EXIT_OK)
+        }
+    }
+}
+
+fn exit_code_of(e: &anyhow::Error) -> u8 {
+    for cause in e.chain() {
+        if let Some(x) = cause.downcast_ref::<xferstats::error::Error>() {
+            return x.exit_code();
+        }
+        if cause.downcast_ref::<xferstats::error::ConfigError>().is_some() {
+            return xferstats::EXIT_USAGE;
+        }
+        if cause.downcast_ref::<xferstats::error::StoreError>().is_some() {
+            return xferstats::EXIT_STORE;
+        }
+        if cause.downcast_ref::<xferstats::error::InputError>().is_some() {
+            return xferstats::EXIT_INPUT;
+        }
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::BrokenPipe {
+                return xferstats::EXIT_OK;
+            }
+        }
+    }
+    xferstats::EXIT_USAGE
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = if cli.quiet {
+        "error"
+    } else {
+        match cli.verbose {
+            0 => "warn",
+            1 => "info",
+            _ => "debug",
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("XFERSTATS_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("xferstats={level}"))),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            let code = exit_code_of(&e);
+            if code != xferstats::EXIT_OK {
+                eprintln!("xferstats: error: {}", xferstats::sanitize::sanitize(&format!("{e:#}")));
+            }
+            ExitCode::from(code)
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! The event model every format produces and every store consumes.
+//!
+//! Formats turn log lines into [`Event`]s; nothing downstream knows which log a
+//! value came from except through [`Event::source`]. Keeping one model for
+//! rsync, SFTP and FTP is what lets a report add up uploads from three
+//! different daemons without special cases.
+//!
+//! Times are Unix microseconds in UTC. Byte counts are `u64`.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+/// Stable 64-bit identifier of an event, derived from the log content that
+/// produced it (never from a file name or offset). Re-reading the same lines
+/// from a renamed or compressed copy yields the same ids, which is how stores
+/// refuse duplicates.
+pub type EventId = u64;
+
+/// Unix time in microseconds, UTC.
+pub type Micros = i64;
+
+/// The transfer protocol the event was observed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// rsync daemon protocol (`rsync://`, port 873).
+    Rsync,
+    /// SSH file transfer protocol.
+    Sftp,
+    /// scp over SSH.
+    Scp,
+    /// Plain FTP.
+    Ftp,
+    /// FTP over TLS.
+    Ftps,
+    /// SSH login without a known subsystem.
+    Ssh,
+    /// HTTP(S) (e.g. SFTPGo WebClient).
+    Http,
+}
+
+impl Protocol {
+    /// Lower-case name as stored and printed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Rsync => "rsync",
+            Protocol::Sftp => "sftp",
+            Protocol::Scp => "scp",
+            Protocol::Ftp => "ftp",
+            Protocol::Ftps => "ftps",
+            Protocol::Ssh => "ssh",
+            Protocol::Http => "http",
+        }
+    }
+}
+
+/// Direction from the client's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Client to server.
+    Upload,
+    /// Server to client.
+    Download,
+    /// A file removed on the server; never counted as traffic.
+    Delete,
+}
+
+impl Direction {
+    /// Lower-case name as stored and printed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Upload => "upload",
+            Direction::Download => "download",
+            Direction::Delete => "delete",
+        }
+    }
+}
+
+/// How a transfer ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// The whole file arrived.
+    Completed,
+    /// The session ended before the file was complete (client killed,
+    /// connection lost, forced close).
+    Interrupted,
+    /// The server refused or failed the transfer.
+    Failed,
+}
+
+impl Status {
+    /// Lower-case name as stored and printed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Completed => "completed",
+            Status::Interrupted => "interrupted",
+            Status::Failed => "failed",
+        }
+    }
+}
+
+/// Result of one authentication attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginOutcome {
+    /// Accepted.
+    Ok,
+    /// Rejected credentials of an existing user.
+    Failed,
+    /// The user name does not exist on the server.
+    InvalidUser,
+}
+
+impl LoginOutcome {
+    /// Lower-case name as stored and printed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoginOutcome::Ok => "ok",
+            LoginOutcome::Failed => "failed",
+            LoginOutcome::InvalidUser => "invalid_user",
+        }
+    }
+
+    /// Whether this attempt counts as a failure in reports.
+    pub fn is_failure(self) -> bool {
+        !matches!(self, LoginOutcome::Ok)
+    }
+}
+
+/// Which log format produced an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceFormat {
+    /// rsync daemon log (log file or syslog).
+    Rsyncd,
+}
+
+impl SourceFormat {
+    /// Name as stored and accepted by `--format`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceFormat::Rsyncd => "rsyncd",
+        }
+    }
+}
+
+impl fmt::Display for SourceFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether a transfer describes one file or a whole session's byte count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Granularity {
+    /// One file (rsync `transfer logging`, sftp close, xferlog line).
+    File,
+    /// A session's total (rsync `sent … received …` without per-file lines).
+    Session,
+}
+
+/// One file moved (or deleted) by a client.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Transfer {
+    /// Content-derived id, see [`EventId`].
+    pub id: EventId,
+    /// When the transfer ended (the log line's time), UTC µs.
+    pub end: Micros,
+    /// When it started, when the log says so.
+    pub start: Option<Micros>,
+    /// Protocol it ran over.
+    pub protocol: Protocol,
+    /// Upload, download or delete.
+    pub direction: Direction,
+    /// Completed, interrupted or failed.
+    pub status: Status,
+    /// Payload bytes that moved (file length for a completed rsync file,
+    /// the session byte count for a session-level transfer). Deletes carry 0.
+    pub bytes: u64,
+    /// Bytes on the wire for this file when the log has them (rsync `%b`).
+    pub wire_bytes: Option<u64>,
+    /// Full size of the file (or file set, for session-level transfers).
+    pub file_size: Option<u64>,
+    /// File path as logged, decoded from the log's escapes.
+    pub path: Option<String>,
+    /// rsync module, FTP/SFTP virtual root, …
+    pub module: Option<String>,
+    /// Login name; `anonymous` for unauthenticated access.
+    pub user: String,
+    /// Client address.
+    pub client_ip: Option<IpAddr>,
+    /// Client host name as logged (`UNDETERMINED`/`UNKNOWN` are dropped).
+    pub client_host: Option<String>,
+    /// Identifier of the session within the server (e.g. `pid@start`).
+    pub session: Option<String>,
+    /// Server host the log was written on.
+    pub server_host: String,
+    /// Format of the log the event came from.
+    pub source: SourceFormat,
+    /// Per file or per session.
+    pub granularity: Granularity,
+}
+
+/// One authentication attempt.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Login {
+    /// Content-derived id, see [`EventId`].
+    pub id: EventId,
+    /// When it happened, UTC µs.
+    pub time: Micros,
+    /// Protocol the login was for.
+    pub protocol: Protocol,
+    /// Name the client gave.
+    pub user: String,
+    /// Client address.
+    pub client_ip: Option<IpAddr>,
+    /// Client host name as logged.
+    pub client_host: Option<String>,
+    /// Accepted, rejected or unknown user.
+    pub outcome: LoginOutcome,
+    /// Authentication method (`password`, `publickey`, module name for
+    /// rsync, …) when the log says so.
+    pub method: Option<String>,
+    /// Session identifier.
+    pub session: Option<String>,
+    /// Server host the log was written on.
+    pub server_host: String,
+    /// Format of the log the event came from.
+    pub source: SourceFormat,
+}
+
+/// Anything a log line (or a joined group of lines) can mean for statistics.
+///
+/// Enrichment (GeoIP, client-host hash) is added by a later stage on top of
+/// this model; formats never see it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Event {
+    /// A file transfer or deletion.
+    Transfer(Transfer),
+    /// An authentication attempt.
+    Login(Login),
+}
+
+impl Event {
+    /// The event's id.
+    pub fn id(&self) -> EventId {
+        match self {
+            Event::Transfer(t) => t.id,
+            Event::Login(l) => l.id,
+        }
+    }
+
+    /// The event's time (end of transfer, time of login).
+    pub fn time(&self) -> Micros {
+        match self {
+            Event::Transfer(t) => t.end,
+            Event::Login(l) => l.time,
+        }
+    }
+}
+
+/// The user name stored for unauthenticated access.
+pub const ANONYMOUS: &str = "anonymous";

@@ -1,0 +1,325 @@
+//! `xferstats report`: groups and sums from a store, rendered as a table,
+//! Markdown, CSV or JSON.
+//!
+//! The JSON output is an interface: an array of objects with the `--by`
+//! keys (day as `YYYY-MM-DD`) and the metrics `transfers, completed,
+//! interrupted, failed, uploads, downloads, bytes_up, bytes_down, deletes`,
+//! plus `logins_ok, logins_failed` when every key applies to logins. Without
+//! `--by` the report is the daily digest of the latest day, one row per user.
+
+use std::io::Write;
+
+use serde_json::{Map, Value};
+
+use crate::error::Error;
+use crate::sanitize::sanitize;
+use crate::sinks::{Aggregate, Group, Key, Metrics, Store};
+
+/// Output format of a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// Aligned columns for a terminal.
+    Table,
+    /// A Markdown table.
+    Markdown,
+    /// RFC 4180 CSV with a header.
+    Csv,
+    /// A JSON array of objects.
+    Json,
+}
+
+/// What to report.
+#[derive(Debug, Clone)]
+pub struct ReportOptions {
+    /// Grouping keys; `None` for the daily digest.
+    pub by: Option<Vec<Key>>,
+    /// First day, `YYYY-MM-DD`.
+    pub since: Option<String>,
+    /// Last day, `YYYY-MM-DD`.
+    pub until: Option<String>,
+    /// Output format.
+    pub format: OutputFormat,
+}
+
+const METRICS: [&str; 9] =
+    ["transfers", "completed", "interrupted", "failed", "uploads", "downloads", "bytes_up", "bytes_down", "deletes"];
+
+fn metric_values(m: &Metrics) -> [u64; 9] {
+    [m.transfers, m.completed, m.interrupted, m.failed, m.uploads, m.downloads, m.bytes_up, m.bytes_down, m.deletes]
+}
+
+/// Human-readable bytes (SI units).
+pub fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "kB", "MB", "GB", "TB", "PB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u < UNITS.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// Runs a report against `store`, writing to `out`.
+pub fn run(store: &mut dyn Store, opts: &ReportOptions, out: &mut dyn Write) -> Result<(), Error> {
+    let w = |r: std::io::Result<()>| r.map_err(Error::Output);
+    match &opts.by {
+        Some(keys) => {
+            let groups = store.aggregate(&Aggregate {
+                keys: keys.clone(),
+                since: opts.since.clone(),
+                until: opts.until.clone(),
+            })?;
+            let logins = keys.iter().all(|k| k.applies_to_logins());
+            w(render_groups(keys, &groups, logins, opts.format, out))
+        }
+        None => {
+            let Some(day) = store.latest_day(opts.since.as_deref(), opts.until.as_deref())? else {
+                return w(match opts.format {
+                    OutputFormat::Json => writeln!(out, "[]"),
+                    OutputFormat::Csv => writeln!(out, "day,user,{}", csv_metric_header(true)),
+                    _ => writeln!(out, "no events in the store for that period"),
+                });
+            };
+            let keys = vec![Key::Day, Key::User];
+            let groups = store.aggregate(&Aggregate {
+                keys: keys.clone(),
+                since: Some(day.clone()),
+                until: Some(day.clone()),
+            })?;
+            match opts.format {
+                OutputFormat::Json | OutputFormat::Csv => w(render_groups(&keys, &groups, true, opts.format, out)),
+                OutputFormat::Table | OutputFormat::Markdown => w(render_digest(&day, &groups, opts.format, out)),
+            }
+        }
+    }
+}
+
+fn csv_metric_header(logins: bool) -> String {
+    let mut h = METRICS.join(",");
+    if logins {
+        h.push_str(",logins_ok,logins_failed");
+    }
+    h
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn render_groups(
+    keys: &[Key],
+    groups: &[Group],
+    logins: bool,
+    format: OutputFormat,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    match format {
+        OutputFormat::Json => {
+            let arr: Vec<Value> = groups
+                .iter()
+                .map(|g| {
+                    let mut o = Map::new();
+                    for (k, v) in keys.iter().zip(&g.keys) {
+                        o.insert(k.name().to_string(), Value::String(v.clone()));
+                    }
+                    for (name, v) in METRICS.iter().zip(metric_values(&g.metrics)) {
+                        o.insert(name.to_string(), Value::from(v));
+                    }
+                    if logins {
+                        o.insert("logins_ok".into(), Value::from(g.metrics.logins_ok));
+                        o.insert("logins_failed".into(), Value::from(g.metrics.logins_failed));
+                    }
+                    Value::Object(o)
+                })
+                .collect();
+            serde_json::to_writer_pretty(&mut *out, &arr)?;
+            writeln!(out)
+        }
+        OutputFormat::Csv => {
+            let mut header: Vec<&str> = keys.iter().map(|k| k.name()).collect();
+            let mh = csv_metric_header(logins);
+            header.push(&mh);
+            writeln!(out, "{}", header.join(","))?;
+            for g in groups {
+                let mut row: Vec<String> = g.keys.iter().map(|k| csv_field(&sanitize(k))).collect();
+                row.extend(metric_values(&g.metrics).iter().map(|v| v.to_string()));
+                if logins {
+                    row.push(g.metrics.logins_ok.to_string());
+                    row.push(g.metrics.logins_failed.to_string());
+                }
+                writeln!(out, "{}", row.join(","))?;
+            }
+            Ok(())
+        }
+        OutputFormat::Table | OutputFormat::Markdown => {
+            let mut header: Vec<String> = keys.iter().map(|k| k.name().to_string()).collect();
+            header.extend(
+                [
+                    "transfers",
+                    "completed",
+                    "interrupted",
+                    "failed",
+                    "uploads",
+                    "downloads",
+                    "bytes up",
+                    "bytes down",
+                    "deletes",
+                ]
+                .iter()
+                .map(|s| s.to_string()),
+            );
+            if logins {
+                header.push("logins ok".into());
+                header.push("logins failed".into());
+            }
+            let mut total = Metrics::default();
+            let mut rows: Vec<Vec<String>> = Vec::new();
+            for g in groups {
+                add(&mut total, &g.metrics);
+                rows.push(metric_row(g.keys.iter().map(|k| sanitize(k).into_owned()).collect(), &g.metrics, logins));
+            }
+            let mut first = vec!["total".to_string()];
+            first.extend(std::iter::repeat(String::new()).take(keys.len().saturating_sub(1)));
+            rows.push(metric_row(first, &total, logins));
+            write_table(&header, &rows, format, keys.len(), out)
+        }
+    }
+}
+
+fn metric_row(mut cells: Vec<String>, m: &Metrics, logins: bool) -> Vec<String> {
+    cells.extend([
+        m.transfers.to_string(),
+        m.completed.to_string(),
+        m.interrupted.to_string(),
+        m.failed.to_string(),
+        m.uploads.to_string(),
+        m.downloads.to_string(),
+        human_bytes(m.bytes_up),
+        human_bytes(m.bytes_down),
+        m.deletes.to_string(),
+    ]);
+    if logins {
+        cells.push(m.logins_ok.to_string());
+        cells.push(m.logins_failed.to_string());
+    }
+    cells
+}
+
+fn add(t: &mut Metrics, m: &Metrics) {
+    t.transfers += m.transfers;
+    t.completed += m.completed;
+    t.interrupted += m.interrupted;
+    t.failed += m.failed;
+    t.uploads += m.uploads;
+    t.downloads += m.downloads;
+    t.bytes_up += m.bytes_up;
+    t.bytes_down += m.bytes_down;
+    t.deletes += m.deletes;
+    t.logins_ok += m.logins_ok;
+    t.logins_failed += m.logins_failed;
+}
+
+fn render_digest(day: &str, groups: &[Group], format: OutputFormat, out: &mut dyn Write) -> std::io::Result<()> {
+    let header: Vec<String> = ["user", "connections", "failures", "uploads", "downloads", "bytes up", "bytes down"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut total = Metrics::default();
+    let mut rows = Vec::new();
+    let row = |user: String, m: &Metrics| {
+        vec![
+            user,
+            m.logins_ok.to_string(),
+            m.logins_failed.to_string(),
+            m.uploads.to_string(),
+            m.downloads.to_string(),
+            human_bytes(m.bytes_up),
+            human_bytes(m.bytes_down),
+        ]
+    };
+    for g in groups {
+        add(&mut total, &g.metrics);
+        rows.push(row(sanitize(&g.keys[1]).into_owned(), &g.metrics));
+    }
+    rows.push(row("total".into(), &total));
+    match format {
+        OutputFormat::Markdown => writeln!(out, "## xferstats daily digest, {day} (UTC)\n")?,
+        _ => writeln!(out, "xferstats daily digest for {day} (UTC)\n")?,
+    }
+    write_table(&header, &rows, format, 1, out)
+}
+
+fn write_table(
+    header: &[String],
+    rows: &[Vec<String>],
+    format: OutputFormat,
+    text_cols: usize,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    let n = header.len();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate().take(n) {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let cell = |i: usize, s: &str| {
+        let pad = widths[i].saturating_sub(s.chars().count());
+        if i < text_cols {
+            format!("{s}{}", " ".repeat(pad))
+        } else {
+            format!("{}{s}", " ".repeat(pad))
+        }
+    };
+    match format {
+        OutputFormat::Markdown => {
+            let md = |s: &str| s.replace('|', "\\|");
+            writeln!(out, "| {} |", header.iter().map(|h| md(h)).collect::<Vec<_>>().join(" | "))?;
+            let seps: Vec<&str> = (0..n).map(|i| if i < text_cols { "---" } else { "---:" }).collect();
+            writeln!(out, "| {} |", seps.join(" | "))?;
+            for r in rows {
+                writeln!(out, "| {} |", r.iter().map(|c| md(c)).collect::<Vec<_>>().join(" | "))?;
+            }
+        }
+        _ => {
+            let line: Vec<String> = header.iter().enumerate().map(|(i, h)| cell(i, h)).collect();
+            writeln!(out, "{}", line.join("  ").trim_end())?;
+            let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+            writeln!(out, "{}", rule.join("  "))?;
+            for (ri, r) in rows.iter().enumerate() {
+                if ri + 1 == rows.len() {
+                    writeln!(out, "{}", rule.join("  "))?;
+                }
+                let line: Vec<String> = r.iter().enumerate().map(|(i, c)| cell(i, c)).collect();
+                writeln!(out, "{}", line.join("  ").trim_end())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human() {
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(1_567_890), "1.6 MB");
+    }
+
+    #[test]
+    fn csv_quotes() {
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"x\""), "\"say \"\"x\"\"\"");
+    }
+}

@@ -1,0 +1,437 @@
+//! rsyncd connections joined by pid.
+//!
+//! rsyncd forks one process per connection, so the pid (with the server
+//! host) identifies a connection until the next `connect from` on that pid.
+//! Per-file lines become transfers at once. A connection that asked for a
+//! transfer but logged no per-file line (the default `transfer logging =
+//! no`) becomes one session-level transfer from its `sent … received …`
+//! summary, in the direction of its request, as rsyncstats counts them; an
+//! `rsync error` turns it into an interrupted transfer. Bytes are never
+//! counted twice: once a server is seen logging per-file lines, summaries of
+//! its connections are not transfers.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Decoder, LineContext, Outcome};
+use crate::formats::rsync::{parse_message, unescape, FileLine, LogFormat, Record, Request};
+use crate::model::{
+    Direction, Event, Granularity, Login, LoginOutcome, Micros, Protocol, SourceFormat, Status, Transfer, ANONYMOUS,
+};
+
+const TAG_FILE: u8 = 1;
+const TAG_LOGIN: u8 = 2;
+const TAG_AUTH_FAILED: u8 = 3;
+const TAG_SESSION: u8 = 4;
+
+/// How long an open connection without its final lines is kept before it
+/// is closed as interrupted (relative to the newest line of its server).
+const STALE_MICROS: Micros = 24 * 3600 * 1_000_000;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+struct Session {
+    started: Micros,
+    last: Micros,
+    ip: Option<String>,
+    host: Option<String>,
+    request: Option<Request>,
+    module: Option<String>,
+    path: Option<String>,
+    user: Option<String>,
+    /// Per-file lines of any kind (files, dirs, deletes).
+    items: u32,
+    /// Files transferred.
+    files: u32,
+    /// Bytes of those files (wire bytes when known, else length).
+    file_bytes: u64,
+    /// `(sent, received, total, time, id)` of the summary line.
+    summary: Option<(u64, u64, u64, Micros, u64)>,
+    /// `(code, time, id)` of the first `rsync error`.
+    error: Option<(u32, Micros, u64)>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct HostState {
+    /// The server writes per-file lines (`transfer logging = yes`).
+    transfer_logging: bool,
+    /// Newest line time seen.
+    newest: Micros,
+    sessions: Vec<(u32, Session)>,
+}
+
+/// Decoder for rsyncd logs.
+#[derive(Debug)]
+pub struct RsyncDecoder {
+    format: LogFormat,
+    hosts: HashMap<String, HostIndex>,
+}
+
+#[derive(Debug, Default)]
+struct HostIndex {
+    transfer_logging: bool,
+    newest: Micros,
+    sessions: HashMap<u32, Session>,
+}
+
+impl RsyncDecoder {
+    /// A decoder matching per-file lines with `format`.
+    pub fn new(format: LogFormat) -> RsyncDecoder {
+        RsyncDecoder { format, hosts: HashMap::new() }
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    unescape(b).into_owned()
+}
+
+fn client_host(h: &[u8]) -> Option<String> {
+    match h {
+        b"UNDETERMINED" | b"UNKNOWN" | b"" => None,
+        h => Some(String::from_utf8_lossy(h).into_owned()),
+    }
+}
+
+fn client_ip(a: &[u8]) -> Option<IpAddr> {
+    let s = std::str::from_utf8(a).ok()?;
+    let s = s.strip_prefix("::ffff:").filter(|v| v.contains('.')).unwrap_or(s);
+    s.parse().ok()
+}
+
+fn split_module(mp: &[u8]) -> (String, Option<String>) {
+    match memchr::memchr(b'/', mp) {
+        Some(i) => (text(&mp[..i]), Some(text(&mp[i + 1..])).filter(|p| !p.is_empty())),
+        None => (text(mp), None),
+    }
+}
+
+fn auth_outcome(reason: &[u8]) -> LoginOutcome {
+    if reason.starts_with(b"no matching rule")
+        || reason.starts_with(b"secret not found")
+        || reason.starts_with(b"missing secret")
+    {
+        LoginOutcome::InvalidUser
+    } else {
+        LoginOutcome::Failed
+    }
+}
+
+impl Decoder for RsyncDecoder {
+    fn scope(&self) -> &'static str {
+        "rsyncd"
+    }
+
+    fn line(&mut self, cx: &mut LineContext, line: &[u8], out: &mut Vec<Event>) -> Outcome {
+        let Some(p) = cx.prefix.parse(line) else {
+            return Outcome::Rejected("no rsyncd log-file or syslog prefix");
+        };
+        if let Some(prog) = p.program {
+            if memchr::memmem::find(prog, b"rsync").is_none() {
+                return Outcome::Ignored;
+            }
+        }
+        let Some(pid) = p.pid else {
+            return Outcome::Rejected("rsyncd line without a [pid]");
+        };
+        let record = match parse_message(p.msg, &self.format) {
+            Ok(r) => r,
+            Err(reason) => return Outcome::Rejected(reason),
+        };
+        let server_bytes: &[u8] = p.host.unwrap_or(cx.server_host.as_bytes());
+        let server_name = String::from_utf8_lossy(server_bytes);
+        if !self.hosts.contains_key(server_name.as_ref()) {
+            self.hosts.insert(server_name.to_string(), HostIndex::default());
+        }
+        let server_key: &str = server_name.as_ref();
+        let hi = self.hosts.get_mut(server_key).expect("inserted above");
+        hi.newest = hi.newest.max(p.time);
+        let time = p.time;
+        let sid = |s: &Session| format!("{pid}@{}", s.started / 1_000_000);
+        match record {
+            Record::Connect { host, addr } => {
+                if let Some(old) = hi.sessions.remove(&pid) {
+                    close(server_key, pid, old, hi.transfer_logging, out);
+                }
+                hi.sessions.insert(
+                    pid,
+                    Session {
+                        started: time,
+                        last: time,
+                        ip: client_ip(addr).map(|a| a.to_string()),
+                        host: client_host(host),
+                        ..Session::default()
+                    },
+                );
+            }
+            Record::Request { request, module_path, user, host, addr } => {
+                let s = hi.sessions.entry(pid).or_insert_with(|| Session {
+                    started: time,
+                    ip: client_ip(addr).map(|a| a.to_string()),
+                    host: client_host(host),
+                    ..Session::default()
+                });
+                s.last = time;
+                let (module, path) = split_module(module_path);
+                s.request = Some(request);
+                s.module = Some(module.clone());
+                s.path = path;
+                s.user = user.map(text);
+                if let Some(u) = &s.user {
+                    let id = cx.ids.id(time, server_bytes, line, TAG_LOGIN);
+                    out.push(Event::Login(Login {
+                        id,
+                        time,
+                        protocol: Protocol::Rsync,
+                        user: u.clone(),
+                        client_ip: s.ip.as_deref().and_then(|a| a.parse().ok()),
+                        client_host: s.host.clone(),
+                        outcome: LoginOutcome::Ok,
+                        method: Some("password".into()),
+                        session: Some(sid(s)),
+                        server_host: server_key.to_string(),
+                        source: SourceFormat::Rsyncd,
+                    }));
+                }
+            }
+            Record::AuthFailed { module: _, user, reason, host, addr } => {
+                let sess = hi.sessions.get(&pid);
+                let id = cx.ids.id(time, server_bytes, line, TAG_AUTH_FAILED);
+                out.push(Event::Login(Login {
+                    id,
+                    time,
+                    protocol: Protocol::Rsync,
+                    user: user.map(text).unwrap_or_else(|| "unknown".into()),
+                    client_ip: client_ip(addr),
+                    client_host: client_host(host),
+                    outcome: if user.is_some() { auth_outcome(reason) } else { LoginOutcome::Failed },
+                    method: Some("password".into()),
+                    session: sess.map(sid),
+                    server_host: server_key.to_string(),
+                    source: SourceFormat::Rsyncd,
+                }));
+            }
+            Record::Summary { sent, received, total } => {
+                if let Some(s) = hi.sessions.get_mut(&pid) {
+                    s.last = time;
+                    let id = cx.ids.id(time, server_bytes, line, TAG_SESSION);
+                    s.summary = Some((sent, received, total, time, id));
+                }
+            }
+            Record::Error { code } => {
+                if let Some(s) = hi.sessions.get_mut(&pid) {
+                    s.last = time;
+                    if s.error.is_none() {
+                        let id = cx.ids.id(time, server_bytes, line, TAG_SESSION);
+                        s.error = Some((code, time, id));
+                    }
+                }
+            }
+            Record::File(f) => {
+                hi.transfer_logging = true;
+                let id = cx.ids.id(time, server_bytes, line, TAG_FILE);
+                let s = hi.sessions.get_mut(&pid);
+                return file_event(f, id, time, pid, server_key, s, out);
+            }
+            Record::Refused => {
+                if let Some(s) = hi.sessions.get_mut(&pid) {
+                    s.last = time;
+                }
+            }
+            Record::Other => {
+                if let Some(s) = hi.sessions.get_mut(&pid) {
+                    s.last = time;
+                }
+                return Outcome::Ignored;
+            }
+        }
+        Outcome::Used
+    }
+
+    fn finish(&mut self, out: &mut Vec<Event>) {
+        for (server, hi) in self.hosts.iter_mut() {
+            let newest = hi.newest;
+            let logging = hi.transfer_logging;
+            let mut done: Vec<u32> = hi
+                .sessions
+                .iter()
+                .filter(|(_, s)| {
+                    s.summary.is_some() || s.error.is_some() || s.request.is_none() || newest - s.last > STALE_MICROS
+                })
+                .map(|(pid, _)| *pid)
+                .collect();
+            done.sort_unstable();
+            for pid in done {
+                if let Some(s) = hi.sessions.remove(&pid) {
+                    close(server, pid, s, logging, out);
+                }
+            }
+        }
+    }
+
+    fn save(&self) -> String {
+        let mut v: Vec<(&String, HostState)> = self
+            .hosts
+            .iter()
+            .map(|(h, hi)| {
+                let mut sessions: Vec<(u32, Session)> = hi.sessions.iter().map(|(p, s)| (*p, s.clone())).collect();
+                sessions.sort_by_key(|(p, _)| *p);
+                (h, HostState { transfer_logging: hi.transfer_logging, newest: hi.newest, sessions })
+            })
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(b.0));
+        serde_json::to_string(&v).unwrap_or_default()
+    }
+
+    fn restore(&mut self, state: &str) -> Result<(), String> {
+        let v: Vec<(String, HostState)> = serde_json::from_str(state).map_err(|e| e.to_string())?;
+        self.hosts = v
+            .into_iter()
+            .map(|(h, st)| {
+                (
+                    h,
+                    HostIndex {
+                        transfer_logging: st.transfer_logging,
+                        newest: st.newest,
+                        sessions: st.sessions.into_iter().collect(),
+                    },
+                )
+            })
+            .collect();
+        Ok(())
+    }
+}
+
+fn file_event(
+    f: FileLine<'_>,
+    id: u64,
+    time: Micros,
+    pid: u32,
+    server: &str,
+    mut s: Option<&mut Session>,
+    out: &mut Vec<Event>,
+) -> Outcome {
+    if let Some(s) = s.as_deref_mut() {
+        s.last = time;
+        s.items += 1;
+    }
+    let direction = match (f.op, f.itemize) {
+        (_, Some(i)) if i.starts_with(b"*deleting") => Direction::Delete,
+        (Some(b"del."), _) => Direction::Delete,
+        (_, Some(i)) => {
+            // YXcstpoguax: Y = '<' sent, '>' received; X = file type.
+            if i.get(1) != Some(&b'f') {
+                return Outcome::Ignored;
+            }
+            match i[0] {
+                b'<' => Direction::Download,
+                b'>' => Direction::Upload,
+                _ => return Outcome::Ignored,
+            }
+        }
+        (Some(b"send"), None) => Direction::Download,
+        (Some(b"recv"), None) => Direction::Upload,
+        _ => return Outcome::Rejected("unknown %o operation (expected send, recv or del.)"),
+    };
+    let sess = s.as_deref();
+    let user = match f.user {
+        Some(u) if !u.is_empty() => text(u),
+        Some(_) => ANONYMOUS.to_string(),
+        None => sess.and_then(|s| s.user.clone()).unwrap_or_else(|| ANONYMOUS.to_string()),
+    };
+    let ip = f.addr.and_then(client_ip).or_else(|| sess.and_then(|s| s.ip.as_deref()?.parse().ok()));
+    let host = match f.host {
+        Some(h) => client_host(h),
+        None => sess.and_then(|s| s.host.clone()),
+    };
+    let module = f.module.map(text).or_else(|| sess.and_then(|s| s.module.clone()));
+    let (bytes, wire) = match direction {
+        Direction::Delete => (0, None),
+        _ => (f.length.or(f.bytes).unwrap_or(0), f.bytes),
+    };
+    if direction != Direction::Delete {
+        if let Some(s) = s.as_deref_mut() {
+            s.files += 1;
+            s.file_bytes += wire.unwrap_or(bytes);
+        }
+    }
+    let session = s.as_deref().map(|s| format!("{pid}@{}", s.started / 1_000_000));
+    out.push(Event::Transfer(Transfer {
+        id,
+        end: time,
+        start: None,
+        protocol: Protocol::Rsync,
+        direction,
+        status: Status::Completed,
+        bytes,
+        wire_bytes: wire,
+        file_size: if direction == Direction::Delete { None } else { f.length },
+        path: f.file.map(text),
+        module,
+        user,
+        client_ip: ip,
+        client_host: host,
+        session,
+        server_host: server.to_string(),
+        source: SourceFormat::Rsyncd,
+        granularity: Granularity::File,
+    }));
+    Outcome::Used
+}
+
+/// Emits what a finished connection owes beyond its per-file lines.
+fn close(server: &str, pid: u32, s: Session, transfer_logging: bool, out: &mut Vec<Event>) {
+    let Some(request) = s.request else { return };
+    let direction = match request {
+        Request::Pull => Direction::Download,
+        Request::Push => Direction::Upload,
+    };
+    let summary_bytes = s.summary.map(|(sent, received, ..)| match request {
+        Request::Pull => sent,
+        Request::Push => received,
+    });
+    let (status, bytes, time, id, file_size) = match (s.error, s.summary) {
+        // Interrupted: what the summary counted beyond the files logged.
+        (Some((_, etime, eid)), summary) => (
+            Status::Interrupted,
+            summary_bytes.unwrap_or(0).saturating_sub(s.file_bytes),
+            summary.map_or(etime, |x| x.3.max(etime)),
+            eid,
+            summary.map(|x| x.2),
+        ),
+        (None, Some((_, _, total, stime, sidh))) => {
+            if s.items > 0 || transfer_logging {
+                return;
+            }
+            (Status::Completed, summary_bytes.unwrap_or(0), stime, sidh, Some(total))
+        }
+        (None, None) => {
+            // Never finished: the log ends or moved on without the summary.
+            if s.files > 0 {
+                return;
+            }
+            let id = xxhash_rust::xxh3::xxh3_64_with_seed(format!("{server}/{pid}/{}", s.started).as_bytes(), 7);
+            (Status::Interrupted, 0, s.last, id, None)
+        }
+    };
+    out.push(Event::Transfer(Transfer {
+        id,
+        end: time,
+        start: Some(s.started),
+        protocol: Protocol::Rsync,
+        direction,
+        status,
+        bytes,
+        wire_bytes: summary_bytes,
+        file_size,
+        path: s.path.clone(),
+        module: s.module.clone(),
+        user: s.user.clone().unwrap_or_else(|| ANONYMOUS.to_string()),
+        client_ip: s.ip.as_deref().and_then(|a| a.parse().ok()),
+        client_host: s.host.clone(),
+        session: Some(format!("{pid}@{}", s.started / 1_000_000)),
+        server_host: server.to_string(),
+        source: SourceFormat::Rsyncd,
+        granularity: Granularity::Session,
+    }));
+}

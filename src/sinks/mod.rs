@@ -1,0 +1,176 @@
+//! Stores. Every store sits behind [`Sink`] (the ingest side, pushed to by
+//! the engine as in ripgrep's searcher → sink) and [`Store`] (the report
+//! side). A commit is atomic: the new events, the rollup rows of exactly
+//! those events, the input's checkpoint and the open-session state land
+//! together or not at all, which is what makes a killed import re-runnable
+//! without double counting.
+
+pub mod sqlite;
+
+use crate::error::StoreError;
+use crate::model::Event;
+
+/// What an earlier run consumed of one input (identified by fingerprint).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Fingerprint of the input (hash of its first line).
+    pub fingerprint: u64,
+    /// Name the input was last read under.
+    pub name: String,
+    /// Format it was read as.
+    pub format: String,
+    /// Decompressed bytes consumed (always at a line boundary).
+    pub offset: u64,
+    /// Lines consumed.
+    pub lines: u64,
+    /// Hash of the bytes just before `offset` (see `input::TAIL_CHECK`).
+    pub tail_hash: u64,
+    /// Saved event-id generator state of the input.
+    pub ids: String,
+    /// Events this input added so far (as read back; commits add to it).
+    pub events_new: u64,
+    /// Events of this input that were already stored (as read back).
+    pub events_dup: u64,
+    /// Lines of this input rejected so far (cumulative, as written).
+    pub rejected: u64,
+}
+
+/// One atomic unit of work for a store.
+#[derive(Debug)]
+pub struct Commit<'a> {
+    /// Events to add (those already present are skipped).
+    pub events: &'a [Event],
+    /// Where the input stands after these events.
+    pub checkpoint: Option<&'a Checkpoint>,
+    /// Decoder states `(scope, state)` after these events.
+    pub states: &'a [(&'a str, String)],
+}
+
+/// What a commit did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Committed {
+    /// Events added.
+    pub new: u64,
+    /// Events that were already stored.
+    pub dup: u64,
+}
+
+/// The ingest side of a store.
+pub trait Sink {
+    /// Where the store is, for messages (no secrets).
+    fn describe(&self) -> String;
+    /// The checkpoint of the input with this fingerprint, if any.
+    fn checkpoint(&mut self, fingerprint: u64) -> Result<Option<Checkpoint>, StoreError>;
+    /// Saved decoder state of a scope.
+    fn state(&mut self, scope: &str) -> Result<Option<String>, StoreError>;
+    /// Commits events, rollups, checkpoint and states in one transaction.
+    fn commit(&mut self, commit: &Commit<'_>) -> Result<Committed, StoreError>;
+}
+
+/// A grouping key of reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Key {
+    /// UTC day `YYYY-MM-DD`.
+    Day,
+    /// Login name.
+    User,
+    /// Protocol.
+    Protocol,
+    /// upload / download / delete.
+    Direction,
+    /// Server host.
+    Host,
+    /// Module (rsync) or virtual root.
+    Module,
+    /// Client address (or host name when the log has no address).
+    Client,
+    /// completed / interrupted / failed.
+    Status,
+}
+
+impl Key {
+    /// Every key.
+    pub const ALL: [Key; 8] =
+        [Key::Day, Key::User, Key::Protocol, Key::Direction, Key::Host, Key::Module, Key::Client, Key::Status];
+
+    /// Name used by `--by` and in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Key::Day => "day",
+            Key::User => "user",
+            Key::Protocol => "protocol",
+            Key::Direction => "direction",
+            Key::Host => "host",
+            Key::Module => "module",
+            Key::Client => "client",
+            Key::Status => "status",
+        }
+    }
+
+    /// Parses a `--by` key.
+    pub fn from_name(s: &str) -> Option<Key> {
+        Key::ALL.iter().copied().find(|k| k.name() == s.trim())
+    }
+
+    /// Whether logins have this key.
+    pub fn applies_to_logins(self) -> bool {
+        matches!(self, Key::Day | Key::User | Key::Protocol | Key::Host | Key::Client)
+    }
+}
+
+/// Metrics of one report group.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Metrics {
+    /// Uploads + downloads.
+    pub transfers: u64,
+    /// Transfers completed.
+    pub completed: u64,
+    /// Transfers interrupted.
+    pub interrupted: u64,
+    /// Transfers failed.
+    pub failed: u64,
+    /// Uploads.
+    pub uploads: u64,
+    /// Downloads.
+    pub downloads: u64,
+    /// Bytes uploaded.
+    pub bytes_up: u64,
+    /// Bytes downloaded.
+    pub bytes_down: u64,
+    /// Deletions.
+    pub deletes: u64,
+    /// Accepted logins.
+    pub logins_ok: u64,
+    /// Rejected logins (wrong password or unknown user).
+    pub logins_failed: u64,
+}
+
+/// A report question: group by `keys` over days `since..=until`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Aggregate {
+    /// Grouping keys, in output order.
+    pub keys: Vec<Key>,
+    /// First day (inclusive), `YYYY-MM-DD`.
+    pub since: Option<String>,
+    /// Last day (inclusive), `YYYY-MM-DD`.
+    pub until: Option<String>,
+}
+
+/// One group of a report: key values (in `Aggregate::keys` order) and
+/// metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    /// Key values.
+    pub keys: Vec<String>,
+    /// Metrics.
+    pub metrics: Metrics,
+}
+
+/// The report side of a store.
+pub trait Store {
+    /// Groups and sums transfers and logins. Transfer metrics come from the
+    /// daily rollups when the keys allow it, else from raw events.
+    fn aggregate(&mut self, q: &Aggregate) -> Result<Vec<Group>, StoreError>;
+    /// The newest day with any event within the range.
+    fn latest_day(&mut self, since: Option<&str>, until: Option<&str>) -> Result<Option<String>, StoreError>;
+}

@@ -1,0 +1,440 @@
+//! The embedded default store: one SQLite file, zero set-up.
+//!
+//! Writes go through cached prepared statements inside one transaction per
+//! commit (WAL, `synchronous=NORMAL`: a power cut may lose the last commits
+//! but never splits one, and the ledger rolls back with the events). Each
+//! raw insert is `INSERT OR IGNORE` on the content-derived `event_id`; only
+//! rows actually inserted feed the rollup deltas, so the daily tables always
+//! equal the sum of the raw rows.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+
+use super::{Aggregate, Checkpoint, Commit, Committed, Group, Key, Metrics, Sink, Store};
+use crate::error::StoreError;
+use crate::model::{Direction, Event, Protocol, Status};
+use crate::time::{day_number, day_string, rfc3339};
+
+/// Schema migrations, applied in order; the index + 1 is the version.
+const MIGRATIONS: &[&str] = &[include_str!("../../sql/sqlite/0001_init.sql")];
+
+/// A SQLite store.
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+type RollKey<'a> = (i64, &'a str, Protocol, Direction, Status, &'a str, &'a str);
+type LoginKey<'a> = (i64, &'a str, Protocol, &'a str, &'static str);
+
+impl SqliteStore {
+    /// Opens (creating file, directory and schema if needed) the database.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Dir { path: dir.to_path_buf(), source: e })?;
+        }
+        let err = |what| {
+            let path = path.to_path_buf();
+            move |source| StoreError::Sqlite { path: path.clone(), what, source }
+        };
+        let conn = Connection::open(path).map_err(err("open"))?;
+        conn.busy_timeout(std::time::Duration::from_secs(60)).map_err(err("set busy timeout"))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; \
+             PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY;",
+        )
+        .map_err(err("set pragmas"))?;
+        let mut store = SqliteStore { conn, path: path.to_path_buf() };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn err(&self, what: &'static str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+        move |source| StoreError::Sqlite { path: self.path.clone(), what, source }
+    }
+
+    /// Applies pending migrations; refuses a database from a newer binary.
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let err = |what| {
+            let path = path.clone();
+            move |source| StoreError::Sqlite { path: path.clone(), what, source }
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err("begin migration"))?;
+        tx.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            .map_err(err("create schema_version"))?;
+        let current: i64 = tx
+            .query_row("SELECT COALESCE(MAX(version), 0) FROM schema_version", [], |r| r.get(0))
+            .map_err(err("read schema version"))?;
+        let supported = MIGRATIONS.len() as i64;
+        if current > supported {
+            return Err(StoreError::NewerSchema { path: self.path.clone(), found: current, supported });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+            tx.execute_batch(sql).map_err(err("apply migration"))?;
+            tx.execute("INSERT INTO schema_version (version) VALUES (?1)", [i as i64 + 1])
+                .map_err(err("record migration"))?;
+        }
+        tx.commit().map_err(err("commit migration"))?;
+        Ok(())
+    }
+
+    /// The schema version of the database.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row("SELECT COALESCE(MAX(version), 0) FROM schema_version", [], |r| r.get(0))
+            .map_err(self.err("read schema version"))
+    }
+
+    /// The underlying connection (tests and tools).
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    fn insert_events(tx: &Transaction<'_>, events: &[Event]) -> rusqlite::Result<Committed> {
+        let mut done = Committed::default();
+        let mut rolls: HashMap<RollKey<'_>, (i64, i64)> = HashMap::new();
+        let mut logins: HashMap<LoginKey<'_>, i64> = HashMap::new();
+        let mut t_stmt = tx.prepare_cached(
+            "INSERT OR IGNORE INTO transfers (event_id, end_us, start_us, day, protocol, direction, status, \
+             bytes, wire_bytes, file_size, path, module, user, client_ip, client_host, session, server_host, \
+             source, granularity) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
+             ?17, ?18, ?19)",
+        )?;
+        let mut l_stmt = tx.prepare_cached(
+            "INSERT OR IGNORE INTO logins (event_id, time_us, day, protocol, user, client_ip, client_host, \
+             outcome, method, session, server_host, source) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, \
+             ?11, ?12)",
+        )?;
+        let mut day_cache: (i64, String) = (i64::MIN, String::new());
+        let mut ip_buf = String::new();
+        for ev in events {
+            let dn = day_number(ev.time());
+            if dn != day_cache.0 {
+                day_cache = (dn, day_string(ev.time()));
+            }
+            let day = day_cache.1.as_str();
+            match ev {
+                Event::Transfer(t) => {
+                    ip_buf.clear();
+                    if let Some(ip) = t.client_ip {
+                        use std::fmt::Write;
+                        let _ = write!(ip_buf, "{ip}");
+                    }
+                    let n = t_stmt.execute(params![
+                        t.id as i64,
+                        t.end,
+                        t.start,
+                        day,
+                        t.protocol.as_str(),
+                        t.direction.as_str(),
+                        t.status.as_str(),
+                        t.bytes as i64,
+                        t.wire_bytes.map(|b| b as i64),
+                        t.file_size.map(|b| b as i64),
+                        t.path,
+                        t.module,
+                        t.user,
+                        t.client_ip.map(|_| ip_buf.as_str()),
+                        t.client_host,
+                        t.session,
+                        t.server_host,
+                        t.source.as_str(),
+                        match t.granularity {
+                            crate::model::Granularity::File => "file",
+                            crate::model::Granularity::Session => "session",
+                        },
+                    ])?;
+                    if n == 1 {
+                        done.new += 1;
+                        let key = (
+                            dn,
+                            t.server_host.as_str(),
+                            t.protocol,
+                            t.direction,
+                            t.status,
+                            t.module.as_deref().unwrap_or(""),
+                            t.user.as_str(),
+                        );
+                        let e = rolls.entry(key).or_default();
+                        e.0 += 1;
+                        e.1 += t.bytes as i64;
+                    } else {
+                        done.dup += 1;
+                    }
+                }
+                Event::Login(l) => {
+                    ip_buf.clear();
+                    if let Some(ip) = l.client_ip {
+                        use std::fmt::Write;
+                        let _ = write!(ip_buf, "{ip}");
+                    }
+                    let n = l_stmt.execute(params![
+                        l.id as i64,
+                        l.time,
+                        day,
+                        l.protocol.as_str(),
+                        l.user,
+                        l.client_ip.map(|_| ip_buf.as_str()),
+                        l.client_host,
+                        l.outcome.as_str(),
+                        l.method,
+                        l.session,
+                        l.server_host,
+                        l.source.as_str(),
+                    ])?;
+                    if n == 1 {
+                        done.new += 1;
+                        *logins
+                            .entry((dn, l.server_host.as_str(), l.protocol, l.user.as_str(), l.outcome.as_str()))
+                            .or_default() += 1;
+                    } else {
+                        done.dup += 1;
+                    }
+                }
+            }
+        }
+        let mut r_stmt = tx.prepare_cached(
+            "INSERT INTO daily_transfers (day, server_host, protocol, direction, status, module, user, transfers, \
+             bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO UPDATE SET \
+             transfers = transfers + excluded.transfers, bytes = bytes + excluded.bytes",
+        )?;
+        for ((dn, host, proto, dir, status, module, user), (n, bytes)) in rolls {
+            r_stmt.execute(params![
+                day_string(dn * 86_400_000_000),
+                host,
+                proto.as_str(),
+                dir.as_str(),
+                status.as_str(),
+                module,
+                user,
+                n,
+                bytes
+            ])?;
+        }
+        let mut dl_stmt = tx.prepare_cached(
+            "INSERT INTO daily_logins (day, server_host, protocol, user, outcome, logins) VALUES (?1, ?2, ?3, ?4, \
+             ?5, ?6) ON CONFLICT DO UPDATE SET logins = logins + excluded.logins",
+        )?;
+        for ((dn, host, proto, user, outcome), n) in logins {
+            dl_stmt.execute(params![day_string(dn * 86_400_000_000), host, proto.as_str(), user, outcome, n])?;
+        }
+        Ok(done)
+    }
+}
+
+fn now_string() -> String {
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0);
+    rfc3339(now - now % 1_000_000)
+}
+
+impl Sink for SqliteStore {
+    fn describe(&self) -> String {
+        format!("sqlite:{}", self.path.display())
+    }
+
+    fn checkpoint(&mut self, fingerprint: u64) -> Result<Option<Checkpoint>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT name, format, offset, lines, tail_hash, ids_state, events_new, events_dup, rejected \
+                 FROM ledger WHERE fingerprint = ?1",
+                [fingerprint as i64],
+                |r| {
+                    Ok(Checkpoint {
+                        fingerprint,
+                        name: r.get(0)?,
+                        format: r.get(1)?,
+                        offset: r.get::<_, i64>(2)? as u64,
+                        lines: r.get::<_, i64>(3)? as u64,
+                        tail_hash: r.get::<_, i64>(4)? as u64,
+                        ids: r.get(5)?,
+                        events_new: r.get::<_, i64>(6)? as u64,
+                        events_dup: r.get::<_, i64>(7)? as u64,
+                        rejected: r.get::<_, i64>(8)? as u64,
+                    })
+                },
+            )
+            .optional()
+            .map_err(self.err("read ledger"))
+    }
+
+    fn state(&mut self, scope: &str) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row("SELECT state FROM session_state WHERE scope = ?1", [scope], |r| r.get(0))
+            .optional()
+            .map_err(self.err("read session state"))
+    }
+
+    fn commit(&mut self, c: &Commit<'_>) -> Result<Committed, StoreError> {
+        let path = self.path.clone();
+        let err = |what| {
+            let path = path.clone();
+            move |source| StoreError::Sqlite { path: path.clone(), what, source }
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err("begin transaction"))?;
+        let done = Self::insert_events(&tx, c.events).map_err(err("insert events"))?;
+        let now = now_string();
+        if let Some(cp) = c.checkpoint {
+            tx.execute(
+                "INSERT INTO ledger (fingerprint, name, format, offset, lines, tail_hash, ids_state, events_new, \
+                 events_dup, rejected, first_import, last_import) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, \
+                 ?11, ?11) ON CONFLICT (fingerprint) DO UPDATE SET name = excluded.name, format = excluded.format, \
+                 offset = excluded.offset, lines = excluded.lines, tail_hash = excluded.tail_hash, \
+                 ids_state = excluded.ids_state, events_new = events_new + excluded.events_new, \
+                 events_dup = events_dup + excluded.events_dup, rejected = excluded.rejected, \
+                 last_import = excluded.last_import",
+                params![
+                    cp.fingerprint as i64,
+                    cp.name,
+                    cp.format,
+                    cp.offset as i64,
+                    cp.lines as i64,
+                    cp.tail_hash as i64,
+                    cp.ids,
+                    done.new as i64,
+                    done.dup as i64,
+                    cp.rejected as i64,
+                    now,
+                ],
+            )
+            .map_err(err("update ledger"))?;
+        }
+        for (scope, state) in c.states {
+            tx.execute(
+                "INSERT INTO session_state (scope, state, updated) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (scope) DO UPDATE SET state = excluded.state, updated = excluded.updated",
+                params![scope, state, now],
+            )
+            .map_err(err("save session state"))?;
+        }
+        crate::testhook::maybe_crash("commit");
+        tx.commit().map_err(err("commit"))?;
+        Ok(done)
+    }
+}
+
+/// SQL expression of a key over the rollup tables.
+fn rollup_col(k: Key) -> Option<&'static str> {
+    Some(match k {
+        Key::Day => "day",
+        Key::User => "user",
+        Key::Protocol => "protocol",
+        Key::Direction => "direction",
+        Key::Host => "server_host",
+        Key::Module => "module",
+        Key::Status => "status",
+        Key::Client => return None,
+    })
+}
+
+/// SQL expression of a key over the raw tables.
+fn raw_col(k: Key) -> &'static str {
+    match k {
+        Key::Day => "day",
+        Key::User => "user",
+        Key::Protocol => "protocol",
+        Key::Direction => "direction",
+        Key::Host => "server_host",
+        Key::Module => "COALESCE(module, '')",
+        Key::Status => "status",
+        Key::Client => "COALESCE(client_ip, client_host, '')",
+    }
+}
+
+impl Store for SqliteStore {
+    fn aggregate(&mut self, q: &Aggregate) -> Result<Vec<Group>, StoreError> {
+        let use_rollup = q.keys.iter().all(|k| rollup_col(*k).is_some());
+        let (table, count, cols): (&str, &str, Vec<&str>) = if use_rollup {
+            ("daily_transfers", "transfers", q.keys.iter().map(|k| rollup_col(*k).unwrap_or("''")).collect())
+        } else {
+            ("transfers", "1", q.keys.iter().map(|k| raw_col(*k)).collect())
+        };
+        let select_keys = if cols.is_empty() { "''".to_string() } else { cols.join(", ") };
+        let group = if cols.is_empty() { String::new() } else { format!("GROUP BY {}", cols.join(", ")) };
+        let sql = format!(
+            "SELECT {select_keys}, \
+             SUM(CASE WHEN direction <> 'delete' THEN {count} ELSE 0 END), \
+             SUM(CASE WHEN direction <> 'delete' AND status = 'completed' THEN {count} ELSE 0 END), \
+             SUM(CASE WHEN direction <> 'delete' AND status = 'interrupted' THEN {count} ELSE 0 END), \
+             SUM(CASE WHEN direction <> 'delete' AND status = 'failed' THEN {count} ELSE 0 END), \
+             SUM(CASE WHEN direction = 'upload' THEN {count} ELSE 0 END), \
+             SUM(CASE WHEN direction = 'download' THEN {count} ELSE 0 END), \
+             SUM(CASE WHEN direction = 'upload' THEN bytes ELSE 0 END), \
+             SUM(CASE WHEN direction = 'download' THEN bytes ELSE 0 END), \
+             SUM(CASE WHEN direction = 'delete' THEN {count} ELSE 0 END) \
+             FROM {table} WHERE (?1 IS NULL OR day >= ?1) AND (?2 IS NULL OR day <= ?2) {group}"
+        );
+        let nk = q.keys.len().max(1);
+        let mut out: std::collections::BTreeMap<Vec<String>, Metrics> = Default::default();
+        {
+            let mut stmt = self.conn.prepare(&sql).map_err(self.err("prepare report"))?;
+            let mut rows = stmt.query(params![q.since, q.until]).map_err(self.err("run report"))?;
+            while let Some(r) = rows.next().map_err(self.err("read report"))? {
+                let keys: Vec<String> = (0..q.keys.len()).map(|i| r.get::<_, String>(i).unwrap_or_default()).collect();
+                let g = |i: usize| r.get::<_, i64>(nk + i).map(|v| v as u64).unwrap_or(0);
+                let m = out.entry(keys).or_default();
+                m.transfers += g(0);
+                m.completed += g(1);
+                m.interrupted += g(2);
+                m.failed += g(3);
+                m.uploads += g(4);
+                m.downloads += g(5);
+                m.bytes_up += g(6);
+                m.bytes_down += g(7);
+                m.deletes += g(8);
+            }
+        }
+        if q.keys.iter().all(|k| k.applies_to_logins()) {
+            let raw = q.keys.contains(&Key::Client);
+            let (table, count) = if raw { ("logins", "1") } else { ("daily_logins", "logins") };
+            let cols: Vec<&str> =
+                q.keys.iter().map(|k| if raw { raw_col(*k) } else { rollup_col(*k).unwrap_or("''") }).collect();
+            let select_keys = if cols.is_empty() { "''".to_string() } else { cols.join(", ") };
+            let group = if cols.is_empty() { String::new() } else { format!("GROUP BY {}", cols.join(", ")) };
+            let sql = format!(
+                "SELECT {select_keys}, SUM(CASE WHEN outcome = 'ok' THEN {count} ELSE 0 END), \
+                 SUM(CASE WHEN outcome <> 'ok' THEN {count} ELSE 0 END) FROM {table} \
+                 WHERE (?1 IS NULL OR day >= ?1) AND (?2 IS NULL OR day <= ?2) {group}"
+            );
+            let mut stmt = self.conn.prepare(&sql).map_err(self.err("prepare report"))?;
+            let mut rows = stmt.query(params![q.since, q.until]).map_err(self.err("run report"))?;
+            while let Some(r) = rows.next().map_err(self.err("read report"))? {
+                let keys: Vec<String> = (0..q.keys.len()).map(|i| r.get::<_, String>(i).unwrap_or_default()).collect();
+                let ok = r.get::<_, Option<i64>>(nk).ok().flatten().unwrap_or(0) as u64;
+                let failed = r.get::<_, Option<i64>>(nk + 1).ok().flatten().unwrap_or(0) as u64;
+                if ok == 0 && failed == 0 && !out.contains_key(&keys) {
+                    continue;
+                }
+                let m = out.entry(keys).or_default();
+                m.logins_ok += ok;
+                m.logins_failed += failed;
+            }
+        }
+        // An empty table still yields one all-zero row without keys; drop it.
+        Ok(out
+            .into_iter()
+            .filter(|(k, m)| !(q.keys.is_empty() && *m == Metrics::default() && k.is_empty()))
+            .map(|(keys, metrics)| Group { keys, metrics })
+            .collect())
+    }
+
+    fn latest_day(&mut self, since: Option<&str>, until: Option<&str>) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT MAX(day) FROM (SELECT day FROM daily_transfers UNION ALL SELECT day FROM daily_logins) \
+                 WHERE (?1 IS NULL OR day >= ?1) AND (?2 IS NULL OR day <= ?2)",
+                params![since, until],
+                |r| r.get(0),
+            )
+            .map_err(self.err("find latest day"))
+    }
+}

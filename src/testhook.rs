@@ -1,0 +1,27 @@
+//! Crash points for the tests that kill an import half-way.
+//!
+//! `XFERSTATS_TEST_CRASH=POINT:N` aborts the process (as SIGKILL would:
+//! no destructors, no rollback) the N-th time execution reaches `POINT`.
+//! Points: `commit` (inside a store transaction, before COMMIT) and
+//! `committed` (right after a commit). Unset in production; reading the
+//! variable costs one lookup per process.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+static TARGET: OnceLock<Option<(String, u64)>> = OnceLock::new();
+static COUNT: AtomicU64 = AtomicU64::new(0);
+
+/// Aborts if the crash point `point` is armed and reached for the N-th time.
+pub fn maybe_crash(point: &str) {
+    let target = TARGET.get_or_init(|| {
+        let v = std::env::var("XFERSTATS_TEST_CRASH").ok()?;
+        let (p, n) = v.split_once(':')?;
+        Some((p.to_string(), n.parse().ok()?))
+    });
+    if let Some((p, n)) = target {
+        if p == point && COUNT.fetch_add(1, Ordering::SeqCst) + 1 == *n {
+            std::process::abort();
+        }
+    }
+}
