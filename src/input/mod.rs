@@ -360,6 +360,17 @@ fn read_chunks(
             match read_full(&mut body, &mut buf, want) {
                 Ok(e) => eof = e,
                 Err(e) => {
+                    // Hand over the complete lines read before the error.
+                    if overlong.is_none() {
+                        if let Some(nl) = memchr::memrchr(b'\n', &buf) {
+                            buf.truncate(nl + 1);
+                            let len = buf.len() as u64;
+                            if tx.send(Chunk::Lines { start, data: std::mem::take(&mut buf) }).is_err() {
+                                return;
+                            }
+                            start += len;
+                        }
+                    }
                     let offset = start + buf.len() as u64;
                     let _ = tx.send(Chunk::Error {
                         offset,

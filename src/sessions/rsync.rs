@@ -30,6 +30,13 @@ const TAG_SESSION: u8 = 4;
 /// is closed as interrupted (relative to the newest line of its server).
 const STALE_MICROS: Micros = 24 * 3600 * 1_000_000;
 
+/// Open connections per server above which idle ones are pruned (keeps
+/// memory bounded on logs full of port scans that connect and say nothing).
+const PRUNE_AT: usize = 4096;
+
+/// Idle time after which a connection that requested nothing is dropped.
+const IDLE_MICROS: Micros = 3600 * 1_000_000;
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 struct Session {
     started: Micros,
@@ -153,6 +160,9 @@ impl Decoder for RsyncDecoder {
                 if let Some(old) = hi.sessions.remove(&pid) {
                     close(server_key, pid, old, hi.transfer_logging, out);
                 }
+                if hi.sessions.len() >= PRUNE_AT {
+                    prune(server_key, hi, out);
+                }
                 hi.sessions.insert(
                     pid,
                     Session {
@@ -249,7 +259,9 @@ impl Decoder for RsyncDecoder {
     }
 
     fn finish(&mut self, out: &mut Vec<Event>) {
-        for (server, hi) in self.hosts.iter_mut() {
+        let mut hosts: Vec<(&String, &mut HostIndex)> = self.hosts.iter_mut().collect();
+        hosts.sort_by(|a, b| a.0.cmp(b.0));
+        for (server, hi) in hosts {
             let newest = hi.newest;
             let logging = hi.transfer_logging;
             let mut done: Vec<u32> = hi
@@ -299,6 +311,26 @@ impl Decoder for RsyncDecoder {
             })
             .collect();
         Ok(())
+    }
+}
+
+/// Closes connections that can no longer matter: idle ones that requested
+/// nothing, and stale ones.
+fn prune(server: &str, hi: &mut HostIndex, out: &mut Vec<Event>) {
+    let newest = hi.newest;
+    let mut old: Vec<u32> = hi
+        .sessions
+        .iter()
+        .filter(|(_, s)| {
+            (s.request.is_none() && newest - s.last > IDLE_MICROS) || newest - s.last > STALE_MICROS
+        })
+        .map(|(p, _)| *p)
+        .collect();
+    old.sort_unstable();
+    for pid in old {
+        if let Some(s) = hi.sessions.remove(&pid) {
+            close(server, pid, s, hi.transfer_logging, out);
+        }
     }
 }
 
@@ -434,4 +466,220 @@ fn close(server: &str, pid: u32, s: Session, transfer_logging: bool, out: &mut V
         source: SourceFormat::Rsyncd,
         granularity: Granularity::Session,
     }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats::prefix::PrefixParser;
+    use crate::formats::rsync::DEFAULT_LOG_FORMAT;
+    use crate::sessions::IdGen;
+    use crate::time::{days_from_civil, rfc3339, Clock, TimeZone};
+
+    fn run_with(format: &str, data: &[u8], reference_day: (i32, u32, u32)) -> (Vec<Event>, Vec<Outcome>) {
+        let mut d = RsyncDecoder::new(LogFormat::compile(format).unwrap());
+        let (y, m, dd) = reference_day;
+        let mut cx = LineContext {
+            prefix: PrefixParser::new(Clock::new(TimeZone::Utc, days_from_civil(y, m, dd) * 86_400)),
+            ids: IdGen::default(),
+            server_host: "srv".into(),
+        };
+        let mut out = Vec::new();
+        let mut outcomes = Vec::new();
+        for line in data.split(|&c| c == b'\n').filter(|l| !l.is_empty()) {
+            outcomes.push(d.line(&mut cx, line, &mut out));
+        }
+        d.finish(&mut out);
+        (out, outcomes)
+    }
+
+    fn run(data: &[u8]) -> Vec<Event> {
+        run_with(DEFAULT_LOG_FORMAT, data, (2026, 11, 20)).0
+    }
+
+    fn transfers(ev: &[Event]) -> Vec<&Transfer> {
+        ev.iter()
+            .filter_map(|e| match e {
+                Event::Transfer(t) => Some(t),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn logins(ev: &[Event]) -> Vec<&Login> {
+        ev.iter()
+            .filter_map(|e| match e {
+                Event::Login(l) => Some(l),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn default_format_log_file() {
+        let ev = run(include_bytes!("../../testdata/rsync/default-logfile.log"));
+        let t = transfers(&ev);
+        let summary: Vec<_> = t
+            .iter()
+            .map(|t| {
+                (
+                    t.direction,
+                    t.status,
+                    t.bytes,
+                    t.user.as_str(),
+                    t.path.as_deref().unwrap_or(""),
+                    t.client_ip.map(|i| i.to_string()).unwrap_or_default(),
+                    t.granularity,
+                )
+            })
+            .collect();
+        use Direction::*;
+        use Granularity::*;
+        use Status::*;
+        assert_eq!(
+            summary,
+            vec![
+                (Download, Completed, 734_003_200, "anonymous", "iso/my disk (v2).iso", "192.0.2.10".into(), File),
+                (Download, Completed, 1200, "anonymous", "iso/\u{dc}nicode.txt", "192.0.2.10".into(), File),
+                (Download, Completed, 7, "anonymous", "iso/line\nbreak.txt", "192.0.2.10".into(), File),
+                (Upload, Completed, 5000, "alice", "report 2026.pdf", "2001:db8::42".into(), File),
+                (Upload, Completed, 0, "alice", "empty.txt", "2001:db8::42".into(), File),
+                (Delete, Completed, 0, "alice", "old/obsolete file.txt", "2001:db8::42".into(), File),
+                (Download, Completed, 10, "anonymous", "late.txt", "192.0.2.13".into(), File),
+                (Upload, Interrupted, 0, "alice", "big/", "192.0.2.11".into(), Session),
+                (Download, Interrupted, 1_048_576, "anonymous", "big.img", "192.0.2.12".into(), Session),
+            ]
+        );
+        assert_eq!(t[0].module.as_deref(), Some("pub"));
+        assert_eq!(t[0].client_host, None, "UNDETERMINED is not a host name");
+        assert_eq!(t[3].client_host.as_deref(), Some("mirror.example.org"));
+        assert_eq!(t[6].end, t[6].end);
+        assert_eq!(rfc3339(t[6].end), "2026-03-02T00:00:02Z");
+        assert_eq!(t[8].file_size, Some(20_000_000));
+        assert!(t.iter().all(|t| t.server_host == "srv" && t.protocol == Protocol::Rsync));
+        let l: Vec<_> = logins(&ev).iter().map(|l| (l.user.as_str(), l.outcome)).collect();
+        assert_eq!(
+            l,
+            vec![
+                ("alice", LoginOutcome::Ok),
+                ("mallory", LoginOutcome::Failed),
+                ("root", LoginOutcome::InvalidUser),
+                ("unknown", LoginOutcome::Failed),
+                ("alice", LoginOutcome::Ok),
+            ]
+        );
+        let mut ids: Vec<u64> = ev.iter().map(|e| e.id()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), ev.len(), "ids are unique");
+    }
+
+    #[test]
+    fn summary_only_sessions_are_session_level_transfers() {
+        let ev = run(include_bytes!("../../testdata/rsync/summary-only-rfc3339.log"));
+        let t = transfers(&ev);
+        let got: Vec<_> = t
+            .iter()
+            .map(|t| (t.server_host.as_str(), t.direction, t.bytes, t.user.as_str(), rfc3339(t.end), t.granularity))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("resif-vm31", Direction::Download, 100, "anonymous", "2019-03-05T02:31:01Z".into(), Granularity::Session),
+                ("resif-vm30", Direction::Upload, 19_414_234, "resifportal", "2019-03-05T02:28:04Z".into(), Granularity::Session),
+                ("resif-vm30", Direction::Download, 5_000_000, "anonymous", "2019-03-05T02:30:09.999999Z".into(), Granularity::Session),
+                ("resif-vm31", Direction::Upload, 777, "anonymous", "2019-03-05T02:33:05Z".into(), Granularity::Session),
+            ]
+        );
+        assert_eq!(t[1].module.as_deref(), Some("PORTAL-PRODUCTS-RW"));
+        assert_eq!(t[1].path.as_deref(), Some("seedlinkplots/"));
+        assert_eq!(t[1].file_size, Some(19_609_565));
+        assert_eq!(t[2].client_ip.unwrap().to_string(), "2001:660:5301::6");
+        let l = logins(&ev);
+        assert_eq!(l.len(), 1);
+        assert_eq!((l[0].user.as_str(), l[0].outcome), ("resifportal", LoginOutcome::Ok));
+    }
+
+    #[test]
+    fn bsd_syslog_year_rollover_and_other_programs() {
+        let (ev, outcomes) =
+            run_with(DEFAULT_LOG_FORMAT, include_bytes!("../../testdata/rsync/bsd-syslog.log"), (2027, 1, 2));
+        assert_eq!(outcomes[2], Outcome::Ignored, "sshd line in a mixed syslog");
+        let t = transfers(&ev);
+        assert_eq!(t.len(), 1);
+        assert_eq!(rfc3339(t[0].end), "2027-01-01T00:00:03Z");
+        assert_eq!(t[0].path.as_deref(), Some("pool/main/a/apt 2.0.deb"));
+        assert_eq!(t[0].server_host, "mirror1");
+        let l = logins(&ev);
+        assert_eq!(l.len(), 1);
+        assert_eq!(rfc3339(l[0].time), "2027-01-01T00:00:05Z");
+    }
+
+    #[test]
+    fn itemized_custom_format() {
+        let (ev, _) = run_with(
+            "%t %a %h %o %m %u %f %l %b %i",
+            include_bytes!("../../testdata/rsync/custom-itemize.log"),
+            (2026, 11, 20),
+        );
+        let t = transfers(&ev);
+        let got: Vec<_> = t
+            .iter()
+            .map(|t| (t.direction, t.status, t.bytes, t.wire_bytes, t.path.as_deref().unwrap_or(""), t.user.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (Direction::Upload, Status::Completed, 7777, Some(7817), "tree/sub/logo.svg", "anonymous"),
+                (Direction::Delete, Status::Completed, 0, None, "tree/sub/old.txt", "anonymous"),
+                (Direction::Download, Status::Completed, 227_333, Some(6741), "delta/metrics.json", "erin"),
+                (Direction::Upload, Status::Completed, 1000, Some(1040), "up/done.bin", "frank"),
+                (Direction::Upload, Status::Interrupted, 0, None, "up/", "frank"),
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_lines_are_rejected_not_fatal() {
+        let (ev, outcomes) = run_with(DEFAULT_LOG_FORMAT, include_bytes!("../../testdata/rsync/bad-lines.log"), (2026, 3, 2));
+        let rejected = outcomes.iter().filter(|o| matches!(o, Outcome::Rejected(_))).count();
+        assert_eq!(rejected, 4);
+        let t = transfers(&ev);
+        assert_eq!(t.len(), 1);
+        assert_eq!(t[0].path.as_deref(), Some("ok \u{fffd} name.bin"));
+    }
+
+    #[test]
+    fn state_survives_save_and_restore() {
+        let data: &[u8] = include_bytes!("../../testdata/rsync/summary-only-rfc3339.log");
+        let lines: Vec<&[u8]> = data.split(|&c| c == b'\n').filter(|l| !l.is_empty()).collect();
+        let whole = run(data);
+        for cut in 1..lines.len() {
+            let mk = || LineContext {
+                prefix: PrefixParser::new(Clock::new(TimeZone::Utc, 0)),
+                ids: IdGen::default(),
+                server_host: "srv".into(),
+            };
+            let fmt = LogFormat::compile(DEFAULT_LOG_FORMAT).unwrap();
+            let mut out = Vec::new();
+            let mut a = RsyncDecoder::new(fmt.clone());
+            let mut cx = mk();
+            for l in &lines[..cut] {
+                a.line(&mut cx, l, &mut out);
+            }
+            let saved = a.save();
+            let mut b = RsyncDecoder::new(fmt);
+            b.restore(&saved).unwrap();
+            let mut cx = mk();
+            for l in &lines[cut..] {
+                b.line(&mut cx, l, &mut out);
+            }
+            b.finish(&mut out);
+            let mut x: Vec<u64> = out.iter().map(|e| e.id()).collect();
+            let mut y: Vec<u64> = whole.iter().map(|e| e.id()).collect();
+            x.sort_unstable();
+            y.sort_unstable();
+            assert_eq!(x, y, "cut after line {cut}");
+        }
+    }
 }

@@ -1,0 +1,127 @@
+//! The cron case: re-imports, renamed and compressed copies, grown files and
+//! rotations never change the totals.
+
+use std::io::Write;
+
+use serde_json::Value;
+
+use crate::util::{fixture, gzip, stderr, synthetic_log, zstd, Env};
+
+const BY: &str = "day,user,direction,status,module,client,host";
+
+fn whole(data: &[u8]) -> Value {
+    let env = Env::new();
+    let p = env.write("whole.log", data);
+    env.ingest(&[p.to_str().unwrap()]).success();
+    env.report_json(BY)
+}
+
+#[test]
+fn same_renamed_and_compressed_copies_add_nothing() {
+    let data = std::fs::read(fixture("rsync/default-logfile.log")).unwrap();
+    let env = Env::new();
+    let log = env.write("rsyncd.log", &data);
+    let a = env.ingest(&[log.to_str().unwrap()]).success();
+    assert!(stderr(&a).contains("14 new events, 0 already present"), "{}", stderr(&a));
+    let first = env.report_json(BY);
+    let again = env.ingest(&[log.to_str().unwrap()]).success();
+    assert!(stderr(&again).contains("0 new events"), "{}", stderr(&again));
+    let renamed = env.write("rsyncd.log.1", &data);
+    let gz = env.write("rsyncd.log.2.gz", &gzip(&data));
+    let zst = env.write("rsyncd.log.3.zst", &zstd(&data));
+    let odd = env.write("no-extension", &gzip(&data));
+    let a = env
+        .ingest(&[renamed.to_str().unwrap(), gz.to_str().unwrap(), zst.to_str().unwrap(), odd.to_str().unwrap()])
+        .success();
+    assert!(stderr(&a).contains("0 new events"), "{}", stderr(&a));
+    assert_eq!(env.report_json(BY), first);
+    // Even without the ledger (a copy with a different first line), content
+    // ids refuse the duplicates.
+    let mut shifted = b"2026/03/01 09:59:59 [99] rsyncd version 3.5.0 starting, listening on port 873\n".to_vec();
+    shifted.extend_from_slice(&data);
+    let s = env.write("shifted.log", &shifted);
+    let a = env.ingest(&[s.to_str().unwrap()]).success();
+    assert!(stderr(&a).contains("0 new events"), "{}", stderr(&a));
+    assert_eq!(env.report_json(BY), first);
+}
+
+#[test]
+fn a_grown_file_adds_only_its_new_lines() {
+    let data = synthetic_log(200);
+    let expected = whole(&data);
+    let lines: Vec<&[u8]> = data.split_inclusive(|&c| c == b'\n').collect();
+    // Cut at several points, including inside sessions.
+    for cut in [1, 7, 333, lines.len() / 2 + 3, lines.len() - 1] {
+        let env = Env::new();
+        let p = env.path("rsyncd.log");
+        std::fs::write(&p, lines[..cut].concat()).unwrap();
+        env.ingest(&[p.to_str().unwrap()]).success();
+        let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+        f.write_all(&lines[cut..].concat()).unwrap();
+        drop(f);
+        let a = env.ingest(&["-v", p.to_str().unwrap()]).success();
+        if cut > 1 {
+            assert!(stderr(&a).contains("resumed at byte"), "{}", stderr(&a));
+        }
+        assert_eq!(env.report_json(BY), expected, "cut at line {cut}");
+    }
+}
+
+#[test]
+fn a_session_split_across_a_rotation_is_joined() {
+    let data = std::fs::read(fixture("rsync/default-logfile.log")).unwrap();
+    let expected = whole(&data);
+    let lines: Vec<&[u8]> = data.split_inclusive(|&c| c == b'\n').collect();
+    for cut in [5, 13, 30, 38] {
+        let env = Env::new();
+        let old = env.write("rsyncd.log.1.gz", &gzip(&lines[..cut].concat()));
+        let new = env.write("rsyncd.log", &lines[cut..].concat());
+        // Given newest first: xferstats reads the oldest content first.
+        env.ingest(&[new.to_str().unwrap(), old.to_str().unwrap()]).success();
+        assert_eq!(env.report_json(BY), expected, "rotated after line {cut}");
+        // Separately, in two runs (yesterday's rotation, today's log).
+        let env = Env::new();
+        let old = env.write("rsyncd.log.1", &lines[..cut].concat());
+        let new = env.write("rsyncd.log", &lines[cut..].concat());
+        env.ingest(&[old.to_str().unwrap()]).success();
+        env.ingest(&[new.to_str().unwrap()]).success();
+        assert_eq!(env.report_json(BY), expected, "two runs, rotated after line {cut}");
+    }
+}
+
+#[test]
+fn stdin_is_read_like_a_file() {
+    let data = std::fs::read(fixture("rsync/default-logfile.log")).unwrap();
+    let expected = whole(&data);
+    let env = Env::new();
+    env.cmd()
+        .args(["ingest", "--timezone", "UTC", "--server-host", "vm", "-"])
+        .write_stdin(gzip(&data))
+        .assert()
+        .success();
+    assert_eq!(env.report_json(BY), expected);
+}
+
+#[test]
+fn rollups_equal_the_raw_events() {
+    let env = Env::new();
+    let p = env.write("s.log", &synthetic_log(300));
+    env.ingest(&[p.to_str().unwrap(), fixture("rsync/default-logfile.log").to_str().unwrap()]).success();
+    let conn = rusqlite::Connection::open(env.db()).unwrap();
+    let q = |sql: &str| -> Vec<(String, i64, i64)> {
+        let mut st = conn.prepare(sql).unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(|r| r.unwrap()).collect()
+    };
+    let raw = q("SELECT day || '/' || server_host || '/' || protocol || '/' || direction || '/' || status || '/' || \
+                 COALESCE(module, '') || '/' || user, COUNT(*), SUM(bytes) FROM transfers GROUP BY 1 ORDER BY 1");
+    let roll = q("SELECT day || '/' || server_host || '/' || protocol || '/' || direction || '/' || status || '/' || \
+                  module || '/' || user, SUM(transfers), SUM(bytes) FROM daily_transfers GROUP BY 1 ORDER BY 1");
+    assert!(!raw.is_empty());
+    assert_eq!(raw, roll);
+    let raw = q("SELECT day || '/' || server_host || '/' || user || '/' || outcome, COUNT(*), 0 FROM logins \
+                 GROUP BY 1 ORDER BY 1");
+    let roll = q("SELECT day || '/' || server_host || '/' || user || '/' || outcome, SUM(logins), 0 \
+                  FROM daily_logins GROUP BY 1 ORDER BY 1");
+    assert!(!raw.is_empty());
+    assert_eq!(raw, roll);
+}

@@ -1,0 +1,9 @@
+//! Integration tests of the `xferstats` binary (one test binary, topic
+//! modules, as in ripgrep's `tests/`).
+
+mod badinput;
+mod crash;
+mod idempotent;
+mod realogs;
+mod report;
+mod util;

@@ -1,0 +1,118 @@
+//! The rsync logs of `../shared/samples/realogs` reproduce `expected.json`
+//! exactly, for everything a log can express: per day and user the number
+//! of transfers (completed, interrupted), uploads, downloads, the bytes of
+//! completed transfers, successful and failed logins. (Bytes of interrupted
+//! transfers are the partial file at the receiver in the ground truth; the
+//! daemon logs what it sent, so they are not compared.)
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::util::{realogs, Env};
+
+type Row = BTreeMap<&'static str, u64>;
+
+fn actual(env: &Env) -> BTreeMap<(String, String), Row> {
+    let mut out: BTreeMap<(String, String), Row> = BTreeMap::new();
+    for r in env.report_json("day,user").as_array().unwrap() {
+        let key = (r["day"].as_str().unwrap().to_string(), r["user"].as_str().unwrap().to_string());
+        let g = |k: &str| r[k].as_u64().unwrap();
+        let row = out.entry(key).or_default();
+        row.insert("transfers", g("transfers"));
+        row.insert("transfers_completed", g("completed"));
+        row.insert("transfers_interrupted", g("interrupted"));
+        row.insert("uploads", g("uploads"));
+        row.insert("downloads", g("downloads"));
+        row.insert("successful_logins", g("logins_ok"));
+        row.insert("failed_logins", g("logins_failed"));
+        row.insert("bytes_up_completed", 0);
+        row.insert("bytes_down_completed", 0);
+    }
+    for r in env.report_json("day,user,status").as_array().unwrap() {
+        if r["status"] != "completed" {
+            continue;
+        }
+        let key = (r["day"].as_str().unwrap().to_string(), r["user"].as_str().unwrap().to_string());
+        let row = out.get_mut(&key).unwrap();
+        *row.get_mut("bytes_up_completed").unwrap() += r["bytes_up"].as_u64().unwrap();
+        *row.get_mut("bytes_down_completed").unwrap() += r["bytes_down"].as_u64().unwrap();
+    }
+    out
+}
+
+fn expected(variant: &str) -> BTreeMap<(String, String), Row> {
+    let root = realogs().unwrap();
+    let v: Value = serde_json::from_slice(&std::fs::read(root.join("expected.json")).unwrap()).unwrap();
+    let mut out = BTreeMap::new();
+    for (day, users) in v["by_variant"][variant]["per_day_per_user"].as_object().unwrap() {
+        for (user, m) in users.as_object().unwrap() {
+            let mut row = Row::new();
+            for k in [
+                "transfers",
+                "transfers_completed",
+                "transfers_interrupted",
+                "uploads",
+                "downloads",
+                "successful_logins",
+                "failed_logins",
+                "bytes_up_completed",
+                "bytes_down_completed",
+            ] {
+                row.insert(k, m[k].as_u64().unwrap());
+            }
+            assert_eq!(m["transfers_refused"], 0, "rsync logs have no refused transfers");
+            out.insert((day.clone(), user.clone()), row);
+        }
+    }
+    out
+}
+
+fn check(variant: &str, log: &str, extra: &[&str]) {
+    let Some(root) = realogs() else { return };
+    let env = Env::new();
+    let path = root.join("rsync").join(log);
+    let mut args: Vec<&str> = extra.to_vec();
+    let p = path.to_str().unwrap();
+    args.push(p);
+    let a = env.ingest(&args).success();
+    let err = crate::util::stderr(&a);
+    assert!(err.contains("0 rejected lines"), "{err}");
+    assert_eq!(actual(&env), expected(variant));
+}
+
+#[test]
+fn rsyncd_default_log_matches_ground_truth() {
+    check("rsync-default", "rsyncd-default.log", &[]);
+}
+
+#[test]
+fn rsyncd_custom_log_format_matches_ground_truth() {
+    check("rsync-custom", "rsyncd-custom.log", &["--rsync-log-format", "%t %a %h %o %m %u %f %l %b %i"]);
+}
+
+#[test]
+fn both_rsync_logs_in_one_store_keep_their_totals() {
+    let Some(root) = realogs() else { return };
+    let env = Env::new();
+    env.ingest(&[root.join("rsync/rsyncd-default.log").to_str().unwrap()]).success();
+    env.ingest(&[
+        "--rsync-log-format",
+        "%t %a %h %o %m %u %f %l %b %i",
+        root.join("rsync/rsyncd-custom.log").to_str().unwrap(),
+    ])
+    .success();
+    let v: Value = serde_json::from_slice(&std::fs::read(root.join("expected.json")).unwrap()).unwrap();
+    let tot = |k: &str| {
+        v["by_variant"]["rsync-default"]["totals"][k].as_u64().unwrap()
+            + v["by_variant"]["rsync-custom"]["totals"][k].as_u64().unwrap()
+    };
+    let all = env.report_json("protocol");
+    let r = &all[0];
+    assert_eq!(r["protocol"], "rsync");
+    assert_eq!(r["transfers"].as_u64().unwrap(), tot("transfers"));
+    assert_eq!(r["uploads"].as_u64().unwrap(), tot("uploads"));
+    assert_eq!(r["downloads"].as_u64().unwrap(), tot("downloads"));
+    assert_eq!(r["logins_ok"].as_u64().unwrap(), tot("successful_logins"));
+    assert_eq!(r["logins_failed"].as_u64().unwrap(), tot("failed_logins"));
+}

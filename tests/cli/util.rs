@@ -1,0 +1,110 @@
+//! Helpers: a temp dir per test, the binary with a test database, JSON
+//! reports, compressed copies.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        Env { dir: tempfile::tempdir().expect("temp dir") }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.path("x.db")
+    }
+
+    /// `xferstats --db <db>` with UTC and no inherited store variable.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::cargo_bin("xferstats").expect("binary");
+        c.env_remove("XFERSTATS_DB").env_remove("XFERSTATS_TEST_CRASH").env("TZ", "UTC");
+        c.arg("--db").arg(self.db());
+        c
+    }
+
+    /// Runs `ingest --timezone UTC --server-host vm ARGS…`.
+    pub fn ingest(&self, args: &[&str]) -> assert_cmd::assert::Assert {
+        let mut c = self.cmd();
+        c.args(["ingest", "--timezone", "UTC", "--server-host", "vm", "--progress", "never"]);
+        c.args(args);
+        c.assert()
+    }
+
+    pub fn report_json(&self, by: &str) -> Value {
+        let out = self.cmd().args(["report", "--format", "json", "--by", by]).output().expect("report runs");
+        assert!(out.status.success(), "report failed: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("report is JSON")
+    }
+
+    pub fn write(&self, name: &str, data: &[u8]) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, data).expect("write fixture");
+        p
+    }
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata").join(name)
+}
+
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+pub fn zstd(data: &[u8]) -> Vec<u8> {
+    zstd::stream::encode_all(data, 3).unwrap()
+}
+
+/// The shared real-server samples, when present. CI sets
+/// `XFERSTATS_REQUIRE_SAMPLES=1`, which turns a missing folder into a failure.
+pub fn realogs() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/samples/realogs");
+    if p.join("expected.json").exists() {
+        return Some(p);
+    }
+    if std::env::var_os("XFERSTATS_REQUIRE_SAMPLES").is_some() {
+        panic!("{} is missing but XFERSTATS_REQUIRE_SAMPLES is set", p.display());
+    }
+    eprintln!("SKIPPED: {} not found (set XFERSTATS_REQUIRE_SAMPLES=1 to require it)", p.display());
+    None
+}
+
+pub fn stderr(a: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&a.get_output().stderr).into_owned()
+}
+
+/// A synthetic default-format rsyncd log of `sessions` connections, each
+/// with a login and three files, one of the ten anonymous and summary-only.
+pub fn synthetic_log(sessions: u32) -> Vec<u8> {
+    let mut s = String::new();
+    for i in 0..sessions {
+        let pid = 1000 + i;
+        let t = i / 4;
+        let ts = format!("2026/05/{:02} {:02}:{:02}:{:02}", 1 + (t / 86_400) % 28, (t / 3600) % 24, (t / 60) % 60, t % 60);
+        let ip = format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255);
+        s += &format!("{ts} [{pid}] connect from UNDETERMINED ({ip})\n");
+        if i % 10 == 0 {
+            s += &format!("{ts} [{pid}] rsync on pub/dir{i}/ from UNDETERMINED ({ip})\n");
+            s += &format!("{ts} [{pid}] sent {} bytes  received 100 bytes  total size 1000\n", 1000 + i);
+            continue;
+        }
+        s += &format!("{ts} [{pid}] rsync to team/dir{i}/ from user{}@UNDETERMINED ({ip})\n", i % 7);
+        for f in 0..3 {
+            s += &format!("{ts} [{pid}] recv UNDETERMINED [{ip}] team (user{}) dir{i}/file {f}.bin {}\n", i % 7, 100 + f + i);
+        }
+        s += &format!("{ts} [{pid}] sent 10 bytes  received 5000 bytes  total size 4000\n");
+    }
+    s.into_bytes()
+}
