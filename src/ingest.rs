@@ -10,6 +10,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use rayon::prelude::*;
+
 use crate::error::Error;
 use crate::formats::prefix::PrefixParser;
 use crate::formats::rsync::LogFormat;
@@ -229,7 +231,9 @@ impl IngestReport {
 }
 
 struct Prepared {
-    input: Input,
+    source: Source,
+    /// Kept open only for stdin.
+    input: Option<Input>,
     format: Option<Format>,
     first_time: Option<i64>,
     order: usize,
@@ -301,9 +305,15 @@ pub fn ingest(opts: &IngestOptions, sink: &mut dyn Sink, progress: &dyn Progress
         report: IngestReport { store, ..IngestReport::default() },
         events: Vec::with_capacity(opts.batch_events.min(1 << 16)),
     };
-    let mut prepared = Vec::new();
-    for (order, src) in opts.inputs.iter().enumerate() {
-        match Input::open(src.clone()) {
+    // Look at every input's head in parallel (format, time of the first
+    // line), keeping none open: a glob of a thousand rotated files must not
+    // hold a thousand descriptors and decompressors. Only stdin, which
+    // cannot be opened twice, stays open.
+    let looked: Vec<Result<Prepared, InputReport>> = opts
+        .inputs
+        .par_iter()
+        .enumerate()
+        .map(|(order, src)| match Input::open(src.clone()) {
             Ok(input) => {
                 let mut pp = PrefixParser::new(clock_for(&input, opts.timezone));
                 let format = match opts.format {
@@ -311,10 +321,11 @@ pub fn ingest(opts: &IngestOptions, sink: &mut dyn Sink, progress: &dyn Progress
                     None => Format::detect(input.head_lines(), &mut pp),
                 };
                 let first_time = input.head_lines().find_map(|l| pp.parse(l).map(|p| p.time));
-                tracing::debug!(input = %src.name(), compression = input.compression.name(), format = ?format.map(|f| f.name()), "opened");
-                prepared.push(Prepared { input, format, first_time, order });
+                tracing::debug!(input = %src.name(), compression = input.compression.name(), format = ?format.map(|f| f.name()), "detected");
+                let input = (*src == Source::Stdin).then_some(input);
+                Ok(Prepared { source: src.clone(), input, format, first_time, order })
             }
-            Err(e) => engine.report.inputs.push(InputReport {
+            Err(e) => Err(InputReport {
                 name: src.name(),
                 format: None,
                 compression: None,
@@ -326,6 +337,13 @@ pub fn ingest(opts: &IngestOptions, sink: &mut dyn Sink, progress: &dyn Progress
                 ignored: 0,
                 unterminated: false,
             }),
+        })
+        .collect();
+    let mut prepared = Vec::new();
+    for l in looked {
+        match l {
+            Ok(p) => prepared.push(p),
+            Err(r) => engine.report.inputs.push(r),
         }
     }
     // Oldest content first; stdin and time-less inputs keep their place after.
@@ -348,8 +366,28 @@ pub fn ingest(opts: &IngestOptions, sink: &mut dyn Sink, progress: &dyn Progress
 
 fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> Result<InputReport, Error> {
     let opts = engine.opts;
-    let Prepared { mut input, format, .. } = p;
-    let name = input.source.name();
+    let Prepared { source, input, format, .. } = p;
+    let name = source.name();
+    let mut input = match input {
+        Some(i) => i,
+        None => match Input::open(source.clone()) {
+            Ok(i) => i,
+            Err(e) => {
+                return Ok(InputReport {
+                    name,
+                    format,
+                    compression: None,
+                    status: InputStatus::Failed(e.to_string()),
+                    resumed_from: 0,
+                    lines: 0,
+                    bytes: 0,
+                    rejected: 0,
+                    ignored: 0,
+                    unterminated: false,
+                })
+            }
+        },
+    };
     let mut rep = InputReport {
         name: name.clone(),
         format,
@@ -383,7 +421,10 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
         rejected: 0,
     };
     let mut ids = IdGen::default();
-    if let Some(old) = engine.sink.checkpoint(fingerprint)? {
+    // Stdin cannot be re-read if the tail check fails: it is always read
+    // from the start and content ids refuse what is already stored.
+    let resumable = input.source != Source::Stdin;
+    if let Some(old) = engine.sink.checkpoint(fingerprint)?.filter(|_| resumable) {
         if input.resume_at(old.offset, old.tail_hash).map_err(Error::Input)? {
             tracing::debug!(input = %name, offset = old.offset, "resuming from checkpoint");
             rep.resumed_from = old.offset;
@@ -414,8 +455,7 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
         match chunk {
             Chunk::Lines { start, data } => {
                 let mut pos = 0usize;
-                let mut it = memchr::memchr_iter(b'\n', &data);
-                while let Some(nl) = it.next() {
+                for nl in memchr::memchr_iter(b'\n', &data) {
                     let mut line = &data[pos..nl];
                     if let Some(l) = line.strip_suffix(b"\r") {
                         line = l;

@@ -169,7 +169,7 @@ impl Input {
                 let f = File::open(p).map_err(open_err)?;
                 let md = f.metadata().map_err(open_err)?;
                 if md.is_dir() {
-                    return Err(open_err(io::Error::new(io::ErrorKind::Other, "is a directory")));
+                    return Err(open_err(io::Error::other("is a directory")));
                 }
                 let mtime = md
                     .modified()

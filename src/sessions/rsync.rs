@@ -157,8 +157,13 @@ impl Decoder for RsyncDecoder {
         let sid = |s: &Session| format!("{pid}@{}", s.started / 1_000_000);
         match record {
             Record::Connect { host, addr } => {
+                let ip = client_ip(addr).map(|a| a.to_string());
                 if let Some(old) = hi.sessions.remove(&pid) {
-                    close(server_key, pid, old, hi.transfer_logging, out);
+                    // The same connect line read again (a copy of lines already
+                    // read) restarts that connection; it has not ended.
+                    if !(old.started == time && old.ip == ip) {
+                        close(server_key, pid, old, hi.transfer_logging, out);
+                    }
                 }
                 if hi.sessions.len() >= PRUNE_AT {
                     prune(server_key, hi, out);
@@ -168,7 +173,7 @@ impl Decoder for RsyncDecoder {
                     Session {
                         started: time,
                         last: time,
-                        ip: client_ip(addr).map(|a| a.to_string()),
+                        ip,
                         host: client_host(host),
                         ..Session::default()
                     },
