@@ -225,13 +225,7 @@ fn make_clients(rng: &mut Rng) -> Vec<Client> {
                 match rng.below(10) {
                     0 => format!("203.0.113.{}", rng.range(1, 254)),
                     1 => format!("198.51.100.{}", rng.range(1, 254)),
-                    _ => format!(
-                        "{}.{}.{}.{}",
-                        rng.range(11, 223),
-                        rng.below(256),
-                        rng.below(256),
-                        rng.range(1, 254)
-                    ),
+                    _ => format!("{}.{}.{}.{}", rng.range(11, 223), rng.below(256), rng.below(256), rng.range(1, 254)),
                 }
             } else if kind < 67 {
                 format!("::ffff:{}.{}.{}.{}", rng.range(11, 223), rng.below(256), rng.below(256), rng.range(1, 254))
@@ -254,7 +248,9 @@ fn make_clients(rng: &mut Rng) -> Vec<Client> {
                 0..=54 => "UNDETERMINED".to_string(),
                 55..=59 => "UNKNOWN".to_string(),
                 60..=84 => format!("host-{}-{:x}.{}", i, rng.below(0x10000), DOMAINS[rng.below(8) as usize]),
-                _ => format!("{}{:02}.{}", NAMED[rng.below(8) as usize], rng.below(100), DOMAINS[rng.below(8) as usize]),
+                _ => {
+                    format!("{}{:02}.{}", NAMED[rng.below(8) as usize], rng.below(100), DOMAINS[rng.below(8) as usize])
+                }
             };
             // A repeated address in the pool is harmless (NAT, real logs have
             // them too); the pool holds about 1,950 distinct addresses.
@@ -657,7 +653,11 @@ fn file_line(rng: &mut Rng, s: &mut Session, host: &str, ip: &str, out: &mut Vec
         // Cut off mid-transfer: the broken pipe, then summary and error.
         s.files_left = 0;
         s.step = Step::Summary;
-        return write!(out, "rsync: [{}] write error: Broken pipe (32)", if s.kind == Kind::Pull { "sender" } else { "receiver" });
+        return write!(
+            out,
+            "rsync: [{}] write error: Broken pipe (32)",
+            if s.kind == Kind::Pull { "sender" } else { "receiver" }
+        );
     }
     s.files_left = s.files_left.saturating_sub(1);
     if s.files_left == 0 {

@@ -100,6 +100,18 @@ fn stdin_is_read_like_a_file() {
         .assert()
         .success();
     assert_eq!(env.report_json(BY), expected);
+    // Piping a prefix that ends inside open sessions, then the whole log:
+    // the lines read twice add nothing, the pending sessions finish once.
+    let env = Env::new();
+    for cut in [600usize, 1500, 2600, data.len()] {
+        let end = data[..cut].iter().rposition(|&c| c == b'\n').map_or(cut, |p| p + 1);
+        env.cmd()
+            .args(["ingest", "--timezone", "UTC", "--server-host", "vm", "-"])
+            .write_stdin(data[..end].to_vec())
+            .assert()
+            .success();
+    }
+    assert_eq!(env.report_json(BY), expected);
 }
 
 #[test]
