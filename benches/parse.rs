@@ -200,6 +200,9 @@ fn main() {
         summary.push((p.style, bytes, p.stats, decode.get(), parse.get()));
     }
     c.final_summary();
+    if !benchmarking {
+        return;
+    }
 
     eprintln!("\nmeans over all timed passes (warm-up included):");
     eprintln!(

@@ -4,7 +4,7 @@
 -- One row per file transfer or deletion.
 CREATE TABLE transfers (
     id           INTEGER PRIMARY KEY,
-    event_id     INTEGER NOT NULL UNIQUE,   -- content-derived, dedups re-imports
+    event_id     INTEGER NOT NULL,          -- content-derived, dedups re-imports
     end_us       INTEGER NOT NULL,          -- when the transfer ended
     start_us     INTEGER,                   -- when it started, if logged
     day          TEXT    NOT NULL,          -- UTC day of end_us
@@ -22,14 +22,15 @@ CREATE TABLE transfers (
     session      TEXT,
     server_host  TEXT    NOT NULL,
     source       TEXT    NOT NULL,          -- log format
-    granularity  TEXT    NOT NULL           -- file or session
+    granularity  TEXT    NOT NULL,          -- file or session
+    -- Time first: inserts append to the index instead of landing at random.
+    UNIQUE (end_us, event_id)
 );
-CREATE INDEX transfers_day ON transfers (day);
 
 -- One row per authentication attempt.
 CREATE TABLE logins (
     id           INTEGER PRIMARY KEY,
-    event_id     INTEGER NOT NULL UNIQUE,
+    event_id     INTEGER NOT NULL,
     time_us      INTEGER NOT NULL,
     day          TEXT    NOT NULL,
     protocol     TEXT    NOT NULL,
@@ -40,9 +41,9 @@ CREATE TABLE logins (
     method       TEXT,
     session      TEXT,
     server_host  TEXT    NOT NULL,
-    source       TEXT    NOT NULL
+    source       TEXT    NOT NULL,
+    UNIQUE (time_us, event_id)
 );
-CREATE INDEX logins_day ON logins (day);
 
 -- Daily rollup of transfers, kept in step with the raw rows inserted.
 CREATE TABLE daily_transfers (

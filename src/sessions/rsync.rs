@@ -30,9 +30,14 @@ const TAG_SESSION: u8 = 4;
 /// is closed as interrupted (relative to the newest line of its server).
 const STALE_MICROS: Micros = 24 * 3600 * 1_000_000;
 
-/// Open connections per server above which idle ones are pruned (keeps
-/// memory bounded on logs full of port scans that connect and say nothing).
-const PRUNE_AT: usize = 4096;
+/// Open connections per server above which finished and idle ones are
+/// closed; the threshold then doubles with what stays open, so pruning
+/// costs amortised O(1) per connection and memory stays bounded.
+const PRUNE_AT: usize = 1024;
+
+/// Time after its summary or error line after which a connection is
+/// surely over (its last lines follow within the same second).
+const GRACE_MICROS: Micros = 60 * 1_000_000;
 
 /// Idle time after which a connection that requested nothing is dropped.
 const IDLE_MICROS: Micros = 3600 * 1_000_000;
@@ -80,6 +85,7 @@ struct HostIndex {
     transfer_logging: bool,
     newest: Micros,
     sessions: HashMap<u32, Session>,
+    prune_at: usize,
 }
 
 impl RsyncDecoder {
@@ -165,18 +171,13 @@ impl Decoder for RsyncDecoder {
                         close(server_key, pid, old, hi.transfer_logging, out);
                     }
                 }
-                if hi.sessions.len() >= PRUNE_AT {
+                if hi.sessions.len() >= hi.prune_at.max(PRUNE_AT) {
                     prune(server_key, hi, out);
+                    hi.prune_at = (hi.sessions.len() * 2).max(PRUNE_AT);
                 }
                 hi.sessions.insert(
                     pid,
-                    Session {
-                        started: time,
-                        last: time,
-                        ip,
-                        host: client_host(host),
-                        ..Session::default()
-                    },
+                    Session { started: time, last: time, ip, host: client_host(host), ..Session::default() },
                 );
             }
             Record::Request { request, module_path, user, host, addr } => {
@@ -311,6 +312,7 @@ impl Decoder for RsyncDecoder {
                         transfer_logging: st.transfer_logging,
                         newest: st.newest,
                         sessions: st.sessions.into_iter().collect(),
+                        prune_at: PRUNE_AT,
                     },
                 )
             })
@@ -327,7 +329,10 @@ fn prune(server: &str, hi: &mut HostIndex, out: &mut Vec<Event>) {
         .sessions
         .iter()
         .filter(|(_, s)| {
-            (s.request.is_none() && newest - s.last > IDLE_MICROS) || newest - s.last > STALE_MICROS
+            let idle = newest - s.last;
+            ((s.summary.is_some() || s.error.is_some()) && idle > GRACE_MICROS)
+                || (s.request.is_none() && idle > IDLE_MICROS)
+                || idle > STALE_MICROS
         })
         .map(|(p, _)| *p)
         .collect();
@@ -590,10 +595,38 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                ("resif-vm31", Direction::Download, 100, "anonymous", "2019-03-05T02:31:01Z".into(), Granularity::Session),
-                ("resif-vm30", Direction::Upload, 19_414_234, "resifportal", "2019-03-05T02:28:04Z".into(), Granularity::Session),
-                ("resif-vm30", Direction::Download, 5_000_000, "anonymous", "2019-03-05T02:30:09.999999Z".into(), Granularity::Session),
-                ("resif-vm31", Direction::Upload, 777, "anonymous", "2019-03-05T02:33:05Z".into(), Granularity::Session),
+                (
+                    "resif-vm31",
+                    Direction::Download,
+                    100,
+                    "anonymous",
+                    "2019-03-05T02:31:01Z".into(),
+                    Granularity::Session
+                ),
+                (
+                    "resif-vm30",
+                    Direction::Upload,
+                    19_414_234,
+                    "resifportal",
+                    "2019-03-05T02:28:04Z".into(),
+                    Granularity::Session
+                ),
+                (
+                    "resif-vm30",
+                    Direction::Download,
+                    5_000_000,
+                    "anonymous",
+                    "2019-03-05T02:30:09.999999Z".into(),
+                    Granularity::Session
+                ),
+                (
+                    "resif-vm31",
+                    Direction::Upload,
+                    777,
+                    "anonymous",
+                    "2019-03-05T02:33:05Z".into(),
+                    Granularity::Session
+                ),
             ]
         );
         assert_eq!(t[1].module.as_deref(), Some("PORTAL-PRODUCTS-RW"));
@@ -646,7 +679,8 @@ mod tests {
 
     #[test]
     fn bad_lines_are_rejected_not_fatal() {
-        let (ev, outcomes) = run_with(DEFAULT_LOG_FORMAT, include_bytes!("../../testdata/rsync/bad-lines.log"), (2026, 3, 2));
+        let (ev, outcomes) =
+            run_with(DEFAULT_LOG_FORMAT, include_bytes!("../../testdata/rsync/bad-lines.log"), (2026, 3, 2));
         let rejected = outcomes.iter().filter(|o| matches!(o, Outcome::Rejected(_))).count();
         assert_eq!(rejected, 4);
         let t = transfers(&ev);

@@ -13,7 +13,10 @@ fn rejected_lines_are_reported_with_samples() {
     let err = stderr(&a);
     assert!(err.contains("4 rejected lines"), "{err}");
     assert!(err.contains("bad-lines.log:2: no rsyncd log-file or syslog prefix: this is not a log line"), "{err}");
-    assert!(err.contains("bad-lines.log:3: no rsyncd log-file or syslog prefix: \u{fffd}\u{fffd}\\x00garbage\\x1b[31m"), "{err}");
+    assert!(
+        err.contains("bad-lines.log:3: no rsyncd log-file or syslog prefix: \u{fffd}\u{fffd}\\x00garbage\\x1b[31m"),
+        "{err}"
+    );
     assert!(err.contains("bad-lines.log:5: neither an rsyncd message nor a line of the log format"), "{err}");
     // Binary bytes and escape sequences are shown escaped, never raw.
     assert!(!err.contains('\u{1b}'), "raw ESC reached the terminal: {err:?}");

@@ -92,7 +92,8 @@ pub fn synthetic_log(sessions: u32) -> Vec<u8> {
     for i in 0..sessions {
         let pid = 1000 + i;
         let t = i / 4;
-        let ts = format!("2026/05/{:02} {:02}:{:02}:{:02}", 1 + (t / 86_400) % 28, (t / 3600) % 24, (t / 60) % 60, t % 60);
+        let ts =
+            format!("2026/05/{:02} {:02}:{:02}:{:02}", 1 + (t / 86_400) % 28, (t / 3600) % 24, (t / 60) % 60, t % 60);
         let ip = format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255);
         s += &format!("{ts} [{pid}] connect from UNDETERMINED ({ip})\n");
         if i % 10 == 0 {
@@ -102,7 +103,11 @@ pub fn synthetic_log(sessions: u32) -> Vec<u8> {
         }
         s += &format!("{ts} [{pid}] rsync to team/dir{i}/ from user{}@UNDETERMINED ({ip})\n", i % 7);
         for f in 0..3 {
-            s += &format!("{ts} [{pid}] recv UNDETERMINED [{ip}] team (user{}) dir{i}/file {f}.bin {}\n", i % 7, 100 + f + i);
+            s += &format!(
+                "{ts} [{pid}] recv UNDETERMINED [{ip}] team (user{}) dir{i}/file {f}.bin {}\n",
+                i % 7,
+                100 + f + i
+            );
         }
         s += &format!("{ts} [{pid}] sent 10 bytes  received 5000 bytes  total size 4000\n");
     }
