@@ -1,13 +1,13 @@
 -- xferstats SQLite schema, version 1.
 -- Times are UTC: *_us columns are Unix microseconds, day columns 'YYYY-MM-DD'.
+-- Raw tables are keyed by (time, content-derived event id): re-imports are
+-- refused by the key, and inserts append in time order to one B-tree.
 
 -- One row per file transfer or deletion.
 CREATE TABLE transfers (
-    id           INTEGER PRIMARY KEY,
-    event_id     INTEGER NOT NULL,          -- content-derived, dedups re-imports
     end_us       INTEGER NOT NULL,          -- when the transfer ended
+    event_id     INTEGER NOT NULL,          -- content-derived, dedups re-imports
     start_us     INTEGER,                   -- when it started, if logged
-    day          TEXT    NOT NULL,          -- UTC day of end_us
     protocol     TEXT    NOT NULL,          -- rsync, sftp, scp, ftp, ftps, http
     direction    TEXT    NOT NULL,          -- upload, download, delete
     status       TEXT    NOT NULL,          -- completed, interrupted, failed
@@ -23,16 +23,13 @@ CREATE TABLE transfers (
     server_host  TEXT    NOT NULL,
     source       TEXT    NOT NULL,          -- log format
     granularity  TEXT    NOT NULL,          -- file or session
-    -- Time first: inserts append to the index instead of landing at random.
-    UNIQUE (end_us, event_id)
-);
+    PRIMARY KEY (end_us, event_id)
+) WITHOUT ROWID;
 
 -- One row per authentication attempt.
 CREATE TABLE logins (
-    id           INTEGER PRIMARY KEY,
-    event_id     INTEGER NOT NULL,
     time_us      INTEGER NOT NULL,
-    day          TEXT    NOT NULL,
+    event_id     INTEGER NOT NULL,
     protocol     TEXT    NOT NULL,
     user         TEXT    NOT NULL,
     client_ip    TEXT,
@@ -42,8 +39,8 @@ CREATE TABLE logins (
     session      TEXT,
     server_host  TEXT    NOT NULL,
     source       TEXT    NOT NULL,
-    UNIQUE (time_us, event_id)
-);
+    PRIMARY KEY (time_us, event_id)
+) WITHOUT ROWID;
 
 -- Daily rollup of transfers, kept in step with the raw rows inserted.
 CREATE TABLE daily_transfers (

@@ -14,7 +14,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::{Aggregate, Checkpoint, Commit, Committed, Group, Key, Metrics, Sink, Store};
 use crate::error::StoreError;
-use crate::model::{Direction, Event, Protocol, Status};
+use crate::model::{Direction, Event, Granularity, Protocol, Status, Transfer};
 use crate::time::{day_number, day_string, rfc3339};
 
 /// Schema migrations, applied in order; the index + 1 is the version.
@@ -100,103 +100,106 @@ impl SqliteStore {
         let mut done = Committed::default();
         let mut rolls: HashMap<RollKey<'_>, (i64, i64)> = HashMap::new();
         let mut logins: HashMap<LoginKey<'_>, i64> = HashMap::new();
-        let mut t_stmt = tx.prepare_cached(
-            "INSERT OR IGNORE INTO transfers (event_id, end_us, start_us, day, protocol, direction, status, \
-             bytes, wire_bytes, file_size, path, module, user, client_ip, client_host, session, server_host, \
-             source, granularity) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
-             ?17, ?18, ?19)",
-        )?;
-        let mut l_stmt = tx.prepare_cached(
-            "INSERT OR IGNORE INTO logins (event_id, time_us, day, protocol, user, client_ip, client_host, \
-             outcome, method, session, server_host, source) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, \
-             ?11, ?12)",
-        )?;
-        let mut day_cache: (i64, String) = (i64::MIN, String::new());
         let mut ip_buf = String::new();
-        for ev in events {
-            let dn = day_number(ev.time());
-            if dn != day_cache.0 {
-                day_cache = (dn, day_string(ev.time()));
+
+        // Transfers go in multi-row statements (fewer statement executions);
+        // RETURNING names the rows actually inserted, which alone feed the
+        // rollup.
+        let transfers: Vec<&Transfer> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Transfer(t) => Some(t),
+                Event::Login(_) => None,
+            })
+            .collect();
+        let mut multi = tx.prepare_cached(&multi_insert_sql(ROWS_PER_INSERT))?;
+        let mut single = tx.prepare_cached(&multi_insert_sql(1))?;
+        let mut inserted: Vec<bool> = Vec::with_capacity(ROWS_PER_INSERT);
+        for group in transfers.chunks(ROWS_PER_INSERT) {
+            inserted.clear();
+            let mut done_by_multi = false;
+            if group.len() == ROWS_PER_INSERT {
+                // One statement for the group; when some rows of it were
+                // already stored, undo it and insert row by row to learn
+                // which ones are new.
+                tx.execute_batch("SAVEPOINT grp")?;
+                for (i, t) in group.iter().enumerate() {
+                    bind_transfer(&mut multi, i * TRANSFER_COLS, t, &mut ip_buf)?;
+                }
+                let n = multi.raw_execute()?;
+                if n == group.len() || n == 0 {
+                    inserted.resize(group.len(), n != 0);
+                    tx.execute_batch("RELEASE grp")?;
+                    done_by_multi = true;
+                } else {
+                    tx.execute_batch("ROLLBACK TO grp; RELEASE grp")?;
+                }
             }
-            let day = day_cache.1.as_str();
-            match ev {
-                Event::Transfer(t) => {
-                    ip_buf.clear();
-                    if let Some(ip) = t.client_ip {
-                        use std::fmt::Write;
-                        let _ = write!(ip_buf, "{ip}");
-                    }
-                    let n = t_stmt.execute(params![
-                        t.id as i64,
-                        t.end,
-                        t.start,
-                        day,
-                        t.protocol.as_str(),
-                        t.direction.as_str(),
-                        t.status.as_str(),
-                        t.bytes as i64,
-                        t.wire_bytes.map(|b| b as i64),
-                        t.file_size.map(|b| b as i64),
-                        t.path,
-                        t.module,
-                        t.user,
-                        t.client_ip.map(|_| ip_buf.as_str()),
-                        t.client_host,
-                        t.session,
-                        t.server_host,
-                        t.source.as_str(),
-                        match t.granularity {
-                            crate::model::Granularity::File => "file",
-                            crate::model::Granularity::Session => "session",
-                        },
-                    ])?;
-                    if n == 1 {
-                        done.new += 1;
-                        let key = (
-                            dn,
-                            t.server_host.as_str(),
-                            t.protocol,
-                            t.direction,
-                            t.status,
-                            t.module.as_deref().unwrap_or(""),
-                            t.user.as_str(),
-                        );
-                        let e = rolls.entry(key).or_default();
-                        e.0 += 1;
-                        e.1 += t.bytes as i64;
-                    } else {
-                        done.dup += 1;
-                    }
+            if !done_by_multi {
+                for t in group {
+                    bind_transfer(&mut single, 0, t, &mut ip_buf)?;
+                    inserted.push(single.raw_execute()? == 1);
                 }
-                Event::Login(l) => {
-                    ip_buf.clear();
-                    if let Some(ip) = l.client_ip {
-                        use std::fmt::Write;
-                        let _ = write!(ip_buf, "{ip}");
-                    }
-                    let n = l_stmt.execute(params![
-                        l.id as i64,
-                        l.time,
-                        day,
-                        l.protocol.as_str(),
-                        l.user,
-                        l.client_ip.map(|_| ip_buf.as_str()),
-                        l.client_host,
+            }
+            for (t, new) in group.iter().zip(&inserted) {
+                if *new {
+                    done.new += 1;
+                    let key = (
+                        day_number(t.end),
+                        t.server_host.as_str(),
+                        t.protocol,
+                        t.direction,
+                        t.status,
+                        t.module.as_deref().unwrap_or(""),
+                        t.user.as_str(),
+                    );
+                    let e = rolls.entry(key).or_default();
+                    e.0 += 1;
+                    e.1 += t.bytes as i64;
+                } else {
+                    done.dup += 1;
+                }
+            }
+        }
+
+        let mut l_stmt = tx.prepare_cached(
+            "INSERT OR IGNORE INTO logins (event_id, time_us, protocol, user, client_ip, client_host, \
+             outcome, method, session, server_host, source) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, \
+             ?11)",
+        )?;
+        for ev in events {
+            let Event::Login(l) = ev else { continue };
+            ip_buf.clear();
+            if let Some(ip) = l.client_ip {
+                use std::fmt::Write;
+                let _ = write!(ip_buf, "{ip}");
+            }
+            let n = l_stmt.execute(params![
+                l.id as i64,
+                l.time,
+                l.protocol.as_str(),
+                l.user,
+                l.client_ip.map(|_| ip_buf.as_str()),
+                l.client_host,
+                l.outcome.as_str(),
+                l.method,
+                l.session,
+                l.server_host,
+                l.source.as_str(),
+            ])?;
+            if n == 1 {
+                done.new += 1;
+                *logins
+                    .entry((
+                        day_number(l.time),
+                        l.server_host.as_str(),
+                        l.protocol,
+                        l.user.as_str(),
                         l.outcome.as_str(),
-                        l.method,
-                        l.session,
-                        l.server_host,
-                        l.source.as_str(),
-                    ])?;
-                    if n == 1 {
-                        done.new += 1;
-                        *logins
-                            .entry((dn, l.server_host.as_str(), l.protocol, l.user.as_str(), l.outcome.as_str()))
-                            .or_default() += 1;
-                    } else {
-                        done.dup += 1;
-                    }
-                }
+                    ))
+                    .or_default() += 1;
+            } else {
+                done.dup += 1;
             }
         }
         let mut r_stmt = tx.prepare_cached(
@@ -226,6 +229,72 @@ impl SqliteStore {
         }
         Ok(done)
     }
+}
+
+/// Rows per multi-row transfer insert.
+const ROWS_PER_INSERT: usize = 32;
+/// Bound columns per transfer row.
+const TRANSFER_COLS: usize = 18;
+
+fn multi_insert_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT OR IGNORE INTO transfers (event_id, end_us, start_us, protocol, direction, status, bytes, \
+         wire_bytes, file_size, path, module, user, client_ip, client_host, session, server_host, source, \
+         granularity) VALUES ",
+    );
+    for r in 0..rows {
+        if r > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        for c in 0..TRANSFER_COLS {
+            if c > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!("?{}", r * TRANSFER_COLS + c + 1));
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+fn bind_transfer(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    base: usize,
+    t: &Transfer,
+    ip_buf: &mut String,
+) -> rusqlite::Result<()> {
+    ip_buf.clear();
+    if let Some(ip) = t.client_ip {
+        use std::fmt::Write;
+        let _ = write!(ip_buf, "{ip}");
+    }
+    let b = base + 1;
+    stmt.raw_bind_parameter(b, t.id as i64)?;
+    stmt.raw_bind_parameter(b + 1, t.end)?;
+    stmt.raw_bind_parameter(b + 2, t.start)?;
+    stmt.raw_bind_parameter(b + 3, t.protocol.as_str())?;
+    stmt.raw_bind_parameter(b + 4, t.direction.as_str())?;
+    stmt.raw_bind_parameter(b + 5, t.status.as_str())?;
+    stmt.raw_bind_parameter(b + 6, t.bytes as i64)?;
+    stmt.raw_bind_parameter(b + 7, t.wire_bytes.map(|v| v as i64))?;
+    stmt.raw_bind_parameter(b + 8, t.file_size.map(|v| v as i64))?;
+    stmt.raw_bind_parameter(b + 9, t.path.as_deref())?;
+    stmt.raw_bind_parameter(b + 10, t.module.as_deref())?;
+    stmt.raw_bind_parameter(b + 11, t.user.as_str())?;
+    stmt.raw_bind_parameter(b + 12, t.client_ip.map(|_| ip_buf.as_str()))?;
+    stmt.raw_bind_parameter(b + 13, t.client_host.as_deref())?;
+    stmt.raw_bind_parameter(b + 14, t.session.as_deref())?;
+    stmt.raw_bind_parameter(b + 15, t.server_host.as_str())?;
+    stmt.raw_bind_parameter(b + 16, t.source.as_str())?;
+    stmt.raw_bind_parameter(
+        b + 17,
+        match t.granularity {
+            Granularity::File => "file",
+            Granularity::Session => "session",
+        },
+    )?;
+    Ok(())
 }
 
 fn now_string() -> String {
@@ -322,6 +391,25 @@ impl Sink for SqliteStore {
     }
 }
 
+/// Day range over the rollup tables (`?1`, `?2` are `YYYY-MM-DD` or NULL).
+/// (Every filter names all four parameters, so one parameter list fits both.)
+const DAY_FILTER: &str = "(?1 IS NULL OR day >= ?1) AND (?2 IS NULL OR day <= ?2) AND coalesce(?3, ?4, 0) IS NOT NULL";
+
+/// Time range over a raw table's key column (`?3`, `?4` are µs or NULL).
+fn time_filter(col: &'static str) -> &'static str {
+    if col == "end_us" {
+        "(?3 IS NULL OR end_us >= ?3) AND (?4 IS NULL OR end_us < ?4) AND coalesce(?1, ?2, 0) IS NOT NULL"
+    } else {
+        "(?3 IS NULL OR time_us >= ?3) AND (?4 IS NULL OR time_us < ?4) AND coalesce(?1, ?2, 0) IS NOT NULL"
+    }
+}
+
+/// The report's day range as `[since, until + 1 day)` in µs.
+fn time_bounds(q: &Aggregate) -> (Option<i64>, Option<i64>) {
+    let day = |d: &Option<String>| d.as_deref().and_then(crate::time::parse_day);
+    (day(&q.since).map(|d| d * 86_400_000_000), day(&q.until).map(|d| (d + 1) * 86_400_000_000))
+}
+
 /// SQL expression of a key over the rollup tables.
 fn rollup_col(k: Key) -> Option<&'static str> {
     Some(match k {
@@ -337,9 +425,15 @@ fn rollup_col(k: Key) -> Option<&'static str> {
 }
 
 /// SQL expression of a key over the raw tables.
-fn raw_col(k: Key) -> &'static str {
+fn raw_col(k: Key, time: &'static str) -> &'static str {
     match k {
-        Key::Day => "day",
+        Key::Day => {
+            if time == "end_us" {
+                "date(end_us / 1000000, 'unixepoch')"
+            } else {
+                "date(time_us / 1000000, 'unixepoch')"
+            }
+        }
         Key::User => "user",
         Key::Protocol => "protocol",
         Key::Direction => "direction",
@@ -356,10 +450,12 @@ impl Store for SqliteStore {
         let (table, count, cols): (&str, &str, Vec<&str>) = if use_rollup {
             ("daily_transfers", "transfers", q.keys.iter().map(|k| rollup_col(*k).unwrap_or("''")).collect())
         } else {
-            ("transfers", "1", q.keys.iter().map(|k| raw_col(*k)).collect())
+            ("transfers", "1", q.keys.iter().map(|k| raw_col(*k, "end_us")).collect())
         };
         let select_keys = if cols.is_empty() { "''".to_string() } else { cols.join(", ") };
         let group = if cols.is_empty() { String::new() } else { format!("GROUP BY {}", cols.join(", ")) };
+        let filter = if use_rollup { DAY_FILTER } else { time_filter("end_us") };
+        let (since_us, until_us) = time_bounds(q);
         let sql = format!(
             "SELECT {select_keys}, \
              SUM(CASE WHEN direction <> 'delete' THEN {count} ELSE 0 END), \
@@ -371,13 +467,13 @@ impl Store for SqliteStore {
              SUM(CASE WHEN direction = 'upload' THEN bytes ELSE 0 END), \
              SUM(CASE WHEN direction = 'download' THEN bytes ELSE 0 END), \
              SUM(CASE WHEN direction = 'delete' THEN {count} ELSE 0 END) \
-             FROM {table} WHERE (?1 IS NULL OR day >= ?1) AND (?2 IS NULL OR day <= ?2) {group}"
+             FROM {table} WHERE {filter} {group}"
         );
         let nk = q.keys.len().max(1);
         let mut out: std::collections::BTreeMap<Vec<String>, Metrics> = Default::default();
         {
             let mut stmt = self.conn.prepare(&sql).map_err(self.err("prepare report"))?;
-            let mut rows = stmt.query(params![q.since, q.until]).map_err(self.err("run report"))?;
+            let mut rows = stmt.query(params![q.since, q.until, since_us, until_us]).map_err(self.err("run report"))?;
             while let Some(r) = rows.next().map_err(self.err("read report"))? {
                 let keys: Vec<String> = (0..q.keys.len()).map(|i| r.get::<_, String>(i).unwrap_or_default()).collect();
                 let g = |i: usize| r.get::<_, i64>(nk + i).map(|v| v as u64).unwrap_or(0);
@@ -396,17 +492,21 @@ impl Store for SqliteStore {
         if q.keys.iter().all(|k| k.applies_to_logins()) {
             let raw = q.keys.contains(&Key::Client);
             let (table, count) = if raw { ("logins", "1") } else { ("daily_logins", "logins") };
-            let cols: Vec<&str> =
-                q.keys.iter().map(|k| if raw { raw_col(*k) } else { rollup_col(*k).unwrap_or("''") }).collect();
+            let cols: Vec<&str> = q
+                .keys
+                .iter()
+                .map(|k| if raw { raw_col(*k, "time_us") } else { rollup_col(*k).unwrap_or("''") })
+                .collect();
+            let filter = if raw { time_filter("time_us") } else { DAY_FILTER };
             let select_keys = if cols.is_empty() { "''".to_string() } else { cols.join(", ") };
             let group = if cols.is_empty() { String::new() } else { format!("GROUP BY {}", cols.join(", ")) };
             let sql = format!(
                 "SELECT {select_keys}, SUM(CASE WHEN outcome = 'ok' THEN {count} ELSE 0 END), \
                  SUM(CASE WHEN outcome <> 'ok' THEN {count} ELSE 0 END) FROM {table} \
-                 WHERE (?1 IS NULL OR day >= ?1) AND (?2 IS NULL OR day <= ?2) {group}"
+                 WHERE {filter} {group}"
             );
             let mut stmt = self.conn.prepare(&sql).map_err(self.err("prepare report"))?;
-            let mut rows = stmt.query(params![q.since, q.until]).map_err(self.err("run report"))?;
+            let mut rows = stmt.query(params![q.since, q.until, since_us, until_us]).map_err(self.err("run report"))?;
             while let Some(r) = rows.next().map_err(self.err("read report"))? {
                 let keys: Vec<String> = (0..q.keys.len()).map(|i| r.get::<_, String>(i).unwrap_or_default()).collect();
                 let ok = r.get::<_, Option<i64>>(nk).ok().flatten().unwrap_or(0) as u64;

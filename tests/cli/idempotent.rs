@@ -124,13 +124,14 @@ fn rollups_equal_the_raw_events() {
         let mut st = conn.prepare(sql).unwrap();
         st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(|r| r.unwrap()).collect()
     };
-    let raw = q("SELECT day || '/' || server_host || '/' || protocol || '/' || direction || '/' || status || '/' || \
+    let raw = q("SELECT date(end_us / 1000000, 'unixepoch') || '/' || server_host || '/' || protocol || '/' || direction || '/' || status || '/' || \
                  COALESCE(module, '') || '/' || user, COUNT(*), SUM(bytes) FROM transfers GROUP BY 1 ORDER BY 1");
     let roll = q("SELECT day || '/' || server_host || '/' || protocol || '/' || direction || '/' || status || '/' || \
                   module || '/' || user, SUM(transfers), SUM(bytes) FROM daily_transfers GROUP BY 1 ORDER BY 1");
     assert!(!raw.is_empty());
     assert_eq!(raw, roll);
-    let raw = q("SELECT day || '/' || server_host || '/' || user || '/' || outcome, COUNT(*), 0 FROM logins \
+    let raw = q("SELECT date(time_us / 1000000, 'unixepoch') || '/' || server_host || '/' || user || '/' || outcome, \
+                 COUNT(*), 0 FROM logins \
                  GROUP BY 1 ORDER BY 1");
     let roll = q("SELECT day || '/' || server_host || '/' || user || '/' || outcome, SUM(logins), 0 \
                   FROM daily_logins GROUP BY 1 ORDER BY 1");
