@@ -155,9 +155,9 @@ fn timed(iters: u64, acc: &Cell<(u64, Duration)>, mut f: impl FnMut()) -> Durati
 
 fn configure<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
     let mut g = c.benchmark_group(name);
-    // A pass over 50 MB takes 0.1–2 s: ten flat samples (one or a few
-    // passes each) keep `cargo bench --bench parse` near 1.5 minutes on two
-    // cores.
+    // A pass over 50 MB takes 0.15–1 s: ten flat samples (one or a few
+    // passes each) keep `cargo bench --bench parse` near a minute and a
+    // half on two cores, build included.
     g.sample_size(10).sampling_mode(SamplingMode::Flat).warm_up_time(Duration::from_secs(1));
     g
 }
@@ -175,7 +175,7 @@ fn main() {
         let parse = Cell::new((0u64, Duration::ZERO));
 
         let mut g = configure(&mut c, "rsyncd_decode");
-        g.measurement_time(Duration::from_secs(15)).throughput(Throughput::Bytes(bytes));
+        g.measurement_time(Duration::from_secs(10)).throughput(Throughput::Bytes(bytes));
         g.bench_with_input(BenchmarkId::from_parameter(style.name()), &p.data, |b, data| {
             b.iter_custom(|iters| {
                 timed(iters, &decode, || {

@@ -21,12 +21,13 @@ pub type EventId = u64;
 /// Unix time in microseconds, UTC.
 pub type Micros = i64;
 
-/// The transfer protocol the event was observed on.
+/// The transfer protocol the event was observed on. (The discriminants are
+/// stable codes some stores bind instead of the name.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     /// rsync daemon protocol (`rsync://`, port 873).
-    Rsync,
+    Rsync = 0,
     /// SSH file transfer protocol.
     Sftp,
     /// scp over SSH.
@@ -61,7 +62,7 @@ impl Protocol {
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     /// Client to server.
-    Upload,
+    Upload = 0,
     /// Server to client.
     Download,
     /// A file removed on the server; never counted as traffic.
@@ -84,7 +85,7 @@ impl Direction {
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// The whole file arrived.
-    Completed,
+    Completed = 0,
     /// The session ended before the file was complete (client killed,
     /// connection lost, forced close).
     Interrupted,
@@ -159,7 +160,7 @@ impl fmt::Display for SourceFormat {
 #[serde(rename_all = "lowercase")]
 pub enum Granularity {
     /// One file (rsync `transfer logging`, sftp close, xferlog line).
-    File,
+    File = 0,
     /// A session's total (rsync `sent … received …` without per-file lines).
     Session,
 }

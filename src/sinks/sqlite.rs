@@ -114,6 +114,10 @@ impl SqliteStore {
             .collect();
         let mut multi = tx.prepare_cached(&multi_insert_sql(ROWS_PER_INSERT))?;
         let mut single = tx.prepare_cached(&multi_insert_sql(1))?;
+        let mut savepoint = tx.prepare_cached("SAVEPOINT grp")?;
+        let mut release = tx.prepare_cached("RELEASE grp")?;
+        let mut rollback = tx.prepare_cached("ROLLBACK TO grp")?;
+        let mut ip_cache = IpText::default();
         let mut inserted: Vec<bool> = Vec::with_capacity(ROWS_PER_INSERT);
         for group in transfers.chunks(ROWS_PER_INSERT) {
             inserted.clear();
@@ -122,22 +126,22 @@ impl SqliteStore {
                 // One statement for the group; when some rows of it were
                 // already stored, undo it and insert row by row to learn
                 // which ones are new.
-                tx.execute_batch("SAVEPOINT grp")?;
+                savepoint.raw_execute()?;
                 for (i, t) in group.iter().enumerate() {
-                    bind_transfer(&mut multi, i * TRANSFER_COLS, t, &mut ip_buf)?;
+                    bind_transfer(&mut multi, i * TRANSFER_COLS, t, &mut ip_cache)?;
                 }
                 let n = multi.raw_execute()?;
                 if n == group.len() || n == 0 {
                     inserted.resize(group.len(), n != 0);
-                    tx.execute_batch("RELEASE grp")?;
                     done_by_multi = true;
                 } else {
-                    tx.execute_batch("ROLLBACK TO grp; RELEASE grp")?;
+                    rollback.raw_execute()?;
                 }
+                release.raw_execute()?;
             }
             if !done_by_multi {
                 for t in group {
-                    bind_transfer(&mut single, 0, t, &mut ip_buf)?;
+                    bind_transfer(&mut single, 0, t, &mut ip_cache)?;
                     inserted.push(single.raw_execute()? == 1);
                 }
             }
@@ -236,6 +240,17 @@ const ROWS_PER_INSERT: usize = 32;
 /// Bound columns per transfer row.
 const TRANSFER_COLS: usize = 18;
 
+/// One row of the transfer insert. Low-cardinality text columns are bound
+/// as small integers and turned into string constants by SQLite (no copy
+/// per row); the codes are the `code()`s of the model enums.
+const TRANSFER_ROW: &str = "(?,?,?,\
+    CASE ? WHEN 0 THEN 'rsync' WHEN 1 THEN 'sftp' WHEN 2 THEN 'scp' WHEN 3 THEN 'ftp' WHEN 4 THEN 'ftps' \
+    WHEN 5 THEN 'ssh' ELSE 'http' END,\
+    CASE ? WHEN 0 THEN 'upload' WHEN 1 THEN 'download' ELSE 'delete' END,\
+    CASE ? WHEN 0 THEN 'completed' WHEN 1 THEN 'interrupted' ELSE 'failed' END,\
+    ?,?,?,?,?,?,?,?,?,?,?,\
+    CASE ? WHEN 0 THEN 'file' ELSE 'session' END)";
+
 fn multi_insert_sql(rows: usize) -> String {
     let mut sql = String::from(
         "INSERT OR IGNORE INTO transfers (event_id, end_us, start_us, protocol, direction, status, bytes, \
@@ -246,14 +261,7 @@ fn multi_insert_sql(rows: usize) -> String {
         if r > 0 {
             sql.push(',');
         }
-        sql.push('(');
-        for c in 0..TRANSFER_COLS {
-            if c > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!("?{}", r * TRANSFER_COLS + c + 1));
-        }
-        sql.push(')');
+        sql.push_str(TRANSFER_ROW);
     }
     sql
 }
@@ -262,39 +270,49 @@ fn bind_transfer(
     stmt: &mut rusqlite::CachedStatement<'_>,
     base: usize,
     t: &Transfer,
-    ip_buf: &mut String,
+    ips: &mut IpText,
 ) -> rusqlite::Result<()> {
-    ip_buf.clear();
-    if let Some(ip) = t.client_ip {
-        use std::fmt::Write;
-        let _ = write!(ip_buf, "{ip}");
-    }
     let b = base + 1;
     stmt.raw_bind_parameter(b, t.id as i64)?;
     stmt.raw_bind_parameter(b + 1, t.end)?;
     stmt.raw_bind_parameter(b + 2, t.start)?;
-    stmt.raw_bind_parameter(b + 3, t.protocol.as_str())?;
-    stmt.raw_bind_parameter(b + 4, t.direction.as_str())?;
-    stmt.raw_bind_parameter(b + 5, t.status.as_str())?;
+    stmt.raw_bind_parameter(b + 3, t.protocol as i64)?;
+    stmt.raw_bind_parameter(b + 4, t.direction as i64)?;
+    stmt.raw_bind_parameter(b + 5, t.status as i64)?;
     stmt.raw_bind_parameter(b + 6, t.bytes as i64)?;
     stmt.raw_bind_parameter(b + 7, t.wire_bytes.map(|v| v as i64))?;
     stmt.raw_bind_parameter(b + 8, t.file_size.map(|v| v as i64))?;
     stmt.raw_bind_parameter(b + 9, t.path.as_deref())?;
     stmt.raw_bind_parameter(b + 10, t.module.as_deref())?;
     stmt.raw_bind_parameter(b + 11, t.user.as_str())?;
-    stmt.raw_bind_parameter(b + 12, t.client_ip.map(|_| ip_buf.as_str()))?;
+    stmt.raw_bind_parameter(b + 12, ips.text(t.client_ip))?;
     stmt.raw_bind_parameter(b + 13, t.client_host.as_deref())?;
     stmt.raw_bind_parameter(b + 14, t.session.as_deref())?;
     stmt.raw_bind_parameter(b + 15, t.server_host.as_str())?;
     stmt.raw_bind_parameter(b + 16, t.source.as_str())?;
-    stmt.raw_bind_parameter(
-        b + 17,
-        match t.granularity {
-            Granularity::File => "file",
-            Granularity::Session => "session",
-        },
-    )?;
+    stmt.raw_bind_parameter(b + 17, t.granularity as i64)?;
     Ok(())
+}
+
+/// Text of the last client address bound (consecutive events mostly share
+/// one client, and formatting an address is not free).
+#[derive(Default)]
+struct IpText {
+    ip: Option<std::net::IpAddr>,
+    text: String,
+}
+
+impl IpText {
+    fn text(&mut self, ip: Option<std::net::IpAddr>) -> Option<&str> {
+        let ip = ip?;
+        if self.ip != Some(ip) {
+            use std::fmt::Write;
+            self.text.clear();
+            let _ = write!(self.text, "{ip}");
+            self.ip = Some(ip);
+        }
+        Some(&self.text)
+    }
 }
 
 fn now_string() -> String {
