@@ -21,7 +21,10 @@ use crate::model::Event;
 use crate::sanitize::sanitize_bytes;
 use crate::sessions::rsync::RsyncDecoder;
 use crate::sessions::{Decoder, IdGen, LineContext, Outcome};
-use crate::sinks::{Checkpoint, Commit, Sink};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+
+use crate::error::StoreError;
+use crate::sinks::{Checkpoint, Commit, Committed, Sink};
 use crate::time::{Clock, TimeZone};
 
 /// Rejected-line samples kept per input.
@@ -247,10 +250,71 @@ fn clock_for(input: &Input, tz: TimeZone) -> Clock {
     Clock::new(tz, input.mtime.unwrap_or_else(now_secs))
 }
 
+/// A request to the store worker. The store runs on its own thread so that
+/// parsing the next batch overlaps committing the last one; requests are
+/// served in order, so a checkpoint read sees every commit sent before it.
+enum Request {
+    Checkpoint(u64, SyncSender<Result<Option<Checkpoint>, StoreError>>),
+    State(&'static str, SyncSender<Result<Option<String>, StoreError>>),
+    Commit { events: Vec<Event>, checkpoint: Option<Checkpoint>, states: Vec<(&'static str, String)> },
+}
+
+/// The engine's side of the store worker.
+struct SinkHandle {
+    tx: SyncSender<Request>,
+}
+
+/// The worker stopped (its own error is reported instead of this one).
+fn worker_gone() -> Error {
+    Error::Store(StoreError::State { scope: "store".into(), reason: "the store worker stopped".into() })
+}
+
+impl SinkHandle {
+    fn checkpoint(&self, fingerprint: u64) -> Result<Option<Checkpoint>, Error> {
+        let (reply, answer) = sync_channel(1);
+        self.tx.send(Request::Checkpoint(fingerprint, reply)).map_err(|_| worker_gone())?;
+        answer.recv().map_err(|_| worker_gone())?.map_err(Error::Store)
+    }
+
+    fn state(&self, scope: &'static str) -> Result<Option<String>, Error> {
+        let (reply, answer) = sync_channel(1);
+        self.tx.send(Request::State(scope, reply)).map_err(|_| worker_gone())?;
+        answer.recv().map_err(|_| worker_gone())?.map_err(Error::Store)
+    }
+}
+
+/// Serves requests until the engine hangs up or a commit fails; returns the
+/// totals of the commits and the error that stopped it.
+fn sink_worker(sink: &mut (dyn Sink + Send), rx: Receiver<Request>) -> (Committed, Option<StoreError>) {
+    let mut total = Committed::default();
+    for req in rx {
+        match req {
+            Request::Checkpoint(fp, reply) => {
+                let _ = reply.send(sink.checkpoint(fp));
+            }
+            Request::State(scope, reply) => {
+                let _ = reply.send(sink.state(scope));
+            }
+            Request::Commit { events, checkpoint, states } => {
+                let commit = Commit { events: &events, checkpoint: checkpoint.as_ref(), states: &states };
+                match sink.commit(&commit) {
+                    Ok(done) => {
+                        total.new += done.new;
+                        total.dup += done.dup;
+                        crate::testhook::maybe_crash("committed");
+                    }
+                    Err(e) => return (total, Some(e)),
+                }
+            }
+        }
+    }
+    (total, None)
+}
+
 /// The engine's per-run state.
 struct Engine<'a> {
     opts: &'a IngestOptions,
-    sink: &'a mut dyn Sink,
+    sink: SinkHandle,
     decoders: HashMap<Format, Box<dyn Decoder>>,
     report: IngestReport,
     events: Vec<Event>,
@@ -263,8 +327,7 @@ impl<'a> Engine<'a> {
                 Format::Rsyncd => Box::new(RsyncDecoder::new(self.opts.rsync_log_format.clone())),
             };
             if let Some(state) = self.sink.state(d.scope())? {
-                d.restore(&state)
-                    .map_err(|reason| crate::error::StoreError::State { scope: d.scope().to_string(), reason })?;
+                d.restore(&state).map_err(|reason| StoreError::State { scope: d.scope().to_string(), reason })?;
             }
             self.decoders.insert(f, d);
         }
@@ -277,16 +340,13 @@ impl<'a> Engine<'a> {
         v
     }
 
+    /// Hands the batch, the input's checkpoint and the open sessions to the
+    /// store worker as one commit. (Ledger counts are added by the store;
+    /// `rejected` is cumulative.)
     fn commit(&mut self, checkpoint: Option<&Checkpoint>) -> Result<(), Error> {
-        // Ledger counts are added by the store; `rejected` is cumulative.
-        let states = self.states();
-        let states: Vec<(&str, String)> = states.into_iter().collect();
-        let done = self.sink.commit(&Commit { events: &self.events, checkpoint, states: &states })?;
-        crate::testhook::maybe_crash("committed");
-        self.report.events_new += done.new;
-        self.report.events_dup += done.dup;
-        self.events.clear();
-        Ok(())
+        let events = std::mem::replace(&mut self.events, Vec::with_capacity(self.opts.batch_events.min(1 << 16)));
+        let req = Request::Commit { events, checkpoint: checkpoint.cloned(), states: self.states() };
+        self.sink.tx.send(req).map_err(|_| worker_gone())
     }
 }
 
@@ -294,10 +354,36 @@ impl<'a> Engine<'a> {
 ///
 /// Per-input problems (unreadable, truncated, unrecognised, bad lines) are
 /// recorded in the report and do not stop the run; a store error does, with
-/// nothing of the current batch committed.
-pub fn ingest(opts: &IngestOptions, sink: &mut dyn Sink, progress: &dyn Progress) -> Result<IngestReport, Error> {
-    let started = Instant::now();
+/// nothing of the batch in flight committed.
+pub fn ingest(
+    opts: &IngestOptions,
+    sink: &mut (dyn Sink + Send),
+    progress: &dyn Progress,
+) -> Result<IngestReport, Error> {
     let store = sink.describe();
+    // One batch queued while one commits and one is parsed: bounded memory.
+    let (tx, rx) = sync_channel::<Request>(1);
+    std::thread::scope(|scope| {
+        let worker = std::thread::Builder::new()
+            .name("xferstats-store".into())
+            .spawn_scoped(scope, move || sink_worker(sink, rx))
+            .expect("spawning the store thread");
+        let result = run(opts, SinkHandle { tx }, store, progress);
+        let (done, err) = worker.join().unwrap_or_else(|_| {
+            (Committed::default(), Some(StoreError::State { scope: "store".into(), reason: "panicked".into() }))
+        });
+        if let Some(e) = err {
+            return Err(Error::Store(e));
+        }
+        let mut report = result?;
+        report.events_new = done.new;
+        report.events_dup = done.dup;
+        Ok(report)
+    })
+}
+
+fn run(opts: &IngestOptions, sink: SinkHandle, store: String, progress: &dyn Progress) -> Result<IngestReport, Error> {
+    let started = Instant::now();
     let mut engine = Engine {
         opts,
         sink,

@@ -88,7 +88,7 @@ struct IngestArgs {
     server_host: Option<String>,
 
     /// Events per database transaction.
-    #[arg(long, default_value_t = 20_000, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 10_000, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     batch_size: u64,
 
     /// Progress bar: `auto` shows it when stderr is a terminal.

@@ -9,6 +9,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -198,9 +199,9 @@ pub struct Transfer {
     /// Client host name as logged (`UNDETERMINED`/`UNKNOWN` are dropped).
     pub client_host: Option<String>,
     /// Identifier of the session within the server (e.g. `pid@start`).
-    pub session: Option<String>,
+    pub session: Option<Arc<str>>,
     /// Server host the log was written on.
-    pub server_host: String,
+    pub server_host: Arc<str>,
     /// Format of the log the event came from.
     pub source: SourceFormat,
     /// Per file or per session.
@@ -228,9 +229,9 @@ pub struct Login {
     /// rsync, …) when the log says so.
     pub method: Option<String>,
     /// Session identifier.
-    pub session: Option<String>,
+    pub session: Option<Arc<str>>,
     /// Server host the log was written on.
-    pub server_host: String,
+    pub server_host: Arc<str>,
     /// Format of the log the event came from.
     pub source: SourceFormat,
 }

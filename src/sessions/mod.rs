@@ -10,6 +10,7 @@
 pub mod rsync;
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
@@ -63,7 +64,25 @@ pub trait Decoder {
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct IdGen {
     second: i64,
-    seen: HashMap<u64, u32>,
+    seen: HashMap<u64, u32, BuildHasherDefault<Prehashed>>,
+}
+
+/// Hasher for keys that already are hashes (xxh3 output): passes them on.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ b as u64;
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
 }
 
 impl IdGen {
@@ -78,9 +97,11 @@ impl IdGen {
         let n = self.seen.entry(h).or_insert(0);
         let ord = *n;
         *n += 1;
-        let id = if ord == 0 { h } else { xxh3_64_with_seed(&ord.to_le_bytes(), h) };
-        // Stores keep ids in signed 64-bit columns; the top bit is kept.
-        id
+        if ord == 0 {
+            h
+        } else {
+            xxh3_64_with_seed(&ord.to_le_bytes(), h)
+        }
     }
 }
 

@@ -12,8 +12,10 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use super::{Decoder, LineContext, Outcome};
 use crate::formats::rsync::{parse_message, unescape, FileLine, LogFormat, Record, Request};
@@ -44,9 +46,13 @@ const IDLE_MICROS: Micros = 3600 * 1_000_000;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 struct Session {
+    /// `pid@start-seconds`, the session id stored with its events.
+    sid: Arc<str>,
     started: Micros,
     last: Micros,
-    ip: Option<String>,
+    /// Client address as logged, and parsed.
+    addr: String,
+    ip: Option<IpAddr>,
     host: Option<String>,
     request: Option<Request>,
     module: Option<String>,
@@ -77,11 +83,12 @@ struct HostState {
 #[derive(Debug)]
 pub struct RsyncDecoder {
     format: LogFormat,
-    hosts: HashMap<String, HostIndex>,
+    hosts: HashMap<Vec<u8>, HostIndex, Xxh3DefaultBuilder>,
 }
 
 #[derive(Debug, Default)]
 struct HostIndex {
+    name: Arc<str>,
     transfer_logging: bool,
     newest: Micros,
     sessions: HashMap<u32, Session>,
@@ -91,7 +98,7 @@ struct HostIndex {
 impl RsyncDecoder {
     /// A decoder matching per-file lines with `format`.
     pub fn new(format: LogFormat) -> RsyncDecoder {
-        RsyncDecoder { format, hosts: HashMap::new() }
+        RsyncDecoder { format, hosts: HashMap::default() }
     }
 }
 
@@ -103,6 +110,18 @@ fn client_host(h: &[u8]) -> Option<String> {
     match h {
         b"UNDETERMINED" | b"UNKNOWN" | b"" => None,
         h => Some(String::from_utf8_lossy(h).into_owned()),
+    }
+}
+
+fn new_session(pid: u32, time: Micros, addr: &[u8], host: &[u8]) -> Session {
+    Session {
+        sid: Arc::from(format!("{pid}@{}", time.div_euclid(1_000_000))),
+        started: time,
+        last: time,
+        addr: String::from_utf8_lossy(addr).into_owned(),
+        ip: client_ip(addr),
+        host: client_host(host),
+        ..Session::default()
     }
 }
 
@@ -152,41 +171,30 @@ impl Decoder for RsyncDecoder {
             Err(reason) => return Outcome::Rejected(reason),
         };
         let server_bytes: &[u8] = p.host.unwrap_or(cx.server_host.as_bytes());
-        let server_name = String::from_utf8_lossy(server_bytes);
-        if !self.hosts.contains_key(server_name.as_ref()) {
-            self.hosts.insert(server_name.to_string(), HostIndex::default());
+        if !self.hosts.contains_key(server_bytes) {
+            let name: Arc<str> = Arc::from(String::from_utf8_lossy(server_bytes).as_ref());
+            self.hosts.insert(server_bytes.to_vec(), HostIndex { name, prune_at: PRUNE_AT, ..HostIndex::default() });
         }
-        let server_key: &str = server_name.as_ref();
-        let hi = self.hosts.get_mut(server_key).expect("inserted above");
+        let hi = self.hosts.get_mut(server_bytes).expect("inserted above");
         hi.newest = hi.newest.max(p.time);
         let time = p.time;
-        let sid = |s: &Session| format!("{pid}@{}", s.started / 1_000_000);
         match record {
             Record::Connect { host, addr } => {
-                let ip = client_ip(addr).map(|a| a.to_string());
                 if let Some(old) = hi.sessions.remove(&pid) {
                     // The same connect line read again (a copy of lines already
                     // read) restarts that connection; it has not ended.
-                    if !(old.started == time && old.ip == ip) {
-                        close(server_key, pid, old, hi.transfer_logging, out);
+                    if !(old.started == time && old.addr.as_bytes() == addr) {
+                        close(&hi.name, pid, old, hi.transfer_logging, out);
                     }
                 }
                 if hi.sessions.len() >= hi.prune_at.max(PRUNE_AT) {
-                    prune(server_key, hi, out);
+                    prune(hi, out);
                     hi.prune_at = (hi.sessions.len() * 2).max(PRUNE_AT);
                 }
-                hi.sessions.insert(
-                    pid,
-                    Session { started: time, last: time, ip, host: client_host(host), ..Session::default() },
-                );
+                hi.sessions.insert(pid, new_session(pid, time, addr, host));
             }
             Record::Request { request, module_path, user, host, addr } => {
-                let s = hi.sessions.entry(pid).or_insert_with(|| Session {
-                    started: time,
-                    ip: client_ip(addr).map(|a| a.to_string()),
-                    host: client_host(host),
-                    ..Session::default()
-                });
+                let s = hi.sessions.entry(pid).or_insert_with(|| new_session(pid, time, addr, host));
                 s.last = time;
                 let (module, path) = split_module(module_path);
                 s.request = Some(request);
@@ -200,12 +208,12 @@ impl Decoder for RsyncDecoder {
                         time,
                         protocol: Protocol::Rsync,
                         user: u.clone(),
-                        client_ip: s.ip.as_deref().and_then(|a| a.parse().ok()),
+                        client_ip: s.ip,
                         client_host: s.host.clone(),
                         outcome: LoginOutcome::Ok,
                         method: Some("password".into()),
-                        session: Some(sid(s)),
-                        server_host: server_key.to_string(),
+                        session: Some(s.sid.clone()),
+                        server_host: hi.name.clone(),
                         source: SourceFormat::Rsyncd,
                     }));
                 }
@@ -222,8 +230,8 @@ impl Decoder for RsyncDecoder {
                     client_host: client_host(host),
                     outcome: if user.is_some() { auth_outcome(reason) } else { LoginOutcome::Failed },
                     method: Some("password".into()),
-                    session: sess.map(sid),
-                    server_host: server_key.to_string(),
+                    session: sess.map(|s| s.sid.clone()),
+                    server_host: hi.name.clone(),
                     source: SourceFormat::Rsyncd,
                 }));
             }
@@ -247,7 +255,7 @@ impl Decoder for RsyncDecoder {
                 hi.transfer_logging = true;
                 let id = cx.ids.id(time, server_bytes, line, TAG_FILE);
                 let s = hi.sessions.get_mut(&pid);
-                return file_event(f, id, time, pid, server_key, s, out);
+                return file_event(f, id, time, &hi.name, s, out);
             }
             Record::Refused => {
                 if let Some(s) = hi.sessions.get_mut(&pid) {
@@ -265,9 +273,9 @@ impl Decoder for RsyncDecoder {
     }
 
     fn finish(&mut self, out: &mut Vec<Event>) {
-        let mut hosts: Vec<(&String, &mut HostIndex)> = self.hosts.iter_mut().collect();
-        hosts.sort_by(|a, b| a.0.cmp(b.0));
-        for (server, hi) in hosts {
+        let mut hosts: Vec<&mut HostIndex> = self.hosts.values_mut().collect();
+        hosts.sort_by(|a, b| a.name.cmp(&b.name));
+        for hi in hosts {
             let newest = hi.newest;
             let logging = hi.transfer_logging;
             let mut done: Vec<u32> = hi
@@ -281,20 +289,20 @@ impl Decoder for RsyncDecoder {
             done.sort_unstable();
             for pid in done {
                 if let Some(s) = hi.sessions.remove(&pid) {
-                    close(server, pid, s, logging, out);
+                    close(&hi.name, pid, s, logging, out);
                 }
             }
         }
     }
 
     fn save(&self) -> String {
-        let mut v: Vec<(&String, HostState)> = self
+        let mut v: Vec<(&str, HostState)> = self
             .hosts
-            .iter()
-            .map(|(h, hi)| {
+            .values()
+            .map(|hi| {
                 let mut sessions: Vec<(u32, Session)> = hi.sessions.iter().map(|(p, s)| (*p, s.clone())).collect();
                 sessions.sort_by_key(|(p, _)| *p);
-                (h, HostState { transfer_logging: hi.transfer_logging, newest: hi.newest, sessions })
+                (&*hi.name, HostState { transfer_logging: hi.transfer_logging, newest: hi.newest, sessions })
             })
             .collect();
         v.sort_by(|a, b| a.0.cmp(b.0));
@@ -307,8 +315,9 @@ impl Decoder for RsyncDecoder {
             .into_iter()
             .map(|(h, st)| {
                 (
-                    h,
+                    h.as_bytes().to_vec(),
                     HostIndex {
+                        name: Arc::from(h),
                         transfer_logging: st.transfer_logging,
                         newest: st.newest,
                         sessions: st.sessions.into_iter().collect(),
@@ -323,7 +332,7 @@ impl Decoder for RsyncDecoder {
 
 /// Closes connections that can no longer matter: idle ones that requested
 /// nothing, and stale ones.
-fn prune(server: &str, hi: &mut HostIndex, out: &mut Vec<Event>) {
+fn prune(hi: &mut HostIndex, out: &mut Vec<Event>) {
     let newest = hi.newest;
     let mut old: Vec<u32> = hi
         .sessions
@@ -339,7 +348,7 @@ fn prune(server: &str, hi: &mut HostIndex, out: &mut Vec<Event>) {
     old.sort_unstable();
     for pid in old {
         if let Some(s) = hi.sessions.remove(&pid) {
-            close(server, pid, s, hi.transfer_logging, out);
+            close(&hi.name, pid, s, hi.transfer_logging, out);
         }
     }
 }
@@ -348,8 +357,7 @@ fn file_event(
     f: FileLine<'_>,
     id: u64,
     time: Micros,
-    pid: u32,
-    server: &str,
+    server: &Arc<str>,
     mut s: Option<&mut Session>,
     out: &mut Vec<Event>,
 ) -> Outcome {
@@ -381,7 +389,11 @@ fn file_event(
         Some(_) => ANONYMOUS.to_string(),
         None => sess.and_then(|s| s.user.clone()).unwrap_or_else(|| ANONYMOUS.to_string()),
     };
-    let ip = f.addr.and_then(client_ip).or_else(|| sess.and_then(|s| s.ip.as_deref()?.parse().ok()));
+    let ip = match (f.addr, sess) {
+        (Some(a), Some(s)) if a == s.addr.as_bytes() => s.ip,
+        (Some(a), _) => client_ip(a),
+        (None, s) => s.and_then(|s| s.ip),
+    };
     let host = match f.host {
         Some(h) => client_host(h),
         None => sess.and_then(|s| s.host.clone()),
@@ -397,7 +409,7 @@ fn file_event(
             s.file_bytes += wire.unwrap_or(bytes);
         }
     }
-    let session = s.as_deref().map(|s| format!("{pid}@{}", s.started / 1_000_000));
+    let session = s.as_deref().map(|s| s.sid.clone());
     out.push(Event::Transfer(Transfer {
         id,
         end: time,
@@ -414,7 +426,7 @@ fn file_event(
         client_ip: ip,
         client_host: host,
         session,
-        server_host: server.to_string(),
+        server_host: server.clone(),
         source: SourceFormat::Rsyncd,
         granularity: Granularity::File,
     }));
@@ -422,7 +434,7 @@ fn file_event(
 }
 
 /// Emits what a finished connection owes beyond its per-file lines.
-fn close(server: &str, pid: u32, s: Session, transfer_logging: bool, out: &mut Vec<Event>) {
+fn close(server: &Arc<str>, pid: u32, s: Session, transfer_logging: bool, out: &mut Vec<Event>) {
     let Some(request) = s.request else { return };
     let direction = match request {
         Request::Pull => Direction::Download,
@@ -469,10 +481,10 @@ fn close(server: &str, pid: u32, s: Session, transfer_logging: bool, out: &mut V
         path: s.path.clone(),
         module: s.module.clone(),
         user: s.user.clone().unwrap_or_else(|| ANONYMOUS.to_string()),
-        client_ip: s.ip.as_deref().and_then(|a| a.parse().ok()),
+        client_ip: s.ip,
         client_host: s.host.clone(),
-        session: Some(format!("{pid}@{}", s.started / 1_000_000)),
-        server_host: server.to_string(),
+        session: Some(s.sid.clone()),
+        server_host: server.clone(),
         source: SourceFormat::Rsyncd,
         granularity: Granularity::Session,
     }));
@@ -566,7 +578,7 @@ mod tests {
         assert_eq!(t[6].end, t[6].end);
         assert_eq!(rfc3339(t[6].end), "2026-03-02T00:00:02Z");
         assert_eq!(t[8].file_size, Some(20_000_000));
-        assert!(t.iter().all(|t| t.server_host == "srv" && t.protocol == Protocol::Rsync));
+        assert!(t.iter().all(|t| &*t.server_host == "srv" && t.protocol == Protocol::Rsync));
         let l: Vec<_> = logins(&ev).iter().map(|l| (l.user.as_str(), l.outcome)).collect();
         assert_eq!(
             l,
@@ -590,7 +602,7 @@ mod tests {
         let t = transfers(&ev);
         let got: Vec<_> = t
             .iter()
-            .map(|t| (t.server_host.as_str(), t.direction, t.bytes, t.user.as_str(), rfc3339(t.end), t.granularity))
+            .map(|t| (&*t.server_host, t.direction, t.bytes, t.user.as_str(), rfc3339(t.end), t.granularity))
             .collect();
         assert_eq!(
             got,
@@ -647,7 +659,7 @@ mod tests {
         assert_eq!(t.len(), 1);
         assert_eq!(rfc3339(t[0].end), "2027-01-01T00:00:03Z");
         assert_eq!(t[0].path.as_deref(), Some("pool/main/a/apt 2.0.deb"));
-        assert_eq!(t[0].server_host, "mirror1");
+        assert_eq!(&*t[0].server_host, "mirror1");
         let l = logins(&ev);
         assert_eq!(l.len(), 1);
         assert_eq!(rfc3339(l[0].time), "2027-01-01T00:00:05Z");

@@ -11,10 +11,11 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use super::{Aggregate, Checkpoint, Commit, Committed, Group, Key, Metrics, Sink, Store};
 use crate::error::StoreError;
-use crate::model::{Direction, Event, Granularity, Protocol, Status, Transfer};
+use crate::model::{Direction, Event, Protocol, Status, Transfer};
 use crate::time::{day_number, day_string, rfc3339};
 
 /// Schema migrations, applied in order; the index + 1 is the version.
@@ -24,6 +25,7 @@ const MIGRATIONS: &[&str] = &[include_str!("../../sql/sqlite/0001_init.sql")];
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
+    ips: IpText,
 }
 
 type RollKey<'a> = (i64, &'a str, Protocol, Direction, Status, &'a str, &'a str);
@@ -46,7 +48,7 @@ impl SqliteStore {
              PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY;",
         )
         .map_err(err("set pragmas"))?;
-        let mut store = SqliteStore { conn, path: path.to_path_buf() };
+        let mut store = SqliteStore { conn, path: path.to_path_buf(), ips: IpText::default() };
         store.migrate()?;
         Ok(store)
     }
@@ -96,11 +98,20 @@ impl SqliteStore {
         &self.conn
     }
 
-    fn insert_events(tx: &Transaction<'_>, events: &[Event]) -> rusqlite::Result<Committed> {
+    /// Inserts events and updates rollups. In fast mode transfers go 32 to a
+    /// statement and `None` is returned if a group turns out to be partly
+    /// stored already (a re-read overlap): the caller then rolls back and
+    /// repeats in careful mode, one row per statement, to learn exactly
+    /// which rows are new.
+    fn insert_events(
+        tx: &Transaction<'_>,
+        events: &[Event],
+        ips: &mut IpText,
+        careful: bool,
+    ) -> rusqlite::Result<Option<Committed>> {
         let mut done = Committed::default();
-        let mut rolls: HashMap<RollKey<'_>, (i64, i64)> = HashMap::new();
-        let mut logins: HashMap<LoginKey<'_>, i64> = HashMap::new();
-        let mut ip_buf = String::new();
+        let mut rolls: HashMap<RollKey<'_>, (i64, i64), Xxh3DefaultBuilder> = HashMap::default();
+        let mut logins: HashMap<LoginKey<'_>, i64, Xxh3DefaultBuilder> = HashMap::default();
 
         // Transfers go in multi-row statements (fewer statement executions);
         // RETURNING names the rows actually inserted, which alone feed the
@@ -114,34 +125,21 @@ impl SqliteStore {
             .collect();
         let mut multi = tx.prepare_cached(&multi_insert_sql(ROWS_PER_INSERT))?;
         let mut single = tx.prepare_cached(&multi_insert_sql(1))?;
-        let mut savepoint = tx.prepare_cached("SAVEPOINT grp")?;
-        let mut release = tx.prepare_cached("RELEASE grp")?;
-        let mut rollback = tx.prepare_cached("ROLLBACK TO grp")?;
-        let mut ip_cache = IpText::default();
         let mut inserted: Vec<bool> = Vec::with_capacity(ROWS_PER_INSERT);
         for group in transfers.chunks(ROWS_PER_INSERT) {
             inserted.clear();
-            let mut done_by_multi = false;
-            if group.len() == ROWS_PER_INSERT {
-                // One statement for the group; when some rows of it were
-                // already stored, undo it and insert row by row to learn
-                // which ones are new.
-                savepoint.raw_execute()?;
+            if group.len() == ROWS_PER_INSERT && !careful {
                 for (i, t) in group.iter().enumerate() {
-                    bind_transfer(&mut multi, i * TRANSFER_COLS, t, &mut ip_cache)?;
+                    bind_transfer(&mut multi, i * TRANSFER_COLS, t, ips)?;
                 }
                 let n = multi.raw_execute()?;
-                if n == group.len() || n == 0 {
-                    inserted.resize(group.len(), n != 0);
-                    done_by_multi = true;
-                } else {
-                    rollback.raw_execute()?;
+                if n != group.len() && n != 0 {
+                    return Ok(None);
                 }
-                release.raw_execute()?;
-            }
-            if !done_by_multi {
+                inserted.resize(group.len(), n != 0);
+            } else {
                 for t in group {
-                    bind_transfer(&mut single, 0, t, &mut ip_cache)?;
+                    bind_transfer(&mut single, 0, t, ips)?;
                     inserted.push(single.raw_execute()? == 1);
                 }
             }
@@ -150,7 +148,7 @@ impl SqliteStore {
                     done.new += 1;
                     let key = (
                         day_number(t.end),
-                        t.server_host.as_str(),
+                        &*t.server_host,
                         t.protocol,
                         t.direction,
                         t.status,
@@ -173,17 +171,12 @@ impl SqliteStore {
         )?;
         for ev in events {
             let Event::Login(l) = ev else { continue };
-            ip_buf.clear();
-            if let Some(ip) = l.client_ip {
-                use std::fmt::Write;
-                let _ = write!(ip_buf, "{ip}");
-            }
             let n = l_stmt.execute(params![
                 l.id as i64,
                 l.time,
                 l.protocol.as_str(),
                 l.user,
-                l.client_ip.map(|_| ip_buf.as_str()),
+                ips.text(l.client_ip),
                 l.client_host,
                 l.outcome.as_str(),
                 l.method,
@@ -194,13 +187,7 @@ impl SqliteStore {
             if n == 1 {
                 done.new += 1;
                 *logins
-                    .entry((
-                        day_number(l.time),
-                        l.server_host.as_str(),
-                        l.protocol,
-                        l.user.as_str(),
-                        l.outcome.as_str(),
-                    ))
+                    .entry((day_number(l.time), &*l.server_host, l.protocol, l.user.as_str(), l.outcome.as_str()))
                     .or_default() += 1;
             } else {
                 done.dup += 1;
@@ -231,7 +218,7 @@ impl SqliteStore {
         for ((dn, host, proto, user, outcome), n) in logins {
             dl_stmt.execute(params![day_string(dn * 86_400_000_000), host, proto.as_str(), user, outcome, n])?;
         }
-        Ok(done)
+        Ok(Some(done))
     }
 }
 
@@ -288,30 +275,30 @@ fn bind_transfer(
     stmt.raw_bind_parameter(b + 12, ips.text(t.client_ip))?;
     stmt.raw_bind_parameter(b + 13, t.client_host.as_deref())?;
     stmt.raw_bind_parameter(b + 14, t.session.as_deref())?;
-    stmt.raw_bind_parameter(b + 15, t.server_host.as_str())?;
+    stmt.raw_bind_parameter(b + 15, &*t.server_host)?;
     stmt.raw_bind_parameter(b + 16, t.source.as_str())?;
     stmt.raw_bind_parameter(b + 17, t.granularity as i64)?;
     Ok(())
 }
 
-/// Text of the last client address bound (consecutive events mostly share
-/// one client, and formatting an address is not free).
+/// Text of client addresses already bound: an import sees each client many
+/// times, and formatting an address costs more than a lookup. Bounded: it
+/// starts over past 65,536 addresses.
 #[derive(Default)]
 struct IpText {
-    ip: Option<std::net::IpAddr>,
-    text: String,
+    map: HashMap<std::net::IpAddr, String, Xxh3DefaultBuilder>,
 }
 
 impl IpText {
     fn text(&mut self, ip: Option<std::net::IpAddr>) -> Option<&str> {
         let ip = ip?;
-        if self.ip != Some(ip) {
-            use std::fmt::Write;
-            self.text.clear();
-            let _ = write!(self.text, "{ip}");
-            self.ip = Some(ip);
+        if !self.map.contains_key(&ip) {
+            if self.map.len() >= 65_536 {
+                self.map.clear();
+            }
+            self.map.insert(ip, ip.to_string());
         }
-        Some(&self.text)
+        self.map.get(&ip).map(String::as_str)
     }
 }
 
@@ -364,11 +351,23 @@ impl Sink for SqliteStore {
             let path = path.clone();
             move |source| StoreError::Sqlite { path: path.clone(), what, source }
         };
-        let tx = self
+        let mut tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(err("begin transaction"))?;
-        let done = Self::insert_events(&tx, c.events).map_err(err("insert events"))?;
+        let done = match Self::insert_events(&tx, c.events, &mut self.ips, false).map_err(err("insert events"))? {
+            Some(done) => done,
+            None => {
+                tx.rollback().map_err(err("roll back"))?;
+                tx = self
+                    .conn
+                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                    .map_err(err("begin transaction"))?;
+                Self::insert_events(&tx, c.events, &mut self.ips, true)
+                    .map_err(err("insert events"))?
+                    .unwrap_or_default()
+            }
+        };
         let now = now_string();
         if let Some(cp) = c.checkpoint {
             tx.execute(
