@@ -11,7 +11,7 @@
 
 use std::str::FromStr;
 
-use chrono::{NaiveDate, Offset, TimeZone as _};
+use chrono::{Datelike as _, NaiveDate, Offset, TimeZone as _};
 use chrono_tz::Tz;
 
 use crate::error::ConfigError;
@@ -367,8 +367,6 @@ pub fn parse_day(s: &str) -> Option<i64> {
     let d = NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()?;
     Some(days_from_civil(d.year_ce().1 as i32, d.month0() + 1, d.day0() + 1))
 }
-
-use chrono::Datelike as _;
 
 /// RFC 3339 UTC rendering of a micro timestamp (for JSON and messages).
 pub fn rfc3339(t: Micros) -> String {

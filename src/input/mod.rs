@@ -182,7 +182,7 @@ impl Input {
         };
         let mut counting = Counting { inner: raw, count: raw_read.clone() };
         let mut magic = Vec::with_capacity(4);
-        let eof = read_full(&mut counting, &mut magic, 4).map_err(open_err)?;
+        read_full(&mut counting, &mut magic, 4).map_err(open_err)?;
         let compression = Compression::sniff(&magic);
         let chained = io::Cursor::new(magic).chain(counting);
         let mut body = match compression {
@@ -199,7 +199,6 @@ impl Input {
             },
         };
         let mut head = Vec::new();
-        let _ = eof;
         let head_eof = read_full(&mut body, &mut head, HEAD).map_err(|e| InputError::Read {
             path: source.path(),
             offset: 0,
@@ -281,12 +280,12 @@ impl Input {
 
     /// Starts the reader thread; chunks arrive in order on the receiver.
     pub fn chunks(self) -> Chunks {
-        let Input { head, body, pos, skipped, source, raw_read, .. } = self;
+        let Input { head, body, skipped, source, raw_read, .. } = self;
         let (tx, rx) = sync_channel::<Chunk>(4);
         let name = source.path();
         let handle = std::thread::Builder::new()
             .name("xferstats-reader".into())
-            .spawn(move || read_chunks(head, skipped, pos, body, &name, tx))
+            .spawn(move || read_chunks(head, skipped, body, &name, tx))
             .expect("spawning the reader thread");
         Chunks { rx, _handle: handle, raw_read }
     }
@@ -340,18 +339,10 @@ impl Iterator for Chunks {
     }
 }
 
-fn read_chunks(
-    head: Vec<u8>,
-    skipped: u64,
-    pos: u64,
-    mut body: Body,
-    name: &Path,
-    tx: std::sync::mpsc::SyncSender<Chunk>,
-) {
+fn read_chunks(head: Vec<u8>, skipped: u64, mut body: Body, name: &Path, tx: std::sync::mpsc::SyncSender<Chunk>) {
     // `buf` always starts at decompressed offset `start`.
     let mut start = skipped;
     let mut buf = head;
-    let mut _read_pos = pos;
     let mut eof = false;
     let mut overlong: Option<u64> = None;
     loop {
