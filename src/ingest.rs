@@ -104,6 +104,23 @@ pub struct InputReport {
     pub unterminated: bool,
 }
 
+impl InputReport {
+    fn new(name: String, format: Option<Format>, status: InputStatus) -> InputReport {
+        InputReport {
+            name,
+            format,
+            compression: None,
+            status,
+            resumed_from: 0,
+            lines: 0,
+            bytes: 0,
+            rejected: 0,
+            ignored: 0,
+            unterminated: false,
+        }
+    }
+}
+
 /// A rejected line, for the summary.
 #[derive(Debug, Clone)]
 pub struct RejectSample {
@@ -360,6 +377,7 @@ pub fn ingest(
     sink: &mut (dyn Sink + Send),
     progress: &dyn Progress,
 ) -> Result<IngestReport, Error> {
+    let started = Instant::now();
     let store = sink.describe();
     // One batch queued while one commits and one is parsed: bounded memory.
     let (tx, rx) = sync_channel::<Request>(1);
@@ -378,12 +396,12 @@ pub fn ingest(
         let mut report = result?;
         report.events_new = done.new;
         report.events_dup = done.dup;
+        report.elapsed = started.elapsed();
         Ok(report)
     })
 }
 
 fn run(opts: &IngestOptions, sink: SinkHandle, store: String, progress: &dyn Progress) -> Result<IngestReport, Error> {
-    let started = Instant::now();
     let mut engine = Engine {
         opts,
         sink,
@@ -411,18 +429,7 @@ fn run(opts: &IngestOptions, sink: SinkHandle, store: String, progress: &dyn Pro
                 let input = (*src == Source::Stdin).then_some(input);
                 Ok(Prepared { source: src.clone(), input, format, first_time, order })
             }
-            Err(e) => Err(InputReport {
-                name: src.name(),
-                format: None,
-                compression: None,
-                status: InputStatus::Failed(e.to_string()),
-                resumed_from: 0,
-                lines: 0,
-                bytes: 0,
-                rejected: 0,
-                ignored: 0,
-                unterminated: false,
-            }),
+            Err(e) => Err(InputReport::new(src.name(), None, InputStatus::Failed(e.to_string()))),
         })
         .collect();
     let mut prepared = Vec::new();
@@ -446,7 +453,6 @@ fn run(opts: &IngestOptions, sink: SinkHandle, store: String, progress: &dyn Pro
     if !engine.decoders.is_empty() {
         engine.commit(None)?;
     }
-    engine.report.elapsed = started.elapsed();
     Ok(engine.report)
 }
 
@@ -458,34 +464,11 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
         Some(i) => i,
         None => match Input::open(source.clone()) {
             Ok(i) => i,
-            Err(e) => {
-                return Ok(InputReport {
-                    name,
-                    format,
-                    compression: None,
-                    status: InputStatus::Failed(e.to_string()),
-                    resumed_from: 0,
-                    lines: 0,
-                    bytes: 0,
-                    rejected: 0,
-                    ignored: 0,
-                    unterminated: false,
-                })
-            }
+            Err(e) => return Ok(InputReport::new(name, format, InputStatus::Failed(e.to_string()))),
         },
     };
-    let mut rep = InputReport {
-        name: name.clone(),
-        format,
-        compression: Some(input.compression),
-        status: InputStatus::Read,
-        resumed_from: 0,
-        lines: 0,
-        bytes: 0,
-        rejected: 0,
-        ignored: 0,
-        unterminated: false,
-    };
+    let mut rep = InputReport::new(name.clone(), format, InputStatus::Read);
+    rep.compression = Some(input.compression);
     let Some(fingerprint) = input.fingerprint() else {
         rep.status = InputStatus::Empty;
         return Ok(rep);
@@ -534,7 +517,6 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
     let raw = chunks.raw_read.clone();
     let mut prev_tail: Vec<u8> = Vec::new();
     let mut line_no = cp.lines;
-    let mut samples = 0usize;
     let mut pending_since_commit = false;
     for chunk in chunks {
         progress.advance(raw.load(std::sync::atomic::Ordering::Relaxed));
@@ -548,22 +530,8 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
                     }
                     line_no += 1;
                     let decoder = engine.decoders.get_mut(&format).expect("created before reading");
-                    match decoder.line(&mut cx, line, &mut engine.events) {
-                        Outcome::Used => {}
-                        Outcome::Ignored => rep.ignored += 1,
-                        Outcome::Rejected(reason) => {
-                            rep.rejected += 1;
-                            if samples < SAMPLES_PER_INPUT {
-                                samples += 1;
-                                engine.report.samples.push(RejectSample {
-                                    input: name.clone(),
-                                    line: line_no,
-                                    reason,
-                                    text: sanitize_bytes(line, 160),
-                                });
-                            }
-                        }
-                    }
+                    let outcome = decoder.line(&mut cx, line, &mut engine.events);
+                    tally(outcome, &mut rep, &mut engine.report.samples, line_no, || sanitize_bytes(line, 160));
                     rep.lines += 1;
                     pos = nl + 1;
                     pending_since_commit = true;
@@ -583,17 +551,9 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
             Chunk::Overlong { start, len } => {
                 line_no += 1;
                 rep.lines += 1;
-                rep.rejected += 1;
                 rep.bytes += len;
-                if samples < SAMPLES_PER_INPUT {
-                    samples += 1;
-                    engine.report.samples.push(RejectSample {
-                        input: name.clone(),
-                        line: line_no,
-                        reason: "line longer than 1 MiB",
-                        text: format!("({len} bytes skipped)"),
-                    });
-                }
+                let outcome = Outcome::Rejected("line longer than 1 MiB");
+                tally(outcome, &mut rep, &mut engine.report.samples, line_no, || format!("({len} bytes skipped)"));
                 // The tail check needs the bytes before the offset; an
                 // overlong line's last bytes are not kept, so use a marker
                 // that can never match: a later run re-reads from the start
@@ -613,21 +573,8 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
                         rep.lines += 1;
                         rep.bytes += data.len() as u64;
                         let decoder = engine.decoders.get_mut(&format).expect("created before reading");
-                        match decoder.line(&mut cx, &data, &mut engine.events) {
-                            Outcome::Rejected(reason) => {
-                                rep.rejected += 1;
-                                if samples < SAMPLES_PER_INPUT {
-                                    engine.report.samples.push(RejectSample {
-                                        input: name.clone(),
-                                        line: line_no,
-                                        reason,
-                                        text: sanitize_bytes(&data, 160),
-                                    });
-                                }
-                            }
-                            Outcome::Ignored => rep.ignored += 1,
-                            Outcome::Used => {}
-                        }
+                        let outcome = decoder.line(&mut cx, &data, &mut engine.events);
+                        tally(outcome, &mut rep, &mut engine.report.samples, line_no, || sanitize_bytes(&data, 160));
                         let offset = start + data.len() as u64;
                         checkpoint_at(&mut cp, &cx, &data, start, &prev_tail, offset, line_no);
                         pending_since_commit = true;
@@ -647,6 +594,27 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
     }
     progress.finish();
     Ok(rep)
+}
+
+/// Counts a line's outcome; the first rejected lines of each input are kept
+/// as samples.
+fn tally(
+    outcome: Outcome,
+    rep: &mut InputReport,
+    samples: &mut Vec<RejectSample>,
+    line: u64,
+    text: impl FnOnce() -> String,
+) {
+    match outcome {
+        Outcome::Used => {}
+        Outcome::Ignored => rep.ignored += 1,
+        Outcome::Rejected(reason) => {
+            rep.rejected += 1;
+            if rep.rejected <= SAMPLES_PER_INPUT as u64 {
+                samples.push(RejectSample { input: rep.name.clone(), line, reason, text: text() });
+            }
+        }
+    }
 }
 
 fn keep_tail(prev_tail: &mut Vec<u8>, data: &[u8]) {

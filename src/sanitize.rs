@@ -14,6 +14,13 @@ fn unsafe_char(c: char) -> bool {
 }
 
 /// Escapes control and bidi-override characters as `\xHH` / `\u{…}`.
+///
+/// ```
+/// use xferstats::sanitize::sanitize;
+///
+/// assert_eq!(sanitize("evil\u{1b}[2Jname"), "evil\\x1b[2Jname");
+/// assert_eq!(sanitize("ñandú.png"), "ñandú.png");
+/// ```
 pub fn sanitize(s: &str) -> Cow<'_, str> {
     if !s.chars().any(unsafe_char) {
         return Cow::Borrowed(s);

@@ -70,6 +70,14 @@ impl FromStr for TimeZone {
 
     /// Accepts `UTC`/`Z`, `local`, `+HH:MM`/`-HHMM`/`+HH`, or an IANA name
     /// such as `Europe/Paris`.
+    ///
+    /// ```
+    /// use xferstats::time::TimeZone;
+    ///
+    /// assert_eq!("+02:00".parse::<TimeZone>().unwrap(), TimeZone::Fixed(7200));
+    /// assert!("Europe/Paris".parse::<TimeZone>().is_ok());
+    /// assert!("Mars/Olympus".parse::<TimeZone>().is_err());
+    /// ```
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let t = s.trim();
         if t.eq_ignore_ascii_case("utc") || t == "Z" || t.eq_ignore_ascii_case("gmt") {

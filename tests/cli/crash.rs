@@ -4,15 +4,12 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::util::{synthetic_log, Env};
+use crate::util::{import_once, synthetic_log, Env};
 
 const BY: &str = "day,user,direction,status,module,client,host";
 
 fn clean_totals(data: &[u8]) -> serde_json::Value {
-    let env = Env::new();
-    let p = env.write("rsyncd.log", data);
-    env.ingest(&[p.to_str().unwrap()]).success();
-    env.report_json(BY)
+    import_once(data, BY)
 }
 
 #[test]

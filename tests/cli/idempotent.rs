@@ -5,15 +5,12 @@ use std::io::Write;
 
 use serde_json::Value;
 
-use crate::util::{fixture, gzip, stderr, synthetic_log, zstd, Env};
+use crate::util::{fixture, gzip, import_once, stderr, synthetic_log, zstd, Env};
 
 const BY: &str = "day,user,direction,status,module,client,host";
 
 fn whole(data: &[u8]) -> Value {
-    let env = Env::new();
-    let p = env.write("whole.log", data);
-    env.ingest(&[p.to_str().unwrap()]).success();
-    env.report_json(BY)
+    import_once(data, BY)
 }
 
 #[test]

@@ -113,3 +113,11 @@ pub fn synthetic_log(sessions: u32) -> Vec<u8> {
     }
     s.into_bytes()
 }
+
+/// Totals of `data` imported once into a fresh store, grouped by `by`.
+pub fn import_once(data: &[u8], by: &str) -> Value {
+    let env = Env::new();
+    let p = env.write("once.log", data);
+    env.ingest(&[p.to_str().unwrap()]).success();
+    env.report_json(by)
+}

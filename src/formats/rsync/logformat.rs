@@ -198,6 +198,17 @@ fn trailing_percent(i: &str) -> PResult<'_, Result<Item, String>> {
 
 impl LogFormat {
     /// Compiles an rsyncd.conf `log format` string.
+    ///
+    /// ```
+    /// use xferstats::formats::rsync::{LogFormat, DEFAULT_LOG_FORMAT};
+    ///
+    /// let f = LogFormat::compile(DEFAULT_LOG_FORMAT)?;
+    /// let line = f.parse(b"send host.example [2001:db8::7] pub () dir/my file.iso 734003200").unwrap();
+    /// assert_eq!(line.file, Some(&b"dir/my file.iso"[..]));
+    /// assert_eq!(line.length, Some(734_003_200));
+    /// assert_eq!(line.user, Some(&b""[..])); // anonymous module
+    /// # Ok::<(), String>(())
+    /// ```
     pub fn compile(format: &str) -> Result<LogFormat, String> {
         let (rest, parts) =
             many0(alt((escape, literal, trailing_percent)))(format).map_err(|e| format!("cannot parse: {e}"))?;
