@@ -20,6 +20,7 @@ use crate::input::{tail_hash, Chunk, Compression, Input, Source, TAIL_CHECK};
 use crate::model::Event;
 use crate::sanitize::sanitize_bytes;
 use crate::sessions::rsync::RsyncDecoder;
+use crate::sessions::xferlog::XferlogDecoder;
 use crate::sessions::{Decoder, IdGen, LineContext, Outcome};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
@@ -342,6 +343,7 @@ impl<'a> Engine<'a> {
         if !self.decoders.contains_key(&f) {
             let mut d: Box<dyn Decoder> = match f {
                 Format::Rsyncd => Box::new(RsyncDecoder::new(self.opts.rsync_log_format.clone())),
+                Format::Xferlog => Box::new(XferlogDecoder::default()),
             };
             if let Some(state) = self.sink.state(d.scope())? {
                 d.restore(&state).map_err(|reason| StoreError::State { scope: d.scope().to_string(), reason })?;
@@ -424,7 +426,12 @@ fn run(opts: &IngestOptions, sink: SinkHandle, store: String, progress: &dyn Pro
                     Some(f) => Some(f),
                     None => Format::detect(input.head_lines(), &mut pp),
                 };
-                let first_time = input.head_lines().find_map(|l| pp.parse(l).map(|p| p.time));
+                let first_time = input.head_lines().find_map(|l| match format {
+                    Some(Format::Xferlog) => {
+                        crate::formats::xferlog::parse(l).ok().map(|x| pp.clock_mut().local_to_utc(&x.end))
+                    }
+                    _ => pp.parse(l).map(|p| p.time),
+                });
                 tracing::debug!(input = %src.name(), compression = input.compression.name(), format = ?format.map(|f| f.name()), "detected");
                 let input = (*src == Source::Stdin).then_some(input);
                 Ok(Prepared { source: src.clone(), input, format, first_time, order })

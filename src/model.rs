@@ -139,6 +139,8 @@ impl LoginOutcome {
 pub enum SourceFormat {
     /// rsync daemon log (log file or syslog).
     Rsyncd,
+    /// xferlog (wu-ftpd format).
+    Xferlog,
 }
 
 impl SourceFormat {
@@ -146,6 +148,7 @@ impl SourceFormat {
     pub fn as_str(self) -> &'static str {
         match self {
             SourceFormat::Rsyncd => "rsyncd",
+            SourceFormat::Xferlog => "xferlog",
         }
     }
 }

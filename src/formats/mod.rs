@@ -5,6 +5,7 @@
 
 pub mod prefix;
 pub mod rsync;
+pub mod xferlog;
 
 use std::fmt;
 
@@ -16,16 +17,19 @@ use prefix::PrefixParser;
 pub enum Format {
     /// rsync daemon log: `log file` or syslog, any `log format`.
     Rsyncd,
+    /// xferlog (ProFTPD incl. mod_sftp, vsftpd, Pure-FTPd).
+    Xferlog,
 }
 
 impl Format {
     /// Every format, in detection order.
-    pub const ALL: &'static [Format] = &[Format::Rsyncd];
+    pub const ALL: &'static [Format] = &[Format::Rsyncd, Format::Xferlog];
 
     /// Name used by `--format` and in messages.
     pub fn name(self) -> &'static str {
         match self {
             Format::Rsyncd => "rsyncd",
+            Format::Xferlog => "xferlog",
         }
     }
 
@@ -35,6 +39,10 @@ impl Format {
             Format::Rsyncd => {
                 "rsync daemon log (log file `YYYY/MM/DD HH:MM:SS [pid]`, BSD or RFC 3339 syslog); \
                  default or custom `log format` (--rsync-log-format)"
+            }
+            Format::Xferlog => {
+                "xferlog / wu-ftpd transfer log (ProFTPD TransferLog incl. sftp/scp, vsftpd \
+                 xferlog_std_format=YES, Pure-FTPd altlog xferlog)"
             }
         }
     }
@@ -51,15 +59,21 @@ impl Format {
     /// Picks the format of a file from its first lines: the format most of
     /// the recognisable lines belong to, or `None` when no line matches.
     pub fn detect<'a>(lines: impl Iterator<Item = &'a [u8]>, prefix: &mut PrefixParser) -> Option<Format> {
-        let mut rsync = 0usize;
+        let (mut rsync, mut xfer) = (0usize, 0usize);
         for line in lines.take(200) {
-            if let Some(p) = prefix.parse(line) {
+            if xferlog::looks_like(line) {
+                xfer += 1;
+            } else if let Some(p) = prefix.parse(line) {
                 if rsync::looks_like(p.msg, p.program) {
                     rsync += 1;
                 }
             }
         }
-        (rsync > 0).then_some(Format::Rsyncd)
+        match (rsync, xfer) {
+            (0, 0) => None,
+            (r, x) if x > r => Some(Format::Xferlog),
+            _ => Some(Format::Rsyncd),
+        }
     }
 }
 

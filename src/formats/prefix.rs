@@ -53,6 +53,11 @@ impl PrefixParser {
         PrefixParser { clock, last_raw: [0; 40], last_len: 0, last_time: 0 }
     }
 
+    /// The clock, for formats that parse their own time stamps.
+    pub fn clock_mut(&mut self) -> &mut Clock {
+        &mut self.clock
+    }
+
     #[inline]
     fn cached(&self, raw: &[u8]) -> Option<Micros> {
         (self.last_len == raw.len() && &self.last_raw[..raw.len()] == raw).then_some(self.last_time)
