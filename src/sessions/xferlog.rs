@@ -113,7 +113,7 @@ mod tests {
     use super::*;
     use crate::formats::prefix::PrefixParser;
     use crate::sessions::IdGen;
-    use crate::time::{rfc3339, Clock, TimeZone};
+    use crate::time::{rfc3339, Clock};
 
     #[test]
     fn fixture_traps() {
