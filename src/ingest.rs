@@ -20,6 +20,7 @@ use crate::input::{tail_hash, Chunk, Compression, Input, Source, TAIL_CHECK};
 use crate::model::Event;
 use crate::sanitize::sanitize_bytes;
 use crate::sessions::rsync::RsyncDecoder;
+use crate::sessions::vsftpd::VsftpdDecoder;
 use crate::sessions::xferlog::XferlogDecoder;
 use crate::sessions::{Decoder, IdGen, LineContext, Outcome};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -344,6 +345,7 @@ impl<'a> Engine<'a> {
             let mut d: Box<dyn Decoder> = match f {
                 Format::Rsyncd => Box::new(RsyncDecoder::new(self.opts.rsync_log_format.clone())),
                 Format::Xferlog => Box::new(XferlogDecoder::default()),
+                Format::Vsftpd => Box::new(VsftpdDecoder::default()),
             };
             if let Some(state) = self.sink.state(d.scope())? {
                 d.restore(&state).map_err(|reason| StoreError::State { scope: d.scope().to_string(), reason })?;
@@ -429,6 +431,9 @@ fn run(opts: &IngestOptions, sink: SinkHandle, store: String, progress: &dyn Pro
                 let first_time = input.head_lines().find_map(|l| match format {
                     Some(Format::Xferlog) => {
                         crate::formats::xferlog::parse(l).ok().map(|x| pp.clock_mut().local_to_utc(&x.end))
+                    }
+                    Some(Format::Vsftpd) => {
+                        crate::formats::vsftpd::parse_ctime(l).map(|c| pp.clock_mut().local_to_utc(&c))
                     }
                     _ => pp.parse(l).map(|p| p.time),
                 });

@@ -141,6 +141,8 @@ pub enum SourceFormat {
     Rsyncd,
     /// xferlog (wu-ftpd format).
     Xferlog,
+    /// vsftpd's own log.
+    Vsftpd,
 }
 
 impl SourceFormat {
@@ -149,6 +151,7 @@ impl SourceFormat {
         match self {
             SourceFormat::Rsyncd => "rsyncd",
             SourceFormat::Xferlog => "xferlog",
+            SourceFormat::Vsftpd => "vsftpd",
         }
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod prefix;
 pub mod rsync;
+pub mod vsftpd;
 pub mod xferlog;
 
 use std::fmt;
@@ -19,17 +20,20 @@ pub enum Format {
     Rsyncd,
     /// xferlog (ProFTPD incl. mod_sftp, vsftpd, Pure-FTPd).
     Xferlog,
+    /// vsftpd's own log (`xferlog_std_format=NO`).
+    Vsftpd,
 }
 
 impl Format {
     /// Every format, in detection order.
-    pub const ALL: &'static [Format] = &[Format::Rsyncd, Format::Xferlog];
+    pub const ALL: &'static [Format] = &[Format::Rsyncd, Format::Xferlog, Format::Vsftpd];
 
     /// Name used by `--format` and in messages.
     pub fn name(self) -> &'static str {
         match self {
             Format::Rsyncd => "rsyncd",
             Format::Xferlog => "xferlog",
+            Format::Vsftpd => "vsftpd",
         }
     }
 
@@ -44,6 +48,7 @@ impl Format {
                 "xferlog / wu-ftpd transfer log (ProFTPD TransferLog incl. sftp/scp, vsftpd \
                  xferlog_std_format=YES, Pure-FTPd altlog xferlog)"
             }
+            Format::Vsftpd => "vsftpd's own log (xferlog_std_format=NO, with or without log_ftp_protocol=YES)",
         }
     }
 
@@ -59,21 +64,23 @@ impl Format {
     /// Picks the format of a file from its first lines: the format most of
     /// the recognisable lines belong to, or `None` when no line matches.
     pub fn detect<'a>(lines: impl Iterator<Item = &'a [u8]>, prefix: &mut PrefixParser) -> Option<Format> {
-        let (mut rsync, mut xfer) = (0usize, 0usize);
+        let (mut rsync, mut xfer, mut vsf) = (0usize, 0usize, 0usize);
         for line in lines.take(200) {
             if xferlog::looks_like(line) {
                 xfer += 1;
+            } else if vsftpd::looks_like(line) {
+                vsf += 1;
             } else if let Some(p) = prefix.parse(line) {
                 if rsync::looks_like(p.msg, p.program) {
                     rsync += 1;
                 }
             }
         }
-        match (rsync, xfer) {
-            (0, 0) => None,
-            (r, x) if x > r => Some(Format::Xferlog),
-            _ => Some(Format::Rsyncd),
-        }
+        let best = [(rsync, Format::Rsyncd), (xfer, Format::Xferlog), (vsf, Format::Vsftpd)]
+            .into_iter()
+            .max_by_key(|(n, _)| *n)
+            .filter(|(n, _)| *n > 0);
+        best.map(|(_, f)| f)
     }
 }
 

@@ -8,6 +8,7 @@
 //! counted twice.
 
 pub mod rsync;
+pub mod vsftpd;
 pub mod xferlog;
 
 use std::collections::HashMap;

@@ -204,3 +204,35 @@ fn proftpd_xferlog_matches_ground_truth() {
     let protos: Vec<&str> = by_proto.as_array().unwrap().iter().map(|r| r["protocol"].as_str().unwrap()).collect();
     assert_eq!(protos, ["ftp", "scp", "sftp"]);
 }
+
+#[test]
+fn vsftpd_own_log_matches_ground_truth() {
+    let Some(root) = realogs() else { return };
+    let env = Env::new();
+    env.ingest(&[root.join("vsftpd/own/vsftpd.log").to_str().unwrap()]).success();
+    // Transfers: the same rules as xferlog (refused leave no line, an
+    // aborted upload is `OK UPLOAD` with the bytes received); deletes are logged.
+    assert_eq!(xferlog_actual(&env), xferlog_expected("vsftpd-own", true));
+    // Logins per day and user, exactly as expected.json counts them.
+    let v: Value = serde_json::from_slice(&std::fs::read(root.join("expected.json")).unwrap()).unwrap();
+    let mut expected = BTreeMap::new();
+    for (day, users) in v["by_variant"]["vsftpd-own"]["per_day_per_user"].as_object().unwrap() {
+        for (user, m) in users.as_object().unwrap() {
+            let (ok, failed) = (m["successful_logins"].as_u64().unwrap(), m["failed_logins"].as_u64().unwrap());
+            if ok + failed > 0 {
+                expected.insert((day.clone(), user.clone()), (ok, failed));
+            }
+        }
+    }
+    let mut actual = BTreeMap::new();
+    for r in env.report_json("day,user").as_array().unwrap() {
+        let (ok, failed) = (r["logins_ok"].as_u64().unwrap(), r["logins_failed"].as_u64().unwrap());
+        if ok + failed > 0 {
+            actual.insert(
+                (r["day"].as_str().unwrap().to_string(), r["user"].as_str().unwrap().to_string()),
+                (ok, failed),
+            );
+        }
+    }
+    assert_eq!(actual, expected);
+}

@@ -1,0 +1,200 @@
+//! vsftpd's own log: each line is complete, so no session join is needed.
+//! (The login result comes from the privileged parent process, whose pid
+//! differs from the session's command lines, so pids would not join them
+//! anyway; the `[user]` tag on every line names the user.)
+
+use std::sync::Arc;
+
+use super::xferlog::host_fields;
+use super::{Decoder, LineContext, Outcome};
+use crate::formats::vsftpd::{self, Action};
+use crate::model::{
+    Direction, Event, Granularity, Login, LoginOutcome, Micros, Protocol, SourceFormat, Status, Transfer, ANONYMOUS,
+};
+
+const TAG_TRANSFER: u8 = 21;
+const TAG_LOGIN: u8 = 22;
+
+/// Decoder for `vsftpd.log`.
+#[derive(Debug, Default)]
+pub struct VsftpdDecoder {
+    last_raw: Vec<u8>,
+    last_time: Micros,
+    server: Option<Arc<str>>,
+}
+
+/// vsftpd's anonymous account shows as `[ftp]` (its `ftp_username`) or as
+/// the name typed, `anonymous`.
+fn user_of(tag: Option<&[u8]>, anonymous: bool) -> String {
+    match tag {
+        _ if anonymous => ANONYMOUS.to_string(),
+        Some(b"ftp") | Some(b"anonymous") | None => ANONYMOUS.to_string(),
+        Some(u) => String::from_utf8_lossy(u).into_owned(),
+    }
+}
+
+impl Decoder for VsftpdDecoder {
+    fn scope(&self) -> &'static str {
+        "vsftpd"
+    }
+
+    fn line(&mut self, cx: &mut LineContext, line: &[u8], out: &mut Vec<Event>) -> Outcome {
+        let l = match vsftpd::parse(line) {
+            Ok(l) => l,
+            Err(reason) => return Outcome::Rejected(reason),
+        };
+        if matches!(l.action, Action::Connect | Action::Other) || (l.action == Action::Delete && l.ok != Some(true)) {
+            return Outcome::Ignored;
+        }
+        let raw = &line[..24];
+        let time = if raw == self.last_raw.as_slice() {
+            self.last_time
+        } else {
+            let t = cx.prefix.clock_mut().local_to_utc(&l.time);
+            self.last_raw.clear();
+            self.last_raw.extend_from_slice(raw);
+            self.last_time = t;
+            t
+        };
+        let server = match &self.server {
+            Some(s) if **s == *cx.server_host => s.clone(),
+            _ => {
+                let s: Arc<str> = Arc::from(cx.server_host.as_str());
+                self.server = Some(s.clone());
+                s
+            }
+        };
+        let (client_ip, client_host) = host_fields(l.client);
+        let session: Option<Arc<str>> = l.pid.map(|p| Arc::from(format!("{p}")));
+        if l.action == Action::Login {
+            let id = cx.ids.id(time, server.as_bytes(), line, TAG_LOGIN);
+            out.push(Event::Login(Login {
+                id,
+                time,
+                protocol: Protocol::Ftp,
+                user: user_of(l.user, l.anonymous),
+                client_ip,
+                client_host,
+                outcome: if l.ok == Some(true) { LoginOutcome::Ok } else { LoginOutcome::Failed },
+                method: Some(if l.anonymous { "anonymous" } else { "password" }.into()),
+                session,
+                server_host: server,
+                source: SourceFormat::Vsftpd,
+            }));
+            return Outcome::Used;
+        }
+        let direction = match l.action {
+            Action::Upload => Direction::Upload,
+            Action::Download => Direction::Download,
+            _ => Direction::Delete,
+        };
+        let bytes = l.bytes.unwrap_or(0);
+        let status = match l.ok {
+            Some(true) => Status::Completed,
+            _ if bytes > 0 => Status::Interrupted,
+            _ => Status::Failed,
+        };
+        let id = cx.ids.id(time, server.as_bytes(), line, TAG_TRANSFER);
+        out.push(Event::Transfer(Transfer {
+            id,
+            end: time,
+            start: None,
+            protocol: Protocol::Ftp,
+            direction,
+            status,
+            bytes: if direction == Direction::Delete { 0 } else { bytes },
+            wire_bytes: None,
+            file_size: None,
+            path: l.path.map(|p| String::from_utf8_lossy(p).into_owned()),
+            module: None,
+            user: user_of(l.user, false),
+            client_ip,
+            client_host,
+            session,
+            server_host: server,
+            source: SourceFormat::Vsftpd,
+            granularity: Granularity::File,
+        }));
+        Outcome::Used
+    }
+
+    fn finish(&mut self, _out: &mut Vec<Event>) {}
+
+    fn save(&self) -> String {
+        String::new()
+    }
+
+    fn restore(&mut self, _state: &str) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats::prefix::PrefixParser;
+    use crate::sessions::IdGen;
+    use crate::time::{rfc3339, Clock, TimeZone};
+
+    #[test]
+    fn fixture_traps() {
+        let mut d = VsftpdDecoder::default();
+        let mut cx = LineContext {
+            prefix: PrefixParser::new(Clock::new(TimeZone::Utc, 0)),
+            ids: IdGen::default(),
+            server_host: "ftp1".into(),
+        };
+        let mut out = Vec::new();
+        let mut ignored = 0;
+        for line in include_bytes!("../../testdata/vsftpd/traps.log").split(|&c| c == b'\n') {
+            if line.is_empty() {
+                continue;
+            }
+            match d.line(&mut cx, line, &mut out) {
+                Outcome::Ignored => ignored += 1,
+                Outcome::Used => {}
+                Outcome::Rejected(r) => panic!("{r}: {}", String::from_utf8_lossy(line)),
+            }
+        }
+        assert_eq!(ignored, 7, "CONNECT, FTP command/response, RENAME, MKDIR, FAIL DELETE");
+        let t: Vec<&Transfer> = out
+            .iter()
+            .filter_map(|e| match e {
+                Event::Transfer(t) => Some(t),
+                Event::Login(_) => None,
+            })
+            .collect();
+        let got: Vec<_> = t.iter().map(|t| (t.direction, t.status, t.bytes, t.user.as_str())).collect();
+        assert_eq!(
+            got,
+            vec![
+                (Direction::Download, Status::Completed, 6, "daymoove"),
+                (Direction::Download, Status::Completed, 0, "daymoove"),
+                (Direction::Upload, Status::Completed, 65432, "daymoove"),
+                (Direction::Delete, Status::Completed, 0, "daymoove"),
+                (Direction::Download, Status::Interrupted, 13_448_630, "daymoove"),
+                (Direction::Upload, Status::Completed, 9876, "anonymous"),
+            ]
+        );
+        assert_eq!(t[0].client_ip.unwrap().to_string(), "192.168.56.134");
+        assert_eq!(rfc3339(t[0].end), "2021-11-05T21:43:45Z");
+        assert_eq!(t[5].client_ip.unwrap().to_string(), "2001:db8::50");
+        assert_eq!(t[5].path.as_deref(), Some("/upload/[WIP] roadmap.txt"));
+        let l: Vec<_> = out
+            .iter()
+            .filter_map(|e| match e {
+                Event::Login(l) => Some((l.user.as_str(), l.outcome)),
+                Event::Transfer(_) => None,
+            })
+            .collect();
+        assert_eq!(
+            l,
+            vec![
+                ("daymoove", LoginOutcome::Ok),
+                ("anonymous", LoginOutcome::Ok),
+                ("mallory", LoginOutcome::Failed),
+                ("bob", LoginOutcome::Ok),
+            ]
+        );
+    }
+}
