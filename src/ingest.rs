@@ -20,6 +20,7 @@ use crate::input::{tail_hash, Chunk, Compression, Input, Source, TAIL_CHECK};
 use crate::model::Event;
 use crate::sanitize::sanitize_bytes;
 use crate::sessions::rsync::RsyncDecoder;
+use crate::sessions::sftpgo::SftpgoDecoder;
 use crate::sessions::vsftpd::VsftpdDecoder;
 use crate::sessions::xferlog::XferlogDecoder;
 use crate::sessions::{Decoder, IdGen, LineContext, Outcome};
@@ -346,6 +347,7 @@ impl<'a> Engine<'a> {
                 Format::Rsyncd => Box::new(RsyncDecoder::new(self.opts.rsync_log_format.clone())),
                 Format::Xferlog => Box::new(XferlogDecoder::default()),
                 Format::Vsftpd => Box::new(VsftpdDecoder::default()),
+                Format::Sftpgo => Box::new(SftpgoDecoder::default()),
             };
             if let Some(state) = self.sink.state(d.scope())? {
                 d.restore(&state).map_err(|reason| StoreError::State { scope: d.scope().to_string(), reason })?;
@@ -435,6 +437,12 @@ fn run(opts: &IngestOptions, sink: SinkHandle, store: String, progress: &dyn Pro
                     Some(Format::Vsftpd) => {
                         crate::formats::vsftpd::parse_ctime(l).map(|c| pp.clock_mut().local_to_utc(&c))
                     }
+                    Some(Format::Sftpgo) => crate::formats::sftpgo::parse(l).ok().and_then(|x| {
+                        match crate::formats::sftpgo::parse_time(&x.time)? {
+                            crate::formats::sftpgo::LineTime::Utc(t) => Some(t),
+                            crate::formats::sftpgo::LineTime::Local(c) => Some(pp.clock_mut().local_to_utc(&c)),
+                        }
+                    }),
                     _ => pp.parse(l).map(|p| p.time),
                 });
                 tracing::debug!(input = %src.name(), compression = input.compression.name(), format = ?format.map(|f| f.name()), "detected");

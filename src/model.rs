@@ -143,6 +143,8 @@ pub enum SourceFormat {
     Xferlog,
     /// vsftpd's own log.
     Vsftpd,
+    /// SFTPGo JSON log.
+    Sftpgo,
 }
 
 impl SourceFormat {
@@ -152,6 +154,7 @@ impl SourceFormat {
             SourceFormat::Rsyncd => "rsyncd",
             SourceFormat::Xferlog => "xferlog",
             SourceFormat::Vsftpd => "vsftpd",
+            SourceFormat::Sftpgo => "sftpgo",
         }
     }
 }

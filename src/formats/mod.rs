@@ -5,6 +5,7 @@
 
 pub mod prefix;
 pub mod rsync;
+pub mod sftpgo;
 pub mod vsftpd;
 pub mod xferlog;
 
@@ -22,11 +23,13 @@ pub enum Format {
     Xferlog,
     /// vsftpd's own log (`xferlog_std_format=NO`).
     Vsftpd,
+    /// SFTPGo JSON log.
+    Sftpgo,
 }
 
 impl Format {
     /// Every format, in detection order.
-    pub const ALL: &'static [Format] = &[Format::Rsyncd, Format::Xferlog, Format::Vsftpd];
+    pub const ALL: &'static [Format] = &[Format::Rsyncd, Format::Xferlog, Format::Vsftpd, Format::Sftpgo];
 
     /// Name used by `--format` and in messages.
     pub fn name(self) -> &'static str {
@@ -34,6 +37,7 @@ impl Format {
             Format::Rsyncd => "rsyncd",
             Format::Xferlog => "xferlog",
             Format::Vsftpd => "vsftpd",
+            Format::Sftpgo => "sftpgo",
         }
     }
 
@@ -49,6 +53,7 @@ impl Format {
                  xferlog_std_format=YES, Pure-FTPd altlog xferlog)"
             }
             Format::Vsftpd => "vsftpd's own log (xferlog_std_format=NO, with or without log_ftp_protocol=YES)",
+            Format::Sftpgo => "SFTPGo JSON log (transfers, Remove, login, connection_failed; 2019 field set too)",
         }
     }
 
@@ -64,9 +69,13 @@ impl Format {
     /// Picks the format of a file from its first lines: the format most of
     /// the recognisable lines belong to, or `None` when no line matches.
     pub fn detect<'a>(lines: impl Iterator<Item = &'a [u8]>, prefix: &mut PrefixParser) -> Option<Format> {
-        let (mut rsync, mut xfer, mut vsf) = (0usize, 0usize, 0usize);
+        let (mut rsync, mut xfer, mut vsf, mut sgo) = (0usize, 0usize, 0usize, 0usize);
         for line in lines.take(200) {
-            if xferlog::looks_like(line) {
+            if line.first() == Some(&b'{') {
+                if sftpgo::looks_like(line) {
+                    sgo += 1;
+                }
+            } else if xferlog::looks_like(line) {
                 xfer += 1;
             } else if vsftpd::looks_like(line) {
                 vsf += 1;
@@ -76,7 +85,7 @@ impl Format {
                 }
             }
         }
-        let best = [(rsync, Format::Rsyncd), (xfer, Format::Xferlog), (vsf, Format::Vsftpd)]
+        let best = [(rsync, Format::Rsyncd), (xfer, Format::Xferlog), (vsf, Format::Vsftpd), (sgo, Format::Sftpgo)]
             .into_iter()
             .max_by_key(|(n, _)| *n)
             .filter(|(n, _)| *n > 0);

@@ -8,6 +8,7 @@
 //! counted twice.
 
 pub mod rsync;
+pub mod sftpgo;
 pub mod vsftpd;
 pub mod xferlog;
 

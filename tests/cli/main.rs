@@ -3,6 +3,7 @@
 
 mod badinput;
 mod crash;
+mod formats;
 mod idempotent;
 mod realogs;
 mod report;

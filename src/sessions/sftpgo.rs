@@ -1,0 +1,212 @@
+//! SFTPGo logs every transfer, command and login as one self-contained JSON
+//! object, keyed by `connection_id`; no join is needed.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use super::{Decoder, LineContext, Outcome};
+use crate::formats::sftpgo::{self, LineTime};
+use crate::model::{
+    Direction, Event, Granularity, Login, LoginOutcome, Protocol, SourceFormat, Status, Transfer, ANONYMOUS,
+};
+
+const TAG_TRANSFER: u8 = 31;
+const TAG_LOGIN: u8 = 32;
+
+/// Decoder for `sftpgo.log`.
+#[derive(Debug, Default)]
+pub struct SftpgoDecoder {
+    server: Option<Arc<str>>,
+}
+
+/// `ip:port`, `[v6]:port` or a bare address.
+fn address(s: &str) -> Option<IpAddr> {
+    if let Ok(sa) = s.parse::<SocketAddr>() {
+        return Some(canonical(sa.ip()));
+    }
+    s.trim_matches(|c| c == '[' || c == ']').parse::<IpAddr>().ok().map(canonical)
+}
+
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+fn protocol(p: Option<&str>) -> Protocol {
+    match p {
+        Some("SCP") => Protocol::Scp,
+        Some("FTP") => Protocol::Ftp,
+        Some("DAV") | Some("HTTP") | Some("HTTPShare") => Protocol::Http,
+        Some("SSH") => Protocol::Ssh,
+        // SFTP, and the 2019 field set that had no protocol (SFTP only then).
+        _ => Protocol::Sftp,
+    }
+}
+
+impl Decoder for SftpgoDecoder {
+    fn scope(&self) -> &'static str {
+        "sftpgo"
+    }
+
+    fn line(&mut self, cx: &mut LineContext, line: &[u8], out: &mut Vec<Event>) -> Outcome {
+        let l = match sftpgo::parse(line) {
+            Ok(l) => l,
+            Err(reason) => return Outcome::Rejected(reason),
+        };
+        let direction = match l.sender.as_ref() {
+            "Upload" => Some(Direction::Upload),
+            "Download" => Some(Direction::Download),
+            "Remove" => Some(Direction::Delete),
+            "login" | "connection_failed" => None,
+            _ => return Outcome::Ignored,
+        };
+        let time = match sftpgo::parse_time(&l.time) {
+            Some(LineTime::Utc(t)) => t,
+            Some(LineTime::Local(c)) => cx.prefix.clock_mut().local_to_utc(&c),
+            None => return Outcome::Rejected("SFTPGo time is not YYYY-MM-DDTHH:MM:SS.mmm"),
+        };
+        let server = match &self.server {
+            Some(s) if **s == *cx.server_host => s.clone(),
+            _ => {
+                let s: Arc<str> = Arc::from(cx.server_host.as_str());
+                self.server = Some(s.clone());
+                s
+            }
+        };
+        let user = l.username.as_deref().filter(|u| !u.is_empty());
+        let session: Option<Arc<str>> = l.connection_id.as_deref().map(Arc::from);
+        let Some(direction) = direction else {
+            let ok = l.sender == "login";
+            let addr = if ok { l.ip.as_deref() } else { l.client_ip.as_deref() };
+            let method = if ok { l.method.as_deref() } else { l.login_type.as_deref() };
+            let id = cx.ids.id(time, server.as_bytes(), line, TAG_LOGIN);
+            out.push(Event::Login(Login {
+                id,
+                time,
+                protocol: protocol(l.protocol.as_deref()),
+                user: user.unwrap_or("unknown").to_string(),
+                client_ip: addr.and_then(address),
+                client_host: None,
+                outcome: if ok { LoginOutcome::Ok } else { LoginOutcome::Failed },
+                method: method.map(str::to_string),
+                session,
+                server_host: server,
+                source: SourceFormat::Sftpgo,
+            }));
+            return Outcome::Used;
+        };
+        let bytes = l.size_bytes.unwrap_or(0).max(0) as u64;
+        let status = if l.error.is_some() { Status::Failed } else { Status::Completed };
+        let id = cx.ids.id(time, server.as_bytes(), line, TAG_TRANSFER);
+        out.push(Event::Transfer(Transfer {
+            id,
+            end: time,
+            start: l.elapsed_ms.filter(|e| *e >= 0).map(|e| time - e * 1000),
+            protocol: protocol(l.protocol.as_deref()),
+            direction,
+            status,
+            bytes: if direction == Direction::Delete { 0 } else { bytes },
+            wire_bytes: None,
+            file_size: None,
+            path: l.virtual_path.as_deref().or(l.file_path.as_deref()).map(str::to_string),
+            module: None,
+            user: user.unwrap_or(ANONYMOUS).to_string(),
+            client_ip: l.remote_addr.as_deref().and_then(address),
+            client_host: None,
+            session,
+            server_host: server,
+            source: SourceFormat::Sftpgo,
+            granularity: Granularity::File,
+        }));
+        Outcome::Used
+    }
+
+    fn finish(&mut self, _out: &mut Vec<Event>) {}
+
+    fn save(&self) -> String {
+        String::new()
+    }
+
+    fn restore(&mut self, _state: &str) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats::prefix::PrefixParser;
+    use crate::sessions::IdGen;
+    use crate::time::{rfc3339, Clock};
+
+    #[test]
+    fn fixture_field_sets() {
+        let mut d = SftpgoDecoder::default();
+        let mut cx = LineContext {
+            prefix: PrefixParser::new(Clock::new("+02:00".parse().unwrap(), 0)),
+            ids: IdGen::default(),
+            server_host: "sftpgo1".into(),
+        };
+        let mut out = Vec::new();
+        let outcomes: Vec<Outcome> = include_bytes!("../../testdata/sftpgo/sftpgo.log")
+            .split(|&c| c == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| d.line(&mut cx, l, &mut out))
+            .collect();
+        assert_eq!(outcomes.iter().filter(|o| **o == Outcome::Ignored).count(), 2, "Rename and an app log");
+        assert!(matches!(outcomes.last(), Some(Outcome::Rejected(_))), "non-JSON line");
+        let t: Vec<&Transfer> = out
+            .iter()
+            .filter_map(|e| match e {
+                Event::Transfer(t) => Some(t),
+                Event::Login(_) => None,
+            })
+            .collect();
+        let got: Vec<_> = t
+            .iter()
+            .map(|t| (t.direction, t.status, t.bytes, t.user.as_str(), t.protocol, t.path.as_deref().unwrap_or("")))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (Direction::Upload, Status::Completed, 4000, "dtd-push", Protocol::Sftp, "/timetable_full.zip"),
+                (Direction::Upload, Status::Failed, 0, "dtd-push", Protocol::Sftp, "/big.zip"),
+                (Direction::Download, Status::Completed, 1_048_576, "alice", Protocol::Sftp, "/a b.bin"),
+                (Direction::Delete, Status::Completed, 0, "alice", Protocol::Sftp, "/old.bin"),
+                (
+                    Direction::Upload,
+                    Status::Completed,
+                    21_686_268,
+                    "localtest",
+                    Protocol::Http,
+                    "/srv/sftpgo/data/localtest/targetfile1"
+                ),
+                (Direction::Download, Status::Completed, 512, "seed", Protocol::Sftp, "/home/seed/report.csv"),
+            ]
+        );
+        // Zone-less local time read in --timezone (+02:00), stored in UTC.
+        assert_eq!(rfc3339(t[0].end), "2026-10-01T14:53:57.751000Z");
+        assert_eq!(rfc3339(t[2].start.unwrap()), "2026-10-01T14:54:09.688000Z");
+        assert_eq!(t[2].client_ip.unwrap().to_string(), "2001:db8::7");
+        assert_eq!(t[0].session.as_deref(), Some("SFTP_adb66d8d_1"));
+        assert_eq!(t[5].client_ip, None, "the 2019 field set has no address");
+        let l: Vec<_> = out
+            .iter()
+            .filter_map(|e| match e {
+                Event::Login(l) => Some((l.user.as_str(), l.outcome, l.method.as_deref(), l.protocol)),
+                Event::Transfer(_) => None,
+            })
+            .collect();
+        assert_eq!(
+            l,
+            vec![
+                ("dtd-push", LoginOutcome::Ok, Some("keyboard-interactive"), Protocol::Ssh),
+                ("unknown", LoginOutcome::Failed, Some("no_auth_tryed"), Protocol::Ssh),
+                ("test", LoginOutcome::Failed, Some("password"), Protocol::Ssh),
+                ("unknown", LoginOutcome::Failed, Some("no_auth_tried"), Protocol::Ftp),
+            ]
+        );
+    }
+}

@@ -1,0 +1,43 @@
+//! Per-file format detection and the FTP/SFTPGo formats through the CLI.
+
+use predicates::str::contains;
+
+use crate::util::{fixture, stderr, Env};
+
+#[test]
+fn each_file_gets_its_own_format() {
+    let env = Env::new();
+    let files = [
+        fixture("rsync/default-logfile.log"),
+        fixture("xferlog/traps.xferlog"),
+        fixture("vsftpd/traps.log"),
+        fixture("sftpgo/sftpgo.log"),
+    ];
+    let mut args = vec!["-v"];
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
+    // The SFTPGo fixture ends with a non-JSON line: rejected, exit 1.
+    let a = env.ingest(&args).code(1);
+    let err = stderr(&a);
+    for (name, format) in [
+        ("default-logfile.log", "rsyncd"),
+        ("traps.xferlog", "xferlog"),
+        ("traps.log", "vsftpd"),
+        ("sftpgo.log", "sftpgo"),
+    ] {
+        assert!(err.contains(&format!("{name}: {format},")), "{name} as {format}: {err}");
+    }
+    assert!(err.contains("sftpgo.log:13: not a JSON object: this is not json"), "{err}");
+    let v = env.report_json("protocol");
+    let protos: Vec<&str> = v.as_array().unwrap().iter().map(|r| r["protocol"].as_str().unwrap()).collect();
+    assert_eq!(protos, ["ftp", "ftps", "http", "rsync", "scp", "sftp", "ssh"]);
+}
+
+#[test]
+fn forced_format_and_the_formats_list() {
+    let env = Env::new();
+    env.cmd().arg("formats").assert().success().stdout(contains("xferlog")).stdout(contains("sftpgo"));
+    // Forcing the wrong format rejects every line instead of guessing.
+    let f = fixture("xferlog/traps.xferlog");
+    let a = env.ingest(&["--format", "vsftpd", f.to_str().unwrap()]).code(1);
+    assert!(stderr(&a).contains("10 rejected lines"), "{}", stderr(&a));
+}
