@@ -19,6 +19,7 @@ use crate::formats::Format;
 use crate::input::{tail_hash, Chunk, Compression, Input, Source, TAIL_CHECK};
 use crate::model::Event;
 use crate::sanitize::sanitize_bytes;
+use crate::sessions::openssh::OpensshDecoder;
 use crate::sessions::rsync::RsyncDecoder;
 use crate::sessions::sftpgo::SftpgoDecoder;
 use crate::sessions::vsftpd::VsftpdDecoder;
@@ -348,6 +349,7 @@ impl<'a> Engine<'a> {
                 Format::Xferlog => Box::new(XferlogDecoder::default()),
                 Format::Vsftpd => Box::new(VsftpdDecoder::default()),
                 Format::Sftpgo => Box::new(SftpgoDecoder::default()),
+                Format::Openssh => Box::new(OpensshDecoder::default()),
             };
             if let Some(state) = self.sink.state(d.scope())? {
                 d.restore(&state).map_err(|reason| StoreError::State { scope: d.scope().to_string(), reason })?;

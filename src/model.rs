@@ -145,6 +145,8 @@ pub enum SourceFormat {
     Vsftpd,
     /// SFTPGo JSON log.
     Sftpgo,
+    /// OpenSSH (sftp-server, internal-sftp, sshd).
+    Openssh,
 }
 
 impl SourceFormat {
@@ -155,6 +157,7 @@ impl SourceFormat {
             SourceFormat::Xferlog => "xferlog",
             SourceFormat::Vsftpd => "vsftpd",
             SourceFormat::Sftpgo => "sftpgo",
+            SourceFormat::Openssh => "openssh",
         }
     }
 }

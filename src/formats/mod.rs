@@ -3,6 +3,7 @@
 //! [`prefix`]. [`Format`] names the formats and picks one per file from its
 //! first lines.
 
+pub mod openssh;
 pub mod prefix;
 pub mod rsync;
 pub mod sftpgo;
@@ -25,11 +26,14 @@ pub enum Format {
     Vsftpd,
     /// SFTPGo JSON log.
     Sftpgo,
+    /// OpenSSH sftp-server/internal-sftp and sshd lines in syslog.
+    Openssh,
 }
 
 impl Format {
     /// Every format, in detection order.
-    pub const ALL: &'static [Format] = &[Format::Rsyncd, Format::Xferlog, Format::Vsftpd, Format::Sftpgo];
+    pub const ALL: &'static [Format] =
+        &[Format::Rsyncd, Format::Xferlog, Format::Vsftpd, Format::Sftpgo, Format::Openssh];
 
     /// Name used by `--format` and in messages.
     pub fn name(self) -> &'static str {
@@ -38,6 +42,7 @@ impl Format {
             Format::Xferlog => "xferlog",
             Format::Vsftpd => "vsftpd",
             Format::Sftpgo => "sftpgo",
+            Format::Openssh => "openssh",
         }
     }
 
@@ -54,6 +59,10 @@ impl Format {
             }
             Format::Vsftpd => "vsftpd's own log (xferlog_std_format=NO, with or without log_ftp_protocol=YES)",
             Format::Sftpgo => "SFTPGo JSON log (transfers, Remove, login, connection_failed; 2019 field set too)",
+            Format::Openssh => {
+                "OpenSSH sftp-server/internal-sftp (-l INFO/VERBOSE) and sshd logins in syslog (auth.log), \
+                 BSD or RFC 3339 time stamps"
+            }
         }
     }
 
@@ -69,7 +78,7 @@ impl Format {
     /// Picks the format of a file from its first lines: the format most of
     /// the recognisable lines belong to, or `None` when no line matches.
     pub fn detect<'a>(lines: impl Iterator<Item = &'a [u8]>, prefix: &mut PrefixParser) -> Option<Format> {
-        let (mut rsync, mut xfer, mut vsf, mut sgo) = (0usize, 0usize, 0usize, 0usize);
+        let (mut rsync, mut xfer, mut vsf, mut sgo, mut ssh) = (0usize, 0usize, 0usize, 0usize, 0usize);
         for line in lines.take(200) {
             if line.first() == Some(&b'{') {
                 if sftpgo::looks_like(line) {
@@ -82,13 +91,21 @@ impl Format {
             } else if let Some(p) = prefix.parse(line) {
                 if rsync::looks_like(p.msg, p.program) {
                     rsync += 1;
+                } else if p.program.is_some_and(openssh::is_openssh_program) {
+                    ssh += 1;
                 }
             }
         }
-        let best = [(rsync, Format::Rsyncd), (xfer, Format::Xferlog), (vsf, Format::Vsftpd), (sgo, Format::Sftpgo)]
-            .into_iter()
-            .max_by_key(|(n, _)| *n)
-            .filter(|(n, _)| *n > 0);
+        let best = [
+            (rsync, Format::Rsyncd),
+            (xfer, Format::Xferlog),
+            (vsf, Format::Vsftpd),
+            (sgo, Format::Sftpgo),
+            (ssh, Format::Openssh),
+        ]
+        .into_iter()
+        .max_by_key(|(n, _)| *n)
+        .filter(|(n, _)| *n > 0);
         best.map(|(_, f)| f)
     }
 }

@@ -7,6 +7,7 @@
 //! split across two cron runs or two rotated files is neither lost nor
 //! counted twice.
 
+pub mod openssh;
 pub mod rsync;
 pub mod sftpgo;
 pub mod vsftpd;

@@ -124,6 +124,20 @@ fn both_rsync_logs_in_one_store_keep_their_totals() {
 /// the server sent (so only completed downloads' bytes are compared); there
 /// are no logins; ProFTPD logs deletions (`d`), vsftpd does not.
 fn xferlog_expected(variant: &str, deletes: bool) -> BTreeMap<(String, String), Row> {
+    manifest_expected(variant, deletes, true, false)
+}
+
+/// Per day and user totals of `variant` from `manifest.json`: refused
+/// transfers are not in the logs; with `no_legacy_scp` (OpenSSH) neither is
+/// legacy `scp -O`, of which sshd logs only the session; with
+/// `aborted_upload_complete` (FTP stream mode) an aborted upload is logged
+/// as complete.
+fn manifest_expected(
+    variant: &str,
+    deletes: bool,
+    aborted_upload_complete: bool,
+    no_legacy_scp: bool,
+) -> BTreeMap<(String, String), Row> {
     let root = realogs().unwrap();
     let m: Value = serde_json::from_slice(&std::fs::read(root.join("manifest.json")).unwrap()).unwrap();
     let mut out: BTreeMap<(String, String), Row> = BTreeMap::new();
@@ -134,13 +148,13 @@ fn xferlog_expected(variant: &str, deletes: bool) -> BTreeMap<(String, String), 
             .collect()
     };
     for t in m["transfers"].as_array().unwrap() {
-        if t["variant"] != variant || t["status"] == "refused" {
+        if t["variant"] != variant || t["status"] == "refused" || (no_legacy_scp && t["client"] == "scp -O") {
             continue;
         }
         let key = (t["day"].as_str().unwrap().to_string(), t["user"].as_str().unwrap().to_string());
         let row = out.entry(key).or_insert_with(blank);
         let up = t["direction"] == "upload";
-        let looks_complete = t["status"] == "completed" || (up && t["protocol"] == "ftp");
+        let looks_complete = t["status"] == "completed" || (aborted_upload_complete && up && t["protocol"] == "ftp");
         *row.get_mut("transfers").unwrap() += 1;
         *row.get_mut(if looks_complete { "completed" } else { "interrupted" }).unwrap() += 1;
         *row.get_mut(if up { "uploads" } else { "downloads" }).unwrap() += 1;
@@ -213,10 +227,15 @@ fn vsftpd_own_log_matches_ground_truth() {
     // Transfers: the same rules as xferlog (refused leave no line, an
     // aborted upload is `OK UPLOAD` with the bytes received); deletes are logged.
     assert_eq!(xferlog_actual(&env), xferlog_expected("vsftpd-own", true));
-    // Logins per day and user, exactly as expected.json counts them.
+    assert_eq!(logins_actual(&env), logins_expected("vsftpd-own"));
+}
+
+/// Successful and failed logins per day and user, as expected.json counts them.
+fn logins_expected(variant: &str) -> BTreeMap<(String, String), (u64, u64)> {
+    let root = realogs().unwrap();
     let v: Value = serde_json::from_slice(&std::fs::read(root.join("expected.json")).unwrap()).unwrap();
     let mut expected = BTreeMap::new();
-    for (day, users) in v["by_variant"]["vsftpd-own"]["per_day_per_user"].as_object().unwrap() {
+    for (day, users) in v["by_variant"][variant]["per_day_per_user"].as_object().unwrap() {
         for (user, m) in users.as_object().unwrap() {
             let (ok, failed) = (m["successful_logins"].as_u64().unwrap(), m["failed_logins"].as_u64().unwrap());
             if ok + failed > 0 {
@@ -224,6 +243,10 @@ fn vsftpd_own_log_matches_ground_truth() {
             }
         }
     }
+    expected
+}
+
+fn logins_actual(env: &Env) -> BTreeMap<(String, String), (u64, u64)> {
     let mut actual = BTreeMap::new();
     for r in env.report_json("day,user").as_array().unwrap() {
         let (ok, failed) = (r["logins_ok"].as_u64().unwrap(), r["logins_failed"].as_u64().unwrap());
@@ -234,5 +257,20 @@ fn vsftpd_own_log_matches_ground_truth() {
             );
         }
     }
-    assert_eq!(actual, expected);
+    actual
+}
+
+/// OpenSSH with sshd and sftp-server both logging to syslog, in both time
+/// stamp styles: transfers (a `forced close` is interrupted, with the bytes
+/// that reached the server for uploads), deletes and logins per day and user.
+#[test]
+fn openssh_syslog_logs_match_ground_truth() {
+    let Some(root) = realogs() else { return };
+    for log in ["ssh/syslog/auth.log", "ssh/syslog/auth-rfc3339.log"] {
+        let env = Env::new();
+        let a = env.ingest(&[root.join(log).to_str().unwrap()]).success();
+        assert!(crate::util::stderr(&a).contains("0 rejected lines"), "{log}: {}", crate::util::stderr(&a));
+        assert_eq!(xferlog_actual(&env), manifest_expected("ssh-syslog", true, false, true), "{log}");
+        assert_eq!(logins_actual(&env), logins_expected("ssh-syslog"), "{log}");
+    }
 }
