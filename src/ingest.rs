@@ -20,6 +20,7 @@ use crate::input::{tail_hash, Chunk, Compression, Input, Source, TAIL_CHECK};
 use crate::model::Event;
 use crate::sanitize::sanitize_bytes;
 use crate::sessions::openssh::OpensshDecoder;
+use crate::sessions::proftpd::ProftpdDecoder;
 use crate::sessions::rsync::RsyncDecoder;
 use crate::sessions::sftpgo::SftpgoDecoder;
 use crate::sessions::vsftpd::VsftpdDecoder;
@@ -350,6 +351,7 @@ impl<'a> Engine<'a> {
                 Format::Vsftpd => Box::new(VsftpdDecoder::default()),
                 Format::Sftpgo => Box::new(SftpgoDecoder::default()),
                 Format::Openssh => Box::new(OpensshDecoder::default()),
+                Format::Proftpd => Box::new(ProftpdDecoder::default()),
             };
             if let Some(state) = self.sink.state(d.scope())? {
                 d.restore(&state).map_err(|reason| StoreError::State { scope: d.scope().to_string(), reason })?;
@@ -435,6 +437,9 @@ fn run(opts: &IngestOptions, sink: SinkHandle, store: String, progress: &dyn Pro
                 let first_time = input.head_lines().find_map(|l| match format {
                     Some(Format::Xferlog) => {
                         crate::formats::xferlog::parse(l).ok().map(|x| pp.clock_mut().local_to_utc(&x.end))
+                    }
+                    Some(Format::Proftpd) => {
+                        crate::formats::proftpd::parse(l).ok().map(|x| pp.clock_mut().local_to_utc(&x.time))
                     }
                     Some(Format::Vsftpd) => {
                         crate::formats::vsftpd::parse_ctime(l).map(|c| pp.clock_mut().local_to_utc(&c))

@@ -147,6 +147,8 @@ pub enum SourceFormat {
     Sftpgo,
     /// OpenSSH (sftp-server, internal-sftp, sshd).
     Openssh,
+    /// ProFTPD SystemLog / SFTPLog.
+    Proftpd,
 }
 
 impl SourceFormat {
@@ -158,6 +160,7 @@ impl SourceFormat {
             SourceFormat::Vsftpd => "vsftpd",
             SourceFormat::Sftpgo => "sftpgo",
             SourceFormat::Openssh => "openssh",
+            SourceFormat::Proftpd => "proftpd",
         }
     }
 }

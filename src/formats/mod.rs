@@ -5,6 +5,7 @@
 
 pub mod openssh;
 pub mod prefix;
+pub mod proftpd;
 pub mod rsync;
 pub mod sftpgo;
 pub mod vsftpd;
@@ -28,12 +29,14 @@ pub enum Format {
     Sftpgo,
     /// OpenSSH sftp-server/internal-sftp and sshd lines in syslog.
     Openssh,
+    /// ProFTPD SystemLog and mod_sftp SFTPLog (logins).
+    Proftpd,
 }
 
 impl Format {
     /// Every format, in detection order.
     pub const ALL: &'static [Format] =
-        &[Format::Rsyncd, Format::Xferlog, Format::Vsftpd, Format::Sftpgo, Format::Openssh];
+        &[Format::Rsyncd, Format::Xferlog, Format::Vsftpd, Format::Sftpgo, Format::Openssh, Format::Proftpd];
 
     /// Name used by `--format` and in messages.
     pub fn name(self) -> &'static str {
@@ -43,6 +46,7 @@ impl Format {
             Format::Vsftpd => "vsftpd",
             Format::Sftpgo => "sftpgo",
             Format::Openssh => "openssh",
+            Format::Proftpd => "proftpd",
         }
     }
 
@@ -63,6 +67,7 @@ impl Format {
                 "OpenSSH sftp-server/internal-sftp (-l INFO/VERBOSE) and sshd logins in syslog (auth.log), \
                  BSD or RFC 3339 time stamps"
             }
+            Format::Proftpd => "ProFTPD SystemLog (proftpd.log) and mod_sftp SFTPLog (sftp.log): logins",
         }
     }
 
@@ -78,7 +83,8 @@ impl Format {
     /// Picks the format of a file from its first lines: the format most of
     /// the recognisable lines belong to, or `None` when no line matches.
     pub fn detect<'a>(lines: impl Iterator<Item = &'a [u8]>, prefix: &mut PrefixParser) -> Option<Format> {
-        let (mut rsync, mut xfer, mut vsf, mut sgo, mut ssh) = (0usize, 0usize, 0usize, 0usize, 0usize);
+        let (mut rsync, mut xfer, mut vsf, mut sgo, mut ssh, mut pro) =
+            (0usize, 0usize, 0usize, 0usize, 0usize, 0usize);
         for line in lines.take(200) {
             if line.first() == Some(&b'{') {
                 if sftpgo::looks_like(line) {
@@ -88,6 +94,8 @@ impl Format {
                 xfer += 1;
             } else if vsftpd::looks_like(line) {
                 vsf += 1;
+            } else if proftpd::parse(line).is_ok() {
+                pro += 1;
             } else if let Some(p) = prefix.parse(line) {
                 if rsync::looks_like(p.msg, p.program) {
                     rsync += 1;
@@ -102,6 +110,7 @@ impl Format {
             (vsf, Format::Vsftpd),
             (sgo, Format::Sftpgo),
             (ssh, Format::Openssh),
+            (pro, Format::Proftpd),
         ]
         .into_iter()
         .max_by_key(|(n, _)| *n)

@@ -8,6 +8,7 @@
 //! counted twice.
 
 pub mod openssh;
+pub mod proftpd;
 pub mod rsync;
 pub mod sftpgo;
 pub mod vsftpd;

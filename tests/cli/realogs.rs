@@ -274,3 +274,17 @@ fn openssh_syslog_logs_match_ground_truth() {
         assert_eq!(logins_actual(&env), logins_expected("ssh-syslog"), "{log}");
     }
 }
+
+/// ProFTPD's three logs together: the TransferLog's transfers, the
+/// SystemLog's FTP logins and failures, the SFTPLog's SFTP/SCP logins —
+/// per day and user, with no attempt counted twice.
+#[test]
+fn proftpd_logs_together_match_ground_truth() {
+    let Some(root) = realogs() else { return };
+    let env = Env::new();
+    let files = ["proftpd/proftpd.log", "proftpd/sftp.log", "proftpd/xferlog"].map(|f| root.join(f));
+    let args: Vec<&str> = files.iter().map(|f| f.to_str().unwrap()).collect();
+    env.ingest(&args).success();
+    assert_eq!(xferlog_actual(&env), xferlog_expected("proftpd", true));
+    assert_eq!(logins_actual(&env), logins_expected("proftpd"));
+}
