@@ -23,6 +23,7 @@ use crate::sessions::openssh::OpensshDecoder;
 use crate::sessions::proftpd::ProftpdDecoder;
 use crate::sessions::rsync::RsyncDecoder;
 use crate::sessions::sftpgo::SftpgoDecoder;
+use crate::sessions::syslog::SyslogDecoder;
 use crate::sessions::vsftpd::VsftpdDecoder;
 use crate::sessions::xferlog::XferlogDecoder;
 use crate::sessions::{Decoder, IdGen, LineContext, Outcome};
@@ -352,6 +353,7 @@ impl<'a> Engine<'a> {
                 Format::Sftpgo => Box::new(SftpgoDecoder::default()),
                 Format::Openssh => Box::new(OpensshDecoder::default()),
                 Format::Proftpd => Box::new(ProftpdDecoder::default()),
+                Format::Syslog => Box::new(SyslogDecoder::new(self.opts.rsync_log_format.clone())),
             };
             if let Some(state) = self.sink.state(d.scope())? {
                 d.restore(&state).map_err(|reason| StoreError::State { scope: d.scope().to_string(), reason })?;

@@ -31,12 +31,22 @@ pub enum Format {
     Openssh,
     /// ProFTPD SystemLog and mod_sftp SFTPLog (logins).
     Proftpd,
+    /// A syslog file: each line goes to the format of its program (rsyncd,
+    /// sshd/sftp-server); other programs are skipped.
+    Syslog,
 }
 
 impl Format {
     /// Every format, in detection order.
-    pub const ALL: &'static [Format] =
-        &[Format::Rsyncd, Format::Xferlog, Format::Vsftpd, Format::Sftpgo, Format::Openssh, Format::Proftpd];
+    pub const ALL: &'static [Format] = &[
+        Format::Rsyncd,
+        Format::Xferlog,
+        Format::Vsftpd,
+        Format::Sftpgo,
+        Format::Openssh,
+        Format::Proftpd,
+        Format::Syslog,
+    ];
 
     /// Name used by `--format` and in messages.
     pub fn name(self) -> &'static str {
@@ -47,6 +57,7 @@ impl Format {
             Format::Sftpgo => "sftpgo",
             Format::Openssh => "openssh",
             Format::Proftpd => "proftpd",
+            Format::Syslog => "syslog",
         }
     }
 
@@ -68,6 +79,10 @@ impl Format {
                  BSD or RFC 3339 time stamps"
             }
             Format::Proftpd => "ProFTPD SystemLog (proftpd.log) and mod_sftp SFTPLog (sftp.log): logins",
+            Format::Syslog => {
+                "syslog file with several programs (auth.log, daemon.log, syslog): rsyncd lines read as rsyncd, \
+                 sshd/sftp-server/internal-sftp as openssh, other programs skipped"
+            }
         }
     }
 
@@ -83,6 +98,7 @@ impl Format {
     /// Picks the format of a file from its first lines: the format most of
     /// the recognisable lines belong to, or `None` when no line matches.
     pub fn detect<'a>(lines: impl Iterator<Item = &'a [u8]>, prefix: &mut PrefixParser) -> Option<Format> {
+        let mut syslog_rsync = 0usize;
         let (mut rsync, mut xfer, mut vsf, mut sgo, mut ssh, mut pro) =
             (0usize, 0usize, 0usize, 0usize, 0usize, 0usize);
         for line in lines.take(200) {
@@ -99,9 +115,18 @@ impl Format {
             } else if let Some(p) = prefix.parse(line) {
                 if rsync::looks_like(p.msg, p.program) {
                     rsync += 1;
+                    if p.program.is_some() {
+                        syslog_rsync += 1;
+                    }
                 } else if p.program.is_some_and(openssh::is_openssh_program) {
                     ssh += 1;
                 }
+            }
+        }
+        // Syslog files may mix programs: route per line.
+        if ssh > 0 || (syslog_rsync > 0 && syslog_rsync * 2 >= rsync) {
+            if ssh + rsync >= xfer.max(vsf).max(sgo).max(pro) {
+                return Some(Format::Syslog);
             }
         }
         let best = [

@@ -11,6 +11,7 @@ pub mod openssh;
 pub mod proftpd;
 pub mod rsync;
 pub mod sftpgo;
+pub mod syslog;
 pub mod vsftpd;
 pub mod xferlog;
 

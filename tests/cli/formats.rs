@@ -41,3 +41,21 @@ fn forced_format_and_the_formats_list() {
     let a = env.ingest(&["--format", "vsftpd", f.to_str().unwrap()]).code(1);
     assert!(stderr(&a).contains("10 rejected lines"), "{}", stderr(&a));
 }
+
+#[test]
+fn a_mixed_syslog_file_routes_each_program() {
+    let env = Env::new();
+    let f = fixture("syslog/mixed.log");
+    let a = env.ingest(&["-v", f.to_str().unwrap()]).success();
+    let err = stderr(&a);
+    assert!(err.contains("mixed.log: syslog, 15 lines"), "{err}");
+    assert!(err.contains("5 new events"), "{err}");
+    let v = env.report_json("protocol");
+    let protos: Vec<(&str, u64)> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["protocol"].as_str().unwrap(), r["transfers"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(protos, [("rsync", 1), ("sftp", 1), ("ssh", 0)]);
+}
