@@ -124,10 +124,9 @@ impl Format {
             }
         }
         // Syslog files may mix programs: route per line.
-        if ssh > 0 || (syslog_rsync > 0 && syslog_rsync * 2 >= rsync) {
-            if ssh + rsync >= xfer.max(vsf).max(sgo).max(pro) {
-                return Some(Format::Syslog);
-            }
+        let syslog = ssh > 0 || (syslog_rsync > 0 && syslog_rsync * 2 >= rsync);
+        if syslog && ssh + rsync >= xfer.max(vsf).max(sgo).max(pro) {
+            return Some(Format::Syslog);
         }
         let best = [
             (rsync, Format::Rsyncd),

@@ -49,7 +49,7 @@ fn a_mixed_syslog_file_routes_each_program() {
     let a = env.ingest(&["-v", f.to_str().unwrap()]).success();
     let err = stderr(&a);
     assert!(err.contains("mixed.log: syslog, 15 lines"), "{err}");
-    assert!(err.contains("5 new events"), "{err}");
+    assert!(err.contains("4 new events"), "{err}");
     let v = env.report_json("protocol");
     let protos: Vec<(&str, u64)> = v
         .as_array()
