@@ -112,6 +112,8 @@ impl Format {
                 vsf += 1;
             } else if proftpd::parse(line).is_ok() {
                 pro += 1;
+            } else if openssh::looks_like_untimed(line) {
+                ssh += 1;
             } else if let Some(p) = prefix.parse(line) {
                 if rsync::looks_like(p.msg, p.program) {
                     rsync += 1;

@@ -69,9 +69,33 @@ pub enum Message<'a> {
         /// Attempts this line stands for.
         repeat: u32,
     },
-    /// A line of these programs with nothing to count (PAM, disconnects,
+    /// PAM `session opened for user U(uid=…)`: a login succeeded (the time
+    /// anchor for an `Accepted` line of an sshd `-E` file).
+    PamSessionOpened {
+        /// User.
+        user: &'a [u8],
+    },
+    /// PAM `authentication failure; … rhost=IP [user=U]` or `PAM N more
+    /// authentication failures; …`: `count` failed attempts (the time anchor
+    /// for `Failed` lines of an sshd `-E` file).
+    PamAuthFailure {
+        /// User, absent for unknown users.
+        user: Option<&'a [u8]>,
+        /// Client address.
+        rhost: &'a [u8],
+        /// Attempts.
+        count: u32,
+    },
+    /// A line of these programs with nothing to count (disconnects,
     /// VERBOSE noise, `sent status`, rename, mkdir, …).
     Other,
+}
+
+fn pam_field<'a>(msg: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
+    let at = memchr::memmem::find(msg, key)? + key.len();
+    let rest = &msg[at..];
+    let end = memchr::memchr(b' ', rest).unwrap_or(rest.len());
+    Some(&rest[..end]).filter(|v| !v.is_empty())
 }
 
 fn quoted(b: &[u8]) -> Option<(&[u8], &[u8])> {
@@ -149,6 +173,21 @@ pub fn parse_sshd(msg: &[u8]) -> Result<Message<'_>, &'static str> {
         let (user, addr) = user_from(&r[sp + 5..]).ok_or("malformed 'Accepted' line")?;
         return Ok(Message::Accepted { method: &r[..sp], user, addr });
     }
+    if let Some(r) = msg.strip_prefix(b"pam_unix(sshd:session): session opened for user ") {
+        let end = memchr::memchr(b'(', r).unwrap_or(r.len());
+        return Ok(Message::PamSessionOpened { user: &r[..end] });
+    }
+    if msg.starts_with(b"pam_unix(sshd:auth): authentication failure;") {
+        let rhost = pam_field(msg, b" rhost=").unwrap_or(b"");
+        return Ok(Message::PamAuthFailure { user: pam_field(msg, b" user="), rhost, count: 1 });
+    }
+    if let Some(r) = msg.strip_prefix(b"PAM ") {
+        if let Some(sp) = memchr::memmem::find(r, b" more authentication failure") {
+            let count = crate::formats::prefix::parse_u32(&r[..sp]).unwrap_or(1);
+            let rhost = pam_field(msg, b" rhost=").unwrap_or(b"");
+            return Ok(Message::PamAuthFailure { user: pam_field(msg, b" user="), rhost, count });
+        }
+    }
     if let Some(r) = msg.strip_prefix(b"Failed ") {
         let Some(sp) = memchr::memmem::find(r, b" for ") else { return Ok(Message::Other) };
         let (mut user, addr) = user_from(&r[sp + 5..]).ok_or("malformed 'Failed' line")?;
@@ -201,6 +240,24 @@ pub fn unvis(b: &[u8]) -> Cow<'_, str> {
     Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }
 
+/// Whether a line looks like one of an sshd `-E` file (no prefix at all).
+pub fn looks_like_untimed(line: &[u8]) -> bool {
+    const STARTS: &[&[u8]] = &[
+        b"Server listening on ",
+        b"Accepted ",
+        b"Failed password for ",
+        b"Failed publickey for ",
+        b"Failed keyboard-interactive",
+        b"Invalid user ",
+        b"Connection from ",
+        b"Connection closed by ",
+        b"Received disconnect from ",
+        b"Disconnected from ",
+        b"Received signal ",
+    ];
+    STARTS.iter().any(|s| line.starts_with(s))
+}
+
 /// Whether a program name is OpenSSH's (for routing and detection).
 pub fn is_openssh_program(p: &[u8]) -> bool {
     matches!(p, b"sshd" | b"sshd-session" | b"sftp-server" | b"internal-sftp")
@@ -245,6 +302,17 @@ mod tests {
             Ok(Message::Failed { method: b"password", user: b"grace", addr: b"127.0.1.23", invalid: false, repeat: 2 })
         );
         assert_eq!(parse_sshd(b"Invalid user trent from 127.99.0.7 port 55913"), Ok(Message::Other));
-        assert_eq!(parse_sshd(b"pam_unix(sshd:auth): authentication failure; logname= uid=0"), Ok(Message::Other));
+        assert_eq!(
+            parse_sshd(b"pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=127.0.1.23  user=grace"),
+            Ok(Message::PamAuthFailure { user: Some(b"grace"), rhost: b"127.0.1.23", count: 1 })
+        );
+        assert_eq!(
+            parse_sshd(b"PAM 2 more authentication failures; logname= uid=0 euid=0 tty=ssh ruser= rhost=127.0.1.23  user=grace"),
+            Ok(Message::PamAuthFailure { user: Some(b"grace"), rhost: b"127.0.1.23", count: 2 })
+        );
+        assert_eq!(
+            parse_sshd(b"pam_unix(sshd:session): session opened for user erin(uid=1001) by (uid=0)"),
+            Ok(Message::PamSessionOpened { user: b"erin" })
+        );
     }
 }

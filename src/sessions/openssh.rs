@@ -6,8 +6,18 @@
 //! they come from the session. Each sshd `Failed …` line is one attempt
 //! (`message repeated N times` is N); PAM's `authentication failure` lines
 //! and `Invalid user` describe the same attempts and are not counted again.
+//!
+//! sshd's `-E` file has no time stamp, no host and no pid at all. Its
+//! `Accepted`/`Failed` lines are held until the syslog file of the same
+//! server supplies the PAM line of the same attempt (`session opened for
+//! user U`, `authentication failure … user=U` or `rhost=IP`, `PAM N more
+//! authentication failures`), whose time and host they then take — in
+//! order, per user (per address for unknown users). PAM lines of an sshd
+//! that logs its own auth lines to syslog are recognised by pid and never
+//! anchor anything. Both queues are bounded and carried to the next run,
+//! so the two files may come in either order or in different runs.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -34,12 +44,57 @@ struct SftpSession {
     opens: Vec<(String, Micros)>,
 }
 
-/// Decoder for OpenSSH logs (syslog with BSD or RFC 3339 time stamps).
+/// Kind of an authentication attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+enum Auth {
+    Ok,
+    Failed,
+    Invalid,
+}
+
+/// An `Accepted`/`Failed` line of an sshd `-E` file, waiting for its time.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Untimed {
+    kind: Auth,
+    user: String,
+    ip: Option<IpAddr>,
+    method: String,
+    line: Vec<u8>,
+}
+
+/// A PAM line that dates one attempt.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Anchor {
+    kind: Auth,
+    user: Option<String>,
+    ip: Option<IpAddr>,
+    time: Micros,
+    host: Arc<str>,
+    pid: u32,
+}
+
+/// Most untimed attempts, anchors and timed sshd pids kept.
+const AUTH_QUEUE: usize = 10_000;
+
+/// Decoder for OpenSSH logs (syslog with BSD or RFC 3339 time stamps, and
+/// sshd `-E` files).
 #[derive(Debug, Default)]
 pub struct OpensshDecoder {
     /// (server host, pid) → session.
     sessions: HashMap<(Arc<str>, u32), SftpSession>,
     hosts: HashMap<Vec<u8>, Arc<str>>,
+    untimed: VecDeque<Untimed>,
+    anchors: VecDeque<Anchor>,
+    /// sshd processes seen logging their own auth lines to syslog.
+    timed_pids: VecDeque<(Arc<str>, u32)>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct State {
+    sessions: Vec<(String, u32, SftpSession)>,
+    untimed: VecDeque<Untimed>,
+    anchors: VecDeque<Anchor>,
+    timed_pids: VecDeque<(String, u32)>,
 }
 
 fn ip_of(a: &[u8]) -> Option<IpAddr> {
@@ -52,6 +107,93 @@ fn ip_of(a: &[u8]) -> Option<IpAddr> {
 }
 
 impl OpensshDecoder {
+    /// Emits every waiting `-E` attempt that now has an anchor.
+    fn match_auth(&mut self, cx: &mut LineContext, out: &mut Vec<Event>) {
+        let mut i = 0;
+        while i < self.untimed.len() {
+            let u = &self.untimed[i];
+            let found = self.anchors.iter().position(|a| {
+                a.kind == u.kind
+                    && match u.kind {
+                        Auth::Invalid => a.ip == u.ip,
+                        _ => a.user.as_deref() == Some(u.user.as_str()),
+                    }
+            });
+            let Some(j) = found else {
+                i += 1;
+                continue;
+            };
+            let a = self.anchors.remove(j).expect("found above");
+            let u = self.untimed.remove(i).expect("index in range");
+            out.push(Event::Login(Login {
+                id: cx.ids.id(a.time, a.host.as_bytes(), &u.line, TAG_LOGIN),
+                time: a.time,
+                protocol: Protocol::Ssh,
+                user: u.user,
+                client_ip: u.ip.or(a.ip),
+                client_host: None,
+                outcome: match u.kind {
+                    Auth::Ok => LoginOutcome::Ok,
+                    Auth::Failed => LoginOutcome::Failed,
+                    Auth::Invalid => LoginOutcome::InvalidUser,
+                },
+                method: Some(u.method),
+                session: Some(Arc::from(format!("sshd {}", a.pid))),
+                server_host: a.host,
+                source: SourceFormat::Openssh,
+            }));
+        }
+    }
+
+    fn push_anchor(&mut self, a: Anchor) {
+        if self.anchors.len() >= AUTH_QUEUE {
+            self.anchors.pop_front();
+        }
+        self.anchors.push_back(a);
+    }
+
+    fn timed(&self, host: &Arc<str>, pid: u32) -> bool {
+        self.timed_pids.iter().any(|(h, p)| *p == pid && h == host)
+    }
+
+    /// An sshd process that logs its own auth lines: its PAM lines are not
+    /// anchors.
+    fn mark_timed(&mut self, host: &Arc<str>, pid: u32) {
+        if !self.timed(host, pid) {
+            if self.timed_pids.len() >= AUTH_QUEUE {
+                self.timed_pids.pop_front();
+            }
+            self.timed_pids.push_back((host.clone(), pid));
+        }
+        self.anchors.retain(|a| !(a.pid == pid && a.host == *host));
+    }
+
+    /// A line of an sshd `-E` file (no prefix).
+    fn untimed_line(&mut self, cx: &mut LineContext, line: &[u8], out: &mut Vec<Event>) -> Outcome {
+        let (kind, method, user, addr, repeat) = match openssh::parse_sshd(line) {
+            Ok(Message::Accepted { method, user, addr }) => (Auth::Ok, method, user, addr, 1),
+            Ok(Message::Failed { method, user, addr, invalid, repeat }) => {
+                (if invalid { Auth::Invalid } else { Auth::Failed }, method, user, addr, repeat)
+            }
+            Ok(_) => return Outcome::Ignored,
+            Err(reason) => return Outcome::Rejected(reason),
+        };
+        for _ in 0..repeat {
+            if self.untimed.len() >= AUTH_QUEUE {
+                self.untimed.pop_front();
+            }
+            self.untimed.push_back(Untimed {
+                kind,
+                user: String::from_utf8_lossy(user).into_owned(),
+                ip: ip_of(addr),
+                method: String::from_utf8_lossy(method).into_owned(),
+                line: line.to_vec(),
+            });
+        }
+        self.match_auth(cx, out);
+        Outcome::Used
+    }
+
     fn host(&mut self, h: &[u8]) -> Arc<str> {
         if let Some(a) = self.hosts.get(h) {
             return a.clone();
@@ -69,7 +211,7 @@ impl Decoder for OpensshDecoder {
 
     fn line(&mut self, cx: &mut LineContext, line: &[u8], out: &mut Vec<Event>) -> Outcome {
         let Some(p) = cx.prefix.parse(line) else {
-            return Outcome::Rejected("no syslog prefix (sshd -E files without time stamps are not read yet)");
+            return self.untimed_line(cx, line, out);
         };
         let Some(program) = p.program else { return Outcome::Rejected("no program name") };
         if !is_openssh_program(program) {
@@ -85,7 +227,42 @@ impl Decoder for OpensshDecoder {
         let time = p.time;
         let pid = p.pid.unwrap_or(0);
         match msg {
-            Message::Other => return Outcome::Ignored,
+            Message::Other => {
+                if !sftp && p.msg.starts_with(b"Invalid user ") {
+                    self.mark_timed(&server, pid);
+                }
+                return Outcome::Ignored;
+            }
+            Message::PamSessionOpened { user } => {
+                if self.timed(&server, pid) {
+                    return Outcome::Ignored;
+                }
+                self.push_anchor(Anchor {
+                    kind: Auth::Ok,
+                    user: Some(String::from_utf8_lossy(user).into_owned()),
+                    ip: None,
+                    time,
+                    host: server,
+                    pid,
+                });
+                self.match_auth(cx, out);
+            }
+            Message::PamAuthFailure { user, rhost, count } => {
+                if self.timed(&server, pid) {
+                    return Outcome::Ignored;
+                }
+                for _ in 0..count {
+                    self.push_anchor(Anchor {
+                        kind: if user.is_some() { Auth::Failed } else { Auth::Invalid },
+                        user: user.map(|u| String::from_utf8_lossy(u).into_owned()),
+                        ip: ip_of(rhost),
+                        time,
+                        host: server.clone(),
+                        pid,
+                    });
+                }
+                self.match_auth(cx, out);
+            }
             Message::SessionOpened { user, addr } => {
                 let sess = SftpSession {
                     sid: Arc::from(format!("{pid}@{}", time.div_euclid(1_000_000))),
@@ -174,6 +351,7 @@ impl Decoder for OpensshDecoder {
                 }));
             }
             Message::Accepted { method, user, addr } => {
+                self.mark_timed(&server, pid);
                 out.push(Event::Login(Login {
                     id: cx.ids.id(time, server.as_bytes(), line, TAG_LOGIN),
                     time,
@@ -189,6 +367,7 @@ impl Decoder for OpensshDecoder {
                 }));
             }
             Message::Failed { method, user, addr, invalid, repeat } => {
+                self.mark_timed(&server, pid);
                 for _ in 0..repeat {
                     out.push(Event::Login(Login {
                         id: cx.ids.id(time, server.as_bytes(), line, TAG_LOGIN),
@@ -218,14 +397,24 @@ impl Decoder for OpensshDecoder {
     }
 
     fn save(&self) -> String {
-        let mut v: Vec<(&str, u32, &SftpSession)> = self.sessions.iter().map(|((h, p), s)| (&**h, *p, s)).collect();
-        v.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-        serde_json::to_string(&v).unwrap_or_default()
+        let mut sessions: Vec<(String, u32, SftpSession)> =
+            self.sessions.iter().map(|((h, p), s)| (h.to_string(), *p, s.clone())).collect();
+        sessions.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        let state = State {
+            sessions,
+            untimed: self.untimed.clone(),
+            anchors: self.anchors.clone(),
+            timed_pids: self.timed_pids.iter().map(|(h, p)| (h.to_string(), *p)).collect(),
+        };
+        serde_json::to_string(&state).unwrap_or_default()
     }
 
     fn restore(&mut self, state: &str) -> Result<(), String> {
-        let v: Vec<(String, u32, SftpSession)> = serde_json::from_str(state).map_err(|e| e.to_string())?;
-        self.sessions = v.into_iter().map(|(h, p, s)| ((Arc::from(h), p), s)).collect();
+        let st: State = serde_json::from_str(state).map_err(|e| e.to_string())?;
+        self.sessions = st.sessions.into_iter().map(|(h, p, s)| ((Arc::from(h), p), s)).collect();
+        self.untimed = st.untimed;
+        self.anchors = st.anchors;
+        self.timed_pids = st.timed_pids.into_iter().map(|(h, p)| (Arc::from(h), p)).collect();
         Ok(())
     }
 }

@@ -2,7 +2,8 @@
 //! programs. Each line goes to the decoder of its program — rsyncd to the
 //! rsync decoder, sshd/sftp-server/internal-sftp to the OpenSSH decoder —
 //! and lines of other programs are skipped (counted as lines without
-//! events, not as errors).
+//! events, not as errors). Lines without any prefix are sshd `-E` lines and
+//! go to the OpenSSH decoder, which dates them from the syslog's PAM lines.
 
 use serde::{Deserialize, Serialize};
 
@@ -40,7 +41,8 @@ impl Decoder for SyslogDecoder {
 
     fn line(&mut self, cx: &mut LineContext, line: &[u8], out: &mut Vec<Event>) -> Outcome {
         let Some(p) = cx.prefix.parse(line) else {
-            return Outcome::Rejected("no syslog prefix");
+            // An sshd -E file line has no prefix at all.
+            return self.ssh.line(cx, line, out);
         };
         match p.program {
             Some(prog) if memchr::memmem::find(prog, b"rsync").is_some() => self.rsync.line(cx, line, out),

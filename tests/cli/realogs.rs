@@ -288,3 +288,28 @@ fn proftpd_logs_together_match_ground_truth() {
     assert_eq!(xferlog_actual(&env), xferlog_expected("proftpd", true));
     assert_eq!(logins_actual(&env), logins_expected("proftpd"));
 }
+
+/// sshd writing its own lines to an `-E` file (no time stamps at all) while
+/// internal-sftp and PAM go to syslog: both files together, in one run or
+/// in two runs in either order, give the totals of the ground truth.
+#[test]
+fn openssh_split_e_file_and_syslog_match_ground_truth() {
+    let Some(root) = realogs() else { return };
+    for (variant, dir) in [("ssh-E-info", "ssh/E-info"), ("ssh-E-verbose", "ssh/E-verbose")] {
+        for syslog in ["auth.log", "auth-rfc3339.log"] {
+            let e_file = root.join(dir).join("sshd.log");
+            let sys = root.join(dir).join(syslog);
+            let (e_file, sys) = (e_file.to_str().unwrap(), sys.to_str().unwrap());
+            for runs in [vec![vec![e_file, sys]], vec![vec![e_file], vec![sys]], vec![vec![sys], vec![e_file]]] {
+                let env = Env::new();
+                for files in &runs {
+                    let a = env.ingest(files).success();
+                    assert!(crate::util::stderr(&a).contains("0 rejected lines"), "{}", crate::util::stderr(&a));
+                }
+                let what = format!("{variant} {syslog} {runs:?}");
+                assert_eq!(xferlog_actual(&env), manifest_expected(variant, true, false, true), "{what}");
+                assert_eq!(logins_actual(&env), logins_expected(variant), "{what}");
+            }
+        }
+    }
+}
