@@ -21,6 +21,14 @@ pub enum ConfigError {
         /// What is wrong with it.
         reason: String,
     },
+    /// `--proftpd-log-format` could not be compiled.
+    #[error("--proftpd-log-format '{format}': {reason}")]
+    ProftpdLogFormat {
+        /// The format string as given.
+        format: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// `--db` names a store this build does not know.
     #[error("--db '{0}': unknown store (expected sqlite:PATH or a file path)")]
     Store(String),

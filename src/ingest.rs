@@ -14,6 +14,7 @@ use rayon::prelude::*;
 
 use crate::error::Error;
 use crate::formats::prefix::PrefixParser;
+use crate::formats::proftpd_extended::ExtendedFormat;
 use crate::formats::rsync::LogFormat;
 use crate::formats::Format;
 use crate::input::{tail_hash, Chunk, Compression, Input, Source, TAIL_CHECK};
@@ -21,6 +22,7 @@ use crate::model::Event;
 use crate::sanitize::sanitize_bytes;
 use crate::sessions::openssh::OpensshDecoder;
 use crate::sessions::proftpd::ProftpdDecoder;
+use crate::sessions::proftpd_extended::ProftpdExtendedDecoder;
 use crate::sessions::rsync::RsyncDecoder;
 use crate::sessions::sftpgo::SftpgoDecoder;
 use crate::sessions::syslog::SyslogDecoder;
@@ -47,6 +49,8 @@ pub struct IngestOptions {
     pub timezone: TimeZone,
     /// rsyncd `log format` of per-file lines.
     pub rsync_log_format: LogFormat,
+    /// ProFTPD `LogFormat` of ExtendedLog files.
+    pub proftpd_log_format: ExtendedFormat,
     /// Server host for logs that do not name one.
     pub server_host: String,
     /// Events per store transaction.
@@ -353,6 +357,7 @@ impl<'a> Engine<'a> {
                 Format::Sftpgo => Box::new(SftpgoDecoder::default()),
                 Format::Openssh => Box::new(OpensshDecoder::default()),
                 Format::Proftpd => Box::new(ProftpdDecoder::default()),
+                Format::ProftpdExtended => Box::new(ProftpdExtendedDecoder::new(self.opts.proftpd_log_format.clone())),
                 Format::Syslog => Box::new(SyslogDecoder::new(self.opts.rsync_log_format.clone())),
             };
             if let Some(state) = self.sink.state(d.scope())? {
@@ -434,12 +439,17 @@ fn run(opts: &IngestOptions, sink: SinkHandle, store: String, progress: &dyn Pro
                 let mut pp = PrefixParser::new(clock_for(&input, opts.timezone));
                 let format = match opts.format {
                     Some(f) => Some(f),
-                    None => Format::detect(input.head_lines(), &mut pp),
+                    None => Format::detect(input.head_lines(), &mut pp, &opts.proftpd_log_format),
                 };
                 let first_time = input.head_lines().find_map(|l| match format {
                     Some(Format::Xferlog) => {
                         crate::formats::xferlog::parse(l).ok().map(|x| pp.clock_mut().local_to_utc(&x.end))
                     }
+                    Some(Format::ProftpdExtended) => opts.proftpd_log_format.parse(l).and_then(|x| match (x.utc, x.local) {
+                        (Some(t), _) => Some(t),
+                        (None, Some(c)) => Some(pp.clock_mut().local_to_utc(&c)),
+                        _ => None,
+                    }),
                     Some(Format::Proftpd) => {
                         crate::formats::proftpd::parse(l).ok().map(|x| pp.clock_mut().local_to_utc(&x.time))
                     }

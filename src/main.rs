@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use xferstats::config::{local_hostname, StoreSpec, DB_ENV};
+use xferstats::formats::proftpd_extended::{ExtendedFormat, DEFAULT_FORMAT as DEFAULT_PROFTPD_FORMAT};
 use xferstats::formats::rsync::{LogFormat, DEFAULT_LOG_FORMAT};
 use xferstats::formats::Format;
 use xferstats::ingest::{ingest, IngestOptions, NoProgress, Progress};
@@ -80,6 +81,11 @@ struct IngestArgs {
     /// (only with `transfer logging = yes`).
     #[arg(long, default_value = DEFAULT_LOG_FORMAT, value_name = "FORMAT")]
     rsync_log_format: String,
+
+    /// The `LogFormat` of ProFTPD's ExtendedLog (transfers are read from
+    /// STOR/RETR/APPE/DELE lines; logins come from the SystemLog).
+    #[arg(long, default_value = DEFAULT_PROFTPD_FORMAT, value_name = "FORMAT")]
+    proftpd_log_format: String,
 
     /// Server host recorded for logs whose lines do not name one (rsyncd
     /// `log file`); syslog lines carry their own. Default: this machine's
@@ -172,6 +178,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let rsync_log_format = LogFormat::compile(&a.rsync_log_format).map_err(|reason| {
                 xferstats::error::ConfigError::LogFormat { format: a.rsync_log_format.clone(), reason }
             })?;
+            let proftpd_log_format = ExtendedFormat::compile(&a.proftpd_log_format).map_err(|reason| {
+                xferstats::error::ConfigError::ProftpdLogFormat { format: a.proftpd_log_format.clone(), reason }
+            })?;
             let inputs = a
                 .files
                 .iter()
@@ -182,6 +191,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 format,
                 timezone,
                 rsync_log_format,
+                proftpd_log_format,
                 server_host: a.server_host.unwrap_or_else(local_hostname),
                 batch_events: a.batch_size as usize,
             };

@@ -149,6 +149,8 @@ pub enum SourceFormat {
     Openssh,
     /// ProFTPD SystemLog / SFTPLog.
     Proftpd,
+    /// ProFTPD ExtendedLog.
+    ProftpdExtended,
 }
 
 impl SourceFormat {
@@ -161,6 +163,7 @@ impl SourceFormat {
             SourceFormat::Sftpgo => "sftpgo",
             SourceFormat::Openssh => "openssh",
             SourceFormat::Proftpd => "proftpd",
+            SourceFormat::ProftpdExtended => "proftpd-extended",
         }
     }
 }

@@ -6,8 +6,10 @@
 pub mod openssh;
 pub mod prefix;
 pub mod proftpd;
+pub mod proftpd_extended;
 pub mod rsync;
 pub mod sftpgo;
+pub mod template;
 pub mod vsftpd;
 pub mod xferlog;
 
@@ -31,6 +33,8 @@ pub enum Format {
     Openssh,
     /// ProFTPD SystemLog and mod_sftp SFTPLog (logins).
     Proftpd,
+    /// ProFTPD ExtendedLog with a `LogFormat` (transfers).
+    ProftpdExtended,
     /// A syslog file: each line goes to the format of its program (rsyncd,
     /// sshd/sftp-server); other programs are skipped.
     Syslog,
@@ -57,6 +61,7 @@ impl Format {
             Format::Sftpgo => "sftpgo",
             Format::Openssh => "openssh",
             Format::Proftpd => "proftpd",
+            Format::ProftpdExtended => "proftpd-extended",
             Format::Syslog => "syslog",
         }
     }
@@ -79,6 +84,10 @@ impl Format {
                  BSD or RFC 3339 time stamps"
             }
             Format::Proftpd => "ProFTPD SystemLog (proftpd.log) and mod_sftp SFTPLog (sftp.log): logins",
+            Format::ProftpdExtended => {
+                "ProFTPD ExtendedLog with its LogFormat (--proftpd-log-format, default %h %l %u %t \"%r\" %s %b): \
+                 STOR/RETR/APPE/DELE"
+            }
             Format::Syslog => {
                 "syslog file with several programs (auth.log, daemon.log, syslog): rsyncd lines read as rsyncd, \
                  sshd/sftp-server/internal-sftp as openssh, other programs skipped"
@@ -97,8 +106,12 @@ impl Format {
 
     /// Picks the format of a file from its first lines: the format most of
     /// the recognisable lines belong to, or `None` when no line matches.
-    pub fn detect<'a>(lines: impl Iterator<Item = &'a [u8]>, prefix: &mut PrefixParser) -> Option<Format> {
-        let mut syslog_rsync = 0usize;
+    pub fn detect<'a>(
+        lines: impl Iterator<Item = &'a [u8]>,
+        prefix: &mut PrefixParser,
+        proftpd: &proftpd_extended::ExtendedFormat,
+    ) -> Option<Format> {
+        let (mut syslog_rsync, mut ext) = (0usize, 0usize);
         let (mut rsync, mut xfer, mut vsf, mut sgo, mut ssh, mut pro) =
             (0usize, 0usize, 0usize, 0usize, 0usize, 0usize);
         for line in lines.take(200) {
@@ -112,6 +125,8 @@ impl Format {
                 vsf += 1;
             } else if proftpd::parse(line).is_ok() {
                 pro += 1;
+            } else if proftpd.parse(line).is_some() {
+                ext += 1;
             } else if openssh::looks_like_untimed(line) {
                 ssh += 1;
             } else if let Some(p) = prefix.parse(line) {
@@ -127,7 +142,7 @@ impl Format {
         }
         // Syslog files may mix programs: route per line.
         let syslog = ssh > 0 || (syslog_rsync > 0 && syslog_rsync * 2 >= rsync);
-        if syslog && ssh + rsync >= xfer.max(vsf).max(sgo).max(pro) {
+        if syslog && ssh + rsync >= xfer.max(vsf).max(sgo).max(pro).max(ext) {
             return Some(Format::Syslog);
         }
         let best = [
@@ -137,6 +152,7 @@ impl Format {
             (sgo, Format::Sftpgo),
             (ssh, Format::Openssh),
             (pro, Format::Proftpd),
+            (ext, Format::ProftpdExtended),
         ]
         .into_iter()
         .max_by_key(|(n, _)| *n)

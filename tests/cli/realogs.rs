@@ -313,3 +313,24 @@ fn openssh_split_e_file_and_syslog_match_ground_truth() {
         }
     }
 }
+
+/// ProFTPD's ExtendedLog, with the default LogFormat (every command) and
+/// with a custom one (`--proftpd-log-format`): the same transfers and
+/// deletes as the ground truth, by the xferlog rules.
+#[test]
+fn proftpd_extended_logs_match_ground_truth() {
+    let Some(root) = realogs() else { return };
+    let custom = r#"%{iso8601} %a %u %{protocol} %m "%f" %{file-size} %b %{transfer-status} %T"#;
+    for (log, format) in [("proftpd/extended.log", None), ("proftpd/xfer-ext.log", Some(custom))] {
+        let env = Env::new();
+        let path = root.join(log);
+        let mut args = vec!["-v"];
+        if let Some(f) = format {
+            args.extend(["--proftpd-log-format", f]);
+        }
+        args.push(path.to_str().unwrap());
+        let a = env.ingest(&args).success();
+        assert!(crate::util::stderr(&a).contains("proftpd-extended"), "{}", crate::util::stderr(&a));
+        assert_eq!(xferlog_actual(&env), xferlog_expected("proftpd", true), "{log}");
+    }
+}

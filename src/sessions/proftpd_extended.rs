@@ -1,0 +1,124 @@
+//! ProFTPD ExtendedLog lines are self-contained: each transfer command is
+//! one event. Logins are left to the SystemLog (see
+//! [`crate::formats::proftpd_extended`]).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use super::{Decoder, LineContext, Outcome};
+use crate::formats::proftpd_extended::ExtendedFormat;
+use crate::model::{Direction, Event, Granularity, Protocol, SourceFormat, Status, Transfer, ANONYMOUS};
+
+const TAG: u8 = 61;
+
+/// Decoder for ProFTPD ExtendedLog files.
+#[derive(Debug)]
+pub struct ProftpdExtendedDecoder {
+    format: ExtendedFormat,
+    server: Option<Arc<str>>,
+}
+
+impl ProftpdExtendedDecoder {
+    /// A decoder for lines written with `format`.
+    pub fn new(format: ExtendedFormat) -> ProftpdExtendedDecoder {
+        ProftpdExtendedDecoder { format, server: None }
+    }
+}
+
+fn ip(b: &[u8]) -> Option<IpAddr> {
+    let ip: IpAddr = std::str::from_utf8(b).ok()?.parse().ok()?;
+    Some(match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    })
+}
+
+impl Decoder for ProftpdExtendedDecoder {
+    fn scope(&self) -> &'static str {
+        "proftpd-extended"
+    }
+
+    fn line(&mut self, cx: &mut LineContext, line: &[u8], out: &mut Vec<Event>) -> Outcome {
+        let Some(l) = self.format.parse(line) else {
+            return Outcome::Rejected("not a line of the ExtendedLog format (check --proftpd-log-format)");
+        };
+        let direction = match l.command.unwrap_or_default() {
+            b"STOR" | b"STOU" | b"APPE" => Direction::Upload,
+            b"RETR" => Direction::Download,
+            b"DELE" => Direction::Delete,
+            _ => return Outcome::Ignored,
+        };
+        let code = l.status.unwrap_or(b"-");
+        let bytes = l.bytes.unwrap_or(0);
+        let status = match (l.transfer_status, code.first()) {
+            (Some(b"success"), _) => Status::Completed,
+            (Some(_), _) if bytes > 0 => Status::Interrupted,
+            (Some(_), _) => Status::Failed,
+            (None, Some(b'2')) | (None, Some(b'-')) | (None, None) => Status::Completed,
+            (None, Some(b'4')) if bytes > 0 => Status::Interrupted,
+            (None, _) => Status::Failed,
+        };
+        if direction == Direction::Delete && status != Status::Completed {
+            return Outcome::Ignored; // a refused DELE deleted nothing
+        }
+        let end = match (l.utc, l.local) {
+            (Some(t), _) => t,
+            (None, Some(c)) => cx.prefix.clock_mut().local_to_utc(&c),
+            (None, None) => return Outcome::Rejected("no time"),
+        };
+        let server = match &self.server {
+            Some(s) if **s == *cx.server_host => s.clone(),
+            _ => {
+                let s: Arc<str> = Arc::from(cx.server_host.as_str());
+                self.server = Some(s.clone());
+                s
+            }
+        };
+        let user = match l.user {
+            None | Some(b"-") => "unknown".to_string(),
+            Some(b"ftp") | Some(b"anonymous") => ANONYMOUS.to_string(),
+            Some(u) => String::from_utf8_lossy(u).into_owned(),
+        };
+        let protocol = match l.protocol {
+            Some(b"sftp") => Protocol::Sftp,
+            Some(b"scp") => Protocol::Scp,
+            Some(b"ftps") => Protocol::Ftps,
+            _ => Protocol::Ftp,
+        };
+        let seconds: Option<f64> = l.transfer_time.and_then(|t| std::str::from_utf8(t).ok()?.parse().ok());
+        out.push(Event::Transfer(Transfer {
+            id: cx.ids.id(end, server.as_bytes(), line, TAG),
+            end,
+            start: seconds.map(|s| end - (s * 1e6) as i64),
+            protocol,
+            direction,
+            status,
+            bytes: if direction == Direction::Delete { 0 } else { bytes },
+            wire_bytes: None,
+            file_size: if direction == Direction::Delete { l.bytes } else { l.file_size },
+            path: l.file.map(|f| String::from_utf8_lossy(f).into_owned()),
+            module: None,
+            user,
+            client_ip: l.ip.and_then(ip).or_else(|| l.host.and_then(ip)),
+            client_host: l
+                .host
+                .filter(|h| ip(h).is_none() && *h != b"UNKNOWN")
+                .map(|h| String::from_utf8_lossy(h).into_owned()),
+            session: None,
+            server_host: server,
+            source: SourceFormat::ProftpdExtended,
+            granularity: Granularity::File,
+        }));
+        Outcome::Used
+    }
+
+    fn finish(&mut self, _out: &mut Vec<Event>) {}
+
+    fn save(&self) -> String {
+        String::new()
+    }
+
+    fn restore(&mut self, _state: &str) -> Result<(), String> {
+        Ok(())
+    }
+}
