@@ -240,8 +240,24 @@ pub fn unvis(b: &[u8]) -> Cow<'_, str> {
     Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }
 
-/// Whether a line looks like one of an sshd `-E` file (no prefix at all).
+/// Strips the `sshd[pid]: ` / `sshd-session[pid]: ` tag some OpenSSH
+/// versions write at the start of `-E` file lines.
+pub fn strip_untimed_tag(line: &[u8]) -> &[u8] {
+    for prog in [&b"sshd["[..], b"sshd-session["] {
+        if let Some(r) = line.strip_prefix(prog) {
+            if let Some(close) = memchr::memmem::find(r, b"]: ") {
+                if r[..close].iter().all(u8::is_ascii_digit) {
+                    return &r[close + 3..];
+                }
+            }
+        }
+    }
+    line
+}
+
+/// Whether a line looks like one of an sshd `-E` file (no time stamp).
 pub fn looks_like_untimed(line: &[u8]) -> bool {
+    let line = strip_untimed_tag(line);
     const STARTS: &[&[u8]] = &[
         b"Server listening on ",
         b"Accepted ",
@@ -302,6 +318,12 @@ mod tests {
             Ok(Message::Failed { method: b"password", user: b"grace", addr: b"127.0.1.23", invalid: false, repeat: 2 })
         );
         assert_eq!(parse_sshd(b"Invalid user trent from 127.99.0.7 port 55913"), Ok(Message::Other));
+        assert_eq!(
+            strip_untimed_tag(b"sshd[123]: Accepted password for a from ::1 port 2 ssh2"),
+            b"Accepted password for a from ::1 port 2 ssh2"
+        );
+        assert_eq!(strip_untimed_tag(b"sshd-session[9]: Failed x"), b"Failed x");
+        assert!(looks_like_untimed(b"sshd[123]: Server listening on :: port 22."));
         assert_eq!(
             parse_sshd(b"pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=127.0.1.23  user=grace"),
             Ok(Message::PamAuthFailure { user: Some(b"grace"), rhost: b"127.0.1.23", count: 1 })

@@ -17,7 +17,7 @@
 //! anchor anything. Both queues are bounded and carried to the next run,
 //! so the two files may come in either order or in different runs.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -85,8 +85,10 @@ pub struct OpensshDecoder {
     hosts: HashMap<Vec<u8>, Arc<str>>,
     untimed: VecDeque<Untimed>,
     anchors: VecDeque<Anchor>,
-    /// sshd processes seen logging their own auth lines to syslog.
+    /// sshd processes seen logging their own auth lines to syslog, oldest
+    /// first, and the same as a set for lookups.
     timed_pids: VecDeque<(Arc<str>, u32)>,
+    timed_set: HashSet<(Arc<str>, u32)>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -153,7 +155,7 @@ impl OpensshDecoder {
     }
 
     fn timed(&self, host: &Arc<str>, pid: u32) -> bool {
-        self.timed_pids.iter().any(|(h, p)| *p == pid && h == host)
+        self.timed_set.contains(&(host.clone(), pid))
     }
 
     /// An sshd process that logs its own auth lines: its PAM lines are not
@@ -161,16 +163,21 @@ impl OpensshDecoder {
     fn mark_timed(&mut self, host: &Arc<str>, pid: u32) {
         if !self.timed(host, pid) {
             if self.timed_pids.len() >= AUTH_QUEUE {
-                self.timed_pids.pop_front();
+                if let Some(old) = self.timed_pids.pop_front() {
+                    self.timed_set.remove(&old);
+                }
             }
             self.timed_pids.push_back((host.clone(), pid));
+            self.timed_set.insert((host.clone(), pid));
         }
         self.anchors.retain(|a| !(a.pid == pid && a.host == *host));
     }
 
-    /// A line of an sshd `-E` file (no prefix).
+    /// A line of an sshd `-E` file (no time stamp; some versions put
+    /// `sshd[pid]: ` or `sshd-session[pid]: ` before the message).
     fn untimed_line(&mut self, cx: &mut LineContext, line: &[u8], out: &mut Vec<Event>) -> Outcome {
-        let (kind, method, user, addr, repeat) = match openssh::parse_sshd(line) {
+        let msg = openssh::strip_untimed_tag(line);
+        let (kind, method, user, addr, repeat) = match openssh::parse_sshd(msg) {
             Ok(Message::Accepted { method, user, addr }) => (Auth::Ok, method, user, addr, 1),
             Ok(Message::Failed { method, user, addr, invalid, repeat }) => {
                 (if invalid { Auth::Invalid } else { Auth::Failed }, method, user, addr, repeat)
@@ -415,6 +422,7 @@ impl Decoder for OpensshDecoder {
         self.untimed = st.untimed;
         self.anchors = st.anchors;
         self.timed_pids = st.timed_pids.into_iter().map(|(h, p)| (Arc::from(h), p)).collect();
+        self.timed_set = self.timed_pids.iter().cloned().collect();
         Ok(())
     }
 }
