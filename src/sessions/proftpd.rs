@@ -116,3 +116,55 @@ impl Decoder for ProftpdDecoder {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats::prefix::PrefixParser;
+    use crate::sessions::IdGen;
+    use crate::time::{rfc3339, Clock, TimeZone};
+
+    #[test]
+    fn system_and_sftp_logs() {
+        let mut d = ProftpdDecoder::default();
+        let mut cx = LineContext {
+            prefix: PrefixParser::new(Clock::new(TimeZone::Utc, 0)),
+            ids: IdGen::default(),
+            server_host: "unused".into(),
+        };
+        let mut out = Vec::new();
+        let data = [
+            &include_bytes!("../../testdata/proftpd/proftpd.log")[..],
+            include_bytes!("../../testdata/proftpd/sftp.log"),
+        ];
+        for line in data.concat().split(|&c| c == b'\n') {
+            if !line.is_empty() {
+                assert!(!matches!(d.line(&mut cx, line, &mut out), Outcome::Rejected(_)));
+            }
+        }
+        let l: Vec<_> = out
+            .iter()
+            .map(|e| match e {
+                Event::Login(l) => {
+                    (l.user.as_str(), l.outcome, l.protocol, l.client_ip.map(|i| i.to_string()).unwrap_or_default())
+                }
+                Event::Transfer(_) => panic!("no transfers in these logs"),
+            })
+            .collect();
+        assert_eq!(
+            l,
+            vec![
+                ("erin", LoginOutcome::Ok, Protocol::Ftp, "203.0.113.7".to_string()),
+                ("anonymous", LoginOutcome::Ok, Protocol::Ftp, "198.51.100.50".to_string()),
+                ("frank", LoginOutcome::Failed, Protocol::Ftp, "2001:db8::22".to_string()),
+                ("trent", LoginOutcome::InvalidUser, Protocol::Ftp, "198.51.100.7".to_string()),
+                // SFTP: the success from the SFTPLog; its failure is the SystemLog's.
+                ("grace", LoginOutcome::Ok, Protocol::Sftp, "203.0.113.23".to_string()),
+            ]
+        );
+        if let Event::Login(l) = &out[0] {
+            assert_eq!(rfc3339(l.time), "2026-11-08T16:21:16.469000Z");
+            assert_eq!(&*l.server_host, "ftp1");
+        }
+    }
+}

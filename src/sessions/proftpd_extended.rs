@@ -122,3 +122,54 @@ impl Decoder for ProftpdExtendedDecoder {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats::prefix::PrefixParser;
+    use crate::formats::proftpd_extended::DEFAULT_FORMAT;
+    use crate::sessions::IdGen;
+    use crate::time::{rfc3339, Clock, TimeZone};
+
+    #[test]
+    fn default_format_fixture() {
+        let mut d = ProftpdExtendedDecoder::new(ExtendedFormat::compile(DEFAULT_FORMAT).unwrap());
+        let mut cx = LineContext {
+            prefix: PrefixParser::new(Clock::new(TimeZone::Utc, 0)),
+            ids: IdGen::default(),
+            server_host: "ftp1".into(),
+        };
+        let mut out = Vec::new();
+        for line in include_bytes!("../../testdata/proftpd/extended.log").split(|&c| c == b'\n') {
+            if !line.is_empty() {
+                assert!(!matches!(d.line(&mut cx, line, &mut out), Outcome::Rejected(_)));
+            }
+        }
+        let got: Vec<_> = out
+            .iter()
+            .map(|e| match e {
+                Event::Transfer(t) => {
+                    (t.direction, t.status, t.bytes, t.user.as_str(), t.path.as_deref().unwrap_or(""))
+                }
+                Event::Login(_) => panic!("logins come from the SystemLog"),
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (Direction::Upload, Status::Completed, 23456, "erin", "ftp 08f/meeting notes 2026.md"),
+                (Direction::Download, Status::Completed, 23456, "erin", "ftp 08f/meeting notes 2026.md"),
+                (Direction::Delete, Status::Completed, 0, "erin", "ftp 08f/meeting notes 2026.md"),
+                (Direction::Download, Status::Completed, 1_567_890, "anonymous", "Budget 2027 (v3).xlsx"),
+                (Direction::Download, Status::Interrupted, 14_006_990, "erin", "08f-backup-2026-11.tgz"),
+                (Direction::Upload, Status::Completed, 222_333, "h.wu", "/home/h.wu/scp-08f.csv"),
+            ]
+        );
+        if let Event::Transfer(t) = &out[0] {
+            assert_eq!(rfc3339(t.end), "2026-11-08T15:21:16Z", "the zone of %t is applied");
+        }
+        if let Event::Transfer(t) = &out[2] {
+            assert_eq!(t.file_size, Some(23456), "a DELE's %b is the deleted size");
+        }
+    }
+}
