@@ -18,6 +18,8 @@ pub mod xferlog;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
@@ -54,12 +56,54 @@ pub trait Decoder {
     /// Handles one line (without its newline).
     fn line(&mut self, cx: &mut LineContext, line: &[u8], out: &mut Vec<Event>) -> Outcome;
     /// End of a run: emits what sessions that are over still owe; sessions
-    /// that may continue in a later run stay in the state.
-    fn finish(&mut self, out: &mut Vec<Event>);
-    /// Serialises the open sessions.
-    fn save(&self) -> String;
+    /// that may continue in a later run stay in the state. (Formats whose
+    /// lines stand alone have nothing to do.)
+    fn finish(&mut self, _out: &mut Vec<Event>) {}
+    /// Serialises the open sessions (empty for formats without any).
+    fn save(&self) -> String {
+        String::new()
+    }
     /// Restores state saved by [`Decoder::save`].
-    fn restore(&mut self, state: &str) -> Result<(), String>;
+    fn restore(&mut self, _state: &str) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// The server host of a decoder's events, shared (`Arc`) by all of them
+/// and rebuilt only when it changes.
+#[derive(Debug, Default)]
+pub struct ServerName(Option<Arc<str>>);
+
+impl ServerName {
+    /// The name for `host` (as logged, or the configured default).
+    pub fn get(&mut self, host: &[u8]) -> Arc<str> {
+        match &self.0 {
+            Some(s) if s.as_bytes() == host => s.clone(),
+            _ => {
+                let s: Arc<str> = Arc::from(String::from_utf8_lossy(host).as_ref());
+                self.0 = Some(s.clone());
+                s
+            }
+        }
+    }
+}
+
+/// A client address as logs write it — `1.2.3.4`, `2001:db8::1`,
+/// `::ffff:1.2.3.4` (stored as IPv4), `1.2.3.4:5678`, `[2001:db8::1]:5678`
+/// — or `None` when it is not an address (a host name, `UNKNOWN`).
+pub fn client_ip(b: &[u8]) -> Option<IpAddr> {
+    let s = std::str::from_utf8(b).ok()?;
+    let ip = match s.parse::<IpAddr>() {
+        Ok(ip) => ip,
+        Err(_) => match s.parse::<SocketAddr>() {
+            Ok(sa) => sa.ip(),
+            Err(_) => s.strip_prefix('[')?.strip_suffix(']')?.parse().ok()?,
+        },
+    };
+    Some(match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    })
 }
 
 /// Derives [`EventId`]s from line content.
@@ -115,6 +159,17 @@ impl IdGen {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn client_addresses() {
+        let ip = |s: &str| client_ip(s.as_bytes()).map(|i| i.to_string());
+        assert_eq!(ip("::ffff:150.135.84.81").as_deref(), Some("150.135.84.81"));
+        assert_eq!(ip("[2001:db8::7]:50522").as_deref(), Some("2001:db8::7"));
+        assert_eq!(ip("192.0.2.1:22").as_deref(), Some("192.0.2.1"));
+        assert_eq!(ip("[::1]").as_deref(), Some("::1"));
+        assert_eq!(ip("UNKNOWN"), None);
+        assert_eq!(ip("localhost"), None);
+    }
 
     #[test]
     fn identical_lines_in_one_second_get_distinct_ids() {

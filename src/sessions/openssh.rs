@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Decoder, LineContext, Outcome};
+use super::{client_ip, Decoder, LineContext, Outcome};
 use crate::formats::openssh::{self, is_openssh_program, unvis, Message};
 use crate::model::{
     Direction, Event, Granularity, Login, LoginOutcome, Micros, Protocol, SourceFormat, Status, Transfer,
@@ -97,15 +97,6 @@ struct State {
     untimed: VecDeque<Untimed>,
     anchors: VecDeque<Anchor>,
     timed_pids: VecDeque<(String, u32)>,
-}
-
-fn ip_of(a: &[u8]) -> Option<IpAddr> {
-    let s = std::str::from_utf8(a).ok()?;
-    let ip: IpAddr = s.parse().ok()?;
-    Some(match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    })
 }
 
 impl OpensshDecoder {
@@ -192,7 +183,7 @@ impl OpensshDecoder {
             self.untimed.push_back(Untimed {
                 kind,
                 user: String::from_utf8_lossy(user).into_owned(),
-                ip: ip_of(addr),
+                ip: client_ip(addr),
                 method: String::from_utf8_lossy(method).into_owned(),
                 line: line.to_vec(),
             });
@@ -262,7 +253,7 @@ impl Decoder for OpensshDecoder {
                     self.push_anchor(Anchor {
                         kind: if user.is_some() { Auth::Failed } else { Auth::Invalid },
                         user: user.map(|u| String::from_utf8_lossy(u).into_owned()),
-                        ip: ip_of(rhost),
+                        ip: client_ip(rhost),
                         time,
                         host: server.clone(),
                         pid,
@@ -274,7 +265,7 @@ impl Decoder for OpensshDecoder {
                 let sess = SftpSession {
                     sid: Arc::from(format!("{pid}@{}", time.div_euclid(1_000_000))),
                     user: String::from_utf8_lossy(user).into_owned(),
-                    ip: ip_of(addr),
+                    ip: client_ip(addr),
                     started: time,
                     opens: Vec::new(),
                 };
@@ -364,7 +355,7 @@ impl Decoder for OpensshDecoder {
                     time,
                     protocol: Protocol::Ssh,
                     user: String::from_utf8_lossy(user).into_owned(),
-                    client_ip: ip_of(addr),
+                    client_ip: client_ip(addr),
                     client_host: None,
                     outcome: LoginOutcome::Ok,
                     method: Some(String::from_utf8_lossy(method).into_owned()),
@@ -381,7 +372,7 @@ impl Decoder for OpensshDecoder {
                         time,
                         protocol: Protocol::Ssh,
                         user: String::from_utf8_lossy(user).into_owned(),
-                        client_ip: ip_of(addr),
+                        client_ip: client_ip(addr),
                         client_host: None,
                         outcome: if invalid { LoginOutcome::InvalidUser } else { LoginOutcome::Failed },
                         method: Some(String::from_utf8_lossy(method).into_owned()),

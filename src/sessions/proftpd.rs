@@ -3,10 +3,10 @@
 //! per pid until the `authenticated` line.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
-use super::{Decoder, LineContext, Outcome};
+use super::{client_ip, Decoder, LineContext, Outcome, ServerName};
 use crate::formats::proftpd::{self, Message};
 use crate::model::{Event, Login, LoginOutcome, Micros, Protocol, SourceFormat, ANONYMOUS};
 
@@ -17,16 +17,7 @@ const TAG_LOGIN: u8 = 51;
 pub struct ProftpdDecoder {
     /// SFTPLog pid → client address (bounded: cleared past 65,536 entries).
     sftp_clients: HashMap<u32, IpAddr>,
-    server: Option<Arc<str>>,
-}
-
-fn ip(s: &[u8]) -> Option<IpAddr> {
-    let s = std::str::from_utf8(s).ok()?;
-    let ip = s.parse::<SocketAddr>().map(|a| a.ip()).or_else(|_| s.parse::<IpAddr>()).ok()?;
-    Some(match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    })
+    server: ServerName,
 }
 
 impl Decoder for ProftpdDecoder {
@@ -40,21 +31,14 @@ impl Decoder for ProftpdDecoder {
             Err(reason) => return Outcome::Rejected(reason),
         };
         let host = l.host.unwrap_or(cx.server_host.as_bytes());
-        let server = match &self.server {
-            Some(s) if s.as_bytes() == host => s.clone(),
-            _ => {
-                let s: Arc<str> = Arc::from(String::from_utf8_lossy(host).as_ref());
-                self.server = Some(s.clone());
-                s
-            }
-        };
+        let server = self.server.get(host);
         let (user, outcome, protocol, client, method) = match l.message {
             Message::Other => return Outcome::Ignored,
             Message::SftpConnected { client } => {
                 if self.sftp_clients.len() >= 65_536 {
                     self.sftp_clients.clear();
                 }
-                match ip(client) {
+                match client_ip(client) {
                     Some(a) => self.sftp_clients.insert(l.pid, a),
                     None => self.sftp_clients.remove(&l.pid),
                 };
@@ -71,21 +55,21 @@ impl Decoder for ProftpdDecoder {
                 if anonymous { ANONYMOUS.to_string() } else { String::from_utf8_lossy(user).into_owned() },
                 LoginOutcome::Ok,
                 Protocol::Ftp,
-                l.client.and_then(ip),
+                l.client.and_then(client_ip),
                 Some(if anonymous { "anonymous" } else { "password" }.to_string()),
             ),
             Message::LoginFailed { user } => (
                 String::from_utf8_lossy(user).into_owned(),
                 LoginOutcome::Failed,
                 Protocol::Ftp,
-                l.client.and_then(ip),
+                l.client.and_then(client_ip),
                 Some("password".to_string()),
             ),
             Message::NoSuchUser { user } => (
                 String::from_utf8_lossy(user).into_owned(),
                 LoginOutcome::InvalidUser,
                 Protocol::Ftp,
-                l.client.and_then(ip),
+                l.client.and_then(client_ip),
                 None,
             ),
         };
@@ -104,16 +88,6 @@ impl Decoder for ProftpdDecoder {
             source: SourceFormat::Proftpd,
         }));
         Outcome::Used
-    }
-
-    fn finish(&mut self, _out: &mut Vec<Event>) {}
-
-    fn save(&self) -> String {
-        String::new()
-    }
-
-    fn restore(&mut self, _state: &str) -> Result<(), String> {
-        Ok(())
     }
 }
 

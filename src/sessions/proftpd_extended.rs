@@ -2,10 +2,7 @@
 //! one event. Logins are left to the SystemLog (see
 //! [`crate::formats::proftpd_extended`]).
 
-use std::net::IpAddr;
-use std::sync::Arc;
-
-use super::{Decoder, LineContext, Outcome};
+use super::{client_ip, Decoder, LineContext, Outcome, ServerName};
 use crate::formats::proftpd_extended::ExtendedFormat;
 use crate::model::{Direction, Event, Granularity, Protocol, SourceFormat, Status, Transfer, ANONYMOUS};
 
@@ -15,22 +12,14 @@ const TAG: u8 = 61;
 #[derive(Debug)]
 pub struct ProftpdExtendedDecoder {
     format: ExtendedFormat,
-    server: Option<Arc<str>>,
+    server: ServerName,
 }
 
 impl ProftpdExtendedDecoder {
     /// A decoder for lines written with `format`.
     pub fn new(format: ExtendedFormat) -> ProftpdExtendedDecoder {
-        ProftpdExtendedDecoder { format, server: None }
+        ProftpdExtendedDecoder { format, server: ServerName::default() }
     }
-}
-
-fn ip(b: &[u8]) -> Option<IpAddr> {
-    let ip: IpAddr = std::str::from_utf8(b).ok()?.parse().ok()?;
-    Some(match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    })
 }
 
 impl Decoder for ProftpdExtendedDecoder {
@@ -66,14 +55,7 @@ impl Decoder for ProftpdExtendedDecoder {
             (None, Some(c)) => cx.prefix.clock_mut().local_to_utc(&c),
             (None, None) => return Outcome::Rejected("no time"),
         };
-        let server = match &self.server {
-            Some(s) if **s == *cx.server_host => s.clone(),
-            _ => {
-                let s: Arc<str> = Arc::from(cx.server_host.as_str());
-                self.server = Some(s.clone());
-                s
-            }
-        };
+        let server = self.server.get(cx.server_host.as_bytes());
         let user = match l.user {
             None | Some(b"-") => "unknown".to_string(),
             Some(b"ftp") | Some(b"anonymous") => ANONYMOUS.to_string(),
@@ -99,10 +81,10 @@ impl Decoder for ProftpdExtendedDecoder {
             path: l.file.map(|f| String::from_utf8_lossy(f).into_owned()),
             module: None,
             user,
-            client_ip: l.ip.and_then(ip).or_else(|| l.host.and_then(ip)),
+            client_ip: l.ip.and_then(client_ip).or_else(|| l.host.and_then(client_ip)),
             client_host: l
                 .host
-                .filter(|h| ip(h).is_none() && *h != b"UNKNOWN")
+                .filter(|h| client_ip(h).is_none() && *h != b"UNKNOWN")
                 .map(|h| String::from_utf8_lossy(h).into_owned()),
             session: None,
             server_host: server,
@@ -110,16 +92,6 @@ impl Decoder for ProftpdExtendedDecoder {
             granularity: Granularity::File,
         }));
         Outcome::Used
-    }
-
-    fn finish(&mut self, _out: &mut Vec<Event>) {}
-
-    fn save(&self) -> String {
-        String::new()
-    }
-
-    fn restore(&mut self, _state: &str) -> Result<(), String> {
-        Ok(())
     }
 }
 

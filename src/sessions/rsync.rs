@@ -17,7 +17,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
-use super::{Decoder, LineContext, Outcome};
+use super::{client_ip, Decoder, LineContext, Outcome};
 use crate::formats::rsync::{parse_message, unescape, FileLine, LogFormat, Record, Request};
 use crate::model::{
     Direction, Event, Granularity, Login, LoginOutcome, Micros, Protocol, SourceFormat, Status, Transfer, ANONYMOUS,
@@ -123,12 +123,6 @@ fn new_session(pid: u32, time: Micros, addr: &[u8], host: &[u8]) -> Session {
         host: client_host(host),
         ..Session::default()
     }
-}
-
-fn client_ip(a: &[u8]) -> Option<IpAddr> {
-    let s = std::str::from_utf8(a).ok()?;
-    let s = s.strip_prefix("::ffff:").filter(|v| v.contains('.')).unwrap_or(s);
-    s.parse().ok()
 }
 
 fn split_module(mp: &[u8]) -> (String, Option<String>) {

@@ -1,10 +1,9 @@
 //! SFTPGo logs every transfer, command and login as one self-contained JSON
 //! object, keyed by `connection_id`; no join is needed.
 
-use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use super::{Decoder, LineContext, Outcome};
+use super::{client_ip, Decoder, LineContext, Outcome, ServerName};
 use crate::formats::sftpgo::{self, LineTime};
 use crate::model::{
     Direction, Event, Granularity, Login, LoginOutcome, Protocol, SourceFormat, Status, Transfer, ANONYMOUS,
@@ -16,22 +15,7 @@ const TAG_LOGIN: u8 = 32;
 /// Decoder for `sftpgo.log`.
 #[derive(Debug, Default)]
 pub struct SftpgoDecoder {
-    server: Option<Arc<str>>,
-}
-
-/// `ip:port`, `[v6]:port` or a bare address.
-fn address(s: &str) -> Option<IpAddr> {
-    if let Ok(sa) = s.parse::<SocketAddr>() {
-        return Some(canonical(sa.ip()));
-    }
-    s.trim_matches(|c| c == '[' || c == ']').parse::<IpAddr>().ok().map(canonical)
-}
-
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
+    server: ServerName,
 }
 
 fn protocol(p: Option<&str>) -> Protocol {
@@ -67,14 +51,7 @@ impl Decoder for SftpgoDecoder {
             Some(LineTime::Local(c)) => cx.prefix.clock_mut().local_to_utc(&c),
             None => return Outcome::Rejected("SFTPGo time is not YYYY-MM-DDTHH:MM:SS.mmm"),
         };
-        let server = match &self.server {
-            Some(s) if **s == *cx.server_host => s.clone(),
-            _ => {
-                let s: Arc<str> = Arc::from(cx.server_host.as_str());
-                self.server = Some(s.clone());
-                s
-            }
-        };
+        let server = self.server.get(cx.server_host.as_bytes());
         let user = l.username.as_deref().filter(|u| !u.is_empty());
         let session: Option<Arc<str>> = l.connection_id.as_deref().map(Arc::from);
         let Some(direction) = direction else {
@@ -87,7 +64,7 @@ impl Decoder for SftpgoDecoder {
                 time,
                 protocol: protocol(l.protocol.as_deref()),
                 user: user.unwrap_or("unknown").to_string(),
-                client_ip: addr.and_then(address),
+                client_ip: addr.and_then(|a| client_ip(a.as_bytes())),
                 client_host: None,
                 outcome: if ok { LoginOutcome::Ok } else { LoginOutcome::Failed },
                 method: method.map(str::to_string),
@@ -113,7 +90,7 @@ impl Decoder for SftpgoDecoder {
             path: l.virtual_path.as_deref().or(l.file_path.as_deref()).map(str::to_string),
             module: None,
             user: user.unwrap_or(ANONYMOUS).to_string(),
-            client_ip: l.remote_addr.as_deref().and_then(address),
+            client_ip: l.remote_addr.as_deref().and_then(|a| client_ip(a.as_bytes())),
             client_host: None,
             session,
             server_host: server,
@@ -121,16 +98,6 @@ impl Decoder for SftpgoDecoder {
             granularity: Granularity::File,
         }));
         Outcome::Used
-    }
-
-    fn finish(&mut self, _out: &mut Vec<Event>) {}
-
-    fn save(&self) -> String {
-        String::new()
-    }
-
-    fn restore(&mut self, _state: &str) -> Result<(), String> {
-        Ok(())
     }
 }
 

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use super::xferlog::host_fields;
-use super::{Decoder, LineContext, Outcome};
+use super::{Decoder, LineContext, Outcome, ServerName};
 use crate::formats::vsftpd::{self, Action};
 use crate::model::{
     Direction, Event, Granularity, Login, LoginOutcome, Micros, Protocol, SourceFormat, Status, Transfer, ANONYMOUS,
@@ -20,7 +20,7 @@ const TAG_LOGIN: u8 = 22;
 pub struct VsftpdDecoder {
     last_raw: Vec<u8>,
     last_time: Micros,
-    server: Option<Arc<str>>,
+    server: ServerName,
 }
 
 /// vsftpd's anonymous account shows as `[ftp]` (its `ftp_username`) or as
@@ -56,14 +56,7 @@ impl Decoder for VsftpdDecoder {
             self.last_time = t;
             t
         };
-        let server = match &self.server {
-            Some(s) if **s == *cx.server_host => s.clone(),
-            _ => {
-                let s: Arc<str> = Arc::from(cx.server_host.as_str());
-                self.server = Some(s.clone());
-                s
-            }
-        };
+        let server = self.server.get(cx.server_host.as_bytes());
         let (client_ip, client_host) = host_fields(l.client);
         let session: Option<Arc<str>> = l.pid.map(|p| Arc::from(format!("{p}")));
         if l.action == Action::Login {
@@ -116,16 +109,6 @@ impl Decoder for VsftpdDecoder {
             granularity: Granularity::File,
         }));
         Outcome::Used
-    }
-
-    fn finish(&mut self, _out: &mut Vec<Event>) {}
-
-    fn save(&self) -> String {
-        String::new()
-    }
-
-    fn restore(&mut self, _state: &str) -> Result<(), String> {
-        Ok(())
     }
 }
 

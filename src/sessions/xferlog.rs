@@ -3,9 +3,8 @@
 //! ProFTPD's mod_sftp service names).
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
-use super::{Decoder, LineContext, Outcome};
+use super::{client_ip, Decoder, LineContext, Outcome, ServerName};
 use crate::formats::xferlog;
 use crate::model::{Direction, Event, Granularity, Micros, Protocol, SourceFormat, Status, Transfer, ANONYMOUS};
 
@@ -16,7 +15,7 @@ const TAG: u8 = 11;
 pub struct XferlogDecoder {
     last_raw: Vec<u8>,
     last_time: Micros,
-    server: Option<Arc<str>>,
+    server: ServerName,
 }
 
 fn protocol(service: &[u8]) -> Protocol {
@@ -30,11 +29,9 @@ fn protocol(service: &[u8]) -> Protocol {
 
 /// Client address and host name from xferlog's remote-host field.
 pub(crate) fn host_fields(h: &[u8]) -> (Option<IpAddr>, Option<String>) {
-    let s = String::from_utf8_lossy(h);
-    let bare = s.strip_prefix("::ffff:").filter(|v| v.contains('.')).unwrap_or(&s);
-    match bare.parse::<IpAddr>() {
-        Ok(ip) => (Some(ip), None),
-        Err(_) => (None, Some(s.into_owned())),
+    match client_ip(h) {
+        Some(ip) => (Some(ip), None),
+        None => (None, Some(String::from_utf8_lossy(h).into_owned())),
     }
 }
 
@@ -58,14 +55,7 @@ impl Decoder for XferlogDecoder {
             self.last_time = t;
             t
         };
-        let server = match &self.server {
-            Some(s) if **s == *cx.server_host => s.clone(),
-            _ => {
-                let s: Arc<str> = Arc::from(cx.server_host.as_str());
-                self.server = Some(s.clone());
-                s
-            }
-        };
+        let server = self.server.get(cx.server_host.as_bytes());
         let direction = match l.direction {
             b'o' => Direction::Download,
             b'i' => Direction::Upload,
@@ -95,16 +85,6 @@ impl Decoder for XferlogDecoder {
             granularity: Granularity::File,
         }));
         Outcome::Used
-    }
-
-    fn finish(&mut self, _out: &mut Vec<Event>) {}
-
-    fn save(&self) -> String {
-        String::new()
-    }
-
-    fn restore(&mut self, _state: &str) -> Result<(), String> {
-        Ok(())
     }
 }
 
