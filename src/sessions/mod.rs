@@ -69,6 +69,38 @@ pub trait Decoder {
     }
 }
 
+/// The UTC time of the last time stamp text seen: consecutive lines of one
+/// second share it and skip the date conversion.
+#[derive(Debug, Default)]
+pub struct StampCache {
+    raw: Vec<u8>,
+    time: Micros,
+}
+
+impl StampCache {
+    /// The time of stamp text `raw`, computed by `convert` when it differs
+    /// from the previous one.
+    pub fn get(&mut self, raw: &[u8], convert: impl FnOnce() -> Micros) -> Micros {
+        if raw != self.raw.as_slice() {
+            self.time = convert();
+            self.raw.clear();
+            self.raw.extend_from_slice(raw);
+        }
+        self.time
+    }
+}
+
+/// A line context for tests: time zone, reference instant (for years),
+/// default server host.
+#[cfg(test)]
+pub(crate) fn test_context(tz: crate::time::TimeZone, reference: i64, host: &str) -> LineContext {
+    LineContext {
+        prefix: PrefixParser::new(crate::time::Clock::new(tz, reference)),
+        ids: IdGen::default(),
+        server_host: host.into(),
+    }
+}
+
 /// The server host of a decoder's events, shared (`Arc`) by all of them
 /// and rebuilt only when it changes.
 #[derive(Debug, Default)]

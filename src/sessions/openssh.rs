@@ -421,18 +421,13 @@ impl Decoder for OpensshDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::formats::prefix::PrefixParser;
-    use crate::sessions::IdGen;
-    use crate::time::{days_from_civil, rfc3339, Clock, TimeZone};
+
+    use crate::time::{days_from_civil, rfc3339, TimeZone};
 
     #[test]
     fn fixture_sessions_and_logins() {
         let mut d = OpensshDecoder::default();
-        let mut cx = LineContext {
-            prefix: PrefixParser::new(Clock::new(TimeZone::Utc, days_from_civil(2026, 11, 20) * 86_400)),
-            ids: IdGen::default(),
-            server_host: "unused".into(),
-        };
+        let mut cx = crate::sessions::test_context(TimeZone::Utc, days_from_civil(2026, 11, 20) * 86_400, "unused");
         let mut out = Vec::new();
         for line in include_bytes!("../../testdata/openssh/auth.log").split(|&c| c == b'\n') {
             if !line.is_empty() {

@@ -94,18 +94,13 @@ impl Decoder for ProftpdDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::formats::prefix::PrefixParser;
-    use crate::sessions::IdGen;
-    use crate::time::{rfc3339, Clock, TimeZone};
+
+    use crate::time::{rfc3339, TimeZone};
 
     #[test]
     fn system_and_sftp_logs() {
         let mut d = ProftpdDecoder::default();
-        let mut cx = LineContext {
-            prefix: PrefixParser::new(Clock::new(TimeZone::Utc, 0)),
-            ids: IdGen::default(),
-            server_host: "unused".into(),
-        };
+        let mut cx = crate::sessions::test_context(TimeZone::Utc, 0, "unused");
         let mut out = Vec::new();
         let data = [
             &include_bytes!("../../testdata/proftpd/proftpd.log")[..],

@@ -98,19 +98,15 @@ impl Decoder for ProftpdExtendedDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::formats::prefix::PrefixParser;
+
     use crate::formats::proftpd_extended::DEFAULT_FORMAT;
-    use crate::sessions::IdGen;
-    use crate::time::{rfc3339, Clock, TimeZone};
+
+    use crate::time::{rfc3339, TimeZone};
 
     #[test]
     fn default_format_fixture() {
         let mut d = ProftpdExtendedDecoder::new(ExtendedFormat::compile(DEFAULT_FORMAT).unwrap());
-        let mut cx = LineContext {
-            prefix: PrefixParser::new(Clock::new(TimeZone::Utc, 0)),
-            ids: IdGen::default(),
-            server_host: "ftp1".into(),
-        };
+        let mut cx = crate::sessions::test_context(TimeZone::Utc, 0, "ftp1");
         let mut out = Vec::new();
         for line in include_bytes!("../../testdata/proftpd/extended.log").split(|&c| c == b'\n') {
             if !line.is_empty() {

@@ -487,19 +487,15 @@ fn close(server: &Arc<str>, pid: u32, s: Session, transfer_logging: bool, out: &
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::formats::prefix::PrefixParser;
+
     use crate::formats::rsync::DEFAULT_LOG_FORMAT;
-    use crate::sessions::IdGen;
-    use crate::time::{days_from_civil, rfc3339, Clock, TimeZone};
+
+    use crate::time::{days_from_civil, rfc3339, TimeZone};
 
     fn run_with(format: &str, data: &[u8], reference_day: (i32, u32, u32)) -> (Vec<Event>, Vec<Outcome>) {
         let mut d = RsyncDecoder::new(LogFormat::compile(format).unwrap());
         let (y, m, dd) = reference_day;
-        let mut cx = LineContext {
-            prefix: PrefixParser::new(Clock::new(TimeZone::Utc, days_from_civil(y, m, dd) * 86_400)),
-            ids: IdGen::default(),
-            server_host: "srv".into(),
-        };
+        let mut cx = crate::sessions::test_context(TimeZone::Utc, days_from_civil(y, m, dd) * 86_400, "srv");
         let mut out = Vec::new();
         let mut outcomes = Vec::new();
         for line in data.split(|&c| c == b'\n').filter(|l| !l.is_empty()) {
@@ -700,11 +696,7 @@ mod tests {
         let lines: Vec<&[u8]> = data.split(|&c| c == b'\n').filter(|l| !l.is_empty()).collect();
         let whole = run(data);
         for cut in 1..lines.len() {
-            let mk = || LineContext {
-                prefix: PrefixParser::new(Clock::new(TimeZone::Utc, 0)),
-                ids: IdGen::default(),
-                server_host: "srv".into(),
-            };
+            let mk = || crate::sessions::test_context(TimeZone::Utc, 0, "srv");
             let fmt = LogFormat::compile(DEFAULT_LOG_FORMAT).unwrap();
             let mut out = Vec::new();
             let mut a = RsyncDecoder::new(fmt.clone());

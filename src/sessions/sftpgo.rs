@@ -104,18 +104,13 @@ impl Decoder for SftpgoDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::formats::prefix::PrefixParser;
-    use crate::sessions::IdGen;
-    use crate::time::{rfc3339, Clock};
+
+    use crate::time::rfc3339;
 
     #[test]
     fn fixture_field_sets() {
         let mut d = SftpgoDecoder::default();
-        let mut cx = LineContext {
-            prefix: PrefixParser::new(Clock::new("+02:00".parse().unwrap(), 0)),
-            ids: IdGen::default(),
-            server_host: "sftpgo1".into(),
-        };
+        let mut cx = crate::sessions::test_context("+02:00".parse().unwrap(), 0, "sftpgo1");
         let mut out = Vec::new();
         let outcomes: Vec<Outcome> = include_bytes!("../../testdata/sftpgo/sftpgo.log")
             .split(|&c| c == b'\n')

@@ -76,19 +76,15 @@ impl Decoder for SyslogDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::formats::prefix::PrefixParser;
+
     use crate::formats::rsync::DEFAULT_LOG_FORMAT;
-    use crate::sessions::IdGen;
-    use crate::time::{days_from_civil, Clock, TimeZone};
+
+    use crate::time::{days_from_civil, TimeZone};
 
     #[test]
     fn mixed_syslog_routes_by_program() {
         let mut d = SyslogDecoder::new(LogFormat::compile(DEFAULT_LOG_FORMAT).unwrap());
-        let mut cx = LineContext {
-            prefix: PrefixParser::new(Clock::new(TimeZone::Utc, days_from_civil(2026, 11, 20) * 86_400)),
-            ids: IdGen::default(),
-            server_host: "x".into(),
-        };
+        let mut cx = crate::sessions::test_context(TimeZone::Utc, days_from_civil(2026, 11, 20) * 86_400, "x");
         let mut out = Vec::new();
         let mut outcomes = Vec::new();
         for line in include_bytes!("../../testdata/syslog/mixed.log").split(|&c| c == b'\n') {

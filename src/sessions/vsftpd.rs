@@ -6,10 +6,10 @@
 use std::sync::Arc;
 
 use super::xferlog::host_fields;
-use super::{Decoder, LineContext, Outcome, ServerName};
+use super::{Decoder, LineContext, Outcome, ServerName, StampCache};
 use crate::formats::vsftpd::{self, Action};
 use crate::model::{
-    Direction, Event, Granularity, Login, LoginOutcome, Micros, Protocol, SourceFormat, Status, Transfer, ANONYMOUS,
+    Direction, Event, Granularity, Login, LoginOutcome, Protocol, SourceFormat, Status, Transfer, ANONYMOUS,
 };
 
 const TAG_TRANSFER: u8 = 21;
@@ -18,8 +18,7 @@ const TAG_LOGIN: u8 = 22;
 /// Decoder for `vsftpd.log`.
 #[derive(Debug, Default)]
 pub struct VsftpdDecoder {
-    last_raw: Vec<u8>,
-    last_time: Micros,
+    stamps: StampCache,
     server: ServerName,
 }
 
@@ -47,15 +46,7 @@ impl Decoder for VsftpdDecoder {
             return Outcome::Ignored;
         }
         let raw = &line[..24];
-        let time = if raw == self.last_raw.as_slice() {
-            self.last_time
-        } else {
-            let t = cx.prefix.clock_mut().local_to_utc(&l.time);
-            self.last_raw.clear();
-            self.last_raw.extend_from_slice(raw);
-            self.last_time = t;
-            t
-        };
+        let time = self.stamps.get(raw, || cx.prefix.clock_mut().local_to_utc(&l.time));
         let server = self.server.get(cx.server_host.as_bytes());
         let (client_ip, client_host) = host_fields(l.client);
         let session: Option<Arc<str>> = l.pid.map(|p| Arc::from(format!("{p}")));
@@ -115,18 +106,13 @@ impl Decoder for VsftpdDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::formats::prefix::PrefixParser;
-    use crate::sessions::IdGen;
-    use crate::time::{rfc3339, Clock, TimeZone};
+
+    use crate::time::{rfc3339, TimeZone};
 
     #[test]
     fn fixture_traps() {
         let mut d = VsftpdDecoder::default();
-        let mut cx = LineContext {
-            prefix: PrefixParser::new(Clock::new(TimeZone::Utc, 0)),
-            ids: IdGen::default(),
-            server_host: "ftp1".into(),
-        };
+        let mut cx = crate::sessions::test_context(TimeZone::Utc, 0, "ftp1");
         let mut out = Vec::new();
         let mut ignored = 0;
         for line in include_bytes!("../../testdata/vsftpd/traps.log").split(|&c| c == b'\n') {

@@ -4,17 +4,16 @@
 
 use std::net::IpAddr;
 
-use super::{client_ip, Decoder, LineContext, Outcome, ServerName};
+use super::{client_ip, Decoder, LineContext, Outcome, ServerName, StampCache};
 use crate::formats::xferlog;
-use crate::model::{Direction, Event, Granularity, Micros, Protocol, SourceFormat, Status, Transfer, ANONYMOUS};
+use crate::model::{Direction, Event, Granularity, Protocol, SourceFormat, Status, Transfer, ANONYMOUS};
 
 const TAG: u8 = 11;
 
 /// Decoder for xferlog files.
 #[derive(Debug, Default)]
 pub struct XferlogDecoder {
-    last_raw: Vec<u8>,
-    last_time: Micros,
+    stamps: StampCache,
     server: ServerName,
 }
 
@@ -46,15 +45,7 @@ impl Decoder for XferlogDecoder {
             Err(reason) => return Outcome::Rejected(reason),
         };
         let raw = &line[..line.len().min(24)];
-        let end = if raw == self.last_raw.as_slice() {
-            self.last_time
-        } else {
-            let t = cx.prefix.clock_mut().local_to_utc(&l.end);
-            self.last_raw.clear();
-            self.last_raw.extend_from_slice(raw);
-            self.last_time = t;
-            t
-        };
+        let end = self.stamps.get(raw, || cx.prefix.clock_mut().local_to_utc(&l.end));
         let server = self.server.get(cx.server_host.as_bytes());
         let direction = match l.direction {
             b'o' => Direction::Download,
@@ -91,18 +82,13 @@ impl Decoder for XferlogDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::formats::prefix::PrefixParser;
-    use crate::sessions::IdGen;
-    use crate::time::{rfc3339, Clock};
+
+    use crate::time::rfc3339;
 
     #[test]
     fn fixture_traps() {
         let mut d = XferlogDecoder::default();
-        let mut cx = LineContext {
-            prefix: PrefixParser::new(Clock::new("Europe/Paris".parse().unwrap(), 0)),
-            ids: IdGen::default(),
-            server_host: "ftp1".into(),
-        };
+        let mut cx = crate::sessions::test_context("Europe/Paris".parse().unwrap(), 0, "ftp1");
         let mut out = Vec::new();
         for line in include_bytes!("../../testdata/xferlog/traps.xferlog").split(|&c| c == b'\n') {
             if !line.is_empty() {
