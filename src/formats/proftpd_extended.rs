@@ -237,14 +237,6 @@ fn iso_time(b: &[u8]) -> Option<Civil> {
     Some(c)
 }
 
-/// Whether a line fits the default format (for detection).
-pub fn looks_like(line: &[u8]) -> bool {
-    thread_local! {
-        static DEFAULT: ExtendedFormat = ExtendedFormat::compile(DEFAULT_FORMAT).expect("default compiles");
-    }
-    DEFAULT.with(|f| f.parse(line).is_some())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
