@@ -348,24 +348,17 @@ impl Decoder for OpensshDecoder {
                     granularity: Granularity::File,
                 }));
             }
-            Message::Accepted { method, user, addr } => {
+            Message::Accepted { .. } | Message::Failed { .. } => {
+                let (method, user, addr, outcome, repeat) = match msg {
+                    Message::Accepted { method, user, addr } => (method, user, addr, LoginOutcome::Ok, 1),
+                    Message::Failed { method, user, addr, invalid, repeat } => {
+                        let outcome = if invalid { LoginOutcome::InvalidUser } else { LoginOutcome::Failed };
+                        (method, user, addr, outcome, repeat)
+                    }
+                    _ => unreachable!("matched above"),
+                };
                 self.mark_timed(&server, pid);
-                out.push(Event::Login(Login {
-                    id: cx.ids.id(time, server.as_bytes(), line, TAG_LOGIN),
-                    time,
-                    protocol: Protocol::Ssh,
-                    user: String::from_utf8_lossy(user).into_owned(),
-                    client_ip: client_ip(addr),
-                    client_host: None,
-                    outcome: LoginOutcome::Ok,
-                    method: Some(String::from_utf8_lossy(method).into_owned()),
-                    session: Some(Arc::from(format!("sshd {pid}"))),
-                    server_host: server,
-                    source: SourceFormat::Openssh,
-                }));
-            }
-            Message::Failed { method, user, addr, invalid, repeat } => {
-                self.mark_timed(&server, pid);
+                let session: Arc<str> = Arc::from(format!("sshd {pid}"));
                 for _ in 0..repeat {
                     out.push(Event::Login(Login {
                         id: cx.ids.id(time, server.as_bytes(), line, TAG_LOGIN),
@@ -374,9 +367,9 @@ impl Decoder for OpensshDecoder {
                         user: String::from_utf8_lossy(user).into_owned(),
                         client_ip: client_ip(addr),
                         client_host: None,
-                        outcome: if invalid { LoginOutcome::InvalidUser } else { LoginOutcome::Failed },
+                        outcome,
                         method: Some(String::from_utf8_lossy(method).into_owned()),
-                        session: Some(Arc::from(format!("sshd {pid}"))),
+                        session: Some(session.clone()),
                         server_host: server.clone(),
                         source: SourceFormat::Openssh,
                     }));
