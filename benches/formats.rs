@@ -30,7 +30,7 @@ fn rng(state: &mut u64) -> u64 {
 }
 
 fn client(r: u64) -> String {
-    if r % 3 == 0 {
+    if r.is_multiple_of(3) {
         format!("2001:db8:{:x}::{:x}", (r >> 8) % 4096, r % 2000)
     } else {
         format!("::ffff:198.51.{}.{}", (r >> 8) % 200, r % 250)
@@ -47,8 +47,11 @@ fn xferlog_corpus(target: usize) -> Vec<u8> {
         t += r % 3;
         let (day, h, m, sec) = (1 + (t / 86_400) % 28, (t / 3600) % 24, (t / 60) % 60, t % 60);
         let dir = ["o", "i", "o", "d"][(r % 4) as usize];
-        let (mode, user) =
-            if r % 5 == 0 { ("a", "visitor@example.net".to_string()) } else { ("r", format!("user{}", r % 97)) };
+        let (mode, user) = if r.is_multiple_of(5) {
+            ("a", "visitor@example.net".to_string())
+        } else {
+            ("r", format!("user{}", r % 97))
+        };
         out.push_str(&format!(
             "{} Nov {:>2} {:02}:{:02}:{:02} 2026 {} {} {} /srv/ftp/pub/dir_{}/file_{}.iso b _ {} {} {} {} 0 * {}\n",
             DAYS[(day % 7) as usize],
@@ -65,7 +68,7 @@ fn xferlog_corpus(target: usize) -> Vec<u8> {
             mode,
             user,
             ["ftp", "sftp", "ftp", "scp"][((r >> 5) % 4) as usize],
-            if r % 17 == 0 { "i" } else { "c" }
+            if r.is_multiple_of(17) { "i" } else { "c" }
         ));
     }
     out.into_bytes()
@@ -82,7 +85,7 @@ fn vsftpd_corpus(target: usize) -> Vec<u8> {
         let (day, h, m, sec) = (1 + (t / 86_400) % 28, (t / 3600) % 24, (t / 60) % 60, t % 60);
         let date = format!("{} Nov {:>2} {:02}:{:02}:{:02} 2026", DAYS[(day % 7) as usize], day, h, m, sec);
         let ip = client(r >> 3);
-        let user = if r % 5 == 0 { "ftp".to_string() } else { format!("user{}", r % 97) };
+        let user = if r.is_multiple_of(5) { "ftp".to_string() } else { format!("user{}", r % 97) };
         let pid = 1000 + r % 30_000;
         let line = match r % 6 {
             0 => format!("{date} [pid {pid}] FTP command: Client \"{ip}\", \"RETR file {}.bin\"\n", r % 999),
@@ -121,7 +124,7 @@ fn sftpgo_corpus(target: usize) -> Vec<u8> {
             r % 1000
         );
         let user = format!("user{}", r % 97);
-        let ip = if r % 3 == 0 {
+        let ip = if r.is_multiple_of(3) {
             format!("[2001:db8::{:x}]", r % 2000)
         } else {
             format!("198.51.{}.{}", (r >> 8) % 200, r % 250)
@@ -207,7 +210,7 @@ fn openssh_corpus(target: usize) -> Vec<u8> {
             pid + 1
         ));
         out.push_str(&format!("{} host CRON[{}]: (root) CMD (true)\n", ts(t + 1), pid + 2));
-        if r % 4 == 0 {
+        if r.is_multiple_of(4) {
             out.push_str(&format!(
                 "{} host sshd[{}]: Failed password for invalid user admin from {ip} port 4000 ssh2\n",
                 ts(t + 2),

@@ -188,7 +188,7 @@ fn render_groups(
                 rows.push(metric_row(g.keys.iter().map(|k| sanitize(k).into_owned()).collect(), &g.metrics, logins));
             }
             let mut first = vec!["total".to_string()];
-            first.extend(std::iter::repeat(String::new()).take(keys.len().saturating_sub(1)));
+            first.extend(std::iter::repeat_n(String::new(), keys.len().saturating_sub(1)));
             rows.push(metric_row(first, &total, logins));
             write_table(&header, &rows, format, keys.len(), out)
         }

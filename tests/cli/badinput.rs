@@ -66,7 +66,7 @@ fn a_ten_megabyte_line_is_skipped() {
     let env = Env::new();
     let mut data = std::fs::read(fixture("rsync/default-logfile.log")).unwrap();
     let mut huge = b"2026/03/01 10:00:02 [101] send UNDETERMINED [192.0.2.10] pub () ".to_vec();
-    huge.extend(std::iter::repeat(b'a').take(10 * 1024 * 1024));
+    huge.extend(std::iter::repeat_n(b'a', 10 * 1024 * 1024));
     huge.extend_from_slice(b" 5\n");
     let at = data.iter().position(|&c| c == b'\n').unwrap() + 1;
     data.splice(at..at, huge);
