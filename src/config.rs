@@ -7,6 +7,8 @@ use crate::error::ConfigError;
 
 /// Environment variable naming the store (same syntax as `--db`).
 pub const DB_ENV: &str = "XFERSTATS_DB";
+/// Environment variable naming the state directory (`--state-dir`).
+pub const STATE_DIR_ENV: &str = "XFERSTATS_STATE_DIR";
 
 /// A store location.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,10 +39,9 @@ impl StoreSpec {
         Ok(StoreSpec::Sqlite(PathBuf::from(t)))
     }
 
-    /// The default: `/var/lib/xferstats/xferstats.db` for root, else
-    /// `$XDG_DATA_HOME/xferstats/xferstats.db` (`~/.local/share/…`).
-    pub fn default_location() -> StoreSpec {
-        StoreSpec::Sqlite(default_dir().join("xferstats.db"))
+    /// The default: `xferstats.db` in the state directory.
+    pub fn default_location(state_dir: &std::path::Path) -> StoreSpec {
+        StoreSpec::Sqlite(state_dir.join("xferstats.db"))
     }
 
     /// Display form (never holds secrets for SQLite).
@@ -56,7 +57,9 @@ fn is_root() -> bool {
     std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
 }
 
-/// Directory of the default database.
+/// The default state directory (default database, generated host key):
+/// `/var/lib/xferstats` for root, else `$XDG_DATA_HOME/xferstats`
+/// (`~/.local/share/xferstats`).
 pub fn default_dir() -> PathBuf {
     if is_root() {
         return PathBuf::from("/var/lib/xferstats");

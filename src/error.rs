@@ -41,7 +41,7 @@ pub enum ConfigError {
         value: String,
     },
     /// `--by` names an unknown key.
-    #[error("--by '{0}': unknown key (expected day, user, protocol, direction, host, module, client, status)")]
+    #[error("--by '{0}': unknown key (expected day, user, protocol, direction, host, module, client, status, country, city)")]
     ReportKey(String),
     /// `--format NAME` names an unknown log format.
     #[error("--format '{0}': unknown log format (see `xferstats formats`)")]
@@ -121,6 +121,39 @@ pub enum StoreError {
     },
 }
 
+/// The enrichment stage could not be set up. These are configuration
+/// problems: each names the flag, variable or file.
+#[derive(Debug, Error)]
+pub enum EnrichError {
+    /// The GeoIP database cannot be opened or is not a MaxMind DB.
+    #[error("--geoip {path}: {reason}")]
+    GeoIp {
+        /// The database file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// `--geohash-precision` out of range.
+    #[error("--geohash-precision {0}: expected 1 to 12")]
+    GeohashPrecision(u8),
+    /// The host key is shorter than allowed (the key itself is never shown).
+    #[error("{source_name}: host key too short (at least 16 characters)")]
+    KeyTooShort {
+        /// `XFERSTATS_HOST_KEY` or the key file.
+        source_name: String,
+    },
+    /// Reading or creating the host key file failed.
+    #[error("{path}: cannot {what} the host key: {source}")]
+    Key {
+        /// The file or directory.
+        path: PathBuf,
+        /// `read` or `create`.
+        what: &'static str,
+        /// The OS error.
+        source: io::Error,
+    },
+}
+
 /// Any error the library returns.
 #[derive(Debug, Error)]
 pub enum Error {
@@ -133,6 +166,9 @@ pub enum Error {
     /// A store failure.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Enrichment could not be set up.
+    #[error(transparent)]
+    Enrich(#[from] EnrichError),
     /// Writing the report to stdout failed.
     #[error("writing output: {0}")]
     Output(#[source] io::Error),
@@ -145,6 +181,7 @@ impl Error {
             Error::Config(_) => crate::EXIT_USAGE,
             Error::Input(_) => crate::EXIT_INPUT,
             Error::Store(_) => crate::EXIT_STORE,
+            Error::Enrich(_) => crate::EXIT_USAGE,
             Error::Output(_) => crate::EXIT_INPUT,
         }
     }

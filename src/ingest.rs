@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
+use crate::enrich::{Enricher, IpMode};
 use crate::error::Error;
 use crate::formats::prefix::PrefixParser;
 use crate::formats::proftpd_extended::ExtendedFormat;
@@ -343,6 +344,7 @@ struct Engine<'a> {
     opts: &'a IngestOptions,
     sink: SinkHandle,
     decoders: HashMap<Format, Box<dyn Decoder>>,
+    enricher: Enricher,
     report: IngestReport,
     events: Vec<Event>,
 }
@@ -360,37 +362,53 @@ impl<'a> Engine<'a> {
                 Format::ProftpdExtended => Box::new(ProftpdExtendedDecoder::new(self.opts.proftpd_log_format.clone())),
                 Format::Syslog => Box::new(SyslogDecoder::new(self.opts.rsync_log_format.clone())),
             };
-            if let Some(state) = self.sink.state(d.scope())? {
-                d.restore(&state).map_err(|reason| StoreError::State { scope: d.scope().to_string(), reason })?;
+            if let Some(stored) = self.sink.state(d.scope())? {
+                let state = self.enricher.key().unseal(&stored);
+                state
+                    .and_then(|state| d.restore(&state))
+                    .map_err(|reason| StoreError::State { scope: d.scope().to_string(), reason })?;
             }
             self.decoders.insert(f, d);
         }
         Ok(self.decoders.get_mut(&f).expect("inserted above"))
     }
 
+    /// The decoders' open sessions, sealed with the host key unless the IP
+    /// mode stores addresses anyway (they hold client addresses).
     fn states(&self) -> Vec<(&'static str, String)> {
-        let mut v: Vec<_> = self.decoders.values().map(|d| (d.scope(), d.save())).collect();
+        let seal = self.enricher.ip_mode() != IpMode::Full;
+        let mut v: Vec<_> = self
+            .decoders
+            .values()
+            .map(|d| {
+                let state = d.save();
+                (d.scope(), if seal { self.enricher.key().seal(&state) } else { state })
+            })
+            .collect();
         v.sort();
         v
     }
 
-    /// Hands the batch, the input's checkpoint and the open sessions to the
-    /// store worker as one commit. (Ledger counts are added by the store;
-    /// `rejected` is cumulative.)
+    /// Enriches the batch and hands it, the input's checkpoint and the open
+    /// sessions to the store worker as one commit. (Ledger counts are added
+    /// by the store; `rejected` is cumulative.)
     fn commit(&mut self, checkpoint: Option<&Checkpoint>) -> Result<(), Error> {
-        let events = std::mem::replace(&mut self.events, Vec::with_capacity(self.opts.batch_events.min(1 << 16)));
+        let mut events = std::mem::replace(&mut self.events, Vec::with_capacity(self.opts.batch_events.min(1 << 16)));
+        self.enricher.enrich(&mut events);
         let req = Request::Commit { events, checkpoint: checkpoint.cloned(), states: self.states() };
         self.sink.tx.send(req).map_err(|_| worker_gone())
     }
 }
 
-/// Ingests `opts.inputs` into `sink`.
+/// Ingests `opts.inputs` into `sink`, every batch passing through
+/// `enricher` (GeoIP, client hash, IP privacy) on its way.
 ///
 /// Per-input problems (unreadable, truncated, unrecognised, bad lines) are
 /// recorded in the report and do not stop the run; a store error does, with
 /// nothing of the batch in flight committed.
 pub fn ingest(
     opts: &IngestOptions,
+    enricher: Enricher,
     sink: &mut (dyn Sink + Send),
     progress: &dyn Progress,
 ) -> Result<IngestReport, Error> {
@@ -403,7 +421,7 @@ pub fn ingest(
             .name("xferstats-store".into())
             .spawn_scoped(scope, move || sink_worker(sink, rx))
             .expect("spawning the store thread");
-        let result = run(opts, SinkHandle { tx }, store, progress);
+        let result = run(opts, SinkHandle { tx }, enricher, store, progress);
         let (done, err) = worker.join().unwrap_or_else(|_| {
             (Committed::default(), Some(StoreError::State { scope: "store".into(), reason: "panicked".into() }))
         });
@@ -418,11 +436,18 @@ pub fn ingest(
     })
 }
 
-fn run(opts: &IngestOptions, sink: SinkHandle, store: String, progress: &dyn Progress) -> Result<IngestReport, Error> {
+fn run(
+    opts: &IngestOptions,
+    sink: SinkHandle,
+    enricher: Enricher,
+    store: String,
+    progress: &dyn Progress,
+) -> Result<IngestReport, Error> {
     let mut engine = Engine {
         opts,
         sink,
         decoders: HashMap::new(),
+        enricher,
         report: IngestReport { store, ..IngestReport::default() },
         events: Vec::with_capacity(opts.batch_events.min(1 << 16)),
     };

@@ -7,15 +7,18 @@
 //! * [`formats`] — one module per log format, pure functions from bytes to
 //!   records ([`formats::prefix`] holds the shared syslog/log-file prefixes);
 //! * [`sessions`] — joins lines of one session into [`model::Event`]s;
+//! * [`enrich`] — GeoIP location, geohash, keyed client hash, and the
+//!   IP-privacy mode applied before anything is stored;
 //! * [`sinks`] — stores behind the [`sinks::Sink`] and [`sinks::Store`]
 //!   traits (SQLite by default);
 //! * [`report`] — daily digest and grouped reports.
 //!
-//! [`ingest::ingest`] drives the first four; the binary only turns command
+//! [`ingest::ingest`] drives the first five; the binary only turns command
 //! line arguments into an [`ingest::IngestOptions`] or a
 //! [`report::ReportOptions`] and calls in.
 
 pub mod config;
+pub mod enrich;
 pub mod error;
 pub mod formats;
 pub mod ingest;

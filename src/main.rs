@@ -8,7 +8,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use xferstats::config::{local_hostname, StoreSpec, DB_ENV};
+use xferstats::config::{default_dir, local_hostname, StoreSpec, DB_ENV, STATE_DIR_ENV};
+use xferstats::enrich::hostkey::{HostKey, KEY_ENV};
+use xferstats::enrich::{EnrichOptions, Enricher, GeoipChoice, IpMode, DEFAULT_GEOHASH_PRECISION};
 use xferstats::formats::proftpd_extended::{ExtendedFormat, DEFAULT_FORMAT as DEFAULT_PROFTPD_FORMAT};
 use xferstats::formats::rsync::{LogFormat, DEFAULT_LOG_FORMAT};
 use xferstats::formats::Format;
@@ -21,19 +23,22 @@ use xferstats::time::{parse_day, TimeZone};
 
 /// Turns file-transfer logs (rsync daemon, …) into exact daily statistics.
 ///
-/// Events land in an embedded SQLite database (default
-/// /var/lib/xferstats/xferstats.db for root, else
-/// ~/.local/share/xferstats/xferstats.db). Re-importing a file, its
-/// rotated or compressed copy, adds nothing; a grown file adds only its new
-/// lines.
+/// Events land in an embedded SQLite database (default xferstats.db in the
+/// state directory). Re-importing a file, its rotated or compressed copy,
+/// adds nothing; a grown file adds only its new lines.
 #[derive(Debug, Parser)]
 #[command(name = "xferstats", version, max_term_width = 100)]
 struct Cli {
-    /// Store to use: `sqlite:PATH` or a file path. Default:
-    /// /var/lib/xferstats/xferstats.db (root) or
-    /// ~/.local/share/xferstats/xferstats.db.
+    /// Store to use: `sqlite:PATH` or a file path. Default: xferstats.db in
+    /// the state directory.
     #[arg(long, global = true, env = DB_ENV, value_name = "URL")]
     db: Option<String>,
+
+    /// State directory: the default database and the generated host key
+    /// (host.key). Default: /var/lib/xferstats for root, else
+    /// ~/.local/share/xferstats.
+    #[arg(long, global = true, env = STATE_DIR_ENV, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
 
     /// More output: -v lists every input with its detected format, -vv adds
     /// debug messages.
@@ -100,6 +105,48 @@ struct IngestArgs {
     /// Progress bar: `auto` shows it when stderr is a terminal.
     #[arg(long, value_enum, default_value_t = When::Auto)]
     progress: When,
+
+    /// GeoIP City database (.mmdb: GeoLite2/GeoIP2/DB-IP City or an
+    /// ip-location-db export). `auto` uses the first of
+    /// /var/lib/GeoIP/GeoLite2-City.mmdb, /usr/share/GeoIP/GeoLite2-City.mmdb,
+    /// … that exists (none: a warning, events without location); `off`
+    /// disables GeoIP.
+    #[arg(long, env = "XFERSTATS_GEOIP", default_value = "auto", value_name = "PATH")]
+    geoip: String,
+
+    /// Length of the stored geohash, 1–12 (5 is about ±2.4 km; GeoIP is
+    /// not more precise).
+    #[arg(long, default_value_t = DEFAULT_GEOHASH_PRECISION, value_name = "N",
+          value_parser = clap::value_parser!(u8).range(1..=12))]
+    geohash_precision: u8,
+
+    /// What of client addresses and host names is stored: `hmac` a keyed
+    /// hash only, `truncate` the /24 or /48 network and the parent domain,
+    /// `full` everything, `drop` nothing. Locations are always looked up
+    /// from the full address first. The hash key comes from
+    /// XFERSTATS_HOST_KEY or host.key in the state directory (generated
+    /// once, mode 0600).
+    #[arg(long, env = "XFERSTATS_IP_MODE", value_enum, default_value_t = IpModeArg::Hmac)]
+    ip_mode: IpModeArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum IpModeArg {
+    Hmac,
+    Truncate,
+    Full,
+    Drop,
+}
+
+impl From<IpModeArg> for IpMode {
+    fn from(m: IpModeArg) -> IpMode {
+        match m {
+            IpModeArg::Hmac => IpMode::Hmac,
+            IpModeArg::Truncate => IpMode::Truncate,
+            IpModeArg::Full => IpMode::Full,
+            IpModeArg::Drop => IpMode::Drop,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -120,8 +167,10 @@ struct ReportArgs {
     until: Option<String>,
 
     /// Group by these keys (comma-separated): day, user, protocol,
-    /// direction, host, module, client, status. Without it: the daily digest
-    /// of the latest day, one row per user.
+    /// direction, host, module, client, status, country, city. Without it:
+    /// the daily digest of the latest day, one row per user. (client,
+    /// country and city are read from the raw events; client shows what
+    /// the IP mode stored: address, network or hash.)
     #[arg(long, value_name = "KEYS", value_delimiter = ',')]
     by: Option<Vec<String>>,
 
@@ -138,10 +187,10 @@ enum Output {
     Json,
 }
 
-fn store_spec(db: &Option<String>) -> anyhow::Result<StoreSpec> {
+fn store_spec(db: &Option<String>, state_dir: &std::path::Path) -> anyhow::Result<StoreSpec> {
     Ok(match db {
         Some(s) => StoreSpec::parse(s)?,
-        None => StoreSpec::default_location(),
+        None => StoreSpec::default_location(state_dir),
     })
 }
 
@@ -162,6 +211,7 @@ fn day_arg(flag: &'static str, v: &Option<String>) -> anyhow::Result<Option<Stri
 }
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
+    let state_dir = cli.state_dir.clone().filter(|d| !d.as_os_str().is_empty()).unwrap_or_else(default_dir);
     match cli.command {
         Command::Formats => {
             for f in Format::ALL {
@@ -195,7 +245,17 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 server_host: a.server_host.unwrap_or_else(local_hostname),
                 batch_events: a.batch_size as usize,
             };
-            let spec = store_spec(&cli.db)?;
+            let enricher = Enricher::new(&EnrichOptions {
+                geoip: match a.geoip.trim() {
+                    "auto" | "" => GeoipChoice::Auto,
+                    "off" | "none" => GeoipChoice::Off,
+                    path => GeoipChoice::Path(PathBuf::from(path)),
+                },
+                geohash_precision: a.geohash_precision,
+                ip_mode: a.ip_mode.into(),
+                key: HostKey::load(std::env::var(KEY_ENV).ok().filter(|k| !k.is_empty()).as_deref(), &state_dir)?.0,
+            })?;
+            let spec = store_spec(&cli.db, &state_dir)?;
             let mut store = open_store(&spec)?;
             let show_bar = !cli.quiet
                 && match a.progress {
@@ -205,7 +265,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 };
             let bar = xferstats::progress::Bar::new();
             let progress: &dyn Progress = if show_bar { &bar } else { &NoProgress };
-            let report = ingest(&opts, &mut store, progress)?;
+            let report = ingest(&opts, enricher, &mut store, progress)?;
             if !cli.quiet {
                 eprint!("{}", report.render(cli.verbose > 0));
             } else {
@@ -238,7 +298,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     Output::Json => OutputFormat::Json,
                 },
             };
-            let spec = store_spec(&cli.db)?;
+            let spec = store_spec(&cli.db, &state_dir)?;
             let StoreSpec::Sqlite(path) = &spec;
             if !path.exists() {
                 anyhow::bail!("{}: no database yet; run `xferstats ingest FILE…` first", spec.describe());
@@ -258,6 +318,9 @@ fn exit_code_of(e: &anyhow::Error) -> u8 {
             return x.exit_code();
         }
         if cause.downcast_ref::<xferstats::error::ConfigError>().is_some() {
+            return xferstats::EXIT_USAGE;
+        }
+        if cause.downcast_ref::<xferstats::error::EnrichError>().is_some() {
             return xferstats::EXIT_USAGE;
         }
         if cause.downcast_ref::<xferstats::error::StoreError>().is_some() {

@@ -224,6 +224,9 @@ pub struct Transfer {
     pub source: SourceFormat,
     /// Per file or per session.
     pub granularity: Granularity,
+    /// Where the client is, added by enrichment (`None` before it, or when
+    /// the log names no client).
+    pub origin: Option<Arc<Origin>>,
 }
 
 /// One authentication attempt.
@@ -252,12 +255,40 @@ pub struct Login {
     pub server_host: Arc<str>,
     /// Format of the log the event came from.
     pub source: SourceFormat,
+    /// Where the client is, added by enrichment.
+    pub origin: Option<Arc<Origin>>,
+}
+
+/// What enrichment knows of a client, shared by every event of that client
+/// (one lookup per distinct address).
+///
+/// Geo fields come from the full address before the IP-privacy mode drops
+/// or truncates it; the event's `client_ip` then holds only what the mode
+/// lets a store keep.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Origin {
+    /// ISO 3166-1 alpha-2 country code.
+    pub country: Option<Box<str>>,
+    /// City name (English).
+    pub city: Option<Box<str>>,
+    /// Latitude, degrees.
+    pub latitude: Option<f64>,
+    /// Longitude, degrees.
+    pub longitude: Option<f64>,
+    /// Geohash of the location at the configured precision.
+    pub geohash: Option<Box<str>>,
+    /// Keyed hash of the client address (or host name when the log has no
+    /// address), when the IP mode keeps one.
+    pub client_hash: Option<Box<str>>,
+    /// Set when `client_ip` was truncated to a network of this many bits.
+    pub ip_prefix: Option<u8>,
 }
 
 /// Anything a log line (or a joined group of lines) can mean for statistics.
 ///
-/// Enrichment (GeoIP, client-host hash) is added by a later stage on top of
-/// this model; formats never see it.
+/// Enrichment (GeoIP, client-host hash, IP privacy) is applied by a later
+/// stage ([`crate::enrich`]) to the `origin`, `client_ip` and `client_host`
+/// fields; formats leave `origin` empty.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Event {

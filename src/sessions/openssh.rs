@@ -134,6 +134,7 @@ impl OpensshDecoder {
                 session: Some(Arc::from(format!("sshd {}", a.pid))),
                 server_host: a.host,
                 source: SourceFormat::Openssh,
+                origin: None,
             }));
         }
     }
@@ -321,6 +322,7 @@ impl Decoder for OpensshDecoder {
                         session: s.map(|s| s.sid.clone()),
                         server_host: server.clone(),
                         source: SourceFormat::Openssh,
+                        origin: None,
                         granularity: Granularity::File,
                     }));
                 }
@@ -345,6 +347,7 @@ impl Decoder for OpensshDecoder {
                     session: s.map(|s| s.sid.clone()),
                     server_host: server,
                     source: SourceFormat::Openssh,
+                    origin: None,
                     granularity: Granularity::File,
                 }));
             }
@@ -372,6 +375,7 @@ impl Decoder for OpensshDecoder {
                         session: Some(session.clone()),
                         server_host: server.clone(),
                         source: SourceFormat::Openssh,
+                        origin: None,
                     }));
                 }
             }

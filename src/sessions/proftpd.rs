@@ -86,6 +86,7 @@ impl Decoder for ProftpdDecoder {
             session: Some(Arc::from(l.pid.to_string())),
             server_host: server,
             source: SourceFormat::Proftpd,
+            origin: None,
         }));
         Outcome::Used
     }

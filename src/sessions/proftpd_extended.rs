@@ -89,6 +89,7 @@ impl Decoder for ProftpdExtendedDecoder {
             session: None,
             server_host: server,
             source: SourceFormat::ProftpdExtended,
+            origin: None,
             granularity: Granularity::File,
         }));
         Outcome::Used

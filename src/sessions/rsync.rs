@@ -209,6 +209,7 @@ impl Decoder for RsyncDecoder {
                         session: Some(s.sid.clone()),
                         server_host: hi.name.clone(),
                         source: SourceFormat::Rsyncd,
+                        origin: None,
                     }));
                 }
             }
@@ -227,6 +228,7 @@ impl Decoder for RsyncDecoder {
                     session: sess.map(|s| s.sid.clone()),
                     server_host: hi.name.clone(),
                     source: SourceFormat::Rsyncd,
+                    origin: None,
                 }));
             }
             Record::Summary { sent, received, total } => {
@@ -422,6 +424,7 @@ fn file_event(
         session,
         server_host: server.clone(),
         source: SourceFormat::Rsyncd,
+        origin: None,
         granularity: Granularity::File,
     }));
     Outcome::Used
@@ -480,6 +483,7 @@ fn close(server: &Arc<str>, pid: u32, s: Session, transfer_logging: bool, out: &
         session: Some(s.sid.clone()),
         server_host: server.clone(),
         source: SourceFormat::Rsyncd,
+        origin: None,
         granularity: Granularity::Session,
     }));
 }

@@ -71,6 +71,7 @@ impl Decoder for SftpgoDecoder {
                 session,
                 server_host: server,
                 source: SourceFormat::Sftpgo,
+                origin: None,
             }));
             return Outcome::Used;
         };
@@ -95,6 +96,7 @@ impl Decoder for SftpgoDecoder {
             session,
             server_host: server,
             source: SourceFormat::Sftpgo,
+            origin: None,
             granularity: Granularity::File,
         }));
         Outcome::Used

@@ -64,6 +64,7 @@ impl Decoder for VsftpdDecoder {
                 session,
                 server_host: server,
                 source: SourceFormat::Vsftpd,
+                origin: None,
             }));
             return Outcome::Used;
         }
@@ -97,6 +98,7 @@ impl Decoder for VsftpdDecoder {
             session,
             server_host: server,
             source: SourceFormat::Vsftpd,
+            origin: None,
             granularity: Granularity::File,
         }));
         Outcome::Used

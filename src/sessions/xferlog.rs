@@ -73,6 +73,7 @@ impl Decoder for XferlogDecoder {
             session: None,
             server_host: server,
             source: SourceFormat::Xferlog,
+            origin: None,
             granularity: Granularity::File,
         }));
         Outcome::Used

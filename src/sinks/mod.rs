@@ -82,16 +82,31 @@ pub enum Key {
     Host,
     /// Module (rsync) or virtual root.
     Module,
-    /// Client address (or host name when the log has no address).
+    /// Client as stored under the IP mode: address, network, keyed hash,
+    /// or host name when the log has no address.
     Client,
     /// completed / interrupted / failed.
     Status,
+    /// Client country (ISO code, from GeoIP).
+    Country,
+    /// Client city, as `City, CC` (from GeoIP).
+    City,
 }
 
 impl Key {
     /// Every key.
-    pub const ALL: [Key; 8] =
-        [Key::Day, Key::User, Key::Protocol, Key::Direction, Key::Host, Key::Module, Key::Client, Key::Status];
+    pub const ALL: [Key; 10] = [
+        Key::Day,
+        Key::User,
+        Key::Protocol,
+        Key::Direction,
+        Key::Host,
+        Key::Module,
+        Key::Client,
+        Key::Status,
+        Key::Country,
+        Key::City,
+    ];
 
     /// Name used by `--by` and in JSON.
     pub fn name(self) -> &'static str {
@@ -104,6 +119,8 @@ impl Key {
             Key::Module => "module",
             Key::Client => "client",
             Key::Status => "status",
+            Key::Country => "country",
+            Key::City => "city",
         }
     }
 
@@ -114,7 +131,12 @@ impl Key {
 
     /// Whether logins have this key.
     pub fn applies_to_logins(self) -> bool {
-        matches!(self, Key::Day | Key::User | Key::Protocol | Key::Host | Key::Client)
+        matches!(self, Key::Day | Key::User | Key::Protocol | Key::Host | Key::Client | Key::Country | Key::City)
+    }
+
+    /// Whether the key is only in the raw event tables (not the rollups).
+    pub fn needs_raw(self) -> bool {
+        matches!(self, Key::Client | Key::Country | Key::City)
     }
 }
 

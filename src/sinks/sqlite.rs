@@ -19,7 +19,8 @@ use crate::model::{Direction, Event, Protocol, Status, Transfer};
 use crate::time::{day_number, day_string, rfc3339};
 
 /// Schema migrations, applied in order; the index + 1 is the version.
-const MIGRATIONS: &[&str] = &[include_str!("../../sql/sqlite/0001_init.sql")];
+const MIGRATIONS: &[&str] =
+    &[include_str!("../../sql/sqlite/0001_init.sql"), include_str!("../../sql/sqlite/0002_enrich.sql")];
 
 /// A SQLite store.
 pub struct SqliteStore {
@@ -166,23 +167,30 @@ impl SqliteStore {
 
         let mut l_stmt = tx.prepare_cached(
             "INSERT OR IGNORE INTO logins (event_id, time_us, protocol, user, client_ip, client_host, \
-             outcome, method, session, server_host, source) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, \
-             ?11)",
+             outcome, method, session, server_host, source, country, city, latitude, longitude, geohash, \
+             client_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
         )?;
         for ev in events {
             let Event::Login(l) = ev else { continue };
+            let o = l.origin.as_deref();
             let n = l_stmt.execute(params![
                 l.id as i64,
                 l.time,
                 l.protocol.as_str(),
                 l.user,
-                ips.text(l.client_ip),
+                ips.text(l.client_ip, o.and_then(|o| o.ip_prefix)),
                 l.client_host,
                 l.outcome.as_str(),
                 l.method,
                 l.session,
                 l.server_host,
                 l.source.as_str(),
+                o.and_then(|o| o.country.as_deref()),
+                o.and_then(|o| o.city.as_deref()),
+                o.and_then(|o| o.latitude),
+                o.and_then(|o| o.longitude),
+                o.and_then(|o| o.geohash.as_deref()),
+                o.and_then(|o| o.client_hash.as_deref()),
             ])?;
             if n == 1 {
                 done.new += 1;
@@ -225,7 +233,7 @@ impl SqliteStore {
 /// Rows per multi-row transfer insert.
 const ROWS_PER_INSERT: usize = 32;
 /// Bound columns per transfer row.
-const TRANSFER_COLS: usize = 18;
+const TRANSFER_COLS: usize = 24;
 
 /// One row of the transfer insert. Low-cardinality text columns are bound
 /// as small integers and turned into string constants by SQLite (no copy
@@ -236,13 +244,13 @@ const TRANSFER_ROW: &str = "(?,?,?,\
     CASE ? WHEN 0 THEN 'upload' WHEN 1 THEN 'download' ELSE 'delete' END,\
     CASE ? WHEN 0 THEN 'completed' WHEN 1 THEN 'interrupted' ELSE 'failed' END,\
     ?,?,?,?,?,?,?,?,?,?,?,\
-    CASE ? WHEN 0 THEN 'file' ELSE 'session' END)";
+    CASE ? WHEN 0 THEN 'file' ELSE 'session' END,?,?,?,?,?,?)";
 
 fn multi_insert_sql(rows: usize) -> String {
     let mut sql = String::from(
         "INSERT OR IGNORE INTO transfers (event_id, end_us, start_us, protocol, direction, status, bytes, \
          wire_bytes, file_size, path, module, user, client_ip, client_host, session, server_host, source, \
-         granularity) VALUES ",
+         granularity, country, city, latitude, longitude, geohash, client_hash) VALUES ",
     );
     for r in 0..rows {
         if r > 0 {
@@ -272,33 +280,45 @@ fn bind_transfer(
     stmt.raw_bind_parameter(b + 9, t.path.as_deref())?;
     stmt.raw_bind_parameter(b + 10, t.module.as_deref())?;
     stmt.raw_bind_parameter(b + 11, t.user.as_str())?;
-    stmt.raw_bind_parameter(b + 12, ips.text(t.client_ip))?;
+    let o = t.origin.as_deref();
+    stmt.raw_bind_parameter(b + 12, ips.text(t.client_ip, o.and_then(|o| o.ip_prefix)))?;
     stmt.raw_bind_parameter(b + 13, t.client_host.as_deref())?;
     stmt.raw_bind_parameter(b + 14, t.session.as_deref())?;
     stmt.raw_bind_parameter(b + 15, &*t.server_host)?;
     stmt.raw_bind_parameter(b + 16, t.source.as_str())?;
     stmt.raw_bind_parameter(b + 17, t.granularity as i64)?;
+    stmt.raw_bind_parameter(b + 18, o.and_then(|o| o.country.as_deref()))?;
+    stmt.raw_bind_parameter(b + 19, o.and_then(|o| o.city.as_deref()))?;
+    stmt.raw_bind_parameter(b + 20, o.and_then(|o| o.latitude))?;
+    stmt.raw_bind_parameter(b + 21, o.and_then(|o| o.longitude))?;
+    stmt.raw_bind_parameter(b + 22, o.and_then(|o| o.geohash.as_deref()))?;
+    stmt.raw_bind_parameter(b + 23, o.and_then(|o| o.client_hash.as_deref()))?;
     Ok(())
 }
 
-/// Text of client addresses already bound: an import sees each client many
-/// times, and formatting an address costs more than a lookup. Bounded: it
-/// starts over past 65,536 addresses.
+/// Text of client addresses already bound (`addr` or, for a truncated
+/// address, `addr/bits`): an import sees each client many times, and
+/// formatting an address costs more than a lookup. Bounded: it starts over
+/// past 65,536 addresses.
 #[derive(Default)]
 struct IpText {
-    map: HashMap<std::net::IpAddr, String, Xxh3DefaultBuilder>,
+    map: HashMap<(std::net::IpAddr, Option<u8>), String, Xxh3DefaultBuilder>,
 }
 
 impl IpText {
-    fn text(&mut self, ip: Option<std::net::IpAddr>) -> Option<&str> {
-        let ip = ip?;
-        if !self.map.contains_key(&ip) {
+    fn text(&mut self, ip: Option<std::net::IpAddr>, prefix: Option<u8>) -> Option<&str> {
+        let key = (ip?, prefix);
+        if !self.map.contains_key(&key) {
             if self.map.len() >= 65_536 {
                 self.map.clear();
             }
-            self.map.insert(ip, ip.to_string());
+            let text = match prefix {
+                Some(bits) => format!("{}/{bits}", key.0),
+                None => key.0.to_string(),
+            };
+            self.map.insert(key, text);
         }
-        self.map.get(&ip).map(String::as_str)
+        self.map.get(&key).map(String::as_str)
     }
 }
 
@@ -437,7 +457,7 @@ fn rollup_col(k: Key) -> Option<&'static str> {
         Key::Host => "server_host",
         Key::Module => "module",
         Key::Status => "status",
-        Key::Client => return None,
+        Key::Client | Key::Country | Key::City => return None,
     })
 }
 
@@ -457,7 +477,9 @@ fn raw_col(k: Key, time: &'static str) -> &'static str {
         Key::Host => "server_host",
         Key::Module => "COALESCE(module, '')",
         Key::Status => "status",
-        Key::Client => "COALESCE(client_ip, client_host, '')",
+        Key::Client => "COALESCE(client_ip, client_hash, client_host, '')",
+        Key::Country => "COALESCE(country, '')",
+        Key::City => "COALESCE(city || ', ' || country, city, '')",
     }
 }
 
@@ -507,7 +529,7 @@ impl Store for SqliteStore {
             }
         }
         if q.keys.iter().all(|k| k.applies_to_logins()) {
-            let raw = q.keys.contains(&Key::Client);
+            let raw = q.keys.iter().any(|k| k.needs_raw());
             let (table, count) = if raw { ("logins", "1") } else { ("daily_logins", "logins") };
             let cols: Vec<&str> = q
                 .keys

@@ -4,7 +4,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::util::{import_once, synthetic_log, Env};
+use crate::util::{import_once, synthetic_log, Env, TEST_HOST_KEY};
 
 const BY: &str = "day,user,direction,status,module,client,host";
 
@@ -43,7 +43,11 @@ fn sigkill_at_several_moments_then_rerun() {
         let p = env.write("rsyncd.log", &data);
         let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("xferstats"))
             .env_remove("XFERSTATS_DB")
+            .env_remove("XFERSTATS_IP_MODE")
             .env("TZ", "UTC")
+            .env("XFERSTATS_STATE_DIR", env.state_dir())
+            .env("XFERSTATS_HOST_KEY", TEST_HOST_KEY)
+            .env("XFERSTATS_GEOIP", "off")
             .arg("--db")
             .arg(env.db())
             .args(["ingest", "--timezone", "UTC", "--server-host", "vm", "--batch-size", "200"])

@@ -3,6 +3,7 @@
 
 mod badinput;
 mod crash;
+mod enrich;
 mod formats;
 mod idempotent;
 mod realogs;

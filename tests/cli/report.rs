@@ -52,10 +52,13 @@ fn json_contract() {
     assert!(v[0].get("logins_ok").is_none());
     let dirs: Vec<&str> = v.as_array().unwrap().iter().map(|r| r["direction"].as_str().unwrap()).collect();
     assert_eq!(dirs, ["delete", "download", "upload"]);
-    // client comes from raw events, logins included.
+    // client comes from raw events, logins included; the default IP mode
+    // (hmac) shows the keyed hash, never the address.
     let v = env.report_json("client");
-    let c = v.as_array().unwrap().iter().find(|r| r["client"] == "198.51.100.7").unwrap();
-    assert_eq!(c["logins_failed"], 3);
+    let c = v.as_array().unwrap().iter().find(|r| r["logins_failed"] == 3).unwrap();
+    let hash = c["client"].as_str().unwrap();
+    assert_eq!(hash.len(), 22, "{hash}");
+    assert!(!v.to_string().contains("198.51.100.7"));
 }
 
 #[test]
@@ -118,7 +121,7 @@ fn log_derived_text_is_sanitised_in_reports() {
 #[test]
 fn help_names_the_default_database() {
     let env = Env::new();
-    env.cmd().arg("--help").assert().success().stdout(contains("/var/lib/xferstats/xferstats.db"));
+    env.cmd().arg("--help").assert().success().stdout(contains("/var/lib/xferstats"));
     env.cmd().args(["ingest", "--help"]).assert().success().stdout(contains("--rsync-log-format"));
     env.cmd().arg("formats").assert().success().stdout(contains("rsyncd"));
 }

@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use serde_json::Value;
 
+/// The host key of the tests.
+pub const TEST_HOST_KEY: &str = "xferstats-test-host-key-0123456789";
+
 pub struct Env {
     pub dir: tempfile::TempDir,
 }
@@ -24,11 +27,29 @@ impl Env {
         self.path("x.db")
     }
 
-    /// `xferstats --db <db>` with UTC and no inherited store variable.
+    /// The state directory of the test (host key).
+    pub fn state_dir(&self) -> PathBuf {
+        self.path("state")
+    }
+
+    /// `xferstats --db <db>` with UTC, the test's own state directory, no
+    /// GeoIP unless asked for, no inherited xferstats variable, and one
+    /// host key for all tests (so client hashes compare across databases;
+    /// `cmd_with_key_file` tests the generated key).
     pub fn cmd(&self) -> Command {
+        let mut c = self.cmd_with_key_file();
+        c.env("XFERSTATS_HOST_KEY", TEST_HOST_KEY).arg("--db").arg(self.db());
+        c
+    }
+
+    /// Like `cmd`, with the host key from the state directory's key file,
+    /// and without `--db`.
+    pub fn cmd_with_key_file(&self) -> Command {
         let mut c = Command::cargo_bin("xferstats").expect("binary");
-        c.env_remove("XFERSTATS_DB").env_remove("XFERSTATS_TEST_CRASH").env("TZ", "UTC");
-        c.arg("--db").arg(self.db());
+        for var in ["XFERSTATS_DB", "XFERSTATS_TEST_CRASH", "XFERSTATS_HOST_KEY", "XFERSTATS_IP_MODE"] {
+            c.env_remove(var);
+        }
+        c.env("TZ", "UTC").env("XFERSTATS_STATE_DIR", self.state_dir()).env("XFERSTATS_GEOIP", "off");
         c
     }
 
@@ -72,6 +93,20 @@ pub fn zstd(data: &[u8]) -> Vec<u8> {
 pub fn realogs() -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/samples/realogs");
     if p.join("expected.json").exists() {
+        return Some(p);
+    }
+    if std::env::var_os("XFERSTATS_REQUIRE_SAMPLES").is_some() {
+        panic!("{} is missing but XFERSTATS_REQUIRE_SAMPLES is set", p.display());
+    }
+    eprintln!("SKIPPED: {} not found (set XFERSTATS_REQUIRE_SAMPLES=1 to require it)", p.display());
+    None
+}
+
+/// The shared GeoLite2 City database, or `None` (a failure when
+/// XFERSTATS_REQUIRE_SAMPLES is set, as in CI).
+pub fn geolite() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/geoip/GeoLite2-City.mmdb");
+    if p.exists() {
         return Some(p);
     }
     if std::env::var_os("XFERSTATS_REQUIRE_SAMPLES").is_some() {
