@@ -140,6 +140,9 @@ impl Enricher {
                 }
             },
         };
+        if let Some(g) = &geo {
+            tracing::info!("GeoIP database {} ({}, {:?} layout)", g.path().display(), g.database_type(), g.schema());
+        }
         Ok(Enricher {
             geo,
             key: opts.key.clone(),
