@@ -11,18 +11,133 @@ pub const DB_ENV: &str = "XFERSTATS_DB";
 pub const STATE_DIR_ENV: &str = "XFERSTATS_STATE_DIR";
 
 /// A store location.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum StoreSpec {
     /// An SQLite database file.
     Sqlite(PathBuf),
+    /// A PostgreSQL database.
+    Postgres(Box<PgSpec>),
+}
+
+/// A PostgreSQL connection: the driver's configuration and a description
+/// without the password. `Debug` never shows the password.
+#[derive(Clone)]
+pub struct PgSpec {
+    /// Driver configuration (host, port, user, password, database, …).
+    pub config: postgres::Config,
+    /// `postgres://user@host:port/dbname`, for messages.
+    pub describe: String,
+}
+
+impl std::fmt::Debug for PgSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("PgSpec").field(&self.describe).finish()
+    }
+}
+
+impl PartialEq for StoreSpec {
+    fn eq(&self, other: &StoreSpec) -> bool {
+        match (self, other) {
+            (StoreSpec::Sqlite(a), StoreSpec::Sqlite(b)) => a == b,
+            (StoreSpec::Postgres(a), StoreSpec::Postgres(b)) => a.describe == b.describe,
+            _ => false,
+        }
+    }
+}
+
+impl PgSpec {
+    /// From a `postgres://` / `postgresql://` URL (libpq syntax), or from
+    /// the libpq `PG*` environment variables when `url` is `None`
+    /// (`PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`,
+    /// `PGAPPNAME`, `PGCONNECT_TIMEOUT`).
+    pub fn parse(url: Option<&str>, env: impl Fn(&str) -> Option<String>) -> Result<PgSpec, ConfigError> {
+        let mut config = match url {
+            Some(u) => u.parse::<postgres::Config>().map_err(|e| ConfigError::PostgresUrl {
+                scheme: u.split("://").next().unwrap_or("postgres").to_string(),
+                reason: redact(&e.to_string(), u),
+            })?,
+            None => {
+                let mut c = postgres::Config::new();
+                c.host(&env("PGHOST").unwrap_or_else(|| "/var/run/postgresql".into()));
+                if let Some(p) = env("PGPORT") {
+                    c.port(p.trim().parse().map_err(|_| ConfigError::PostgresUrl {
+                        scheme: "postgres".into(),
+                        reason: format!("PGPORT '{p}' is not a port number"),
+                    })?);
+                }
+                if let Some(u) = env("PGUSER").or_else(|| env("USER")) {
+                    c.user(&u);
+                }
+                if let Some(pw) = env("PGPASSWORD") {
+                    c.password(pw);
+                }
+                if let Some(d) = env("PGDATABASE") {
+                    c.dbname(&d);
+                }
+                if let Some(a) = env("PGAPPNAME") {
+                    c.application_name(&a);
+                }
+                if let Some(t) = env("PGCONNECT_TIMEOUT").and_then(|t| t.trim().parse::<u64>().ok()) {
+                    c.connect_timeout(std::time::Duration::from_secs(t));
+                }
+                c
+            }
+        };
+        if config.get_hosts().is_empty() {
+            config.host("/var/run/postgresql");
+        }
+        if config.get_user().is_none() {
+            if let Some(u) = env("USER") {
+                config.user(&u);
+            }
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("xferstats");
+        }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(std::time::Duration::from_secs(10));
+        }
+        let describe = describe(&config);
+        Ok(PgSpec { config, describe })
+    }
+}
+
+/// `postgres://user@host:port/dbname` (never the password).
+fn describe(c: &postgres::Config) -> String {
+    let host = match c.get_hosts().first() {
+        Some(postgres::config::Host::Tcp(h)) => h.clone(),
+        Some(postgres::config::Host::Unix(p)) => p.display().to_string(),
+        None => String::new(),
+    };
+    let port = c.get_ports().first().copied().unwrap_or(5432);
+    let user = c.get_user().unwrap_or("");
+    let db = c.get_dbname().or(c.get_user()).unwrap_or("");
+    format!("postgres://{user}@{host}:{port}/{db}")
+}
+
+/// Removes a password that a parser's message might quote.
+fn redact(msg: &str, url: &str) -> String {
+    let pw = url.split("://").nth(1).and_then(|r| r.split('@').next()).and_then(|u| u.split_once(':')).map(|(_, p)| p);
+    match pw {
+        Some(p) if !p.is_empty() => msg.replace(p, "***"),
+        _ => msg.to_string(),
+    }
 }
 
 impl StoreSpec {
-    /// Parses `sqlite:PATH`, `sqlite://PATH` or a bare path.
+    /// Parses `sqlite:PATH`, `sqlite://PATH`, a bare path,
+    /// `postgres://…`/`postgresql://…`, or `postgres:` (libpq `PG*`
+    /// environment variables).
     pub fn parse(s: &str) -> Result<StoreSpec, ConfigError> {
         let t = s.trim();
         if t.is_empty() {
             return Err(ConfigError::Store(s.to_string()));
+        }
+        if t.starts_with("postgres://") || t.starts_with("postgresql://") {
+            return Ok(StoreSpec::Postgres(Box::new(PgSpec::parse(Some(t), |k| std::env::var(k).ok())?)));
+        }
+        if t == "postgres:" || t == "postgresql:" {
+            return Ok(StoreSpec::Postgres(Box::new(PgSpec::parse(None, |k| std::env::var(k).ok())?)));
         }
         if let Some(rest) = t.strip_prefix("sqlite:") {
             let path = rest.strip_prefix("//").unwrap_or(rest);
@@ -44,10 +159,11 @@ impl StoreSpec {
         StoreSpec::Sqlite(state_dir.join("xferstats.db"))
     }
 
-    /// Display form (never holds secrets for SQLite).
+    /// Display form (never holds a password).
     pub fn describe(&self) -> String {
         match self {
             StoreSpec::Sqlite(p) => format!("sqlite:{}", p.display()),
+            StoreSpec::Postgres(p) => p.describe.clone(),
         }
     }
 }
@@ -95,5 +211,27 @@ mod tests {
         assert_eq!(StoreSpec::parse("x.db").unwrap(), StoreSpec::Sqlite("x.db".into()));
         assert!(StoreSpec::parse("mysql://u:p@h/db").is_err());
         assert!(StoreSpec::parse("").is_err());
+    }
+
+    #[test]
+    fn postgres_specs_never_show_the_password() {
+        let s = StoreSpec::parse("postgres://stats:hunter2@db.example:5433/xfer").unwrap();
+        assert_eq!(s.describe(), "postgres://stats@db.example:5433/xfer");
+        assert!(!format!("{s:?}").contains("hunter2"));
+        let s = StoreSpec::parse("postgresql://stats@127.0.0.1/xfer?connect_timeout=3").unwrap();
+        assert_eq!(s.describe(), "postgres://stats@127.0.0.1:5432/xfer");
+        let env = |k: &str| match k {
+            "PGHOST" => Some("10.0.0.5".to_string()),
+            "PGPORT" => Some("6543".to_string()),
+            "PGUSER" => Some("ing".to_string()),
+            "PGPASSWORD" => Some("pw-secret".to_string()),
+            "PGDATABASE" => Some("stats".to_string()),
+            _ => None,
+        };
+        let p = PgSpec::parse(None, env).unwrap();
+        assert_eq!(p.describe, "postgres://ing@10.0.0.5:6543/stats");
+        assert_eq!(p.config.get_password(), Some(&b"pw-secret"[..]));
+        let e = StoreSpec::parse("postgres://u:topsecret@h:notaport/db").unwrap_err().to_string();
+        assert!(!e.contains("topsecret"), "{e}");
     }
 }

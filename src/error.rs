@@ -30,8 +30,17 @@ pub enum ConfigError {
         reason: String,
     },
     /// `--db` names a store this build does not know.
-    #[error("--db '{0}': unknown store (expected sqlite:PATH or a file path)")]
+    #[error("--db '{0}': unknown store (expected sqlite:PATH, a file path, postgres://… or postgres:)")]
     Store(String),
+    /// A PostgreSQL connection string that does not parse (the string itself
+    /// is not repeated: it may hold a password).
+    #[error("--db {scheme}://…: invalid PostgreSQL connection URL: {reason}")]
+    PostgresUrl {
+        /// `postgres` or `postgresql`.
+        scheme: String,
+        /// Why.
+        reason: String,
+    },
     /// A date or duration option could not be read.
     #[error("{flag} '{value}': expected a date YYYY-MM-DD")]
     Date {
@@ -43,6 +52,9 @@ pub enum ConfigError {
     /// `--by` names an unknown key.
     #[error("--by '{0}': unknown key (expected day, user, protocol, direction, host, module, client, status, country, city)")]
     ReportKey(String),
+    /// An age like `30d` could not be read.
+    #[error("--raw-older-than '{0}': expected a number of hours, days or weeks like 36h, 30d, 8w")]
+    Age(String),
     /// `--format NAME` names an unknown log format.
     #[error("--format '{0}': unknown log format (see `xferstats formats`)")]
     Format(String),
@@ -91,6 +103,32 @@ pub enum StoreError {
         /// SQLite's error.
         source: rusqlite::Error,
     },
+    /// PostgreSQL reported an error (or the connection failed) while doing
+    /// `what`. `target` never holds the password.
+    #[error("postgres {target}: {what}: {source}")]
+    Postgres {
+        /// `postgres://user@host:port/db`.
+        target: String,
+        /// The operation.
+        what: &'static str,
+        /// The driver's error.
+        source: postgres::Error,
+    },
+    /// A database written by a newer xferstats (PostgreSQL).
+    #[error(
+        "{target}: schema version {found} is newer than this xferstats understands ({supported}); upgrade xferstats"
+    )]
+    NewerPgSchema {
+        /// The database.
+        target: String,
+        /// Version in the database.
+        found: i64,
+        /// Newest version this binary knows.
+        supported: i64,
+    },
+    /// A maintenance request that would lose data.
+    #[error("{0}")]
+    Refused(String),
     /// The database was written by a newer xferstats.
     #[error(
         "{path}: schema version {found} is newer than this xferstats understands ({supported}); upgrade xferstats"

@@ -17,8 +17,7 @@ use xferstats::formats::Format;
 use xferstats::ingest::{ingest, IngestOptions, NoProgress, Progress};
 use xferstats::input::Source;
 use xferstats::report::{OutputFormat, ReportOptions};
-use xferstats::sinks::sqlite::SqliteStore;
-use xferstats::sinks::Key;
+use xferstats::sinks::{Backend, Key};
 use xferstats::time::{parse_day, TimeZone};
 
 /// Turns file-transfer logs (rsync daemon, …) into exact daily statistics.
@@ -29,8 +28,10 @@ use xferstats::time::{parse_day, TimeZone};
 #[derive(Debug, Parser)]
 #[command(name = "xferstats", version, max_term_width = 100)]
 struct Cli {
-    /// Store to use: `sqlite:PATH` or a file path. Default: xferstats.db in
-    /// the state directory.
+    /// Store to use: `sqlite:PATH` or a file path (default: xferstats.db in
+    /// the state directory); `postgres://user:password@host:port/dbname`
+    /// (libpq URL; `postgresql://` too), or `postgres:` to take the libpq
+    /// PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE variables.
     #[arg(long, global = true, env = DB_ENV, value_name = "URL")]
     db: Option<String>,
 
@@ -62,6 +63,42 @@ enum Command {
     Report(ReportArgs),
     /// List the log formats xferstats reads.
     Formats,
+    /// Database maintenance.
+    #[command(subcommand)]
+    Db(DbCommand),
+    /// Remove old raw events; the daily rollups (and reports by day, user,
+    /// host, …) stay. PostgreSQL drops whole month partitions that end
+    /// before the cut; SQLite deletes the rows.
+    Prune(PruneArgs),
+    /// Recompute the daily rollups from the raw events still stored.
+    Rollup(RollupArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum DbCommand {
+    /// Create the schema or apply pending migrations, then print the schema
+    /// version (ingest does this too).
+    Migrate,
+}
+
+#[derive(Debug, Args)]
+struct PruneArgs {
+    /// Age of the raw events to remove: N days (`30d`), weeks (`8w`) or
+    /// hours (`36h`).
+    #[arg(long, value_name = "AGE")]
+    raw_older_than: String,
+}
+
+#[derive(Debug, Args)]
+struct RollupArgs {
+    /// Rebuild the rollups (the only action so far).
+    #[arg(long, required = true)]
+    rebuild: bool,
+
+    /// First UTC day to rebuild (YYYY-MM-DD); refused if raw events of
+    /// those days were pruned.
+    #[arg(long, value_name = "DATE")]
+    since: String,
 }
 
 #[derive(Debug, Args)]
@@ -194,10 +231,23 @@ fn store_spec(db: &Option<String>, state_dir: &std::path::Path) -> anyhow::Resul
     })
 }
 
-fn open_store(spec: &StoreSpec) -> anyhow::Result<SqliteStore> {
-    match spec {
-        StoreSpec::Sqlite(p) => Ok(SqliteStore::open(p)?),
-    }
+fn open_store(spec: &StoreSpec) -> anyhow::Result<Box<dyn Backend>> {
+    Ok(xferstats::sinks::open(spec)?)
+}
+
+/// `30d`, `8w`, `36h` as microseconds.
+fn age_arg(v: &str) -> anyhow::Result<i64> {
+    let bad = || xferstats::error::ConfigError::Age(v.to_string());
+    let t = v.trim();
+    let (n, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
+    let n: i64 = n.parse().map_err(|_| bad())?;
+    let hours = match unit {
+        "h" => 1,
+        "d" => 24,
+        "w" => 24 * 7,
+        _ => return Err(bad().into()),
+    };
+    Ok(n.checked_mul(hours * 3_600_000_000).ok_or_else(bad)?)
 }
 
 fn day_arg(flag: &'static str, v: &Option<String>) -> anyhow::Result<Option<String>> {
@@ -265,7 +315,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 };
             let bar = xferstats::progress::Bar::new();
             let progress: &dyn Progress = if show_bar { &bar } else { &NoProgress };
-            let report = ingest(&opts, enricher, &mut store, progress)?;
+            let report = ingest(&opts, enricher, &mut *store, progress)?;
             if !cli.quiet {
                 eprint!("{}", report.render(cli.verbose > 0));
             } else {
@@ -299,20 +349,74 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 },
             };
             let spec = store_spec(&cli.db, &state_dir)?;
-            let StoreSpec::Sqlite(path) = &spec;
-            if !path.exists() {
-                anyhow::bail!("{}: no database yet; run `xferstats ingest FILE…` first", spec.describe());
+            if let StoreSpec::Sqlite(path) = &spec {
+                if !path.exists() {
+                    anyhow::bail!("{}: no database yet; run `xferstats ingest FILE…` first", spec.describe());
+                }
             }
             let mut store = open_store(&spec)?;
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
-            xferstats::report::run(&mut store, &opts, &mut out).context("writing the report")?;
+            xferstats::report::run(&mut *store, &opts, &mut out).context("writing the report")?;
+            Ok(xferstats::EXIT_OK)
+        }
+        Command::Db(DbCommand::Migrate) => {
+            let spec = store_spec(&cli.db, &state_dir)?;
+            let mut store = open_store(&spec)?;
+            let v = store.schema_version()?;
+            if !cli.quiet {
+                eprintln!("{}: schema version {v}", spec.describe());
+            }
+            Ok(xferstats::EXIT_OK)
+        }
+        Command::Prune(a) => {
+            let age = age_arg(&a.raw_older_than)?;
+            let spec = store_spec(&cli.db, &state_dir)?;
+            let mut store = open_store(&spec)?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64 * 1_000_000)
+                .unwrap_or(0);
+            let p = store.prune_raw(now - age)?;
+            if !cli.quiet {
+                eprintln!(
+                    "pruned raw events before {}: {} transfers, {} logins{} → {}",
+                    xferstats::time::rfc3339(now - age),
+                    p.transfers,
+                    p.logins,
+                    if p.partitions.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (dropped partitions {})", p.partitions.join(", "))
+                    },
+                    spec.describe()
+                );
+            }
+            Ok(xferstats::EXIT_OK)
+        }
+        Command::Rollup(a) => {
+            let since = day_arg("--since", &Some(a.since.clone()))?.unwrap_or_default();
+            let spec = store_spec(&cli.db, &state_dir)?;
+            let mut store = open_store(&spec)?;
+            let n = store.rebuild_rollups(&since)?;
+            if !cli.quiet {
+                eprintln!("rebuilt the daily rollups from {since}: {n} rows → {}", spec.describe());
+            }
             Ok(xferstats::EXIT_OK)
         }
     }
 }
 
 fn exit_code_of(e: &anyhow::Error) -> u8 {
+    // A reader that went away (`xferstats report | head`) is not an error.
+    let broken_pipe = |c: &(dyn std::error::Error + 'static)| {
+        c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || matches!(c.downcast_ref::<xferstats::error::Error>(), Some(xferstats::error::Error::Output(io))
+                if io.kind() == std::io::ErrorKind::BrokenPipe)
+    };
+    if e.chain().any(broken_pipe) {
+        return xferstats::EXIT_OK;
+    }
     for cause in e.chain() {
         if let Some(x) = cause.downcast_ref::<xferstats::error::Error>() {
             return x.exit_code();

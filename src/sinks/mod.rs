@@ -5,8 +5,10 @@
 //! together or not at all, which is what makes a killed import re-runnable
 //! without double counting.
 
+pub mod postgres;
 pub mod sqlite;
 
+use crate::config::StoreSpec;
 use crate::error::StoreError;
 use crate::model::Event;
 
@@ -195,4 +197,40 @@ pub trait Store {
     fn aggregate(&mut self, q: &Aggregate) -> Result<Vec<Group>, StoreError>;
     /// The newest day with any event within the range.
     fn latest_day(&mut self, since: Option<&str>, until: Option<&str>) -> Result<Option<String>, StoreError>;
+}
+
+/// What `prune` removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Raw transfer rows removed.
+    pub transfers: u64,
+    /// Raw login rows removed.
+    pub logins: u64,
+    /// Partitions dropped (PostgreSQL), by name.
+    pub partitions: Vec<String>,
+}
+
+/// Maintenance of a store.
+pub trait Admin {
+    /// The schema version (migrations are applied when a store is opened).
+    fn schema_version(&mut self) -> Result<i64, StoreError>;
+    /// Removes raw events older than `before` (µs); rollups stay. A store
+    /// with partitions removes only whole partitions that end before it.
+    fn prune_raw(&mut self, before: i64) -> Result<Pruned, StoreError>;
+    /// Recomputes the daily rollups of days `since..` from the raw rows.
+    /// Refuses when raw rows of some of those days were pruned (the rollup
+    /// would lose them). Returns the rollup rows written.
+    fn rebuild_rollups(&mut self, since: &str) -> Result<u64, StoreError>;
+}
+
+/// Everything a store does.
+pub trait Backend: Sink + Store + Admin + Send {}
+impl<T: Sink + Store + Admin + Send> Backend for T {}
+
+/// Opens (creating and migrating as needed) the store `spec` names.
+pub fn open(spec: &StoreSpec) -> Result<Box<dyn Backend>, StoreError> {
+    Ok(match spec {
+        StoreSpec::Sqlite(p) => Box::new(sqlite::SqliteStore::open(p)?),
+        StoreSpec::Postgres(p) => Box::new(self::postgres::PgStore::open(p)?),
+    })
 }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
-use super::{Aggregate, Checkpoint, Commit, Committed, Group, Key, Metrics, Sink, Store};
+use super::{Admin, Aggregate, Checkpoint, Commit, Committed, Group, Key, Metrics, Pruned, Sink, Store};
 use crate::error::StoreError;
 use crate::model::{Direction, Event, Protocol, Status, Transfer};
 use crate::time::{day_number, day_string, rfc3339};
@@ -576,4 +576,74 @@ impl Store for SqliteStore {
             )
             .map_err(self.err("find latest day"))
     }
+}
+
+impl Admin for SqliteStore {
+    fn schema_version(&mut self) -> Result<i64, StoreError> {
+        SqliteStore::schema_version(self)
+    }
+
+    fn prune_raw(&mut self, before: i64) -> Result<Pruned, StoreError> {
+        let tx = self.conn.transaction().map_err(err_at(&self.path, "begin prune"))?;
+        let transfers =
+            tx.execute("DELETE FROM transfers WHERE end_us < ?1", [before]).map_err(err_at(&self.path, "prune"))?;
+        let logins =
+            tx.execute("DELETE FROM logins WHERE time_us < ?1", [before]).map_err(err_at(&self.path, "prune"))?;
+        tx.commit().map_err(err_at(&self.path, "commit prune"))?;
+        Ok(Pruned { transfers: transfers as u64, logins: logins as u64, partitions: Vec::new() })
+    }
+
+    fn rebuild_rollups(&mut self, since: &str) -> Result<u64, StoreError> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err_at(&path, "begin rebuild"))?;
+        let since_us = crate::time::parse_day(since).map(|d| d * 86_400_000_000).unwrap_or(i64::MIN);
+        let (raw_first, rollup_first): (Option<String>, Option<String>) = tx
+            .query_row(
+                "SELECT date(MIN(t) / 1000000, 'unixepoch'), (SELECT MIN(day) FROM (SELECT day FROM daily_transfers \
+                 UNION ALL SELECT day FROM daily_logins) WHERE day >= ?1) FROM (SELECT MIN(end_us) AS t FROM \
+                 transfers UNION ALL SELECT MIN(time_us) FROM logins)",
+                [since],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(err_at(&path, "find raw range"))?;
+        if let Some(r) = rollup_first {
+            if raw_first.as_deref().is_none_or(|f| r.as_str() < f) {
+                return Err(StoreError::Refused(format!(
+                    "sqlite:{}: the raw events of {r} and later days up to {} were pruned; rebuilding from {since} \
+                     would lose their rollups (use --since {})",
+                    path.display(),
+                    raw_first.as_deref().unwrap_or("today"),
+                    raw_first.as_deref().unwrap_or("a later day")
+                )));
+            }
+        }
+        tx.execute("DELETE FROM daily_transfers WHERE day >= ?1", [since]).map_err(err_at(&path, "clear rollups"))?;
+        tx.execute("DELETE FROM daily_logins WHERE day >= ?1", [since]).map_err(err_at(&path, "clear rollups"))?;
+        let mut written = tx
+            .execute(
+                "INSERT INTO daily_transfers (day, server_host, protocol, direction, status, module, user, \
+                 transfers, bytes) SELECT date(end_us / 1000000, 'unixepoch'), server_host, protocol, direction, \
+                 status, COALESCE(module, ''), user, count(*), SUM(bytes) FROM transfers WHERE end_us >= ?1 \
+                 GROUP BY 1, 2, 3, 4, 5, 6, 7",
+                [since_us],
+            )
+            .map_err(err_at(&path, "rebuild rollups"))? as u64;
+        written += tx
+            .execute(
+                "INSERT INTO daily_logins (day, server_host, protocol, user, outcome, logins) \
+                 SELECT date(time_us / 1000000, 'unixepoch'), server_host, protocol, user, outcome, count(*) \
+                 FROM logins WHERE time_us >= ?1 GROUP BY 1, 2, 3, 4, 5",
+                [since_us],
+            )
+            .map_err(err_at(&path, "rebuild rollups"))? as u64;
+        tx.commit().map_err(err_at(&path, "commit rebuild"))?;
+        Ok(written)
+    }
+}
+
+fn err_at<'a>(path: &'a Path, what: &'static str) -> impl Fn(rusqlite::Error) -> StoreError + 'a {
+    move |source| StoreError::Sqlite { path: path.to_path_buf(), what, source }
 }
