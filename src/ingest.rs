@@ -36,6 +36,10 @@ use crate::error::StoreError;
 use crate::sinks::{Checkpoint, Commit, Committed, Sink};
 use crate::time::{Clock, TimeZone};
 
+/// A batch is committed once the lines it was decoded from reach this many
+/// bytes, even with fewer events than `--batch-size`.
+const BATCH_BYTES: usize = 64 << 20;
+
 /// Rejected-line samples kept per input.
 const SAMPLES_PER_INPUT: usize = 3;
 
@@ -582,6 +586,7 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
     let mut prev_tail: Vec<u8> = Vec::new();
     let mut line_no = cp.lines;
     let mut pending_since_commit = false;
+    let mut bytes_since_commit = 0usize;
     for chunk in chunks {
         progress.advance(raw.load(std::sync::atomic::Ordering::Relaxed));
         match chunk {
@@ -599,7 +604,14 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
                     rep.lines += 1;
                     pos = nl + 1;
                     pending_since_commit = true;
-                    if engine.events.len() >= opts.batch_events {
+                    bytes_since_commit += line.len();
+                    // Batches are bounded in events and in the bytes of
+                    // the lines they came from (long paths), so memory
+                    // stays flat whatever the input.
+                    if engine.events.len() >= opts.batch_events
+                        || (bytes_since_commit >= BATCH_BYTES && !engine.events.is_empty())
+                    {
+                        bytes_since_commit = 0;
                         let offset = start + pos as u64;
                         cp.rejected = base_rejected + rep.rejected;
                         checkpoint_at(&mut cp, &cx, &data, start, &prev_tail, offset, line_no);
