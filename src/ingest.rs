@@ -399,6 +399,7 @@ impl<'a> Engine<'a> {
     fn commit(&mut self, checkpoint: Option<&Checkpoint>) -> Result<(), Error> {
         let mut events = std::mem::replace(&mut self.events, Vec::with_capacity(self.opts.batch_events.min(1 << 16)));
         self.enricher.enrich(&mut events);
+        events.iter_mut().for_each(Event::scrub_nul);
         let req = Request::Commit { events, checkpoint: checkpoint.cloned(), states: self.states() };
         self.sink.tx.send(req).map_err(|_| worker_gone())
     }

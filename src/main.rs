@@ -32,7 +32,7 @@ struct Cli {
     /// the state directory); `postgres://user:password@host:port/dbname`
     /// (libpq URL; `postgresql://` too), or `postgres:` to take the libpq
     /// PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE variables.
-    #[arg(long, global = true, env = DB_ENV, value_name = "URL")]
+    #[arg(long, global = true, env = DB_ENV, hide_env_values = true, value_name = "URL")]
     db: Option<String>,
 
     /// State directory: the default database and the generated host key

@@ -9,6 +9,10 @@ ALTER ROLE grafana_ro SET default_transaction_read_only = on;
 ALTER ROLE grafana_ro SET statement_timeout = '60s';
 GRANT CONNECT ON DATABASE :"DBNAME" TO grafana_ro;
 GRANT USAGE ON SCHEMA public TO grafana_ro;
+-- PostgreSQL 15 already denies CREATE in public to ordinary roles; older
+-- servers do not, and a role can turn default_transaction_read_only off
+-- for itself, so take the privilege away explicitly.
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 GRANT SELECT ON daily_transfers, daily_logins, daily_clients, transfers, logins TO grafana_ro;
 -- Partitions created later are read through the parent tables above;
 -- the ledger and the session state (sealed open sessions) stay private.

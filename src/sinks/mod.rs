@@ -199,6 +199,26 @@ pub trait Store {
     fn latest_day(&mut self, since: Option<&str>, until: Option<&str>) -> Result<Option<String>, StoreError>;
 }
 
+/// Splits off the events older than a store's prune horizon: their raw
+/// rows are gone and their rollups may already count them, so they are not
+/// stored again. Returns the events to store (borrowed when none is old)
+/// and how many were skipped.
+pub fn beyond_horizon(events: &[Event], horizon: Option<i64>) -> (std::borrow::Cow<'_, [Event]>, u64) {
+    match horizon {
+        Some(h) if events.iter().any(|e| e.time() < h) => {
+            let kept: Vec<Event> = events.iter().filter(|e| e.time() >= h).cloned().collect();
+            let skipped = (events.len() - kept.len()) as u64;
+            tracing::warn!(
+                "{skipped} event(s) before {} skipped: raw events before that day were pruned and the daily \
+                 rollups may already count them",
+                crate::time::day_string(h)
+            );
+            (std::borrow::Cow::Owned(kept), skipped)
+        }
+        _ => (std::borrow::Cow::Borrowed(events), 0),
+    }
+}
+
 /// What `prune` removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Pruned {

@@ -41,7 +41,8 @@ use crate::model::{Event, Login, Transfer};
 use crate::time::{day_number, day_string};
 
 /// Schema migrations, applied in order; the index + 1 is the version.
-const MIGRATIONS: &[&str] = &[include_str!("../../sql/postgres/0001_init.sql")];
+const MIGRATIONS: &[&str] =
+    &[include_str!("../../sql/postgres/0001_init.sql"), include_str!("../../sql/postgres/0002_store_meta.sql")];
 /// Advisory lock held while migrating ("xfstat" + 1).
 const MIGRATION_LOCK: i64 = 0x7866_7374_6174_0001;
 /// Advisory lock held while creating partitions.
@@ -71,12 +72,13 @@ roll AS (
     INSERT INTO daily_transfers AS d (day, server_host, protocol, direction, status, module, username, transfers, bytes)
     SELECT (end_ts AT TIME ZONE 'UTC')::date, server_host, protocol, direction, status, COALESCE(module, ''),
            username, count(*), sum(bytes)::bigint
-    FROM ins GROUP BY 1, 2, 3, 4, 5, 6, 7
+    FROM ins GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6, 7
     ON CONFLICT (day, server_host, protocol, direction, status, module, username)
     DO UPDATE SET transfers = d.transfers + EXCLUDED.transfers, bytes = d.bytes + EXCLUDED.bytes),
 cl AS (
     INSERT INTO daily_clients (day, server_host, client)
     SELECT DISTINCT (end_ts AT TIME ZONE 'UTC')::date, server_host, client FROM ins WHERE client IS NOT NULL
+    ORDER BY 1, 2, 3
     ON CONFLICT DO NOTHING)
 SELECT count(*) FROM ins";
 
@@ -89,11 +91,12 @@ WITH ins AS (
 roll AS (
     INSERT INTO daily_logins AS d (day, server_host, protocol, username, outcome, logins)
     SELECT (time_ts AT TIME ZONE 'UTC')::date, server_host, protocol, username, outcome, count(*)
-    FROM ins GROUP BY 1, 2, 3, 4, 5
+    FROM ins GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
     ON CONFLICT (day, server_host, protocol, username, outcome) DO UPDATE SET logins = d.logins + EXCLUDED.logins),
 cl AS (
     INSERT INTO daily_clients (day, server_host, client)
     SELECT DISTINCT (time_ts AT TIME ZONE 'UTC')::date, server_host, client FROM ins WHERE client IS NOT NULL
+    ORDER BY 1, 2, 3
     ON CONFLICT DO NOTHING)
 SELECT count(*) FROM ins";
 
@@ -106,6 +109,12 @@ fn month_of(us: i64) -> i64 {
 
 fn month_start(idx: i64) -> String {
     format!("{:04}-{:02}-01 00:00:00+00", idx.div_euclid(12), idx.rem_euclid(12) + 1)
+}
+
+/// Unix µs of the start of month `idx`.
+fn month_start_us(idx: i64) -> i64 {
+    let (y, m) = (idx.div_euclid(12), idx.rem_euclid(12) + 1);
+    crate::time::days_from_civil(y as i32, m as u32, 1) * 86_400_000_000
 }
 
 fn partition_name(table: &str, idx: i64) -> String {
@@ -434,16 +443,32 @@ impl Sink for PgStore {
     }
 
     fn commit(&mut self, c: &Commit<'_>) -> Result<Committed, StoreError> {
+        use ::postgres::error::SqlState;
         self.ensure_partitions(c.events)?;
-        match self.commit_fast(c) {
-            Ok(done) => Ok(done),
-            Err(StoreError::Postgres { source, .. })
-                if source.code() == Some(&::postgres::error::SqlState::UNIQUE_VIOLATION) =>
-            {
-                tracing::debug!("some events are stored already; committing through the stage table");
-                self.commit_exact(c)
+        // Rollup rows are written in key order, so concurrent ingests
+        // rarely deadlock; when they do, the server aborts one transaction
+        // and it is simply run again.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = match self.commit_fast(c) {
+                Err(StoreError::Postgres { source, .. }) if source.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                    tracing::debug!("some events are stored already; committing through the stage table");
+                    self.commit_exact(c)
+                }
+                other => other,
+            };
+            match result {
+                Err(StoreError::Postgres { source, .. })
+                    if attempt < 5
+                        && matches!(source.code(), Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED
+                            || *c == SqlState::T_R_SERIALIZATION_FAILURE) =>
+                {
+                    tracing::info!("{source}; retrying the batch (attempt {})", attempt + 1);
+                    std::thread::sleep(std::time::Duration::from_millis(50 * attempt));
+                }
+                other => return other,
             }
-            Err(e) => Err(e),
         }
     }
 }
@@ -459,17 +484,19 @@ impl PgStore {
         };
         let started = std::time::Instant::now();
         let mut tx = self.client.transaction().map_err(err("begin transaction"))?;
-        let (n_transfers, n_logins) = count(c.events);
+        let horizon = pruned_before(&mut tx).map_err(err("read prune horizon"))?;
+        let (events, skipped) = super::beyond_horizon(c.events, horizon);
+        let (n_transfers, n_logins) = count(&events);
         if n_transfers > 0 {
-            copy_transfers(&mut tx, "transfers", c.events).map_err(err("copy transfers"))?;
+            copy_transfers(&mut tx, "transfers", &events).map_err(err("copy transfers"))?;
         }
         if n_logins > 0 {
-            copy_logins(&mut tx, "logins", c.events).map_err(err("copy logins"))?;
+            copy_logins(&mut tx, "logins", &events).map_err(err("copy logins"))?;
         }
         let copied = started.elapsed();
-        let deltas = Deltas::of(c.events);
+        let deltas = Deltas::of(&events);
         deltas.upsert(&mut tx).map_err(err("update rollups"))?;
-        let done = Committed { new: n_transfers + n_logins, dup: 0 };
+        let done = Committed { new: n_transfers + n_logins, dup: skipped };
         finish(&mut tx, c, done).map_err(err("update ledger"))?;
         crate::testhook::maybe_crash("commit");
         tx.commit().map_err(err("commit"))?;
@@ -494,17 +521,19 @@ impl PgStore {
                 .map_err(err("create stage tables"))?;
             self.staged = true;
         }
-        let (n_transfers, n_logins) = count(c.events);
         let mut tx = self.client.transaction().map_err(err("begin transaction"))?;
-        let mut done = Committed::default();
+        let horizon = pruned_before(&mut tx).map_err(err("read prune horizon"))?;
+        let (events, skipped) = super::beyond_horizon(c.events, horizon);
+        let (n_transfers, n_logins) = count(&events);
+        let mut done = Committed { new: 0, dup: skipped };
         if n_transfers > 0 {
-            copy_transfers(&mut tx, "stage_transfers", c.events).map_err(err("copy transfers"))?;
+            copy_transfers(&mut tx, "stage_transfers", &events).map_err(err("copy transfers"))?;
             let new: i64 = tx.query_one(MOVE_TRANSFERS, &[]).map_err(err("insert transfers"))?.get(0);
             done.new += new as u64;
             done.dup += n_transfers - new as u64;
         }
         if n_logins > 0 {
-            copy_logins(&mut tx, "stage_logins", c.events).map_err(err("copy logins"))?;
+            copy_logins(&mut tx, "stage_logins", &events).map_err(err("copy logins"))?;
             let new: i64 = tx.query_one(MOVE_LOGINS, &[]).map_err(err("insert logins"))?.get(0);
             done.new += new as u64;
             done.dup += n_logins - new as u64;
@@ -514,6 +543,13 @@ impl PgStore {
         tx.commit().map_err(err("commit"))?;
         Ok(done)
     }
+}
+
+/// The prune horizon (µs), if the store was ever pruned.
+fn pruned_before(tx: &mut Transaction<'_>) -> Result<Option<i64>, ::postgres::Error> {
+    Ok(tx
+        .query_opt("SELECT value FROM store_meta WHERE key = 'pruned_before'", &[])?
+        .and_then(|r| r.get::<_, String>(0).parse().ok()))
 }
 
 fn count(events: &[Event]) -> (u64, u64) {
@@ -560,10 +596,9 @@ fn finish(tx: &mut Transaction<'_>, c: &Commit<'_>, done: Committed) -> Result<(
 /// The client text `daily_clients` counts: as `COALESCE(abbrev(client_ip),
 /// client_hash, client_host)` renders it.
 fn client_key(ip: Option<IpAddr>, prefix: Option<u8>, hash: Option<&str>, host: Option<&str>) -> Option<String> {
-    match (ip, prefix) {
-        (Some(a), Some(bits)) if bits < if a.is_ipv4() { 32 } else { 128 } => Some(format!("{a}/{bits}")),
-        (Some(a), _) => Some(a.to_string()),
-        (None, _) => hash.or(host).map(str::to_string),
+    match ip {
+        Some(a) => Some(crate::model::ip_text(a, prefix)),
+        None => hash.or(host).map(str::to_string),
     }
 }
 
@@ -575,7 +610,7 @@ type LoginKey<'a> = (i64, &'a str, &'static str, &'a str, &'static str);
 struct Deltas<'a> {
     transfers: BTreeMap<TransferKey<'a>, (i64, i64)>,
     logins: BTreeMap<LoginKey<'a>, i64>,
-    clients: HashSet<(i64, &'a str, String)>,
+    clients: std::collections::BTreeSet<(i64, &'a str, String)>,
 }
 
 impl<'a> Deltas<'a> {
@@ -700,7 +735,10 @@ impl<'a> Deltas<'a> {
 const DAY_FILTER: &str = "($1::text IS NULL OR day >= $1::date) AND ($2::text IS NULL OR day <= $2::date)";
 
 fn time_filter(col: &str) -> String {
-    format!("($1::text IS NULL OR {col} >= $1::date) AND ($2::text IS NULL OR {col} < $2::date + 1)")
+    format!(
+        "($1::text IS NULL OR {col} >= ($1::text::date)::timestamp AT TIME ZONE 'UTC') AND \
+         ($2::text IS NULL OR {col} < ($2::text::date + 1)::timestamp AT TIME ZONE 'UTC')"
+    )
 }
 
 fn rollup_col(k: Key) -> Option<&'static str> {
@@ -872,6 +910,14 @@ impl Admin for PgStore {
                 pruned.partitions.push(name);
             }
         }
+        let old = pruned_before(&mut tx).map_err(err("read prune horizon"))?;
+        let horizon = month_start_us(cutoff);
+        tx.execute(
+            "INSERT INTO store_meta (key, value) VALUES ('pruned_before', $1) \
+             ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            &[&old.map_or(horizon, |o| o.max(horizon)).to_string()],
+        )
+        .map_err(err("record prune horizon"))?;
         tx.commit().map_err(err("commit prune"))?;
         self.months.clear();
         Ok(pruned)
@@ -897,6 +943,18 @@ impl Admin for PgStore {
                 &[&since],
             )
             .map_err(err("find raw range"))?;
+        if let Some(h) = pruned_before(&mut tx).map_err(err("read prune horizon"))? {
+            let since_us = crate::time::parse_day(since).map_or(i64::MIN, |d| d * 86_400_000_000);
+            if since_us < h {
+                return Err(StoreError::Refused(format!(
+                    "{}: raw events before {} were pruned; rebuilding from {since} would lose their rollups \
+                     (use --since {} or later)",
+                    self.target,
+                    day_string(h),
+                    day_string(h)
+                )));
+            }
+        }
         let raw_first: Option<String> = row.get(0);
         let rollup_first: Option<String> = row.get(1);
         if let Some(r) = rollup_first {
@@ -922,16 +980,16 @@ impl Admin for PgStore {
             "INSERT INTO daily_transfers (day, server_host, protocol, direction, status, module, username, transfers, \
              bytes) SELECT (end_ts AT TIME ZONE 'UTC')::date, server_host, protocol, direction, status, \
              COALESCE(module, ''), username, count(*), sum(bytes)::bigint FROM transfers \
-             WHERE end_ts >= $1::text::date GROUP BY 1, 2, 3, 4, 5, 6, 7",
+             WHERE end_ts >= ($1::text::date)::timestamp AT TIME ZONE 'UTC' GROUP BY 1, 2, 3, 4, 5, 6, 7",
             "INSERT INTO daily_logins (day, server_host, protocol, username, outcome, logins) \
              SELECT (time_ts AT TIME ZONE 'UTC')::date, server_host, protocol, username, outcome, count(*) \
-             FROM logins WHERE time_ts >= $1::text::date GROUP BY 1, 2, 3, 4, 5",
+             FROM logins WHERE time_ts >= ($1::text::date)::timestamp AT TIME ZONE 'UTC' GROUP BY 1, 2, 3, 4, 5",
             "INSERT INTO daily_clients (day, server_host, client) \
              SELECT (end_ts AT TIME ZONE 'UTC')::date, server_host, COALESCE(abbrev(client_ip), client_hash, \
-             client_host) FROM transfers WHERE end_ts >= $1::text::date \
+             client_host) FROM transfers WHERE end_ts >= ($1::text::date)::timestamp AT TIME ZONE 'UTC' \
              AND COALESCE(abbrev(client_ip), client_hash, client_host) IS NOT NULL \
              UNION SELECT (time_ts AT TIME ZONE 'UTC')::date, server_host, COALESCE(abbrev(client_ip), \
-             client_hash, client_host) FROM logins WHERE time_ts >= $1::text::date \
+             client_hash, client_host) FROM logins WHERE time_ts >= ($1::text::date)::timestamp AT TIME ZONE 'UTC' \
              AND COALESCE(abbrev(client_ip), client_hash, client_host) IS NOT NULL",
         ] {
             written += tx.execute(sql, &[&since]).map_err(err("rebuild rollups"))?;

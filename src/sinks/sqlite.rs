@@ -19,8 +19,11 @@ use crate::model::{Direction, Event, Protocol, Status, Transfer};
 use crate::time::{day_number, day_string, rfc3339};
 
 /// Schema migrations, applied in order; the index + 1 is the version.
-const MIGRATIONS: &[&str] =
-    &[include_str!("../../sql/sqlite/0001_init.sql"), include_str!("../../sql/sqlite/0002_enrich.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../sql/sqlite/0001_init.sql"),
+    include_str!("../../sql/sqlite/0002_enrich.sql"),
+    include_str!("../../sql/sqlite/0003_store_meta.sql"),
+];
 
 /// A SQLite store.
 pub struct SqliteStore {
@@ -312,10 +315,7 @@ impl IpText {
             if self.map.len() >= 65_536 {
                 self.map.clear();
             }
-            let text = match prefix {
-                Some(bits) => format!("{}/{bits}", key.0),
-                None => key.0.to_string(),
-            };
+            let text = crate::model::ip_text(key.0, prefix);
             self.map.insert(key, text);
         }
         self.map.get(&key).map(String::as_str)
@@ -375,7 +375,9 @@ impl Sink for SqliteStore {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(err("begin transaction"))?;
-        let done = match Self::insert_events(&tx, c.events, &mut self.ips, false).map_err(err("insert events"))? {
+        let horizon = pruned_before(&tx).map_err(err("read prune horizon"))?;
+        let (events, skipped) = super::beyond_horizon(c.events, horizon);
+        let mut done = match Self::insert_events(&tx, &events, &mut self.ips, false).map_err(err("insert events"))? {
             Some(done) => done,
             None => {
                 tx.rollback().map_err(err("roll back"))?;
@@ -383,11 +385,12 @@ impl Sink for SqliteStore {
                     .conn
                     .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                     .map_err(err("begin transaction"))?;
-                Self::insert_events(&tx, c.events, &mut self.ips, true)
+                Self::insert_events(&tx, &events, &mut self.ips, true)
                     .map_err(err("insert events"))?
                     .unwrap_or_default()
             }
         };
+        done.dup += skipped;
         let now = now_string();
         if let Some(cp) = c.checkpoint {
             tx.execute(
@@ -584,7 +587,17 @@ impl Admin for SqliteStore {
     }
 
     fn prune_raw(&mut self, before: i64) -> Result<Pruned, StoreError> {
+        // Whole UTC days only, so every day is either fully in the raw
+        // tables or not at all (a rebuild can tell which).
+        let before = crate::time::day_number(before) * 86_400_000_000;
         let tx = self.conn.transaction().map_err(err_at(&self.path, "begin prune"))?;
+        let old = pruned_before(&tx).map_err(err_at(&self.path, "read prune horizon"))?;
+        tx.execute(
+            "INSERT INTO store_meta (key, value) VALUES ('pruned_before', ?1) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [old.map_or(before, |o| o.max(before)).to_string()],
+        )
+        .map_err(err_at(&self.path, "record prune horizon"))?;
         let transfers =
             tx.execute("DELETE FROM transfers WHERE end_us < ?1", [before]).map_err(err_at(&self.path, "prune"))?;
         let logins =
@@ -600,6 +613,15 @@ impl Admin for SqliteStore {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(err_at(&path, "begin rebuild"))?;
         let since_us = crate::time::parse_day(since).map(|d| d * 86_400_000_000).unwrap_or(i64::MIN);
+        if let Some(h) = pruned_before(&tx).map_err(err_at(&path, "read prune horizon"))?.filter(|h| since_us < *h) {
+            return Err(StoreError::Refused(format!(
+                "sqlite:{}: raw events before {} were pruned; rebuilding from {since} would lose their rollups \
+                 (use --since {} or later)",
+                path.display(),
+                crate::time::day_string(h),
+                crate::time::day_string(h)
+            )));
+        }
         let (raw_first, rollup_first): (Option<String>, Option<String>) = tx
             .query_row(
                 "SELECT date(MIN(t) / 1000000, 'unixepoch'), (SELECT MIN(day) FROM (SELECT day FROM daily_transfers \
@@ -642,6 +664,13 @@ impl Admin for SqliteStore {
         tx.commit().map_err(err_at(&path, "commit rebuild"))?;
         Ok(written)
     }
+}
+
+/// The prune horizon (µs), if the store was ever pruned.
+fn pruned_before(conn: &Connection) -> rusqlite::Result<Option<i64>> {
+    conn.query_row("SELECT value FROM store_meta WHERE key = 'pruned_before'", [], |r| r.get::<_, String>(0))
+        .optional()
+        .map(|v| v.and_then(|v| v.parse().ok()))
 }
 
 fn err_at<'a>(path: &'a Path, what: &'static str) -> impl Fn(rusqlite::Error) -> StoreError + 'a {

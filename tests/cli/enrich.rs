@@ -291,7 +291,7 @@ fn a_version_1_database_is_migrated_in_place() {
     ingest_clients(&env, &geo, &[]);
     let conn = rusqlite::Connection::open(env.db()).unwrap();
     let version: i64 = conn.query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0)).unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
     let old: (String, Option<String>) = conn
         .query_row("SELECT client_ip, country FROM transfers WHERE event_id = 7", [], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap();

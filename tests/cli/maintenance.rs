@@ -10,7 +10,7 @@ fn sqlite_prune_rebuild_and_migrate() {
     env.ingest(&[f.to_str().unwrap()]).success();
     let by_day = env.report_json("day,user");
     let a = env.cmd().args(["db", "migrate"]).assert().success();
-    assert!(String::from_utf8_lossy(&a.get_output().stderr).contains("schema version 2"));
+    assert!(String::from_utf8_lossy(&a.get_output().stderr).contains("schema version 3"));
     // Damage the rollups, rebuild them from the raw rows.
     {
         let conn = rusqlite::Connection::open(env.db()).unwrap();
@@ -29,4 +29,13 @@ fn sqlite_prune_rebuild_and_migrate() {
     assert!(String::from_utf8_lossy(&a.get_output().stderr).contains("pruned"));
     assert_eq!(env.report_json("day,user"), by_day);
     env.cmd().args(["prune", "--raw-older-than", "soon"]).assert().code(2);
+    // Events older than the prune horizon are not stored again, even from a
+    // copy with another first line (their rollups already count them).
+    let mut copy = b"2026/03/01 09:00:00 [99] rsyncd version 3.5.0 starting, listening on port 873\n".to_vec();
+    copy.extend_from_slice(&std::fs::read(&f).unwrap());
+    let copy = env.write("copy.log", &copy);
+    let a = env.ingest(&[copy.to_str().unwrap()]).success();
+    let err = String::from_utf8_lossy(&a.get_output().stderr).to_string();
+    assert!(err.contains(" 0 new events") && err.contains("were pruned"), "{err}");
+    assert_eq!(env.report_json("day,user"), by_day);
 }

@@ -354,9 +354,9 @@ fn schema_migrations_partitions_and_newer_schema() {
     let db = pg.fresh_db("schema");
     let url = pg.url(&db);
     let a = pg_cmd(&env, &url).args(["db", "migrate"]).assert().success();
-    assert!(String::from_utf8_lossy(&a.get_output().stderr).contains("schema version 1"));
+    assert!(String::from_utf8_lossy(&a.get_output().stderr).contains("schema version 2"));
     pg_cmd(&env, &url).args(["db", "migrate"]).assert().success();
-    assert_eq!(pg.psql(&db, "SELECT count(*) FROM schema_version"), "1");
+    assert_eq!(pg.psql(&db, "SELECT count(*) FROM schema_version"), "2");
     // No partition and no default partition before data arrives; a month
     // each after.
     assert_eq!(pg.psql(&db, "SELECT count(*) FROM pg_inherits"), "0");
@@ -405,7 +405,36 @@ fn prune_drops_partitions_and_rebuild_restores_rollups() {
     assert_eq!(report(&env, &url, "day,user"), by_day);
     // Bad ages name the flag.
     pg_cmd(&env, &url).args(["prune", "--raw-older-than", "30x"]).assert().code(2);
-    // Re-importing the pruned file adds nothing (the ledger remembers it).
+    // Re-importing the pruned file adds nothing (the ledger remembers it),
+    // nor does a copy with another first line: events before the prune
+    // horizon are not stored again, their rollups already count them.
     ingest(&env, &url, &[f.to_str().unwrap()]).success();
+    let mut copy = b"2026/03/01 09:00:00 [99] rsyncd version 3.5.0 starting, listening on port 873\n".to_vec();
+    copy.extend_from_slice(&std::fs::read(&f).unwrap());
+    let copy = env.write("copy.log", &copy);
+    let a = ingest(&env, &url, &[copy.to_str().unwrap()]).success();
+    let err = String::from_utf8_lossy(&a.get_output().stderr).to_string();
+    assert!(err.contains(" 0 new events") && err.contains("were pruned"), "{err}");
     assert_eq!(pg.psql(&db, "SELECT count(*) FROM transfers"), "0");
+    assert_eq!(report(&env, &url, "day,user"), by_day);
+}
+
+#[test]
+fn nul_bytes_in_log_text_are_stored_alike() {
+    let Some(pg) = cluster() else { return };
+    let env = Env::new();
+    let db = pg.fresh_db("nul");
+    let url = pg.url(&db);
+    let log = env.write(
+        "xferlog",
+        b"Tue Apr  5 12:35:58 2016 1 203.0.113.9 4061858 /data/a\0b.json b _ i r us\0er ftp 0 * c\n\
+          Tue Apr  5 12:36:58 2016 1 203.0.113.9 100 /data/plain.json b _ o r user ftp 0 * c\n",
+    );
+    env.ingest(&[log.to_str().unwrap()]).success();
+    ingest(&env, &url, &[log.to_str().unwrap()]).success();
+    for by in ["day,user", "user,client"] {
+        let a = env.cmd().args(["report", "--format", "json", "--by", by]).output().unwrap().stdout;
+        assert_eq!(String::from_utf8_lossy(&a), String::from_utf8_lossy(&report(&env, &url, by)), "--by {by}");
+    }
+    assert_eq!(pg.psql(&db, "SELECT count(*) FROM transfers WHERE username = 'us\u{fffd}er'"), "1");
 }
