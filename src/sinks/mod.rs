@@ -190,6 +190,65 @@ pub struct Group {
     pub metrics: Metrics,
 }
 
+/// The transfer metrics of a report query, in the order [`Groups`] reads
+/// them: `count` is what one row counts (`1` for raw rows, `transfers` for
+/// rollups), `cast` a suffix for each sum (`::bigint` in PostgreSQL).
+pub(crate) fn transfer_metrics_sql(count: &str, cast: &str) -> String {
+    format!(
+        "SUM(CASE WHEN direction <> 'delete' THEN {count} ELSE 0 END){cast}, \
+         SUM(CASE WHEN direction <> 'delete' AND status = 'completed' THEN {count} ELSE 0 END){cast}, \
+         SUM(CASE WHEN direction <> 'delete' AND status = 'interrupted' THEN {count} ELSE 0 END){cast}, \
+         SUM(CASE WHEN direction <> 'delete' AND status = 'failed' THEN {count} ELSE 0 END){cast}, \
+         SUM(CASE WHEN direction = 'upload' THEN {count} ELSE 0 END){cast}, \
+         SUM(CASE WHEN direction = 'download' THEN {count} ELSE 0 END){cast}, \
+         SUM(CASE WHEN direction = 'upload' THEN bytes ELSE 0 END){cast}, \
+         SUM(CASE WHEN direction = 'download' THEN bytes ELSE 0 END){cast}, \
+         SUM(CASE WHEN direction = 'delete' THEN {count} ELSE 0 END){cast}"
+    )
+}
+
+/// Report groups accumulated from the rows of the SQL stores' queries, so
+/// that every store merges transfer and login rows the same way.
+#[derive(Default)]
+pub(crate) struct Groups(std::collections::BTreeMap<Vec<String>, Metrics>);
+
+impl Groups {
+    /// Adds a transfer row: the nine sums of [`transfer_metrics_sql`].
+    pub(crate) fn transfers(&mut self, keys: Vec<String>, v: [u64; 9]) {
+        let m = self.0.entry(keys).or_default();
+        m.transfers += v[0];
+        m.completed += v[1];
+        m.interrupted += v[2];
+        m.failed += v[3];
+        m.uploads += v[4];
+        m.downloads += v[5];
+        m.bytes_up += v[6];
+        m.bytes_down += v[7];
+        m.deletes += v[8];
+    }
+
+    /// Adds a login row (an all-zero row of a group without transfers is
+    /// dropped).
+    pub(crate) fn logins(&mut self, keys: Vec<String>, ok: u64, failed: u64) {
+        if ok == 0 && failed == 0 && !self.0.contains_key(&keys) {
+            return;
+        }
+        let m = self.0.entry(keys).or_default();
+        m.logins_ok += ok;
+        m.logins_failed += failed;
+    }
+
+    /// The groups in key order. An empty table still yields one all-zero
+    /// row without keys; it is dropped.
+    pub(crate) fn finish(self, keyless: bool) -> Vec<Group> {
+        self.0
+            .into_iter()
+            .filter(|(k, m)| !(keyless && *m == Metrics::default() && k.is_empty()))
+            .map(|(keys, metrics)| Group { keys, metrics })
+            .collect()
+    }
+}
+
 /// The report side of a store.
 pub trait Store {
     /// Groups and sums transfers and logins. Transfer metrics come from the

@@ -34,7 +34,7 @@ use std::net::IpAddr;
 
 use ::postgres::{Client, NoTls, Transaction};
 
-use super::{Admin, Aggregate, Checkpoint, Commit, Committed, Group, Key, Metrics, Pruned, Sink, Store};
+use super::{Admin, Aggregate, Checkpoint, Commit, Committed, Group, Key, Pruned, Sink, Store};
 use crate::config::PgSpec;
 use crate::error::StoreError;
 use crate::model::{Event, Login, Transfer};
@@ -100,6 +100,12 @@ cl AS (
     ON CONFLICT DO NOTHING)
 SELECT count(*) FROM ins";
 
+/// Maps a driver error to a store error naming the database (no password)
+/// and the step that failed.
+fn pg_err<'a>(target: &'a str, what: &'static str) -> impl Fn(::postgres::Error) -> StoreError + 'a {
+    move |source| StoreError::Postgres { target: target.to_string(), what, source }
+}
+
 /// Month index (year × 12 + month − 1) of a Unix µs time.
 fn month_of(us: i64) -> i64 {
     let days = us.div_euclid(86_400_000_000);
@@ -155,10 +161,7 @@ impl PgStore {
     /// may start at once); refuses a database from a newer binary.
     fn migrate(&mut self) -> Result<(), StoreError> {
         let target = self.target.clone();
-        let err = |what| {
-            let target = target.clone();
-            move |source| StoreError::Postgres { target: target.clone(), what, source }
-        };
+        let err = |what| pg_err(&target, what);
         self.client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK]).map_err(err("take migration lock"))?;
         let result = (|| {
             let mut tx = self.client.transaction().map_err(err("begin migration"))?;
@@ -195,10 +198,7 @@ impl PgStore {
             return Ok(());
         }
         let target = self.target.clone();
-        let err = |what| {
-            let target = target.clone();
-            move |source| StoreError::Postgres { target: target.clone(), what, source }
-        };
+        let err = |what| pg_err(&target, what);
         let mut tx = self.client.transaction().map_err(err("begin partition creation"))?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PARTITION_LOCK]).map_err(err("take partition lock"))?;
         for &m in &missing {
@@ -478,10 +478,7 @@ impl PgStore {
     /// any event is stored already (nothing is then committed).
     fn commit_fast(&mut self, c: &Commit<'_>) -> Result<Committed, StoreError> {
         let target = self.target.clone();
-        let err = |what| {
-            let target = target.clone();
-            move |source| StoreError::Postgres { target: target.clone(), what, source }
-        };
+        let err = |what| pg_err(&target, what);
         let started = std::time::Instant::now();
         let mut tx = self.client.transaction().map_err(err("begin transaction"))?;
         let horizon = pruned_before(&mut tx).map_err(err("read prune horizon"))?;
@@ -508,10 +505,7 @@ impl PgStore {
     /// inserted and rolled up.
     fn commit_exact(&mut self, c: &Commit<'_>) -> Result<Committed, StoreError> {
         let target = self.target.clone();
-        let err = |what| {
-            let target = target.clone();
-            move |source| StoreError::Postgres { target: target.clone(), what, source }
-        };
+        let err = |what| pg_err(&target, what);
         if !self.staged {
             self.client
                 .batch_execute(
@@ -785,35 +779,17 @@ impl Store for PgStore {
         let select_keys = if cols.is_empty() { "''".to_string() } else { cols.join(", ") };
         let group = if cols.is_empty() { String::new() } else { format!("GROUP BY {}", cols.join(", ")) };
         let sql = format!(
-            "SELECT {select_keys}, \
-             SUM(CASE WHEN direction <> 'delete' THEN {count} ELSE 0 END)::bigint, \
-             SUM(CASE WHEN direction <> 'delete' AND status = 'completed' THEN {count} ELSE 0 END)::bigint, \
-             SUM(CASE WHEN direction <> 'delete' AND status = 'interrupted' THEN {count} ELSE 0 END)::bigint, \
-             SUM(CASE WHEN direction <> 'delete' AND status = 'failed' THEN {count} ELSE 0 END)::bigint, \
-             SUM(CASE WHEN direction = 'upload' THEN {count} ELSE 0 END)::bigint, \
-             SUM(CASE WHEN direction = 'download' THEN {count} ELSE 0 END)::bigint, \
-             SUM(CASE WHEN direction = 'upload' THEN bytes ELSE 0 END)::bigint, \
-             SUM(CASE WHEN direction = 'download' THEN bytes ELSE 0 END)::bigint, \
-             SUM(CASE WHEN direction = 'delete' THEN {count} ELSE 0 END)::bigint \
-             FROM {table} WHERE {filter} {group}"
+            "SELECT {select_keys}, {} FROM {table} WHERE {filter} {group}",
+            super::transfer_metrics_sql(count, "::bigint")
         );
         let nk = q.keys.len().max(1);
-        let mut out: BTreeMap<Vec<String>, Metrics> = BTreeMap::new();
+        let mut out = super::Groups::default();
         let rows = self.client.query(&sql, &[&q.since, &q.until]).map_err(self.err("run report"))?;
         let g = |r: &::postgres::Row, i: usize| r.get::<_, Option<i64>>(nk + i).unwrap_or(0) as u64;
         for r in &rows {
             let keys: Vec<String> =
                 (0..q.keys.len()).map(|i| r.get::<_, Option<String>>(i).unwrap_or_default()).collect();
-            let m = out.entry(keys).or_default();
-            m.transfers += g(r, 0);
-            m.completed += g(r, 1);
-            m.interrupted += g(r, 2);
-            m.failed += g(r, 3);
-            m.uploads += g(r, 4);
-            m.downloads += g(r, 5);
-            m.bytes_up += g(r, 6);
-            m.bytes_down += g(r, 7);
-            m.deletes += g(r, 8);
+            out.transfers(keys, std::array::from_fn(|i| g(r, i)));
         }
         if q.keys.iter().all(|k| k.applies_to_logins()) {
             let raw = q.keys.iter().any(|k| k.needs_raw());
@@ -837,19 +813,10 @@ impl Store for PgStore {
                     (0..q.keys.len()).map(|i| r.get::<_, Option<String>>(i).unwrap_or_default()).collect();
                 let ok = r.get::<_, Option<i64>>(nk).unwrap_or(0) as u64;
                 let failed = r.get::<_, Option<i64>>(nk + 1).unwrap_or(0) as u64;
-                if ok == 0 && failed == 0 && !out.contains_key(&keys) {
-                    continue;
-                }
-                let m = out.entry(keys).or_default();
-                m.logins_ok += ok;
-                m.logins_failed += failed;
+                out.logins(keys, ok, failed);
             }
         }
-        Ok(out
-            .into_iter()
-            .filter(|(k, m)| !(q.keys.is_empty() && *m == Metrics::default() && k.is_empty()))
-            .map(|(keys, metrics)| Group { keys, metrics })
-            .collect())
+        Ok(out.finish(q.keys.is_empty()))
     }
 
     fn latest_day(&mut self, since: Option<&str>, until: Option<&str>) -> Result<Option<String>, StoreError> {
@@ -877,10 +844,7 @@ impl Admin for PgStore {
 
     fn prune_raw(&mut self, before: i64) -> Result<Pruned, StoreError> {
         let target = self.target.clone();
-        let err = |what| {
-            let target = target.clone();
-            move |source| StoreError::Postgres { target: target.clone(), what, source }
-        };
+        let err = |what| pg_err(&target, what);
         let cutoff = month_of(before);
         let mut tx = self.client.transaction().map_err(err("begin prune"))?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PARTITION_LOCK]).map_err(err("take partition lock"))?;
@@ -925,10 +889,7 @@ impl Admin for PgStore {
 
     fn rebuild_rollups(&mut self, since: &str) -> Result<u64, StoreError> {
         let target = self.target.clone();
-        let err = |what| {
-            let target = target.clone();
-            move |source| StoreError::Postgres { target: target.clone(), what, source }
-        };
+        let err = |what| pg_err(&target, what);
         let mut tx = self.client.transaction().map_err(err("begin rebuild"))?;
         // Ingests wait while the rollups are rebuilt, so none is counted
         // twice or lost.

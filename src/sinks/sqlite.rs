@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
-use super::{Admin, Aggregate, Checkpoint, Commit, Committed, Group, Key, Metrics, Pruned, Sink, Store};
+use super::{Admin, Aggregate, Checkpoint, Commit, Committed, Group, Key, Pruned, Sink, Store};
 use crate::error::StoreError;
 use crate::model::{Direction, Event, Protocol, Status, Transfer};
 use crate::time::{day_number, day_string, rfc3339};
@@ -499,36 +499,18 @@ impl Store for SqliteStore {
         let filter = if use_rollup { DAY_FILTER } else { time_filter("end_us") };
         let (since_us, until_us) = time_bounds(q);
         let sql = format!(
-            "SELECT {select_keys}, \
-             SUM(CASE WHEN direction <> 'delete' THEN {count} ELSE 0 END), \
-             SUM(CASE WHEN direction <> 'delete' AND status = 'completed' THEN {count} ELSE 0 END), \
-             SUM(CASE WHEN direction <> 'delete' AND status = 'interrupted' THEN {count} ELSE 0 END), \
-             SUM(CASE WHEN direction <> 'delete' AND status = 'failed' THEN {count} ELSE 0 END), \
-             SUM(CASE WHEN direction = 'upload' THEN {count} ELSE 0 END), \
-             SUM(CASE WHEN direction = 'download' THEN {count} ELSE 0 END), \
-             SUM(CASE WHEN direction = 'upload' THEN bytes ELSE 0 END), \
-             SUM(CASE WHEN direction = 'download' THEN bytes ELSE 0 END), \
-             SUM(CASE WHEN direction = 'delete' THEN {count} ELSE 0 END) \
-             FROM {table} WHERE {filter} {group}"
+            "SELECT {select_keys}, {} FROM {table} WHERE {filter} {group}",
+            super::transfer_metrics_sql(count, "")
         );
         let nk = q.keys.len().max(1);
-        let mut out: std::collections::BTreeMap<Vec<String>, Metrics> = Default::default();
+        let mut out = super::Groups::default();
         {
             let mut stmt = self.conn.prepare(&sql).map_err(self.err("prepare report"))?;
             let mut rows = stmt.query(params![q.since, q.until, since_us, until_us]).map_err(self.err("run report"))?;
             while let Some(r) = rows.next().map_err(self.err("read report"))? {
                 let keys: Vec<String> = (0..q.keys.len()).map(|i| r.get::<_, String>(i).unwrap_or_default()).collect();
                 let g = |i: usize| r.get::<_, i64>(nk + i).map(|v| v as u64).unwrap_or(0);
-                let m = out.entry(keys).or_default();
-                m.transfers += g(0);
-                m.completed += g(1);
-                m.interrupted += g(2);
-                m.failed += g(3);
-                m.uploads += g(4);
-                m.downloads += g(5);
-                m.bytes_up += g(6);
-                m.bytes_down += g(7);
-                m.deletes += g(8);
+                out.transfers(keys, std::array::from_fn(g));
             }
         }
         if q.keys.iter().all(|k| k.applies_to_logins()) {
@@ -553,20 +535,10 @@ impl Store for SqliteStore {
                 let keys: Vec<String> = (0..q.keys.len()).map(|i| r.get::<_, String>(i).unwrap_or_default()).collect();
                 let ok = r.get::<_, Option<i64>>(nk).ok().flatten().unwrap_or(0) as u64;
                 let failed = r.get::<_, Option<i64>>(nk + 1).ok().flatten().unwrap_or(0) as u64;
-                if ok == 0 && failed == 0 && !out.contains_key(&keys) {
-                    continue;
-                }
-                let m = out.entry(keys).or_default();
-                m.logins_ok += ok;
-                m.logins_failed += failed;
+                out.logins(keys, ok, failed);
             }
         }
-        // An empty table still yields one all-zero row without keys; drop it.
-        Ok(out
-            .into_iter()
-            .filter(|(k, m)| !(q.keys.is_empty() && *m == Metrics::default() && k.is_empty()))
-            .map(|(keys, metrics)| Group { keys, metrics })
-            .collect())
+        Ok(out.finish(q.keys.is_empty()))
     }
 
     fn latest_day(&mut self, since: Option<&str>, until: Option<&str>) -> Result<Option<String>, StoreError> {

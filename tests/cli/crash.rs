@@ -1,10 +1,9 @@
 //! A crash or kill at any point leaves the store as it was before the batch
 //! in flight, and a re-run gives exact totals.
 
-use std::process::Stdio;
 use std::time::Duration;
 
-use crate::util::{import_once, synthetic_log, Env, TEST_HOST_KEY};
+use crate::util::{import_once, synthetic_log, Env};
 
 const BY: &str = "day,user,direction,status,module,client,host";
 
@@ -41,21 +40,8 @@ fn sigkill_at_several_moments_then_rerun() {
     for delay_ms in [5u64, 30, 80, 200] {
         let env = Env::new();
         let p = env.write("rsyncd.log", &data);
-        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("xferstats"))
-            .env_remove("XFERSTATS_DB")
-            .env_remove("XFERSTATS_IP_MODE")
-            .env("TZ", "UTC")
-            .env("XFERSTATS_STATE_DIR", env.state_dir())
-            .env("XFERSTATS_HOST_KEY", TEST_HOST_KEY)
-            .env("XFERSTATS_GEOIP", "off")
-            .arg("--db")
-            .arg(env.db())
-            .args(["ingest", "--timezone", "UTC", "--server-host", "vm", "--batch-size", "200"])
-            .arg(&p)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child =
+            env.spawn_ingest(env.db().as_os_str(), &["--batch-size".as_ref(), "200".as_ref(), p.as_os_str()]);
         std::thread::sleep(Duration::from_millis(delay_ms));
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();

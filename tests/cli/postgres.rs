@@ -3,7 +3,6 @@
 //! retention and rollup rebuilds, and no password in any output.
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use assert_cmd::Command;
@@ -181,20 +180,7 @@ fn concurrent_ingests_of_overlapping_files_count_once() {
         let c = env.write(&format!("c{round}.log"), &c_data);
         let children: Vec<_> = [a, b, c]
             .iter()
-            .map(|p| {
-                let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("xferstats"));
-                cmd.env_remove("XFERSTATS_DB")
-                    .env_remove("XFERSTATS_IP_MODE")
-                    .env("TZ", "UTC")
-                    .env("XFERSTATS_STATE_DIR", env.state_dir())
-                    .env("XFERSTATS_HOST_KEY", TEST_HOST_KEY)
-                    .env("XFERSTATS_GEOIP", "off")
-                    .args(["--db", &url, "ingest", "--timezone", "UTC", "--server-host", "vm", "--batch-size", "500"])
-                    .arg(p)
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::piped());
-                cmd.spawn().unwrap()
-            })
+            .map(|p| env.spawn_ingest(url.as_ref(), &["--batch-size".as_ref(), "500".as_ref(), p.as_os_str()]))
             .collect();
         for ch in children {
             let out = ch.wait_with_output().unwrap();
@@ -217,18 +203,7 @@ fn sigkill_at_several_moments_then_rerun() {
     for delay_ms in [20u64, 80, 200, 500] {
         let db = pg.fresh_db("kill");
         let url = pg.url(&db);
-        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("xferstats"))
-            .env_remove("XFERSTATS_DB")
-            .env("TZ", "UTC")
-            .env("XFERSTATS_STATE_DIR", env.state_dir())
-            .env("XFERSTATS_HOST_KEY", TEST_HOST_KEY)
-            .env("XFERSTATS_GEOIP", "off")
-            .args(["--db", &url, "ingest", "--timezone", "UTC", "--server-host", "vm", "--batch-size", "300"])
-            .arg(&log)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = env.spawn_ingest(url.as_ref(), &["--batch-size".as_ref(), "300".as_ref(), log.as_os_str()]);
         std::thread::sleep(Duration::from_millis(delay_ms));
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
@@ -252,17 +227,7 @@ fn a_lost_connection_commits_nothing_of_the_batch() {
     let mut holder = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
     let mut tx = holder.transaction().unwrap();
     tx.batch_execute("LOCK TABLE daily_transfers IN ACCESS EXCLUSIVE MODE").unwrap();
-    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("xferstats"))
-        .env("TZ", "UTC")
-        .env("XFERSTATS_STATE_DIR", env.state_dir())
-        .env("XFERSTATS_HOST_KEY", TEST_HOST_KEY)
-        .env("XFERSTATS_GEOIP", "off")
-        .args(["--db", &url, "ingest", "--timezone", "UTC", "--server-host", "vm", "--progress", "never"])
-        .arg(&log)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = env.spawn_ingest(url.as_ref(), &[log.as_os_str()]);
     let mut killed = 0;
     for _ in 0..600 {
         killed = pg

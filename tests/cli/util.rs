@@ -61,6 +61,28 @@ impl Env {
         c.assert()
     }
 
+    /// A background `xferstats --db DB ingest --timezone UTC --server-host
+    /// vm ARGS…` process with the test environment (for kills and
+    /// concurrency); stdout discarded, stderr piped.
+    pub fn spawn_ingest(&self, db: &std::ffi::OsStr, args: &[&std::ffi::OsStr]) -> std::process::Child {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("xferstats"))
+            .env_remove("XFERSTATS_DB")
+            .env_remove("XFERSTATS_IP_MODE")
+            .env_remove("XFERSTATS_TEST_CRASH")
+            .env("TZ", "UTC")
+            .env("XFERSTATS_STATE_DIR", self.state_dir())
+            .env("XFERSTATS_HOST_KEY", TEST_HOST_KEY)
+            .env("XFERSTATS_GEOIP", "off")
+            .arg("--db")
+            .arg(db)
+            .args(["ingest", "--timezone", "UTC", "--server-host", "vm", "--progress", "never"])
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn xferstats")
+    }
+
     pub fn report_json(&self, by: &str) -> Value {
         let out = self.cmd().args(["report", "--format", "json", "--by", by]).output().expect("report runs");
         assert!(out.status.success(), "report failed: {}", String::from_utf8_lossy(&out.stderr));
