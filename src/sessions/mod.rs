@@ -101,6 +101,28 @@ pub(crate) fn test_context(tz: crate::time::TimeZone, reference: i64, host: &str
     }
 }
 
+/// The transfers among decoded events (tests).
+#[cfg(test)]
+pub(crate) fn transfers(ev: &[crate::model::Event]) -> Vec<&crate::model::Transfer> {
+    ev.iter()
+        .filter_map(|e| match e {
+            crate::model::Event::Transfer(t) => Some(t),
+            crate::model::Event::Login(_) => None,
+        })
+        .collect()
+}
+
+/// The logins among decoded events (tests).
+#[cfg(test)]
+pub(crate) fn logins(ev: &[crate::model::Event]) -> Vec<&crate::model::Login> {
+    ev.iter()
+        .filter_map(|e| match e {
+            crate::model::Event::Login(l) => Some(l),
+            crate::model::Event::Transfer(_) => None,
+        })
+        .collect()
+}
+
 /// The server host of a decoder's events, shared (`Arc`) by all of them
 /// and rebuilt only when it changes.
 #[derive(Debug, Default)]

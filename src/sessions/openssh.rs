@@ -431,13 +431,7 @@ mod tests {
                 assert!(!matches!(d.line(&mut cx, line, &mut out), Outcome::Rejected(_)));
             }
         }
-        let t: Vec<&Transfer> = out
-            .iter()
-            .filter_map(|e| match e {
-                Event::Transfer(t) => Some(t),
-                Event::Login(_) => None,
-            })
-            .collect();
+        let t = crate::sessions::transfers(&out);
         let got: Vec<_> = t
             .iter()
             .map(|t| (t.direction, t.status, t.bytes, t.user.as_str(), t.path.as_deref().unwrap_or("")))
@@ -457,13 +451,7 @@ mod tests {
         assert_eq!(rfc3339(t[0].start.unwrap()), "2026-11-01T00:00:03Z", "start from the open line");
         assert_eq!(&*t[0].server_host, "host");
         assert_eq!(rfc3339(t[5].end), "2026-11-01T00:01:01.000001Z");
-        let l: Vec<_> = out
-            .iter()
-            .filter_map(|e| match e {
-                Event::Login(l) => Some((l.user.as_str(), l.outcome)),
-                Event::Transfer(_) => None,
-            })
-            .collect();
+        let l: Vec<_> = crate::sessions::logins(&out).iter().map(|l| (l.user.as_str(), l.outcome)).collect();
         // One attempt per Failed line (3 for carol via "message repeated");
         // Invalid user and PAM lines are the same attempts, not more.
         assert_eq!(

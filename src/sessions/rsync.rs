@@ -493,6 +493,7 @@ mod tests {
     use super::*;
 
     use crate::formats::rsync::DEFAULT_LOG_FORMAT;
+    use crate::sessions::{logins, transfers};
 
     use crate::time::{days_from_civil, rfc3339, TimeZone};
 
@@ -511,24 +512,6 @@ mod tests {
 
     fn run(data: &[u8]) -> Vec<Event> {
         run_with(DEFAULT_LOG_FORMAT, data, (2026, 11, 20)).0
-    }
-
-    fn transfers(ev: &[Event]) -> Vec<&Transfer> {
-        ev.iter()
-            .filter_map(|e| match e {
-                Event::Transfer(t) => Some(t),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn logins(ev: &[Event]) -> Vec<&Login> {
-        ev.iter()
-            .filter_map(|e| match e {
-                Event::Login(l) => Some(l),
-                _ => None,
-            })
-            .collect()
     }
 
     #[test]

@@ -121,13 +121,7 @@ mod tests {
             .collect();
         assert_eq!(outcomes.iter().filter(|o| **o == Outcome::Ignored).count(), 2, "Rename and an app log");
         assert!(matches!(outcomes.last(), Some(Outcome::Rejected(_))), "non-JSON line");
-        let t: Vec<&Transfer> = out
-            .iter()
-            .filter_map(|e| match e {
-                Event::Transfer(t) => Some(t),
-                Event::Login(_) => None,
-            })
-            .collect();
+        let t = crate::sessions::transfers(&out);
         let got: Vec<_> = t
             .iter()
             .map(|t| (t.direction, t.status, t.bytes, t.user.as_str(), t.protocol, t.path.as_deref().unwrap_or("")))
@@ -156,12 +150,9 @@ mod tests {
         assert_eq!(t[2].client_ip.unwrap().to_string(), "2001:db8::7");
         assert_eq!(t[0].session.as_deref(), Some("SFTP_adb66d8d_1"));
         assert_eq!(t[5].client_ip, None, "the 2019 field set has no address");
-        let l: Vec<_> = out
+        let l: Vec<_> = crate::sessions::logins(&out)
             .iter()
-            .filter_map(|e| match e {
-                Event::Login(l) => Some((l.user.as_str(), l.outcome, l.method.as_deref(), l.protocol)),
-                Event::Transfer(_) => None,
-            })
+            .map(|l| (l.user.as_str(), l.outcome, l.method.as_deref(), l.protocol))
             .collect();
         assert_eq!(
             l,

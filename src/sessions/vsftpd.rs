@@ -128,13 +128,7 @@ mod tests {
             }
         }
         assert_eq!(ignored, 7, "CONNECT, FTP command/response, RENAME, MKDIR, FAIL DELETE");
-        let t: Vec<&Transfer> = out
-            .iter()
-            .filter_map(|e| match e {
-                Event::Transfer(t) => Some(t),
-                Event::Login(_) => None,
-            })
-            .collect();
+        let t = crate::sessions::transfers(&out);
         let got: Vec<_> = t.iter().map(|t| (t.direction, t.status, t.bytes, t.user.as_str())).collect();
         assert_eq!(
             got,
@@ -151,13 +145,7 @@ mod tests {
         assert_eq!(rfc3339(t[0].end), "2021-11-05T21:43:45Z");
         assert_eq!(t[5].client_ip.unwrap().to_string(), "2001:db8::50");
         assert_eq!(t[5].path.as_deref(), Some("/upload/[WIP] roadmap.txt"));
-        let l: Vec<_> = out
-            .iter()
-            .filter_map(|e| match e {
-                Event::Login(l) => Some((l.user.as_str(), l.outcome)),
-                Event::Transfer(_) => None,
-            })
-            .collect();
+        let l: Vec<_> = crate::sessions::logins(&out).iter().map(|l| (l.user.as_str(), l.outcome)).collect();
         assert_eq!(
             l,
             vec![
