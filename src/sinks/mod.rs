@@ -5,6 +5,7 @@
 //! together or not at all, which is what makes a killed import re-runnable
 //! without double counting.
 
+pub mod influx;
 pub mod postgres;
 pub mod sqlite;
 

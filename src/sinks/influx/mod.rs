@@ -1,0 +1,3 @@
+//! The InfluxDB store (work in progress: line protocol only so far).
+
+pub mod line;
