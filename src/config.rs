@@ -1,9 +1,13 @@
 //! Validated configuration shared by the subcommands: where the store is,
 //! which host the logs come from.
 
+mod influx;
+
 use std::path::PathBuf;
 
 use crate::error::ConfigError;
+
+pub use influx::{InfluxApi, InfluxSpec, DEFAULT_DB as INFLUX_DEFAULT_DB};
 
 /// Environment variable naming the store (same syntax as `--db`).
 pub const DB_ENV: &str = "XFERSTATS_DB";
@@ -17,6 +21,8 @@ pub enum StoreSpec {
     Sqlite(PathBuf),
     /// A PostgreSQL database.
     Postgres(Box<PgSpec>),
+    /// An InfluxDB server (1.x, 2.x or 3.x) plus its local state file.
+    Influx(Box<InfluxSpec>),
 }
 
 /// A PostgreSQL connection: the driver's configuration and a description
@@ -40,6 +46,7 @@ impl PartialEq for StoreSpec {
         match (self, other) {
             (StoreSpec::Sqlite(a), StoreSpec::Sqlite(b)) => a == b,
             (StoreSpec::Postgres(a), StoreSpec::Postgres(b)) => a.describe == b.describe,
+            (StoreSpec::Influx(a), StoreSpec::Influx(b)) => a == b,
             _ => false,
         }
     }
@@ -127,7 +134,8 @@ fn redact(msg: &str, url: &str) -> String {
 impl StoreSpec {
     /// Parses `sqlite:PATH`, `sqlite://PATH`, a bare path,
     /// `postgres://…`/`postgresql://…`, or `postgres:` (libpq `PG*`
-    /// environment variables).
+    /// environment variables), `influxdb://…`/`influxdb2://…` (or
+    /// `influxdb:`/`influxdb2:` from the environment, see [`InfluxSpec`]).
     pub fn parse(s: &str) -> Result<StoreSpec, ConfigError> {
         let t = s.trim();
         if t.is_empty() {
@@ -138,6 +146,9 @@ impl StoreSpec {
         }
         if t == "postgres:" || t == "postgresql:" {
             return Ok(StoreSpec::Postgres(Box::new(PgSpec::parse(None, |k| std::env::var(k).ok())?)));
+        }
+        if t.starts_with("influxdb:") || t.starts_with("influxdb2:") {
+            return Ok(StoreSpec::Influx(Box::new(InfluxSpec::parse(t, |k| std::env::var(k).ok())?)));
         }
         if let Some(rest) = t.strip_prefix("sqlite:") {
             let path = rest.strip_prefix("//").unwrap_or(rest);
@@ -164,7 +175,17 @@ impl StoreSpec {
         match self {
             StoreSpec::Sqlite(p) => format!("sqlite:{}", p.display()),
             StoreSpec::Postgres(p) => p.describe.clone(),
+            StoreSpec::Influx(i) => i.describe.clone(),
         }
+    }
+
+    /// Resolves locations relative to the state directory (the InfluxDB
+    /// store's local state file).
+    pub fn with_state_dir(mut self, state_dir: &std::path::Path) -> StoreSpec {
+        if let StoreSpec::Influx(i) = &mut self {
+            i.default_state(state_dir);
+        }
+        self
     }
 }
 

@@ -30,7 +30,10 @@ pub enum ConfigError {
         reason: String,
     },
     /// `--db` names a store this build does not know.
-    #[error("--db '{0}': unknown store (expected sqlite:PATH, a file path, postgres://… or postgres:)")]
+    #[error(
+        "--db '{0}': unknown store (expected sqlite:PATH, a file path, postgres://…, postgres:, influxdb://…, \
+         influxdb2://…, influxdb: or influxdb2:)"
+    )]
     Store(String),
     /// A PostgreSQL connection string that does not parse (the string itself
     /// is not repeated: it may hold a password).
@@ -42,6 +45,9 @@ pub enum ConfigError {
         reason: String,
     },
     /// A date or duration option could not be read.
+    /// A bad InfluxDB URL or `INFLUX*` variable.
+    #[error("--db influxdb: {0}")]
+    InfluxUrl(String),
     #[error("{flag} '{value}': expected a date YYYY-MM-DD")]
     Date {
         /// The flag.
@@ -148,6 +154,16 @@ pub enum StoreError {
         path: PathBuf,
         /// The OS error.
         source: io::Error,
+    },
+    /// InfluxDB refused a write, or could not be reached after the retries.
+    #[error("{target}: {what}: {reason}")]
+    Influx {
+        /// The server, as `influxdb://user@host:port/db` (no secrets).
+        target: String,
+        /// The operation.
+        what: &'static str,
+        /// The server's message or the transport error.
+        reason: String,
     },
     /// Session state stored by an earlier run could not be decoded.
     #[error("stored session state for '{scope}' is unreadable: {reason}")]

@@ -340,7 +340,7 @@ fn sink_worker(sink: &mut (dyn Sink + Send), rx: Receiver<Request>) -> (Committe
             }
         }
     }
-    (total, None)
+    (total, sink.finish().err())
 }
 
 /// The engine's per-run state.

@@ -31,7 +31,13 @@ struct Cli {
     /// Store to use: `sqlite:PATH` or a file path (default: xferstats.db in
     /// the state directory); `postgres://user:password@host:port/dbname`
     /// (libpq URL; `postgresql://` too), or `postgres:` to take the libpq
-    /// PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE variables.
+    /// PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE variables;
+    /// `influxdb://user@host:8086/db?rp=raw&daily_rp=daily` (InfluxDB 1.x) or
+    /// `influxdb2://host:8086/ORG/BUCKET?daily_bucket=B` (2.x/3.x, token in
+    /// INFLUX_TOKEN); `influxdb:` / `influxdb2:` take INFLUXDB_HOST, _PORT,
+    /// _USER, _PASS, _DB, _SSL, _VERIFY_SSL / INFLUX_URL, _ORG, _TOKEN,
+    /// _BUCKET. InfluxDB keeps its ledger in a local state file in the
+    /// state directory.
     #[arg(long, global = true, env = DB_ENV, hide_env_values = true, value_name = "URL")]
     db: Option<String>,
 
@@ -226,7 +232,7 @@ enum Output {
 
 fn store_spec(db: &Option<String>, state_dir: &std::path::Path) -> anyhow::Result<StoreSpec> {
     Ok(match db {
-        Some(s) => StoreSpec::parse(s)?,
+        Some(s) => StoreSpec::parse(s)?.with_state_dir(state_dir),
         None => StoreSpec::default_location(state_dir),
     })
 }
@@ -349,7 +355,12 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 },
             };
             let spec = store_spec(&cli.db, &state_dir)?;
-            if let StoreSpec::Sqlite(path) = &spec {
+            let local = match &spec {
+                StoreSpec::Sqlite(path) => Some(path.as_path()),
+                StoreSpec::Influx(i) => i.state.as_deref(),
+                StoreSpec::Postgres(_) => None,
+            };
+            if let Some(path) = local {
                 if !path.exists() {
                     anyhow::bail!("{}: no database yet; run `xferstats ingest FILE…` first", spec.describe());
                 }

@@ -316,6 +316,18 @@ impl Event {
     }
 }
 
+/// The client a store counts as one (distinct clients per day): the
+/// address as the IP mode stored it, else its keyed hash, else the host
+/// name; the same text as `COALESCE(abbrev(client_ip), client_hash,
+/// client_host)` in PostgreSQL and `COALESCE(client_ip, client_hash,
+/// client_host)` in SQLite.
+pub fn client_key(ip: Option<IpAddr>, prefix: Option<u8>, hash: Option<&str>, host: Option<&str>) -> Option<String> {
+    match ip {
+        Some(a) => Some(ip_text(a, prefix)),
+        None => hash.or(host).map(str::to_string),
+    }
+}
+
 /// The text of a client address as stored, identical to PostgreSQL's
 /// `abbrev(inet)`: RFC 5952 compression, except that an IPv6 address whose
 /// first 96 bits are zero and whose 7th group is not, or an IPv4-mapped one,

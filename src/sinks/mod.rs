@@ -68,6 +68,11 @@ pub trait Sink {
     fn state(&mut self, scope: &str) -> Result<Option<String>, StoreError>;
     /// Commits events, rollups, checkpoint and states in one transaction.
     fn commit(&mut self, commit: &Commit<'_>) -> Result<Committed, StoreError>;
+    /// Work left after the last commit of a run (the InfluxDB store's daily
+    /// points). Stores that finish everything in `commit` do nothing.
+    fn finish(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// A grouping key of reports.
@@ -312,5 +317,6 @@ pub fn open(spec: &StoreSpec) -> Result<Box<dyn Backend>, StoreError> {
     Ok(match spec {
         StoreSpec::Sqlite(p) => Box::new(sqlite::SqliteStore::open(p)?),
         StoreSpec::Postgres(p) => Box::new(self::postgres::PgStore::open(p)?),
+        StoreSpec::Influx(i) => Box::new(influx::InfluxStore::open(i)?),
     })
 }

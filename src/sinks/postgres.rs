@@ -37,7 +37,7 @@ use ::postgres::{Client, NoTls, Transaction};
 use super::{Admin, Aggregate, Checkpoint, Commit, Committed, Group, Key, Pruned, Sink, Store};
 use crate::config::PgSpec;
 use crate::error::StoreError;
-use crate::model::{Event, Login, Transfer};
+use crate::model::{client_key, Event, Login, Transfer};
 use crate::time::{day_number, day_string};
 
 /// Schema migrations, applied in order; the index + 1 is the version.
@@ -585,15 +585,6 @@ fn finish(tx: &mut Transaction<'_>, c: &Commit<'_>, done: Committed) -> Result<(
         )?;
     }
     Ok(())
-}
-
-/// The client text `daily_clients` counts: as `COALESCE(abbrev(client_ip),
-/// client_hash, client_host)` renders it.
-fn client_key(ip: Option<IpAddr>, prefix: Option<u8>, hash: Option<&str>, host: Option<&str>) -> Option<String> {
-    match ip {
-        Some(a) => Some(crate::model::ip_text(a, prefix)),
-        None => hash.or(host).map(str::to_string),
-    }
 }
 
 type TransferKey<'a> = (i64, &'a str, &'static str, &'static str, &'static str, &'a str, &'a str);

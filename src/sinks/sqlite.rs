@@ -366,6 +366,21 @@ impl Sink for SqliteStore {
     }
 
     fn commit(&mut self, c: &Commit<'_>) -> Result<Committed, StoreError> {
+        self.commit_with(c, &mut |_, _| Ok(()))
+    }
+}
+
+/// Work another store does inside an SQLite commit, after the rows were
+/// written and before `COMMIT`: it sees the transaction and the events
+/// (those past the prune horizon, already stored or not); an error rolls the
+/// whole commit back.
+pub type BeforeCommit<'h> = dyn FnMut(&Connection, &[Event]) -> Result<(), StoreError> + 'h;
+
+impl SqliteStore {
+    /// [`Sink::commit`] with `hook` run just before `COMMIT` (the InfluxDB
+    /// store sends the events to its server there, so nothing is marked
+    /// imported locally unless the server acknowledged it).
+    pub fn commit_with(&mut self, c: &Commit<'_>, hook: &mut BeforeCommit<'_>) -> Result<Committed, StoreError> {
         let path = self.path.clone();
         let err = |what| {
             let path = path.clone();
@@ -425,6 +440,7 @@ impl Sink for SqliteStore {
             )
             .map_err(err("save session state"))?;
         }
+        hook(&tx, &events)?;
         crate::testhook::maybe_crash("commit");
         tx.commit().map_err(err("commit"))?;
         Ok(done)

@@ -6,6 +6,8 @@ mod crash;
 mod enrich;
 mod formats;
 mod idempotent;
+mod influx;
+mod influxd;
 mod maintenance;
 mod pg;
 mod postgres;

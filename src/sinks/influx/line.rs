@@ -16,7 +16,7 @@
 
 use std::fmt::Write;
 
-use crate::model::{Login, Transfer};
+use crate::model::{client_key, Login, Transfer};
 
 /// Appends a measurement name (commas and spaces escaped).
 pub fn measurement(out: &mut String, s: &str) {
@@ -149,7 +149,13 @@ pub fn transfer(out: &mut String, t: &Transfer) {
     f.string("user", &t.user);
     f.opt_string("path", t.path.as_deref());
     f.opt_string("session", t.session.as_deref());
-    f.opt_string("client", o.and_then(|o| o.client_hash.as_deref()));
+    let client = client_key(
+        t.client_ip,
+        o.and_then(|o| o.ip_prefix),
+        o.and_then(|o| o.client_hash.as_deref()),
+        t.client_host.as_deref(),
+    );
+    f.opt_string("client", client.as_deref());
     f.opt_string("city", o.and_then(|o| o.city.as_deref()));
     f.opt_string("geohash", o.and_then(|o| o.geohash.as_deref()));
     if let Some(lat) = o.and_then(|o| o.latitude) {
@@ -180,11 +186,64 @@ pub fn login(out: &mut String, l: &Login) {
     f.string("user", &l.user);
     f.opt_string("method", l.method.as_deref());
     f.opt_string("session", l.session.as_deref());
-    f.opt_string("client", o.and_then(|o| o.client_hash.as_deref()));
+    let client = client_key(
+        l.client_ip,
+        o.and_then(|o| o.ip_prefix),
+        o.and_then(|o| o.client_hash.as_deref()),
+        l.client_host.as_deref(),
+    );
+    f.opt_string("client", client.as_deref());
     f.opt_string("city", o.and_then(|o| o.city.as_deref()));
     f.opt_string("geohash", o.and_then(|o| o.geohash.as_deref()));
     f.string("event_id", &format!("{:016x}", l.id));
     let _ = writeln!(out, " {}", point_time_ns(l.time, l.id));
+}
+
+/// The tags of a daily transfer point.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DailyTransfers<'a> {
+    /// UTC day, as Unix seconds of its midnight.
+    pub day: i64,
+    /// Server host.
+    pub host: &'a str,
+    /// Protocol.
+    pub proto: &'a str,
+    /// Direction.
+    pub dir: &'a str,
+    /// Status.
+    pub status: &'a str,
+    /// Module ('' when none: the tag is left out).
+    pub module: &'a str,
+}
+
+/// Appends an `xfer_daily` point (timestamp in seconds).
+pub fn daily_transfers(out: &mut String, k: &DailyTransfers<'_>, transfers: i64, bytes: i64, unique_clients: i64) {
+    measurement(out, "xfer_daily");
+    tags(out, &mut [("host", k.host), ("proto", k.proto), ("dir", k.dir), ("status", k.status), ("module", k.module)]);
+    let mut f = Fields { out, first: true };
+    f.int("transfers", transfers);
+    f.int("bytes", bytes);
+    f.int("unique_clients", unique_clients);
+    let _ = writeln!(out, " {}", k.day);
+}
+
+/// Appends a `login_daily` point (timestamp in seconds).
+#[allow(clippy::too_many_arguments)]
+pub fn daily_logins(
+    out: &mut String,
+    day: i64,
+    host: &str,
+    proto: &str,
+    outcome: &str,
+    logins: i64,
+    unique_clients: i64,
+) {
+    measurement(out, "login_daily");
+    tags(out, &mut [("host", host), ("proto", proto), ("outcome", outcome)]);
+    let mut f = Fields { out, first: true };
+    f.int("logins", logins);
+    f.int("unique_clients", unique_clients);
+    let _ = writeln!(out, " {day}");
 }
 
 #[cfg(test)]
