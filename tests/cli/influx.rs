@@ -499,3 +499,32 @@ fn an_unreachable_server_fails_after_the_retries_with_nothing_committed() {
     let out = cmd(&env, &url).args(["report", "--format", "json"]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]", "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn rollup_rebuild_rewrites_the_daily_points() {
+    let mock = Mock::start(vec![]);
+    let env = Env::new();
+    let url = format!("influxdb2://127.0.0.1:{}/o/raw?daily_bucket=daily", mock.port);
+    let run = |args: &[&str]| cmd(&env, &url).args(args).assert().success();
+    run(&["db", "migrate"]);
+    assert_eq!(mock.requests().len(), 0, "opening the store sends nothing");
+    cmd(&env, &url)
+        .args(["ingest", "--timezone", "UTC", "--server-host", "h", "--progress", "never"])
+        .arg(fixture("rsync/default-logfile.log"))
+        .assert()
+        .success();
+    let daily: Vec<String> = mock
+        .requests()
+        .iter()
+        .filter(|r| r.query().contains(&("bucket".into(), "daily".into())))
+        .map(|r| r.body.clone())
+        .collect();
+    assert_eq!(daily.len(), 1);
+    let before = mock.requests().len();
+    run(&["rollup", "--rebuild", "--since", "2026-03-02"]);
+    let after: Vec<String> = mock.requests().iter().skip(before).map(|r| r.body.clone()).collect();
+    // Only the days since 2026-03-02, exactly as the ingest wrote them.
+    let want: String = daily[0].lines().filter(|l| l.ends_with(" 1772409600")).map(|l| format!("{l}\n")).collect();
+    assert!(!want.is_empty());
+    assert_eq!(after, vec![want]);
+}
