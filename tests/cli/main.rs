@@ -5,6 +5,7 @@ mod badinput;
 mod crash;
 mod enrich;
 mod formats;
+mod grafana;
 mod idempotent;
 mod influx;
 mod influxd;

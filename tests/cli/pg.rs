@@ -347,6 +347,30 @@ impl PgCluster {
         );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
+
+    /// Runs the SQL file `file` with psql (as `psql` runs it: `-v NAME=VALUE`
+    /// variables, `:name` interpolation) in `db` as the superuser; panics
+    /// with psql's stderr on failure.
+    pub fn psql_file(&self, db: &str, file: &Path, vars: &[(&str, &str)]) -> String {
+        let mut c = Command::new(&self.psql);
+        scrub_env(&mut c);
+        c.args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p"]);
+        c.arg(self.port.to_string()).args(["-U", PG_USER, "-d", db]);
+        for (k, v) in vars {
+            c.arg("-v").arg(format!("{k}={v}"));
+        }
+        c.arg("-f").arg(file);
+        c.env("PGPASSWORD", PG_PASSWORD).env("PGCONNECT_TIMEOUT", "10");
+        let out = c.output().unwrap_or_else(|e| panic!("cannot run {}: {e}", self.psql.display()));
+        assert!(
+            out.status.success(),
+            "psql -d {db} -f {} failed ({}): {}",
+            file.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
 }
 
 impl Drop for PgCluster {
