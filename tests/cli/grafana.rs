@@ -1706,7 +1706,7 @@ const PG_COLUMNS: [(&str, &[&str]); 17] = [
 
 /// A City database in the MaxMind layout (152.77.0.0/16 → Grenoble, FR),
 /// for when the shared GeoLite2 database is absent.
-fn tiny_city_db(env: &Env) -> PathBuf {
+pub fn tiny_city_db(env: &Env) -> PathBuf {
     let mut w = mmdb_writer::Writer::new("GeoLite2-City");
     let rec = serde_json::json!({"city": {"names": {"en": "Grenoble"}}, "country": {"iso_code": "FR"},
                                  "location": {"latitude": 45.1733, "longitude": 5.7238}});

@@ -528,3 +528,31 @@ fn rollup_rebuild_rewrites_the_daily_points() {
     assert!(!want.is_empty());
     assert_eq!(after, vec![want]);
 }
+
+/// Every InfluxQL query of `grafana/xferstats-influxdb.json`, expanded as
+/// Grafana sends it (all values of every filter, 2026 as the time range),
+/// runs without error on InfluxDB 1.x and returns data after an import
+/// through this store: the dashboard and the store agree on measurements,
+/// retention policies, tags and fields.
+#[test]
+fn grafana_influxql_queries_run_on_influxdb_1x() {
+    let Some(s) = influxd() else { return };
+    let db = fresh_db(s, "INF");
+    let env = Env::new();
+    let url = format!("influxdb://127.0.0.1:{}/{db}?rp=raw&daily_rp=daily", s.port);
+    ingest(&env, &url, &inputs()).code(predicates::ord::le(1));
+    let geo = crate::util::geolite().unwrap_or_else(|| crate::grafana::tiny_city_db(&env));
+    cmd(&env, &url)
+        .args(["ingest", "--timezone", "UTC", "--server-host", "mirror2", "--progress", "never", "--geoip"])
+        .arg(&geo)
+        .arg(fixture("geoip/clients.log"))
+        .assert()
+        .success();
+    let dashboard = crate::grafana::grafana_dir().join("xferstats-influxdb.json");
+    let queries = crate::grafana::influxql_queries(&dashboard);
+    assert!(queries.len() >= 16, "{}", queries.len());
+    for (title, q) in &queries {
+        let got = rows(&influxql(s, &db, q));
+        assert!(!got.is_empty(), "{title}: no rows for {q}");
+    }
+}
