@@ -14,6 +14,7 @@
 //! tests are skipped loudly, or fail when `XFERSTATS_REQUIRE_INFLUX` is set
 //! (as in CI).
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -79,6 +80,21 @@ fn wait_ready(port: u16, path: &str, log: &Path) {
     panic!("server on port {port} did not start: {}", std::fs::read_to_string(log).unwrap_or_default());
 }
 
+/// Starts `bin ARGS` (stderr to `log` in `dir`), kills it at exit, and
+/// waits until `GET ready_path` answers on `port`.
+fn start(bin: &str, args: &[&OsStr], port: u16, ready_path: &str, dir: tempfile::TempDir) -> Server {
+    let log = dir.path().join("log");
+    let child = Command::new(bin)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {bin}: {e}"));
+    track(&child);
+    wait_ready(port, ready_path, &log);
+    Server { port, _child: Mutex::new(child), _dir: dir }
+}
+
 static INFLUXD: OnceLock<Option<Server>> = OnceLock::new();
 static VICTORIA: OnceLock<Option<Server>> = OnceLock::new();
 
@@ -97,17 +113,8 @@ pub fn influxd() -> Option<&'static Server> {
                  [monitor]\n  store-enabled = false\n"
             );
             std::fs::write(dir.path().join("influxdb.conf"), conf).unwrap();
-            let log = dir.path().join("log");
-            let child = Command::new(bin)
-                .arg("-config")
-                .arg(dir.path().join("influxdb.conf"))
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(&log).unwrap())
-                .spawn()
-                .expect("start influxd");
-            track(&child);
-            wait_ready(port, "/ping", &log);
-            Some(Server { port, _child: Mutex::new(child), _dir: dir })
+            let conf = dir.path().join("influxdb.conf");
+            Some(start(bin, &[OsStr::new("-config"), conf.as_os_str()], port, "/ping", dir))
         })
         .as_ref()
         .or_else(|| missing("influxd"))
@@ -123,18 +130,10 @@ pub fn victoria() -> Option<&'static Server> {
             }
             let dir = tempfile::tempdir().unwrap();
             let port = free_port();
-            let log = dir.path().join("log");
-            let child = Command::new(bin)
-                .arg(format!("-storageDataPath={}", dir.path().join("data").display()))
-                .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
-                .arg("-retentionPeriod=100y")
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(&log).unwrap())
-                .spawn()
-                .expect("start victoria-metrics");
-            track(&child);
-            wait_ready(port, "/health", &log);
-            Some(Server { port, _child: Mutex::new(child), _dir: dir })
+            let data = format!("-storageDataPath={}", dir.path().join("data").display());
+            let listen = format!("-httpListenAddr=127.0.0.1:{port}");
+            let args = [OsStr::new(&data), OsStr::new(&listen), OsStr::new("-retentionPeriod=100y")];
+            Some(start(bin, &args, port, "/health", dir))
         })
         .as_ref()
         .or_else(|| missing("victoria-metrics"))

@@ -16,7 +16,7 @@
 
 use std::fmt::Write;
 
-use crate::model::{client_key, Login, Transfer};
+use crate::model::{client_key, Login, Origin, Transfer};
 
 /// Appends a measurement name (commas and spaces escaped).
 pub fn measurement(out: &mut String, s: &str) {
@@ -118,6 +118,19 @@ impl Fields<'_> {
             self.string(k, v);
         }
     }
+    /// `event_id` as 16 hex digits (written in place: no allocation).
+    fn event_id(&mut self, id: u64) {
+        self.sep();
+        let _ = write!(self.out, "event_id=\"{id:016x}\"");
+    }
+    /// `client` (as the stores count it: see `model::client_key`), `city`
+    /// and `geohash`, when known.
+    fn client_and_place(&mut self, ip: Option<std::net::IpAddr>, host: Option<&str>, o: Option<&Origin>) {
+        let client = client_key(ip, o.and_then(|o| o.ip_prefix), o.and_then(|o| o.client_hash.as_deref()), host);
+        self.opt_string("client", client.as_deref());
+        self.opt_string("city", o.and_then(|o| o.city.as_deref()));
+        self.opt_string("geohash", o.and_then(|o| o.geohash.as_deref()));
+    }
 }
 
 /// Appends the `xfer` point of a transfer (with its newline).
@@ -149,22 +162,14 @@ pub fn transfer(out: &mut String, t: &Transfer) {
     f.string("user", &t.user);
     f.opt_string("path", t.path.as_deref());
     f.opt_string("session", t.session.as_deref());
-    let client = client_key(
-        t.client_ip,
-        o.and_then(|o| o.ip_prefix),
-        o.and_then(|o| o.client_hash.as_deref()),
-        t.client_host.as_deref(),
-    );
-    f.opt_string("client", client.as_deref());
-    f.opt_string("city", o.and_then(|o| o.city.as_deref()));
-    f.opt_string("geohash", o.and_then(|o| o.geohash.as_deref()));
+    f.client_and_place(t.client_ip, t.client_host.as_deref(), o);
     if let Some(lat) = o.and_then(|o| o.latitude) {
         f.float("lat", lat);
     }
     if let Some(lon) = o.and_then(|o| o.longitude) {
         f.float("lon", lon);
     }
-    f.string("event_id", &format!("{:016x}", t.id));
+    f.event_id(t.id);
     let _ = writeln!(out, " {}", point_time_ns(t.end, t.id));
 }
 
@@ -186,16 +191,8 @@ pub fn login(out: &mut String, l: &Login) {
     f.string("user", &l.user);
     f.opt_string("method", l.method.as_deref());
     f.opt_string("session", l.session.as_deref());
-    let client = client_key(
-        l.client_ip,
-        o.and_then(|o| o.ip_prefix),
-        o.and_then(|o| o.client_hash.as_deref()),
-        l.client_host.as_deref(),
-    );
-    f.opt_string("client", client.as_deref());
-    f.opt_string("city", o.and_then(|o| o.city.as_deref()));
-    f.opt_string("geohash", o.and_then(|o| o.geohash.as_deref()));
-    f.string("event_id", &format!("{:016x}", l.id));
+    f.client_and_place(l.client_ip, l.client_host.as_deref(), o);
+    f.event_id(l.id);
     let _ = writeln!(out, " {}", point_time_ns(l.time, l.id));
 }
 
