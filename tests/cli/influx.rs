@@ -556,3 +556,20 @@ fn grafana_influxql_queries_run_on_influxdb_1x() {
         assert!(!got.is_empty(), "{title}: no rows for {q}");
     }
 }
+
+#[test]
+fn daily_points_refused_stay_pending_until_the_next_run() {
+    let mock = Mock::start(vec![(204, ""), (400, r#"{"error":"retention policy not found: daily"}"#)]);
+    let env = Env::new();
+    let url = format!("influxdb://127.0.0.1:{}/x?rp=raw&daily_rp=daily", mock.port);
+    let a = ingest(&env, &url, &[fixture("influx/escapes.log")]).code(4);
+    let err = stderr(&a);
+    assert!(err.contains("daily points not written") && err.contains("retention policy not found: daily"), "{err}");
+    // The events are stored: the re-run reads nothing new and only sends
+    // the pending daily points.
+    ingest(&env, &url, &[fixture("influx/escapes.log")]).success();
+    let reqs = mock.requests();
+    assert_eq!(reqs.len(), 3);
+    assert!(reqs[1].target.contains("rp=daily") && reqs[2].target.contains("rp=daily"));
+    assert_eq!(reqs[1].body, reqs[2].body);
+}

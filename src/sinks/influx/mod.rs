@@ -130,7 +130,17 @@ impl InfluxStore {
                 daily_points(self.local.connection(), day, &mut lines).map_err(self.sq("compute daily points"))?;
             }
             if !lines.is_empty() {
-                let d = self.writer.write(Target::Daily, Precision::Seconds, &lines)?;
+                let d = self.writer.write(Target::Daily, Precision::Seconds, &lines).map_err(|e| match e {
+                    // The raw events are stored; say that only the daily
+                    // points are missing, and that they are not lost.
+                    StoreError::Influx { target, reason, .. } => StoreError::Influx {
+                        target,
+                        what: "daily points not written (the events are stored; the next run or `xferstats rollup \
+                               --rebuild` writes them)",
+                        reason,
+                    },
+                    e => e,
+                })?;
                 tracing::debug!("{}: {} daily point(s) of {} day(s) written", self.describe, d.lines, round.len());
             }
             let conn = self.local.connection();
