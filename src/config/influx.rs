@@ -325,16 +325,7 @@ impl InfluxSpec {
     pub fn default_state(&mut self, state_dir: &std::path::Path) {
         if self.state.is_none() {
             let ident: String = self
-                .describe
-                .split("://")
-                .nth(1)
-                .unwrap_or("")
-                .split(' ')
-                .next()
-                .unwrap_or("")
-                .rsplit('@')
-                .next()
-                .unwrap_or("")
+                .target()
                 .chars()
                 .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '_' { c } else { '-' })
                 .collect();
@@ -343,11 +334,13 @@ impl InfluxSpec {
         }
     }
 
-    /// Where the daily points go: `(rp or bucket)`.
-    pub fn daily_target(&self) -> Option<&str> {
+    /// `host:port/db` (1.x) or `host:port/org/bucket` (2.x): the server and
+    /// database a state file belongs to (no user, no secrets).
+    pub fn target(&self) -> String {
+        let host_port = self.base_url.split_once("://").map_or(self.base_url.as_str(), |(_, r)| r);
         match &self.api {
-            InfluxApi::V1 { daily_rp, .. } => daily_rp.as_deref(),
-            InfluxApi::V2 { daily_bucket, .. } => daily_bucket.as_deref(),
+            InfluxApi::V1 { db, .. } => format!("{host_port}/{db}"),
+            InfluxApi::V2 { org, bucket, .. } => format!("{host_port}/{org}/{bucket}"),
         }
     }
 }
@@ -462,7 +455,7 @@ mod tests {
         assert!(!format!("{s:?}").contains("tok-secret"));
         let s = InfluxSpec::parse("influxdb2://127.0.0.1:9999/o/b?daily_bucket=d", no_env).unwrap();
         assert_eq!(s.base_url, "http://127.0.0.1:9999");
-        assert_eq!(s.daily_target(), Some("d"));
+        assert!(matches!(&s.api, InfluxApi::V2 { daily_bucket: Some(d), .. } if d == "d"));
         let e = InfluxSpec::parse("influxdb2://127.0.0.1:9999/o", no_env).unwrap_err().to_string();
         assert!(e.contains("no bucket"), "{e}");
     }

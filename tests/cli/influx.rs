@@ -43,16 +43,21 @@ fn ingest(env: &Env, url: &str, files: &[std::path::PathBuf]) -> assert_cmd::ass
         .assert()
 }
 
-/// Per UTC day: what the report of a plain SQLite import of `files` says.
-fn sqlite_days(files: &[std::path::PathBuf]) -> BTreeMap<String, Day> {
+/// `report --by day --format json` of a plain SQLite import of `files`.
+fn sqlite_report(files: &[std::path::PathBuf]) -> Value {
     let env = Env::new();
     env.cmd()
         .args(["ingest", "--timezone", "UTC", "--server-host", "mirror 1,a=b", "--progress", "never"])
         .args(files)
         .assert()
         .code(predicates::ord::le(1));
+    env.report_json("day")
+}
+
+/// Per UTC day: what a `--by day` JSON report says.
+fn days_of(report: &Value) -> BTreeMap<String, Day> {
     let mut out = BTreeMap::new();
-    for g in env.report_json("day").as_array().unwrap() {
+    for g in report.as_array().unwrap() {
         let n = |k: &str| g[k].as_u64().unwrap();
         out.insert(
             g["day"].as_str().unwrap().to_string(),
@@ -67,6 +72,11 @@ fn sqlite_days(files: &[std::path::PathBuf]) -> BTreeMap<String, Day> {
         );
     }
     out
+}
+
+/// Per UTC day: what the report of a plain SQLite import of `files` says.
+fn sqlite_days(files: &[std::path::PathBuf]) -> BTreeMap<String, Day> {
+    days_of(&sqlite_report(files))
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -198,7 +208,8 @@ fn influxdb_1x_holds_exactly_what_was_imported_and_reimports_rewrite_it() {
     let url = format!("influxdb://127.0.0.1:{}/{db}?rp=raw&daily_rp=daily", s.port);
     let files = inputs();
     ingest(&env, &url, &files).code(predicates::ord::le(1));
-    let want = sqlite_days(&files);
+    let reference = sqlite_report(&files);
+    let want = days_of(&reference);
     let events = events_of(&want);
     assert!(events > 60, "{events}");
     let first = held(s, &db);
@@ -213,15 +224,7 @@ fn influxdb_1x_holds_exactly_what_was_imported_and_reimports_rewrite_it() {
     // The report of the store reads the local state: the same as SQLite.
     let out = cmd(&env, &url).args(["report", "--format", "json", "--by", "day"]).output().unwrap();
     assert!(out.status.success());
-    assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap(), {
-        let e = Env::new();
-        e.cmd()
-            .args(["ingest", "--timezone", "UTC", "--server-host", "mirror 1,a=b", "--progress", "never"])
-            .args(&files)
-            .assert()
-            .code(predicates::ord::le(1));
-        e.report_json("day")
-    });
+    assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap(), reference);
 
     // Re-import, a .gz copy, a copy with another first line: nothing added,
     // nothing lost.

@@ -156,13 +156,11 @@ impl InfluxStore {
     }
 }
 
-/// `host:port/db[/rp]` or `host:port/org/bucket`: the server a state file
-/// belongs to (no user, no secrets).
+/// The `store_meta` owner of a state file: API and [`InfluxSpec::target`].
 fn target_ident(spec: &InfluxSpec) -> String {
-    let base = spec.base_url.split("://").nth(1).unwrap_or(&spec.base_url);
     match &spec.api {
-        crate::config::InfluxApi::V1 { db, .. } => format!("influxdb {base}/{db}"),
-        crate::config::InfluxApi::V2 { org, bucket, .. } => format!("influxdb2 {base}/{org}/{bucket}"),
+        crate::config::InfluxApi::V1 { .. } => format!("influxdb {}", spec.target()),
+        crate::config::InfluxApi::V2 { .. } => format!("influxdb2 {}", spec.target()),
     }
 }
 

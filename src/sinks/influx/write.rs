@@ -160,11 +160,13 @@ impl Writer {
         let mut done = Delivered::default();
         let mut rest = lines;
         while !rest.is_empty() {
-            let cut =
-                memchr::memchr_iter(b'\n', rest.as_bytes()).nth(self.batch_lines - 1).map_or(rest.len(), |i| i + 1);
+            // Whole requests of `batch_lines`; the last one takes the rest.
+            let (cut, n) = match memchr::memchr_iter(b'\n', rest.as_bytes()).nth(self.batch_lines - 1) {
+                Some(i) => (i + 1, self.batch_lines as u64),
+                None => (rest.len(), memchr::memchr_iter(b'\n', rest.as_bytes()).count() as u64),
+            };
             let (chunk, tail) = rest.split_at(cut);
             rest = tail;
-            let n = memchr::memchr_iter(b'\n', chunk.as_bytes()).count() as u64;
             done.beyond_retention += self.send(target, precision, chunk)?;
             done.requests += 1;
             done.lines += n;
