@@ -61,18 +61,17 @@ pub fn is_unsafe(c: char) -> bool {
     if (0x20..0x7F).contains(&c) {
         return false;
     }
-    match UNSAFE.binary_search_by(|&(lo, hi)| {
-        if hi < c {
-            std::cmp::Ordering::Less
-        } else if lo > c {
-            std::cmp::Ordering::Greater
-        } else {
-            std::cmp::Ordering::Equal
-        }
-    }) {
-        Ok(_) => true,
-        Err(_) => false,
-    }
+    UNSAFE
+        .binary_search_by(|&(lo, hi)| {
+            if hi < c {
+                std::cmp::Ordering::Less
+            } else if lo > c {
+                std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        })
+        .is_ok()
 }
 
 /// Escapes the [`is_unsafe`] characters as `\xHH` (below U+0100) or
