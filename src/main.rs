@@ -53,7 +53,7 @@ struct Cli {
     /// xferstats creates get it plus the search bits (0750). Applied
     /// exactly. Default: 0600 and 0700, less if the umask is stricter.
     /// Existing files keep their mode.
-    #[arg(long, global = true, value_name = "MODE")]
+    #[arg(long, global = true, value_name = "MODE", value_parser = db_mode_arg)]
     db_mode: Option<DbMode>,
 
     /// More output: -v lists every input with its detected format, -vv adds
@@ -248,6 +248,14 @@ fn store_spec(db: &Option<String>, state_dir: &std::path::Path) -> anyhow::Resul
 
 fn open_store(spec: &StoreSpec, access: Access) -> anyhow::Result<Box<dyn Backend>> {
     Ok(xferstats::sinks::open(spec, access)?)
+}
+
+/// `--db-mode`: clap names the flag and value, so only the reason.
+fn db_mode_arg(v: &str) -> Result<DbMode, String> {
+    v.parse().map_err(|e| match e {
+        xferstats::error::ConfigError::DbMode { reason, .. } => reason,
+        other => other.to_string(),
+    })
 }
 
 /// `30d`, `8w`, `36h` as microseconds.
