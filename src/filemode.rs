@@ -78,7 +78,17 @@ impl DbMode {
     /// Creates `dir` and its missing parents with [`DbMode::dir_mode`];
     /// existing directories are left as they are.
     pub fn create_dir_all(self, dir: &Path) -> io::Result<()> {
-        let missing: Vec<&Path> = dir.ancestors().take_while(|p| !p.as_os_str().is_empty() && !p.exists()).collect();
+        let mut missing = Vec::new();
+        for p in dir.ancestors().take_while(|p| !p.as_os_str().is_empty()) {
+            match fs::metadata(p) {
+                Ok(m) if m.is_dir() => break,
+                Ok(_) => {
+                    return Err(io::Error::new(io::ErrorKind::NotADirectory, format!("{} is a file", p.display())))
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => missing.push(p),
+                Err(e) => return Err(e),
+            }
+        }
         for d in missing.into_iter().rev() {
             match fs::DirBuilder::new().mode(self.dir_mode()).create(d) {
                 Ok(()) if self.explicit => fs::set_permissions(d, fs::Permissions::from_mode(self.dir_mode()))?,
@@ -156,5 +166,10 @@ mod tests {
         assert_eq!(mode_of(&f), 0o600);
         // Relative paths and the current directory.
         DbMode::default().create_dir_all(Path::new("")).unwrap();
+        // A file in the way.
+        let e = mode.create_dir_all(&f).unwrap_err();
+        assert_eq!(e.to_string(), format!("{} is a file", f.display()));
+        let e = mode.create_dir_all(&f.join("sub")).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotADirectory);
     }
 }
