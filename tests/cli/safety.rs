@@ -228,11 +228,11 @@ fn euid() -> u32 {
     std::fs::metadata("/proc/self").expect("/proc").uid()
 }
 
-/// `report --by day,user --format json` on `db`, run by a user who can read
-/// the database but not write it or its directory: as root, the binary
-/// (copied where that user can run it) under `setpriv` as nobody; else
-/// this user after taking write permission away.
-fn report_as_reader(env: &Env, db: &Path) -> std::process::Output {
+/// `report --by day,user --format json --db DB_ARG` on the database file
+/// `db`, run by a user who can read it but not write it or its directory:
+/// as root, the binary (copied where that user can run it) under `setpriv`
+/// as nobody; else this user after taking write permission away.
+fn report_as_reader(env: &Env, db: &Path, db_arg: &std::ffi::OsStr) -> std::process::Output {
     let dir = db.parent().unwrap();
     if euid() == 0 {
         let bin = env.path("xferstats");
@@ -241,7 +241,7 @@ fn report_as_reader(env: &Env, db: &Path) -> std::process::Output {
         let mut c = std::process::Command::new("setpriv");
         c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(&bin);
         c.env("TZ", "UTC").env("XFERSTATS_STATE_DIR", env.path("nobody-state")).env_remove("XFERSTATS_DB");
-        c.arg("--db").arg(db).args(["report", "--by", "day,user", "--format", "json"]);
+        c.arg("--db").arg(db_arg).args(["report", "--by", "day,user", "--format", "json"]);
         c.output().expect("setpriv (util-linux) runs")
     } else {
         let ro = std::fs::Permissions::from_mode(0o444);
@@ -252,7 +252,7 @@ fn report_as_reader(env: &Env, db: &Path) -> std::process::Output {
         let out = env
             .cmd_with_key_file()
             .arg("--db")
-            .arg(db)
+            .arg(db_arg)
             .args(["report", "--by", "day,user", "--format", "json"])
             .output();
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -286,7 +286,7 @@ fn report_works_for_a_reader_without_write_access() {
     // As xferstats leaves it: the database with its (empty) WAL and index.
     let before = listing(db.parent().unwrap());
     assert_eq!(before.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["x.db", "x.db-shm", "x.db-wal"]);
-    let out = report_as_reader(&env, &db);
+    let out = report_as_reader(&env, &db, db.as_os_str());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8(out.stdout).unwrap(), String::from_utf8(want.stdout.clone()).unwrap());
     assert_eq!(listing(db.parent().unwrap()), before, "the reader changed the directory");
@@ -295,10 +295,31 @@ fn report_works_for_a_reader_without_write_access() {
     for f in &companions(&db)[1..] {
         std::fs::remove_file(f).unwrap();
     }
-    let out = report_as_reader(&env, &db);
+    let out = report_as_reader(&env, &db, db.as_os_str());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8(out.stdout).unwrap(), String::from_utf8(want.stdout).unwrap());
     assert_eq!(listing(db.parent().unwrap()), [("x.db".to_string(), before[0].1)]);
+}
+
+#[test]
+fn report_reads_an_influxdb_state_file_without_write_access() {
+    let env = Env::new();
+    let state = env.path("influx/state.db");
+    let url = format!("influxdb://127.0.0.1:9/stats?state={}", state.display());
+    // Opening the store for writing creates the state file; no request.
+    env.cmd_with_key_file().args(["--db-mode", "0644", "--db", &url, "db", "migrate"]).assert().success();
+    let before = listing(state.parent().unwrap());
+    let out = report_as_reader(&env, &state, url.as_ref());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "[]\n");
+    assert_eq!(listing(state.parent().unwrap()), before, "the reader changed the directory");
+    // The state file alone.
+    for f in &companions(&state)[1..] {
+        std::fs::remove_file(f).unwrap();
+    }
+    let out = report_as_reader(&env, &state, url.as_ref());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "[]\n");
 }
 
 #[test]
