@@ -29,6 +29,14 @@ pub enum ConfigError {
         /// What is wrong with it.
         reason: String,
     },
+    /// `--db-mode` is not a usable octal mode.
+    #[error("--db-mode '{value}': {reason}")]
+    DbMode {
+        /// The mode as given.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// `--db` names a store this build does not know.
     #[error(
         "--db '{0}': unknown store (expected sqlite:PATH, a file path, postgres://…, postgres:, influxdb://…, \
@@ -154,6 +162,35 @@ pub enum StoreError {
         path: PathBuf,
         /// The OS error.
         source: io::Error,
+    },
+    /// Creating the database file failed.
+    #[error("{path}: cannot create database file: {source}")]
+    Create {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// The database file cannot be read (permissions).
+    #[error("{path}: cannot read the database: {source}")]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// A database opened read-only needs migrations only a writer can apply.
+    #[error(
+        "{path}: schema version {found}, this xferstats needs {supported}; run `xferstats db migrate` (or an \
+         ingest) once as a user who can write the database"
+    )]
+    OlderSchema {
+        /// The database.
+        path: PathBuf,
+        /// Version in the database.
+        found: i64,
+        /// Version this binary needs.
+        supported: i64,
     },
     /// InfluxDB refused a write, or could not be reached after the retries.
     #[error("{target}: {what}: {reason}")]

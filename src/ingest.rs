@@ -494,7 +494,7 @@ fn run(
                     }),
                     _ => pp.parse(l).map(|p| p.time),
                 });
-                tracing::debug!(input = %src.name(), compression = input.compression.name(), format = ?format.map(|f| f.name()), "detected");
+                tracing::debug!(input = %crate::sanitize::sanitize(&src.name()), compression = input.compression.name(), format = ?format.map(|f| f.name()), "detected");
                 let input = (*src == Source::Stdin).then_some(input);
                 Ok(Prepared { source: src.clone(), input, format, first_time, order })
             }
@@ -564,12 +564,12 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
     let resumable = input.source != Source::Stdin;
     if let Some(old) = engine.sink.checkpoint(fingerprint)?.filter(|_| resumable) {
         if input.resume_at(old.offset, old.tail_hash).map_err(Error::Input)? {
-            tracing::debug!(input = %name, offset = old.offset, "resuming from checkpoint");
+            tracing::debug!(input = %crate::sanitize::sanitize(&name), offset = old.offset, "resuming from checkpoint");
             rep.resumed_from = old.offset;
             ids = serde_json::from_str(&old.ids).unwrap_or_default();
             cp = Checkpoint { name: name.clone(), format: format.name().to_string(), ..old };
         } else {
-            tracing::info!(input = %name, "content differs from the checkpoint with the same first line; reading from the start");
+            tracing::info!(input = %crate::sanitize::sanitize(&name), "content differs from the checkpoint with the same first line; reading from the start");
             input = Input::open(input.source.clone()).map_err(Error::Input)?;
         }
     }

@@ -20,6 +20,7 @@
 pub mod config;
 pub mod enrich;
 pub mod error;
+pub mod filemode;
 pub mod formats;
 pub mod ingest;
 pub mod input;

@@ -11,13 +11,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use xferstats::config::{default_dir, local_hostname, StoreSpec, DB_ENV, STATE_DIR_ENV};
 use xferstats::enrich::hostkey::{HostKey, KEY_ENV};
 use xferstats::enrich::{EnrichOptions, Enricher, GeoipChoice, IpMode, DEFAULT_GEOHASH_PRECISION};
+use xferstats::filemode::DbMode;
 use xferstats::formats::proftpd_extended::{ExtendedFormat, DEFAULT_FORMAT as DEFAULT_PROFTPD_FORMAT};
 use xferstats::formats::rsync::{LogFormat, DEFAULT_LOG_FORMAT};
 use xferstats::formats::Format;
 use xferstats::ingest::{ingest, IngestOptions, NoProgress, Progress};
 use xferstats::input::Source;
 use xferstats::report::{OutputFormat, ReportOptions};
-use xferstats::sinks::{Backend, Key};
+use xferstats::sinks::{Access, Backend, Key};
 use xferstats::time::{parse_day, TimeZone};
 
 /// Turns file-transfer logs (rsync daemon, …) into exact daily statistics.
@@ -46,6 +47,14 @@ struct Cli {
     /// ~/.local/share/xferstats.
     #[arg(long, global = true, env = STATE_DIR_ENV, value_name = "DIR")]
     state_dir: Option<PathBuf>,
+
+    /// Mode of new database files (SQLite, InfluxDB state files, with
+    /// their -wal/-shm/-journal files), octal like 0640; directories
+    /// xferstats creates get it plus the search bits (0750). Applied
+    /// exactly. Default: 0600 and 0700, less if the umask is stricter.
+    /// Existing files keep their mode.
+    #[arg(long, global = true, value_name = "MODE", value_parser = db_mode_arg)]
+    db_mode: Option<DbMode>,
 
     /// More output: -v lists every input with its detected format, -vv adds
     /// debug messages.
@@ -237,8 +246,16 @@ fn store_spec(db: &Option<String>, state_dir: &std::path::Path) -> anyhow::Resul
     })
 }
 
-fn open_store(spec: &StoreSpec) -> anyhow::Result<Box<dyn Backend>> {
-    Ok(xferstats::sinks::open(spec)?)
+fn open_store(spec: &StoreSpec, access: Access) -> anyhow::Result<Box<dyn Backend>> {
+    Ok(xferstats::sinks::open(spec, access)?)
+}
+
+/// `--db-mode`: clap names the flag and value, so only the reason.
+fn db_mode_arg(v: &str) -> Result<DbMode, String> {
+    v.parse().map_err(|e| match e {
+        xferstats::error::ConfigError::DbMode { reason, .. } => reason,
+        other => other.to_string(),
+    })
 }
 
 /// `30d`, `8w`, `36h` as microseconds.
@@ -268,6 +285,8 @@ fn day_arg(flag: &'static str, v: &Option<String>) -> anyhow::Result<Option<Stri
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
     let state_dir = cli.state_dir.clone().filter(|d| !d.as_os_str().is_empty()).unwrap_or_else(default_dir);
+    let db_mode = cli.db_mode.unwrap_or_default();
+    let write = Access::Write(db_mode);
     match cli.command {
         Command::Formats => {
             for f in Format::ALL {
@@ -309,10 +328,15 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 },
                 geohash_precision: a.geohash_precision,
                 ip_mode: a.ip_mode.into(),
-                key: HostKey::load(std::env::var(KEY_ENV).ok().filter(|k| !k.is_empty()).as_deref(), &state_dir)?.0,
+                key: HostKey::load(
+                    std::env::var(KEY_ENV).ok().filter(|k| !k.is_empty()).as_deref(),
+                    &state_dir,
+                    db_mode,
+                )?
+                .0,
             })?;
             let spec = store_spec(&cli.db, &state_dir)?;
-            let mut store = open_store(&spec)?;
+            let mut store = open_store(&spec, write)?;
             let show_bar = !cli.quiet
                 && match a.progress {
                     When::Auto => std::io::stderr().is_terminal(),
@@ -361,11 +385,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 StoreSpec::Postgres(_) => None,
             };
             if let Some(path) = local {
-                if !path.exists() {
+                if std::fs::metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
                     anyhow::bail!("{}: no database yet; run `xferstats ingest FILE…` first", spec.describe());
                 }
             }
-            let mut store = open_store(&spec)?;
+            let mut store = open_store(&spec, Access::Read)?;
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
             xferstats::report::run(&mut *store, &opts, &mut out).context("writing the report")?;
@@ -373,7 +397,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Db(DbCommand::Migrate) => {
             let spec = store_spec(&cli.db, &state_dir)?;
-            let mut store = open_store(&spec)?;
+            let mut store = open_store(&spec, write)?;
             let v = store.schema_version()?;
             if !cli.quiet {
                 eprintln!("{}: schema version {v}", spec.describe());
@@ -383,7 +407,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Prune(a) => {
             let age = age_arg(&a.raw_older_than)?;
             let spec = store_spec(&cli.db, &state_dir)?;
-            let mut store = open_store(&spec)?;
+            let mut store = open_store(&spec, write)?;
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs() as i64 * 1_000_000)
@@ -408,7 +432,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Rollup(a) => {
             let since = day_arg("--since", &Some(a.since.clone()))?.unwrap_or_default();
             let spec = store_spec(&cli.db, &state_dir)?;
-            let mut store = open_store(&spec)?;
+            let mut store = open_store(&spec, write)?;
             let n = store.rebuild_rollups(&since)?;
             if !cli.quiet {
                 eprintln!("rebuilt the daily rollups from {since}: {n} rows → {}", spec.describe());

@@ -1,6 +1,10 @@
 //! `xferstats report`: groups and sums from a store, rendered as a table,
 //! Markdown, CSV or JSON.
 //!
+//! Every output shows log-derived text through [`crate::sanitize`]: escaped
+//! (`\x1b`, `\u{202e}`) in the table, Markdown and CSV, as `\uXXXX` in
+//! JSON (which parses back to the stored text).
+//!
 //! The JSON output is an interface: an array of objects with the `--by`
 //! keys (day as `YYYY-MM-DD`) and the metrics `transfers, completed,
 //! interrupted, failed, uploads, downloads, bytes_up, bytes_down, deletes`,
@@ -12,7 +16,7 @@ use std::io::Write;
 use serde_json::{Map, Value};
 
 use crate::error::Error;
-use crate::sanitize::sanitize;
+use crate::sanitize::{sanitize, write_json};
 use crate::sinks::{Aggregate, Group, Key, Metrics, Store};
 
 /// Output format of a report.
@@ -141,7 +145,7 @@ fn render_groups(
                     Value::Object(o)
                 })
                 .collect();
-            serde_json::to_writer_pretty(&mut *out, &arr)?;
+            write_json(&mut *out, &arr)?;
             writeln!(out)
         }
         OutputFormat::Csv => {

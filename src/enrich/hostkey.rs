@@ -16,7 +16,7 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -27,6 +27,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::error::EnrichError;
+use crate::filemode::DbMode;
 
 /// Environment variable holding the key (at least [`MIN_KEY_LEN`] bytes).
 pub const KEY_ENV: &str = "XFERSTATS_HOST_KEY";
@@ -76,8 +77,10 @@ impl HostKey {
     }
 
     /// The key from `XFERSTATS_HOST_KEY` (passed in as `env`), else from
-    /// `<state_dir>/host.key`, generating that file on first use.
-    pub fn load(env: Option<&str>, state_dir: &Path) -> Result<(HostKey, KeySource), EnrichError> {
+    /// `<state_dir>/host.key`, generating that file (mode 0600) on first
+    /// use, and the state directory with the directory mode of `dirs` if
+    /// it is missing (it also holds the default database).
+    pub fn load(env: Option<&str>, state_dir: &Path, dirs: DbMode) -> Result<(HostKey, KeySource), EnrichError> {
         if let Some(k) = env {
             let k = k.trim();
             if k.len() < MIN_KEY_LEN {
@@ -107,7 +110,7 @@ impl HostKey {
                 Ok((HostKey::new(k.as_bytes()), KeySource::File(path)))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                fs::DirBuilder::new().recursive(true).mode(0o700).create(state_dir).map_err(io("create", state_dir))?;
+                dirs.create_dir_all(state_dir).map_err(io("create", state_dir))?;
                 let text = generate(&path).map_err(io("create", &path))?;
                 Ok((HostKey::new(text.trim().as_bytes()), KeySource::Generated(path)))
             }
@@ -191,19 +194,20 @@ mod tests {
     fn generated_once_private_and_reused() {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("state");
-        let (k1, s1) = HostKey::load(None, &state).unwrap();
+        let (k1, s1) = HostKey::load(None, &state, DbMode::default()).unwrap();
         let path = state.join(KEY_FILE);
         assert_eq!(s1, KeySource::Generated(path.clone()));
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
+        assert_eq!(fs::metadata(&state).unwrap().permissions().mode() & 0o777, 0o700);
         let text = fs::read_to_string(&path).unwrap();
         assert_eq!(text.trim().len(), 64);
         assert!(text.trim().bytes().all(|b| b.is_ascii_hexdigit()));
-        let (k2, s2) = HostKey::load(None, &state).unwrap();
+        let (k2, s2) = HostKey::load(None, &state, DbMode::default()).unwrap();
         assert_eq!(s2, KeySource::File(path));
         assert_eq!(k1.hash(b"203.0.113.7"), k2.hash(b"203.0.113.7"));
         // The file's text as XFERSTATS_HOST_KEY hashes alike.
-        let (k3, s3) = HostKey::load(Some(&text), dir.path()).unwrap();
+        let (k3, s3) = HostKey::load(Some(&text), dir.path(), DbMode::default()).unwrap();
         assert_eq!(s3, KeySource::Env);
         assert_eq!(k1.hash(b"203.0.113.7"), k3.hash(b"203.0.113.7"));
     }
@@ -231,7 +235,7 @@ mod tests {
 
     #[test]
     fn short_keys_refused_and_never_shown() {
-        let e = HostKey::load(Some("s3cr3t"), Path::new("/nonexistent")).unwrap_err().to_string();
+        let e = HostKey::load(Some("s3cr3t"), Path::new("/nonexistent"), DbMode::default()).unwrap_err().to_string();
         assert!(e.contains(KEY_ENV) && !e.contains("s3cr3t"), "{e}");
         assert_eq!(format!("{:?}", HostKey::new(b"super secret key material")), "HostKey(<secret>)");
     }

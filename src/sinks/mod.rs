@@ -312,11 +312,25 @@ pub trait Admin {
 pub trait Backend: Sink + Store + Admin + Send {}
 impl<T: Sink + Store + Admin + Send> Backend for T {}
 
-/// Opens (creating and migrating as needed) the store `spec` names.
-pub fn open(spec: &StoreSpec) -> Result<Box<dyn Backend>, StoreError> {
-    Ok(match spec {
-        StoreSpec::Sqlite(p) => Box::new(sqlite::SqliteStore::open(p)?),
-        StoreSpec::Postgres(p) => Box::new(self::postgres::PgStore::open(p)?),
-        StoreSpec::Influx(i) => Box::new(influx::InfluxStore::open(i)?),
+/// How a store is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// To write: what is missing is created (local files and directories
+    /// with this mode) and migrations are applied.
+    Write(crate::filemode::DbMode),
+    /// To read only (reports): local files are opened read-only, nothing is
+    /// created or migrated, and their directory need not be writable.
+    /// PostgreSQL is opened as for writing (its roles decide).
+    Read,
+}
+
+/// Opens the store `spec` names (for writing: creating and migrating as
+/// needed).
+pub fn open(spec: &StoreSpec, access: Access) -> Result<Box<dyn Backend>, StoreError> {
+    Ok(match (spec, access) {
+        (StoreSpec::Sqlite(p), Access::Write(mode)) => Box::new(sqlite::SqliteStore::open_with(p, mode)?),
+        (StoreSpec::Sqlite(p), Access::Read) => Box::new(sqlite::SqliteStore::open_read_only(p)?),
+        (StoreSpec::Postgres(p), _) => Box::new(self::postgres::PgStore::open(p)?),
+        (StoreSpec::Influx(i), _) => Box::new(influx::InfluxStore::open(i, access)?),
     })
 }

@@ -14,4 +14,5 @@ mod pg;
 mod postgres;
 mod realogs;
 mod report;
+mod safety;
 mod util;

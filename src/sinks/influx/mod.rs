@@ -33,7 +33,7 @@ use crate::model::Event;
 use crate::time::{day_string, parse_day};
 
 use super::sqlite::SqliteStore;
-use super::{Admin, Aggregate, Checkpoint, Commit, Committed, Group, Pruned, Sink, Store};
+use super::{Access, Admin, Aggregate, Checkpoint, Commit, Committed, Group, Pruned, Sink, Store};
 use write::{Precision, Target, Writer};
 
 /// Local tables of the InfluxDB store, beside the SQLite store's own.
@@ -61,20 +61,27 @@ pub struct InfluxStore {
 }
 
 impl InfluxStore {
-    /// Opens (creating if needed) the state file and sets up the HTTP
+    /// Opens the state file for `access` (created with the mode of
+    /// [`Access::Write`]; read-only for reports) and sets up the HTTP
     /// client; no request is made until the first commit.
-    pub fn open(spec: &InfluxSpec) -> Result<InfluxStore, StoreError> {
+    pub fn open(spec: &InfluxSpec, access: Access) -> Result<InfluxStore, StoreError> {
         let state = spec.state.clone().ok_or_else(|| StoreError::Influx {
             target: spec.describe.clone(),
             what: "open the state file",
             reason: "no state file given".into(),
         })?;
-        let local = SqliteStore::open(&state)?;
+        let local = match access {
+            Access::Write(mode) => SqliteStore::open_with(&state, mode)?,
+            Access::Read => SqliteStore::open_read_only(&state)?,
+        };
         let sq = |what| {
             let state = state.clone();
             move |source| StoreError::Sqlite { path: state.clone(), what, source }
         };
-        local.connection().execute_batch(LOCAL_DDL).map_err(sq("create InfluxDB state tables"))?;
+        let writable = access != Access::Read;
+        if writable {
+            local.connection().execute_batch(LOCAL_DDL).map_err(sq("create InfluxDB state tables"))?;
+        }
         // A state file belongs to one server and database: its ledger says
         // what *that* server has.
         let ident = target_ident(spec);
@@ -96,6 +103,7 @@ impl InfluxStore {
                 })
             }
             Some(_) => {}
+            None if !writable => {}
             None => {
                 local
                     .connection()
