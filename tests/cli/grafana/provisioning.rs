@@ -1,70 +1,24 @@
 //! The provisioning files of `grafana/provisioning`: the data sources the
 //! dashboards default to, their secrets from the environment only, and the
-//! read-only PostgreSQL role.
+//! read-only PostgreSQL role. The YAML is read by `serde_yaml_ng`.
 
 use std::path::Path;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::{grafana_dir, load, s, INFLUX_DASHBOARD, INFLUX_UID, PG_DASHBOARD, PG_UID};
 
-fn yaml_scalar(v: &str) -> Value {
-    let v = v.trim();
-    if let Some(q) = v.strip_prefix('"').and_then(|x| x.strip_suffix('"')) {
-        return Value::String(q.to_string());
-    }
-    if let Some(q) = v.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')) {
-        return Value::String(q.replace("''", "'"));
-    }
-    match v {
-        "true" => Value::Bool(true),
-        "false" => Value::Bool(false),
-        _ => v.parse::<i64>().map(Value::from).unwrap_or_else(|_| Value::String(v.to_string())),
-    }
+/// YAML `text` as JSON, through the YAML crate's own value, which refuses
+/// duplicate keys (serde_json's would keep the last one); keys are strings.
+fn yaml_to_json(text: &str) -> Result<Value, String> {
+    let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).map_err(|e| e.to_string())?;
+    serde_json::to_value(v).map_err(|e| e.to_string())
 }
 
-/// Block mappings and sequences, plain or quoted scalars, `#` comments on
-/// their own lines: the YAML of `grafana/provisioning`.
-fn parse_yaml(text: &str) -> Value {
-    let mut lines: Vec<(usize, String)> = text
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
-        .map(|l| {
-            assert!(!l.contains(" #"), "trailing comment in {l:?}: not modelled");
-            (l.len() - l.trim_start().len(), l.trim().to_string())
-        })
-        .collect();
-    let mut i = 0;
-    let v = yaml_block(&mut lines, &mut i, 0);
-    assert_eq!(i, lines.len(), "YAML not read to the end at {:?}", lines.get(i));
-    v
-}
-
-fn yaml_block(lines: &mut Vec<(usize, String)>, i: &mut usize, indent: usize) -> Value {
-    if lines[*i].1.starts_with("- ") {
-        let mut seq = Vec::new();
-        while *i < lines.len() && lines[*i].0 == indent && lines[*i].1.starts_with("- ") {
-            lines[*i] = (indent + 2, lines[*i].1[2..].to_string());
-            seq.push(yaml_block(lines, i, indent + 2));
-        }
-        return Value::Array(seq);
-    }
-    let mut map = Map::new();
-    while *i < lines.len() && lines[*i].0 == indent && !lines[*i].1.starts_with("- ") {
-        let line = lines[*i].1.clone();
-        let (k, v) = line.split_once(':').unwrap_or_else(|| panic!("not key: value: {line:?}"));
-        *i += 1;
-        let value = if !v.trim().is_empty() {
-            yaml_scalar(v)
-        } else if *i < lines.len() && (lines[*i].0 > indent || lines[*i].1.starts_with("- ")) {
-            let inner = lines[*i].0;
-            yaml_block(lines, i, inner)
-        } else {
-            Value::Null
-        };
-        assert!(map.insert(k.trim().to_string(), value).is_none(), "duplicate key {k}");
-    }
-    Value::Object(map)
+/// A provisioning file, read as JSON.
+fn read_yaml(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    yaml_to_json(&text).unwrap_or_else(|e| panic!("{}: not YAML: {e}", path.display()))
 }
 
 /// `$NAME`, `${NAME}` (Grafana's provisioning syntax) or `$__env{NAME}`.
@@ -81,7 +35,7 @@ fn is_env_ref(v: &Value) -> bool {
 #[test]
 fn provisioning_uses_fixed_uids_env_secrets_and_the_read_only_role() {
     let dir = grafana_dir().join("provisioning");
-    let ds = parse_yaml(&std::fs::read_to_string(dir.join("datasources/xferstats.yaml")).unwrap());
+    let ds = read_yaml(&dir.join("datasources/xferstats.yaml"));
     assert_eq!(ds["apiVersion"], 1);
     let sources = ds["datasources"].as_array().expect("datasources[]");
     let role_sql =
@@ -131,7 +85,7 @@ fn provisioning_uses_fixed_uids_env_secrets_and_the_read_only_role() {
     }
     assert_eq!(uids, [PG_UID, INFLUX_UID]);
 
-    let dash = parse_yaml(&std::fs::read_to_string(dir.join("dashboards/xferstats.yaml")).unwrap());
+    let dash = read_yaml(&dir.join("dashboards/xferstats.yaml"));
     assert_eq!(dash["apiVersion"], 1);
     let providers = dash["providers"].as_array().expect("providers[]");
     assert_eq!(providers.len(), 1);
@@ -140,13 +94,19 @@ fn provisioning_uses_fixed_uids_env_secrets_and_the_read_only_role() {
     assert!(s(&p["options"]["path"]).starts_with('/'), "absolute dashboards path");
 }
 
+/// The YAML as the provisioning test sees it: nesting, quoted and plain
+/// `${NAME}` references kept as written, comments, duplicate keys refused.
 #[test]
 fn yaml_reader_reads_nesting_and_scalars() {
-    let v = parse_yaml("# c\na: 1\nb:\n  - x: 'it''s'\n    y:\n      z: \"${V}\"\n  - x: true\nc: plain text\n");
+    let v = yaml_to_json(
+        "# c\na: 1\nb:\n  - x: 'it''s'\n    y:\n      z: \"${V}\"\n      w: ${V} # c\n  - x: true\nc: plain text\n",
+    )
+    .unwrap();
     assert_eq!(
         v,
-        serde_json::json!({"a": 1, "b": [{"x": "it's", "y": {"z": "${V}"}}, {"x": true}], "c": "plain text"})
+        serde_json::json!({"a": 1, "b": [{"x": "it's", "y": {"z": "${V}", "w": "${V}"}}, {"x": true}], "c": "plain text"})
     );
+    assert!(yaml_to_json("a: 1\nb: 2\na: 3\n").unwrap_err().contains("duplicate"));
     assert!(is_env_ref(&"${XFERSTATS_PG_PASSWORD}".into()) && is_env_ref(&"$__env{A_1}".into()));
     assert!(!is_env_ref(&"secret".into()) && !is_env_ref(&"${}".into()) && !is_env_ref(&"$x".into()));
 }
