@@ -264,7 +264,9 @@ pub fn parse_bsd(b: &[u8]) -> Option<Civil> {
         (b' ', d) => digit(d)?,
         _ => num2(b, 4)?,
     };
-    Some(Civil { year: 0, month, day, hour: num2(b, 7)?, min: num2(b, 10)?, sec: num2(b, 13)?, micros: 0 })
+    let c = Civil { year: 0, month, day, hour: num2(b, 7)?, min: num2(b, 10)?, sec: num2(b, 13)?, micros: 0 };
+    // Valid in some year (2000 is a leap year: 29 February passes).
+    Civil { year: 2000, ..c }.valid().then_some(c)
 }
 
 /// Converts zone-less civil times of one input to UTC: applies the input's
@@ -342,6 +344,47 @@ impl Clock {
             c.year = y;
         }
         self.last_year = Some((c.year, c.month));
+    }
+}
+
+/// The event times accepted as plausible: none before `earliest`, none more
+/// than `max_future` after the input's reference instant (its modification
+/// time, or now when that is later or unknown). A time outside is a
+/// misread or forged line, and storing it would put a year 9999 into every
+/// report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plausible {
+    /// Earliest accepted time (UTC micros).
+    pub earliest: Micros,
+    /// How far past the reference a time may be (micros).
+    pub max_future: Micros,
+}
+
+impl Default for Plausible {
+    /// From 1990-01-01 to one day after the reference.
+    fn default() -> Plausible {
+        Plausible { earliest: days_from_civil(1990, 1, 1) * 86_400 * MICROS, max_future: 86_400 * MICROS }
+    }
+}
+
+impl Plausible {
+    /// Latest accepted time for an input modified at `mtime` (UTC seconds)
+    /// when it is `now`.
+    pub fn latest(&self, mtime: Option<i64>, now: i64) -> Micros {
+        let reference = mtime.map_or(now, |m| m.min(now));
+        reference.saturating_mul(MICROS).saturating_add(self.max_future)
+    }
+
+    /// Why `t` is not plausible given `latest`, or `None` when it is.
+    pub fn reject(&self, t: Micros, latest: Micros) -> Option<String> {
+        (t < self.earliest || t > latest).then(|| {
+            format!(
+                "time {} outside the plausible window {} .. {} (--min-date, --max-future)",
+                rfc3339(t),
+                rfc3339(self.earliest),
+                rfc3339(latest)
+            )
+        })
     }
 }
 

@@ -161,6 +161,13 @@ impl Format {
     }
 }
 
+/// Whether a line is neither a syslog or daemon-log-file line (readable
+/// time stamp or not) nor an sshd message without prefix: foreign to the
+/// syslog and openssh formats, which skip other programs' lines.
+pub fn is_foreign(line: &[u8]) -> bool {
+    prefix::prefix_shape(line).is_none() && !openssh::looks_like_untimed(line)
+}
+
 impl fmt::Display for Format {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

@@ -11,6 +11,7 @@ use super::openssh::OpensshDecoder;
 use super::rsync::RsyncDecoder;
 use super::{Decoder, LineContext, Outcome};
 use crate::formats::openssh::is_openssh_program;
+use crate::formats::prefix::prefix_shape;
 use crate::formats::rsync::LogFormat;
 use crate::model::Event;
 
@@ -34,6 +35,11 @@ impl SyslogDecoder {
     }
 }
 
+/// Whether a syslog tag is rsync's (`rsyncd`, `rsync`, …).
+fn is_rsync_program(prog: &[u8]) -> bool {
+    memchr::memmem::find(prog, b"rsync").is_some()
+}
+
 impl Decoder for SyslogDecoder {
     fn scope(&self) -> &'static str {
         "syslog"
@@ -41,11 +47,21 @@ impl Decoder for SyslogDecoder {
 
     fn line(&mut self, cx: &mut LineContext, line: &[u8], out: &mut Vec<Event>) -> Outcome {
         let Some(p) = cx.prefix.parse(line) else {
-            // An sshd -E file line has no prefix at all.
-            return self.ssh.line(cx, line, out);
+            return match prefix_shape(line) {
+                // A line of a program read here whose time stamp does not
+                // read: an error, not another program's line.
+                Some(Some(prog)) if is_rsync_program(prog) || is_openssh_program(prog) => {
+                    Outcome::Rejected("unreadable time stamp in the syslog prefix")
+                }
+                Some(Some(_)) => Outcome::Ignored,
+                // A daemon log-file line: the rsync decoder says why.
+                Some(None) => self.rsync.line(cx, line, out),
+                // An sshd -E file line has no prefix at all.
+                None => self.ssh.line(cx, line, out),
+            };
         };
         match p.program {
-            Some(prog) if memchr::memmem::find(prog, b"rsync").is_some() => self.rsync.line(cx, line, out),
+            Some(prog) if is_rsync_program(prog) => self.rsync.line(cx, line, out),
             Some(prog) if is_openssh_program(prog) => self.ssh.line(cx, line, out),
             Some(_) => Outcome::Ignored,
             None => Outcome::Rejected("syslog line without a program name"),
