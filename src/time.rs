@@ -438,6 +438,39 @@ mod tests {
     use super::*;
 
     #[test]
+    fn plausible_window() {
+        let w = Plausible::default();
+        let now = days_from_civil(2026, 11, 29) * 86_400;
+        let mtime = days_from_civil(2026, 3, 1) * 86_400;
+        // One day past the modification time, or past now when it is later.
+        assert_eq!(rfc3339(w.latest(Some(mtime), now)), "2026-03-02T00:00:00Z");
+        assert_eq!(rfc3339(w.latest(Some(now + 86_400 * 30), now)), "2026-11-30T00:00:00Z");
+        assert_eq!(rfc3339(w.latest(None, now)), "2026-11-30T00:00:00Z");
+        let latest = w.latest(Some(mtime), now);
+        assert_eq!(w.reject(w.earliest, latest), None);
+        assert_eq!(w.reject(latest, latest), None);
+        assert_eq!(
+            w.reject(latest + 1, latest).as_deref(),
+            Some(
+                "time 2026-03-02T00:00:00.000001Z outside the plausible window 1990-01-01T00:00:00Z .. \
+                 2026-03-02T00:00:00Z (--min-date, --max-future)"
+            )
+        );
+        assert!(w.reject(w.earliest - 1, latest).is_some());
+        assert!(w.reject(i64::MAX, latest).is_some());
+    }
+
+    #[test]
+    fn bsd_times_that_exist_in_no_year_are_refused() {
+        assert!(parse_bsd(b"Feb 29 10:00:00").is_some());
+        for bad in
+            [&b"Feb 30 10:00:00"[..], b"Apr 31 10:00:00", b"Jan 15 24:00:00", b"Jan 15 10:60:00", b"Jan  0 10:00:00"]
+        {
+            assert!(parse_bsd(bad).is_none(), "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
     fn civil_round_trip() {
         for z in [-800_000i64, -1, 0, 1, 19_000, 20_765, 2_000_000] {
             let (y, m, d) = civil_from_days(z);

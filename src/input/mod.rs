@@ -568,3 +568,62 @@ pub fn tail_hash(data: &[u8], data_start: u64, offset: u64) -> Option<u64> {
     }
     Some(xxh3_64(&data[(from - data_start) as usize..(offset - data_start) as usize]))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn all(input: Input) -> Vec<u8> {
+        let mut out = Vec::new();
+        for c in input.chunks() {
+            match c {
+                Chunk::Lines { data, .. } => out.extend_from_slice(&data),
+                Chunk::End { data, .. } => {
+                    out.extend_from_slice(&data);
+                    break;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        out
+    }
+
+    fn content() -> Vec<u8> {
+        (0..20_000).flat_map(|i| format!("line {i} of the content\n").into_bytes()).collect()
+    }
+
+    #[test]
+    fn a_stream_is_sniffed_from_its_head_and_read_once() {
+        let data = content();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&data).unwrap();
+        let gz = gz.finish().unwrap();
+        for (bytes, compression) in [(data.clone(), Compression::None), (gz, Compression::Gzip)] {
+            let raw_len = bytes.len() as u64;
+            let input = Input::from_stream(Source::Stdin, Box::new(io::Cursor::new(bytes))).unwrap();
+            assert_eq!(input.compression, compression);
+            assert!(!input.is_seekable() && !input.can_grow());
+            assert!(input.head.starts_with(b"line 0 of the content\n"));
+            let raw = input.raw_read.clone();
+            assert_eq!(all(input), data);
+            assert_eq!(raw.load(Ordering::Relaxed), raw_len);
+        }
+    }
+
+    #[test]
+    fn a_file_is_read_again_through_its_first_descriptor() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("log");
+        std::fs::write(&p, content()).unwrap();
+        let input = Input::open(Source::Path(p.clone()), Duration::from_secs(1)).unwrap();
+        assert!(input.is_seekable() && input.can_grow());
+        assert_eq!(input.size, Some(content().len() as u64));
+        // Renamed away and replaced: the rewind still reads the file opened.
+        std::fs::rename(&p, dir.path().join("log.1")).unwrap();
+        std::fs::write(&p, b"another file\n").unwrap();
+        let input = input.rewind().unwrap();
+        assert_eq!(input.fingerprint(), Some(xxh3_64(b"line 0 of the content\n")));
+        assert_eq!(all(input), content());
+    }
+}
