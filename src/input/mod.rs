@@ -172,31 +172,11 @@ fn read_full(r: &mut impl Read, buf: &mut Vec<u8>, want: usize) -> io::Result<bo
     Ok(false)
 }
 
-/// Reads the head of `raw`, sniffs its compression from the first bytes of
-/// it, and returns the body positioned after the (decompressed) head: the
-/// bytes sniffed are never read twice, so a stream loses none of them.
-/// `plain` wraps `raw` when it is not compressed.
-fn sniffed<R: Read + Send + 'static>(
-    mut raw: Counting<R>,
-    plain: impl FnOnce(Counting<R>) -> Body,
-    source: &Source,
-) -> Result<(Compression, Body, Vec<u8>, bool), InputError> {
-    let err = |e| InputError::Read { path: source.path(), offset: 0, source: e };
-    let mut head = Vec::new();
-    let eof = read_full(&mut raw, &mut head, HEAD).map_err(err)?;
-    let compression = Compression::sniff(&head);
-    let compressed = io::Cursor::new(head).chain(raw);
-    let mut body = match compression {
-        Compression::None => {
-            let (cursor, raw) = compressed.into_inner();
-            return Ok((compression, plain(raw), cursor.into_inner(), eof));
-        }
-        Compression::Gzip => Body::Stream(Box::new(flate2::read::MultiGzDecoder::new(compressed))),
-        Compression::Zstd => Body::Stream(Box::new(zstd::stream::read::Decoder::new(compressed).map_err(err)?)),
-    };
-    let mut head = Vec::new();
-    let eof = read_full(&mut body, &mut head, HEAD).map_err(err)?;
-    Ok((compression, body, head, eof))
+/// What is known of an input before its first byte is read.
+struct Known {
+    size: Option<u64>,
+    mtime: Option<i64>,
+    rewind: Option<File>,
 }
 
 /// Opens a path for reading. Opening a FIFO blocks until a writer opens it
@@ -284,44 +264,53 @@ impl Input {
         let mtime =
             md.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs() as i64);
         let rewind = f.try_clone().map_err(|e| InputError::Open { path: source.path(), source: e })?;
-        let raw_read = Arc::new(AtomicU64::new(0));
-        let counting = Counting { inner: f, count: raw_read.clone() };
-        let (compression, body, head, head_eof) = sniffed(counting, Body::Plain, &source)?;
-        let pos = head.len() as u64;
-        Ok(Input {
-            source,
-            compression,
-            size: Some(md.len()),
-            mtime,
-            head,
-            raw_read,
-            body,
-            pos,
-            head_eof,
-            skipped: 0,
-            rewind: Some(rewind),
-        })
+        let known = Known { size: Some(md.len()), mtime, rewind: Some(rewind) };
+        Input::start(source, f, Body::Plain, known)
     }
 
     /// A stream (stdin, pipe, FIFO): read exactly once, never seeked.
     fn from_stream(source: Source, r: Box<dyn Read + Send>) -> Result<Input, InputError> {
+        let known = Known { size: None, mtime: None, rewind: None };
+        Input::start(source, r, |c| Body::Stream(Box::new(c)), known)
+    }
+
+    /// Reads the head of `raw`, sniffs its compression from the first bytes
+    /// of it, and positions the body after the (decompressed) head: the
+    /// bytes sniffed are never read twice, so a stream loses none of them.
+    /// `plain` wraps `raw` when it is not compressed.
+    fn start<R: Read + Send + 'static>(
+        source: Source,
+        raw: R,
+        plain: impl FnOnce(Counting<R>) -> Body,
+        known: Known,
+    ) -> Result<Input, InputError> {
+        let err = |e| InputError::Read { path: source.path(), offset: 0, source: e };
         let raw_read = Arc::new(AtomicU64::new(0));
-        let counting = Counting { inner: r, count: raw_read.clone() };
-        let (compression, body, head, head_eof) = sniffed(counting, |c| Body::Stream(Box::new(c)), &source)?;
+        let mut raw = Counting { inner: raw, count: raw_read.clone() };
+        let mut head = Vec::new();
+        let mut head_eof = read_full(&mut raw, &mut head, HEAD).map_err(err)?;
+        let compression = Compression::sniff(&head);
+        let compressed = io::Cursor::new(head).chain(raw);
+        let body = match compression {
+            Compression::None => {
+                let (cursor, raw) = compressed.into_inner();
+                head = cursor.into_inner();
+                plain(raw)
+            }
+            Compression::Gzip | Compression::Zstd => {
+                let mut body = if compression == Compression::Gzip {
+                    Body::Stream(Box::new(flate2::read::MultiGzDecoder::new(compressed)))
+                } else {
+                    Body::Stream(Box::new(zstd::stream::read::Decoder::new(compressed).map_err(err)?))
+                };
+                head = Vec::new();
+                head_eof = read_full(&mut body, &mut head, HEAD).map_err(err)?;
+                body
+            }
+        };
+        let Known { size, mtime, rewind } = known;
         let pos = head.len() as u64;
-        Ok(Input {
-            source,
-            compression,
-            size: None,
-            mtime: None,
-            head,
-            raw_read,
-            body,
-            pos,
-            head_eof,
-            skipped: 0,
-            rewind: None,
-        })
+        Ok(Input { source, compression, size, mtime, head, raw_read, body, pos, head_eof, skipped: 0, rewind })
     }
 
     /// Whether the input is a regular file, which can be resumed at a

@@ -10,7 +10,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::pg::cluster;
-use crate::util::{gzip, stderr, synthetic_log, zstd, Env, TEST_HOST_KEY};
+use crate::util::{gzip, junk, stderr, synthetic_log, zstd, Env, TEST_HOST_KEY};
 
 /// Runs `xferstats --db DB ingest … SOURCE` through `bash -c`, where SOURCE
 /// is shell text such as `<(cat "$1")`; `$1` is `file`.
@@ -215,14 +215,7 @@ fn syslog_lines_of_known_programs_with_unreadable_times_are_rejected() {
 
 #[test]
 fn random_bytes_forced_as_syslog_or_openssh_exit_1() {
-    let mut junk = Vec::new();
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    for _ in 0..300_000 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        junk.push((x >> 32) as u8);
-    }
+    let mut junk = junk(300_000);
     junk.push(b'\n');
     let lines = junk.iter().filter(|&&c| c == b'\n').count();
     for format in ["syslog", "openssh"] {
