@@ -287,7 +287,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Formats => {
             for f in Format::ALL {
-                println!("{:<8} {}", f.name(), f.description());
+                println!("{:<16} {}", f.name(), f.description());
             }
             Ok(xferstats::EXIT_OK)
         }

@@ -161,7 +161,9 @@ pub struct Civil {
 }
 
 impl Civil {
-    fn valid(&self) -> bool {
+    /// Whether this is a real time: a day that exists in its month and year
+    /// (no 30 February, no 29 February 2100), hours 0–23, minutes 0–59.
+    pub fn valid(&self) -> bool {
         (1..=12).contains(&self.month)
             && (1..=31).contains(&self.day)
             && self.hour < 24

@@ -49,6 +49,7 @@ impl Format {
         Format::Sftpgo,
         Format::Openssh,
         Format::Proftpd,
+        Format::ProftpdExtended,
         Format::Syslog,
     ];
 

@@ -213,6 +213,50 @@ fn syslog_lines_of_known_programs_with_unreadable_times_are_rejected() {
     }
 }
 
+/// A good line and a line dated on a day that does not exist, per format.
+const IMPOSSIBLE_DAYS: [(&str, &str, &str); 5] = [
+    (
+        "xferlog",
+        "Tue Apr  5 12:35:58 2016 1 192.0.2.1 4061858 /a.json b _ i r lemnatec ftp 0 * c",
+        "Tue Feb 30 12:35:58 2016 1 192.0.2.1 4061858 /b.json b _ i r lemnatec ftp 0 * c",
+    ),
+    (
+        "vsftpd",
+        "Fri Nov  5 21:43:45 2021 [pid 35179] [ann] OK DOWNLOAD: Client \"192.0.2.1\", \"/a.txt\", 6 bytes, 7.85Kbyte/sec",
+        "Fri Feb 30 21:43:45 2021 [pid 35179] [ann] OK DOWNLOAD: Client \"192.0.2.1\", \"/b.txt\", 6 bytes, 7.85Kbyte/sec",
+    ),
+    (
+        "proftpd",
+        "2026-11-08 16:21:16,469 ftp1 proftpd[101] 192.0.2.1 (c.example[203.0.113.7]): USER erin: Login successful.",
+        "2026-02-30 16:21:16,469 ftp1 proftpd[104] 192.0.2.1 (c.example[203.0.113.7]): USER erin: Login successful.",
+    ),
+    (
+        "proftpd-extended",
+        "203.0.113.7 UNKNOWN erin [08/Nov/2026:16:21:16 +0100] \"STOR ftp a.md\" 226 23456",
+        "203.0.113.7 UNKNOWN erin [30/Feb/2026:16:21:16 +0100] \"STOR ftp b.md\" 226 23456",
+    ),
+    (
+        "sftpgo",
+        r#"{"level":"info","time":"2026-10-01T16:53:57.751","sender":"Upload","remote_addr":"127.0.0.1:1","elapsed_ms":0,"size_bytes":4000,"username":"u","virtual_path":"/a.zip","connection_id":"SFTP_1","protocol":"SFTP"}"#,
+        r#"{"level":"info","time":"2026-02-30T16:53:57.751","sender":"Upload","remote_addr":"127.0.0.1:1","elapsed_ms":0,"size_bytes":4000,"username":"u","virtual_path":"/b.zip","connection_id":"SFTP_1","protocol":"SFTP"}"#,
+    ),
+];
+
+#[test]
+fn impossible_days_are_rejected_in_every_format() {
+    for (format, good, bad) in IMPOSSIBLE_DAYS {
+        for forced in ["auto", format] {
+            let env = Env::new();
+            let p = env.write("f.log", format!("{good}\n{bad}\n").as_bytes());
+            let a = env.ingest(&["--format", forced, p.to_str().unwrap()]).code(1);
+            let err = stderr(&a);
+            assert!(err.contains(&format!("f.log: {format}, 2 lines, 1 rejected")), "{forced}: {err}");
+            assert!(err.contains(": 1 new events, 0 already present, 1 rejected lines"), "{forced}: {err}");
+            assert!(err.contains("f.log:2: "), "{forced}: {err}");
+        }
+    }
+}
+
 #[test]
 fn random_bytes_forced_as_syslog_or_openssh_exit_1() {
     let mut junk = junk(300_000);
