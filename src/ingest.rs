@@ -19,7 +19,7 @@ use crate::formats::prefix::PrefixParser;
 use crate::formats::proftpd_extended::ExtendedFormat;
 use crate::formats::rsync::LogFormat;
 use crate::formats::Format;
-use crate::input::{tail_hash, Chunk, Compression, Input, Source, TAIL_CHECK};
+use crate::input::{tail_hash, Chunk, Compression, Input, Parked, Source, TAIL_CHECK};
 use crate::model::Event;
 use crate::sanitize::sanitize_bytes;
 use crate::sessions::openssh::OpensshDecoder;
@@ -283,11 +283,24 @@ impl IngestReport {
     }
 }
 
+/// Regular files looked at are kept open (descriptor only) up to this many
+/// inputs; beyond, they are closed and opened again by name to be read.
+const KEEP_OPEN: usize = 256;
+
+/// What stays of an input between the look at its head and its reading.
+enum Held {
+    /// A stream (stdin, pipe, FIFO), which cannot be opened again: kept as
+    /// it is, head included.
+    Stream(Input),
+    /// A regular file: its descriptor.
+    Parked(Parked),
+    /// A regular file of a long list: closed, opened again by name.
+    Closed,
+}
+
 struct Prepared {
     source: Source,
-    /// Kept open for streams (stdin, pipes, FIFOs), which cannot be opened
-    /// again; a regular file is opened again to be read.
-    input: Option<Input>,
+    held: Held,
     /// Fingerprint of the head looked at.
     fingerprint: Option<u64>,
     format: Option<Format>,
@@ -478,10 +491,13 @@ fn run(
         events: Vec::with_capacity(opts.batch_events.min(1 << 16)),
     };
     // Look at every input's head in parallel (format, time of the first
-    // line), keeping no regular file open: a glob of a thousand rotated
-    // files must not hold a thousand descriptors and decompressors. Streams
-    // (stdin, pipes, FIFOs) cannot be opened twice and stay open; a FIFO
-    // without a writer blocks only its own look, for `fifo_wait` at most.
+    // line). Each input is opened once: streams (stdin, pipes, FIFOs) stay
+    // as they are, regular files keep only their descriptor (no head, no
+    // decompressor) and are read from their start through it. A glob of a
+    // thousand rotated files must not hold a thousand descriptors: beyond
+    // KEEP_OPEN inputs, regular files are closed and opened again by name.
+    // A FIFO without a writer blocks only its own look, `fifo_wait` at most.
+    let keep_open = opts.inputs.len() <= KEEP_OPEN;
     let looked: Vec<Result<Prepared, InputReport>> = opts
         .inputs
         .par_iter()
@@ -491,8 +507,12 @@ fn run(
                 let (format, first_time) = look(&input, opts);
                 tracing::debug!(input = %src.name(), compression = input.compression.name(), format = ?format.map(|f| f.name()), "detected");
                 let fingerprint = input.fingerprint();
-                let input = (!input.is_seekable()).then_some(input);
-                Ok(Prepared { source: src.clone(), input, fingerprint, format, first_time, order })
+                let held = match input.park() {
+                    Err(stream) => Held::Stream(*stream),
+                    Ok(parked) if keep_open => Held::Parked(parked),
+                    Ok(_) => Held::Closed,
+                };
+                Ok(Prepared { source: src.clone(), held, fingerprint, format, first_time, order })
             }
             Err(e) => Err(InputReport::new(src.name(), None, InputStatus::Failed(e.to_string()))),
         })
@@ -562,18 +582,20 @@ fn look(input: &Input, opts: &IngestOptions) -> (Option<Format>, Option<i64>) {
 
 fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> Result<InputReport, Error> {
     let opts = engine.opts;
-    let Prepared { source, input, fingerprint: looked_at, mut format, .. } = p;
+    let Prepared { source, held, fingerprint: looked_at, mut format, .. } = p;
     let name = source.name();
-    let mut input = match input {
-        Some(i) => i,
-        None => match Input::open(source.clone(), opts.fifo_wait) {
-            Ok(i) => i,
-            Err(e) => return Ok(InputReport::new(name, format, InputStatus::Failed(e.to_string()))),
-        },
+    let opened = match held {
+        Held::Stream(input) => Ok(input),
+        Held::Parked(parked) => parked.resume(),
+        Held::Closed => Input::open(source.clone(), opts.fifo_wait),
+    };
+    let mut input = match opened {
+        Ok(i) => i,
+        Err(e) => return Ok(InputReport::new(name, format, InputStatus::Failed(e.to_string()))),
     };
     if input.fingerprint() != looked_at {
-        // Replaced (rotated) since its head was looked at: its own head
-        // decides.
+        // Opened again by name and replaced (rotated) since its head was
+        // looked at, or grown from empty: its own head decides.
         format = look(&input, opts).0;
     }
     let mut rep = InputReport::new(name.clone(), format, InputStatus::Read);

@@ -324,16 +324,47 @@ impl Input {
     /// first (not by name: the file may have been renamed since). Used when
     /// the content at a checkpoint differs.
     pub fn rewind(self) -> Result<Input, InputError> {
-        let Input { source, rewind, .. } = self;
-        let err = |e| InputError::Read { path: source.path(), offset: 0, source: e };
-        let Some(mut f) = rewind else {
-            return Err(err(io::Error::new(io::ErrorKind::Unsupported, "a stream cannot be read again")));
-        };
-        f.seek(SeekFrom::Start(0)).map_err(err)?;
-        let md = f.metadata().map_err(err)?;
-        Input::from_file(source, f, &md)
+        match self.park() {
+            Ok(parked) => parked.resume(),
+            Err(stream) => Err(InputError::Read {
+                path: stream.source.path(),
+                offset: 0,
+                source: io::Error::new(io::ErrorKind::Unsupported, "a stream cannot be read again"),
+            }),
+        }
     }
 
+    /// Keeps only the descriptor of a regular file, dropping the head and
+    /// any decompressor, to be read from its start later; `Err(self)` for a
+    /// stream, which cannot be read again.
+    pub fn park(self) -> Result<Parked, Box<Input>> {
+        match self.rewind {
+            Some(file) => Ok(Parked { source: self.source, file }),
+            None => Err(Box::new(self)),
+        }
+    }
+}
+
+/// A regular file opened and looked at, waiting to be read: one descriptor,
+/// no buffers.
+#[derive(Debug)]
+pub struct Parked {
+    source: Source,
+    file: File,
+}
+
+impl Parked {
+    /// The file from its start, through the same open.
+    pub fn resume(self) -> Result<Input, InputError> {
+        let Parked { source, mut file } = self;
+        let err = |e| InputError::Read { path: source.path(), offset: 0, source: e };
+        file.seek(SeekFrom::Start(0)).map_err(err)?;
+        let md = file.metadata().map_err(err)?;
+        Input::from_file(source, file, &md)
+    }
+}
+
+impl Input {
     /// Fingerprint of the content: a hash of its first line (or of the whole
     /// head when it holds no complete line). `None` for an empty input.
     pub fn fingerprint(&self) -> Option<u64> {

@@ -83,6 +83,32 @@ fn process_substitution_reads_like_the_file() {
     }
 }
 
+#[test]
+fn a_long_list_of_files_is_read_completely() {
+    // More inputs than are kept open between the look at their heads and
+    // their reading: the rest are opened again by name.
+    let env = Env::new();
+    let mut names = Vec::new();
+    for i in 0..300u32 {
+        let ts = format!("2026/04/{:02} {:02}:{:02}:00", 1 + i % 28, i / 28, i % 60);
+        let log = format!(
+            "{ts} [{i}] connect from UNDETERMINED (192.0.2.1)\n\
+             {ts} [{i}] rsync on pub/ from UNDETERMINED (192.0.2.1)\n\
+             {ts} [{i}] send UNDETERMINED [192.0.2.1] pub () f{i}.bin {}\n",
+            1000 + i
+        );
+        names.push(env.write(&format!("rsyncd.log.{i}"), log.as_bytes()).to_str().unwrap().to_string());
+    }
+    let args: Vec<&str> = names.iter().map(String::as_str).collect();
+    let a = env.ingest(&args).success();
+    assert_eq!(
+        totals(&a),
+        "ingested 300 file(s), 900 lines (0.1 MB): 300 new events, 0 already present, 0 rejected lines"
+    );
+    let rows = env.report_json("direction");
+    assert_eq!((rows[0]["downloads"].as_u64(), rows[0]["bytes_down"].as_u64()), (Some(300), Some(344_850)), "{rows}");
+}
+
 fn mkfifo(path: &Path) {
     let st = std::process::Command::new("mkfifo").arg(path).status().expect("mkfifo runs");
     assert!(st.success(), "mkfifo {}", path.display());
