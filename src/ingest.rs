@@ -534,11 +534,11 @@ fn run(
     for d in engine.decoders.values_mut() {
         d.finish(&mut finished);
     }
-    // Sessions closed at the end: their times come from lines already
-    // screened, but a session may end on its opening line's time.
+    // Sessions closed at the end have no line of their own to reject; their
+    // events outside the window are dropped all the same.
     let latest = opts.plausible.latest(None, now_secs());
     let before = finished.len();
-    finished.retain(|e| opts.plausible.reject(e.time(), latest).is_none());
+    finished.retain(|e| opts.plausible.contains(e.time(), latest));
     if finished.len() < before {
         tracing::warn!(
             "{} event(s) of sessions still open at the end dropped: time outside the plausible window",
@@ -778,7 +778,7 @@ fn decode(
     let mut i = before;
     while i < events.len() {
         let t = events[i].time();
-        if t < plausible.earliest || t > latest {
+        if !plausible.contains(t, latest) {
             implausible.get_or_insert((t, *plausible, latest));
             events.remove(i);
         } else {

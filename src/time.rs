@@ -377,9 +377,14 @@ impl Plausible {
         reference.saturating_mul(MICROS).saturating_add(self.max_future)
     }
 
+    /// Whether `t` lies in the window that ends at `latest`.
+    pub fn contains(&self, t: Micros, latest: Micros) -> bool {
+        (self.earliest..=latest).contains(&t)
+    }
+
     /// Why `t` is not plausible given `latest`, or `None` when it is.
     pub fn reject(&self, t: Micros, latest: Micros) -> Option<String> {
-        (t < self.earliest || t > latest).then(|| {
+        (!self.contains(t, latest)).then(|| {
             format!(
                 "time {} outside the plausible window {} .. {} (--min-date, --max-future)",
                 rfc3339(t),
