@@ -133,4 +133,25 @@ mod tests {
         let mut again = SyslogDecoder::new(LogFormat::compile(DEFAULT_LOG_FORMAT).unwrap());
         again.restore(&state).unwrap();
     }
+
+    #[test]
+    fn unreadable_time_stamps_of_known_programs_are_rejected() {
+        let mut d = SyslogDecoder::new(LogFormat::compile(DEFAULT_LOG_FORMAT).unwrap());
+        let mut cx = crate::sessions::test_context(TimeZone::Utc, days_from_civil(2026, 11, 20) * 86_400, "x");
+        let mut out = Vec::new();
+        let rejected = Outcome::Rejected("unreadable time stamp in the syslog prefix");
+        for (line, want) in [
+            (
+                &b"2024-01-15T200:04:38+0100 host rsyncd[4502]: sent 755894 bytes  received 20 bytes  total size 80"[..],
+                rejected,
+            ),
+            (b"2100-02-29T10:00:00Z host rsyncd[4502]: sent 1 bytes  received 2 bytes  total size 3", rejected),
+            (b"Feb 30 10:00:00 host sshd[7]: Accepted password for a from 192.0.2.1 port 2 ssh2", rejected),
+            (b"Nov 31 10:00:00 host internal-sftp[7]: session opened for local user a from [192.0.2.1]", rejected),
+            (b"Feb 30 10:00:00 host CRON[1]: (root) CMD (x)", Outcome::Ignored),
+        ] {
+            assert_eq!(d.line(&mut cx, line, &mut out), want, "{}", String::from_utf8_lossy(line));
+        }
+        assert!(out.is_empty());
+    }
 }
