@@ -120,6 +120,8 @@ fn main() {
         proftpd_log_format: ExtendedFormat::compile(PROFTPD_FORMAT).expect("format"),
         server_host: "bench".into(),
         batch_events: 10_000,
+        plausible: xferstats::time::Plausible::default(),
+        fifo_wait: Duration::from_secs(10),
     };
 
     let mut summary = Vec::new();

@@ -67,8 +67,13 @@ pub enum ConfigError {
     #[error("--by '{0}': unknown key (expected day, user, protocol, direction, host, module, client, status, country, city)")]
     ReportKey(String),
     /// An age like `30d` could not be read.
-    #[error("--raw-older-than '{0}': expected a number of hours, days or weeks like 36h, 30d, 8w")]
-    Age(String),
+    #[error("{flag} '{value}': expected a number of hours, days or weeks like 36h, 30d, 8w")]
+    Age {
+        /// The flag.
+        flag: &'static str,
+        /// The value given.
+        value: String,
+    },
     /// `--format NAME` names an unknown log format.
     #[error("--format '{0}': unknown log format (see `xferstats formats`)")]
     Format(String),

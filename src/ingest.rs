@@ -7,6 +7,7 @@
 //! open sessions in one store transaction — after a crash the next run
 //! starts exactly where the last commit ended.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -18,7 +19,7 @@ use crate::formats::prefix::PrefixParser;
 use crate::formats::proftpd_extended::ExtendedFormat;
 use crate::formats::rsync::LogFormat;
 use crate::formats::Format;
-use crate::input::{tail_hash, Chunk, Compression, Input, Source, TAIL_CHECK};
+use crate::input::{tail_hash, Chunk, Compression, Input, Parked, Source, TAIL_CHECK};
 use crate::model::Event;
 use crate::sanitize::sanitize_bytes;
 use crate::sessions::openssh::OpensshDecoder;
@@ -34,7 +35,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use crate::error::StoreError;
 use crate::sinks::{Checkpoint, Commit, Committed, Sink};
-use crate::time::{Clock, TimeZone};
+use crate::time::{Clock, Plausible, TimeZone};
 
 /// A batch is committed once the lines it was decoded from reach this many
 /// bytes, even with fewer events than `--batch-size`.
@@ -60,6 +61,10 @@ pub struct IngestOptions {
     pub server_host: String,
     /// Events per store transaction.
     pub batch_events: usize,
+    /// Event times accepted; a line with an event outside is rejected.
+    pub plausible: Plausible,
+    /// How long to wait for a writer on a FIFO before giving it up.
+    pub fifo_wait: Duration,
 }
 
 /// Progress reporting hooks (a terminal bar, or nothing).
@@ -90,6 +95,12 @@ pub enum InputStatus {
     Empty,
     /// No known format in its first lines; not read.
     Unrecognised,
+    /// Read with a forced format, but (nearly) every line is foreign to it
+    /// and none was used: the format does not fit the input.
+    Mismatch {
+        /// Lines that are not of the format.
+        foreign: u64,
+    },
     /// Opening or reading failed; what was read before is committed.
     Failed(String),
 }
@@ -144,7 +155,7 @@ pub struct RejectSample {
     /// Line number (1-based, counted from the start of the input).
     pub line: u64,
     /// Why.
-    pub reason: &'static str,
+    pub reason: Cow<'static, str>,
     /// The line, sanitised and shortened.
     pub text: String,
 }
@@ -185,7 +196,9 @@ impl IngestReport {
     pub fn exit_code(&self) -> u8 {
         if self.inputs.iter().any(|i| matches!(i.status, InputStatus::Failed(_))) {
             crate::EXIT_INPUT
-        } else if self.rejected() > 0 || self.inputs.iter().any(|i| i.status == InputStatus::Unrecognised) {
+        } else if self.rejected() > 0
+            || self.inputs.iter().any(|i| matches!(i.status, InputStatus::Unrecognised | InputStatus::Mismatch { .. }))
+        {
             crate::EXIT_REJECTED
         } else {
             crate::EXIT_OK
@@ -221,6 +234,11 @@ impl IngestReport {
                     "not a recognised transfer log (no line of its head matches a format; --format forces one)"
                         .to_string()
                 }
+                InputStatus::Mismatch { foreign } => format!(
+                    "{foreign} of its {} lines are not {} lines and none was used (wrong --format?)",
+                    i.lines,
+                    i.format.map_or("-", |f| f.name())
+                ),
                 InputStatus::Failed(e) => format!("error: {}", sanitize_bytes(e.as_bytes(), 300)),
             };
             let interesting = !note.is_empty() || i.rejected > 0 || i.unterminated;
@@ -265,10 +283,26 @@ impl IngestReport {
     }
 }
 
+/// Regular files looked at are kept open (descriptor only) up to this many
+/// inputs; beyond, they are closed and opened again by name to be read.
+const KEEP_OPEN: usize = 256;
+
+/// What stays of an input between the look at its head and its reading.
+enum Held {
+    /// A stream (stdin, pipe, FIFO), which cannot be opened again: kept as
+    /// it is, head included.
+    Stream(Input),
+    /// A regular file: its descriptor.
+    Parked(Parked),
+    /// A regular file of a long list: closed, opened again by name.
+    Closed,
+}
+
 struct Prepared {
     source: Source,
-    /// Kept open only for stdin.
-    input: Option<Input>,
+    held: Held,
+    /// Fingerprint of the head looked at.
+    fingerprint: Option<u64>,
     format: Option<Format>,
     first_time: Option<i64>,
     order: usize,
@@ -457,46 +491,28 @@ fn run(
         events: Vec::with_capacity(opts.batch_events.min(1 << 16)),
     };
     // Look at every input's head in parallel (format, time of the first
-    // line), keeping none open: a glob of a thousand rotated files must not
-    // hold a thousand descriptors and decompressors. Only stdin, which
-    // cannot be opened twice, stays open.
+    // line). Each input is opened once: streams (stdin, pipes, FIFOs) stay
+    // as they are, regular files keep only their descriptor (no head, no
+    // decompressor) and are read from their start through it. A glob of a
+    // thousand rotated files must not hold a thousand descriptors: beyond
+    // KEEP_OPEN inputs, regular files are closed and opened again by name.
+    // A FIFO without a writer blocks only its own look, `fifo_wait` at most.
+    let keep_open = opts.inputs.len() <= KEEP_OPEN;
     let looked: Vec<Result<Prepared, InputReport>> = opts
         .inputs
         .par_iter()
         .enumerate()
-        .map(|(order, src)| match Input::open(src.clone()) {
+        .map(|(order, src)| match Input::open(src.clone(), opts.fifo_wait) {
             Ok(input) => {
-                let mut pp = PrefixParser::new(clock_for(&input, opts.timezone));
-                let format = match opts.format {
-                    Some(f) => Some(f),
-                    None => Format::detect(input.head_lines(), &mut pp, &opts.proftpd_log_format),
-                };
-                let first_time = input.head_lines().find_map(|l| match format {
-                    Some(Format::Xferlog) => {
-                        crate::formats::xferlog::parse(l).ok().map(|x| pp.clock_mut().local_to_utc(&x.end))
-                    }
-                    Some(Format::ProftpdExtended) => opts.proftpd_log_format.parse(l).and_then(|x| match (x.utc, x.local) {
-                        (Some(t), _) => Some(t),
-                        (None, Some(c)) => Some(pp.clock_mut().local_to_utc(&c)),
-                        _ => None,
-                    }),
-                    Some(Format::Proftpd) => {
-                        crate::formats::proftpd::parse(l).ok().map(|x| pp.clock_mut().local_to_utc(&x.time))
-                    }
-                    Some(Format::Vsftpd) => {
-                        crate::formats::vsftpd::parse_ctime(l).map(|c| pp.clock_mut().local_to_utc(&c))
-                    }
-                    Some(Format::Sftpgo) => crate::formats::sftpgo::parse(l).ok().and_then(|x| {
-                        match crate::formats::sftpgo::parse_time(&x.time)? {
-                            crate::formats::sftpgo::LineTime::Utc(t) => Some(t),
-                            crate::formats::sftpgo::LineTime::Local(c) => Some(pp.clock_mut().local_to_utc(&c)),
-                        }
-                    }),
-                    _ => pp.parse(l).map(|p| p.time),
-                });
+                let (format, first_time) = look(&input, opts);
                 tracing::debug!(input = %crate::sanitize::sanitize(&src.name()), compression = input.compression.name(), format = ?format.map(|f| f.name()), "detected");
-                let input = (*src == Source::Stdin).then_some(input);
-                Ok(Prepared { source: src.clone(), input, format, first_time, order })
+                let fingerprint = input.fingerprint();
+                let held = match input.park() {
+                    Err(stream) => Held::Stream(*stream),
+                    Ok(parked) if keep_open => Held::Parked(parked),
+                    Ok(_) => Held::Closed,
+                };
+                Ok(Prepared { source: src.clone(), held, fingerprint, format, first_time, order })
             }
             Err(e) => Err(InputReport::new(src.name(), None, InputStatus::Failed(e.to_string()))),
         })
@@ -518,6 +534,17 @@ fn run(
     for d in engine.decoders.values_mut() {
         d.finish(&mut finished);
     }
+    // Sessions closed at the end have no line of their own to reject; their
+    // events outside the window are dropped all the same.
+    let latest = opts.plausible.latest(None, now_secs());
+    let before = finished.len();
+    finished.retain(|e| opts.plausible.contains(e.time(), latest));
+    if finished.len() < before {
+        tracing::warn!(
+            "{} event(s) of sessions still open at the end dropped: time outside the plausible window",
+            before - finished.len()
+        );
+    }
     engine.events.extend(finished);
     if !engine.decoders.is_empty() {
         engine.commit(None)?;
@@ -525,17 +552,52 @@ fn run(
     Ok(engine.report)
 }
 
+/// The format of an opened input (forced, or detected from the complete
+/// lines of its head) and the time of its first line, for ordering.
+fn look(input: &Input, opts: &IngestOptions) -> (Option<Format>, Option<i64>) {
+    let mut pp = PrefixParser::new(clock_for(input, opts.timezone));
+    let format = match opts.format {
+        Some(f) => Some(f),
+        None => Format::detect(input.head_lines(), &mut pp, &opts.proftpd_log_format),
+    };
+    let first_time = input.head_lines().find_map(|l| match format {
+        Some(Format::Xferlog) => crate::formats::xferlog::parse(l).ok().map(|x| pp.clock_mut().local_to_utc(&x.end)),
+        Some(Format::ProftpdExtended) => opts.proftpd_log_format.parse(l).and_then(|x| match (x.utc, x.local) {
+            (Some(t), _) => Some(t),
+            (None, Some(c)) => Some(pp.clock_mut().local_to_utc(&c)),
+            _ => None,
+        }),
+        Some(Format::Proftpd) => crate::formats::proftpd::parse(l).ok().map(|x| pp.clock_mut().local_to_utc(&x.time)),
+        Some(Format::Vsftpd) => crate::formats::vsftpd::parse_ctime(l).map(|c| pp.clock_mut().local_to_utc(&c)),
+        Some(Format::Sftpgo) => {
+            crate::formats::sftpgo::parse(l).ok().and_then(|x| match crate::formats::sftpgo::parse_time(&x.time)? {
+                crate::formats::sftpgo::LineTime::Utc(t) => Some(t),
+                crate::formats::sftpgo::LineTime::Local(c) => Some(pp.clock_mut().local_to_utc(&c)),
+            })
+        }
+        _ => pp.parse(l).map(|p| p.time),
+    });
+    (format, first_time)
+}
+
 fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> Result<InputReport, Error> {
     let opts = engine.opts;
-    let Prepared { source, input, format, .. } = p;
+    let Prepared { source, held, fingerprint: looked_at, mut format, .. } = p;
     let name = source.name();
-    let mut input = match input {
-        Some(i) => i,
-        None => match Input::open(source.clone()) {
-            Ok(i) => i,
-            Err(e) => return Ok(InputReport::new(name, format, InputStatus::Failed(e.to_string()))),
-        },
+    let opened = match held {
+        Held::Stream(input) => Ok(input),
+        Held::Parked(parked) => parked.resume(),
+        Held::Closed => Input::open(source.clone(), opts.fifo_wait),
     };
+    let mut input = match opened {
+        Ok(i) => i,
+        Err(e) => return Ok(InputReport::new(name, format, InputStatus::Failed(e.to_string()))),
+    };
+    if input.fingerprint() != looked_at {
+        // Opened again by name and replaced (rotated) since its head was
+        // looked at, or grown from empty: its own head decides.
+        format = look(&input, opts).0;
+    }
     let mut rep = InputReport::new(name.clone(), format, InputStatus::Read);
     rep.compression = Some(input.compression);
     let Some(fingerprint) = input.fingerprint() else {
@@ -559,9 +621,12 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
         rejected: 0,
     };
     let mut ids = IdGen::default();
-    // Stdin cannot be re-read if the tail check fails: it is always read
-    // from the start and content ids refuse what is already stored.
-    let resumable = input.source != Source::Stdin;
+    // A stream (stdin, pipe, FIFO) cannot be re-read if the tail check
+    // fails: it is always read from its start and content ids refuse what
+    // is already stored. Its ledger entry is written like a file's (offset,
+    // lines, tail hash), so the same content given later as a file resumes
+    // after it.
+    let resumable = input.is_seekable();
     if let Some(old) = engine.sink.checkpoint(fingerprint)?.filter(|_| resumable) {
         if input.resume_at(old.offset, old.tail_hash).map_err(Error::Input)? {
             tracing::debug!(input = %crate::sanitize::sanitize(&name), offset = old.offset, "resuming from checkpoint");
@@ -570,11 +635,17 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
             cp = Checkpoint { name: name.clone(), format: format.name().to_string(), ..old };
         } else {
             tracing::info!(input = %crate::sanitize::sanitize(&name), "content differs from the checkpoint with the same first line; reading from the start");
-            input = Input::open(input.source.clone()).map_err(Error::Input)?;
+            input = input.rewind().map_err(Error::Input)?;
         }
     }
     let base_rejected = cp.rejected;
     let can_grow = input.can_grow();
+    let latest = opts.plausible.latest(input.mtime, now_secs());
+    // A forced syslog/openssh format ignores other programs' lines; count
+    // the lines that are no syslog or sshd line at all, to tell a wrong
+    // --format from a log without transfers.
+    let count_foreign = opts.format.is_some() && matches!(format, Format::Syslog | Format::Openssh);
+    let mut foreign = 0u64;
     let mut cx = LineContext {
         prefix: PrefixParser::new(clock_for(&input, opts.timezone)),
         ids,
@@ -600,8 +671,11 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
                     }
                     line_no += 1;
                     let decoder = engine.decoders.get_mut(&format).expect("created before reading");
-                    let outcome = decoder.line(&mut cx, line, &mut engine.events);
-                    tally(outcome, &mut rep, &mut engine.report.samples, line_no, || sanitize_bytes(line, 160));
+                    let outcome = decode(decoder.as_mut(), &mut cx, line, &mut engine.events, &opts.plausible, latest);
+                    if count_foreign && outcome.is_ignored() && crate::formats::is_foreign(line) {
+                        foreign += 1;
+                    }
+                    outcome.tally(&mut rep, &mut engine.report.samples, line_no, || sanitize_bytes(line, 160));
                     rep.lines += 1;
                     pos = nl + 1;
                     pending_since_commit = true;
@@ -629,8 +703,8 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
                 line_no += 1;
                 rep.lines += 1;
                 rep.bytes += len;
-                let outcome = Outcome::Rejected("line longer than 1 MiB");
-                tally(outcome, &mut rep, &mut engine.report.samples, line_no, || format!("({len} bytes skipped)"));
+                let outcome = Decoded { outcome: Outcome::Rejected("line longer than 1 MiB"), implausible: None };
+                outcome.tally(&mut rep, &mut engine.report.samples, line_no, || format!("({len} bytes skipped)"));
                 // The tail check needs the bytes before the offset; an
                 // overlong line's last bytes are not kept, so use a marker
                 // that can never match: a later run re-reads from the start
@@ -650,8 +724,12 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
                         rep.lines += 1;
                         rep.bytes += data.len() as u64;
                         let decoder = engine.decoders.get_mut(&format).expect("created before reading");
-                        let outcome = decoder.line(&mut cx, &data, &mut engine.events);
-                        tally(outcome, &mut rep, &mut engine.report.samples, line_no, || sanitize_bytes(&data, 160));
+                        let outcome =
+                            decode(decoder.as_mut(), &mut cx, &data, &mut engine.events, &opts.plausible, latest);
+                        if count_foreign && outcome.is_ignored() && crate::formats::is_foreign(&data) {
+                            foreign += 1;
+                        }
+                        outcome.tally(&mut rep, &mut engine.report.samples, line_no, || sanitize_bytes(&data, 160));
                         let offset = start + data.len() as u64;
                         checkpoint_at(&mut cp, &cx, &data, start, &prev_tail, offset, line_no);
                         pending_since_commit = true;
@@ -669,26 +747,70 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
         cp.rejected = base_rejected + rep.rejected;
         engine.commit(Some(&cp))?;
     }
+    let used = rep.lines - rep.ignored - rep.rejected;
+    if count_foreign && rep.status == InputStatus::Read && used == 0 && foreign > 0 && foreign * 10 >= rep.lines * 9 {
+        rep.status = InputStatus::Mismatch { foreign };
+    }
     progress.finish();
     Ok(rep)
 }
 
-/// Counts a line's outcome; the first rejected lines of each input are kept
-/// as samples.
-fn tally(
+/// A line's outcome once its events passed the plausibility window.
+struct Decoded {
     outcome: Outcome,
-    rep: &mut InputReport,
-    samples: &mut Vec<RejectSample>,
-    line: u64,
-    text: impl FnOnce() -> String,
-) {
-    match outcome {
-        Outcome::Used => {}
-        Outcome::Ignored => rep.ignored += 1,
-        Outcome::Rejected(reason) => {
-            rep.rejected += 1;
-            if rep.rejected <= SAMPLES_PER_INPUT as u64 {
-                samples.push(RejectSample { input: rep.name.clone(), line, reason, text: text() });
+    /// Time and window of an event outside it (the line is rejected).
+    implausible: Option<(i64, Plausible, i64)>,
+}
+
+/// Decodes one line; events outside the plausible window (earliest ..
+/// `latest`) are dropped and the line is rejected for them.
+fn decode(
+    decoder: &mut dyn Decoder,
+    cx: &mut LineContext,
+    line: &[u8],
+    events: &mut Vec<Event>,
+    plausible: &Plausible,
+    latest: i64,
+) -> Decoded {
+    let before = events.len();
+    let mut outcome = decoder.line(cx, line, events);
+    let mut implausible = None;
+    let mut i = before;
+    while i < events.len() {
+        let t = events[i].time();
+        if !plausible.contains(t, latest) {
+            implausible.get_or_insert((t, *plausible, latest));
+            events.remove(i);
+        } else {
+            i += 1;
+        }
+    }
+    if implausible.is_some() {
+        outcome = Outcome::Rejected("time outside the plausible window");
+    }
+    Decoded { outcome, implausible }
+}
+
+impl Decoded {
+    fn is_ignored(&self) -> bool {
+        self.outcome == Outcome::Ignored
+    }
+
+    /// Counts the line; the first rejected lines of each input are kept as
+    /// samples.
+    fn tally(self, rep: &mut InputReport, samples: &mut Vec<RejectSample>, line: u64, text: impl FnOnce() -> String) {
+        match self.outcome {
+            Outcome::Used => {}
+            Outcome::Ignored => rep.ignored += 1,
+            Outcome::Rejected(reason) => {
+                rep.rejected += 1;
+                if rep.rejected <= SAMPLES_PER_INPUT as u64 {
+                    let reason = match self.implausible {
+                        Some((t, window, latest)) => Cow::Owned(window.reject(t, latest).unwrap_or_default()),
+                        None => Cow::Borrowed(reason),
+                    };
+                    samples.push(RejectSample { input: rep.name.clone(), line, reason, text: text() });
+                }
             }
         }
     }

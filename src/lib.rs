@@ -2,8 +2,9 @@
 //!
 //! The pipeline reads as its stages:
 //!
-//! * [`input`] — files, stdin, gzip/zstd by magic bytes, line-aligned chunks,
-//!   fingerprints for checkpoints;
+//! * [`input`] — files, stdin, pipes and FIFOs (each opened and read once),
+//!   gzip/zstd by magic bytes, line-aligned chunks, fingerprints for
+//!   checkpoints;
 //! * [`formats`] — one module per log format, pure functions from bytes to
 //!   records ([`formats::prefix`] holds the shared syslog/log-file prefixes);
 //! * [`sessions`] — joins lines of one session into [`model::Event`]s;

@@ -19,7 +19,7 @@ use xferstats::ingest::{ingest, IngestOptions, NoProgress, Progress};
 use xferstats::input::Source;
 use xferstats::report::{OutputFormat, ReportOptions};
 use xferstats::sinks::{Access, Backend, Key};
-use xferstats::time::{parse_day, TimeZone};
+use xferstats::time::{parse_day, Plausible, TimeZone};
 
 /// Turns file-transfer logs (rsync daemon, …) into exact daily statistics.
 ///
@@ -180,6 +180,22 @@ struct IngestArgs {
     /// once, mode 0600).
     #[arg(long, env = "XFERSTATS_IP_MODE", value_enum, default_value_t = IpModeArg::Hmac)]
     ip_mode: IpModeArg,
+
+    /// Earliest plausible event time (UTC day, YYYY-MM-DD): a line with an
+    /// event before it is rejected, not stored.
+    #[arg(long, default_value = "1990-01-01", value_name = "DATE")]
+    min_date: String,
+
+    /// How far past the input's modification time (or now, if earlier) an
+    /// event may be: hours, days or weeks (`36h`, `1d`, `2w`). A line with
+    /// an event later than that is rejected, not stored.
+    #[arg(long, default_value = "1d", value_name = "AGE")]
+    max_future: String,
+
+    /// Seconds to wait for a writer on a FIFO given as input; after that it
+    /// is reported as an error and the other inputs are read.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    fifo_wait: u64,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -258,9 +274,9 @@ fn db_mode_arg(v: &str) -> Result<DbMode, String> {
     })
 }
 
-/// `30d`, `8w`, `36h` as microseconds.
-fn age_arg(v: &str) -> anyhow::Result<i64> {
-    let bad = || xferstats::error::ConfigError::Age(v.to_string());
+/// `30d`, `8w`, `36h` given to `flag` as microseconds.
+fn age_arg(flag: &'static str, v: &str) -> anyhow::Result<i64> {
+    let bad = || xferstats::error::ConfigError::Age { flag, value: v.to_string() };
     let t = v.trim();
     let (n, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
     let n: i64 = n.parse().map_err(|_| bad())?;
@@ -290,7 +306,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Formats => {
             for f in Format::ALL {
-                println!("{:<8} {}", f.name(), f.description());
+                println!("{:<16} {}", f.name(), f.description());
             }
             Ok(xferstats::EXIT_OK)
         }
@@ -319,6 +335,14 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 proftpd_log_format,
                 server_host: a.server_host.unwrap_or_else(local_hostname),
                 batch_events: a.batch_size as usize,
+                plausible: Plausible {
+                    earliest: parse_day(&a.min_date).ok_or_else(|| xferstats::error::ConfigError::Date {
+                        flag: "--min-date",
+                        value: a.min_date.clone(),
+                    })? * 86_400_000_000,
+                    max_future: age_arg("--max-future", &a.max_future)?,
+                },
+                fifo_wait: std::time::Duration::from_secs(a.fifo_wait),
             };
             let enricher = Enricher::new(&EnrichOptions {
                 geoip: match a.geoip.trim() {
@@ -405,7 +429,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(xferstats::EXIT_OK)
         }
         Command::Prune(a) => {
-            let age = age_arg(&a.raw_older_than)?;
+            let age = age_arg("--raw-older-than", &a.raw_older_than)?;
             let spec = store_spec(&cli.db, &state_dir)?;
             let mut store = open_store(&spec, write)?;
             let now = std::time::SystemTime::now()

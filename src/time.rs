@@ -161,7 +161,9 @@ pub struct Civil {
 }
 
 impl Civil {
-    fn valid(&self) -> bool {
+    /// Whether this is a real time: a day that exists in its month and year
+    /// (no 30 February, no 29 February 2100), hours 0–23, minutes 0–59.
+    pub fn valid(&self) -> bool {
         (1..=12).contains(&self.month)
             && (1..=31).contains(&self.day)
             && self.hour < 24
@@ -264,7 +266,9 @@ pub fn parse_bsd(b: &[u8]) -> Option<Civil> {
         (b' ', d) => digit(d)?,
         _ => num2(b, 4)?,
     };
-    Some(Civil { year: 0, month, day, hour: num2(b, 7)?, min: num2(b, 10)?, sec: num2(b, 13)?, micros: 0 })
+    let c = Civil { year: 0, month, day, hour: num2(b, 7)?, min: num2(b, 10)?, sec: num2(b, 13)?, micros: 0 };
+    // Valid in some year (2000 is a leap year: 29 February passes).
+    Civil { year: 2000, ..c }.valid().then_some(c)
 }
 
 /// Converts zone-less civil times of one input to UTC: applies the input's
@@ -345,6 +349,52 @@ impl Clock {
     }
 }
 
+/// The event times accepted as plausible: none before `earliest`, none more
+/// than `max_future` after the input's reference instant (its modification
+/// time, or now when that is later or unknown). A time outside is a
+/// misread or forged line, and storing it would put a year 9999 into every
+/// report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plausible {
+    /// Earliest accepted time (UTC micros).
+    pub earliest: Micros,
+    /// How far past the reference a time may be (micros).
+    pub max_future: Micros,
+}
+
+impl Default for Plausible {
+    /// From 1990-01-01 to one day after the reference.
+    fn default() -> Plausible {
+        Plausible { earliest: days_from_civil(1990, 1, 1) * 86_400 * MICROS, max_future: 86_400 * MICROS }
+    }
+}
+
+impl Plausible {
+    /// Latest accepted time for an input modified at `mtime` (UTC seconds)
+    /// when it is `now`.
+    pub fn latest(&self, mtime: Option<i64>, now: i64) -> Micros {
+        let reference = mtime.map_or(now, |m| m.min(now));
+        reference.saturating_mul(MICROS).saturating_add(self.max_future)
+    }
+
+    /// Whether `t` lies in the window that ends at `latest`.
+    pub fn contains(&self, t: Micros, latest: Micros) -> bool {
+        (self.earliest..=latest).contains(&t)
+    }
+
+    /// Why `t` is not plausible given `latest`, or `None` when it is.
+    pub fn reject(&self, t: Micros, latest: Micros) -> Option<String> {
+        (!self.contains(t, latest)).then(|| {
+            format!(
+                "time {} outside the plausible window {} .. {} (--min-date, --max-future)",
+                rfc3339(t),
+                rfc3339(self.earliest),
+                rfc3339(latest)
+            )
+        })
+    }
+}
+
 /// Inverse of [`days_from_civil`].
 pub fn civil_from_days(z: i64) -> (i32, u32, u32) {
     let z = z + 719_468;
@@ -393,6 +443,39 @@ pub fn rfc3339(t: Micros) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plausible_window() {
+        let w = Plausible::default();
+        let now = days_from_civil(2026, 11, 29) * 86_400;
+        let mtime = days_from_civil(2026, 3, 1) * 86_400;
+        // One day past the modification time, or past now when it is later.
+        assert_eq!(rfc3339(w.latest(Some(mtime), now)), "2026-03-02T00:00:00Z");
+        assert_eq!(rfc3339(w.latest(Some(now + 86_400 * 30), now)), "2026-11-30T00:00:00Z");
+        assert_eq!(rfc3339(w.latest(None, now)), "2026-11-30T00:00:00Z");
+        let latest = w.latest(Some(mtime), now);
+        assert_eq!(w.reject(w.earliest, latest), None);
+        assert_eq!(w.reject(latest, latest), None);
+        assert_eq!(
+            w.reject(latest + 1, latest).as_deref(),
+            Some(
+                "time 2026-03-02T00:00:00.000001Z outside the plausible window 1990-01-01T00:00:00Z .. \
+                 2026-03-02T00:00:00Z (--min-date, --max-future)"
+            )
+        );
+        assert!(w.reject(w.earliest - 1, latest).is_some());
+        assert!(w.reject(i64::MAX, latest).is_some());
+    }
+
+    #[test]
+    fn bsd_times_that_exist_in_no_year_are_refused() {
+        assert!(parse_bsd(b"Feb 29 10:00:00").is_some());
+        for bad in
+            [&b"Feb 30 10:00:00"[..], b"Apr 31 10:00:00", b"Jan 15 24:00:00", b"Jan 15 10:60:00", b"Jan  0 10:00:00"]
+        {
+            assert!(parse_bsd(bad).is_none(), "{}", String::from_utf8_lossy(bad));
+        }
+    }
 
     #[test]
     fn civil_round_trip() {

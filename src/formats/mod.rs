@@ -49,6 +49,7 @@ impl Format {
         Format::Sftpgo,
         Format::Openssh,
         Format::Proftpd,
+        Format::ProftpdExtended,
         Format::Syslog,
     ];
 
@@ -159,6 +160,13 @@ impl Format {
         .filter(|(n, _)| *n > 0);
         best.map(|(_, f)| f)
     }
+}
+
+/// Whether a line is neither a syslog or daemon-log-file line (readable
+/// time stamp or not) nor an sshd message without prefix: foreign to the
+/// syslog and openssh formats, which skip other programs' lines.
+pub fn is_foreign(line: &[u8]) -> bool {
+    prefix::prefix_shape(line).is_none() && !openssh::looks_like_untimed(line)
 }
 
 impl fmt::Display for Format {

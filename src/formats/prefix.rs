@@ -140,6 +140,29 @@ impl PrefixParser {
     }
 }
 
+/// The shape of a prefix, without reading its time stamp: `Some(program)`
+/// when `line` starts like one of the three prefixes (`None` as program for
+/// a daemon log file's), whether or not its time is a real one. A line of a
+/// known program whose time does not read is then rejected rather than
+/// taken for a line of no program.
+pub fn prefix_shape(line: &[u8]) -> Option<Option<&[u8]>> {
+    let first = *line.first()?;
+    if first.is_ascii_digit() {
+        match line.get(4)? {
+            b'/' => line.get(19..)?.starts_with(b" [").then_some(None),
+            b'-' => {
+                let sp = memchr::memchr(b' ', line)?;
+                syslog_rest(&line[sp + 1..], 0, PrefixStyle::Rfc3339Syslog).map(|p| p.program)
+            }
+            _ => None,
+        }
+    } else if first.is_ascii_uppercase() && line.get(3) == Some(&b' ') && line.get(15) == Some(&b' ') {
+        syslog_rest(line.get(16..)?, 0, PrefixStyle::BsdSyslog).map(|p| p.program)
+    } else {
+        None
+    }
+}
+
 /// `host tag[pid]: msg` or `host tag: msg` after a syslog time stamp.
 fn syslog_rest(rest: &[u8], time: Micros, style: PrefixStyle) -> Option<Prefixed<'_>> {
     let sp = memchr::memchr(b' ', rest)?;
@@ -227,5 +250,22 @@ mod tests {
         assert_eq!(l.style, PrefixStyle::BsdSyslog);
         let l = p.parse(b"Nov  1 00:00:05 host kernel: something").unwrap();
         assert_eq!((l.program, l.pid), (Some(&b"kernel"[..]), None));
+    }
+
+    #[test]
+    fn shape_without_a_readable_time() {
+        let mut p = parser();
+        for (line, program) in [
+            (&b"2024-01-15T200:04:38+0100 host rsyncd[4502]: sent 755894 bytes"[..], Some(&b"rsyncd"[..])),
+            (b"2100-02-29T10:00:00Z host sshd[1]: Accepted password for a from ::1 port 2 ssh2", Some(b"sshd")),
+            (b"Feb 30 25:61:00 host sftp-server[7]: open \"/x\" flags READ mode 0666", Some(b"sftp-server")),
+        ] {
+            assert!(p.parse(line).is_none(), "{}", String::from_utf8_lossy(line));
+            assert_eq!(prefix_shape(line), Some(program));
+        }
+        assert_eq!(prefix_shape(b"2026/13/08 07:31:44 [25900] connect from x"), Some(None));
+        assert_eq!(prefix_shape(b"Accepted password for a from ::1 port 2 ssh2"), None);
+        assert_eq!(prefix_shape(b"\x8f2026-01-01 garbage"), None);
+        assert_eq!(prefix_shape(b""), None);
     }
 }

@@ -222,6 +222,9 @@ fn clf_time(b: &[u8]) -> Option<i64> {
         sec: num2(b, 19)?,
         micros: 0,
     };
+    if !c.valid() {
+        return None;
+    }
     let off = parse_offset(&b[22..27])?;
     let days = crate::time::days_from_civil(c.year, c.month, c.day);
     Some((days * 86_400 + (c.hour * 3600 + c.min * 60 + c.sec) as i64 - off as i64) * 1_000_000)

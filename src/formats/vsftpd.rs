@@ -72,7 +72,7 @@ pub fn parse_ctime(b: &[u8]) -> Option<Civil> {
         sec: num2(b, 17)?,
         micros: 0,
     };
-    (c.day >= 1 && c.day <= 31 && c.hour < 24 && c.min < 60 && c.sec <= 60).then_some(c)
+    c.valid().then_some(c)
 }
 
 fn quoted(b: &[u8]) -> Option<(&[u8], &[u8])> {

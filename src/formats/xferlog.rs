@@ -94,7 +94,7 @@ pub fn parse(line: &[u8]) -> Result<XferLine<'_>, &'static str> {
         sec: num2(t, 6).ok_or("xferlog: bad second")?,
         micros: 0,
     };
-    if end.day == 0 || end.day > 31 || end.hour > 23 || end.min > 59 || end.sec > 60 {
+    if !end.valid() {
         return Err("xferlog: bad date");
     }
     let seconds = parse_u64(f[5]).ok_or("xferlog: transfer time is not a number")?;

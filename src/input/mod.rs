@@ -3,6 +3,13 @@
 //! decompression overlaps parsing and memory stays bounded whatever the
 //! input size.
 //!
+//! Each input is opened once and each byte read once: the compression is
+//! sniffed from the first bytes of the head, which is then handed on as the
+//! start of the content, so stdin, pipes, process substitution (`<(zcat
+//! f.gz)`) and FIFOs read exactly like the same bytes in a file. Only a
+//! regular file can be read again (through a second descriptor of the same
+//! open, never by name) or resumed at a checkpoint.
+//!
 //! Each input is identified by a fingerprint of its first line, not by its
 //! name: `log`, its renamed `log.1` and its compressed `log.2.gz` are one
 //! input to the checkpoint ledger, so re-reading any of them resumes where
@@ -14,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -25,6 +33,8 @@ pub const CHUNK: usize = 1 << 20;
 pub const MAX_LINE: usize = 1 << 20;
 /// How much of the head is read up front for detection and fingerprint.
 const HEAD: usize = 64 * 1024;
+/// How long a FIFO open may block before a warning names the FIFO.
+const FIFO_NOTICE: Duration = Duration::from_secs(1);
 /// Bytes before a checkpoint's offset whose hash proves the file is the
 /// one the checkpoint was written for.
 pub const TAIL_CHECK: usize = 256;
@@ -136,6 +146,9 @@ pub struct Input {
     head_eof: bool,
     /// Decompressed offset `head` starts at (after a resume).
     skipped: u64,
+    /// A second descriptor of a regular file, to read it again from its
+    /// start; `None` for a stream.
+    rewind: Option<File>,
 }
 
 fn read_full(r: &mut impl Read, buf: &mut Vec<u8>, want: usize) -> io::Result<bool> {
@@ -159,55 +172,199 @@ fn read_full(r: &mut impl Read, buf: &mut Vec<u8>, want: usize) -> io::Result<bo
     Ok(false)
 }
 
+/// What is known of an input before its first byte is read.
+struct Known {
+    size: Option<u64>,
+    mtime: Option<i64>,
+    rewind: Option<File>,
+}
+
+/// Opens a path for reading. Opening a FIFO blocks until a writer opens it
+/// too, so that happens on a helper thread: after a second the FIFO is named
+/// in a warning, after `wait` the open is given up (the helper is released
+/// by opening the FIFO for writing once, which hands it an empty stream) and
+/// the error names the wait.
+fn open_path(p: &Path, wait: Duration) -> io::Result<File> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    use std::sync::mpsc::RecvTimeoutError;
+    if !std::fs::metadata(p).is_ok_and(|m| m.file_type().is_fifo()) {
+        return File::open(p);
+    }
+    let (tx, rx) = sync_channel(1);
+    let path = p.to_path_buf();
+    let helper = std::thread::Builder::new().name("xferstats-fifo".into()).spawn(move || {
+        let _ = tx.send(File::open(&path));
+    })?;
+    let started = Instant::now();
+    let mut warned = false;
+    loop {
+        let left = wait.saturating_sub(started.elapsed());
+        let step = if warned { left } else { left.min(FIFO_NOTICE) };
+        match rx.recv_timeout(step) {
+            Ok(opened) => {
+                let _ = helper.join();
+                return opened;
+            }
+            Err(RecvTimeoutError::Disconnected) => return Err(io::Error::other("the FIFO opener stopped")),
+            Err(RecvTimeoutError::Timeout) if started.elapsed() < wait => {
+                tracing::warn!(
+                    "waiting up to {} s (--fifo-wait) for a writer on FIFO {}",
+                    wait.as_secs(),
+                    crate::sanitize::sanitize(&p.display().to_string())
+                );
+                warned = true;
+            }
+            Err(RecvTimeoutError::Timeout) => break,
+        }
+    }
+    // Release the helper: it waits in open() for a writer, so be one.
+    loop {
+        let _writer = std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(p);
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Err(RecvTimeoutError::Timeout) => continue,
+            _ => break,
+        }
+    }
+    let _ = helper.join();
+    Err(io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!("no writer opened this FIFO within {} s (--fifo-wait)", wait.as_secs()),
+    ))
+}
+
 impl Input {
-    /// Opens an input and reads its head.
-    pub fn open(source: Source) -> Result<Input, InputError> {
+    /// Opens an input once and reads its head; the compression is sniffed
+    /// from the head's first bytes, which stay part of the content. A FIFO
+    /// without a writer is waited on for at most `fifo_wait` (a warning
+    /// names it after a second), then reported as an error.
+    pub fn open(source: Source, fifo_wait: Duration) -> Result<Input, InputError> {
         let open_err = |e| InputError::Open { path: source.path(), source: e };
-        let raw_read = Arc::new(AtomicU64::new(0));
-        let (raw, size, mtime): (Box<dyn Read + Send>, Option<u64>, Option<i64>) = match &source {
+        match &source {
             Source::Path(p) => {
-                let f = File::open(p).map_err(open_err)?;
+                let f = open_path(p, fifo_wait).map_err(open_err)?;
                 let md = f.metadata().map_err(open_err)?;
                 if md.is_dir() {
                     return Err(open_err(io::Error::other("is a directory")));
                 }
-                let mtime = md
-                    .modified()
-                    .ok()
-                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map(|d| d.as_secs() as i64);
-                (Box::new(f), Some(md.len()), mtime)
-            }
-            Source::Stdin => (Box::new(io::stdin()), None, None),
-        };
-        let mut counting = Counting { inner: raw, count: raw_read.clone() };
-        let mut magic = Vec::with_capacity(4);
-        read_full(&mut counting, &mut magic, 4).map_err(open_err)?;
-        let compression = Compression::sniff(&magic);
-        let chained = io::Cursor::new(magic).chain(counting);
-        let mut body = match compression {
-            Compression::Gzip => Body::Stream(Box::new(flate2::read::MultiGzDecoder::new(chained))),
-            Compression::Zstd => Body::Stream(Box::new(zstd::stream::read::Decoder::new(chained).map_err(open_err)?)),
-            Compression::None => match &source {
-                Source::Path(p) => {
-                    // Reopen so that a later seek works on the file itself.
-                    let f = File::open(p).map_err(open_err)?;
-                    raw_read.store(0, Ordering::Relaxed);
-                    Body::Plain(Counting { inner: f, count: raw_read.clone() })
+                if md.is_file() {
+                    Input::from_file(source, f, &md)
+                } else {
+                    // A pipe, process substitution, FIFO or device: read
+                    // once as a stream, like stdin.
+                    Input::from_stream(source, Box::new(f))
                 }
-                Source::Stdin => Body::Stream(Box::new(chained)),
-            },
-        };
-        let mut head = Vec::new();
-        let head_eof = read_full(&mut body, &mut head, HEAD).map_err(|e| InputError::Read {
-            path: source.path(),
-            offset: 0,
-            source: e,
-        })?;
-        let pos = head.len() as u64;
-        Ok(Input { source, compression, size, mtime, head, raw_read, body, pos, head_eof, skipped: 0 })
+            }
+            Source::Stdin => Input::from_stream(source, Box::new(io::stdin())),
+        }
     }
 
+    /// A regular file: seekable, so a checkpoint can resume it and a plain
+    /// one can grow.
+    fn from_file(source: Source, f: File, md: &std::fs::Metadata) -> Result<Input, InputError> {
+        let mtime =
+            md.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs() as i64);
+        let rewind = f.try_clone().map_err(|e| InputError::Open { path: source.path(), source: e })?;
+        let known = Known { size: Some(md.len()), mtime, rewind: Some(rewind) };
+        Input::start(source, f, Body::Plain, known)
+    }
+
+    /// A stream (stdin, pipe, FIFO): read exactly once, never seeked.
+    fn from_stream(source: Source, r: Box<dyn Read + Send>) -> Result<Input, InputError> {
+        let known = Known { size: None, mtime: None, rewind: None };
+        Input::start(source, r, |c| Body::Stream(Box::new(c)), known)
+    }
+
+    /// Reads the head of `raw`, sniffs its compression from the first bytes
+    /// of it, and positions the body after the (decompressed) head: the
+    /// bytes sniffed are never read twice, so a stream loses none of them.
+    /// `plain` wraps `raw` when it is not compressed.
+    fn start<R: Read + Send + 'static>(
+        source: Source,
+        raw: R,
+        plain: impl FnOnce(Counting<R>) -> Body,
+        known: Known,
+    ) -> Result<Input, InputError> {
+        let err = |e| InputError::Read { path: source.path(), offset: 0, source: e };
+        let raw_read = Arc::new(AtomicU64::new(0));
+        let mut raw = Counting { inner: raw, count: raw_read.clone() };
+        let mut head = Vec::new();
+        let mut head_eof = read_full(&mut raw, &mut head, HEAD).map_err(err)?;
+        let compression = Compression::sniff(&head);
+        let compressed = io::Cursor::new(head).chain(raw);
+        let body = match compression {
+            Compression::None => {
+                let (cursor, raw) = compressed.into_inner();
+                head = cursor.into_inner();
+                plain(raw)
+            }
+            Compression::Gzip | Compression::Zstd => {
+                let mut body = if compression == Compression::Gzip {
+                    Body::Stream(Box::new(flate2::read::MultiGzDecoder::new(compressed)))
+                } else {
+                    Body::Stream(Box::new(zstd::stream::read::Decoder::new(compressed).map_err(err)?))
+                };
+                head = Vec::new();
+                head_eof = read_full(&mut body, &mut head, HEAD).map_err(err)?;
+                body
+            }
+        };
+        let Known { size, mtime, rewind } = known;
+        let pos = head.len() as u64;
+        Ok(Input { source, compression, size, mtime, head, raw_read, body, pos, head_eof, skipped: 0, rewind })
+    }
+
+    /// Whether the input is a regular file, which can be resumed at a
+    /// checkpoint and read again from its start; a stream (stdin, pipe,
+    /// FIFO) is read once, from its start.
+    pub fn is_seekable(&self) -> bool {
+        self.rewind.is_some()
+    }
+
+    /// The same file from its start again, through the descriptor opened
+    /// first (not by name: the file may have been renamed since). Used when
+    /// the content at a checkpoint differs.
+    pub fn rewind(self) -> Result<Input, InputError> {
+        match self.park() {
+            Ok(parked) => parked.resume(),
+            Err(stream) => Err(InputError::Read {
+                path: stream.source.path(),
+                offset: 0,
+                source: io::Error::new(io::ErrorKind::Unsupported, "a stream cannot be read again"),
+            }),
+        }
+    }
+
+    /// Keeps only the descriptor of a regular file, dropping the head and
+    /// any decompressor, to be read from its start later; `Err(self)` for a
+    /// stream, which cannot be read again.
+    pub fn park(self) -> Result<Parked, Box<Input>> {
+        match self.rewind {
+            Some(file) => Ok(Parked { source: self.source, file }),
+            None => Err(Box::new(self)),
+        }
+    }
+}
+
+/// A regular file opened and looked at, waiting to be read: one descriptor,
+/// no buffers.
+#[derive(Debug)]
+pub struct Parked {
+    source: Source,
+    file: File,
+}
+
+impl Parked {
+    /// The file from its start, through the same open.
+    pub fn resume(self) -> Result<Input, InputError> {
+        let Parked { source, mut file } = self;
+        let err = |e| InputError::Read { path: source.path(), offset: 0, source: e };
+        file.seek(SeekFrom::Start(0)).map_err(err)?;
+        let md = file.metadata().map_err(err)?;
+        Input::from_file(source, file, &md)
+    }
+}
+
+impl Input {
     /// Fingerprint of the content: a hash of its first line (or of the whole
     /// head when it holds no complete line). `None` for an empty input.
     pub fn fingerprint(&self) -> Option<u64> {
@@ -430,4 +587,63 @@ pub fn tail_hash(data: &[u8], data_start: u64, offset: u64) -> Option<u64> {
         return None;
     }
     Some(xxh3_64(&data[(from - data_start) as usize..(offset - data_start) as usize]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn all(input: Input) -> Vec<u8> {
+        let mut out = Vec::new();
+        for c in input.chunks() {
+            match c {
+                Chunk::Lines { data, .. } => out.extend_from_slice(&data),
+                Chunk::End { data, .. } => {
+                    out.extend_from_slice(&data);
+                    break;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        out
+    }
+
+    fn content() -> Vec<u8> {
+        (0..20_000).flat_map(|i| format!("line {i} of the content\n").into_bytes()).collect()
+    }
+
+    #[test]
+    fn a_stream_is_sniffed_from_its_head_and_read_once() {
+        let data = content();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&data).unwrap();
+        let gz = gz.finish().unwrap();
+        for (bytes, compression) in [(data.clone(), Compression::None), (gz, Compression::Gzip)] {
+            let raw_len = bytes.len() as u64;
+            let input = Input::from_stream(Source::Stdin, Box::new(io::Cursor::new(bytes))).unwrap();
+            assert_eq!(input.compression, compression);
+            assert!(!input.is_seekable() && !input.can_grow());
+            assert!(input.head.starts_with(b"line 0 of the content\n"));
+            let raw = input.raw_read.clone();
+            assert_eq!(all(input), data);
+            assert_eq!(raw.load(Ordering::Relaxed), raw_len);
+        }
+    }
+
+    #[test]
+    fn a_file_is_read_again_through_its_first_descriptor() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("log");
+        std::fs::write(&p, content()).unwrap();
+        let input = Input::open(Source::Path(p.clone()), Duration::from_secs(1)).unwrap();
+        assert!(input.is_seekable() && input.can_grow());
+        assert_eq!(input.size, Some(content().len() as u64));
+        // Renamed away and replaced: the rewind still reads the file opened.
+        std::fs::rename(&p, dir.path().join("log.1")).unwrap();
+        std::fs::write(&p, b"another file\n").unwrap();
+        let input = input.rewind().unwrap();
+        assert_eq!(input.fingerprint(), Some(xxh3_64(b"line 0 of the content\n")));
+        assert_eq!(all(input), content());
+    }
 }

@@ -210,7 +210,14 @@ impl Decoder for OpensshDecoder {
 
     fn line(&mut self, cx: &mut LineContext, line: &[u8], out: &mut Vec<Event>) -> Outcome {
         let Some(p) = cx.prefix.parse(line) else {
-            return self.untimed_line(cx, line, out);
+            return match crate::formats::prefix::prefix_shape(line) {
+                // sshd's own line whose time stamp does not read.
+                Some(Some(prog)) if is_openssh_program(prog) => {
+                    Outcome::Rejected("unreadable time stamp in the syslog prefix")
+                }
+                Some(_) => Outcome::Ignored,
+                None => self.untimed_line(cx, line, out),
+            };
         };
         let Some(program) = p.program else { return Outcome::Rejected("no program name") };
         if !is_openssh_program(program) {

@@ -11,6 +11,7 @@ use super::openssh::OpensshDecoder;
 use super::rsync::RsyncDecoder;
 use super::{Decoder, LineContext, Outcome};
 use crate::formats::openssh::is_openssh_program;
+use crate::formats::prefix::prefix_shape;
 use crate::formats::rsync::LogFormat;
 use crate::model::Event;
 
@@ -34,6 +35,11 @@ impl SyslogDecoder {
     }
 }
 
+/// Whether a syslog tag is rsync's (`rsyncd`, `rsync`, …).
+fn is_rsync_program(prog: &[u8]) -> bool {
+    memchr::memmem::find(prog, b"rsync").is_some()
+}
+
 impl Decoder for SyslogDecoder {
     fn scope(&self) -> &'static str {
         "syslog"
@@ -41,11 +47,21 @@ impl Decoder for SyslogDecoder {
 
     fn line(&mut self, cx: &mut LineContext, line: &[u8], out: &mut Vec<Event>) -> Outcome {
         let Some(p) = cx.prefix.parse(line) else {
-            // An sshd -E file line has no prefix at all.
-            return self.ssh.line(cx, line, out);
+            return match prefix_shape(line) {
+                // A line of a program read here whose time stamp does not
+                // read: an error, not another program's line.
+                Some(Some(prog)) if is_rsync_program(prog) || is_openssh_program(prog) => {
+                    Outcome::Rejected("unreadable time stamp in the syslog prefix")
+                }
+                Some(Some(_)) => Outcome::Ignored,
+                // A daemon log-file line: the rsync decoder says why.
+                Some(None) => self.rsync.line(cx, line, out),
+                // An sshd -E file line has no prefix at all.
+                None => self.ssh.line(cx, line, out),
+            };
         };
         match p.program {
-            Some(prog) if memchr::memmem::find(prog, b"rsync").is_some() => self.rsync.line(cx, line, out),
+            Some(prog) if is_rsync_program(prog) => self.rsync.line(cx, line, out),
             Some(prog) if is_openssh_program(prog) => self.ssh.line(cx, line, out),
             Some(_) => Outcome::Ignored,
             None => Outcome::Rejected("syslog line without a program name"),
@@ -116,5 +132,26 @@ mod tests {
         );
         let mut again = SyslogDecoder::new(LogFormat::compile(DEFAULT_LOG_FORMAT).unwrap());
         again.restore(&state).unwrap();
+    }
+
+    #[test]
+    fn unreadable_time_stamps_of_known_programs_are_rejected() {
+        let mut d = SyslogDecoder::new(LogFormat::compile(DEFAULT_LOG_FORMAT).unwrap());
+        let mut cx = crate::sessions::test_context(TimeZone::Utc, days_from_civil(2026, 11, 20) * 86_400, "x");
+        let mut out = Vec::new();
+        let rejected = Outcome::Rejected("unreadable time stamp in the syslog prefix");
+        for (line, want) in [
+            (
+                &b"2024-01-15T200:04:38+0100 host rsyncd[4502]: sent 755894 bytes  received 20 bytes  total size 80"[..],
+                rejected,
+            ),
+            (b"2100-02-29T10:00:00Z host rsyncd[4502]: sent 1 bytes  received 2 bytes  total size 3", rejected),
+            (b"Feb 30 10:00:00 host sshd[7]: Accepted password for a from 192.0.2.1 port 2 ssh2", rejected),
+            (b"Nov 31 10:00:00 host internal-sftp[7]: session opened for local user a from [192.0.2.1]", rejected),
+            (b"Feb 30 10:00:00 host CRON[1]: (root) CMD (x)", Outcome::Ignored),
+        ] {
+            assert_eq!(d.line(&mut cx, line, &mut out), want, "{}", String::from_utf8_lossy(line));
+        }
+        assert!(out.is_empty());
     }
 }

@@ -4,7 +4,7 @@
 
 use predicates::str::contains;
 
-use crate::util::{fixture, gzip, stderr, Env};
+use crate::util::{fixture, gzip, junk, stderr, Env};
 
 #[test]
 fn rejected_lines_are_reported_with_samples() {
@@ -31,15 +31,7 @@ fn rejected_lines_are_reported_with_samples() {
 #[test]
 fn binary_garbage_is_not_guessed() {
     let env = Env::new();
-    let mut junk = Vec::new();
-    let mut x: u32 = 12345;
-    for _ in 0..100_000 {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        junk.push(x as u8);
-    }
-    let p = env.write("random.bin", &junk);
+    let p = env.write("random.bin", &junk(100_000));
     let good = fixture("rsync/default-logfile.log");
     let a = env.ingest(&[p.to_str().unwrap(), good.to_str().unwrap()]).code(1);
     assert!(stderr(&a).contains("random.bin: -, 0 lines: not a recognised transfer log"), "{}", stderr(&a));

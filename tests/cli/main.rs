@@ -9,6 +9,7 @@ mod grafana;
 mod idempotent;
 mod influx;
 mod influxd;
+mod inputs;
 mod maintenance;
 mod pg;
 mod postgres;

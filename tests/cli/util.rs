@@ -138,6 +138,19 @@ pub fn geolite() -> Option<PathBuf> {
     None
 }
 
+/// `len` pseudo-random bytes (xorshift, fixed seed: the same every run).
+pub fn junk(len: usize) -> Vec<u8> {
+    let mut x: u32 = 12345;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
 pub fn stderr(a: &assert_cmd::assert::Assert) -> String {
     String::from_utf8_lossy(&a.get_output().stderr).into_owned()
 }
