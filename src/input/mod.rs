@@ -17,6 +17,8 @@ use std::sync::Arc;
 
 use xxhash_rust::xxh3::xxh3_64;
 
+use crate::enrich::hostkey::IdKey;
+
 use crate::error::InputError;
 
 /// Bytes handed to the parser at a time.
@@ -208,14 +210,14 @@ impl Input {
         Ok(Input { source, compression, size, mtime, head, raw_read, body, pos, head_eof, skipped: 0 })
     }
 
-    /// Fingerprint of the content: a hash of its first line (or of the whole
+    /// Fingerprint of the content: a keyed hash of its first line (or of the whole
     /// head when it holds no complete line). `None` for an empty input.
-    pub fn fingerprint(&self) -> Option<u64> {
+    pub fn fingerprint(&self, key: &IdKey) -> Option<u64> {
         if self.head.is_empty() {
             return None;
         }
         let end = memchr::memchr(b'\n', &self.head).map_or(self.head.len(), |p| p + 1);
-        Some(xxh3_64(&self.head[..end]))
+        Some(content_hash(key, &self.head[..end]))
     }
 
     /// The complete lines of the head, for format detection.
@@ -232,10 +234,10 @@ impl Input {
     }
 
     /// Moves to decompressed `offset`, checking that the `TAIL_CHECK` bytes
-    /// before it hash to `tail_hash`. Returns false when the content there
+    /// before it hash (keyed) to `tail_hash`. Returns false when the content there
     /// differs, i.e. the file is not the one the checkpoint was written for;
     /// the input must then be opened again to read it from the start.
-    pub fn resume_at(&mut self, offset: u64, tail_hash: u64) -> Result<bool, InputError> {
+    pub fn resume_at(&mut self, offset: u64, tail_hash: u64, key: &IdKey) -> Result<bool, InputError> {
         let check_from = offset.saturating_sub(TAIL_CHECK as u64);
         let mut tail = Vec::with_capacity(TAIL_CHECK);
         if offset <= self.head.len() as u64 {
@@ -266,7 +268,7 @@ impl Input {
             self.pos += buf.len() as u64;
             tail = buf;
         }
-        if tail.len() as u64 != offset - check_from || xxh3_64(&tail) != tail_hash {
+        if tail.len() as u64 != offset - check_from || content_hash(key, &tail) != tail_hash {
             return Ok(false);
         }
         if offset <= self.head.len() as u64 {
@@ -422,12 +424,18 @@ fn read_chunks(head: Vec<u8>, skipped: u64, mut body: Body, name: &Path, tx: std
     }
 }
 
-/// Hash of the [`TAIL_CHECK`] bytes before `offset` within `data` that
-/// starts at `data_start`; `None` if `data` does not hold them.
-pub fn tail_hash(data: &[u8], data_start: u64, offset: u64) -> Option<u64> {
+/// Keyed hash of the [`TAIL_CHECK`] bytes before `offset` within `data`
+/// that starts at `data_start`; `None` if `data` does not hold them.
+pub fn tail_hash(data: &[u8], data_start: u64, offset: u64, key: &IdKey) -> Option<u64> {
     let from = offset.saturating_sub(TAIL_CHECK as u64);
     if from < data_start || offset > data_start + data.len() as u64 {
         return None;
     }
-    Some(xxh3_64(&data[(from - data_start) as usize..(offset - data_start) as usize]))
+    Some(content_hash(key, &data[(from - data_start) as usize..(offset - data_start) as usize]))
+}
+
+/// The stored hash of log content (fingerprints, tail hashes): keyed, as
+/// the content holds client addresses.
+pub fn content_hash(key: &IdKey, bytes: &[u8]) -> u64 {
+    key.hash(xxh3_64(bytes))
 }
