@@ -99,9 +99,7 @@ impl IdKey {
         std::hash::Hasher::write_u64(&mut s, h);
         std::hash::Hasher::finish(&s)
     }
-}
 
-impl IdKey {
     /// Whether this is [`IdKey::unkeyed`].
     pub fn is_unkeyed(&self) -> bool {
         self.unkeyed
@@ -314,6 +312,20 @@ mod tests {
                 0xf7, 0xbc, 0x83, 0xf4, 0x30, 0x53, 0x84, 0x24, 0xb1, 0x32, 0x98, 0xe6, 0xaa, 0x6f, 0xb1, 0x43
             ])
         );
+    }
+
+    #[test]
+    fn id_keys_and_key_checks_depend_on_the_key() {
+        let a = HostKey::new(b"0123456789abcdef0123");
+        let b = HostKey::new(b"another key, also long");
+        assert_eq!(a.id_key().hash(42), HostKey::new(b"0123456789abcdef0123").id_key().hash(42));
+        assert_ne!(a.id_key().hash(42), b.id_key().hash(42));
+        assert_ne!(a.id_key().hash(42), 42);
+        assert_ne!(a.id_key().hash(42), a.id_key().hash(43));
+        assert_eq!(IdKey::unkeyed().hash(42), 42);
+        assert_eq!(a.key_check(), HostKey::new(b"0123456789abcdef0123").key_check());
+        assert_ne!(a.key_check(), b.key_check());
+        assert_eq!(format!("{:?}", a.id_key()), "IdKey(<secret>)");
     }
 
     #[test]
