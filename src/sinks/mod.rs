@@ -17,7 +17,7 @@ use crate::model::Event;
 /// What an earlier run consumed of one input (identified by fingerprint).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {
-    /// Fingerprint of the input (hash of its first line).
+    /// Fingerprint of the input (keyed hash of its first line).
     pub fingerprint: u64,
     /// Name the input was last read under.
     pub name: String,
@@ -27,9 +27,9 @@ pub struct Checkpoint {
     pub offset: u64,
     /// Lines consumed.
     pub lines: u64,
-    /// Hash of the bytes just before `offset` (see `input::TAIL_CHECK`).
+    /// Keyed hash of the bytes just before `offset` (see `input::TAIL_CHECK`).
     pub tail_hash: u64,
-    /// Saved event-id generator state of the input.
+    /// Saved event-id generator state of the input (keyed line hashes).
     pub ids: String,
     /// Events this input added so far (as read back; commits add to it).
     pub events_new: u64,

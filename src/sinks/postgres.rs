@@ -471,11 +471,9 @@ impl Sink for PgStore {
         let mut rows = 0;
         for (table, time) in [("transfers", "end_ts"), ("logins", "time_ts")] {
             let mut stored: Vec<(i64, i64)> = Vec::new();
+            let micros = format!("(EXTRACT(EPOCH FROM {time}) * 1000000)::bigint");
             let portal = tx
-                .bind(
-                    &format!("SELECT (EXTRACT(EPOCH FROM {time}) * 1000000)::bigint, event_id FROM {table} ORDER BY 1"),
-                    &[],
-                )
+                .bind(&format!("SELECT {micros}, event_id FROM {table} ORDER BY {time}"), &[])
                 .map_err(err("read event ids"))?;
             loop {
                 let batch = tx.query_portal(&portal, 65_536).map_err(err("read event ids"))?;
