@@ -105,6 +105,15 @@ fn legacy_inputs(env: &Env) -> Vec<String> {
     ]
 }
 
+/// gzip copies of `inputs` (other first bytes: no checkpoint, read from the
+/// start).
+fn gzipped_copies(env: &Env, inputs: &[String]) -> Vec<String> {
+    let copy = |(i, p): (usize, &String)| {
+        env.write(&format!("copy{i}.gz"), &crate::util::gzip(&std::fs::read(p).unwrap())).to_str().unwrap().to_string()
+    };
+    inputs.iter().enumerate().map(copy).collect()
+}
+
 fn totals_of_one_keyed_import(inputs: &[String]) -> Value {
     let env = Env::new();
     let args: Vec<&str> = inputs.iter().map(String::as_str).collect();
@@ -142,16 +151,7 @@ fn a_store_of_the_old_version_is_rekeyed_and_counts_nothing_twice() {
         .enumerate()
         .map(|(i, p)| env.write(&format!("copy{i}"), &std::fs::read(p).unwrap()).to_str().unwrap().to_string())
         .collect();
-    let gz: Vec<String> = inputs
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            env.write(&format!("copy{i}.gz"), &crate::util::gzip(&std::fs::read(p).unwrap()))
-                .to_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let gz = gzipped_copies(&env, &inputs);
     let all: Vec<&str> = copies.iter().chain(&gz).map(String::as_str).collect();
     let a = env.ingest(&all).success();
     assert!(stderr(&a).contains(": 0 new events"), "{}", stderr(&a));
@@ -249,16 +249,7 @@ fn postgres_store_written_with_unkeyed_ids_is_rekeyed() {
     assert_eq!(pg.psql(&db, "SELECT value FROM store_meta WHERE key = 'id_scheme'"), "siphash24-hmac1");
     let rekeyed: i64 = pg.psql(&db, "SELECT sum(event_id % 1000) FROM transfers").parse().unwrap();
     assert_ne!(unkeyed, rekeyed);
-    let gz: Vec<String> = inputs
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            env.write(&format!("copy{i}.gz"), &crate::util::gzip(&std::fs::read(p).unwrap()))
-                .to_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let gz = gzipped_copies(&env, &inputs);
     let a = pg_ingest(&gz.iter().map(String::as_str).collect::<Vec<_>>(), false).success();
     assert!(stderr(&a).contains(": 0 new events"), "{}", stderr(&a));
     let mut c = env.cmd_with_key_file();
