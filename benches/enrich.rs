@@ -66,14 +66,14 @@ fn decode_all(data: &[u8]) -> Vec<Event> {
     let mut d = RsyncDecoder::new(LogFormat::compile(DEFAULT_LOG_FORMAT).expect("format"));
     let mut cx = LineContext {
         prefix: xferstats::formats::prefix::PrefixParser::new(Clock::new(TimeZone::Utc, corpus::reference_unix())),
-        ids: IdGen::default(),
+        ids: IdGen::new(HostKey::new(b"bench host key, 16+ chars").id_key()),
         server_host: "bench".into(),
     };
     let mut out = Vec::new();
     for line in data.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
         d.line(&mut cx, line, &mut out);
     }
-    d.finish(&mut out);
+    d.finish(&cx.ids.key(), &mut out);
     out
 }
 

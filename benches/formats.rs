@@ -255,7 +255,7 @@ fn proftpd_corpus(target: usize) -> Vec<u8> {
 fn pass(decoder: &mut dyn Decoder, data: &[u8]) -> (usize, usize) {
     let mut cx = LineContext {
         prefix: PrefixParser::new(Clock::new(TimeZone::Utc, 0)),
-        ids: IdGen::default(),
+        ids: IdGen::new(xferstats::enrich::hostkey::HostKey::new(b"bench host key, 16+ chars").id_key()),
         server_host: "bench".into(),
     };
     let mut events = Vec::with_capacity(10_000);

@@ -49,7 +49,7 @@ struct PassStats {
 fn context() -> LineContext {
     LineContext {
         prefix: PrefixParser::new(Clock::new(TimeZone::Utc, corpus::reference_unix())),
-        ids: IdGen::default(),
+        ids: IdGen::new(xferstats::enrich::hostkey::HostKey::new(b"bench host key, 16+ chars").id_key()),
         server_host: "bench".into(),
     }
 }
@@ -81,7 +81,7 @@ fn decode_pass(corpus: &[u8], format: &LogFormat, mut first_reject: Option<&mut 
             events.clear();
         }
     }
-    decoder.finish(&mut events);
+    decoder.finish(&cx.ids.key(), &mut events);
     st.events += events.len() as u64;
     black_box(&events);
     st

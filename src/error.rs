@@ -207,6 +207,25 @@ pub enum StoreError {
         /// The server's message or the transport error.
         reason: String,
     },
+    /// The store's event ids were keyed with another host key: importing
+    /// under this one would count every event again.
+    #[error(
+        "{store}: its event ids were written under another host key (XFERSTATS_HOST_KEY or host.key in the state \
+         directory changed); importing with this key would count every event again: restore the old key, or \
+         import into a new store"
+    )]
+    HostKeyChanged {
+        /// The store, as [`crate::sinks::Sink::describe`] names it.
+        store: String,
+    },
+    /// The store's event ids follow a scheme this binary does not know.
+    #[error("{store}: event ids of unknown scheme '{scheme}' (written by a newer xferstats?); upgrade xferstats")]
+    IdScheme {
+        /// The store.
+        store: String,
+        /// `store_meta.id_scheme`.
+        scheme: String,
+    },
     /// Session state stored by an earlier run could not be decoded.
     #[error("stored session state for '{scope}' is unreadable: {reason}")]
     State {

@@ -13,13 +13,14 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
+use crate::enrich::hostkey::{HostKey, IdKey};
 use crate::enrich::{Enricher, IpMode};
 use crate::error::Error;
 use crate::formats::prefix::PrefixParser;
 use crate::formats::proftpd_extended::ExtendedFormat;
 use crate::formats::rsync::LogFormat;
 use crate::formats::Format;
-use crate::input::{tail_hash, Chunk, Compression, Input, Parked, Source, TAIL_CHECK};
+use crate::input::{content_hash, tail_hash, Chunk, Compression, Input, Parked, Source, TAIL_CHECK};
 use crate::model::Event;
 use crate::sanitize::sanitize_bytes;
 use crate::sessions::openssh::OpensshDecoder;
@@ -383,6 +384,8 @@ struct Engine<'a> {
     sink: SinkHandle,
     decoders: HashMap<Format, Box<dyn Decoder>>,
     enricher: Enricher,
+    /// Keys every stored content hash (event ids, fingerprints).
+    ids_key: IdKey,
     report: IngestReport,
     events: Vec<Event>,
 }
@@ -390,16 +393,7 @@ struct Engine<'a> {
 impl<'a> Engine<'a> {
     fn decoder(&mut self, f: Format) -> Result<&mut Box<dyn Decoder>, Error> {
         if !self.decoders.contains_key(&f) {
-            let mut d: Box<dyn Decoder> = match f {
-                Format::Rsyncd => Box::new(RsyncDecoder::new(self.opts.rsync_log_format.clone())),
-                Format::Xferlog => Box::new(XferlogDecoder::default()),
-                Format::Vsftpd => Box::new(VsftpdDecoder::default()),
-                Format::Sftpgo => Box::new(SftpgoDecoder::default()),
-                Format::Openssh => Box::new(OpensshDecoder::default()),
-                Format::Proftpd => Box::new(ProftpdDecoder::default()),
-                Format::ProftpdExtended => Box::new(ProftpdExtendedDecoder::new(self.opts.proftpd_log_format.clone())),
-                Format::Syslog => Box::new(SyslogDecoder::new(self.opts.rsync_log_format.clone())),
-            };
+            let mut d = new_decoder(self.opts, f);
             if let Some(stored) = self.sink.state(d.scope())? {
                 let state = self.enricher.key().unseal(&stored);
                 state
@@ -439,6 +433,33 @@ impl<'a> Engine<'a> {
     }
 }
 
+/// A fresh decoder of format `f`.
+fn new_decoder(opts: &IngestOptions, f: Format) -> Box<dyn Decoder> {
+    match f {
+        Format::Rsyncd => Box::new(RsyncDecoder::new(opts.rsync_log_format.clone())),
+        Format::Xferlog => Box::new(XferlogDecoder::default()),
+        Format::Vsftpd => Box::new(VsftpdDecoder::default()),
+        Format::Sftpgo => Box::new(SftpgoDecoder::default()),
+        Format::Openssh => Box::new(OpensshDecoder::default()),
+        Format::Proftpd => Box::new(ProftpdDecoder::default()),
+        Format::ProftpdExtended => Box::new(ProftpdExtendedDecoder::new(opts.proftpd_log_format.clone())),
+        Format::Syslog => Box::new(SyslogDecoder::new(opts.rsync_log_format.clone())),
+    }
+}
+
+/// The open sessions `stored` of scope `scope`, saved before ids were
+/// keyed, with the ids they hold keyed by `key` (sealed again if they were).
+fn rekey_state(opts: &IngestOptions, key: &HostKey, scope: &str, stored: &str) -> Result<String, String> {
+    let Some(mut d) = Format::ALL.iter().map(|&f| new_decoder(opts, f)).find(|d| d.scope() == scope) else {
+        return Ok(stored.to_string());
+    };
+    d.restore(&key.unseal(stored)?)?;
+    let ids = key.id_key();
+    d.rekey_ids(&|id| ids.hash(id));
+    let state = d.save();
+    Ok(if key.is_sealed(stored) { key.seal(&state) } else { state })
+}
+
 /// Ingests `opts.inputs` into `sink`, every batch passing through
 /// `enricher` (GeoIP, client hash, IP privacy) on its way.
 ///
@@ -453,6 +474,12 @@ pub fn ingest(
 ) -> Result<IngestReport, Error> {
     let started = Instant::now();
     let store = sink.describe();
+    let ids_key = if crate::testhook::unkeyed_ids() {
+        IdKey::unkeyed()
+    } else {
+        sink.key_ids(enricher.key(), &mut |scope, state| rekey_state(opts, enricher.key(), scope, state))?;
+        enricher.key().id_key()
+    };
     // One batch queued while one commits and one is parsed: bounded memory.
     let (tx, rx) = sync_channel::<Request>(1);
     std::thread::scope(|scope| {
@@ -460,7 +487,7 @@ pub fn ingest(
             .name("xferstats-store".into())
             .spawn_scoped(scope, move || sink_worker(sink, rx))
             .expect("spawning the store thread");
-        let result = run(opts, SinkHandle { tx }, enricher, store, progress);
+        let result = run(opts, SinkHandle { tx }, enricher, ids_key, store, progress);
         let (done, err) = worker.join().unwrap_or_else(|_| {
             (Committed::default(), Some(StoreError::State { scope: "store".into(), reason: "panicked".into() }))
         });
@@ -479,6 +506,7 @@ fn run(
     opts: &IngestOptions,
     sink: SinkHandle,
     enricher: Enricher,
+    ids_key: IdKey,
     store: String,
     progress: &dyn Progress,
 ) -> Result<IngestReport, Error> {
@@ -487,6 +515,7 @@ fn run(
         sink,
         decoders: HashMap::new(),
         enricher,
+        ids_key,
         report: IngestReport { store, ..IngestReport::default() },
         events: Vec::with_capacity(opts.batch_events.min(1 << 16)),
     };
@@ -506,7 +535,7 @@ fn run(
             Ok(input) => {
                 let (format, first_time) = look(&input, opts);
                 tracing::debug!(input = %crate::sanitize::sanitize(&src.name()), compression = input.compression.name(), format = ?format.map(|f| f.name()), "detected");
-                let fingerprint = input.fingerprint();
+                let fingerprint = input.fingerprint(&ids_key);
                 let held = match input.park() {
                     Err(stream) => Held::Stream(*stream),
                     Ok(parked) if keep_open => Held::Parked(parked),
@@ -532,7 +561,7 @@ fn run(
     }
     let mut finished = Vec::new();
     for d in engine.decoders.values_mut() {
-        d.finish(&mut finished);
+        d.finish(&engine.ids_key, &mut finished);
     }
     // Sessions closed at the end have no line of their own to reject; their
     // events outside the window are dropped all the same.
@@ -593,14 +622,15 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
         Ok(i) => i,
         Err(e) => return Ok(InputReport::new(name, format, InputStatus::Failed(e.to_string()))),
     };
-    if input.fingerprint() != looked_at {
+    let key = engine.ids_key;
+    if input.fingerprint(&key) != looked_at {
         // Opened again by name and replaced (rotated) since its head was
         // looked at, or grown from empty: its own head decides.
         format = look(&input, opts).0;
     }
     let mut rep = InputReport::new(name.clone(), format, InputStatus::Read);
     rep.compression = Some(input.compression);
-    let Some(fingerprint) = input.fingerprint() else {
+    let Some(fingerprint) = input.fingerprint(&key) else {
         rep.status = InputStatus::Empty;
         return Ok(rep);
     };
@@ -620,7 +650,7 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
         events_dup: 0,
         rejected: 0,
     };
-    let mut ids = IdGen::default();
+    let mut ids = IdGen::new(key);
     // A stream (stdin, pipe, FIFO) cannot be re-read if the tail check
     // fails: it is always read from its start and content ids refuse what
     // is already stored. Its ledger entry is written like a file's (offset,
@@ -628,10 +658,10 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
     // after it.
     let resumable = input.is_seekable();
     if let Some(old) = engine.sink.checkpoint(fingerprint)?.filter(|_| resumable) {
-        if input.resume_at(old.offset, old.tail_hash).map_err(Error::Input)? {
+        if input.resume_at(old.offset, old.tail_hash, &key).map_err(Error::Input)? {
             tracing::debug!(input = %crate::sanitize::sanitize(&name), offset = old.offset, "resuming from checkpoint");
             rep.resumed_from = old.offset;
-            ids = serde_json::from_str(&old.ids).unwrap_or_default();
+            ids = IdGen::restore(key, &old.ids);
             cp = Checkpoint { name: name.clone(), format: format.name().to_string(), ..old };
         } else {
             tracing::info!(input = %crate::sanitize::sanitize(&name), "content differs from the checkpoint with the same first line; reading from the start");
@@ -837,17 +867,18 @@ fn checkpoint_at(
     offset: u64,
     line_no: u64,
 ) {
-    let hash = tail_hash(data, start, offset).unwrap_or_else(|| {
+    let key = cx.ids.key();
+    let hash = tail_hash(data, start, offset, &key).unwrap_or_else(|| {
         // Not enough bytes in this chunk: join the previous chunk's tail.
         let within = (offset - start) as usize;
         let mut joined = Vec::with_capacity(TAIL_CHECK);
         joined.extend_from_slice(prev_tail);
         joined.extend_from_slice(&data[..within]);
         let from = joined.len().saturating_sub(TAIL_CHECK);
-        xxhash_rust::xxh3::xxh3_64(&joined[from..])
+        content_hash(&key, &joined[from..])
     });
     cp.offset = offset;
     cp.lines = line_no;
     cp.tail_hash = hash;
-    cp.ids = serde_json::to_string(&cx.ids).unwrap_or_default();
+    cp.ids = cx.ids.save();
 }

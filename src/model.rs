@@ -16,7 +16,8 @@ use serde::Serialize;
 /// Stable 64-bit identifier of an event, derived from the log content that
 /// produced it (never from a file name or offset). Re-reading the same lines
 /// from a renamed or compressed copy yields the same ids, which is how stores
-/// refuse duplicates.
+/// refuse duplicates. It is keyed with the host key
+/// ([`crate::sessions::IdGen`]): it confirms no candidate line without it.
 pub type EventId = u64;
 
 /// Unix time in microseconds, UTC.

@@ -1,4 +1,5 @@
-//! Crash points for the tests that kill an import half-way.
+//! Test switches: crash points for the tests that kill an import half-way,
+//! and the unkeyed ids of old stores ([`unkeyed_ids`]).
 //!
 //! `XFERSTATS_TEST_CRASH=POINT:N` aborts the process (as SIGKILL would:
 //! no destructors, no rollback) the N-th time execution reaches `POINT`.
@@ -24,4 +25,13 @@ pub fn maybe_crash(point: &str) {
             std::process::abort();
         }
     }
+}
+
+/// `XFERSTATS_TEST_UNKEYED_IDS=1` makes an import write event ids,
+/// fingerprints and tail hashes unkeyed and record no id scheme, exactly as
+/// xferstats did before they were keyed: the tests build such stores to
+/// check their upgrade and to show the brute-force attack that keying stops.
+pub fn unkeyed_ids() -> bool {
+    static SET: OnceLock<bool> = OnceLock::new();
+    *SET.get_or_init(|| std::env::var_os("XFERSTATS_TEST_UNKEYED_IDS").is_some_and(|v| v == "1"))
 }

@@ -13,6 +13,14 @@
 //! The same key seals the decoders' open-session state before it is stored
 //! (ChaCha20-Poly1305 under a key derived from it), since that state holds
 //! client addresses of sessions not yet closed.
+//!
+//! It also keys every content hash a store keeps — event ids, the ledger's
+//! file fingerprints and tail hashes, the id generator's saved state
+//! ([`IdKey`]): an unkeyed hash of a log line is as good as the line's
+//! address to anyone who can hash the candidate lines (a /16 is 65,536
+//! guesses). Ids are computed per line, so the keyed step is SipHash-2-4
+//! (a PRF made for short inputs, ~20 ns) of the 64-bit content hash, under
+//! a 128-bit subkey derived from the host key by HMAC.
 
 use std::fs;
 use std::io::Write;
@@ -25,6 +33,7 @@ use chacha20poly1305::aead::Aead;
 use chacha20poly1305::{ChaCha20Poly1305, KeyInit};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use siphasher::sip::SipHasher24;
 
 use crate::error::EnrichError;
 use crate::filemode::DbMode;
@@ -57,7 +66,58 @@ pub enum KeySource {
 pub struct HostKey {
     mac: Hmac<Sha256>,
     seal: ChaCha20Poly1305,
+    ids: IdKey,
 }
+
+/// The keyed step of every stored content hash: a PRF from the unkeyed
+/// 64-bit xxh3 of content (line, file head, file tail) to the stored value.
+/// Without the host key nobody can compute it, so a stored id or
+/// fingerprint cannot be matched against candidate lines. `Debug` never
+/// shows it.
+#[derive(Clone, Copy)]
+pub struct IdKey {
+    k0: u64,
+    k1: u64,
+    /// Only [`IdKey::unkeyed`]: hashes pass through.
+    unkeyed: bool,
+}
+
+impl std::fmt::Debug for IdKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IdKey(<secret>)")
+    }
+}
+
+impl IdKey {
+    /// The stored value of content hash `h`: SipHash-2-4 of its 8
+    /// little-endian bytes.
+    #[inline]
+    pub fn hash(&self, h: u64) -> u64 {
+        if self.unkeyed {
+            return h;
+        }
+        let mut s = SipHasher24::new_with_keys(self.k0, self.k1);
+        std::hash::Hasher::write_u64(&mut s, h);
+        std::hash::Hasher::finish(&s)
+    }
+
+    /// Whether this is [`IdKey::unkeyed`].
+    pub fn is_unkeyed(&self) -> bool {
+        self.unkeyed
+    }
+
+    /// The identity: the scheme of stores written before ids were keyed,
+    /// for the tests of their upgrade (`XFERSTATS_TEST_UNKEYED_IDS`).
+    #[doc(hidden)]
+    pub fn unkeyed() -> IdKey {
+        IdKey { k0: 0, k1: 0, unkeyed: true }
+    }
+}
+
+/// `store_meta.id_scheme` of stores whose ids, fingerprints and tail hashes
+/// are [`IdKey::hash`]es. A store without it was written with the unkeyed
+/// hashes themselves and is re-keyed by the next import.
+pub const ID_SCHEME: &str = "siphash24-hmac1";
 
 impl std::fmt::Debug for HostKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -73,7 +133,27 @@ impl HostKey {
         derive.update(b"xferstats session-state seal v1");
         let seal_key = derive.finalize().into_bytes();
         let seal = ChaCha20Poly1305::new_from_slice(&seal_key).expect("32-byte key");
-        HostKey { mac, seal }
+        let mut derive = mac.clone();
+        derive.update(b"xferstats event id v1");
+        let id_key = derive.finalize().into_bytes();
+        let word = |i: usize| u64::from_le_bytes(id_key[i..i + 8].try_into().expect("8 bytes"));
+        let ids = IdKey { k0: word(0), k1: word(8), unkeyed: false };
+        HostKey { mac, seal, ids }
+    }
+
+    /// The key of stored content hashes (event ids, fingerprints).
+    pub fn id_key(&self) -> IdKey {
+        self.ids
+    }
+
+    /// A check value a store records with its id scheme, so that an import
+    /// under another key (whose ids would all differ: every event counted
+    /// again) is refused. 128 bits of an HMAC of a constant: it confirms a
+    /// guessed key and nothing else.
+    pub fn key_check(&self) -> String {
+        let mut m = self.mac.clone();
+        m.update(b"xferstats key check v1");
+        URL_SAFE_NO_PAD.encode(&m.finalize().into_bytes()[..16])
     }
 
     /// The key from `XFERSTATS_HOST_KEY` (passed in as `env`), else from
@@ -135,6 +215,11 @@ impl HostKey {
         let mut bytes = nonce.to_vec();
         bytes.extend_from_slice(&sealed);
         format!("{SEALED}{}", URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    /// Whether `stored` was written by [`HostKey::seal`].
+    pub fn is_sealed(&self, stored: &str) -> bool {
+        stored.starts_with(SEALED)
     }
 
     /// Opens a state written by [`HostKey::seal`]; a state that was stored
@@ -231,6 +316,20 @@ mod tests {
                 0xf7, 0xbc, 0x83, 0xf4, 0x30, 0x53, 0x84, 0x24, 0xb1, 0x32, 0x98, 0xe6, 0xaa, 0x6f, 0xb1, 0x43
             ])
         );
+    }
+
+    #[test]
+    fn id_keys_and_key_checks_depend_on_the_key() {
+        let a = HostKey::new(b"0123456789abcdef0123");
+        let b = HostKey::new(b"another key, also long");
+        assert_eq!(a.id_key().hash(42), HostKey::new(b"0123456789abcdef0123").id_key().hash(42));
+        assert_ne!(a.id_key().hash(42), b.id_key().hash(42));
+        assert_ne!(a.id_key().hash(42), 42);
+        assert_ne!(a.id_key().hash(42), a.id_key().hash(43));
+        assert_eq!(IdKey::unkeyed().hash(42), 42);
+        assert_eq!(a.key_check(), HostKey::new(b"0123456789abcdef0123").key_check());
+        assert_ne!(a.key_check(), b.key_check());
+        assert_eq!(format!("{:?}", a.id_key()), "IdKey(<secret>)");
     }
 
     #[test]

@@ -25,6 +25,8 @@ use std::time::{Duration, Instant};
 
 use xxhash_rust::xxh3::xxh3_64;
 
+use crate::enrich::hostkey::IdKey;
+
 use crate::error::InputError;
 
 /// Bytes handed to the parser at a time.
@@ -365,14 +367,14 @@ impl Parked {
 }
 
 impl Input {
-    /// Fingerprint of the content: a hash of its first line (or of the whole
+    /// Fingerprint of the content: a keyed hash of its first line (or of the whole
     /// head when it holds no complete line). `None` for an empty input.
-    pub fn fingerprint(&self) -> Option<u64> {
+    pub fn fingerprint(&self, key: &IdKey) -> Option<u64> {
         if self.head.is_empty() {
             return None;
         }
         let end = memchr::memchr(b'\n', &self.head).map_or(self.head.len(), |p| p + 1);
-        Some(xxh3_64(&self.head[..end]))
+        Some(content_hash(key, &self.head[..end]))
     }
 
     /// The complete lines of the head, for format detection.
@@ -389,10 +391,10 @@ impl Input {
     }
 
     /// Moves to decompressed `offset`, checking that the `TAIL_CHECK` bytes
-    /// before it hash to `tail_hash`. Returns false when the content there
+    /// before it hash (keyed) to `tail_hash`. Returns false when the content there
     /// differs, i.e. the file is not the one the checkpoint was written for;
     /// the input must then be opened again to read it from the start.
-    pub fn resume_at(&mut self, offset: u64, tail_hash: u64) -> Result<bool, InputError> {
+    pub fn resume_at(&mut self, offset: u64, tail_hash: u64, key: &IdKey) -> Result<bool, InputError> {
         let check_from = offset.saturating_sub(TAIL_CHECK as u64);
         let mut tail = Vec::with_capacity(TAIL_CHECK);
         if offset <= self.head.len() as u64 {
@@ -423,7 +425,7 @@ impl Input {
             self.pos += buf.len() as u64;
             tail = buf;
         }
-        if tail.len() as u64 != offset - check_from || xxh3_64(&tail) != tail_hash {
+        if tail.len() as u64 != offset - check_from || content_hash(key, &tail) != tail_hash {
             return Ok(false);
         }
         if offset <= self.head.len() as u64 {
@@ -579,14 +581,20 @@ fn read_chunks(head: Vec<u8>, skipped: u64, mut body: Body, name: &Path, tx: std
     }
 }
 
-/// Hash of the [`TAIL_CHECK`] bytes before `offset` within `data` that
-/// starts at `data_start`; `None` if `data` does not hold them.
-pub fn tail_hash(data: &[u8], data_start: u64, offset: u64) -> Option<u64> {
+/// Keyed hash of the [`TAIL_CHECK`] bytes before `offset` within `data`
+/// that starts at `data_start`; `None` if `data` does not hold them.
+pub fn tail_hash(data: &[u8], data_start: u64, offset: u64, key: &IdKey) -> Option<u64> {
     let from = offset.saturating_sub(TAIL_CHECK as u64);
     if from < data_start || offset > data_start + data.len() as u64 {
         return None;
     }
-    Some(xxh3_64(&data[(from - data_start) as usize..(offset - data_start) as usize]))
+    Some(content_hash(key, &data[(from - data_start) as usize..(offset - data_start) as usize]))
+}
+
+/// The stored hash of log content (fingerprints, tail hashes): keyed, as
+/// the content holds client addresses.
+pub fn content_hash(key: &IdKey, bytes: &[u8]) -> u64 {
+    key.hash(xxh3_64(bytes))
 }
 
 #[cfg(test)]
@@ -643,7 +651,8 @@ mod tests {
         std::fs::rename(&p, dir.path().join("log.1")).unwrap();
         std::fs::write(&p, b"another file\n").unwrap();
         let input = input.rewind().unwrap();
-        assert_eq!(input.fingerprint(), Some(xxh3_64(b"line 0 of the content\n")));
+        let key = IdKey::unkeyed();
+        assert_eq!(input.fingerprint(&key), Some(content_hash(&key, b"line 0 of the content\n")));
         assert_eq!(all(input), content());
     }
 }

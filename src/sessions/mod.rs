@@ -24,6 +24,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
+use crate::enrich::hostkey::IdKey;
 use crate::formats::prefix::PrefixParser;
 use crate::model::{Event, EventId, Micros};
 
@@ -57,8 +58,12 @@ pub trait Decoder {
     fn line(&mut self, cx: &mut LineContext, line: &[u8], out: &mut Vec<Event>) -> Outcome;
     /// End of a run: emits what sessions that are over still owe; sessions
     /// that may continue in a later run stay in the state. (Formats whose
-    /// lines stand alone have nothing to do.)
-    fn finish(&mut self, _out: &mut Vec<Event>) {}
+    /// lines stand alone have nothing to do.) `ids` keys ids made here.
+    fn finish(&mut self, _ids: &IdKey, _out: &mut Vec<Event>) {}
+    /// Re-keys the event ids held in open sessions with `f`: once, when a
+    /// store written with unkeyed ids is upgraded (formats that compute ids
+    /// only when they emit have none).
+    fn rekey_ids(&mut self, _f: &dyn Fn(EventId) -> EventId) {}
     /// Serialises the open sessions (empty for formats without any).
     fn save(&self) -> String {
         String::new()
@@ -96,9 +101,15 @@ impl StampCache {
 pub(crate) fn test_context(tz: crate::time::TimeZone, reference: i64, host: &str) -> LineContext {
     LineContext {
         prefix: PrefixParser::new(crate::time::Clock::new(tz, reference)),
-        ids: IdGen::default(),
+        ids: IdGen::new(test_id_key()),
         server_host: host.into(),
     }
+}
+
+/// The id key of unit tests.
+#[cfg(test)]
+pub(crate) fn test_id_key() -> IdKey {
+    crate::enrich::hostkey::HostKey::new(b"unit tests' host key").id_key()
 }
 
 /// The transfers among decoded events (tests).
@@ -166,13 +177,30 @@ pub fn client_ip(b: &[u8]) -> Option<IpAddr> {
 /// of event; identical lines within one second of one input get an ordinal,
 /// so two real transfers logged identically both count while the same line
 /// read again (renamed or compressed copy, a second syslog file) does not.
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+///
+/// Ids are keyed ([`IdKey::hash`] of the unkeyed xxh3 `h` of host, tag and
+/// line), so a stored id confirms no candidate line without the host key.
+/// The `k`-th repeat of a line within the second gets the keyed hash plus
+/// `k`: repeats have neighbouring ids and go into a store's index side by
+/// side (random ids within one second made a million repeats quadratic:
+/// every commit rewrote pages all over that second's part of the index).
+/// The saved state ([`IdGen::save`], kept in the ledger) holds only the
+/// keyed hashes of the lines of the current second and their counts.
+#[derive(Debug, Clone)]
 pub struct IdGen {
+    key: IdKey,
+    state: IdState,
+}
+
+/// The saved part of an [`IdGen`]: the current second and, per keyed line
+/// hash, how many identical lines it had.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+struct IdState {
     second: i64,
     seen: HashMap<u64, u32, BuildHasherDefault<Prehashed>>,
 }
 
-/// Hasher for keys that already are hashes (xxh3 output): passes them on.
+/// Hasher for keys that already are hashes (keyed hashes): passes them on.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Prehashed(u64);
 
@@ -191,23 +219,83 @@ impl Hasher for Prehashed {
 }
 
 impl IdGen {
+    /// A generator at the start of an input.
+    pub fn new(key: IdKey) -> IdGen {
+        IdGen { key, state: IdState::default() }
+    }
+
+    /// A generator resuming from [`IdGen::save`]'s text (an unreadable
+    /// state starts afresh: at worst a repeat of the checkpoint's second
+    /// is counted as already stored).
+    pub fn restore(key: IdKey, saved: &str) -> IdGen {
+        IdGen { key, state: serde_json::from_str(saved).unwrap_or_default() }
+    }
+
+    /// The key of its line hashes.
+    pub fn key(&self) -> IdKey {
+        self.key
+    }
+
+    /// The state to keep with a checkpoint.
+    pub fn save(&self) -> String {
+        serde_json::to_string(&self.state).unwrap_or_default()
+    }
+
     /// Id of the event of kind `tag` produced by `line` at `time`.
     pub fn id(&mut self, time: Micros, host: &[u8], line: &[u8], tag: u8) -> EventId {
         let sec = time.div_euclid(1_000_000);
-        if sec != self.second {
-            self.second = sec;
-            self.seen.clear();
+        let st = &mut self.state;
+        if sec != st.second {
+            st.second = sec;
+            st.seen.clear();
         }
         let h = xxh3_64_with_seed(line, xxh3_64_with_seed(host, tag as u64));
-        let n = self.seen.entry(h).or_insert(0);
+        let base = self.key.hash(h);
+        let n = st.seen.entry(base).or_insert(0);
         let ord = *n;
         *n += 1;
-        if ord == 0 {
-            h
-        } else {
-            xxh3_64_with_seed(&ord.to_le_bytes(), h)
+        match ord {
+            0 => base,
+            _ if self.key.is_unkeyed() => legacy_ordinal(h, ord),
+            _ => base.wrapping_add(ord as u64),
         }
     }
+}
+
+/// The id of the `ord`-th repeat of the line with unkeyed hash `h` in the
+/// unkeyed scheme of stores written before ids were keyed.
+fn legacy_ordinal(h: u64, ord: u32) -> u64 {
+    xxh3_64_with_seed(&ord.to_le_bytes(), h)
+}
+
+/// The keyed ids of a group of ids stored under the unkeyed scheme that
+/// share one event time, in the same order. A repeated line's ids there are
+/// `h`, `legacy_ordinal(h, 1)`, `legacy_ordinal(h, 2)`…; they become what
+/// [`IdGen::id`] now gives the same lines (`key.hash(h)` plus the ordinal).
+/// Any other id `x` becomes `key.hash(x)`.
+pub fn rekey_unkeyed_ids(key: &IdKey, group: &[u64]) -> Vec<u64> {
+    if group.len() < 2 {
+        return group.iter().map(|&x| key.hash(x)).collect();
+    }
+    let set: std::collections::HashSet<u64> = group.iter().copied().collect();
+    let mut repeats: HashMap<u64, u64> = HashMap::new();
+    for &h in group {
+        let mut ord = 1;
+        while set.contains(&legacy_ordinal(h, ord)) {
+            repeats.insert(legacy_ordinal(h, ord), key.hash(h).wrapping_add(ord as u64));
+            ord += 1;
+        }
+    }
+    group.iter().map(|x| repeats.get(x).copied().unwrap_or_else(|| key.hash(*x))).collect()
+}
+
+/// Re-keys an id generator state saved before hashes were keyed (its line
+/// hashes were the unkeyed ones): each line hash `h` becomes
+/// `key.hash(h)`, as [`IdGen::id`] now computes it.
+pub fn rekey_ids_state(key: &IdKey, saved: &str) -> String {
+    let Ok(mut st) = serde_json::from_str::<IdState>(saved) else { return saved.to_string() };
+    st.seen = st.seen.into_iter().map(|(h, n)| (key.hash(h), n)).collect();
+    serde_json::to_string(&st).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -227,13 +315,59 @@ mod tests {
 
     #[test]
     fn identical_lines_in_one_second_get_distinct_ids() {
-        let mut g = IdGen::default();
+        let key = test_id_key();
+        let mut g = IdGen::new(key);
         let a = g.id(1_000_000, b"h", b"line", 1);
         let b = g.id(1_000_000, b"h", b"line", 1);
         assert_ne!(a, b);
-        let mut g2 = IdGen::default();
+        let mut g2 = IdGen::new(key);
         assert_eq!(g2.id(1_000_000, b"h", b"line", 1), a);
         assert_ne!(g2.id(1_000_000, b"h2", b"line", 1), b);
-        assert_ne!(IdGen::default().id(0, b"h", b"line", 2), a);
+        assert_ne!(IdGen::new(key).id(0, b"h", b"line", 2), a);
+        // A generator restored mid-second continues the ordinals.
+        let mut g3 = IdGen::restore(key, &g.save());
+        assert_eq!(g3.id(1_000_000, b"h", b"line", 1), g.id(1_000_000, b"h", b"line", 1));
+    }
+
+    #[test]
+    fn saved_state_holds_keyed_hashes_only() {
+        let key = test_id_key();
+        let mut g = IdGen::new(key);
+        g.id(1_000_000, b"h", b"line", 1);
+        let unkeyed = xxh3_64_with_seed(b"line", xxh3_64_with_seed(b"h", 1));
+        let saved = g.save();
+        assert_eq!(saved, format!(r#"{{"second":1,"seen":{{"{}":1}}}}"#, key.hash(unkeyed)));
+        assert!(!saved.contains(&unkeyed.to_string()));
+        // A state saved by the unkeyed scheme re-keys to the same text.
+        let legacy = format!(r#"{{"second":1,"seen":{{"{unkeyed}":1}}}}"#);
+        assert_eq!(rekey_ids_state(&key, &legacy), saved);
+    }
+
+    #[test]
+    fn repeats_get_neighbouring_ids() {
+        let key = test_id_key();
+        let mut g = IdGen::new(key);
+        let ids: Vec<u64> = (0..4).map(|_| g.id(1_000_000, b"h", b"line", 1)).collect();
+        let base = key.hash(xxh3_64_with_seed(b"line", xxh3_64_with_seed(b"h", 1)));
+        assert_eq!(ids, vec![base, base.wrapping_add(1), base.wrapping_add(2), base.wrapping_add(3)]);
+    }
+
+    #[test]
+    fn unkeyed_ids_rekey_to_what_the_lines_now_hash_to() {
+        // One second of an unkeyed store: a line three times, two others.
+        let lines: [&[u8]; 6] = [b"a", b"b", b"a", b"c", b"a", b"b"];
+        let mut old = IdGen::new(IdKey::unkeyed());
+        let stored: Vec<u64> = lines.iter().map(|l| old.id(5_000_000, b"h", l, 1)).collect();
+        let key = test_id_key();
+        let mut new = IdGen::new(key);
+        let expected: Vec<u64> = lines.iter().map(|l| new.id(5_000_000, b"h", l, 1)).collect();
+        assert_eq!(rekey_unkeyed_ids(&key, &stored), expected);
+        // Any order of the group gives the same mapping.
+        let mut rev = stored.clone();
+        rev.reverse();
+        let mut back = rekey_unkeyed_ids(&key, &rev);
+        back.reverse();
+        assert_eq!(back, expected);
+        assert_eq!(rekey_unkeyed_ids(&key, &stored[..1]), vec![key.hash(stored[0])]);
     }
 }

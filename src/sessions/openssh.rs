@@ -24,6 +24,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::{client_ip, Decoder, LineContext, Outcome};
+use crate::enrich::hostkey::IdKey;
 use crate::formats::openssh::{self, is_openssh_program, unvis, Message};
 use crate::model::{
     Direction, Event, Granularity, Login, LoginOutcome, Micros, Protocol, SourceFormat, Status, Transfer,
@@ -390,7 +391,7 @@ impl Decoder for OpensshDecoder {
         Outcome::Used
     }
 
-    fn finish(&mut self, _out: &mut Vec<Event>) {
+    fn finish(&mut self, _ids: &IdKey, _out: &mut Vec<Event>) {
         // Files still open when the log ends are either still being moved or
         // will show up as `forced close`: nothing to emit yet. Sessions idle
         // for long are dropped to keep the state small.

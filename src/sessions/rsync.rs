@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use super::{client_ip, Decoder, LineContext, Outcome};
+use crate::enrich::hostkey::IdKey;
 use crate::formats::rsync::{parse_message, unescape, FileLine, LogFormat, Record, Request};
 use crate::model::{
     Direction, Event, Granularity, Login, LoginOutcome, Micros, Protocol, SourceFormat, Status, Transfer, ANONYMOUS,
@@ -178,11 +179,11 @@ impl Decoder for RsyncDecoder {
                     // The same connect line read again (a copy of lines already
                     // read) restarts that connection; it has not ended.
                     if !(old.started == time && old.addr.as_bytes() == addr) {
-                        close(&hi.name, pid, old, hi.transfer_logging, out);
+                        close(&hi.name, pid, old, hi.transfer_logging, &cx.ids.key(), out);
                     }
                 }
                 if hi.sessions.len() >= hi.prune_at.max(PRUNE_AT) {
-                    prune(hi, out);
+                    prune(hi, &cx.ids.key(), out);
                     hi.prune_at = (hi.sessions.len() * 2).max(PRUNE_AT);
                 }
                 hi.sessions.insert(pid, new_session(pid, time, addr, host));
@@ -268,7 +269,7 @@ impl Decoder for RsyncDecoder {
         Outcome::Used
     }
 
-    fn finish(&mut self, out: &mut Vec<Event>) {
+    fn finish(&mut self, ids: &IdKey, out: &mut Vec<Event>) {
         let mut hosts: Vec<&mut HostIndex> = self.hosts.values_mut().collect();
         hosts.sort_by(|a, b| a.name.cmp(&b.name));
         for hi in hosts {
@@ -285,8 +286,19 @@ impl Decoder for RsyncDecoder {
             done.sort_unstable();
             for pid in done {
                 if let Some(s) = hi.sessions.remove(&pid) {
-                    close(&hi.name, pid, s, logging, out);
+                    close(&hi.name, pid, s, logging, ids, out);
                 }
+            }
+        }
+    }
+
+    fn rekey_ids(&mut self, f: &dyn Fn(u64) -> u64) {
+        for s in self.hosts.values_mut().flat_map(|hi| hi.sessions.values_mut()) {
+            if let Some(x) = &mut s.summary {
+                x.4 = f(x.4);
+            }
+            if let Some(x) = &mut s.error {
+                x.2 = f(x.2);
             }
         }
     }
@@ -328,7 +340,7 @@ impl Decoder for RsyncDecoder {
 
 /// Closes connections that can no longer matter: idle ones that requested
 /// nothing, and stale ones.
-fn prune(hi: &mut HostIndex, out: &mut Vec<Event>) {
+fn prune(hi: &mut HostIndex, ids: &IdKey, out: &mut Vec<Event>) {
     let newest = hi.newest;
     let mut old: Vec<u32> = hi
         .sessions
@@ -344,7 +356,7 @@ fn prune(hi: &mut HostIndex, out: &mut Vec<Event>) {
     old.sort_unstable();
     for pid in old {
         if let Some(s) = hi.sessions.remove(&pid) {
-            close(&hi.name, pid, s, hi.transfer_logging, out);
+            close(&hi.name, pid, s, hi.transfer_logging, ids, out);
         }
     }
 }
@@ -431,7 +443,7 @@ fn file_event(
 }
 
 /// Emits what a finished connection owes beyond its per-file lines.
-fn close(server: &Arc<str>, pid: u32, s: Session, transfer_logging: bool, out: &mut Vec<Event>) {
+fn close(server: &Arc<str>, pid: u32, s: Session, transfer_logging: bool, ids: &IdKey, out: &mut Vec<Event>) {
     let Some(request) = s.request else { return };
     let direction = match request {
         Request::Pull => Direction::Download,
@@ -461,7 +473,8 @@ fn close(server: &Arc<str>, pid: u32, s: Session, transfer_logging: bool, out: &
             if s.files > 0 {
                 return;
             }
-            let id = xxhash_rust::xxh3::xxh3_64_with_seed(format!("{server}/{pid}/{}", s.started).as_bytes(), 7);
+            let id =
+                ids.hash(xxhash_rust::xxh3::xxh3_64_with_seed(format!("{server}/{pid}/{}", s.started).as_bytes(), 7));
             (Status::Interrupted, 0, s.last, id, None)
         }
     };
@@ -506,7 +519,7 @@ mod tests {
         for line in data.split(|&c| c == b'\n').filter(|l| !l.is_empty()) {
             outcomes.push(d.line(&mut cx, line, &mut out));
         }
-        d.finish(&mut out);
+        d.finish(&cx.ids.key(), &mut out);
         (out, outcomes)
     }
 
@@ -698,7 +711,7 @@ mod tests {
             for l in &lines[cut..] {
                 b.line(&mut cx, l, &mut out);
             }
-            b.finish(&mut out);
+            b.finish(&cx.ids.key(), &mut out);
             let mut x: Vec<u64> = out.iter().map(|e| e.id()).collect();
             let mut y: Vec<u64> = whole.iter().map(|e| e.id()).collect();
             x.sort_unstable();

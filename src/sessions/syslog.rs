@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::openssh::OpensshDecoder;
 use super::rsync::RsyncDecoder;
 use super::{Decoder, LineContext, Outcome};
+use crate::enrich::hostkey::IdKey;
 use crate::formats::openssh::is_openssh_program;
 use crate::formats::prefix::prefix_shape;
 use crate::formats::rsync::LogFormat;
@@ -68,9 +69,13 @@ impl Decoder for SyslogDecoder {
         }
     }
 
-    fn finish(&mut self, out: &mut Vec<Event>) {
-        self.rsync.finish(out);
-        self.ssh.finish(out);
+    fn finish(&mut self, ids: &IdKey, out: &mut Vec<Event>) {
+        self.rsync.finish(ids, out);
+        self.ssh.finish(ids, out);
+    }
+
+    fn rekey_ids(&mut self, f: &dyn Fn(crate::model::EventId) -> crate::model::EventId) {
+        self.rsync.rekey_ids(f);
     }
 
     fn save(&self) -> String {
@@ -109,7 +114,7 @@ mod tests {
             }
         }
         let state = d.save();
-        d.finish(&mut out);
+        d.finish(&cx.ids.key(), &mut out);
         assert_eq!(outcomes.iter().filter(|o| **o == Outcome::Ignored).count(), 3, "{outcomes:?}");
         assert!(!outcomes.iter().any(|o| matches!(o, Outcome::Rejected(_))));
         let kinds: Vec<String> = out

@@ -10,13 +10,14 @@ pub mod postgres;
 pub mod sqlite;
 
 use crate::config::StoreSpec;
+use crate::enrich::hostkey::{HostKey, ID_SCHEME};
 use crate::error::StoreError;
 use crate::model::Event;
 
 /// What an earlier run consumed of one input (identified by fingerprint).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {
-    /// Fingerprint of the input (hash of its first line).
+    /// Fingerprint of the input (keyed hash of its first line).
     pub fingerprint: u64,
     /// Name the input was last read under.
     pub name: String,
@@ -26,9 +27,9 @@ pub struct Checkpoint {
     pub offset: u64,
     /// Lines consumed.
     pub lines: u64,
-    /// Hash of the bytes just before `offset` (see `input::TAIL_CHECK`).
+    /// Keyed hash of the bytes just before `offset` (see `input::TAIL_CHECK`).
     pub tail_hash: u64,
-    /// Saved event-id generator state of the input.
+    /// Saved event-id generator state of the input (keyed line hashes).
     pub ids: String,
     /// Events this input added so far (as read back; commits add to it).
     pub events_new: u64,
@@ -49,6 +50,10 @@ pub struct Commit<'a> {
     pub states: &'a [(&'a str, String)],
 }
 
+/// Re-keys the ids in a stored open-session state: `(scope, state)` to
+/// the new state, or why it is unreadable.
+pub type RekeyState<'a> = dyn FnMut(&str, &str) -> Result<String, String> + 'a;
+
 /// What a commit did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Committed {
@@ -64,6 +69,16 @@ pub trait Sink {
     fn describe(&self) -> String;
     /// The checkpoint of the input with this fingerprint, if any.
     fn checkpoint(&mut self, fingerprint: u64) -> Result<Option<Checkpoint>, StoreError>;
+    /// Prepares the store for ids keyed with `key` before anything is read
+    /// or written: records the id scheme and a check value of the key in a
+    /// new store; re-keys, in one transaction, a store written with unkeyed
+    /// hashes (every event id, ledger fingerprint, tail hash, id state and
+    /// open-session state becomes what the same lines now hash to, see
+    /// [`crate::sessions::rekey_unkeyed_ids`]); refuses a store keyed with another key
+    /// ([`StoreError::HostKeyChanged`]). Returns the raw events re-keyed.
+    /// `state` re-keys the ids in an open-session state (scope, stored
+    /// text) of such a store; its error names why the state is unreadable.
+    fn key_ids(&mut self, key: &HostKey, state: &mut RekeyState<'_>) -> Result<u64, StoreError>;
     /// Saved decoder state of a scope.
     fn state(&mut self, scope: &str) -> Result<Option<String>, StoreError>;
     /// Commits events, rollups, checkpoint and states in one transaction.
@@ -281,6 +296,24 @@ pub fn beyond_horizon(events: &[Event], horizon: Option<i64>) -> (std::borrow::C
             (std::borrow::Cow::Owned(kept), skipped)
         }
         _ => (std::borrow::Cow::Borrowed(events), 0),
+    }
+}
+
+/// Whether [`Sink::key_ids`] must re-key a store (it has no recorded id
+/// scheme: unkeyed hashes, or new), from its
+/// `store_meta` values `id_scheme` and `id_key_check`; an error when it is
+/// keyed with another key or by an unknown scheme.
+pub(crate) fn id_scheme_action(
+    store: &str,
+    scheme: Option<String>,
+    check: Option<String>,
+    key: &HostKey,
+) -> Result<bool, StoreError> {
+    match scheme.as_deref() {
+        None => Ok(true),
+        Some(ID_SCHEME) if check.as_deref() == Some(key.key_check().as_str()) => Ok(false),
+        Some(ID_SCHEME) => Err(StoreError::HostKeyChanged { store: store.to_string() }),
+        Some(other) => Err(StoreError::IdScheme { store: store.to_string(), scheme: other.to_string() }),
     }
 }
 

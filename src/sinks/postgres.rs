@@ -34,8 +34,9 @@ use std::net::IpAddr;
 
 use ::postgres::{Client, NoTls, Transaction};
 
-use super::{Admin, Aggregate, Checkpoint, Commit, Committed, Group, Key, Pruned, Sink, Store};
+use super::{Admin, Aggregate, Checkpoint, Commit, Committed, Group, Key, Pruned, RekeyState, Sink, Store};
 use crate::config::PgSpec;
+use crate::enrich::hostkey::{HostKey, ID_SCHEME};
 use crate::error::StoreError;
 use crate::model::{client_key, Event, Login, Transfer};
 use crate::time::{day_number, day_string};
@@ -322,19 +323,29 @@ fn copy_events(
     events: &[Event],
     logins: bool,
 ) -> Result<u64, ::postgres::Error> {
-    let mut w = tx.copy_in(&format!("COPY {table} FROM STDIN (FORMAT binary)"))?;
-    let mut b = CopyBuf::new();
-    let written = (|| {
+    copy_rows(tx, &format!("COPY {table} FROM STDIN (FORMAT binary)"), |b, w| {
         for ev in events {
             match ev {
-                Event::Transfer(t) if !logins => encode_transfer(&mut b, t),
-                Event::Login(l) if logins => encode_login(&mut b, l),
+                Event::Transfer(t) if !logins => encode_transfer(b, t),
+                Event::Login(l) if logins => encode_login(b, l),
                 _ => continue,
             }
-            b.flush_if_full(&mut w)?;
+            b.flush_if_full(w)?;
         }
-        b.finish(&mut w)
-    })();
+        Ok(())
+    })
+}
+
+/// Runs the binary `COPY … FROM STDIN` statement `sql` with the rows
+/// `encode` writes (flushing full buffers to the writer it is given).
+fn copy_rows(
+    tx: &mut Transaction<'_>,
+    sql: &str,
+    encode: impl FnOnce(&mut CopyBuf, &mut ::postgres::CopyInWriter<'_>) -> std::io::Result<()>,
+) -> Result<u64, ::postgres::Error> {
+    let mut w = tx.copy_in(sql)?;
+    let mut b = CopyBuf::new();
+    let written = encode(&mut b, &mut w).and_then(|()| b.finish(&mut w));
     match written.map_err(copy_error) {
         Ok(()) => w.finish(),
         Err(CopyError::Pg(e)) => Err(e),
@@ -432,6 +443,108 @@ impl Sink for PgStore {
             events_dup: r.get::<_, i64>(7) as u64,
             rejected: r.get::<_, i64>(8) as u64,
         }))
+    }
+
+    fn key_ids(&mut self, key: &HostKey, rekey_state: &mut RekeyState<'_>) -> Result<u64, StoreError> {
+        let target = self.target.clone();
+        let err = |what| pg_err(&target, what);
+        let mut tx = self.client.transaction().map_err(err("begin id re-keying"))?;
+        // One ingester re-keys; the others wait and then find it done.
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).map_err(err("take migration lock"))?;
+        let mut meta = |k: &str| -> Result<Option<String>, ::postgres::Error> {
+            Ok(tx.query_opt("SELECT value FROM store_meta WHERE key = $1", &[&k])?.map(|r| r.get(0)))
+        };
+        let scheme = meta("id_scheme").map_err(err("read id scheme"))?;
+        let check = meta("id_key_check").map_err(err("read id scheme"))?;
+        if !super::id_scheme_action(&target, scheme, check, key)? {
+            return Ok(0);
+        }
+        let ids = key.id_key();
+        let rekey = |v: i64| ids.hash(v as u64) as i64;
+        // The new id of every stored id, computed here (the key never
+        // reaches the server) and joined in by one UPDATE per table.
+        tx.batch_execute(
+            "CREATE TEMP TABLE xferstats_rekey (t timestamptz NOT NULL, old bigint NOT NULL, new bigint NOT NULL) \
+             ON COMMIT DROP",
+        )
+        .map_err(err("re-key event ids"))?;
+        let mut rows = 0;
+        for (table, time) in [("transfers", "end_ts"), ("logins", "time_ts")] {
+            let mut stored: Vec<(i64, i64)> = Vec::new();
+            let micros = format!("(EXTRACT(EPOCH FROM {time}) * 1000000)::bigint");
+            let portal = tx
+                .bind(&format!("SELECT {micros}, event_id FROM {table} ORDER BY {time}"), &[])
+                .map_err(err("read event ids"))?;
+            loop {
+                let batch = tx.query_portal(&portal, 65_536).map_err(err("read event ids"))?;
+                if batch.is_empty() {
+                    break;
+                }
+                stored.extend(batch.iter().map(|r| (r.get::<_, i64>(0), r.get::<_, i64>(1))));
+            }
+            tx.batch_execute("TRUNCATE xferstats_rekey").map_err(err("re-key event ids"))?;
+            copy_rows(&mut tx, "COPY xferstats_rekey (t, old, new) FROM STDIN (FORMAT binary)", |b, w| {
+                for group in stored.chunk_by(|a, b| a.0 == b.0) {
+                    let old: Vec<u64> = group.iter().map(|&(_, id)| id as u64).collect();
+                    for (new, &(t, id)) in crate::sessions::rekey_unkeyed_ids(&ids, &old).into_iter().zip(group) {
+                        b.row(3);
+                        b.ts(t);
+                        b.i64(id);
+                        b.i64(new as i64);
+                        b.flush_if_full(w)?;
+                    }
+                }
+                Ok(())
+            })
+            .map_err(err("re-key event ids"))?;
+            rows += tx
+                .execute(
+                    &format!(
+                        "UPDATE {table} x SET event_id = m.new FROM xferstats_rekey m \
+                         WHERE x.{time} = m.t AND x.event_id = m.old"
+                    ),
+                    &[],
+                )
+                .map_err(err("re-key event ids"))?;
+        }
+        let ledger: Vec<(i64, i64, String)> = tx
+            .query("SELECT fingerprint, tail_hash, ids_state FROM ledger", &[])
+            .map_err(err("re-key ledger"))?
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+        for (fp, tail, state) in ledger {
+            // 0 is the tail hash that never matches (after an overlong line).
+            let tail = if tail == 0 { 0 } else { rekey(tail) };
+            tx.execute(
+                "UPDATE ledger SET fingerprint = $1, tail_hash = $2, ids_state = $3 WHERE fingerprint = $4",
+                &[&rekey(fp), &tail, &crate::sessions::rekey_ids_state(&ids, &state), &fp],
+            )
+            .map_err(err("re-key ledger"))?;
+        }
+        let states: Vec<(String, String)> = tx
+            .query("SELECT scope, state FROM session_state", &[])
+            .map_err(err("read session state"))?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        for (scope, stored) in states {
+            let new =
+                rekey_state(&scope, &stored).map_err(|reason| StoreError::State { scope: scope.clone(), reason })?;
+            tx.execute("UPDATE session_state SET state = $1 WHERE scope = $2", &[&new, &scope])
+                .map_err(err("re-key session state"))?;
+        }
+        tx.execute(
+            "INSERT INTO store_meta (key, value) VALUES ('id_scheme', $1), ('id_key_check', $2) \
+             ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            &[&ID_SCHEME, &key.key_check()],
+        )
+        .map_err(err("record id scheme"))?;
+        tx.commit().map_err(err("commit id re-keying"))?;
+        if rows > 0 {
+            tracing::info!("{target}: re-keyed {rows} event ids written before ids were keyed with the host key");
+        }
+        Ok(rows)
     }
 
     fn state(&mut self, scope: &str) -> Result<Option<String>, StoreError> {

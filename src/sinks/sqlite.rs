@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction};
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
-use super::{Admin, Aggregate, Checkpoint, Commit, Committed, Group, Key, Pruned, Sink, Store};
+use super::{Admin, Aggregate, Checkpoint, Commit, Committed, Group, Key, Pruned, RekeyState, Sink, Store};
+use crate::enrich::hostkey::{HostKey, ID_SCHEME};
 use crate::error::StoreError;
 use crate::filemode::DbMode;
 use crate::model::{Direction, Event, Protocol, Status, Transfer};
@@ -409,6 +410,77 @@ impl Sink for SqliteStore {
             )
             .optional()
             .map_err(self.err("read ledger"))
+    }
+
+    fn key_ids(&mut self, key: &HostKey, rekey_state: &mut RekeyState<'_>) -> Result<u64, StoreError> {
+        let path = self.path.clone();
+        let err = |what| err_at(&path, what);
+        let store = self.describe();
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err("begin id re-keying"))?;
+        let meta = |k: &str| {
+            tx.query_row("SELECT value FROM store_meta WHERE key = ?1", [k], |r| r.get::<_, String>(0)).optional()
+        };
+        let scheme = meta("id_scheme").map_err(err("read id scheme"))?;
+        let check = meta("id_key_check").map_err(err("read id scheme"))?;
+        if !super::id_scheme_action(&store, scheme, check, key)? {
+            return Ok(0);
+        }
+        let ids = key.id_key();
+        let rekey = |v: i64| ids.hash(v as u64) as i64;
+        let mut rows = 0;
+        for (table, time) in [("transfers", "end_us"), ("logins", "time_us")] {
+            let stored: Vec<(i64, i64)> = tx
+                .prepare(&format!("SELECT {time}, event_id FROM {table} ORDER BY {time}"))
+                .and_then(|mut st| st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+                .map_err(err("read event ids"))?;
+            let mut update = tx
+                .prepare(&format!("UPDATE {table} SET event_id = ?1 WHERE {time} = ?2 AND event_id = ?3"))
+                .map_err(err("re-key event ids"))?;
+            for group in stored.chunk_by(|a, b| a.0 == b.0) {
+                let old: Vec<u64> = group.iter().map(|&(_, id)| id as u64).collect();
+                for (new, &(t, id)) in crate::sessions::rekey_unkeyed_ids(&ids, &old).into_iter().zip(group) {
+                    update.execute(params![new as i64, t, id]).map_err(err("re-key event ids"))?;
+                }
+            }
+            rows += stored.len() as u64;
+        }
+        let ledger: Vec<(i64, i64, String)> = tx
+            .prepare("SELECT fingerprint, tail_hash, ids_state FROM ledger")
+            .and_then(|mut st| st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect())
+            .map_err(err("re-key ledger"))?;
+        for (fp, tail, state) in ledger {
+            // 0 is the tail hash that never matches (after an overlong line).
+            let tail = if tail == 0 { 0 } else { rekey(tail) };
+            tx.execute(
+                "UPDATE ledger SET fingerprint = ?1, tail_hash = ?2, ids_state = ?3 WHERE fingerprint = ?4",
+                params![rekey(fp), tail, crate::sessions::rekey_ids_state(&ids, &state), fp],
+            )
+            .map_err(err("re-key ledger"))?;
+        }
+        let states: Vec<(String, String)> = tx
+            .prepare("SELECT scope, state FROM session_state")
+            .and_then(|mut st| st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+            .map_err(err("read session state"))?;
+        for (scope, stored) in states {
+            let new =
+                rekey_state(&scope, &stored).map_err(|reason| StoreError::State { scope: scope.clone(), reason })?;
+            tx.execute("UPDATE session_state SET state = ?1 WHERE scope = ?2", params![new, scope])
+                .map_err(err("re-key session state"))?;
+        }
+        tx.execute(
+            "INSERT INTO store_meta (key, value) VALUES ('id_scheme', ?1), ('id_key_check', ?2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![ID_SCHEME, key.key_check()],
+        )
+        .map_err(err("record id scheme"))?;
+        tx.commit().map_err(err("commit id re-keying"))?;
+        if rows > 0 {
+            tracing::info!("{store}: re-keyed {rows} event ids written before ids were keyed with the host key");
+        }
+        Ok(rows)
     }
 
     fn state(&mut self, scope: &str) -> Result<Option<String>, StoreError> {

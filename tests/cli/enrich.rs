@@ -9,7 +9,7 @@ use predicates::prelude::*;
 use predicates::str::contains;
 use serde_json::Value;
 
-use crate::util::{fixture, geolite, stderr, Env};
+use crate::util::{fixture, geolite, stderr, Env, TEST_HOST_KEY};
 
 const CLIENTS: &str = "geoip/clients.log";
 
@@ -292,10 +292,14 @@ fn a_version_1_database_is_migrated_in_place() {
     let conn = rusqlite::Connection::open(env.db()).unwrap();
     let version: i64 = conn.query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0)).unwrap();
     assert_eq!(version, 3);
-    let old: (String, Option<String>) = conn
-        .query_row("SELECT client_ip, country FROM transfers WHERE event_id = 7", [], |r| Ok((r.get(0)?, r.get(1)?)))
+    let old: (String, Option<String>, i64) = conn
+        .query_row("SELECT client_ip, country, event_id FROM transfers WHERE user = 'old'", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
         .unwrap();
-    assert_eq!(old, ("192.0.2.99".to_string(), None));
+    // Its unkeyed id was re-keyed (see tests/cli/ids.rs).
+    let id = xferstats::enrich::hostkey::HostKey::new(TEST_HOST_KEY.as_bytes()).id_key().hash(7) as i64;
+    assert_eq!(old, ("192.0.2.99".to_string(), None, id));
     let v: Value = env.report_json("user");
     let users: Vec<&str> = v.as_array().unwrap().iter().map(|r| r["user"].as_str().unwrap()).collect();
     assert_eq!(users, ["alice", "anonymous", "mallory", "old"]);

@@ -7,6 +7,7 @@ mod enrich;
 mod formats;
 mod grafana;
 mod idempotent;
+mod ids;
 mod influx;
 mod influxd;
 mod inputs;

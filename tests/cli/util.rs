@@ -46,7 +46,13 @@ impl Env {
     /// and without `--db`.
     pub fn cmd_with_key_file(&self) -> Command {
         let mut c = Command::cargo_bin("xferstats").expect("binary");
-        for var in ["XFERSTATS_DB", "XFERSTATS_TEST_CRASH", "XFERSTATS_HOST_KEY", "XFERSTATS_IP_MODE"] {
+        for var in [
+            "XFERSTATS_DB",
+            "XFERSTATS_TEST_CRASH",
+            "XFERSTATS_HOST_KEY",
+            "XFERSTATS_IP_MODE",
+            "XFERSTATS_TEST_UNKEYED_IDS",
+        ] {
             c.env_remove(var);
         }
         c.env("TZ", "UTC").env("XFERSTATS_STATE_DIR", self.state_dir()).env("XFERSTATS_GEOIP", "off");
@@ -69,6 +75,7 @@ impl Env {
             .env_remove("XFERSTATS_DB")
             .env_remove("XFERSTATS_IP_MODE")
             .env_remove("XFERSTATS_TEST_CRASH")
+            .env_remove("XFERSTATS_TEST_UNKEYED_IDS")
             .env("TZ", "UTC")
             .env("XFERSTATS_STATE_DIR", self.state_dir())
             .env("XFERSTATS_HOST_KEY", TEST_HOST_KEY)

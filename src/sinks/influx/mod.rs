@@ -222,6 +222,16 @@ impl Sink for InfluxStore {
         self.describe.clone()
     }
 
+    /// The ids of the local state file; points already on the server keep
+    /// the `event_id` they were written with.
+    fn key_ids(
+        &mut self,
+        key: &crate::enrich::hostkey::HostKey,
+        state: &mut crate::sinks::RekeyState<'_>,
+    ) -> Result<u64, StoreError> {
+        self.local.key_ids(key, state)
+    }
+
     fn checkpoint(&mut self, fingerprint: u64) -> Result<Option<Checkpoint>, StoreError> {
         self.local.checkpoint(fingerprint)
     }
