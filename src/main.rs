@@ -466,39 +466,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
+/// The documented exit code of `e` (a usage error unless the library
+/// says otherwise).
 fn exit_code_of(e: &anyhow::Error) -> u8 {
-    // A reader that went away (`xferstats report | head`) is not an error.
-    let broken_pipe = |c: &(dyn std::error::Error + 'static)| {
-        c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            || matches!(c.downcast_ref::<xferstats::error::Error>(), Some(xferstats::error::Error::Output(io))
-                if io.kind() == std::io::ErrorKind::BrokenPipe)
-    };
-    if e.chain().any(broken_pipe) {
-        return xferstats::EXIT_OK;
-    }
-    for cause in e.chain() {
-        if let Some(x) = cause.downcast_ref::<xferstats::error::Error>() {
-            return x.exit_code();
-        }
-        if cause.downcast_ref::<xferstats::error::ConfigError>().is_some() {
-            return xferstats::EXIT_USAGE;
-        }
-        if cause.downcast_ref::<xferstats::error::EnrichError>().is_some() {
-            return xferstats::EXIT_USAGE;
-        }
-        if cause.downcast_ref::<xferstats::error::StoreError>().is_some() {
-            return xferstats::EXIT_STORE;
-        }
-        if cause.downcast_ref::<xferstats::error::InputError>().is_some() {
-            return xferstats::EXIT_INPUT;
-        }
-        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-            if io.kind() == std::io::ErrorKind::BrokenPipe {
-                return xferstats::EXIT_OK;
-            }
-        }
-    }
-    xferstats::EXIT_USAGE
+    xferstats::error::exit_code_of(e.as_ref()).unwrap_or(xferstats::EXIT_USAGE)
 }
 
 fn main() -> ExitCode {
