@@ -2,7 +2,6 @@
 //! modules, as in ripgrep's `tests/`).
 
 mod badinput;
-mod crash;
 mod enrich;
 mod formats;
 mod grafana;
@@ -17,4 +16,5 @@ mod postgres;
 mod realogs;
 mod report;
 mod safety;
+mod stores;
 mod util;
