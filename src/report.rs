@@ -32,6 +32,22 @@ pub enum OutputFormat {
     Json,
 }
 
+/// `--format NAME` of `report`.
+impl clap::ValueEnum for OutputFormat {
+    fn value_variants<'a>() -> &'a [OutputFormat] {
+        &[OutputFormat::Table, OutputFormat::Markdown, OutputFormat::Csv, OutputFormat::Json]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(match self {
+            OutputFormat::Table => "table",
+            OutputFormat::Markdown => "markdown",
+            OutputFormat::Csv => "csv",
+            OutputFormat::Json => "json",
+        }))
+    }
+}
+
 /// What to report.
 #[derive(Debug, Clone)]
 pub struct ReportOptions {

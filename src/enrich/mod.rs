@@ -67,6 +67,17 @@ impl IpMode {
     }
 }
 
+/// `--ip-mode NAME`: the names of [`IpMode::name`].
+impl clap::ValueEnum for IpMode {
+    fn value_variants<'a>() -> &'a [IpMode] {
+        &IpMode::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()))
+    }
+}
+
 /// Bits kept of an IPv4 address in `truncate` mode.
 pub const TRUNCATE_V4: u8 = 24;
 /// Bits kept of an IPv6 address in `truncate` mode.
@@ -87,6 +98,19 @@ pub enum GeoipChoice {
     Path(PathBuf),
     /// No GeoIP.
     Off,
+}
+
+/// `--geoip`: `auto` (or empty), `off` (or `none`), else a path.
+impl std::str::FromStr for GeoipChoice {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<GeoipChoice, Self::Err> {
+        Ok(match s.trim() {
+            "auto" | "" => GeoipChoice::Auto,
+            "off" | "none" => GeoipChoice::Off,
+            path => GeoipChoice::Path(PathBuf::from(path)),
+        })
+    }
 }
 
 /// Enrichment settings.
