@@ -332,6 +332,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn options_parse_themselves() {
+        use clap::ValueEnum;
+        for (name, f) in [
+            ("table", OutputFormat::Table),
+            ("markdown", OutputFormat::Markdown),
+            ("csv", OutputFormat::Csv),
+            ("json", OutputFormat::Json),
+        ] {
+            assert_eq!(OutputFormat::from_str(name, false), Ok(f));
+        }
+        assert_eq!(OutputFormat::value_variants().len(), 4);
+        assert_eq!(" client".parse::<Key>().unwrap(), Key::Client);
+        let e = "colour".parse::<Key>().unwrap_err();
+        assert!(e.to_string().starts_with("--by 'colour': unknown key"), "{e}");
+    }
+
+    #[test]
     fn human() {
         assert_eq!(human_bytes(999), "999 B");
         assert_eq!(human_bytes(1_567_890), "1.6 MB");

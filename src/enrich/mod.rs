@@ -323,6 +323,20 @@ mod tests {
     use crate::enrich::testdb::maxmind_db;
     use crate::model::{Direction, Granularity, Protocol, SourceFormat, Status, Transfer};
 
+    #[test]
+    fn options_parse_themselves() {
+        use clap::ValueEnum;
+        for m in IpMode::ALL {
+            assert_eq!(IpMode::from_str(m.name(), false), Ok(m));
+        }
+        assert!(IpMode::from_str("hash", false).is_err());
+        assert_eq!("auto".parse(), Ok(GeoipChoice::Auto));
+        assert_eq!(" ".parse(), Ok(GeoipChoice::Auto));
+        assert_eq!("none".parse(), Ok(GeoipChoice::Off));
+        assert_eq!("off".parse(), Ok(GeoipChoice::Off));
+        assert_eq!("/x/City.mmdb".parse(), Ok(GeoipChoice::Path("/x/City.mmdb".into())));
+    }
+
     fn transfer(ip: Option<&str>, host: Option<&str>) -> Event {
         Event::Transfer(Transfer {
             id: 1,
