@@ -15,7 +15,7 @@ use xferstats::filemode::DbMode;
 use xferstats::formats::proftpd_extended::{ExtendedFormat, DEFAULT_FORMAT as DEFAULT_PROFTPD_FORMAT};
 use xferstats::formats::rsync::{LogFormat, DEFAULT_LOG_FORMAT};
 use xferstats::formats::Format;
-use xferstats::ingest::{ingest, IngestOptions, NoProgress, Progress};
+use xferstats::ingest::{IngestOptions, NoProgress, Progress};
 use xferstats::input::Source;
 use xferstats::report::{OutputFormat, ReportOptions};
 use xferstats::sinks::{Access, Backend};
@@ -294,6 +294,7 @@ impl Global {
     }
 }
 
+/// Runs the subcommand; its exit code.
 fn run(cli: Cli) -> anyhow::Result<u8> {
     let g = Global {
         state_dir: cli.state_dir.filter(|d| !d.as_os_str().is_empty()).unwrap_or_else(default_dir),
@@ -304,7 +305,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     };
     match cli.command {
         Command::Formats => formats(),
-        Command::Ingest(a) => ingest_cmd(&g, a),
+        Command::Ingest(a) => ingest(&g, a),
         Command::Report(a) => report(&g, a),
         Command::Db(DbCommand::Migrate) => migrate(&g),
         Command::Prune(a) => prune(&g, a),
@@ -312,6 +313,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
+/// `xferstats formats`.
 fn formats() -> anyhow::Result<u8> {
     for f in Format::ALL {
         println!("{:<16} {}", f.name(), f.description());
@@ -319,6 +321,7 @@ fn formats() -> anyhow::Result<u8> {
     Ok(xferstats::EXIT_OK)
 }
 
+/// The options of an import, checked.
 fn ingest_options(a: &IngestArgs) -> anyhow::Result<IngestOptions> {
     let format = match a.format.as_str() {
         "auto" => None,
@@ -350,7 +353,8 @@ fn ingest_options(a: &IngestArgs) -> anyhow::Result<IngestOptions> {
     })
 }
 
-fn ingest_cmd(g: &Global, a: IngestArgs) -> anyhow::Result<u8> {
+/// `xferstats ingest`: the import, its summary, its exit code.
+fn ingest(g: &Global, a: IngestArgs) -> anyhow::Result<u8> {
     let opts = ingest_options(&a)?;
     let key = HostKey::load(std::env::var(KEY_ENV).ok().filter(|k| !k.is_empty()).as_deref(), &g.state_dir, g.db_mode)?;
     let enricher = Enricher::new(&EnrichOptions {
@@ -368,7 +372,7 @@ fn ingest_cmd(g: &Global, a: IngestArgs) -> anyhow::Result<u8> {
         };
     let bar = xferstats::progress::Bar::new();
     let progress: &dyn Progress = if show_bar { &bar } else { &NoProgress };
-    let report = ingest(&opts, enricher, &mut *store, progress)?;
+    let report = xferstats::ingest::ingest(&opts, enricher, &mut *store, progress)?;
     if !g.quiet {
         eprint!("{}", report.render(g.verbose > 0));
     } else {
@@ -381,6 +385,7 @@ fn ingest_cmd(g: &Global, a: IngestArgs) -> anyhow::Result<u8> {
     Ok(report.exit_code())
 }
 
+/// `xferstats report`: refuses a local store that does not exist yet.
 fn report(g: &Global, a: ReportArgs) -> anyhow::Result<u8> {
     let by = match a.by {
         None => None,
@@ -410,6 +415,7 @@ fn report(g: &Global, a: ReportArgs) -> anyhow::Result<u8> {
     Ok(xferstats::EXIT_OK)
 }
 
+/// `xferstats db migrate`.
 fn migrate(g: &Global) -> anyhow::Result<u8> {
     let (spec, mut store) = g.open_for_writing()?;
     let v = store.schema_version()?;
@@ -417,6 +423,7 @@ fn migrate(g: &Global) -> anyhow::Result<u8> {
     Ok(xferstats::EXIT_OK)
 }
 
+/// `xferstats prune`.
 fn prune(g: &Global, a: PruneArgs) -> anyhow::Result<u8> {
     let age = age_arg("--raw-older-than", &a.raw_older_than)?;
     let (spec, mut store) = g.open_for_writing()?;
@@ -440,6 +447,7 @@ fn prune(g: &Global, a: PruneArgs) -> anyhow::Result<u8> {
     Ok(xferstats::EXIT_OK)
 }
 
+/// `xferstats rollup --rebuild`.
 fn rollup(g: &Global, a: RollupArgs) -> anyhow::Result<u8> {
     let since = day_string("--since", &a.since)?;
     let (spec, mut store) = g.open_for_writing()?;
