@@ -230,7 +230,9 @@ pub fn collect(store: &mut dyn Store, since: Option<&str>, until: Option<&str>) 
     }
     let clients = agg(&[Key::Client])?.iter().filter(|g| !g.keys[0].is_empty()).count();
 
-    let ranked = |rows: Vec<crate::sinks::DayCount>, limit: u32| {
+    let ranked = |mut rows: Vec<crate::sinks::DayCount>, limit: u32| {
+        // One order whatever the store's collation.
+        rows.sort_by(|a, b| (&a.day, &a.key, &a.country).cmp(&(&b.day, &b.key, &b.country)));
         let mut names: Vec<String> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
         let mut out = Vec::new();

@@ -105,7 +105,11 @@ fn page_rows(data: &Value, field: &str, by_day: bool) -> Vec<(Vec<String>, Vec<u
     for row in f["cube"].as_array().unwrap() {
         let row = row.as_array().unwrap();
         let v = values[row[1].as_u64().unwrap() as usize].as_str().unwrap().to_string();
-        let key = if by_day { vec![days[row[0].as_u64().unwrap() as usize].as_str().unwrap().to_string(), v] } else { vec![v] };
+        let key = if by_day {
+            vec![days[row[0].as_u64().unwrap() as usize].as_str().unwrap().to_string(), v]
+        } else {
+            vec![v]
+        };
         let m = metrics(&row[2..]);
         let s = sums.entry(key).or_insert_with(|| vec![0; 11]);
         s.iter_mut().zip(m).for_each(|(a, b)| *a += b);
@@ -157,7 +161,10 @@ fn numbers_identical_to_json() {
     pair.sort();
     assert_eq!(pair, json_rows(&env, "user,country"));
     assert!(countries.iter().any(|c| c == "FR"), "the tiny GeoIP database places clients in FR");
-    assert_eq!(data["clients"], env.report_json("client").as_array().unwrap().iter().filter(|r| r["client"] != "").count());
+    assert_eq!(
+        data["clients"],
+        env.report_json("client").as_array().unwrap().iter().filter(|r| r["client"] != "").count()
+    );
 
     // --since/--until as for the other formats.
     let (_, page) = html(&env, &["--since", "2026-03-01", "--until", "2026-03-01"]);
@@ -187,8 +194,10 @@ fn no_external_references() {
     let env = loaded();
     let (_, page) = html(&env, &[]);
     let refs = references(&page);
-    let outside: Vec<&String> =
-        refs.iter().filter(|r| !(r.starts_with("href=\"#") || r.starts_with("url(#") || r.starts_with("url(var"))).collect();
+    let outside: Vec<&String> = refs
+        .iter()
+        .filter(|r| !(r.starts_with("href=\"#") || r.starts_with("url(#") || r.starts_with("url(var")))
+        .collect();
     assert!(outside.is_empty(), "external references: {outside:?}");
     assert!(page.contains("<svg id=\"map\""), "inline world map");
     assert!(page.contains("data-cc=\"FR\""));
@@ -279,12 +288,25 @@ fn renders_and_filters_in_chromium() {
     let url = format!("file://{}", path.display());
     let dom = browse(&bin, &env, &url, "--dump-dom");
     assert!(dom.contains("data-ready=\"1\""), "the page script ran");
-    for id in ["totals", "chart-bytes", "chart-transfers", "chart-logins", "map", "panel-user", "panel-host", "panel-module",
-        "panel-protocol", "panel-country", "panel-files", "panel-failing", "panel-failed"]
-    {
+    for id in [
+        "totals",
+        "chart-bytes",
+        "chart-transfers",
+        "chart-logins",
+        "map",
+        "panel-user",
+        "panel-host",
+        "panel-module",
+        "panel-protocol",
+        "panel-country",
+        "panel-files",
+        "panel-failing",
+        "panel-failed",
+    ] {
         assert!(dom.contains(&format!("id=\"{id}\"")), "panel {id}");
     }
-    let total = |m: &str| env.report_json("day").as_array().unwrap().iter().map(|r| r[m].as_u64().unwrap_or(0)).sum::<u64>();
+    let total =
+        |m: &str| env.report_json("day").as_array().unwrap().iter().map(|r| r[m].as_u64().unwrap_or(0)).sum::<u64>();
     assert_eq!(card(&dom, "transfers"), Some(total("transfers")));
     assert_eq!(card(&dom, "bytes_down"), Some(total("bytes_down")));
     assert_eq!(card(&dom, "logins_failed"), Some(total("logins_failed")));
