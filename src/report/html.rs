@@ -46,7 +46,7 @@ use crate::sanitize::sanitize;
 use crate::sinks::{Aggregate, Group, Key, Metrics, Store};
 
 /// Values kept per field (user, host, …); the rest are summed as "other".
-pub const TOP: usize = 100;
+pub const TOP: usize = 50;
 /// Files in the top-files list.
 pub const TOP_FILES: u32 = 100;
 /// Clients in the failed-logins list.
@@ -57,16 +57,16 @@ pub const RECENT_FAILED: u32 = 200;
 /// The fields of the page's drill-down, in panel order.
 pub const FIELDS: [Key; 5] = [Key::User, Key::Host, Key::Module, Key::Protocol, Key::Country];
 
-/// Metric names of the embedded arrays, in order.
-pub const METRICS: [&str; 11] = [
-    "transfers",
-    "completed",
-    "interrupted",
-    "failed",
+/// Metric names of the embedded arrays, in order. `transfers` (uploads +
+/// downloads) and `completed` (transfers − interrupted − failed) are
+/// derived in the page; trailing zeros are left out.
+pub const METRICS: [&str; 9] = [
     "uploads",
     "downloads",
     "bytes_up",
     "bytes_down",
+    "interrupted",
+    "failed",
     "deletes",
     "logins_ok",
     "logins_failed",
@@ -101,19 +101,16 @@ fn text(s: &str) -> String {
 
 fn metric_array(m: &Metrics) -> Value {
     let v = [
-        m.transfers,
-        m.completed,
-        m.interrupted,
-        m.failed,
         m.uploads,
         m.downloads,
         m.bytes_up,
         m.bytes_down,
+        m.interrupted,
+        m.failed,
         m.deletes,
         m.logins_ok,
         m.logins_failed,
     ];
-    // Trailing zeros are implied (most groups have no deletes or logins).
     let n = v.iter().rposition(|x| *x != 0).map_or(0, |i| i + 1);
     Value::from(v[..n].to_vec())
 }
@@ -326,7 +323,8 @@ fn noscript_table(data: &Value) -> String {
     let mut per: HashMap<u64, u64> = HashMap::new();
     for row in user["cube"].as_array().into_iter().flatten() {
         let v = row[1].as_u64().unwrap_or(0);
-        *per.entry(v).or_default() += row.get(2).and_then(Value::as_u64).unwrap_or(0);
+        let n = |i: usize| row.get(i).and_then(Value::as_u64).unwrap_or(0);
+        *per.entry(v).or_default() += n(2) + n(3);
     }
     for (i, name) in values.iter().enumerate() {
         sums.entry(per.get(&(i as u64)).copied().unwrap_or(0)).or_default().push(name.as_str().unwrap_or(""));
@@ -382,7 +380,7 @@ mod tests {
     #[test]
     fn trailing_zero_metrics_dropped() {
         let m = Metrics { transfers: 2, uploads: 2, bytes_up: 10, completed: 2, ..Default::default() };
-        assert_eq!(metric_array(&m), json!([2, 2, 0, 0, 2, 0, 10]));
+        assert_eq!(metric_array(&m), json!([2, 0, 10]));
         assert_eq!(metric_array(&Metrics::default()), json!([]));
     }
 
@@ -403,7 +401,7 @@ mod tests {
         let d = Dict::of(&groups);
         assert_eq!(d.values.len(), TOP);
         assert!(d.folded);
-        assert_eq!(d.idx("u101"), 0);
+        assert_eq!(d.idx(&format!("u{:03}", TOP + 1)), 0);
         assert_eq!(d.idx("u000"), TOP);
     }
 }

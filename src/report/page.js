@@ -342,7 +342,25 @@
     document.body.dataset.ready = '1';
   }
 
-  load().then((d) => { D = d; start(); }, (e) => {
+  // Embedded rows hold `off` keys then uploads, downloads, bytes up, bytes
+  // down, interrupted, failed, deletes, logins ok, logins failed (trailing
+  // zeros left out); the page works on the eleven metrics of the JSON report.
+  function expand(rows, off) {
+    return rows.map((r) => {
+      const m = (i) => r[off + i] || 0;
+      const t = m(0) + m(1);
+      return r.slice(0, off).concat([t, t - m(4) - m(5), m(4), m(5), m(0), m(1), m(2), m(3), m(6), m(7), m(8)]);
+    });
+  }
+
+  function prepare(d) {
+    d.total = expand(d.total, 1);
+    for (const f of FIELDS) d.fields[f].cube = expand(d.fields[f].cube, 2);
+    for (const k in d.pairs) d.pairs[k] = expand(d.pairs[k], 2);
+    return d;
+  }
+
+  load().then((d) => { D = prepare(d); start(); }, (e) => {
     const p = el('p', 'This report could not be read by this browser (' + e + '); it needs DecompressionStream (2023 or later browsers).');
     document.body.appendChild(p);
   });

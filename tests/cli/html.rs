@@ -68,9 +68,13 @@ const METRICS: [&str; 11] = [
     "logins_failed",
 ];
 
-/// A metric array of the page, its implied trailing zeros written out.
+/// A metric array of the page (uploads, downloads, bytes up, bytes down,
+/// interrupted, failed, deletes, logins ok, logins failed; trailing zeros
+/// left out) as the eleven metrics of the JSON report.
 fn metrics(row: &[Value]) -> Vec<u64> {
-    (0..11).map(|i| row.get(i).and_then(Value::as_u64).unwrap_or(0)).collect()
+    let m = |i: usize| row.get(i).and_then(Value::as_u64).unwrap_or(0);
+    let t = m(0) + m(1);
+    vec![t, t - m(4) - m(5), m(4), m(5), m(0), m(1), m(2), m(3), m(6), m(7), m(8)]
 }
 
 /// JSON report rows as (keys, metrics), the login metrics 0 where the
