@@ -220,9 +220,9 @@
       return tr;
     });
     box.appendChild(table(head, rows));
-    let note = kept.length + ' ' + x + (kept.length === 1 ? '' : 's');
+    let note = kept.length + ' ' + (kept.length === 1 ? x : x === 'country' ? 'countries' : x + 's');
     if (kept.length > SHOW) note += ', the ' + SHOW + ' busiest shown';
-    if (D.fields[x].other) note += '. The page holds the ' + D.top + ' busiest ' + x + 's of the whole period; the others are summed as (other)';
+    if (D.fields[x].other) note += '. The page holds the ' + D.top + ' busiest of the whole period; the others are summed as (other)';
     box.appendChild(el('p', note + '.', 'note'));
     return r;
   }
