@@ -43,6 +43,7 @@ use serde_json::{json, Value};
 
 use crate::error::Error;
 use crate::sanitize::sanitize;
+use super::add;
 use crate::sinks::{Aggregate, Group, Key, Metrics, Store};
 
 /// Values kept per field (user, host, …); the rest are summed as "other".
@@ -113,20 +114,6 @@ fn metric_array(m: &Metrics) -> Value {
     ];
     let n = v.iter().rposition(|x| *x != 0).map_or(0, |i| i + 1);
     Value::from(v[..n].to_vec())
-}
-
-fn add(t: &mut Metrics, m: &Metrics) {
-    t.transfers += m.transfers;
-    t.completed += m.completed;
-    t.interrupted += m.interrupted;
-    t.failed += m.failed;
-    t.uploads += m.uploads;
-    t.downloads += m.downloads;
-    t.bytes_up += m.bytes_up;
-    t.bytes_down += m.bytes_down;
-    t.deletes += m.deletes;
-    t.logins_ok += m.logins_ok;
-    t.logins_failed += m.logins_failed;
 }
 
 /// One field's kept values: index by value; values beyond [`TOP`] map to
