@@ -41,13 +41,13 @@ use std::io::Write;
 use base64::Engine;
 use serde_json::{json, Value};
 
+use super::add;
 use crate::error::Error;
 use crate::sanitize::sanitize;
-use super::add;
 use crate::sinks::{Aggregate, Group, Key, Metrics, Store};
 
 /// Values kept per field (user, host, …); the rest are summed as "other".
-pub const TOP: usize = 50;
+pub const TOP: usize = 30;
 /// Files in the top-files list.
 pub const TOP_FILES: u32 = 100;
 /// Clients in the failed-logins list.
@@ -125,15 +125,14 @@ struct Dict {
 }
 
 impl Dict {
-    fn of(groups: &[Group]) -> Dict {
-        let mut ranked: Vec<&Group> = groups.iter().collect();
-        ranked.sort_by(|a, b| {
-            let w = |g: &Group| g.metrics.transfers + g.metrics.deletes + g.metrics.logins_ok + g.metrics.logins_failed;
-            w(b).cmp(&w(a)).then_with(|| a.keys[0].cmp(&b.keys[0]))
-        });
-        let values: Vec<String> = ranked.iter().take(TOP).map(|g| g.keys[0].clone()).collect();
+    /// The values of `totals` (period metrics per value) by activity.
+    fn of(totals: &BTreeMap<String, Metrics>) -> Dict {
+        let mut ranked: Vec<(&String, &Metrics)> = totals.iter().collect();
+        let w = |m: &Metrics| m.transfers + m.deletes + m.logins_ok + m.logins_failed;
+        ranked.sort_by(|a, b| w(b.1).cmp(&w(a.1)).then_with(|| a.0.cmp(b.0)));
+        let values: Vec<String> = ranked.iter().take(TOP).map(|(v, _)| (*v).clone()).collect();
         let index = values.iter().enumerate().map(|(i, v)| (v.clone(), i)).collect();
-        Dict { folded: groups.len() > values.len(), values, index }
+        Dict { folded: totals.len() > values.len(), values, index }
     }
 
     fn idx(&self, v: &str) -> usize {
@@ -176,8 +175,8 @@ pub fn collect(store: &mut dyn Store, since: Option<&str>, until: Option<&str>) 
     let mut dicts = Vec::new();
     let mut fields = serde_json::Map::new();
     for key in FIELDS {
-        let dict = Dict::of(&agg(&[key])?);
         let by_day = agg(&[Key::Day, key])?;
+        let dict = Dict::of(&fold(&by_day, |g| g.keys[1].clone()));
         let cube: Vec<Value> = fold(&by_day, |g| (di(&g.keys[0]), dict.idx(&g.keys[1])))
             .into_iter()
             .filter_map(|((d, v), m)| {
@@ -198,10 +197,22 @@ pub fn collect(store: &mut dyn Store, since: Option<&str>, until: Option<&str>) 
         dicts.push(dict);
     }
     let mut pairs = serde_json::Map::new();
+    // The country pairs read raw events: one query (one scan) for those
+    // with user, host and protocol, whose sums give each pair exactly.
+    const WIDE: [Key; 4] = [Key::User, Key::Host, Key::Protocol, Key::Country];
+    let wide = agg(&WIDE)?;
+    let at = |k: &Key| WIDE.iter().position(|w| w == k);
     for (i, a) in FIELDS.iter().enumerate() {
         for (j, b) in FIELDS.iter().enumerate().skip(i + 1) {
-            let groups = agg(&[*a, *b])?;
-            let rows: Vec<Value> = fold(&groups, |g| (dicts[i].idx(&g.keys[0]), dicts[j].idx(&g.keys[1])))
+            let own;
+            let (groups, ka, kb) = match (at(a), at(b)) {
+                (Some(ka), Some(kb)) if *b == Key::Country => (&wide, ka, kb),
+                _ => {
+                    own = agg(&[*a, *b])?;
+                    (&own, 0, 1)
+                }
+            };
+            let rows: Vec<Value> = fold(groups, |g| (dicts[i].idx(&g.keys[ka]), dicts[j].idx(&g.keys[kb])))
                 .into_iter()
                 .map(|((x, y), m)| {
                     let mut row = vec![Value::from(x), Value::from(y)];
@@ -381,11 +392,11 @@ mod tests {
 
     #[test]
     fn dict_folds_beyond_top() {
-        let g =
-            |k: &str, n: u64| Group { keys: vec![k.into()], metrics: Metrics { transfers: n, ..Default::default() } };
-        let mut groups: Vec<Group> = (0..TOP as u64 + 2).map(|i| g(&format!("u{i:03}"), i + 1)).collect();
-        groups.push(g("zero", 0));
-        let d = Dict::of(&groups);
+        let m = |n: u64| Metrics { transfers: n, ..Default::default() };
+        let mut totals: BTreeMap<String, Metrics> =
+            (0..TOP as u64 + 2).map(|i| (format!("u{i:03}"), m(i + 1))).collect();
+        totals.insert("zero".into(), m(0));
+        let d = Dict::of(&totals);
         assert_eq!(d.values.len(), TOP);
         assert!(d.folded);
         assert_eq!(d.idx(&format!("u{:03}", TOP + 1)), 0);
