@@ -341,3 +341,20 @@ fn renders_and_filters_in_chromium() {
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
     eprintln!("screenshot: {}", png.display());
 }
+
+#[test]
+fn empty_store_and_by_refused() {
+    let env = Env::new();
+    env.cmd().args(["db", "migrate"]).assert().success();
+    let (_, page) = html(&env, &[]);
+    let data = embedded(&page);
+    assert_eq!(data["days"], serde_json::json!([]));
+    assert!(page.contains("<title>xferstats report, no events</title>"));
+    env.cmd()
+        .args(["report", "--format", "html", "--by", "user"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("--by does not apply to --format html"));
+    // An output file that cannot be created is an error.
+    env.cmd().args(["report", "--format", "html", "-o", "/nonexistent-dir/r.html"]).assert().failure();
+}
