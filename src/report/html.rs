@@ -49,7 +49,7 @@ use crate::sinks::{Aggregate, Group, Key, Metrics, Store};
 /// Values kept per field (user, host, …); the rest are summed as "other".
 pub const TOP: usize = 30;
 /// Files in the top-files list.
-pub const TOP_FILES: u32 = 100;
+pub const TOP_FILES: u32 = 50;
 /// Clients in the failed-logins list.
 pub const FAILING_CLIENTS: u32 = 50;
 /// Latest failed transfers listed.
@@ -225,7 +225,7 @@ pub fn collect(store: &mut dyn Store, since: Option<&str>, until: Option<&str>) 
     }
     let clients = agg(&[Key::Client])?.iter().filter(|g| !g.keys[0].is_empty()).count();
 
-    let ranked = |mut rows: Vec<crate::sinks::DayCount>, limit: u32| {
+    let ranked = |mut rows: Vec<crate::sinks::DayCount>, limit: u32, files: bool| {
         // One order whatever the store's collation.
         rows.sort_by(|a, b| (&a.day, &a.key, &a.country).cmp(&(&b.day, &b.key, &b.country)));
         let mut names: Vec<String> = Vec::new();
@@ -238,12 +238,14 @@ pub fn collect(store: &mut dyn Store, since: Option<&str>, until: Option<&str>) 
             if k == n {
                 names.push(text(&r.key));
             }
-            out.push(json!([d, k, text(&r.country), r.count, r.bytes]));
+            // Files: day, file, transfers, bytes; clients: day, client,
+            // failed logins, country.
+            out.push(if files { json!([d, k, r.count, r.bytes]) } else { json!([d, k, r.count, text(&r.country)]) });
         }
         json!({ "limit": limit, "names": names, "rows": out })
     };
-    let files = ranked(store.top_files(since, until, TOP_FILES)?, TOP_FILES);
-    let failing = ranked(store.failed_login_clients(since, until, FAILING_CLIENTS)?, FAILING_CLIENTS);
+    let files = ranked(store.top_files(since, until, TOP_FILES)?, TOP_FILES, true);
+    let failing = ranked(store.failed_login_clients(since, until, FAILING_CLIENTS)?, FAILING_CLIENTS, false);
     let failed: Vec<Value> = store
         .failed_transfers(since, until, RECENT_FAILED)?
         .iter()

@@ -257,15 +257,18 @@
     const box = $(id).querySelector('div');
     box.textContent = '';
     if (st.field && !allowed) {
-      box.appendChild(el('p', 'Not available with a ' + st.field + ' filter: ' + what + ' are kept per day only.', 'note'));
+      box.appendChild(el('p', 'Not available with a ' + st.field + ' filter: the page holds the ' + what + ' per day, not per ' + st.field + '.', 'note'));
       return;
     }
     const sums = new Map();
     const country = st.field === 'country' ? D.fields.country.values[st.value] : null;
     data.rows.forEach((r) => {
-      if (!inRange(r[0]) || (country !== null && r[2] !== country)) return;
-      const s = sums.get(r[1]) || { count: 0, bytes: 0, country: r[2] };
-      s.count += r[3]; s.bytes += r[4];
+      // Files: [day, file, transfers, bytes]; clients: [day, client, failed logins, country].
+      const files = typeof r[3] === 'number';
+      if (!inRange(r[0]) || (country !== null && (files || r[3] !== country))) return;
+      const s = sums.get(r[1]) || { count: 0, bytes: 0, country: files ? '' : r[3] };
+      s.count += r[2];
+      if (files) s.bytes += r[3];
       sums.set(r[1], s);
     });
     const list = [...sums.entries()].sort((a, b) => b[1].count - a[1].count || a[0] - b[0]);
