@@ -1,7 +1,7 @@
 //! The `xferstats` command: parses arguments into validated options and
 //! calls the library. Nothing else lives here.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -242,9 +242,16 @@ struct ReportArgs {
     #[arg(long, value_name = "KEYS", value_delimiter = ',')]
     by: Option<Vec<String>>,
 
-    /// Output format.
+    /// Output format. `html` writes one self-contained page (charts, map,
+    /// date-range filter and drill-down; no external references) for the
+    /// --since/--until period; --by does not apply to it.
     #[arg(long, value_enum, default_value_t = Output::Table)]
     format: Output,
+
+    /// Write the report to FILE instead of standard output (removed again
+    /// if the report fails).
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -253,6 +260,7 @@ enum Output {
     Markdown,
     Csv,
     Json,
+    Html,
 }
 
 fn store_spec(db: &Option<String>, state_dir: &std::path::Path) -> anyhow::Result<StoreSpec> {
@@ -400,8 +408,12 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     Output::Markdown => OutputFormat::Markdown,
                     Output::Csv => OutputFormat::Csv,
                     Output::Json => OutputFormat::Json,
+                    Output::Html => OutputFormat::Html,
                 },
             };
+            if opts.format == OutputFormat::Html && opts.by.is_some() {
+                return Err(xferstats::error::ConfigError::HtmlBy.into());
+            }
             let spec = store_spec(&cli.db, &state_dir)?;
             let local = match &spec {
                 StoreSpec::Sqlite(path) => Some(path.as_path()),
@@ -414,9 +426,23 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 }
             }
             let mut store = open_store(&spec, Access::Read)?;
-            let stdout = std::io::stdout();
-            let mut out = stdout.lock();
-            xferstats::report::run(&mut *store, &opts, &mut out).context("writing the report")?;
+            match &a.output {
+                None => {
+                    let stdout = std::io::stdout();
+                    let mut out = stdout.lock();
+                    xferstats::report::run(&mut *store, &opts, &mut out).context("writing the report")?;
+                }
+                Some(path) => {
+                    let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+                    let mut out = std::io::BufWriter::new(file);
+                    let done = xferstats::report::run(&mut *store, &opts, &mut out)
+                        .and_then(|()| out.flush().map_err(xferstats::error::Error::Output));
+                    if let Err(e) = done {
+                        let _ = std::fs::remove_file(path);
+                        return Err(anyhow::Error::new(e).context(format!("writing {}", path.display())));
+                    }
+                }
+            }
             Ok(xferstats::EXIT_OK)
         }
         Command::Db(DbCommand::Migrate) => {

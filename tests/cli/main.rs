@@ -6,6 +6,7 @@ mod crash;
 mod enrich;
 mod formats;
 mod grafana;
+mod html;
 mod idempotent;
 mod ids;
 mod influx;

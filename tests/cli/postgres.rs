@@ -118,6 +118,11 @@ fn reports_are_identical_to_sqlite() {
     let a = env.cmd().args(["report", "--by", "day,user"]).output().unwrap().stdout;
     let b = pg_cmd(&env, &url).args(["report", "--by", "day,user"]).output().unwrap().stdout;
     assert_eq!(a, b);
+    // And the HTML page, whose top files, failed transfers and failed-login
+    // clients are the stores' own queries.
+    let a = env.cmd().args(["report", "--format", "html"]).output().unwrap().stdout;
+    let b = pg_cmd(&env, &url).args(["report", "--format", "html"]).output().unwrap().stdout;
+    assert!(a == b, "the HTML report differs from SQLite's");
     assert_rollups_match_raw(pg, &db);
 }
 

@@ -1,5 +1,5 @@
 //! `xferstats report`: groups and sums from a store, rendered as a table,
-//! Markdown, CSV or JSON.
+//! Markdown, CSV or JSON, or as a self-contained HTML page ([`html`]).
 //!
 //! Every output shows log-derived text through [`crate::sanitize`]: escaped
 //! (`\x1b`, `\u{202e}`) in the table, Markdown and CSV, as `\uXXXX` in
@@ -10,6 +10,8 @@
 //! interrupted, failed, uploads, downloads, bytes_up, bytes_down, deletes`,
 //! plus `logins_ok, logins_failed` when every key applies to logins. Without
 //! `--by` the report is the daily digest of the latest day, one row per user.
+
+pub mod html;
 
 use std::io::Write;
 
@@ -30,6 +32,9 @@ pub enum OutputFormat {
     Csv,
     /// A JSON array of objects.
     Json,
+    /// A self-contained HTML page with charts, a map and filters
+    /// (grouping keys do not apply).
+    Html,
 }
 
 /// What to report.
@@ -71,6 +76,9 @@ pub fn human_bytes(b: u64) -> String {
 /// Runs a report against `store`, writing to `out`.
 pub fn run(store: &mut dyn Store, opts: &ReportOptions, out: &mut dyn Write) -> Result<(), Error> {
     let w = |r: std::io::Result<()>| r.map_err(Error::Output);
+    if opts.format == OutputFormat::Html {
+        return html::render(store, opts.since.as_deref(), opts.until.as_deref(), out);
+    }
     match &opts.by {
         Some(keys) => {
             let groups = store.aggregate(&Aggregate {
@@ -97,7 +105,7 @@ pub fn run(store: &mut dyn Store, opts: &ReportOptions, out: &mut dyn Write) -> 
             })?;
             match opts.format {
                 OutputFormat::Json | OutputFormat::Csv => w(render_groups(&keys, &groups, true, opts.format, out)),
-                OutputFormat::Table | OutputFormat::Markdown => w(render_digest(&day, &groups, opts.format, out)),
+                _ => w(render_digest(&day, &groups, opts.format, out)),
             }
         }
     }
@@ -164,7 +172,7 @@ fn render_groups(
             }
             Ok(())
         }
-        OutputFormat::Table | OutputFormat::Markdown => {
+        OutputFormat::Table | OutputFormat::Markdown | OutputFormat::Html => {
             let mut header: Vec<String> = keys.iter().map(|k| k.name().to_string()).collect();
             header.extend(
                 [
