@@ -66,6 +66,11 @@ pub enum ConfigError {
     /// `--by` names an unknown key.
     #[error("--by '{0}': unknown key (expected day, user, protocol, direction, host, module, client, status, country, city)")]
     ReportKey(String),
+    /// `--by` with `--format html` (the page has its own drill-down).
+    #[error(
+        "--by does not apply to --format html: the page groups by day, user, host, module, protocol and country itself"
+    )]
+    HtmlBy,
     /// An age like `30d` could not be read.
     #[error("{flag} '{value}': expected a number of hours, days or weeks like 36h, 30d, 8w")]
     Age {

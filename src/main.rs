@@ -1,7 +1,7 @@
 //! The `xferstats` command: parses arguments into validated options and
 //! calls the library. Nothing else lives here.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -223,9 +223,16 @@ struct ReportArgs {
     #[arg(long, value_name = "KEYS", value_delimiter = ',')]
     by: Option<Vec<String>>,
 
-    /// Output format.
+    /// Output format. `html` writes one self-contained page (charts, map,
+    /// date-range filter and drill-down; no external references) for the
+    /// --since/--until period; --by does not apply to it.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     format: OutputFormat,
+
+    /// Write the report to FILE instead of standard output (removed again
+    /// if the report fails).
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
 }
 
 /// `--db-mode`: clap names the flag and value, so only the reason.
@@ -385,7 +392,8 @@ fn ingest(g: &Global, a: IngestArgs) -> anyhow::Result<u8> {
     Ok(report.exit_code())
 }
 
-/// `xferstats report`: refuses a local store that does not exist yet.
+/// `xferstats report`: refuses a local store that does not exist yet;
+/// writes to standard output or `-o FILE` (removed if the report fails).
 fn report(g: &Global, a: ReportArgs) -> anyhow::Result<u8> {
     let by = match a.by {
         None => None,
@@ -397,6 +405,9 @@ fn report(g: &Global, a: ReportArgs) -> anyhow::Result<u8> {
         until: a.until.as_deref().map(|d| day_string("--until", d)).transpose()?,
         format: a.format,
     };
+    if opts.format == OutputFormat::Html && opts.by.is_some() {
+        return Err(xferstats::error::ConfigError::HtmlBy.into());
+    }
     let spec = g.spec()?;
     let local = match &spec {
         StoreSpec::Sqlite(path) => Some(path.as_path()),
@@ -409,9 +420,23 @@ fn report(g: &Global, a: ReportArgs) -> anyhow::Result<u8> {
         }
     }
     let mut store = xferstats::sinks::open(&spec, Access::Read)?;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    xferstats::report::run(&mut *store, &opts, &mut out).context("writing the report")?;
+    match &a.output {
+        None => {
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            xferstats::report::run(&mut *store, &opts, &mut out).context("writing the report")?;
+        }
+        Some(path) => {
+            let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+            let mut out = std::io::BufWriter::new(file);
+            let done = xferstats::report::run(&mut *store, &opts, &mut out)
+                .and_then(|()| out.flush().map_err(xferstats::error::Error::Output));
+            if let Err(e) = done {
+                let _ = std::fs::remove_file(path);
+                return Err(anyhow::Error::new(e).context(format!("writing {}", path.display())));
+            }
+        }
+    }
     Ok(xferstats::EXIT_OK)
 }
 

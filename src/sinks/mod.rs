@@ -279,6 +279,117 @@ impl Groups {
     }
 }
 
+/// One row of a ranked per-day list ([`Store::top_files`],
+/// [`Store::failed_login_clients`]): what `key` did on `day`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayCount {
+    /// UTC day `YYYY-MM-DD`.
+    pub day: String,
+    /// File path, or client as stored under the IP mode.
+    pub key: String,
+    /// Client country (ISO code) for clients; empty for files.
+    pub country: String,
+    /// Transfers of the file, or failed logins of the client.
+    pub count: u64,
+    /// Bytes moved (files); 0 for clients.
+    pub bytes: u64,
+}
+
+/// A transfer that did not complete, for the list of recent failures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedTransfer {
+    /// When it ended, µs since the epoch.
+    pub end: i64,
+    /// Login name.
+    pub user: String,
+    /// Server host.
+    pub host: String,
+    /// Module or virtual root ('' when none).
+    pub module: String,
+    /// Protocol.
+    pub protocol: String,
+    /// upload / download / delete.
+    pub direction: String,
+    /// interrupted / failed.
+    pub status: String,
+    /// File path ('' when not logged).
+    pub path: String,
+    /// Client as stored under the IP mode.
+    pub client: String,
+    /// Client country (ISO code) or ''.
+    pub country: String,
+}
+
+/// The SQL pieces in which the SQL stores' raw tables differ, so that the
+/// ranked-list queries are written once ([`top_files_sql`],
+/// [`failed_transfers_sql`], [`failed_login_clients_sql`]).
+pub(crate) struct RawDialect<'a> {
+    /// Day (`YYYY-MM-DD`) of a transfer row.
+    pub transfer_day: &'a str,
+    /// Day of a login row.
+    pub login_day: &'a str,
+    /// Range filter over transfer rows.
+    pub transfer_range: &'a str,
+    /// Range filter over login rows.
+    pub login_range: &'a str,
+    /// End time of a transfer row in µs (a bigint).
+    pub transfer_us: &'a str,
+    /// The user column.
+    pub user: &'a str,
+    /// The client expression (as [`Key::Client`] reports it).
+    pub client: &'a str,
+    /// Placeholder of the row limit.
+    pub limit: &'a str,
+    /// Suffix of each sum (`::bigint` in PostgreSQL).
+    pub cast: &'a str,
+}
+
+/// Per-day transfers and bytes of the `limit` files with the most uploads
+/// and downloads in the range: `day, path, '', count, bytes`.
+pub(crate) fn top_files_sql(d: &RawDialect<'_>) -> String {
+    format!(
+        "WITH top AS (SELECT path FROM transfers WHERE {range} AND direction <> 'delete' AND path IS NOT NULL \
+         GROUP BY path ORDER BY COUNT(*) DESC, path LIMIT {limit}) \
+         SELECT {day}, transfers.path, '', COUNT(*){cast}, SUM(bytes){cast} FROM transfers JOIN top ON top.path = transfers.path \
+         WHERE {range} AND direction <> 'delete' GROUP BY 1, 2 ORDER BY 1, 2",
+        range = d.transfer_range,
+        limit = d.limit,
+        day = d.transfer_day,
+        cast = d.cast,
+    )
+}
+
+/// The `limit` latest transfers in the range that did not complete, newest
+/// first, in [`FailedTransfer`] field order.
+pub(crate) fn failed_transfers_sql(d: &RawDialect<'_>) -> String {
+    format!(
+        "SELECT {us}, {user}, server_host, COALESCE(module, ''), protocol, direction, status, COALESCE(path, ''), \
+         {client}, COALESCE(country, '') FROM transfers WHERE {range} AND status <> 'completed' \
+         ORDER BY 1 DESC LIMIT {limit}",
+        us = d.transfer_us,
+        user = d.user,
+        client = d.client,
+        range = d.transfer_range,
+        limit = d.limit,
+    )
+}
+
+/// Per-day failed logins of the `limit` clients with the most failed logins
+/// in the range: `day, client, country, count, 0`.
+pub(crate) fn failed_login_clients_sql(d: &RawDialect<'_>) -> String {
+    format!(
+        "WITH top AS (SELECT {client} AS client FROM logins WHERE {range} AND outcome <> 'ok' \
+         GROUP BY 1 ORDER BY COUNT(*) DESC, 1 LIMIT {limit}) \
+         SELECT {day}, {client}, COALESCE(country, ''), COUNT(*){cast}, 0{cast} FROM logins \
+         JOIN top ON top.client = {client} WHERE {range} AND outcome <> 'ok' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+        client = d.client,
+        range = d.login_range,
+        limit = d.limit,
+        day = d.login_day,
+        cast = d.cast,
+    )
+}
+
 /// The report side of a store.
 pub trait Store {
     /// Groups and sums transfers and logins. Transfer metrics come from the
@@ -286,6 +397,25 @@ pub trait Store {
     fn aggregate(&mut self, q: &Aggregate) -> Result<Vec<Group>, StoreError>;
     /// The newest day with any event within the range.
     fn latest_day(&mut self, since: Option<&str>, until: Option<&str>) -> Result<Option<String>, StoreError>;
+    /// Per-day transfers and bytes of the `limit` most transferred files
+    /// (uploads and downloads) of the range, from the raw events.
+    fn top_files(&mut self, since: Option<&str>, until: Option<&str>, limit: u32) -> Result<Vec<DayCount>, StoreError>;
+    /// The `limit` latest interrupted or failed transfers of the range,
+    /// newest first.
+    fn failed_transfers(
+        &mut self,
+        since: Option<&str>,
+        until: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<FailedTransfer>, StoreError>;
+    /// Per-day failed logins of the `limit` clients with the most failed
+    /// logins in the range (client as the IP mode stored it).
+    fn failed_login_clients(
+        &mut self,
+        since: Option<&str>,
+        until: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<DayCount>, StoreError>;
 }
 
 /// Splits off the events older than a store's prune horizon: their raw

@@ -935,6 +935,93 @@ impl Store for PgStore {
             .map_err(self.err("find latest day"))?;
         Ok(row.get(0))
     }
+
+    fn top_files(
+        &mut self,
+        since: Option<&str>,
+        until: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<super::DayCount>, StoreError> {
+        self.day_counts(&with_raw_dialect(super::top_files_sql), since, until, limit)
+    }
+
+    fn failed_transfers(
+        &mut self,
+        since: Option<&str>,
+        until: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<super::FailedTransfer>, StoreError> {
+        let sql = with_raw_dialect(super::failed_transfers_sql);
+        let rows = self.client.query(&sql, &[&since, &until, &i64::from(limit)]).map_err(self.err("run report"))?;
+        Ok(rows
+            .iter()
+            .map(|r| super::FailedTransfer {
+                end: r.get(0),
+                user: r.get(1),
+                host: r.get(2),
+                module: r.get(3),
+                protocol: r.get(4),
+                direction: r.get(5),
+                status: r.get(6),
+                path: r.get(7),
+                client: r.get(8),
+                country: r.get(9),
+            })
+            .collect())
+    }
+
+    fn failed_login_clients(
+        &mut self,
+        since: Option<&str>,
+        until: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<super::DayCount>, StoreError> {
+        self.day_counts(&with_raw_dialect(super::failed_login_clients_sql), since, until, limit)
+    }
+}
+
+/// The PostgreSQL spelling of the ranked-list queries: `$1`, `$2` the days
+/// as in [`time_filter`], `$3` the limit.
+fn with_raw_dialect<T>(f: impl FnOnce(&super::RawDialect<'_>) -> T) -> T {
+    let transfer_day = raw_col(Key::Day, "end_ts");
+    let login_day = raw_col(Key::Day, "time_ts");
+    let transfer_range = time_filter("end_ts");
+    let login_range = time_filter("time_ts");
+    let client = raw_col(Key::Client, "end_ts");
+    f(&super::RawDialect {
+        transfer_day: &transfer_day,
+        login_day: &login_day,
+        transfer_range: &transfer_range,
+        login_range: &login_range,
+        transfer_us: "(extract(epoch FROM end_ts) * 1000000)::bigint",
+        user: "username",
+        client: &client,
+        limit: "$3",
+        cast: "::bigint",
+    })
+}
+
+impl PgStore {
+    /// Runs a ranked per-day list query ([`super::DayCount`] columns).
+    fn day_counts(
+        &mut self,
+        sql: &str,
+        since: Option<&str>,
+        until: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<super::DayCount>, StoreError> {
+        let rows = self.client.query(sql, &[&since, &until, &i64::from(limit)]).map_err(self.err("run report"))?;
+        Ok(rows
+            .iter()
+            .map(|r| super::DayCount {
+                day: r.get(0),
+                key: r.get(1),
+                country: r.get(2),
+                count: r.get::<_, Option<i64>>(3).unwrap_or(0) as u64,
+                bytes: r.get::<_, Option<i64>>(4).unwrap_or(0) as u64,
+            })
+            .collect())
+    }
 }
 
 impl Admin for PgStore {

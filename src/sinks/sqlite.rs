@@ -692,6 +692,102 @@ impl Store for SqliteStore {
             )
             .map_err(self.err("find latest day"))
     }
+
+    fn top_files(
+        &mut self,
+        since: Option<&str>,
+        until: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<super::DayCount>, StoreError> {
+        self.day_counts(&super::top_files_sql(&raw_dialect()), since, until, limit)
+    }
+
+    fn failed_transfers(
+        &mut self,
+        since: Option<&str>,
+        until: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<super::FailedTransfer>, StoreError> {
+        let (since_us, until_us) = time_bounds(&Aggregate {
+            keys: Vec::new(),
+            since: since.map(str::to_string),
+            until: until.map(str::to_string),
+        });
+        let sql = super::failed_transfers_sql(&raw_dialect());
+        let mut stmt = self.conn.prepare(&sql).map_err(self.err("prepare report"))?;
+        let rows = stmt
+            .query_map(params![since, until, since_us, until_us, limit], |r| {
+                Ok(super::FailedTransfer {
+                    end: r.get(0)?,
+                    user: r.get(1)?,
+                    host: r.get(2)?,
+                    module: r.get(3)?,
+                    protocol: r.get(4)?,
+                    direction: r.get(5)?,
+                    status: r.get(6)?,
+                    path: r.get(7)?,
+                    client: r.get(8)?,
+                    country: r.get(9)?,
+                })
+            })
+            .map_err(self.err("run report"))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.err("read report"))
+    }
+
+    fn failed_login_clients(
+        &mut self,
+        since: Option<&str>,
+        until: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<super::DayCount>, StoreError> {
+        self.day_counts(&super::failed_login_clients_sql(&raw_dialect()), since, until, limit)
+    }
+}
+
+/// The SQLite spelling of the ranked-list queries' parameters: `?1`–`?4` as
+/// in [`time_filter`], `?5` the limit.
+fn raw_dialect() -> super::RawDialect<'static> {
+    super::RawDialect {
+        transfer_day: raw_col(Key::Day, "end_us"),
+        login_day: raw_col(Key::Day, "time_us"),
+        transfer_range: time_filter("end_us"),
+        login_range: time_filter("time_us"),
+        transfer_us: "end_us",
+        user: "user",
+        client: raw_col(Key::Client, "end_us"),
+        limit: "?5",
+        cast: "",
+    }
+}
+
+impl SqliteStore {
+    /// Runs a ranked per-day list query ([`super::DayCount`] columns).
+    fn day_counts(
+        &mut self,
+        sql: &str,
+        since: Option<&str>,
+        until: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<super::DayCount>, StoreError> {
+        let (since_us, until_us) = time_bounds(&Aggregate {
+            keys: Vec::new(),
+            since: since.map(str::to_string),
+            until: until.map(str::to_string),
+        });
+        let mut stmt = self.conn.prepare(sql).map_err(self.err("prepare report"))?;
+        let rows = stmt
+            .query_map(params![since, until, since_us, until_us, limit], |r| {
+                Ok(super::DayCount {
+                    day: r.get(0)?,
+                    key: r.get(1)?,
+                    country: r.get(2)?,
+                    count: r.get::<_, i64>(3)? as u64,
+                    bytes: r.get::<_, Option<i64>>(4)?.unwrap_or(0) as u64,
+                })
+            })
+            .map_err(self.err("run report"))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.err("read report"))
+    }
 }
 
 impl Admin for SqliteStore {

@@ -39,7 +39,7 @@ fn s(v: &str) -> Option<String> {
 
 /// A City database in the MaxMind layout, written with mmdb-writer:
 /// 152.77.0.0/16 → Grenoble, FR; 2a01:cb00::/32 → Paris, FR.
-fn tiny_city_db(env: &Env) -> PathBuf {
+pub fn tiny_city_db(env: &Env) -> PathBuf {
     let mut w = mmdb_writer::Writer::new("GeoLite2-City");
     let rec = |city: &str, lat: f64, lon: f64| {
         serde_json::json!({"city": {"names": {"en": city}}, "country": {"iso_code": "FR"},

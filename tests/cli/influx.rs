@@ -46,13 +46,17 @@ fn ingest(env: &Env, url: &str, files: &[std::path::PathBuf]) -> assert_cmd::ass
 
 /// `report --by day --format json` of a plain SQLite import of `files`.
 fn sqlite_report(files: &[std::path::PathBuf]) -> Value {
+    sqlite_import(files).report_json("day")
+}
+
+fn sqlite_import(files: &[std::path::PathBuf]) -> Env {
     let env = Env::new();
     env.cmd()
         .args(["ingest", "--timezone", "UTC", "--server-host", "mirror 1,a=b", "--progress", "never"])
         .args(files)
         .assert()
         .code(predicates::ord::le(1));
-    env.report_json("day")
+    env
 }
 
 /// Per UTC day: what a `--by day` JSON report says.
@@ -226,6 +230,11 @@ fn influxdb_1x_holds_exactly_what_was_imported_and_reimports_rewrite_it() {
     let out = cmd(&env, &url).args(["report", "--format", "json", "--by", "day"]).output().unwrap();
     assert!(out.status.success());
     assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap(), reference);
+    // The HTML report too (its ranked lists come from the local state).
+    let html = cmd(&env, &url).args(["report", "--format", "html"]).output().unwrap();
+    assert!(html.status.success());
+    let sqlite_html = sqlite_import(&files).cmd().args(["report", "--format", "html"]).output().unwrap().stdout;
+    assert!(html.stdout == sqlite_html, "the HTML report differs from SQLite's");
 
     // Re-import, a .gz copy, a copy with another first line: nothing added,
     // nothing lost.

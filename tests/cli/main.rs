@@ -5,6 +5,7 @@ mod badinput;
 mod enrich;
 mod formats;
 mod grafana;
+mod html;
 mod idempotent;
 mod ids;
 mod influx;

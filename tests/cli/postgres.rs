@@ -49,6 +49,10 @@ fn reports_are_identical_to_sqlite() {
     }
     // The table output too.
     assert_eq!(env.report(&["--by", "day,user"]), db.report(&["--by", "day,user"]));
+    // And the HTML page, whose top files, failed transfers and failed-login
+    // clients are the stores' own queries.
+    let html = ["--format", "html"];
+    assert!(env.report(&html) == db.report(&html), "the HTML report differs from SQLite's");
     db.check();
 }
 

@@ -276,6 +276,33 @@ impl Store for InfluxStore {
     fn latest_day(&mut self, since: Option<&str>, until: Option<&str>) -> Result<Option<String>, StoreError> {
         self.local.latest_day(since, until)
     }
+
+    fn top_files(
+        &mut self,
+        since: Option<&str>,
+        until: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<crate::sinks::DayCount>, StoreError> {
+        self.local.top_files(since, until, limit)
+    }
+
+    fn failed_transfers(
+        &mut self,
+        since: Option<&str>,
+        until: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<crate::sinks::FailedTransfer>, StoreError> {
+        self.local.failed_transfers(since, until, limit)
+    }
+
+    fn failed_login_clients(
+        &mut self,
+        since: Option<&str>,
+        until: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<crate::sinks::DayCount>, StoreError> {
+        self.local.failed_login_clients(since, until, limit)
+    }
 }
 
 impl Admin for InfluxStore {

@@ -1,5 +1,5 @@
 //! `xferstats report`: groups and sums from a store, rendered as a table,
-//! Markdown, CSV or JSON.
+//! Markdown, CSV or JSON, or as a self-contained HTML page ([`html`]).
 //!
 //! Every output shows log-derived text through [`crate::sanitize`]: escaped
 //! (`\x1b`, `\u{202e}`) in the table, Markdown and CSV, as `\uXXXX` in
@@ -10,6 +10,8 @@
 //! interrupted, failed, uploads, downloads, bytes_up, bytes_down, deletes`,
 //! plus `logins_ok, logins_failed` when every key applies to logins. Without
 //! `--by` the report is the daily digest of the latest day, one row per user.
+
+pub mod html;
 
 use std::io::Write;
 
@@ -30,12 +32,15 @@ pub enum OutputFormat {
     Csv,
     /// A JSON array of objects.
     Json,
+    /// A self-contained HTML page with charts, a map and filters
+    /// (grouping keys do not apply).
+    Html,
 }
 
 /// `--format NAME` of `report`.
 impl clap::ValueEnum for OutputFormat {
     fn value_variants<'a>() -> &'a [OutputFormat] {
-        &[OutputFormat::Table, OutputFormat::Markdown, OutputFormat::Csv, OutputFormat::Json]
+        &[OutputFormat::Table, OutputFormat::Markdown, OutputFormat::Csv, OutputFormat::Json, OutputFormat::Html]
     }
 
     fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
@@ -44,6 +49,7 @@ impl clap::ValueEnum for OutputFormat {
             OutputFormat::Markdown => "markdown",
             OutputFormat::Csv => "csv",
             OutputFormat::Json => "json",
+            OutputFormat::Html => "html",
         }))
     }
 }
@@ -87,6 +93,9 @@ pub fn human_bytes(b: u64) -> String {
 /// Runs a report against `store`, writing to `out`.
 pub fn run(store: &mut dyn Store, opts: &ReportOptions, out: &mut dyn Write) -> Result<(), Error> {
     let w = |r: std::io::Result<()>| r.map_err(Error::Output);
+    if opts.format == OutputFormat::Html {
+        return html::render(store, opts.since.as_deref(), opts.until.as_deref(), out);
+    }
     match &opts.by {
         Some(keys) => {
             let groups = store.aggregate(&Aggregate {
@@ -113,7 +122,7 @@ pub fn run(store: &mut dyn Store, opts: &ReportOptions, out: &mut dyn Write) -> 
             })?;
             match opts.format {
                 OutputFormat::Json | OutputFormat::Csv => w(render_groups(&keys, &groups, true, opts.format, out)),
-                OutputFormat::Table | OutputFormat::Markdown => w(render_digest(&day, &groups, opts.format, out)),
+                _ => w(render_digest(&day, &groups, opts.format, out)),
             }
         }
     }
@@ -180,7 +189,7 @@ fn render_groups(
             }
             Ok(())
         }
-        OutputFormat::Table | OutputFormat::Markdown => {
+        OutputFormat::Table | OutputFormat::Markdown | OutputFormat::Html => {
             let mut header: Vec<String> = keys.iter().map(|k| k.name().to_string()).collect();
             header.extend(
                 [
@@ -339,10 +348,11 @@ mod tests {
             ("markdown", OutputFormat::Markdown),
             ("csv", OutputFormat::Csv),
             ("json", OutputFormat::Json),
+            ("html", OutputFormat::Html),
         ] {
             assert_eq!(OutputFormat::from_str(name, false), Ok(f));
         }
-        assert_eq!(OutputFormat::value_variants().len(), 4);
+        assert_eq!(OutputFormat::value_variants().len(), 5);
         assert_eq!(" client".parse::<Key>().unwrap(), Key::Client);
         let e = "colour".parse::<Key>().unwrap_err();
         assert!(e.to_string().starts_with("--by 'colour': unknown key"), "{e}");

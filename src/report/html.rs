@@ -1,0 +1,407 @@
+//! `xferstats report --format html`: one self-contained HTML file (inline
+//! CSS, JavaScript and SVG, no external reference) with totals, per-day
+//! charts, top lists, a world map and a date-range filter and drill-down
+//! that run in the page, without a server.
+//!
+//! The page embeds daily aggregates, never raw events, so its size depends
+//! on days × distinct values, not on traffic. Every number comes from
+//! [`Store::aggregate`], the query behind `report --format json`, so the
+//! page and the JSON report agree by construction (a CLI test compares
+//! them). What is embedded, as gzip-compressed JSON in base64 (the page
+//! inflates it with the browser's `DecompressionStream`):
+//!
+//! * per day: the totals (`--by day`), and for each field — user, host,
+//!   module, protocol, country — the day × value table (`--by day,FIELD`),
+//!   limited to the [`TOP`] values of the period with the most transfers
+//!   and logins; the rest is summed into one "other" value so that every
+//!   table still adds up to the totals;
+//! * for each pair of fields, the value × value table of the whole period
+//!   (`--by A,B`), which is what drill-down by one field needs;
+//! * the [`TOP_FILES`] most transferred files and the [`FAILING_CLIENTS`]
+//!   clients with the most failed logins, per day; the [`RECENT_FAILED`]
+//!   latest interrupted or failed transfers; the distinct clients of the
+//!   period.
+//!
+//! What the page can answer exactly, and therefore shows (anything else
+//! says "not available" rather than show a number that could be wrong):
+//!
+//! * any date range without a field filter: every panel;
+//! * one field value over the whole period: every panel but the top files
+//!   (and the failing clients, unless the field is the country);
+//! * one field value and a narrower date range: the totals, the daily
+//!   charts and the failed transfers;
+//! * distinct clients: the whole period without a filter only.
+//!
+//! Log-derived text is passed through [`sanitize`] and then either escaped
+//! for HTML here or, in the page, only ever written with `textContent`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+
+use base64::Engine;
+use serde_json::{json, Value};
+
+use super::add;
+use crate::error::Error;
+use crate::sanitize::sanitize;
+use crate::sinks::{Aggregate, Group, Key, Metrics, Store};
+
+/// Values kept per field (user, host, …); the rest are summed as "other".
+pub const TOP: usize = 30;
+/// Files in the top-files list.
+pub const TOP_FILES: u32 = 50;
+/// Clients in the failed-logins list.
+pub const FAILING_CLIENTS: u32 = 50;
+/// Latest failed transfers listed.
+pub const RECENT_FAILED: u32 = 200;
+
+/// The fields of the page's drill-down, in panel order.
+pub const FIELDS: [Key; 5] = [Key::User, Key::Host, Key::Module, Key::Protocol, Key::Country];
+
+/// Metric names of the embedded arrays, in order. `transfers` (uploads +
+/// downloads) and `completed` (transfers − interrupted − failed) are
+/// derived in the page; trailing zeros are left out.
+pub const METRICS: [&str; 9] = [
+    "uploads",
+    "downloads",
+    "bytes_up",
+    "bytes_down",
+    "interrupted",
+    "failed",
+    "deletes",
+    "logins_ok",
+    "logins_failed",
+];
+
+const PAGE: &str = include_str!("page.html");
+const CSS: &str = include_str!("page.css");
+const JS: &str = include_str!("page.js");
+const WORLD: &str = include_str!("world.txt");
+
+/// Escapes text for HTML element content and quoted attribute values.
+pub fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Log-derived text as the page shows it: control and bidi characters
+/// escaped by [`sanitize`] (HTML escaping comes where it is written).
+fn text(s: &str) -> String {
+    sanitize(s).into_owned()
+}
+
+fn metric_array(m: &Metrics) -> Value {
+    let v = [
+        m.uploads,
+        m.downloads,
+        m.bytes_up,
+        m.bytes_down,
+        m.interrupted,
+        m.failed,
+        m.deletes,
+        m.logins_ok,
+        m.logins_failed,
+    ];
+    let n = v.iter().rposition(|x| *x != 0).map_or(0, |i| i + 1);
+    Value::from(v[..n].to_vec())
+}
+
+/// One field's kept values: index by value; values beyond [`TOP`] map to
+/// the "other" index (`values.len()`).
+struct Dict {
+    values: Vec<String>,
+    index: HashMap<String, usize>,
+    folded: bool,
+}
+
+impl Dict {
+    /// The values of `totals` (period metrics per value) by activity.
+    fn of(totals: &BTreeMap<String, Metrics>) -> Dict {
+        let mut ranked: Vec<(&String, &Metrics)> = totals.iter().collect();
+        let w = |m: &Metrics| m.transfers + m.deletes + m.logins_ok + m.logins_failed;
+        ranked.sort_by(|a, b| w(b.1).cmp(&w(a.1)).then_with(|| a.0.cmp(b.0)));
+        let values: Vec<String> = ranked.iter().take(TOP).map(|(v, _)| (*v).clone()).collect();
+        let index = values.iter().enumerate().map(|(i, v)| (v.clone(), i)).collect();
+        Dict { folded: totals.len() > values.len(), values, index }
+    }
+
+    fn idx(&self, v: &str) -> usize {
+        self.index.get(v).copied().unwrap_or(self.values.len())
+    }
+}
+
+/// Sums groups under encoded keys (so that folded values add up).
+fn fold<K: Ord>(groups: &[Group], key: impl Fn(&Group) -> K) -> BTreeMap<K, Metrics> {
+    let mut out: BTreeMap<K, Metrics> = BTreeMap::new();
+    for g in groups {
+        add(out.entry(key(g)).or_default(), &g.metrics);
+    }
+    out
+}
+
+/// Builds the page's data (see the module documentation).
+pub fn collect(store: &mut dyn Store, since: Option<&str>, until: Option<&str>) -> Result<Value, Error> {
+    let mut agg = |keys: &[Key]| {
+        store.aggregate(&Aggregate {
+            keys: keys.to_vec(),
+            since: since.map(str::to_string),
+            until: until.map(str::to_string),
+        })
+    };
+    let per_day = agg(&[Key::Day])?;
+    let days: Vec<String> = per_day.iter().map(|g| g.keys[0].clone()).collect();
+    let day_idx: HashMap<&str, usize> = days.iter().enumerate().map(|(i, d)| (d.as_str(), i)).collect();
+    let di = |d: &str| day_idx.get(d).copied();
+    let total: Vec<Value> = per_day
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let mut row = vec![Value::from(i)];
+            row.extend(metric_array(&g.metrics).as_array().cloned().unwrap_or_default());
+            Value::from(row)
+        })
+        .collect();
+
+    let mut dicts = Vec::new();
+    let mut fields = serde_json::Map::new();
+    for key in FIELDS {
+        let by_day = agg(&[Key::Day, key])?;
+        let dict = Dict::of(&fold(&by_day, |g| g.keys[1].clone()));
+        let cube: Vec<Value> = fold(&by_day, |g| (di(&g.keys[0]), dict.idx(&g.keys[1])))
+            .into_iter()
+            .filter_map(|((d, v), m)| {
+                let mut row = vec![Value::from(d?), Value::from(v)];
+                row.extend(metric_array(&m).as_array().cloned().unwrap_or_default());
+                Some(Value::from(row))
+            })
+            .collect();
+        fields.insert(
+            key.name().into(),
+            json!({
+                "values": dict.values.iter().map(|v| text(v)).collect::<Vec<_>>(),
+                "other": dict.folded,
+                "logins": key.applies_to_logins(),
+                "cube": cube,
+            }),
+        );
+        dicts.push(dict);
+    }
+    let mut pairs = serde_json::Map::new();
+    // The country pairs read raw events: one query (one scan) for those
+    // with user, host and protocol, whose sums give each pair exactly.
+    const WIDE: [Key; 4] = [Key::User, Key::Host, Key::Protocol, Key::Country];
+    let wide = agg(&WIDE)?;
+    let at = |k: &Key| WIDE.iter().position(|w| w == k);
+    for (i, a) in FIELDS.iter().enumerate() {
+        for (j, b) in FIELDS.iter().enumerate().skip(i + 1) {
+            let own;
+            let (groups, ka, kb) = match (at(a), at(b)) {
+                (Some(ka), Some(kb)) if *b == Key::Country => (&wide, ka, kb),
+                _ => {
+                    own = agg(&[*a, *b])?;
+                    (&own, 0, 1)
+                }
+            };
+            let rows: Vec<Value> = fold(groups, |g| (dicts[i].idx(&g.keys[ka]), dicts[j].idx(&g.keys[kb])))
+                .into_iter()
+                .map(|((x, y), m)| {
+                    let mut row = vec![Value::from(x), Value::from(y)];
+                    row.extend(metric_array(&m).as_array().cloned().unwrap_or_default());
+                    Value::from(row)
+                })
+                .collect();
+            pairs.insert(format!("{}|{}", a.name(), b.name()), Value::from(rows));
+        }
+    }
+    let clients = agg(&[Key::Client])?.iter().filter(|g| !g.keys[0].is_empty()).count();
+
+    let ranked = |mut rows: Vec<crate::sinks::DayCount>, limit: u32, files: bool| {
+        // One order whatever the store's collation.
+        rows.sort_by(|a, b| (&a.day, &a.key, &a.country).cmp(&(&b.day, &b.key, &b.country)));
+        let mut names: Vec<String> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut out = Vec::new();
+        for r in &rows {
+            let Some(d) = di(&r.day) else { continue };
+            let n = names.len();
+            let k = *index.entry(r.key.clone()).or_insert(n);
+            if k == n {
+                names.push(text(&r.key));
+            }
+            // Files: day, file, transfers, bytes; clients: day, client,
+            // failed logins, country.
+            out.push(if files { json!([d, k, r.count, r.bytes]) } else { json!([d, k, r.count, text(&r.country)]) });
+        }
+        json!({ "limit": limit, "names": names, "rows": out })
+    };
+    let files = ranked(store.top_files(since, until, TOP_FILES)?, TOP_FILES, true);
+    let failing = ranked(store.failed_login_clients(since, until, FAILING_CLIENTS)?, FAILING_CLIENTS, false);
+    let failed: Vec<Value> = store
+        .failed_transfers(since, until, RECENT_FAILED)?
+        .iter()
+        .map(|f| {
+            json!([
+                crate::time::rfc3339(f.end),
+                text(&f.user),
+                text(&f.host),
+                text(&f.module),
+                text(&f.protocol),
+                text(&f.direction),
+                text(&f.status),
+                text(&f.path),
+                text(&f.client),
+                text(&f.country)
+            ])
+        })
+        .collect();
+
+    Ok(json!({
+        "version": 1,
+        "since": since,
+        "until": until,
+        "days": days,
+        "metrics": METRICS,
+        "top": TOP,
+        "total": total,
+        "fields": fields,
+        "pairs": pairs,
+        "clients": clients,
+        "files": files,
+        "failing": failing,
+        "failed": { "limit": RECENT_FAILED, "rows": failed },
+    }))
+}
+
+/// The world outline as inline SVG paths, one per country, each with its
+/// ISO code (`data-cc`) and a title.
+fn world_svg() -> String {
+    let mut lines = WORLD.lines();
+    let (w, h) = lines
+        .next()
+        .and_then(|l| {
+            let mut it = l.trim_start_matches('#').split_whitespace();
+            Some((it.next()?.to_string(), it.next()?.to_string()))
+        })
+        .unwrap_or_else(|| ("720".into(), "300".into()));
+    let mut svg = format!(
+        "<svg id=\"map\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"Clients by country\" \
+         preserveAspectRatio=\"xMidYMid meet\">"
+    );
+    for l in lines {
+        let mut parts = l.splitn(3, '\t');
+        let (Some(cc), Some(name), Some(d)) = (parts.next(), parts.next(), parts.next()) else { continue };
+        svg.push_str(&format!(
+            "<path data-cc=\"{}\" d=\"{}\"><title>{}</title></path>",
+            html_escape(cc),
+            html_escape(d),
+            html_escape(name)
+        ));
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+/// The busiest users as a static table for readers without JavaScript.
+fn noscript_table(data: &Value) -> String {
+    let mut s = String::from(
+        "<p>This report draws its charts and filters with JavaScript; the busiest users of the period:</p>\
+         <table><thead><tr><th>user</th><th>transfers</th></tr></thead><tbody>",
+    );
+    let user = &data["fields"]["user"];
+    let mut sums: BTreeMap<u64, Vec<&str>> = BTreeMap::new();
+    let values = user["values"].as_array().cloned().unwrap_or_default();
+    let mut per: HashMap<u64, u64> = HashMap::new();
+    for row in user["cube"].as_array().into_iter().flatten() {
+        let v = row[1].as_u64().unwrap_or(0);
+        let n = |i: usize| row.get(i).and_then(Value::as_u64).unwrap_or(0);
+        *per.entry(v).or_default() += n(2) + n(3);
+    }
+    for (i, name) in values.iter().enumerate() {
+        sums.entry(per.get(&(i as u64)).copied().unwrap_or(0)).or_default().push(name.as_str().unwrap_or(""));
+    }
+    for (n, names) in sums.iter().rev().take(20) {
+        for name in names {
+            s.push_str(&format!("<tr><td>{}</td><td>{n}</td></tr>", html_escape(name)));
+        }
+    }
+    s.push_str("</tbody></table>");
+    s
+}
+
+/// Writes the HTML report of days `since..=until` to `out`.
+pub fn render(
+    store: &mut dyn Store,
+    since: Option<&str>,
+    until: Option<&str>,
+    out: &mut dyn Write,
+) -> Result<(), Error> {
+    let data = collect(store, since, until)?;
+    let json = serde_json::to_vec(&data).map_err(|e| Error::Output(e.into()))?;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&json).map_err(Error::Output)?;
+    let packed = base64::engine::general_purpose::STANDARD.encode(gz.finish().map_err(Error::Output)?);
+    let days = data["days"].as_array().cloned().unwrap_or_default();
+    let first = since.map(str::to_string).or_else(|| days.first().and_then(|d| d.as_str().map(str::to_string)));
+    let last = until.map(str::to_string).or_else(|| days.last().and_then(|d| d.as_str().map(str::to_string)));
+    let period = match (first, last) {
+        (Some(a), Some(b)) => format!("{a} – {b}"),
+        _ => "no events".to_string(),
+    };
+    let page = PAGE
+        .replace("{{PERIOD}}", &html_escape(&period))
+        .replace("{{VERSION}}", env!("CARGO_PKG_VERSION"))
+        .replace("{{CSS}}", CSS)
+        .replace("{{MAP}}", &world_svg())
+        .replace("{{NOSCRIPT}}", &noscript_table(&data))
+        .replace("{{DATA}}", &packed)
+        .replace("{{JS}}", JS);
+    out.write_all(page.as_bytes()).map_err(Error::Output)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_html() {
+        assert_eq!(html_escape("<script>a&'\"</script>"), "&lt;script&gt;a&amp;&#39;&quot;&lt;/script&gt;");
+    }
+
+    #[test]
+    fn trailing_zero_metrics_dropped() {
+        let m = Metrics { transfers: 2, uploads: 2, bytes_up: 10, completed: 2, ..Default::default() };
+        assert_eq!(metric_array(&m), json!([2, 0, 10]));
+        assert_eq!(metric_array(&Metrics::default()), json!([]));
+    }
+
+    #[test]
+    fn world_outline_has_countries() {
+        let svg = world_svg();
+        assert!(svg.contains("data-cc=\"FR\""));
+        assert!(svg.contains("data-cc=\"US\""));
+        assert_eq!(svg.matches("<path ").count(), WORLD.lines().count() - 1);
+    }
+
+    #[test]
+    fn dict_folds_beyond_top() {
+        let m = |n: u64| Metrics { transfers: n, ..Default::default() };
+        let mut totals: BTreeMap<String, Metrics> =
+            (0..TOP as u64 + 2).map(|i| (format!("u{i:03}"), m(i + 1))).collect();
+        totals.insert("zero".into(), m(0));
+        let d = Dict::of(&totals);
+        assert_eq!(d.values.len(), TOP);
+        assert!(d.folded);
+        assert_eq!(d.idx(&format!("u{:03}", TOP + 1)), 0);
+        assert_eq!(d.idx("u000"), TOP);
+    }
+}
