@@ -52,10 +52,10 @@ pub enum ConfigError {
         /// Why.
         reason: String,
     },
-    /// A date or duration option could not be read.
     /// A bad InfluxDB URL or `INFLUX*` variable.
     #[error("--db influxdb: {0}")]
     InfluxUrl(String),
+    /// A date option could not be read.
     #[error("{flag} '{value}': expected a date YYYY-MM-DD")]
     Date {
         /// The flag.
@@ -105,12 +105,6 @@ pub enum InputError {
         /// The underlying error (truncated .gz/.zst show up here).
         source: io::Error,
     },
-    /// No line of the file's head matches any known log format.
-    #[error("{path}: not a recognised transfer log (first lines match no format; use --format to force one)")]
-    Unrecognised {
-        /// The input.
-        path: PathBuf,
-    },
 }
 
 /// A store (database) operation failed; nothing of the current batch was
@@ -153,7 +147,8 @@ pub enum StoreError {
     /// A maintenance request that would lose data.
     #[error("{0}")]
     Refused(String),
-    /// The database was written by a newer xferstats.
+    /// An SQLite database (or InfluxDB state file) written by a newer
+    /// xferstats.
     #[error(
         "{path}: schema version {found} is newer than this xferstats understands ({supported}); upgrade xferstats"
     )]
@@ -298,11 +293,81 @@ impl Error {
     /// The documented process exit code for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Config(_) => crate::EXIT_USAGE,
-            Error::Input(_) => crate::EXIT_INPUT,
-            Error::Store(_) => crate::EXIT_STORE,
-            Error::Enrich(_) => crate::EXIT_USAGE,
-            Error::Output(_) => crate::EXIT_INPUT,
+            Error::Config(_) => ConfigError::EXIT_CODE,
+            Error::Input(_) => InputError::EXIT_CODE,
+            Error::Store(_) => StoreError::EXIT_CODE,
+            Error::Enrich(_) => EnrichError::EXIT_CODE,
+            Error::Output(_) => OUTPUT_EXIT_CODE,
         }
+    }
+}
+
+// The exit-code table: one code per error type (the codes are documented
+// at their constants in the crate root).
+impl ConfigError {
+    /// Exit code of a bad configuration.
+    pub const EXIT_CODE: u8 = crate::EXIT_USAGE;
+}
+impl EnrichError {
+    /// Exit code of an enrichment set-up failure (a configuration problem).
+    pub const EXIT_CODE: u8 = crate::EXIT_USAGE;
+}
+impl InputError {
+    /// Exit code of an unreadable input.
+    pub const EXIT_CODE: u8 = crate::EXIT_INPUT;
+}
+impl StoreError {
+    /// Exit code of a store failure.
+    pub const EXIT_CODE: u8 = crate::EXIT_STORE;
+}
+/// Exit code of a failed write of the report.
+const OUTPUT_EXIT_CODE: u8 = crate::EXIT_INPUT;
+
+/// The exit code of the first library error in the chain that starts at
+/// `e` (an [`Error`] or one of the typed errors it wraps), or `None` when
+/// the chain holds none. A reader that went away (`xferstats report |
+/// head`: a broken pipe anywhere in the chain) is not an error:
+/// [`crate::EXIT_OK`].
+pub fn exit_code_of(e: &(dyn std::error::Error + 'static)) -> Option<u8> {
+    let chain = || std::iter::successors(Some(e), |c| c.source());
+    // `Error::Output` has its `io::Error` as source: the chain holds it.
+    if chain().any(|c| c.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)) {
+        return Some(crate::EXIT_OK);
+    }
+    chain().find_map(|c| {
+        if let Some(x) = c.downcast_ref::<Error>() {
+            Some(x.exit_code())
+        } else if c.is::<ConfigError>() {
+            Some(ConfigError::EXIT_CODE)
+        } else if c.is::<EnrichError>() {
+            Some(EnrichError::EXIT_CODE)
+        } else if c.is::<StoreError>() {
+            Some(StoreError::EXIT_CODE)
+        } else if c.is::<InputError>() {
+            Some(InputError::EXIT_CODE)
+        } else {
+            None
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_the_first_library_error_of_the_chain() {
+        let code = |e: &(dyn std::error::Error + 'static)| exit_code_of(e);
+        assert_eq!(code(&ConfigError::ReportKey("x".into())), Some(crate::EXIT_USAGE));
+        assert_eq!(code(&EnrichError::GeohashPrecision(13)), Some(crate::EXIT_USAGE));
+        assert_eq!(code(&StoreError::Refused("no".into())), Some(crate::EXIT_STORE));
+        let open = InputError::Open { path: "f".into(), source: io::Error::other("x") };
+        assert_eq!(code(&Error::from(open)), Some(crate::EXIT_INPUT));
+        assert_eq!(code(&io::Error::other("plain")), None);
+        // A broken pipe anywhere in the chain, wrapped or not, is success.
+        let pipe = || io::Error::from(io::ErrorKind::BrokenPipe);
+        assert_eq!(code(&Error::Output(pipe())), Some(crate::EXIT_OK));
+        assert_eq!(code(&pipe()), Some(crate::EXIT_OK));
+        assert_eq!(code(&Error::Output(io::Error::other("disk full"))), Some(crate::EXIT_INPUT));
     }
 }

@@ -15,11 +15,11 @@ use xferstats::filemode::DbMode;
 use xferstats::formats::proftpd_extended::{ExtendedFormat, DEFAULT_FORMAT as DEFAULT_PROFTPD_FORMAT};
 use xferstats::formats::rsync::{LogFormat, DEFAULT_LOG_FORMAT};
 use xferstats::formats::Format;
-use xferstats::ingest::{ingest, IngestOptions, NoProgress, Progress};
+use xferstats::ingest::{IngestOptions, NoProgress, Progress};
 use xferstats::input::Source;
 use xferstats::report::{OutputFormat, ReportOptions};
-use xferstats::sinks::{Access, Backend, Key};
-use xferstats::time::{parse_day, Plausible, TimeZone};
+use xferstats::sinks::{Access, Backend};
+use xferstats::time::{parse_day, Plausible};
 
 /// Turns file-transfer logs (rsync daemon, …) into exact daily statistics.
 ///
@@ -164,7 +164,7 @@ struct IngestArgs {
     /// … that exists (none: a warning, events without location); `off`
     /// disables GeoIP.
     #[arg(long, env = "XFERSTATS_GEOIP", default_value = "auto", value_name = "PATH")]
-    geoip: String,
+    geoip: GeoipChoice,
 
     /// Length of the stored geohash, 1–12 (5 is about ±2.4 km; GeoIP is
     /// not more precise).
@@ -178,8 +178,8 @@ struct IngestArgs {
     /// from the full address first. The hash key comes from
     /// XFERSTATS_HOST_KEY or host.key in the state directory (generated
     /// once, mode 0600).
-    #[arg(long, env = "XFERSTATS_IP_MODE", value_enum, default_value_t = IpModeArg::Hmac)]
-    ip_mode: IpModeArg,
+    #[arg(long, env = "XFERSTATS_IP_MODE", value_enum, default_value_t = IpMode::Hmac)]
+    ip_mode: IpMode,
 
     /// Earliest plausible event time (UTC day, YYYY-MM-DD): a line with an
     /// event before it is rejected, not stored.
@@ -196,25 +196,6 @@ struct IngestArgs {
     /// is reported as an error and the other inputs are read.
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     fifo_wait: u64,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum IpModeArg {
-    Hmac,
-    Truncate,
-    Full,
-    Drop,
-}
-
-impl From<IpModeArg> for IpMode {
-    fn from(m: IpModeArg) -> IpMode {
-        match m {
-            IpModeArg::Hmac => IpMode::Hmac,
-            IpModeArg::Truncate => IpMode::Truncate,
-            IpModeArg::Full => IpMode::Full,
-            IpModeArg::Drop => IpMode::Drop,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -245,33 +226,13 @@ struct ReportArgs {
     /// Output format. `html` writes one self-contained page (charts, map,
     /// date-range filter and drill-down; no external references) for the
     /// --since/--until period; --by does not apply to it.
-    #[arg(long, value_enum, default_value_t = Output::Table)]
-    format: Output,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    format: OutputFormat,
 
     /// Write the report to FILE instead of standard output (removed again
     /// if the report fails).
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Output {
-    Table,
-    Markdown,
-    Csv,
-    Json,
-    Html,
-}
-
-fn store_spec(db: &Option<String>, state_dir: &std::path::Path) -> anyhow::Result<StoreSpec> {
-    Ok(match db {
-        Some(s) => StoreSpec::parse(s)?.with_state_dir(state_dir),
-        None => StoreSpec::default_location(state_dir),
-    })
-}
-
-fn open_store(spec: &StoreSpec, access: Access) -> anyhow::Result<Box<dyn Backend>> {
-    Ok(xferstats::sinks::open(spec, access)?)
 }
 
 /// `--db-mode`: clap names the flag and value, so only the reason.
@@ -297,234 +258,233 @@ fn age_arg(flag: &'static str, v: &str) -> anyhow::Result<i64> {
     Ok(n.checked_mul(hours * 3_600_000_000).ok_or_else(bad)?)
 }
 
-fn day_arg(flag: &'static str, v: &Option<String>) -> anyhow::Result<Option<String>> {
-    match v {
-        None => Ok(None),
-        Some(s) => match parse_day(s) {
-            Some(d) => Ok(Some(xferstats::time::day_string(d * 86_400_000_000))),
-            None => Err(xferstats::error::ConfigError::Date { flag, value: s.clone() }.into()),
-        },
+/// The UTC day `v` given to `flag`, in days since the epoch.
+fn day_arg(flag: &'static str, v: &str) -> anyhow::Result<i64> {
+    Ok(parse_day(v).ok_or_else(|| xferstats::error::ConfigError::Date { flag, value: v.to_string() })?)
+}
+
+/// The UTC day `v` given to `flag`, as `YYYY-MM-DD`.
+fn day_string(flag: &'static str, v: &str) -> anyhow::Result<String> {
+    Ok(xferstats::time::day_string(day_arg(flag, v)? * 86_400_000_000))
+}
+
+/// What every subcommand takes from the global options.
+struct Global {
+    db: Option<String>,
+    state_dir: PathBuf,
+    db_mode: DbMode,
+    verbose: u8,
+    quiet: bool,
+}
+
+impl Global {
+    /// The store `--db` names (default: SQLite in the state directory).
+    fn spec(&self) -> anyhow::Result<StoreSpec> {
+        Ok(match &self.db {
+            Some(s) => StoreSpec::parse(s)?.with_state_dir(&self.state_dir),
+            None => StoreSpec::default_location(&self.state_dir),
+        })
+    }
+
+    /// The store opened for writing, and its spec.
+    fn open_for_writing(&self) -> anyhow::Result<(StoreSpec, Box<dyn Backend>)> {
+        let spec = self.spec()?;
+        let store = xferstats::sinks::open(&spec, Access::Write(self.db_mode))?;
+        Ok((spec, store))
+    }
+
+    /// `message` on stderr unless `--quiet`.
+    fn say(&self, message: std::fmt::Arguments) {
+        if !self.quiet {
+            eprintln!("{message}");
+        }
     }
 }
 
+/// Runs the subcommand; its exit code.
 fn run(cli: Cli) -> anyhow::Result<u8> {
-    let state_dir = cli.state_dir.clone().filter(|d| !d.as_os_str().is_empty()).unwrap_or_else(default_dir);
-    let db_mode = cli.db_mode.unwrap_or_default();
-    let write = Access::Write(db_mode);
+    let g = Global {
+        state_dir: cli.state_dir.filter(|d| !d.as_os_str().is_empty()).unwrap_or_else(default_dir),
+        db: cli.db,
+        db_mode: cli.db_mode.unwrap_or_default(),
+        verbose: cli.verbose,
+        quiet: cli.quiet,
+    };
     match cli.command {
-        Command::Formats => {
-            for f in Format::ALL {
-                println!("{:<16} {}", f.name(), f.description());
-            }
-            Ok(xferstats::EXIT_OK)
-        }
-        Command::Ingest(a) => {
-            let format = match a.format.as_str() {
-                "auto" => None,
-                name => Some(Format::from_name(name)?),
-            };
-            let timezone: TimeZone = a.timezone.parse()?;
-            let rsync_log_format = LogFormat::compile(&a.rsync_log_format).map_err(|reason| {
-                xferstats::error::ConfigError::LogFormat { format: a.rsync_log_format.clone(), reason }
-            })?;
-            let proftpd_log_format = ExtendedFormat::compile(&a.proftpd_log_format).map_err(|reason| {
-                xferstats::error::ConfigError::ProftpdLogFormat { format: a.proftpd_log_format.clone(), reason }
-            })?;
-            let inputs = a
-                .files
-                .iter()
-                .map(|p| if p.as_os_str() == "-" { Source::Stdin } else { Source::Path(p.clone()) })
-                .collect();
-            let opts = IngestOptions {
-                inputs,
-                format,
-                timezone,
-                rsync_log_format,
-                proftpd_log_format,
-                server_host: a.server_host.unwrap_or_else(local_hostname),
-                batch_events: a.batch_size as usize,
-                plausible: Plausible {
-                    earliest: parse_day(&a.min_date).ok_or_else(|| xferstats::error::ConfigError::Date {
-                        flag: "--min-date",
-                        value: a.min_date.clone(),
-                    })? * 86_400_000_000,
-                    max_future: age_arg("--max-future", &a.max_future)?,
-                },
-                fifo_wait: std::time::Duration::from_secs(a.fifo_wait),
-            };
-            let enricher = Enricher::new(&EnrichOptions {
-                geoip: match a.geoip.trim() {
-                    "auto" | "" => GeoipChoice::Auto,
-                    "off" | "none" => GeoipChoice::Off,
-                    path => GeoipChoice::Path(PathBuf::from(path)),
-                },
-                geohash_precision: a.geohash_precision,
-                ip_mode: a.ip_mode.into(),
-                key: HostKey::load(
-                    std::env::var(KEY_ENV).ok().filter(|k| !k.is_empty()).as_deref(),
-                    &state_dir,
-                    db_mode,
-                )?
-                .0,
-            })?;
-            let spec = store_spec(&cli.db, &state_dir)?;
-            let mut store = open_store(&spec, write)?;
-            let show_bar = !cli.quiet
-                && match a.progress {
-                    When::Auto => std::io::stderr().is_terminal(),
-                    When::Always => true,
-                    When::Never => false,
-                };
-            let bar = xferstats::progress::Bar::new();
-            let progress: &dyn Progress = if show_bar { &bar } else { &NoProgress };
-            let report = ingest(&opts, enricher, &mut *store, progress)?;
-            if !cli.quiet {
-                eprint!("{}", report.render(cli.verbose > 0));
-            } else {
-                for i in &report.inputs {
-                    if let xferstats::ingest::InputStatus::Failed(e) = &i.status {
-                        eprintln!("xferstats: {}", xferstats::sanitize::sanitize(e));
-                    }
-                }
-            }
-            Ok(report.exit_code())
-        }
-        Command::Report(a) => {
-            let by = match a.by {
-                None => None,
-                Some(keys) => Some(
-                    keys.iter()
-                        .filter(|k| !k.trim().is_empty())
-                        .map(|k| Key::from_name(k).ok_or_else(|| xferstats::error::ConfigError::ReportKey(k.clone())))
-                        .collect::<Result<Vec<_>, _>>()?,
-                ),
-            };
-            let opts = ReportOptions {
-                by,
-                since: day_arg("--since", &a.since)?,
-                until: day_arg("--until", &a.until)?,
-                format: match a.format {
-                    Output::Table => OutputFormat::Table,
-                    Output::Markdown => OutputFormat::Markdown,
-                    Output::Csv => OutputFormat::Csv,
-                    Output::Json => OutputFormat::Json,
-                    Output::Html => OutputFormat::Html,
-                },
-            };
-            if opts.format == OutputFormat::Html && opts.by.is_some() {
-                return Err(xferstats::error::ConfigError::HtmlBy.into());
-            }
-            let spec = store_spec(&cli.db, &state_dir)?;
-            let local = match &spec {
-                StoreSpec::Sqlite(path) => Some(path.as_path()),
-                StoreSpec::Influx(i) => i.state.as_deref(),
-                StoreSpec::Postgres(_) => None,
-            };
-            if let Some(path) = local {
-                if std::fs::metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
-                    anyhow::bail!("{}: no database yet; run `xferstats ingest FILE…` first", spec.describe());
-                }
-            }
-            let mut store = open_store(&spec, Access::Read)?;
-            match &a.output {
-                None => {
-                    let stdout = std::io::stdout();
-                    let mut out = stdout.lock();
-                    xferstats::report::run(&mut *store, &opts, &mut out).context("writing the report")?;
-                }
-                Some(path) => {
-                    let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-                    let mut out = std::io::BufWriter::new(file);
-                    let done = xferstats::report::run(&mut *store, &opts, &mut out)
-                        .and_then(|()| out.flush().map_err(xferstats::error::Error::Output));
-                    if let Err(e) = done {
-                        let _ = std::fs::remove_file(path);
-                        return Err(anyhow::Error::new(e).context(format!("writing {}", path.display())));
-                    }
-                }
-            }
-            Ok(xferstats::EXIT_OK)
-        }
-        Command::Db(DbCommand::Migrate) => {
-            let spec = store_spec(&cli.db, &state_dir)?;
-            let mut store = open_store(&spec, write)?;
-            let v = store.schema_version()?;
-            if !cli.quiet {
-                eprintln!("{}: schema version {v}", spec.describe());
-            }
-            Ok(xferstats::EXIT_OK)
-        }
-        Command::Prune(a) => {
-            let age = age_arg("--raw-older-than", &a.raw_older_than)?;
-            let spec = store_spec(&cli.db, &state_dir)?;
-            let mut store = open_store(&spec, write)?;
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64 * 1_000_000)
-                .unwrap_or(0);
-            let p = store.prune_raw(now - age)?;
-            if !cli.quiet {
-                eprintln!(
-                    "pruned raw events before {}: {} transfers, {} logins{} → {}",
-                    xferstats::time::rfc3339(now - age),
-                    p.transfers,
-                    p.logins,
-                    if p.partitions.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" (dropped partitions {})", p.partitions.join(", "))
-                    },
-                    spec.describe()
-                );
-            }
-            Ok(xferstats::EXIT_OK)
-        }
-        Command::Rollup(a) => {
-            let since = day_arg("--since", &Some(a.since.clone()))?.unwrap_or_default();
-            let spec = store_spec(&cli.db, &state_dir)?;
-            let mut store = open_store(&spec, write)?;
-            let n = store.rebuild_rollups(&since)?;
-            if !cli.quiet {
-                eprintln!("rebuilt the daily rollups from {since}: {n} rows → {}", spec.describe());
-            }
-            Ok(xferstats::EXIT_OK)
-        }
+        Command::Formats => formats(),
+        Command::Ingest(a) => ingest(&g, a),
+        Command::Report(a) => report(&g, a),
+        Command::Db(DbCommand::Migrate) => migrate(&g),
+        Command::Prune(a) => prune(&g, a),
+        Command::Rollup(a) => rollup(&g, a),
     }
 }
 
-fn exit_code_of(e: &anyhow::Error) -> u8 {
-    // A reader that went away (`xferstats report | head`) is not an error.
-    let broken_pipe = |c: &(dyn std::error::Error + 'static)| {
-        c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            || matches!(c.downcast_ref::<xferstats::error::Error>(), Some(xferstats::error::Error::Output(io))
-                if io.kind() == std::io::ErrorKind::BrokenPipe)
-    };
-    if e.chain().any(broken_pipe) {
-        return xferstats::EXIT_OK;
+/// `xferstats formats`.
+fn formats() -> anyhow::Result<u8> {
+    for f in Format::ALL {
+        println!("{:<16} {}", f.name(), f.description());
     }
-    for cause in e.chain() {
-        if let Some(x) = cause.downcast_ref::<xferstats::error::Error>() {
-            return x.exit_code();
-        }
-        if cause.downcast_ref::<xferstats::error::ConfigError>().is_some() {
-            return xferstats::EXIT_USAGE;
-        }
-        if cause.downcast_ref::<xferstats::error::EnrichError>().is_some() {
-            return xferstats::EXIT_USAGE;
-        }
-        if cause.downcast_ref::<xferstats::error::StoreError>().is_some() {
-            return xferstats::EXIT_STORE;
-        }
-        if cause.downcast_ref::<xferstats::error::InputError>().is_some() {
-            return xferstats::EXIT_INPUT;
-        }
-        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-            if io.kind() == std::io::ErrorKind::BrokenPipe {
-                return xferstats::EXIT_OK;
+    Ok(xferstats::EXIT_OK)
+}
+
+/// The options of an import, checked.
+fn ingest_options(a: &IngestArgs) -> anyhow::Result<IngestOptions> {
+    let format = match a.format.as_str() {
+        "auto" => None,
+        name => Some(Format::from_name(name)?),
+    };
+    let timezone = a.timezone.parse()?;
+    let rsync_log_format = LogFormat::compile(&a.rsync_log_format)
+        .map_err(|reason| xferstats::error::ConfigError::LogFormat { format: a.rsync_log_format.clone(), reason })?;
+    let proftpd_log_format = ExtendedFormat::compile(&a.proftpd_log_format).map_err(|reason| {
+        xferstats::error::ConfigError::ProftpdLogFormat { format: a.proftpd_log_format.clone(), reason }
+    })?;
+    Ok(IngestOptions {
+        inputs: a
+            .files
+            .iter()
+            .map(|p| if p.as_os_str() == "-" { Source::Stdin } else { Source::Path(p.clone()) })
+            .collect(),
+        format,
+        timezone,
+        rsync_log_format,
+        proftpd_log_format,
+        server_host: a.server_host.clone().unwrap_or_else(local_hostname),
+        batch_events: a.batch_size as usize,
+        plausible: Plausible {
+            earliest: day_arg("--min-date", &a.min_date)? * 86_400_000_000,
+            max_future: age_arg("--max-future", &a.max_future)?,
+        },
+        fifo_wait: std::time::Duration::from_secs(a.fifo_wait),
+    })
+}
+
+/// `xferstats ingest`: the import, its summary, its exit code.
+fn ingest(g: &Global, a: IngestArgs) -> anyhow::Result<u8> {
+    let opts = ingest_options(&a)?;
+    let key = HostKey::load(std::env::var(KEY_ENV).ok().filter(|k| !k.is_empty()).as_deref(), &g.state_dir, g.db_mode)?;
+    let enricher = Enricher::new(&EnrichOptions {
+        geoip: a.geoip,
+        geohash_precision: a.geohash_precision,
+        ip_mode: a.ip_mode,
+        key: key.0,
+    })?;
+    let (_, mut store) = g.open_for_writing()?;
+    let show_bar = !g.quiet
+        && match a.progress {
+            When::Auto => std::io::stderr().is_terminal(),
+            When::Always => true,
+            When::Never => false,
+        };
+    let bar = xferstats::progress::Bar::new();
+    let progress: &dyn Progress = if show_bar { &bar } else { &NoProgress };
+    let report = xferstats::ingest::ingest(&opts, enricher, &mut *store, progress)?;
+    if !g.quiet {
+        eprint!("{}", report.render(g.verbose > 0));
+    } else {
+        for i in &report.inputs {
+            if let xferstats::ingest::InputStatus::Failed(e) = &i.status {
+                eprintln!("xferstats: {}", xferstats::sanitize::sanitize(e));
             }
         }
     }
-    xferstats::EXIT_USAGE
+    Ok(report.exit_code())
+}
+
+/// `xferstats report`: refuses a local store that does not exist yet;
+/// writes to standard output or `-o FILE` (removed if the report fails).
+fn report(g: &Global, a: ReportArgs) -> anyhow::Result<u8> {
+    let by = match a.by {
+        None => None,
+        Some(keys) => Some(keys.iter().filter(|k| !k.trim().is_empty()).map(|k| k.parse()).collect::<Result<_, _>>()?),
+    };
+    let opts = ReportOptions {
+        by,
+        since: a.since.as_deref().map(|d| day_string("--since", d)).transpose()?,
+        until: a.until.as_deref().map(|d| day_string("--until", d)).transpose()?,
+        format: a.format,
+    };
+    if opts.format == OutputFormat::Html && opts.by.is_some() {
+        return Err(xferstats::error::ConfigError::HtmlBy.into());
+    }
+    let spec = g.spec()?;
+    let local = match &spec {
+        StoreSpec::Sqlite(path) => Some(path.as_path()),
+        StoreSpec::Influx(i) => i.state.as_deref(),
+        StoreSpec::Postgres(_) => None,
+    };
+    if let Some(path) = local {
+        if std::fs::metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
+            anyhow::bail!("{}: no database yet; run `xferstats ingest FILE…` first", spec.describe());
+        }
+    }
+    let mut store = xferstats::sinks::open(&spec, Access::Read)?;
+    match &a.output {
+        None => {
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            xferstats::report::run(&mut *store, &opts, &mut out).context("writing the report")?;
+        }
+        Some(path) => {
+            let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+            let mut out = std::io::BufWriter::new(file);
+            let done = xferstats::report::run(&mut *store, &opts, &mut out)
+                .and_then(|()| out.flush().map_err(xferstats::error::Error::Output));
+            if let Err(e) = done {
+                let _ = std::fs::remove_file(path);
+                return Err(anyhow::Error::new(e).context(format!("writing {}", path.display())));
+            }
+        }
+    }
+    Ok(xferstats::EXIT_OK)
+}
+
+/// `xferstats db migrate`.
+fn migrate(g: &Global) -> anyhow::Result<u8> {
+    let (spec, mut store) = g.open_for_writing()?;
+    let v = store.schema_version()?;
+    g.say(format_args!("{}: schema version {v}", spec.describe()));
+    Ok(xferstats::EXIT_OK)
+}
+
+/// `xferstats prune`.
+fn prune(g: &Global, a: PruneArgs) -> anyhow::Result<u8> {
+    let age = age_arg("--raw-older-than", &a.raw_older_than)?;
+    let (spec, mut store) = g.open_for_writing()?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64 * 1_000_000)
+        .unwrap_or(0);
+    let p = store.prune_raw(now - age)?;
+    let dropped = if p.partitions.is_empty() {
+        String::new()
+    } else {
+        format!(" (dropped partitions {})", p.partitions.join(", "))
+    };
+    g.say(format_args!(
+        "pruned raw events before {}: {} transfers, {} logins{dropped} → {}",
+        xferstats::time::rfc3339(now - age),
+        p.transfers,
+        p.logins,
+        spec.describe()
+    ));
+    Ok(xferstats::EXIT_OK)
+}
+
+/// `xferstats rollup --rebuild`.
+fn rollup(g: &Global, a: RollupArgs) -> anyhow::Result<u8> {
+    let since = day_string("--since", &a.since)?;
+    let (spec, mut store) = g.open_for_writing()?;
+    let n = store.rebuild_rollups(&since)?;
+    g.say(format_args!("rebuilt the daily rollups from {since}: {n} rows → {}", spec.describe()));
+    Ok(xferstats::EXIT_OK)
+}
+
+/// The documented exit code of `e` (a usage error unless the library
+/// says otherwise).
+fn exit_code_of(e: &anyhow::Error) -> u8 {
+    xferstats::error::exit_code_of(e.as_ref()).unwrap_or(xferstats::EXIT_USAGE)
 }
 
 fn main() -> ExitCode {

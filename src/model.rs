@@ -127,11 +127,6 @@ impl LoginOutcome {
             LoginOutcome::InvalidUser => "invalid_user",
         }
     }
-
-    /// Whether this attempt counts as a failure in reports.
-    pub fn is_failure(self) -> bool {
-        !matches!(self, LoginOutcome::Ok)
-    }
 }
 
 /// Which log format produced an event.

@@ -67,6 +67,17 @@ impl IpMode {
     }
 }
 
+/// `--ip-mode NAME`: the names of [`IpMode::name`].
+impl clap::ValueEnum for IpMode {
+    fn value_variants<'a>() -> &'a [IpMode] {
+        &IpMode::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()))
+    }
+}
+
 /// Bits kept of an IPv4 address in `truncate` mode.
 pub const TRUNCATE_V4: u8 = 24;
 /// Bits kept of an IPv6 address in `truncate` mode.
@@ -87,6 +98,19 @@ pub enum GeoipChoice {
     Path(PathBuf),
     /// No GeoIP.
     Off,
+}
+
+/// `--geoip`: `auto` (or empty), `off` (or `none`), else a path.
+impl std::str::FromStr for GeoipChoice {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<GeoipChoice, Self::Err> {
+        Ok(match s.trim() {
+            "auto" | "" => GeoipChoice::Auto,
+            "off" | "none" => GeoipChoice::Off,
+            path => GeoipChoice::Path(PathBuf::from(path)),
+        })
+    }
 }
 
 /// Enrichment settings.
@@ -298,6 +322,20 @@ mod tests {
     use super::*;
     use crate::enrich::testdb::maxmind_db;
     use crate::model::{Direction, Granularity, Protocol, SourceFormat, Status, Transfer};
+
+    #[test]
+    fn options_parse_themselves() {
+        use clap::ValueEnum;
+        for m in IpMode::ALL {
+            assert_eq!(IpMode::from_str(m.name(), false), Ok(m));
+        }
+        assert!(IpMode::from_str("hash", false).is_err());
+        assert_eq!("auto".parse(), Ok(GeoipChoice::Auto));
+        assert_eq!(" ".parse(), Ok(GeoipChoice::Auto));
+        assert_eq!("none".parse(), Ok(GeoipChoice::Off));
+        assert_eq!("off".parse(), Ok(GeoipChoice::Off));
+        assert_eq!("/x/City.mmdb".parse(), Ok(GeoipChoice::Path("/x/City.mmdb".into())));
+    }
 
     fn transfer(ip: Option<&str>, host: Option<&str>) -> Event {
         Event::Transfer(Transfer {

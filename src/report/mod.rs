@@ -37,6 +37,23 @@ pub enum OutputFormat {
     Html,
 }
 
+/// `--format NAME` of `report`.
+impl clap::ValueEnum for OutputFormat {
+    fn value_variants<'a>() -> &'a [OutputFormat] {
+        &[OutputFormat::Table, OutputFormat::Markdown, OutputFormat::Csv, OutputFormat::Json, OutputFormat::Html]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(match self {
+            OutputFormat::Table => "table",
+            OutputFormat::Markdown => "markdown",
+            OutputFormat::Csv => "csv",
+            OutputFormat::Json => "json",
+            OutputFormat::Html => "html",
+        }))
+    }
+}
+
 /// What to report.
 #[derive(Debug, Clone)]
 pub struct ReportOptions {
@@ -322,6 +339,24 @@ fn write_table(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn options_parse_themselves() {
+        use clap::ValueEnum;
+        for (name, f) in [
+            ("table", OutputFormat::Table),
+            ("markdown", OutputFormat::Markdown),
+            ("csv", OutputFormat::Csv),
+            ("json", OutputFormat::Json),
+            ("html", OutputFormat::Html),
+        ] {
+            assert_eq!(OutputFormat::from_str(name, false), Ok(f));
+        }
+        assert_eq!(OutputFormat::value_variants().len(), 5);
+        assert_eq!(" client".parse::<Key>().unwrap(), Key::Client);
+        let e = "colour".parse::<Key>().unwrap_err();
+        assert!(e.to_string().starts_with("--by 'colour': unknown key"), "{e}");
+    }
 
     #[test]
     fn human() {

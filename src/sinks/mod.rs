@@ -163,6 +163,15 @@ impl Key {
     }
 }
 
+/// A `--by` key; an unknown one is a [`crate::error::ConfigError::ReportKey`].
+impl std::str::FromStr for Key {
+    type Err = crate::error::ConfigError;
+
+    fn from_str(s: &str) -> Result<Key, Self::Err> {
+        Key::from_name(s).ok_or_else(|| crate::error::ConfigError::ReportKey(s.to_string()))
+    }
+}
+
 /// Metrics of one report group.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Metrics {

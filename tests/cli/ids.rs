@@ -10,7 +10,7 @@ use serde_json::Value;
 use xferstats::enrich::hostkey::HostKey;
 use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
-use crate::pg::cluster;
+use crate::pg::fresh;
 use crate::util::{fixture, stderr, Env, TEST_HOST_KEY};
 
 /// The tag xferlog ids are hashed with (public: it is in the source).
@@ -216,18 +216,15 @@ fn another_host_key_is_refused() {
 
 #[test]
 fn postgres_store_written_with_unkeyed_ids_is_rekeyed() {
-    let Some(pg) = cluster() else { return };
-    let env = Env::new();
-    let mut inputs = legacy_inputs(&env);
-    inputs.push(with_repeats(&env));
+    let Some(db) = fresh("unkeyed") else { return };
+    let env = &db.env;
+    let mut inputs = legacy_inputs(env);
+    inputs.push(with_repeats(env));
     let fresh = Env::new();
     fresh.ingest(&inputs.iter().map(String::as_str).collect::<Vec<_>>()).success();
     let expected = fresh.report_json(BY);
-    let db = pg.fresh_db("unkeyed");
-    let url = pg.url(&db);
     let pg_ingest = |args: &[&str], unkeyed: bool| {
-        let mut c = env.cmd_with_key_file();
-        c.env("XFERSTATS_HOST_KEY", TEST_HOST_KEY).arg("--db").arg(&url);
+        let mut c = env.cmd();
         if unkeyed {
             c.env(UNKEYED, "1");
         }
@@ -238,26 +235,23 @@ fn postgres_store_written_with_unkeyed_ids_is_rekeyed() {
     std::fs::write(&inputs[0], &std::fs::read(&inputs[0]).unwrap()[..2000]).unwrap();
     let all: Vec<&str> = inputs.iter().map(String::as_str).collect();
     pg_ingest(&all, true).success();
-    assert_eq!(pg.psql(&db, "SELECT count(*) FROM store_meta WHERE key = 'id_scheme'"), "0");
-    let unkeyed: i64 = pg.psql(&db, "SELECT sum(event_id % 1000) FROM transfers").parse().unwrap();
+    assert_eq!(db.psql("SELECT count(*) FROM store_meta WHERE key = 'id_scheme'"), "0");
+    let unkeyed: i64 = db.psql("SELECT sum(event_id % 1000) FROM transfers").parse().unwrap();
 
     // The log grows; the upgrade resumes it and adds nothing else.
     std::fs::copy(fixture("rsync/default-logfile.log"), &inputs[0]).unwrap();
     let a = pg_ingest(&all, false).success();
     let err = stderr(&a);
     assert!(err.contains("part.log: rsyncd, 16 lines, resumed at byte 1992"), "{err}");
-    assert_eq!(pg.psql(&db, "SELECT value FROM store_meta WHERE key = 'id_scheme'"), "siphash24-hmac1");
-    let rekeyed: i64 = pg.psql(&db, "SELECT sum(event_id % 1000) FROM transfers").parse().unwrap();
+    assert_eq!(db.psql("SELECT value FROM store_meta WHERE key = 'id_scheme'"), "siphash24-hmac1");
+    let rekeyed: i64 = db.psql("SELECT sum(event_id % 1000) FROM transfers").parse().unwrap();
     assert_ne!(unkeyed, rekeyed);
-    let gz = gzipped_copies(&env, &inputs);
+    let gz = gzipped_copies(env, &inputs);
     let a = pg_ingest(&gz.iter().map(String::as_str).collect::<Vec<_>>(), false).success();
     assert!(stderr(&a).contains(": 0 new events"), "{}", stderr(&a));
-    let mut c = env.cmd_with_key_file();
-    c.env("XFERSTATS_HOST_KEY", TEST_HOST_KEY).arg("--db").arg(&url).args(["report", "--format", "json", "--by", BY]);
-    let out = c.output().unwrap();
-    assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap(), expected);
+    assert_eq!(db.report_json(BY), expected);
     // The same ids as a keyed import of the same lines into SQLite.
-    let ids = pg.psql(&db, "SELECT event_id FROM transfers UNION ALL SELECT event_id FROM logins");
+    let ids = db.psql("SELECT event_id FROM transfers UNION ALL SELECT event_id FROM logins");
     let mut ids: Vec<u64> = ids.lines().map(|l| l.parse::<i64>().unwrap() as u64).collect();
     ids.sort_unstable();
     assert_eq!(ids, stored_ids(&fresh.db()));

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::pg::cluster;
+use crate::pg::fresh;
 use crate::util::{gzip, junk, stderr, synthetic_log, zstd, Env, TEST_HOST_KEY};
 
 /// Runs `xferstats --db DB ingest … SOURCE` through `bash -c`, where SOURCE
@@ -362,32 +362,14 @@ fn implausible_dates_are_rejected_on_sqlite() {
 
 #[test]
 fn implausible_dates_are_rejected_on_postgres() {
-    let Some(pg) = cluster() else { return };
-    let env = Env::new();
-    let db = pg.fresh_db("dates");
-    let p = env.write("dates.log", DATES.as_bytes());
-    let a = env
-        .cmd_with_key_file()
-        .env("XFERSTATS_HOST_KEY", TEST_HOST_KEY)
-        .arg("--db")
-        .arg(pg.url(&db))
-        .args(["ingest", "--timezone", "UTC", "--server-host", "vm", "--progress", "never"])
-        .arg(&p)
-        .assert()
-        .code(1);
+    let Some(db) = fresh("dates") else { return };
+    let p = db.write("dates.log", DATES.as_bytes());
+    let a = db.ingest(&[p.to_str().unwrap()]).code(1);
     assert_implausible_rejected(&stderr(&a));
     assert_eq!(
-        pg.psql(&db, "SELECT string_agg(DISTINCT (end_ts AT TIME ZONE 'UTC')::date::text, ',') FROM transfers"),
+        db.psql("SELECT string_agg(DISTINCT (end_ts AT TIME ZONE 'UTC')::date::text, ',') FROM transfers"),
         "2026-03-01"
     );
-    let out = env
-        .cmd_with_key_file()
-        .env("XFERSTATS_HOST_KEY", TEST_HOST_KEY)
-        .arg("--db")
-        .arg(pg.url(&db))
-        .arg("report")
-        .output()
-        .unwrap();
-    let digest = String::from_utf8_lossy(&out.stdout);
+    let digest = String::from_utf8_lossy(&db.report(&[])).into_owned();
     assert!(digest.starts_with("xferstats daily digest for 2026-03-01 (UTC)"), "{digest}");
 }

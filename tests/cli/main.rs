@@ -2,7 +2,6 @@
 //! modules, as in ripgrep's `tests/`).
 
 mod badinput;
-mod crash;
 mod enrich;
 mod formats;
 mod grafana;
@@ -18,4 +17,5 @@ mod postgres;
 mod realogs;
 mod report;
 mod safety;
+mod stores;
 mod util;

@@ -19,6 +19,8 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::OnceLock;
 
+use crate::util::Env;
+
 /// The password of the superuser `PG_USER` (tests check that it never
 /// appears in output).
 pub const PG_PASSWORD: &str = "s3cret-Pg-pw-42";
@@ -370,6 +372,46 @@ impl PgCluster {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+/// A fresh database of the shared cluster and a test environment whose
+/// commands use it: the set-up of every PostgreSQL test. Derefs to the
+/// [`Env`].
+pub struct PgDb {
+    pub pg: &'static PgCluster,
+    /// The database name.
+    pub name: String,
+    /// Its URL, with the password.
+    pub url: String,
+    pub env: Env,
+}
+
+/// A new database `<prefix>_<pid>_<n>` (see [`PgCluster::fresh_db`]), or
+/// `None` when PostgreSQL is not installed and not required.
+pub fn fresh(prefix: &str) -> Option<PgDb> {
+    let pg = cluster()?;
+    let name = pg.fresh_db(prefix);
+    let url = pg.url(&name);
+    Some(PgDb { pg, env: Env::with_store(&url), name, url })
+}
+
+impl PgDb {
+    /// Another fresh database on the same cluster.
+    pub fn another(&self, prefix: &str) -> PgDb {
+        fresh(prefix).expect("the cluster is running")
+    }
+
+    /// `psql` in this database.
+    pub fn psql(&self, sql: &str) -> String {
+        self.pg.psql(&self.name, sql)
+    }
+}
+
+impl std::ops::Deref for PgDb {
+    type Target = Env;
+    fn deref(&self) -> &Env {
+        &self.env
     }
 }
 

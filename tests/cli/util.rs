@@ -1,6 +1,7 @@
 //! Helpers: a temp dir per test, the binary with a test database, JSON
 //! reports, compressed copies.
 
+use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -12,17 +13,34 @@ pub const TEST_HOST_KEY: &str = "xferstats-test-host-key-0123456789";
 
 pub struct Env {
     pub dir: tempfile::TempDir,
+    /// `--db` of the commands: the SQLite file `db()` unless set.
+    store: Option<OsString>,
 }
+
+/// `ingest` with the options every test uses.
+pub const INGEST: [&str; 7] = ["ingest", "--timezone", "UTC", "--server-host", "vm", "--progress", "never"];
 
 impl Env {
     pub fn new() -> Env {
-        Env { dir: tempfile::tempdir().expect("temp dir") }
+        Env { dir: tempfile::tempdir().expect("temp dir"), store: None }
+    }
+
+    /// An environment whose commands use `--db store` (a PostgreSQL or
+    /// InfluxDB URL) instead of the SQLite file.
+    pub fn with_store(store: impl Into<OsString>) -> Env {
+        Env::new().using(store)
+    }
+
+    /// This environment with `--db store`.
+    pub fn using(self, store: impl Into<OsString>) -> Env {
+        Env { store: Some(store.into()), ..self }
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
+    /// The SQLite file of the test (the store of `cmd` unless `with_store`).
     pub fn db(&self) -> PathBuf {
         self.path("x.db")
     }
@@ -32,26 +50,17 @@ impl Env {
         self.path("state")
     }
 
-    /// `xferstats --db <db>` with UTC, the test's own state directory, no
-    /// GeoIP unless asked for, no inherited xferstats variable, and one
-    /// host key for all tests (so client hashes compare across databases;
-    /// `cmd_with_key_file` tests the generated key).
-    pub fn cmd(&self) -> Command {
-        let mut c = self.cmd_with_key_file();
-        c.env("XFERSTATS_HOST_KEY", TEST_HOST_KEY).arg("--db").arg(self.db());
-        c
-    }
-
-    /// Like `cmd`, with the host key from the state directory's key file,
-    /// and without `--db`.
-    pub fn cmd_with_key_file(&self) -> Command {
-        let mut c = Command::cargo_bin("xferstats").expect("binary");
+    /// `xferstats` with UTC, the test's own state directory, no GeoIP
+    /// unless asked for, and no inherited xferstats or InfluxDB variable.
+    fn bare(&self) -> std::process::Command {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("xferstats"));
         for var in [
             "XFERSTATS_DB",
             "XFERSTATS_TEST_CRASH",
             "XFERSTATS_HOST_KEY",
             "XFERSTATS_IP_MODE",
             "XFERSTATS_TEST_UNKEYED_IDS",
+            "INFLUX_TOKEN",
         ] {
             c.env_remove(var);
         }
@@ -59,30 +68,54 @@ impl Env {
         c
     }
 
+    /// `bare` with the test store and one host key for all tests (so
+    /// client hashes compare across databases; `cmd_with_key_file` tests
+    /// the generated key).
+    fn with_db(&self) -> std::process::Command {
+        match &self.store {
+            Some(s) => self.on(s),
+            None => self.on(self.db().as_os_str()),
+        }
+    }
+
+    /// `bare` with `--db store` and the tests' host key.
+    fn on(&self, store: &OsStr) -> std::process::Command {
+        let mut c = self.bare();
+        c.env("XFERSTATS_HOST_KEY", TEST_HOST_KEY).arg("--db").arg(store);
+        c
+    }
+
+    /// `cmd` with `--db store` instead of the test's store.
+    pub fn cmd_on(&self, store: impl AsRef<OsStr>) -> Command {
+        Command::from_std(self.on(store.as_ref()))
+    }
+
+    /// `xferstats --db <store>` with the test environment (see `bare` and
+    /// `with_db`).
+    pub fn cmd(&self) -> Command {
+        Command::from_std(self.with_db())
+    }
+
+    /// Like `cmd`, with the host key from the state directory's key file,
+    /// and without `--db`.
+    pub fn cmd_with_key_file(&self) -> Command {
+        Command::from_std(self.bare())
+    }
+
     /// Runs `ingest --timezone UTC --server-host vm ARGS…`.
     pub fn ingest(&self, args: &[&str]) -> assert_cmd::assert::Assert {
         let mut c = self.cmd();
-        c.args(["ingest", "--timezone", "UTC", "--server-host", "vm", "--progress", "never"]);
+        c.args(INGEST);
         c.args(args);
         c.assert()
     }
 
-    /// A background `xferstats --db DB ingest --timezone UTC --server-host
-    /// vm ARGS…` process with the test environment (for kills and
-    /// concurrency); stdout discarded, stderr piped.
-    pub fn spawn_ingest(&self, db: &std::ffi::OsStr, args: &[&std::ffi::OsStr]) -> std::process::Child {
-        std::process::Command::new(assert_cmd::cargo::cargo_bin("xferstats"))
-            .env_remove("XFERSTATS_DB")
-            .env_remove("XFERSTATS_IP_MODE")
-            .env_remove("XFERSTATS_TEST_CRASH")
-            .env_remove("XFERSTATS_TEST_UNKEYED_IDS")
-            .env("TZ", "UTC")
-            .env("XFERSTATS_STATE_DIR", self.state_dir())
-            .env("XFERSTATS_HOST_KEY", TEST_HOST_KEY)
-            .env("XFERSTATS_GEOIP", "off")
-            .arg("--db")
-            .arg(db)
-            .args(["ingest", "--timezone", "UTC", "--server-host", "vm", "--progress", "never"])
+    /// A background `xferstats --db <store> ingest --timezone UTC
+    /// --server-host vm ARGS…` process with the test environment (for
+    /// kills and concurrency); stdout discarded, stderr piped.
+    pub fn spawn_ingest(&self, args: &[&std::ffi::OsStr]) -> std::process::Child {
+        self.with_db()
+            .args(INGEST)
             .args(args)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
@@ -90,10 +123,17 @@ impl Env {
             .expect("spawn xferstats")
     }
 
+    /// The standard output of a successful `report ARGS…`.
+    pub fn report(&self, args: &[&str]) -> Vec<u8> {
+        let out = self.cmd().arg("report").args(args).output().expect("report runs");
+        assert!(out.status.success(), "report {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    }
+
+    /// `report --format json --by BY` (no `--by` when empty).
     pub fn report_json(&self, by: &str) -> Value {
-        let out = self.cmd().args(["report", "--format", "json", "--by", by]).output().expect("report runs");
-        assert!(out.status.success(), "report failed: {}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice(&out.stdout).expect("report is JSON")
+        let args: &[&str] = if by.is_empty() { &["--format", "json"] } else { &["--format", "json", "--by", by] };
+        serde_json::from_slice(&self.report(args)).expect("report is JSON")
     }
 
     pub fn write(&self, name: &str, data: &[u8]) -> PathBuf {

@@ -11,8 +11,8 @@ use super::{
     dashboard_vars, epoch_s, interpolate, is_word, load, panels, parse_interval, s, selected, tiny_city_db, var,
     Selection, Var, FILTERS, FROM, INTERVAL, INTERVAL_MS, PG_DASHBOARD, TO,
 };
-use crate::pg::cluster;
-use crate::util::{fixture, geolite, realogs, Env, TEST_HOST_KEY};
+use crate::pg::fresh;
+use crate::util::{fixture, geolite, realogs};
 
 /// The password the test gives the read-only role.
 const RO_PASSWORD: &str = "gr0-Test-pw-17";
@@ -265,14 +265,12 @@ fn run_dashboard(client: &mut postgres::Client, d: &Value, vars: &mut [Var]) -> 
 
 #[test]
 fn postgres_dashboard_queries_run_as_grafana_ro() {
-    let Some(pg) = cluster() else { return };
-    let env = Env::new();
-    let db = pg.fresh_db("grafana");
-    let url = pg.url(&db);
+    let Some(pgdb) = fresh("grafana") else { return };
+    let (pg, db, env) = (pgdb.pg, &pgdb.name, &pgdb.env);
 
     // Two hosts; logins, transfers, deletions, interrupted transfers; GeoIP
     // locations; hashed (default) and truncated client addresses.
-    let geo = geolite().unwrap_or_else(|| tiny_city_db(&env));
+    let geo = geolite().unwrap_or_else(|| tiny_city_db(env));
     let mut inputs: Vec<(PathBuf, &str, Vec<&str>)> = vec![
         (fixture("rsync/default-logfile.log"), "vm", vec![]),
         (fixture("geoip/clients.log"), "mirror2", vec!["--geoip", geo.to_str().unwrap()]),
@@ -285,15 +283,14 @@ fn postgres_dashboard_queries_run_as_grafana_ro() {
         inputs.push((r.join("proftpd/xferlog"), "vm", vec![]));
     }
     for (path, host, extra) in &inputs {
-        let mut c = env.cmd_with_key_file();
-        c.env("XFERSTATS_HOST_KEY", TEST_HOST_KEY).arg("--db").arg(&url);
+        let mut c = env.cmd();
         c.args(["ingest", "--timezone", "UTC", "--server-host", host, "--progress", "never"]).args(extra).arg(path);
         c.assert().success();
     }
 
     // The read-only role, made by the shipped script as the README says.
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("sql/postgres/grafana_ro.sql");
-    pg.psql_file(&db, &script, &[("password", &format!("'{RO_PASSWORD}'"))]);
+    pg.psql_file(db, &script, &[("password", &format!("'{RO_PASSWORD}'"))]);
     let conn = format!("host=127.0.0.1 port={} user=grafana_ro password={RO_PASSWORD} dbname={db}", pg.port());
     let mut ro = postgres::Client::connect(&conn, postgres::NoTls).expect("grafana_ro logs in");
     let show = run(&mut ro, "SHOW default_transaction_read_only").unwrap();

@@ -1,0 +1,384 @@
+//! The exactly-once scenarios, each written once and run against every
+//! store (SQLite, PostgreSQL, InfluxDB 1.x), as ripgrep's `rgtest!` runs a
+//! test per regex engine: `stores::SCENARIO::STORE`.
+//!
+//! A store under test is a [`Store`]: a fresh empty store whose commands
+//! come from its [`Env`], a count of the events it holds, and its own
+//! consistency check (rollups equal the raw events; an InfluxDB server
+//! holds what its local state reports). Reports compare within one kind of
+//! store (`postgres.rs` compares PostgreSQL with SQLite).
+
+use std::io::Write;
+use std::ops::Deref;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::influx::{assert_holds, days_of, events_of, fresh_db, held};
+use crate::influxd::{influxd, Server};
+use crate::pg::{fresh, PgDb};
+use crate::util::{fixture, gzip, stderr, synthetic_log, zstd, Env, INGEST};
+
+const BY: &str = "day,user,direction,status,module,client,host";
+
+/// A store under test.
+pub trait Store: Deref<Target = Env> + Sized {
+    /// A fresh empty store; `None` when its server is not installed and not
+    /// required (the harness says SKIPPED).
+    fn fresh() -> Option<Self>;
+    /// Events (transfers and logins) committed; `None` while the store
+    /// cannot be read yet (an import starting).
+    fn try_events(&self) -> Option<u64>;
+    /// Rollups equal the raw events (InfluxDB: the server's raw and daily
+    /// points equal the local state's report too). Not after a prune.
+    fn check(&self);
+    /// Sets wrong numbers in the rollups (for `rollup --rebuild`).
+    fn damage_rollups(&self);
+    /// What is particular to the store after `prune` printed `stderr`.
+    fn pruned(&self, _stderr: &str) {}
+
+    /// Events committed.
+    fn events(&self) -> u64 {
+        self.try_events().expect("the store is readable")
+    }
+}
+
+pub struct Sqlite(Env);
+
+impl Deref for Sqlite {
+    type Target = Env;
+    fn deref(&self) -> &Env {
+        &self.0
+    }
+}
+
+/// Transfers plus logins in the SQLite file `db`.
+fn sqlite_events(db: &Path) -> Option<u64> {
+    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
+    conn.query_row("SELECT (SELECT count(*) FROM transfers) + (SELECT count(*) FROM logins)", [], |r| r.get(0)).ok()
+}
+
+/// The daily rollups of the SQLite file `db` equal its raw events.
+pub fn sqlite_rollups_match_raw(db: &Path) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let q = |sql: &str| -> Vec<(String, i64, i64)> {
+        let mut st = conn.prepare(sql).unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(|r| r.unwrap()).collect()
+    };
+    let raw = q("SELECT date(end_us / 1000000, 'unixepoch') || '/' || server_host || '/' || protocol || '/' || direction || '/' || status || '/' || \
+                 COALESCE(module, '') || '/' || user, COUNT(*), SUM(bytes) FROM transfers GROUP BY 1 ORDER BY 1");
+    let roll = q("SELECT day || '/' || server_host || '/' || protocol || '/' || direction || '/' || status || '/' || \
+                  module || '/' || user, SUM(transfers), SUM(bytes) FROM daily_transfers GROUP BY 1 ORDER BY 1");
+    assert!(!raw.is_empty());
+    assert_eq!(raw, roll, "daily_transfers differs from the raw rows");
+    let raw = q("SELECT date(time_us / 1000000, 'unixepoch') || '/' || server_host || '/' || user || '/' || outcome, \
+                 COUNT(*), 0 FROM logins \
+                 GROUP BY 1 ORDER BY 1");
+    let roll = q("SELECT day || '/' || server_host || '/' || user || '/' || outcome, SUM(logins), 0 \
+                  FROM daily_logins GROUP BY 1 ORDER BY 1");
+    assert!(!raw.is_empty());
+    assert_eq!(raw, roll, "daily_logins differs from the raw rows");
+}
+
+fn sqlite_damage_rollups(db: &Path) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.execute_batch("UPDATE daily_transfers SET transfers = 0, bytes = 0; DELETE FROM daily_logins").unwrap();
+}
+
+impl Store for Sqlite {
+    fn fresh() -> Option<Sqlite> {
+        Some(Sqlite(Env::new()))
+    }
+    fn try_events(&self) -> Option<u64> {
+        sqlite_events(&self.db())
+    }
+    fn check(&self) {
+        sqlite_rollups_match_raw(&self.db());
+    }
+    fn damage_rollups(&self) {
+        sqlite_damage_rollups(&self.db());
+    }
+}
+
+impl Store for PgDb {
+    fn fresh() -> Option<PgDb> {
+        fresh("store")
+    }
+    fn try_events(&self) -> Option<u64> {
+        let mut c = postgres::Client::connect(&self.url, postgres::NoTls).ok()?;
+        let row = c.query_one("SELECT (SELECT count(*) FROM transfers) + (SELECT count(*) FROM logins)", &[]).ok()?;
+        Some(row.get::<_, i64>(0) as u64)
+    }
+    /// Rollups equal the raw rows, and daily_clients equals the distinct
+    /// clients of the raw rows.
+    fn check(&self) {
+        let diff = self.psql(
+            "SELECT count(*) FROM ((SELECT (end_ts AT TIME ZONE 'UTC')::date, server_host, protocol, direction, status, \
+             COALESCE(module, ''), username, count(*), sum(bytes)::bigint FROM transfers GROUP BY 1,2,3,4,5,6,7 \
+             EXCEPT SELECT * FROM daily_transfers) UNION ALL (SELECT * FROM daily_transfers EXCEPT \
+             SELECT (end_ts AT TIME ZONE 'UTC')::date, server_host, protocol, direction, status, COALESCE(module, ''), \
+             username, count(*), sum(bytes)::bigint FROM transfers GROUP BY 1,2,3,4,5,6,7)) d",
+        );
+        assert_eq!(diff, "0", "daily_transfers differs from the raw rows");
+        let diff = self.psql(
+            "SELECT count(*) FROM ((SELECT (time_ts AT TIME ZONE 'UTC')::date, server_host, protocol, username, outcome, \
+             count(*) FROM logins GROUP BY 1,2,3,4,5 EXCEPT SELECT * FROM daily_logins) UNION ALL \
+             (SELECT * FROM daily_logins EXCEPT SELECT (time_ts AT TIME ZONE 'UTC')::date, server_host, protocol, \
+             username, outcome, count(*) FROM logins GROUP BY 1,2,3,4,5)) d",
+        );
+        assert_eq!(diff, "0", "daily_logins differs from the raw rows");
+        let diff = self.psql(
+            "SELECT count(*) FROM ((SELECT * FROM daily_clients EXCEPT (SELECT (end_ts AT TIME ZONE 'UTC')::date, \
+             server_host, COALESCE(abbrev(client_ip), client_hash, client_host) FROM transfers UNION \
+             SELECT (time_ts AT TIME ZONE 'UTC')::date, server_host, COALESCE(abbrev(client_ip), client_hash, \
+             client_host) FROM logins)) UNION ALL ((SELECT (end_ts AT TIME ZONE 'UTC')::date, server_host, \
+             COALESCE(abbrev(client_ip), client_hash, client_host) FROM transfers UNION \
+             SELECT (time_ts AT TIME ZONE 'UTC')::date, server_host, COALESCE(abbrev(client_ip), client_hash, \
+             client_host) FROM logins) EXCEPT SELECT * FROM daily_clients)) d WHERE true",
+        );
+        assert_eq!(diff, "0", "daily_clients differs from the raw rows");
+    }
+    fn damage_rollups(&self) {
+        self.psql(
+            "UPDATE daily_transfers SET transfers = 0, bytes = 0; DELETE FROM daily_logins; DELETE FROM daily_clients",
+        );
+    }
+    /// Whole month partitions dropped, none left.
+    fn pruned(&self, stderr: &str) {
+        assert!(stderr.contains("transfers_y2026m03") && stderr.contains("logins_y2026m03"), "{stderr}");
+        assert_eq!(self.psql("SELECT count(*) FROM pg_inherits"), "0");
+    }
+}
+
+/// A fresh database (raw and daily retention policies) on the InfluxDB 1.x
+/// server; its local state is the SQLite file `db()` of the environment.
+pub struct Influx {
+    server: &'static Server,
+    name: String,
+    env: Env,
+}
+
+impl Deref for Influx {
+    type Target = Env;
+    fn deref(&self) -> &Env {
+        &self.env
+    }
+}
+
+impl Store for Influx {
+    fn fresh() -> Option<Influx> {
+        let server = influxd()?;
+        let name = fresh_db(server, "INF");
+        let env = Env::new();
+        let url =
+            format!("influxdb://127.0.0.1:{}/{name}?rp=raw&daily_rp=daily&state={}", server.port, env.db().display());
+        Some(Influx { server, name, env: env.using(url) })
+    }
+    fn try_events(&self) -> Option<u64> {
+        sqlite_events(&self.db())
+    }
+    fn check(&self) {
+        sqlite_rollups_match_raw(&self.db());
+        let want = days_of(&self.report_json("day"));
+        assert_holds(&held(self.server, &self.name), &want, events_of(&want));
+    }
+    fn damage_rollups(&self) {
+        sqlite_damage_rollups(&self.db());
+    }
+}
+
+/// Runs each scenario against each store: `stores::SCENARIO::{sqlite,
+/// postgres, influxdb1}`.
+macro_rules! every_store {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            #[test]
+            fn sqlite() {
+                super::$scenario::<super::Sqlite>();
+            }
+            #[test]
+            fn postgres() {
+                super::$scenario::<crate::pg::PgDb>();
+            }
+            #[test]
+            fn influxdb1() {
+                super::$scenario::<super::Influx>();
+            }
+        }
+    )*};
+}
+
+every_store!(
+    copies_add_nothing,
+    a_grown_file_adds_its_new_lines,
+    crash_points_then_rerun,
+    sigkill_mid_import_then_rerun,
+    prune_and_rebuild
+);
+
+/// Totals of `data` imported once into a fresh store of kind `S`, and its
+/// event count.
+fn once<S: Store>(data: &[u8], args: &[&str]) -> (Value, u64) {
+    let s = S::fresh().unwrap();
+    let p = s.write("once.log", data);
+    s.ingest(&[args, &[p.to_str().unwrap()]].concat()).success();
+    (s.report_json(BY), s.events())
+}
+
+/// Re-importing a file, renamed, .gz, .zst, compressed without extension,
+/// and a copy with another first line (no ledger match: every event goes
+/// through the content ids) adds nothing.
+fn copies_add_nothing<S: Store>() {
+    let Some(s) = S::fresh() else { return };
+    let data = std::fs::read(fixture("rsync/default-logfile.log")).unwrap();
+    let log = s.write("rsyncd.log", &data);
+    let a = s.ingest(&[log.to_str().unwrap()]).success();
+    assert!(stderr(&a).contains("14 new events, 0 already present"), "{}", stderr(&a));
+    let first = s.report_json(BY);
+    let events = s.events();
+    assert_eq!(events, 14);
+    s.check();
+    let renamed = s.write("rsyncd.log.1", &data);
+    let gz = s.write("rsyncd.log.2.gz", &gzip(&data));
+    let zst = s.write("rsyncd.log.3.zst", &zstd(&data));
+    let odd = s.write("no-extension", &gzip(&data));
+    let mut shifted = b"2026/03/01 09:59:59 [99] rsyncd version 3.5.0 starting, listening on port 873\n".to_vec();
+    shifted.extend_from_slice(&data);
+    let shifted = s.write("shifted.log", &shifted);
+    let copies = [&log, &renamed, &gz, &zst, &odd, &shifted].map(|p| p.to_str().unwrap().to_string());
+    for args in [&copies[..1], &copies[1..5], &copies[5..]] {
+        let a = s.ingest(&args.iter().map(String::as_str).collect::<Vec<_>>()).success();
+        assert!(stderr(&a).contains(" 0 new events"), "{args:?}: {}", stderr(&a));
+        assert_eq!(s.report_json(BY), first, "{args:?}");
+        assert_eq!(s.events(), events, "{args:?}");
+    }
+    s.check();
+}
+
+/// A file that grew (cut inside a session) adds only its new lines.
+fn a_grown_file_adds_its_new_lines<S: Store>() {
+    let Some(s) = S::fresh() else { return };
+    let data = synthetic_log(400);
+    let (expected, events) = once::<S>(&data, &[]);
+    let cut = data.len() / 2 + 3;
+    let cut = data[..cut].iter().rposition(|&c| c == b'\n').unwrap() + 1;
+    let p = s.write("rsyncd.log", &data[..cut]);
+    s.ingest(&[p.to_str().unwrap()]).success();
+    let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+    f.write_all(&data[cut..]).unwrap();
+    drop(f);
+    let a = s.ingest(&["-v", p.to_str().unwrap()]).success();
+    assert!(stderr(&a).contains("resumed at byte"), "{}", stderr(&a));
+    assert_eq!(s.report_json(BY), expected);
+    assert_eq!(s.events(), events);
+    s.check();
+}
+
+/// An abort inside a store transaction (`commit`: before COMMIT) or right
+/// after one (`committed`) — no destructors, no rollback — then a re-run:
+/// exact totals.
+fn crash_points_then_rerun<S: Store>() {
+    if S::fresh().is_none() {
+        return;
+    }
+    let data = synthetic_log(120);
+    let (expected, events) = once::<S>(&data, &[]);
+    for point in ["commit", "committed"] {
+        for n in [1, 2, 5, 9] {
+            let s = S::fresh().unwrap();
+            let p = s.write("rsyncd.log", &data);
+            let out = s
+                .cmd()
+                .env("XFERSTATS_TEST_CRASH", format!("{point}:{n}"))
+                .args(INGEST)
+                .args(["--batch-size", "50"])
+                .arg(&p)
+                .output()
+                .unwrap();
+            assert_eq!(out.status.signal(), Some(SIGABRT), "{point}:{n}: the crash point was not reached");
+            s.ingest(&["--batch-size", "50", p.to_str().unwrap()]).success();
+            assert_eq!(s.report_json(BY), expected, "crash at {point}:{n}");
+            assert_eq!(s.events(), events, "crash at {point}:{n}");
+            s.check();
+        }
+    }
+}
+
+/// What `std::process::abort` raises.
+const SIGABRT: i32 = 6;
+const SIGKILL: i32 = 9;
+
+/// SIGKILL once the store holds a given number of events (so the kill
+/// lands mid-import, between or inside batches, not at a chosen point),
+/// then a re-run: exact totals.
+fn sigkill_mid_import_then_rerun<S: Store>() {
+    if S::fresh().is_none() {
+        return;
+    }
+    let data = synthetic_log(2000);
+    let (expected, total) = once::<S>(&data, &["--batch-size", "200"]);
+    for threshold in [1, total / 4, total / 2] {
+        let s = S::fresh().unwrap();
+        let p = s.write("rsyncd.log", &data);
+        let mut child = s.spawn_ingest(&["--batch-size".as_ref(), "200".as_ref(), p.as_os_str()]);
+        while s.try_events().is_none_or(|n| n < threshold) {
+            assert!(child.try_wait().unwrap().is_none(), "the import ended before {threshold} events were stored");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        child.kill().unwrap(); // SIGKILL
+        let status = child.wait().unwrap();
+        let held = s.events();
+        assert_eq!(status.signal(), Some(SIGKILL), "the kill after {threshold} events landed after the import ended");
+        assert!(held >= threshold && held < total, "killed mid-import: {held} of {total} events stored");
+        s.ingest(&["--batch-size", "200", p.to_str().unwrap()]).success();
+        assert_eq!(s.report_json(BY), expected, "killed after {threshold} events");
+        assert_eq!(s.events(), total, "killed after {threshold} events");
+        s.check();
+    }
+}
+
+/// `rollup --rebuild` repairs the rollups; `prune` removes the raw events
+/// and keeps the rollups; a rebuild over pruned days is refused; events
+/// before the prune horizon are not stored again.
+fn prune_and_rebuild<S: Store>() {
+    let Some(s) = S::fresh() else { return };
+    let f = fixture("rsync/default-logfile.log");
+    s.ingest(&["--ip-mode", "full", f.to_str().unwrap()]).success();
+    let by_day = s.report_json("day,user");
+    s.check();
+    s.damage_rollups();
+    s.cmd().args(["rollup", "--rebuild", "--since", "2026-01-01"]).assert().success();
+    assert_eq!(s.report_json("day,user"), by_day);
+    s.check();
+    // March 2026 is more than 30 days old: the raw events go, the rollups
+    // stay, raw-only reports are empty.
+    let a = s.cmd().args(["prune", "--raw-older-than", "30d"]).assert().success();
+    let err = stderr(&a);
+    assert!(err.contains("9 transfers, 5 logins"), "{err}");
+    s.pruned(&err);
+    assert_eq!(s.events(), 0);
+    assert_eq!(s.report_json("day,user"), by_day);
+    assert_eq!(s.report_json("client"), serde_json::json!([]));
+    // A rebuild over pruned days is refused and changes nothing.
+    let a = s.cmd().args(["rollup", "--rebuild", "--since", "2026-01-01"]).assert().code(4);
+    assert!(stderr(&a).contains("pruned"), "{}", stderr(&a));
+    assert_eq!(s.report_json("day,user"), by_day);
+    // Bad ages name the flag.
+    for age in ["30x", "soon"] {
+        let a = s.cmd().args(["prune", "--raw-older-than", age]).assert().code(2);
+        assert!(stderr(&a).contains("--raw-older-than"), "{}", stderr(&a));
+    }
+    // Re-importing the pruned file adds nothing (the ledger remembers it),
+    // nor does a copy with another first line (its rollups count them).
+    s.ingest(&[f.to_str().unwrap()]).success();
+    let mut copy = b"2026/03/01 09:00:00 [99] rsyncd version 3.5.0 starting, listening on port 873\n".to_vec();
+    copy.extend_from_slice(&std::fs::read(&f).unwrap());
+    let copy = s.write("copy.log", &copy);
+    let a = s.ingest(&[copy.to_str().unwrap()]).success();
+    let err = stderr(&a);
+    assert!(err.contains(" 0 new events") && err.contains("were pruned"), "{err}");
+    assert_eq!(s.events(), 0);
+    assert_eq!(s.report_json("day,user"), by_day);
+}
