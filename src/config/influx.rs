@@ -115,12 +115,13 @@ fn parse_duration(name: &str, v: &str) -> Result<Duration, ConfigError> {
     let t = v.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (n, unit) = t.split_at(split);
-    let n: u64 = n.parse().map_err(|_| bad(format!("{name} '{v}': expected a duration like 500ms, 30s, 2m")))?;
+    let wrong = || bad(format!("{name} '{v}': expected a duration like 500ms, 30s, 2m"));
+    let n: u64 = n.parse().map_err(|_| wrong())?;
     Ok(match unit {
         "ms" => Duration::from_millis(n),
         "" | "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n * 60),
-        _ => return Err(bad(format!("{name} '{v}': expected a duration like 500ms, 30s, 2m"))),
+        "m" => Duration::from_secs(n.checked_mul(60).ok_or_else(wrong)?),
+        _ => return Err(wrong()),
     })
 }
 
@@ -466,6 +467,9 @@ mod tests {
             ("influxdb://h/db?retention=x", "unknown parameter 'retention'"),
             ("influxdb://h/db?ssl=maybe", "ssl 'maybe'"),
             ("influxdb://h/db?timeout=5h", "timeout '5h'"),
+            // Fuzzing found: minutes past u64::MAX seconds overflowed (a
+            // panic in debug builds).
+            ("influxdb://h/db?backoff=9223372036854775808m", "backoff '9223372036854775808m'"),
             ("influxdb://h/a/b", "influxdb://host:port/DATABASE"),
             ("influxdb2://u:tok@h/o/b", "INFLUX_TOKEN"),
             ("influxdb:h", "expected influxdb://host"),

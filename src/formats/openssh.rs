@@ -156,12 +156,21 @@ fn user_from(r: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((user, &rest[..port]))
 }
 
+/// Most attempts one line may stand for (`message repeated N times`, `PAM
+/// N more authentication failures`). Real counts stay far below (sshd's
+/// `MaxAuthTries` is 6 by default); a larger one is a damaged or forged
+/// line, rejected rather than expanded into that many events.
+pub const MAX_REPEAT: u32 = 1000;
+
 /// Classifies a message of `sshd` (or `sshd-session`).
 pub fn parse_sshd(msg: &[u8]) -> Result<Message<'_>, &'static str> {
     let (repeat, msg) = match msg.strip_prefix(b"message repeated ") {
         Some(r) => {
             let sp = memchr::memchr(b' ', r).ok_or("malformed 'message repeated'")?;
             let n = crate::formats::prefix::parse_u32(&r[..sp]).ok_or("malformed 'message repeated'")?;
+            if n > MAX_REPEAT {
+                return Err("implausible 'message repeated' count");
+            }
             let inner = memchr::memmem::find(r, b"[ ").map(|i| &r[i + 2..]).ok_or("malformed 'message repeated'")?;
             let inner = inner.trim_ascii_end();
             (n, inner.strip_suffix(b"]").unwrap_or(inner).trim_ascii_end())
@@ -184,6 +193,9 @@ pub fn parse_sshd(msg: &[u8]) -> Result<Message<'_>, &'static str> {
     if let Some(r) = msg.strip_prefix(b"PAM ") {
         if let Some(sp) = memchr::memmem::find(r, b" more authentication failure") {
             let count = crate::formats::prefix::parse_u32(&r[..sp]).unwrap_or(1);
+            if count > MAX_REPEAT {
+                return Err("implausible 'PAM N more authentication failures' count");
+            }
             let rhost = pam_field(msg, b" rhost=").unwrap_or(b"");
             return Ok(Message::PamAuthFailure { user: pam_field(msg, b" user="), rhost, count });
         }
@@ -336,5 +348,26 @@ mod tests {
             parse_sshd(b"pam_unix(sshd:session): session opened for user erin(uid=1001) by (uid=0)"),
             Ok(Message::PamSessionOpened { user: b"erin" })
         );
+    }
+
+    /// Fuzzing found: a forged count made the decoder expand one line into
+    /// four billion attempts (minutes of CPU, or events until memory ran
+    /// out). Counts above [`MAX_REPEAT`] reject the line.
+    #[test]
+    fn implausible_repeat_counts_are_rejected() {
+        let failed =
+            |n: u32| format!("message repeated {n} times: [ Failed password for a from 192.0.2.5 port 1 ssh2]");
+        let pam = |n: u32| {
+            format!(
+                "PAM {n} more authentication failures; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.5  user=a"
+            )
+        };
+        assert!(matches!(parse_sshd(failed(MAX_REPEAT).as_bytes()), Ok(Message::Failed { repeat: MAX_REPEAT, .. })));
+        assert!(matches!(
+            parse_sshd(pam(MAX_REPEAT).as_bytes()),
+            Ok(Message::PamAuthFailure { count: MAX_REPEAT, .. })
+        ));
+        assert_eq!(parse_sshd(failed(MAX_REPEAT + 1).as_bytes()), Err("implausible 'message repeated' count"));
+        assert_eq!(parse_sshd(pam(u32::MAX).as_bytes()), Err("implausible 'PAM N more authentication failures' count"));
     }
 }

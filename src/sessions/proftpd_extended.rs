@@ -71,7 +71,10 @@ impl Decoder for ProftpdExtendedDecoder {
         out.push(Event::Transfer(Transfer {
             id: cx.ids.id(end, server.as_bytes(), line, TAG),
             end,
-            start: seconds.map(|s| end - (s * 1e6) as i64),
+            // A negative, infinite or absurd %T leaves the start unknown.
+            start: seconds
+                .filter(|s| (0.0..i64::MAX as f64 / 1e6).contains(s))
+                .and_then(|s| end.checked_sub((s * 1e6) as i64)),
             protocol,
             direction,
             status,
@@ -140,5 +143,27 @@ mod tests {
         if let Event::Transfer(t) = &out[2] {
             assert_eq!(t.file_size, Some(23456), "a DELE's %b is the deleted size");
         }
+    }
+
+    /// Fuzzing found: a `%T` of -9223372036854775808 (or `inf`) overflowed
+    /// computing the start (a panic in debug builds); it is unknown then.
+    #[test]
+    fn absurd_transfer_time_leaves_the_start_unknown() {
+        let format = r#"%{iso8601} %a %u %{protocol} %m "%f" %{file-size} %b %{transfer-status} %T"#;
+        let mut d = ProftpdExtendedDecoder::new(ExtendedFormat::compile(format).unwrap());
+        let mut cx = crate::sessions::test_context(TimeZone::Utc, 0, "ftp1");
+        let mut out = Vec::new();
+        for t in ["-9223372036854775808.003", "1e300", "inf", "-1", "NaN", "0.5"] {
+            let line = format!(r#"2026-11-08 16:21:21,229 127.0.1.23 grace sftp RETR "/f" 4 4 success {t}"#);
+            assert_eq!(d.line(&mut cx, line.as_bytes(), &mut out), Outcome::Used, "{line}");
+        }
+        let starts: Vec<Option<String>> = out
+            .iter()
+            .map(|e| match e {
+                Event::Transfer(t) => t.start.map(rfc3339),
+                Event::Login(_) => panic!("logins come from the SystemLog"),
+            })
+            .collect();
+        assert_eq!(starts, vec![None, None, None, None, None, Some("2026-11-08T16:21:20.729000Z".to_string())]);
     }
 }

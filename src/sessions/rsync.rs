@@ -279,7 +279,10 @@ impl Decoder for RsyncDecoder {
                 .sessions
                 .iter()
                 .filter(|(_, s)| {
-                    s.summary.is_some() || s.error.is_some() || s.request.is_none() || newest - s.last > STALE_MICROS
+                    s.summary.is_some()
+                        || s.error.is_some()
+                        || s.request.is_none()
+                        || newest.saturating_sub(s.last) > STALE_MICROS
                 })
                 .map(|(pid, _)| *pid)
                 .collect();
@@ -346,7 +349,7 @@ fn prune(hi: &mut HostIndex, ids: &IdKey, out: &mut Vec<Event>) {
         .sessions
         .iter()
         .filter(|(_, s)| {
-            let idle = newest - s.last;
+            let idle = newest.saturating_sub(s.last);
             ((s.summary.is_some() || s.error.is_some()) && idle > GRACE_MICROS)
                 || (s.request.is_none() && idle > IDLE_MICROS)
                 || idle > STALE_MICROS
@@ -371,7 +374,7 @@ fn file_event(
 ) -> Outcome {
     if let Some(s) = s.as_deref_mut() {
         s.last = time;
-        s.items += 1;
+        s.items = s.items.saturating_add(1);
     }
     let direction = match (f.op, f.itemize) {
         (_, Some(i)) if i.starts_with(b"*deleting") => Direction::Delete,
@@ -413,8 +416,8 @@ fn file_event(
     };
     if direction != Direction::Delete {
         if let Some(s) = s.as_deref_mut() {
-            s.files += 1;
-            s.file_bytes += wire.unwrap_or(bytes);
+            s.files = s.files.saturating_add(1);
+            s.file_bytes = s.file_bytes.saturating_add(wire.unwrap_or(bytes));
         }
     }
     let session = s.as_deref().map(|s| s.sid.clone());
@@ -718,5 +721,40 @@ mod tests {
             y.sort_unstable();
             assert_eq!(x, y, "cut after line {cut}");
         }
+    }
+
+    /// Fuzzing found: the byte total of a connection overflowed (a panic in
+    /// debug builds) when its file lines added up past `u64::MAX`.
+    #[test]
+    fn file_byte_total_saturates() {
+        let ev = run(b"2026/03/01 10:00:01 [101] connect from UNDETERMINED (192.0.2.10)\n\
+            2026/03/01 10:00:01 [101] rsync on pub/ from UNDETERMINED (192.0.2.10)\n\
+            2026/03/01 10:00:02 [101] send UNDETERMINED [192.0.2.10] pub () a 18446744073709551615\n\
+            2026/03/01 10:00:02 [101] send UNDETERMINED [192.0.2.10] pub () b 18446744073709551615\n\
+            2026/03/01 10:00:03 [101] sent 1 bytes  received 2 bytes  total size 3\n");
+        let bytes: Vec<u64> = transfers(&ev).iter().map(|t| t.bytes).collect();
+        assert_eq!(bytes, vec![u64::MAX, u64::MAX]);
+    }
+
+    /// Fuzzing found: a restored state with times far apart made the idle
+    /// time overflow (a panic in debug builds); such a session is stale.
+    #[test]
+    fn restored_extreme_times_do_not_overflow() {
+        let mut d = RsyncDecoder::new(LogFormat::compile(DEFAULT_LOG_FORMAT).unwrap());
+        let state = format!(
+            r#"[["srv",{{"transfer_logging":false,"newest":{},"sessions":[[7,{{"sid":"7@0","started":{},"last":{},"addr":"192.0.2.1","ip":null,"host":null,"request":"Pull","module":null,"path":null,"user":null,"items":4294967295,"files":4294967295,"file_bytes":18446744073709551615,"summary":null,"error":null}}]]}}]]"#,
+            i64::MAX,
+            i64::MIN,
+            i64::MIN
+        );
+        d.restore(&state).unwrap();
+        let mut cx = crate::sessions::test_context(TimeZone::Utc, 0, "srv");
+        let mut out = Vec::new();
+        let line = b"2026/03/01 10:00:02 [7] send UNDETERMINED [192.0.2.1] pub () a 5";
+        assert_eq!(d.line(&mut cx, line, &mut out), Outcome::Used);
+        d.finish(&crate::sessions::test_id_key(), &mut out);
+        // The stale session is closed.
+        assert_eq!(d.save(), r#"[["srv",{"transfer_logging":true,"newest":9223372036854775807,"sessions":[]}]]"#);
+        assert_eq!(transfers(&out).iter().map(|t| t.bytes).collect::<Vec<_>>(), vec![5]);
     }
 }

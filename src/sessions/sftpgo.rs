@@ -81,7 +81,8 @@ impl Decoder for SftpgoDecoder {
         out.push(Event::Transfer(Transfer {
             id,
             end: time,
-            start: l.elapsed_ms.filter(|e| *e >= 0).map(|e| time - e * 1000),
+            // An absurd elapsed_ms leaves the start unknown.
+            start: l.elapsed_ms.filter(|e| *e >= 0).and_then(|e| e.checked_mul(1000)).and_then(|e| time.checked_sub(e)),
             protocol: protocol(l.protocol.as_deref()),
             direction,
             status,
@@ -163,5 +164,23 @@ mod tests {
                 ("unknown", LoginOutcome::Failed, Some("no_auth_tried"), Protocol::Ftp),
             ]
         );
+    }
+
+    /// Fuzzing found: an `elapsed_ms` near `i64::MAX` overflowed computing
+    /// the start (a panic in debug builds); it is unknown then.
+    #[test]
+    fn absurd_elapsed_time_leaves_the_start_unknown() {
+        let mut d = SftpgoDecoder::default();
+        let mut cx = crate::sessions::test_context(crate::time::TimeZone::Utc, 0, "sftpgo1");
+        let mut out = Vec::new();
+        for ms in ["9223372036854775807", "9223372036854776", "1500"] {
+            let line = format!(
+                r#"{{"level":"info","time":"2026-10-01T16:54:10.500","sender":"Download","remote_addr":"192.0.2.7:1","elapsed_ms":{ms},"size_bytes":1,"username":"a","file_path":"/f","connection_id":"SFTP_1","protocol":"SFTP"}}"#
+            );
+            assert_eq!(d.line(&mut cx, line.as_bytes(), &mut out), Outcome::Used, "{line}");
+        }
+        let starts: Vec<Option<String>> =
+            crate::sessions::transfers(&out).iter().map(|t| t.start.map(rfc3339)).collect();
+        assert_eq!(starts, vec![None, None, Some("2026-10-01T16:54:09Z".to_string())]);
     }
 }

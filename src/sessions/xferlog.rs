@@ -58,7 +58,12 @@ impl Decoder for XferlogDecoder {
         out.push(Event::Transfer(Transfer {
             id,
             end,
-            start: Some(end - l.seconds as i64 * 1_000_000),
+            // An absurd transfer time (beyond the range of a time stamp)
+            // leaves the start unknown.
+            start: i64::try_from(l.seconds)
+                .ok()
+                .and_then(|s| s.checked_mul(1_000_000))
+                .and_then(|d| end.checked_sub(d)),
             protocol: protocol(l.service),
             direction,
             status: if l.completion == b'c' { Status::Completed } else { Status::Interrupted },
@@ -119,5 +124,29 @@ mod tests {
         assert_eq!((t[8].protocol, t[8].bytes, t[8].status), (Protocol::Scp, 0, Status::Completed));
         assert_eq!((t[9].protocol, t[9].user.as_str()), (Protocol::Ftps, "guest1"));
         assert!(t.iter().all(|t| &*t.server_host == "ftp1" && t.source == SourceFormat::Xferlog));
+    }
+
+    /// Fuzzing found: a transfer time beyond the range of a time stamp
+    /// overflowed computing the start (a panic in debug builds); the start
+    /// is then unknown.
+    #[test]
+    fn absurd_transfer_time_leaves_the_start_unknown() {
+        let mut d = XferlogDecoder::default();
+        let mut cx = crate::sessions::test_context(crate::time::TimeZone::Utc, 0, "ftp1");
+        let mut out = Vec::new();
+        for secs in ["18446744073709551615", "9223372036854775807", "9300000000000"] {
+            let line = format!("Mon Apr  5 12:35:58 2016 {secs} 192.0.2.1 12 /f b _ o r u ftp 0 * c");
+            assert_eq!(d.line(&mut cx, line.as_bytes(), &mut out), Outcome::Used, "{line}");
+        }
+        let line = b"Mon Apr  5 12:35:58 2016 2 192.0.2.1 12 /f b _ o r u ftp 0 * c";
+        assert_eq!(d.line(&mut cx, line, &mut out), Outcome::Used);
+        let starts: Vec<Option<String>> = out
+            .iter()
+            .map(|e| match e {
+                Event::Transfer(t) => t.start.map(rfc3339),
+                Event::Login(_) => panic!("xferlog has no logins"),
+            })
+            .collect();
+        assert_eq!(starts, vec![None, None, None, Some("2016-04-05T12:35:56Z".to_string())]);
     }
 }
