@@ -284,6 +284,9 @@ pub struct Clock {
     last_year: Option<(i32, u32)>,
 }
 
+/// How many years before its reference a year-less time can be placed.
+const MAX_YEARS_BACK: i32 = 100;
+
 impl Clock {
     /// A clock reading local times in `tz`; `reference` (UTC seconds) is the
     /// newest a year-less time can be (usually the file's mtime).
@@ -321,21 +324,26 @@ impl Clock {
     /// carried forward line by line (a December → January step starts the
     /// next year).
     pub fn infer_year(&mut self, c: &mut Civil) {
+        let ref_days = self.reference.div_euclid(86_400);
+        let (ry, _, _) = civil_from_days(ref_days);
         let year = match self.last_year {
             Some((y, m)) if c.month + 6 < m => y + 1,
             Some((y, m)) if c.month > m + 6 => y - 1,
             Some((y, _)) => y,
             None => {
-                let ref_days = self.reference.div_euclid(86_400);
-                let (ry, _, _) = civil_from_days(ref_days);
-                let mut y = ry;
-                let cand = days_from_civil(y, c.month, c.day.min(28));
+                let cand = days_from_civil(ry, c.month, c.day.min(28));
                 if cand > ref_days + 1 {
-                    y -= 1;
+                    ry - 1
+                } else {
+                    ry
                 }
-                y
             }
         };
+        // Months that keep jumping by more than half a year (forged or
+        // garbled lines) would otherwise walk the year out of any calendar:
+        // it stays within a century before the reference (such times are
+        // then refused by the plausible window, not wrapped or looped on).
+        let year = year.clamp(ry - MAX_YEARS_BACK, ry + 1);
         c.year = year;
         if c.month == 2 && c.day == 29 && NaiveDate::from_ymd_opt(year, 2, 29).is_none() {
             // 29 February only exists in leap years: pick the nearest one back.
@@ -521,6 +529,28 @@ mod tests {
         let mut c = parse_bsd(b"Jan  1 00:00:01 x").unwrap();
         clock.infer_year(&mut c);
         assert_eq!(c.year, 2026);
+    }
+
+    /// Found by reading while fuzzing: months that keep jumping by more
+    /// than half a year walked the year back by one every two lines, out of
+    /// chrono's range after ~500 k lines, where the 29 February search never
+    /// ended.
+    #[test]
+    fn jumping_months_keep_the_year_within_a_century() {
+        let reference = days_from_civil(2026, 6, 1) * 86_400;
+        let mut clock = Clock::new(TimeZone::Utc, reference);
+        let lines: [&[u8]; 4] =
+            [b"Jan  1 00:00:00 x", b"Aug  1 00:00:00 x", b"Feb  1 00:00:00 x", b"Sep  1 00:00:00 x"];
+        let mut lowest = i32::MAX;
+        for i in 0..1_000_000 {
+            let mut c = parse_bsd(lines[i % 4]).unwrap();
+            clock.infer_year(&mut c);
+            lowest = lowest.min(c.year);
+        }
+        assert_eq!(lowest, 2026 - MAX_YEARS_BACK);
+        let mut c = parse_bsd(b"Feb 29 00:00:00 x").unwrap();
+        clock.infer_year(&mut c);
+        assert!(NaiveDate::from_ymd_opt(c.year, 2, 29).is_some() && c.year >= 2026 - MAX_YEARS_BACK - 8);
     }
 
     #[test]
