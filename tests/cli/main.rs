@@ -16,5 +16,6 @@ mod pg;
 mod postgres;
 mod realogs;
 mod report;
+mod rotation;
 mod safety;
 mod util;
