@@ -20,7 +20,7 @@ use crate::formats::prefix::PrefixParser;
 use crate::formats::proftpd_extended::ExtendedFormat;
 use crate::formats::rsync::LogFormat;
 use crate::formats::Format;
-use crate::input::{content_hash, tail_hash, Chunk, Compression, Input, Parked, Source, TAIL_CHECK};
+use crate::input::{Compression, Input, Line, LineReader, Parked, Position, Source, CHUNK};
 use crate::model::Event;
 use crate::sanitize::sanitize_bytes;
 use crate::sessions::openssh::OpensshDecoder;
@@ -618,7 +618,7 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
         Held::Parked(parked) => parked.resume(),
         Held::Closed => Input::open(source.clone(), opts.fifo_wait),
     };
-    let mut input = match opened {
+    let input = match opened {
         Ok(i) => i,
         Err(e) => return Ok(InputReport::new(name, format, InputStatus::Failed(e.to_string()))),
     };
@@ -656,125 +656,83 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
     // is already stored. Its ledger entry is written like a file's (offset,
     // lines, tail hash), so the same content given later as a file resumes
     // after it.
-    let resumable = input.is_seekable();
-    if let Some(old) = engine.sink.checkpoint(fingerprint)?.filter(|_| resumable) {
-        if input.resume_at(old.offset, old.tail_hash, &key).map_err(Error::Input)? {
-            tracing::debug!(input = %crate::sanitize::sanitize(&name), offset = old.offset, "resuming from checkpoint");
-            rep.resumed_from = old.offset;
-            ids = IdGen::restore(key, &old.ids);
-            cp = Checkpoint { name: name.clone(), format: format.name().to_string(), ..old };
-        } else {
-            tracing::info!(input = %crate::sanitize::sanitize(&name), "content differs from the checkpoint with the same first line; reading from the start");
-            input = input.rewind().map_err(Error::Input)?;
-        }
-    }
-    let base_rejected = cp.rejected;
-    let can_grow = input.can_grow();
+    let (size, clock) = (input.size, clock_for(&input, opts.timezone));
     let latest = opts.plausible.latest(input.mtime, now_secs());
+    let mut reader = match engine.sink.checkpoint(fingerprint)?.filter(|_| input.is_seekable()) {
+        None => LineReader::new(input, key),
+        Some(old) => match LineReader::resume(
+            input,
+            Position { offset: old.offset, lines: old.lines, tail_hash: old.tail_hash },
+            key,
+        )
+        .map_err(Error::Input)?
+        {
+            Ok(reader) => {
+                tracing::debug!(input = %crate::sanitize::sanitize(&name), offset = old.offset, "resuming from checkpoint");
+                rep.resumed_from = old.offset;
+                ids = IdGen::restore(key, &old.ids);
+                cp = Checkpoint { name: name.clone(), format: format.name().to_string(), ..old };
+                reader
+            }
+            Err(input) => {
+                tracing::info!(input = %crate::sanitize::sanitize(&name), "content differs from the checkpoint with the same first line; reading from the start");
+                LineReader::new(input.rewind().map_err(Error::Input)?, key)
+            }
+        },
+    };
+    let base_rejected = cp.rejected;
     // A forced syslog/openssh format ignores other programs' lines; count
     // the lines that are no syslog or sshd line at all, to tell a wrong
     // --format from a log without transfers.
     let count_foreign = opts.format.is_some() && matches!(format, Format::Syslog | Format::Openssh);
     let mut foreign = 0u64;
-    let mut cx = LineContext {
-        prefix: PrefixParser::new(clock_for(&input, opts.timezone)),
-        ids,
-        server_host: opts.server_host.clone(),
-    };
+    let mut cx = LineContext { prefix: PrefixParser::new(clock), ids, server_host: opts.server_host.clone() };
     engine.decoder(format)?;
-    progress.start(&name, input.size);
-    let chunks = input.chunks();
-    let raw = chunks.raw_read.clone();
-    let mut prev_tail: Vec<u8> = Vec::new();
-    let mut line_no = cp.lines;
-    let mut pending_since_commit = false;
-    let mut bytes_since_commit = 0usize;
-    for chunk in chunks {
-        progress.advance(raw.load(std::sync::atomic::Ordering::Relaxed));
-        match chunk {
-            Chunk::Lines { start, data } => {
-                let mut pos = 0usize;
-                for nl in memchr::memchr_iter(b'\n', &data) {
-                    let mut line = &data[pos..nl];
-                    if let Some(l) = line.strip_suffix(b"\r") {
-                        line = l;
-                    }
-                    line_no += 1;
-                    let decoder = engine.decoders.get_mut(&format).expect("created before reading");
-                    let outcome = decode(decoder.as_mut(), &mut cx, line, &mut engine.events, &opts.plausible, latest);
-                    if count_foreign && outcome.is_ignored() && crate::formats::is_foreign(line) {
-                        foreign += 1;
-                    }
-                    outcome.tally(&mut rep, &mut engine.report.samples, line_no, || sanitize_bytes(line, 160));
-                    rep.lines += 1;
-                    pos = nl + 1;
-                    pending_since_commit = true;
-                    bytes_since_commit += line.len();
-                    // Batches are bounded in events and in the bytes of
-                    // the lines they came from (long paths), so memory
-                    // stays flat whatever the input.
-                    if engine.events.len() >= opts.batch_events
-                        || (bytes_since_commit >= BATCH_BYTES && !engine.events.is_empty())
-                    {
-                        bytes_since_commit = 0;
-                        let offset = start + pos as u64;
-                        cp.rejected = base_rejected + rep.rejected;
-                        checkpoint_at(&mut cp, &cx, &data, start, &prev_tail, offset, line_no);
-                        engine.commit(Some(&cp))?;
-                        pending_since_commit = false;
-                    }
+    progress.start(&name, size);
+    let (first_offset, first_line) = (reader.offset(), reader.lines());
+    let mut committed_at = first_offset;
+    let mut progress_at = first_offset;
+    loop {
+        let (number, decoded, text) = match reader.next_line() {
+            Ok(Some(Line::Text { number, bytes })) => {
+                let decoder = engine.decoders.get_mut(&format).expect("created before reading");
+                let decoded = decode(decoder.as_mut(), &mut cx, bytes, &mut engine.events, &opts.plausible, latest);
+                if count_foreign && decoded.is_ignored() && crate::formats::is_foreign(bytes) {
+                    foreign += 1;
                 }
-                rep.bytes += data.len() as u64;
-                let offset = start + data.len() as u64;
-                checkpoint_at(&mut cp, &cx, &data, start, &prev_tail, offset, line_no);
-                keep_tail(&mut prev_tail, &data);
+                (number, decoded, Text::Line(bytes))
             }
-            Chunk::Overlong { start, len } => {
-                line_no += 1;
-                rep.lines += 1;
-                rep.bytes += len;
-                let outcome = Decoded { outcome: Outcome::Rejected("line longer than 1 MiB"), implausible: None };
-                outcome.tally(&mut rep, &mut engine.report.samples, line_no, || format!("({len} bytes skipped)"));
-                // The tail check needs the bytes before the offset; an
-                // overlong line's last bytes are not kept, so use a marker
-                // that can never match: a later run re-reads from the start
-                // and content ids keep it exact.
-                prev_tail.clear();
-                cp.offset = start + len;
-                cp.lines = line_no;
-                cp.tail_hash = 0;
-                pending_since_commit = true;
+            Ok(Some(Line::Overlong { number, len })) => {
+                let rejected = Outcome::Rejected("line longer than 1 MiB");
+                (number, Decoded { outcome: rejected, implausible: None }, Text::Skipped(len))
             }
-            Chunk::End { start, data } => {
-                if !data.is_empty() {
-                    if can_grow {
-                        rep.unterminated = true;
-                    } else {
-                        line_no += 1;
-                        rep.lines += 1;
-                        rep.bytes += data.len() as u64;
-                        let decoder = engine.decoders.get_mut(&format).expect("created before reading");
-                        let outcome =
-                            decode(decoder.as_mut(), &mut cx, &data, &mut engine.events, &opts.plausible, latest);
-                        if count_foreign && outcome.is_ignored() && crate::formats::is_foreign(&data) {
-                            foreign += 1;
-                        }
-                        outcome.tally(&mut rep, &mut engine.report.samples, line_no, || sanitize_bytes(&data, 160));
-                        let offset = start + data.len() as u64;
-                        checkpoint_at(&mut cp, &cx, &data, start, &prev_tail, offset, line_no);
-                        pending_since_commit = true;
-                    }
-                }
+            Ok(None) => break,
+            Err(e) => {
+                rep.status = InputStatus::Failed(e.to_string());
                 break;
             }
-            Chunk::Error { error, .. } => {
-                rep.status = InputStatus::Failed(error.to_string());
-                break;
-            }
+        };
+        decoded.tally(&mut rep, &mut engine.report.samples, number, || text.sample());
+        let offset = reader.offset();
+        if offset >= progress_at {
+            progress.advance(reader.raw_read());
+            progress_at = offset + CHUNK as u64;
+        }
+        // Batches are bounded in events and in the bytes of the lines they
+        // came from (long paths), so memory stays flat whatever the input.
+        if engine.events.len() >= opts.batch_events
+            || (offset - committed_at >= BATCH_BYTES as u64 && !engine.events.is_empty())
+        {
+            checkpoint(&mut cp, &reader, &cx, base_rejected + rep.rejected);
+            engine.commit(Some(&cp))?;
+            committed_at = offset;
         }
     }
-    if pending_since_commit || !engine.events.is_empty() {
-        cp.rejected = base_rejected + rep.rejected;
+    rep.lines = reader.lines() - first_line;
+    rep.bytes = reader.offset() - first_offset;
+    rep.unterminated = reader.unterminated();
+    if reader.offset() != committed_at || !engine.events.is_empty() {
+        checkpoint(&mut cp, &reader, &cx, base_rejected + rep.rejected);
         engine.commit(Some(&cp))?;
     }
     let used = rep.lines - rep.ignored - rep.rejected;
@@ -783,6 +741,34 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
     }
     progress.finish();
     Ok(rep)
+}
+
+/// What a rejected-line sample shows of a line.
+enum Text<'a> {
+    /// The line read.
+    Line(&'a [u8]),
+    /// An over-long line skipped unread, of this length.
+    Skipped(u64),
+}
+
+impl Text<'_> {
+    fn sample(&self) -> String {
+        match self {
+            Text::Line(bytes) => sanitize_bytes(bytes, 160),
+            Text::Skipped(len) => format!("({len} bytes skipped)"),
+        }
+    }
+}
+
+/// Sets `cp` to where `reader` stands, with the ids and the (cumulative)
+/// rejected lines up to there.
+fn checkpoint(cp: &mut Checkpoint, reader: &LineReader, cx: &LineContext, rejected: u64) {
+    let Position { offset, lines, tail_hash } = reader.position();
+    cp.offset = offset;
+    cp.lines = lines;
+    cp.tail_hash = tail_hash;
+    cp.ids = cx.ids.save();
+    cp.rejected = rejected;
 }
 
 /// A line's outcome once its events passed the plausibility window.
@@ -844,41 +830,4 @@ impl Decoded {
             }
         }
     }
-}
-
-fn keep_tail(prev_tail: &mut Vec<u8>, data: &[u8]) {
-    if data.len() >= TAIL_CHECK {
-        prev_tail.clear();
-        prev_tail.extend_from_slice(&data[data.len() - TAIL_CHECK..]);
-    } else {
-        prev_tail.extend_from_slice(data);
-        let excess = prev_tail.len().saturating_sub(TAIL_CHECK);
-        prev_tail.drain(..excess);
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn checkpoint_at(
-    cp: &mut Checkpoint,
-    cx: &LineContext,
-    data: &[u8],
-    start: u64,
-    prev_tail: &[u8],
-    offset: u64,
-    line_no: u64,
-) {
-    let key = cx.ids.key();
-    let hash = tail_hash(data, start, offset, &key).unwrap_or_else(|| {
-        // Not enough bytes in this chunk: join the previous chunk's tail.
-        let within = (offset - start) as usize;
-        let mut joined = Vec::with_capacity(TAIL_CHECK);
-        joined.extend_from_slice(prev_tail);
-        joined.extend_from_slice(&data[..within]);
-        let from = joined.len().saturating_sub(TAIL_CHECK);
-        content_hash(&key, &joined[from..])
-    });
-    cp.offset = offset;
-    cp.lines = line_no;
-    cp.tail_hash = hash;
-    cp.ids = cx.ids.save();
 }

@@ -14,6 +14,9 @@
 //! name: `log`, its renamed `log.1` and its compressed `log.2.gz` are one
 //! input to the checkpoint ledger, so re-reading any of them resumes where
 //! the last run stopped.
+//!
+//! [`LineReader`] (`lines.rs`) cuts the chunks into lines and keeps the
+//! position a checkpoint records; it is the only reader of chunks.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -28,6 +31,10 @@ use xxhash_rust::xxh3::xxh3_64;
 use crate::enrich::hostkey::IdKey;
 
 use crate::error::InputError;
+
+mod lines;
+
+pub use lines::{Line, LineReader, Position};
 
 /// Bytes handed to the parser at a time.
 pub const CHUNK: usize = 1 << 20;
@@ -391,10 +398,11 @@ impl Input {
     }
 
     /// Moves to decompressed `offset`, checking that the `TAIL_CHECK` bytes
-    /// before it hash (keyed) to `tail_hash`. Returns false when the content there
-    /// differs, i.e. the file is not the one the checkpoint was written for;
-    /// the input must then be opened again to read it from the start.
-    pub fn resume_at(&mut self, offset: u64, tail_hash: u64, key: &IdKey) -> Result<bool, InputError> {
+    /// before it hash (keyed) to `tail_hash`; returns those bytes. `None`
+    /// when the content there differs, i.e. the file is not the one the
+    /// checkpoint was written for; the input must then be read again from
+    /// its start ([`Input::rewind`]).
+    fn resume_at(&mut self, offset: u64, tail_hash: u64, key: &IdKey) -> Result<Option<Vec<u8>>, InputError> {
         let check_from = offset.saturating_sub(TAIL_CHECK as u64);
         let mut tail = Vec::with_capacity(TAIL_CHECK);
         if offset <= self.head.len() as u64 {
@@ -406,7 +414,7 @@ impl Input {
                 Body::Plain(f) => {
                     let len = f.inner.metadata().map_err(err)?.len();
                     if len < offset {
-                        return Ok(false);
+                        return Ok(None);
                     }
                     f.inner.seek(SeekFrom::Start(check_from)).map_err(err)?;
                 }
@@ -414,19 +422,17 @@ impl Input {
                     let skip = check_from - self.pos;
                     let copied = io::copy(&mut r.by_ref().take(skip), &mut io::sink()).map_err(err)?;
                     if copied < skip {
-                        return Ok(false);
+                        return Ok(None);
                     }
                 }
             }
             self.pos = check_from;
             let want = (offset - check_from) as usize;
-            let mut buf = Vec::new();
-            read_full(&mut self.body, &mut buf, want).map_err(err)?;
-            self.pos += buf.len() as u64;
-            tail = buf;
+            read_full(&mut self.body, &mut tail, want).map_err(err)?;
+            self.pos += tail.len() as u64;
         }
         if tail.len() as u64 != offset - check_from || content_hash(key, &tail) != tail_hash {
-            return Ok(false);
+            return Ok(None);
         }
         if offset <= self.head.len() as u64 {
             self.head.drain(..offset as usize);
@@ -434,11 +440,11 @@ impl Input {
             self.head.clear();
         }
         self.skipped = offset;
-        Ok(true)
+        Ok(Some(tail))
     }
 
     /// Starts the reader thread; chunks arrive in order on the receiver.
-    pub fn chunks(self) -> Chunks {
+    fn chunks(self) -> Chunks {
         let Input { head, body, skipped, source, raw_read, .. } = self;
         let (tx, rx) = sync_channel::<Chunk>(4);
         let name = source.path();
@@ -452,7 +458,7 @@ impl Input {
 
 /// Line-aligned pieces of an input.
 #[derive(Debug)]
-pub enum Chunk {
+enum Chunk {
     /// Complete lines (ends with `\n`); `start` is the decompressed offset.
     Lines {
         /// Offset of `data[0]`.
@@ -474,21 +480,19 @@ pub enum Chunk {
         /// The unterminated tail.
         data: Vec<u8>,
     },
-    /// Reading failed at `offset`.
+    /// Reading failed (the error names the offset).
     Error {
-        /// Offset reached.
-        offset: u64,
         /// The error.
         error: InputError,
     },
 }
 
 /// Receiver of an input's chunks.
-pub struct Chunks {
+struct Chunks {
     rx: Receiver<Chunk>,
     _handle: std::thread::JoinHandle<()>,
     /// Raw bytes read so far.
-    pub raw_read: Arc<AtomicU64>,
+    raw_read: Arc<AtomicU64>,
 }
 
 impl Iterator for Chunks {
@@ -522,10 +526,8 @@ fn read_chunks(head: Vec<u8>, skipped: u64, mut body: Body, name: &Path, tx: std
                         }
                     }
                     let offset = start + buf.len() as u64;
-                    let _ = tx.send(Chunk::Error {
-                        offset,
-                        error: InputError::Read { path: name.to_path_buf(), offset, source: e },
-                    });
+                    let _ = tx
+                        .send(Chunk::Error { error: InputError::Read { path: name.to_path_buf(), offset, source: e } });
                     return;
                 }
             }
@@ -579,16 +581,6 @@ fn read_chunks(head: Vec<u8>, skipped: u64, mut body: Body, name: &Path, tx: std
             return;
         }
     }
-}
-
-/// Keyed hash of the [`TAIL_CHECK`] bytes before `offset` within `data`
-/// that starts at `data_start`; `None` if `data` does not hold them.
-pub fn tail_hash(data: &[u8], data_start: u64, offset: u64, key: &IdKey) -> Option<u64> {
-    let from = offset.saturating_sub(TAIL_CHECK as u64);
-    if from < data_start || offset > data_start + data.len() as u64 {
-        return None;
-    }
-    Some(content_hash(key, &data[(from - data_start) as usize..(offset - data_start) as usize]))
 }
 
 /// The stored hash of log content (fingerprints, tail hashes): keyed, as

@@ -16,6 +16,7 @@ mod pg;
 mod postgres;
 mod realogs;
 mod report;
+mod rotation;
 mod safety;
 mod stores;
 mod util;
