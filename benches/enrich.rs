@@ -28,7 +28,7 @@ use xferstats::formats::Format;
 use xferstats::ingest::{ingest, IngestOptions, NoProgress};
 use xferstats::input::Source;
 use xferstats::model::Event;
-use xferstats::sessions::rsync::RsyncDecoder;
+use xferstats::formats::rsync::decoder::RsyncDecoder;
 use xferstats::sessions::{Decoder, IdGen, LineContext};
 use xferstats::sinks::sqlite::SqliteStore;
 use xferstats::time::{Clock, TimeZone};

@@ -12,11 +12,11 @@ use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use xferstats::formats::prefix::PrefixParser;
 use xferstats::formats::proftpd_extended::{ExtendedFormat, DEFAULT_FORMAT};
 use xferstats::formats::rsync::{LogFormat, DEFAULT_LOG_FORMAT};
-use xferstats::sessions::proftpd_extended::ProftpdExtendedDecoder;
-use xferstats::sessions::sftpgo::SftpgoDecoder;
-use xferstats::sessions::syslog::SyslogDecoder;
-use xferstats::sessions::vsftpd::VsftpdDecoder;
-use xferstats::sessions::xferlog::XferlogDecoder;
+use xferstats::formats::proftpd_extended::decoder::ProftpdExtendedDecoder;
+use xferstats::formats::sftpgo::decoder::SftpgoDecoder;
+use xferstats::formats::syslog::SyslogDecoder;
+use xferstats::formats::vsftpd::decoder::VsftpdDecoder;
+use xferstats::formats::xferlog::decoder::XferlogDecoder;
 use xferstats::sessions::{Decoder, IdGen, LineContext, Outcome};
 use xferstats::time::{Clock, TimeZone};
 

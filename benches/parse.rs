@@ -25,7 +25,7 @@ use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput
 use corpus::Style;
 use xferstats::formats::prefix::PrefixParser;
 use xferstats::formats::rsync::{parse_message, LogFormat, DEFAULT_LOG_FORMAT};
-use xferstats::sessions::rsync::RsyncDecoder;
+use xferstats::formats::rsync::decoder::RsyncDecoder;
 use xferstats::sessions::{Decoder, IdGen, LineContext, Outcome};
 use xferstats::time::{Clock, TimeZone};
 

@@ -9,6 +9,7 @@ pub mod proftpd;
 pub mod proftpd_extended;
 pub mod rsync;
 pub mod sftpgo;
+pub mod syslog;
 pub mod template;
 pub mod vsftpd;
 pub mod xferlog;

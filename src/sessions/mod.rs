@@ -7,14 +7,6 @@
 //! split across two cron runs or two rotated files is neither lost nor
 //! counted twice.
 
-pub mod openssh;
-pub mod proftpd;
-pub mod proftpd_extended;
-pub mod rsync;
-pub mod sftpgo;
-pub mod syslog;
-pub mod vsftpd;
-pub mod xferlog;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};

@@ -1,6 +1,6 @@
 //! rsync daemon (rsyncd) logs: messages after the prefix, turned into
 //! [`Record`]s. Pure functions from bytes to records; joining the lines of a
-//! connection (by pid) is the job of [`crate::sessions::rsync`].
+//! connection (by pid) is the job of [`crate::formats::rsync::decoder`].
 //!
 //! Traps handled here (see the format notes, §A1): direction is the daemon's
 //! (`rsync on` / `send` = client download, `rsync to` / `recv` = upload);
@@ -9,6 +9,7 @@
 //! and, since rsync 3.5.0, `\#ooo` escapes for control and C1 bytes; the
 //! `sent … received …` summary has two spaces between its clauses.
 
+pub mod decoder;
 pub mod logformat;
 
 use std::borrow::Cow;

@@ -9,6 +9,8 @@
 //! anonymous login; non-ASCII bytes in paths became `?`; the client address
 //! may be `::ffff:a.b.c.d`.
 
+pub mod decoder;
+
 use crate::formats::prefix::{parse_u32, parse_u64};
 use crate::time::{month_from_abbr, num2, Civil};
 

@@ -8,6 +8,8 @@
 //! field set has no `remote_addr` and no `protocol`. Unknown fields are
 //! ignored.
 
+pub mod decoder;
+
 use std::borrow::Cow;
 
 use serde::Deserialize;

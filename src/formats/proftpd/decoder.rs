@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use super::{client_ip, Decoder, LineContext, Outcome, ServerName};
+use crate::sessions::{client_ip, Decoder, LineContext, Outcome, ServerName};
 use crate::formats::proftpd::{self, Message};
 use crate::model::{Event, Login, LoginOutcome, Micros, Protocol, SourceFormat, ANONYMOUS};
 
@@ -104,8 +104,8 @@ mod tests {
         let mut cx = crate::sessions::test_context(TimeZone::Utc, 0, "unused");
         let mut out = Vec::new();
         let data = [
-            &include_bytes!("../../testdata/proftpd/proftpd.log")[..],
-            include_bytes!("../../testdata/proftpd/sftp.log"),
+            &include_bytes!("../../../testdata/proftpd/proftpd.log")[..],
+            include_bytes!("../../../testdata/proftpd/sftp.log"),
         ];
         for line in data.concat().split(|&c| c == b'\n') {
             if !line.is_empty() {

@@ -12,6 +12,8 @@
 //! stored as `anonymous`); status `i` is incomplete; extra trailing fields
 //! exist in the wild; whitespace in names was replaced by `_` (lossy).
 
+pub mod decoder;
+
 use crate::formats::prefix::parse_u64;
 use crate::time::{month_from_abbr, num2, Civil};
 

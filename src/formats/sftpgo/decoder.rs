@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{client_ip, Decoder, LineContext, Outcome, ServerName};
+use crate::sessions::{client_ip, Decoder, LineContext, Outcome, ServerName};
 use crate::formats::sftpgo::{self, LineTime};
 use crate::model::{
     Direction, Event, Granularity, Login, LoginOutcome, Protocol, SourceFormat, Status, Transfer, ANONYMOUS,
@@ -114,7 +114,7 @@ mod tests {
         let mut d = SftpgoDecoder::default();
         let mut cx = crate::sessions::test_context("+02:00".parse().unwrap(), 0, "sftpgo1");
         let mut out = Vec::new();
-        let outcomes: Vec<Outcome> = include_bytes!("../../testdata/sftpgo/sftpgo.log")
+        let outcomes: Vec<Outcome> = include_bytes!("../../../testdata/sftpgo/sftpgo.log")
             .split(|&c| c == b'\n')
             .filter(|l| !l.is_empty())
             .map(|l| d.line(&mut cx, l, &mut out))

@@ -9,6 +9,8 @@
 //! logs, so only the SystemLog's are counted (reading both files never
 //! counts an attempt twice).
 
+pub mod decoder;
+
 use crate::time::{parse_ymd_hms, Civil};
 
 /// A classified ProFTPD line.

@@ -2,7 +2,7 @@
 //! one event. Logins are left to the SystemLog (see
 //! [`crate::formats::proftpd_extended`]).
 
-use super::{client_ip, Decoder, LineContext, Outcome, ServerName};
+use crate::sessions::{client_ip, Decoder, LineContext, Outcome, ServerName};
 use crate::formats::proftpd_extended::ExtendedFormat;
 use crate::model::{Direction, Event, Granularity, Protocol, SourceFormat, Status, Transfer, ANONYMOUS};
 
@@ -109,7 +109,7 @@ mod tests {
         let mut d = ProftpdExtendedDecoder::new(ExtendedFormat::compile(DEFAULT_FORMAT).unwrap());
         let mut cx = crate::sessions::test_context(TimeZone::Utc, 0, "ftp1");
         let mut out = Vec::new();
-        for line in include_bytes!("../../testdata/proftpd/extended.log").split(|&c| c == b'\n') {
+        for line in include_bytes!("../../../testdata/proftpd/extended.log").split(|&c| c == b'\n') {
             if !line.is_empty() {
                 assert!(!matches!(d.line(&mut cx, line, &mut out), Outcome::Rejected(_)));
             }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
-use super::{client_ip, Decoder, LineContext, Outcome};
+use crate::sessions::{client_ip, Decoder, LineContext, Outcome};
 use crate::enrich::hostkey::IdKey;
 use crate::formats::rsync::{parse_message, unescape, FileLine, LogFormat, Record, Request};
 use crate::model::{
@@ -529,7 +529,7 @@ mod tests {
 
     #[test]
     fn default_format_log_file() {
-        let ev = run(include_bytes!("../../testdata/rsync/default-logfile.log"));
+        let ev = run(include_bytes!("../../../testdata/rsync/default-logfile.log"));
         let t = transfers(&ev);
         let summary: Vec<_> = t
             .iter()
@@ -588,7 +588,7 @@ mod tests {
 
     #[test]
     fn summary_only_sessions_are_session_level_transfers() {
-        let ev = run(include_bytes!("../../testdata/rsync/summary-only-rfc3339.log"));
+        let ev = run(include_bytes!("../../../testdata/rsync/summary-only-rfc3339.log"));
         let t = transfers(&ev);
         let got: Vec<_> = t
             .iter()
@@ -643,7 +643,7 @@ mod tests {
     #[test]
     fn bsd_syslog_year_rollover_and_other_programs() {
         let (ev, outcomes) =
-            run_with(DEFAULT_LOG_FORMAT, include_bytes!("../../testdata/rsync/bsd-syslog.log"), (2027, 1, 2));
+            run_with(DEFAULT_LOG_FORMAT, include_bytes!("../../../testdata/rsync/bsd-syslog.log"), (2027, 1, 2));
         assert_eq!(outcomes[2], Outcome::Ignored, "sshd line in a mixed syslog");
         let t = transfers(&ev);
         assert_eq!(t.len(), 1);
@@ -659,7 +659,7 @@ mod tests {
     fn itemized_custom_format() {
         let (ev, _) = run_with(
             "%t %a %h %o %m %u %f %l %b %i",
-            include_bytes!("../../testdata/rsync/custom-itemize.log"),
+            include_bytes!("../../../testdata/rsync/custom-itemize.log"),
             (2026, 11, 20),
         );
         let t = transfers(&ev);
@@ -682,7 +682,7 @@ mod tests {
     #[test]
     fn bad_lines_are_rejected_not_fatal() {
         let (ev, outcomes) =
-            run_with(DEFAULT_LOG_FORMAT, include_bytes!("../../testdata/rsync/bad-lines.log"), (2026, 3, 2));
+            run_with(DEFAULT_LOG_FORMAT, include_bytes!("../../../testdata/rsync/bad-lines.log"), (2026, 3, 2));
         let rejected = outcomes.iter().filter(|o| matches!(o, Outcome::Rejected(_))).count();
         assert_eq!(rejected, 4);
         let t = transfers(&ev);
@@ -692,7 +692,7 @@ mod tests {
 
     #[test]
     fn state_survives_save_and_restore() {
-        let data: &[u8] = include_bytes!("../../testdata/rsync/summary-only-rfc3339.log");
+        let data: &[u8] = include_bytes!("../../../testdata/rsync/summary-only-rfc3339.log");
         let lines: Vec<&[u8]> = data.split(|&c| c == b'\n').filter(|l| !l.is_empty()).collect();
         let whole = run(data);
         for cut in 1..lines.len() {

@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use super::{client_ip, Decoder, LineContext, Outcome, ServerName, StampCache};
+use crate::sessions::{client_ip, Decoder, LineContext, Outcome, ServerName, StampCache};
 use crate::formats::xferlog;
 use crate::model::{Direction, Event, Granularity, Protocol, SourceFormat, Status, Transfer, ANONYMOUS};
 
@@ -91,7 +91,7 @@ mod tests {
         let mut d = XferlogDecoder::default();
         let mut cx = crate::sessions::test_context("Europe/Paris".parse().unwrap(), 0, "ftp1");
         let mut out = Vec::new();
-        for line in include_bytes!("../../testdata/xferlog/traps.xferlog").split(|&c| c == b'\n') {
+        for line in include_bytes!("../../../testdata/xferlog/traps.xferlog").split(|&c| c == b'\n') {
             if !line.is_empty() {
                 assert_eq!(d.line(&mut cx, line, &mut out), Outcome::Used);
             }

@@ -9,6 +9,8 @@
 //! aborted FTP upload still gets status 226; legacy scp has status `-`;
 //! non-transfer commands of the logged classes appear with `-` fields.
 
+pub mod decoder;
+
 use nom::{
     branch::alt,
     bytes::complete::{is_not, tag, take_until},
@@ -19,7 +21,7 @@ use nom::{
     IResult,
 };
 
-use super::template::{match_items, Item, Shape};
+use crate::formats::template::{match_items, Item, Shape};
 use crate::formats::prefix::parse_u64;
 use crate::time::{month_from_abbr, num2, parse_offset, parse_ymd_hms, Civil};
 

@@ -7,9 +7,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::openssh::OpensshDecoder;
-use super::rsync::RsyncDecoder;
-use super::{Decoder, LineContext, Outcome};
+use crate::formats::openssh::decoder::OpensshDecoder;
+use crate::formats::rsync::decoder::RsyncDecoder;
+use crate::sessions::{Decoder, LineContext, Outcome};
 use crate::enrich::hostkey::IdKey;
 use crate::formats::openssh::is_openssh_program;
 use crate::formats::prefix::prefix_shape;
@@ -108,7 +108,7 @@ mod tests {
         let mut cx = crate::sessions::test_context(TimeZone::Utc, days_from_civil(2026, 11, 20) * 86_400, "x");
         let mut out = Vec::new();
         let mut outcomes = Vec::new();
-        for line in include_bytes!("../../testdata/syslog/mixed.log").split(|&c| c == b'\n') {
+        for line in include_bytes!("../../../testdata/syslog/mixed.log").split(|&c| c == b'\n') {
             if !line.is_empty() {
                 outcomes.push(d.line(&mut cx, line, &mut out));
             }

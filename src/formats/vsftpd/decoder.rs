@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use super::xferlog::host_fields;
-use super::{Decoder, LineContext, Outcome, ServerName, StampCache};
+use crate::formats::xferlog::decoder::host_fields;
+use crate::sessions::{Decoder, LineContext, Outcome, ServerName, StampCache};
 use crate::formats::vsftpd::{self, Action};
 use crate::model::{
     Direction, Event, Granularity, Login, LoginOutcome, Protocol, SourceFormat, Status, Transfer, ANONYMOUS,
@@ -117,7 +117,7 @@ mod tests {
         let mut cx = crate::sessions::test_context(TimeZone::Utc, 0, "ftp1");
         let mut out = Vec::new();
         let mut ignored = 0;
-        for line in include_bytes!("../../testdata/vsftpd/traps.log").split(|&c| c == b'\n') {
+        for line in include_bytes!("../../../testdata/vsftpd/traps.log").split(|&c| c == b'\n') {
             if line.is_empty() {
                 continue;
             }

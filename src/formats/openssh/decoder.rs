@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::{client_ip, Decoder, LineContext, Outcome};
+use crate::sessions::{client_ip, Decoder, LineContext, Outcome};
 use crate::enrich::hostkey::IdKey;
 use crate::formats::openssh::{self, is_openssh_program, unvis, Message};
 use crate::model::{
@@ -434,7 +434,7 @@ mod tests {
         let mut d = OpensshDecoder::default();
         let mut cx = crate::sessions::test_context(TimeZone::Utc, days_from_civil(2026, 11, 20) * 86_400, "unused");
         let mut out = Vec::new();
-        for line in include_bytes!("../../testdata/openssh/auth.log").split(|&c| c == b'\n') {
+        for line in include_bytes!("../../../testdata/openssh/auth.log").split(|&c| c == b'\n') {
             if !line.is_empty() {
                 assert!(!matches!(d.line(&mut cx, line, &mut out), Outcome::Rejected(_)));
             }

@@ -1,7 +1,7 @@
 //! OpenSSH: `sftp-server` / `internal-sftp` transaction lines (at `-l INFO`
 //! or `VERBOSE`) and the sshd authentication lines around them. Pure
 //! functions from a syslog message to a [`Message`]; joining an SFTP
-//! session's lines by (host, program, pid) is [`crate::sessions::openssh`].
+//! session's lines by (host, program, pid) is [`crate::formats::openssh::decoder`].
 //!
 //! Traps (format notes §A2, §0 #11–13): sftp-server logs nothing at its
 //! default level; the `close` line has no user or address (join on the pid
@@ -10,6 +10,8 @@
 //! ended with the file open (interrupted); paths are `strnvis`-escaped
 //! (`\303\251`, `\n`); the program is `sftp-server` or `internal-sftp`;
 //! sshd `Accepted …` lines come from another pid than the SFTP child.
+
+pub mod decoder;
 
 use std::borrow::Cow;
 
