@@ -10,9 +10,9 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 
 use xferstats::formats::prefix::PrefixParser;
+use xferstats::formats::proftpd_extended::decoder::ProftpdExtendedDecoder;
 use xferstats::formats::proftpd_extended::{ExtendedFormat, DEFAULT_FORMAT};
 use xferstats::formats::rsync::{LogFormat, DEFAULT_LOG_FORMAT};
-use xferstats::formats::proftpd_extended::decoder::ProftpdExtendedDecoder;
 use xferstats::formats::sftpgo::decoder::SftpgoDecoder;
 use xferstats::formats::syslog::SyslogDecoder;
 use xferstats::formats::vsftpd::decoder::VsftpdDecoder;
@@ -254,7 +254,8 @@ fn proftpd_corpus(target: usize) -> Vec<u8> {
 
 fn pass(decoder: &mut dyn Decoder, data: &[u8]) -> (usize, usize) {
     let mut cx = LineContext {
-        prefix: PrefixParser::new(Clock::new(TimeZone::Utc, 0)),
+        clock: Clock::new(TimeZone::Utc, 0),
+        prefix: PrefixParser::new(),
         ids: IdGen::new(xferstats::enrich::hostkey::HostKey::new(b"bench host key, 16+ chars").id_key()),
         server_host: "bench".into(),
     };

@@ -19,18 +19,10 @@ use crate::error::Error;
 use crate::formats::prefix::PrefixParser;
 use crate::formats::proftpd_extended::ExtendedFormat;
 use crate::formats::rsync::LogFormat;
-use crate::formats::Format;
+use crate::formats::{Format, Templates};
 use crate::input::{content_hash, tail_hash, Chunk, Compression, Input, Parked, Source, TAIL_CHECK};
 use crate::model::Event;
 use crate::sanitize::sanitize_bytes;
-use crate::formats::openssh::decoder::OpensshDecoder;
-use crate::formats::proftpd::decoder::ProftpdDecoder;
-use crate::formats::proftpd_extended::decoder::ProftpdExtendedDecoder;
-use crate::formats::rsync::decoder::RsyncDecoder;
-use crate::formats::sftpgo::decoder::SftpgoDecoder;
-use crate::formats::syslog::SyslogDecoder;
-use crate::formats::vsftpd::decoder::VsftpdDecoder;
-use crate::formats::xferlog::decoder::XferlogDecoder;
 use crate::sessions::{Decoder, IdGen, LineContext, Outcome};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
@@ -433,24 +425,22 @@ impl<'a> Engine<'a> {
     }
 }
 
+impl IngestOptions {
+    /// The configured line layouts, for the format registry.
+    pub fn templates(&self) -> Templates<'_> {
+        Templates { rsync: &self.rsync_log_format, proftpd: &self.proftpd_log_format }
+    }
+}
+
 /// A fresh decoder of format `f`.
 fn new_decoder(opts: &IngestOptions, f: Format) -> Box<dyn Decoder> {
-    match f {
-        Format::Rsyncd => Box::new(RsyncDecoder::new(opts.rsync_log_format.clone())),
-        Format::Xferlog => Box::new(XferlogDecoder::default()),
-        Format::Vsftpd => Box::new(VsftpdDecoder::default()),
-        Format::Sftpgo => Box::new(SftpgoDecoder::default()),
-        Format::Openssh => Box::new(OpensshDecoder::default()),
-        Format::Proftpd => Box::new(ProftpdDecoder::default()),
-        Format::ProftpdExtended => Box::new(ProftpdExtendedDecoder::new(opts.proftpd_log_format.clone())),
-        Format::Syslog => Box::new(SyslogDecoder::new(opts.rsync_log_format.clone())),
-    }
+    (f.spec().decoder)(&opts.templates())
 }
 
 /// The open sessions `stored` of scope `scope`, saved before ids were
 /// keyed, with the ids they hold keyed by `key` (sealed again if they were).
 fn rekey_state(opts: &IngestOptions, key: &HostKey, scope: &str, stored: &str) -> Result<String, String> {
-    let Some(mut d) = Format::ALL.iter().map(|&f| new_decoder(opts, f)).find(|d| d.scope() == scope) else {
+    let Some(mut d) = Format::all().map(|f| new_decoder(opts, f)).find(|d| d.scope() == scope) else {
         return Ok(stored.to_string());
     };
     d.restore(&key.unseal(stored)?)?;
@@ -584,27 +574,14 @@ fn run(
 /// The format of an opened input (forced, or detected from the complete
 /// lines of its head) and the time of its first line, for ordering.
 fn look(input: &Input, opts: &IngestOptions) -> (Option<Format>, Option<i64>) {
-    let mut pp = PrefixParser::new(clock_for(input, opts.timezone));
+    let (mut parser, mut clock, templates) = (PrefixParser::new(), clock_for(input, opts.timezone), opts.templates());
     let format = match opts.format {
         Some(f) => Some(f),
-        None => Format::detect(input.head_lines(), &mut pp, &opts.proftpd_log_format),
+        None => Format::detect(input.head_lines(), &mut parser, &mut clock, &templates),
     };
-    let first_time = input.head_lines().find_map(|l| match format {
-        Some(Format::Xferlog) => crate::formats::xferlog::parse(l).ok().map(|x| pp.clock_mut().local_to_utc(&x.end)),
-        Some(Format::ProftpdExtended) => opts.proftpd_log_format.parse(l).and_then(|x| match (x.utc, x.local) {
-            (Some(t), _) => Some(t),
-            (None, Some(c)) => Some(pp.clock_mut().local_to_utc(&c)),
-            _ => None,
-        }),
-        Some(Format::Proftpd) => crate::formats::proftpd::parse(l).ok().map(|x| pp.clock_mut().local_to_utc(&x.time)),
-        Some(Format::Vsftpd) => crate::formats::vsftpd::parse_ctime(l).map(|c| pp.clock_mut().local_to_utc(&c)),
-        Some(Format::Sftpgo) => {
-            crate::formats::sftpgo::parse(l).ok().and_then(|x| match crate::formats::sftpgo::parse_time(&x.time)? {
-                crate::formats::sftpgo::LineTime::Utc(t) => Some(t),
-                crate::formats::sftpgo::LineTime::Local(c) => Some(pp.clock_mut().local_to_utc(&c)),
-            })
-        }
-        _ => pp.parse(l).map(|p| p.time),
+    let first_time = format.and_then(|f| {
+        let first_time = f.spec().first_time;
+        input.head_lines().find_map(|l| first_time(l, &templates, &mut parser, &mut clock))
     });
     (format, first_time)
 }
@@ -677,7 +654,8 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
     let count_foreign = opts.format.is_some() && matches!(format, Format::Syslog | Format::Openssh);
     let mut foreign = 0u64;
     let mut cx = LineContext {
-        prefix: PrefixParser::new(clock_for(&input, opts.timezone)),
+        clock: clock_for(&input, opts.timezone),
+        prefix: PrefixParser::new(),
         ids,
         server_host: opts.server_host.clone(),
     };

@@ -305,7 +305,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     let write = Access::Write(db_mode);
     match cli.command {
         Command::Formats => {
-            for f in Format::ALL {
+            for f in Format::all() {
                 println!("{:<16} {}", f.name(), f.description());
             }
             Ok(xferstats::EXIT_OK)

@@ -7,7 +7,6 @@
 //! split across two cron runs or two rotated files is neither lost nor
 //! counted twice.
 
-
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{IpAddr, SocketAddr};
@@ -19,6 +18,7 @@ use xxhash_rust::xxh3::xxh3_64_with_seed;
 use crate::enrich::hostkey::IdKey;
 use crate::formats::prefix::PrefixParser;
 use crate::model::{Event, EventId, Micros};
+use crate::time::Clock;
 
 /// What became of one line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +34,9 @@ pub enum Outcome {
 /// Per-input context handed to a decoder with each line.
 #[derive(Debug)]
 pub struct LineContext {
-    /// Prefix parser with the input's clock.
+    /// The input's clock: zone of zone-less time stamps, year inference.
+    pub clock: Clock,
+    /// Syslog/log-file prefix parser (time-stamp cache) of the input.
     pub prefix: PrefixParser,
     /// Event-id generator of the input.
     pub ids: IdGen,
@@ -92,7 +94,8 @@ impl StampCache {
 #[cfg(test)]
 pub(crate) fn test_context(tz: crate::time::TimeZone, reference: i64, host: &str) -> LineContext {
     LineContext {
-        prefix: PrefixParser::new(crate::time::Clock::new(tz, reference)),
+        clock: Clock::new(tz, reference),
+        prefix: PrefixParser::new(),
         ids: IdGen::new(test_id_key()),
         server_host: host.into(),
     }

@@ -42,6 +42,34 @@ fn forced_format_and_the_formats_list() {
     assert!(stderr(&a).contains("10 rejected lines"), "{}", stderr(&a));
 }
 
+/// Every registered format is listed by `xferstats formats`, accepted by
+/// `--format`, and named in README's `--format` row.
+#[test]
+fn every_registered_format_is_listed_accepted_and_documented() {
+    use xferstats::formats::REGISTRY;
+    let env = Env::new();
+    let out = env.cmd().arg("formats").assert().success().get_output().stdout.clone();
+    let listed: Vec<String> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap_or_default().to_string())
+        .collect();
+    let names: Vec<&str> = REGISTRY.iter().map(|s| s.name).collect();
+    assert_eq!(listed, names);
+    assert_eq!(names.len(), 8);
+    let empty = env.write("empty.log", b"");
+    for name in &names {
+        let a = env.ingest(&["-v", "--format", name, empty.to_str().unwrap()]).success();
+        assert!(stderr(&a).contains(&format!("empty.log: {name}, 0 lines: empty")), "{name}: {}", stderr(&a));
+    }
+    env.ingest(&["--format", "no-such-format", empty.to_str().unwrap()]).code(2);
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let row = readme.lines().find(|l| l.starts_with("| `--format NAME`")).expect("README documents --format");
+    for name in &names {
+        assert!(row.contains(&format!("`{name}`")), "README's --format row lacks {name}");
+    }
+}
+
 #[test]
 fn a_mixed_syslog_file_routes_each_program() {
     let env = Env::new();

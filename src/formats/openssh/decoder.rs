@@ -23,12 +23,12 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::sessions::{client_ip, Decoder, LineContext, Outcome};
 use crate::enrich::hostkey::IdKey;
 use crate::formats::openssh::{self, is_openssh_program, unvis, Message};
 use crate::model::{
     Direction, Event, Granularity, Login, LoginOutcome, Micros, Protocol, SourceFormat, Status, Transfer,
 };
+use crate::sessions::{client_ip, Decoder, LineContext, Outcome};
 
 const TAG_UP: u8 = 41;
 const TAG_DOWN: u8 = 42;
@@ -210,7 +210,7 @@ impl Decoder for OpensshDecoder {
     }
 
     fn line(&mut self, cx: &mut LineContext, line: &[u8], out: &mut Vec<Event>) -> Outcome {
-        let Some(p) = cx.prefix.parse(line) else {
+        let Some(p) = cx.prefix.parse(line, &mut cx.clock) else {
             return match crate::formats::prefix::prefix_shape(line) {
                 // sshd's own line whose time stamp does not read.
                 Some(Some(prog)) if is_openssh_program(prog) => {

@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::sessions::{client_ip, Decoder, LineContext, Outcome, ServerName};
 use crate::formats::proftpd::{self, Message};
 use crate::model::{Event, Login, LoginOutcome, Micros, Protocol, SourceFormat, ANONYMOUS};
+use crate::sessions::{client_ip, Decoder, LineContext, Outcome, ServerName};
 
 const TAG_LOGIN: u8 = 51;
 
@@ -73,7 +73,7 @@ impl Decoder for ProftpdDecoder {
                 None,
             ),
         };
-        let time: Micros = cx.prefix.clock_mut().local_to_utc(&l.time);
+        let time: Micros = cx.clock.local_to_utc(&l.time);
         out.push(Event::Login(Login {
             id: cx.ids.id(time, server.as_bytes(), line, TAG_LOGIN),
             time,

@@ -21,9 +21,10 @@ use nom::{
     IResult,
 };
 
-use crate::formats::template::{match_items, Item, Shape};
 use crate::formats::prefix::parse_u64;
-use crate::time::{month_from_abbr, num2, parse_offset, parse_ymd_hms, Civil};
+use crate::formats::template::{match_items, Item, Shape};
+use crate::model::Micros;
+use crate::time::{month_from_abbr, num2, parse_offset, parse_ymd_hms, Civil, Clock};
 
 /// The default `LogFormat` of ProFTPD.
 pub const DEFAULT_FORMAT: &str = r#"%h %l %u %t "%r" %s %b"#;
@@ -139,6 +140,17 @@ fn part(i: &str) -> IResult<&str, Part<'_>> {
     ))(i)
 }
 
+impl ExtLine<'_> {
+    /// The line's UTC time: `%t`'s, else `%{iso8601}`'s read with `clock`.
+    pub fn time(&self, clock: &mut Clock) -> Option<Micros> {
+        match (self.utc, self.local) {
+            (Some(t), _) => Some(t),
+            (None, Some(c)) => Some(clock.local_to_utc(&c)),
+            (None, None) => None,
+        }
+    }
+}
+
 impl ExtendedFormat {
     /// Compiles a ProFTPD `LogFormat` string.
     pub fn compile(format: &str) -> Result<ExtendedFormat, String> {
@@ -241,6 +253,18 @@ fn iso_time(b: &[u8]) -> Option<Civil> {
     c.micros = (parse_u64(&b[20..23])? * 1000) as u32;
     Some(c)
 }
+
+/// The registry entry of the proftpd-extended format.
+pub const SPEC: crate::formats::Spec = crate::formats::Spec {
+    format: crate::formats::Format::ProftpdExtended,
+    name: "proftpd-extended",
+    description: "ProFTPD ExtendedLog with its LogFormat (--proftpd-log-format, default %h %l %u %t \"%r\" %s %b): \
+                  STOR/RETR/APPE/DELE",
+    detect: crate::formats::Detect::Lines(|p| p.templates.proftpd.parse(p.line).is_some()),
+    first_time: |line, t, _, clock| t.proftpd.parse(line)?.time(clock),
+    decoder: |t| Box::new(decoder::ProftpdExtendedDecoder::new(t.proftpd.clone())),
+    source: Some(crate::model::SourceFormat::ProftpdExtended),
+};
 
 #[cfg(test)]
 mod tests {

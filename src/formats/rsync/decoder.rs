@@ -17,12 +17,12 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
-use crate::sessions::{client_ip, Decoder, LineContext, Outcome};
 use crate::enrich::hostkey::IdKey;
 use crate::formats::rsync::{parse_message, unescape, FileLine, LogFormat, Record, Request};
 use crate::model::{
     Direction, Event, Granularity, Login, LoginOutcome, Micros, Protocol, SourceFormat, Status, Transfer, ANONYMOUS,
 };
+use crate::sessions::{client_ip, Decoder, LineContext, Outcome};
 
 const TAG_FILE: u8 = 1;
 const TAG_LOGIN: u8 = 2;
@@ -150,7 +150,7 @@ impl Decoder for RsyncDecoder {
     }
 
     fn line(&mut self, cx: &mut LineContext, line: &[u8], out: &mut Vec<Event>) -> Outcome {
-        let Some(p) = cx.prefix.parse(line) else {
+        let Some(p) = cx.prefix.parse(line, &mut cx.clock) else {
             return Outcome::Rejected("no rsyncd log-file or syslog prefix");
         };
         if let Some(prog) = p.program {

@@ -7,14 +7,15 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::formats::openssh::decoder::OpensshDecoder;
-use crate::formats::rsync::decoder::RsyncDecoder;
-use crate::sessions::{Decoder, LineContext, Outcome};
 use crate::enrich::hostkey::IdKey;
+use crate::formats::openssh::decoder::OpensshDecoder;
 use crate::formats::openssh::is_openssh_program;
 use crate::formats::prefix::prefix_shape;
+use crate::formats::rsync::decoder::RsyncDecoder;
 use crate::formats::rsync::LogFormat;
+use crate::formats::Format;
 use crate::model::Event;
+use crate::sessions::{Decoder, LineContext, Outcome};
 
 /// Routes syslog lines by program name.
 #[derive(Debug)]
@@ -47,7 +48,7 @@ impl Decoder for SyslogDecoder {
     }
 
     fn line(&mut self, cx: &mut LineContext, line: &[u8], out: &mut Vec<Event>) -> Outcome {
-        let Some(p) = cx.prefix.parse(line) else {
+        let Some(p) = cx.prefix.parse(line, &mut cx.clock) else {
             return match prefix_shape(line) {
                 // A line of a program read here whose time stamp does not
                 // read: an error, not another program's line.
@@ -93,6 +94,25 @@ impl Decoder for SyslogDecoder {
         Ok(())
     }
 }
+
+/// The registry entry of the syslog format: a file is read as syslog when
+/// it holds sshd/sftp-server lines, or when most of its rsyncd lines carry
+/// a syslog program name, and these lines outnumber any other format's.
+pub const SPEC: crate::formats::Spec = crate::formats::Spec {
+    format: Format::Syslog,
+    name: "syslog",
+    description: "syslog file with several programs (auth.log, daemon.log, syslog): rsyncd lines read as rsyncd, \
+                  sshd/sftp-server/internal-sftp as openssh, other programs skipped",
+    detect: crate::formats::Detect::Mix(|t| {
+        let (ssh, rsync, syslog_rsync) =
+            (t.lines(Format::Openssh), t.lines(Format::Rsyncd), t.with_program(Format::Rsyncd));
+        let mixed = ssh > 0 || (syslog_rsync > 0 && syslog_rsync * 2 >= rsync);
+        mixed && ssh + rsync >= t.most_except(&[Format::Openssh, Format::Rsyncd])
+    }),
+    first_time: crate::formats::prefix::first_time,
+    decoder: |t| Box::new(SyslogDecoder::new(t.rsync.clone())),
+    source: None,
+};
 
 #[cfg(test)]
 mod tests {

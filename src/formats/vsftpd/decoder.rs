@@ -5,12 +5,12 @@
 
 use std::sync::Arc;
 
-use crate::formats::xferlog::decoder::host_fields;
-use crate::sessions::{Decoder, LineContext, Outcome, ServerName, StampCache};
 use crate::formats::vsftpd::{self, Action};
+use crate::formats::xferlog::decoder::host_fields;
 use crate::model::{
     Direction, Event, Granularity, Login, LoginOutcome, Protocol, SourceFormat, Status, Transfer, ANONYMOUS,
 };
+use crate::sessions::{Decoder, LineContext, Outcome, ServerName, StampCache};
 
 const TAG_TRANSFER: u8 = 21;
 const TAG_LOGIN: u8 = 22;
@@ -46,7 +46,7 @@ impl Decoder for VsftpdDecoder {
             return Outcome::Ignored;
         }
         let raw = &line[..24];
-        let time = self.stamps.get(raw, || cx.prefix.clock_mut().local_to_utc(&l.time));
+        let time = self.stamps.get(raw, || cx.clock.local_to_utc(&l.time));
         let server = self.server.get(cx.server_host.as_bytes());
         let (client_ip, client_host) = host_fields(l.client);
         let session: Option<Arc<str>> = l.pid.map(|p| Arc::from(format!("{p}")));

@@ -4,9 +4,9 @@
 
 use std::net::IpAddr;
 
-use crate::sessions::{client_ip, Decoder, LineContext, Outcome, ServerName, StampCache};
 use crate::formats::xferlog;
 use crate::model::{Direction, Event, Granularity, Protocol, SourceFormat, Status, Transfer, ANONYMOUS};
+use crate::sessions::{client_ip, Decoder, LineContext, Outcome, ServerName, StampCache};
 
 const TAG: u8 = 11;
 
@@ -45,7 +45,7 @@ impl Decoder for XferlogDecoder {
             Err(reason) => return Outcome::Rejected(reason),
         };
         let raw = &line[..line.len().min(24)];
-        let end = self.stamps.get(raw, || cx.prefix.clock_mut().local_to_utc(&l.end));
+        let end = self.stamps.get(raw, || cx.clock.local_to_utc(&l.end));
         let server = self.server.get(cx.server_host.as_bytes());
         let direction = match l.direction {
             b'o' => Direction::Download,
