@@ -23,7 +23,7 @@ use crate::formats::{Format, Templates};
 use crate::input::{content_hash, tail_hash, Chunk, Compression, Input, Parked, Source, TAIL_CHECK};
 use crate::model::Event;
 use crate::sanitize::sanitize_bytes;
-use crate::sessions::{Decoder, IdGen, LineContext, Outcome};
+use crate::sessions::{AnyDecoder, IdGen, LineContext, Outcome};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use crate::error::StoreError;
@@ -374,7 +374,7 @@ fn sink_worker(sink: &mut (dyn Sink + Send), rx: Receiver<Request>) -> (Committe
 struct Engine<'a> {
     opts: &'a IngestOptions,
     sink: SinkHandle,
-    decoders: HashMap<Format, Box<dyn Decoder>>,
+    decoders: HashMap<Format, Box<dyn AnyDecoder>>,
     enricher: Enricher,
     /// Keys every stored content hash (event ids, fingerprints).
     ids_key: IdKey,
@@ -383,13 +383,13 @@ struct Engine<'a> {
 }
 
 impl<'a> Engine<'a> {
-    fn decoder(&mut self, f: Format) -> Result<&mut Box<dyn Decoder>, Error> {
+    fn decoder(&mut self, f: Format) -> Result<&mut Box<dyn AnyDecoder>, Error> {
         if !self.decoders.contains_key(&f) {
             let mut d = new_decoder(self.opts, f);
             if let Some(stored) = self.sink.state(d.scope())? {
                 let state = self.enricher.key().unseal(&stored);
                 state
-                    .and_then(|state| d.restore(&state))
+                    .and_then(|state| d.restore_text(&state))
                     .map_err(|reason| StoreError::State { scope: d.scope().to_string(), reason })?;
             }
             self.decoders.insert(f, d);
@@ -405,7 +405,7 @@ impl<'a> Engine<'a> {
             .decoders
             .values()
             .map(|d| {
-                let state = d.save();
+                let state = d.save_text();
                 (d.scope(), if seal { self.enricher.key().seal(&state) } else { state })
             })
             .collect();
@@ -433,7 +433,7 @@ impl IngestOptions {
 }
 
 /// A fresh decoder of format `f`.
-fn new_decoder(opts: &IngestOptions, f: Format) -> Box<dyn Decoder> {
+fn new_decoder(opts: &IngestOptions, f: Format) -> Box<dyn AnyDecoder> {
     (f.spec().decoder)(&opts.templates())
 }
 
@@ -443,10 +443,10 @@ fn rekey_state(opts: &IngestOptions, key: &HostKey, scope: &str, stored: &str) -
     let Some(mut d) = Format::all().map(|f| new_decoder(opts, f)).find(|d| d.scope() == scope) else {
         return Ok(stored.to_string());
     };
-    d.restore(&key.unseal(stored)?)?;
+    d.restore_text(&key.unseal(stored)?)?;
     let ids = key.id_key();
     d.rekey_ids(&|id| ids.hash(id));
-    let state = d.save();
+    let state = d.save_text();
     Ok(if key.is_sealed(stored) { key.seal(&state) } else { state })
 }
 
@@ -773,7 +773,7 @@ struct Decoded {
 /// Decodes one line; events outside the plausible window (earliest ..
 /// `latest`) are dropped and the line is rejected for them.
 fn decode(
-    decoder: &mut dyn Decoder,
+    decoder: &mut dyn AnyDecoder,
     cx: &mut LineContext,
     line: &[u8],
     events: &mut Vec<Event>,

@@ -22,7 +22,7 @@ use std::fmt;
 
 use crate::error::ConfigError;
 use crate::model::{Micros, SourceFormat};
-use crate::sessions::Decoder;
+use crate::sessions::AnyDecoder;
 use crate::time::Clock;
 use prefix::{PrefixParser, Prefixed};
 use proftpd_extended::ExtendedFormat;
@@ -79,7 +79,7 @@ pub struct Spec {
     /// The UTC time of a line, if it has one (orders inputs oldest first).
     pub first_time: fn(&[u8], &Templates<'_>, &mut PrefixParser, &mut Clock) -> Option<Micros>,
     /// A fresh decoder.
-    pub decoder: fn(&Templates<'_>) -> Box<dyn Decoder>,
+    pub decoder: fn(&Templates<'_>) -> Box<dyn AnyDecoder>,
     /// The source name stored with its events (`None`: a router whose
     /// lines are stored under the formats it routes to).
     pub source: Option<SourceFormat>,

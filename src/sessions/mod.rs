@@ -2,16 +2,19 @@
 //!
 //! A format's parser classifies single lines; a [`Decoder`] holds what a log
 //! spreads over several lines (an rsync connection's pid, an SFTP session) and
-//! emits [`Event`]s. Its state survives the end of a run: it is saved with
-//! every batch the store commits and restored by the next run, so a session
-//! split across two cron runs or two rotated files is neither lost nor
-//! counted twice.
+//! emits [`Event`]s. What it carries from one run to the next is a declared
+//! type, [`Decoder::State`], that it must hand over ([`Decoder::save`]) and
+//! take back ([`Decoder::restore`]): it is saved with every batch the store
+//! commits and restored by the next run, so a session split across two cron
+//! runs or two rotated files is neither lost nor counted twice. The engine
+//! holds decoders of any format as [`AnyDecoder`]s, their state as text.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
@@ -46,6 +49,10 @@ pub struct LineContext {
 
 /// Turns lines of one format into events, keeping cross-line state.
 pub trait Decoder {
+    /// What the decoder carries from one run to the next (its open
+    /// sessions); `()` for formats whose lines stand alone. There is no
+    /// default: a decoder says what it keeps, and the store keeps that.
+    type State: Serialize + DeserializeOwned;
     /// Name of the state scope in the store (one per format).
     fn scope(&self) -> &'static str;
     /// Handles one line (without its newline).
@@ -58,12 +65,49 @@ pub trait Decoder {
     /// store written with unkeyed ids is upgraded (formats that compute ids
     /// only when they emit have none).
     fn rekey_ids(&mut self, _f: &dyn Fn(EventId) -> EventId) {}
-    /// Serialises the open sessions (empty for formats without any).
-    fn save(&self) -> String {
-        String::new()
+    /// The state to keep for the next run.
+    fn save(&self) -> Self::State;
+    /// Takes back a state [`Decoder::save`] gave.
+    fn restore(&mut self, state: Self::State);
+}
+
+/// A decoder of any format, its [`Decoder::State`] as JSON text: what the
+/// engine holds and the store saves.
+pub trait AnyDecoder {
+    /// [`Decoder::scope`].
+    fn scope(&self) -> &'static str;
+    /// [`Decoder::line`].
+    fn line(&mut self, cx: &mut LineContext, line: &[u8], out: &mut Vec<Event>) -> Outcome;
+    /// [`Decoder::finish`].
+    fn finish(&mut self, ids: &IdKey, out: &mut Vec<Event>);
+    /// [`Decoder::rekey_ids`].
+    fn rekey_ids(&mut self, f: &dyn Fn(EventId) -> EventId);
+    /// The saved state as text.
+    fn save_text(&self) -> String;
+    /// Restores a state saved as text (an empty text: nothing saved).
+    fn restore_text(&mut self, state: &str) -> Result<(), String>;
+}
+
+impl<D: Decoder> AnyDecoder for D {
+    fn scope(&self) -> &'static str {
+        Decoder::scope(self)
     }
-    /// Restores state saved by [`Decoder::save`].
-    fn restore(&mut self, _state: &str) -> Result<(), String> {
+    fn line(&mut self, cx: &mut LineContext, line: &[u8], out: &mut Vec<Event>) -> Outcome {
+        Decoder::line(self, cx, line, out)
+    }
+    fn finish(&mut self, ids: &IdKey, out: &mut Vec<Event>) {
+        Decoder::finish(self, ids, out)
+    }
+    fn rekey_ids(&mut self, f: &dyn Fn(EventId) -> EventId) {
+        Decoder::rekey_ids(self, f)
+    }
+    fn save_text(&self) -> String {
+        serde_json::to_string(&self.save()).unwrap_or_default()
+    }
+    fn restore_text(&mut self, state: &str) -> Result<(), String> {
+        if !state.is_empty() {
+            self.restore(serde_json::from_str(state).map_err(|e| e.to_string())?);
+        }
         Ok(())
     }
 }

@@ -70,6 +70,33 @@ fn every_registered_format_is_listed_accepted_and_documented() {
     }
 }
 
+/// mod_sftp names the client on its `connected` line only: a login whose
+/// `connected` line one cron run reads and whose `authenticated` line the
+/// next run reads keeps its address (the pid → address map is saved).
+#[test]
+fn proftpd_sftp_login_split_across_runs_keeps_its_address() {
+    let env = Env::new();
+    let lines = [
+        "2026-11-08 16:21:21,170 mod_sftp/1.1.1[200]: client (203.0.113.23:44221) connected to server (192.0.2.1:2200)\n",
+        "2026-11-08 16:21:21,176 mod_sftp/1.1.1[200]: sending acceptable userauth methods: password\n",
+        "2026-11-08 16:21:21,219 mod_sftp/1.1.1[200]: user 'grace' authenticated via 'password' method\n",
+    ];
+    let log = env.write("sftp.log", lines[0].as_bytes());
+    let path = log.to_str().unwrap();
+    env.ingest(&["--format", "proftpd", "--ip-mode", "full", path]).success();
+    env.write("sftp.log", lines.concat().as_bytes());
+    let a = env.ingest(&["--format", "proftpd", "--ip-mode", "full", path]).success();
+    assert!(stderr(&a).contains("1 new events"), "{}", stderr(&a));
+    let v = env.report_json("user,client");
+    let rows: Vec<(&str, &str, u64)> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["user"].as_str().unwrap(), r["client"].as_str().unwrap(), r["logins_ok"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(rows, [("grace", "203.0.113.23", 1)]);
+}
+
 #[test]
 fn a_mixed_syslog_file_routes_each_program() {
     let env = Env::new();

@@ -21,6 +21,21 @@ pub struct ProftpdDecoder {
 }
 
 impl Decoder for ProftpdDecoder {
+    /// The SFTPLog's pid → client address of connections not yet
+    /// authenticated, by pid: a login whose `connected` line was read by
+    /// one run and its `authenticated` line by the next keeps its address.
+    type State = Vec<(u32, IpAddr)>;
+
+    fn save(&self) -> Self::State {
+        let mut v: Vec<(u32, IpAddr)> = self.sftp_clients.iter().map(|(p, a)| (*p, *a)).collect();
+        v.sort_unstable();
+        v
+    }
+
+    fn restore(&mut self, state: Self::State) {
+        self.sftp_clients = state.into_iter().collect();
+    }
+
     fn scope(&self) -> &'static str {
         "proftpd"
     }

@@ -23,6 +23,13 @@ impl ProftpdExtendedDecoder {
 }
 
 impl Decoder for ProftpdExtendedDecoder {
+    /// Lines stand alone: nothing to carry.
+    type State = ();
+
+    fn save(&self) {}
+
+    fn restore(&mut self, (): ()) {}
+
     fn scope(&self) -> &'static str {
         "proftpd-extended"
     }

@@ -46,7 +46,7 @@ const GRACE_MICROS: Micros = 60 * 1_000_000;
 const IDLE_MICROS: Micros = 3600 * 1_000_000;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-struct Session {
+pub struct Session {
     /// `pid@start-seconds`, the session id stored with its events.
     sid: Arc<str>,
     started: Micros,
@@ -72,7 +72,7 @@ struct Session {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct HostState {
+pub struct HostState {
     /// The server writes per-file lines (`transfer logging = yes`).
     transfer_logging: bool,
     /// Newest line time seen.
@@ -145,6 +145,9 @@ fn auth_outcome(reason: &[u8]) -> LoginOutcome {
 }
 
 impl Decoder for RsyncDecoder {
+    /// Per server host, sorted: its open connections by pid.
+    type State = Vec<(String, HostState)>;
+
     fn scope(&self) -> &'static str {
         "rsyncd"
     }
@@ -303,23 +306,22 @@ impl Decoder for RsyncDecoder {
         }
     }
 
-    fn save(&self) -> String {
-        let mut v: Vec<(&str, HostState)> = self
+    fn save(&self) -> Self::State {
+        let mut v: Vec<(String, HostState)> = self
             .hosts
             .values()
             .map(|hi| {
                 let mut sessions: Vec<(u32, Session)> = hi.sessions.iter().map(|(p, s)| (*p, s.clone())).collect();
                 sessions.sort_by_key(|(p, _)| *p);
-                (&*hi.name, HostState { transfer_logging: hi.transfer_logging, newest: hi.newest, sessions })
+                (hi.name.to_string(), HostState { transfer_logging: hi.transfer_logging, newest: hi.newest, sessions })
             })
             .collect();
-        v.sort_by(|a, b| a.0.cmp(b.0));
-        serde_json::to_string(&v).unwrap_or_default()
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
     }
 
-    fn restore(&mut self, state: &str) -> Result<(), String> {
-        let v: Vec<(String, HostState)> = serde_json::from_str(state).map_err(|e| e.to_string())?;
-        self.hosts = v
+    fn restore(&mut self, state: Self::State) {
+        self.hosts = state
             .into_iter()
             .map(|(h, st)| {
                 (
@@ -334,7 +336,6 @@ impl Decoder for RsyncDecoder {
                 )
             })
             .collect();
-        Ok(())
     }
 }
 
@@ -704,9 +705,9 @@ mod tests {
             for l in &lines[..cut] {
                 a.line(&mut cx, l, &mut out);
             }
-            let saved = a.save();
+            let saved = crate::sessions::AnyDecoder::save_text(&a);
             let mut b = RsyncDecoder::new(fmt);
-            b.restore(&saved).unwrap();
+            crate::sessions::AnyDecoder::restore_text(&mut b, &saved).unwrap();
             let mut cx = mk();
             for l in &lines[cut..] {
                 b.line(&mut cx, l, &mut out);

@@ -30,6 +30,13 @@ fn protocol(p: Option<&str>) -> Protocol {
 }
 
 impl Decoder for SftpgoDecoder {
+    /// Lines stand alone: nothing to carry.
+    type State = ();
+
+    fn save(&self) {}
+
+    fn restore(&mut self, (): ()) {}
+
     fn scope(&self) -> &'static str {
         "sftpgo"
     }

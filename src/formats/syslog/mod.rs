@@ -24,10 +24,35 @@ pub struct SyslogDecoder {
     ssh: OpensshDecoder,
 }
 
+/// What a [`SyslogDecoder`] carries: its two decoders' states.
 #[derive(Serialize, Deserialize)]
-struct State {
-    rsync: String,
-    ssh: String,
+pub struct State {
+    rsync: AsText<<RsyncDecoder as Decoder>::State>,
+    ssh: AsText<<OpensshDecoder as Decoder>::State>,
+}
+
+/// A state stored as the JSON text of its own (the layout of stores written
+/// before states were typed); an empty text is no state.
+struct AsText<T>(Option<T>);
+
+impl<T: Serialize> Serialize for AsText<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let text = match &self.0 {
+            Some(v) => serde_json::to_string(v).map_err(serde::ser::Error::custom)?,
+            None => String::new(),
+        };
+        s.serialize_str(&text)
+    }
+}
+
+impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for AsText<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        if text.is_empty() {
+            return Ok(AsText(None));
+        }
+        serde_json::from_str(&text).map(|v| AsText(Some(v))).map_err(serde::de::Error::custom)
+    }
 }
 
 impl SyslogDecoder {
@@ -43,6 +68,8 @@ fn is_rsync_program(prog: &[u8]) -> bool {
 }
 
 impl Decoder for SyslogDecoder {
+    type State = State;
+
     fn scope(&self) -> &'static str {
         "syslog"
     }
@@ -79,19 +106,17 @@ impl Decoder for SyslogDecoder {
         self.rsync.rekey_ids(f);
     }
 
-    fn save(&self) -> String {
-        serde_json::to_string(&State { rsync: self.rsync.save(), ssh: self.ssh.save() }).unwrap_or_default()
+    fn save(&self) -> State {
+        State { rsync: AsText(Some(self.rsync.save())), ssh: AsText(Some(self.ssh.save())) }
     }
 
-    fn restore(&mut self, state: &str) -> Result<(), String> {
-        let st: State = serde_json::from_str(state).map_err(|e| e.to_string())?;
-        if !st.rsync.is_empty() {
-            self.rsync.restore(&st.rsync)?;
+    fn restore(&mut self, st: State) {
+        if let Some(s) = st.rsync.0 {
+            self.rsync.restore(s);
         }
-        if !st.ssh.is_empty() {
-            self.ssh.restore(&st.ssh)?;
+        if let Some(s) = st.ssh.0 {
+            self.ssh.restore(s);
         }
-        Ok(())
     }
 }
 
@@ -156,7 +181,9 @@ mod tests {
             ]
         );
         let mut again = SyslogDecoder::new(LogFormat::compile(DEFAULT_LOG_FORMAT).unwrap());
-        again.restore(&state).unwrap();
+        let text = serde_json::to_string(&state).unwrap();
+        crate::sessions::AnyDecoder::restore_text(&mut again, &text).unwrap();
+        assert_eq!(serde_json::to_string(&again.save()).unwrap(), text);
     }
 
     #[test]

@@ -33,6 +33,13 @@ fn user_of(tag: Option<&[u8]>, anonymous: bool) -> String {
 }
 
 impl Decoder for VsftpdDecoder {
+    /// Lines stand alone: nothing to carry.
+    type State = ();
+
+    fn save(&self) {}
+
+    fn restore(&mut self, (): ()) {}
+
     fn scope(&self) -> &'static str {
         "vsftpd"
     }
