@@ -71,6 +71,17 @@ pub trait Decoder {
     fn restore(&mut self, state: Self::State);
 }
 
+/// Declares, inside an `impl Decoder`, that a format's lines stand alone:
+/// its [`Decoder::State`] is `()`.
+macro_rules! no_state {
+    () => {
+        type State = ();
+        fn save(&self) {}
+        fn restore(&mut self, (): ()) {}
+    };
+}
+pub(crate) use no_state;
+
 /// A decoder of any format, its [`Decoder::State`] as JSON text: what the
 /// engine holds and the store saves.
 pub trait AnyDecoder {

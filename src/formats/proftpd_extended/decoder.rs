@@ -23,12 +23,7 @@ impl ProftpdExtendedDecoder {
 }
 
 impl Decoder for ProftpdExtendedDecoder {
-    /// Lines stand alone: nothing to carry.
-    type State = ();
-
-    fn save(&self) {}
-
-    fn restore(&mut self, (): ()) {}
+    crate::sessions::no_state!();
 
     fn scope(&self) -> &'static str {
         "proftpd-extended"

@@ -30,12 +30,7 @@ fn protocol(p: Option<&str>) -> Protocol {
 }
 
 impl Decoder for SftpgoDecoder {
-    /// Lines stand alone: nothing to carry.
-    type State = ();
-
-    fn save(&self) {}
-
-    fn restore(&mut self, (): ()) {}
+    crate::sessions::no_state!();
 
     fn scope(&self) -> &'static str {
         "sftpgo"

@@ -33,12 +33,7 @@ fn user_of(tag: Option<&[u8]>, anonymous: bool) -> String {
 }
 
 impl Decoder for VsftpdDecoder {
-    /// Lines stand alone: nothing to carry.
-    type State = ();
-
-    fn save(&self) {}
-
-    fn restore(&mut self, (): ()) {}
+    crate::sessions::no_state!();
 
     fn scope(&self) -> &'static str {
         "vsftpd"

@@ -35,12 +35,7 @@ pub(crate) fn host_fields(h: &[u8]) -> (Option<IpAddr>, Option<String>) {
 }
 
 impl Decoder for XferlogDecoder {
-    /// Lines stand alone: nothing to carry.
-    type State = ();
-
-    fn save(&self) {}
-
-    fn restore(&mut self, (): ()) {}
+    crate::sessions::no_state!();
 
     fn scope(&self) -> &'static str {
         "xferlog"
