@@ -314,8 +314,8 @@ fn clock_for(input: &Input, tz: TimeZone) -> Clock {
 /// served in order, so a checkpoint read sees every commit sent before it.
 enum Request {
     Checkpoint(u64, SyncSender<Result<Option<Checkpoint>, StoreError>>),
-    State(&'static str, SyncSender<Result<Option<String>, StoreError>>),
-    Commit { events: Vec<Event>, checkpoint: Option<Checkpoint>, states: Vec<(&'static str, String)> },
+    State(String, SyncSender<Result<Option<String>, StoreError>>),
+    Commit { events: Vec<Event>, checkpoint: Option<Checkpoint>, states: Vec<(String, String)> },
 }
 
 /// The engine's side of the store worker.
@@ -335,7 +335,7 @@ impl SinkHandle {
         answer.recv().map_err(|_| worker_gone())?.map_err(Error::Store)
     }
 
-    fn state(&self, scope: &'static str) -> Result<Option<String>, Error> {
+    fn state(&self, scope: String) -> Result<Option<String>, Error> {
         let (reply, answer) = sync_channel(1);
         self.tx.send(Request::State(scope, reply)).map_err(|_| worker_gone())?;
         answer.recv().map_err(|_| worker_gone())?.map_err(Error::Store)
@@ -352,9 +352,11 @@ fn sink_worker(sink: &mut (dyn Sink + Send), rx: Receiver<Request>) -> (Committe
                 let _ = reply.send(sink.checkpoint(fp));
             }
             Request::State(scope, reply) => {
-                let _ = reply.send(sink.state(scope));
+                let _ = reply.send(sink.state(&scope));
             }
             Request::Commit { events, checkpoint, states } => {
+                let (scopes, texts): (Vec<String>, Vec<String>) = states.into_iter().unzip();
+                let states: Vec<(&str, String)> = scopes.iter().map(String::as_str).zip(texts).collect();
                 let commit = Commit { events: &events, checkpoint: checkpoint.as_ref(), states: &states };
                 match sink.commit(&commit) {
                     Ok(done) => {
@@ -386,27 +388,36 @@ impl<'a> Engine<'a> {
     fn decoder(&mut self, f: Format) -> Result<&mut Box<dyn AnyDecoder>, Error> {
         if !self.decoders.contains_key(&f) {
             let mut d = new_decoder(self.opts, f);
-            if let Some(stored) = self.sink.state(d.scope())? {
+            let scope = state_scope(d.scope(), &self.opts.server_host);
+            // A store written before states were kept per ingesting host
+            // has one per format: its first run on each host takes it up.
+            let stored = match self.sink.state(scope)? {
+                Some(s) => Some(s),
+                None => self.sink.state(d.scope().to_string())?,
+            };
+            if let Some(stored) = stored {
                 let state = self.enricher.key().unseal(&stored);
                 state
                     .and_then(|state| d.restore_text(&state))
                     .map_err(|reason| StoreError::State { scope: d.scope().to_string(), reason })?;
             }
             self.decoders.insert(f, d);
+            crate::testhook::rendezvous("state-read");
         }
         Ok(self.decoders.get_mut(&f).expect("inserted above"))
     }
 
     /// The decoders' open sessions, sealed with the host key unless the IP
     /// mode stores addresses anyway (they hold client addresses).
-    fn states(&self) -> Vec<(&'static str, String)> {
+    fn states(&self) -> Vec<(String, String)> {
         let seal = self.enricher.ip_mode() != IpMode::Full;
         let mut v: Vec<_> = self
             .decoders
             .values()
             .map(|d| {
                 let state = d.save_text();
-                (d.scope(), if seal { self.enricher.key().seal(&state) } else { state })
+                let scope = state_scope(d.scope(), &self.opts.server_host);
+                (scope, if seal { self.enricher.key().seal(&state) } else { state })
             })
             .collect();
         v.sort();
@@ -437,10 +448,19 @@ fn new_decoder(opts: &IngestOptions, f: Format) -> Box<dyn AnyDecoder> {
     (f.spec().decoder)(&opts.templates())
 }
 
+/// The key of a decoder's saved state in the store: its scope and the
+/// ingesting host (`--server-host`), so that hosts importing the same format
+/// into one store at the same moment never overwrite each other's open
+/// sessions.
+fn state_scope(scope: &str, server_host: &str) -> String {
+    format!("{scope}@{server_host}")
+}
+
 /// The open sessions `stored` of scope `scope`, saved before ids were
 /// keyed, with the ids they hold keyed by `key` (sealed again if they were).
 fn rekey_state(opts: &IngestOptions, key: &HostKey, scope: &str, stored: &str) -> Result<String, String> {
-    let Some(mut d) = Format::all().map(|f| new_decoder(opts, f)).find(|d| d.scope() == scope) else {
+    let format_scope = scope.split_once('@').map_or(scope, |(s, _)| s);
+    let Some(mut d) = Format::all().map(|f| new_decoder(opts, f)).find(|d| d.scope() == format_scope) else {
         return Ok(stored.to_string());
     };
     d.restore_text(&key.unseal(stored)?)?;

@@ -53,7 +53,8 @@ pub trait Decoder {
     /// sessions); `()` for formats whose lines stand alone. There is no
     /// default: a decoder says what it keeps, and the store keeps that.
     type State: Serialize + DeserializeOwned;
-    /// Name of the state scope in the store (one per format).
+    /// Name of the state scope in the store (one per format; the store
+    /// keeps it per ingesting host).
     fn scope(&self) -> &'static str;
     /// Handles one line (without its newline).
     fn line(&mut self, cx: &mut LineContext, line: &[u8], out: &mut Vec<Event>) -> Outcome;
