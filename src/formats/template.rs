@@ -149,28 +149,42 @@ fn take_left<'a>(msg: &'a [u8], pos: &mut usize, shape: Shape, stop: u8) -> Opti
             *pos += n;
             return Some(v);
         }
-        Shape::Padded { width, left } => (Some(width), left),
-        _ => (None, false),
+        Shape::Padded { width, left } => (width, left),
+        _ => {
+            let start = *pos;
+            *pos += scan(&msg[start..], stop);
+            return Some(&msg[start..*pos]);
+        }
     };
     let begin = *pos;
     let mut p = begin;
-    if width.is_some() && !left {
+    if !left {
         while msg.get(p) == Some(&b' ') {
             p += 1;
         }
     }
     let start = p;
-    while p < msg.len() && msg[p] != stop && msg[p] != b' ' {
-        p += 1;
-    }
+    p += scan(&msg[p..], stop);
     let v = &msg[start..p];
-    if let (Some(w), true) = (width, left) {
-        while p - begin < w && msg.get(p) == Some(&b' ') {
+    if left {
+        while p - begin < width && msg.get(p) == Some(&b' ') {
             p += 1;
         }
     }
     *pos = p;
     Some(v)
+}
+
+/// Length of the token at the start of `b`: up to `stop` or a space.
+#[inline]
+fn scan(b: &[u8], stop: u8) -> usize {
+    b.iter().position(|&c| c == stop || c == b' ').unwrap_or(b.len())
+}
+
+/// Length of the token at the end of `b`: back to `stop` or a space.
+#[inline]
+fn scan_back(b: &[u8], stop: u8) -> usize {
+    b.iter().rev().position(|&c| c == stop || c == b' ').unwrap_or(b.len())
 }
 
 /// The value of a field of known shape ending at `end`, which it moves
@@ -184,23 +198,24 @@ fn take_right<'a>(msg: &'a [u8], floor: usize, end: &mut usize, shape: Shape, st
             *end = s;
             return Some(v);
         }
-        Shape::Padded { width, left } => (Some(width), left),
-        _ => (None, false),
+        Shape::Padded { width, left } => (width, left),
+        _ => {
+            let e = *end;
+            *end -= scan_back(&msg[floor..e], stop);
+            return Some(&msg[*end..e]);
+        }
     };
     let end0 = *end;
     let mut e = end0;
-    if width.is_some() && left {
+    if left {
         while e > floor && msg[e - 1] == b' ' {
             e -= 1;
         }
     }
-    let mut s = e;
-    while s > floor && msg[s - 1] != stop && msg[s - 1] != b' ' {
-        s -= 1;
-    }
+    let mut s = e - scan_back(&msg[floor..e], stop);
     let v = &msg[s..e];
-    if let (Some(w), false) = (width, left) {
-        while end0 - s < w && s > floor && msg[s - 1] == b' ' {
+    if !left {
+        while end0 - s < width && s > floor && msg[s - 1] == b' ' {
             s -= 1;
         }
     }
