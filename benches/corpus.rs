@@ -707,10 +707,10 @@ mod tests {
         let format = LogFormat::compile(DEFAULT_LOG_FORMAT).unwrap();
         for style in super::Style::ALL {
             let data = super::generate(style, 500_000, 3);
-            let mut prefix = PrefixParser::new(Clock::new(TimeZone::Utc, super::reference_unix()));
+            let (mut prefix, mut clock) = (PrefixParser::new(), Clock::new(TimeZone::Utc, super::reference_unix()));
             for line in data.strip_suffix(b"\n").unwrap().split(|&b| b == b'\n') {
                 let text = String::from_utf8_lossy(line);
-                let p = prefix.parse(line).unwrap_or_else(|| panic!("no prefix: {text}"));
+                let p = prefix.parse(line, &mut clock).unwrap_or_else(|| panic!("no prefix: {text}"));
                 if p.program.is_some_and(|prog| prog != b"rsyncd") {
                     continue;
                 }

@@ -23,12 +23,12 @@ use corpus::Style;
 use xferstats::enrich::hostkey::HostKey;
 use xferstats::enrich::{EnrichOptions, Enricher, GeoipChoice, IpMode};
 use xferstats::formats::proftpd_extended::{ExtendedFormat, DEFAULT_FORMAT as PROFTPD_FORMAT};
+use xferstats::formats::rsync::decoder::RsyncDecoder;
 use xferstats::formats::rsync::{LogFormat, DEFAULT_LOG_FORMAT};
 use xferstats::formats::Format;
 use xferstats::ingest::{ingest, IngestOptions, NoProgress};
 use xferstats::input::Source;
 use xferstats::model::Event;
-use xferstats::sessions::rsync::RsyncDecoder;
 use xferstats::sessions::{Decoder, IdGen, LineContext};
 use xferstats::sinks::sqlite::SqliteStore;
 use xferstats::time::{Clock, TimeZone};
@@ -65,7 +65,8 @@ fn cases() -> Vec<(&'static str, GeoipChoice, IpMode)> {
 fn decode_all(data: &[u8]) -> Vec<Event> {
     let mut d = RsyncDecoder::new(LogFormat::compile(DEFAULT_LOG_FORMAT).expect("format"));
     let mut cx = LineContext {
-        prefix: xferstats::formats::prefix::PrefixParser::new(Clock::new(TimeZone::Utc, corpus::reference_unix())),
+        clock: Clock::new(TimeZone::Utc, corpus::reference_unix()),
+        prefix: xferstats::formats::prefix::PrefixParser::new(),
         ids: IdGen::new(HostKey::new(b"bench host key, 16+ chars").id_key()),
         server_host: "bench".into(),
     };

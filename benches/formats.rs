@@ -10,14 +10,14 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 
 use xferstats::formats::prefix::PrefixParser;
+use xferstats::formats::proftpd_extended::decoder::ProftpdExtendedDecoder;
 use xferstats::formats::proftpd_extended::{ExtendedFormat, DEFAULT_FORMAT};
 use xferstats::formats::rsync::{LogFormat, DEFAULT_LOG_FORMAT};
-use xferstats::sessions::proftpd_extended::ProftpdExtendedDecoder;
-use xferstats::sessions::sftpgo::SftpgoDecoder;
-use xferstats::sessions::syslog::SyslogDecoder;
-use xferstats::sessions::vsftpd::VsftpdDecoder;
-use xferstats::sessions::xferlog::XferlogDecoder;
-use xferstats::sessions::{Decoder, IdGen, LineContext, Outcome};
+use xferstats::formats::sftpgo::decoder::SftpgoDecoder;
+use xferstats::formats::syslog::SyslogDecoder;
+use xferstats::formats::vsftpd::decoder::VsftpdDecoder;
+use xferstats::formats::xferlog::decoder::XferlogDecoder;
+use xferstats::sessions::{AnyDecoder, IdGen, LineContext, Outcome};
 use xferstats::time::{Clock, TimeZone};
 
 const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
@@ -252,9 +252,10 @@ fn proftpd_corpus(target: usize) -> Vec<u8> {
     out.into_bytes()
 }
 
-fn pass(decoder: &mut dyn Decoder, data: &[u8]) -> (usize, usize) {
+fn pass(decoder: &mut dyn AnyDecoder, data: &[u8]) -> (usize, usize) {
     let mut cx = LineContext {
-        prefix: PrefixParser::new(Clock::new(TimeZone::Utc, 0)),
+        clock: Clock::new(TimeZone::Utc, 0),
+        prefix: PrefixParser::new(),
         ids: IdGen::new(xferstats::enrich::hostkey::HostKey::new(b"bench host key, 16+ chars").id_key()),
         server_host: "bench".into(),
     };
@@ -290,7 +291,7 @@ fn main() {
     g.sample_size(10).sampling_mode(SamplingMode::Flat).warm_up_time(Duration::from_secs(1));
     g.measurement_time(Duration::from_secs(6));
     for (name, data) in &corpora {
-        let new = || -> Box<dyn Decoder> {
+        let new = || -> Box<dyn AnyDecoder> {
             match *name {
                 "xferlog" => Box::new(XferlogDecoder::default()),
                 "vsftpd" => Box::new(VsftpdDecoder::default()),

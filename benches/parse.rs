@@ -24,8 +24,8 @@ use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput
 
 use corpus::Style;
 use xferstats::formats::prefix::PrefixParser;
+use xferstats::formats::rsync::decoder::RsyncDecoder;
 use xferstats::formats::rsync::{parse_message, LogFormat, DEFAULT_LOG_FORMAT};
-use xferstats::sessions::rsync::RsyncDecoder;
 use xferstats::sessions::{Decoder, IdGen, LineContext, Outcome};
 use xferstats::time::{Clock, TimeZone};
 
@@ -48,7 +48,8 @@ struct PassStats {
 
 fn context() -> LineContext {
     LineContext {
-        prefix: PrefixParser::new(Clock::new(TimeZone::Utc, corpus::reference_unix())),
+        clock: Clock::new(TimeZone::Utc, corpus::reference_unix()),
+        prefix: PrefixParser::new(),
         ids: IdGen::new(xferstats::enrich::hostkey::HostKey::new(b"bench host key, 16+ chars").id_key()),
         server_host: "bench".into(),
     }
@@ -89,13 +90,13 @@ fn decode_pass(corpus: &[u8], format: &LogFormat, mut first_reject: Option<&mut 
 
 /// One pass of the pure parsers: prefix, then message classification.
 fn parse_pass(corpus: &[u8], format: &LogFormat) -> (u64, u64) {
-    let mut prefix = PrefixParser::new(Clock::new(TimeZone::Utc, corpus::reference_unix()));
+    let (mut prefix, mut clock) = (PrefixParser::new(), Clock::new(TimeZone::Utc, corpus::reference_unix()));
     let (mut ok, mut bad) = (0u64, 0u64);
     let mut pos = 0usize;
     for nl in memchr::memchr_iter(b'\n', corpus) {
         let line = &corpus[pos..nl];
         pos = nl + 1;
-        match prefix.parse(line).map(|p| parse_message(p.msg, format)) {
+        match prefix.parse(line, &mut clock).map(|p| parse_message(p.msg, format)) {
             Some(Ok(r)) => {
                 black_box(&r);
                 ok += 1;

@@ -19,19 +19,11 @@ use crate::error::Error;
 use crate::formats::prefix::PrefixParser;
 use crate::formats::proftpd_extended::ExtendedFormat;
 use crate::formats::rsync::LogFormat;
-use crate::formats::Format;
+use crate::formats::{Format, Templates};
 use crate::input::{Compression, Input, Line, LineReader, Parked, Position, Source, CHUNK};
 use crate::model::Event;
 use crate::sanitize::sanitize_bytes;
-use crate::sessions::openssh::OpensshDecoder;
-use crate::sessions::proftpd::ProftpdDecoder;
-use crate::sessions::proftpd_extended::ProftpdExtendedDecoder;
-use crate::sessions::rsync::RsyncDecoder;
-use crate::sessions::sftpgo::SftpgoDecoder;
-use crate::sessions::syslog::SyslogDecoder;
-use crate::sessions::vsftpd::VsftpdDecoder;
-use crate::sessions::xferlog::XferlogDecoder;
-use crate::sessions::{Decoder, IdGen, LineContext, Outcome};
+use crate::sessions::{AnyDecoder, IdGen, LineContext, Outcome};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use crate::error::StoreError;
@@ -322,8 +314,8 @@ fn clock_for(input: &Input, tz: TimeZone) -> Clock {
 /// served in order, so a checkpoint read sees every commit sent before it.
 enum Request {
     Checkpoint(u64, SyncSender<Result<Option<Checkpoint>, StoreError>>),
-    State(&'static str, SyncSender<Result<Option<String>, StoreError>>),
-    Commit { events: Vec<Event>, checkpoint: Option<Checkpoint>, states: Vec<(&'static str, String)> },
+    State(String, SyncSender<Result<Option<String>, StoreError>>),
+    Commit { events: Vec<Event>, checkpoint: Option<Checkpoint>, states: Vec<(String, String)> },
 }
 
 /// The engine's side of the store worker.
@@ -343,7 +335,7 @@ impl SinkHandle {
         answer.recv().map_err(|_| worker_gone())?.map_err(Error::Store)
     }
 
-    fn state(&self, scope: &'static str) -> Result<Option<String>, Error> {
+    fn state(&self, scope: String) -> Result<Option<String>, Error> {
         let (reply, answer) = sync_channel(1);
         self.tx.send(Request::State(scope, reply)).map_err(|_| worker_gone())?;
         answer.recv().map_err(|_| worker_gone())?.map_err(Error::Store)
@@ -360,9 +352,11 @@ fn sink_worker(sink: &mut (dyn Sink + Send), rx: Receiver<Request>) -> (Committe
                 let _ = reply.send(sink.checkpoint(fp));
             }
             Request::State(scope, reply) => {
-                let _ = reply.send(sink.state(scope));
+                let _ = reply.send(sink.state(&scope));
             }
             Request::Commit { events, checkpoint, states } => {
+                let (scopes, texts): (Vec<String>, Vec<String>) = states.into_iter().unzip();
+                let states: Vec<(&str, String)> = scopes.iter().map(String::as_str).zip(texts).collect();
                 let commit = Commit { events: &events, checkpoint: checkpoint.as_ref(), states: &states };
                 match sink.commit(&commit) {
                     Ok(done) => {
@@ -382,7 +376,7 @@ fn sink_worker(sink: &mut (dyn Sink + Send), rx: Receiver<Request>) -> (Committe
 struct Engine<'a> {
     opts: &'a IngestOptions,
     sink: SinkHandle,
-    decoders: HashMap<Format, Box<dyn Decoder>>,
+    decoders: HashMap<Format, Box<dyn AnyDecoder>>,
     enricher: Enricher,
     /// Keys every stored content hash (event ids, fingerprints).
     ids_key: IdKey,
@@ -391,30 +385,39 @@ struct Engine<'a> {
 }
 
 impl<'a> Engine<'a> {
-    fn decoder(&mut self, f: Format) -> Result<&mut Box<dyn Decoder>, Error> {
+    fn decoder(&mut self, f: Format) -> Result<&mut Box<dyn AnyDecoder>, Error> {
         if !self.decoders.contains_key(&f) {
             let mut d = new_decoder(self.opts, f);
-            if let Some(stored) = self.sink.state(d.scope())? {
+            let scope = state_scope(d.scope(), &self.opts.server_host);
+            // A store written before states were kept per ingesting host
+            // has one per format: its first run on each host takes it up.
+            let stored = match self.sink.state(scope)? {
+                Some(s) => Some(s),
+                None => self.sink.state(d.scope().to_string())?,
+            };
+            if let Some(stored) = stored {
                 let state = self.enricher.key().unseal(&stored);
                 state
-                    .and_then(|state| d.restore(&state))
+                    .and_then(|state| d.restore_text(&state))
                     .map_err(|reason| StoreError::State { scope: d.scope().to_string(), reason })?;
             }
             self.decoders.insert(f, d);
+            crate::testhook::rendezvous("state-read");
         }
         Ok(self.decoders.get_mut(&f).expect("inserted above"))
     }
 
     /// The decoders' open sessions, sealed with the host key unless the IP
     /// mode stores addresses anyway (they hold client addresses).
-    fn states(&self) -> Vec<(&'static str, String)> {
+    fn states(&self) -> Vec<(String, String)> {
         let seal = self.enricher.ip_mode() != IpMode::Full;
         let mut v: Vec<_> = self
             .decoders
             .values()
             .map(|d| {
-                let state = d.save();
-                (d.scope(), if seal { self.enricher.key().seal(&state) } else { state })
+                let state = d.save_text();
+                let scope = state_scope(d.scope(), &self.opts.server_host);
+                (scope, if seal { self.enricher.key().seal(&state) } else { state })
             })
             .collect();
         v.sort();
@@ -433,30 +436,37 @@ impl<'a> Engine<'a> {
     }
 }
 
-/// A fresh decoder of format `f`.
-fn new_decoder(opts: &IngestOptions, f: Format) -> Box<dyn Decoder> {
-    match f {
-        Format::Rsyncd => Box::new(RsyncDecoder::new(opts.rsync_log_format.clone())),
-        Format::Xferlog => Box::new(XferlogDecoder::default()),
-        Format::Vsftpd => Box::new(VsftpdDecoder::default()),
-        Format::Sftpgo => Box::new(SftpgoDecoder::default()),
-        Format::Openssh => Box::new(OpensshDecoder::default()),
-        Format::Proftpd => Box::new(ProftpdDecoder::default()),
-        Format::ProftpdExtended => Box::new(ProftpdExtendedDecoder::new(opts.proftpd_log_format.clone())),
-        Format::Syslog => Box::new(SyslogDecoder::new(opts.rsync_log_format.clone())),
+impl IngestOptions {
+    /// The configured line layouts, for the format registry.
+    pub fn templates(&self) -> Templates<'_> {
+        Templates { rsync: &self.rsync_log_format, proftpd: &self.proftpd_log_format }
     }
+}
+
+/// A fresh decoder of format `f`.
+fn new_decoder(opts: &IngestOptions, f: Format) -> Box<dyn AnyDecoder> {
+    (f.spec().decoder)(&opts.templates())
+}
+
+/// The key of a decoder's saved state in the store: its scope and the
+/// ingesting host (`--server-host`), so that hosts importing the same format
+/// into one store at the same moment never overwrite each other's open
+/// sessions.
+fn state_scope(scope: &str, server_host: &str) -> String {
+    format!("{scope}@{server_host}")
 }
 
 /// The open sessions `stored` of scope `scope`, saved before ids were
 /// keyed, with the ids they hold keyed by `key` (sealed again if they were).
 fn rekey_state(opts: &IngestOptions, key: &HostKey, scope: &str, stored: &str) -> Result<String, String> {
-    let Some(mut d) = Format::ALL.iter().map(|&f| new_decoder(opts, f)).find(|d| d.scope() == scope) else {
+    let format_scope = scope.split_once('@').map_or(scope, |(s, _)| s);
+    let Some(mut d) = Format::all().map(|f| new_decoder(opts, f)).find(|d| d.scope() == format_scope) else {
         return Ok(stored.to_string());
     };
-    d.restore(&key.unseal(stored)?)?;
+    d.restore_text(&key.unseal(stored)?)?;
     let ids = key.id_key();
     d.rekey_ids(&|id| ids.hash(id));
-    let state = d.save();
+    let state = d.save_text();
     Ok(if key.is_sealed(stored) { key.seal(&state) } else { state })
 }
 
@@ -584,27 +594,14 @@ fn run(
 /// The format of an opened input (forced, or detected from the complete
 /// lines of its head) and the time of its first line, for ordering.
 fn look(input: &Input, opts: &IngestOptions) -> (Option<Format>, Option<i64>) {
-    let mut pp = PrefixParser::new(clock_for(input, opts.timezone));
+    let (mut parser, mut clock, templates) = (PrefixParser::new(), clock_for(input, opts.timezone), opts.templates());
     let format = match opts.format {
         Some(f) => Some(f),
-        None => Format::detect(input.head_lines(), &mut pp, &opts.proftpd_log_format),
+        None => Format::detect(input.head_lines(), &mut parser, &mut clock, &templates),
     };
-    let first_time = input.head_lines().find_map(|l| match format {
-        Some(Format::Xferlog) => crate::formats::xferlog::parse(l).ok().map(|x| pp.clock_mut().local_to_utc(&x.end)),
-        Some(Format::ProftpdExtended) => opts.proftpd_log_format.parse(l).and_then(|x| match (x.utc, x.local) {
-            (Some(t), _) => Some(t),
-            (None, Some(c)) => Some(pp.clock_mut().local_to_utc(&c)),
-            _ => None,
-        }),
-        Some(Format::Proftpd) => crate::formats::proftpd::parse(l).ok().map(|x| pp.clock_mut().local_to_utc(&x.time)),
-        Some(Format::Vsftpd) => crate::formats::vsftpd::parse_ctime(l).map(|c| pp.clock_mut().local_to_utc(&c)),
-        Some(Format::Sftpgo) => {
-            crate::formats::sftpgo::parse(l).ok().and_then(|x| match crate::formats::sftpgo::parse_time(&x.time)? {
-                crate::formats::sftpgo::LineTime::Utc(t) => Some(t),
-                crate::formats::sftpgo::LineTime::Local(c) => Some(pp.clock_mut().local_to_utc(&c)),
-            })
-        }
-        _ => pp.parse(l).map(|p| p.time),
+    let first_time = format.and_then(|f| {
+        let first_time = f.spec().first_time;
+        input.head_lines().find_map(|l| first_time(l, &templates, &mut parser, &mut clock))
     });
     (format, first_time)
 }
@@ -686,7 +683,7 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
     // --format from a log without transfers.
     let count_foreign = opts.format.is_some() && matches!(format, Format::Syslog | Format::Openssh);
     let mut foreign = 0u64;
-    let mut cx = LineContext { prefix: PrefixParser::new(clock), ids, server_host: opts.server_host.clone() };
+    let mut cx = LineContext { clock, prefix: PrefixParser::new(), ids, server_host: opts.server_host.clone() };
     engine.decoder(format)?;
     progress.start(&name, size);
     let (first_offset, first_line) = (reader.offset(), reader.lines());
@@ -781,7 +778,7 @@ struct Decoded {
 /// Decodes one line; events outside the plausible window (earliest ..
 /// `latest`) are dropped and the line is rejected for them.
 fn decode(
-    decoder: &mut dyn Decoder,
+    decoder: &mut dyn AnyDecoder,
     cx: &mut LineContext,
     line: &[u8],
     events: &mut Vec<Event>,

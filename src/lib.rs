@@ -5,9 +5,13 @@
 //! * [`input`] — files, stdin, pipes and FIFOs (each opened and read once),
 //!   gzip/zstd by magic bytes, line-aligned chunks, fingerprints for
 //!   checkpoints;
-//! * [`formats`] — one module per log format, pure functions from bytes to
-//!   records ([`formats::prefix`] holds the shared syslog/log-file prefixes);
-//! * [`sessions`] — joins lines of one session into [`model::Event`]s;
+//! * [`formats`] — one folder per log format: its parser (pure functions
+//!   from bytes to records) and its decoder (lines into [`model::Event`]s,
+//!   joining a session's lines where needed), listed in
+//!   [`formats::REGISTRY`] ([`formats::prefix`] holds the shared
+//!   syslog/log-file prefixes);
+//! * [`sessions`] — what the decoders share: the [`sessions::Decoder`]
+//!   trait and its saved state, the line context, event ids;
 //! * [`enrich`] — GeoIP location, geohash, keyed client hash, and the
 //!   IP-privacy mode applied before anything is stored;
 //! * [`sinks`] — stores behind the [`sinks::Sink`] and [`sinks::Store`]

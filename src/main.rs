@@ -322,7 +322,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
 
 /// `xferstats formats`.
 fn formats() -> anyhow::Result<u8> {
-    for f in Format::ALL {
+    for f in Format::all() {
         println!("{:<16} {}", f.name(), f.description());
     }
     Ok(xferstats::EXIT_OK)

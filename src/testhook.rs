@@ -1,5 +1,6 @@
 //! Test switches: crash points for the tests that kill an import half-way,
-//! and the unkeyed ids of old stores ([`unkeyed_ids`]).
+//! a rendezvous for the tests of concurrent imports ([`rendezvous`]), and
+//! the unkeyed ids of old stores ([`unkeyed_ids`]).
 //!
 //! `XFERSTATS_TEST_CRASH=POINT:N` aborts the process (as SIGKILL would:
 //! no destructors, no rollback) the N-th time execution reaches `POINT`.
@@ -34,4 +35,26 @@ pub fn maybe_crash(point: &str) {
 pub fn unkeyed_ids() -> bool {
     static SET: OnceLock<bool> = OnceLock::new();
     *SET.get_or_init(|| std::env::var_os("XFERSTATS_TEST_UNKEYED_IDS").is_some_and(|v| v == "1"))
+}
+
+/// `XFERSTATS_TEST_RENDEZVOUS=POINT:DIR:N`: the first time execution
+/// reaches `POINT`, the process leaves a file in `DIR` and waits until `DIR`
+/// holds `N` files (60 s at most), so that `N` concurrent imports all pass
+/// `POINT` before any goes on. Point: `state-read` (an import has read the
+/// open sessions it resumes). Unset in production.
+pub fn rendezvous(point: &str) {
+    static DONE: OnceLock<()> = OnceLock::new();
+    let Ok(v) = std::env::var("XFERSTATS_TEST_RENDEZVOUS") else { return };
+    let mut parts = v.splitn(3, ':');
+    let (Some(p), Some(dir), Some(n)) = (parts.next(), parts.next(), parts.next()) else { return };
+    let Ok(n) = n.parse::<usize>() else { return };
+    if p != point || DONE.set(()).is_err() {
+        return;
+    }
+    let dir = std::path::Path::new(dir);
+    let _ = std::fs::write(dir.join(std::process::id().to_string()), b"");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::fs::read_dir(dir).map_or(0, |d| d.count()) < n && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }

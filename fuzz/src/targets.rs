@@ -14,22 +14,23 @@ use std::sync::OnceLock;
 
 use chrono::NaiveDate;
 use xferstats::config::{InfluxSpec, PgSpec, StoreSpec};
+use xferstats::formats::openssh::decoder::OpensshDecoder;
 use xferstats::formats::prefix::{parse_u32, parse_u64, PrefixParser};
+use xferstats::formats::proftpd::decoder::ProftpdDecoder;
+use xferstats::formats::proftpd_extended::decoder::ProftpdExtendedDecoder;
 use xferstats::formats::proftpd_extended::{ExtendedFormat, DEFAULT_FORMAT};
+use xferstats::formats::rsync::decoder::RsyncDecoder;
 use xferstats::formats::rsync::logformat::parse_number;
 use xferstats::formats::rsync::{LogFormat, DEFAULT_LOG_FORMAT};
+use xferstats::formats::sftpgo::decoder::SftpgoDecoder;
+use xferstats::formats::syslog::SyslogDecoder;
 use xferstats::formats::template::{match_items, Item, Shape};
+use xferstats::formats::vsftpd::decoder::VsftpdDecoder;
+use xferstats::formats::xferlog::decoder::XferlogDecoder;
+use xferstats::formats::Templates;
 use xferstats::formats::{openssh, proftpd, rsync, sftpgo, vsftpd, xferlog, Format};
 use xferstats::model::Event;
-use xferstats::sessions::openssh::OpensshDecoder;
-use xferstats::sessions::proftpd::ProftpdDecoder;
-use xferstats::sessions::proftpd_extended::ProftpdExtendedDecoder;
-use xferstats::sessions::rsync::RsyncDecoder;
-use xferstats::sessions::sftpgo::SftpgoDecoder;
-use xferstats::sessions::syslog::SyslogDecoder;
-use xferstats::sessions::vsftpd::VsftpdDecoder;
-use xferstats::sessions::xferlog::XferlogDecoder;
-use xferstats::sessions::{Decoder, IdGen, LineContext};
+use xferstats::sessions::{AnyDecoder, IdGen, LineContext};
 use xferstats::time::{self, Clock, TimeZone};
 
 /// One fuzz target.
@@ -175,7 +176,8 @@ const REFERENCE: i64 = 1_794_096_000;
 /// gaps and folds are reached), a fixed reference instant, a server name.
 fn context() -> LineContext {
     LineContext {
-        prefix: PrefixParser::new(Clock::new(paris(), REFERENCE)),
+        clock: Clock::new(paris(), REFERENCE),
+        prefix: PrefixParser::new(),
         ids: IdGen::new(id_key()),
         server_host: "vm".into(),
     }
@@ -183,7 +185,7 @@ fn context() -> LineContext {
 
 /// Feeds the lines to a decoder split in two runs with a save/restore in
 /// between, as two cron runs would; every saved state must restore.
-fn decode_split<'a>(make: &dyn Fn() -> Box<dyn Decoder>, data: impl Iterator<Item = &'a [u8]> + Clone) {
+fn decode_split<'a>(make: &dyn Fn() -> Box<dyn AnyDecoder>, data: impl Iterator<Item = &'a [u8]> + Clone) {
     let n = data.clone().count();
     let mut cx = context();
     let mut out: Vec<Event> = Vec::new();
@@ -192,17 +194,17 @@ fn decode_split<'a>(make: &dyn Fn() -> Box<dyn Decoder>, data: impl Iterator<Ite
         first.line(&mut cx, line, &mut out);
     }
     first.finish(&id_key(), &mut out);
-    let saved = first.save();
+    let saved = first.save_text();
     let mut second = make();
-    if let Err(e) = second.restore(&saved) {
+    if let Err(e) = second.restore_text(&saved) {
         panic!("state saved by {} does not restore: {e}\nstate: {saved}", second.scope());
     }
     for line in data.skip(n / 2) {
         second.line(&mut cx, line, &mut out);
     }
     second.finish(&id_key(), &mut out);
-    let end = second.save();
-    if let Err(e) = make().restore(&end) {
+    let end = second.save_text();
+    if let Err(e) = make().restore_text(&end) {
         panic!("state saved by {} does not restore: {e}\nstate: {end}", second.scope());
     }
 }
@@ -215,9 +217,9 @@ fn rsync_format(line: &[u8]) -> LogFormat {
 fn rsync_lines(data: &[u8]) {
     let (head, rest) = first_line(data);
     let format = rsync_format(head);
-    let mut prefix = PrefixParser::new(Clock::new(paris(), REFERENCE));
+    let (mut prefix, mut clock) = (PrefixParser::new(), Clock::new(paris(), REFERENCE));
     for line in lines(rest) {
-        if let Some(p) = prefix.parse(line) {
+        if let Some(p) = prefix.parse(line, &mut clock) {
             rsync::looks_like(p.msg, p.program);
             let _ = rsync::parse_message(p.msg, &format);
             rsync::unescape(p.msg);
@@ -240,13 +242,13 @@ fn rsync_logformat(data: &[u8]) {
 }
 
 fn openssh_lines(data: &[u8]) {
-    let mut prefix = PrefixParser::new(Clock::new(paris(), REFERENCE));
+    let (mut prefix, mut clock) = (PrefixParser::new(), Clock::new(paris(), REFERENCE));
     for line in lines(data) {
         openssh::looks_like_untimed(line);
         let untimed = openssh::strip_untimed_tag(line);
         let _ = openssh::parse_sftp(untimed);
         let _ = openssh::parse_sshd(untimed);
-        if let Some(p) = prefix.parse(line) {
+        if let Some(p) = prefix.parse(line, &mut clock) {
             if let Some(prog) = p.program {
                 openssh::is_openssh_program(prog);
             }
@@ -309,11 +311,12 @@ fn syslog_lines(data: &[u8]) {
 
 fn prefix_lines(data: &[u8]) {
     let zones = [TimeZone::Utc, TimeZone::Fixed(-(12 * 3600 + 45 * 60)), paris()];
-    let mut parsers: Vec<PrefixParser> = zones.iter().map(|&z| PrefixParser::new(Clock::new(z, REFERENCE))).collect();
+    let mut parsers: Vec<(PrefixParser, Clock)> =
+        zones.iter().map(|&z| (PrefixParser::new(), Clock::new(z, REFERENCE))).collect();
     let mut clock = Clock::new(paris(), REFERENCE);
     for line in lines(data) {
-        for p in &mut parsers {
-            if let Some(p) = p.parse(line) {
+        for (p, c) in &mut parsers {
+            if let Some(p) = p.parse(line, c) {
                 time::rfc3339(p.time);
             }
         }
@@ -343,7 +346,7 @@ fn template_items(spec: &[u8]) -> Vec<Item<usize>> {
         .filter(|(_, s)| !s.is_empty())
         .map(|(i, s)| match s {
             b"%T" => Item::Field(i, Shape::Token),
-            b"%S" => Item::Field(i, Shape::Spacey),
+            b"%S" => Item::Field(i, Shape::Spacey { trim: false }),
             [b'%', n @ ..] if !n.is_empty() && n.len() <= 3 && n.iter().all(u8::is_ascii_digit) => {
                 Item::Field(i, Shape::Fixed(parse_u32(n).unwrap_or(0) as usize))
             }
@@ -357,7 +360,7 @@ fn template(data: &[u8]) {
     let items = template_items(head);
     for line in lines(rest) {
         let mut seen: Vec<(usize, &[u8])> = Vec::new();
-        let r = match_items(&items, line, &mut |f, v| {
+        let r = match_items(&items, line, |f, v| {
             // Refuse one value length, as a field with a bad value does.
             if v.len() == 13 {
                 return None;
@@ -377,9 +380,10 @@ fn template(data: &[u8]) {
 }
 
 fn detect(data: &[u8]) {
-    let mut prefix = PrefixParser::new(Clock::new(paris(), REFERENCE));
+    let (mut prefix, mut clock) = (PrefixParser::new(), Clock::new(paris(), REFERENCE));
     let proftpd = ExtendedFormat::compile(DEFAULT_FORMAT).expect("the default compiles");
-    Format::detect(lines(data), &mut prefix, &proftpd);
+    let rsync = LogFormat::compile(DEFAULT_LOG_FORMAT).expect("the default compiles");
+    Format::detect(lines(data), &mut prefix, &mut clock, &Templates { rsync: &rsync, proftpd: &proftpd });
     let _ = Format::from_name(&String::from_utf8_lossy(first_line(data).0));
 }
 
@@ -394,7 +398,7 @@ const STATE_LINES: &[&[u8]] = &[
 ];
 
 /// A decoder that keeps state: `pick` % 3 is rsync, OpenSSH or syslog.
-fn stateful(pick: u8) -> Box<dyn Decoder> {
+fn stateful(pick: u8) -> Box<dyn AnyDecoder> {
     match pick % 3 {
         0 => Box::new(RsyncDecoder::new(LogFormat::compile(DEFAULT_LOG_FORMAT).expect("the default compiles"))),
         1 => Box::<OpensshDecoder>::default(),
@@ -413,7 +417,7 @@ pub fn state_seed(pick: u8, log: &[u8]) -> Vec<u8> {
         d.line(&mut cx, line, &mut out);
     }
     let mut seed = vec![pick];
-    seed.extend_from_slice(d.save().as_bytes());
+    seed.extend_from_slice(d.save_text().as_bytes());
     seed
 }
 
@@ -422,21 +426,21 @@ fn state(data: &[u8]) {
     let text = String::from_utf8_lossy(rest);
     let make = || stateful(pick);
     let mut d = make();
-    if d.restore(&text).is_err() {
+    if d.restore_text(&text).is_err() {
         return;
     }
     let mut cx = context();
     let mut out = Vec::new();
-    let saved = d.save();
-    if let Err(e) = make().restore(&saved) {
+    let saved = d.save_text();
+    if let Err(e) = make().restore_text(&saved) {
         panic!("a restored state saved again does not restore: {e}\nstate: {saved}");
     }
     for line in STATE_LINES {
         d.line(&mut cx, line, &mut out);
     }
     d.finish(&id_key(), &mut out);
-    let saved = d.save();
-    if let Err(e) = make().restore(&saved) {
+    let saved = d.save_text();
+    if let Err(e) = make().restore_text(&saved) {
         panic!("state saved after use does not restore: {e}\nstate: {saved}");
     }
 }
@@ -527,7 +531,7 @@ mod tests {
                 Item::Lit(b"[".to_vec()),
                 Item::Field(1, Shape::Token),
                 Item::Lit(b"] ".to_vec()),
-                Item::Field(3, Shape::Spacey),
+                Item::Field(3, Shape::Spacey { trim: false }),
                 Item::Lit(b"!".to_vec()),
                 Item::Field(5, Shape::Fixed(12)),
             ]

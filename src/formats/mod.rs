@@ -1,7 +1,11 @@
-//! Log formats: one module per format, each a set of pure functions from
-//! bytes to records. Shared line prefixes (syslog, daemon log files) live in
-//! [`prefix`]. [`Format`] names the formats and picks one per file from its
-//! first lines.
+//! Log formats: one folder per format (`src/formats/<name>/`: its parser,
+//! and its decoder, which turns lines into events and joins the lines of a
+//! session where the format needs it), each declaring one [`Spec`]. The
+//! [`REGISTRY`] lists them; every list of formats — `--format` names,
+//! `xferstats formats`, detection, decoders, the first time stamp used to
+//! order inputs — is read from it. Shared line prefixes (syslog, daemon log
+//! files) live in [`prefix`], the two-ended template matcher of the
+//! user-configured formats in [`template`].
 
 pub mod openssh;
 pub mod prefix;
@@ -9,6 +13,7 @@ pub mod proftpd;
 pub mod proftpd_extended;
 pub mod rsync;
 pub mod sftpgo;
+pub mod syslog;
 pub mod template;
 pub mod vsftpd;
 pub mod xferlog;
@@ -16,9 +21,28 @@ pub mod xferlog;
 use std::fmt;
 
 use crate::error::ConfigError;
-use prefix::PrefixParser;
+use crate::model::{Micros, SourceFormat};
+use crate::sessions::AnyDecoder;
+use crate::time::Clock;
+use prefix::{PrefixParser, Prefixed};
+use proftpd_extended::ExtendedFormat;
+use rsync::LogFormat;
 
-/// A supported log format.
+/// Every format, in detection order: a line of a file's head counts for the
+/// first format whose [`Detect::Lines`] test accepts it. Adding a format is
+/// its folder and one line here (and its [`Format`] variant).
+pub static REGISTRY: &[Spec] = &[
+    sftpgo::SPEC,
+    xferlog::SPEC,
+    vsftpd::SPEC,
+    proftpd::SPEC,
+    proftpd_extended::SPEC,
+    openssh::SPEC,
+    rsync::SPEC,
+    syslog::SPEC,
+];
+
+/// A supported log format (the key of its [`Spec`] in [`REGISTRY`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
     /// rsync daemon log: `log file` or syslog, any `log format`.
@@ -40,125 +64,159 @@ pub enum Format {
     Syslog,
 }
 
+/// One format's registry entry: everything the rest of the program needs
+/// to know about it.
+#[derive(Clone, Copy)]
+pub struct Spec {
+    /// The format.
+    pub format: Format,
+    /// Name used by `--format` and in messages.
+    pub name: &'static str,
+    /// One-line description for `xferstats formats`.
+    pub description: &'static str,
+    /// How detection recognises it.
+    pub detect: Detect,
+    /// The UTC time of a line, if it has one (orders inputs oldest first).
+    pub first_time: fn(&[u8], &Templates<'_>, &mut PrefixParser, &mut Clock) -> Option<Micros>,
+    /// A fresh decoder.
+    pub decoder: fn(&Templates<'_>) -> Box<dyn AnyDecoder>,
+    /// The source name stored with its events (`None`: a router whose
+    /// lines are stored under the formats it routes to).
+    pub source: Option<SourceFormat>,
+}
+
+/// How detection recognises a format in a file's first lines.
+#[derive(Clone, Copy)]
+pub enum Detect {
+    /// A line of the format.
+    Lines(fn(&mut Probe<'_, '_>) -> bool),
+    /// A mix of other formats' lines, decided from the counts (checked
+    /// before the single formats).
+    Mix(fn(&Tally) -> bool),
+}
+
+/// The user-configured line layouts some formats need.
+#[derive(Debug, Clone, Copy)]
+pub struct Templates<'a> {
+    /// rsyncd `log format` of per-file lines.
+    pub rsync: &'a LogFormat,
+    /// ProFTPD `LogFormat` of ExtendedLog files.
+    pub proftpd: &'a ExtendedFormat,
+}
+
+/// A line under test by [`Detect::Lines`], its prefix parsed once on demand.
+pub struct Probe<'a, 'p> {
+    /// The line.
+    pub line: &'a [u8],
+    /// The configured layouts.
+    pub templates: &'p Templates<'p>,
+    parser: &'p mut PrefixParser,
+    clock: &'p mut Clock,
+    prefix: Option<Option<Prefixed<'a>>>,
+}
+
+impl<'a> Probe<'a, '_> {
+    /// The line's syslog or log-file prefix, if it has one.
+    pub fn prefix(&mut self) -> Option<Prefixed<'a>> {
+        let (line, parser, clock) = (self.line, &mut *self.parser, &mut *self.clock);
+        *self.prefix.get_or_insert_with(|| parser.parse(line, clock))
+    }
+}
+
+/// Lines of a file's head per format, for [`Detect::Mix`].
+pub struct Tally {
+    /// Per [`REGISTRY`] entry: lines it recognised.
+    lines: Vec<usize>,
+    /// Per entry: those of them with a syslog program name.
+    with_program: Vec<usize>,
+}
+
+impl Tally {
+    /// Lines recognised as `f`.
+    pub fn lines(&self, f: Format) -> usize {
+        self.lines[f.index()]
+    }
+
+    /// Lines recognised as `f` that name a syslog program.
+    pub fn with_program(&self, f: Format) -> usize {
+        self.with_program[f.index()]
+    }
+
+    /// The most lines any format outside `except` recognised.
+    pub fn most_except(&self, except: &[Format]) -> usize {
+        REGISTRY
+            .iter()
+            .zip(&self.lines)
+            .filter(|(s, _)| !except.contains(&s.format))
+            .map(|(_, &n)| n)
+            .max()
+            .unwrap_or(0)
+    }
+}
+
 impl Format {
+    /// Position of its entry in [`REGISTRY`].
+    fn index(self) -> usize {
+        REGISTRY.iter().position(|s| s.format == self).expect("every format is registered")
+    }
+
+    /// Its registry entry.
+    pub fn spec(self) -> &'static Spec {
+        &REGISTRY[self.index()]
+    }
+
     /// Every format, in detection order.
-    pub const ALL: &'static [Format] = &[
-        Format::Rsyncd,
-        Format::Xferlog,
-        Format::Vsftpd,
-        Format::Sftpgo,
-        Format::Openssh,
-        Format::Proftpd,
-        Format::ProftpdExtended,
-        Format::Syslog,
-    ];
+    pub fn all() -> impl Iterator<Item = Format> {
+        REGISTRY.iter().map(|s| s.format)
+    }
 
     /// Name used by `--format` and in messages.
     pub fn name(self) -> &'static str {
-        match self {
-            Format::Rsyncd => "rsyncd",
-            Format::Xferlog => "xferlog",
-            Format::Vsftpd => "vsftpd",
-            Format::Sftpgo => "sftpgo",
-            Format::Openssh => "openssh",
-            Format::Proftpd => "proftpd",
-            Format::ProftpdExtended => "proftpd-extended",
-            Format::Syslog => "syslog",
-        }
+        self.spec().name
     }
 
     /// One-line description for `xferstats formats`.
     pub fn description(self) -> &'static str {
-        match self {
-            Format::Rsyncd => {
-                "rsync daemon log (log file `YYYY/MM/DD HH:MM:SS [pid]`, BSD or RFC 3339 syslog); \
-                 default or custom `log format` (--rsync-log-format)"
-            }
-            Format::Xferlog => {
-                "xferlog / wu-ftpd transfer log (ProFTPD TransferLog incl. sftp/scp, vsftpd \
-                 xferlog_std_format=YES, Pure-FTPd altlog xferlog)"
-            }
-            Format::Vsftpd => "vsftpd's own log (xferlog_std_format=NO, with or without log_ftp_protocol=YES)",
-            Format::Sftpgo => "SFTPGo JSON log (transfers, Remove, login, connection_failed; 2019 field set too)",
-            Format::Openssh => {
-                "OpenSSH sftp-server/internal-sftp (-l INFO/VERBOSE) and sshd logins in syslog (auth.log), \
-                 BSD or RFC 3339 time stamps"
-            }
-            Format::Proftpd => "ProFTPD SystemLog (proftpd.log) and mod_sftp SFTPLog (sftp.log): logins",
-            Format::ProftpdExtended => {
-                "ProFTPD ExtendedLog with its LogFormat (--proftpd-log-format, default %h %l %u %t \"%r\" %s %b): \
-                 STOR/RETR/APPE/DELE"
-            }
-            Format::Syslog => {
-                "syslog file with several programs (auth.log, daemon.log, syslog): rsyncd lines read as rsyncd, \
-                 sshd/sftp-server/internal-sftp as openssh, other programs skipped"
-            }
-        }
+        self.spec().description
     }
 
     /// Looks a format up by name.
     pub fn from_name(name: &str) -> Result<Format, ConfigError> {
-        Format::ALL
+        REGISTRY
             .iter()
-            .copied()
-            .find(|f| f.name().eq_ignore_ascii_case(name))
+            .find(|s| s.name.eq_ignore_ascii_case(name))
+            .map(|s| s.format)
             .ok_or_else(|| ConfigError::Format(name.to_string()))
     }
 
-    /// Picks the format of a file from its first lines: the format most of
-    /// the recognisable lines belong to, or `None` when no line matches.
+    /// Picks the format of a file from its first lines: a mix format whose
+    /// test holds, else the format most of the recognisable lines belong to
+    /// (ties go to the earlier entry), or `None` when no line matches.
     pub fn detect<'a>(
         lines: impl Iterator<Item = &'a [u8]>,
-        prefix: &mut PrefixParser,
-        proftpd: &proftpd_extended::ExtendedFormat,
+        parser: &mut PrefixParser,
+        clock: &mut Clock,
+        templates: &Templates<'_>,
     ) -> Option<Format> {
-        let (mut syslog_rsync, mut ext) = (0usize, 0usize);
-        let (mut rsync, mut xfer, mut vsf, mut sgo, mut ssh, mut pro) =
-            (0usize, 0usize, 0usize, 0usize, 0usize, 0usize);
+        let mut tally = Tally { lines: vec![0; REGISTRY.len()], with_program: vec![0; REGISTRY.len()] };
         for line in lines.take(200) {
-            if line.first() == Some(&b'{') {
-                if sftpgo::looks_like(line) {
-                    sgo += 1;
-                }
-            } else if xferlog::looks_like(line) {
-                xfer += 1;
-            } else if vsftpd::looks_like(line) {
-                vsf += 1;
-            } else if proftpd::parse(line).is_ok() {
-                pro += 1;
-            } else if proftpd.parse(line).is_some() {
-                ext += 1;
-            } else if openssh::looks_like_untimed(line) {
-                ssh += 1;
-            } else if let Some(p) = prefix.parse(line) {
-                if rsync::looks_like(p.msg, p.program) {
-                    rsync += 1;
-                    if p.program.is_some() {
-                        syslog_rsync += 1;
-                    }
-                } else if p.program.is_some_and(openssh::is_openssh_program) {
-                    ssh += 1;
+            let mut probe = Probe { line, templates, parser: &mut *parser, clock: &mut *clock, prefix: None };
+            let hit = REGISTRY.iter().position(|s| match s.detect {
+                Detect::Lines(test) => test(&mut probe),
+                Detect::Mix(_) => false,
+            });
+            if let Some(i) = hit {
+                tally.lines[i] += 1;
+                if probe.prefix.flatten().is_some_and(|p| p.program.is_some()) {
+                    tally.with_program[i] += 1;
                 }
             }
         }
-        // Syslog files may mix programs: route per line.
-        let syslog = ssh > 0 || (syslog_rsync > 0 && syslog_rsync * 2 >= rsync);
-        if syslog && ssh + rsync >= xfer.max(vsf).max(sgo).max(pro).max(ext) {
-            return Some(Format::Syslog);
+        if let Some(mix) = REGISTRY.iter().find(|s| matches!(s.detect, Detect::Mix(test) if test(&tally))) {
+            return Some(mix.format);
         }
-        let best = [
-            (rsync, Format::Rsyncd),
-            (xfer, Format::Xferlog),
-            (vsf, Format::Vsftpd),
-            (sgo, Format::Sftpgo),
-            (ssh, Format::Openssh),
-            (pro, Format::Proftpd),
-            (ext, Format::ProftpdExtended),
-        ]
-        .into_iter()
-        .max_by_key(|(n, _)| *n)
-        .filter(|(n, _)| *n > 0);
-        best.map(|(_, f)| f)
+        let (i, &n) = tally.lines.iter().enumerate().rev().max_by_key(|(_, &n)| n)?;
+        (n > 0).then_some(REGISTRY[i].format)
     }
 }
 
@@ -172,5 +230,34 @@ pub fn is_foreign(line: &[u8]) -> bool {
 impl fmt::Display for Format {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_format_has_one_entry_and_stores_its_own_name() {
+        let variants = [
+            Format::Rsyncd,
+            Format::Xferlog,
+            Format::Vsftpd,
+            Format::Sftpgo,
+            Format::Openssh,
+            Format::Proftpd,
+            Format::ProftpdExtended,
+            Format::Syslog,
+        ];
+        assert_eq!(REGISTRY.len(), variants.len());
+        for f in variants {
+            assert_eq!(REGISTRY.iter().filter(|s| s.format == f).count(), 1, "{f:?}");
+            assert_eq!(Format::from_name(f.name()).unwrap(), f);
+            assert_eq!(Format::from_name(&f.name().to_uppercase()).unwrap(), f);
+            if let Some(source) = f.spec().source {
+                assert_eq!(source.as_str(), f.name());
+            }
+        }
+        assert!(Format::from_name("auto").is_err());
     }
 }

@@ -38,24 +38,26 @@ pub struct Prefixed<'a> {
     pub style: PrefixStyle,
 }
 
-/// Parses prefixes of one input, keeping its clock and time-stamp cache.
+impl Default for PrefixParser {
+    fn default() -> PrefixParser {
+        PrefixParser::new()
+    }
+}
+
+/// Parses prefixes of one input, keeping its time-stamp cache. The clock
+/// (zone, year inference) is the input's and travels in the line context:
+/// each call borrows it.
 #[derive(Debug, Clone)]
 pub struct PrefixParser {
-    clock: Clock,
     last_raw: [u8; 40],
     last_len: usize,
     last_time: Micros,
 }
 
 impl PrefixParser {
-    /// A parser reading zone-less times with `clock`.
-    pub fn new(clock: Clock) -> PrefixParser {
-        PrefixParser { clock, last_raw: [0; 40], last_len: 0, last_time: 0 }
-    }
-
-    /// The clock, for formats that parse their own time stamps.
-    pub fn clock_mut(&mut self) -> &mut Clock {
-        &mut self.clock
+    /// A parser at the start of an input.
+    pub fn new() -> PrefixParser {
+        PrefixParser { last_raw: [0; 40], last_len: 0, last_time: 0 }
     }
 
     #[inline]
@@ -72,30 +74,31 @@ impl PrefixParser {
         }
     }
 
-    /// Splits `line` into prefix and message; `None` when no known prefix
-    /// starts the line.
-    pub fn parse<'a>(&mut self, line: &'a [u8]) -> Option<Prefixed<'a>> {
+    /// Splits `line` into prefix and message, reading zone-less times with
+    /// `clock`; `None` when no known prefix starts the line. (One parser
+    /// goes with one clock: its cache holds times converted by it.)
+    pub fn parse<'a>(&mut self, line: &'a [u8], clock: &mut Clock) -> Option<Prefixed<'a>> {
         let first = *line.first()?;
         if first.is_ascii_digit() {
             match line.get(4)? {
-                b'/' => self.log_file(line),
+                b'/' => self.log_file(line, clock),
                 b'-' => self.rfc3339(line),
                 _ => None,
             }
         } else if first.is_ascii_uppercase() {
-            self.bsd(line)
+            self.bsd(line, clock)
         } else {
             None
         }
     }
 
-    fn log_file<'a>(&mut self, line: &'a [u8]) -> Option<Prefixed<'a>> {
+    fn log_file<'a>(&mut self, line: &'a [u8], clock: &mut Clock) -> Option<Prefixed<'a>> {
         let raw = line.get(..19)?;
         let time = match self.cached(raw) {
             Some(t) => t,
             None => {
                 let c = parse_ymd_hms(raw)?;
-                let t = self.clock.local_to_utc(&c);
+                let t = clock.local_to_utc(&c);
                 self.remember(raw, t);
                 t
             }
@@ -124,14 +127,14 @@ impl PrefixParser {
         syslog_rest(&line[sp + 1..], time, PrefixStyle::Rfc3339Syslog)
     }
 
-    fn bsd<'a>(&mut self, line: &'a [u8]) -> Option<Prefixed<'a>> {
+    fn bsd<'a>(&mut self, line: &'a [u8], clock: &mut Clock) -> Option<Prefixed<'a>> {
         let raw = line.get(..15)?;
         let time = match self.cached(raw) {
             Some(t) => t,
             None => {
                 let mut c = parse_bsd(raw)?;
-                self.clock.infer_year(&mut c);
-                let t = self.clock.local_to_utc(&c);
+                clock.infer_year(&mut c);
+                let t = clock.local_to_utc(&c);
                 self.remember(raw, t);
                 t
             }
@@ -215,13 +218,33 @@ pub fn parse_u64(b: &[u8]) -> Option<u64> {
     Some(v)
 }
 
+/// The time of a line with a syslog or log-file prefix (the registry's
+/// `first_time` of the formats read through prefixes).
+pub fn first_time(
+    line: &[u8],
+    _: &crate::formats::Templates<'_>,
+    parser: &mut PrefixParser,
+    clock: &mut Clock,
+) -> Option<Micros> {
+    parser.parse(line, clock).map(|p| p.time)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::time::{days_from_civil, rfc3339, TimeZone};
 
-    fn parser() -> PrefixParser {
-        PrefixParser::new(Clock::new(TimeZone::Utc, days_from_civil(2026, 11, 20) * 86_400))
+    /// A parser with its clock, and a shorthand to parse with both.
+    struct P(PrefixParser, Clock);
+
+    impl P {
+        fn parse<'a>(&mut self, line: &'a [u8]) -> Option<Prefixed<'a>> {
+            self.0.parse(line, &mut self.1)
+        }
+    }
+
+    fn parser() -> P {
+        P(PrefixParser::new(), Clock::new(TimeZone::Utc, days_from_civil(2026, 11, 20) * 86_400))
     }
 
     #[test]

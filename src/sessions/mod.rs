@@ -2,31 +2,26 @@
 //!
 //! A format's parser classifies single lines; a [`Decoder`] holds what a log
 //! spreads over several lines (an rsync connection's pid, an SFTP session) and
-//! emits [`Event`]s. Its state survives the end of a run: it is saved with
-//! every batch the store commits and restored by the next run, so a session
-//! split across two cron runs or two rotated files is neither lost nor
-//! counted twice.
-
-pub mod openssh;
-pub mod proftpd;
-pub mod proftpd_extended;
-pub mod rsync;
-pub mod sftpgo;
-pub mod syslog;
-pub mod vsftpd;
-pub mod xferlog;
+//! emits [`Event`]s. What it carries from one run to the next is a declared
+//! type, [`Decoder::State`], that it must hand over ([`Decoder::save`]) and
+//! take back ([`Decoder::restore`]): it is saved with every batch the store
+//! commits and restored by the next run, so a session split across two cron
+//! runs or two rotated files is neither lost nor counted twice. The engine
+//! holds decoders of any format as [`AnyDecoder`]s, their state as text.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use crate::enrich::hostkey::IdKey;
 use crate::formats::prefix::PrefixParser;
 use crate::model::{Event, EventId, Micros};
+use crate::time::Clock;
 
 /// What became of one line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +37,9 @@ pub enum Outcome {
 /// Per-input context handed to a decoder with each line.
 #[derive(Debug)]
 pub struct LineContext {
-    /// Prefix parser with the input's clock.
+    /// The input's clock: zone of zone-less time stamps, year inference.
+    pub clock: Clock,
+    /// Syslog/log-file prefix parser (time-stamp cache) of the input.
     pub prefix: PrefixParser,
     /// Event-id generator of the input.
     pub ids: IdGen,
@@ -52,7 +49,12 @@ pub struct LineContext {
 
 /// Turns lines of one format into events, keeping cross-line state.
 pub trait Decoder {
-    /// Name of the state scope in the store (one per format).
+    /// What the decoder carries from one run to the next (its open
+    /// sessions); `()` for formats whose lines stand alone. There is no
+    /// default: a decoder says what it keeps, and the store keeps that.
+    type State: Serialize + DeserializeOwned;
+    /// Name of the state scope in the store (one per format; the store
+    /// keeps it per ingesting host).
     fn scope(&self) -> &'static str;
     /// Handles one line (without its newline).
     fn line(&mut self, cx: &mut LineContext, line: &[u8], out: &mut Vec<Event>) -> Outcome;
@@ -64,12 +66,60 @@ pub trait Decoder {
     /// store written with unkeyed ids is upgraded (formats that compute ids
     /// only when they emit have none).
     fn rekey_ids(&mut self, _f: &dyn Fn(EventId) -> EventId) {}
-    /// Serialises the open sessions (empty for formats without any).
-    fn save(&self) -> String {
-        String::new()
+    /// The state to keep for the next run.
+    fn save(&self) -> Self::State;
+    /// Takes back a state [`Decoder::save`] gave.
+    fn restore(&mut self, state: Self::State);
+}
+
+/// Declares, inside an `impl Decoder`, that a format's lines stand alone:
+/// its [`Decoder::State`] is `()`.
+macro_rules! no_state {
+    () => {
+        type State = ();
+        fn save(&self) {}
+        fn restore(&mut self, (): ()) {}
+    };
+}
+pub(crate) use no_state;
+
+/// A decoder of any format, its [`Decoder::State`] as JSON text: what the
+/// engine holds and the store saves.
+pub trait AnyDecoder {
+    /// [`Decoder::scope`].
+    fn scope(&self) -> &'static str;
+    /// [`Decoder::line`].
+    fn line(&mut self, cx: &mut LineContext, line: &[u8], out: &mut Vec<Event>) -> Outcome;
+    /// [`Decoder::finish`].
+    fn finish(&mut self, ids: &IdKey, out: &mut Vec<Event>);
+    /// [`Decoder::rekey_ids`].
+    fn rekey_ids(&mut self, f: &dyn Fn(EventId) -> EventId);
+    /// The saved state as text.
+    fn save_text(&self) -> String;
+    /// Restores a state saved as text (an empty text: nothing saved).
+    fn restore_text(&mut self, state: &str) -> Result<(), String>;
+}
+
+impl<D: Decoder> AnyDecoder for D {
+    fn scope(&self) -> &'static str {
+        Decoder::scope(self)
     }
-    /// Restores state saved by [`Decoder::save`].
-    fn restore(&mut self, _state: &str) -> Result<(), String> {
+    fn line(&mut self, cx: &mut LineContext, line: &[u8], out: &mut Vec<Event>) -> Outcome {
+        Decoder::line(self, cx, line, out)
+    }
+    fn finish(&mut self, ids: &IdKey, out: &mut Vec<Event>) {
+        Decoder::finish(self, ids, out)
+    }
+    fn rekey_ids(&mut self, f: &dyn Fn(EventId) -> EventId) {
+        Decoder::rekey_ids(self, f)
+    }
+    fn save_text(&self) -> String {
+        serde_json::to_string(&self.save()).unwrap_or_default()
+    }
+    fn restore_text(&mut self, state: &str) -> Result<(), String> {
+        if !state.is_empty() {
+            self.restore(serde_json::from_str(state).map_err(|e| e.to_string())?);
+        }
         Ok(())
     }
 }
@@ -100,7 +150,8 @@ impl StampCache {
 #[cfg(test)]
 pub(crate) fn test_context(tz: crate::time::TimeZone, reference: i64, host: &str) -> LineContext {
     LineContext {
-        prefix: PrefixParser::new(crate::time::Clock::new(tz, reference)),
+        clock: Clock::new(tz, reference),
+        prefix: PrefixParser::new(),
         ids: IdGen::new(test_id_key()),
         server_host: host.into(),
     }

@@ -86,6 +86,74 @@ fn concurrent_ingests_of_overlapping_files_count_once() {
     }
 }
 
+/// Two hosts import their rsyncd logs into one database at the same moment,
+/// each log cut inside open sessions (a connection whose `sent … received`
+/// line is not written yet), then, again at the same moment, the rest: each
+/// host's open sessions are its own, so the totals equal those of the two
+/// logs imported whole, one after the other.
+#[test]
+fn concurrent_ingests_of_two_hosts_keep_their_open_sessions() {
+    let Some(once) = fresh("hosts_once") else { return };
+    let env = Env::new();
+    // Each host's own log (other client addresses) of a server without
+    // per-file lines (each connection is counted from its summary), cut
+    // right after the `rsync to` request of connection 201.
+    let alpha: String = String::from_utf8(synthetic_log(400))
+        .unwrap()
+        .split_inclusive('\n')
+        .filter(|l| !l.contains("] recv "))
+        .collect();
+    let beta = alpha.replace("(10.", "(11.").replace("[10.", "[11.");
+    let cut = |text: &str| {
+        let i = text.find("rsync to team/dir201/").unwrap();
+        i + text[i..].find('\n').unwrap() + 1
+    };
+    let hosts = [("alpha", alpha.as_bytes(), cut(&alpha)), ("beta", beta.as_bytes(), cut(&beta))];
+    // Concurrent imports meet once both have read the saved open sessions:
+    // neither commits before the other has read them.
+    let spawn = |url: &str, host: &str, log: &std::path::Path, meet: Option<&std::path::Path>| {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("xferstats"))
+            .env_remove("XFERSTATS_DB")
+            .env_remove("XFERSTATS_IP_MODE")
+            .env("XFERSTATS_STATE_DIR", env.state_dir())
+            .env("XFERSTATS_HOST_KEY", TEST_HOST_KEY)
+            .env("XFERSTATS_GEOIP", "off")
+            .envs(meet.map(|dir| ("XFERSTATS_TEST_RENDEZVOUS", format!("state-read:{}:2", dir.display()))))
+            .args(["--db", url, "ingest", "--timezone", "UTC", "--progress", "never", "--server-host", host])
+            .arg(log)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn xferstats")
+    };
+    for (host, data, _) in hosts {
+        let whole = env.write(&format!("{host}-whole.log"), data);
+        let out = spawn(&once.url, host, &whole, None).wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let expected = once.report_json("day,host,user,status");
+    for round in 0..2 {
+        let db = once.another("hosts");
+        for whole in [false, true] {
+            let meet = env.path(&format!("meet-{round}-{whole}"));
+            std::fs::create_dir(&meet).unwrap();
+            let children: Vec<_> = hosts
+                .iter()
+                .map(|(host, data, cut)| {
+                    let log = env.write(&format!("{host}{round}.log"), if whole { data } else { &data[..*cut] });
+                    spawn(&db.url, host, &log, Some(&meet))
+                })
+                .collect();
+            for ch in children {
+                let out = ch.wait_with_output().unwrap();
+                assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            }
+        }
+        assert_eq!(db.report_json("day,host,user,status"), expected, "round {round}");
+        db.check();
+    }
+}
+
 #[test]
 fn a_lost_connection_commits_nothing_of_the_batch() {
     let Some(db) = fresh("lost") else { return };

@@ -19,6 +19,7 @@ use nom::{
 };
 
 use crate::formats::prefix::{parse_u32, parse_u64};
+use crate::formats::template::{self, match_items, trim_spaces, Shape};
 
 /// The default rsyncd `log format`.
 pub const DEFAULT_LOG_FORMAT: &str = "%o %h [%a] %m (%u) %f %l";
@@ -124,17 +125,21 @@ pub struct Field {
     pub human: u8,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Item {
-    Lit(Vec<u8>),
-    Field(Field),
-}
-
-impl Item {
-    fn spacey(&self) -> bool {
-        matches!(self, Item::Field(f) if f.escape.spacey())
+impl Field {
+    /// How the matcher delimits its value.
+    fn shape(&self) -> Shape {
+        let trim = self.width.is_some();
+        match (self.escape, self.escape.fixed_width(), self.width) {
+            (_, Some(w), _) => Shape::Fixed(w),
+            (Escape::Link, ..) => Shape::Marked { trim, marks: &[b" -> ", b" => "] },
+            (e, ..) if e.spacey() => Shape::Spacey { trim },
+            (_, None, Some(width)) => Shape::Padded { width, left: self.left },
+            (_, None, None) => Shape::Token,
+        }
     }
 }
+
+type Item = template::Item<Field>;
 
 /// A `log format` compiled for matching.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,12 +183,13 @@ fn escape(i: &str) -> PResult<'_, Result<Item, String>> {
                 return Ok(Item::Lit(b"%".to_vec()));
             }
             let escape = Escape::from_char(c).ok_or_else(|| format!("unknown escape %{c}"))?;
-            Ok(Item::Field(Field {
+            let f = Field {
                 escape,
                 width: width.parse().ok(),
                 left: left.is_some(),
                 human: (q1.len() + q2.len()).min(3) as u8,
-            }))
+            };
+            Ok(Item::Field(f, f.shape()))
         },
     )(i)
 }
@@ -225,7 +231,7 @@ impl LogFormat {
                 f => items.push(f),
             }
         }
-        let has = |e: Escape| items.iter().any(|it| matches!(it, Item::Field(f) if f.escape == e));
+        let has = |e: Escape| items.iter().any(|it| matches!(it, Item::Field(f, _) if f.escape == e));
         if !has(Escape::File) && !has(Escape::Name) {
             return Err("needs %f or %n: a transfer line without a file name cannot be counted".into());
         }
@@ -237,7 +243,7 @@ impl LogFormat {
         }
         // Two free-text fields need a literal between them to be told apart.
         for w in items.windows(2) {
-            if w[0].spacey() && w[1].spacey() && !matches!(w[1], Item::Field(f) if f.escape == Escape::Link) {
+            if w[0].spacey() && w[1].spacey() && !matches!(w[1], Item::Field(f, _) if f.escape == Escape::Link) {
                 return Err("two file-name escapes with nothing between them".into());
             }
         }
@@ -252,157 +258,16 @@ impl LogFormat {
     /// Whether the format carries `%i` (then directories, symlinks and
     /// attribute-only changes are logged too and must be told apart).
     pub fn has_itemize(&self) -> bool {
-        self.items.iter().any(|it| matches!(it, Item::Field(f) if f.escape == Escape::Itemize))
+        self.items.iter().any(|it| matches!(it, Item::Field(f, _) if f.escape == Escape::Itemize))
     }
 
     /// Matches a message against the format; `None` when it does not fit.
+    #[inline]
     pub fn parse<'a>(&self, msg: &'a [u8]) -> Option<FileLine<'a>> {
-        let items = &self.items;
         let mut out = FileLine::default();
-        let mut pos = 0usize;
-        let mut i = 0usize;
-        while i < items.len() && !items[i].spacey() {
-            match &items[i] {
-                Item::Lit(l) => {
-                    if !msg[pos..].starts_with(l) {
-                        return None;
-                    }
-                    pos += l.len();
-                }
-                Item::Field(f) => {
-                    let stop = match items.get(i + 1) {
-                        Some(Item::Lit(l)) => l[0],
-                        _ => b' ',
-                    };
-                    let v = take_left(msg, &mut pos, f, stop)?;
-                    store(&mut out, f, v)?;
-                }
-            }
-            i += 1;
-        }
-        let mut end = msg.len();
-        let mut j = items.len();
-        while j > i && !items[j - 1].spacey() {
-            match &items[j - 1] {
-                Item::Lit(l) => {
-                    if end < pos + l.len() || !msg[..end].ends_with(l) {
-                        return None;
-                    }
-                    end -= l.len();
-                }
-                Item::Field(f) => {
-                    let stop = match j.checked_sub(2).map(|k| &items[k]) {
-                        Some(Item::Lit(l)) => *l.last().unwrap_or(&b' '),
-                        _ => b' ',
-                    };
-                    let v = take_right(msg, pos, &mut end, f, stop)?;
-                    store(&mut out, f, v)?;
-                }
-            }
-            j -= 1;
-        }
-        if i == j {
-            return (pos == end).then_some(out);
-        }
-        // items[i..j]: free-text fields separated by literals.
-        let mut mid = &msg[pos..end];
-        let mut k = i;
-        while k < j {
-            match &items[k] {
-                Item::Lit(l) => {
-                    mid = mid.strip_prefix(l.as_slice())?;
-                }
-                Item::Field(f) => {
-                    let next = items[k + 1..j].first();
-                    let v = match next {
-                        None => std::mem::take(&mut mid),
-                        Some(Item::Field(n)) if n.escape == Escape::Link => {
-                            let at = find(mid, b" -> ").or_else(|| find(mid, b" => ")).unwrap_or(mid.len());
-                            let (v, rest) = mid.split_at(at);
-                            mid = rest;
-                            v
-                        }
-                        Some(Item::Lit(l)) => {
-                            let at = find(mid, l)?;
-                            let (v, rest) = mid.split_at(at);
-                            mid = rest;
-                            v
-                        }
-                        Some(Item::Field(_)) => return None,
-                    };
-                    let v = if f.width.is_some() { trim_spaces(v) } else { v };
-                    store(&mut out, f, v)?;
-                }
-            }
-            k += 1;
-        }
-        mid.is_empty().then_some(out)
+        match_items(&self.items, msg, |f, v| store(&mut out, &f, v))?;
+        Some(out)
     }
-}
-
-fn find(h: &[u8], n: &[u8]) -> Option<usize> {
-    memchr::memmem::find(h, n)
-}
-
-fn trim_spaces(v: &[u8]) -> &[u8] {
-    let s = v.iter().position(|&c| c != b' ').unwrap_or(v.len());
-    let e = v.iter().rposition(|&c| c != b' ').map_or(s, |p| p + 1);
-    &v[s..e]
-}
-
-fn take_left<'a>(msg: &'a [u8], pos: &mut usize, f: &Field, stop: u8) -> Option<&'a [u8]> {
-    if let Some(w) = f.escape.fixed_width() {
-        let v = msg.get(*pos..*pos + w)?;
-        *pos += w;
-        return Some(v);
-    }
-    let begin = *pos;
-    let mut p = begin;
-    if f.width.is_some() && !f.left {
-        while msg.get(p) == Some(&b' ') {
-            p += 1;
-        }
-    }
-    let start = p;
-    while p < msg.len() && msg[p] != stop && msg[p] != b' ' {
-        p += 1;
-    }
-    let v = &msg[start..p];
-    if let (Some(w), true) = (f.width, f.left) {
-        while p - begin < w && msg.get(p) == Some(&b' ') {
-            p += 1;
-        }
-    }
-    *pos = p;
-    Some(v)
-}
-
-fn take_right<'a>(msg: &'a [u8], floor: usize, end: &mut usize, f: &Field, stop: u8) -> Option<&'a [u8]> {
-    if let Some(w) = f.escape.fixed_width() {
-        let s = end.checked_sub(w).filter(|&s| s >= floor)?;
-        let v = &msg[s..*end];
-        *end = s;
-        return Some(v);
-    }
-    let end0 = *end;
-    let mut e = end0;
-    if f.width.is_some() && f.left {
-        while e > floor && msg[e - 1] == b' ' {
-            e -= 1;
-        }
-    }
-    let mut s = e;
-    while s > floor && msg[s - 1] != stop && msg[s - 1] != b' ' {
-        s -= 1;
-    }
-    let v = &msg[s..e];
-    if let (Some(w), false) = (f.width, f.left) {
-        while end0 - s < w && s > floor && msg[s - 1] == b' ' {
-            s -= 1;
-        }
-    }
-    *end = s;
-    Some(v)
 }
 
 /// Parses a number written with `%l`/`%b` and their human-readable

@@ -1,6 +1,6 @@
 //! rsync daemon (rsyncd) logs: messages after the prefix, turned into
 //! [`Record`]s. Pure functions from bytes to records; joining the lines of a
-//! connection (by pid) is the job of [`crate::sessions::rsync`].
+//! connection (by pid) is the job of [`crate::formats::rsync::decoder`].
 //!
 //! Traps handled here (see the format notes, §A1): direction is the daemon's
 //! (`rsync on` / `send` = client download, `rsync to` / `recv` = upload);
@@ -9,6 +9,7 @@
 //! and, since rsync 3.5.0, `\#ooo` escapes for control and C1 bytes; the
 //! `sent … received …` summary has two spaces between its clauses.
 
+pub mod decoder;
 pub mod logformat;
 
 use std::borrow::Cow;
@@ -281,6 +282,18 @@ pub fn looks_like(msg: &[u8], program: Option<&[u8]>) -> bool {
         || msg.starts_with(b"unknown module ")
         || (msg.starts_with(b"sent ") && memchr::memmem::find(msg, b"total size").is_some())
 }
+
+/// The registry entry of the rsyncd format.
+pub const SPEC: crate::formats::Spec = crate::formats::Spec {
+    format: crate::formats::Format::Rsyncd,
+    name: "rsyncd",
+    description: "rsync daemon log (log file `YYYY/MM/DD HH:MM:SS [pid]`, BSD or RFC 3339 syslog); \
+                  default or custom `log format` (--rsync-log-format)",
+    detect: crate::formats::Detect::Lines(|p| p.prefix().is_some_and(|x| looks_like(x.msg, x.program))),
+    first_time: crate::formats::prefix::first_time,
+    decoder: |t| Box::new(decoder::RsyncDecoder::new(t.rsync.clone())),
+    source: Some(crate::model::SourceFormat::Rsyncd),
+};
 
 #[cfg(test)]
 mod tests {

@@ -2,9 +2,9 @@
 //! one event. Logins are left to the SystemLog (see
 //! [`crate::formats::proftpd_extended`]).
 
-use super::{client_ip, Decoder, LineContext, Outcome, ServerName};
 use crate::formats::proftpd_extended::ExtendedFormat;
 use crate::model::{Direction, Event, Granularity, Protocol, SourceFormat, Status, Transfer, ANONYMOUS};
+use crate::sessions::{client_ip, Decoder, LineContext, Outcome, ServerName};
 
 const TAG: u8 = 61;
 
@@ -23,6 +23,8 @@ impl ProftpdExtendedDecoder {
 }
 
 impl Decoder for ProftpdExtendedDecoder {
+    crate::sessions::no_state!();
+
     fn scope(&self) -> &'static str {
         "proftpd-extended"
     }
@@ -50,11 +52,7 @@ impl Decoder for ProftpdExtendedDecoder {
         if direction == Direction::Delete && status != Status::Completed {
             return Outcome::Ignored; // a refused DELE deleted nothing
         }
-        let end = match (l.utc, l.local) {
-            (Some(t), _) => t,
-            (None, Some(c)) => cx.prefix.clock_mut().local_to_utc(&c),
-            (None, None) => return Outcome::Rejected("no time"),
-        };
+        let Some(end) = l.time(&mut cx.clock) else { return Outcome::Rejected("no time") };
         let server = self.server.get(cx.server_host.as_bytes());
         let user = match l.user {
             None | Some(b"-") => "unknown".to_string(),
@@ -112,7 +110,7 @@ mod tests {
         let mut d = ProftpdExtendedDecoder::new(ExtendedFormat::compile(DEFAULT_FORMAT).unwrap());
         let mut cx = crate::sessions::test_context(TimeZone::Utc, 0, "ftp1");
         let mut out = Vec::new();
-        for line in include_bytes!("../../testdata/proftpd/extended.log").split(|&c| c == b'\n') {
+        for line in include_bytes!("../../../testdata/proftpd/extended.log").split(|&c| c == b'\n') {
             if !line.is_empty() {
                 assert!(!matches!(d.line(&mut cx, line, &mut out), Outcome::Rejected(_)));
             }

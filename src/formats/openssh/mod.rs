@@ -1,7 +1,7 @@
 //! OpenSSH: `sftp-server` / `internal-sftp` transaction lines (at `-l INFO`
 //! or `VERBOSE`) and the sshd authentication lines around them. Pure
 //! functions from a syslog message to a [`Message`]; joining an SFTP
-//! session's lines by (host, program, pid) is [`crate::sessions::openssh`].
+//! session's lines by (host, program, pid) is [`crate::formats::openssh::decoder`].
 //!
 //! Traps (format notes §A2, §0 #11–13): sftp-server logs nothing at its
 //! default level; the `close` line has no user or address (join on the pid
@@ -10,6 +10,8 @@
 //! ended with the file open (interrupted); paths are `strnvis`-escaped
 //! (`\303\251`, `\n`); the program is `sftp-server` or `internal-sftp`;
 //! sshd `Accepted …` lines come from another pid than the SFTP child.
+
+pub mod decoder;
 
 use std::borrow::Cow;
 
@@ -290,6 +292,20 @@ pub fn looks_like_untimed(line: &[u8]) -> bool {
 pub fn is_openssh_program(p: &[u8]) -> bool {
     matches!(p, b"sshd" | b"sshd-session" | b"sftp-server" | b"internal-sftp")
 }
+
+/// The registry entry of the openssh format.
+pub const SPEC: crate::formats::Spec = crate::formats::Spec {
+    format: crate::formats::Format::Openssh,
+    name: "openssh",
+    description: "OpenSSH sftp-server/internal-sftp (-l INFO/VERBOSE) and sshd logins in syslog (auth.log), \
+                  BSD or RFC 3339 time stamps",
+    detect: crate::formats::Detect::Lines(|p| {
+        looks_like_untimed(p.line) || p.prefix().and_then(|x| x.program).is_some_and(is_openssh_program)
+    }),
+    first_time: crate::formats::prefix::first_time,
+    decoder: |_| Box::new(decoder::OpensshDecoder::default()),
+    source: Some(crate::model::SourceFormat::Openssh),
+};
 
 #[cfg(test)]
 mod tests {

@@ -17,12 +17,12 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
-use super::{client_ip, Decoder, LineContext, Outcome};
 use crate::enrich::hostkey::IdKey;
 use crate::formats::rsync::{parse_message, unescape, FileLine, LogFormat, Record, Request};
 use crate::model::{
     Direction, Event, Granularity, Login, LoginOutcome, Micros, Protocol, SourceFormat, Status, Transfer, ANONYMOUS,
 };
+use crate::sessions::{client_ip, Decoder, LineContext, Outcome};
 
 const TAG_FILE: u8 = 1;
 const TAG_LOGIN: u8 = 2;
@@ -46,7 +46,7 @@ const GRACE_MICROS: Micros = 60 * 1_000_000;
 const IDLE_MICROS: Micros = 3600 * 1_000_000;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-struct Session {
+pub struct Session {
     /// `pid@start-seconds`, the session id stored with its events.
     sid: Arc<str>,
     started: Micros,
@@ -72,7 +72,7 @@ struct Session {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct HostState {
+pub struct HostState {
     /// The server writes per-file lines (`transfer logging = yes`).
     transfer_logging: bool,
     /// Newest line time seen.
@@ -145,12 +145,15 @@ fn auth_outcome(reason: &[u8]) -> LoginOutcome {
 }
 
 impl Decoder for RsyncDecoder {
+    /// Per server host, sorted: its open connections by pid.
+    type State = Vec<(String, HostState)>;
+
     fn scope(&self) -> &'static str {
         "rsyncd"
     }
 
     fn line(&mut self, cx: &mut LineContext, line: &[u8], out: &mut Vec<Event>) -> Outcome {
-        let Some(p) = cx.prefix.parse(line) else {
+        let Some(p) = cx.prefix.parse(line, &mut cx.clock) else {
             return Outcome::Rejected("no rsyncd log-file or syslog prefix");
         };
         if let Some(prog) = p.program {
@@ -306,23 +309,22 @@ impl Decoder for RsyncDecoder {
         }
     }
 
-    fn save(&self) -> String {
-        let mut v: Vec<(&str, HostState)> = self
+    fn save(&self) -> Self::State {
+        let mut v: Vec<(String, HostState)> = self
             .hosts
             .values()
             .map(|hi| {
                 let mut sessions: Vec<(u32, Session)> = hi.sessions.iter().map(|(p, s)| (*p, s.clone())).collect();
                 sessions.sort_by_key(|(p, _)| *p);
-                (&*hi.name, HostState { transfer_logging: hi.transfer_logging, newest: hi.newest, sessions })
+                (hi.name.to_string(), HostState { transfer_logging: hi.transfer_logging, newest: hi.newest, sessions })
             })
             .collect();
-        v.sort_by(|a, b| a.0.cmp(b.0));
-        serde_json::to_string(&v).unwrap_or_default()
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
     }
 
-    fn restore(&mut self, state: &str) -> Result<(), String> {
-        let v: Vec<(String, HostState)> = serde_json::from_str(state).map_err(|e| e.to_string())?;
-        self.hosts = v
+    fn restore(&mut self, state: Self::State) {
+        self.hosts = state
             .into_iter()
             .map(|(h, st)| {
                 (
@@ -337,7 +339,6 @@ impl Decoder for RsyncDecoder {
                 )
             })
             .collect();
-        Ok(())
     }
 }
 
@@ -532,7 +533,7 @@ mod tests {
 
     #[test]
     fn default_format_log_file() {
-        let ev = run(include_bytes!("../../testdata/rsync/default-logfile.log"));
+        let ev = run(include_bytes!("../../../testdata/rsync/default-logfile.log"));
         let t = transfers(&ev);
         let summary: Vec<_> = t
             .iter()
@@ -591,7 +592,7 @@ mod tests {
 
     #[test]
     fn summary_only_sessions_are_session_level_transfers() {
-        let ev = run(include_bytes!("../../testdata/rsync/summary-only-rfc3339.log"));
+        let ev = run(include_bytes!("../../../testdata/rsync/summary-only-rfc3339.log"));
         let t = transfers(&ev);
         let got: Vec<_> = t
             .iter()
@@ -646,7 +647,7 @@ mod tests {
     #[test]
     fn bsd_syslog_year_rollover_and_other_programs() {
         let (ev, outcomes) =
-            run_with(DEFAULT_LOG_FORMAT, include_bytes!("../../testdata/rsync/bsd-syslog.log"), (2027, 1, 2));
+            run_with(DEFAULT_LOG_FORMAT, include_bytes!("../../../testdata/rsync/bsd-syslog.log"), (2027, 1, 2));
         assert_eq!(outcomes[2], Outcome::Ignored, "sshd line in a mixed syslog");
         let t = transfers(&ev);
         assert_eq!(t.len(), 1);
@@ -662,7 +663,7 @@ mod tests {
     fn itemized_custom_format() {
         let (ev, _) = run_with(
             "%t %a %h %o %m %u %f %l %b %i",
-            include_bytes!("../../testdata/rsync/custom-itemize.log"),
+            include_bytes!("../../../testdata/rsync/custom-itemize.log"),
             (2026, 11, 20),
         );
         let t = transfers(&ev);
@@ -685,7 +686,7 @@ mod tests {
     #[test]
     fn bad_lines_are_rejected_not_fatal() {
         let (ev, outcomes) =
-            run_with(DEFAULT_LOG_FORMAT, include_bytes!("../../testdata/rsync/bad-lines.log"), (2026, 3, 2));
+            run_with(DEFAULT_LOG_FORMAT, include_bytes!("../../../testdata/rsync/bad-lines.log"), (2026, 3, 2));
         let rejected = outcomes.iter().filter(|o| matches!(o, Outcome::Rejected(_))).count();
         assert_eq!(rejected, 4);
         let t = transfers(&ev);
@@ -695,7 +696,7 @@ mod tests {
 
     #[test]
     fn state_survives_save_and_restore() {
-        let data: &[u8] = include_bytes!("../../testdata/rsync/summary-only-rfc3339.log");
+        let data: &[u8] = include_bytes!("../../../testdata/rsync/summary-only-rfc3339.log");
         let lines: Vec<&[u8]> = data.split(|&c| c == b'\n').filter(|l| !l.is_empty()).collect();
         let whole = run(data);
         for cut in 1..lines.len() {
@@ -707,9 +708,9 @@ mod tests {
             for l in &lines[..cut] {
                 a.line(&mut cx, l, &mut out);
             }
-            let saved = a.save();
+            let saved = crate::sessions::AnyDecoder::save_text(&a);
             let mut b = RsyncDecoder::new(fmt);
-            b.restore(&saved).unwrap();
+            crate::sessions::AnyDecoder::restore_text(&mut b, &saved).unwrap();
             let mut cx = mk();
             for l in &lines[cut..] {
                 b.line(&mut cx, l, &mut out);
@@ -747,14 +748,17 @@ mod tests {
             i64::MIN,
             i64::MIN
         );
-        d.restore(&state).unwrap();
+        crate::sessions::AnyDecoder::restore_text(&mut d, &state).unwrap();
         let mut cx = crate::sessions::test_context(TimeZone::Utc, 0, "srv");
         let mut out = Vec::new();
         let line = b"2026/03/01 10:00:02 [7] send UNDETERMINED [192.0.2.1] pub () a 5";
         assert_eq!(d.line(&mut cx, line, &mut out), Outcome::Used);
         d.finish(&crate::sessions::test_id_key(), &mut out);
         // The stale session is closed.
-        assert_eq!(d.save(), r#"[["srv",{"transfer_logging":true,"newest":9223372036854775807,"sessions":[]}]]"#);
+        assert_eq!(
+            crate::sessions::AnyDecoder::save_text(&d),
+            r#"[["srv",{"transfer_logging":true,"newest":9223372036854775807,"sessions":[]}]]"#
+        );
         assert_eq!(transfers(&out).iter().map(|t| t.bytes).collect::<Vec<_>>(), vec![5]);
     }
 }

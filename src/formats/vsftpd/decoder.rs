@@ -5,12 +5,12 @@
 
 use std::sync::Arc;
 
-use super::xferlog::host_fields;
-use super::{Decoder, LineContext, Outcome, ServerName, StampCache};
 use crate::formats::vsftpd::{self, Action};
+use crate::formats::xferlog::decoder::host_fields;
 use crate::model::{
     Direction, Event, Granularity, Login, LoginOutcome, Protocol, SourceFormat, Status, Transfer, ANONYMOUS,
 };
+use crate::sessions::{Decoder, LineContext, Outcome, ServerName, StampCache};
 
 const TAG_TRANSFER: u8 = 21;
 const TAG_LOGIN: u8 = 22;
@@ -33,6 +33,8 @@ fn user_of(tag: Option<&[u8]>, anonymous: bool) -> String {
 }
 
 impl Decoder for VsftpdDecoder {
+    crate::sessions::no_state!();
+
     fn scope(&self) -> &'static str {
         "vsftpd"
     }
@@ -46,7 +48,7 @@ impl Decoder for VsftpdDecoder {
             return Outcome::Ignored;
         }
         let raw = &line[..24];
-        let time = self.stamps.get(raw, || cx.prefix.clock_mut().local_to_utc(&l.time));
+        let time = self.stamps.get(raw, || cx.clock.local_to_utc(&l.time));
         let server = self.server.get(cx.server_host.as_bytes());
         let (client_ip, client_host) = host_fields(l.client);
         let session: Option<Arc<str>> = l.pid.map(|p| Arc::from(format!("{p}")));
@@ -117,7 +119,7 @@ mod tests {
         let mut cx = crate::sessions::test_context(TimeZone::Utc, 0, "ftp1");
         let mut out = Vec::new();
         let mut ignored = 0;
-        for line in include_bytes!("../../testdata/vsftpd/traps.log").split(|&c| c == b'\n') {
+        for line in include_bytes!("../../../testdata/vsftpd/traps.log").split(|&c| c == b'\n') {
             if line.is_empty() {
                 continue;
             }

@@ -12,6 +12,8 @@
 //! stored as `anonymous`); status `i` is incomplete; extra trailing fields
 //! exist in the wild; whitespace in names was replaced by `_` (lossy).
 
+pub mod decoder;
+
 use crate::formats::prefix::parse_u64;
 use crate::time::{month_from_abbr, num2, Civil};
 
@@ -120,6 +122,18 @@ pub fn parse(line: &[u8]) -> Result<XferLine<'_>, &'static str> {
 pub fn looks_like(line: &[u8]) -> bool {
     parse(line).is_ok()
 }
+
+/// The registry entry of the xferlog format.
+pub const SPEC: crate::formats::Spec = crate::formats::Spec {
+    format: crate::formats::Format::Xferlog,
+    name: "xferlog",
+    description: "xferlog / wu-ftpd transfer log (ProFTPD TransferLog incl. sftp/scp, vsftpd \
+                  xferlog_std_format=YES, Pure-FTPd altlog xferlog)",
+    detect: crate::formats::Detect::Lines(|p| looks_like(p.line)),
+    first_time: |line, _, _, clock| parse(line).ok().map(|l| clock.local_to_utc(&l.end)),
+    decoder: |_| Box::new(decoder::XferlogDecoder::default()),
+    source: Some(crate::model::SourceFormat::Xferlog),
+};
 
 #[cfg(test)]
 mod tests {

@@ -7,14 +7,15 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::openssh::OpensshDecoder;
-use super::rsync::RsyncDecoder;
-use super::{Decoder, LineContext, Outcome};
 use crate::enrich::hostkey::IdKey;
+use crate::formats::openssh::decoder::OpensshDecoder;
 use crate::formats::openssh::is_openssh_program;
 use crate::formats::prefix::prefix_shape;
+use crate::formats::rsync::decoder::RsyncDecoder;
 use crate::formats::rsync::LogFormat;
+use crate::formats::Format;
 use crate::model::Event;
+use crate::sessions::{Decoder, LineContext, Outcome};
 
 /// Routes syslog lines by program name.
 #[derive(Debug)]
@@ -23,10 +24,35 @@ pub struct SyslogDecoder {
     ssh: OpensshDecoder,
 }
 
+/// What a [`SyslogDecoder`] carries: its two decoders' states.
 #[derive(Serialize, Deserialize)]
-struct State {
-    rsync: String,
-    ssh: String,
+pub struct State {
+    rsync: AsText<<RsyncDecoder as Decoder>::State>,
+    ssh: AsText<<OpensshDecoder as Decoder>::State>,
+}
+
+/// A state stored as the JSON text of its own (the layout of stores written
+/// before states were typed); an empty text is no state.
+struct AsText<T>(Option<T>);
+
+impl<T: Serialize> Serialize for AsText<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let text = match &self.0 {
+            Some(v) => serde_json::to_string(v).map_err(serde::ser::Error::custom)?,
+            None => String::new(),
+        };
+        s.serialize_str(&text)
+    }
+}
+
+impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for AsText<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        if text.is_empty() {
+            return Ok(AsText(None));
+        }
+        serde_json::from_str(&text).map(|v| AsText(Some(v))).map_err(serde::de::Error::custom)
+    }
 }
 
 impl SyslogDecoder {
@@ -42,12 +68,14 @@ fn is_rsync_program(prog: &[u8]) -> bool {
 }
 
 impl Decoder for SyslogDecoder {
+    type State = State;
+
     fn scope(&self) -> &'static str {
         "syslog"
     }
 
     fn line(&mut self, cx: &mut LineContext, line: &[u8], out: &mut Vec<Event>) -> Outcome {
-        let Some(p) = cx.prefix.parse(line) else {
+        let Some(p) = cx.prefix.parse(line, &mut cx.clock) else {
             return match prefix_shape(line) {
                 // A line of a program read here whose time stamp does not
                 // read: an error, not another program's line.
@@ -78,21 +106,38 @@ impl Decoder for SyslogDecoder {
         self.rsync.rekey_ids(f);
     }
 
-    fn save(&self) -> String {
-        serde_json::to_string(&State { rsync: self.rsync.save(), ssh: self.ssh.save() }).unwrap_or_default()
+    fn save(&self) -> State {
+        State { rsync: AsText(Some(self.rsync.save())), ssh: AsText(Some(self.ssh.save())) }
     }
 
-    fn restore(&mut self, state: &str) -> Result<(), String> {
-        let st: State = serde_json::from_str(state).map_err(|e| e.to_string())?;
-        if !st.rsync.is_empty() {
-            self.rsync.restore(&st.rsync)?;
+    fn restore(&mut self, st: State) {
+        if let Some(s) = st.rsync.0 {
+            self.rsync.restore(s);
         }
-        if !st.ssh.is_empty() {
-            self.ssh.restore(&st.ssh)?;
+        if let Some(s) = st.ssh.0 {
+            self.ssh.restore(s);
         }
-        Ok(())
     }
 }
+
+/// The registry entry of the syslog format: a file is read as syslog when
+/// it holds sshd/sftp-server lines, or when most of its rsyncd lines carry
+/// a syslog program name, and these lines outnumber any other format's.
+pub const SPEC: crate::formats::Spec = crate::formats::Spec {
+    format: Format::Syslog,
+    name: "syslog",
+    description: "syslog file with several programs (auth.log, daemon.log, syslog): rsyncd lines read as rsyncd, \
+                  sshd/sftp-server/internal-sftp as openssh, other programs skipped",
+    detect: crate::formats::Detect::Mix(|t| {
+        let (ssh, rsync, syslog_rsync) =
+            (t.lines(Format::Openssh), t.lines(Format::Rsyncd), t.with_program(Format::Rsyncd));
+        let mixed = ssh > 0 || (syslog_rsync > 0 && syslog_rsync * 2 >= rsync);
+        mixed && ssh + rsync >= t.most_except(&[Format::Openssh, Format::Rsyncd])
+    }),
+    first_time: crate::formats::prefix::first_time,
+    decoder: |t| Box::new(SyslogDecoder::new(t.rsync.clone())),
+    source: None,
+};
 
 #[cfg(test)]
 mod tests {
@@ -108,7 +153,7 @@ mod tests {
         let mut cx = crate::sessions::test_context(TimeZone::Utc, days_from_civil(2026, 11, 20) * 86_400, "x");
         let mut out = Vec::new();
         let mut outcomes = Vec::new();
-        for line in include_bytes!("../../testdata/syslog/mixed.log").split(|&c| c == b'\n') {
+        for line in include_bytes!("../../../testdata/syslog/mixed.log").split(|&c| c == b'\n') {
             if !line.is_empty() {
                 outcomes.push(d.line(&mut cx, line, &mut out));
             }
@@ -136,7 +181,9 @@ mod tests {
             ]
         );
         let mut again = SyslogDecoder::new(LogFormat::compile(DEFAULT_LOG_FORMAT).unwrap());
-        again.restore(&state).unwrap();
+        let text = serde_json::to_string(&state).unwrap();
+        crate::sessions::AnyDecoder::restore_text(&mut again, &text).unwrap();
+        assert_eq!(serde_json::to_string(&again.save()).unwrap(), text);
     }
 
     #[test]

@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
-use super::{client_ip, Decoder, LineContext, Outcome, ServerName};
-use crate::formats::sftpgo::{self, LineTime};
+use crate::formats::sftpgo;
 use crate::model::{
     Direction, Event, Granularity, Login, LoginOutcome, Protocol, SourceFormat, Status, Transfer, ANONYMOUS,
 };
+use crate::sessions::{client_ip, Decoder, LineContext, Outcome, ServerName};
 
 const TAG_TRANSFER: u8 = 31;
 const TAG_LOGIN: u8 = 32;
@@ -30,6 +30,8 @@ fn protocol(p: Option<&str>) -> Protocol {
 }
 
 impl Decoder for SftpgoDecoder {
+    crate::sessions::no_state!();
+
     fn scope(&self) -> &'static str {
         "sftpgo"
     }
@@ -46,10 +48,8 @@ impl Decoder for SftpgoDecoder {
             "login" | "connection_failed" => None,
             _ => return Outcome::Ignored,
         };
-        let time = match sftpgo::parse_time(&l.time) {
-            Some(LineTime::Utc(t)) => t,
-            Some(LineTime::Local(c)) => cx.prefix.clock_mut().local_to_utc(&c),
-            None => return Outcome::Rejected("SFTPGo time is not YYYY-MM-DDTHH:MM:SS.mmm"),
+        let Some(time) = sftpgo::parse_time(&l.time).map(|t| t.utc(&mut cx.clock)) else {
+            return Outcome::Rejected("SFTPGo time is not YYYY-MM-DDTHH:MM:SS.mmm");
         };
         let server = self.server.get(cx.server_host.as_bytes());
         let user = l.username.as_deref().filter(|u| !u.is_empty());
@@ -115,7 +115,7 @@ mod tests {
         let mut d = SftpgoDecoder::default();
         let mut cx = crate::sessions::test_context("+02:00".parse().unwrap(), 0, "sftpgo1");
         let mut out = Vec::new();
-        let outcomes: Vec<Outcome> = include_bytes!("../../testdata/sftpgo/sftpgo.log")
+        let outcomes: Vec<Outcome> = include_bytes!("../../../testdata/sftpgo/sftpgo.log")
             .split(|&c| c == b'\n')
             .filter(|l| !l.is_empty())
             .map(|l| d.line(&mut cx, l, &mut out))

@@ -4,9 +4,9 @@
 
 use std::net::IpAddr;
 
-use super::{client_ip, Decoder, LineContext, Outcome, ServerName, StampCache};
 use crate::formats::xferlog;
 use crate::model::{Direction, Event, Granularity, Protocol, SourceFormat, Status, Transfer, ANONYMOUS};
+use crate::sessions::{client_ip, Decoder, LineContext, Outcome, ServerName, StampCache};
 
 const TAG: u8 = 11;
 
@@ -35,6 +35,8 @@ pub(crate) fn host_fields(h: &[u8]) -> (Option<IpAddr>, Option<String>) {
 }
 
 impl Decoder for XferlogDecoder {
+    crate::sessions::no_state!();
+
     fn scope(&self) -> &'static str {
         "xferlog"
     }
@@ -45,7 +47,7 @@ impl Decoder for XferlogDecoder {
             Err(reason) => return Outcome::Rejected(reason),
         };
         let raw = &line[..line.len().min(24)];
-        let end = self.stamps.get(raw, || cx.prefix.clock_mut().local_to_utc(&l.end));
+        let end = self.stamps.get(raw, || cx.clock.local_to_utc(&l.end));
         let server = self.server.get(cx.server_host.as_bytes());
         let direction = match l.direction {
             b'o' => Direction::Download,
@@ -96,7 +98,7 @@ mod tests {
         let mut d = XferlogDecoder::default();
         let mut cx = crate::sessions::test_context("Europe/Paris".parse().unwrap(), 0, "ftp1");
         let mut out = Vec::new();
-        for line in include_bytes!("../../testdata/xferlog/traps.xferlog").split(|&c| c == b'\n') {
+        for line in include_bytes!("../../../testdata/xferlog/traps.xferlog").split(|&c| c == b'\n') {
             if !line.is_empty() {
                 assert_eq!(d.line(&mut cx, line, &mut out), Outcome::Used);
             }

@@ -9,6 +9,8 @@
 //! logs, so only the SystemLog's are counted (reading both files never
 //! counts an attempt twice).
 
+pub mod decoder;
+
 use crate::time::{parse_ymd_hms, Civil};
 
 /// A classified ProFTPD line.
@@ -138,6 +140,17 @@ pub fn parse(line: &[u8]) -> Result<Line<'_>, &'static str> {
     };
     Ok(Line { time, host: Some(host), pid, client, message })
 }
+
+/// The registry entry of the proftpd format.
+pub const SPEC: crate::formats::Spec = crate::formats::Spec {
+    format: crate::formats::Format::Proftpd,
+    name: "proftpd",
+    description: "ProFTPD SystemLog (proftpd.log) and mod_sftp SFTPLog (sftp.log): logins",
+    detect: crate::formats::Detect::Lines(|p| parse(p.line).is_ok()),
+    first_time: |line, _, _, clock| parse(line).ok().map(|l| clock.local_to_utc(&l.time)),
+    decoder: |_| Box::new(decoder::ProftpdDecoder::default()),
+    source: Some(crate::model::SourceFormat::Proftpd),
+};
 
 #[cfg(test)]
 mod tests {

@@ -23,12 +23,12 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::{client_ip, Decoder, LineContext, Outcome};
 use crate::enrich::hostkey::IdKey;
 use crate::formats::openssh::{self, is_openssh_program, unvis, Message};
 use crate::model::{
     Direction, Event, Granularity, Login, LoginOutcome, Micros, Protocol, SourceFormat, Status, Transfer,
 };
+use crate::sessions::{client_ip, Decoder, LineContext, Outcome};
 
 const TAG_UP: u8 = 41;
 const TAG_DOWN: u8 = 42;
@@ -36,7 +36,7 @@ const TAG_DELETE: u8 = 43;
 const TAG_LOGIN: u8 = 44;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct SftpSession {
+pub struct SftpSession {
     sid: Arc<str>,
     user: String,
     ip: Option<IpAddr>,
@@ -55,7 +55,7 @@ enum Auth {
 
 /// An `Accepted`/`Failed` line of an sshd `-E` file, waiting for its time.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Untimed {
+pub struct Untimed {
     kind: Auth,
     user: String,
     ip: Option<IpAddr>,
@@ -65,7 +65,7 @@ struct Untimed {
 
 /// A PAM line that dates one attempt.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Anchor {
+pub struct Anchor {
     kind: Auth,
     user: Option<String>,
     ip: Option<IpAddr>,
@@ -92,8 +92,9 @@ pub struct OpensshDecoder {
     timed_set: HashSet<(Arc<str>, u32)>,
 }
 
+/// What an [`OpensshDecoder`] carries from one run to the next.
 #[derive(Serialize, Deserialize)]
-struct State {
+pub struct State {
     sessions: Vec<(String, u32, SftpSession)>,
     untimed: VecDeque<Untimed>,
     anchors: VecDeque<Anchor>,
@@ -205,12 +206,15 @@ impl OpensshDecoder {
 }
 
 impl Decoder for OpensshDecoder {
+    /// Open SFTP sessions, `-E` attempts waiting for their time, anchors.
+    type State = State;
+
     fn scope(&self) -> &'static str {
         "openssh"
     }
 
     fn line(&mut self, cx: &mut LineContext, line: &[u8], out: &mut Vec<Event>) -> Outcome {
-        let Some(p) = cx.prefix.parse(line) else {
+        let Some(p) = cx.prefix.parse(line, &mut cx.clock) else {
             return match crate::formats::prefix::prefix_shape(line) {
                 // sshd's own line whose time stamp does not read.
                 Some(Some(prog)) if is_openssh_program(prog) => {
@@ -399,7 +403,7 @@ impl Decoder for OpensshDecoder {
         self.sessions.retain(|_, s| newest - s.started < 7 * 24 * 3600 * 1_000_000);
     }
 
-    fn save(&self) -> String {
+    fn save(&self) -> State {
         let mut sessions: Vec<(String, u32, SftpSession)> =
             self.sessions.iter().map(|((h, p), s)| (h.to_string(), *p, s.clone())).collect();
         sessions.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
@@ -409,17 +413,15 @@ impl Decoder for OpensshDecoder {
             anchors: self.anchors.clone(),
             timed_pids: self.timed_pids.iter().map(|(h, p)| (h.to_string(), *p)).collect(),
         };
-        serde_json::to_string(&state).unwrap_or_default()
+        state
     }
 
-    fn restore(&mut self, state: &str) -> Result<(), String> {
-        let st: State = serde_json::from_str(state).map_err(|e| e.to_string())?;
+    fn restore(&mut self, st: State) {
         self.sessions = st.sessions.into_iter().map(|(h, p, s)| ((Arc::from(h), p), s)).collect();
         self.untimed = st.untimed;
         self.anchors = st.anchors;
         self.timed_pids = st.timed_pids.into_iter().map(|(h, p)| (Arc::from(h), p)).collect();
         self.timed_set = self.timed_pids.iter().cloned().collect();
-        Ok(())
     }
 }
 
@@ -434,7 +436,7 @@ mod tests {
         let mut d = OpensshDecoder::default();
         let mut cx = crate::sessions::test_context(TimeZone::Utc, days_from_civil(2026, 11, 20) * 86_400, "unused");
         let mut out = Vec::new();
-        for line in include_bytes!("../../testdata/openssh/auth.log").split(|&c| c == b'\n') {
+        for line in include_bytes!("../../../testdata/openssh/auth.log").split(|&c| c == b'\n') {
             if !line.is_empty() {
                 assert!(!matches!(d.line(&mut cx, line, &mut out), Outcome::Rejected(_)));
             }

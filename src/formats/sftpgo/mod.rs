@@ -8,12 +8,14 @@
 //! field set has no `remote_addr` and no `protocol`. Unknown fields are
 //! ignored.
 
+pub mod decoder;
+
 use std::borrow::Cow;
 
 use serde::Deserialize;
 
 use crate::model::Micros;
-use crate::time::{parse_rfc3339, parse_ymd_hms, Civil};
+use crate::time::{parse_rfc3339, parse_ymd_hms, Civil, Clock};
 
 /// The fields xferstats reads from one SFTPGo log object. Strings borrow
 /// from the line unless they hold escapes.
@@ -86,6 +88,16 @@ pub enum LineTime {
     Local(Civil),
 }
 
+impl LineTime {
+    /// The UTC time, a local one read with `clock`.
+    pub fn utc(self, clock: &mut Clock) -> Micros {
+        match self {
+            LineTime::Utc(t) => t,
+            LineTime::Local(c) => clock.local_to_utc(&c),
+        }
+    }
+}
+
 /// Reads SFTPGo's `2006-01-02T15:04:05.000` (or an RFC 3339 time).
 pub fn parse_time(s: &str) -> Option<LineTime> {
     let b = s.as_bytes();
@@ -120,6 +132,17 @@ pub fn parse_time(s: &str) -> Option<LineTime> {
 pub fn looks_like(line: &[u8]) -> bool {
     parse(line).map(|l| parse_time(&l.time).is_some()).unwrap_or(false)
 }
+
+/// The registry entry of the sftpgo format.
+pub const SPEC: crate::formats::Spec = crate::formats::Spec {
+    format: crate::formats::Format::Sftpgo,
+    name: "sftpgo",
+    description: "SFTPGo JSON log (transfers, Remove, login, connection_failed; 2019 field set too)",
+    detect: crate::formats::Detect::Lines(|p| p.line.first() == Some(&b'{') && looks_like(p.line)),
+    first_time: |line, _, _, clock| parse(line).ok().and_then(|l| Some(parse_time(&l.time)?.utc(clock))),
+    decoder: |_| Box::new(decoder::SftpgoDecoder::default()),
+    source: Some(crate::model::SourceFormat::Sftpgo),
+};
 
 #[cfg(test)]
 mod tests {

@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use super::{client_ip, Decoder, LineContext, Outcome, ServerName};
 use crate::formats::proftpd::{self, Message};
 use crate::model::{Event, Login, LoginOutcome, Micros, Protocol, SourceFormat, ANONYMOUS};
+use crate::sessions::{client_ip, Decoder, LineContext, Outcome, ServerName};
 
 const TAG_LOGIN: u8 = 51;
 
@@ -21,6 +21,21 @@ pub struct ProftpdDecoder {
 }
 
 impl Decoder for ProftpdDecoder {
+    /// The SFTPLog's pid → client address of connections not yet
+    /// authenticated, by pid: a login whose `connected` line was read by
+    /// one run and its `authenticated` line by the next keeps its address.
+    type State = Vec<(u32, IpAddr)>;
+
+    fn save(&self) -> Self::State {
+        let mut v: Vec<(u32, IpAddr)> = self.sftp_clients.iter().map(|(p, a)| (*p, *a)).collect();
+        v.sort_unstable();
+        v
+    }
+
+    fn restore(&mut self, state: Self::State) {
+        self.sftp_clients = state.into_iter().collect();
+    }
+
     fn scope(&self) -> &'static str {
         "proftpd"
     }
@@ -73,7 +88,7 @@ impl Decoder for ProftpdDecoder {
                 None,
             ),
         };
-        let time: Micros = cx.prefix.clock_mut().local_to_utc(&l.time);
+        let time: Micros = cx.clock.local_to_utc(&l.time);
         out.push(Event::Login(Login {
             id: cx.ids.id(time, server.as_bytes(), line, TAG_LOGIN),
             time,
@@ -104,8 +119,8 @@ mod tests {
         let mut cx = crate::sessions::test_context(TimeZone::Utc, 0, "unused");
         let mut out = Vec::new();
         let data = [
-            &include_bytes!("../../testdata/proftpd/proftpd.log")[..],
-            include_bytes!("../../testdata/proftpd/sftp.log"),
+            &include_bytes!("../../../testdata/proftpd/proftpd.log")[..],
+            include_bytes!("../../../testdata/proftpd/sftp.log"),
         ];
         for line in data.concat().split(|&c| c == b'\n') {
             if !line.is_empty() {

@@ -9,6 +9,8 @@
 //! anonymous login; non-ASCII bytes in paths became `?`; the client address
 //! may be `::ffff:a.b.c.d`.
 
+pub mod decoder;
+
 use crate::formats::prefix::{parse_u32, parse_u64};
 use crate::time::{month_from_abbr, num2, Civil};
 
@@ -144,6 +146,17 @@ pub fn parse(line: &[u8]) -> Result<VsftpdLine<'_>, &'static str> {
 pub fn looks_like(line: &[u8]) -> bool {
     parse(line).is_ok()
 }
+
+/// The registry entry of the vsftpd format.
+pub const SPEC: crate::formats::Spec = crate::formats::Spec {
+    format: crate::formats::Format::Vsftpd,
+    name: "vsftpd",
+    description: "vsftpd's own log (xferlog_std_format=NO, with or without log_ftp_protocol=YES)",
+    detect: crate::formats::Detect::Lines(|p| looks_like(p.line)),
+    first_time: |line, _, _, clock| parse_ctime(line).map(|c| clock.local_to_utc(&c)),
+    decoder: |_| Box::new(decoder::VsftpdDecoder::default()),
+    source: Some(crate::model::SourceFormat::Vsftpd),
+};
 
 #[cfg(test)]
 mod tests {
