@@ -2,6 +2,7 @@
 //! modules, as in ripgrep's `tests/`).
 
 mod badinput;
+mod cron;
 mod enrich;
 mod formats;
 mod grafana;
