@@ -521,7 +521,10 @@ fn main() -> ExitCode {
         Err(e) => {
             let code = exit_code_of(&e);
             if code != xferstats::EXIT_OK {
-                eprintln!("xferstats: error: {}", xferstats::sanitize::sanitize(&format!("{e:#}")));
+                eprintln!(
+                    "xferstats: error: {}",
+                    xferstats::sanitize::sanitize(&xferstats::error::chain_text(e.as_ref()))
+                );
             }
             ExitCode::from(code)
         }

@@ -4,6 +4,7 @@
 mod badinput;
 mod cron;
 mod enrich;
+mod errors;
 mod formats;
 mod grafana;
 mod html;
