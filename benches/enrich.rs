@@ -47,6 +47,7 @@ fn enricher(geoip: &GeoipChoice, mode: IpMode) -> Enricher {
         geohash_precision: 5,
         ip_mode: mode,
         key: HostKey::new(b"bench host key, long enough"),
+        warn_once_in: None,
     })
     .expect("enricher")
 }

@@ -78,6 +78,7 @@ fn import(log: &Path, db: &Path) -> (Duration, u64) {
         geohash_precision: 5,
         ip_mode: IpMode::Hmac,
         key: HostKey::new(b"bench host key, long enough"),
+        warn_once_in: None,
     })
     .expect("enricher");
     let mut store = SqliteStore::open(db).expect("store");

@@ -351,9 +351,46 @@ pub fn exit_code_of(e: &(dyn std::error::Error + 'static)) -> Option<u8> {
     })
 }
 
+/// `e` and its causes as one line, `a: b: c`, each cause said once.
+///
+/// The library's errors name their OS or driver cause in their own text
+/// *and* return it as `source()` (so a caller printing only the top error
+/// loses nothing), and drivers do the same with theirs. Printing every
+/// link of the chain would repeat a cause — `Not a directory (os error
+/// 20): Not a directory (os error 20)` — so a cause whose text the line
+/// already ends with is left out.
+pub fn chain_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = e.to_string();
+    for cause in std::iter::successors(e.source(), |c| c.source()) {
+        let text = cause.to_string();
+        if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+    }
+    line
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cause_the_text_already_ends_with_is_said_once() {
+        let dir = StoreError::Dir { path: "/x".into(), source: io::Error::other("/x is a file") };
+        assert_eq!(dir.to_string(), "/x: cannot create database directory: /x is a file");
+        assert_eq!(chain_text(&dir), "/x: cannot create database directory: /x is a file");
+        let out = Error::Output(io::Error::other("disk full"));
+        assert_eq!(chain_text(&out), "writing output: disk full");
+        // A cause its owner does not quote (context) is printed after it.
+        let context = anyhow::Error::new(io::Error::other("disk full")).context("writing the report");
+        assert_eq!(chain_text(context.as_ref()), "writing the report: disk full");
+        let wrapped = anyhow::Error::new(dir).context("opening the store");
+        assert_eq!(
+            chain_text(wrapped.as_ref()),
+            "opening the store: /x: cannot create database directory: /x is a file"
+        );
+    }
 
     #[test]
     fn exit_codes_follow_the_first_library_error_of_the_chain() {

@@ -234,7 +234,10 @@ impl IngestReport {
                 ),
                 InputStatus::Failed(e) => format!("error: {}", sanitize_bytes(e.as_bytes(), 300)),
             };
-            let interesting = !note.is_empty() || i.rejected > 0 || i.unterminated;
+            // Nothing new in an input read before is the normal case of a
+            // scheduled run: only `-v` says so.
+            let routine = note.is_empty() || matches!(i.status, InputStatus::Read);
+            let interesting = !routine || i.rejected > 0 || i.unterminated;
             if verbose || interesting {
                 let _ = write!(
                     s,

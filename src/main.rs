@@ -161,7 +161,8 @@ struct IngestArgs {
     /// GeoIP City database (.mmdb: GeoLite2/GeoIP2/DB-IP City or an
     /// ip-location-db export). `auto` uses the first of
     /// /var/lib/GeoIP/GeoLite2-City.mmdb, /usr/share/GeoIP/GeoLite2-City.mmdb,
-    /// … that exists (none: a warning, events without location); `off`
+    /// … that exists (none: events without location and a warning, once
+    /// per state directory; -v repeats it); `off`
     /// disables GeoIP.
     #[arg(long, env = "XFERSTATS_GEOIP", default_value = "auto", value_name = "PATH")]
     geoip: GeoipChoice,
@@ -369,6 +370,7 @@ fn ingest(g: &Global, a: IngestArgs) -> anyhow::Result<u8> {
         geohash_precision: a.geohash_precision,
         ip_mode: a.ip_mode,
         key: key.0,
+        warn_once_in: Some((g.state_dir.clone(), g.db_mode)),
     })?;
     let (_, mut store) = g.open_for_writing()?;
     let show_bar = !g.quiet
@@ -487,6 +489,12 @@ fn exit_code_of(e: &anyhow::Error) -> u8 {
     xferstats::error::exit_code_of(e.as_ref()).unwrap_or(xferstats::EXIT_USAGE)
 }
 
+/// Colour in messages only on a terminal, and not with `NO_COLOR` set
+/// (no-color.org): a cron mail or a log file gets plain text.
+fn colour() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let level = if cli.quiet {
@@ -504,6 +512,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("xferstats={level}"))),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(colour())
         .with_target(false)
         .without_time()
         .init();
@@ -512,7 +521,10 @@ fn main() -> ExitCode {
         Err(e) => {
             let code = exit_code_of(&e);
             if code != xferstats::EXIT_OK {
-                eprintln!("xferstats: error: {}", xferstats::sanitize::sanitize(&format!("{e:#}")));
+                eprintln!(
+                    "xferstats: error: {}",
+                    xferstats::sanitize::sanitize(&xferstats::error::chain_text(e.as_ref()))
+                );
             }
             ExitCode::from(code)
         }

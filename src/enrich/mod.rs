@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use crate::error::EnrichError;
+use crate::filemode::DbMode;
 use crate::model::{Event, Origin};
 use geoip::GeoDb;
 use hostkey::HostKey;
@@ -88,6 +89,9 @@ pub const DEFAULT_GEOHASH_PRECISION: u8 = 5;
 const REFRESH_EVERY: Duration = Duration::from_secs(10);
 /// Cached clients; the cache starts over past this many.
 const CACHE_MAX: usize = 1 << 18;
+/// The file in the state directory that says the missing-GeoIP warning
+/// was given (see [`EnrichOptions::warn_once_in`]).
+pub const GEOIP_WARNED_FILE: &str = "geoip-warned";
 
 /// Which GeoIP database to use.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,6 +128,12 @@ pub struct EnrichOptions {
     pub ip_mode: IpMode,
     /// The host-hash key.
     pub key: HostKey,
+    /// State directory (and the mode of what is created in it) where the
+    /// "no GeoIP database found" warning of `auto` is remembered: given
+    /// once, it leaves [`GEOIP_WARNED_FILE`] there and later runs log it at
+    /// info level (`-v`) only, so a cron job does not mail it every time.
+    /// `None`: a warning every time.
+    pub warn_once_in: Option<(PathBuf, DbMode)>,
 }
 
 /// The enrichment stage.
@@ -143,6 +153,29 @@ impl std::fmt::Debug for Enricher {
     }
 }
 
+/// Says that `auto` found no GeoIP database: a warning, or only an info
+/// message once the marker in `once_in` records an earlier warning. The
+/// marker is left only when the warning was actually shown (not under
+/// `-q`); failing to leave it just repeats the warning next time.
+fn warn_no_geoip(once_in: Option<&(PathBuf, DbMode)>) {
+    let marker = once_in.map(|(dir, mode)| (dir, dir.join(GEOIP_WARNED_FILE), *mode));
+    let tried = geoip::DEFAULT_PATHS.join(", ");
+    if marker.as_ref().is_some_and(|(_, m, _)| m.exists()) {
+        tracing::info!("no GeoIP database found (tried {tried}); events are stored without location");
+        return;
+    }
+    tracing::warn!(
+        "no GeoIP database found (tried {tried}); events are stored without location. \
+         --geoip PATH names one, --geoip off silences this{}",
+        if marker.is_some() { " (said once; -v repeats it)" } else { "" }
+    );
+    if let Some((dir, path, mode)) = marker.filter(|_| tracing::enabled!(tracing::Level::WARN)) {
+        if let Err(e) = mode.create_dir_all(dir).and_then(|()| mode.create_file(&path)) {
+            tracing::debug!(path = %path.display(), "cannot leave the GeoIP warning marker: {e}");
+        }
+    }
+}
+
 impl Enricher {
     /// Opens the GeoIP database (if any) and sets up the stage.
     pub fn new(opts: &EnrichOptions) -> Result<Enricher, EnrichError> {
@@ -155,11 +188,7 @@ impl Enricher {
             GeoipChoice::Auto => match GeoDb::find_default() {
                 Some(p) => Some(GeoDb::open(&p)?),
                 None => {
-                    tracing::warn!(
-                        "no GeoIP database found (tried {}); events are stored without location. \
-                         --geoip PATH names one, --geoip off silences this",
-                        geoip::DEFAULT_PATHS.join(", ")
-                    );
+                    warn_no_geoip(opts.warn_once_in.as_ref());
                     None
                 }
             },
@@ -376,6 +405,7 @@ mod tests {
             geohash_precision: precision,
             ip_mode: mode,
             key: HostKey::new(b"0123456789abcdef-test"),
+            warn_once_in: None,
         })
         .unwrap()
     }
@@ -425,6 +455,7 @@ mod tests {
                 geohash_precision: bad,
                 ip_mode: IpMode::Hmac,
                 key: HostKey::new(b"0123456789abcdef-test"),
+                warn_once_in: None,
             })
             .unwrap_err();
             assert!(err.to_string().contains("--geohash-precision"));
@@ -455,6 +486,7 @@ mod tests {
             geohash_precision: 5,
             ip_mode: IpMode::Truncate,
             key: HostKey::new(b"0123456789abcdef-test"),
+            warn_once_in: None,
         })
         .unwrap();
         let mut evs = vec![transfer(Some("2001:db8:1234:5678::9"), Some("example.net"))];

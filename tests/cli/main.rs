@@ -2,7 +2,9 @@
 //! modules, as in ripgrep's `tests/`).
 
 mod badinput;
+mod cron;
 mod enrich;
+mod errors;
 mod formats;
 mod grafana;
 mod html;

@@ -128,7 +128,7 @@ fn is_root() -> bool {
 }
 
 /// A loopback port that was free a moment ago.
-fn free_port() -> Result<u16, String> {
+pub fn free_port() -> Result<u16, String> {
     let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind 127.0.0.1:0: {e}"))?;
     l.local_addr().map(|a| a.port()).map_err(|e| format!("local_addr: {e}"))
 }
