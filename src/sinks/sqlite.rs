@@ -586,9 +586,9 @@ fn time_filter(col: &'static str) -> &'static str {
 }
 
 /// The report's day range as `[since, until + 1 day)` in µs.
-fn time_bounds(q: &Aggregate) -> (Option<i64>, Option<i64>) {
-    let day = |d: &Option<String>| d.as_deref().and_then(crate::time::parse_day);
-    (day(&q.since).map(|d| d * 86_400_000_000), day(&q.until).map(|d| (d + 1) * 86_400_000_000))
+fn time_bounds(since: Option<&str>, until: Option<&str>) -> (Option<i64>, Option<i64>) {
+    let day = |d: Option<&str>| d.and_then(crate::time::parse_day);
+    (day(since).map(|d| d * 86_400_000_000), day(until).map(|d| (d + 1) * 86_400_000_000))
 }
 
 /// SQL expression of a key over the rollup tables.
@@ -638,7 +638,7 @@ impl Store for SqliteStore {
         let select_keys = if cols.is_empty() { "''".to_string() } else { cols.join(", ") };
         let group = if cols.is_empty() { String::new() } else { format!("GROUP BY {}", cols.join(", ")) };
         let filter = if use_rollup { DAY_FILTER } else { time_filter("end_us") };
-        let (since_us, until_us) = time_bounds(q);
+        let (since_us, until_us) = time_bounds(q.since.as_deref(), q.until.as_deref());
         let sql = format!(
             "SELECT {select_keys}, {} FROM {table} WHERE {filter} {group}",
             super::transfer_metrics_sql(count, "")
@@ -708,11 +708,7 @@ impl Store for SqliteStore {
         until: Option<&str>,
         limit: u32,
     ) -> Result<Vec<super::FailedTransfer>, StoreError> {
-        let (since_us, until_us) = time_bounds(&Aggregate {
-            keys: Vec::new(),
-            since: since.map(str::to_string),
-            until: until.map(str::to_string),
-        });
+        let (since_us, until_us) = time_bounds(since, until);
         let sql = super::failed_transfers_sql(&raw_dialect());
         let mut stmt = self.conn.prepare(&sql).map_err(self.err("prepare report"))?;
         let rows = stmt
@@ -769,11 +765,7 @@ impl SqliteStore {
         until: Option<&str>,
         limit: u32,
     ) -> Result<Vec<super::DayCount>, StoreError> {
-        let (since_us, until_us) = time_bounds(&Aggregate {
-            keys: Vec::new(),
-            since: since.map(str::to_string),
-            until: until.map(str::to_string),
-        });
+        let (since_us, until_us) = time_bounds(since, until);
         let mut stmt = self.conn.prepare(sql).map_err(self.err("prepare report"))?;
         let rows = stmt
             .query_map(params![since, until, since_us, until_us, limit], |r| {
