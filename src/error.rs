@@ -63,6 +63,28 @@ pub enum ConfigError {
         /// The value given.
         value: String,
     },
+    /// A report day (`--since`, `--until`, `--day`) could not be read.
+    #[error("{flag} '{value}': expected a day YYYY-MM-DD, today, yesterday or -Nd (N days ago)")]
+    ReportDay {
+        /// The flag.
+        flag: &'static str,
+        /// The value given.
+        value: String,
+    },
+    /// `--since` is after `--until`: the period holds no day.
+    #[error("--since {since} is after --until {until}: the period holds no day (swap them?)")]
+    ReversedRange {
+        /// `--since` as a day.
+        since: String,
+        /// `--until` as a day.
+        until: String,
+    },
+    /// Filters or `--top` with `--format html` (the page filters itself).
+    #[error(
+        "--user, --host, --protocol, --module and --top do not apply to --format html: the page has its own \
+         filters and drill-down"
+    )]
+    HtmlFilter,
     /// `--by` names an unknown key.
     #[error("--by '{0}': unknown key (expected day, user, protocol, direction, host, module, client, status, country, city)")]
     ReportKey(String),

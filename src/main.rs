@@ -17,8 +17,8 @@ use xferstats::formats::rsync::{LogFormat, DEFAULT_LOG_FORMAT};
 use xferstats::formats::Format;
 use xferstats::ingest::{IngestOptions, NoProgress, Progress};
 use xferstats::input::Source;
-use xferstats::report::{OutputFormat, ReportOptions};
-use xferstats::sinks::{Access, Backend};
+use xferstats::report::{Filter, OutputFormat, ReportOptions};
+use xferstats::sinks::{Access, Backend, Key};
 use xferstats::time::{parse_day, Plausible};
 
 /// Turns file-transfer logs (rsync daemon, …) into exact daily statistics.
@@ -208,25 +208,54 @@ enum When {
 
 #[derive(Debug, Args)]
 struct ReportArgs {
-    /// First day to include (YYYY-MM-DD, UTC).
-    #[arg(long, value_name = "DATE")]
+    /// First day to include (UTC): YYYY-MM-DD, `today`, `yesterday` or
+    /// `-Nd` (N days ago).
+    #[arg(long, value_name = "DAY", allow_hyphen_values = true)]
     since: Option<String>,
 
-    /// Last day to include (YYYY-MM-DD, UTC).
-    #[arg(long, value_name = "DATE")]
+    /// Last day to include (UTC), as --since.
+    #[arg(long, value_name = "DAY", allow_hyphen_values = true)]
     until: Option<String>,
 
     /// Group by these keys (comma-separated): day, user, protocol,
     /// direction, host, module, client, status, country, city. Without it:
-    /// the daily digest of the latest day, one row per user. (client,
-    /// country and city are read from the raw events; client shows what
-    /// the IP mode stored: address, network or hash.)
+    /// the daily digest, one row per user. (client, country and city are
+    /// read from the raw events; client shows what the IP mode stored:
+    /// address, network or hash.)
     #[arg(long, value_name = "KEYS", value_delimiter = ',')]
     by: Option<Vec<String>>,
 
+    /// Day of the digest (without --by), as --since. Default: the last
+    /// complete day, the latest day with events before today (UTC).
+    #[arg(long, value_name = "DAY", allow_hyphen_values = true, conflicts_with_all = ["by", "since", "until"])]
+    day: Option<String>,
+
+    /// Only the events of this user (`(unknown)` for none).
+    #[arg(long, value_name = "NAME")]
+    user: Option<String>,
+
+    /// Only the events of this server host.
+    #[arg(long, value_name = "NAME")]
+    host: Option<String>,
+
+    /// Only the events of this protocol (rsync, sftp, ftp, …).
+    #[arg(long, value_name = "NAME")]
+    protocol: Option<String>,
+
+    /// Only the events of this module or virtual root (`(none)` for
+    /// none); logins have no module, so the login columns are left out.
+    #[arg(long, value_name = "NAME")]
+    module: Option<String>,
+
+    /// Only the N rows with the most bytes (then transfers, then logins);
+    /// the table sums the others into one `(M more)` row above the total.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    top: Option<u64>,
+
     /// Output format. `html` writes one self-contained page (charts, map,
     /// date-range filter and drill-down; no external references) for the
-    /// --since/--until period; --by does not apply to it.
+    /// --since/--until period; --by, the filters and --top do not apply
+    /// to it.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     format: OutputFormat,
 
@@ -267,6 +296,14 @@ fn day_arg(flag: &'static str, v: &str) -> anyhow::Result<i64> {
 /// The UTC day `v` given to `flag`, as `YYYY-MM-DD`.
 fn day_string(flag: &'static str, v: &str) -> anyhow::Result<String> {
     Ok(xferstats::time::day_string(day_arg(flag, v)? * 86_400_000_000))
+}
+
+/// The report day `v` given to `flag` (`YYYY-MM-DD`, `today`, `yesterday`,
+/// `-Nd`), as `YYYY-MM-DD`.
+fn report_day(flag: &'static str, v: &str) -> anyhow::Result<String> {
+    let day = xferstats::time::parse_report_day(v, xferstats::time::today())
+        .ok_or_else(|| xferstats::error::ConfigError::ReportDay { flag, value: v.to_string() })?;
+    Ok(xferstats::time::day_string(day * 86_400_000_000))
 }
 
 /// What every subcommand takes from the global options.
@@ -401,14 +438,31 @@ fn report(g: &Global, a: ReportArgs) -> anyhow::Result<u8> {
         None => None,
         Some(keys) => Some(keys.iter().filter(|k| !k.trim().is_empty()).map(|k| k.parse()).collect::<Result<_, _>>()?),
     };
+    let filters = [(Key::User, &a.user), (Key::Host, &a.host), (Key::Protocol, &a.protocol), (Key::Module, &a.module)]
+        .into_iter()
+        .filter_map(|(key, v)| v.clone().map(|value| Filter { key, value }))
+        .collect();
     let opts = ReportOptions {
         by,
-        since: a.since.as_deref().map(|d| day_string("--since", d)).transpose()?,
-        until: a.until.as_deref().map(|d| day_string("--until", d)).transpose()?,
+        since: a.since.as_deref().map(|d| report_day("--since", d)).transpose()?,
+        until: a.until.as_deref().map(|d| report_day("--until", d)).transpose()?,
+        day: a.day.as_deref().map(|d| report_day("--day", d)).transpose()?,
+        filters,
+        top: a.top.map(|n| n as usize),
         format: a.format,
     };
+    if let (Some(since), Some(until)) = (&opts.since, &opts.until) {
+        if since > until {
+            return Err(
+                xferstats::error::ConfigError::ReversedRange { since: since.clone(), until: until.clone() }.into()
+            );
+        }
+    }
     if opts.format == OutputFormat::Html && opts.by.is_some() {
         return Err(xferstats::error::ConfigError::HtmlBy.into());
+    }
+    if opts.format == OutputFormat::Html && (!opts.filters.is_empty() || opts.top.is_some()) {
+        return Err(xferstats::error::ConfigError::HtmlFilter.into());
     }
     let spec = g.spec()?;
     let local = match &spec {
