@@ -373,6 +373,34 @@ pub fn exit_code_of(e: &(dyn std::error::Error + 'static)) -> Option<u8> {
     })
 }
 
+/// What to check when a server did not answer in time.
+pub const TIMEOUT_CHECK: &str = "check that the host is reachable: network, firewall";
+
+/// What to check when `e` (or one of its causes) is a failed connection to
+/// a database server: added once to the error line by the binary.
+pub fn what_to_check(e: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    let chain = || std::iter::successors(Some(e), |c| c.source());
+    let text = chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": ");
+    if text.contains("password authentication failed") {
+        return Some("check the user and password (in --db, or PGPASSWORD / ~/.pgpass)");
+    }
+    if text.contains("failed to lookup address") || text.contains("Name or service not known") {
+        return Some("check the host name in --db");
+    }
+    chain().find_map(|c| {
+        let io = c.downcast_ref::<io::Error>()?;
+        match io.kind() {
+            io::ErrorKind::ConnectionRefused => {
+                Some("check that the server runs and listens on the host and port of --db")
+            }
+            io::ErrorKind::TimedOut | io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => {
+                Some(TIMEOUT_CHECK)
+            }
+            _ => None,
+        }
+    })
+}
+
 /// `e` and its causes as one line, `a: b: c`, each cause said once.
 ///
 /// The library's errors name their OS or driver cause in their own text

@@ -198,10 +198,26 @@ impl IngestReport {
         }
     }
 
-    /// The human summary printed after an import.
+    /// One `xferstats: error: …` line per input that could not be read
+    /// (missing, unreadable, a directory, a read error part-way): printed
+    /// before the summary, and alone under `-q`.
+    pub fn error_lines(&self) -> String {
+        let mut s = String::new();
+        for i in &self.inputs {
+            if let InputStatus::Failed(e) = &i.status {
+                s.push_str("xferstats: error: ");
+                s.push_str(&sanitize_bytes(e.as_bytes(), 300));
+                s.push('\n');
+            }
+        }
+        s
+    }
+
+    /// The human summary printed after an import, after the error lines of
+    /// the inputs that failed ([`IngestReport::error_lines`]).
     pub fn render(&self, verbose: bool) -> String {
         use std::fmt::Write;
-        let mut s = String::new();
+        let mut s = self.error_lines();
         let secs = self.elapsed.as_secs_f64().max(1e-9);
         let mb = self.bytes() as f64 / 1e6;
         let _ = writeln!(
@@ -232,10 +248,15 @@ impl IngestReport {
                     i.lines,
                     i.format.map_or("-", |f| f.name())
                 ),
-                InputStatus::Failed(e) => format!("error: {}", sanitize_bytes(e.as_bytes(), 300)),
+                InputStatus::Failed(_) => "stopped by the error above".to_string(),
             };
             // Nothing new in an input read before is the normal case of a
             // scheduled run: only `-v` says so.
+            // A failed input has its own error line above the summary; one
+            // that failed part-way is listed too, for what was read of it.
+            if matches!(i.status, InputStatus::Failed(_)) && i.lines == 0 {
+                continue;
+            }
             let routine = note.is_empty() || matches!(i.status, InputStatus::Read);
             let interesting = !routine || i.rejected > 0 || i.unterminated;
             if verbose || interesting {

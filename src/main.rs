@@ -27,18 +27,11 @@ use xferstats::time::{parse_day, Plausible};
 /// state directory). Re-importing a file, its rotated or compressed copy,
 /// adds nothing; a grown file adds only its new lines.
 #[derive(Debug, Parser)]
-#[command(name = "xferstats", version, max_term_width = 100)]
+#[command(name = "xferstats", version, max_term_width = 100, after_long_help = STORES_HELP)]
 struct Cli {
-    /// Store to use: `sqlite:PATH` or a file path (default: xferstats.db in
-    /// the state directory); `postgres://user:password@host:port/dbname`
-    /// (libpq URL; `postgresql://` too), or `postgres:` to take the libpq
-    /// PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE variables;
-    /// `influxdb://user@host:8086/db?rp=raw&daily_rp=daily` (InfluxDB 1.x) or
-    /// `influxdb2://host:8086/ORG/BUCKET?daily_bucket=B` (2.x/3.x, token in
-    /// INFLUX_TOKEN); `influxdb:` / `influxdb2:` take INFLUXDB_HOST, _PORT,
-    /// _USER, _PASS, _DB, _SSL, _VERIFY_SSL / INFLUX_URL, _ORG, _TOKEN,
-    /// _BUCKET. InfluxDB keeps its ledger in a local state file in the
-    /// state directory.
+    /// Store: `sqlite:PATH` or a file path (default: xferstats.db in the
+    /// state directory), `postgres://…`, `influxdb://…`, `influxdb2://…`;
+    /// every form is listed at the end of `xferstats --help`.
     #[arg(long, global = true, env = DB_ENV, hide_env_values = true, value_name = "URL")]
     db: Option<String>,
 
@@ -68,6 +61,25 @@ struct Cli {
     #[command(subcommand)]
     command: Command,
 }
+
+/// The forms of `--db`, said once: at the end of `xferstats --help`
+/// (the subcommands' `--db` line points here).
+const STORES_HELP: &str = "\
+Stores (--db URL, or XFERSTATS_DB):
+  sqlite:PATH, sqlite://PATH, PATH
+      SQLite database file (default: xferstats.db in the state directory)
+  postgres://user:password@host:port/dbname, postgresql://…
+      PostgreSQL, libpq URL syntax
+  postgres:
+      PostgreSQL from the libpq variables PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE
+  influxdb://user@host:8086/db?rp=raw&daily_rp=daily
+      InfluxDB 1.x (password in the URL or INFLUXDB_PASS)
+  influxdb2://host:8086/ORG/BUCKET?daily_bucket=B
+      InfluxDB 2.x/3.x (token in INFLUX_TOKEN)
+  influxdb:, influxdb2:
+      InfluxDB from INFLUXDB_HOST, _PORT, _USER, _PASS, _DB, _SSL, _VERIFY_SSL (1.x) or
+      INFLUX_URL, _ORG, _TOKEN, _BUCKET (2.x/3.x)
+InfluxDB keeps its ledger in a local state file in the state directory.";
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -129,8 +141,9 @@ struct IngestArgs {
     format: String,
 
     /// Time zone of time stamps that carry none (rsyncd log files, BSD
-    /// syslog): an IANA name like Europe/Paris, UTC, an offset like +02:00,
-    /// or `local` (this machine's zone, the default).
+    /// syslog, xferlog, vsftpd.log, SFTPGo without --log-utc-time): an IANA
+    /// name like Europe/Paris, UTC, an offset like +02:00 or -0500, or
+    /// `local` ($TZ, else /etc/localtime; the default).
     #[arg(long, default_value = "local", value_name = "ZONE")]
     timezone: String,
 
@@ -422,11 +435,7 @@ fn ingest(g: &Global, a: IngestArgs) -> anyhow::Result<u8> {
     if !g.quiet {
         eprint!("{}", report.render(g.verbose > 0));
     } else {
-        for i in &report.inputs {
-            if let xferstats::ingest::InputStatus::Failed(e) = &i.status {
-                eprintln!("xferstats: {}", xferstats::sanitize::sanitize(e));
-            }
-        }
+        eprint!("{}", report.error_lines());
     }
     Ok(report.exit_code())
 }
@@ -549,8 +558,27 @@ fn colour() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
+/// `cmd` with the `[env: NAME=VALUE]` hint of each option shown only when
+/// that variable is set: an unset one would read as set to nothing. The
+/// variables are named in the README.
+fn env_hints(cmd: clap::Command) -> clap::Command {
+    let set: Vec<(clap::Id, bool)> = cmd
+        .get_arguments()
+        .filter_map(|a| a.get_env().map(|name| (a.get_id().clone(), std::env::var_os(name).is_some())))
+        .collect();
+    let mut cmd = set.into_iter().fold(cmd, |c, (id, set)| c.mut_arg(id, |a| a.hide_env(!set)));
+    let subs: Vec<String> = cmd.get_subcommands().map(|s| s.get_name().to_string()).collect();
+    for name in subs {
+        cmd = cmd.mut_subcommand(name, env_hints);
+    }
+    cmd
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = {
+        use clap::{CommandFactory, FromArgMatches};
+        Cli::from_arg_matches(&env_hints(Cli::command()).get_matches()).unwrap_or_else(|e| e.exit())
+    };
     let level = if cli.quiet {
         "error"
     } else {
@@ -575,10 +603,11 @@ fn main() -> ExitCode {
         Err(e) => {
             let code = exit_code_of(&e);
             if code != xferstats::EXIT_OK {
-                eprintln!(
-                    "xferstats: error: {}",
-                    xferstats::sanitize::sanitize(&xferstats::error::chain_text(e.as_ref()))
-                );
+                let mut line = xferstats::error::chain_text(e.as_ref());
+                if let Some(check) = xferstats::error::what_to_check(e.as_ref()).filter(|c| !line.contains(c)) {
+                    line.push_str(&format!(" ({check})"));
+                }
+                eprintln!("xferstats: error: {}", xferstats::sanitize::sanitize(&line));
             }
             ExitCode::from(code)
         }
