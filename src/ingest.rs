@@ -679,7 +679,17 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
     // after it.
     let (size, clock) = (input.size, clock_for(&input, opts.timezone));
     let latest = opts.plausible.latest(input.mtime, now_secs());
-    let mut reader = match engine.sink.checkpoint(fingerprint)?.filter(|_| input.is_seekable()) {
+    // A ledger entry of the first line (a store written before fingerprints
+    // looked further, or the input before it grew past the span) is the
+    // fallback; the tail hash verifies it like any checkpoint.
+    let found = match engine.sink.checkpoint(fingerprint)? {
+        None => match input.first_line_fingerprint(&key).filter(|f| *f != fingerprint) {
+            Some(first_line) => engine.sink.checkpoint(first_line)?,
+            None => None,
+        },
+        found => found,
+    };
+    let mut reader = match found.filter(|_| input.is_seekable()) {
         None => LineReader::new(input, key),
         Some(old) => match LineReader::resume(
             input,
@@ -692,11 +702,11 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
                 tracing::debug!(input = %crate::sanitize::sanitize(&name), offset = old.offset, "resuming from checkpoint");
                 rep.resumed_from = old.offset;
                 ids = IdGen::restore(key, &old.ids);
-                cp = Checkpoint { name: name.clone(), format: format.name().to_string(), ..old };
+                cp = Checkpoint { fingerprint, name: name.clone(), format: format.name().to_string(), ..old };
                 reader
             }
             Err(input) => {
-                tracing::info!(input = %crate::sanitize::sanitize(&name), "content differs from the checkpoint with the same first line; reading from the start");
+                tracing::info!(input = %crate::sanitize::sanitize(&name), "content differs from the checkpoint with the same start; reading from the start");
                 LineReader::new(input.rewind().map_err(Error::Input)?, key)
             }
         },
