@@ -511,8 +511,9 @@ pub fn ingest(
     let ids_key = if crate::testhook::unkeyed_ids() {
         IdKey::unkeyed()
     } else {
-        sink.key_ids(enricher.key(), &mut |scope, state| rekey_state(opts, enricher.key(), scope, state))?;
-        enricher.key().id_key()
+        let scheme =
+            sink.key_ids(enricher.key(), &mut |scope, state| rekey_state(opts, enricher.key(), scope, state))?;
+        enricher.key().id_key().for_scheme(scheme)
     };
     // One batch queued while one commits and one is parsed: bounded memory.
     let (tx, rx) = sync_channel::<Request>(1);
@@ -717,7 +718,8 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
     // --format from a log without transfers.
     let count_foreign = opts.format.is_some() && matches!(format, Format::Syslog | Format::Openssh);
     let mut foreign = 0u64;
-    let mut cx = LineContext { clock, prefix: PrefixParser::new(), ids, server_host: opts.server_host.clone() };
+    let prefix = PrefixParser::whole_seconds(key.content_ids());
+    let mut cx = LineContext { clock, prefix, ids, server_host: opts.server_host.clone() };
     engine.decoder(format)?;
     progress.start(&name, size);
     let (first_offset, first_line) = (reader.offset(), reader.lines());

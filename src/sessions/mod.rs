@@ -243,6 +243,32 @@ pub struct IdGen {
     state: IdState,
 }
 
+/// The seed of [`IdGen::ftp_transfer_id`]: one kind of event, whichever
+/// log it is read from.
+const FTP_TRANSFER_TAG: u64 = 0x4654_5058;
+
+/// The xferlog letter of a direction (`i`, `o`, `d`).
+fn direction_code(d: crate::model::Direction) -> u8 {
+    match d {
+        crate::model::Direction::Upload => b'i',
+        crate::model::Direction::Download => b'o',
+        crate::model::Direction::Delete => b'd',
+    }
+}
+
+/// What [`IdGen::ftp_transfer_id`] identifies a transfer by.
+#[derive(Debug, Clone, Copy)]
+pub struct FtpTransfer<'a> {
+    /// The user as stored (`anonymous` for an anonymous login).
+    pub user: &'a str,
+    /// Upload, download or deletion.
+    pub direction: crate::model::Direction,
+    /// Bytes moved (0 for a deletion).
+    pub bytes: u64,
+    /// The file; only its name counts.
+    pub path: &'a [u8],
+}
+
 /// The saved part of an [`IdGen`]: the current second and, per keyed line
 /// hash, how many identical lines it had.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
@@ -293,14 +319,57 @@ impl IdGen {
     }
 
     /// Id of the event of kind `tag` produced by `line` at `time`.
+    ///
+    /// Under the content scheme ([`IdKey::content_ids`]) a syslog line is
+    /// identified by what follows its time stamp (host, program, pid,
+    /// message) and the second of `time`, so the same message written with
+    /// a BSD and with an RFC 3339 time stamp (two rsyslog templates, a
+    /// local file and a central collector) is one event. Other lines, and
+    /// every line in a store of the raw-line scheme, by the line itself.
     pub fn id(&mut self, time: Micros, host: &[u8], line: &[u8], tag: u8) -> EventId {
+        let seed = xxh3_64_with_seed(host, tag as u64);
+        let h = match crate::formats::prefix::syslog_body(line).filter(|_| self.key.content_ids()) {
+            Some(body) => {
+                xxh3_64_with_seed(body, seed ^ xxh3_64_with_seed(&time.div_euclid(1_000_000).to_le_bytes(), 0))
+            }
+            None => xxh3_64_with_seed(line, seed),
+        };
+        self.next(time, h)
+    }
+
+    /// Id of an FTP transfer or deletion that ProFTPD writes to its
+    /// TransferLog (xferlog) and to its ExtendedLog: under the content
+    /// scheme made from what both say of it — the second it ended, user,
+    /// direction, bytes (not for a deletion) and file name (spaces as `_`,
+    /// as xferlog writes them) — so that the two logs of one server count
+    /// it once; in a store of the raw-line scheme, [`IdGen::id`] of `line`.
+    pub fn ftp_transfer_id(&mut self, time: Micros, host: &[u8], line: &[u8], tag: u8, t: FtpTransfer<'_>) -> EventId {
+        if !self.key.content_ids() {
+            return self.id(time, host, line, tag);
+        }
+        let name = t.path.rsplit(|&c| c == b'/').next().unwrap_or_default();
+        let mut h = xxhash_rust::xxh3::Xxh3::with_seed(xxh3_64_with_seed(host, FTP_TRANSFER_TAG));
+        h.update(&time.div_euclid(1_000_000).to_le_bytes());
+        h.update(&[direction_code(t.direction)]);
+        h.update(&t.bytes.to_le_bytes());
+        h.update(t.user.as_bytes());
+        h.update(&[0]);
+        for part in name.split(|&c| c == b' ') {
+            h.update(part);
+            h.update(b"_");
+        }
+        self.next(time, h.digest())
+    }
+
+    /// The id of the content hash `h` at `time`: its keyed hash, plus an
+    /// ordinal for its repeats within the second.
+    fn next(&mut self, time: Micros, h: u64) -> EventId {
         let sec = time.div_euclid(1_000_000);
         let st = &mut self.state;
         if sec != st.second {
             st.second = sec;
             st.seen.clear();
         }
-        let h = xxh3_64_with_seed(line, xxh3_64_with_seed(host, tag as u64));
         let base = self.key.hash(h);
         let n = st.seen.entry(base).or_insert(0);
         let ord = *n;

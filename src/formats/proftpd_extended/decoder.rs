@@ -4,7 +4,7 @@
 
 use crate::formats::proftpd_extended::ExtendedFormat;
 use crate::model::{Direction, Event, Granularity, Protocol, SourceFormat, Status, Transfer, ANONYMOUS};
-use crate::sessions::{client_ip, Decoder, LineContext, Outcome, ServerName};
+use crate::sessions::{client_ip, Decoder, FtpTransfer, LineContext, Outcome, ServerName};
 
 const TAG: u8 = 61;
 
@@ -66,8 +66,10 @@ impl Decoder for ProftpdExtendedDecoder {
             _ => Protocol::Ftp,
         };
         let seconds: Option<f64> = l.transfer_time.and_then(|t| std::str::from_utf8(t).ok()?.parse().ok());
+        let bytes = if direction == Direction::Delete { 0 } else { bytes };
+        let what = FtpTransfer { user: &user, direction, bytes, path: l.file.unwrap_or_default() };
         out.push(Event::Transfer(Transfer {
-            id: cx.ids.id(end, server.as_bytes(), line, TAG),
+            id: cx.ids.ftp_transfer_id(end, server.as_bytes(), line, TAG, what),
             end,
             // A negative, infinite or absurd %T leaves the start unknown.
             start: seconds
@@ -76,7 +78,7 @@ impl Decoder for ProftpdExtendedDecoder {
             protocol,
             direction,
             status,
-            bytes: if direction == Direction::Delete { 0 } else { bytes },
+            bytes,
             wire_bytes: None,
             file_size: if direction == Direction::Delete { l.bytes } else { l.file_size },
             path: l.file.map(|f| String::from_utf8_lossy(f).into_owned()),
