@@ -361,6 +361,18 @@ impl IdGen {
         self.next(time, h.digest())
     }
 
+    /// The time to store for an event identified by
+    /// [`IdGen::ftp_transfer_id`]: under the content scheme cut to the
+    /// second, the precision of xferlog, so that the event read from a
+    /// log with finer times (`%{iso8601}`) is the same row.
+    pub fn whole_second(&self, time: Micros) -> Micros {
+        if self.key.content_ids() {
+            time - time.rem_euclid(1_000_000)
+        } else {
+            time
+        }
+    }
+
     /// The id of the content hash `h` at `time`: its keyed hash, plus an
     /// ordinal for its repeats within the second.
     fn next(&mut self, time: Micros, h: u64) -> EventId {

@@ -53,6 +53,7 @@ impl Decoder for ProftpdExtendedDecoder {
             return Outcome::Ignored; // a refused DELE deleted nothing
         }
         let Some(end) = l.time(&mut cx.clock) else { return Outcome::Rejected("no time") };
+        let end = cx.ids.whole_second(end);
         let server = self.server.get(cx.server_host.as_bytes());
         let user = match l.user {
             None | Some(b"-") => "unknown".to_string(),
