@@ -52,8 +52,10 @@ impl Decoder for ProftpdExtendedDecoder {
         if direction == Direction::Delete && status != Status::Completed {
             return Outcome::Ignored; // a refused DELE deleted nothing
         }
-        let Some(end) = l.time(&mut cx.clock) else { return Outcome::Rejected("no time") };
-        let end = cx.ids.whole_second(end);
+        let Some(logged) = l.time(&mut cx.clock) else { return Outcome::Rejected("no time") };
+        // The row's time is that of xferlog (see `ftp_transfer_id`); the
+        // start keeps what the log says.
+        let end = cx.ids.whole_second(logged);
         let server = self.server.get(cx.server_host.as_bytes());
         let user = match l.user {
             None | Some(b"-") => "unknown".to_string(),
@@ -75,7 +77,7 @@ impl Decoder for ProftpdExtendedDecoder {
             // A negative, infinite or absurd %T leaves the start unknown.
             start: seconds
                 .filter(|s| (0.0..i64::MAX as f64 / 1e6).contains(s))
-                .and_then(|s| end.checked_sub((s * 1e6) as i64)),
+                .and_then(|s| logged.checked_sub((s * 1e6) as i64)),
             protocol,
             direction,
             status,
