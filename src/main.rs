@@ -260,8 +260,9 @@ struct ReportArgs {
     #[arg(long, value_name = "NAME")]
     module: Option<String>,
 
-    /// Only the N rows with the most bytes (then transfers, then logins);
-    /// the table sums the others into one `(M more)` row above the total.
+    /// Only the N rows with the most bytes (then transfers and deletes,
+    /// then logins); the table sums the others into one `(M more)` row
+    /// above the total.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     top: Option<u64>,
 

@@ -73,7 +73,8 @@ pub struct ReportOptions {
     /// Only events whose key has this value (`--user`, `--host`,
     /// `--protocol`, `--module`).
     pub filters: Vec<Filter>,
-    /// Only the N groups with the most bytes (then transfers, then logins).
+    /// Only the N groups with the most bytes (then transfers and deletes,
+    /// then logins).
     pub top: Option<usize>,
     /// Output format.
     pub format: OutputFormat,
@@ -228,7 +229,7 @@ fn grouped(
     Ok(Ranked { groups, total, others })
 }
 
-/// What `--top` ranks by: bytes, then transfers, then logins.
+/// What `--top` ranks by: bytes, then transfers and deletes, then logins.
 fn rank(m: &Metrics) -> (u64, u64, u64) {
     (m.bytes_up + m.bytes_down, m.transfers + m.deletes, m.logins_ok + m.logins_failed)
 }
