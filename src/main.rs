@@ -565,7 +565,9 @@ fn colour() -> bool {
 fn env_hints(cmd: clap::Command) -> clap::Command {
     let set: Vec<(clap::Id, bool)> = cmd
         .get_arguments()
-        .filter_map(|a| a.get_env().map(|name| (a.get_id().clone(), std::env::var_os(name).is_some())))
+        .filter_map(|a| {
+            a.get_env().map(|name| (a.get_id().clone(), std::env::var_os(name).is_some_and(|v| !v.is_empty())))
+        })
         .collect();
     let mut cmd = set.into_iter().fold(cmd, |c, (id, set)| c.mut_arg(id, |a| a.hide_env(!set)));
     let subs: Vec<String> = cmd.get_subcommands().map(|s| s.get_name().to_string()).collect();
