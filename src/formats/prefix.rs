@@ -276,6 +276,20 @@ mod tests {
     }
 
     #[test]
+    fn syslog_body_is_what_follows_the_time_stamp() {
+        let body = b"vm sshd[25971]: pam_unix(sshd:session): session opened for user erin";
+        let bsd = [&b"Nov  8 10:12:38 "[..], body].concat();
+        let rfc = [&b"2026-11-08T10:12:38.416198+00:00 "[..], body].concat();
+        assert_eq!(syslog_body(&bsd), Some(&body[..]));
+        assert_eq!(syslog_body(&rfc), Some(&body[..]));
+        // A daemon log file's line, an sshd -E line, a line without a tag.
+        assert_eq!(syslog_body(b"2026/03/01 10:00:06 [1] connect from x (192.0.2.1)"), None);
+        assert_eq!(syslog_body(b"Server listening on ::1 port 2222."), None);
+        assert_eq!(syslog_body(b"Nov  8 10:12:38 vm"), None);
+        assert_eq!(syslog_body(b""), None);
+    }
+
+    #[test]
     fn log_file_prefix() {
         let mut p = parser();
         let l = p.parse(b"2026/11/08 07:31:44 [25900] connect from UNDETERMINED (127.0.1.50)").unwrap();

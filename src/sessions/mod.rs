@@ -328,7 +328,8 @@ impl IdGen {
     /// every line in a store of the raw-line scheme, by the line itself.
     pub fn id(&mut self, time: Micros, host: &[u8], line: &[u8], tag: u8) -> EventId {
         let seed = xxh3_64_with_seed(host, tag as u64);
-        let h = match crate::formats::prefix::syslog_body(line).filter(|_| self.key.content_ids()) {
+        let body = if self.key.content_ids() { crate::formats::prefix::syslog_body(line) } else { None };
+        let h = match body {
             Some(body) => {
                 xxh3_64_with_seed(body, seed ^ xxh3_64_with_seed(&time.div_euclid(1_000_000).to_le_bytes(), 0))
             }
@@ -459,6 +460,51 @@ mod tests {
         // A generator restored mid-second continues the ordinals.
         let mut g3 = IdGen::restore(key, &g.save());
         assert_eq!(g3.id(1_000_000, b"h", b"line", 1), g.id(1_000_000, b"h", b"line", 1));
+    }
+
+    #[test]
+    fn content_ids_of_syslog_lines_ignore_the_time_stamp_rendering() {
+        let bsd = b"Nov  8 10:12:38 vm sshd[25971]: Accepted password for erin from 127.0.1.21 port 1 ssh2";
+        let rfc =
+            b"2026-11-08T10:12:38.416198+00:00 vm sshd[25971]: Accepted password for erin from 127.0.1.21 port 1 ssh2";
+        let t = 1_794_146_000_000_000;
+        let key = test_id_key();
+        assert!(key.content_ids());
+        let id = |key: IdKey, line: &[u8], t: i64| IdGen::new(key).id(t, b"vm", line, 1);
+        assert_eq!(id(key, bsd, t), id(key, rfc, t + 416_198));
+        // Another second, host or pid is another event.
+        assert_ne!(id(key, bsd, t), id(key, bsd, t + 1_000_000));
+        assert_ne!(id(key, bsd, t), IdGen::new(key).id(t, b"vm2", bsd, 1));
+        let other_pid = b"Nov  8 10:12:38 vm sshd[25972]: Accepted password for erin from 127.0.1.21 port 1 ssh2";
+        assert_ne!(id(key, bsd, t), id(key, other_pid, t));
+        // A store of the raw-line scheme: the line itself.
+        let v1 = key.for_scheme(crate::enrich::hostkey::ID_SCHEME_V1);
+        assert_ne!(id(v1, bsd, t), id(v1, rfc, t + 416_198));
+        assert_eq!(id(v1, bsd, t), key.hash(xxh3_64_with_seed(bsd, xxh3_64_with_seed(b"vm", 1))));
+        // Lines without a syslog prefix hash as before in both schemes.
+        let plain = b"2026/03/01 10:00:06 [1] connect from x (192.0.2.1)";
+        assert_eq!(id(key, plain, t), id(v1, plain, t));
+    }
+
+    #[test]
+    fn ftp_transfer_ids_agree_between_xferlog_and_the_extended_log() {
+        use crate::model::Direction;
+        let key = test_id_key();
+        let t = 1_794_146_000_000_000;
+        let of = |key: IdKey, line: &[u8], path: &[u8], bytes: u64, direction: Direction| {
+            let what = FtpTransfer { user: "erin", direction, bytes, path };
+            IdGen::new(key).ftp_transfer_id(t, b"vm", line, 11, what)
+        };
+        let xferlog = of(key, b"a", b"/srv/homes/erin/ftp_08f/meeting_notes_2026.md", 23456, Direction::Upload);
+        let extended = of(key, b"b", b"ftp 08f/meeting notes 2026.md", 23456, Direction::Upload);
+        assert_eq!(xferlog, extended);
+        assert_ne!(xferlog, of(key, b"a", b"ftp 08f/meeting notes 2026.md", 23457, Direction::Upload));
+        assert_ne!(xferlog, of(key, b"a", b"ftp 08f/meeting notes 2026.md", 23456, Direction::Download));
+        // Raw-line scheme: the id of the line, as before.
+        let v1 = key.for_scheme(crate::enrich::hostkey::ID_SCHEME_V1);
+        assert_eq!(of(v1, b"a", b"x", 1, Direction::Upload), IdGen::new(v1).id(t, b"vm", b"a", 11));
+        assert_eq!(IdGen::new(key).whole_second(t + 471_000), t);
+        assert_eq!(IdGen::new(v1).whole_second(t + 471_000), t + 471_000);
     }
 
     #[test]
