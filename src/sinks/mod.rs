@@ -17,7 +17,7 @@ use crate::model::Event;
 /// What an earlier run consumed of one input (identified by fingerprint).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {
-    /// Fingerprint of the input (keyed hash of its first line).
+    /// Fingerprint of the input ([`crate::input::Input::fingerprint`]).
     pub fingerprint: u64,
     /// Name the input was last read under.
     pub name: String,
