@@ -77,8 +77,8 @@ pub trait Sink {
     /// [`crate::sessions::rekey_unkeyed_ids`]); refuses a store keyed with another key
     /// ([`StoreError::HostKeyChanged`]). Returns the store's id scheme
     /// ([`crate::enrich::hostkey::ID_SCHEME`] for a new store,
-    /// [`ID_SCHEME_V1`] for one written before it: see
-    /// [`scheme_after_rekey`]). `state` re-keys the ids in an open-session
+    /// [`ID_SCHEME_V1`] for one that held events or ledger entries
+    /// before). `state` re-keys the ids in an open-session
     /// state (scope, stored text) of such a store; its error names why the
     /// state is unreadable.
     fn key_ids(&mut self, key: &HostKey, state: &mut RekeyState<'_>) -> Result<&'static str, StoreError>;
