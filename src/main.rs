@@ -17,8 +17,8 @@ use xferstats::formats::rsync::{LogFormat, DEFAULT_LOG_FORMAT};
 use xferstats::formats::Format;
 use xferstats::ingest::{IngestOptions, NoProgress, Progress};
 use xferstats::input::Source;
-use xferstats::report::{OutputFormat, ReportOptions};
-use xferstats::sinks::{Access, Backend};
+use xferstats::report::{Filter, OutputFormat, ReportOptions};
+use xferstats::sinks::{Access, Backend, Key};
 use xferstats::time::{parse_day, Plausible};
 
 /// Turns file-transfer logs (rsync daemon, …) into exact daily statistics.
@@ -27,18 +27,11 @@ use xferstats::time::{parse_day, Plausible};
 /// state directory). Re-importing a file, its rotated or compressed copy,
 /// adds nothing; a grown file adds only its new lines.
 #[derive(Debug, Parser)]
-#[command(name = "xferstats", version, max_term_width = 100)]
+#[command(name = "xferstats", version, max_term_width = 100, after_long_help = STORES_HELP)]
 struct Cli {
-    /// Store to use: `sqlite:PATH` or a file path (default: xferstats.db in
-    /// the state directory); `postgres://user:password@host:port/dbname`
-    /// (libpq URL; `postgresql://` too), or `postgres:` to take the libpq
-    /// PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE variables;
-    /// `influxdb://user@host:8086/db?rp=raw&daily_rp=daily` (InfluxDB 1.x) or
-    /// `influxdb2://host:8086/ORG/BUCKET?daily_bucket=B` (2.x/3.x, token in
-    /// INFLUX_TOKEN); `influxdb:` / `influxdb2:` take INFLUXDB_HOST, _PORT,
-    /// _USER, _PASS, _DB, _SSL, _VERIFY_SSL / INFLUX_URL, _ORG, _TOKEN,
-    /// _BUCKET. InfluxDB keeps its ledger in a local state file in the
-    /// state directory.
+    /// Store: `sqlite:PATH` or a file path (default: xferstats.db in the
+    /// state directory), `postgres://…`, `influxdb://…`, `influxdb2://…`;
+    /// every form is listed at the end of `xferstats --help`.
     #[arg(long, global = true, env = DB_ENV, hide_env_values = true, value_name = "URL")]
     db: Option<String>,
 
@@ -68,6 +61,25 @@ struct Cli {
     #[command(subcommand)]
     command: Command,
 }
+
+/// The forms of `--db`, said once: at the end of `xferstats --help`
+/// (the subcommands' `--db` line points here).
+const STORES_HELP: &str = "\
+Stores (--db URL, or XFERSTATS_DB):
+  sqlite:PATH, sqlite://PATH, PATH
+      SQLite database file (default: xferstats.db in the state directory)
+  postgres://user:password@host:port/dbname, postgresql://…
+      PostgreSQL, libpq URL syntax
+  postgres:
+      PostgreSQL from the libpq variables PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE
+  influxdb://user@host:8086/db?rp=raw&daily_rp=daily
+      InfluxDB 1.x (password in the URL or INFLUXDB_PASS)
+  influxdb2://host:8086/ORG/BUCKET?daily_bucket=B
+      InfluxDB 2.x/3.x (token in INFLUX_TOKEN)
+  influxdb:, influxdb2:
+      InfluxDB from INFLUXDB_HOST, _PORT, _USER, _PASS, _DB, _SSL, _VERIFY_SSL (1.x) or
+      INFLUX_URL, _ORG, _TOKEN, _BUCKET (2.x/3.x)
+InfluxDB keeps its ledger in a local state file in the state directory.";
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -129,8 +141,9 @@ struct IngestArgs {
     format: String,
 
     /// Time zone of time stamps that carry none (rsyncd log files, BSD
-    /// syslog): an IANA name like Europe/Paris, UTC, an offset like +02:00,
-    /// or `local` (this machine's zone, the default).
+    /// syslog, xferlog, vsftpd.log, SFTPGo without --log-utc-time): an IANA
+    /// name like Europe/Paris, UTC, an offset like +02:00 or -0500, or
+    /// `local` ($TZ, else /etc/localtime; the default).
     #[arg(long, default_value = "local", value_name = "ZONE")]
     timezone: String,
 
@@ -208,25 +221,55 @@ enum When {
 
 #[derive(Debug, Args)]
 struct ReportArgs {
-    /// First day to include (YYYY-MM-DD, UTC).
-    #[arg(long, value_name = "DATE")]
+    /// First day to include (UTC): YYYY-MM-DD, `today`, `yesterday` or
+    /// `-Nd` (N days ago).
+    #[arg(long, value_name = "DAY", allow_hyphen_values = true)]
     since: Option<String>,
 
-    /// Last day to include (YYYY-MM-DD, UTC).
-    #[arg(long, value_name = "DATE")]
+    /// Last day to include (UTC), as --since.
+    #[arg(long, value_name = "DAY", allow_hyphen_values = true)]
     until: Option<String>,
 
     /// Group by these keys (comma-separated): day, user, protocol,
     /// direction, host, module, client, status, country, city. Without it:
-    /// the daily digest of the latest day, one row per user. (client,
-    /// country and city are read from the raw events; client shows what
-    /// the IP mode stored: address, network or hash.)
+    /// the daily digest, one row per user. (client, country and city are
+    /// read from the raw events; client shows what the IP mode stored:
+    /// address, network or hash.)
     #[arg(long, value_name = "KEYS", value_delimiter = ',')]
     by: Option<Vec<String>>,
 
+    /// Day of the digest (without --by), as --since. Default: the last
+    /// complete day, the latest day with events before today (UTC).
+    #[arg(long, value_name = "DAY", allow_hyphen_values = true, conflicts_with_all = ["by", "since", "until"])]
+    day: Option<String>,
+
+    /// Only the events of this user (`(unknown)` for none).
+    #[arg(long, value_name = "NAME")]
+    user: Option<String>,
+
+    /// Only the events of this server host.
+    #[arg(long, value_name = "NAME")]
+    host: Option<String>,
+
+    /// Only the events of this protocol (rsync, sftp, ftp, …).
+    #[arg(long, value_name = "NAME")]
+    protocol: Option<String>,
+
+    /// Only the events of this module or virtual root (`(none)` for
+    /// none); logins have no module, so the login columns are left out.
+    #[arg(long, value_name = "NAME")]
+    module: Option<String>,
+
+    /// Only the N rows with the most bytes (then transfers and deletes,
+    /// then logins); the table sums the others into one `(M more)` row
+    /// above the total.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    top: Option<u64>,
+
     /// Output format. `html` writes one self-contained page (charts, map,
     /// date-range filter and drill-down; no external references) for the
-    /// --since/--until period; --by does not apply to it.
+    /// --since/--until period; --by, the filters and --top do not apply
+    /// to it.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     format: OutputFormat,
 
@@ -267,6 +310,14 @@ fn day_arg(flag: &'static str, v: &str) -> anyhow::Result<i64> {
 /// The UTC day `v` given to `flag`, as `YYYY-MM-DD`.
 fn day_string(flag: &'static str, v: &str) -> anyhow::Result<String> {
     Ok(xferstats::time::day_string(day_arg(flag, v)? * 86_400_000_000))
+}
+
+/// The report day `v` given to `flag` (`YYYY-MM-DD`, `today`, `yesterday`,
+/// `-Nd`), as `YYYY-MM-DD`.
+fn report_day(flag: &'static str, v: &str) -> anyhow::Result<String> {
+    let day = xferstats::time::parse_report_day(v, xferstats::time::today())
+        .ok_or_else(|| xferstats::error::ConfigError::ReportDay { flag, value: v.to_string() })?;
+    Ok(xferstats::time::day_string(day * 86_400_000_000))
 }
 
 /// What every subcommand takes from the global options.
@@ -385,11 +436,7 @@ fn ingest(g: &Global, a: IngestArgs) -> anyhow::Result<u8> {
     if !g.quiet {
         eprint!("{}", report.render(g.verbose > 0));
     } else {
-        for i in &report.inputs {
-            if let xferstats::ingest::InputStatus::Failed(e) = &i.status {
-                eprintln!("xferstats: {}", xferstats::sanitize::sanitize(e));
-            }
-        }
+        eprint!("{}", report.error_lines());
     }
     Ok(report.exit_code())
 }
@@ -401,14 +448,31 @@ fn report(g: &Global, a: ReportArgs) -> anyhow::Result<u8> {
         None => None,
         Some(keys) => Some(keys.iter().filter(|k| !k.trim().is_empty()).map(|k| k.parse()).collect::<Result<_, _>>()?),
     };
+    let filters = [(Key::User, &a.user), (Key::Host, &a.host), (Key::Protocol, &a.protocol), (Key::Module, &a.module)]
+        .into_iter()
+        .filter_map(|(key, v)| v.clone().map(|value| Filter { key, value }))
+        .collect();
     let opts = ReportOptions {
         by,
-        since: a.since.as_deref().map(|d| day_string("--since", d)).transpose()?,
-        until: a.until.as_deref().map(|d| day_string("--until", d)).transpose()?,
+        since: a.since.as_deref().map(|d| report_day("--since", d)).transpose()?,
+        until: a.until.as_deref().map(|d| report_day("--until", d)).transpose()?,
+        day: a.day.as_deref().map(|d| report_day("--day", d)).transpose()?,
+        filters,
+        top: a.top.map(|n| n as usize),
         format: a.format,
     };
+    if let (Some(since), Some(until)) = (&opts.since, &opts.until) {
+        if since > until {
+            return Err(
+                xferstats::error::ConfigError::ReversedRange { since: since.clone(), until: until.clone() }.into()
+            );
+        }
+    }
     if opts.format == OutputFormat::Html && opts.by.is_some() {
         return Err(xferstats::error::ConfigError::HtmlBy.into());
+    }
+    if opts.format == OutputFormat::Html && (!opts.filters.is_empty() || opts.top.is_some()) {
+        return Err(xferstats::error::ConfigError::HtmlFilter.into());
     }
     let spec = g.spec()?;
     let local = match &spec {
@@ -495,8 +559,29 @@ fn colour() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
+/// `cmd` with the `[env: NAME=VALUE]` hint of each option shown only when
+/// that variable is set: an unset one would read as set to nothing. The
+/// variables are named in the README.
+fn env_hints(cmd: clap::Command) -> clap::Command {
+    let set: Vec<(clap::Id, bool)> = cmd
+        .get_arguments()
+        .filter_map(|a| {
+            a.get_env().map(|name| (a.get_id().clone(), std::env::var_os(name).is_some_and(|v| !v.is_empty())))
+        })
+        .collect();
+    let mut cmd = set.into_iter().fold(cmd, |c, (id, set)| c.mut_arg(id, |a| a.hide_env(!set)));
+    let subs: Vec<String> = cmd.get_subcommands().map(|s| s.get_name().to_string()).collect();
+    for name in subs {
+        cmd = cmd.mut_subcommand(name, env_hints);
+    }
+    cmd
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = {
+        use clap::{CommandFactory, FromArgMatches};
+        Cli::from_arg_matches(&env_hints(Cli::command()).get_matches()).unwrap_or_else(|e| e.exit())
+    };
     let level = if cli.quiet {
         "error"
     } else {
@@ -521,10 +606,11 @@ fn main() -> ExitCode {
         Err(e) => {
             let code = exit_code_of(&e);
             if code != xferstats::EXIT_OK {
-                eprintln!(
-                    "xferstats: error: {}",
-                    xferstats::sanitize::sanitize(&xferstats::error::chain_text(e.as_ref()))
-                );
+                let mut line = xferstats::error::chain_text(e.as_ref());
+                if let Some(check) = xferstats::error::what_to_check(e.as_ref()).filter(|c| !line.contains(c)) {
+                    line.push_str(&format!(" ({check})"));
+                }
+                eprintln!("xferstats: error: {}", xferstats::sanitize::sanitize(&line));
             }
             ExitCode::from(code)
         }

@@ -10,14 +10,14 @@ pub mod postgres;
 pub mod sqlite;
 
 use crate::config::StoreSpec;
-use crate::enrich::hostkey::{HostKey, ID_SCHEME};
+use crate::enrich::hostkey::{HostKey, ID_SCHEME, ID_SCHEME_V1};
 use crate::error::StoreError;
 use crate::model::Event;
 
 /// What an earlier run consumed of one input (identified by fingerprint).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {
-    /// Fingerprint of the input (keyed hash of its first line).
+    /// Fingerprint of the input ([`crate::input::Input::fingerprint`]).
     pub fingerprint: u64,
     /// Name the input was last read under.
     pub name: String,
@@ -75,10 +75,13 @@ pub trait Sink {
     /// hashes (every event id, ledger fingerprint, tail hash, id state and
     /// open-session state becomes what the same lines now hash to, see
     /// [`crate::sessions::rekey_unkeyed_ids`]); refuses a store keyed with another key
-    /// ([`StoreError::HostKeyChanged`]). Returns the raw events re-keyed.
-    /// `state` re-keys the ids in an open-session state (scope, stored
-    /// text) of such a store; its error names why the state is unreadable.
-    fn key_ids(&mut self, key: &HostKey, state: &mut RekeyState<'_>) -> Result<u64, StoreError>;
+    /// ([`StoreError::HostKeyChanged`]). Returns the store's id scheme
+    /// ([`crate::enrich::hostkey::ID_SCHEME`] for a new store,
+    /// [`ID_SCHEME_V1`] for one that held events or ledger entries
+    /// before). `state` re-keys the ids in an open-session
+    /// state (scope, stored text) of such a store; its error names why the
+    /// state is unreadable.
+    fn key_ids(&mut self, key: &HostKey, state: &mut RekeyState<'_>) -> Result<&'static str, StoreError>;
     /// Saved decoder state of a scope.
     fn state(&mut self, scope: &str) -> Result<Option<String>, StoreError>;
     /// Commits events, rollups, checkpoint and states in one transaction.
@@ -438,21 +441,36 @@ pub fn beyond_horizon(events: &[Event], horizon: Option<i64>) -> (std::borrow::C
     }
 }
 
-/// Whether [`Sink::key_ids`] must re-key a store (it has no recorded id
-/// scheme: unkeyed hashes, or new), from its
-/// `store_meta` values `id_scheme` and `id_key_check`; an error when it is
-/// keyed with another key or by an unknown scheme.
+/// The id scheme of a store keyed with `key`, or `None` when
+/// [`Sink::key_ids`] must re-key it (it has no recorded id scheme: unkeyed
+/// hashes, or new), from its `store_meta` values `id_scheme` and
+/// `id_key_check`; an error when it is keyed with another key or by an
+/// unknown scheme.
 pub(crate) fn id_scheme_action(
     store: &str,
     scheme: Option<String>,
     check: Option<String>,
     key: &HostKey,
-) -> Result<bool, StoreError> {
+) -> Result<Option<&'static str>, StoreError> {
+    let known = [ID_SCHEME, ID_SCHEME_V1];
     match scheme.as_deref() {
-        None => Ok(true),
-        Some(ID_SCHEME) if check.as_deref() == Some(key.key_check().as_str()) => Ok(false),
-        Some(ID_SCHEME) => Err(StoreError::HostKeyChanged { store: store.to_string() }),
-        Some(other) => Err(StoreError::IdScheme { store: store.to_string(), scheme: other.to_string() }),
+        None => Ok(None),
+        Some(s) => match known.into_iter().find(|k| *k == s) {
+            Some(k) if check.as_deref() == Some(key.key_check().as_str()) => Ok(Some(k)),
+            Some(_) => Err(StoreError::HostKeyChanged { store: store.to_string() }),
+            None => Err(StoreError::IdScheme { store: store.to_string(), scheme: s.to_string() }),
+        },
+    }
+}
+
+/// The id scheme [`Sink::key_ids`] records after keying a store: a store
+/// that held events or ledger entries (written before ids were keyed, so
+/// with ids of raw lines) gets [`ID_SCHEME_V1`], a new one [`ID_SCHEME`].
+pub(crate) fn scheme_after_rekey(had_content: bool) -> &'static str {
+    if had_content {
+        ID_SCHEME_V1
+    } else {
+        ID_SCHEME
     }
 }
 

@@ -36,7 +36,7 @@ use ::postgres::{Client, NoTls, Transaction};
 
 use super::{Admin, Aggregate, Checkpoint, Commit, Committed, Group, Key, Pruned, RekeyState, Sink, Store};
 use crate::config::PgSpec;
-use crate::enrich::hostkey::{HostKey, ID_SCHEME};
+use crate::enrich::hostkey::HostKey;
 use crate::error::StoreError;
 use crate::model::{client_key, Event, Login, Transfer};
 use crate::time::{day_number, day_string};
@@ -445,7 +445,7 @@ impl Sink for PgStore {
         }))
     }
 
-    fn key_ids(&mut self, key: &HostKey, rekey_state: &mut RekeyState<'_>) -> Result<u64, StoreError> {
+    fn key_ids(&mut self, key: &HostKey, rekey_state: &mut RekeyState<'_>) -> Result<&'static str, StoreError> {
         let target = self.target.clone();
         let err = |what| pg_err(&target, what);
         let mut tx = self.client.transaction().map_err(err("begin id re-keying"))?;
@@ -456,8 +456,8 @@ impl Sink for PgStore {
         };
         let scheme = meta("id_scheme").map_err(err("read id scheme"))?;
         let check = meta("id_key_check").map_err(err("read id scheme"))?;
-        if !super::id_scheme_action(&target, scheme, check, key)? {
-            return Ok(0);
+        if let Some(scheme) = super::id_scheme_action(&target, scheme, check, key)? {
+            return Ok(scheme);
         }
         let ids = key.id_key();
         let rekey = |v: i64| ids.hash(v as u64) as i64;
@@ -513,6 +513,7 @@ impl Sink for PgStore {
             .iter()
             .map(|r| (r.get(0), r.get(1), r.get(2)))
             .collect();
+        let scheme = super::scheme_after_rekey(rows > 0 || !ledger.is_empty());
         for (fp, tail, state) in ledger {
             // 0 is the tail hash that never matches (after an overlong line).
             let tail = if tail == 0 { 0 } else { rekey(tail) };
@@ -537,14 +538,14 @@ impl Sink for PgStore {
         tx.execute(
             "INSERT INTO store_meta (key, value) VALUES ('id_scheme', $1), ('id_key_check', $2) \
              ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-            &[&ID_SCHEME, &key.key_check()],
+            &[&scheme, &key.key_check()],
         )
         .map_err(err("record id scheme"))?;
         tx.commit().map_err(err("commit id re-keying"))?;
         if rows > 0 {
             tracing::info!("{target}: re-keyed {rows} event ids written before ids were keyed with the host key");
         }
-        Ok(rows)
+        Ok(scheme)
     }
 
     fn state(&mut self, scope: &str) -> Result<Option<String>, StoreError> {

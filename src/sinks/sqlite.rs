@@ -14,7 +14,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction};
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use super::{Admin, Aggregate, Checkpoint, Commit, Committed, Group, Key, Pruned, RekeyState, Sink, Store};
-use crate::enrich::hostkey::{HostKey, ID_SCHEME};
+use crate::enrich::hostkey::HostKey;
 use crate::error::StoreError;
 use crate::filemode::DbMode;
 use crate::model::{Direction, Event, Protocol, Status, Transfer};
@@ -412,7 +412,7 @@ impl Sink for SqliteStore {
             .map_err(self.err("read ledger"))
     }
 
-    fn key_ids(&mut self, key: &HostKey, rekey_state: &mut RekeyState<'_>) -> Result<u64, StoreError> {
+    fn key_ids(&mut self, key: &HostKey, rekey_state: &mut RekeyState<'_>) -> Result<&'static str, StoreError> {
         let path = self.path.clone();
         let err = |what| err_at(&path, what);
         let store = self.describe();
@@ -425,8 +425,8 @@ impl Sink for SqliteStore {
         };
         let scheme = meta("id_scheme").map_err(err("read id scheme"))?;
         let check = meta("id_key_check").map_err(err("read id scheme"))?;
-        if !super::id_scheme_action(&store, scheme, check, key)? {
-            return Ok(0);
+        if let Some(scheme) = super::id_scheme_action(&store, scheme, check, key)? {
+            return Ok(scheme);
         }
         let ids = key.id_key();
         let rekey = |v: i64| ids.hash(v as u64) as i64;
@@ -451,6 +451,7 @@ impl Sink for SqliteStore {
             .prepare("SELECT fingerprint, tail_hash, ids_state FROM ledger")
             .and_then(|mut st| st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect())
             .map_err(err("re-key ledger"))?;
+        let scheme = super::scheme_after_rekey(rows > 0 || !ledger.is_empty());
         for (fp, tail, state) in ledger {
             // 0 is the tail hash that never matches (after an overlong line).
             let tail = if tail == 0 { 0 } else { rekey(tail) };
@@ -473,14 +474,14 @@ impl Sink for SqliteStore {
         tx.execute(
             "INSERT INTO store_meta (key, value) VALUES ('id_scheme', ?1), ('id_key_check', ?2) \
              ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            params![ID_SCHEME, key.key_check()],
+            params![scheme, key.key_check()],
         )
         .map_err(err("record id scheme"))?;
         tx.commit().map_err(err("commit id re-keying"))?;
         if rows > 0 {
             tracing::info!("{store}: re-keyed {rows} event ids written before ids were keyed with the host key");
         }
-        Ok(rows)
+        Ok(scheme)
     }
 
     fn state(&mut self, scope: &str) -> Result<Option<String>, StoreError> {

@@ -60,6 +60,7 @@ impl Env {
             "XFERSTATS_HOST_KEY",
             "XFERSTATS_IP_MODE",
             "XFERSTATS_TEST_UNKEYED_IDS",
+            "XFERSTATS_TEST_TODAY",
             "INFLUX_TOKEN",
         ] {
             c.env_remove(var);

@@ -228,7 +228,7 @@ impl Sink for InfluxStore {
         &mut self,
         key: &crate::enrich::hostkey::HostKey,
         state: &mut crate::sinks::RekeyState<'_>,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<&'static str, StoreError> {
         self.local.key_ids(key, state)
     }
 
