@@ -1,7 +1,7 @@
-//! The configuration file (`--config`, `XFERSTATS_CONFIG`): precedence flags
-//! > environment > file > defaults, per-input sections that let one run
-//! read a default and a custom-format rsyncd log, `config check` (errors
-//! with file:line and key, secrets masked).
+//! The configuration file (`--config`, `XFERSTATS_CONFIG`): precedence
+//! flags, then environment, then file, then defaults; per-input sections
+//! that let one run read a default and a custom-format rsyncd log; `config
+//! check` (errors with file:line and key, secrets masked).
 
 use std::path::Path;
 
@@ -172,7 +172,10 @@ fn config_check_masks_passwords_and_tokens() {
         .assert()
         .success();
     let out = String::from_utf8(a.get_output().stdout.clone()).unwrap();
-    assert!(out.contains("db = \"influxdb://stats:****@127.0.0.1:1/xfer?rp=raw\"  # environment XFERSTATS_DB"), "{out}");
+    assert!(
+        out.contains("db = \"influxdb://stats:****@127.0.0.1:1/xfer?rp=raw\"  # environment XFERSTATS_DB"),
+        "{out}"
+    );
     assert!(!out.contains("s3cr3t") && !out.contains("t0k3n"), "{out}");
 }
 
