@@ -545,7 +545,7 @@ fn ingest(g: &Global, mut a: IngestArgs, m: &ArgMatches) -> anyhow::Result<u8> {
         };
     let bar = xferstats::progress::Bar::new();
     let progress: &dyn Progress = if show_bar { &bar } else { &NoProgress };
-    let mut report = xferstats::ingest::IngestReport::default();
+    let mut report = xferstats::ingest::IngestReport { store: store.describe(), ..Default::default() };
     for opts in &plans {
         let enricher = Enricher::new(&EnrichOptions {
             geoip: a.geoip.clone(),

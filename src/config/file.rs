@@ -127,6 +127,9 @@ pub struct FileConfig {
     pub server_host: Option<Setting<String>>,
     /// `[[input]]` sections in file order (the first that matches wins).
     pub inputs: Vec<InputSection>,
+    /// Why the default file was not read though it exists (not readable
+    /// by this user: the package's file is for root and group xferstats).
+    pub skipped: Option<String>,
 }
 
 /// The file as TOML: unknown keys are errors, not silently ignored.
@@ -174,6 +177,13 @@ impl FileConfig {
         match std::fs::read_to_string(&path) {
             Ok(text) => FileConfig::parse(&path, &text),
             Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => Ok(FileConfig::default()),
+            // The packaged file is readable by root and group xferstats
+            // only: other users run without it, as without the package.
+            Err(e) if !required && e.kind() == std::io::ErrorKind::PermissionDenied => {
+                let why = format!("{} is not readable by this user: {e}", path.display());
+                tracing::info!("no configuration file: {why}");
+                Ok(FileConfig { skipped: Some(why), ..FileConfig::default() })
+            }
             Err(source) => Err(ConfigFileError::Read { path, source }),
         }
     }
@@ -208,6 +218,7 @@ impl FileConfig {
             timezone: cx.setting("timezone", raw.timezone, str::parse::<TimeZone>)?,
             server_host: cx.setting("server_host", raw.server_host, host)?,
             inputs: Vec::new(),
+            skipped: None,
         };
         for section in raw.input {
             let line = lines.line(section.span().start);
@@ -266,9 +277,14 @@ impl FileConfig {
         out
     }
 
-    /// The file's name for messages (`(none)` without a file).
+    /// The file's name for messages (`(none)` without a file, with the
+    /// reason when the default file was not readable).
     pub fn describe(&self) -> String {
-        self.path.as_ref().map_or_else(|| "(none)".to_string(), |p| p.display().to_string())
+        match (&self.path, &self.skipped) {
+            (Some(p), _) => p.display().to_string(),
+            (None, Some(why)) => format!("(none: {why})"),
+            (None, None) => "(none)".to_string(),
+        }
     }
 
     /// `base` split into one import per set of options: each input gets the
@@ -341,11 +357,9 @@ fn same_options(a: &IngestOptions, b: &IngestOptions) -> bool {
         && a.server_host == b.server_host
 }
 
-/// `b`, the report of a later import of the same run, added to `a`.
+/// `b`, the report of a later import of the same run (same store), added
+/// to `a`.
 pub fn merge_reports(a: &mut IngestReport, b: IngestReport) {
-    if a.store.is_empty() {
-        a.store = b.store;
-    }
     a.inputs.extend(b.inputs);
     a.events_new += b.events_new;
     a.events_dup += b.events_dup;

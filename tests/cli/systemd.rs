@@ -123,3 +123,11 @@ fn man_pages_for_the_command_and_every_subcommand() {
     let main = std::fs::read_to_string(dir.join("xferstats.1")).unwrap();
     assert!(main.contains(".TH xferstats 1") && main.contains("ingest"), "{main}");
 }
+
+#[test]
+fn the_debian_changelog_is_at_the_crate_version() {
+    let changelog = std::fs::read_to_string(dist().join("debian/changelog")).unwrap();
+    let first = changelog.lines().next().unwrap();
+    let want = format!("xferstats ({}-1) ", env!("CARGO_PKG_VERSION"));
+    assert!(first.starts_with(&want), "dist/debian/changelog starts {first:?}, not {want:?}: add an entry");
+}
