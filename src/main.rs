@@ -536,6 +536,20 @@ fn ingest(g: &Global, mut a: IngestArgs, m: &ArgMatches) -> anyhow::Result<u8> {
         },
     );
     let key = HostKey::load(std::env::var(KEY_ENV).ok().filter(|k| !k.is_empty()).as_deref(), &g.state_dir, g.db_mode)?;
+    // One enricher per import, all made (the GeoIP file checked) before
+    // the store is opened: nothing is written with a bad configuration.
+    let enrichers = plans
+        .iter()
+        .map(|_| {
+            Enricher::new(&EnrichOptions {
+                geoip: a.geoip.clone(),
+                geohash_precision: a.geohash_precision,
+                ip_mode: a.ip_mode,
+                key: key.0.clone(),
+                warn_once_in: Some((g.state_dir.clone(), g.db_mode)),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let (_, mut store) = g.open_for_writing()?;
     let show_bar = !g.quiet
         && match a.progress {
@@ -546,14 +560,7 @@ fn ingest(g: &Global, mut a: IngestArgs, m: &ArgMatches) -> anyhow::Result<u8> {
     let bar = xferstats::progress::Bar::new();
     let progress: &dyn Progress = if show_bar { &bar } else { &NoProgress };
     let mut report = xferstats::ingest::IngestReport { store: store.describe(), ..Default::default() };
-    for opts in &plans {
-        let enricher = Enricher::new(&EnrichOptions {
-            geoip: a.geoip.clone(),
-            geohash_precision: a.geohash_precision,
-            ip_mode: a.ip_mode,
-            key: key.0.clone(),
-            warn_once_in: Some((g.state_dir.clone(), g.db_mode)),
-        })?;
+    for (opts, enricher) in plans.iter().zip(enrichers) {
         config_file::merge_reports(&mut report, xferstats::ingest::ingest(opts, enricher, &mut *store, progress)?);
     }
     if !g.quiet {
