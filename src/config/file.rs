@@ -253,10 +253,14 @@ impl FileConfig {
     /// The section whose glob matches `path` (as given, or made absolute),
     /// the first in file order.
     pub fn section_for(&self, path: &Path) -> Option<&InputSection> {
+        // As the expansion of the glob reads it: `*` stays within one
+        // path component.
+        let opts = glob::MatchOptions { require_literal_separator: true, ..glob::MatchOptions::new() };
         let absolute = std::path::absolute(path).ok();
-        self.inputs
-            .iter()
-            .find(|s| s.pattern.matches_path(path) || absolute.as_deref().is_some_and(|a| s.pattern.matches_path(a)))
+        self.inputs.iter().find(|s| {
+            s.pattern.matches_path_with(path, opts)
+                || absolute.as_deref().is_some_and(|a| s.pattern.matches_path_with(a, opts))
+        })
     }
 
     /// Every file the sections' globs match now, in section order and
@@ -593,6 +597,7 @@ mod tests {
         assert_eq!(hit.line, 6);
         assert_eq!(c.section_for(Path::new("/srv/remote/a.log")).unwrap().line, 11);
         assert!(c.section_for(Path::new("/var/log/auth.log")).is_none());
+        assert!(c.section_for(Path::new("/srv/remote/old/a.log")).is_none());
     }
 
     #[test]
