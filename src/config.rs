@@ -1,6 +1,7 @@
 //! Validated configuration shared by the subcommands: where the store is,
 //! which host the logs come from.
 
+pub mod file;
 mod influx;
 
 use std::path::PathBuf;

@@ -2,12 +2,14 @@
 //! calls the library. Nothing else lives here.
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
+use xferstats::config::file::{self as config_file, Effective, FileConfig, Given, Origin, Setting, CONFIG_ENV};
 use xferstats::config::{default_dir, local_hostname, StoreSpec, DB_ENV, STATE_DIR_ENV};
 use xferstats::enrich::hostkey::{HostKey, KEY_ENV};
 use xferstats::enrich::{EnrichOptions, Enricher, GeoipChoice, IpMode, DEFAULT_GEOHASH_PRECISION};
@@ -58,6 +60,13 @@ struct Cli {
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     quiet: bool,
 
+    /// Configuration file (TOML): store, state directory, GeoIP, IP mode
+    /// and per-input sections. Default: $XFERSTATS_CONFIG, else
+    /// /etc/xferstats/xferstats.toml if it exists; an empty value reads
+    /// none. Flags and environment variables override what it sets.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -99,6 +108,38 @@ enum Command {
     Prune(PruneArgs),
     /// Recompute the daily rollups from the raw events still stored.
     Rollup(RollupArgs),
+    /// The configuration file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish,
+    /// powershell) to standard output.
+    Completions(CompletionsArgs),
+    /// Write the man pages (xferstats.1 and one per subcommand) into DIR;
+    /// used when packaging.
+    #[command(hide = true)]
+    ManPages(ManPagesArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate the configuration file (errors name file:line and key) and
+    /// print the effective configuration, secrets masked, each value with
+    /// where it comes from (command line, environment, file, default).
+    Check,
+}
+
+#[derive(Debug, Args)]
+struct CompletionsArgs {
+    /// The shell: bash, zsh, fish, elvish or powershell.
+    #[arg(value_enum, value_name = "SHELL")]
+    shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+struct ManPagesArgs {
+    /// Directory to write the pages into (created if missing).
+    #[arg(value_name = "DIR")]
+    dir: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -131,8 +172,9 @@ struct RollupArgs {
 #[derive(Debug, Args)]
 struct IngestArgs {
     /// Log files to read (.gz and .zst are recognised by content); `-` reads
-    /// standard input.
-    #[arg(required = true, value_name = "FILE")]
+    /// standard input. Without FILE: the files that the `path` globs of the
+    /// configuration file's [[input]] sections match.
+    #[arg(value_name = "FILE")]
     files: Vec<PathBuf>,
 
     /// Log format: `auto` detects it per file from its first lines; a name
@@ -322,6 +364,8 @@ fn report_day(flag: &'static str, v: &str) -> anyhow::Result<String> {
 
 /// What every subcommand takes from the global options.
 struct Global {
+    /// The configuration file (empty without one).
+    file: FileConfig,
     db: Option<String>,
     state_dir: PathBuf,
     db_mode: DbMode,
@@ -354,22 +398,122 @@ impl Global {
 }
 
 /// Runs the subcommand; its exit code.
-fn run(cli: Cli) -> anyhow::Result<u8> {
+fn run(cli: Cli, m: &ArgMatches) -> anyhow::Result<u8> {
+    let file = FileConfig::load(cli.config.or_else(|| std::env::var_os(CONFIG_ENV).map(PathBuf::from)).as_deref())?;
     let g = Global {
-        state_dir: cli.state_dir.filter(|d| !d.as_os_str().is_empty()).unwrap_or_else(default_dir),
-        db: cli.db,
-        db_mode: cli.db_mode.unwrap_or_default(),
+        state_dir: cli
+            .state_dir
+            .filter(|d| !d.as_os_str().is_empty())
+            .or_else(|| file.state_dir.as_ref().map(|s| s.value.clone()))
+            .unwrap_or_else(default_dir),
+        db: cli.db.or_else(|| file.db.as_ref().map(|s| s.value.clone())),
+        db_mode: cli.db_mode.or_else(|| file.db_mode.as_ref().map(|s| s.value)).unwrap_or_default(),
         verbose: cli.verbose,
         quiet: cli.quiet,
+        file,
     };
+    let m = leaf(m);
     match cli.command {
         Command::Formats => formats(),
-        Command::Ingest(a) => ingest(&g, a),
+        Command::Ingest(a) => ingest(&g, a, m),
         Command::Report(a) => report(&g, a),
         Command::Db(DbCommand::Migrate) => migrate(&g),
         Command::Prune(a) => prune(&g, a),
         Command::Rollup(a) => rollup(&g, a),
+        Command::Config(ConfigCommand::Check) => config_check(&g, m),
+        Command::Completions(a) => completions(a.shell),
+        Command::ManPages(a) => man_pages(&a.dir),
     }
+}
+
+/// The matches of the subcommand that runs (global options are
+/// propagated down to it).
+fn leaf(m: &ArgMatches) -> &ArgMatches {
+    match m.subcommand() {
+        Some((_, sub)) => leaf(sub),
+        None => m,
+    }
+}
+
+/// Whether option `id` was given on the command line or by its
+/// environment variable: then it wins over the configuration file.
+fn given(m: &ArgMatches, id: &str) -> bool {
+    matches!(m.value_source(id), Some(ValueSource::CommandLine | ValueSource::EnvVariable))
+}
+
+/// The text option `id` was given as (command line or `env`), and where
+/// it came from.
+fn given_text(m: &ArgMatches, id: &str, env: &'static str) -> Option<(String, Origin)> {
+    let origin = match m.value_source(id)? {
+        ValueSource::CommandLine => Origin::Flag,
+        ValueSource::EnvVariable => Origin::Env(env),
+        _ => return None,
+    };
+    Some((m.get_raw(id)?.next()?.to_string_lossy().into_owned(), origin))
+}
+
+/// `xferstats config check`: the file is valid (else `run` failed with
+/// its file:line error); prints the effective configuration.
+fn config_check(g: &Global, m: &ArgMatches) -> anyhow::Result<u8> {
+    let f = &g.file;
+    let env = |name: &'static str| std::env::var(name).ok().filter(|v| !v.is_empty()).map(|v| (v, Origin::Env(name)));
+    let settings = [
+        ("db", given_text(m, "db", DB_ENV), f.db.as_ref().map(Setting::at), g.spec()?.describe()),
+        (
+            "state_dir",
+            given_text(m, "state_dir", STATE_DIR_ENV).filter(|(v, _)| !v.is_empty()),
+            f.state_dir.as_ref().map(Setting::at),
+            default_dir().display().to_string(),
+        ),
+        ("db_mode", given_text(m, "db_mode", ""), f.db_mode.as_ref().map(Setting::at), DbMode::default().to_string()),
+        ("geoip", env("XFERSTATS_GEOIP"), f.geoip.as_ref().map(Setting::at), "auto".to_string()),
+        (
+            "ip_mode",
+            env("XFERSTATS_IP_MODE"),
+            f.ip_mode.as_ref().map(Setting::at),
+            IpMode::default().name().to_string(),
+        ),
+        ("timezone", None, f.timezone.as_ref().map(Setting::at), "local".to_string()),
+        ("server_host", None, f.server_host.as_ref().map(Setting::at), local_hostname()),
+    ]
+    .map(|(key, given, file, default)| {
+        let (value, origin) = config_file::resolve(given, file, default);
+        Effective { key, value, origin }
+    });
+    if !g.quiet {
+        print!("{}", config_file::render_effective(f, &settings));
+    }
+    Ok(xferstats::EXIT_OK)
+}
+
+/// `xferstats completions SHELL`.
+fn completions(shell: clap_complete::Shell) -> anyhow::Result<u8> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "xferstats", &mut script);
+    std::io::stdout().write_all(&script).map_err(xferstats::error::Error::Output)?;
+    Ok(xferstats::EXIT_OK)
+}
+
+/// `xferstats man-pages DIR`: xferstats.1, and xferstats-SUB.1 for every
+/// visible subcommand (nested ones joined by `-`).
+fn man_pages(dir: &Path) -> anyhow::Result<u8> {
+    let mut cmd = Cli::command();
+    cmd.build();
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    write_man_page(&cmd, "xferstats".to_string(), dir)?;
+    Ok(xferstats::EXIT_OK)
+}
+
+/// The page of `cmd` named `name`, then those of its subcommands.
+fn write_man_page(cmd: &clap::Command, name: String, dir: &Path) -> anyhow::Result<()> {
+    let path = dir.join(format!("{name}.1"));
+    let mut page = Vec::new();
+    clap_mangen::Man::new(cmd.clone().name(name.clone())).render(&mut page)?;
+    std::fs::write(&path, page).with_context(|| format!("writing {}", path.display()))?;
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set() && s.get_name() != "help") {
+        write_man_page(sub, format!("{name}-{}", sub.get_name()), dir)?;
+    }
+    Ok(())
 }
 
 /// `xferstats formats`.
@@ -412,17 +556,51 @@ fn ingest_options(a: &IngestArgs) -> anyhow::Result<IngestOptions> {
     })
 }
 
-/// `xferstats ingest`: the import, its summary, its exit code.
-fn ingest(g: &Global, a: IngestArgs) -> anyhow::Result<u8> {
+/// `xferstats ingest`: the import, its summary, its exit code. Inputs of
+/// different configuration-file sections are read by one import each.
+fn ingest(g: &Global, mut a: IngestArgs, m: &ArgMatches) -> anyhow::Result<u8> {
+    if a.files.is_empty() {
+        a.files = g.file.input_paths();
+        if a.files.is_empty() && g.file.inputs.is_empty() {
+            return Err(config_file::ConfigFileError::NoInput(g.file.describe()).into());
+        }
+    }
+    if !given(m, "geoip") {
+        if let Some(s) = &g.file.geoip {
+            a.geoip = s.value.clone();
+        }
+    }
+    if !given(m, "ip_mode") {
+        if let Some(s) = &g.file.ip_mode {
+            a.ip_mode = s.value;
+        }
+    }
     let opts = ingest_options(&a)?;
+    let plans = g.file.plan(
+        &opts,
+        &Given {
+            format: given(m, "format"),
+            timezone: given(m, "timezone"),
+            rsync_log_format: given(m, "rsync_log_format"),
+            proftpd_log_format: given(m, "proftpd_log_format"),
+            server_host: given(m, "server_host"),
+        },
+    );
     let key = HostKey::load(std::env::var(KEY_ENV).ok().filter(|k| !k.is_empty()).as_deref(), &g.state_dir, g.db_mode)?;
-    let enricher = Enricher::new(&EnrichOptions {
-        geoip: a.geoip,
-        geohash_precision: a.geohash_precision,
-        ip_mode: a.ip_mode,
-        key: key.0,
-        warn_once_in: Some((g.state_dir.clone(), g.db_mode)),
-    })?;
+    // One enricher per import, all made (the GeoIP file checked) before
+    // the store is opened: nothing is written with a bad configuration.
+    let enrichers = plans
+        .iter()
+        .map(|_| {
+            Enricher::new(&EnrichOptions {
+                geoip: a.geoip.clone(),
+                geohash_precision: a.geohash_precision,
+                ip_mode: a.ip_mode,
+                key: key.0.clone(),
+                warn_once_in: Some((g.state_dir.clone(), g.db_mode)),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let (_, mut store) = g.open_for_writing()?;
     let show_bar = !g.quiet
         && match a.progress {
@@ -432,7 +610,10 @@ fn ingest(g: &Global, a: IngestArgs) -> anyhow::Result<u8> {
         };
     let bar = xferstats::progress::Bar::new();
     let progress: &dyn Progress = if show_bar { &bar } else { &NoProgress };
-    let report = xferstats::ingest::ingest(&opts, enricher, &mut *store, progress)?;
+    let mut report = xferstats::ingest::IngestReport { store: store.describe(), ..Default::default() };
+    for (opts, enricher) in plans.iter().zip(enrichers) {
+        config_file::merge_reports(&mut report, xferstats::ingest::ingest(opts, enricher, &mut *store, progress)?);
+    }
     if !g.quiet {
         eprint!("{}", report.render(g.verbose > 0));
     } else {
@@ -578,10 +759,8 @@ fn env_hints(cmd: clap::Command) -> clap::Command {
 }
 
 fn main() -> ExitCode {
-    let cli = {
-        use clap::{CommandFactory, FromArgMatches};
-        Cli::from_arg_matches(&env_hints(Cli::command()).get_matches()).unwrap_or_else(|e| e.exit())
-    };
+    let matches = env_hints(Cli::command()).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let level = if cli.quiet {
         "error"
     } else {
@@ -601,7 +780,7 @@ fn main() -> ExitCode {
         .with_target(false)
         .without_time()
         .init();
-    match run(cli) {
+    match run(cli, &matches) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             let code = exit_code_of(&e);

@@ -11,9 +11,9 @@ use serde_json::Value;
 
 use crate::util::{realogs, Env};
 
-type Row = BTreeMap<&'static str, u64>;
+pub type Row = BTreeMap<&'static str, u64>;
 
-fn actual(env: &Env) -> BTreeMap<(String, String), Row> {
+pub fn actual(env: &Env) -> BTreeMap<(String, String), Row> {
     let mut out: BTreeMap<(String, String), Row> = BTreeMap::new();
     for r in env.report_json("day,user").as_array().unwrap() {
         let key = (r["day"].as_str().unwrap().to_string(), r["user"].as_str().unwrap().to_string());
@@ -41,7 +41,7 @@ fn actual(env: &Env) -> BTreeMap<(String, String), Row> {
     out
 }
 
-fn expected(variant: &str) -> BTreeMap<(String, String), Row> {
+pub fn expected(variant: &str) -> BTreeMap<(String, String), Row> {
     let root = realogs().unwrap();
     let v: Value = serde_json::from_slice(&std::fs::read(root.join("expected.json")).unwrap()).unwrap();
     let mut out = BTreeMap::new();

@@ -66,6 +66,8 @@ impl Env {
             c.env_remove(var);
         }
         c.env("TZ", "UTC").env("XFERSTATS_STATE_DIR", self.state_dir()).env("XFERSTATS_GEOIP", "off");
+        // No configuration file, not even an installed /etc/xferstats one.
+        c.env("XFERSTATS_CONFIG", "");
         c
     }
 
