@@ -1,13 +1,11 @@
 //! Validated configuration shared by the subcommands: where the store is,
 //! which host the logs come from.
 
-mod influx;
-
 use std::path::PathBuf;
 
 use crate::error::ConfigError;
 
-pub use influx::{InfluxApi, InfluxSpec, DEFAULT_DB as INFLUX_DEFAULT_DB};
+pub use crate::sinks::influx::spec::{InfluxApi, InfluxSpec, DEFAULT_DB as INFLUX_DEFAULT_DB};
 
 /// Environment variable naming the store (same syntax as `--db`).
 pub const DB_ENV: &str = "XFERSTATS_DB";
