@@ -2,13 +2,12 @@
 //! which host the logs come from.
 
 pub mod file;
-mod influx;
 
 use std::path::PathBuf;
 
 use crate::error::ConfigError;
 
-pub use influx::{InfluxApi, InfluxSpec, DEFAULT_DB as INFLUX_DEFAULT_DB};
+pub use crate::sinks::influx::spec::{InfluxApi, InfluxSpec, DEFAULT_DB as INFLUX_DEFAULT_DB};
 
 /// Environment variable naming the store (same syntax as `--db`).
 pub const DB_ENV: &str = "XFERSTATS_DB";

@@ -23,6 +23,7 @@
 //! so doing it again is harmless. `report` reads the local copy.
 
 pub mod line;
+pub mod spec;
 pub mod write;
 
 use rusqlite::{params, Connection, OptionalExtension};

@@ -22,9 +22,9 @@ use crate::time::{day_number, day_string, rfc3339};
 
 /// Schema migrations, applied in order; the index + 1 is the version.
 const MIGRATIONS: &[&str] = &[
-    include_str!("../../sql/sqlite/0001_init.sql"),
-    include_str!("../../sql/sqlite/0002_enrich.sql"),
-    include_str!("../../sql/sqlite/0003_store_meta.sql"),
+    include_str!("../../../sql/sqlite/0001_init.sql"),
+    include_str!("../../../sql/sqlite/0002_enrich.sql"),
+    include_str!("../../../sql/sqlite/0003_store_meta.sql"),
 ];
 
 /// A SQLite store.

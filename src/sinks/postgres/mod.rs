@@ -43,7 +43,7 @@ use crate::time::{day_number, day_string};
 
 /// Schema migrations, applied in order; the index + 1 is the version.
 const MIGRATIONS: &[&str] =
-    &[include_str!("../../sql/postgres/0001_init.sql"), include_str!("../../sql/postgres/0002_store_meta.sql")];
+    &[include_str!("../../../sql/postgres/0001_init.sql"), include_str!("../../../sql/postgres/0002_store_meta.sql")];
 /// Advisory lock held while migrating ("xfstat" + 1).
 const MIGRATION_LOCK: i64 = 0x7866_7374_6174_0001;
 /// Advisory lock held while creating partitions.
