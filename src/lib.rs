@@ -32,6 +32,7 @@ pub mod input;
 pub mod model;
 pub mod progress;
 pub mod report;
+pub mod rollup;
 pub mod sanitize;
 pub mod sessions;
 pub mod sinks;

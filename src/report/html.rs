@@ -43,8 +43,9 @@ use serde_json::{json, Value};
 
 use super::add;
 use crate::error::Error;
+use crate::rollup::{Aggregate, Group, Key, Metrics};
 use crate::sanitize::sanitize;
-use crate::sinks::{Aggregate, Group, Key, Metrics, Store};
+use crate::sinks::Store;
 
 /// Values kept per field (user, host, …); the rest are summed as "other".
 pub const TOP: usize = 30;
@@ -225,7 +226,7 @@ pub fn collect(store: &mut dyn Store, since: Option<&str>, until: Option<&str>) 
     }
     let clients = agg(&[Key::Client])?.iter().filter(|g| !g.keys[0].is_empty()).count();
 
-    let ranked = |mut rows: Vec<crate::sinks::DayCount>, limit: u32, files: bool| {
+    let ranked = |mut rows: Vec<crate::rollup::DayCount>, limit: u32, files: bool| {
         // One order whatever the store's collation.
         rows.sort_by(|a, b| (&a.day, &a.key, &a.country).cmp(&(&b.day, &b.key, &b.country)));
         let mut names: Vec<String> = Vec::new();

@@ -18,8 +18,9 @@ use std::io::Write;
 use serde_json::{Map, Value};
 
 use crate::error::Error;
+use crate::rollup::{Aggregate, Group, Key, Metrics};
 use crate::sanitize::{sanitize, write_json};
-use crate::sinks::{Aggregate, Group, Key, Metrics, Store};
+use crate::sinks::Store;
 
 /// Output format of a report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

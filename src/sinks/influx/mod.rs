@@ -34,7 +34,8 @@ use crate::model::Event;
 use crate::time::{day_string, parse_day};
 
 use super::sqlite::SqliteStore;
-use super::{Access, Admin, Aggregate, Checkpoint, Commit, Committed, Group, Pruned, Sink, Store};
+use super::{Access, Admin, Checkpoint, Commit, Committed, Pruned, Sink, Store};
+use crate::rollup::{Aggregate, Group};
 use write::{Precision, Target, Writer};
 
 /// Local tables of the InfluxDB store, beside the SQLite store's own.
@@ -283,7 +284,7 @@ impl Store for InfluxStore {
         since: Option<&str>,
         until: Option<&str>,
         limit: u32,
-    ) -> Result<Vec<crate::sinks::DayCount>, StoreError> {
+    ) -> Result<Vec<crate::rollup::DayCount>, StoreError> {
         self.local.top_files(since, until, limit)
     }
 
@@ -292,7 +293,7 @@ impl Store for InfluxStore {
         since: Option<&str>,
         until: Option<&str>,
         limit: u32,
-    ) -> Result<Vec<crate::sinks::FailedTransfer>, StoreError> {
+    ) -> Result<Vec<crate::rollup::FailedTransfer>, StoreError> {
         self.local.failed_transfers(since, until, limit)
     }
 
@@ -301,7 +302,7 @@ impl Store for InfluxStore {
         since: Option<&str>,
         until: Option<&str>,
         limit: u32,
-    ) -> Result<Vec<crate::sinks::DayCount>, StoreError> {
+    ) -> Result<Vec<crate::rollup::DayCount>, StoreError> {
         self.local.failed_login_clients(since, until, limit)
     }
 }

@@ -2,7 +2,8 @@
 
 use super::PgStore;
 use crate::error::StoreError;
-use crate::sinks::{Aggregate, Group, Key, Store};
+use crate::rollup::{Aggregate, Group, Key};
+use crate::sinks::Store;
 
 /// Day range over the rollups (`$1`, `$2`: `YYYY-MM-DD` or NULL).
 const DAY_FILTER: &str = "($1::text IS NULL OR day >= $1::date) AND ($2::text IS NULL OR day <= $2::date)";
@@ -59,10 +60,10 @@ impl Store for PgStore {
         let group = if cols.is_empty() { String::new() } else { format!("GROUP BY {}", cols.join(", ")) };
         let sql = format!(
             "SELECT {select_keys}, {} FROM {table} WHERE {filter} {group}",
-            crate::sinks::transfer_metrics_sql(count, "::bigint")
+            crate::rollup::transfer_metrics_sql(count, "::bigint")
         );
         let nk = q.keys.len().max(1);
-        let mut out = crate::sinks::Groups::default();
+        let mut out = crate::rollup::Groups::default();
         let rows = self.client.query(&sql, &[&q.since, &q.until]).map_err(self.err("run report"))?;
         let g = |r: &::postgres::Row, i: usize| r.get::<_, Option<i64>>(nk + i).unwrap_or(0) as u64;
         for r in &rows {
@@ -116,8 +117,8 @@ impl Store for PgStore {
         since: Option<&str>,
         until: Option<&str>,
         limit: u32,
-    ) -> Result<Vec<crate::sinks::DayCount>, StoreError> {
-        self.day_counts(&with_raw_dialect(crate::sinks::top_files_sql), since, until, limit)
+    ) -> Result<Vec<crate::rollup::DayCount>, StoreError> {
+        self.day_counts(&with_raw_dialect(crate::rollup::sql::top_files_sql), since, until, limit)
     }
 
     fn failed_transfers(
@@ -125,12 +126,12 @@ impl Store for PgStore {
         since: Option<&str>,
         until: Option<&str>,
         limit: u32,
-    ) -> Result<Vec<crate::sinks::FailedTransfer>, StoreError> {
-        let sql = with_raw_dialect(crate::sinks::failed_transfers_sql);
+    ) -> Result<Vec<crate::rollup::FailedTransfer>, StoreError> {
+        let sql = with_raw_dialect(crate::rollup::sql::failed_transfers_sql);
         let rows = self.client.query(&sql, &[&since, &until, &i64::from(limit)]).map_err(self.err("run report"))?;
         Ok(rows
             .iter()
-            .map(|r| crate::sinks::FailedTransfer {
+            .map(|r| crate::rollup::FailedTransfer {
                 end: r.get(0),
                 user: r.get(1),
                 host: r.get(2),
@@ -150,20 +151,20 @@ impl Store for PgStore {
         since: Option<&str>,
         until: Option<&str>,
         limit: u32,
-    ) -> Result<Vec<crate::sinks::DayCount>, StoreError> {
-        self.day_counts(&with_raw_dialect(crate::sinks::failed_login_clients_sql), since, until, limit)
+    ) -> Result<Vec<crate::rollup::DayCount>, StoreError> {
+        self.day_counts(&with_raw_dialect(crate::rollup::sql::failed_login_clients_sql), since, until, limit)
     }
 }
 
 /// The PostgreSQL spelling of the ranked-list queries: `$1`, `$2` the days
 /// as in [`time_filter`], `$3` the limit.
-fn with_raw_dialect<T>(f: impl FnOnce(&crate::sinks::RawDialect<'_>) -> T) -> T {
+fn with_raw_dialect<T>(f: impl FnOnce(&crate::rollup::sql::RawDialect<'_>) -> T) -> T {
     let transfer_day = raw_col(Key::Day, "end_ts");
     let login_day = raw_col(Key::Day, "time_ts");
     let transfer_range = time_filter("end_ts");
     let login_range = time_filter("time_ts");
     let client = raw_col(Key::Client, "end_ts");
-    f(&crate::sinks::RawDialect {
+    f(&crate::rollup::sql::RawDialect {
         transfer_day: &transfer_day,
         login_day: &login_day,
         transfer_range: &transfer_range,
@@ -177,18 +178,18 @@ fn with_raw_dialect<T>(f: impl FnOnce(&crate::sinks::RawDialect<'_>) -> T) -> T 
 }
 
 impl PgStore {
-    /// Runs a ranked per-day list query ([`crate::sinks::DayCount`] columns).
+    /// Runs a ranked per-day list query ([`crate::rollup::DayCount`] columns).
     fn day_counts(
         &mut self,
         sql: &str,
         since: Option<&str>,
         until: Option<&str>,
         limit: u32,
-    ) -> Result<Vec<crate::sinks::DayCount>, StoreError> {
+    ) -> Result<Vec<crate::rollup::DayCount>, StoreError> {
         let rows = self.client.query(sql, &[&since, &until, &i64::from(limit)]).map_err(self.err("run report"))?;
         Ok(rows
             .iter()
-            .map(|r| crate::sinks::DayCount {
+            .map(|r| crate::rollup::DayCount {
                 day: r.get(0),
                 key: r.get(1),
                 country: r.get(2),

@@ -4,7 +4,8 @@ use rusqlite::params;
 
 use super::SqliteStore;
 use crate::error::StoreError;
-use crate::sinks::{Aggregate, Group, Key, Store};
+use crate::rollup::{Aggregate, Group, Key};
+use crate::sinks::Store;
 
 /// Day range over the rollup tables (`?1`, `?2` are `YYYY-MM-DD` or NULL).
 /// (Every filter names all four parameters, so one parameter list fits both.)
@@ -75,10 +76,10 @@ impl Store for SqliteStore {
         let (since_us, until_us) = time_bounds(q.since.as_deref(), q.until.as_deref());
         let sql = format!(
             "SELECT {select_keys}, {} FROM {table} WHERE {filter} {group}",
-            crate::sinks::transfer_metrics_sql(count, "")
+            crate::rollup::transfer_metrics_sql(count, "")
         );
         let nk = q.keys.len().max(1);
-        let mut out = crate::sinks::Groups::default();
+        let mut out = crate::rollup::Groups::default();
         {
             let mut stmt = self.conn.prepare(&sql).map_err(self.err("prepare report"))?;
             let mut rows = stmt.query(params![q.since, q.until, since_us, until_us]).map_err(self.err("run report"))?;
@@ -132,8 +133,8 @@ impl Store for SqliteStore {
         since: Option<&str>,
         until: Option<&str>,
         limit: u32,
-    ) -> Result<Vec<crate::sinks::DayCount>, StoreError> {
-        self.day_counts(&crate::sinks::top_files_sql(&raw_dialect()), since, until, limit)
+    ) -> Result<Vec<crate::rollup::DayCount>, StoreError> {
+        self.day_counts(&crate::rollup::sql::top_files_sql(&raw_dialect()), since, until, limit)
     }
 
     fn failed_transfers(
@@ -141,13 +142,13 @@ impl Store for SqliteStore {
         since: Option<&str>,
         until: Option<&str>,
         limit: u32,
-    ) -> Result<Vec<crate::sinks::FailedTransfer>, StoreError> {
+    ) -> Result<Vec<crate::rollup::FailedTransfer>, StoreError> {
         let (since_us, until_us) = time_bounds(since, until);
-        let sql = crate::sinks::failed_transfers_sql(&raw_dialect());
+        let sql = crate::rollup::sql::failed_transfers_sql(&raw_dialect());
         let mut stmt = self.conn.prepare(&sql).map_err(self.err("prepare report"))?;
         let rows = stmt
             .query_map(params![since, until, since_us, until_us, limit], |r| {
-                Ok(crate::sinks::FailedTransfer {
+                Ok(crate::rollup::FailedTransfer {
                     end: r.get(0)?,
                     user: r.get(1)?,
                     host: r.get(2)?,
@@ -169,15 +170,15 @@ impl Store for SqliteStore {
         since: Option<&str>,
         until: Option<&str>,
         limit: u32,
-    ) -> Result<Vec<crate::sinks::DayCount>, StoreError> {
-        self.day_counts(&crate::sinks::failed_login_clients_sql(&raw_dialect()), since, until, limit)
+    ) -> Result<Vec<crate::rollup::DayCount>, StoreError> {
+        self.day_counts(&crate::rollup::sql::failed_login_clients_sql(&raw_dialect()), since, until, limit)
     }
 }
 
 /// The SQLite spelling of the ranked-list queries' parameters: `?1`–`?4` as
 /// in [`time_filter`], `?5` the limit.
-fn raw_dialect() -> crate::sinks::RawDialect<'static> {
-    crate::sinks::RawDialect {
+fn raw_dialect() -> crate::rollup::sql::RawDialect<'static> {
+    crate::rollup::sql::RawDialect {
         transfer_day: raw_col(Key::Day, "end_us"),
         login_day: raw_col(Key::Day, "time_us"),
         transfer_range: time_filter("end_us"),
@@ -191,19 +192,19 @@ fn raw_dialect() -> crate::sinks::RawDialect<'static> {
 }
 
 impl SqliteStore {
-    /// Runs a ranked per-day list query ([`crate::sinks::DayCount`] columns).
+    /// Runs a ranked per-day list query ([`crate::rollup::DayCount`] columns).
     fn day_counts(
         &mut self,
         sql: &str,
         since: Option<&str>,
         until: Option<&str>,
         limit: u32,
-    ) -> Result<Vec<crate::sinks::DayCount>, StoreError> {
+    ) -> Result<Vec<crate::rollup::DayCount>, StoreError> {
         let (since_us, until_us) = time_bounds(since, until);
         let mut stmt = self.conn.prepare(sql).map_err(self.err("prepare report"))?;
         let rows = stmt
             .query_map(params![since, until, since_us, until_us, limit], |r| {
-                Ok(crate::sinks::DayCount {
+                Ok(crate::rollup::DayCount {
                     day: r.get(0)?,
                     key: r.get(1)?,
                     country: r.get(2)?,
