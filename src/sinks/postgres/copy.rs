@@ -104,9 +104,9 @@ enum CopyError {
     Io,
 }
 
-/// COPYs the batch's transfers (or logins) into `table` (the raw table or
+/// COPYs the batch's transfers (or, with `logins`, its logins) into `table` (the raw table or
 /// the stage; a fixed name, never log text).
-fn copy_events(
+pub(super) fn copy_events(
     tx: &mut Transaction<'_>,
     table: &'static str,
     events: &[Event],
@@ -142,22 +142,6 @@ pub(super) fn copy_rows(
         // server side of it (the COPY is aborted either way).
         Err(CopyError::Io) => w.finish(),
     }
-}
-
-pub(super) fn copy_transfers(
-    tx: &mut Transaction<'_>,
-    table: &'static str,
-    events: &[Event],
-) -> Result<u64, ::postgres::Error> {
-    copy_events(tx, table, events, false)
-}
-
-pub(super) fn copy_logins(
-    tx: &mut Transaction<'_>,
-    table: &'static str,
-    events: &[Event],
-) -> Result<u64, ::postgres::Error> {
-    copy_events(tx, table, events, true)
 }
 
 fn encode_transfer(b: &mut CopyBuf, t: &Transfer) {

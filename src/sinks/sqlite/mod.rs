@@ -10,7 +10,7 @@
 mod admin;
 mod commit;
 mod insert;
-mod query;
+pub(crate) mod query;
 mod schema;
 
 use std::path::{Path, PathBuf};
