@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use xferstats::config::{default_dir, local_hostname, StoreSpec, DB_ENV, STATE_DIR_ENV};
+use xferstats::config::{default_dir, local_hostname, DB_ENV, STATE_DIR_ENV};
 use xferstats::enrich::hostkey::{HostKey, KEY_ENV};
 use xferstats::enrich::{EnrichOptions, Enricher, GeoipChoice, IpMode, DEFAULT_GEOHASH_PRECISION};
 use xferstats::filemode::DbMode;
@@ -18,7 +18,7 @@ use xferstats::formats::Format;
 use xferstats::ingest::{IngestOptions, NoProgress, Progress};
 use xferstats::input::Source;
 use xferstats::report::{OutputFormat, ReportOptions};
-use xferstats::sinks::{Access, Backend};
+use xferstats::sinks::{Access, Backend, StoreSpec};
 use xferstats::time::{parse_day, Plausible};
 
 /// Turns file-transfer logs (rsync daemon, …) into exact daily statistics.
@@ -29,17 +29,9 @@ use xferstats::time::{parse_day, Plausible};
 #[derive(Debug, Parser)]
 #[command(name = "xferstats", version, max_term_width = 100)]
 struct Cli {
-    /// Store to use: `sqlite:PATH` or a file path (default: xferstats.db in
-    /// the state directory); `postgres://user:password@host:port/dbname`
-    /// (libpq URL; `postgresql://` too), or `postgres:` to take the libpq
-    /// PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE variables;
-    /// `influxdb://user@host:8086/db?rp=raw&daily_rp=daily` (InfluxDB 1.x) or
-    /// `influxdb2://host:8086/ORG/BUCKET?daily_bucket=B` (2.x/3.x, token in
-    /// INFLUX_TOKEN); `influxdb:` / `influxdb2:` take INFLUXDB_HOST, _PORT,
-    /// _USER, _PASS, _DB, _SSL, _VERIFY_SSL / INFLUX_URL, _ORG, _TOKEN,
-    /// _BUCKET. InfluxDB keeps its ledger in a local state file in the
-    /// state directory.
-    #[arg(long, global = true, env = DB_ENV, hide_env_values = true, value_name = "URL")]
+    /// Store to use (the help text is made from the scheme table,
+    /// `xferstats::sinks::SCHEMES`).
+    #[arg(long, global = true, env = DB_ENV, hide_env_values = true, value_name = "URL", help = xferstats::sinks::db_help())]
     db: Option<String>,
 
     /// State directory: the default database and the generated host key

@@ -9,9 +9,13 @@ pub mod influx;
 pub mod postgres;
 pub mod sqlite;
 
-use crate::config::StoreSpec;
+use std::path::PathBuf;
+
+pub use influx::spec::InfluxSpec;
+pub use postgres::PgSpec;
+
 use crate::enrich::hostkey::{HostKey, ID_SCHEME};
-use crate::error::StoreError;
+use crate::error::{ConfigError, StoreError};
 use crate::model::Event;
 use crate::rollup::{Aggregate, DayCount, FailedTransfer, Group};
 
@@ -185,6 +189,152 @@ pub trait Admin {
 pub trait Backend: Sink + Store + Admin + Send {}
 impl<T: Sink + Store + Admin + Send> Backend for T {}
 
+/// A store location.
+#[derive(Debug, Clone)]
+pub enum StoreSpec {
+    /// An SQLite database file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database.
+    Postgres(Box<PgSpec>),
+    /// An InfluxDB server (1.x, 2.x or 3.x) plus its local state file.
+    Influx(Box<InfluxSpec>),
+}
+
+impl PartialEq for StoreSpec {
+    fn eq(&self, other: &StoreSpec) -> bool {
+        match (self, other) {
+            (StoreSpec::Sqlite(a), StoreSpec::Sqlite(b)) => a == b,
+            (StoreSpec::Postgres(a), StoreSpec::Postgres(b)) => a.describe == b.describe,
+            (StoreSpec::Influx(a), StoreSpec::Influx(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+impl StoreSpec {
+    /// Parses a `--db` value: `NAME:…` of a row of [`SCHEMES`], or a bare
+    /// path (the row that takes bare paths); the environment is the
+    /// process's (see [`StoreSpec::parse_with`]).
+    pub fn parse(s: &str) -> Result<StoreSpec, ConfigError> {
+        StoreSpec::parse_with(s, &|k: &str| std::env::var(k).ok())
+    }
+
+    /// [`StoreSpec::parse`] with the environment variables `env` gives.
+    pub fn parse_with(s: &str, env: &Env<'_>) -> Result<StoreSpec, ConfigError> {
+        let t = s.trim();
+        if t.is_empty() {
+            return Err(ConfigError::Store(s.to_string()));
+        }
+        for scheme in &SCHEMES {
+            if let Some(rest) = t.strip_prefix(scheme.name).and_then(|r| r.strip_prefix(':')) {
+                return (scheme.parse)(scheme.name, rest, env);
+            }
+        }
+        if let Some((scheme, _)) = t.split_once("://") {
+            if !scheme.contains('/') {
+                return Err(ConfigError::Store(scheme.to_string() + "://…"));
+            }
+        }
+        match SCHEMES.iter().find(|s| s.bare_paths) {
+            Some(scheme) => (scheme.parse)("", t, env),
+            None => Err(ConfigError::Store(s.to_string())),
+        }
+    }
+
+    /// The default: `xferstats.db` in the state directory.
+    pub fn default_location(state_dir: &std::path::Path) -> StoreSpec {
+        StoreSpec::Sqlite(state_dir.join("xferstats.db"))
+    }
+
+    /// Display form (never holds a password).
+    pub fn describe(&self) -> String {
+        match self {
+            StoreSpec::Sqlite(p) => format!("sqlite:{}", p.display()),
+            StoreSpec::Postgres(p) => p.describe.clone(),
+            StoreSpec::Influx(i) => i.describe.clone(),
+        }
+    }
+
+    /// Resolves locations relative to the state directory (the InfluxDB
+    /// store's local state file).
+    pub fn with_state_dir(mut self, state_dir: &std::path::Path) -> StoreSpec {
+        if let StoreSpec::Influx(i) = &mut self {
+            i.default_state(state_dir);
+        }
+        self
+    }
+}
+
+/// Reads an environment variable (the process's, or a test's).
+pub type Env<'a> = dyn Fn(&str) -> Option<String> + 'a;
+
+/// One `--db` scheme: `NAME:…` names a store of its kind.
+pub struct Scheme {
+    /// What comes before the `:`.
+    pub name: &'static str,
+    /// Whether a `--db` without a scheme (a path) is this store's.
+    pub bare_paths: bool,
+    /// Its forms, for the message about an unknown store (none for an
+    /// alias).
+    pub forms: &'static [&'static str],
+    /// Its part of the `--db` help (none for an alias).
+    pub help: &'static str,
+    /// Parses what follows `NAME:` (`NAME` empty: a bare path).
+    pub parse: fn(name: &'static str, rest: &str, env: &Env<'_>) -> Result<StoreSpec, ConfigError>,
+}
+
+/// The stores `--db` can name, by scheme. Nothing else matches on schemes:
+/// parsing, the `--db` help and the unknown-store message read this table.
+pub const SCHEMES: [Scheme; 5] = [
+    Scheme {
+        name: "sqlite",
+        bare_paths: true,
+        forms: &["sqlite:PATH", "a file path"],
+        help: "`sqlite:PATH` or a file path (default: xferstats.db in the state directory)",
+        parse: sqlite::spec::parse_scheme,
+    },
+    Scheme {
+        name: "postgres",
+        bare_paths: false,
+        forms: &["postgres://…", "postgres:"],
+        help: "`postgres://user:password@host:port/dbname` (libpq URL; `postgresql://` too), or `postgres:` to \
+               take the libpq PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE variables",
+        parse: postgres::spec::parse_scheme,
+    },
+    Scheme { name: "postgresql", bare_paths: false, forms: &[], help: "", parse: postgres::spec::parse_scheme },
+    Scheme {
+        name: "influxdb",
+        bare_paths: false,
+        forms: &["influxdb://…", "influxdb:"],
+        help: "`influxdb://user@host:8086/db?rp=raw&daily_rp=daily` (InfluxDB 1.x), or `influxdb:` to take \
+               INFLUXDB_HOST, _PORT, _USER, _PASS, _DB, _SSL, _VERIFY_SSL",
+        parse: influx::spec::parse_v1,
+    },
+    Scheme {
+        name: "influxdb2",
+        bare_paths: false,
+        forms: &["influxdb2://…", "influxdb2:"],
+        help: "`influxdb2://host:8086/ORG/BUCKET?daily_bucket=B` (InfluxDB 2.x/3.x, token in INFLUX_TOKEN), or \
+               `influxdb2:` to take INFLUX_URL, _ORG, _TOKEN, _BUCKET. InfluxDB keeps its ledger in a local state \
+               file in the state directory",
+        parse: influx::spec::parse_v2,
+    },
+];
+
+/// The `--db` forms [`SCHEMES`] take, as a list for messages.
+pub fn scheme_forms() -> String {
+    let forms: Vec<&str> = SCHEMES.iter().flat_map(|s| s.forms.iter().copied()).collect();
+    match forms.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => forms.join(""),
+    }
+}
+
+/// The `--db` help, from [`SCHEMES`].
+pub fn db_help() -> String {
+    let parts: Vec<&str> = SCHEMES.iter().map(|s| s.help).filter(|h| !h.is_empty()).collect();
+    format!("Store to use: {}", parts.join("; "))
+}
+
 /// How a store is opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -206,4 +356,75 @@ pub fn open(spec: &StoreSpec, access: Access) -> Result<Box<dyn Backend>, StoreE
         (StoreSpec::Postgres(p), _) => Box::new(self::postgres::PgStore::open(p)?),
         (StoreSpec::Influx(i), _) => Box::new(influx::InfluxStore::open(i, access)?),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_specs() {
+        assert_eq!(StoreSpec::parse("sqlite:/a/b.db").unwrap(), StoreSpec::Sqlite("/a/b.db".into()));
+        assert_eq!(StoreSpec::parse("sqlite:///a/b.db").unwrap(), StoreSpec::Sqlite("/a/b.db".into()));
+        assert_eq!(StoreSpec::parse("x.db").unwrap(), StoreSpec::Sqlite("x.db".into()));
+        assert!(StoreSpec::parse("mysql://u:p@h/db").is_err());
+        assert!(StoreSpec::parse("").is_err());
+    }
+
+    #[test]
+    fn postgres_specs_never_show_the_password() {
+        let s = StoreSpec::parse("postgres://stats:hunter2@db.example:5433/xfer").unwrap();
+        assert_eq!(s.describe(), "postgres://stats@db.example:5433/xfer");
+        assert!(!format!("{s:?}").contains("hunter2"));
+        let s = StoreSpec::parse("postgresql://stats@127.0.0.1/xfer?connect_timeout=3").unwrap();
+        assert_eq!(s.describe(), "postgres://stats@127.0.0.1:5432/xfer");
+        let env = |k: &str| match k {
+            "PGHOST" => Some("10.0.0.5".to_string()),
+            "PGPORT" => Some("6543".to_string()),
+            "PGUSER" => Some("ing".to_string()),
+            "PGPASSWORD" => Some("pw-secret".to_string()),
+            "PGDATABASE" => Some("stats".to_string()),
+            _ => None,
+        };
+        let p = PgSpec::parse(None, env).unwrap();
+        assert_eq!(p.describe, "postgres://ing@10.0.0.5:6543/stats");
+        assert_eq!(p.config.get_password(), Some(&b"pw-secret"[..]));
+        let e = StoreSpec::parse("postgres://u:topsecret@h:notaport/db").unwrap_err().to_string();
+        assert!(!e.contains("topsecret"), "{e}");
+    }
+
+    #[test]
+    fn the_scheme_table_is_what_db_reads() {
+        let env = |k: &str| (k == "INFLUX_ORG" || k == "INFLUX_BUCKET").then(|| "x".to_string());
+        let kind = |s: &str| match StoreSpec::parse_with(s, &env).unwrap() {
+            StoreSpec::Sqlite(_) => "sqlite",
+            StoreSpec::Postgres(_) => "postgres",
+            StoreSpec::Influx(i) if matches!(i.api, influx::spec::InfluxApi::V1 { .. }) => "influxdb",
+            StoreSpec::Influx(_) => "influxdb2",
+        };
+        for (db, store) in [
+            ("sqlite:x.db", "sqlite"),
+            ("//srv/x.db", "sqlite"),
+            ("postgres:", "postgres"),
+            ("postgresql://u@h/db", "postgres"),
+            ("influxdb:", "influxdb"),
+            ("influxdb2://h:1/o/b", "influxdb2"),
+        ] {
+            assert_eq!(kind(db), store, "{db}");
+        }
+        assert_eq!(StoreSpec::parse_with("//srv/x.db", &env).unwrap(), StoreSpec::Sqlite("//srv/x.db".into()));
+        let e = StoreSpec::parse_with("mysql://u@h/db", &env).unwrap_err().to_string();
+        let help = db_help();
+        for s in SCHEMES.iter().filter(|s| !s.forms.is_empty()) {
+            assert!(e.contains(&format!("{}:", s.name)), "{e}");
+            assert!(help.contains(&format!("`{}:", s.name)), "{help}");
+        }
+        assert_eq!(
+            e,
+            "--db 'mysql://…': unknown store (expected sqlite:PATH, a file path, postgres://…, postgres:, \
+             influxdb://…, influxdb:, influxdb2://… or influxdb2:)"
+        );
+        let e = StoreSpec::parse_with("postgres:db", &env).unwrap_err().to_string();
+        assert_eq!(e, "--db postgres://…: invalid PostgreSQL connection URL: expected postgres://… or postgres: alone");
+    }
 }

@@ -28,10 +28,10 @@ pub mod write;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::config::InfluxSpec;
 use crate::error::StoreError;
 use crate::model::Event;
 use crate::time::{day_string, parse_day};
+use spec::InfluxSpec;
 
 use super::sqlite::{self, SqliteStore};
 use super::{Access, Admin, Checkpoint, Commit, Committed, Pruned, Sink, Store};
@@ -171,8 +171,8 @@ impl InfluxStore {
 /// The `store_meta` owner of a state file: API and [`InfluxSpec::target`].
 fn target_ident(spec: &InfluxSpec) -> String {
     match &spec.api {
-        crate::config::InfluxApi::V1 { .. } => format!("influxdb {}", spec.target()),
-        crate::config::InfluxApi::V2 { .. } => format!("influxdb2 {}", spec.target()),
+        spec::InfluxApi::V1 { .. } => format!("influxdb {}", spec.target()),
+        spec::InfluxApi::V2 { .. } => format!("influxdb2 {}", spec.target()),
     }
 }
 

@@ -12,6 +12,7 @@ mod commit;
 mod insert;
 pub(crate) mod query;
 mod schema;
+pub mod spec;
 
 use std::path::{Path, PathBuf};
 
