@@ -309,6 +309,15 @@ impl Groups {
     }
 }
 
+/// A ranked per-day list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DayList {
+    /// The files with the most uploads and downloads: transfers and bytes.
+    TopFiles,
+    /// The clients with the most failed logins: failed logins.
+    FailedLoginClients,
+}
+
 /// One row of a ranked per-day list ([`crate::sinks::Store::top_files`],
 /// [`crate::sinks::Store::failed_login_clients`]): what `key` did on `day`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -357,22 +366,9 @@ mod tests {
     #[test]
     fn metrics_in_report_order() {
         let names: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
-        assert_eq!(
-            names,
-            [
-                "transfers",
-                "completed",
-                "interrupted",
-                "failed",
-                "uploads",
-                "downloads",
-                "bytes_up",
-                "bytes_down",
-                "deletes",
-                "logins_ok",
-                "logins_failed"
-            ]
-        );
+        let contract = "transfers,completed,interrupted,failed,uploads,downloads,bytes_up,bytes_down,deletes,\
+                        logins_ok,logins_failed";
+        assert_eq!(names.join(","), contract);
         let mut m = Metrics { bytes_up: 5, logins_failed: 2, ..Default::default() };
         m.add(&Metrics { bytes_up: 1, deletes: 3, ..Default::default() });
         assert_eq!((Metric::BytesUp.of(&m), Metric::Deletes.of(&m), Metric::LoginsFailed.of(&m)), (6, 3, 2));

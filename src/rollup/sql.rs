@@ -209,9 +209,17 @@ impl Dialect {
     }
 }
 
+/// The query of a ranked per-day list.
+pub(crate) fn day_counts_sql(d: &Dialect, list: super::DayList) -> String {
+    match list {
+        super::DayList::TopFiles => top_files_sql(d),
+        super::DayList::FailedLoginClients => failed_login_clients_sql(d),
+    }
+}
+
 /// Per-day transfers and bytes of the `limit` files with the most uploads
 /// and downloads in the range: `day, path, '', count, bytes`.
-pub(crate) fn top_files_sql(d: &Dialect) -> String {
+fn top_files_sql(d: &Dialect) -> String {
     format!(
         "WITH top AS (SELECT path FROM transfers WHERE {range} AND direction <> 'delete' AND path IS NOT NULL \
          GROUP BY path ORDER BY COUNT(*) DESC, path LIMIT {limit}) \
@@ -241,7 +249,7 @@ pub(crate) fn failed_transfers_sql(d: &Dialect) -> String {
 
 /// Per-day failed logins of the `limit` clients with the most failed logins
 /// in the range: `day, client, country, count, 0`.
-pub(crate) fn failed_login_clients_sql(d: &Dialect) -> String {
+fn failed_login_clients_sql(d: &Dialect) -> String {
     format!(
         "WITH top AS (SELECT {client} AS client FROM logins WHERE {range} AND outcome <> 'ok' \
          GROUP BY 1 ORDER BY COUNT(*) DESC, 1 LIMIT {limit}) \

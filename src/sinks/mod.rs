@@ -17,7 +17,7 @@ pub use postgres::PgSpec;
 use crate::enrich::hostkey::{HostKey, ID_SCHEME};
 use crate::error::{ConfigError, StoreError};
 use crate::model::Event;
-use crate::rollup::{Aggregate, DayCount, FailedTransfer, Group};
+use crate::rollup::{Aggregate, DayCount, DayList, FailedTransfer, Group};
 
 /// What an earlier run consumed of one input (identified by fingerprint).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,9 +102,20 @@ pub trait Store {
     fn aggregate(&mut self, q: &Aggregate) -> Result<Vec<Group>, StoreError>;
     /// The newest day with any event within the range.
     fn latest_day(&mut self, since: Option<&str>, until: Option<&str>) -> Result<Option<String>, StoreError>;
+    /// A ranked per-day list of the range: its `limit` first keys, day by
+    /// day.
+    fn day_counts(
+        &mut self,
+        list: DayList,
+        since: Option<&str>,
+        until: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<DayCount>, StoreError>;
     /// Per-day transfers and bytes of the `limit` most transferred files
     /// (uploads and downloads) of the range, from the raw events.
-    fn top_files(&mut self, since: Option<&str>, until: Option<&str>, limit: u32) -> Result<Vec<DayCount>, StoreError>;
+    fn top_files(&mut self, since: Option<&str>, until: Option<&str>, limit: u32) -> Result<Vec<DayCount>, StoreError> {
+        self.day_counts(DayList::TopFiles, since, until, limit)
+    }
     /// The `limit` latest interrupted or failed transfers of the range,
     /// newest first.
     fn failed_transfers(
@@ -120,7 +131,9 @@ pub trait Store {
         since: Option<&str>,
         until: Option<&str>,
         limit: u32,
-    ) -> Result<Vec<DayCount>, StoreError>;
+    ) -> Result<Vec<DayCount>, StoreError> {
+        self.day_counts(DayList::FailedLoginClients, since, until, limit)
+    }
 }
 
 /// Splits off the events older than a store's prune horizon: their raw

@@ -316,13 +316,14 @@ impl Store for InfluxStore {
         self.local.latest_day(since, until)
     }
 
-    fn top_files(
+    fn day_counts(
         &mut self,
+        list: crate::rollup::DayList,
         since: Option<&str>,
         until: Option<&str>,
         limit: u32,
     ) -> Result<Vec<crate::rollup::DayCount>, StoreError> {
-        self.local.top_files(since, until, limit)
+        self.local.day_counts(list, since, until, limit)
     }
 
     fn failed_transfers(
@@ -332,15 +333,6 @@ impl Store for InfluxStore {
         limit: u32,
     ) -> Result<Vec<crate::rollup::FailedTransfer>, StoreError> {
         self.local.failed_transfers(since, until, limit)
-    }
-
-    fn failed_login_clients(
-        &mut self,
-        since: Option<&str>,
-        until: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<crate::rollup::DayCount>, StoreError> {
-        self.local.failed_login_clients(since, until, limit)
     }
 }
 

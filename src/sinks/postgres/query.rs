@@ -3,7 +3,7 @@
 use super::PgStore;
 use crate::error::StoreError;
 use crate::rollup::sql::Dialect;
-use crate::rollup::{Aggregate, Group, Groups, Metric};
+use crate::rollup::{Aggregate, DayList, Group, Groups, Metric};
 use crate::sinks::Store;
 
 /// How PostgreSQL spells the rollup and report SQL: `$1`, `$2` are the
@@ -60,15 +60,6 @@ impl Store for PgStore {
         Ok(row.get(0))
     }
 
-    fn top_files(
-        &mut self,
-        since: Option<&str>,
-        until: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<crate::rollup::DayCount>, StoreError> {
-        self.day_counts(&crate::rollup::sql::top_files_sql(&DIALECT), since, until, limit)
-    }
-
     fn failed_transfers(
         &mut self,
         since: Option<&str>,
@@ -94,25 +85,14 @@ impl Store for PgStore {
             .collect())
     }
 
-    fn failed_login_clients(
-        &mut self,
-        since: Option<&str>,
-        until: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<crate::rollup::DayCount>, StoreError> {
-        self.day_counts(&crate::rollup::sql::failed_login_clients_sql(&DIALECT), since, until, limit)
-    }
-}
-
-impl PgStore {
-    /// Runs a ranked per-day list query ([`crate::rollup::DayCount`] columns).
     fn day_counts(
         &mut self,
-        sql: &str,
+        list: DayList,
         since: Option<&str>,
         until: Option<&str>,
         limit: u32,
     ) -> Result<Vec<crate::rollup::DayCount>, StoreError> {
+        let sql = &crate::rollup::sql::day_counts_sql(&DIALECT, list);
         let rows = self.client.query(sql, &[&since, &until, &i64::from(limit)]).map_err(self.err("run report"))?;
         Ok(rows
             .iter()

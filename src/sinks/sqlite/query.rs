@@ -5,7 +5,7 @@ use rusqlite::params;
 use super::SqliteStore;
 use crate::error::StoreError;
 use crate::rollup::sql::Dialect;
-use crate::rollup::{Aggregate, Group, Groups, Metric};
+use crate::rollup::{Aggregate, DayList, Group, Groups, Metric};
 use crate::sinks::Store;
 
 /// How SQLite spells the rollup and report SQL. Every report filter names
@@ -70,15 +70,6 @@ impl Store for SqliteStore {
             .map_err(self.err("find latest day"))
     }
 
-    fn top_files(
-        &mut self,
-        since: Option<&str>,
-        until: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<crate::rollup::DayCount>, StoreError> {
-        self.day_counts(&crate::rollup::sql::top_files_sql(&DIALECT), since, until, limit)
-    }
-
     fn failed_transfers(
         &mut self,
         since: Option<&str>,
@@ -107,25 +98,14 @@ impl Store for SqliteStore {
         rows.collect::<Result<Vec<_>, _>>().map_err(self.err("read report"))
     }
 
-    fn failed_login_clients(
-        &mut self,
-        since: Option<&str>,
-        until: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<crate::rollup::DayCount>, StoreError> {
-        self.day_counts(&crate::rollup::sql::failed_login_clients_sql(&DIALECT), since, until, limit)
-    }
-}
-
-impl SqliteStore {
-    /// Runs a ranked per-day list query ([`crate::rollup::DayCount`] columns).
     fn day_counts(
         &mut self,
-        sql: &str,
+        list: DayList,
         since: Option<&str>,
         until: Option<&str>,
         limit: u32,
     ) -> Result<Vec<crate::rollup::DayCount>, StoreError> {
+        let sql = &crate::rollup::sql::day_counts_sql(&DIALECT, list);
         let (since_us, until_us) = time_bounds(since, until);
         let mut stmt = self.conn.prepare(sql).map_err(self.err("prepare report"))?;
         let rows = stmt
