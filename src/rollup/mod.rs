@@ -284,9 +284,8 @@ pub(crate) struct Groups(std::collections::BTreeMap<Vec<String>, Metrics>);
 
 impl Groups {
     /// Adds a row of the sums of `metrics` ([`Metric::TRANSFERS`] or
-    /// [`Metric::LOGINS`], as [`sql::metrics_sql`] selects them). An
-    /// all-zero row of a group that has nothing yet is dropped (a login row
-    /// of a group without transfers, or the one row of an empty table).
+    /// [`Metric::LOGINS`], as [`sql::Dialect::aggregate_sql`] selects them).
+    /// An all-zero login row of a group without transfers is dropped.
     pub(crate) fn add(&mut self, keys: Vec<String>, metrics: &[Metric], values: impl IntoIterator<Item = u64>) {
         let values: Vec<u64> = values.into_iter().collect();
         if values.iter().all(|v| *v == 0) && !self.0.contains_key(&keys) && metrics == Metric::LOGINS {

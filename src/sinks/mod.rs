@@ -4,6 +4,10 @@
 //! those events, the input's checkpoint and the open-session state land
 //! together or not at all, which is what makes a killed import re-runnable
 //! without double counting.
+//!
+//! Each store is a folder (`sqlite/`, `postgres/`, `influx/`) with its
+//! `--db` URL spec, schema and row encoder; [`SCHEMES`] is the one table
+//! from `--db` schemes to stores, and [`open`] opens what it names.
 
 pub mod influx;
 pub mod postgres;
