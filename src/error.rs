@@ -38,10 +38,7 @@ pub enum ConfigError {
         reason: String,
     },
     /// `--db` names a store this build does not know.
-    #[error(
-        "--db '{0}': unknown store (expected sqlite:PATH, a file path, postgres://…, postgres:, influxdb://…, \
-         influxdb2://…, influxdb: or influxdb2:)"
-    )]
+    #[error("--db '{0}': unknown store (expected {})", crate::sinks::scheme_forms())]
     Store(String),
     /// A PostgreSQL connection string that does not parse (the string itself
     /// is not repeated: it may hold a password).

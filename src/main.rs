@@ -10,7 +10,7 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use xferstats::config::file::{self as config_file, Effective, FileConfig, Given, Origin, Setting, CONFIG_ENV};
-use xferstats::config::{default_dir, local_hostname, StoreSpec, DB_ENV, STATE_DIR_ENV};
+use xferstats::config::{default_dir, local_hostname, DB_ENV, STATE_DIR_ENV};
 use xferstats::enrich::hostkey::{HostKey, KEY_ENV};
 use xferstats::enrich::{EnrichOptions, Enricher, GeoipChoice, IpMode, DEFAULT_GEOHASH_PRECISION};
 use xferstats::filemode::DbMode;
@@ -20,7 +20,8 @@ use xferstats::formats::Format;
 use xferstats::ingest::{IngestOptions, NoProgress, Progress};
 use xferstats::input::Source;
 use xferstats::report::{Filter, OutputFormat, ReportOptions};
-use xferstats::sinks::{Access, Backend, Key};
+use xferstats::rollup::Key;
+use xferstats::sinks::{Access, Backend, StoreSpec};
 use xferstats::time::{parse_day, Plausible};
 
 /// Turns file-transfer logs (rsync daemon, …) into exact daily statistics.
@@ -29,7 +30,7 @@ use xferstats::time::{parse_day, Plausible};
 /// state directory). Re-importing a file, its rotated or compressed copy,
 /// adds nothing; a grown file adds only its new lines.
 #[derive(Debug, Parser)]
-#[command(name = "xferstats", version, max_term_width = 100, after_long_help = STORES_HELP)]
+#[command(name = "xferstats", version, max_term_width = 100, after_long_help = xferstats::sinks::stores_help())]
 struct Cli {
     /// Store: `sqlite:PATH` or a file path (default: xferstats.db in the
     /// state directory), `postgres://…`, `influxdb://…`, `influxdb2://…`;
@@ -73,22 +74,6 @@ struct Cli {
 
 /// The forms of `--db`, said once: at the end of `xferstats --help`
 /// (the subcommands' `--db` line points here).
-const STORES_HELP: &str = "\
-Stores (--db URL, or XFERSTATS_DB):
-  sqlite:PATH, sqlite://PATH, PATH
-      SQLite database file (default: xferstats.db in the state directory)
-  postgres://user:password@host:port/dbname, postgresql://…
-      PostgreSQL, libpq URL syntax
-  postgres:
-      PostgreSQL from the libpq variables PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE
-  influxdb://user@host:8086/db?rp=raw&daily_rp=daily
-      InfluxDB 1.x (password in the URL or INFLUXDB_PASS)
-  influxdb2://host:8086/ORG/BUCKET?daily_bucket=B
-      InfluxDB 2.x/3.x (token in INFLUX_TOKEN)
-  influxdb:, influxdb2:
-      InfluxDB from INFLUXDB_HOST, _PORT, _USER, _PASS, _DB, _SSL, _VERIFY_SSL (1.x) or
-      INFLUX_URL, _ORG, _TOKEN, _BUCKET (2.x/3.x)
-InfluxDB keeps its ledger in a local state file in the state directory.";
 
 #[derive(Debug, Subcommand)]
 enum Command {

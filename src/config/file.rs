@@ -25,7 +25,7 @@ use crate::ingest::{IngestOptions, IngestReport};
 use crate::input::Source;
 use crate::time::TimeZone;
 
-use super::StoreSpec;
+use crate::sinks::StoreSpec;
 
 /// Environment variable naming the configuration file (`--config`); set
 /// but empty, no file is read.

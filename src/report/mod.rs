@@ -22,8 +22,9 @@ use std::io::Write;
 use serde_json::{Map, Value};
 
 use crate::error::Error;
+use crate::rollup::{Aggregate, Group, Key, Metric, Metrics};
 use crate::sanitize::{sanitize, write_json};
-use crate::sinks::{Aggregate, Group, Key, Metrics, Store};
+use crate::sinks::Store;
 
 /// Output format of a report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,11 +117,14 @@ fn shown(key: Key, v: &str) -> String {
     }
 }
 
-const METRICS: [&str; 9] =
-    ["transfers", "completed", "interrupted", "failed", "uploads", "downloads", "bytes_up", "bytes_down", "deletes"];
-
-fn metric_values(m: &Metrics) -> [u64; 9] {
-    [m.transfers, m.completed, m.interrupted, m.failed, m.uploads, m.downloads, m.bytes_up, m.bytes_down, m.deletes]
+/// The metrics a report shows: the login metrics too when every key
+/// applies to logins.
+fn metrics(logins: bool) -> &'static [Metric] {
+    if logins {
+        &Metric::ALL
+    } else {
+        &Metric::TRANSFERS
+    }
 }
 
 /// Human-readable bytes (SI units).
@@ -205,14 +209,14 @@ fn grouped(
             if at.iter().all(|(i, f)| f.matches(&g.keys[*i])) {
                 let mut k = g.keys;
                 k.truncate(keys.len());
-                add(kept.entry(k).or_default(), &g.metrics);
+                kept.entry(k).or_default().add(&g.metrics);
             }
         }
         groups = kept.into_iter().map(|(keys, metrics)| Group { keys, metrics }).collect();
     }
     let mut total = Metrics::default();
     for g in &groups {
-        add(&mut total, &g.metrics);
+        total.add(&g.metrics);
     }
     let mut others = None;
     if let Some(n) = opts.top {
@@ -221,7 +225,7 @@ fn grouped(
             let mut rest = Metrics::default();
             let dropped = groups.len() - n;
             for g in groups.drain(n..) {
-                add(&mut rest, &g.metrics);
+                rest.add(&g.metrics);
             }
             others = Some((rest, dropped));
         }
@@ -245,11 +249,7 @@ struct Ranked {
 }
 
 fn csv_metric_header(logins: bool) -> String {
-    let mut h = METRICS.join(",");
-    if logins {
-        h.push_str(",logins_ok,logins_failed");
-    }
-    h
+    metrics(logins).iter().map(|m| m.name()).collect::<Vec<_>>().join(",")
 }
 
 fn csv_field(s: &str) -> String {
@@ -277,12 +277,8 @@ fn render_groups(
                     for (k, v) in keys.iter().zip(&g.keys) {
                         o.insert(k.name().to_string(), Value::String(v.clone()));
                     }
-                    for (name, v) in METRICS.iter().zip(metric_values(&g.metrics)) {
-                        o.insert(name.to_string(), Value::from(v));
-                    }
-                    if logins {
-                        o.insert("logins_ok".into(), Value::from(g.metrics.logins_ok));
-                        o.insert("logins_failed".into(), Value::from(g.metrics.logins_failed));
+                    for m in metrics(logins) {
+                        o.insert(m.name().to_string(), Value::from(m.of(&g.metrics)));
                     }
                     Value::Object(o)
                 })
@@ -297,36 +293,14 @@ fn render_groups(
             writeln!(out, "{}", header.join(","))?;
             for g in groups {
                 let mut row: Vec<String> = g.keys.iter().map(|k| csv_field(&sanitize(k))).collect();
-                row.extend(metric_values(&g.metrics).iter().map(|v| v.to_string()));
-                if logins {
-                    row.push(g.metrics.logins_ok.to_string());
-                    row.push(g.metrics.logins_failed.to_string());
-                }
+                row.extend(metrics(logins).iter().map(|m| m.of(&g.metrics).to_string()));
                 writeln!(out, "{}", row.join(","))?;
             }
             Ok(())
         }
         OutputFormat::Table | OutputFormat::Markdown | OutputFormat::Html => {
             let mut header: Vec<String> = keys.iter().map(|k| k.name().to_string()).collect();
-            header.extend(
-                [
-                    "transfers",
-                    "completed",
-                    "interrupted",
-                    "failed",
-                    "uploads",
-                    "downloads",
-                    "bytes up",
-                    "bytes down",
-                    "deletes",
-                ]
-                .iter()
-                .map(|s| s.to_string()),
-            );
-            if logins {
-                header.push("logins ok".into());
-                header.push("logins failed".into());
-            }
+            header.extend(metrics(logins).iter().map(|m| m.label()));
             let mut rows: Vec<Vec<String>> = Vec::new();
             for g in groups {
                 rows.push(metric_row(
@@ -350,36 +324,8 @@ fn render_groups(
 }
 
 fn metric_row(mut cells: Vec<String>, m: &Metrics, logins: bool) -> Vec<String> {
-    cells.extend([
-        m.transfers.to_string(),
-        m.completed.to_string(),
-        m.interrupted.to_string(),
-        m.failed.to_string(),
-        m.uploads.to_string(),
-        m.downloads.to_string(),
-        human_bytes(m.bytes_up),
-        human_bytes(m.bytes_down),
-        m.deletes.to_string(),
-    ]);
-    if logins {
-        cells.push(m.logins_ok.to_string());
-        cells.push(m.logins_failed.to_string());
-    }
+    cells.extend(metrics(logins).iter().map(|k| if k.is_bytes() { human_bytes(k.of(m)) } else { k.of(m).to_string() }));
     cells
-}
-
-fn add(t: &mut Metrics, m: &Metrics) {
-    t.transfers += m.transfers;
-    t.completed += m.completed;
-    t.interrupted += m.interrupted;
-    t.failed += m.failed;
-    t.uploads += m.uploads;
-    t.downloads += m.downloads;
-    t.bytes_up += m.bytes_up;
-    t.bytes_down += m.bytes_down;
-    t.deletes += m.deletes;
-    t.logins_ok += m.logins_ok;
-    t.logins_failed += m.logins_failed;
 }
 
 /// The digest table: per user the logins (accepted, failed; left out when

@@ -19,7 +19,7 @@ use std::time::Duration;
 use influxdb2::api::write::TimestampPrecision;
 use influxdb2::models::WriteDataPoint;
 
-use crate::config::{InfluxApi, InfluxSpec};
+use super::spec::{InfluxApi, InfluxSpec};
 use crate::error::StoreError;
 
 /// Timestamp precision of a write.

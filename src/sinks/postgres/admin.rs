@@ -103,7 +103,6 @@ impl Admin for PgStore {
                 )));
             }
         }
-        let mut written = 0u64;
         for sql in [
             "DELETE FROM daily_transfers WHERE day >= $1::text::date",
             "DELETE FROM daily_logins WHERE day >= $1::text::date",
@@ -111,24 +110,7 @@ impl Admin for PgStore {
         ] {
             tx.execute(sql, &[&since]).map_err(err("clear rollups"))?;
         }
-        for sql in [
-            "INSERT INTO daily_transfers (day, server_host, protocol, direction, status, module, username, transfers, \
-             bytes) SELECT (end_ts AT TIME ZONE 'UTC')::date, server_host, protocol, direction, status, \
-             COALESCE(module, ''), username, count(*), sum(bytes)::bigint FROM transfers \
-             WHERE end_ts >= ($1::text::date)::timestamp AT TIME ZONE 'UTC' GROUP BY 1, 2, 3, 4, 5, 6, 7",
-            "INSERT INTO daily_logins (day, server_host, protocol, username, outcome, logins) \
-             SELECT (time_ts AT TIME ZONE 'UTC')::date, server_host, protocol, username, outcome, count(*) \
-             FROM logins WHERE time_ts >= ($1::text::date)::timestamp AT TIME ZONE 'UTC' GROUP BY 1, 2, 3, 4, 5",
-            "INSERT INTO daily_clients (day, server_host, client) \
-             SELECT (end_ts AT TIME ZONE 'UTC')::date, server_host, COALESCE(abbrev(client_ip), client_hash, \
-             client_host) FROM transfers WHERE end_ts >= ($1::text::date)::timestamp AT TIME ZONE 'UTC' \
-             AND COALESCE(abbrev(client_ip), client_hash, client_host) IS NOT NULL \
-             UNION SELECT (time_ts AT TIME ZONE 'UTC')::date, server_host, COALESCE(abbrev(client_ip), \
-             client_hash, client_host) FROM logins WHERE time_ts >= ($1::text::date)::timestamp AT TIME ZONE 'UTC' \
-             AND COALESCE(abbrev(client_ip), client_hash, client_host) IS NOT NULL",
-        ] {
-            written += tx.execute(sql, &[&since]).map_err(err("rebuild rollups"))?;
-        }
+        let written = super::rollup::rebuild(&mut tx, since).map_err(err("rebuild rollups"))?;
         tx.commit().map_err(err("commit rebuild"))?;
         Ok(written)
     }

@@ -1,55 +1,13 @@
 //! The ingest side: ledger, id re-keying, and the two commit paths.
 
-use std::collections::BTreeMap;
-
 use ::postgres::Transaction;
 
-use super::copy::{copy_logins, copy_rows, copy_transfers};
+use super::copy::{copy_events, copy_rows};
 use super::{pg_err, PgStore, MIGRATION_LOCK};
 use crate::enrich::hostkey::HostKey;
 use crate::error::StoreError;
-use crate::model::{client_key, Event};
+use crate::model::Event;
 use crate::sinks::{Checkpoint, Commit, Committed, RekeyState, Sink};
-use crate::time::{day_number, day_string};
-
-/// Moves the staged transfers into the raw table and rolls up exactly the
-/// rows inserted.
-const MOVE_TRANSFERS: &str = "\
-WITH ins AS (
-    INSERT INTO transfers SELECT * FROM stage_transfers ON CONFLICT DO NOTHING
-    RETURNING end_ts, server_host, protocol, direction, status, module, username, bytes,
-              COALESCE(abbrev(client_ip), client_hash, client_host) AS client),
-roll AS (
-    INSERT INTO daily_transfers AS d (day, server_host, protocol, direction, status, module, username, transfers, bytes)
-    SELECT (end_ts AT TIME ZONE 'UTC')::date, server_host, protocol, direction, status, COALESCE(module, ''),
-           username, count(*), sum(bytes)::bigint
-    FROM ins GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6, 7
-    ON CONFLICT (day, server_host, protocol, direction, status, module, username)
-    DO UPDATE SET transfers = d.transfers + EXCLUDED.transfers, bytes = d.bytes + EXCLUDED.bytes),
-cl AS (
-    INSERT INTO daily_clients (day, server_host, client)
-    SELECT DISTINCT (end_ts AT TIME ZONE 'UTC')::date, server_host, client FROM ins WHERE client IS NOT NULL
-    ORDER BY 1, 2, 3
-    ON CONFLICT DO NOTHING)
-SELECT count(*) FROM ins";
-
-/// The same for logins.
-const MOVE_LOGINS: &str = "\
-WITH ins AS (
-    INSERT INTO logins SELECT * FROM stage_logins ON CONFLICT DO NOTHING
-    RETURNING time_ts, server_host, protocol, username, outcome,
-              COALESCE(abbrev(client_ip), client_hash, client_host) AS client),
-roll AS (
-    INSERT INTO daily_logins AS d (day, server_host, protocol, username, outcome, logins)
-    SELECT (time_ts AT TIME ZONE 'UTC')::date, server_host, protocol, username, outcome, count(*)
-    FROM ins GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
-    ON CONFLICT (day, server_host, protocol, username, outcome) DO UPDATE SET logins = d.logins + EXCLUDED.logins),
-cl AS (
-    INSERT INTO daily_clients (day, server_host, client)
-    SELECT DISTINCT (time_ts AT TIME ZONE 'UTC')::date, server_host, client FROM ins WHERE client IS NOT NULL
-    ORDER BY 1, 2, 3
-    ON CONFLICT DO NOTHING)
-SELECT count(*) FROM ins";
 
 impl Sink for PgStore {
     fn describe(&self) -> String {
@@ -233,14 +191,13 @@ impl PgStore {
         let (events, skipped) = crate::sinks::beyond_horizon(c.events, horizon);
         let (n_transfers, n_logins) = count(&events);
         if n_transfers > 0 {
-            copy_transfers(&mut tx, "transfers", &events).map_err(err("copy transfers"))?;
+            copy_events(&mut tx, "transfers", &events, false).map_err(err("copy transfers"))?;
         }
         if n_logins > 0 {
-            copy_logins(&mut tx, "logins", &events).map_err(err("copy logins"))?;
+            copy_events(&mut tx, "logins", &events, true).map_err(err("copy logins"))?;
         }
         let copied = started.elapsed();
-        let deltas = Deltas::of(&events);
-        deltas.upsert(&mut tx).map_err(err("update rollups"))?;
+        super::rollup::add_batch(&mut tx, &events).map_err(err("update rollups"))?;
         let done = Committed { new: n_transfers + n_logins, dup: skipped };
         finish(&mut tx, c, done).map_err(err("update ledger"))?;
         crate::testhook::maybe_crash("commit");
@@ -269,14 +226,14 @@ impl PgStore {
         let (n_transfers, n_logins) = count(&events);
         let mut done = Committed { new: 0, dup: skipped };
         if n_transfers > 0 {
-            copy_transfers(&mut tx, "stage_transfers", &events).map_err(err("copy transfers"))?;
-            let new: i64 = tx.query_one(MOVE_TRANSFERS, &[]).map_err(err("insert transfers"))?.get(0);
+            copy_events(&mut tx, "stage_transfers", &events, false).map_err(err("copy transfers"))?;
+            let new: i64 = tx.query_one(&super::rollup::MOVE[0], &[]).map_err(err("insert transfers"))?.get(0);
             done.new += new as u64;
             done.dup += n_transfers - new as u64;
         }
         if n_logins > 0 {
-            copy_logins(&mut tx, "stage_logins", &events).map_err(err("copy logins"))?;
-            let new: i64 = tx.query_one(MOVE_LOGINS, &[]).map_err(err("insert logins"))?.get(0);
+            copy_events(&mut tx, "stage_logins", &events, true).map_err(err("copy logins"))?;
+            let new: i64 = tx.query_one(&super::rollup::MOVE[1], &[]).map_err(err("insert logins"))?.get(0);
             done.new += new as u64;
             done.dup += n_logins - new as u64;
         }
@@ -333,133 +290,4 @@ pub(super) fn finish(tx: &mut Transaction<'_>, c: &Commit<'_>, done: Committed) 
         )?;
     }
     Ok(())
-}
-
-type TransferKey<'a> = (i64, &'a str, &'static str, &'static str, &'static str, &'a str, &'a str);
-type LoginKey<'a> = (i64, &'a str, &'static str, &'a str, &'static str);
-
-/// Rollup deltas of a batch whose every event is new.
-#[derive(Default)]
-struct Deltas<'a> {
-    transfers: BTreeMap<TransferKey<'a>, (i64, i64)>,
-    logins: BTreeMap<LoginKey<'a>, i64>,
-    clients: std::collections::BTreeSet<(i64, &'a str, String)>,
-}
-
-impl<'a> Deltas<'a> {
-    fn of(events: &'a [Event]) -> Deltas<'a> {
-        let mut d = Deltas::default();
-        for ev in events {
-            match ev {
-                Event::Transfer(t) => {
-                    let day = day_number(t.end);
-                    let e = d
-                        .transfers
-                        .entry((
-                            day,
-                            &*t.server_host,
-                            t.protocol.as_str(),
-                            t.direction.as_str(),
-                            t.status.as_str(),
-                            t.module.as_deref().unwrap_or(""),
-                            t.user.as_str(),
-                        ))
-                        .or_default();
-                    e.0 += 1;
-                    e.1 += t.bytes as i64;
-                    let o = t.origin.as_deref();
-                    if let Some(k) = client_key(
-                        t.client_ip,
-                        o.and_then(|o| o.ip_prefix),
-                        o.and_then(|o| o.client_hash.as_deref()),
-                        t.client_host.as_deref(),
-                    ) {
-                        d.clients.insert((day, &*t.server_host, k));
-                    }
-                }
-                Event::Login(l) => {
-                    let day = day_number(l.time);
-                    *d.logins
-                        .entry((day, &*l.server_host, l.protocol.as_str(), l.user.as_str(), l.outcome.as_str()))
-                        .or_default() += 1;
-                    let o = l.origin.as_deref();
-                    if let Some(k) = client_key(
-                        l.client_ip,
-                        o.and_then(|o| o.ip_prefix),
-                        o.and_then(|o| o.client_hash.as_deref()),
-                        l.client_host.as_deref(),
-                    ) {
-                        d.clients.insert((day, &*l.server_host, k));
-                    }
-                }
-            }
-        }
-        d
-    }
-
-    /// One statement per rollup table, the rows passed as arrays.
-    fn upsert(&self, tx: &mut Transaction<'_>) -> Result<(), ::postgres::Error> {
-        let day = |d: i64| day_string(d * 86_400_000_000);
-        if !self.transfers.is_empty() {
-            let n = self.transfers.len();
-            let (mut days, mut hosts, mut protos, mut dirs) =
-                (Vec::with_capacity(n), Vec::new(), Vec::new(), Vec::new());
-            let (mut statuses, mut modules, mut users) = (Vec::new(), Vec::new(), Vec::new());
-            let (mut counts, mut bytes) = (Vec::new(), Vec::new());
-            for ((d, host, proto, dir, status, module, user), (count, b)) in &self.transfers {
-                days.push(day(*d));
-                hosts.push(*host);
-                protos.push(*proto);
-                dirs.push(*dir);
-                statuses.push(*status);
-                modules.push(*module);
-                users.push(*user);
-                counts.push(*count);
-                bytes.push(*b);
-            }
-            tx.execute(
-                "INSERT INTO daily_transfers AS d (day, server_host, protocol, direction, status, module, username, \
-                 transfers, bytes) SELECT day::date, h, p, dir, st, m, u, n, b FROM unnest($1::text[], $2::text[], \
-                 $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int8[], $9::int8[]) \
-                 AS x(day, h, p, dir, st, m, u, n, b) \
-                 ON CONFLICT (day, server_host, protocol, direction, status, module, username) \
-                 DO UPDATE SET transfers = d.transfers + EXCLUDED.transfers, bytes = d.bytes + EXCLUDED.bytes",
-                &[&days, &hosts, &protos, &dirs, &statuses, &modules, &users, &counts, &bytes],
-            )?;
-        }
-        if !self.logins.is_empty() {
-            let (mut days, mut hosts, mut protos) = (Vec::new(), Vec::new(), Vec::new());
-            let (mut users, mut outcomes, mut counts) = (Vec::new(), Vec::new(), Vec::new());
-            for ((d, host, proto, user, outcome), count) in &self.logins {
-                days.push(day(*d));
-                hosts.push(*host);
-                protos.push(*proto);
-                users.push(*user);
-                outcomes.push(*outcome);
-                counts.push(*count);
-            }
-            tx.execute(
-                "INSERT INTO daily_logins AS d (day, server_host, protocol, username, outcome, logins) \
-                 SELECT day::date, h, p, u, o, n FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], \
-                 $5::text[], $6::int8[]) AS x(day, h, p, u, o, n) \
-                 ON CONFLICT (day, server_host, protocol, username, outcome) DO UPDATE SET logins = d.logins + \
-                 EXCLUDED.logins",
-                &[&days, &hosts, &protos, &users, &outcomes, &counts],
-            )?;
-        }
-        if !self.clients.is_empty() {
-            let mut cols: (Vec<String>, Vec<&str>, Vec<&str>) = Default::default();
-            for (d, host, client) in &self.clients {
-                cols.0.push(day(*d));
-                cols.1.push(host);
-                cols.2.push(client);
-            }
-            tx.execute(
-                "INSERT INTO daily_clients (day, server_host, client) SELECT day::date, h, c \
-                 FROM unnest($1::text[], $2::text[], $3::text[]) AS x(day, h, c) ON CONFLICT DO NOTHING",
-                &[&cols.0, &cols.1, &cols.2],
-            )?;
-        }
-        Ok(())
-    }
 }

@@ -4,7 +4,7 @@ use std::net::IpAddr;
 
 use ::postgres::Transaction;
 
-use crate::model::{Event, Login, Transfer};
+use crate::model::{Event, Login, Origin, Transfer};
 
 /// Unix µs of PostgreSQL's epoch, 2000-01-01 00:00 UTC.
 const PG_EPOCH_US: i64 = 946_684_800_000_000;
@@ -104,9 +104,9 @@ enum CopyError {
     Io,
 }
 
-/// COPYs the batch's transfers (or logins) into `table` (the raw table or
+/// COPYs the batch's transfers (or, with `logins`, its logins) into `table` (the raw table or
 /// the stage; a fixed name, never log text).
-fn copy_events(
+pub(super) fn copy_events(
     tx: &mut Transaction<'_>,
     table: &'static str,
     events: &[Event],
@@ -144,22 +144,6 @@ pub(super) fn copy_rows(
     }
 }
 
-pub(super) fn copy_transfers(
-    tx: &mut Transaction<'_>,
-    table: &'static str,
-    events: &[Event],
-) -> Result<u64, ::postgres::Error> {
-    copy_events(tx, table, events, false)
-}
-
-pub(super) fn copy_logins(
-    tx: &mut Transaction<'_>,
-    table: &'static str,
-    events: &[Event],
-) -> Result<u64, ::postgres::Error> {
-    copy_events(tx, table, events, true)
-}
-
 fn encode_transfer(b: &mut CopyBuf, t: &Transfer) {
     let o = t.origin.as_deref();
     b.row(24);
@@ -184,6 +168,11 @@ fn encode_transfer(b: &mut CopyBuf, t: &Transfer) {
     b.text(&t.server_host);
     b.text(t.source.as_str());
     b.text(if t.granularity == crate::model::Granularity::File { "file" } else { "session" });
+    encode_origin(b, o);
+}
+
+/// The enrichment columns, last in both raw tables.
+fn encode_origin(b: &mut CopyBuf, o: Option<&Origin>) {
     b.opt_text(o.and_then(|o| o.country.as_deref()));
     b.opt_text(o.and_then(|o| o.city.as_deref()));
     b.f64(o.and_then(|o| o.latitude));
@@ -206,10 +195,5 @@ fn encode_login(b: &mut CopyBuf, l: &Login) {
     b.opt_text(l.session.as_deref());
     b.text(&l.server_host);
     b.text(l.source.as_str());
-    b.opt_text(o.and_then(|o| o.country.as_deref()));
-    b.opt_text(o.and_then(|o| o.city.as_deref()));
-    b.f64(o.and_then(|o| o.latitude));
-    b.f64(o.and_then(|o| o.longitude));
-    b.opt_text(o.and_then(|o| o.geohash.as_deref()));
-    b.opt_text(o.and_then(|o| o.client_hash.as_deref()));
+    encode_origin(b, o);
 }

@@ -32,7 +32,8 @@
 mod admin;
 mod commit;
 mod copy;
-mod query;
+pub(crate) mod query;
+mod rollup;
 mod schema;
 pub mod spec;
 

@@ -2,97 +2,46 @@
 
 use super::PgStore;
 use crate::error::StoreError;
-use crate::sinks::{Aggregate, Group, Key, Store};
+use crate::rollup::sql::Dialect;
+use crate::rollup::{Aggregate, DayList, Group, Groups, Metric};
+use crate::sinks::Store;
 
-/// Day range over the rollups (`$1`, `$2`: `YYYY-MM-DD` or NULL).
-const DAY_FILTER: &str = "($1::text IS NULL OR day >= $1::date) AND ($2::text IS NULL OR day <= $2::date)";
-
-fn time_filter(col: &str) -> String {
-    format!(
-        "($1::text IS NULL OR {col} >= ($1::text::date)::timestamp AT TIME ZONE 'UTC') AND \
-         ($2::text IS NULL OR {col} < ($2::text::date + 1)::timestamp AT TIME ZONE 'UTC')"
-    )
-}
-
-fn rollup_col(k: Key) -> Option<&'static str> {
-    Some(match k {
-        Key::Day => "to_char(day, 'YYYY-MM-DD')",
-        Key::User => "username",
-        Key::Protocol => "protocol",
-        Key::Direction => "direction",
-        Key::Host => "server_host",
-        Key::Module => "module",
-        Key::Status => "status",
-        Key::Client | Key::Country | Key::City => return None,
-    })
-}
-
-fn raw_col(k: Key, time: &str) -> String {
-    match k {
-        Key::Day => format!("to_char(({time} AT TIME ZONE 'UTC')::date, 'YYYY-MM-DD')"),
-        Key::User => "username".into(),
-        Key::Protocol => "protocol".into(),
-        Key::Direction => "direction".into(),
-        Key::Host => "server_host".into(),
-        Key::Module => "COALESCE(module, '')".into(),
-        Key::Status => "status".into(),
-        Key::Client => "COALESCE(abbrev(client_ip), client_hash, client_host, '')".into(),
-        Key::Country => "COALESCE(country, '')".into(),
-        Key::City => "COALESCE(city || ', ' || country, city, '')".into(),
-    }
-}
+/// How PostgreSQL spells the rollup and report SQL: `$1`, `$2` are the
+/// report's days (`YYYY-MM-DD` or NULL), `$3` the ranked lists' limit.
+pub(crate) const DIALECT: Dialect = Dialect {
+    user: "username",
+    transfer_time: "end_ts",
+    login_time: "time_ts",
+    day_of: |col| format!("({col} AT TIME ZONE 'UTC')::date"),
+    day_text: |col| format!("to_char(({col} AT TIME ZONE 'UTC')::date, 'YYYY-MM-DD')"),
+    rollup_day: "to_char(day, 'YYYY-MM-DD')",
+    day_filter: "($1::text IS NULL OR day >= $1::date) AND ($2::text IS NULL OR day <= $2::date)",
+    time_filter: |col| {
+        format!(
+            "($1::text IS NULL OR {col} >= ($1::text::date)::timestamp AT TIME ZONE 'UTC') AND \
+             ($2::text IS NULL OR {col} < ($2::text::date + 1)::timestamp AT TIME ZONE 'UTC')"
+        )
+    },
+    rebuild_from: |col| format!("{col} >= ($1::text::date)::timestamp AT TIME ZONE 'UTC'"),
+    client: "COALESCE(abbrev(client_ip), client_hash, client_host, '')",
+    transfer_us: "(extract(epoch FROM end_ts) * 1000000)::bigint",
+    limit: "$3",
+    cast: "::bigint",
+};
 
 impl Store for PgStore {
     fn aggregate(&mut self, q: &Aggregate) -> Result<Vec<Group>, StoreError> {
-        let use_rollup = q.keys.iter().all(|k| rollup_col(*k).is_some());
-        let (table, count, cols, filter): (&str, &str, Vec<String>, String) = if use_rollup {
-            (
-                "daily_transfers",
-                "transfers",
-                q.keys.iter().map(|k| rollup_col(*k).unwrap_or("''").to_string()).collect(),
-                DAY_FILTER.to_string(),
-            )
-        } else {
-            ("transfers", "1", q.keys.iter().map(|k| raw_col(*k, "end_ts")).collect(), time_filter("end_ts"))
-        };
-        let select_keys = if cols.is_empty() { "''".to_string() } else { cols.join(", ") };
-        let group = if cols.is_empty() { String::new() } else { format!("GROUP BY {}", cols.join(", ")) };
-        let sql = format!(
-            "SELECT {select_keys}, {} FROM {table} WHERE {filter} {group}",
-            crate::sinks::transfer_metrics_sql(count, "::bigint")
-        );
-        let nk = q.keys.len().max(1);
-        let mut out = crate::sinks::Groups::default();
-        let rows = self.client.query(&sql, &[&q.since, &q.until]).map_err(self.err("run report"))?;
-        let g = |r: &::postgres::Row, i: usize| r.get::<_, Option<i64>>(nk + i).unwrap_or(0) as u64;
-        for r in &rows {
-            let keys: Vec<String> =
-                (0..q.keys.len()).map(|i| r.get::<_, Option<String>>(i).unwrap_or_default()).collect();
-            out.transfers(keys, std::array::from_fn(|i| g(r, i)));
-        }
-        if q.keys.iter().all(|k| k.applies_to_logins()) {
-            let raw = q.keys.iter().any(|k| k.needs_raw());
-            let (table, count) = if raw { ("logins", "1") } else { ("daily_logins", "logins") };
-            let cols: Vec<String> = q
-                .keys
-                .iter()
-                .map(|k| if raw { raw_col(*k, "time_ts") } else { rollup_col(*k).unwrap_or("''").to_string() })
-                .collect();
-            let filter = if raw { time_filter("time_ts") } else { DAY_FILTER.to_string() };
-            let select_keys = if cols.is_empty() { "''".to_string() } else { cols.join(", ") };
-            let group = if cols.is_empty() { String::new() } else { format!("GROUP BY {}", cols.join(", ")) };
-            let sql = format!(
-                "SELECT {select_keys}, SUM(CASE WHEN outcome = 'ok' THEN {count} ELSE 0 END)::bigint, \
-                 SUM(CASE WHEN outcome <> 'ok' THEN {count} ELSE 0 END)::bigint FROM {table} \
-                 WHERE {filter} {group}"
-            );
+        let (transfers, logins) = DIALECT.aggregate_sql(q);
+        let mut out = Groups::default();
+        for (sql, metrics) in [(Some(transfers), &Metric::TRANSFERS[..]), (logins, &Metric::LOGINS[..])] {
+            let Some(sql) = sql else { continue };
             let rows = self.client.query(&sql, &[&q.since, &q.until]).map_err(self.err("run report"))?;
+            let nk = q.keys.len().max(1);
             for r in &rows {
                 let keys: Vec<String> =
                     (0..q.keys.len()).map(|i| r.get::<_, Option<String>>(i).unwrap_or_default()).collect();
-                let ok = r.get::<_, Option<i64>>(nk).unwrap_or(0) as u64;
-                let failed = r.get::<_, Option<i64>>(nk + 1).unwrap_or(0) as u64;
-                out.logins(keys, ok, failed);
+                let v = (0..metrics.len()).map(|i| r.get::<_, Option<i64>>(nk + i).unwrap_or(0) as u64);
+                out.add(keys, metrics, v);
             }
         }
         Ok(out.finish(q.keys.is_empty()))
@@ -111,26 +60,17 @@ impl Store for PgStore {
         Ok(row.get(0))
     }
 
-    fn top_files(
-        &mut self,
-        since: Option<&str>,
-        until: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<crate::sinks::DayCount>, StoreError> {
-        self.day_counts(&with_raw_dialect(crate::sinks::top_files_sql), since, until, limit)
-    }
-
     fn failed_transfers(
         &mut self,
         since: Option<&str>,
         until: Option<&str>,
         limit: u32,
-    ) -> Result<Vec<crate::sinks::FailedTransfer>, StoreError> {
-        let sql = with_raw_dialect(crate::sinks::failed_transfers_sql);
+    ) -> Result<Vec<crate::rollup::FailedTransfer>, StoreError> {
+        let sql = crate::rollup::sql::failed_transfers_sql(&DIALECT);
         let rows = self.client.query(&sql, &[&since, &until, &i64::from(limit)]).map_err(self.err("run report"))?;
         Ok(rows
             .iter()
-            .map(|r| crate::sinks::FailedTransfer {
+            .map(|r| crate::rollup::FailedTransfer {
                 end: r.get(0),
                 user: r.get(1),
                 host: r.get(2),
@@ -145,50 +85,18 @@ impl Store for PgStore {
             .collect())
     }
 
-    fn failed_login_clients(
-        &mut self,
-        since: Option<&str>,
-        until: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<crate::sinks::DayCount>, StoreError> {
-        self.day_counts(&with_raw_dialect(crate::sinks::failed_login_clients_sql), since, until, limit)
-    }
-}
-
-/// The PostgreSQL spelling of the ranked-list queries: `$1`, `$2` the days
-/// as in [`time_filter`], `$3` the limit.
-fn with_raw_dialect<T>(f: impl FnOnce(&crate::sinks::RawDialect<'_>) -> T) -> T {
-    let transfer_day = raw_col(Key::Day, "end_ts");
-    let login_day = raw_col(Key::Day, "time_ts");
-    let transfer_range = time_filter("end_ts");
-    let login_range = time_filter("time_ts");
-    let client = raw_col(Key::Client, "end_ts");
-    f(&crate::sinks::RawDialect {
-        transfer_day: &transfer_day,
-        login_day: &login_day,
-        transfer_range: &transfer_range,
-        login_range: &login_range,
-        transfer_us: "(extract(epoch FROM end_ts) * 1000000)::bigint",
-        user: "username",
-        client: &client,
-        limit: "$3",
-        cast: "::bigint",
-    })
-}
-
-impl PgStore {
-    /// Runs a ranked per-day list query ([`crate::sinks::DayCount`] columns).
     fn day_counts(
         &mut self,
-        sql: &str,
+        list: DayList,
         since: Option<&str>,
         until: Option<&str>,
         limit: u32,
-    ) -> Result<Vec<crate::sinks::DayCount>, StoreError> {
+    ) -> Result<Vec<crate::rollup::DayCount>, StoreError> {
+        let sql = &crate::rollup::sql::day_counts_sql(&DIALECT, list);
         let rows = self.client.query(sql, &[&since, &until, &i64::from(limit)]).map_err(self.err("run report"))?;
         Ok(rows
             .iter()
-            .map(|r| crate::sinks::DayCount {
+            .map(|r| crate::rollup::DayCount {
                 day: r.get(0),
                 key: r.get(1),
                 country: r.get(2),

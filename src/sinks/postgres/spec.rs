@@ -2,6 +2,23 @@
 //! with a description for messages that never holds the password.
 
 use crate::error::ConfigError;
+use crate::sinks::{Env, StoreSpec};
+
+/// The `postgres:`/`postgresql:` row of [`crate::sinks::SCHEMES`]: a libpq
+/// URL (`rest` starts with `//`), or nothing for the `PG*` variables.
+pub(crate) fn parse_scheme(scheme: &str, rest: &str, env: &Env<'_>) -> Result<StoreSpec, ConfigError> {
+    let url = match rest {
+        "" => None,
+        r if r.starts_with("//") => Some(format!("{scheme}:{rest}")),
+        _ => {
+            return Err(ConfigError::PostgresUrl {
+                scheme: scheme.to_string(),
+                reason: format!("expected {scheme}://… or {scheme}: alone"),
+            })
+        }
+    };
+    Ok(StoreSpec::Postgres(Box::new(PgSpec::parse(url.as_deref(), env)?)))
+}
 
 /// A PostgreSQL connection: the driver's configuration and a description
 /// without the password. `Debug` never shows the password.

@@ -2,8 +2,10 @@
 
 use rusqlite::{Connection, OptionalExtension};
 
+use super::query::DIALECT;
 use super::{err_at, SqliteStore};
 use crate::error::StoreError;
+use crate::rollup;
 use crate::sinks::{Admin, Pruned};
 
 impl Admin for SqliteStore {
@@ -69,23 +71,11 @@ impl Admin for SqliteStore {
         }
         tx.execute("DELETE FROM daily_transfers WHERE day >= ?1", [since]).map_err(err_at(&path, "clear rollups"))?;
         tx.execute("DELETE FROM daily_logins WHERE day >= ?1", [since]).map_err(err_at(&path, "clear rollups"))?;
-        let mut written = tx
-            .execute(
-                "INSERT INTO daily_transfers (day, server_host, protocol, direction, status, module, user, \
-                 transfers, bytes) SELECT date(end_us / 1000000, 'unixepoch'), server_host, protocol, direction, \
-                 status, COALESCE(module, ''), user, count(*), SUM(bytes) FROM transfers WHERE end_us >= ?1 \
-                 GROUP BY 1, 2, 3, 4, 5, 6, 7",
-                [since_us],
-            )
-            .map_err(err_at(&path, "rebuild rollups"))? as u64;
-        written += tx
-            .execute(
-                "INSERT INTO daily_logins (day, server_host, protocol, user, outcome, logins) \
-                 SELECT date(time_us / 1000000, 'unixepoch'), server_host, protocol, user, outcome, count(*) \
-                 FROM logins WHERE time_us >= ?1 GROUP BY 1, 2, 3, 4, 5",
-                [since_us],
-            )
-            .map_err(err_at(&path, "rebuild rollups"))? as u64;
+        let mut written = 0;
+        for r in [&rollup::sql::TRANSFERS, &rollup::sql::LOGINS] {
+            written +=
+                tx.execute(&DIALECT.rebuild_sql(r), [since_us]).map_err(err_at(&path, "rebuild rollups"))? as u64;
+        }
         tx.commit().map_err(err_at(&path, "commit rebuild"))?;
         Ok(written)
     }

@@ -5,13 +5,11 @@ use std::collections::HashMap;
 use rusqlite::{params, Transaction};
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
+use super::query::DIALECT;
 use super::SqliteStore;
-use crate::model::{Direction, Event, Protocol, Status, Transfer};
+use crate::model::{Event, Transfer};
+use crate::rollup::{self, Deltas};
 use crate::sinks::Committed;
-use crate::time::{day_number, day_string};
-
-type RollKey<'a> = (i64, &'a str, Protocol, Direction, Status, &'a str, &'a str);
-type LoginKey<'a> = (i64, &'a str, Protocol, &'a str, &'static str);
 
 impl SqliteStore {
     /// Inserts events and updates rollups. In fast mode transfers go 32 to a
@@ -26,8 +24,7 @@ impl SqliteStore {
         careful: bool,
     ) -> rusqlite::Result<Option<Committed>> {
         let mut done = Committed::default();
-        let mut rolls: HashMap<RollKey<'_>, (i64, i64), Xxh3DefaultBuilder> = HashMap::default();
-        let mut logins: HashMap<LoginKey<'_>, i64, Xxh3DefaultBuilder> = HashMap::default();
+        let mut deltas = Deltas::default();
 
         // Transfers go in multi-row statements (fewer statement executions);
         // RETURNING names the rows actually inserted, which alone feed the
@@ -62,18 +59,7 @@ impl SqliteStore {
             for (t, new) in group.iter().zip(&inserted) {
                 if *new {
                     done.new += 1;
-                    let key = (
-                        day_number(t.end),
-                        &*t.server_host,
-                        t.protocol,
-                        t.direction,
-                        t.status,
-                        t.module.as_deref().unwrap_or(""),
-                        t.user.as_str(),
-                    );
-                    let e = rolls.entry(key).or_default();
-                    e.0 += 1;
-                    e.1 += t.bytes as i64;
+                    deltas.transfer(t);
                 } else {
                     done.dup += 1;
                 }
@@ -109,40 +95,50 @@ impl SqliteStore {
             ])?;
             if n == 1 {
                 done.new += 1;
-                *logins
-                    .entry((day_number(l.time), &*l.server_host, l.protocol, l.user.as_str(), l.outcome.as_str()))
-                    .or_default() += 1;
+                deltas.login(l);
             } else {
                 done.dup += 1;
             }
         }
-        let mut r_stmt = tx.prepare_cached(
-            "INSERT INTO daily_transfers (day, server_host, protocol, direction, status, module, user, transfers, \
-             bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO UPDATE SET \
-             transfers = transfers + excluded.transfers, bytes = bytes + excluded.bytes",
-        )?;
-        for ((dn, host, proto, dir, status, module, user), (n, bytes)) in rolls {
-            r_stmt.execute(params![
-                day_string(dn * 86_400_000_000),
-                host,
-                proto.as_str(),
-                dir.as_str(),
-                status.as_str(),
-                module,
-                user,
-                n,
-                bytes
-            ])?;
-        }
-        let mut dl_stmt = tx.prepare_cached(
-            "INSERT INTO daily_logins (day, server_host, protocol, user, outcome, logins) VALUES (?1, ?2, ?3, ?4, \
-             ?5, ?6) ON CONFLICT DO UPDATE SET logins = logins + excluded.logins",
-        )?;
-        for ((dn, host, proto, user, outcome), n) in logins {
-            dl_stmt.execute(params![day_string(dn * 86_400_000_000), host, proto.as_str(), user, outcome, n])?;
-        }
+        add_deltas(tx, &deltas)?;
         Ok(Some(done))
     }
+}
+
+/// Adds the rollup deltas to the daily tables.
+fn add_deltas(tx: &Transaction<'_>, deltas: &Deltas<'_>) -> rusqlite::Result<()> {
+    static SQL: std::sync::LazyLock<[String; 2]> = std::sync::LazyLock::new(|| {
+        [&rollup::sql::TRANSFERS, &rollup::sql::LOGINS].map(|r| {
+            let n = DIALECT.key_count(r) + r.values.len();
+            let params: Vec<String> = (1..=n).map(|i| format!("?{i}")).collect();
+            format!("{} VALUES ({}) {}", DIALECT.insert_into(r), params.join(", "), DIALECT.add_on_conflict(r))
+        })
+    });
+    let mut stmt = tx.prepare_cached(&SQL[0])?;
+    for (key, sums) in deltas.transfers() {
+        let row = rollup::transfer_row(key);
+        bind_row(&mut stmt, &row, &[sums.transfers, sums.bytes])?;
+    }
+    let mut stmt = tx.prepare_cached(&SQL[1])?;
+    for (key, n) in deltas.logins() {
+        bind_row(&mut stmt, &rollup::login_row(key), &[*n])?;
+    }
+    Ok(())
+}
+
+/// Runs an upsert with the key values `keys`, then `values`.
+fn bind_row(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    keys: &[std::borrow::Cow<'_, str>],
+    values: &[i64],
+) -> rusqlite::Result<()> {
+    for (i, k) in keys.iter().enumerate() {
+        stmt.raw_bind_parameter(i + 1, k.as_ref())?;
+    }
+    for (i, v) in values.iter().enumerate() {
+        stmt.raw_bind_parameter(keys.len() + i + 1, v)?;
+    }
+    stmt.raw_execute().map(|_| ())
 }
 
 /// Rows per multi-row transfer insert.

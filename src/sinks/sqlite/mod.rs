@@ -10,8 +10,9 @@
 mod admin;
 mod commit;
 mod insert;
-mod query;
+pub(crate) mod query;
 mod schema;
+pub mod spec;
 
 use std::path::{Path, PathBuf};
 

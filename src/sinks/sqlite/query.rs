@@ -4,19 +4,34 @@ use rusqlite::params;
 
 use super::SqliteStore;
 use crate::error::StoreError;
-use crate::sinks::{Aggregate, Group, Key, Store};
+use crate::rollup::sql::Dialect;
+use crate::rollup::{Aggregate, DayList, Group, Groups, Metric};
+use crate::sinks::Store;
 
-/// Day range over the rollup tables (`?1`, `?2` are `YYYY-MM-DD` or NULL).
-/// (Every filter names all four parameters, so one parameter list fits both.)
-const DAY_FILTER: &str = "(?1 IS NULL OR day >= ?1) AND (?2 IS NULL OR day <= ?2) AND coalesce(?3, ?4, 0) IS NOT NULL";
+/// How SQLite spells the rollup and report SQL. Every report filter names
+/// all four parameters (`?1`, `?2` the days as `YYYY-MM-DD` or NULL, `?3`,
+/// `?4` the same as µs), so one parameter list fits them all.
+pub(crate) const DIALECT: Dialect = Dialect {
+    user: "user",
+    transfer_time: "end_us",
+    login_time: "time_us",
+    day_of,
+    day_text: day_of,
+    rollup_day: "day",
+    day_filter: "(?1 IS NULL OR day >= ?1) AND (?2 IS NULL OR day <= ?2) AND coalesce(?3, ?4, 0) IS NOT NULL",
+    time_filter: |col| {
+        format!("(?3 IS NULL OR {col} >= ?3) AND (?4 IS NULL OR {col} < ?4) AND coalesce(?1, ?2, 0) IS NOT NULL")
+    },
+    rebuild_from: |col| format!("{col} >= ?1"),
+    client: "COALESCE(client_ip, client_hash, client_host, '')",
+    transfer_us: "end_us",
+    limit: "?5",
+    cast: "",
+};
 
-/// Time range over a raw table's key column (`?3`, `?4` are µs or NULL).
-fn time_filter(col: &'static str) -> &'static str {
-    if col == "end_us" {
-        "(?3 IS NULL OR end_us >= ?3) AND (?4 IS NULL OR end_us < ?4) AND coalesce(?1, ?2, 0) IS NOT NULL"
-    } else {
-        "(?3 IS NULL OR time_us >= ?3) AND (?4 IS NULL OR time_us < ?4) AND coalesce(?1, ?2, 0) IS NOT NULL"
-    }
+/// The UTC day (`YYYY-MM-DD`) of a µs time column.
+fn day_of(col: &str) -> String {
+    format!("date({col} / 1000000, 'unixepoch')")
 }
 
 /// The report's day range as `[since, until + 1 day)` in µs.
@@ -25,92 +40,20 @@ fn time_bounds(since: Option<&str>, until: Option<&str>) -> (Option<i64>, Option
     (day(since).map(|d| d * 86_400_000_000), day(until).map(|d| (d + 1) * 86_400_000_000))
 }
 
-/// SQL expression of a key over the rollup tables.
-fn rollup_col(k: Key) -> Option<&'static str> {
-    Some(match k {
-        Key::Day => "day",
-        Key::User => "user",
-        Key::Protocol => "protocol",
-        Key::Direction => "direction",
-        Key::Host => "server_host",
-        Key::Module => "module",
-        Key::Status => "status",
-        Key::Client | Key::Country | Key::City => return None,
-    })
-}
-
-/// SQL expression of a key over the raw tables.
-fn raw_col(k: Key, time: &'static str) -> &'static str {
-    match k {
-        Key::Day => {
-            if time == "end_us" {
-                "date(end_us / 1000000, 'unixepoch')"
-            } else {
-                "date(time_us / 1000000, 'unixepoch')"
-            }
-        }
-        Key::User => "user",
-        Key::Protocol => "protocol",
-        Key::Direction => "direction",
-        Key::Host => "server_host",
-        Key::Module => "COALESCE(module, '')",
-        Key::Status => "status",
-        Key::Client => "COALESCE(client_ip, client_hash, client_host, '')",
-        Key::Country => "COALESCE(country, '')",
-        Key::City => "COALESCE(city || ', ' || country, city, '')",
-    }
-}
-
 impl Store for SqliteStore {
     fn aggregate(&mut self, q: &Aggregate) -> Result<Vec<Group>, StoreError> {
-        let use_rollup = q.keys.iter().all(|k| rollup_col(*k).is_some());
-        let (table, count, cols): (&str, &str, Vec<&str>) = if use_rollup {
-            ("daily_transfers", "transfers", q.keys.iter().map(|k| rollup_col(*k).unwrap_or("''")).collect())
-        } else {
-            ("transfers", "1", q.keys.iter().map(|k| raw_col(*k, "end_us")).collect())
-        };
-        let select_keys = if cols.is_empty() { "''".to_string() } else { cols.join(", ") };
-        let group = if cols.is_empty() { String::new() } else { format!("GROUP BY {}", cols.join(", ")) };
-        let filter = if use_rollup { DAY_FILTER } else { time_filter("end_us") };
         let (since_us, until_us) = time_bounds(q.since.as_deref(), q.until.as_deref());
-        let sql = format!(
-            "SELECT {select_keys}, {} FROM {table} WHERE {filter} {group}",
-            crate::sinks::transfer_metrics_sql(count, "")
-        );
-        let nk = q.keys.len().max(1);
-        let mut out = crate::sinks::Groups::default();
-        {
+        let (transfers, logins) = DIALECT.aggregate_sql(q);
+        let mut out = Groups::default();
+        for (sql, metrics) in [(Some(transfers), &Metric::TRANSFERS[..]), (logins, &Metric::LOGINS[..])] {
+            let Some(sql) = sql else { continue };
             let mut stmt = self.conn.prepare(&sql).map_err(self.err("prepare report"))?;
             let mut rows = stmt.query(params![q.since, q.until, since_us, until_us]).map_err(self.err("run report"))?;
+            let nk = q.keys.len().max(1);
             while let Some(r) = rows.next().map_err(self.err("read report"))? {
                 let keys: Vec<String> = (0..q.keys.len()).map(|i| r.get::<_, String>(i).unwrap_or_default()).collect();
-                let g = |i: usize| r.get::<_, i64>(nk + i).map(|v| v as u64).unwrap_or(0);
-                out.transfers(keys, std::array::from_fn(g));
-            }
-        }
-        if q.keys.iter().all(|k| k.applies_to_logins()) {
-            let raw = q.keys.iter().any(|k| k.needs_raw());
-            let (table, count) = if raw { ("logins", "1") } else { ("daily_logins", "logins") };
-            let cols: Vec<&str> = q
-                .keys
-                .iter()
-                .map(|k| if raw { raw_col(*k, "time_us") } else { rollup_col(*k).unwrap_or("''") })
-                .collect();
-            let filter = if raw { time_filter("time_us") } else { DAY_FILTER };
-            let select_keys = if cols.is_empty() { "''".to_string() } else { cols.join(", ") };
-            let group = if cols.is_empty() { String::new() } else { format!("GROUP BY {}", cols.join(", ")) };
-            let sql = format!(
-                "SELECT {select_keys}, SUM(CASE WHEN outcome = 'ok' THEN {count} ELSE 0 END), \
-                 SUM(CASE WHEN outcome <> 'ok' THEN {count} ELSE 0 END) FROM {table} \
-                 WHERE {filter} {group}"
-            );
-            let mut stmt = self.conn.prepare(&sql).map_err(self.err("prepare report"))?;
-            let mut rows = stmt.query(params![q.since, q.until, since_us, until_us]).map_err(self.err("run report"))?;
-            while let Some(r) = rows.next().map_err(self.err("read report"))? {
-                let keys: Vec<String> = (0..q.keys.len()).map(|i| r.get::<_, String>(i).unwrap_or_default()).collect();
-                let ok = r.get::<_, Option<i64>>(nk).ok().flatten().unwrap_or(0) as u64;
-                let failed = r.get::<_, Option<i64>>(nk + 1).ok().flatten().unwrap_or(0) as u64;
-                out.logins(keys, ok, failed);
+                let v = (0..metrics.len()).map(|i| r.get::<_, Option<i64>>(nk + i).ok().flatten().unwrap_or(0) as u64);
+                out.add(keys, metrics, v);
             }
         }
         Ok(out.finish(q.keys.is_empty()))
@@ -127,27 +70,18 @@ impl Store for SqliteStore {
             .map_err(self.err("find latest day"))
     }
 
-    fn top_files(
-        &mut self,
-        since: Option<&str>,
-        until: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<crate::sinks::DayCount>, StoreError> {
-        self.day_counts(&crate::sinks::top_files_sql(&raw_dialect()), since, until, limit)
-    }
-
     fn failed_transfers(
         &mut self,
         since: Option<&str>,
         until: Option<&str>,
         limit: u32,
-    ) -> Result<Vec<crate::sinks::FailedTransfer>, StoreError> {
+    ) -> Result<Vec<crate::rollup::FailedTransfer>, StoreError> {
         let (since_us, until_us) = time_bounds(since, until);
-        let sql = crate::sinks::failed_transfers_sql(&raw_dialect());
+        let sql = crate::rollup::sql::failed_transfers_sql(&DIALECT);
         let mut stmt = self.conn.prepare(&sql).map_err(self.err("prepare report"))?;
         let rows = stmt
             .query_map(params![since, until, since_us, until_us, limit], |r| {
-                Ok(crate::sinks::FailedTransfer {
+                Ok(crate::rollup::FailedTransfer {
                     end: r.get(0)?,
                     user: r.get(1)?,
                     host: r.get(2)?,
@@ -164,46 +98,19 @@ impl Store for SqliteStore {
         rows.collect::<Result<Vec<_>, _>>().map_err(self.err("read report"))
     }
 
-    fn failed_login_clients(
-        &mut self,
-        since: Option<&str>,
-        until: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<crate::sinks::DayCount>, StoreError> {
-        self.day_counts(&crate::sinks::failed_login_clients_sql(&raw_dialect()), since, until, limit)
-    }
-}
-
-/// The SQLite spelling of the ranked-list queries' parameters: `?1`–`?4` as
-/// in [`time_filter`], `?5` the limit.
-fn raw_dialect() -> crate::sinks::RawDialect<'static> {
-    crate::sinks::RawDialect {
-        transfer_day: raw_col(Key::Day, "end_us"),
-        login_day: raw_col(Key::Day, "time_us"),
-        transfer_range: time_filter("end_us"),
-        login_range: time_filter("time_us"),
-        transfer_us: "end_us",
-        user: "user",
-        client: raw_col(Key::Client, "end_us"),
-        limit: "?5",
-        cast: "",
-    }
-}
-
-impl SqliteStore {
-    /// Runs a ranked per-day list query ([`crate::sinks::DayCount`] columns).
     fn day_counts(
         &mut self,
-        sql: &str,
+        list: DayList,
         since: Option<&str>,
         until: Option<&str>,
         limit: u32,
-    ) -> Result<Vec<crate::sinks::DayCount>, StoreError> {
+    ) -> Result<Vec<crate::rollup::DayCount>, StoreError> {
+        let sql = &crate::rollup::sql::day_counts_sql(&DIALECT, list);
         let (since_us, until_us) = time_bounds(since, until);
         let mut stmt = self.conn.prepare(sql).map_err(self.err("prepare report"))?;
         let rows = stmt
             .query_map(params![since, until, since_us, until_us, limit], |r| {
-                Ok(crate::sinks::DayCount {
+                Ok(crate::rollup::DayCount {
                     day: r.get(0)?,
                     key: r.get(1)?,
                     country: r.get(2)?,
