@@ -93,6 +93,11 @@ enum Command {
     Prune(PruneArgs),
     /// Recompute the daily rollups from the raw events still stored.
     Rollup(RollupArgs),
+    /// Undo the import of log files read with the wrong options: remove
+    /// the events that came from them (and from the daily rollups) and
+    /// their checkpoints, so that the next ingest reads them in full.
+    /// Not for InfluxDB.
+    Forget(ForgetArgs),
     /// The configuration file.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -140,6 +145,14 @@ struct PruneArgs {
     /// hours (`36h`).
     #[arg(long, value_name = "AGE")]
     raw_older_than: String,
+}
+
+#[derive(Debug, Args)]
+struct ForgetArgs {
+    /// Log files to forget, found by their content as ingest finds them (a
+    /// renamed or rotated copy is the same input).
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -405,6 +418,7 @@ fn run(cli: Cli, m: &ArgMatches) -> anyhow::Result<u8> {
         Command::Db(DbCommand::Migrate) => migrate(&g),
         Command::Prune(a) => prune(&g, a),
         Command::Rollup(a) => rollup(&g, a),
+        Command::Forget(a) => forget(&g, a),
         Command::Config(ConfigCommand::Check) => config_check(&g, m),
         Command::Completions(a) => completions(a.shell),
         Command::ManPages(a) => man_pages(&a.dir),
@@ -711,6 +725,33 @@ fn rollup(g: &Global, a: RollupArgs) -> anyhow::Result<u8> {
     let n = store.rebuild_rollups(&since)?;
     g.say(format_args!("rebuilt the daily rollups from {since}: {n} rows → {}", spec.describe()));
     Ok(xferstats::EXIT_OK)
+}
+
+/// `xferstats forget`: exit 0 when every file was forgotten, 1 when one
+/// was not in the ledger.
+fn forget(g: &Global, a: ForgetArgs) -> anyhow::Result<u8> {
+    let key = HostKey::load(std::env::var(KEY_ENV).ok().filter(|k| !k.is_empty()).as_deref(), &g.state_dir, g.db_mode)?;
+    let (spec, mut store) = g.open_for_writing()?;
+    let mut code = xferstats::EXIT_OK;
+    for r in xferstats::forget::forget(&a.files, &key.0, &mut *store)? {
+        let name = xferstats::sanitize::sanitize(&r.name);
+        match r.forgotten {
+            Some(f) => g.say(format_args!(
+                "forgot {name}: {} transfers and {} logins removed; the next ingest reads it in full → {}",
+                f.transfers,
+                f.logins,
+                spec.describe()
+            )),
+            None => {
+                code = xferstats::EXIT_REJECTED;
+                eprintln!(
+                    "xferstats: {name}: not in the ledger of {} (never marked as read): nothing to forget",
+                    spec.describe()
+                );
+            }
+        }
+    }
+    Ok(code)
 }
 
 /// The documented exit code of `e` (a usage error unless the library

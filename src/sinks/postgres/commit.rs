@@ -114,6 +114,10 @@ impl Sink for PgStore {
                 &[&rekey(fp), &tail, &crate::sessions::rekey_ids_state(&ids, &state), &fp],
             )
             .map_err(err("re-key ledger"))?;
+            for table in ["transfers", "logins"] {
+                tx.execute(&format!("UPDATE {table} SET input = $1 WHERE input = $2"), &[&rekey(fp), &fp])
+                    .map_err(err("re-key event inputs"))?;
+            }
         }
         let states: Vec<(String, String)> = tx
             .query("SELECT scope, state FROM session_state", &[])
@@ -191,10 +195,10 @@ impl PgStore {
         let (events, skipped) = crate::sinks::beyond_horizon(c.events, horizon);
         let (n_transfers, n_logins) = count(&events);
         if n_transfers > 0 {
-            copy_events(&mut tx, "transfers", &events, false).map_err(err("copy transfers"))?;
+            copy_events(&mut tx, "transfers", &events, c.input, false).map_err(err("copy transfers"))?;
         }
         if n_logins > 0 {
-            copy_events(&mut tx, "logins", &events, true).map_err(err("copy logins"))?;
+            copy_events(&mut tx, "logins", &events, c.input, true).map_err(err("copy logins"))?;
         }
         let copied = started.elapsed();
         super::rollup::add_batch(&mut tx, &events).map_err(err("update rollups"))?;
@@ -226,13 +230,13 @@ impl PgStore {
         let (n_transfers, n_logins) = count(&events);
         let mut done = Committed { new: 0, dup: skipped };
         if n_transfers > 0 {
-            copy_events(&mut tx, "stage_transfers", &events, false).map_err(err("copy transfers"))?;
+            copy_events(&mut tx, "stage_transfers", &events, c.input, false).map_err(err("copy transfers"))?;
             let new: i64 = tx.query_one(&super::rollup::MOVE[0], &[]).map_err(err("insert transfers"))?.get(0);
             done.new += new as u64;
             done.dup += n_transfers - new as u64;
         }
         if n_logins > 0 {
-            copy_events(&mut tx, "stage_logins", &events, true).map_err(err("copy logins"))?;
+            copy_events(&mut tx, "stage_logins", &events, c.input, true).map_err(err("copy logins"))?;
             let new: i64 = tx.query_one(&super::rollup::MOVE[1], &[]).map_err(err("insert logins"))?.get(0);
             done.new += new as u64;
             done.dup += n_logins - new as u64;

@@ -94,6 +94,10 @@ impl Sink for SqliteStore {
                 params![rekey(fp), tail, crate::sessions::rekey_ids_state(&ids, &state), fp],
             )
             .map_err(err("re-key ledger"))?;
+            for table in ["transfers", "logins"] {
+                tx.execute(&format!("UPDATE {table} SET input = ?1 WHERE input = ?2"), params![rekey(fp), fp])
+                    .map_err(err("re-key event inputs"))?;
+            }
         }
         let states: Vec<(String, String)> = tx
             .prepare("SELECT scope, state FROM session_state")
@@ -152,19 +156,20 @@ impl SqliteStore {
             .map_err(err("begin transaction"))?;
         let horizon = pruned_before(&tx).map_err(err("read prune horizon"))?;
         let (events, skipped) = crate::sinks::beyond_horizon(c.events, horizon);
-        let mut done = match Self::insert_events(&tx, &events, &mut self.ips, false).map_err(err("insert events"))? {
-            Some(done) => done,
-            None => {
-                tx.rollback().map_err(err("roll back"))?;
-                tx = self
-                    .conn
-                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                    .map_err(err("begin transaction"))?;
-                Self::insert_events(&tx, &events, &mut self.ips, true)
-                    .map_err(err("insert events"))?
-                    .unwrap_or_default()
-            }
-        };
+        let mut done =
+            match Self::insert_events(&tx, &events, c.input, &mut self.ips, false).map_err(err("insert events"))? {
+                Some(done) => done,
+                None => {
+                    tx.rollback().map_err(err("roll back"))?;
+                    tx = self
+                        .conn
+                        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                        .map_err(err("begin transaction"))?;
+                    Self::insert_events(&tx, &events, c.input, &mut self.ips, true)
+                        .map_err(err("insert events"))?
+                        .unwrap_or_default()
+                }
+            };
         done.dup += skipped;
         let now = now_string();
         if let Some(cp) = c.checkpoint {

@@ -1,0 +1,156 @@
+//! Recoverable imports (issue 17.1): an input read with the wrong options
+//! is either not marked as read (nearly every line rejected) or can be
+//! forgotten (`xferstats forget`) and read again; totals are exact
+//! afterwards, on SQLite and PostgreSQL, and other inputs' events and open
+//! sessions stay.
+
+use std::path::{Path, PathBuf};
+
+use predicates::str::contains;
+use serde_json::Value;
+
+use crate::pg::PgDb;
+use crate::realogs::{xferlog_actual, xferlog_expected};
+use crate::stores::{Sqlite, Store};
+use crate::util::{realogs, stderr, Env};
+
+/// The `log format` of the sample `rsyncd-custom.log`.
+const CUSTOM: &str = "%t %a %h %o %m %u %f %l %b %i";
+
+/// `xferstats forget FILES…` in `env`.
+fn forget(env: &Env, files: &[&Path]) -> assert_cmd::assert::Assert {
+    env.cmd().arg("forget").args(files).assert()
+}
+
+/// vsftpd's xferlog read as `--format vsftpd`: every line rejected, not
+/// marked as read, the hint names `--format xferlog`; read again with it,
+/// the totals are the ground truth's.
+fn wrong_format_is_not_marked_as_read<S: Store>() {
+    let (Some(root), Some(env)) = (realogs(), S::fresh()) else { return };
+    let log = root.join("vsftpd/std/xferlog");
+    let a = env.ingest(&["--format", "vsftpd", log.to_str().unwrap()]).code(1);
+    let err = stderr(&a);
+    assert!(
+        err.contains(
+            "18 of its 18 lines rejected and none used: not marked as read (read again in full next time); \
+             probably --format xferlog (its first lines read as xferlog)"
+        ),
+        "{err}"
+    );
+    let a = env.ingest(&["--format", "xferlog", log.to_str().unwrap()]).success();
+    assert!(stderr(&a).contains("18 new events"), "{}", stderr(&a));
+    assert_eq!(xferlog_actual(&env), xferlog_expected("vsftpd-std", false));
+    // Nothing was left of the first reading: the ledger entry is the
+    // second one's, and forgetting it empties the rollups too.
+    forget(&env, &[&log]).success().stderr(contains("18 transfers and 0 logins removed"));
+    assert_eq!(env.report_json("day,user"), Value::Array(Vec::new()));
+}
+
+#[test]
+fn a_wrong_format_leaves_the_input_unread_on_sqlite() {
+    wrong_format_is_not_marked_as_read::<Sqlite>();
+}
+
+#[test]
+fn a_wrong_format_leaves_the_input_unread_on_postgres() {
+    wrong_format_is_not_marked_as_read::<PgDb>();
+}
+
+/// The first 22 lines of the default rsyncd log: they end inside the open
+/// session of pid 25906 (its summary is on line 27).
+fn head_of(log: &[u8], lines: usize) -> Vec<u8> {
+    let end = log.iter().enumerate().filter(|(_, b)| **b == b'\n').nth(lines - 1).map(|(i, _)| i + 1).unwrap();
+    log[..end].to_vec()
+}
+
+/// Totals of the two rsync samples together, from expected.json.
+fn rsync_totals(root: &Path) -> Vec<(&'static str, u64)> {
+    let v: Value = serde_json::from_slice(&std::fs::read(root.join("expected.json")).unwrap()).unwrap();
+    let t = |k: &str| {
+        ["rsync-default", "rsync-custom"].iter().map(|s| v["by_variant"][s]["totals"][k].as_u64().unwrap()).sum()
+    };
+    vec![
+        ("transfers", t("transfers")),
+        ("completed", t("transfers_completed")),
+        ("interrupted", t("transfers_interrupted")),
+        ("uploads", t("uploads")),
+        ("downloads", t("downloads")),
+        ("logins_ok", t("successful_logins")),
+        ("logins_failed", t("failed_logins")),
+    ]
+}
+
+fn totals(env: &Env) -> Vec<(&'static str, u64)> {
+    let r = &env.report_json("protocol")[0];
+    assert_eq!(r["protocol"], "rsync");
+    ["transfers", "completed", "interrupted", "uploads", "downloads", "logins_ok", "logins_failed"]
+        .map(|k| (k, r[k].as_u64().unwrap()))
+        .to_vec()
+}
+
+/// `rsyncd-custom.log` read without `--rsync-log-format`, between the two
+/// halves of the default log (cut inside an open session of the same
+/// format): forgotten and read again with the option, the totals are the
+/// samples' and the store reports exactly what a correct import gives.
+fn forget_and_read_again<S: Store>() {
+    let (Some(root), Some(store)) = (realogs(), S::fresh()) else { return };
+    let env: &Env = &store;
+    let default = std::fs::read(root.join("rsync/rsyncd-default.log")).unwrap();
+    let custom = root.join("rsync/rsyncd-custom.log");
+    let growing: PathBuf = env.write("rsyncd.log", &head_of(&default, 22));
+    env.ingest(&[growing.to_str().unwrap()]).success();
+    let before = env.report_json("day,user,status");
+    let first = totals(env);
+    // The wrong reading: its per-file lines are rejected, the rest is used.
+    env.ingest(&[custom.to_str().unwrap()]).code(1);
+    let wrong = totals(env);
+    assert_ne!(wrong, first, "the wrong reading stored something");
+    // A second forget, or one of a file never read, has nothing to do.
+    let a = forget(env, &[&custom]).success();
+    assert!(stderr(&a).starts_with("forgot "), "{}", stderr(&a));
+    assert_eq!(env.report_json("day,user,status"), before, "only the custom log's events went");
+    forget(env, &[&custom]).code(1).stderr(contains("not in the ledger"));
+    env.ingest(&["--rsync-log-format", CUSTOM, custom.to_str().unwrap()]).success();
+    // The rest of the default log continues its open session.
+    std::fs::write(&growing, &default).unwrap();
+    let a = env.ingest(&[growing.to_str().unwrap()]).success();
+    assert!(stderr(&a).contains("0 rejected lines"), "{}", stderr(&a));
+    assert_eq!(totals(env), rsync_totals(&root));
+    let clean = Env::new();
+    clean.ingest(&[root.join("rsync/rsyncd-default.log").to_str().unwrap()]).success();
+    clean.ingest(&["--rsync-log-format", CUSTOM, custom.to_str().unwrap()]).success();
+    for by in ["day,user,status,direction,module", "client", "day,host"] {
+        assert_eq!(env.report_json(by), clean.report_json(by), "--by {by}");
+    }
+    store.check();
+}
+
+#[test]
+fn forget_then_read_again_is_exact_on_sqlite() {
+    forget_and_read_again::<Sqlite>();
+}
+
+#[test]
+fn forget_then_read_again_is_exact_on_postgres() {
+    forget_and_read_again::<PgDb>();
+}
+
+#[test]
+fn forget_refuses_events_that_do_not_know_their_input() {
+    let Some(root) = realogs() else { return };
+    let env = Env::new();
+    let log = root.join("rsync/rsyncd-default.log");
+    env.ingest(&[log.to_str().unwrap()]).success();
+    let before = env.report_json("day,user");
+    // As a store written before schema version 4 has them.
+    let db = rusqlite::Connection::open(env.db()).unwrap();
+    db.execute_batch("UPDATE transfers SET input = NULL; UPDATE logins SET input = NULL").unwrap();
+    drop(db);
+    forget(&env, &[&log]).code(4).stderr(contains(
+        "were stored before events recorded their input (schema version 4 of SQLite, 3 of PostgreSQL); forget \
+         cannot tell them from other inputs' events and changes nothing",
+    ));
+    assert_eq!(env.report_json("day,user"), before);
+    let a = env.ingest(&[log.to_str().unwrap()]).success();
+    assert!(stderr(&a).contains("0 new events"), "still marked as read: {}", stderr(&a));
+}
