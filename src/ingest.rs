@@ -946,3 +946,28 @@ impl Decoded {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_input_is_unusable_when_nearly_every_line_is_rejected_and_none_used() {
+        assert!(unusable(18, 18, 0));
+        assert!(unusable(10, 9, 1));
+        assert!(!unusable(10, 8, 2), "80 % rejected");
+        assert!(!unusable(10, 9, 0), "one line used");
+        assert!(!unusable(5, 0, 5), "nothing rejected: a log without transfers");
+        assert!(!unusable(0, 0, 0));
+    }
+
+    #[test]
+    fn the_hint_names_the_detected_format_or_the_layout_option() {
+        assert_eq!(
+            missing_option(Format::Vsftpd, Some(Format::Xferlog)),
+            "--format xferlog (its first lines read as xferlog)"
+        );
+        assert!(missing_option(Format::Rsyncd, Some(Format::Rsyncd)).starts_with("--rsync-log-format"));
+        assert!(missing_option(Format::ProftpdExtended, None).starts_with("--proftpd-log-format"));
+    }
+}

@@ -211,6 +211,13 @@ struct IngestArgs {
     #[arg(long, value_enum, default_value_t = When::Auto)]
     progress: When,
 
+    /// Forget the given files first, as `xferstats forget` does (their
+    /// events, their counts in the daily rollups, their checkpoints), then
+    /// read them in full: for files read before with the wrong options.
+    /// Not for InfluxDB.
+    #[arg(long)]
+    reread: bool,
+
     /// GeoIP City database (.mmdb: GeoLite2/GeoIP2/DB-IP City or an
     /// ip-location-db export). `auto` uses the first of
     /// /var/lib/GeoIP/GeoLite2-City.mmdb, /usr/share/GeoIP/GeoLite2-City.mmdb,
@@ -600,7 +607,11 @@ fn ingest(g: &Global, mut a: IngestArgs, m: &ArgMatches) -> anyhow::Result<u8> {
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let (_, mut store) = g.open_for_writing()?;
+    let (spec, mut store) = g.open_for_writing()?;
+    if a.reread {
+        let files: Vec<PathBuf> = a.files.iter().filter(|f| f.as_os_str() != "-").cloned().collect();
+        forget_files(g, &spec, &files, &key.0, &mut *store, false)?;
+    }
     let show_bar = !g.quiet
         && match a.progress {
             When::Auto => std::io::stderr().is_terminal(),
@@ -732,16 +743,32 @@ fn rollup(g: &Global, a: RollupArgs) -> anyhow::Result<u8> {
 fn forget(g: &Global, a: ForgetArgs) -> anyhow::Result<u8> {
     let key = HostKey::load(std::env::var(KEY_ENV).ok().filter(|k| !k.is_empty()).as_deref(), &g.state_dir, g.db_mode)?;
     let (spec, mut store) = g.open_for_writing()?;
+    forget_files(g, &spec, &a.files, &key.0, &mut *store, true)
+}
+
+/// Forgets `files` in `store`, saying what went; a file not in the ledger
+/// is an error line (exit code 1) when `missing_is_error`, else passed
+/// over.
+fn forget_files(
+    g: &Global,
+    spec: &StoreSpec,
+    files: &[PathBuf],
+    key: &HostKey,
+    store: &mut dyn Backend,
+    missing_is_error: bool,
+) -> anyhow::Result<u8> {
     let mut code = xferstats::EXIT_OK;
-    for r in xferstats::forget::forget(&a.files, &key.0, &mut *store)? {
+    for r in xferstats::forget::forget(files, key, store)? {
         let name = xferstats::sanitize::sanitize(&r.name);
         match r.forgotten {
             Some(f) => g.say(format_args!(
-                "forgot {name}: {} transfers and {} logins removed; the next ingest reads it in full → {}",
+                "forgot {name}: {} transfers and {} logins removed, its checkpoint dropped (the next ingest reads it in \
+                 full) → {}",
                 f.transfers,
                 f.logins,
                 spec.describe()
             )),
+            None if !missing_is_error => {}
             None => {
                 code = xferstats::EXIT_REJECTED;
                 eprintln!(

@@ -154,3 +154,37 @@ fn forget_refuses_events_that_do_not_know_their_input() {
     let a = env.ingest(&[log.to_str().unwrap()]).success();
     assert!(stderr(&a).contains("0 new events"), "still marked as read: {}", stderr(&a));
 }
+
+#[test]
+fn ingest_reread_forgets_and_reads_in_one_run() {
+    let Some(root) = realogs() else { return };
+    let env = Env::new();
+    let custom = root.join("rsync/rsyncd-custom.log");
+    let p = custom.to_str().unwrap();
+    env.ingest(&[p]).code(1);
+    // Without --reread the right option changes nothing: already read.
+    let a = env.ingest(&["--rsync-log-format", CUSTOM, p]).success();
+    assert!(stderr(&a).contains("0 new events"), "{}", stderr(&a));
+    let a = env.ingest(&["--reread", "--rsync-log-format", CUSTOM, p]).success();
+    assert!(stderr(&a).contains("forgot "), "{}", stderr(&a));
+    let clean = Env::new();
+    clean.ingest(&["--rsync-log-format", CUSTOM, p]).success();
+    assert_eq!(env.report_json("day,user,status,direction"), clean.report_json("day,user,status,direction"));
+    // A file never read is simply read.
+    let other = Env::new();
+    other.ingest(&["--reread", "--rsync-log-format", CUSTOM, p]).success();
+    assert_eq!(other.report_json("day,user,status,direction"), clean.report_json("day,user,status,direction"));
+}
+
+#[test]
+fn forget_of_a_file_never_read_changes_nothing() {
+    let env = Env::new();
+    let log = crate::util::fixture("rsync/default-logfile.log");
+    let other =
+        env.write("other.log", b"2026/03/01 10:00:00 [1] rsyncd version 3.2.7 starting, listening on port 873\n");
+    env.ingest(&[log.to_str().unwrap()]).success();
+    let before = env.report_json("day,user");
+    forget(&env, &[&other]).code(1).stderr(contains("not in the ledger of sqlite:"));
+    forget(&env, &[&env.path("missing.log")]).code(3);
+    assert_eq!(env.report_json("day,user"), before);
+}
