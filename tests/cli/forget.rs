@@ -63,29 +63,31 @@ fn head_of(log: &[u8], lines: usize) -> Vec<u8> {
     log[..end].to_vec()
 }
 
-/// Totals of the two rsync samples together, from expected.json.
+/// The totals compared: (report JSON field, expected.json field).
+const TOTALS: [(&str, &str); 7] = [
+    ("transfers", "transfers"),
+    ("completed", "transfers_completed"),
+    ("interrupted", "transfers_interrupted"),
+    ("uploads", "uploads"),
+    ("downloads", "downloads"),
+    ("logins_ok", "successful_logins"),
+    ("logins_failed", "failed_logins"),
+];
+
+/// [`TOTALS`] of the two rsync samples together, from expected.json.
 fn rsync_totals(root: &Path) -> Vec<(&'static str, u64)> {
     let v: Value = serde_json::from_slice(&std::fs::read(root.join("expected.json")).unwrap()).unwrap();
-    let t = |k: &str| {
+    let t = |k: &str| -> u64 {
         ["rsync-default", "rsync-custom"].iter().map(|s| v["by_variant"][s]["totals"][k].as_u64().unwrap()).sum()
     };
-    vec![
-        ("transfers", t("transfers")),
-        ("completed", t("transfers_completed")),
-        ("interrupted", t("transfers_interrupted")),
-        ("uploads", t("uploads")),
-        ("downloads", t("downloads")),
-        ("logins_ok", t("successful_logins")),
-        ("logins_failed", t("failed_logins")),
-    ]
+    TOTALS.iter().map(|(field, expected)| (*field, t(expected))).collect()
 }
 
+/// [`TOTALS`] of a store that holds rsync events only.
 fn totals(env: &Env) -> Vec<(&'static str, u64)> {
     let r = &env.report_json("protocol")[0];
     assert_eq!(r["protocol"], "rsync");
-    ["transfers", "completed", "interrupted", "uploads", "downloads", "logins_ok", "logins_failed"]
-        .map(|k| (k, r[k].as_u64().unwrap()))
-        .to_vec()
+    TOTALS.iter().map(|(field, _)| (*field, r[field].as_u64().unwrap())).collect()
 }
 
 /// `rsyncd-custom.log` read without `--rsync-log-format`, between the two
