@@ -387,6 +387,23 @@ impl Global {
         })
     }
 
+    /// [`Global::spec`], refused when it names a local file that does not
+    /// exist yet (nothing to read or undo there).
+    fn existing_spec(&self) -> anyhow::Result<StoreSpec> {
+        let spec = self.spec()?;
+        let local = match &spec {
+            StoreSpec::Sqlite(path) => Some(path.as_path()),
+            StoreSpec::Influx(i) => i.state.as_deref(),
+            StoreSpec::Postgres(_) => None,
+        };
+        if let Some(path) = local {
+            if std::fs::metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
+                anyhow::bail!("{}: no database yet; run `xferstats ingest FILE…` first", spec.describe());
+            }
+        }
+        Ok(spec)
+    }
+
     /// The store opened for writing, and its spec.
     fn open_for_writing(&self) -> anyhow::Result<(StoreSpec, Box<dyn Backend>)> {
         let spec = self.spec()?;
@@ -665,17 +682,7 @@ fn report(g: &Global, a: ReportArgs) -> anyhow::Result<u8> {
     if opts.format == OutputFormat::Html && (!opts.filters.is_empty() || opts.top.is_some()) {
         return Err(xferstats::error::ConfigError::HtmlFilter.into());
     }
-    let spec = g.spec()?;
-    let local = match &spec {
-        StoreSpec::Sqlite(path) => Some(path.as_path()),
-        StoreSpec::Influx(i) => i.state.as_deref(),
-        StoreSpec::Postgres(_) => None,
-    };
-    if let Some(path) = local {
-        if std::fs::metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
-            anyhow::bail!("{}: no database yet; run `xferstats ingest FILE…` first", spec.describe());
-        }
-    }
+    let spec = g.existing_spec()?;
     let mut store = xferstats::sinks::open(&spec, Access::Read)?;
     match &a.output {
         None => {
@@ -742,7 +749,8 @@ fn rollup(g: &Global, a: RollupArgs) -> anyhow::Result<u8> {
 /// was not in the ledger.
 fn forget(g: &Global, a: ForgetArgs) -> anyhow::Result<u8> {
     let key = HostKey::load(std::env::var(KEY_ENV).ok().filter(|k| !k.is_empty()).as_deref(), &g.state_dir, g.db_mode)?;
-    let (spec, mut store) = g.open_for_writing()?;
+    let spec = g.existing_spec()?;
+    let mut store = xferstats::sinks::open(&spec, Access::Write(g.db_mode))?;
     forget_files(g, &spec, &a.files, &key.0, &mut *store, true)
 }
 

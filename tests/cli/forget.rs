@@ -181,6 +181,10 @@ fn ingest_reread_forgets_and_reads_in_one_run() {
 #[test]
 fn forget_of_a_file_never_read_changes_nothing() {
     let env = Env::new();
+    forget(&env, &[&crate::util::fixture("rsync/default-logfile.log")])
+        .code(2)
+        .stderr(contains("no database yet; run `xferstats ingest FILE…` first"));
+    assert!(!env.db().exists());
     let log = crate::util::fixture("rsync/default-logfile.log");
     let other =
         env.write("other.log", b"2026/03/01 10:00:00 [1] rsyncd version 3.2.7 starting, listening on port 873\n");
