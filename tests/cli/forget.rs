@@ -194,3 +194,22 @@ fn forget_of_a_file_never_read_changes_nothing() {
     forget(&env, &[&env.path("missing.log")]).code(3);
     assert_eq!(env.report_json("day,user"), before);
 }
+
+#[test]
+fn influxdb_refuses_forget_and_changes_nothing() {
+    let Some(s) = crate::influxd::influxd() else { return };
+    let db = crate::influx::fresh_db(s, "INF");
+    let env = Env::new();
+    let url = format!("influxdb://127.0.0.1:{}/{db}?rp=raw&daily_rp=daily", s.port);
+    let log = crate::util::fixture("rsync/default-logfile.log");
+    crate::influx::ingest(&env, &url, std::slice::from_ref(&log)).success();
+    let report = |env: &Env| crate::influx::cmd(env, &url).args(["report", "--format", "json", "--by", "day"]).output();
+    let before = report(&env).unwrap().stdout;
+    crate::influx::cmd(&env, &url).arg("forget").arg(&log).assert().code(4).stderr(contains(
+        "forget is not supported for InfluxDB (its points do not record the input they came from); drop the \
+         database or bucket and the state file, and import again",
+    ));
+    assert_eq!(report(&env).unwrap().stdout, before);
+    let a = crate::influx::ingest(&env, &url, &[log]).success();
+    assert!(stderr(&a).contains("0 new events"), "still marked as read: {}", stderr(&a));
+}
