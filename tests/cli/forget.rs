@@ -56,8 +56,7 @@ fn a_wrong_format_leaves_the_input_unread_on_postgres() {
     wrong_format_is_not_marked_as_read::<PgDb>();
 }
 
-/// The first 22 lines of the default rsyncd log: they end inside the open
-/// session of pid 25906 (its summary is on line 27).
+/// The first `lines` lines of `log`.
 fn head_of(log: &[u8], lines: usize) -> Vec<u8> {
     let end = log.iter().enumerate().filter(|(_, b)| **b == b'\n').nth(lines - 1).map(|(i, _)| i + 1).unwrap();
     log[..end].to_vec()
@@ -99,6 +98,8 @@ fn forget_and_read_again<S: Store>() {
     let env: &Env = &store;
     let default = std::fs::read(root.join("rsync/rsyncd-default.log")).unwrap();
     let custom = root.join("rsync/rsyncd-custom.log");
+    // Lines 1-22 end inside the open session of pid 25906 (its summary is
+    // line 27).
     let growing: PathBuf = env.write("rsyncd.log", &head_of(&default, 22));
     env.ingest(&[growing.to_str().unwrap()]).success();
     let before = env.report_json("day,user,status");
@@ -212,4 +213,24 @@ fn influxdb_refuses_forget_and_changes_nothing() {
     assert_eq!(report(&env).unwrap().stdout, before);
     let a = crate::influx::ingest(&env, &url, &[log]).success();
     assert!(stderr(&a).contains("0 new events"), "still marked as read: {}", stderr(&a));
+}
+
+/// An input forgotten while a session of its own is still open (the saved
+/// state holds it) and read again in full counts that session once.
+#[test]
+fn an_input_forgotten_inside_its_own_open_session_reads_again_exactly() {
+    let Some(root) = realogs() else { return };
+    let env = Env::new();
+    let full = std::fs::read(root.join("rsync/rsyncd-custom.log")).unwrap();
+    // Lines 1-9 end inside the session of pid 25930 (its summary is line 11).
+    let log = env.write("custom.log", &head_of(&full, 9));
+    env.ingest(&["--rsync-log-format", CUSTOM, log.to_str().unwrap()]).success();
+    forget(&env, &[&log]).success();
+    std::fs::write(&log, &full).unwrap();
+    env.ingest(&["--rsync-log-format", CUSTOM, log.to_str().unwrap()]).success();
+    let clean = Env::new();
+    clean.ingest(&["--rsync-log-format", CUSTOM, root.join("rsync/rsyncd-custom.log").to_str().unwrap()]).success();
+    for by in ["day,user,status,direction,module", "client"] {
+        assert_eq!(env.report_json(by), clean.report_json(by), "--by {by}");
+    }
 }
