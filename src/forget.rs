@@ -15,7 +15,10 @@ use std::time::Duration;
 
 use crate::enrich::hostkey::HostKey;
 use crate::error::Error;
-use crate::ingest::store_ids_key;
+use crate::formats::proftpd_extended::{ExtendedFormat, DEFAULT_FORMAT};
+use crate::formats::rsync::{LogFormat, DEFAULT_LOG_FORMAT};
+use crate::formats::Templates;
+use crate::ingest::{rekey_state, store_ids_key};
 use crate::input::{Input, Source};
 use crate::sinks::{Backend, Forgotten};
 
@@ -35,11 +38,11 @@ pub struct ForgetReport {
 /// that cannot be opened or that the store refuses to forget; those
 /// forgotten before stay forgotten.
 pub fn forget(paths: &[PathBuf], key: &HostKey, store: &mut dyn Backend) -> Result<Vec<ForgetReport>, Error> {
-    let ids_key = store_ids_key(store, key, &mut |scope, _| {
-        Err(format!(
-            "open sessions of scope {scope} were saved before ids were keyed; run `xferstats ingest` once first"
-        ))
-    })?;
+    // Re-keying open sessions reads no line: the default line layouts do.
+    let rsync = LogFormat::compile(DEFAULT_LOG_FORMAT).expect("the default rsyncd log format compiles");
+    let proftpd = ExtendedFormat::compile(DEFAULT_FORMAT).expect("the default ProFTPD LogFormat compiles");
+    let templates = Templates { rsync: &rsync, proftpd: &proftpd };
+    let ids_key = store_ids_key(store, key, &mut |scope, state| rekey_state(&templates, key, scope, state))?;
     let mut out = Vec::with_capacity(paths.len());
     for path in paths {
         let input = Input::open(Source::Path(path.clone()), Duration::ZERO)?;

@@ -509,9 +509,9 @@ fn state_scope(scope: &str, server_host: &str) -> String {
 
 /// The open sessions `stored` of scope `scope`, saved before ids were
 /// keyed, with the ids they hold keyed by `key` (sealed again if they were).
-fn rekey_state(opts: &IngestOptions, key: &HostKey, scope: &str, stored: &str) -> Result<String, String> {
+pub fn rekey_state(templates: &Templates<'_>, key: &HostKey, scope: &str, stored: &str) -> Result<String, String> {
     let format_scope = scope.split_once('@').map_or(scope, |(s, _)| s);
-    let Some(mut d) = Format::all().map(|f| new_decoder(opts, f)).find(|d| d.scope() == format_scope) else {
+    let Some(mut d) = Format::all().map(|f| (f.spec().decoder)(templates)).find(|d| d.scope() == format_scope) else {
         return Ok(stored.to_string());
     };
     d.restore_text(&key.unseal(stored)?)?;
@@ -549,8 +549,9 @@ pub fn ingest(
 ) -> Result<IngestReport, Error> {
     let started = Instant::now();
     let store = sink.describe();
-    let ids_key =
-        store_ids_key(sink, enricher.key(), &mut |scope, state| rekey_state(opts, enricher.key(), scope, state))?;
+    let ids_key = store_ids_key(sink, enricher.key(), &mut |scope, state| {
+        rekey_state(&opts.templates(), enricher.key(), scope, state)
+    })?;
     // One batch queued while one commits and one is parsed: bounded memory.
     let (tx, rx) = sync_channel::<Request>(1);
     std::thread::scope(|scope| {

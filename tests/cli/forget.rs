@@ -234,3 +234,16 @@ fn an_input_forgotten_inside_its_own_open_session_reads_again_exactly() {
         assert_eq!(env.report_json(by), clean.report_json(by), "--by {by}");
     }
 }
+
+/// A store written with unkeyed ids is re-keyed by forget's first look, its
+/// events' inputs with their ledger entries: the input is still found.
+#[test]
+fn forget_finds_an_input_of_a_store_re_keyed_on_the_way() {
+    let env = Env::new();
+    let log = crate::util::fixture("rsync/default-logfile.log");
+    let p = log.to_str().unwrap();
+    env.cmd().env("XFERSTATS_TEST_UNKEYED_IDS", "1").args(crate::util::INGEST).arg(p).assert().success();
+    let a = forget(&env, &[&log]).success();
+    assert!(stderr(&a).starts_with("forgot "), "{}", stderr(&a));
+    assert_eq!(env.report_json("day,user"), Value::Array(Vec::new()));
+}

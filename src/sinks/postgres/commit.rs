@@ -99,6 +99,10 @@ impl Sink for PgStore {
                 )
                 .map_err(err("re-key event ids"))?;
         }
+        // Rows that record their input (stores keyed since migration 3
+        // never come here, but test stores written unkeyed do) follow their
+        // ledger entry; one look first spares old stores a scan per entry.
+        let inputs_known: bool = tx.query_one(INPUTS_KNOWN, &[]).map_err(err("read event inputs"))?.get(0);
         let ledger: Vec<(i64, i64, String)> = tx
             .query("SELECT fingerprint, tail_hash, ids_state FROM ledger", &[])
             .map_err(err("re-key ledger"))?
@@ -114,7 +118,7 @@ impl Sink for PgStore {
                 &[&rekey(fp), &tail, &crate::sessions::rekey_ids_state(&ids, &state), &fp],
             )
             .map_err(err("re-key ledger"))?;
-            for table in ["transfers", "logins"] {
+            for table in ["transfers", "logins"].into_iter().filter(|_| inputs_known) {
                 tx.execute(&format!("UPDATE {table} SET input = $1 WHERE input = $2"), &[&rekey(fp), &fp])
                     .map_err(err("re-key event inputs"))?;
             }
@@ -295,3 +299,7 @@ pub(super) fn finish(tx: &mut Transaction<'_>, c: &Commit<'_>, done: Committed) 
     }
     Ok(())
 }
+
+/// Whether any stored event records its input.
+const INPUTS_KNOWN: &str = "SELECT EXISTS (SELECT 1 FROM transfers WHERE input IS NOT NULL) \
+     OR EXISTS (SELECT 1 FROM logins WHERE input IS NOT NULL)";
