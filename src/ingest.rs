@@ -256,10 +256,10 @@ impl IngestReport {
                         .to_string()
                 }
                 InputStatus::Mismatch { foreign } => format!(
-                    "{foreign} of its {} lines are not {} lines and none was used (wrong --format?); not marked as \
-                     read",
+                    "{foreign} of its {} lines are not {} lines and none was used (wrong --format?){}",
                     i.lines,
-                    i.format.map_or("-", |f| f.name())
+                    i.format.map_or("-", |f| f.name()),
+                    if i.resumed_from == 0 { "; not marked as read" } else { "" }
                 ),
                 InputStatus::Unusable { hint } => format!(
                     "{} of its {} lines rejected and none used: not marked as read (read again in full next time); \
@@ -660,7 +660,10 @@ fn run(
 /// lines of its head) and the time of its first line, for ordering.
 fn look(input: &Input, opts: &IngestOptions) -> (Option<Format>, Option<i64>) {
     let (mut parser, mut clock, templates) = (PrefixParser::new(), clock_for(input, opts.timezone), opts.templates());
-    let format = opts.format.or_else(|| detect(input, opts));
+    let format = match opts.format {
+        Some(f) => Some(f),
+        None => Format::detect(input.head_lines(), &mut parser, &mut clock, &templates),
+    };
     let first_time = format.and_then(|f| {
         let first_time = f.spec().first_time;
         input.head_lines().find_map(|l| first_time(l, &templates, &mut parser, &mut clock))
@@ -668,7 +671,8 @@ fn look(input: &Input, opts: &IngestOptions) -> (Option<Format>, Option<i64>) {
     (format, first_time)
 }
 
-/// The format the complete lines of an input's head detect as.
+/// The format the complete lines of an input's head detect as (what
+/// [`look`] finds when no format is forced).
 fn detect(input: &Input, opts: &IngestOptions) -> Option<Format> {
     let (mut parser, mut clock) = (PrefixParser::new(), clock_for(input, opts.timezone));
     Format::detect(input.head_lines(), &mut parser, &mut clock, &opts.templates())
@@ -729,7 +733,6 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
     // A forced format's input: what its head detects as, for the hint of
     // an input that turns out unusable.
     let detected = opts.format.and_then(|_| detect(&input, opts));
-    engine.last_input.insert(format, fingerprint);
     let mut cp = Checkpoint {
         fingerprint,
         name: name.clone(),
@@ -844,9 +847,14 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
     {
         rep.status = InputStatus::Unusable { hint: missing_option(format, detected) };
     }
-    // An input read in vain is not marked as read (nothing was committed
-    // of it: a batch commits only with events, and no line was used).
-    let in_vain = matches!(rep.status, InputStatus::Mismatch { .. } | InputStatus::Unusable { .. });
+    // An input read in vain from its start is not marked as read (nothing
+    // was committed of it: a batch commits only with events, and no line
+    // was used).
+    let in_vain =
+        rep.resumed_from == 0 && matches!(rep.status, InputStatus::Mismatch { .. } | InputStatus::Unusable { .. });
+    if !in_vain {
+        engine.last_input.insert(format, fingerprint);
+    }
     if in_vain {
         if !engine.events.is_empty() {
             engine.commit_of(Some(fingerprint), None)?;
