@@ -27,7 +27,7 @@ use crate::sessions::{AnyDecoder, IdGen, LineContext, Outcome};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use crate::error::StoreError;
-use crate::sinks::{Checkpoint, Commit, Committed, Sink};
+use crate::sinks::{Checkpoint, Commit, Committed, RekeyState, Sink};
 use crate::time::{Clock, Plausible, TimeZone};
 
 /// A batch is committed once the lines it was decoded from reach this many
@@ -93,6 +93,13 @@ pub enum InputStatus {
     Mismatch {
         /// Lines that are not of the format.
         foreign: u64,
+    },
+    /// Read from its start, but (nearly) every line was rejected and none
+    /// was used (see [`unusable`]): not marked as read, so the same input
+    /// read again with the right options is read in full.
+    Unusable {
+        /// The option that is probably missing or wrong.
+        hint: String,
     },
     /// Opening or reading failed; what was read before is committed.
     Failed(String),
@@ -190,7 +197,12 @@ impl IngestReport {
         if self.inputs.iter().any(|i| matches!(i.status, InputStatus::Failed(_))) {
             crate::EXIT_INPUT
         } else if self.rejected() > 0
-            || self.inputs.iter().any(|i| matches!(i.status, InputStatus::Unrecognised | InputStatus::Mismatch { .. }))
+            || self.inputs.iter().any(|i| {
+                matches!(
+                    i.status,
+                    InputStatus::Unrecognised | InputStatus::Mismatch { .. } | InputStatus::Unusable { .. }
+                )
+            })
         {
             crate::EXIT_REJECTED
         } else {
@@ -244,9 +256,15 @@ impl IngestReport {
                         .to_string()
                 }
                 InputStatus::Mismatch { foreign } => format!(
-                    "{foreign} of its {} lines are not {} lines and none was used (wrong --format?)",
+                    "{foreign} of its {} lines are not {} lines and none was used (wrong --format?){}",
                     i.lines,
-                    i.format.map_or("-", |f| f.name())
+                    i.format.map_or("-", |f| f.name()),
+                    if i.resumed_from == 0 { "; not marked as read" } else { "" }
+                ),
+                InputStatus::Unusable { hint } => format!(
+                    "{} of its {} lines rejected and none used: not marked as read (read again in full next time); \
+                     probably {hint}",
+                    i.rejected, i.lines
                 ),
                 InputStatus::Failed(_) => "stopped by the error above".to_string(),
             };
@@ -339,7 +357,7 @@ fn clock_for(input: &Input, tz: TimeZone) -> Clock {
 enum Request {
     Checkpoint(u64, SyncSender<Result<Option<Checkpoint>, StoreError>>),
     State(String, SyncSender<Result<Option<String>, StoreError>>),
-    Commit { events: Vec<Event>, checkpoint: Option<Checkpoint>, states: Vec<(String, String)> },
+    Commit { events: Vec<Event>, input: Option<u64>, checkpoint: Option<Checkpoint>, states: Vec<(String, String)> },
 }
 
 /// The engine's side of the store worker.
@@ -378,10 +396,10 @@ fn sink_worker(sink: &mut (dyn Sink + Send), rx: Receiver<Request>) -> (Committe
             Request::State(scope, reply) => {
                 let _ = reply.send(sink.state(&scope));
             }
-            Request::Commit { events, checkpoint, states } => {
+            Request::Commit { events, input, checkpoint, states } => {
                 let (scopes, texts): (Vec<String>, Vec<String>) = states.into_iter().unzip();
                 let states: Vec<(&str, String)> = scopes.iter().map(String::as_str).zip(texts).collect();
-                let commit = Commit { events: &events, checkpoint: checkpoint.as_ref(), states: &states };
+                let commit = Commit { events: &events, input, checkpoint: checkpoint.as_ref(), states: &states };
                 match sink.commit(&commit) {
                     Ok(done) => {
                         total.new += done.new;
@@ -406,6 +424,9 @@ struct Engine<'a> {
     ids_key: IdKey,
     report: IngestReport,
     events: Vec<Event>,
+    /// Per format, the ledger fingerprint of the input its decoder read
+    /// last: the events its sessions owe at the end of the run came from it.
+    last_input: HashMap<Format, u64>,
 }
 
 impl<'a> Engine<'a> {
@@ -450,12 +471,18 @@ impl<'a> Engine<'a> {
 
     /// Enriches the batch and hands it, the input's checkpoint and the open
     /// sessions to the store worker as one commit. (Ledger counts are added
-    /// by the store; `rejected` is cumulative.)
+    /// by the store; `rejected` is cumulative.) The events are stored as
+    /// the checkpoint's input's.
     fn commit(&mut self, checkpoint: Option<&Checkpoint>) -> Result<(), Error> {
+        self.commit_of(checkpoint.map(|c| c.fingerprint), checkpoint)
+    }
+
+    /// [`Engine::commit`] of events that came from the input `input`.
+    fn commit_of(&mut self, input: Option<u64>, checkpoint: Option<&Checkpoint>) -> Result<(), Error> {
         let mut events = std::mem::replace(&mut self.events, Vec::with_capacity(self.opts.batch_events.min(1 << 16)));
         self.enricher.enrich(&mut events);
         events.iter_mut().for_each(Event::scrub_nul);
-        let req = Request::Commit { events, checkpoint: checkpoint.cloned(), states: self.states() };
+        let req = Request::Commit { events, input, checkpoint: checkpoint.cloned(), states: self.states() };
         self.sink.tx.send(req).map_err(|_| worker_gone())
     }
 }
@@ -482,9 +509,9 @@ fn state_scope(scope: &str, server_host: &str) -> String {
 
 /// The open sessions `stored` of scope `scope`, saved before ids were
 /// keyed, with the ids they hold keyed by `key` (sealed again if they were).
-fn rekey_state(opts: &IngestOptions, key: &HostKey, scope: &str, stored: &str) -> Result<String, String> {
+pub fn rekey_state(templates: &Templates<'_>, key: &HostKey, scope: &str, stored: &str) -> Result<String, String> {
     let format_scope = scope.split_once('@').map_or(scope, |(s, _)| s);
-    let Some(mut d) = Format::all().map(|f| new_decoder(opts, f)).find(|d| d.scope() == format_scope) else {
+    let Some(mut d) = Format::all().map(|f| (f.spec().decoder)(templates)).find(|d| d.scope() == format_scope) else {
         return Ok(stored.to_string());
     };
     d.restore_text(&key.unseal(stored)?)?;
@@ -492,6 +519,20 @@ fn rekey_state(opts: &IngestOptions, key: &HostKey, scope: &str, stored: &str) -
     d.rekey_ids(&|id| ids.hash(id));
     let state = d.save_text();
     Ok(if key.is_sealed(stored) { key.seal(&state) } else { state })
+}
+
+/// The key of the content hashes (event ids, ledger fingerprints) of
+/// `sink`, prepared for `key` by [`Sink::key_ids`] (`rekey` re-keys the
+/// open sessions of a store written with unkeyed hashes).
+pub fn store_ids_key<S: Sink + ?Sized>(
+    sink: &mut S,
+    key: &HostKey,
+    rekey: &mut RekeyState<'_>,
+) -> Result<IdKey, Error> {
+    if crate::testhook::unkeyed_ids() {
+        return Ok(IdKey::unkeyed());
+    }
+    Ok(key.id_key().for_scheme(sink.key_ids(key, rekey)?))
 }
 
 /// Ingests `opts.inputs` into `sink`, every batch passing through
@@ -508,13 +549,9 @@ pub fn ingest(
 ) -> Result<IngestReport, Error> {
     let started = Instant::now();
     let store = sink.describe();
-    let ids_key = if crate::testhook::unkeyed_ids() {
-        IdKey::unkeyed()
-    } else {
-        let scheme =
-            sink.key_ids(enricher.key(), &mut |scope, state| rekey_state(opts, enricher.key(), scope, state))?;
-        enricher.key().id_key().for_scheme(scheme)
-    };
+    let ids_key = store_ids_key(sink, enricher.key(), &mut |scope, state| {
+        rekey_state(&opts.templates(), enricher.key(), scope, state)
+    })?;
     // One batch queued while one commits and one is parsed: bounded memory.
     let (tx, rx) = sync_channel::<Request>(1);
     std::thread::scope(|scope| {
@@ -553,6 +590,7 @@ fn run(
         ids_key,
         report: IngestReport { store, ..IngestReport::default() },
         events: Vec::with_capacity(opts.batch_events.min(1 << 16)),
+        last_input: HashMap::new(),
     };
     // Look at every input's head in parallel (format, time of the first
     // line). Each input is opened once: streams (stdin, pipes, FIFOs) stay
@@ -594,24 +632,26 @@ fn run(
         let r = read_input(&mut engine, p, progress)?;
         engine.report.inputs.push(r);
     }
-    let mut finished = Vec::new();
-    for d in engine.decoders.values_mut() {
-        d.finish(&engine.ids_key, &mut finished);
-    }
     // Sessions closed at the end have no line of their own to reject; their
-    // events outside the window are dropped all the same.
+    // events outside the window are dropped all the same. Each format's go
+    // in a commit of their own, as the events of the input its decoder
+    // read last.
     let latest = opts.plausible.latest(None, now_secs());
-    let before = finished.len();
-    finished.retain(|e| opts.plausible.contains(e.time(), latest));
-    if finished.len() < before {
-        tracing::warn!(
-            "{} event(s) of sessions still open at the end dropped: time outside the plausible window",
-            before - finished.len()
-        );
-    }
-    engine.events.extend(finished);
-    if !engine.decoders.is_empty() {
-        engine.commit(None)?;
+    let mut formats: Vec<Format> = engine.decoders.keys().copied().collect();
+    formats.sort_by_key(|f| f.name());
+    for f in formats {
+        let mut finished = Vec::new();
+        engine.decoders.get_mut(&f).expect("listed above").finish(&engine.ids_key, &mut finished);
+        let before = finished.len();
+        finished.retain(|e| opts.plausible.contains(e.time(), latest));
+        if finished.len() < before {
+            tracing::warn!(
+                "{} event(s) of sessions still open at the end dropped: time outside the plausible window",
+                before - finished.len()
+            );
+        }
+        engine.events.extend(finished);
+        engine.commit_of(engine.last_input.get(&f).copied(), None)?;
     }
     Ok(engine.report)
 }
@@ -629,6 +669,36 @@ fn look(input: &Input, opts: &IngestOptions) -> (Option<Format>, Option<i64>) {
         input.head_lines().find_map(|l| first_time(l, &templates, &mut parser, &mut clock))
     });
     (format, first_time)
+}
+
+/// The format the complete lines of an input's head detect as (what
+/// [`look`] finds when no format is forced).
+fn detect(input: &Input, opts: &IngestOptions) -> Option<Format> {
+    let (mut parser, mut clock) = (PrefixParser::new(), clock_for(input, opts.timezone));
+    Format::detect(input.head_lines(), &mut parser, &mut clock, &opts.templates())
+}
+
+/// Whether an input read from its start is unusable as read: at least one
+/// line rejected, none used, and rejected lines at least 90 % of its lines
+/// (the rest: lines without anything to count). Such an input is not
+/// marked as read, so that reading it again with the right options reads
+/// it in full.
+pub fn unusable(lines: u64, rejected: u64, ignored: u64) -> bool {
+    rejected > 0 && rejected + ignored == lines && rejected * 10 >= lines * 9
+}
+
+/// The option probably missing when an input read as `format` is
+/// [`unusable`]: the format its head detects as, if another, else the
+/// option that describes that format's line layout.
+fn missing_option(format: Format, detected: Option<Format>) -> String {
+    match detected {
+        Some(d) if d != format => format!("--format {} (its first lines read as {})", d.name(), d.name()),
+        _ => match format {
+            Format::Rsyncd => "--rsync-log-format (a custom rsyncd `log format`) or another --format".to_string(),
+            Format::ProftpdExtended => "--proftpd-log-format (its `LogFormat`) or another --format".to_string(),
+            f => format!("another --format than {} or --timezone", f.name()),
+        },
+    }
 }
 
 fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> Result<InputReport, Error> {
@@ -660,6 +730,9 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
         rep.status = InputStatus::Unrecognised;
         return Ok(rep);
     };
+    // A forced format's input: what its head detects as, for the hint of
+    // an input that turns out unusable.
+    let detected = opts.format.and_then(|_| detect(&input, opts));
     let mut cp = Checkpoint {
         fingerprint,
         name: name.clone(),
@@ -764,13 +837,31 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
     rep.lines = reader.lines() - first_line;
     rep.bytes = reader.offset() - first_offset;
     rep.unterminated = reader.unterminated();
-    if reader.offset() != committed_at || !engine.events.is_empty() {
-        checkpoint(&mut cp, &reader, &cx, base_rejected + rep.rejected);
-        engine.commit(Some(&cp))?;
-    }
     let used = rep.lines - rep.ignored - rep.rejected;
     if count_foreign && rep.status == InputStatus::Read && used == 0 && foreign > 0 && foreign * 10 >= rep.lines * 9 {
         rep.status = InputStatus::Mismatch { foreign };
+    } else if rep.status == InputStatus::Read
+        && rep.resumed_from == 0
+        && committed_at == first_offset
+        && unusable(rep.lines, rep.rejected, rep.ignored)
+    {
+        rep.status = InputStatus::Unusable { hint: missing_option(format, detected) };
+    }
+    // An input read in vain from its start is not marked as read (nothing
+    // was committed of it: a batch commits only with events, and no line
+    // was used).
+    let in_vain =
+        rep.resumed_from == 0 && matches!(rep.status, InputStatus::Mismatch { .. } | InputStatus::Unusable { .. });
+    if !in_vain {
+        engine.last_input.insert(format, fingerprint);
+    }
+    if in_vain {
+        if !engine.events.is_empty() {
+            engine.commit_of(Some(fingerprint), None)?;
+        }
+    } else if reader.offset() != committed_at || !engine.events.is_empty() {
+        checkpoint(&mut cp, &reader, &cx, base_rejected + rep.rejected);
+        engine.commit(Some(&cp))?;
     }
     progress.finish();
     Ok(rep)
@@ -862,5 +953,30 @@ impl Decoded {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_input_is_unusable_when_nearly_every_line_is_rejected_and_none_used() {
+        assert!(unusable(18, 18, 0));
+        assert!(unusable(10, 9, 1));
+        assert!(!unusable(10, 8, 2), "80 % rejected");
+        assert!(!unusable(10, 9, 0), "one line used");
+        assert!(!unusable(5, 0, 5), "nothing rejected: a log without transfers");
+        assert!(!unusable(0, 0, 0));
+    }
+
+    #[test]
+    fn the_hint_names_the_detected_format_or_the_layout_option() {
+        assert_eq!(
+            missing_option(Format::Vsftpd, Some(Format::Xferlog)),
+            "--format xferlog (its first lines read as xferlog)"
+        );
+        assert!(missing_option(Format::Rsyncd, Some(Format::Rsyncd)).starts_with("--rsync-log-format"));
+        assert!(missing_option(Format::ProftpdExtended, None).starts_with("--proftpd-log-format"));
     }
 }
