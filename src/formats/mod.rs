@@ -76,13 +76,31 @@ pub struct Spec {
     pub description: &'static str,
     /// How detection recognises it.
     pub detect: Detect,
-    /// The UTC time of a line, if it has one (orders inputs oldest first).
-    pub first_time: fn(&[u8], &Templates<'_>, &mut PrefixParser, &mut Clock) -> Option<Micros>,
+    /// The UTC time of a line, if it has one, and the server host it names
+    /// (orders inputs oldest first; tells whether an input continues the
+    /// saved sessions, see [`crate::sessions`]).
+    pub stamp: for<'a> fn(&'a [u8], &Templates<'_>, &mut PrefixParser, &mut Clock) -> Option<Stamp<'a>>,
     /// A fresh decoder.
     pub decoder: fn(&Templates<'_>) -> Box<dyn AnyDecoder>,
     /// The source name stored with its events (`None`: a router whose
     /// lines are stored under the formats it routes to).
     pub source: Option<SourceFormat>,
+}
+
+/// A line's time stamp and the server host it names, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp<'a> {
+    /// UTC time.
+    pub time: Micros,
+    /// Server host of the line (`None`: the ingesting host's name).
+    pub host: Option<&'a [u8]>,
+}
+
+impl Stamp<'_> {
+    /// A stamp of a line that names no host.
+    pub fn at(time: Micros) -> Stamp<'static> {
+        Stamp { time, host: None }
+    }
 }
 
 /// How detection recognises a format in a file's first lines.

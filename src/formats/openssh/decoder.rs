@@ -16,6 +16,11 @@
 //! that logs its own auth lines to syslog are recognised by pid and never
 //! anchor anything. Both queues are bounded and carried to the next run,
 //! so the two files may come in either order or in different runs.
+//!
+//! Sessions and queues are joined by pid and by order, with no bound in
+//! time, so the saved state only meets lines that follow it
+//! ([`Joins::Continuing`]): the next run of the same file, the next file
+//! after a rotation, an `-E` file (no time stamps: it continues anything).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
@@ -28,7 +33,7 @@ use crate::formats::openssh::{self, is_openssh_program, unvis, Message};
 use crate::model::{
     Direction, Event, Granularity, Login, LoginOutcome, Micros, Protocol, SourceFormat, Status, Transfer,
 };
-use crate::sessions::{client_ip, Decoder, LineContext, Outcome};
+use crate::sessions::{client_ip, Decoder, Joins, LineContext, Outcome};
 
 const TAG_UP: u8 = 41;
 const TAG_DOWN: u8 = 42;
@@ -208,6 +213,8 @@ impl OpensshDecoder {
 impl Decoder for OpensshDecoder {
     /// Open SFTP sessions, `-E` attempts waiting for their time, anchors.
     type State = State;
+
+    const JOINS: Joins = Joins::Continuing;
 
     fn scope(&self) -> &'static str {
         "openssh"

@@ -302,7 +302,7 @@ pub const SPEC: crate::formats::Spec = crate::formats::Spec {
     detect: crate::formats::Detect::Lines(|p| {
         looks_like_untimed(p.line) || p.prefix().and_then(|x| x.program).is_some_and(is_openssh_program)
     }),
-    first_time: crate::formats::prefix::first_time,
+    stamp: crate::formats::prefix::stamp,
     decoder: |_| Box::new(decoder::OpensshDecoder::default()),
     source: Some(crate::model::SourceFormat::Openssh),
 };

@@ -264,7 +264,7 @@ pub const SPEC: crate::formats::Spec = crate::formats::Spec {
     description: "ProFTPD ExtendedLog with its LogFormat (--proftpd-log-format, default %h %l %u %t \"%r\" %s %b): \
                   STOR/RETR/APPE/DELE",
     detect: crate::formats::Detect::Lines(|p| p.templates.proftpd.parse(p.line).is_some()),
-    first_time: |line, t, _, clock| t.proftpd.parse(line)?.time(clock),
+    stamp: |line, t, _, clock| t.proftpd.parse(line)?.time(clock).map(crate::formats::Stamp::at),
     decoder: |t| Box::new(decoder::ProftpdExtendedDecoder::new(t.proftpd.clone())),
     source: Some(crate::model::SourceFormat::ProftpdExtended),
 };
