@@ -129,38 +129,17 @@ impl LoginOutcome {
     }
 }
 
-/// Which log format produced an event.
+/// Which log format produced an event: the name its format is registered
+/// under (`formats::REGISTRY`, `Spec::source`), as stored and accepted by
+/// `--format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SourceFormat {
-    /// rsync daemon log (log file or syslog).
-    Rsyncd,
-    /// xferlog (wu-ftpd format).
-    Xferlog,
-    /// vsftpd's own log.
-    Vsftpd,
-    /// SFTPGo JSON log.
-    Sftpgo,
-    /// OpenSSH (sftp-server, internal-sftp, sshd).
-    Openssh,
-    /// ProFTPD SystemLog / SFTPLog.
-    Proftpd,
-    /// ProFTPD ExtendedLog.
-    ProftpdExtended,
-}
+#[serde(transparent)]
+pub struct SourceFormat(pub &'static str);
 
 impl SourceFormat {
     /// Name as stored and accepted by `--format`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            SourceFormat::Rsyncd => "rsyncd",
-            SourceFormat::Xferlog => "xferlog",
-            SourceFormat::Vsftpd => "vsftpd",
-            SourceFormat::Sftpgo => "sftpgo",
-            SourceFormat::Openssh => "openssh",
-            SourceFormat::Proftpd => "proftpd",
-            SourceFormat::ProftpdExtended => "proftpd-extended",
-        }
+        self.0
     }
 }
 

@@ -384,7 +384,7 @@ mod tests {
             client_host: host.map(String::from),
             session: None,
             server_host: "vm".into(),
-            source: SourceFormat::Rsyncd,
+            source: SourceFormat("rsyncd"),
             granularity: Granularity::File,
             origin: None,
         })

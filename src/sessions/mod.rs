@@ -465,7 +465,7 @@ mod tests {
                 method: None,
                 session: None,
                 server_host: Arc::from(host),
-                source: crate::model::SourceFormat::Rsyncd,
+                source: crate::formats::rsync::SPEC.source(),
                 origin: None,
             })
         };

@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use crate::enrich::hostkey::IdKey;
 use crate::formats::openssh::{self, is_openssh_program, unvis, Message};
 use crate::model::{
-    Direction, Event, Granularity, Login, LoginOutcome, Micros, Protocol, SourceFormat, Status, Transfer,
+    Direction, Event, Granularity, Login, LoginOutcome, Micros, Protocol, Status, Transfer,
 };
 use crate::sessions::{client_ip, Decoder, Joins, LineContext, Outcome};
 
@@ -140,7 +140,7 @@ impl OpensshDecoder {
                 method: Some(u.method),
                 session: Some(Arc::from(format!("sshd {}", a.pid))),
                 server_host: a.host,
-                source: SourceFormat::Openssh,
+                source: super::SPEC.source(),
                 origin: None,
             }));
         }
@@ -340,7 +340,7 @@ impl Decoder for OpensshDecoder {
                         client_host: None,
                         session: s.map(|s| s.sid.clone()),
                         server_host: server.clone(),
-                        source: SourceFormat::Openssh,
+                        source: super::SPEC.source(),
                         origin: None,
                         granularity: Granularity::File,
                     }));
@@ -365,7 +365,7 @@ impl Decoder for OpensshDecoder {
                     client_host: None,
                     session: s.map(|s| s.sid.clone()),
                     server_host: server,
-                    source: SourceFormat::Openssh,
+                    source: super::SPEC.source(),
                     origin: None,
                     granularity: Granularity::File,
                 }));
@@ -393,7 +393,7 @@ impl Decoder for OpensshDecoder {
                         method: Some(String::from_utf8_lossy(method).into_owned()),
                         session: Some(session.clone()),
                         server_host: server.clone(),
-                        source: SourceFormat::Openssh,
+                        source: super::SPEC.source(),
                         origin: None,
                     }));
                 }

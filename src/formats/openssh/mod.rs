@@ -295,7 +295,6 @@ pub fn is_openssh_program(p: &[u8]) -> bool {
 
 /// The registry entry of the openssh format.
 pub const SPEC: crate::formats::Spec = crate::formats::Spec {
-    format: crate::formats::Format::Openssh,
     name: "openssh",
     description: "OpenSSH sftp-server/internal-sftp (-l INFO/VERBOSE) and sshd logins in syslog (auth.log), \
                   BSD or RFC 3339 time stamps",
@@ -304,7 +303,6 @@ pub const SPEC: crate::formats::Spec = crate::formats::Spec {
     }),
     stamp: crate::formats::prefix::stamp,
     decoder: |_| Box::new(decoder::OpensshDecoder::default()),
-    source: Some(crate::model::SourceFormat::Openssh),
 };
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::formats::proftpd::{self, Message};
-use crate::model::{Event, Login, LoginOutcome, Micros, Protocol, SourceFormat, ANONYMOUS};
+use crate::model::{Event, Login, LoginOutcome, Micros, Protocol, ANONYMOUS};
 use crate::sessions::{client_ip, Decoder, Joins, LineContext, Outcome, ServerName};
 
 const TAG_LOGIN: u8 = 51;
@@ -144,7 +144,7 @@ impl Decoder for ProftpdDecoder {
             method,
             session: Some(Arc::from(l.pid.to_string())),
             server_host: server,
-            source: SourceFormat::Proftpd,
+            source: super::SPEC.source(),
             origin: None,
         }));
         Outcome::Used

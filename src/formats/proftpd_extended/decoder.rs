@@ -3,7 +3,7 @@
 //! [`crate::formats::proftpd_extended`]).
 
 use crate::formats::proftpd_extended::ExtendedFormat;
-use crate::model::{Direction, Event, Granularity, Protocol, SourceFormat, Status, Transfer, ANONYMOUS};
+use crate::model::{Direction, Event, Granularity, Protocol, Status, Transfer, ANONYMOUS};
 use crate::sessions::{client_ip, Decoder, LineContext, Outcome, ServerName};
 
 const TAG: u8 = 61;
@@ -89,7 +89,7 @@ impl Decoder for ProftpdExtendedDecoder {
                 .map(|h| String::from_utf8_lossy(h).into_owned()),
             session: None,
             server_host: server,
-            source: SourceFormat::ProftpdExtended,
+            source: super::SPEC.source(),
             origin: None,
             granularity: Granularity::File,
         }));

@@ -27,7 +27,7 @@ use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 use crate::enrich::hostkey::IdKey;
 use crate::formats::rsync::{parse_message, unescape, FileLine, LogFormat, Record, Request};
 use crate::model::{
-    Direction, Event, Granularity, Login, LoginOutcome, Micros, Protocol, SourceFormat, Status, Transfer, ANONYMOUS,
+    Direction, Event, Granularity, Login, LoginOutcome, Micros, Protocol, Status, Transfer, ANONYMOUS,
 };
 use crate::sessions::{client_ip, Decoder, Joins, LineContext, Outcome};
 
@@ -221,7 +221,7 @@ impl Decoder for RsyncDecoder {
                         method: Some("password".into()),
                         session: Some(s.sid.clone()),
                         server_host: hi.name.clone(),
-                        source: SourceFormat::Rsyncd,
+                        source: super::SPEC.source(),
                         origin: None,
                     }));
                 }
@@ -240,7 +240,7 @@ impl Decoder for RsyncDecoder {
                     method: Some("password".into()),
                     session: sess.map(|s| s.sid.clone()),
                     server_host: hi.name.clone(),
-                    source: SourceFormat::Rsyncd,
+                    source: super::SPEC.source(),
                     origin: None,
                 }));
             }
@@ -448,7 +448,7 @@ fn file_event(
         client_host: host,
         session,
         server_host: server.clone(),
-        source: SourceFormat::Rsyncd,
+        source: super::SPEC.source(),
         origin: None,
         granularity: Granularity::File,
     }));
@@ -508,7 +508,7 @@ fn close(server: &Arc<str>, pid: u32, s: Session, transfer_logging: bool, ids: &
         client_host: s.host.clone(),
         session: Some(s.sid.clone()),
         server_host: server.clone(),
-        source: SourceFormat::Rsyncd,
+        source: super::SPEC.source(),
         origin: None,
         granularity: Granularity::Session,
     }));

@@ -128,7 +128,6 @@ impl Decoder for SyslogDecoder {
 /// it holds sshd/sftp-server lines, or when most of its rsyncd lines carry
 /// a syslog program name, and these lines outnumber any other format's.
 pub const SPEC: crate::formats::Spec = crate::formats::Spec {
-    format: Format::Syslog,
     name: "syslog",
     description: "syslog file with several programs (auth.log, daemon.log, syslog): rsyncd lines read as rsyncd, \
                   sshd/sftp-server/internal-sftp as openssh, other programs skipped",
@@ -140,7 +139,6 @@ pub const SPEC: crate::formats::Spec = crate::formats::Spec {
     }),
     stamp: crate::formats::prefix::stamp,
     decoder: |t| Box::new(SyslogDecoder::new(t.rsync.clone())),
-    source: None,
 };
 
 #[cfg(test)]

@@ -267,7 +267,7 @@ mod tests {
             client_host: None,
             session: Some("101@1772359201".into()),
             server_host: "mirror 1".into(),
-            source: SourceFormat::Rsyncd,
+            source: SourceFormat("rsyncd"),
             granularity: Granularity::File,
             origin: Some(Arc::new(Origin {
                 country: Some("FR".into()),
