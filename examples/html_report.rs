@@ -108,7 +108,7 @@ fn build(db: &std::path::Path, events: u64) -> Result<(), Box<dyn std::error::Er
                     method: None,
                     session: None,
                     server_host: host,
-                    source: xferstats::formats::rsync::SPEC.source(),
+                    source: xferstats::formats::Format::Rsyncd.source(),
                     origin,
                 })
             } else {
@@ -146,7 +146,7 @@ fn build(db: &std::path::Path, events: u64) -> Result<(), Box<dyn std::error::Er
                     client_host: None,
                     session: None,
                     server_host: host,
-                    source: xferstats::formats::rsync::SPEC.source(),
+                    source: xferstats::formats::Format::Rsyncd.source(),
                     granularity: Granularity::File,
                     origin,
                 })

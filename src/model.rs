@@ -7,7 +7,6 @@
 //!
 //! Times are Unix microseconds in UTC. Byte counts are `u64`.
 
-use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -129,25 +128,12 @@ impl LoginOutcome {
     }
 }
 
-/// Which log format produced an event: the name its format is registered
-/// under (`formats::REGISTRY`, `Spec::source`), as stored and accepted by
-/// `--format`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct SourceFormat(pub &'static str);
-
-impl SourceFormat {
-    /// Name as stored and accepted by `--format`.
-    pub fn as_str(self) -> &'static str {
-        self.0
-    }
-}
-
-impl fmt::Display for SourceFormat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// Which log format produced an event: its format (`formats::Format`,
+/// whose `source()` makes it), one byte per event. It is stored, printed
+/// and serialised as the format's registered name (`as_str`, with the
+/// registry in `formats`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SourceFormat(pub(crate) u8);
 
 /// Whether a transfer describes one file or a whole session's byte count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

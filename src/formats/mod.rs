@@ -70,7 +70,7 @@ registry! {
 #[derive(Clone, Copy)]
 pub struct Spec {
     /// Name used by `--format` and in messages, and stored with the
-    /// format's events ([`Spec::source`]).
+    /// format's events ([`Format::source`]).
     pub name: &'static str,
     /// One-line description for `xferstats formats`.
     pub description: &'static str,
@@ -82,14 +82,6 @@ pub struct Spec {
     pub stamp: for<'a> fn(&'a [u8], &Templates<'_>, &mut PrefixParser, &mut Clock) -> Option<Stamp<'a>>,
     /// A fresh decoder.
     pub decoder: fn(&Templates<'_>) -> Box<dyn AnyDecoder>,
-}
-
-impl Spec {
-    /// The source stored with the format's events: its name. (A router's
-    /// lines are stored under the formats it routes to.)
-    pub const fn source(&self) -> SourceFormat {
-        SourceFormat(self.name)
-    }
 }
 
 /// A line's time stamp and the server host it names, if any.
@@ -240,6 +232,33 @@ pub fn is_foreign(line: &[u8]) -> bool {
     prefix::prefix_shape(line).is_none() && !openssh::looks_like_untimed(line)
 }
 
+impl Format {
+    /// The source of the format's events. (A router's lines are stored
+    /// under the formats it routes to.)
+    pub const fn source(self) -> SourceFormat {
+        SourceFormat(self as u8)
+    }
+}
+
+impl SourceFormat {
+    /// Name as stored and accepted by `--format`: its format's name.
+    pub fn as_str(self) -> &'static str {
+        REGISTRY[self.0 as usize].name
+    }
+}
+
+impl fmt::Display for SourceFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for SourceFormat {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 impl fmt::Display for Format {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -260,7 +279,7 @@ mod tests {
         for f in Format::all() {
             assert_eq!(Format::from_name(f.name()).unwrap(), f);
             assert_eq!(Format::from_name(&f.name().to_uppercase()).unwrap(), f);
-            assert_eq!(f.spec().source().as_str(), f.name());
+            assert_eq!(f.source().as_str(), f.name());
         }
         assert!(Format::from_name("auto").is_err());
     }

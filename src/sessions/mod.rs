@@ -465,7 +465,7 @@ mod tests {
                 method: None,
                 session: None,
                 server_host: Arc::from(host),
-                source: crate::formats::rsync::SPEC.source(),
+                source: crate::formats::Format::Rsyncd.source(),
                 origin: None,
             })
         };

@@ -28,6 +28,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::formats::Format;
 use crate::enrich::hostkey::IdKey;
 use crate::formats::openssh::{self, is_openssh_program, unvis, Message};
 use crate::model::{
@@ -140,7 +141,7 @@ impl OpensshDecoder {
                 method: Some(u.method),
                 session: Some(Arc::from(format!("sshd {}", a.pid))),
                 server_host: a.host,
-                source: super::SPEC.source(),
+                source: Format::Openssh.source(),
                 origin: None,
             }));
         }
@@ -340,7 +341,7 @@ impl Decoder for OpensshDecoder {
                         client_host: None,
                         session: s.map(|s| s.sid.clone()),
                         server_host: server.clone(),
-                        source: super::SPEC.source(),
+                        source: Format::Openssh.source(),
                         origin: None,
                         granularity: Granularity::File,
                     }));
@@ -365,7 +366,7 @@ impl Decoder for OpensshDecoder {
                     client_host: None,
                     session: s.map(|s| s.sid.clone()),
                     server_host: server,
-                    source: super::SPEC.source(),
+                    source: Format::Openssh.source(),
                     origin: None,
                     granularity: Granularity::File,
                 }));
@@ -393,7 +394,7 @@ impl Decoder for OpensshDecoder {
                         method: Some(String::from_utf8_lossy(method).into_owned()),
                         session: Some(session.clone()),
                         server_host: server.clone(),
-                        source: super::SPEC.source(),
+                        source: Format::Openssh.source(),
                         origin: None,
                     }));
                 }

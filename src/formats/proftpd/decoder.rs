@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use crate::formats::Format;
 use crate::formats::proftpd::{self, Message};
 use crate::model::{Event, Login, LoginOutcome, Micros, Protocol, ANONYMOUS};
 use crate::sessions::{client_ip, Decoder, Joins, LineContext, Outcome, ServerName};
@@ -144,7 +145,7 @@ impl Decoder for ProftpdDecoder {
             method,
             session: Some(Arc::from(l.pid.to_string())),
             server_host: server,
-            source: super::SPEC.source(),
+            source: Format::Proftpd.source(),
             origin: None,
         }));
         Outcome::Used

@@ -2,6 +2,7 @@
 //! one event. Logins are left to the SystemLog (see
 //! [`crate::formats::proftpd_extended`]).
 
+use crate::formats::Format;
 use crate::formats::proftpd_extended::ExtendedFormat;
 use crate::model::{Direction, Event, Granularity, Protocol, Status, Transfer, ANONYMOUS};
 use crate::sessions::{client_ip, Decoder, LineContext, Outcome, ServerName};
@@ -89,7 +90,7 @@ impl Decoder for ProftpdExtendedDecoder {
                 .map(|h| String::from_utf8_lossy(h).into_owned()),
             session: None,
             server_host: server,
-            source: super::SPEC.source(),
+            source: Format::ProftpdExtended.source(),
             origin: None,
             granularity: Granularity::File,
         }));

@@ -24,6 +24,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
+use crate::formats::Format;
 use crate::enrich::hostkey::IdKey;
 use crate::formats::rsync::{parse_message, unescape, FileLine, LogFormat, Record, Request};
 use crate::model::{
@@ -221,7 +222,7 @@ impl Decoder for RsyncDecoder {
                         method: Some("password".into()),
                         session: Some(s.sid.clone()),
                         server_host: hi.name.clone(),
-                        source: super::SPEC.source(),
+                        source: Format::Rsyncd.source(),
                         origin: None,
                     }));
                 }
@@ -240,7 +241,7 @@ impl Decoder for RsyncDecoder {
                     method: Some("password".into()),
                     session: sess.map(|s| s.sid.clone()),
                     server_host: hi.name.clone(),
-                    source: super::SPEC.source(),
+                    source: Format::Rsyncd.source(),
                     origin: None,
                 }));
             }
@@ -448,7 +449,7 @@ fn file_event(
         client_host: host,
         session,
         server_host: server.clone(),
-        source: super::SPEC.source(),
+        source: Format::Rsyncd.source(),
         origin: None,
         granularity: Granularity::File,
     }));
@@ -508,7 +509,7 @@ fn close(server: &Arc<str>, pid: u32, s: Session, transfer_logging: bool, ids: &
         client_host: s.host.clone(),
         session: Some(s.sid.clone()),
         server_host: server.clone(),
-        source: super::SPEC.source(),
+        source: Format::Rsyncd.source(),
         origin: None,
         granularity: Granularity::Session,
     }));

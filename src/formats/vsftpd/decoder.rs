@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use crate::formats::Format;
 use crate::formats::vsftpd::{self, Action};
 use crate::formats::xferlog::decoder::host_fields;
 use crate::model::{
@@ -65,7 +66,7 @@ impl Decoder for VsftpdDecoder {
                 method: Some(if l.anonymous { "anonymous" } else { "password" }.into()),
                 session,
                 server_host: server,
-                source: super::SPEC.source(),
+                source: Format::Vsftpd.source(),
                 origin: None,
             }));
             return Outcome::Used;
@@ -99,7 +100,7 @@ impl Decoder for VsftpdDecoder {
             client_host,
             session,
             server_host: server,
-            source: super::SPEC.source(),
+            source: Format::Vsftpd.source(),
             origin: None,
             granularity: Granularity::File,
         }));

@@ -4,6 +4,7 @@
 
 use std::net::IpAddr;
 
+use crate::formats::Format;
 use crate::formats::xferlog;
 use crate::model::{Direction, Event, Granularity, Protocol, Status, Transfer, ANONYMOUS};
 use crate::sessions::{client_ip, Decoder, LineContext, Outcome, ServerName, StampCache};
@@ -79,7 +80,7 @@ impl Decoder for XferlogDecoder {
             client_host,
             session: None,
             server_host: server,
-            source: super::SPEC.source(),
+            source: Format::Xferlog.source(),
             origin: None,
             granularity: Granularity::File,
         }));
@@ -125,7 +126,7 @@ mod tests {
         assert_eq!(t[7].status, Status::Interrupted);
         assert_eq!((t[8].protocol, t[8].bytes, t[8].status), (Protocol::Scp, 0, Status::Completed));
         assert_eq!((t[9].protocol, t[9].user.as_str()), (Protocol::Ftps, "guest1"));
-        assert!(t.iter().all(|t| &*t.server_host == "ftp1" && t.source == crate::formats::xferlog::SPEC.source()));
+        assert!(t.iter().all(|t| &*t.server_host == "ftp1" && t.source == Format::Xferlog.source()));
     }
 
     /// Fuzzing found: a transfer time beyond the range of a time stamp

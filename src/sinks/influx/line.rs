@@ -246,7 +246,7 @@ pub fn daily_logins(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Direction, Granularity, Origin, Protocol, SourceFormat, Status};
+    use crate::model::{Direction, Granularity, Origin, Protocol, Status};
     use std::sync::Arc;
 
     fn t(module: &str, path: &str, user: &str) -> Transfer {
@@ -267,7 +267,7 @@ mod tests {
             client_host: None,
             session: Some("101@1772359201".into()),
             server_host: "mirror 1".into(),
-            source: SourceFormat("rsyncd"),
+            source: crate::formats::Format::Rsyncd.source(),
             granularity: Granularity::File,
             origin: Some(Arc::new(Origin {
                 country: Some("FR".into()),
