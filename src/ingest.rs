@@ -392,9 +392,10 @@ struct Chains {
 }
 
 impl Chains {
-    /// The chain an input continues: the saved one when the input resumes
-    /// from its checkpoint, its head is not older than the saved horizon,
-    /// or the format's joins are not kept by input; else a chain of this run's older inputs that its head
+    /// The chain an input continues (0: the saved one): the saved one when
+    /// the input resumes from its checkpoint, when its head is not older
+    /// than the saved horizon, or when the format's joins are not kept by
+    /// input; else a chain of this run's older inputs that its head
     /// continues, or a new one.
     fn pick(&mut self, resumed: bool, head: &[(String, Micros)], new: impl FnOnce() -> Box<dyn AnyDecoder>) -> usize {
         if resumed || self.saved.decoder.joins() != Joins::Continuing || self.saved.horizon.continued_by(head) {
@@ -407,6 +408,7 @@ impl Chains {
         self.apart.len()
     }
 
+    /// Chain `i` of [`Chains::pick`].
     fn get(&mut self, i: usize) -> &mut Chain {
         match i {
             0 => &mut self.saved,
@@ -651,6 +653,7 @@ struct Look {
     head: Vec<(String, Micros)>,
 }
 
+/// Looks at the head of an opened input.
 fn look(input: &Input, opts: &IngestOptions) -> Look {
     let (mut parser, mut clock, templates) = (PrefixParser::new(), clock_for(input, opts.timezone), opts.templates());
     let format = match opts.format {
@@ -689,10 +692,8 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
     if input.fingerprint(&key) != looked_at {
         // Opened again by name and replaced (rotated) since its head was
         // looked at, or grown from empty: its own head decides.
-        (format, head) = {
-            let l = look(&input, opts);
-            (l.format, l.head)
-        };
+        let again = look(&input, opts);
+        (format, head) = (again.format, again.head);
     }
     let mut rep = InputReport::new(name.clone(), format, InputStatus::Read);
     rep.compression = Some(input.compression);
