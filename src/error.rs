@@ -38,10 +38,7 @@ pub enum ConfigError {
         reason: String,
     },
     /// `--db` names a store this build does not know.
-    #[error(
-        "--db '{0}': unknown store (expected sqlite:PATH, a file path, postgres://…, postgres:, influxdb://…, \
-         influxdb2://…, influxdb: or influxdb2:)"
-    )]
+    #[error("--db '{0}': unknown store (expected {})", crate::sinks::scheme_forms())]
     Store(String),
     /// A PostgreSQL connection string that does not parse (the string itself
     /// is not repeated: it may hold a password).
@@ -63,6 +60,28 @@ pub enum ConfigError {
         /// The value given.
         value: String,
     },
+    /// A report day (`--since`, `--until`, `--day`) could not be read.
+    #[error("{flag} '{value}': expected a day YYYY-MM-DD, today, yesterday or -Nd (N days ago)")]
+    ReportDay {
+        /// The flag.
+        flag: &'static str,
+        /// The value given.
+        value: String,
+    },
+    /// `--since` is after `--until`: the period holds no day.
+    #[error("--since {since} is after --until {until}: the period holds no day (swap them?)")]
+    ReversedRange {
+        /// `--since` as a day.
+        since: String,
+        /// `--until` as a day.
+        until: String,
+    },
+    /// Filters or `--top` with `--format html` (the page filters itself).
+    #[error(
+        "--user, --host, --protocol, --module and --top do not apply to --format html: the page has its own \
+         filters and drill-down"
+    )]
+    HtmlFilter,
     /// `--by` names an unknown key.
     #[error("--by '{0}': unknown key (expected day, user, protocol, direction, host, module, client, status, country, city)")]
     ReportKey(String),
@@ -347,6 +366,34 @@ pub fn exit_code_of(e: &(dyn std::error::Error + 'static)) -> Option<u8> {
             Some(InputError::EXIT_CODE)
         } else {
             None
+        }
+    })
+}
+
+/// What to check when a server did not answer in time.
+pub const TIMEOUT_CHECK: &str = "check that the host is reachable: network, firewall";
+
+/// What to check when `e` (or one of its causes) is a failed connection to
+/// a database server: added once to the error line by the binary.
+pub fn what_to_check(e: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    let chain = || std::iter::successors(Some(e), |c| c.source());
+    let text = chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": ");
+    if text.contains("password authentication failed") {
+        return Some("check the user and password (in --db, or PGPASSWORD / ~/.pgpass)");
+    }
+    if text.contains("failed to lookup address") || text.contains("Name or service not known") {
+        return Some("check the host name in --db");
+    }
+    chain().find_map(|c| {
+        let io = c.downcast_ref::<io::Error>()?;
+        match io.kind() {
+            io::ErrorKind::ConnectionRefused => {
+                Some("check that the server runs and listens on the host and port of --db")
+            }
+            io::ErrorKind::TimedOut | io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => {
+                Some(TIMEOUT_CHECK)
+            }
+            _ => None,
         }
     })
 }

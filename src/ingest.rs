@@ -198,10 +198,26 @@ impl IngestReport {
         }
     }
 
-    /// The human summary printed after an import.
+    /// One `xferstats: error: …` line per input that could not be read
+    /// (missing, unreadable, a directory, a read error part-way): printed
+    /// before the summary, and alone under `-q`.
+    pub fn error_lines(&self) -> String {
+        let mut s = String::new();
+        for i in &self.inputs {
+            if let InputStatus::Failed(e) = &i.status {
+                s.push_str("xferstats: error: ");
+                s.push_str(&sanitize_bytes(e.as_bytes(), 300));
+                s.push('\n');
+            }
+        }
+        s
+    }
+
+    /// The human summary printed after an import, after the error lines of
+    /// the inputs that failed ([`IngestReport::error_lines`]).
     pub fn render(&self, verbose: bool) -> String {
         use std::fmt::Write;
-        let mut s = String::new();
+        let mut s = self.error_lines();
         let secs = self.elapsed.as_secs_f64().max(1e-9);
         let mb = self.bytes() as f64 / 1e6;
         let _ = writeln!(
@@ -232,10 +248,15 @@ impl IngestReport {
                     i.lines,
                     i.format.map_or("-", |f| f.name())
                 ),
-                InputStatus::Failed(e) => format!("error: {}", sanitize_bytes(e.as_bytes(), 300)),
+                InputStatus::Failed(_) => "stopped by the error above".to_string(),
             };
             // Nothing new in an input read before is the normal case of a
             // scheduled run: only `-v` says so.
+            // A failed input has its own error line above the summary; one
+            // that failed part-way is listed too, for what was read of it.
+            if matches!(i.status, InputStatus::Failed(_)) && i.lines == 0 {
+                continue;
+            }
             let routine = note.is_empty() || matches!(i.status, InputStatus::Read);
             let interesting = !routine || i.rejected > 0 || i.unterminated;
             if verbose || interesting {
@@ -534,8 +555,9 @@ pub fn ingest(
     let ids_key = if crate::testhook::unkeyed_ids() {
         IdKey::unkeyed()
     } else {
-        sink.key_ids(enricher.key(), &mut |scope, state| rekey_state(opts, enricher.key(), scope, state))?;
-        enricher.key().id_key()
+        let scheme =
+            sink.key_ids(enricher.key(), &mut |scope, state| rekey_state(opts, enricher.key(), scope, state))?;
+        enricher.key().id_key().for_scheme(scheme)
     };
     // One batch queued while one commits and one is parsed: bounded memory.
     let (tx, rx) = sync_channel::<Request>(1);
@@ -726,7 +748,17 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
     // after it.
     let (size, clock) = (input.size, clock_for(&input, opts.timezone));
     let latest = opts.plausible.latest(input.mtime, now_secs());
-    let mut reader = match engine.sink.checkpoint(fingerprint)?.filter(|_| input.is_seekable()) {
+    // A ledger entry of the first line (a store written before fingerprints
+    // looked further, or the input before it grew past the span) is the
+    // fallback; the tail hash verifies it like any checkpoint.
+    let found = match engine.sink.checkpoint(fingerprint)? {
+        None => match input.first_line_fingerprint(&key).filter(|f| *f != fingerprint) {
+            Some(first_line) => engine.sink.checkpoint(first_line)?,
+            None => None,
+        },
+        found => found,
+    };
+    let mut reader = match found.filter(|_| input.is_seekable()) {
         None => LineReader::new(input, key),
         Some(old) => match LineReader::resume(
             input,
@@ -740,11 +772,11 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
                 rep.resumed_from = old.offset;
                 resumed = true;
                 ids = IdGen::restore(key, &old.ids);
-                cp = Checkpoint { name: name.clone(), format: format.name().to_string(), ..old };
+                cp = Checkpoint { fingerprint, name: name.clone(), format: format.name().to_string(), ..old };
                 reader
             }
             Err(input) => {
-                tracing::info!(input = %crate::sanitize::sanitize(&name), "content differs from the checkpoint with the same first line; reading from the start");
+                tracing::info!(input = %crate::sanitize::sanitize(&name), "content differs from the checkpoint with the same start; reading from the start");
                 LineReader::new(input.rewind().map_err(Error::Input)?, key)
             }
         },
@@ -755,7 +787,8 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
     // --format from a log without transfers.
     let count_foreign = opts.format.is_some() && matches!(format, Format::Syslog | Format::Openssh);
     let mut foreign = 0u64;
-    let mut cx = LineContext { clock, prefix: PrefixParser::new(), ids, server_host: opts.server_host.clone() };
+    let prefix = PrefixParser::whole_seconds(key.content_ids());
+    let mut cx = LineContext { clock, prefix, ids, server_host: opts.server_host.clone() };
     let chain = engine.decoders(format)?.pick(resumed, &head, || new_decoder(opts, format));
     if chain > 0 {
         tracing::info!(input = %crate::sanitize::sanitize(&name), "older than the saved open sessions: read with sessions of its own");

@@ -15,7 +15,10 @@
 //! * [`enrich`] — GeoIP location, geohash, keyed client hash, and the
 //!   IP-privacy mode applied before anything is stored;
 //! * [`sinks`] — stores behind the [`sinks::Sink`] and [`sinks::Store`]
-//!   traits (SQLite by default);
+//!   traits (SQLite by default), one folder each, named by `--db` through
+//!   [`sinks::SCHEMES`];
+//! * [`rollup`] — the daily rollup keys, the metrics and the report types,
+//!   defined once for every store and `report`;
 //! * [`report`] — daily digest and grouped reports.
 //!
 //! [`ingest::ingest`] drives the first five; the binary only turns command
@@ -32,6 +35,7 @@ pub mod input;
 pub mod model;
 pub mod progress;
 pub mod report;
+pub mod rollup;
 pub mod sanitize;
 pub mod sessions;
 pub mod sinks;

@@ -2,13 +2,15 @@
 //! calls the library. Nothing else lives here.
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
-use xferstats::config::{default_dir, local_hostname, StoreSpec, DB_ENV, STATE_DIR_ENV};
+use xferstats::config::file::{self as config_file, Effective, FileConfig, Given, Origin, Setting, CONFIG_ENV};
+use xferstats::config::{default_dir, local_hostname, DB_ENV, STATE_DIR_ENV};
 use xferstats::enrich::hostkey::{HostKey, KEY_ENV};
 use xferstats::enrich::{EnrichOptions, Enricher, GeoipChoice, IpMode, DEFAULT_GEOHASH_PRECISION};
 use xferstats::filemode::DbMode;
@@ -17,8 +19,9 @@ use xferstats::formats::rsync::{LogFormat, DEFAULT_LOG_FORMAT};
 use xferstats::formats::Format;
 use xferstats::ingest::{IngestOptions, NoProgress, Progress};
 use xferstats::input::Source;
-use xferstats::report::{OutputFormat, ReportOptions};
-use xferstats::sinks::{Access, Backend};
+use xferstats::report::{Filter, OutputFormat, ReportOptions};
+use xferstats::rollup::Key;
+use xferstats::sinks::{Access, Backend, StoreSpec};
 use xferstats::time::{parse_day, Plausible};
 
 /// Turns file-transfer logs (rsync daemon, …) into exact daily statistics.
@@ -27,18 +30,11 @@ use xferstats::time::{parse_day, Plausible};
 /// state directory). Re-importing a file, its rotated or compressed copy,
 /// adds nothing; a grown file adds only its new lines.
 #[derive(Debug, Parser)]
-#[command(name = "xferstats", version, max_term_width = 100)]
+#[command(name = "xferstats", version, max_term_width = 100, after_long_help = xferstats::sinks::stores_help())]
 struct Cli {
-    /// Store to use: `sqlite:PATH` or a file path (default: xferstats.db in
-    /// the state directory); `postgres://user:password@host:port/dbname`
-    /// (libpq URL; `postgresql://` too), or `postgres:` to take the libpq
-    /// PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE variables;
-    /// `influxdb://user@host:8086/db?rp=raw&daily_rp=daily` (InfluxDB 1.x) or
-    /// `influxdb2://host:8086/ORG/BUCKET?daily_bucket=B` (2.x/3.x, token in
-    /// INFLUX_TOKEN); `influxdb:` / `influxdb2:` take INFLUXDB_HOST, _PORT,
-    /// _USER, _PASS, _DB, _SSL, _VERIFY_SSL / INFLUX_URL, _ORG, _TOKEN,
-    /// _BUCKET. InfluxDB keeps its ledger in a local state file in the
-    /// state directory.
+    /// Store: `sqlite:PATH` or a file path (default: xferstats.db in the
+    /// state directory), `postgres://…`, `influxdb://…`, `influxdb2://…`;
+    /// every form is listed at the end of `xferstats --help`.
     #[arg(long, global = true, env = DB_ENV, hide_env_values = true, value_name = "URL")]
     db: Option<String>,
 
@@ -65,9 +61,19 @@ struct Cli {
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     quiet: bool,
 
+    /// Configuration file (TOML): store, state directory, GeoIP, IP mode
+    /// and per-input sections. Default: $XFERSTATS_CONFIG, else
+    /// /etc/xferstats/xferstats.toml if it exists; an empty value reads
+    /// none. Flags and environment variables override what it sets.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+
     #[command(subcommand)]
     command: Command,
 }
+
+/// The forms of `--db`, said once: at the end of `xferstats --help`
+/// (the subcommands' `--db` line points here).
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -87,6 +93,38 @@ enum Command {
     Prune(PruneArgs),
     /// Recompute the daily rollups from the raw events still stored.
     Rollup(RollupArgs),
+    /// The configuration file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish,
+    /// powershell) to standard output.
+    Completions(CompletionsArgs),
+    /// Write the man pages (xferstats.1 and one per subcommand) into DIR;
+    /// used when packaging.
+    #[command(hide = true)]
+    ManPages(ManPagesArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate the configuration file (errors name file:line and key) and
+    /// print the effective configuration, secrets masked, each value with
+    /// where it comes from (command line, environment, file, default).
+    Check,
+}
+
+#[derive(Debug, Args)]
+struct CompletionsArgs {
+    /// The shell: bash, zsh, fish, elvish or powershell.
+    #[arg(value_enum, value_name = "SHELL")]
+    shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+struct ManPagesArgs {
+    /// Directory to write the pages into (created if missing).
+    #[arg(value_name = "DIR")]
+    dir: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -119,8 +157,9 @@ struct RollupArgs {
 #[derive(Debug, Args)]
 struct IngestArgs {
     /// Log files to read (.gz and .zst are recognised by content); `-` reads
-    /// standard input.
-    #[arg(required = true, value_name = "FILE")]
+    /// standard input. Without FILE: the files that the `path` globs of the
+    /// configuration file's [[input]] sections match.
+    #[arg(value_name = "FILE")]
     files: Vec<PathBuf>,
 
     /// Log format: `auto` detects it per file from its first lines; a name
@@ -129,8 +168,9 @@ struct IngestArgs {
     format: String,
 
     /// Time zone of time stamps that carry none (rsyncd log files, BSD
-    /// syslog): an IANA name like Europe/Paris, UTC, an offset like +02:00,
-    /// or `local` (this machine's zone, the default).
+    /// syslog, xferlog, vsftpd.log, SFTPGo without --log-utc-time): an IANA
+    /// name like Europe/Paris, UTC, an offset like +02:00 or -0500, or
+    /// `local` ($TZ, else /etc/localtime; the default).
     #[arg(long, default_value = "local", value_name = "ZONE")]
     timezone: String,
 
@@ -208,25 +248,55 @@ enum When {
 
 #[derive(Debug, Args)]
 struct ReportArgs {
-    /// First day to include (YYYY-MM-DD, UTC).
-    #[arg(long, value_name = "DATE")]
+    /// First day to include (UTC): YYYY-MM-DD, `today`, `yesterday` or
+    /// `-Nd` (N days ago).
+    #[arg(long, value_name = "DAY", allow_hyphen_values = true)]
     since: Option<String>,
 
-    /// Last day to include (YYYY-MM-DD, UTC).
-    #[arg(long, value_name = "DATE")]
+    /// Last day to include (UTC), as --since.
+    #[arg(long, value_name = "DAY", allow_hyphen_values = true)]
     until: Option<String>,
 
     /// Group by these keys (comma-separated): day, user, protocol,
     /// direction, host, module, client, status, country, city. Without it:
-    /// the daily digest of the latest day, one row per user. (client,
-    /// country and city are read from the raw events; client shows what
-    /// the IP mode stored: address, network or hash.)
+    /// the daily digest, one row per user. (client, country and city are
+    /// read from the raw events; client shows what the IP mode stored:
+    /// address, network or hash.)
     #[arg(long, value_name = "KEYS", value_delimiter = ',')]
     by: Option<Vec<String>>,
 
+    /// Day of the digest (without --by), as --since. Default: the last
+    /// complete day, the latest day with events before today (UTC).
+    #[arg(long, value_name = "DAY", allow_hyphen_values = true, conflicts_with_all = ["by", "since", "until"])]
+    day: Option<String>,
+
+    /// Only the events of this user (`(unknown)` for none).
+    #[arg(long, value_name = "NAME")]
+    user: Option<String>,
+
+    /// Only the events of this server host.
+    #[arg(long, value_name = "NAME")]
+    host: Option<String>,
+
+    /// Only the events of this protocol (rsync, sftp, ftp, …).
+    #[arg(long, value_name = "NAME")]
+    protocol: Option<String>,
+
+    /// Only the events of this module or virtual root (`(none)` for
+    /// none); logins have no module, so the login columns are left out.
+    #[arg(long, value_name = "NAME")]
+    module: Option<String>,
+
+    /// Only the N rows with the most bytes (then transfers and deletes,
+    /// then logins); the table sums the others into one `(M more)` row
+    /// above the total.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    top: Option<u64>,
+
     /// Output format. `html` writes one self-contained page (charts, map,
     /// date-range filter and drill-down; no external references) for the
-    /// --since/--until period; --by does not apply to it.
+    /// --since/--until period; --by, the filters and --top do not apply
+    /// to it.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     format: OutputFormat,
 
@@ -269,8 +339,18 @@ fn day_string(flag: &'static str, v: &str) -> anyhow::Result<String> {
     Ok(xferstats::time::day_string(day_arg(flag, v)? * 86_400_000_000))
 }
 
+/// The report day `v` given to `flag` (`YYYY-MM-DD`, `today`, `yesterday`,
+/// `-Nd`), as `YYYY-MM-DD`.
+fn report_day(flag: &'static str, v: &str) -> anyhow::Result<String> {
+    let day = xferstats::time::parse_report_day(v, xferstats::time::today())
+        .ok_or_else(|| xferstats::error::ConfigError::ReportDay { flag, value: v.to_string() })?;
+    Ok(xferstats::time::day_string(day * 86_400_000_000))
+}
+
 /// What every subcommand takes from the global options.
 struct Global {
+    /// The configuration file (empty without one).
+    file: FileConfig,
     db: Option<String>,
     state_dir: PathBuf,
     db_mode: DbMode,
@@ -303,22 +383,122 @@ impl Global {
 }
 
 /// Runs the subcommand; its exit code.
-fn run(cli: Cli) -> anyhow::Result<u8> {
+fn run(cli: Cli, m: &ArgMatches) -> anyhow::Result<u8> {
+    let file = FileConfig::load(cli.config.or_else(|| std::env::var_os(CONFIG_ENV).map(PathBuf::from)).as_deref())?;
     let g = Global {
-        state_dir: cli.state_dir.filter(|d| !d.as_os_str().is_empty()).unwrap_or_else(default_dir),
-        db: cli.db,
-        db_mode: cli.db_mode.unwrap_or_default(),
+        state_dir: cli
+            .state_dir
+            .filter(|d| !d.as_os_str().is_empty())
+            .or_else(|| file.state_dir.as_ref().map(|s| s.value.clone()))
+            .unwrap_or_else(default_dir),
+        db: cli.db.or_else(|| file.db.as_ref().map(|s| s.value.clone())),
+        db_mode: cli.db_mode.or_else(|| file.db_mode.as_ref().map(|s| s.value)).unwrap_or_default(),
         verbose: cli.verbose,
         quiet: cli.quiet,
+        file,
     };
+    let m = leaf(m);
     match cli.command {
         Command::Formats => formats(),
-        Command::Ingest(a) => ingest(&g, a),
+        Command::Ingest(a) => ingest(&g, a, m),
         Command::Report(a) => report(&g, a),
         Command::Db(DbCommand::Migrate) => migrate(&g),
         Command::Prune(a) => prune(&g, a),
         Command::Rollup(a) => rollup(&g, a),
+        Command::Config(ConfigCommand::Check) => config_check(&g, m),
+        Command::Completions(a) => completions(a.shell),
+        Command::ManPages(a) => man_pages(&a.dir),
     }
+}
+
+/// The matches of the subcommand that runs (global options are
+/// propagated down to it).
+fn leaf(m: &ArgMatches) -> &ArgMatches {
+    match m.subcommand() {
+        Some((_, sub)) => leaf(sub),
+        None => m,
+    }
+}
+
+/// Whether option `id` was given on the command line or by its
+/// environment variable: then it wins over the configuration file.
+fn given(m: &ArgMatches, id: &str) -> bool {
+    matches!(m.value_source(id), Some(ValueSource::CommandLine | ValueSource::EnvVariable))
+}
+
+/// The text option `id` was given as (command line or `env`), and where
+/// it came from.
+fn given_text(m: &ArgMatches, id: &str, env: &'static str) -> Option<(String, Origin)> {
+    let origin = match m.value_source(id)? {
+        ValueSource::CommandLine => Origin::Flag,
+        ValueSource::EnvVariable => Origin::Env(env),
+        _ => return None,
+    };
+    Some((m.get_raw(id)?.next()?.to_string_lossy().into_owned(), origin))
+}
+
+/// `xferstats config check`: the file is valid (else `run` failed with
+/// its file:line error); prints the effective configuration.
+fn config_check(g: &Global, m: &ArgMatches) -> anyhow::Result<u8> {
+    let f = &g.file;
+    let env = |name: &'static str| std::env::var(name).ok().filter(|v| !v.is_empty()).map(|v| (v, Origin::Env(name)));
+    let settings = [
+        ("db", given_text(m, "db", DB_ENV), f.db.as_ref().map(Setting::at), g.spec()?.describe()),
+        (
+            "state_dir",
+            given_text(m, "state_dir", STATE_DIR_ENV).filter(|(v, _)| !v.is_empty()),
+            f.state_dir.as_ref().map(Setting::at),
+            default_dir().display().to_string(),
+        ),
+        ("db_mode", given_text(m, "db_mode", ""), f.db_mode.as_ref().map(Setting::at), DbMode::default().to_string()),
+        ("geoip", env("XFERSTATS_GEOIP"), f.geoip.as_ref().map(Setting::at), "auto".to_string()),
+        (
+            "ip_mode",
+            env("XFERSTATS_IP_MODE"),
+            f.ip_mode.as_ref().map(Setting::at),
+            IpMode::default().name().to_string(),
+        ),
+        ("timezone", None, f.timezone.as_ref().map(Setting::at), "local".to_string()),
+        ("server_host", None, f.server_host.as_ref().map(Setting::at), local_hostname()),
+    ]
+    .map(|(key, given, file, default)| {
+        let (value, origin) = config_file::resolve(given, file, default);
+        Effective { key, value, origin }
+    });
+    if !g.quiet {
+        print!("{}", config_file::render_effective(f, &settings));
+    }
+    Ok(xferstats::EXIT_OK)
+}
+
+/// `xferstats completions SHELL`.
+fn completions(shell: clap_complete::Shell) -> anyhow::Result<u8> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "xferstats", &mut script);
+    std::io::stdout().write_all(&script).map_err(xferstats::error::Error::Output)?;
+    Ok(xferstats::EXIT_OK)
+}
+
+/// `xferstats man-pages DIR`: xferstats.1, and xferstats-SUB.1 for every
+/// visible subcommand (nested ones joined by `-`).
+fn man_pages(dir: &Path) -> anyhow::Result<u8> {
+    let mut cmd = Cli::command();
+    cmd.build();
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    write_man_page(&cmd, "xferstats".to_string(), dir)?;
+    Ok(xferstats::EXIT_OK)
+}
+
+/// The page of `cmd` named `name`, then those of its subcommands.
+fn write_man_page(cmd: &clap::Command, name: String, dir: &Path) -> anyhow::Result<()> {
+    let path = dir.join(format!("{name}.1"));
+    let mut page = Vec::new();
+    clap_mangen::Man::new(cmd.clone().name(name.clone())).render(&mut page)?;
+    std::fs::write(&path, page).with_context(|| format!("writing {}", path.display()))?;
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set() && s.get_name() != "help") {
+        write_man_page(sub, format!("{name}-{}", sub.get_name()), dir)?;
+    }
+    Ok(())
 }
 
 /// `xferstats formats`.
@@ -361,17 +541,51 @@ fn ingest_options(a: &IngestArgs) -> anyhow::Result<IngestOptions> {
     })
 }
 
-/// `xferstats ingest`: the import, its summary, its exit code.
-fn ingest(g: &Global, a: IngestArgs) -> anyhow::Result<u8> {
+/// `xferstats ingest`: the import, its summary, its exit code. Inputs of
+/// different configuration-file sections are read by one import each.
+fn ingest(g: &Global, mut a: IngestArgs, m: &ArgMatches) -> anyhow::Result<u8> {
+    if a.files.is_empty() {
+        a.files = g.file.input_paths();
+        if a.files.is_empty() && g.file.inputs.is_empty() {
+            return Err(config_file::ConfigFileError::NoInput(g.file.describe()).into());
+        }
+    }
+    if !given(m, "geoip") {
+        if let Some(s) = &g.file.geoip {
+            a.geoip = s.value.clone();
+        }
+    }
+    if !given(m, "ip_mode") {
+        if let Some(s) = &g.file.ip_mode {
+            a.ip_mode = s.value;
+        }
+    }
     let opts = ingest_options(&a)?;
+    let plans = g.file.plan(
+        &opts,
+        &Given {
+            format: given(m, "format"),
+            timezone: given(m, "timezone"),
+            rsync_log_format: given(m, "rsync_log_format"),
+            proftpd_log_format: given(m, "proftpd_log_format"),
+            server_host: given(m, "server_host"),
+        },
+    );
     let key = HostKey::load(std::env::var(KEY_ENV).ok().filter(|k| !k.is_empty()).as_deref(), &g.state_dir, g.db_mode)?;
-    let enricher = Enricher::new(&EnrichOptions {
-        geoip: a.geoip,
-        geohash_precision: a.geohash_precision,
-        ip_mode: a.ip_mode,
-        key: key.0,
-        warn_once_in: Some((g.state_dir.clone(), g.db_mode)),
-    })?;
+    // One enricher per import, all made (the GeoIP file checked) before
+    // the store is opened: nothing is written with a bad configuration.
+    let enrichers = plans
+        .iter()
+        .map(|_| {
+            Enricher::new(&EnrichOptions {
+                geoip: a.geoip.clone(),
+                geohash_precision: a.geohash_precision,
+                ip_mode: a.ip_mode,
+                key: key.0.clone(),
+                warn_once_in: Some((g.state_dir.clone(), g.db_mode)),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let (_, mut store) = g.open_for_writing()?;
     let show_bar = !g.quiet
         && match a.progress {
@@ -381,15 +595,14 @@ fn ingest(g: &Global, a: IngestArgs) -> anyhow::Result<u8> {
         };
     let bar = xferstats::progress::Bar::new();
     let progress: &dyn Progress = if show_bar { &bar } else { &NoProgress };
-    let report = xferstats::ingest::ingest(&opts, enricher, &mut *store, progress)?;
+    let mut report = xferstats::ingest::IngestReport { store: store.describe(), ..Default::default() };
+    for (opts, enricher) in plans.iter().zip(enrichers) {
+        config_file::merge_reports(&mut report, xferstats::ingest::ingest(opts, enricher, &mut *store, progress)?);
+    }
     if !g.quiet {
         eprint!("{}", report.render(g.verbose > 0));
     } else {
-        for i in &report.inputs {
-            if let xferstats::ingest::InputStatus::Failed(e) = &i.status {
-                eprintln!("xferstats: {}", xferstats::sanitize::sanitize(e));
-            }
-        }
+        eprint!("{}", report.error_lines());
     }
     Ok(report.exit_code())
 }
@@ -401,14 +614,31 @@ fn report(g: &Global, a: ReportArgs) -> anyhow::Result<u8> {
         None => None,
         Some(keys) => Some(keys.iter().filter(|k| !k.trim().is_empty()).map(|k| k.parse()).collect::<Result<_, _>>()?),
     };
+    let filters = [(Key::User, &a.user), (Key::Host, &a.host), (Key::Protocol, &a.protocol), (Key::Module, &a.module)]
+        .into_iter()
+        .filter_map(|(key, v)| v.clone().map(|value| Filter { key, value }))
+        .collect();
     let opts = ReportOptions {
         by,
-        since: a.since.as_deref().map(|d| day_string("--since", d)).transpose()?,
-        until: a.until.as_deref().map(|d| day_string("--until", d)).transpose()?,
+        since: a.since.as_deref().map(|d| report_day("--since", d)).transpose()?,
+        until: a.until.as_deref().map(|d| report_day("--until", d)).transpose()?,
+        day: a.day.as_deref().map(|d| report_day("--day", d)).transpose()?,
+        filters,
+        top: a.top.map(|n| n as usize),
         format: a.format,
     };
+    if let (Some(since), Some(until)) = (&opts.since, &opts.until) {
+        if since > until {
+            return Err(
+                xferstats::error::ConfigError::ReversedRange { since: since.clone(), until: until.clone() }.into()
+            );
+        }
+    }
     if opts.format == OutputFormat::Html && opts.by.is_some() {
         return Err(xferstats::error::ConfigError::HtmlBy.into());
+    }
+    if opts.format == OutputFormat::Html && (!opts.filters.is_empty() || opts.top.is_some()) {
+        return Err(xferstats::error::ConfigError::HtmlFilter.into());
     }
     let spec = g.spec()?;
     let local = match &spec {
@@ -495,8 +725,27 @@ fn colour() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
+/// `cmd` with the `[env: NAME=VALUE]` hint of each option shown only when
+/// that variable is set: an unset one would read as set to nothing. The
+/// variables are named in the README.
+fn env_hints(cmd: clap::Command) -> clap::Command {
+    let set: Vec<(clap::Id, bool)> = cmd
+        .get_arguments()
+        .filter_map(|a| {
+            a.get_env().map(|name| (a.get_id().clone(), std::env::var_os(name).is_some_and(|v| !v.is_empty())))
+        })
+        .collect();
+    let mut cmd = set.into_iter().fold(cmd, |c, (id, set)| c.mut_arg(id, |a| a.hide_env(!set)));
+    let subs: Vec<String> = cmd.get_subcommands().map(|s| s.get_name().to_string()).collect();
+    for name in subs {
+        cmd = cmd.mut_subcommand(name, env_hints);
+    }
+    cmd
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = env_hints(Cli::command()).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let level = if cli.quiet {
         "error"
     } else {
@@ -516,15 +765,16 @@ fn main() -> ExitCode {
         .with_target(false)
         .without_time()
         .init();
-    match run(cli) {
+    match run(cli, &matches) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             let code = exit_code_of(&e);
             if code != xferstats::EXIT_OK {
-                eprintln!(
-                    "xferstats: error: {}",
-                    xferstats::sanitize::sanitize(&xferstats::error::chain_text(e.as_ref()))
-                );
+                let mut line = xferstats::error::chain_text(e.as_ref());
+                if let Some(check) = xferstats::error::what_to_check(e.as_ref()).filter(|c| !line.contains(c)) {
+                    line.push_str(&format!(" ({check})"));
+                }
+                eprintln!("xferstats: error: {}", xferstats::sanitize::sanitize(&line));
             }
             ExitCode::from(code)
         }

@@ -1,6 +1,7 @@
 //! Test switches: crash points for the tests that kill an import half-way,
 //! a rendezvous for the tests of concurrent imports ([`rendezvous`]), and
-//! the unkeyed ids of old stores ([`unkeyed_ids`]).
+//! the unkeyed ids of old stores ([`unkeyed_ids`]), and the day reports
+//! take as today ([`today`]).
 //!
 //! `XFERSTATS_TEST_CRASH=POINT:N` aborts the process (as SIGKILL would:
 //! no destructors, no rollback) the N-th time execution reaches `POINT`.
@@ -57,4 +58,13 @@ pub fn rendezvous(point: &str) {
     while std::fs::read_dir(dir).map_or(0, |d| d.count()) < n && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+}
+
+/// `XFERSTATS_TEST_TODAY=YYYY-MM-DD` sets the UTC day reports take as
+/// today (`today`, `yesterday`, `-7d`, the last complete day of the digest),
+/// so the tests of relative days do not depend on the clock. Unset in
+/// production.
+pub fn today() -> Option<i64> {
+    static SET: OnceLock<Option<i64>> = OnceLock::new();
+    *SET.get_or_init(|| crate::time::parse_day(&std::env::var("XFERSTATS_TEST_TODAY").ok()?))
 }

@@ -434,6 +434,31 @@ pub fn parse_day(s: &str) -> Option<i64> {
     Some(days_from_civil(d.year_ce().1 as i32, d.month0() + 1, d.day0() + 1))
 }
 
+/// Today's UTC day, in days since the epoch (the clock can be set for the
+/// tests with [`crate::testhook::today`]).
+pub fn today() -> i64 {
+    crate::testhook::today().unwrap_or_else(|| {
+        let secs =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+        secs.div_euclid(86_400)
+    })
+}
+
+/// A report day: `YYYY-MM-DD`, `today`, `yesterday` or `-Nd` (N days
+/// before `today`, itself in days since the epoch); days since the epoch.
+pub fn parse_report_day(s: &str, today: i64) -> Option<i64> {
+    match s.trim() {
+        "today" => Some(today),
+        "yesterday" => Some(today - 1),
+        t => match t.strip_prefix('-').and_then(|r| r.strip_suffix('d')) {
+            Some(n) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => {
+                n.parse::<i64>().ok().filter(|n| *n <= 1_000_000).map(|n| today - n)
+            }
+            _ => parse_day(t),
+        },
+    }
+}
+
 /// RFC 3339 UTC rendering of a micro timestamp (for JSON and messages).
 pub fn rfc3339(t: Micros) -> String {
     let secs = t.div_euclid(MICROS);
@@ -451,6 +476,20 @@ pub fn rfc3339(t: Micros) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn report_days() {
+        let today = days_from_civil(2026, 11, 29);
+        let day = |s| parse_report_day(s, today).map(|d| day_string(d * 86_400 * MICROS));
+        assert_eq!(day("today").as_deref(), Some("2026-11-29"));
+        assert_eq!(day(" yesterday").as_deref(), Some("2026-11-28"));
+        assert_eq!(day("-7d").as_deref(), Some("2026-11-22"));
+        assert_eq!(day("-0d").as_deref(), Some("2026-11-29"));
+        assert_eq!(day("2026-03-01").as_deref(), Some("2026-03-01"));
+        for bad in ["-d", "-7", "7d", "-7w", "-1x1d", "tomorrow", "-99999999999999999999d", ""] {
+            assert_eq!(day(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn plausible_window() {

@@ -13,7 +13,6 @@
 use std::sync::OnceLock;
 
 use chrono::NaiveDate;
-use xferstats::config::{InfluxSpec, PgSpec, StoreSpec};
 use xferstats::formats::openssh::decoder::OpensshDecoder;
 use xferstats::formats::prefix::{parse_u32, parse_u64, PrefixParser};
 use xferstats::formats::proftpd::decoder::ProftpdDecoder;
@@ -31,6 +30,7 @@ use xferstats::formats::Templates;
 use xferstats::formats::{openssh, proftpd, rsync, sftpgo, vsftpd, xferlog, Format};
 use xferstats::model::Event;
 use xferstats::sessions::{AnyDecoder, Horizon, IdGen, LineContext};
+use xferstats::sinks::{PgSpec, StoreSpec};
 use xferstats::time::{self, Clock, TimeZone};
 
 /// One fuzz target.
@@ -457,7 +457,7 @@ fn url_and_env(data: &[u8]) -> (String, Vec<(String, String)>) {
 fn store_url(data: &[u8]) {
     let (url, env) = url_and_env(data);
     let getenv = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    if let Ok(spec) = StoreSpec::parse(&url) {
+    if let Ok(spec) = StoreSpec::parse_with(&url, &getenv) {
         spec.describe();
         spec.with_state_dir(std::path::Path::new("/var/lib/xferstats")).describe();
     }
@@ -472,12 +472,13 @@ fn store_url(data: &[u8]) {
 fn influx_url(data: &[u8]) {
     let (url, env) = url_and_env(data);
     let getenv = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    match InfluxSpec::parse(&url, getenv) {
-        Ok(mut spec) => {
+    match StoreSpec::parse_with(&url, &getenv) {
+        Ok(StoreSpec::Influx(mut spec)) => {
             spec.target();
             spec.default_state(std::path::Path::new("/var/lib/xferstats"));
             let _ = format!("{spec:?} {:?}", spec.api);
         }
+        Ok(_) => {}
         Err(e) => {
             e.to_string();
         }

@@ -80,6 +80,9 @@ pub struct IdKey {
     k1: u64,
     /// Only [`IdKey::unkeyed`]: hashes pass through.
     unkeyed: bool,
+    /// Event ids of the content scheme ([`ID_SCHEME`]) rather than of the
+    /// raw line ([`ID_SCHEME_V1`]); see [`crate::sessions::IdGen::id`].
+    content_ids: bool,
 }
 
 impl std::fmt::Debug for IdKey {
@@ -106,18 +109,40 @@ impl IdKey {
         self.unkeyed
     }
 
+    /// Whether event ids are of the content scheme ([`ID_SCHEME`]).
+    pub fn content_ids(&self) -> bool {
+        self.content_ids
+    }
+
+    /// This key for a store of id scheme `scheme` (`store_meta.id_scheme`):
+    /// a store of [`ID_SCHEME_V1`] keeps the ids of raw lines, so that the
+    /// lines it holds are never counted again under other ids.
+    pub fn for_scheme(self, scheme: &str) -> IdKey {
+        IdKey { content_ids: self.content_ids && scheme != ID_SCHEME_V1, ..self }
+    }
+
     /// The identity: the scheme of stores written before ids were keyed,
     /// for the tests of their upgrade (`XFERSTATS_TEST_UNKEYED_IDS`).
     #[doc(hidden)]
     pub fn unkeyed() -> IdKey {
-        IdKey { k0: 0, k1: 0, unkeyed: true }
+        IdKey { k0: 0, k1: 0, unkeyed: true, content_ids: false }
     }
 }
 
-/// `store_meta.id_scheme` of stores whose ids, fingerprints and tail hashes
-/// are [`IdKey::hash`]es. A store without it was written with the unkeyed
-/// hashes themselves and is re-keyed by the next import.
-pub const ID_SCHEME: &str = "siphash24-hmac1";
+/// `store_meta.id_scheme` of the stores written by this version: ids,
+/// fingerprints and tail hashes are [`IdKey::hash`]es, and an event's id is
+/// made from its content where one event can reach a store through two
+/// logs (a syslog line in two time-stamp renderings, a ProFTPD transfer in
+/// its TransferLog and its ExtendedLog), so that it counts once. New stores
+/// get it.
+pub const ID_SCHEME: &str = "siphash24-hmac2";
+
+/// `store_meta.id_scheme` of stores written before [`ID_SCHEME`]: keyed
+/// ids of raw lines. Such a store keeps that scheme (its ids cannot be
+/// recomputed from what it holds), and so does a store written before ids
+/// were keyed, which the next import re-keys to it. A store without an id
+/// scheme and without events is new.
+pub const ID_SCHEME_V1: &str = "siphash24-hmac1";
 
 impl std::fmt::Debug for HostKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -137,7 +162,7 @@ impl HostKey {
         derive.update(b"xferstats event id v1");
         let id_key = derive.finalize().into_bytes();
         let word = |i: usize| u64::from_le_bytes(id_key[i..i + 8].try_into().expect("8 bytes"));
-        let ids = IdKey { k0: word(0), k1: word(8), unkeyed: false };
+        let ids = IdKey { k0: word(0), k1: word(8), unkeyed: false, content_ids: true };
         HostKey { mac, seal, ids }
     }
 

@@ -52,12 +52,22 @@ pub struct PrefixParser {
     last_raw: [u8; 40],
     last_len: usize,
     last_time: Micros,
+    /// RFC 3339 syslog times cut to the second ([`PrefixParser::whole_seconds`]).
+    whole_seconds: bool,
 }
 
 impl PrefixParser {
     /// A parser at the start of an input.
     pub fn new() -> PrefixParser {
-        PrefixParser { last_raw: [0; 40], last_len: 0, last_time: 0 }
+        PrefixParser { last_raw: [0; 40], last_len: 0, last_time: 0, whole_seconds: false }
+    }
+
+    /// A parser that reads RFC 3339 syslog times to the whole second, as
+    /// precise as a BSD syslog time stamp: under content ids (see
+    /// [`crate::sessions::IdGen::id`]) one message written in both
+    /// renderings is then one event, with one time, in the store.
+    pub fn whole_seconds(whole: bool) -> PrefixParser {
+        PrefixParser { whole_seconds: whole, ..PrefixParser::new() }
     }
 
     #[inline]
@@ -120,6 +130,7 @@ impl PrefixParser {
                 if n != raw.len() {
                     return None;
                 }
+                let t = if self.whole_seconds { t - t.rem_euclid(1_000_000) } else { t };
                 self.remember(raw, t);
                 t
             }
@@ -164,6 +175,23 @@ pub fn prefix_shape(line: &[u8]) -> Option<Option<&[u8]>> {
     } else {
         None
     }
+}
+
+/// What follows the time stamp of a syslog line (`host tag[pid]: msg`),
+/// the same whichever time-stamp template (BSD or RFC 3339) rsyslog wrote
+/// it with; `None` for a line without a syslog prefix (a daemon log file's
+/// included, whose lines have no host).
+pub fn syslog_body(line: &[u8]) -> Option<&[u8]> {
+    let first = *line.first()?;
+    let at = if first.is_ascii_digit() && line.get(4) == Some(&b'-') {
+        memchr::memchr(b' ', line)? + 1
+    } else if first.is_ascii_uppercase() && line.get(3) == Some(&b' ') && line.get(15) == Some(&b' ') {
+        16
+    } else {
+        return None;
+    };
+    let body = line.get(at..)?;
+    syslog_rest(body, 0, PrefixStyle::BsdSyslog).map(|_| body)
 }
 
 /// `host tag[pid]: msg` or `host tag: msg` after a syslog time stamp.
@@ -245,6 +273,20 @@ mod tests {
 
     fn parser() -> P {
         P(PrefixParser::new(), Clock::new(TimeZone::Utc, days_from_civil(2026, 11, 20) * 86_400))
+    }
+
+    #[test]
+    fn syslog_body_is_what_follows_the_time_stamp() {
+        let body = b"vm sshd[25971]: pam_unix(sshd:session): session opened for user erin";
+        let bsd = [&b"Nov  8 10:12:38 "[..], body].concat();
+        let rfc = [&b"2026-11-08T10:12:38.416198+00:00 "[..], body].concat();
+        assert_eq!(syslog_body(&bsd), Some(&body[..]));
+        assert_eq!(syslog_body(&rfc), Some(&body[..]));
+        // A daemon log file's line, an sshd -E line, a line without a tag.
+        assert_eq!(syslog_body(b"2026/03/01 10:00:06 [1] connect from x (192.0.2.1)"), None);
+        assert_eq!(syslog_body(b"Server listening on ::1 port 2222."), None);
+        assert_eq!(syslog_body(b"Nov  8 10:12:38 vm"), None);
+        assert_eq!(syslog_body(b""), None);
     }
 
     #[test]

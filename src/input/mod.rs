@@ -10,10 +10,15 @@
 //! regular file can be read again (through a second descriptor of the same
 //! open, never by name) or resumed at a checkpoint.
 //!
-//! Each input is identified by a fingerprint of its first line, not by its
-//! name: `log`, its renamed `log.1` and its compressed `log.2.gz` are one
-//! input to the checkpoint ledger, so re-reading any of them resumes where
-//! the last run stopped.
+//! Each input is identified by a fingerprint of its first kilobyte of
+//! lines, not by its name: `log`, its renamed `log.1` and its compressed
+//! `log.2.gz` are one input to the checkpoint ledger, so re-reading any of
+//! them resumes where the last run stopped. The first line alone is not
+//! enough: sshd `-E` files all begin `Server listening on ::1 port 22.`,
+//! and files sharing one ledger entry would each be read again every run.
+//! A file still shorter than that, and ledger entries written before, use
+//! the first line ([`Input::first_line_fingerprint`]); resuming from one is
+//! verified by the tail hash like any resume.
 //!
 //! [`LineReader`] (`lines.rs`) cuts the chunks into lines and keeps the
 //! position a checkpoint records; it is the only reader of chunks.
@@ -44,6 +49,9 @@ pub const MAX_LINE: usize = 1 << 20;
 const HEAD: usize = 64 * 1024;
 /// How long a FIFO open may block before a warning names the FIFO.
 const FIFO_NOTICE: Duration = Duration::from_secs(1);
+/// The complete lines within this many first bytes identify an input
+/// ([`Input::fingerprint`]).
+pub const FINGERPRINT_SPAN: usize = 1024;
 /// Bytes before a checkpoint's offset whose hash proves the file is the
 /// one the checkpoint was written for.
 pub const TAIL_CHECK: usize = 256;
@@ -374,9 +382,24 @@ impl Parked {
 }
 
 impl Input {
-    /// Fingerprint of the content: a keyed hash of its first line (or of the whole
-    /// head when it holds no complete line). `None` for an empty input.
+    /// Fingerprint of the content: a keyed hash of the complete lines within
+    /// its first [`FINGERPRINT_SPAN`] bytes once it has that many; before
+    /// (and when its first line is longer) the
+    /// [`first_line_fingerprint`](Input::first_line_fingerprint). It does
+    /// not change as the input grows past the span. `None` for an empty
+    /// input.
     pub fn fingerprint(&self, key: &IdKey) -> Option<u64> {
+        match self.head.get(..FINGERPRINT_SPAN).and_then(|span| Some(&span[..=memchr::memrchr(b'\n', span)?])) {
+            Some(lines) => Some(content_hash(key, lines)),
+            None => self.first_line_fingerprint(key),
+        }
+    }
+
+    /// A keyed hash of the first line (or of the whole head when it holds
+    /// no complete line): the fingerprint of a short input, and of every
+    /// input in stores written before [`Input::fingerprint`] looked
+    /// further. `None` for an empty input.
+    pub fn first_line_fingerprint(&self, key: &IdKey) -> Option<u64> {
         if self.head.is_empty() {
             return None;
         }
@@ -644,7 +667,45 @@ mod tests {
         std::fs::write(&p, b"another file\n").unwrap();
         let input = input.rewind().unwrap();
         let key = IdKey::unkeyed();
-        assert_eq!(input.fingerprint(&key), Some(content_hash(&key, b"line 0 of the content\n")));
+        assert_eq!(input.first_line_fingerprint(&key), Some(content_hash(&key, b"line 0 of the content\n")));
         assert_eq!(all(input), content());
+    }
+
+    /// The input of `data` (a file: the head holds its first bytes).
+    fn file_of(dir: &Path, name: &str, data: &[u8]) -> Input {
+        let p = dir.join(name);
+        std::fs::write(&p, data).unwrap();
+        Input::open(Source::Path(p), Duration::from_secs(1)).unwrap()
+    }
+
+    #[test]
+    fn the_fingerprint_covers_the_first_kilobyte_of_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = IdKey::unkeyed();
+        let first = b"Server listening on ::1 port 2222.\n";
+        let file = |name: &str, n: usize, tag: &str| {
+            let mut data = first.to_vec();
+            for i in 0..n {
+                data.extend_from_slice(format!("Accepted password for {tag} from 192.0.2.{i} port 22\n").as_bytes());
+            }
+            file_of(dir.path(), name, &data)
+        };
+        // Short: the first line, as before.
+        let short = file("short", 3, "a");
+        assert_eq!(short.fingerprint(&key), Some(content_hash(&key, first)));
+        // Same first line, other content past it: distinct identities.
+        let (a, b) = (file("a", 40, "a"), file("b", 40, "b"));
+        assert_ne!(a.fingerprint(&key), b.fingerprint(&key));
+        assert_eq!(a.first_line_fingerprint(&key), b.first_line_fingerprint(&key));
+        // Growing past the span changes nothing: complete lines up to it.
+        let grown = file("grown", 400, "a");
+        assert_eq!(a.fingerprint(&key), grown.fingerprint(&key));
+        let head = &std::fs::read(dir.path().join("a")).unwrap()[..FINGERPRINT_SPAN];
+        let cut = head.iter().rposition(|&c| c == b'\n').unwrap() + 1;
+        assert_eq!(a.fingerprint(&key), Some(content_hash(&key, &head[..cut])));
+        // A first line longer than the span: that line.
+        let long = file_of(dir.path(), "long", &[vec![b'x'; 3000], b"\nnext\n".to_vec()].concat());
+        assert_eq!(long.fingerprint(&key), long.first_line_fingerprint(&key));
+        assert_eq!(file_of(dir.path(), "empty", b"").fingerprint(&key), None);
     }
 }

@@ -41,10 +41,10 @@ use std::io::Write;
 use base64::Engine;
 use serde_json::{json, Value};
 
-use super::add;
 use crate::error::Error;
+use crate::rollup::{Aggregate, Group, Key, Metric, Metrics};
 use crate::sanitize::sanitize;
-use crate::sinks::{Aggregate, Group, Key, Metrics, Store};
+use crate::sinks::Store;
 
 /// Values kept per field (user, host, …); the rest are summed as "other".
 pub const TOP: usize = 30;
@@ -58,19 +58,19 @@ pub const RECENT_FAILED: u32 = 200;
 /// The fields of the page's drill-down, in panel order.
 pub const FIELDS: [Key; 5] = [Key::User, Key::Host, Key::Module, Key::Protocol, Key::Country];
 
-/// Metric names of the embedded arrays, in order. `transfers` (uploads +
+/// The metrics of the embedded arrays, in order. `transfers` (uploads +
 /// downloads) and `completed` (transfers − interrupted − failed) are
 /// derived in the page; trailing zeros are left out.
-pub const METRICS: [&str; 9] = [
-    "uploads",
-    "downloads",
-    "bytes_up",
-    "bytes_down",
-    "interrupted",
-    "failed",
-    "deletes",
-    "logins_ok",
-    "logins_failed",
+pub const METRICS: [Metric; 9] = [
+    Metric::Uploads,
+    Metric::Downloads,
+    Metric::BytesUp,
+    Metric::BytesDown,
+    Metric::Interrupted,
+    Metric::Failed,
+    Metric::Deletes,
+    Metric::LoginsOk,
+    Metric::LoginsFailed,
 ];
 
 const PAGE: &str = include_str!("page.html");
@@ -101,17 +101,7 @@ fn text(s: &str) -> String {
 }
 
 fn metric_array(m: &Metrics) -> Value {
-    let v = [
-        m.uploads,
-        m.downloads,
-        m.bytes_up,
-        m.bytes_down,
-        m.interrupted,
-        m.failed,
-        m.deletes,
-        m.logins_ok,
-        m.logins_failed,
-    ];
+    let v = METRICS.map(|k| k.of(m));
     let n = v.iter().rposition(|x| *x != 0).map_or(0, |i| i + 1);
     Value::from(v[..n].to_vec())
 }
@@ -144,7 +134,7 @@ impl Dict {
 fn fold<K: Ord>(groups: &[Group], key: impl Fn(&Group) -> K) -> BTreeMap<K, Metrics> {
     let mut out: BTreeMap<K, Metrics> = BTreeMap::new();
     for g in groups {
-        add(out.entry(key(g)).or_default(), &g.metrics);
+        out.entry(key(g)).or_default().add(&g.metrics);
     }
     out
 }
@@ -225,7 +215,7 @@ pub fn collect(store: &mut dyn Store, since: Option<&str>, until: Option<&str>) 
     }
     let clients = agg(&[Key::Client])?.iter().filter(|g| !g.keys[0].is_empty()).count();
 
-    let ranked = |mut rows: Vec<crate::sinks::DayCount>, limit: u32, files: bool| {
+    let ranked = |mut rows: Vec<crate::rollup::DayCount>, limit: u32, files: bool| {
         // One order whatever the store's collation.
         rows.sort_by(|a, b| (&a.day, &a.key, &a.country).cmp(&(&b.day, &b.key, &b.country)));
         let mut names: Vec<String> = Vec::new();
@@ -270,7 +260,7 @@ pub fn collect(store: &mut dyn Store, since: Option<&str>, until: Option<&str>) 
         "since": since,
         "until": until,
         "days": days,
-        "metrics": METRICS,
+        "metrics": METRICS.map(Metric::name),
         "top": TOP,
         "total": total,
         "fields": fields,

@@ -8,8 +8,12 @@
 //! The JSON output is an interface: an array of objects with the `--by`
 //! keys (day as `YYYY-MM-DD`) and the metrics `transfers, completed,
 //! interrupted, failed, uploads, downloads, bytes_up, bytes_down, deletes`,
-//! plus `logins_ok, logins_failed` when every key applies to logins. Without
-//! `--by` the report is the daily digest of the latest day, one row per user.
+//! plus `logins_ok, logins_failed` when every key (and every filter key)
+//! applies to logins; an empty key value stays `""` there and in CSV, while
+//! the table and Markdown show it as `(none)` or `(unknown)`. Without `--by`
+//! the report is the daily digest of the last complete day (or `--day`), one
+//! row per user. Filters (`--user`, `--host`, `--protocol`, `--module`) and
+//! `--top N` apply to every format but HTML, which filters itself.
 
 pub mod html;
 
@@ -18,8 +22,9 @@ use std::io::Write;
 use serde_json::{Map, Value};
 
 use crate::error::Error;
+use crate::rollup::{Aggregate, Group, Key, Metric, Metrics};
 use crate::sanitize::{sanitize, write_json};
-use crate::sinks::{Aggregate, Group, Key, Metrics, Store};
+use crate::sinks::Store;
 
 /// Output format of a report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,15 +68,63 @@ pub struct ReportOptions {
     pub since: Option<String>,
     /// Last day, `YYYY-MM-DD`.
     pub until: Option<String>,
+    /// The day of the digest, `YYYY-MM-DD`; `None` for the last complete
+    /// day: the latest day with events before today (UTC).
+    pub day: Option<String>,
+    /// Only events whose key has this value (`--user`, `--host`,
+    /// `--protocol`, `--module`).
+    pub filters: Vec<Filter>,
+    /// Only the N groups with the most bytes (then transfers and deletes,
+    /// then logins).
+    pub top: Option<usize>,
     /// Output format.
     pub format: OutputFormat,
 }
 
-const METRICS: [&str; 9] =
-    ["transfers", "completed", "interrupted", "failed", "uploads", "downloads", "bytes_up", "bytes_down", "deletes"];
+/// A report filter: events whose `key` is `value` (the label of an empty
+/// value, `(none)` or `(unknown)`, matches the empty value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    /// The key.
+    pub key: Key,
+    /// The value it must have.
+    pub value: String,
+}
 
-fn metric_values(m: &Metrics) -> [u64; 9] {
-    [m.transfers, m.completed, m.interrupted, m.failed, m.uploads, m.downloads, m.bytes_up, m.bytes_down, m.deletes]
+impl Filter {
+    fn matches(&self, v: &str) -> bool {
+        v == self.value || (v.is_empty() && self.value == empty_label(self.key))
+    }
+}
+
+/// What the table and Markdown outputs show for an empty key value, as the
+/// Grafana dashboards do: `(none)` for a transfer outside any module,
+/// `(unknown)` for a country, city, user, … the log or GeoIP did not give.
+/// JSON and CSV keep the empty string.
+pub fn empty_label(key: Key) -> &'static str {
+    match key {
+        Key::Module => "(none)",
+        _ => "(unknown)",
+    }
+}
+
+/// `v`, sanitised, or the label of an empty value of `key`.
+fn shown(key: Key, v: &str) -> String {
+    if v.is_empty() {
+        empty_label(key).to_string()
+    } else {
+        sanitize(v).into_owned()
+    }
+}
+
+/// The metrics a report shows: the login metrics too when every key
+/// applies to logins.
+fn metrics(logins: bool) -> &'static [Metric] {
+    if logins {
+        &Metric::ALL
+    } else {
+        &Metric::TRANSFERS
+    }
 }
 
 /// Human-readable bytes (SI units).
@@ -96,18 +149,23 @@ pub fn run(store: &mut dyn Store, opts: &ReportOptions, out: &mut dyn Write) -> 
     if opts.format == OutputFormat::Html {
         return html::render(store, opts.since.as_deref(), opts.until.as_deref(), out);
     }
+    let logins_apply =
+        |keys: &[Key]| keys.iter().chain(opts.filters.iter().map(|f| &f.key)).all(|k| k.applies_to_logins());
     match &opts.by {
         Some(keys) => {
-            let groups = store.aggregate(&Aggregate {
-                keys: keys.clone(),
-                since: opts.since.clone(),
-                until: opts.until.clone(),
-            })?;
-            let logins = keys.iter().all(|k| k.applies_to_logins());
-            w(render_groups(keys, &groups, logins, opts.format, out))
+            let groups = grouped(store, keys, opts.since.clone(), opts.until.clone(), opts)?;
+            w(render_groups(keys, &groups, logins_apply(keys), opts.format, out))
         }
         None => {
-            let Some(day) = store.latest_day(opts.since.as_deref(), opts.until.as_deref())? else {
+            let day = match &opts.day {
+                Some(day) => Some(day.clone()),
+                None => {
+                    let yesterday = crate::time::day_string((crate::time::today() - 1) * 86_400_000_000);
+                    let until = opts.until.clone().map_or(yesterday.clone(), |u| u.min(yesterday));
+                    store.latest_day(opts.since.as_deref(), Some(&until))?
+                }
+            };
+            let Some(day) = day else {
                 return w(match opts.format {
                     OutputFormat::Json => writeln!(out, "[]"),
                     OutputFormat::Csv => writeln!(out, "day,user,{}", csv_metric_header(true)),
@@ -115,25 +173,83 @@ pub fn run(store: &mut dyn Store, opts: &ReportOptions, out: &mut dyn Write) -> 
                 });
             };
             let keys = vec![Key::Day, Key::User];
-            let groups = store.aggregate(&Aggregate {
-                keys: keys.clone(),
-                since: Some(day.clone()),
-                until: Some(day.clone()),
-            })?;
+            let groups = grouped(store, &keys, Some(day.clone()), Some(day.clone()), opts)?;
+            let logins = logins_apply(&keys);
             match opts.format {
-                OutputFormat::Json | OutputFormat::Csv => w(render_groups(&keys, &groups, true, opts.format, out)),
-                _ => w(render_digest(&day, &groups, opts.format, out)),
+                OutputFormat::Json | OutputFormat::Csv => w(render_groups(&keys, &groups, logins, opts.format, out)),
+                _ => w(render_digest(&day, &groups, logins, opts.format, out)),
             }
         }
     }
 }
 
-fn csv_metric_header(logins: bool) -> String {
-    let mut h = METRICS.join(",");
-    if logins {
-        h.push_str(",logins_ok,logins_failed");
+/// The groups of `keys` over `since..=until` with the filters of `opts`
+/// applied (the store groups by the filter keys too; the groups of other
+/// values are dropped and the rest summed per `keys`), and `--top`: the
+/// ranked first N, then the others summed into a last group without keys.
+fn grouped(
+    store: &mut dyn Store,
+    keys: &[Key],
+    since: Option<String>,
+    until: Option<String>,
+    opts: &ReportOptions,
+) -> Result<Ranked, Error> {
+    let mut q = keys.to_vec();
+    for f in &opts.filters {
+        if !q.contains(&f.key) {
+            q.push(f.key);
+        }
     }
-    h
+    let mut groups = store.aggregate(&Aggregate { keys: q.clone(), since, until })?;
+    if !opts.filters.is_empty() {
+        let at: Vec<(usize, &Filter)> =
+            opts.filters.iter().filter_map(|f| q.iter().position(|k| *k == f.key).map(|i| (i, f))).collect();
+        let mut kept: std::collections::BTreeMap<Vec<String>, Metrics> = Default::default();
+        for g in groups {
+            if at.iter().all(|(i, f)| f.matches(&g.keys[*i])) {
+                let mut k = g.keys;
+                k.truncate(keys.len());
+                kept.entry(k).or_default().add(&g.metrics);
+            }
+        }
+        groups = kept.into_iter().map(|(keys, metrics)| Group { keys, metrics }).collect();
+    }
+    let mut total = Metrics::default();
+    for g in &groups {
+        total.add(&g.metrics);
+    }
+    let mut others = None;
+    if let Some(n) = opts.top {
+        if groups.len() > n {
+            groups.sort_by(|a, b| rank(&b.metrics).cmp(&rank(&a.metrics)).then_with(|| a.keys.cmp(&b.keys)));
+            let mut rest = Metrics::default();
+            let dropped = groups.len() - n;
+            for g in groups.drain(n..) {
+                rest.add(&g.metrics);
+            }
+            others = Some((rest, dropped));
+        }
+    }
+    Ok(Ranked { groups, total, others })
+}
+
+/// What `--top` ranks by: bytes, then transfers and deletes, then logins.
+fn rank(m: &Metrics) -> (u64, u64, u64) {
+    (m.bytes_up + m.bytes_down, m.transfers + m.deletes, m.logins_ok + m.logins_failed)
+}
+
+/// The groups of a report, their total, and what `--top` left out.
+struct Ranked {
+    /// The groups shown.
+    groups: Vec<Group>,
+    /// The total of every group, shown or not.
+    total: Metrics,
+    /// The sum of the groups `--top` left out, and how many they were.
+    others: Option<(Metrics, usize)>,
+}
+
+fn csv_metric_header(logins: bool) -> String {
+    metrics(logins).iter().map(|m| m.name()).collect::<Vec<_>>().join(",")
 }
 
 fn csv_field(s: &str) -> String {
@@ -146,11 +262,12 @@ fn csv_field(s: &str) -> String {
 
 fn render_groups(
     keys: &[Key],
-    groups: &[Group],
+    r: &Ranked,
     logins: bool,
     format: OutputFormat,
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
+    let groups = &r.groups;
     match format {
         OutputFormat::Json => {
             let arr: Vec<Value> = groups
@@ -160,12 +277,8 @@ fn render_groups(
                     for (k, v) in keys.iter().zip(&g.keys) {
                         o.insert(k.name().to_string(), Value::String(v.clone()));
                     }
-                    for (name, v) in METRICS.iter().zip(metric_values(&g.metrics)) {
-                        o.insert(name.to_string(), Value::from(v));
-                    }
-                    if logins {
-                        o.insert("logins_ok".into(), Value::from(g.metrics.logins_ok));
-                        o.insert("logins_failed".into(), Value::from(g.metrics.logins_failed));
+                    for m in metrics(logins) {
+                        o.insert(m.name().to_string(), Value::from(m.of(&g.metrics)));
                     }
                     Value::Object(o)
                 })
@@ -180,106 +293,74 @@ fn render_groups(
             writeln!(out, "{}", header.join(","))?;
             for g in groups {
                 let mut row: Vec<String> = g.keys.iter().map(|k| csv_field(&sanitize(k))).collect();
-                row.extend(metric_values(&g.metrics).iter().map(|v| v.to_string()));
-                if logins {
-                    row.push(g.metrics.logins_ok.to_string());
-                    row.push(g.metrics.logins_failed.to_string());
-                }
+                row.extend(metrics(logins).iter().map(|m| m.of(&g.metrics).to_string()));
                 writeln!(out, "{}", row.join(","))?;
             }
             Ok(())
         }
         OutputFormat::Table | OutputFormat::Markdown | OutputFormat::Html => {
             let mut header: Vec<String> = keys.iter().map(|k| k.name().to_string()).collect();
-            header.extend(
-                [
-                    "transfers",
-                    "completed",
-                    "interrupted",
-                    "failed",
-                    "uploads",
-                    "downloads",
-                    "bytes up",
-                    "bytes down",
-                    "deletes",
-                ]
-                .iter()
-                .map(|s| s.to_string()),
-            );
-            if logins {
-                header.push("logins ok".into());
-                header.push("logins failed".into());
-            }
-            let mut total = Metrics::default();
+            header.extend(metrics(logins).iter().map(|m| m.label()));
             let mut rows: Vec<Vec<String>> = Vec::new();
             for g in groups {
-                add(&mut total, &g.metrics);
-                rows.push(metric_row(g.keys.iter().map(|k| sanitize(k).into_owned()).collect(), &g.metrics, logins));
+                rows.push(metric_row(
+                    keys.iter().zip(&g.keys).map(|(k, v)| shown(*k, v)).collect(),
+                    &g.metrics,
+                    logins,
+                ));
             }
-            let mut first = vec!["total".to_string()];
-            first.extend(std::iter::repeat_n(String::new(), keys.len().saturating_sub(1)));
-            rows.push(metric_row(first, &total, logins));
+            let label_row = |label: String| {
+                let mut cells = vec![label];
+                cells.extend(std::iter::repeat_n(String::new(), keys.len().saturating_sub(1)));
+                cells
+            };
+            if let Some((m, n)) = &r.others {
+                rows.push(metric_row(label_row(format!("({n} more)")), m, logins));
+            }
+            rows.push(metric_row(label_row("total".to_string()), &r.total, logins));
             write_table(&header, &rows, format, keys.len(), out)
         }
     }
 }
 
 fn metric_row(mut cells: Vec<String>, m: &Metrics, logins: bool) -> Vec<String> {
-    cells.extend([
-        m.transfers.to_string(),
-        m.completed.to_string(),
-        m.interrupted.to_string(),
-        m.failed.to_string(),
-        m.uploads.to_string(),
-        m.downloads.to_string(),
-        human_bytes(m.bytes_up),
-        human_bytes(m.bytes_down),
-        m.deletes.to_string(),
-    ]);
-    if logins {
-        cells.push(m.logins_ok.to_string());
-        cells.push(m.logins_failed.to_string());
-    }
+    cells.extend(metrics(logins).iter().map(|k| if k.is_bytes() { human_bytes(k.of(m)) } else { k.of(m).to_string() }));
     cells
 }
 
-fn add(t: &mut Metrics, m: &Metrics) {
-    t.transfers += m.transfers;
-    t.completed += m.completed;
-    t.interrupted += m.interrupted;
-    t.failed += m.failed;
-    t.uploads += m.uploads;
-    t.downloads += m.downloads;
-    t.bytes_up += m.bytes_up;
-    t.bytes_down += m.bytes_down;
-    t.deletes += m.deletes;
-    t.logins_ok += m.logins_ok;
-    t.logins_failed += m.logins_failed;
-}
-
-fn render_digest(day: &str, groups: &[Group], format: OutputFormat, out: &mut dyn Write) -> std::io::Result<()> {
-    let header: Vec<String> = ["user", "connections", "failures", "uploads", "downloads", "bytes up", "bytes down"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    let mut total = Metrics::default();
-    let mut rows = Vec::new();
+/// The digest table: per user the logins (accepted, failed; left out when
+/// a filter key does not apply to logins), transfers and bytes.
+fn render_digest(
+    day: &str,
+    r: &Ranked,
+    logins: bool,
+    format: OutputFormat,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    let mut header = vec!["user"];
+    if logins {
+        header.extend(["logins", "failed logins"]);
+    }
+    header.extend(["uploads", "downloads", "bytes up", "bytes down"]);
+    let header: Vec<String> = header.into_iter().map(str::to_string).collect();
     let row = |user: String, m: &Metrics| {
-        vec![
-            user,
-            m.logins_ok.to_string(),
-            m.logins_failed.to_string(),
+        let mut cells = vec![user];
+        if logins {
+            cells.extend([m.logins_ok.to_string(), m.logins_failed.to_string()]);
+        }
+        cells.extend([
             m.uploads.to_string(),
             m.downloads.to_string(),
             human_bytes(m.bytes_up),
             human_bytes(m.bytes_down),
-        ]
+        ]);
+        cells
     };
-    for g in groups {
-        add(&mut total, &g.metrics);
-        rows.push(row(sanitize(&g.keys[1]).into_owned(), &g.metrics));
+    let mut rows: Vec<Vec<String>> = r.groups.iter().map(|g| row(shown(Key::User, &g.keys[1]), &g.metrics)).collect();
+    if let Some((m, n)) = &r.others {
+        rows.push(row(format!("({n} more)"), m));
     }
-    rows.push(row("total".into(), &total));
+    rows.push(row("total".into(), &r.total));
     match format {
         OutputFormat::Markdown => writeln!(out, "## xferstats daily digest, {day} (UTC)\n")?,
         _ => writeln!(out, "xferstats daily digest for {day} (UTC)\n")?,

@@ -341,6 +341,32 @@ pub struct IdGen {
     state: IdState,
 }
 
+/// The seed of [`IdGen::ftp_transfer_id`]: one kind of event, whichever
+/// log it is read from.
+const FTP_TRANSFER_TAG: u64 = 0x4654_5058;
+
+/// The xferlog letter of a direction (`i`, `o`, `d`).
+fn direction_code(d: crate::model::Direction) -> u8 {
+    match d {
+        crate::model::Direction::Upload => b'i',
+        crate::model::Direction::Download => b'o',
+        crate::model::Direction::Delete => b'd',
+    }
+}
+
+/// What [`IdGen::ftp_transfer_id`] identifies a transfer by.
+#[derive(Debug, Clone, Copy)]
+pub struct FtpTransfer<'a> {
+    /// The user as stored (`anonymous` for an anonymous login).
+    pub user: &'a str,
+    /// Upload, download or deletion.
+    pub direction: crate::model::Direction,
+    /// Bytes moved (0 for a deletion).
+    pub bytes: u64,
+    /// The file; only its name counts.
+    pub path: &'a [u8],
+}
+
 /// The saved part of an [`IdGen`]: the current second and, per keyed line
 /// hash, how many identical lines it had.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
@@ -391,14 +417,70 @@ impl IdGen {
     }
 
     /// Id of the event of kind `tag` produced by `line` at `time`.
+    ///
+    /// Under the content scheme ([`IdKey::content_ids`]) a syslog line is
+    /// identified by what follows its time stamp (host, program, pid,
+    /// message) and the second of `time`, so the same message written with
+    /// a BSD and with an RFC 3339 time stamp (two rsyslog templates, a
+    /// local file and a central collector) is one event. Other lines, and
+    /// every line in a store of the raw-line scheme, by the line itself.
     pub fn id(&mut self, time: Micros, host: &[u8], line: &[u8], tag: u8) -> EventId {
+        let seed = xxh3_64_with_seed(host, tag as u64);
+        let body = if self.key.content_ids() { crate::formats::prefix::syslog_body(line) } else { None };
+        let h = match body {
+            Some(body) => {
+                xxh3_64_with_seed(body, seed ^ xxh3_64_with_seed(&time.div_euclid(1_000_000).to_le_bytes(), 0))
+            }
+            None => xxh3_64_with_seed(line, seed),
+        };
+        self.next(time, h)
+    }
+
+    /// Id of an FTP transfer or deletion that ProFTPD writes to its
+    /// TransferLog (xferlog) and to its ExtendedLog: under the content
+    /// scheme made from what both say of it — the second it ended, user,
+    /// direction, bytes (not for a deletion) and file name (spaces as `_`,
+    /// as xferlog writes them) — so that the two logs of one server count
+    /// it once; in a store of the raw-line scheme, [`IdGen::id`] of `line`.
+    pub fn ftp_transfer_id(&mut self, time: Micros, host: &[u8], line: &[u8], tag: u8, t: FtpTransfer<'_>) -> EventId {
+        if !self.key.content_ids() {
+            return self.id(time, host, line, tag);
+        }
+        let name = t.path.rsplit(|&c| c == b'/').next().unwrap_or_default();
+        let mut h = xxhash_rust::xxh3::Xxh3::with_seed(xxh3_64_with_seed(host, FTP_TRANSFER_TAG));
+        h.update(&time.div_euclid(1_000_000).to_le_bytes());
+        h.update(&[direction_code(t.direction)]);
+        h.update(&t.bytes.to_le_bytes());
+        h.update(t.user.as_bytes());
+        h.update(&[0]);
+        for part in name.split(|&c| c == b' ') {
+            h.update(part);
+            h.update(b"_");
+        }
+        self.next(time, h.digest())
+    }
+
+    /// The time to store for an event identified by
+    /// [`IdGen::ftp_transfer_id`]: under the content scheme cut to the
+    /// second, the precision of xferlog, so that the event read from a
+    /// log with finer times (`%{iso8601}`) is the same row.
+    pub fn whole_second(&self, time: Micros) -> Micros {
+        if self.key.content_ids() {
+            time - time.rem_euclid(1_000_000)
+        } else {
+            time
+        }
+    }
+
+    /// The id of the content hash `h` at `time`: its keyed hash, plus an
+    /// ordinal for its repeats within the second.
+    fn next(&mut self, time: Micros, h: u64) -> EventId {
         let sec = time.div_euclid(1_000_000);
         let st = &mut self.state;
         if sec != st.second {
             st.second = sec;
             st.seen.clear();
         }
-        let h = xxh3_64_with_seed(line, xxh3_64_with_seed(host, tag as u64));
         let base = self.key.hash(h);
         let n = st.seen.entry(base).or_insert(0);
         let ord = *n;
@@ -520,6 +602,51 @@ mod tests {
         // A generator restored mid-second continues the ordinals.
         let mut g3 = IdGen::restore(key, &g.save());
         assert_eq!(g3.id(1_000_000, b"h", b"line", 1), g.id(1_000_000, b"h", b"line", 1));
+    }
+
+    #[test]
+    fn content_ids_of_syslog_lines_ignore_the_time_stamp_rendering() {
+        let bsd = b"Nov  8 10:12:38 vm sshd[25971]: Accepted password for erin from 127.0.1.21 port 1 ssh2";
+        let rfc =
+            b"2026-11-08T10:12:38.416198+00:00 vm sshd[25971]: Accepted password for erin from 127.0.1.21 port 1 ssh2";
+        let t = 1_794_146_000_000_000;
+        let key = test_id_key();
+        assert!(key.content_ids());
+        let id = |key: IdKey, line: &[u8], t: i64| IdGen::new(key).id(t, b"vm", line, 1);
+        assert_eq!(id(key, bsd, t), id(key, rfc, t + 416_198));
+        // Another second, host or pid is another event.
+        assert_ne!(id(key, bsd, t), id(key, bsd, t + 1_000_000));
+        assert_ne!(id(key, bsd, t), IdGen::new(key).id(t, b"vm2", bsd, 1));
+        let other_pid = b"Nov  8 10:12:38 vm sshd[25972]: Accepted password for erin from 127.0.1.21 port 1 ssh2";
+        assert_ne!(id(key, bsd, t), id(key, other_pid, t));
+        // A store of the raw-line scheme: the line itself.
+        let v1 = key.for_scheme(crate::enrich::hostkey::ID_SCHEME_V1);
+        assert_ne!(id(v1, bsd, t), id(v1, rfc, t + 416_198));
+        assert_eq!(id(v1, bsd, t), key.hash(xxh3_64_with_seed(bsd, xxh3_64_with_seed(b"vm", 1))));
+        // Lines without a syslog prefix hash as before in both schemes.
+        let plain = b"2026/03/01 10:00:06 [1] connect from x (192.0.2.1)";
+        assert_eq!(id(key, plain, t), id(v1, plain, t));
+    }
+
+    #[test]
+    fn ftp_transfer_ids_agree_between_xferlog_and_the_extended_log() {
+        use crate::model::Direction;
+        let key = test_id_key();
+        let t = 1_794_146_000_000_000;
+        let of = |key: IdKey, line: &[u8], path: &[u8], bytes: u64, direction: Direction| {
+            let what = FtpTransfer { user: "erin", direction, bytes, path };
+            IdGen::new(key).ftp_transfer_id(t, b"vm", line, 11, what)
+        };
+        let xferlog = of(key, b"a", b"/srv/homes/erin/ftp_08f/meeting_notes_2026.md", 23456, Direction::Upload);
+        let extended = of(key, b"b", b"ftp 08f/meeting notes 2026.md", 23456, Direction::Upload);
+        assert_eq!(xferlog, extended);
+        assert_ne!(xferlog, of(key, b"a", b"ftp 08f/meeting notes 2026.md", 23457, Direction::Upload));
+        assert_ne!(xferlog, of(key, b"a", b"ftp 08f/meeting notes 2026.md", 23456, Direction::Download));
+        // Raw-line scheme: the id of the line, as before.
+        let v1 = key.for_scheme(crate::enrich::hostkey::ID_SCHEME_V1);
+        assert_eq!(of(v1, b"a", b"x", 1, Direction::Upload), IdGen::new(v1).id(t, b"vm", b"a", 11));
+        assert_eq!(IdGen::new(key).whole_second(t + 471_000), t);
+        assert_eq!(IdGen::new(v1).whole_second(t + 471_000), t + 471_000);
     }
 
     #[test]

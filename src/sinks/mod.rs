@@ -4,20 +4,29 @@
 //! those events, the input's checkpoint and the open-session state land
 //! together or not at all, which is what makes a killed import re-runnable
 //! without double counting.
+//!
+//! Each store is a folder (`sqlite/`, `postgres/`, `influx/`) with its
+//! `--db` URL spec, schema and row encoder; [`SCHEMES`] is the one table
+//! from `--db` schemes to stores, and [`open`] opens what it names.
 
 pub mod influx;
 pub mod postgres;
 pub mod sqlite;
 
-use crate::config::StoreSpec;
-use crate::enrich::hostkey::{HostKey, ID_SCHEME};
-use crate::error::StoreError;
+use std::path::PathBuf;
+
+pub use influx::spec::InfluxSpec;
+pub use postgres::PgSpec;
+
+use crate::enrich::hostkey::{HostKey, ID_SCHEME, ID_SCHEME_V1};
+use crate::error::{ConfigError, StoreError};
 use crate::model::Event;
+use crate::rollup::{Aggregate, DayCount, DayList, FailedTransfer, Group};
 
 /// What an earlier run consumed of one input (identified by fingerprint).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {
-    /// Fingerprint of the input (keyed hash of its first line).
+    /// Fingerprint of the input ([`crate::input::Input::fingerprint`]).
     pub fingerprint: u64,
     /// Name the input was last read under.
     pub name: String,
@@ -75,10 +84,13 @@ pub trait Sink {
     /// hashes (every event id, ledger fingerprint, tail hash, id state and
     /// open-session state becomes what the same lines now hash to, see
     /// [`crate::sessions::rekey_unkeyed_ids`]); refuses a store keyed with another key
-    /// ([`StoreError::HostKeyChanged`]). Returns the raw events re-keyed.
-    /// `state` re-keys the ids in an open-session state (scope, stored
-    /// text) of such a store; its error names why the state is unreadable.
-    fn key_ids(&mut self, key: &HostKey, state: &mut RekeyState<'_>) -> Result<u64, StoreError>;
+    /// ([`StoreError::HostKeyChanged`]). Returns the store's id scheme
+    /// ([`crate::enrich::hostkey::ID_SCHEME`] for a new store,
+    /// [`ID_SCHEME_V1`] for one that held events or ledger entries
+    /// before). `state` re-keys the ids in an open-session
+    /// state (scope, stored text) of such a store; its error names why the
+    /// state is unreadable.
+    fn key_ids(&mut self, key: &HostKey, state: &mut RekeyState<'_>) -> Result<&'static str, StoreError>;
     /// Saved decoder state of a scope.
     fn state(&mut self, scope: &str) -> Result<Option<String>, StoreError>;
     /// Commits events, rollups, checkpoint and states in one transaction.
@@ -90,306 +102,6 @@ pub trait Sink {
     }
 }
 
-/// A grouping key of reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Key {
-    /// UTC day `YYYY-MM-DD`.
-    Day,
-    /// Login name.
-    User,
-    /// Protocol.
-    Protocol,
-    /// upload / download / delete.
-    Direction,
-    /// Server host.
-    Host,
-    /// Module (rsync) or virtual root.
-    Module,
-    /// Client as stored under the IP mode: address, network, keyed hash,
-    /// or host name when the log has no address.
-    Client,
-    /// completed / interrupted / failed.
-    Status,
-    /// Client country (ISO code, from GeoIP).
-    Country,
-    /// Client city, as `City, CC` (from GeoIP).
-    City,
-}
-
-impl Key {
-    /// Every key.
-    pub const ALL: [Key; 10] = [
-        Key::Day,
-        Key::User,
-        Key::Protocol,
-        Key::Direction,
-        Key::Host,
-        Key::Module,
-        Key::Client,
-        Key::Status,
-        Key::Country,
-        Key::City,
-    ];
-
-    /// Name used by `--by` and in JSON.
-    pub fn name(self) -> &'static str {
-        match self {
-            Key::Day => "day",
-            Key::User => "user",
-            Key::Protocol => "protocol",
-            Key::Direction => "direction",
-            Key::Host => "host",
-            Key::Module => "module",
-            Key::Client => "client",
-            Key::Status => "status",
-            Key::Country => "country",
-            Key::City => "city",
-        }
-    }
-
-    /// Parses a `--by` key.
-    pub fn from_name(s: &str) -> Option<Key> {
-        Key::ALL.iter().copied().find(|k| k.name() == s.trim())
-    }
-
-    /// Whether logins have this key.
-    pub fn applies_to_logins(self) -> bool {
-        matches!(self, Key::Day | Key::User | Key::Protocol | Key::Host | Key::Client | Key::Country | Key::City)
-    }
-
-    /// Whether the key is only in the raw event tables (not the rollups).
-    pub fn needs_raw(self) -> bool {
-        matches!(self, Key::Client | Key::Country | Key::City)
-    }
-}
-
-/// A `--by` key; an unknown one is a [`crate::error::ConfigError::ReportKey`].
-impl std::str::FromStr for Key {
-    type Err = crate::error::ConfigError;
-
-    fn from_str(s: &str) -> Result<Key, Self::Err> {
-        Key::from_name(s).ok_or_else(|| crate::error::ConfigError::ReportKey(s.to_string()))
-    }
-}
-
-/// Metrics of one report group.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Metrics {
-    /// Uploads + downloads.
-    pub transfers: u64,
-    /// Transfers completed.
-    pub completed: u64,
-    /// Transfers interrupted.
-    pub interrupted: u64,
-    /// Transfers failed.
-    pub failed: u64,
-    /// Uploads.
-    pub uploads: u64,
-    /// Downloads.
-    pub downloads: u64,
-    /// Bytes uploaded.
-    pub bytes_up: u64,
-    /// Bytes downloaded.
-    pub bytes_down: u64,
-    /// Deletions.
-    pub deletes: u64,
-    /// Accepted logins.
-    pub logins_ok: u64,
-    /// Rejected logins (wrong password or unknown user).
-    pub logins_failed: u64,
-}
-
-/// A report question: group by `keys` over days `since..=until`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Aggregate {
-    /// Grouping keys, in output order.
-    pub keys: Vec<Key>,
-    /// First day (inclusive), `YYYY-MM-DD`.
-    pub since: Option<String>,
-    /// Last day (inclusive), `YYYY-MM-DD`.
-    pub until: Option<String>,
-}
-
-/// One group of a report: key values (in `Aggregate::keys` order) and
-/// metrics.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Group {
-    /// Key values.
-    pub keys: Vec<String>,
-    /// Metrics.
-    pub metrics: Metrics,
-}
-
-/// The transfer metrics of a report query, in the order [`Groups`] reads
-/// them: `count` is what one row counts (`1` for raw rows, `transfers` for
-/// rollups), `cast` a suffix for each sum (`::bigint` in PostgreSQL).
-pub(crate) fn transfer_metrics_sql(count: &str, cast: &str) -> String {
-    format!(
-        "SUM(CASE WHEN direction <> 'delete' THEN {count} ELSE 0 END){cast}, \
-         SUM(CASE WHEN direction <> 'delete' AND status = 'completed' THEN {count} ELSE 0 END){cast}, \
-         SUM(CASE WHEN direction <> 'delete' AND status = 'interrupted' THEN {count} ELSE 0 END){cast}, \
-         SUM(CASE WHEN direction <> 'delete' AND status = 'failed' THEN {count} ELSE 0 END){cast}, \
-         SUM(CASE WHEN direction = 'upload' THEN {count} ELSE 0 END){cast}, \
-         SUM(CASE WHEN direction = 'download' THEN {count} ELSE 0 END){cast}, \
-         SUM(CASE WHEN direction = 'upload' THEN bytes ELSE 0 END){cast}, \
-         SUM(CASE WHEN direction = 'download' THEN bytes ELSE 0 END){cast}, \
-         SUM(CASE WHEN direction = 'delete' THEN {count} ELSE 0 END){cast}"
-    )
-}
-
-/// Report groups accumulated from the rows of the SQL stores' queries, so
-/// that every store merges transfer and login rows the same way.
-#[derive(Default)]
-pub(crate) struct Groups(std::collections::BTreeMap<Vec<String>, Metrics>);
-
-impl Groups {
-    /// Adds a transfer row: the nine sums of [`transfer_metrics_sql`].
-    pub(crate) fn transfers(&mut self, keys: Vec<String>, v: [u64; 9]) {
-        let m = self.0.entry(keys).or_default();
-        m.transfers += v[0];
-        m.completed += v[1];
-        m.interrupted += v[2];
-        m.failed += v[3];
-        m.uploads += v[4];
-        m.downloads += v[5];
-        m.bytes_up += v[6];
-        m.bytes_down += v[7];
-        m.deletes += v[8];
-    }
-
-    /// Adds a login row (an all-zero row of a group without transfers is
-    /// dropped).
-    pub(crate) fn logins(&mut self, keys: Vec<String>, ok: u64, failed: u64) {
-        if ok == 0 && failed == 0 && !self.0.contains_key(&keys) {
-            return;
-        }
-        let m = self.0.entry(keys).or_default();
-        m.logins_ok += ok;
-        m.logins_failed += failed;
-    }
-
-    /// The groups in key order. An empty table still yields one all-zero
-    /// row without keys; it is dropped.
-    pub(crate) fn finish(self, keyless: bool) -> Vec<Group> {
-        self.0
-            .into_iter()
-            .filter(|(k, m)| !(keyless && *m == Metrics::default() && k.is_empty()))
-            .map(|(keys, metrics)| Group { keys, metrics })
-            .collect()
-    }
-}
-
-/// One row of a ranked per-day list ([`Store::top_files`],
-/// [`Store::failed_login_clients`]): what `key` did on `day`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DayCount {
-    /// UTC day `YYYY-MM-DD`.
-    pub day: String,
-    /// File path, or client as stored under the IP mode.
-    pub key: String,
-    /// Client country (ISO code) for clients; empty for files.
-    pub country: String,
-    /// Transfers of the file, or failed logins of the client.
-    pub count: u64,
-    /// Bytes moved (files); 0 for clients.
-    pub bytes: u64,
-}
-
-/// A transfer that did not complete, for the list of recent failures.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FailedTransfer {
-    /// When it ended, µs since the epoch.
-    pub end: i64,
-    /// Login name.
-    pub user: String,
-    /// Server host.
-    pub host: String,
-    /// Module or virtual root ('' when none).
-    pub module: String,
-    /// Protocol.
-    pub protocol: String,
-    /// upload / download / delete.
-    pub direction: String,
-    /// interrupted / failed.
-    pub status: String,
-    /// File path ('' when not logged).
-    pub path: String,
-    /// Client as stored under the IP mode.
-    pub client: String,
-    /// Client country (ISO code) or ''.
-    pub country: String,
-}
-
-/// The SQL pieces in which the SQL stores' raw tables differ, so that the
-/// ranked-list queries are written once ([`top_files_sql`],
-/// [`failed_transfers_sql`], [`failed_login_clients_sql`]).
-pub(crate) struct RawDialect<'a> {
-    /// Day (`YYYY-MM-DD`) of a transfer row.
-    pub transfer_day: &'a str,
-    /// Day of a login row.
-    pub login_day: &'a str,
-    /// Range filter over transfer rows.
-    pub transfer_range: &'a str,
-    /// Range filter over login rows.
-    pub login_range: &'a str,
-    /// End time of a transfer row in µs (a bigint).
-    pub transfer_us: &'a str,
-    /// The user column.
-    pub user: &'a str,
-    /// The client expression (as [`Key::Client`] reports it).
-    pub client: &'a str,
-    /// Placeholder of the row limit.
-    pub limit: &'a str,
-    /// Suffix of each sum (`::bigint` in PostgreSQL).
-    pub cast: &'a str,
-}
-
-/// Per-day transfers and bytes of the `limit` files with the most uploads
-/// and downloads in the range: `day, path, '', count, bytes`.
-pub(crate) fn top_files_sql(d: &RawDialect<'_>) -> String {
-    format!(
-        "WITH top AS (SELECT path FROM transfers WHERE {range} AND direction <> 'delete' AND path IS NOT NULL \
-         GROUP BY path ORDER BY COUNT(*) DESC, path LIMIT {limit}) \
-         SELECT {day}, transfers.path, '', COUNT(*){cast}, SUM(bytes){cast} FROM transfers JOIN top ON top.path = transfers.path \
-         WHERE {range} AND direction <> 'delete' GROUP BY 1, 2 ORDER BY 1, 2",
-        range = d.transfer_range,
-        limit = d.limit,
-        day = d.transfer_day,
-        cast = d.cast,
-    )
-}
-
-/// The `limit` latest transfers in the range that did not complete, newest
-/// first, in [`FailedTransfer`] field order.
-pub(crate) fn failed_transfers_sql(d: &RawDialect<'_>) -> String {
-    format!(
-        "SELECT {us}, {user}, server_host, COALESCE(module, ''), protocol, direction, status, COALESCE(path, ''), \
-         {client}, COALESCE(country, '') FROM transfers WHERE {range} AND status <> 'completed' \
-         ORDER BY 1 DESC LIMIT {limit}",
-        us = d.transfer_us,
-        user = d.user,
-        client = d.client,
-        range = d.transfer_range,
-        limit = d.limit,
-    )
-}
-
-/// Per-day failed logins of the `limit` clients with the most failed logins
-/// in the range: `day, client, country, count, 0`.
-pub(crate) fn failed_login_clients_sql(d: &RawDialect<'_>) -> String {
-    format!(
-        "WITH top AS (SELECT {client} AS client FROM logins WHERE {range} AND outcome <> 'ok' \
-         GROUP BY 1 ORDER BY COUNT(*) DESC, 1 LIMIT {limit}) \
-         SELECT {day}, {client}, COALESCE(country, ''), COUNT(*){cast}, 0{cast} FROM logins \
-         JOIN top ON top.client = {client} WHERE {range} AND outcome <> 'ok' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
-        client = d.client,
-        range = d.login_range,
-        limit = d.limit,
-        day = d.login_day,
-        cast = d.cast,
-    )
-}
-
 /// The report side of a store.
 pub trait Store {
     /// Groups and sums transfers and logins. Transfer metrics come from the
@@ -397,9 +109,20 @@ pub trait Store {
     fn aggregate(&mut self, q: &Aggregate) -> Result<Vec<Group>, StoreError>;
     /// The newest day with any event within the range.
     fn latest_day(&mut self, since: Option<&str>, until: Option<&str>) -> Result<Option<String>, StoreError>;
+    /// A ranked per-day list of the range: its `limit` first keys, day by
+    /// day.
+    fn day_counts(
+        &mut self,
+        list: DayList,
+        since: Option<&str>,
+        until: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<DayCount>, StoreError>;
     /// Per-day transfers and bytes of the `limit` most transferred files
     /// (uploads and downloads) of the range, from the raw events.
-    fn top_files(&mut self, since: Option<&str>, until: Option<&str>, limit: u32) -> Result<Vec<DayCount>, StoreError>;
+    fn top_files(&mut self, since: Option<&str>, until: Option<&str>, limit: u32) -> Result<Vec<DayCount>, StoreError> {
+        self.day_counts(DayList::TopFiles, since, until, limit)
+    }
     /// The `limit` latest interrupted or failed transfers of the range,
     /// newest first.
     fn failed_transfers(
@@ -415,7 +138,9 @@ pub trait Store {
         since: Option<&str>,
         until: Option<&str>,
         limit: u32,
-    ) -> Result<Vec<DayCount>, StoreError>;
+    ) -> Result<Vec<DayCount>, StoreError> {
+        self.day_counts(DayList::FailedLoginClients, since, until, limit)
+    }
 }
 
 /// Splits off the events older than a store's prune horizon: their raw
@@ -438,21 +163,36 @@ pub fn beyond_horizon(events: &[Event], horizon: Option<i64>) -> (std::borrow::C
     }
 }
 
-/// Whether [`Sink::key_ids`] must re-key a store (it has no recorded id
-/// scheme: unkeyed hashes, or new), from its
-/// `store_meta` values `id_scheme` and `id_key_check`; an error when it is
-/// keyed with another key or by an unknown scheme.
+/// The id scheme of a store keyed with `key`, or `None` when
+/// [`Sink::key_ids`] must re-key it (it has no recorded id scheme: unkeyed
+/// hashes, or new), from its `store_meta` values `id_scheme` and
+/// `id_key_check`; an error when it is keyed with another key or by an
+/// unknown scheme.
 pub(crate) fn id_scheme_action(
     store: &str,
     scheme: Option<String>,
     check: Option<String>,
     key: &HostKey,
-) -> Result<bool, StoreError> {
+) -> Result<Option<&'static str>, StoreError> {
+    let known = [ID_SCHEME, ID_SCHEME_V1];
     match scheme.as_deref() {
-        None => Ok(true),
-        Some(ID_SCHEME) if check.as_deref() == Some(key.key_check().as_str()) => Ok(false),
-        Some(ID_SCHEME) => Err(StoreError::HostKeyChanged { store: store.to_string() }),
-        Some(other) => Err(StoreError::IdScheme { store: store.to_string(), scheme: other.to_string() }),
+        None => Ok(None),
+        Some(s) => match known.into_iter().find(|k| *k == s) {
+            Some(k) if check.as_deref() == Some(key.key_check().as_str()) => Ok(Some(k)),
+            Some(_) => Err(StoreError::HostKeyChanged { store: store.to_string() }),
+            None => Err(StoreError::IdScheme { store: store.to_string(), scheme: s.to_string() }),
+        },
+    }
+}
+
+/// The id scheme [`Sink::key_ids`] records after keying a store: a store
+/// that held events or ledger entries (written before ids were keyed, so
+/// with ids of raw lines) gets [`ID_SCHEME_V1`], a new one [`ID_SCHEME`].
+pub(crate) fn scheme_after_rekey(had_content: bool) -> &'static str {
+    if had_content {
+        ID_SCHEME_V1
+    } else {
+        ID_SCHEME
     }
 }
 
@@ -484,6 +224,169 @@ pub trait Admin {
 pub trait Backend: Sink + Store + Admin + Send {}
 impl<T: Sink + Store + Admin + Send> Backend for T {}
 
+/// A store location.
+#[derive(Debug, Clone)]
+pub enum StoreSpec {
+    /// An SQLite database file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database.
+    Postgres(Box<PgSpec>),
+    /// An InfluxDB server (1.x, 2.x or 3.x) plus its local state file.
+    Influx(Box<InfluxSpec>),
+}
+
+impl PartialEq for StoreSpec {
+    fn eq(&self, other: &StoreSpec) -> bool {
+        match (self, other) {
+            (StoreSpec::Sqlite(a), StoreSpec::Sqlite(b)) => a == b,
+            (StoreSpec::Postgres(a), StoreSpec::Postgres(b)) => a.describe == b.describe,
+            (StoreSpec::Influx(a), StoreSpec::Influx(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+impl StoreSpec {
+    /// Parses a `--db` value: `NAME:…` of a row of [`SCHEMES`], or a bare
+    /// path (the row that takes bare paths); the environment is the
+    /// process's (see [`StoreSpec::parse_with`]).
+    pub fn parse(s: &str) -> Result<StoreSpec, ConfigError> {
+        StoreSpec::parse_with(s, &|k: &str| std::env::var(k).ok())
+    }
+
+    /// [`StoreSpec::parse`] with the environment variables `env` gives.
+    pub fn parse_with(s: &str, env: &Env<'_>) -> Result<StoreSpec, ConfigError> {
+        let t = s.trim();
+        if t.is_empty() {
+            return Err(ConfigError::Store(s.to_string()));
+        }
+        for scheme in &SCHEMES {
+            if let Some(rest) = t.strip_prefix(scheme.name).and_then(|r| r.strip_prefix(':')) {
+                return (scheme.parse)(scheme.name, rest, env);
+            }
+        }
+        if let Some((scheme, _)) = t.split_once("://") {
+            if !scheme.contains('/') {
+                return Err(ConfigError::Store(scheme.to_string() + "://…"));
+            }
+        }
+        match SCHEMES.iter().find(|s| s.bare_paths) {
+            Some(scheme) => (scheme.parse)("", t, env),
+            None => Err(ConfigError::Store(s.to_string())),
+        }
+    }
+
+    /// The default: `xferstats.db` in the state directory.
+    pub fn default_location(state_dir: &std::path::Path) -> StoreSpec {
+        StoreSpec::Sqlite(state_dir.join("xferstats.db"))
+    }
+
+    /// Display form (never holds a password).
+    pub fn describe(&self) -> String {
+        match self {
+            StoreSpec::Sqlite(p) => format!("sqlite:{}", p.display()),
+            StoreSpec::Postgres(p) => p.describe.clone(),
+            StoreSpec::Influx(i) => i.describe.clone(),
+        }
+    }
+
+    /// Resolves locations relative to the state directory (the InfluxDB
+    /// store's local state file).
+    pub fn with_state_dir(mut self, state_dir: &std::path::Path) -> StoreSpec {
+        if let StoreSpec::Influx(i) = &mut self {
+            i.default_state(state_dir);
+        }
+        self
+    }
+}
+
+/// Reads an environment variable (the process's, or a test's).
+pub type Env<'a> = dyn Fn(&str) -> Option<String> + 'a;
+
+/// One `--db` scheme: `NAME:…` names a store of its kind.
+pub struct Scheme {
+    /// What comes before the `:`.
+    pub name: &'static str,
+    /// Whether a `--db` without a scheme (a path) is this store's.
+    pub bare_paths: bool,
+    /// Its forms, for the message about an unknown store (none for an
+    /// alias).
+    pub forms: &'static [&'static str],
+    /// Its entries in the list of stores at the end of `xferstats --help`:
+    /// (forms, what they name); none for an alias.
+    pub help: &'static [(&'static str, &'static str)],
+    /// Parses what follows `NAME:` (`NAME` empty: a bare path).
+    pub parse: fn(name: &'static str, rest: &str, env: &Env<'_>) -> Result<StoreSpec, ConfigError>,
+}
+
+/// The stores `--db` can name, by scheme. Nothing else matches on schemes:
+/// parsing, the `--db` help and the unknown-store message read this table.
+pub const SCHEMES: [Scheme; 5] = [
+    Scheme {
+        name: "sqlite",
+        bare_paths: true,
+        forms: &["sqlite:PATH", "a file path"],
+        help: &[(
+            "sqlite:PATH, sqlite://PATH, PATH",
+            "SQLite database file (default: xferstats.db in the state directory)",
+        )],
+        parse: sqlite::spec::parse_scheme,
+    },
+    Scheme {
+        name: "postgres",
+        bare_paths: false,
+        forms: &["postgres://…", "postgres:"],
+        help: &[
+            ("postgres://user:password@host:port/dbname, postgresql://…", "PostgreSQL, libpq URL syntax"),
+            ("postgres:", "PostgreSQL from the libpq variables PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE"),
+        ],
+        parse: postgres::spec::parse_scheme,
+    },
+    Scheme { name: "postgresql", bare_paths: false, forms: &[], help: &[], parse: postgres::spec::parse_scheme },
+    Scheme {
+        name: "influxdb",
+        bare_paths: false,
+        forms: &["influxdb://…", "influxdb:"],
+        help: &[
+            (
+                "influxdb://user@host:8086/db?rp=raw&daily_rp=daily",
+                "InfluxDB 1.x (password in the URL or INFLUXDB_PASS)",
+            ),
+            ("influxdb:", "InfluxDB 1.x from INFLUXDB_HOST, _PORT, _USER, _PASS, _DB, _SSL, _VERIFY_SSL"),
+        ],
+        parse: influx::spec::parse_v1,
+    },
+    Scheme {
+        name: "influxdb2",
+        bare_paths: false,
+        forms: &["influxdb2://…", "influxdb2:"],
+        help: &[
+            ("influxdb2://host:8086/ORG/BUCKET?daily_bucket=B", "InfluxDB 2.x/3.x (token in INFLUX_TOKEN)"),
+            ("influxdb2:", "InfluxDB 2.x/3.x from INFLUX_URL, _ORG, _TOKEN, _BUCKET"),
+        ],
+        parse: influx::spec::parse_v2,
+    },
+];
+
+/// The `--db` forms [`SCHEMES`] take, as a list for messages.
+pub fn scheme_forms() -> String {
+    let forms: Vec<&str> = SCHEMES.iter().flat_map(|s| s.forms.iter().copied()).collect();
+    match forms.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => forms.join(""),
+    }
+}
+
+/// The list of stores at the end of `xferstats --help` (the one place the
+/// `--db` forms are described), from [`SCHEMES`].
+pub fn stores_help() -> String {
+    let mut out = format!("Stores (--db URL, or {}):", crate::config::DB_ENV);
+    for (forms, what) in SCHEMES.iter().flat_map(|s| s.help.iter()) {
+        out.push_str(&format!("\n  {forms}\n      {what}"));
+    }
+    out.push_str("\nInfluxDB keeps its ledger in a local state file in the state directory.");
+    out
+}
+
 /// How a store is opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -505,4 +408,75 @@ pub fn open(spec: &StoreSpec, access: Access) -> Result<Box<dyn Backend>, StoreE
         (StoreSpec::Postgres(p), _) => Box::new(self::postgres::PgStore::open(p)?),
         (StoreSpec::Influx(i), _) => Box::new(influx::InfluxStore::open(i, access)?),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_specs() {
+        assert_eq!(StoreSpec::parse("sqlite:/a/b.db").unwrap(), StoreSpec::Sqlite("/a/b.db".into()));
+        assert_eq!(StoreSpec::parse("sqlite:///a/b.db").unwrap(), StoreSpec::Sqlite("/a/b.db".into()));
+        assert_eq!(StoreSpec::parse("x.db").unwrap(), StoreSpec::Sqlite("x.db".into()));
+        assert!(StoreSpec::parse("mysql://u:p@h/db").is_err());
+        assert!(StoreSpec::parse("").is_err());
+    }
+
+    #[test]
+    fn postgres_specs_never_show_the_password() {
+        let s = StoreSpec::parse("postgres://stats:hunter2@db.example:5433/xfer").unwrap();
+        assert_eq!(s.describe(), "postgres://stats@db.example:5433/xfer");
+        assert!(!format!("{s:?}").contains("hunter2"));
+        let s = StoreSpec::parse("postgresql://stats@127.0.0.1/xfer?connect_timeout=3").unwrap();
+        assert_eq!(s.describe(), "postgres://stats@127.0.0.1:5432/xfer");
+        let env = |k: &str| match k {
+            "PGHOST" => Some("10.0.0.5".to_string()),
+            "PGPORT" => Some("6543".to_string()),
+            "PGUSER" => Some("ing".to_string()),
+            "PGPASSWORD" => Some("pw-secret".to_string()),
+            "PGDATABASE" => Some("stats".to_string()),
+            _ => None,
+        };
+        let p = PgSpec::parse(None, env).unwrap();
+        assert_eq!(p.describe, "postgres://ing@10.0.0.5:6543/stats");
+        assert_eq!(p.config.get_password(), Some(&b"pw-secret"[..]));
+        let e = StoreSpec::parse("postgres://u:topsecret@h:notaport/db").unwrap_err().to_string();
+        assert!(!e.contains("topsecret"), "{e}");
+    }
+
+    #[test]
+    fn the_scheme_table_is_what_db_reads() {
+        let env = |k: &str| (k == "INFLUX_ORG" || k == "INFLUX_BUCKET").then(|| "x".to_string());
+        let kind = |s: &str| match StoreSpec::parse_with(s, &env).unwrap() {
+            StoreSpec::Sqlite(_) => "sqlite",
+            StoreSpec::Postgres(_) => "postgres",
+            StoreSpec::Influx(i) if matches!(i.api, influx::spec::InfluxApi::V1 { .. }) => "influxdb",
+            StoreSpec::Influx(_) => "influxdb2",
+        };
+        for (db, store) in [
+            ("sqlite:x.db", "sqlite"),
+            ("//srv/x.db", "sqlite"),
+            ("postgres:", "postgres"),
+            ("postgresql://u@h/db", "postgres"),
+            ("influxdb:", "influxdb"),
+            ("influxdb2://h:1/o/b", "influxdb2"),
+        ] {
+            assert_eq!(kind(db), store, "{db}");
+        }
+        assert_eq!(StoreSpec::parse_with("//srv/x.db", &env).unwrap(), StoreSpec::Sqlite("//srv/x.db".into()));
+        let e = StoreSpec::parse_with("mysql://u@h/db", &env).unwrap_err().to_string();
+        let help = stores_help();
+        for s in SCHEMES.iter().filter(|s| !s.forms.is_empty()) {
+            assert!(e.contains(&format!("{}:", s.name)), "{e}");
+            assert!(help.contains(&format!("\n  {}:", s.name)), "{help}");
+        }
+        assert_eq!(
+            e,
+            "--db 'mysql://…': unknown store (expected sqlite:PATH, a file path, postgres://…, postgres:, \
+             influxdb://…, influxdb:, influxdb2://… or influxdb2:)"
+        );
+        let e = StoreSpec::parse_with("postgres:db", &env).unwrap_err().to_string();
+        assert_eq!(e, "--db postgres://…: invalid PostgreSQL connection URL: expected postgres://… or postgres: alone");
+    }
 }

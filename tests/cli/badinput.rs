@@ -77,9 +77,13 @@ fn a_truncated_gzip_names_the_file_and_exits_3() {
     let p = env.write("cut.log.gz", &gz[..gz.len() / 2]);
     let a = env.ingest(&[p.to_str().unwrap()]).code(3);
     let err = stderr(&a);
-    assert!(err.contains("cut.log.gz: rsyncd (gzip), 8517 lines: error:"), "{err}");
-    assert!(err.contains("incomplete deflate stream"), "{err}");
-    assert!(err.contains("read error"), "{err}");
+    // The error has a line of its own, before the summary, which lists
+    // what was read.
+    let first = err.lines().next().unwrap();
+    assert!(first.starts_with(&format!("xferstats: error: {}: read error after ", p.display())), "{err}");
+    assert!(first.ends_with("incomplete deflate stream"), "{err}");
+    assert!(err.lines().nth(1).unwrap().starts_with("ingested 1 file(s), 8517 lines"), "{err}");
+    assert!(err.contains("cut.log.gz: rsyncd (gzip), 8517 lines: stopped by the error above\n"), "{err}");
     // What was committed is consistent: the complete copy resumes and the
     // totals equal a clean import.
     let full = env.write("full.log.gz", &gz);

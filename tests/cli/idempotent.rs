@@ -89,3 +89,30 @@ fn rollups_equal_the_raw_events() {
     env.ingest(&[p.to_str().unwrap(), fixture("rsync/default-logfile.log").to_str().unwrap()]).success();
     crate::stores::sqlite_rollups_match_raw(&env.db());
 }
+
+/// Two logs that begin with the same line (as sshd `-E` files all begin
+/// `Server listening on …`) are two inputs to the ledger: a second run
+/// resumes each at its end instead of reading them again.
+#[test]
+fn logs_sharing_a_first_line_are_not_read_again() {
+    let env = Env::new();
+    let first = b"2026/05/01 00:00:00 [999] rsyncd version 3.2.7 starting, listening on port 873\n";
+    let a = env.write("a.log", &[&first[..], &synthetic_log(20)].concat());
+    let other = String::from_utf8(synthetic_log(20)).unwrap().replace("team", "crew");
+    let b = env.write("b.log", &[&first[..], other.as_bytes()].concat());
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let totals = |env: &Env| env.report_json(BY);
+    env.ingest(&[a, b]).success();
+    let once = totals(&env);
+    let run = env.ingest(&["-v", a, b]).success();
+    let err = stderr(&run);
+    for (p, len) in [(a, std::fs::metadata(a).unwrap().len()), (b, std::fs::metadata(b).unwrap().len())] {
+        assert!(
+            err.contains(&format!("{p}: rsyncd, 0 lines, resumed at byte {len}: already imported, nothing new\n")),
+            "{err}"
+        );
+    }
+    assert!(!err.contains("content differs"), "{err}");
+    assert!(err.contains(": 0 new events, 0 already present, 0 rejected lines"), "{err}");
+    assert_eq!(totals(&env), once);
+}

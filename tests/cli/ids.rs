@@ -168,11 +168,29 @@ fn with_repeats(env: &Env) -> String {
     env.write("repeats.xferlog", &data).to_str().unwrap().to_string()
 }
 
+/// An empty SQLite store of the raw-line id scheme (`siphash24-hmac1`, the
+/// stores of the version before content ids) keyed with the tests' key:
+/// imports into it compute the ids that version computed.
+fn line_id_store() -> Env {
+    let env = Env::new();
+    env.cmd().args(["db", "migrate"]).assert().success();
+    let conn = rusqlite::Connection::open(env.db()).unwrap();
+    conn.execute(
+        "INSERT INTO store_meta (key, value) VALUES ('id_scheme', 'siphash24-hmac1'), ('id_key_check', ?1)",
+        [HostKey::new(TEST_HOST_KEY.as_bytes()).key_check()],
+    )
+    .unwrap();
+    env
+}
+
 #[test]
 fn a_store_written_with_unkeyed_ids_is_rekeyed_once() {
     let env = Env::new();
     let log = with_repeats(&env);
-    let fresh = Env::new();
+    // The ids of raw lines a keyed import gave before content ids: a store
+    // written before ids were keyed keeps them (they cannot be recomputed
+    // from what it holds).
+    let fresh = line_id_store();
     fresh.ingest(&[&log]).success();
     env.cmd().env(UNKEYED, "1").args(["ingest", "--timezone", "UTC", "--server-host", "vm", &log]).assert().success();
     let unkeyed = stored_ids(&env.db());
@@ -220,7 +238,7 @@ fn postgres_store_written_with_unkeyed_ids_is_rekeyed() {
     let env = &db.env;
     let mut inputs = legacy_inputs(env);
     inputs.push(with_repeats(env));
-    let fresh = Env::new();
+    let fresh = line_id_store();
     fresh.ingest(&inputs.iter().map(String::as_str).collect::<Vec<_>>()).success();
     let expected = fresh.report_json(BY);
     let pg_ingest = |args: &[&str], unkeyed: bool| {
@@ -255,4 +273,70 @@ fn postgres_store_written_with_unkeyed_ids_is_rekeyed() {
     let mut ids: Vec<u64> = ids.lines().map(|l| l.parse::<i64>().unwrap() as u64).collect();
     ids.sort_unstable();
     assert_eq!(ids, stored_ids(&fresh.db()));
+}
+
+/// `testdata/openssh/auth.log` and the same lines with RFC 3339 time stamps
+/// (rsyslog's other template), with sub-second digits the BSD rendering
+/// lacks; the year is the one the import infers for the BSD lines.
+fn two_renderings(env: &Env) -> (String, String) {
+    let bsd = fixture("openssh/auth.log");
+    let probe = Env::new();
+    probe.ingest(&[bsd.to_str().unwrap()]).success();
+    let day = probe.report_json("day")[0]["day"].as_str().unwrap().to_string();
+    let text = std::fs::read_to_string(&bsd).unwrap();
+    let mut rfc = String::new();
+    for (i, line) in text.lines().enumerate() {
+        if !line.starts_with("Nov ") {
+            rfc += &format!("{line}\n"); // already RFC 3339
+            continue;
+        }
+        let (stamp, rest) = line.split_at(15);
+        let day_of_month: u32 = stamp[4..6].trim().parse().unwrap();
+        rfc += &format!("{}-11-{day_of_month:02}T{}.{:06}+00:00{rest}\n", &day[..4], &stamp[7..], 1 + i * 37_013);
+    }
+    let rfc = env.write("auth-rfc3339.log", rfc.as_bytes());
+    (bsd.to_str().unwrap().to_string(), rfc.to_str().unwrap().to_string())
+}
+
+#[test]
+fn one_message_in_two_time_stamp_renderings_counts_once() {
+    let env = Env::new();
+    let (bsd, rfc) = two_renderings(&env);
+    let alone = Env::new();
+    alone.ingest(&[&bsd]).success();
+    let expected = alone.report_json(BY);
+    assert_eq!(meta(&alone.db(), "id_scheme").as_deref(), Some("siphash24-hmac2"));
+    // In one run, and in two runs in the other order.
+    let a = env.ingest(&[&bsd, &rfc]).success();
+    assert!(stderr(&a).contains(": 11 new events, 11 already present, 0 rejected lines"), "{}", stderr(&a));
+    assert_eq!(env.report_json(BY), expected);
+    let other = Env::new();
+    other.ingest(&[&rfc]).success();
+    let a = other.ingest(&[&bsd]).success();
+    assert!(stderr(&a).contains(": 0 new events, 11 already present"), "{}", stderr(&a));
+    assert_eq!(other.report_json(BY), expected);
+    // RFC 3339 syslog times are stored to the second, as BSD ones.
+    let conn = rusqlite::Connection::open(other.db()).unwrap();
+    let fractions: i64 =
+        conn.query_row("SELECT count(*) FROM transfers WHERE end_us % 1000000 != 0", [], |r| r.get(0)).unwrap();
+    assert_eq!(fractions, 0);
+}
+
+#[test]
+fn a_store_of_line_ids_keeps_them_and_counts_no_line_twice() {
+    let env = line_id_store();
+    let (bsd, rfc) = two_renderings(&env);
+    env.ingest(&[&bsd]).success();
+    let once = env.report_json(BY);
+    // The same lines read again from their start (standard input has no
+    // checkpoint) add nothing: the store's ids are still those of lines.
+    let a = env.cmd().args(crate::util::INGEST).arg("-").write_stdin(std::fs::read(&bsd).unwrap()).assert().success();
+    assert!(stderr(&a).contains(": 0 new events, 11 already present"), "{}", stderr(&a));
+    assert_eq!(env.report_json(BY), once);
+    assert_eq!(meta(&env.db(), "id_scheme").as_deref(), Some("siphash24-hmac1"));
+    // Only a store of content ids knows the other rendering for the same
+    // messages: here the events of the lines that differ are new (the two
+    // lines the fixture already writes in RFC 3339 are the same lines).
+    let a = env.ingest(&[&rfc]).success();
+    assert!(stderr(&a).contains(": 9 new events, 2 already present"), "{}", stderr(&a));
 }

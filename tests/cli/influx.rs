@@ -445,8 +445,14 @@ fn server_errors_are_retried_with_backoff() {
         .assert()
         .success();
     let err = stderr(&a);
-    assert!(err.contains("HTTP 503: busy") && err.contains("retry 1 of 3"), "{err}");
-    assert!(err.contains("HTTP 500: timeout") && err.contains("retry 2 of 3"), "{err}");
+    // One line when the outage starts, one when its cause changes.
+    let target = format!("influxdb2://127.0.0.1:{}/o/b", mock.port);
+    assert!(
+        err.contains(&format!("{target}: write failed: HTTP 503: busy; retrying up to 3 time(s) over 70ms\n")),
+        "{err}"
+    );
+    assert!(err.contains(&format!("{target}: write still failing, now: HTTP 500: timeout; retrying\n")), "{err}");
+    assert_eq!(err.matches(&target).count(), 3, "the two warnings and the summary: {err}");
     let reqs = mock.requests();
     assert_eq!(reqs.len(), 4, "3 attempts of the raw write, then the daily write");
     assert_eq!(reqs[0].body, reqs[1].body);

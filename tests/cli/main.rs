@@ -2,6 +2,7 @@
 //! modules, as in ripgrep's `tests/`).
 
 mod badinput;
+mod config;
 mod cron;
 mod enrich;
 mod errors;
@@ -21,4 +22,5 @@ mod report;
 mod rotation;
 mod safety;
 mod stores;
+mod systemd;
 mod util;

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use xferstats::enrich::hostkey::HostKey;
-use xferstats::input::content_hash;
+use xferstats::input::{Input, Source};
 
 use crate::util::{gzip, Env, TEST_HOST_KEY};
 
@@ -221,8 +221,13 @@ impl Model {
         let key = HostKey::new(TEST_HOST_KEY.as_bytes()).id_key();
         for (name, f) in &self.files {
             let complete = f.complete();
-            let Some(first) = complete.iter().position(|&c| c == b'\n') else { continue };
-            let fp = content_hash(&key, &complete[..=first]) as i64;
+            if !complete.contains(&b'\n') {
+                continue;
+            }
+            // The file's identity as an import computes it (its first
+            // kilobyte of lines, or its first line while shorter).
+            let input = Input::open(Source::Path(self.env.path(name)), std::time::Duration::from_secs(1)).unwrap();
+            let fp = input.fingerprint(&key).unwrap() as i64;
             let (offset, lines): (i64, i64) = conn
                 .query_row("SELECT offset, lines FROM ledger WHERE fingerprint = ?1", [fp], |r| {
                     Ok((r.get(0)?, r.get(1)?))

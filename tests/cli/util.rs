@@ -60,11 +60,14 @@ impl Env {
             "XFERSTATS_HOST_KEY",
             "XFERSTATS_IP_MODE",
             "XFERSTATS_TEST_UNKEYED_IDS",
+            "XFERSTATS_TEST_TODAY",
             "INFLUX_TOKEN",
         ] {
             c.env_remove(var);
         }
         c.env("TZ", "UTC").env("XFERSTATS_STATE_DIR", self.state_dir()).env("XFERSTATS_GEOIP", "off");
+        // No configuration file, not even an installed /etc/xferstats one.
+        c.env("XFERSTATS_CONFIG", "");
         c
     }
 

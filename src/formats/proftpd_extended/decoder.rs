@@ -5,7 +5,7 @@
 use crate::formats::Format;
 use crate::formats::proftpd_extended::ExtendedFormat;
 use crate::model::{Direction, Event, Granularity, Protocol, Status, Transfer, ANONYMOUS};
-use crate::sessions::{client_ip, Decoder, LineContext, Outcome, ServerName};
+use crate::sessions::{client_ip, Decoder, FtpTransfer, LineContext, Outcome, ServerName};
 
 const TAG: u8 = 61;
 
@@ -53,7 +53,10 @@ impl Decoder for ProftpdExtendedDecoder {
         if direction == Direction::Delete && status != Status::Completed {
             return Outcome::Ignored; // a refused DELE deleted nothing
         }
-        let Some(end) = l.time(&mut cx.clock) else { return Outcome::Rejected("no time") };
+        let Some(logged) = l.time(&mut cx.clock) else { return Outcome::Rejected("no time") };
+        // The row's time is that of xferlog (see `ftp_transfer_id`); the
+        // start keeps what the log says.
+        let end = cx.ids.whole_second(logged);
         let server = self.server.get(cx.server_host.as_bytes());
         let user = match l.user {
             None | Some(b"-") => "unknown".to_string(),
@@ -67,17 +70,19 @@ impl Decoder for ProftpdExtendedDecoder {
             _ => Protocol::Ftp,
         };
         let seconds: Option<f64> = l.transfer_time.and_then(|t| std::str::from_utf8(t).ok()?.parse().ok());
+        let bytes = if direction == Direction::Delete { 0 } else { bytes };
+        let what = FtpTransfer { user: &user, direction, bytes, path: l.file.unwrap_or_default() };
         out.push(Event::Transfer(Transfer {
-            id: cx.ids.id(end, server.as_bytes(), line, TAG),
+            id: cx.ids.ftp_transfer_id(end, server.as_bytes(), line, TAG, what),
             end,
             // A negative, infinite or absurd %T leaves the start unknown.
             start: seconds
                 .filter(|s| (0.0..i64::MAX as f64 / 1e6).contains(s))
-                .and_then(|s| end.checked_sub((s * 1e6) as i64)),
+                .and_then(|s| logged.checked_sub((s * 1e6) as i64)),
             protocol,
             direction,
             status,
-            bytes: if direction == Direction::Delete { 0 } else { bytes },
+            bytes,
             wire_bytes: None,
             file_size: if direction == Direction::Delete { l.bytes } else { l.file_size },
             path: l.file.map(|f| String::from_utf8_lossy(f).into_owned()),

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use crate::formats::Format;
 use crate::formats::xferlog;
 use crate::model::{Direction, Event, Granularity, Protocol, Status, Transfer, ANONYMOUS};
-use crate::sessions::{client_ip, Decoder, LineContext, Outcome, ServerName, StampCache};
+use crate::sessions::{client_ip, Decoder, FtpTransfer, LineContext, Outcome, ServerName, StampCache};
 
 const TAG: u8 = 11;
 
@@ -57,7 +57,9 @@ impl Decoder for XferlogDecoder {
         };
         let (client_ip, client_host) = host_fields(l.host);
         let user = if l.access == b'a' { ANONYMOUS.to_string() } else { String::from_utf8_lossy(l.user).into_owned() };
-        let id = cx.ids.id(end, server.as_bytes(), line, TAG);
+        let bytes = if direction == Direction::Delete { 0 } else { l.bytes };
+        let what = FtpTransfer { user: &user, direction, bytes, path: l.path };
+        let id = cx.ids.ftp_transfer_id(end, server.as_bytes(), line, TAG, what);
         out.push(Event::Transfer(Transfer {
             id,
             end,
@@ -70,7 +72,7 @@ impl Decoder for XferlogDecoder {
             protocol: protocol(l.service),
             direction,
             status: if l.completion == b'c' { Status::Completed } else { Status::Interrupted },
-            bytes: if direction == Direction::Delete { 0 } else { l.bytes },
+            bytes,
             wire_bytes: None,
             file_size: (direction == Direction::Delete).then_some(l.bytes),
             path: Some(String::from_utf8_lossy(l.path).into_owned()),

@@ -196,50 +196,15 @@ pub fn login(out: &mut String, l: &Login) {
     let _ = writeln!(out, " {}", point_time_ns(l.time, l.id));
 }
 
-/// The tags of a daily transfer point.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DailyTransfers<'a> {
-    /// UTC day, as Unix seconds of its midnight.
-    pub day: i64,
-    /// Server host.
-    pub host: &'a str,
-    /// Protocol.
-    pub proto: &'a str,
-    /// Direction.
-    pub dir: &'a str,
-    /// Status.
-    pub status: &'a str,
-    /// Module ('' when none: the tag is left out).
-    pub module: &'a str,
-}
-
-/// Appends an `xfer_daily` point (timestamp in seconds).
-pub fn daily_transfers(out: &mut String, k: &DailyTransfers<'_>, transfers: i64, bytes: i64, unique_clients: i64) {
-    measurement(out, "xfer_daily");
-    tags(out, &mut [("host", k.host), ("proto", k.proto), ("dir", k.dir), ("status", k.status), ("module", k.module)]);
+/// Appends a daily point (`xfer_daily`, `login_daily`; timestamp in
+/// seconds): its tags (empty ones left out) and integer fields.
+pub fn daily(out: &mut String, name: &str, day: i64, tags_: &mut [(&str, &str)], fields: &[(&str, i64)]) {
+    measurement(out, name);
+    tags(out, tags_);
     let mut f = Fields { out, first: true };
-    f.int("transfers", transfers);
-    f.int("bytes", bytes);
-    f.int("unique_clients", unique_clients);
-    let _ = writeln!(out, " {}", k.day);
-}
-
-/// Appends a `login_daily` point (timestamp in seconds).
-#[allow(clippy::too_many_arguments)]
-pub fn daily_logins(
-    out: &mut String,
-    day: i64,
-    host: &str,
-    proto: &str,
-    outcome: &str,
-    logins: i64,
-    unique_clients: i64,
-) {
-    measurement(out, "login_daily");
-    tags(out, &mut [("host", host), ("proto", proto), ("outcome", outcome)]);
-    let mut f = Fields { out, first: true };
-    f.int("logins", logins);
-    f.int("unique_clients", unique_clients);
+    for (k, v) in fields {
+        f.int(k, *v);
+    }
     let _ = writeln!(out, " {day}");
 }
 

@@ -23,17 +23,21 @@
 //! so doing it again is harmless. `report` reads the local copy.
 
 pub mod line;
+pub mod spec;
 pub mod write;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::config::InfluxSpec;
 use crate::error::StoreError;
 use crate::model::Event;
 use crate::time::{day_string, parse_day};
+use spec::InfluxSpec;
 
-use super::sqlite::SqliteStore;
-use super::{Access, Admin, Aggregate, Checkpoint, Commit, Committed, Group, Pruned, Sink, Store};
+use super::sqlite::{self, SqliteStore};
+use super::{Access, Admin, Checkpoint, Commit, Committed, Pruned, Sink, Store};
+use crate::rollup::sql::Rollup;
+use crate::rollup::{self, Key};
+use crate::rollup::{Aggregate, Group};
 use write::{Precision, Target, Writer};
 
 /// Local tables of the InfluxDB store, beside the SQLite store's own.
@@ -167,38 +171,73 @@ impl InfluxStore {
 /// The `store_meta` owner of a state file: API and [`InfluxSpec::target`].
 fn target_ident(spec: &InfluxSpec) -> String {
     match &spec.api {
-        crate::config::InfluxApi::V1 { .. } => format!("influxdb {}", spec.target()),
-        crate::config::InfluxApi::V2 { .. } => format!("influxdb2 {}", spec.target()),
+        spec::InfluxApi::V1 { .. } => format!("influxdb {}", spec.target()),
+        spec::InfluxApi::V2 { .. } => format!("influxdb2 {}", spec.target()),
     }
 }
 
-/// Appends the `xfer_daily` and `login_daily` points of UTC day `day`
-/// (`YYYY-MM-DD`), computed from the local copy of the raw events.
+/// The daily measurements: the daily rollups without the day (the
+/// timestamp) and the user (unbounded: every user would be a series), plus
+/// the distinct clients.
+const DAILY: [(&str, &Rollup); 2] = [("xfer_daily", &rollup::sql::TRANSFERS), ("login_daily", &rollup::sql::LOGINS)];
+
+/// The tag of a rollup key in the points (raw and daily).
+fn tag_name(k: Key) -> Option<&'static str> {
+    match k {
+        Key::Host => Some("host"),
+        Key::Protocol => Some("proto"),
+        Key::Direction => Some("dir"),
+        Key::Status => Some("status"),
+        Key::Module => Some("module"),
+        _ => None,
+    }
+}
+
+/// The tags of a daily measurement (rollup keys, then the extra key
+/// columns, named as themselves) and the query of its values per tag set
+/// over one day's raw rows of the local copy (`?1`, `?2`: µs bounds).
+fn daily_query(r: &Rollup) -> (Vec<&'static str>, String) {
+    let d = &sqlite::query::DIALECT;
+    let time = d.time_of(r);
+    let keys: Vec<Key> = r.keys.iter().copied().filter(|k| tag_name(*k).is_some()).collect();
+    let mut tags: Vec<&str> = keys.iter().filter_map(|k| tag_name(*k)).collect();
+    tags.extend(r.extra);
+    let mut cols: Vec<String> = keys.iter().map(|k| d.raw_col(*k, time)).collect();
+    cols.extend(r.extra.iter().map(|c| c.to_string()));
+    let group: Vec<String> = (1..=cols.len()).map(|i| i.to_string()).collect();
+    for (_, sum) in r.values {
+        cols.push(format!("COALESCE({sum}, 0)"));
+    }
+    cols.push("COUNT(DISTINCT COALESCE(client_ip, client_hash, client_host))".into());
+    let sql = format!(
+        "SELECT {} FROM {} WHERE {time} >= ?1 AND {time} < ?2 GROUP BY {g} ORDER BY {g}",
+        cols.join(", "),
+        r.raw,
+        g = group.join(", ")
+    );
+    (tags, sql)
+}
+
+/// Appends the daily points of UTC day `day` (`YYYY-MM-DD`), computed from
+/// the local copy of the raw events.
 fn daily_points(conn: &Connection, day: &str, out: &mut String) -> rusqlite::Result<()> {
+    static QUERIES: std::sync::LazyLock<[(Vec<&str>, String); 2]> =
+        std::sync::LazyLock::new(|| DAILY.map(|(_, r)| daily_query(r)));
     let Some(dn) = parse_day(day) else { return Ok(()) };
     let (from, to) = (dn * 86_400_000_000, (dn + 1) * 86_400_000_000);
-    let secs = dn * 86_400;
-    let mut stmt = conn.prepare_cached(
-        "SELECT server_host, protocol, direction, status, COALESCE(module, ''), COUNT(*), COALESCE(SUM(bytes), 0), \
-         COUNT(DISTINCT COALESCE(client_ip, client_hash, client_host)) FROM transfers \
-         WHERE end_us >= ?1 AND end_us < ?2 GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5",
-    )?;
-    let mut rows = stmt.query([from, to])?;
-    while let Some(r) = rows.next()? {
-        let (host, proto, dir, status, module): (String, String, String, String, String) =
-            (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
-        let k =
-            line::DailyTransfers { day: secs, host: &host, proto: &proto, dir: &dir, status: &status, module: &module };
-        line::daily_transfers(out, &k, r.get(5)?, r.get(6)?, r.get(7)?);
-    }
-    let mut stmt = conn.prepare_cached(
-        "SELECT server_host, protocol, outcome, COUNT(*), COUNT(DISTINCT COALESCE(client_ip, client_hash, \
-         client_host)) FROM logins WHERE time_us >= ?1 AND time_us < ?2 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
-    )?;
-    let mut rows = stmt.query([from, to])?;
-    while let Some(r) = rows.next()? {
-        let (host, proto, outcome): (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
-        line::daily_logins(out, secs, &host, &proto, &outcome, r.get(3)?, r.get(4)?);
+    for ((name, r), (tag_names, sql)) in DAILY.iter().zip(QUERIES.iter()) {
+        let mut stmt = conn.prepare_cached(sql)?;
+        let mut rows = stmt.query([from, to])?;
+        while let Some(row) = rows.next()? {
+            let values: Vec<String> = (0..tag_names.len()).map(|i| row.get(i)).collect::<Result<_, _>>()?;
+            let mut tags: Vec<(&str, &str)> =
+                tag_names.iter().copied().zip(values.iter().map(String::as_str)).collect();
+            let mut fields: Vec<(&str, i64)> = Vec::with_capacity(r.values.len() + 1);
+            for (i, name) in r.values.iter().map(|(c, _)| *c).chain(["unique_clients"]).enumerate() {
+                fields.push((name, row.get(tag_names.len() + i)?));
+            }
+            line::daily(out, name, dn * 86_400, &mut tags, &fields);
+        }
     }
     Ok(())
 }
@@ -228,7 +267,7 @@ impl Sink for InfluxStore {
         &mut self,
         key: &crate::enrich::hostkey::HostKey,
         state: &mut crate::sinks::RekeyState<'_>,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<&'static str, StoreError> {
         self.local.key_ids(key, state)
     }
 
@@ -277,13 +316,14 @@ impl Store for InfluxStore {
         self.local.latest_day(since, until)
     }
 
-    fn top_files(
+    fn day_counts(
         &mut self,
+        list: crate::rollup::DayList,
         since: Option<&str>,
         until: Option<&str>,
         limit: u32,
-    ) -> Result<Vec<crate::sinks::DayCount>, StoreError> {
-        self.local.top_files(since, until, limit)
+    ) -> Result<Vec<crate::rollup::DayCount>, StoreError> {
+        self.local.day_counts(list, since, until, limit)
     }
 
     fn failed_transfers(
@@ -291,17 +331,8 @@ impl Store for InfluxStore {
         since: Option<&str>,
         until: Option<&str>,
         limit: u32,
-    ) -> Result<Vec<crate::sinks::FailedTransfer>, StoreError> {
+    ) -> Result<Vec<crate::rollup::FailedTransfer>, StoreError> {
         self.local.failed_transfers(since, until, limit)
-    }
-
-    fn failed_login_clients(
-        &mut self,
-        since: Option<&str>,
-        until: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<crate::sinks::DayCount>, StoreError> {
-        self.local.failed_login_clients(since, until, limit)
     }
 }
 

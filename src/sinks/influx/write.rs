@@ -19,7 +19,7 @@ use std::time::Duration;
 use influxdb2::api::write::TimestampPrecision;
 use influxdb2::models::WriteDataPoint;
 
-use crate::config::{InfluxApi, InfluxSpec};
+use super::spec::{InfluxApi, InfluxSpec};
 use crate::error::StoreError;
 
 /// Timestamp precision of a write.
@@ -105,6 +105,9 @@ impl WriteDataPoint for Body {
 enum Failure {
     /// Worth another attempt (5xx, 429, 408, transport).
     Retry(String),
+    /// The server could not be reached (worth another attempt): the cause
+    /// and what to check.
+    Unreachable(String, &'static str),
     /// Final (4xx): the server's message.
     Refused(String),
 }
@@ -175,14 +178,28 @@ impl Writer {
     }
 
     /// One request with its retries; returns the points dropped as beyond
-    /// the retention policy.
+    /// the retention policy. An outage is said in one line when it starts
+    /// (and again only if its cause changes); the attempts themselves are
+    /// debug messages, the recovery an info message (`-v`).
     fn send(&self, target: Target, precision: Precision, body: &str) -> Result<u64, StoreError> {
         let body: Arc<str> = Arc::from(body);
         let mut wait = self.backoff;
         let mut attempt = 0;
+        let started = std::time::Instant::now();
+        let mut said: Option<String> = None;
         loop {
             let reason = match self.attempt(target, precision, &body) {
-                Ok(()) => return Ok(0),
+                Ok(()) => {
+                    if attempt > 0 {
+                        tracing::info!(
+                            "{}: written after {attempt} retr{} ({:.0?})",
+                            self.target,
+                            if attempt == 1 { "y" } else { "ies" },
+                            started.elapsed()
+                        );
+                    }
+                    return Ok(0);
+                }
                 Err(Failure::Refused(msg)) if msg.contains("beyond retention policy") => {
                     let dropped = dropped_count(&msg);
                     tracing::warn!(
@@ -199,29 +216,38 @@ impl Writer {
                         reason: crate::sanitize::sanitize(&msg).into_owned(),
                     })
                 }
-                Err(Failure::Retry(msg)) => msg,
+                Err(Failure::Retry(msg)) => (crate::sanitize::sanitize(&msg).into_owned(), None),
+                Err(Failure::Unreachable(msg, check)) => (crate::sanitize::sanitize(&msg).into_owned(), Some(check)),
             };
+            let (reason, check) = reason;
             if attempt >= self.retries {
                 return Err(StoreError::Influx {
                     target: self.target.clone(),
-                    what: "write failed after retries",
+                    what: "write failed",
                     reason: format!(
-                        "{} (gave up after {} attempt(s))",
-                        crate::sanitize::sanitize(&reason),
-                        attempt + 1
+                        "{reason}; gave up after {} attempt(s) over {:.0?}{}",
+                        attempt + 1,
+                        started.elapsed(),
+                        check.map_or(String::new(), |c| format!(" ({c})"))
                     ),
                 });
             }
+            if said.as_deref() != Some(reason.as_str()) {
+                match said {
+                    None => tracing::warn!(
+                        "{}: write failed: {reason}; retrying up to {} time(s) over {:?}",
+                        self.target,
+                        self.retries,
+                        retry_span(self.backoff, self.retries)
+                    ),
+                    Some(_) => tracing::warn!("{}: write still failing, now: {reason}; retrying", self.target),
+                }
+                said = Some(reason);
+            }
             attempt += 1;
-            tracing::warn!(
-                "{}: write failed ({}); retry {attempt} of {} in {:?}",
-                self.target,
-                crate::sanitize::sanitize(&reason),
-                self.retries,
-                wait
-            );
+            tracing::debug!("{}: retry {attempt} of {} in {:?}", self.target, self.retries, wait);
             std::thread::sleep(wait);
-            wait = (wait * 2).min(Duration::from_secs(30));
+            wait = next_wait(wait);
         }
     }
 
@@ -236,6 +262,7 @@ impl Writer {
                 match self.rt.block_on(client.write_with_precision(bucket, points, precision.v2())) {
                     Ok(()) => Ok(()),
                     Err(influxdb2::RequestError::Http { status, text }) => Err(classify(status.as_u16(), &text)),
+                    Err(influxdb2::RequestError::ReqwestProcessing { source }) => Err(transport(&source)),
                     Err(e) => Err(Failure::Retry(e.to_string())),
                 }
             }
@@ -269,7 +296,7 @@ impl Writer {
                             let text = resp.text().await.unwrap_or_default();
                             Err(classify(status, &text))
                         }
-                        Err(e) => Err(Failure::Retry(transport(&e))),
+                        Err(e) => Err(transport(&e)),
                     }
                 })
             }
@@ -277,16 +304,30 @@ impl Writer {
     }
 }
 
-/// A transport error with its cause (reqwest's own text omits it).
-fn transport(e: &reqwest::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(c) = src {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        src = c.source();
+/// The wait after `wait` between attempts: doubled, at most 30 s.
+fn next_wait(wait: Duration) -> Duration {
+    (wait * 2).min(Duration::from_secs(30))
+}
+
+/// How long `retries` retries starting at `backoff` wait in all.
+fn retry_span(backoff: Duration, retries: u32) -> Duration {
+    std::iter::successors(Some(backoff), |w| Some(next_wait(*w))).take(retries as usize).sum()
+}
+
+/// A transport error said once: a connection that failed by its innermost
+/// cause and what to check, anything else with its causes (reqwest's own
+/// text omits them; hyper's repeat each other).
+fn transport(e: &reqwest::Error) -> Failure {
+    if e.is_connect() {
+        let root = std::iter::successors(std::error::Error::source(e), |c| c.source()).last();
+        let cause = root.map_or_else(|| e.to_string(), |c| c.to_string());
+        let check = crate::error::what_to_check(e).unwrap_or("check the host and port of --db");
+        Failure::Unreachable(format!("cannot connect: {cause}"), check)
+    } else if e.is_timeout() {
+        Failure::Unreachable("no answer within the timeout".into(), crate::error::TIMEOUT_CHECK)
+    } else {
+        Failure::Retry(crate::error::chain_text(e))
     }
-    s
 }
 
 /// Sorts an HTTP error into retry or refusal, with the server's message

@@ -8,6 +8,17 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::ConfigError;
+use crate::sinks::{Env, StoreSpec};
+
+/// The `influxdb:` row of [`crate::sinks::SCHEMES`] (1.x).
+pub(crate) fn parse_v1(_: &str, rest: &str, env: &Env<'_>) -> Result<StoreSpec, ConfigError> {
+    Ok(StoreSpec::Influx(Box::new(InfluxSpec::parse(false, rest, env)?)))
+}
+
+/// The `influxdb2:` row of [`crate::sinks::SCHEMES`] (2.x/3.x).
+pub(crate) fn parse_v2(_: &str, rest: &str, env: &Env<'_>) -> Result<StoreSpec, ConfigError> {
+    Ok(StoreSpec::Influx(Box::new(InfluxSpec::parse(true, rest, env)?)))
+}
 
 /// Which write API the server speaks.
 #[derive(Clone, PartialEq, Eq)]
@@ -197,11 +208,11 @@ impl InfluxSpec {
     /// Query parameters: `rp`, `daily_rp` (1.x), `daily_bucket` (2.x),
     /// `ssl`, `verify_ssl`, `timeout`, `retries`, `backoff`, `batch`,
     /// `state`.
-    pub fn parse(s: &str, env: impl Fn(&str) -> Option<String>) -> Result<InfluxSpec, ConfigError> {
-        let t = s.trim();
-        let v2 = t.starts_with("influxdb2:");
-        let rest =
-            t.strip_prefix(if v2 { "influxdb2:" } else { "influxdb:" }).ok_or_else(|| bad("not an InfluxDB URL"))?;
+    ///
+    /// `rest` is what follows the scheme's `:` (see [`crate::sinks::SCHEMES`]);
+    /// `v2` says which of the two schemes it was.
+    pub fn parse(v2: bool, rest: &str, env: impl Fn(&str) -> Option<String>) -> Result<InfluxSpec, ConfigError> {
+        let rest = rest.trim_end();
         let env = |k: &str| nonempty(env(k));
         let mut tune = Tuning::default();
         // Host, port, path segments, user info and parameters of the URL, if
@@ -216,7 +227,8 @@ impl InfluxSpec {
             if !rest.starts_with("//") {
                 return Err(bad(format!("expected {}://host… or {}: alone", scheme(v2), scheme(v2))));
             }
-            let url = url::Url::parse(t).map_err(|e| bad(format!("cannot parse the URL: {e}")))?;
+            let url = url::Url::parse(&format!("{}:{rest}", scheme(v2)))
+                .map_err(|e| bad(format!("cannot parse the URL: {e}")))?;
             host = url.host_str().filter(|h| !h.is_empty()).map(str::to_string);
             port = url.port();
             segs = url.path_segments().map(|s| s.filter(|p| !p.is_empty()).map(decode).collect()).unwrap_or_default();
@@ -358,13 +370,21 @@ fn scheme(v2: bool) -> &'static str {
 mod tests {
     use super::*;
 
+    /// `--db` text parsed through the scheme table, as an InfluxDB spec.
+    fn parse(s: &str, env: impl Fn(&str) -> Option<String>) -> Result<InfluxSpec, ConfigError> {
+        match crate::sinks::StoreSpec::parse_with(s, &env)? {
+            crate::sinks::StoreSpec::Influx(i) => Ok(*i),
+            other => panic!("{s}: {other:?}"),
+        }
+    }
+
     fn no_env(_: &str) -> Option<String> {
         None
     }
 
     #[test]
     fn v1_url_with_everything() {
-        let s = InfluxSpec::parse(
+        let s = parse(
             "influxdb://stats:pa%40ss@db.example:8087/mirror?rp=raw&daily_rp=daily&ssl=true&verify_ssl=false\
              &timeout=5s&retries=2&backoff=100ms&batch=100",
             no_env,
@@ -407,22 +427,22 @@ mod tests {
                 .to_string(),
             )
         };
-        let s = InfluxSpec::parse("influxdb:", env).unwrap();
+        let s = parse("influxdb:", env).unwrap();
         assert_eq!(s.base_url, "https://10.1.1.1:9086");
         assert!(!s.verify_tls);
         assert_eq!(s.describe, "influxdb://writer@10.1.1.1:9086/rsync (https)");
         let InfluxApi::V1 { password, db, rp, .. } = &s.api else { panic!() };
         assert_eq!((password.as_deref(), db.as_str(), rp), (Some("hunter2"), "rsync", &None));
         // URL parts win over the environment; the password still comes from it.
-        let s = InfluxSpec::parse("influxdb://127.0.0.1:8086/other", env).unwrap();
+        let s = parse("influxdb://127.0.0.1:8086/other", env).unwrap();
         assert_eq!(s.describe, "influxdb://writer@127.0.0.1:8086/other (https)");
         // Defaults.
-        let s = InfluxSpec::parse("influxdb:", no_env).unwrap();
+        let s = parse("influxdb:", no_env).unwrap();
         assert_eq!(
             (s.base_url.as_str(), s.describe.as_str()),
             ("http://localhost:8086", "influxdb://localhost:8086/xferstats")
         );
-        let s = InfluxSpec::parse("influxdb://[::1]:8086", no_env).unwrap();
+        let s = parse("influxdb://[::1]:8086", no_env).unwrap();
         assert_eq!(s.base_url, "http://[::1]:8086");
     }
 
@@ -441,7 +461,7 @@ mod tests {
                 .to_string(),
             )
         };
-        let s = InfluxSpec::parse("influxdb2:", env).unwrap();
+        let s = parse("influxdb2:", env).unwrap();
         assert_eq!(s.base_url, "https://influx.example");
         assert_eq!(
             s.api,
@@ -454,10 +474,10 @@ mod tests {
         );
         assert_eq!(s.describe, "influxdb2://influx.example/acme/xfer_raw (https)");
         assert!(!format!("{s:?}").contains("tok-secret"));
-        let s = InfluxSpec::parse("influxdb2://127.0.0.1:9999/o/b?daily_bucket=d", no_env).unwrap();
+        let s = parse("influxdb2://127.0.0.1:9999/o/b?daily_bucket=d", no_env).unwrap();
         assert_eq!(s.base_url, "http://127.0.0.1:9999");
         assert!(matches!(&s.api, InfluxApi::V2 { daily_bucket: Some(d), .. } if d == "d"));
-        let e = InfluxSpec::parse("influxdb2://127.0.0.1:9999/o", no_env).unwrap_err().to_string();
+        let e = parse("influxdb2://127.0.0.1:9999/o", no_env).unwrap_err().to_string();
         assert!(e.contains("no bucket"), "{e}");
     }
 
@@ -474,17 +494,17 @@ mod tests {
             ("influxdb2://u:tok@h/o/b", "INFLUX_TOKEN"),
             ("influxdb:h", "expected influxdb://host"),
         ] {
-            let e = InfluxSpec::parse(url, no_env).unwrap_err().to_string();
+            let e = parse(url, no_env).unwrap_err().to_string();
             assert!(e.contains(want), "{url}: {e}");
         }
     }
 
     #[test]
     fn default_state_file_names_the_target() {
-        let mut s = InfluxSpec::parse("influxdb://u:p@127.0.0.1:8086/xferstats", no_env).unwrap();
+        let mut s = parse("influxdb://u:p@127.0.0.1:8086/xferstats", no_env).unwrap();
         s.default_state(std::path::Path::new("/var/lib/xferstats"));
         assert_eq!(s.state.unwrap(), PathBuf::from("/var/lib/xferstats/influx-127.0.0.1-8086-xferstats.db"));
-        let mut s = InfluxSpec::parse("influxdb2://h:1/o/b?state=/tmp/x.db", no_env).unwrap();
+        let mut s = parse("influxdb2://h:1/o/b?state=/tmp/x.db", no_env).unwrap();
         s.default_state(std::path::Path::new("/var/lib/xferstats"));
         assert_eq!(s.state.unwrap(), PathBuf::from("/tmp/x.db"));
     }

@@ -1,0 +1,384 @@
+//! The daily rollups and the report vocabulary, defined once: the grouping
+//! keys ([`Key`]), the metrics ([`Metrics`]), what a report asks
+//! ([`Aggregate`]) and gets ([`Group`], [`DayCount`], [`FailedTransfer`]).
+//! Every store and `report` use these, so a key or a metric is added in
+//! one place.
+
+mod deltas;
+pub(crate) mod sql;
+
+pub use deltas::{login_row, transfer_row, Deltas, LoginKey, Sums, TransferKey};
+
+/// A grouping key of reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Key {
+    /// UTC day `YYYY-MM-DD`.
+    Day,
+    /// Login name.
+    User,
+    /// Protocol.
+    Protocol,
+    /// upload / download / delete.
+    Direction,
+    /// Server host.
+    Host,
+    /// Module (rsync) or virtual root.
+    Module,
+    /// Client as stored under the IP mode: address, network, keyed hash,
+    /// or host name when the log has no address.
+    Client,
+    /// completed / interrupted / failed.
+    Status,
+    /// Client country (ISO code, from GeoIP).
+    Country,
+    /// Client city, as `City, CC` (from GeoIP).
+    City,
+}
+
+impl Key {
+    /// Every key.
+    pub const ALL: [Key; 10] = [
+        Key::Day,
+        Key::User,
+        Key::Protocol,
+        Key::Direction,
+        Key::Host,
+        Key::Module,
+        Key::Client,
+        Key::Status,
+        Key::Country,
+        Key::City,
+    ];
+
+    /// Name used by `--by` and in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Key::Day => "day",
+            Key::User => "user",
+            Key::Protocol => "protocol",
+            Key::Direction => "direction",
+            Key::Host => "host",
+            Key::Module => "module",
+            Key::Client => "client",
+            Key::Status => "status",
+            Key::Country => "country",
+            Key::City => "city",
+        }
+    }
+
+    /// Parses a `--by` key.
+    pub fn from_name(s: &str) -> Option<Key> {
+        Key::ALL.iter().copied().find(|k| k.name() == s.trim())
+    }
+
+    /// Whether logins have this key: a key of the login rollup, or one
+    /// only the raw tables have (those hold it for logins too).
+    pub fn applies_to_logins(self) -> bool {
+        LOGIN_KEYS.contains(&self) || self.needs_raw()
+    }
+
+    /// Whether the key is only in the raw event tables (not the rollups).
+    pub fn needs_raw(self) -> bool {
+        !TRANSFER_KEYS.contains(&self)
+    }
+}
+
+/// A `--by` key; an unknown one is a [`crate::error::ConfigError::ReportKey`].
+impl std::str::FromStr for Key {
+    type Err = crate::error::ConfigError;
+
+    fn from_str(s: &str) -> Result<Key, Self::Err> {
+        Key::from_name(s).ok_or_else(|| crate::error::ConfigError::ReportKey(s.to_string()))
+    }
+}
+
+/// Metrics of one report group.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Metrics {
+    /// Uploads + downloads.
+    pub transfers: u64,
+    /// Transfers completed.
+    pub completed: u64,
+    /// Transfers interrupted.
+    pub interrupted: u64,
+    /// Transfers failed.
+    pub failed: u64,
+    /// Uploads.
+    pub uploads: u64,
+    /// Downloads.
+    pub downloads: u64,
+    /// Bytes uploaded.
+    pub bytes_up: u64,
+    /// Bytes downloaded.
+    pub bytes_down: u64,
+    /// Deletions.
+    pub deletes: u64,
+    /// Accepted logins.
+    pub logins_ok: u64,
+    /// Rejected logins (wrong password or unknown user).
+    pub logins_failed: u64,
+}
+
+impl Metrics {
+    /// Adds `other`'s metrics to these.
+    pub fn add(&mut self, other: &Metrics) {
+        for m in Metric::ALL {
+            *m.slot(self) += m.of(other);
+        }
+    }
+}
+
+/// One of the [`Metrics`], by name: the list every output and every query
+/// of them is made from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// Uploads + downloads.
+    Transfers,
+    /// Transfers completed.
+    Completed,
+    /// Transfers interrupted.
+    Interrupted,
+    /// Transfers failed.
+    Failed,
+    /// Uploads.
+    Uploads,
+    /// Downloads.
+    Downloads,
+    /// Bytes uploaded.
+    BytesUp,
+    /// Bytes downloaded.
+    BytesDown,
+    /// Deletions.
+    Deletes,
+    /// Accepted logins.
+    LoginsOk,
+    /// Rejected logins.
+    LoginsFailed,
+}
+
+impl Metric {
+    /// The transfer metrics, in report order.
+    pub const TRANSFERS: [Metric; 9] = [
+        Metric::Transfers,
+        Metric::Completed,
+        Metric::Interrupted,
+        Metric::Failed,
+        Metric::Uploads,
+        Metric::Downloads,
+        Metric::BytesUp,
+        Metric::BytesDown,
+        Metric::Deletes,
+    ];
+    /// The login metrics, in report order (after the transfer metrics).
+    pub const LOGINS: [Metric; 2] = [Metric::LoginsOk, Metric::LoginsFailed];
+    /// Every metric, in report order: [`Metric::TRANSFERS`], then
+    /// [`Metric::LOGINS`].
+    pub const ALL: [Metric; 11] = {
+        let mut all = [Metric::Transfers; 11];
+        let mut i = 0;
+        while i < all.len() {
+            all[i] = if i < 9 { Metric::TRANSFERS[i] } else { Metric::LOGINS[i - 9] };
+            i += 1;
+        }
+        all
+    };
+
+    /// Name in JSON, CSV and the HTML page (`bytes_up`).
+    pub fn name(self) -> &'static str {
+        self.def().0
+    }
+
+    /// Column header of the tables (`bytes up`).
+    pub fn label(self) -> String {
+        self.name().replace('_', " ")
+    }
+
+    /// Whether the metric counts bytes (shown in SI units in tables).
+    pub fn is_bytes(self) -> bool {
+        matches!(self, Metric::BytesUp | Metric::BytesDown)
+    }
+
+    /// The metric's value in `m`.
+    pub fn of(self, m: &Metrics) -> u64 {
+        let mut m = *m;
+        *self.slot(&mut m)
+    }
+
+    fn slot(self, m: &mut Metrics) -> &mut u64 {
+        match self {
+            Metric::Transfers => &mut m.transfers,
+            Metric::Completed => &mut m.completed,
+            Metric::Interrupted => &mut m.interrupted,
+            Metric::Failed => &mut m.failed,
+            Metric::Uploads => &mut m.uploads,
+            Metric::Downloads => &mut m.downloads,
+            Metric::BytesUp => &mut m.bytes_up,
+            Metric::BytesDown => &mut m.bytes_down,
+            Metric::Deletes => &mut m.deletes,
+            Metric::LoginsOk => &mut m.logins_ok,
+            Metric::LoginsFailed => &mut m.logins_failed,
+        }
+    }
+
+    /// `SUM(…)` of the metric over rows of which each counts `count`
+    /// (`1` for raw rows, the rollup's count column), then `cast`.
+    pub(crate) fn sql_sum(self, count: &str, cast: &str) -> String {
+        let (_, condition, bytes) = self.def();
+        let summand = if bytes { "bytes" } else { count };
+        format!("SUM(CASE WHEN {condition} THEN {summand} ELSE 0 END){cast}")
+    }
+
+    /// Name, the SQL condition a row must meet to count, and whether it
+    /// sums bytes rather than counting rows.
+    fn def(self) -> (&'static str, &'static str, bool) {
+        match self {
+            Metric::Transfers => ("transfers", "direction <> 'delete'", false),
+            Metric::Completed => ("completed", "direction <> 'delete' AND status = 'completed'", false),
+            Metric::Interrupted => ("interrupted", "direction <> 'delete' AND status = 'interrupted'", false),
+            Metric::Failed => ("failed", "direction <> 'delete' AND status = 'failed'", false),
+            Metric::Uploads => ("uploads", "direction = 'upload'", false),
+            Metric::Downloads => ("downloads", "direction = 'download'", false),
+            Metric::BytesUp => ("bytes_up", "direction = 'upload'", true),
+            Metric::BytesDown => ("bytes_down", "direction = 'download'", true),
+            Metric::Deletes => ("deletes", "direction = 'delete'", false),
+            Metric::LoginsOk => ("logins_ok", "outcome = 'ok'", false),
+            Metric::LoginsFailed => ("logins_failed", "outcome <> 'ok'", false),
+        }
+    }
+}
+
+/// The keys of the daily transfer rollup (`daily_transfers`), in
+/// primary-key order; what else a report groups by needs the raw rows.
+pub const TRANSFER_KEYS: [Key; 7] =
+    [Key::Day, Key::Host, Key::Protocol, Key::Direction, Key::Status, Key::Module, Key::User];
+
+/// The keys of the daily login rollup (`daily_logins`), in primary-key
+/// order; the login outcome follows them (the login metrics split on it).
+pub const LOGIN_KEYS: [Key; 4] = [Key::Day, Key::Host, Key::Protocol, Key::User];
+
+/// A report question: group by `keys` over days `since..=until`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Aggregate {
+    /// Grouping keys, in output order.
+    pub keys: Vec<Key>,
+    /// First day (inclusive), `YYYY-MM-DD`.
+    pub since: Option<String>,
+    /// Last day (inclusive), `YYYY-MM-DD`.
+    pub until: Option<String>,
+}
+
+/// One group of a report: key values (in `Aggregate::keys` order) and
+/// metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    /// Key values.
+    pub keys: Vec<String>,
+    /// Metrics.
+    pub metrics: Metrics,
+}
+
+/// Report groups accumulated from the rows of the SQL stores' queries, so
+/// that every store merges transfer and login rows the same way.
+#[derive(Default)]
+pub(crate) struct Groups(std::collections::BTreeMap<Vec<String>, Metrics>);
+
+impl Groups {
+    /// Adds a row of the sums of `metrics` ([`Metric::TRANSFERS`] or
+    /// [`Metric::LOGINS`], as [`sql::Dialect::aggregate_sql`] selects them).
+    /// An all-zero login row of a group without transfers is dropped.
+    pub(crate) fn add(&mut self, keys: Vec<String>, metrics: &[Metric], values: impl IntoIterator<Item = u64>) {
+        let values: Vec<u64> = values.into_iter().collect();
+        if values.iter().all(|v| *v == 0) && !self.0.contains_key(&keys) && metrics == Metric::LOGINS {
+            return;
+        }
+        let m = self.0.entry(keys).or_default();
+        for (metric, v) in metrics.iter().zip(values) {
+            *metric.slot(m) += v;
+        }
+    }
+
+    /// The groups in key order. An empty table still yields one all-zero
+    /// row without keys; it is dropped.
+    pub(crate) fn finish(self, keyless: bool) -> Vec<Group> {
+        self.0
+            .into_iter()
+            .filter(|(k, m)| !(keyless && *m == Metrics::default() && k.is_empty()))
+            .map(|(keys, metrics)| Group { keys, metrics })
+            .collect()
+    }
+}
+
+/// A ranked per-day list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DayList {
+    /// The files with the most uploads and downloads: transfers and bytes.
+    TopFiles,
+    /// The clients with the most failed logins: failed logins.
+    FailedLoginClients,
+}
+
+/// One row of a ranked per-day list ([`crate::sinks::Store::top_files`],
+/// [`crate::sinks::Store::failed_login_clients`]): what `key` did on `day`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayCount {
+    /// UTC day `YYYY-MM-DD`.
+    pub day: String,
+    /// File path, or client as stored under the IP mode.
+    pub key: String,
+    /// Client country (ISO code) for clients; empty for files.
+    pub country: String,
+    /// Transfers of the file, or failed logins of the client.
+    pub count: u64,
+    /// Bytes moved (files); 0 for clients.
+    pub bytes: u64,
+}
+
+/// A transfer that did not complete, for the list of recent failures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedTransfer {
+    /// When it ended, µs since the epoch.
+    pub end: i64,
+    /// Login name.
+    pub user: String,
+    /// Server host.
+    pub host: String,
+    /// Module or virtual root ('' when none).
+    pub module: String,
+    /// Protocol.
+    pub protocol: String,
+    /// upload / download / delete.
+    pub direction: String,
+    /// interrupted / failed.
+    pub status: String,
+    /// File path ('' when not logged).
+    pub path: String,
+    /// Client as stored under the IP mode.
+    pub client: String,
+    /// Client country (ISO code) or ''.
+    pub country: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_in_report_order() {
+        let names: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
+        let contract = "transfers,completed,interrupted,failed,uploads,downloads,bytes_up,bytes_down,deletes,\
+                        logins_ok,logins_failed";
+        assert_eq!(names.join(","), contract);
+        let mut m = Metrics { bytes_up: 5, logins_failed: 2, ..Default::default() };
+        m.add(&Metrics { bytes_up: 1, deletes: 3, ..Default::default() });
+        assert_eq!((Metric::BytesUp.of(&m), Metric::Deletes.of(&m), Metric::LoginsFailed.of(&m)), (6, 3, 2));
+        assert_eq!(Metric::BytesDown.label(), "bytes down");
+    }
+
+    #[test]
+    fn rollup_keys_decide_what_needs_raw_rows() {
+        let raw: Vec<Key> = Key::ALL.into_iter().filter(|k| k.needs_raw()).collect();
+        assert_eq!(raw, [Key::Client, Key::Country, Key::City]);
+        let logins: Vec<Key> = Key::ALL.into_iter().filter(|k| k.applies_to_logins()).collect();
+        assert_eq!(logins, [Key::Day, Key::User, Key::Protocol, Key::Host, Key::Client, Key::Country, Key::City]);
+    }
+}

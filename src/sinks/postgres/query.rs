@@ -1,0 +1,108 @@
+//! The report side: grouped sums and the ranked lists.
+
+use super::PgStore;
+use crate::error::StoreError;
+use crate::rollup::sql::Dialect;
+use crate::rollup::{Aggregate, DayList, Group, Groups, Metric};
+use crate::sinks::Store;
+
+/// How PostgreSQL spells the rollup and report SQL: `$1`, `$2` are the
+/// report's days (`YYYY-MM-DD` or NULL), `$3` the ranked lists' limit.
+pub(crate) const DIALECT: Dialect = Dialect {
+    user: "username",
+    transfer_time: "end_ts",
+    login_time: "time_ts",
+    day_of: |col| format!("({col} AT TIME ZONE 'UTC')::date"),
+    day_text: |col| format!("to_char(({col} AT TIME ZONE 'UTC')::date, 'YYYY-MM-DD')"),
+    rollup_day: "to_char(day, 'YYYY-MM-DD')",
+    day_filter: "($1::text IS NULL OR day >= $1::date) AND ($2::text IS NULL OR day <= $2::date)",
+    time_filter: |col| {
+        format!(
+            "($1::text IS NULL OR {col} >= ($1::text::date)::timestamp AT TIME ZONE 'UTC') AND \
+             ($2::text IS NULL OR {col} < ($2::text::date + 1)::timestamp AT TIME ZONE 'UTC')"
+        )
+    },
+    rebuild_from: |col| format!("{col} >= ($1::text::date)::timestamp AT TIME ZONE 'UTC'"),
+    client: "COALESCE(abbrev(client_ip), client_hash, client_host, '')",
+    transfer_us: "(extract(epoch FROM end_ts) * 1000000)::bigint",
+    limit: "$3",
+    cast: "::bigint",
+};
+
+impl Store for PgStore {
+    fn aggregate(&mut self, q: &Aggregate) -> Result<Vec<Group>, StoreError> {
+        let (transfers, logins) = DIALECT.aggregate_sql(q);
+        let mut out = Groups::default();
+        for (sql, metrics) in [(Some(transfers), &Metric::TRANSFERS[..]), (logins, &Metric::LOGINS[..])] {
+            let Some(sql) = sql else { continue };
+            let rows = self.client.query(&sql, &[&q.since, &q.until]).map_err(self.err("run report"))?;
+            let nk = q.keys.len().max(1);
+            for r in &rows {
+                let keys: Vec<String> =
+                    (0..q.keys.len()).map(|i| r.get::<_, Option<String>>(i).unwrap_or_default()).collect();
+                let v = (0..metrics.len()).map(|i| r.get::<_, Option<i64>>(nk + i).unwrap_or(0) as u64);
+                out.add(keys, metrics, v);
+            }
+        }
+        Ok(out.finish(q.keys.is_empty()))
+    }
+
+    fn latest_day(&mut self, since: Option<&str>, until: Option<&str>) -> Result<Option<String>, StoreError> {
+        let row = self
+            .client
+            .query_one(
+                "SELECT to_char(MAX(day), 'YYYY-MM-DD') FROM (SELECT day FROM daily_transfers UNION ALL \
+                 SELECT day FROM daily_logins) d WHERE ($1::text IS NULL OR day >= $1::date) \
+                 AND ($2::text IS NULL OR day <= $2::date)",
+                &[&since, &until],
+            )
+            .map_err(self.err("find latest day"))?;
+        Ok(row.get(0))
+    }
+
+    fn failed_transfers(
+        &mut self,
+        since: Option<&str>,
+        until: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<crate::rollup::FailedTransfer>, StoreError> {
+        let sql = crate::rollup::sql::failed_transfers_sql(&DIALECT);
+        let rows = self.client.query(&sql, &[&since, &until, &i64::from(limit)]).map_err(self.err("run report"))?;
+        Ok(rows
+            .iter()
+            .map(|r| crate::rollup::FailedTransfer {
+                end: r.get(0),
+                user: r.get(1),
+                host: r.get(2),
+                module: r.get(3),
+                protocol: r.get(4),
+                direction: r.get(5),
+                status: r.get(6),
+                path: r.get(7),
+                client: r.get(8),
+                country: r.get(9),
+            })
+            .collect())
+    }
+
+    fn day_counts(
+        &mut self,
+        list: DayList,
+        since: Option<&str>,
+        until: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<crate::rollup::DayCount>, StoreError> {
+        let sql = &crate::rollup::sql::day_counts_sql(&DIALECT, list);
+        let rows = self.client.query(sql, &[&since, &until, &i64::from(limit)]).map_err(self.err("run report"))?;
+        Ok(rows
+            .iter()
+            .map(|r| crate::rollup::DayCount {
+                day: r.get(0),
+                key: r.get(1),
+                country: r.get(2),
+                count: r.get::<_, Option<i64>>(3).unwrap_or(0) as u64,
+                bytes: r.get::<_, Option<i64>>(4).unwrap_or(0) as u64,
+            })
+            .collect())
+    }
+}

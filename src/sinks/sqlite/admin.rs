@@ -1,0 +1,89 @@
+//! Maintenance: pruning raw rows, rebuilding the rollups.
+
+use rusqlite::{Connection, OptionalExtension};
+
+use super::query::DIALECT;
+use super::{err_at, SqliteStore};
+use crate::error::StoreError;
+use crate::rollup;
+use crate::sinks::{Admin, Pruned};
+
+impl Admin for SqliteStore {
+    fn schema_version(&mut self) -> Result<i64, StoreError> {
+        SqliteStore::schema_version(self)
+    }
+
+    fn prune_raw(&mut self, before: i64) -> Result<Pruned, StoreError> {
+        // Whole UTC days only, so every day is either fully in the raw
+        // tables or not at all (a rebuild can tell which).
+        let before = crate::time::day_number(before) * 86_400_000_000;
+        let tx = self.conn.transaction().map_err(err_at(&self.path, "begin prune"))?;
+        let old = pruned_before(&tx).map_err(err_at(&self.path, "read prune horizon"))?;
+        tx.execute(
+            "INSERT INTO store_meta (key, value) VALUES ('pruned_before', ?1) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [old.map_or(before, |o| o.max(before)).to_string()],
+        )
+        .map_err(err_at(&self.path, "record prune horizon"))?;
+        let transfers =
+            tx.execute("DELETE FROM transfers WHERE end_us < ?1", [before]).map_err(err_at(&self.path, "prune"))?;
+        let logins =
+            tx.execute("DELETE FROM logins WHERE time_us < ?1", [before]).map_err(err_at(&self.path, "prune"))?;
+        tx.commit().map_err(err_at(&self.path, "commit prune"))?;
+        Ok(Pruned { transfers: transfers as u64, logins: logins as u64, partitions: Vec::new() })
+    }
+
+    fn rebuild_rollups(&mut self, since: &str) -> Result<u64, StoreError> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err_at(&path, "begin rebuild"))?;
+        let since_us = crate::time::parse_day(since).map(|d| d * 86_400_000_000).unwrap_or(i64::MIN);
+        if let Some(h) = pruned_before(&tx).map_err(err_at(&path, "read prune horizon"))?.filter(|h| since_us < *h) {
+            return Err(StoreError::Refused(format!(
+                "sqlite:{}: raw events before {} were pruned; rebuilding from {since} would lose their rollups \
+                 (use --since {} or later)",
+                path.display(),
+                crate::time::day_string(h),
+                crate::time::day_string(h)
+            )));
+        }
+        let (raw_first, rollup_first): (Option<String>, Option<String>) = tx
+            .query_row(
+                "SELECT date(MIN(t) / 1000000, 'unixepoch'), (SELECT MIN(day) FROM (SELECT day FROM daily_transfers \
+                 UNION ALL SELECT day FROM daily_logins) WHERE day >= ?1) FROM (SELECT MIN(end_us) AS t FROM \
+                 transfers UNION ALL SELECT MIN(time_us) FROM logins)",
+                [since],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(err_at(&path, "find raw range"))?;
+        if let Some(r) = rollup_first {
+            if raw_first.as_deref().is_none_or(|f| r.as_str() < f) {
+                return Err(StoreError::Refused(format!(
+                    "sqlite:{}: the raw events of {r} and later days up to {} were pruned; rebuilding from {since} \
+                     would lose their rollups (use --since {})",
+                    path.display(),
+                    raw_first.as_deref().unwrap_or("today"),
+                    raw_first.as_deref().unwrap_or("a later day")
+                )));
+            }
+        }
+        tx.execute("DELETE FROM daily_transfers WHERE day >= ?1", [since]).map_err(err_at(&path, "clear rollups"))?;
+        tx.execute("DELETE FROM daily_logins WHERE day >= ?1", [since]).map_err(err_at(&path, "clear rollups"))?;
+        let mut written = 0;
+        for r in [&rollup::sql::TRANSFERS, &rollup::sql::LOGINS] {
+            written +=
+                tx.execute(&DIALECT.rebuild_sql(r), [since_us]).map_err(err_at(&path, "rebuild rollups"))? as u64;
+        }
+        tx.commit().map_err(err_at(&path, "commit rebuild"))?;
+        Ok(written)
+    }
+}
+
+/// The prune horizon (µs), if the store was ever pruned.
+pub(super) fn pruned_before(conn: &Connection) -> rusqlite::Result<Option<i64>> {
+    conn.query_row("SELECT value FROM store_meta WHERE key = 'pruned_before'", [], |r| r.get::<_, String>(0))
+        .optional()
+        .map(|v| v.and_then(|v| v.parse().ok()))
+}

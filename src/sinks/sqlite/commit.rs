@@ -1,0 +1,208 @@
+//! The ingest side: ledger, id re-keying, session state, commits.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::admin::pruned_before;
+use super::{err_at, SqliteStore};
+use crate::enrich::hostkey::HostKey;
+use crate::error::StoreError;
+use crate::model::Event;
+use crate::sinks::{Checkpoint, Commit, Committed, RekeyState, Sink};
+use crate::time::rfc3339;
+
+fn now_string() -> String {
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0);
+    rfc3339(now - now % 1_000_000)
+}
+
+impl Sink for SqliteStore {
+    fn describe(&self) -> String {
+        format!("sqlite:{}", self.path.display())
+    }
+
+    fn checkpoint(&mut self, fingerprint: u64) -> Result<Option<Checkpoint>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT name, format, offset, lines, tail_hash, ids_state, events_new, events_dup, rejected \
+                 FROM ledger WHERE fingerprint = ?1",
+                [fingerprint as i64],
+                |r| {
+                    Ok(Checkpoint {
+                        fingerprint,
+                        name: r.get(0)?,
+                        format: r.get(1)?,
+                        offset: r.get::<_, i64>(2)? as u64,
+                        lines: r.get::<_, i64>(3)? as u64,
+                        tail_hash: r.get::<_, i64>(4)? as u64,
+                        ids: r.get(5)?,
+                        events_new: r.get::<_, i64>(6)? as u64,
+                        events_dup: r.get::<_, i64>(7)? as u64,
+                        rejected: r.get::<_, i64>(8)? as u64,
+                    })
+                },
+            )
+            .optional()
+            .map_err(self.err("read ledger"))
+    }
+
+    fn key_ids(&mut self, key: &HostKey, rekey_state: &mut RekeyState<'_>) -> Result<&'static str, StoreError> {
+        let path = self.path.clone();
+        let err = |what| err_at(&path, what);
+        let store = self.describe();
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err("begin id re-keying"))?;
+        let meta = |k: &str| {
+            tx.query_row("SELECT value FROM store_meta WHERE key = ?1", [k], |r| r.get::<_, String>(0)).optional()
+        };
+        let scheme = meta("id_scheme").map_err(err("read id scheme"))?;
+        let check = meta("id_key_check").map_err(err("read id scheme"))?;
+        if let Some(scheme) = crate::sinks::id_scheme_action(&store, scheme, check, key)? {
+            return Ok(scheme);
+        }
+        let ids = key.id_key();
+        let rekey = |v: i64| ids.hash(v as u64) as i64;
+        let mut rows = 0;
+        for (table, time) in [("transfers", "end_us"), ("logins", "time_us")] {
+            let stored: Vec<(i64, i64)> = tx
+                .prepare(&format!("SELECT {time}, event_id FROM {table} ORDER BY {time}"))
+                .and_then(|mut st| st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+                .map_err(err("read event ids"))?;
+            let mut update = tx
+                .prepare(&format!("UPDATE {table} SET event_id = ?1 WHERE {time} = ?2 AND event_id = ?3"))
+                .map_err(err("re-key event ids"))?;
+            for group in stored.chunk_by(|a, b| a.0 == b.0) {
+                let old: Vec<u64> = group.iter().map(|&(_, id)| id as u64).collect();
+                for (new, &(t, id)) in crate::sessions::rekey_unkeyed_ids(&ids, &old).into_iter().zip(group) {
+                    update.execute(params![new as i64, t, id]).map_err(err("re-key event ids"))?;
+                }
+            }
+            rows += stored.len() as u64;
+        }
+        let ledger: Vec<(i64, i64, String)> = tx
+            .prepare("SELECT fingerprint, tail_hash, ids_state FROM ledger")
+            .and_then(|mut st| st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect())
+            .map_err(err("re-key ledger"))?;
+        let scheme = crate::sinks::scheme_after_rekey(rows > 0 || !ledger.is_empty());
+        for (fp, tail, state) in ledger {
+            // 0 is the tail hash that never matches (after an overlong line).
+            let tail = if tail == 0 { 0 } else { rekey(tail) };
+            tx.execute(
+                "UPDATE ledger SET fingerprint = ?1, tail_hash = ?2, ids_state = ?3 WHERE fingerprint = ?4",
+                params![rekey(fp), tail, crate::sessions::rekey_ids_state(&ids, &state), fp],
+            )
+            .map_err(err("re-key ledger"))?;
+        }
+        let states: Vec<(String, String)> = tx
+            .prepare("SELECT scope, state FROM session_state")
+            .and_then(|mut st| st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+            .map_err(err("read session state"))?;
+        for (scope, stored) in states {
+            let new =
+                rekey_state(&scope, &stored).map_err(|reason| StoreError::State { scope: scope.clone(), reason })?;
+            tx.execute("UPDATE session_state SET state = ?1 WHERE scope = ?2", params![new, scope])
+                .map_err(err("re-key session state"))?;
+        }
+        tx.execute(
+            "INSERT INTO store_meta (key, value) VALUES ('id_scheme', ?1), ('id_key_check', ?2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![scheme, key.key_check()],
+        )
+        .map_err(err("record id scheme"))?;
+        tx.commit().map_err(err("commit id re-keying"))?;
+        if rows > 0 {
+            tracing::info!("{store}: re-keyed {rows} event ids written before ids were keyed with the host key");
+        }
+        Ok(scheme)
+    }
+
+    fn state(&mut self, scope: &str) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row("SELECT state FROM session_state WHERE scope = ?1", [scope], |r| r.get(0))
+            .optional()
+            .map_err(self.err("read session state"))
+    }
+
+    fn commit(&mut self, c: &Commit<'_>) -> Result<Committed, StoreError> {
+        self.commit_with(c, &mut |_, _| Ok(()))
+    }
+}
+
+/// Work another store does inside an SQLite commit, after the rows were
+/// written and before `COMMIT`: it sees the transaction and the events
+/// (those past the prune horizon, already stored or not); an error rolls the
+/// whole commit back.
+pub type BeforeCommit<'h> = dyn FnMut(&Connection, &[Event]) -> Result<(), StoreError> + 'h;
+
+impl SqliteStore {
+    /// [`Sink::commit`] with `hook` run just before `COMMIT` (the InfluxDB
+    /// store sends the events to its server there, so nothing is marked
+    /// imported locally unless the server acknowledged it).
+    pub fn commit_with(&mut self, c: &Commit<'_>, hook: &mut BeforeCommit<'_>) -> Result<Committed, StoreError> {
+        let path = self.path.clone();
+        let err = |what| {
+            let path = path.clone();
+            move |source| StoreError::Sqlite { path: path.clone(), what, source }
+        };
+        let mut tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err("begin transaction"))?;
+        let horizon = pruned_before(&tx).map_err(err("read prune horizon"))?;
+        let (events, skipped) = crate::sinks::beyond_horizon(c.events, horizon);
+        let mut done = match Self::insert_events(&tx, &events, &mut self.ips, false).map_err(err("insert events"))? {
+            Some(done) => done,
+            None => {
+                tx.rollback().map_err(err("roll back"))?;
+                tx = self
+                    .conn
+                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                    .map_err(err("begin transaction"))?;
+                Self::insert_events(&tx, &events, &mut self.ips, true)
+                    .map_err(err("insert events"))?
+                    .unwrap_or_default()
+            }
+        };
+        done.dup += skipped;
+        let now = now_string();
+        if let Some(cp) = c.checkpoint {
+            tx.execute(
+                "INSERT INTO ledger (fingerprint, name, format, offset, lines, tail_hash, ids_state, events_new, \
+                 events_dup, rejected, first_import, last_import) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, \
+                 ?11, ?11) ON CONFLICT (fingerprint) DO UPDATE SET name = excluded.name, format = excluded.format, \
+                 offset = excluded.offset, lines = excluded.lines, tail_hash = excluded.tail_hash, \
+                 ids_state = excluded.ids_state, events_new = events_new + excluded.events_new, \
+                 events_dup = events_dup + excluded.events_dup, rejected = excluded.rejected, \
+                 last_import = excluded.last_import",
+                params![
+                    cp.fingerprint as i64,
+                    cp.name,
+                    cp.format,
+                    cp.offset as i64,
+                    cp.lines as i64,
+                    cp.tail_hash as i64,
+                    cp.ids,
+                    done.new as i64,
+                    done.dup as i64,
+                    cp.rejected as i64,
+                    now,
+                ],
+            )
+            .map_err(err("update ledger"))?;
+        }
+        for (scope, state) in c.states {
+            tx.execute(
+                "INSERT INTO session_state (scope, state, updated) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (scope) DO UPDATE SET state = excluded.state, updated = excluded.updated",
+                params![scope, state, now],
+            )
+            .map_err(err("save session state"))?;
+        }
+        hook(&tx, &events)?;
+        crate::testhook::maybe_crash("commit");
+        tx.commit().map_err(err("commit"))?;
+        Ok(done)
+    }
+}

@@ -1,0 +1,124 @@
+//! The report side: grouped sums and the ranked lists.
+
+use rusqlite::params;
+
+use super::SqliteStore;
+use crate::error::StoreError;
+use crate::rollup::sql::Dialect;
+use crate::rollup::{Aggregate, DayList, Group, Groups, Metric};
+use crate::sinks::Store;
+
+/// How SQLite spells the rollup and report SQL. Every report filter names
+/// all four parameters (`?1`, `?2` the days as `YYYY-MM-DD` or NULL, `?3`,
+/// `?4` the same as µs), so one parameter list fits them all.
+pub(crate) const DIALECT: Dialect = Dialect {
+    user: "user",
+    transfer_time: "end_us",
+    login_time: "time_us",
+    day_of,
+    day_text: day_of,
+    rollup_day: "day",
+    day_filter: "(?1 IS NULL OR day >= ?1) AND (?2 IS NULL OR day <= ?2) AND coalesce(?3, ?4, 0) IS NOT NULL",
+    time_filter: |col| {
+        format!("(?3 IS NULL OR {col} >= ?3) AND (?4 IS NULL OR {col} < ?4) AND coalesce(?1, ?2, 0) IS NOT NULL")
+    },
+    rebuild_from: |col| format!("{col} >= ?1"),
+    client: "COALESCE(client_ip, client_hash, client_host, '')",
+    transfer_us: "end_us",
+    limit: "?5",
+    cast: "",
+};
+
+/// The UTC day (`YYYY-MM-DD`) of a µs time column.
+fn day_of(col: &str) -> String {
+    format!("date({col} / 1000000, 'unixepoch')")
+}
+
+/// The report's day range as `[since, until + 1 day)` in µs.
+fn time_bounds(since: Option<&str>, until: Option<&str>) -> (Option<i64>, Option<i64>) {
+    let day = |d: Option<&str>| d.and_then(crate::time::parse_day);
+    (day(since).map(|d| d * 86_400_000_000), day(until).map(|d| (d + 1) * 86_400_000_000))
+}
+
+impl Store for SqliteStore {
+    fn aggregate(&mut self, q: &Aggregate) -> Result<Vec<Group>, StoreError> {
+        let (since_us, until_us) = time_bounds(q.since.as_deref(), q.until.as_deref());
+        let (transfers, logins) = DIALECT.aggregate_sql(q);
+        let mut out = Groups::default();
+        for (sql, metrics) in [(Some(transfers), &Metric::TRANSFERS[..]), (logins, &Metric::LOGINS[..])] {
+            let Some(sql) = sql else { continue };
+            let mut stmt = self.conn.prepare(&sql).map_err(self.err("prepare report"))?;
+            let mut rows = stmt.query(params![q.since, q.until, since_us, until_us]).map_err(self.err("run report"))?;
+            let nk = q.keys.len().max(1);
+            while let Some(r) = rows.next().map_err(self.err("read report"))? {
+                let keys: Vec<String> = (0..q.keys.len()).map(|i| r.get::<_, String>(i).unwrap_or_default()).collect();
+                let v = (0..metrics.len()).map(|i| r.get::<_, Option<i64>>(nk + i).ok().flatten().unwrap_or(0) as u64);
+                out.add(keys, metrics, v);
+            }
+        }
+        Ok(out.finish(q.keys.is_empty()))
+    }
+
+    fn latest_day(&mut self, since: Option<&str>, until: Option<&str>) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT MAX(day) FROM (SELECT day FROM daily_transfers UNION ALL SELECT day FROM daily_logins) \
+                 WHERE (?1 IS NULL OR day >= ?1) AND (?2 IS NULL OR day <= ?2)",
+                params![since, until],
+                |r| r.get(0),
+            )
+            .map_err(self.err("find latest day"))
+    }
+
+    fn failed_transfers(
+        &mut self,
+        since: Option<&str>,
+        until: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<crate::rollup::FailedTransfer>, StoreError> {
+        let (since_us, until_us) = time_bounds(since, until);
+        let sql = crate::rollup::sql::failed_transfers_sql(&DIALECT);
+        let mut stmt = self.conn.prepare(&sql).map_err(self.err("prepare report"))?;
+        let rows = stmt
+            .query_map(params![since, until, since_us, until_us, limit], |r| {
+                Ok(crate::rollup::FailedTransfer {
+                    end: r.get(0)?,
+                    user: r.get(1)?,
+                    host: r.get(2)?,
+                    module: r.get(3)?,
+                    protocol: r.get(4)?,
+                    direction: r.get(5)?,
+                    status: r.get(6)?,
+                    path: r.get(7)?,
+                    client: r.get(8)?,
+                    country: r.get(9)?,
+                })
+            })
+            .map_err(self.err("run report"))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.err("read report"))
+    }
+
+    fn day_counts(
+        &mut self,
+        list: DayList,
+        since: Option<&str>,
+        until: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<crate::rollup::DayCount>, StoreError> {
+        let sql = &crate::rollup::sql::day_counts_sql(&DIALECT, list);
+        let (since_us, until_us) = time_bounds(since, until);
+        let mut stmt = self.conn.prepare(sql).map_err(self.err("prepare report"))?;
+        let rows = stmt
+            .query_map(params![since, until, since_us, until_us, limit], |r| {
+                Ok(crate::rollup::DayCount {
+                    day: r.get(0)?,
+                    key: r.get(1)?,
+                    country: r.get(2)?,
+                    count: r.get::<_, i64>(3)? as u64,
+                    bytes: r.get::<_, Option<i64>>(4)?.unwrap_or(0) as u64,
+                })
+            })
+            .map_err(self.err("run report"))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.err("read report"))
+    }
+}
