@@ -8,7 +8,7 @@
 //! starts exactly where the last commit ended.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
@@ -322,8 +322,7 @@ struct Prepared {
     fingerprint: Option<u64>,
     format: Option<Format>,
     first_time: Option<i64>,
-    /// Per server host, the oldest time stamp of the head.
-    head: Vec<(String, Micros)>,
+    head: Head,
     order: usize,
 }
 
@@ -409,19 +408,31 @@ struct Chain {
 /// [`crate::sessions`]), which carry nothing in or out.
 struct Chains {
     saved: Chain,
+    /// The saved chain's horizon as restored: what earlier runs read.
+    restored: Horizon,
+    /// Hashes of the head lines of the inputs of this run.
+    seen: HashSet<u64>,
     apart: Vec<Chain>,
 }
 
 impl Chains {
     /// The chain an input continues (0: the saved one): the saved one when
-    /// the input resumes from its checkpoint, when its head is not older
-    /// than the saved horizon, or when the format's joins are not kept by
-    /// input; else a chain of this run's older inputs that its head
-    /// continues, or a new one.
-    fn pick(&mut self, resumed: bool, head: &[(String, Micros)], new: impl FnOnce() -> Box<dyn AnyDecoder>) -> usize {
-        if resumed || self.saved.decoder.joins() != Joins::Continuing || self.saved.horizon.continued_by(head) {
+    /// the input resumes from its checkpoint, when the format's joins are
+    /// not kept by input, or when its head is not older than what earlier
+    /// runs read and repeats no head line of this run's inputs (inputs of
+    /// one run may overlap in time: several daemons of one host writing
+    /// files of their own); else a chain of this run's inputs apart that its
+    /// head continues, or a new one.
+    fn pick(&mut self, resumed: bool, head: &Head, new: impl FnOnce() -> Box<dyn AnyDecoder>) -> usize {
+        let repeats = head.lines.iter().any(|h| self.seen.contains(h));
+        self.seen.extend(&head.lines);
+        if resumed
+            || self.saved.decoder.joins() != Joins::Continuing
+            || (!repeats && self.restored.continued_by(&head.stamps))
+        {
             return 0;
         }
+        let head = &head.stamps;
         if let Some(i) = self.apart.iter().position(|c| c.horizon.knows_any(head) && c.horizon.continued_by(head)) {
             return i + 1;
         }
@@ -469,7 +480,10 @@ impl<'a> Engine<'a> {
                     .and_then(|state| d.restore_text(&state))
                     .map_err(|reason| StoreError::State { scope: d.scope().to_string(), reason })?;
             }
-            self.decoders.insert(f, Chains { saved: Chain { decoder: d, horizon }, apart: Vec::new() });
+            let restored = horizon.clone();
+            let chains =
+                Chains { saved: Chain { decoder: d, horizon }, restored, seen: HashSet::new(), apart: Vec::new() };
+            self.decoders.insert(f, chains);
             crate::testhook::rendezvous("state-read");
         }
         Ok(self.decoders.get_mut(&f).expect("inserted above"))
@@ -670,10 +684,21 @@ struct Look {
     format: Option<Format>,
     /// The time of its first line, for ordering.
     first_time: Option<i64>,
-    /// Per server host, the oldest time stamp of its head: whether it
-    /// continues the saved sessions.
-    head: Vec<(String, Micros)>,
+    head: Head,
 }
+
+/// What tells whether an input continues the saved sessions.
+#[derive(Default)]
+struct Head {
+    /// Per server host, the oldest time stamp of the head.
+    stamps: Vec<(String, Micros)>,
+    /// Hashes of its first time-stamped lines ([`HEAD_LINES`]).
+    lines: Vec<u64>,
+}
+
+/// Time-stamped head lines of an input that tell a copy of another input
+/// of the same run.
+const HEAD_LINES: usize = 8;
 
 /// Looks at the head of an opened input.
 fn look(input: &Input, opts: &IngestOptions) -> Look {
@@ -682,15 +707,18 @@ fn look(input: &Input, opts: &IngestOptions) -> Look {
         Some(f) => Some(f),
         None => Format::detect(input.head_lines(), &mut parser, &mut clock, &templates),
     };
-    let (mut first_time, mut head) = (None, Vec::<(String, Micros)>::new());
+    let (mut first_time, mut head) = (None, Head::default());
     if let Some(f) = format {
         let stamp = f.spec().stamp;
-        for s in input.head_lines().filter_map(|l| stamp(l, &templates, &mut parser, &mut clock)) {
+        for (l, s) in input.head_lines().filter_map(|l| Some((l, stamp(l, &templates, &mut parser, &mut clock)?))) {
             first_time.get_or_insert(s.time);
+            if head.lines.len() < HEAD_LINES {
+                head.lines.push(xxhash_rust::xxh3::xxh3_64(l));
+            }
             let host = s.host.unwrap_or(opts.server_host.as_bytes());
-            match head.iter_mut().find(|(h, _)| h.as_bytes() == host) {
+            match head.stamps.iter_mut().find(|(h, _)| h.as_bytes() == host) {
                 Some((_, t)) => *t = (*t).min(s.time),
-                None => head.push((String::from_utf8_lossy(host).into_owned(), s.time)),
+                None => head.stamps.push((String::from_utf8_lossy(host).into_owned(), s.time)),
             }
         }
     }

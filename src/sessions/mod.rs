@@ -19,10 +19,13 @@
 //! time of the newest event the decoder produced. An input resumed from its
 //! checkpoint continues the saved sessions (it is the file they were read
 //! from, grown); an input read from its start continues them only when no
-//! line of its head is older than the horizon of that line's host (the next
-//! file after a rotation, in the same run or a later one). Any other input —
-//! a copy with a different first line, an older rotated file imported after
-//! newer ones — is read by a decoder of its own, which carries nothing in or
+//! line of its head is older than the horizon earlier runs saved for that
+//! line's host (the next file after a rotation), and when its first lines
+//! are none of the first lines of another input of the same run (a run may
+//! read files that overlap in time, several daemons of one host writing
+//! their own; a copy repeats lines). Any other input — a copy with a
+//! different first line, an older rotated file imported after newer ones —
+//! is read by a decoder of its own, which carries nothing in or
 //! out: it adds the events its own lines make (the copy's are refused as
 //! already stored) and its sessions still open at the end are dropped, so a
 //! reused pid of a copy never joins, or closes, a saved session.
