@@ -8,7 +8,7 @@
 //! starts exactly where the last commit ended.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
@@ -21,9 +21,9 @@ use crate::formats::proftpd_extended::ExtendedFormat;
 use crate::formats::rsync::LogFormat;
 use crate::formats::{Format, Templates};
 use crate::input::{Compression, Input, Line, LineReader, Parked, Position, Source, CHUNK};
-use crate::model::Event;
+use crate::model::{Event, Micros};
 use crate::sanitize::sanitize_bytes;
-use crate::sessions::{AnyDecoder, IdGen, LineContext, Outcome};
+use crate::sessions::{AnyDecoder, Horizon, IdGen, Joins, LineContext, Outcome};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use crate::error::StoreError;
@@ -340,6 +340,7 @@ struct Prepared {
     fingerprint: Option<u64>,
     format: Option<Format>,
     first_time: Option<i64>,
+    head: Head,
     order: usize,
 }
 
@@ -414,11 +415,63 @@ fn sink_worker(sink: &mut (dyn Sink + Send), rx: Receiver<Request>) -> (Committe
     (total, sink.finish().err())
 }
 
+/// A decoder and how far it has read (see [`crate::sessions`]).
+struct Chain {
+    decoder: Box<dyn AnyDecoder>,
+    horizon: Horizon,
+}
+
+/// The decoders of one format in a run: the one restored from the store
+/// and saved back, and those of inputs that do not continue it (see
+/// [`crate::sessions`]), which carry nothing in or out.
+struct Chains {
+    saved: Chain,
+    /// The saved chain's horizon as restored: what earlier runs read.
+    restored: Horizon,
+    /// Hashes of the head lines of the inputs of this run.
+    seen: HashSet<u64>,
+    apart: Vec<Chain>,
+}
+
+impl Chains {
+    /// The chain an input continues (0: the saved one): the saved one when
+    /// the input resumes from its checkpoint, when the format's joins are
+    /// not kept by input, or when its head is not older than what earlier
+    /// runs read and repeats no head line of this run's inputs (inputs of
+    /// one run may overlap in time: several daemons of one host writing
+    /// files of their own); else a chain of this run's inputs apart that its
+    /// head continues, or a new one.
+    fn pick(&mut self, resumed: bool, head: &Head, new: impl FnOnce() -> Box<dyn AnyDecoder>) -> usize {
+        let repeats = head.lines.iter().any(|h| self.seen.contains(h));
+        self.seen.extend(&head.lines);
+        if resumed
+            || self.saved.decoder.joins() != Joins::Continuing
+            || (!repeats && self.restored.continued_by(&head.stamps))
+        {
+            return 0;
+        }
+        let head = &head.stamps;
+        if let Some(i) = self.apart.iter().position(|c| c.horizon.knows_any(head) && c.horizon.continued_by(head)) {
+            return i + 1;
+        }
+        self.apart.push(Chain { decoder: new(), horizon: Horizon::default() });
+        self.apart.len()
+    }
+
+    /// Chain `i` of [`Chains::pick`].
+    fn get(&mut self, i: usize) -> &mut Chain {
+        match i {
+            0 => &mut self.saved,
+            i => &mut self.apart[i - 1],
+        }
+    }
+}
+
 /// The engine's per-run state.
 struct Engine<'a> {
     opts: &'a IngestOptions,
     sink: SinkHandle,
-    decoders: HashMap<Format, Box<dyn AnyDecoder>>,
+    decoders: HashMap<Format, Chains>,
     enricher: Enricher,
     /// Keys every stored content hash (event ids, fingerprints).
     ids_key: IdKey,
@@ -430,7 +483,8 @@ struct Engine<'a> {
 }
 
 impl<'a> Engine<'a> {
-    fn decoder(&mut self, f: Format) -> Result<&mut Box<dyn AnyDecoder>, Error> {
+    /// The decoders of format `f`, the saved one restored on first use.
+    fn decoders(&mut self, f: Format) -> Result<&mut Chains, Error> {
         if !self.decoders.contains_key(&f) {
             let mut d = new_decoder(self.opts, f);
             let scope = state_scope(d.scope(), &self.opts.server_host);
@@ -440,13 +494,17 @@ impl<'a> Engine<'a> {
                 Some(s) => Some(s),
                 None => self.sink.state(d.scope().to_string())?,
             };
+            let mut horizon = Horizon::default();
             if let Some(stored) = stored {
                 let state = self.enricher.key().unseal(&stored);
-                state
+                horizon = state
                     .and_then(|state| d.restore_text(&state))
                     .map_err(|reason| StoreError::State { scope: d.scope().to_string(), reason })?;
             }
-            self.decoders.insert(f, d);
+            let restored = horizon.clone();
+            let chains =
+                Chains { saved: Chain { decoder: d, horizon }, restored, seen: HashSet::new(), apart: Vec::new() };
+            self.decoders.insert(f, chains);
             crate::testhook::rendezvous("state-read");
         }
         Ok(self.decoders.get_mut(&f).expect("inserted above"))
@@ -459,9 +517,9 @@ impl<'a> Engine<'a> {
         let mut v: Vec<_> = self
             .decoders
             .values()
-            .map(|d| {
-                let state = d.save_text();
-                let scope = state_scope(d.scope(), &self.opts.server_host);
+            .map(|c| {
+                let state = c.saved.decoder.save_text(&c.saved.horizon);
+                let scope = state_scope(c.saved.decoder.scope(), &self.opts.server_host);
                 (scope, if seal { self.enricher.key().seal(&state) } else { state })
             })
             .collect();
@@ -514,10 +572,10 @@ pub fn rekey_state(templates: &Templates<'_>, key: &HostKey, scope: &str, stored
     let Some(mut d) = Format::all().map(|f| (f.spec().decoder)(templates)).find(|d| d.scope() == format_scope) else {
         return Ok(stored.to_string());
     };
-    d.restore_text(&key.unseal(stored)?)?;
+    let horizon = d.restore_text(&key.unseal(stored)?)?;
     let ids = key.id_key();
     d.rekey_ids(&|id| ids.hash(id));
-    let state = d.save_text();
+    let state = d.save_text(&horizon);
     Ok(if key.is_sealed(stored) { key.seal(&state) } else { state })
 }
 
@@ -606,7 +664,7 @@ fn run(
         .enumerate()
         .map(|(order, src)| match Input::open(src.clone(), opts.fifo_wait) {
             Ok(input) => {
-                let (format, first_time) = look(&input, opts);
+                let Look { format, first_time, head } = look(&input, opts);
                 tracing::debug!(input = %crate::sanitize::sanitize(&src.name()), compression = input.compression.name(), format = ?format.map(|f| f.name()), "detected");
                 let fingerprint = input.fingerprint(&ids_key);
                 let held = match input.park() {
@@ -614,7 +672,7 @@ fn run(
                     Ok(parked) if keep_open => Held::Parked(parked),
                     Ok(_) => Held::Closed,
                 };
-                Ok(Prepared { source: src.clone(), held, fingerprint, format, first_time, order })
+                Ok(Prepared { source: src.clone(), held, fingerprint, format, first_time, head, order })
             }
             Err(e) => Err(InputReport::new(src.name(), None, InputStatus::Failed(e.to_string()))),
         })
@@ -641,7 +699,12 @@ fn run(
     formats.sort_by_key(|f| f.name());
     for f in formats {
         let mut finished = Vec::new();
-        engine.decoders.get_mut(&f).expect("listed above").finish(&engine.ids_key, &mut finished);
+        // Chains apart end with the run: what they owe is emitted, their
+        // open sessions are dropped (the saved chain has read past them).
+        let c = engine.decoders.get_mut(&f).expect("listed above");
+        for d in std::iter::once(&mut c.saved).chain(&mut c.apart) {
+            d.decoder.finish(&engine.ids_key, &mut finished);
+        }
         let before = finished.len();
         finished.retain(|e| opts.plausible.contains(e.time(), latest));
         if finished.len() < before {
@@ -656,19 +719,51 @@ fn run(
     Ok(engine.report)
 }
 
-/// The format of an opened input (forced, or detected from the complete
-/// lines of its head) and the time of its first line, for ordering.
-fn look(input: &Input, opts: &IngestOptions) -> (Option<Format>, Option<i64>) {
+/// What the head of an input tells.
+struct Look {
+    /// Its format (forced, or detected from the complete lines of its head).
+    format: Option<Format>,
+    /// The time of its first line, for ordering.
+    first_time: Option<i64>,
+    head: Head,
+}
+
+/// What tells whether an input continues the saved sessions.
+#[derive(Default)]
+struct Head {
+    /// Per server host, the oldest time stamp of the head.
+    stamps: Vec<(String, Micros)>,
+    /// Hashes of its first time-stamped lines ([`HEAD_LINES`]).
+    lines: Vec<u64>,
+}
+
+/// Time-stamped head lines of an input that tell a copy of another input
+/// of the same run.
+const HEAD_LINES: usize = 8;
+
+/// Looks at the head of an opened input.
+fn look(input: &Input, opts: &IngestOptions) -> Look {
     let (mut parser, mut clock, templates) = (PrefixParser::new(), clock_for(input, opts.timezone), opts.templates());
     let format = match opts.format {
         Some(f) => Some(f),
         None => Format::detect(input.head_lines(), &mut parser, &mut clock, &templates),
     };
-    let first_time = format.and_then(|f| {
-        let first_time = f.spec().first_time;
-        input.head_lines().find_map(|l| first_time(l, &templates, &mut parser, &mut clock))
-    });
-    (format, first_time)
+    let (mut first_time, mut head) = (None, Head::default());
+    if let Some(f) = format {
+        let stamp = f.spec().stamp;
+        for (l, s) in input.head_lines().filter_map(|l| Some((l, stamp(l, &templates, &mut parser, &mut clock)?))) {
+            first_time.get_or_insert(s.time);
+            if head.lines.len() < HEAD_LINES {
+                head.lines.push(xxhash_rust::xxh3::xxh3_64(l));
+            }
+            let host = s.host.unwrap_or(opts.server_host.as_bytes());
+            match head.stamps.iter_mut().find(|(h, _)| h.as_bytes() == host) {
+                Some((_, t)) => *t = (*t).min(s.time),
+                None => head.stamps.push((String::from_utf8_lossy(host).into_owned(), s.time)),
+            }
+        }
+    }
+    Look { format, first_time, head }
 }
 
 /// The format the complete lines of an input's head detect as (what
@@ -703,7 +798,7 @@ fn missing_option(format: Format, detected: Option<Format>) -> String {
 
 fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> Result<InputReport, Error> {
     let opts = engine.opts;
-    let Prepared { source, held, fingerprint: looked_at, mut format, .. } = p;
+    let Prepared { source, held, fingerprint: looked_at, mut format, mut head, .. } = p;
     let name = source.name();
     let opened = match held {
         Held::Stream(input) => Ok(input),
@@ -718,7 +813,8 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
     if input.fingerprint(&key) != looked_at {
         // Opened again by name and replaced (rotated) since its head was
         // looked at, or grown from empty: its own head decides.
-        format = look(&input, opts).0;
+        let again = look(&input, opts);
+        (format, head) = (again.format, again.head);
     }
     let mut rep = InputReport::new(name.clone(), format, InputStatus::Read);
     rep.compression = Some(input.compression);
@@ -746,6 +842,7 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
         rejected: 0,
     };
     let mut ids = IdGen::new(key);
+    let mut resumed = false;
     // A stream (stdin, pipe, FIFO) cannot be re-read if the tail check
     // fails: it is always read from its start and content ids refuse what
     // is already stored. Its ledger entry is written like a file's (offset,
@@ -775,6 +872,7 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
             Ok(reader) => {
                 tracing::debug!(input = %crate::sanitize::sanitize(&name), offset = old.offset, "resuming from checkpoint");
                 rep.resumed_from = old.offset;
+                resumed = true;
                 ids = IdGen::restore(key, &old.ids);
                 cp = Checkpoint { fingerprint, name: name.clone(), format: format.name().to_string(), ..old };
                 reader
@@ -793,7 +891,10 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
     let mut foreign = 0u64;
     let prefix = PrefixParser::whole_seconds(key.content_ids());
     let mut cx = LineContext { clock, prefix, ids, server_host: opts.server_host.clone() };
-    engine.decoder(format)?;
+    let chain = engine.decoders(format)?.pick(resumed, &head, || new_decoder(opts, format));
+    if chain > 0 {
+        tracing::info!(input = %crate::sanitize::sanitize(&name), "older than the saved open sessions: read with sessions of its own");
+    }
     progress.start(&name, size);
     let (first_offset, first_line) = (reader.offset(), reader.lines());
     let mut committed_at = first_offset;
@@ -801,8 +902,8 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
     loop {
         let (number, decoded, text) = match reader.next_line() {
             Ok(Some(Line::Text { number, bytes })) => {
-                let decoder = engine.decoders.get_mut(&format).expect("created before reading");
-                let decoded = decode(decoder.as_mut(), &mut cx, bytes, &mut engine.events, &opts.plausible, latest);
+                let chain = engine.decoders.get_mut(&format).expect("created before reading").get(chain);
+                let decoded = decode(chain, &mut cx, bytes, &mut engine.events, &opts.plausible, latest);
                 if count_foreign && decoded.is_ignored() && crate::formats::is_foreign(bytes) {
                     foreign += 1;
                 }
@@ -905,7 +1006,7 @@ struct Decoded {
 /// Decodes one line; events outside the plausible window (earliest ..
 /// `latest`) are dropped and the line is rejected for them.
 fn decode(
-    decoder: &mut dyn AnyDecoder,
+    chain: &mut Chain,
     cx: &mut LineContext,
     line: &[u8],
     events: &mut Vec<Event>,
@@ -913,7 +1014,7 @@ fn decode(
     latest: i64,
 ) -> Decoded {
     let before = events.len();
-    let mut outcome = decoder.line(cx, line, events);
+    let mut outcome = chain.decoder.line(cx, line, events);
     let mut implausible = None;
     let mut i = before;
     while i < events.len() {
@@ -928,6 +1029,7 @@ fn decode(
     if implausible.is_some() {
         outcome = Outcome::Rejected("time outside the plausible window");
     }
+    chain.horizon.note(&events[before..]);
     Decoded { outcome, implausible }
 }
 

@@ -246,15 +246,15 @@ pub fn parse_u64(b: &[u8]) -> Option<u64> {
     Some(v)
 }
 
-/// The time of a line with a syslog or log-file prefix (the registry's
-/// `first_time` of the formats read through prefixes).
-pub fn first_time(
-    line: &[u8],
+/// The time and host of a line with a syslog or log-file prefix (the
+/// registry's `stamp` of the formats read through prefixes).
+pub fn stamp<'a>(
+    line: &'a [u8],
     _: &crate::formats::Templates<'_>,
     parser: &mut PrefixParser,
     clock: &mut Clock,
-) -> Option<Micros> {
-    parser.parse(line, clock).map(|p| p.time)
+) -> Option<crate::formats::Stamp<'a>> {
+    parser.parse(line, clock).map(|p| crate::formats::Stamp { time: p.time, host: p.host })
 }
 
 #[cfg(test)]
