@@ -19,7 +19,8 @@
 //!   [`sinks::SCHEMES`];
 //! * [`rollup`] — the daily rollup keys, the metrics and the report types,
 //!   defined once for every store and `report`;
-//! * [`report`] — daily digest and grouped reports.
+//! * [`report`] — daily digest and grouped reports;
+//! * [`metrics`] — Prometheus metrics derived from the store's totals.
 //!
 //! [`ingest::ingest`] drives the first five; the binary only turns command
 //! line arguments into an [`ingest::IngestOptions`] or a
@@ -33,6 +34,7 @@ pub mod forget;
 pub mod formats;
 pub mod ingest;
 pub mod input;
+pub mod metrics;
 pub mod model;
 pub mod progress;
 pub mod report;

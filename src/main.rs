@@ -98,6 +98,10 @@ enum Command {
     /// their checkpoints, so that the next ingest reads them in full.
     /// Not for InfluxDB.
     Forget(ForgetArgs),
+    /// Prometheus metrics from the store's totals: print them, write them
+    /// atomically for node-exporter's textfile collector (--textfile), or
+    /// serve them on /metrics (--listen).
+    Metrics(MetricsArgs),
     /// The configuration file.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -165,6 +169,26 @@ struct RollupArgs {
     /// those days were pruned.
     #[arg(long, value_name = "DATE")]
     since: String,
+}
+
+#[derive(Debug, Args)]
+struct MetricsArgs {
+    /// Write the metrics to FILE atomically (a temporary file in the same
+    /// directory, renamed over FILE): for node-exporter's textfile
+    /// collector, e.g. /var/lib/prometheus/node-exporter/xferstats.prom.
+    #[arg(long, value_name = "FILE", conflicts_with = "listen")]
+    textfile: Option<PathBuf>,
+
+    /// Serve the metrics on http://ADDR/metrics (e.g. 127.0.0.1:9922),
+    /// reading the store's totals again for every scrape; runs until
+    /// stopped.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+
+    /// Users with series of their own (the most bytes first); the others
+    /// are summed as user="other".
+    #[arg(long, default_value_t = xferstats::metrics::DEFAULT_TOP_USERS, value_name = "N")]
+    top_users: usize,
 }
 
 #[derive(Debug, Args)]
@@ -443,6 +467,7 @@ fn run(cli: Cli, m: &ArgMatches) -> anyhow::Result<u8> {
         Command::Prune(a) => prune(&g, a),
         Command::Rollup(a) => rollup(&g, a),
         Command::Forget(a) => forget(&g, a),
+        Command::Metrics(a) => metrics(&g, a),
         Command::Config(ConfigCommand::Check) => config_check(&g, m),
         Command::Completions(a) => completions(a.shell),
         Command::ManPages(a) => man_pages(&a.dir),
@@ -701,6 +726,53 @@ fn report(g: &Global, a: ReportArgs) -> anyhow::Result<u8> {
             }
         }
     }
+    Ok(xferstats::EXIT_OK)
+}
+
+/// `xferstats metrics`: the exposition on stdout, in `--textfile`, or
+/// served on `--listen` (the totals read again per scrape; a store error
+/// counts in `xferstats_store_errors_total` and the last good totals are
+/// served, or 503 before there are any).
+fn metrics(g: &Global, a: MetricsArgs) -> anyhow::Result<u8> {
+    use xferstats::metrics::{server, write_textfile, Metrics};
+    let spec = g.existing_spec()?;
+    let mut store = xferstats::sinks::open(&spec, Access::Read)?;
+    let Some(addr) = &a.listen else {
+        let text = Metrics::from_store(&mut *store, a.top_users)?.render();
+        match &a.textfile {
+            Some(path) => write_textfile(path, &text).with_context(|| format!("writing {}", path.display()))?,
+            None => std::io::stdout().write_all(text.as_bytes()).map_err(xferstats::error::Error::Output)?,
+        }
+        return Ok(xferstats::EXIT_OK);
+    };
+    let listener = std::net::TcpListener::bind(addr).with_context(|| format!("--listen {addr}: cannot listen"))?;
+    g.say(format_args!(
+        "serving the metrics of {} on http://{}/metrics",
+        spec.describe(),
+        listener.local_addr().map_err(|e| anyhow::anyhow!("--listen {addr}: {e}"))?
+    ));
+    let (mut last, mut errors): (Option<Metrics>, u64) = (None, 0);
+    // A store that failed is opened again at the next scrape (a lost
+    // PostgreSQL connection comes back with its server).
+    let mut store = Some(store);
+    let mut render = move || {
+        let read = match store.take() {
+            Some(s) => Ok(s),
+            None => xferstats::sinks::open(&spec, Access::Read),
+        }
+        .and_then(|mut s| Metrics::from_store(&mut *s, a.top_users).map(|m| (s, m)));
+        match read {
+            Ok((s, m)) => (store, last) = (Some(s), Some(m)),
+            Err(e) => {
+                errors += 1;
+                tracing::warn!("reading the metrics: {}", xferstats::sanitize::sanitize(&e.to_string()));
+            }
+        }
+        let m = last.as_mut().ok_or_else(|| format!("{}: store unreadable, see the server's log", spec.describe()))?;
+        m.carry_errors(errors);
+        Ok(m.render())
+    };
+    server::serve(&listener, &mut render).with_context(|| format!("--listen {addr}"))?;
     Ok(xferstats::EXIT_OK)
 }
 

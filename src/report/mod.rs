@@ -234,7 +234,7 @@ fn grouped(
 }
 
 /// What `--top` ranks by: bytes, then transfers and deletes, then logins.
-fn rank(m: &Metrics) -> (u64, u64, u64) {
+pub(crate) fn rank(m: &Metrics) -> (u64, u64, u64) {
     (m.bytes_up + m.bytes_down, m.transfers + m.deletes, m.logins_ok + m.logins_failed)
 }
 
