@@ -16,6 +16,7 @@ mod influx;
 mod influxd;
 mod inputs;
 mod maintenance;
+mod metrics;
 mod pg;
 mod postgres;
 mod realogs;
