@@ -58,3 +58,6 @@ pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_INPUT: u8 = 3;
 /// Exit code: the store failed; nothing of the batch in flight was committed.
 pub const EXIT_STORE: u8 = 4;
+/// Exit code: the digest could not be delivered (webhook unreachable or
+/// answering other than 2xx, `sendmail` failed).
+pub const EXIT_DELIVERY: u8 = 5;

@@ -15,6 +15,7 @@
 //! row per user. Filters (`--user`, `--host`, `--protocol`, `--module`) and
 //! `--top N` apply to every format but HTML, which filters itself.
 
+pub mod digest;
 pub mod html;
 
 use std::io::Write;

@@ -4,6 +4,7 @@
 mod badinput;
 mod config;
 mod cron;
+mod digest;
 mod enrich;
 mod errors;
 mod forget;
