@@ -340,3 +340,20 @@ fn postgres_metrics_equal_sqlite_and_the_reports() {
     let m = parse(&metrics_text(&db, &[]));
     assert_eq!(value(&m, "xferstats_hook_deliveries", &[("state", "parked")]), 1);
 }
+
+#[test]
+fn influxdb_metrics_come_from_the_state_file_and_equal_sqlite() {
+    let Some(server) = crate::influxd::influxd() else { return };
+    let db = crate::influx::fresh_db(server, "INF");
+    let env = Env::new();
+    let url = format!("influxdb://127.0.0.1:{}/{db}?rp=raw&daily_rp=daily", server.port);
+    let files: Vec<PathBuf> = FIXTURES.iter().map(|f| fixture(f)).collect();
+    crate::influx::ingest(&env, &url, &files).code(1);
+    let out = crate::influx::cmd(&env, &url).arg("metrics").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    promtool_check(&text);
+    let lite = Env::new();
+    ingest_fixtures(&lite);
+    assert_eq!(counters(&text), counters(&metrics_text(&lite, &[])));
+}
