@@ -843,7 +843,9 @@ fn metrics(g: &Global, a: MetricsArgs) -> anyhow::Result<u8> {
     let Some(addr) = &a.listen else {
         let text = Metrics::from_store(&mut *store, a.top_users)?.render();
         match &a.textfile {
-            Some(path) => write_textfile(path, &text).with_context(|| format!("writing {}", path.display()))?,
+            Some(path) => write_textfile(path, &text)
+                .map_err(xferstats::error::Error::Output)
+                .with_context(|| format!("writing {}", path.display()))?,
             None => std::io::stdout().write_all(text.as_bytes()).map_err(xferstats::error::Error::Output)?,
         }
         return Ok(xferstats::EXIT_OK);

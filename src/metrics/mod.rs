@@ -238,14 +238,10 @@ fn outcome_label(ok: bool) -> &'static str {
 }
 
 impl Metrics {
-    /// The totals of `store`: transfers, deletes and logins from the daily
-    /// rollups (three grouped reads, as `report` makes them), the ledger's
-    /// lines per format, the last commit, the newest event and the hook
-    /// outbox. The `top_users` users with the most bytes (then transfers)
-    /// get series of their own.
-    pub fn from_store(store: &mut dyn Store, top_users: usize) -> Result<Metrics, StoreError> {
-        let mut agg = |keys: Vec<Key>| store.aggregate(&Aggregate { keys, since: None, until: None });
-        let mut m = Metrics {
+    /// The state of an empty store, `top_users` users to get series of
+    /// their own.
+    pub fn empty(top_users: usize) -> Metrics {
+        Metrics {
             transfers: BTreeMap::new(),
             deletes: BTreeMap::new(),
             logins: BTreeMap::new(),
@@ -258,7 +254,17 @@ impl Metrics {
             lag_us: None,
             store_errors: None,
             hooks: None,
-        };
+        }
+    }
+
+    /// The totals of `store`: transfers, deletes and logins from the daily
+    /// rollups (three grouped reads, as `report` makes them), the ledger's
+    /// lines per format, the last commit, the newest event and the hook
+    /// outbox. The `top_users` users with the most bytes (then transfers)
+    /// get series of their own.
+    pub fn from_store(store: &mut dyn Store, top_users: usize) -> Result<Metrics, StoreError> {
+        let mut agg = |keys: Vec<Key>| store.aggregate(&Aggregate { keys, since: None, until: None });
+        let mut m = Metrics::empty(top_users);
         for g in agg(vec![Key::Protocol, Key::Direction, Key::Status])? {
             let [protocol, direction, status] = <[String; 3]>::try_from(g.keys).unwrap_or_default();
             let x = &g.metrics;
@@ -497,23 +503,6 @@ mod tests {
     use super::*;
     use crate::model::{Direction, Granularity, Login, Protocol, Status, Transfer};
 
-    fn empty(top: usize) -> Metrics {
-        Metrics {
-            transfers: BTreeMap::new(),
-            deletes: BTreeMap::new(),
-            logins: BTreeMap::new(),
-            top_users: top,
-            users: BTreeMap::new(),
-            other: Default::default(),
-            lines: BTreeMap::new(),
-            last_commit_us: None,
-            last_event_us: None,
-            lag_us: None,
-            store_errors: None,
-            hooks: None,
-        }
-    }
-
     #[test]
     fn names_follow_the_prometheus_conventions() {
         let mut seen = BTreeSet::new();
@@ -576,7 +565,7 @@ mod tests {
         d.login(&login);
         // Two series of users: the first two in the deltas' key order (uploads
         // before downloads); b counts under other.
-        let mut m = empty(2);
+        let mut m = Metrics::empty(2);
         m.record_commit(&CommitRecord {
             deltas: &d,
             format: "openssh",

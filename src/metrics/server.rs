@@ -38,11 +38,17 @@ pub fn serve(listener: &TcpListener, render: &mut Render<'_>) -> std::io::Result
 }
 
 /// Serves the shared `metrics` on `addr` from a thread of its own (for a
-/// long-running import that updates them per commit); returns the bound
-/// address (with the port chosen when `addr` asks for port 0).
+/// long-running import that updates them per commit, and counts its store
+/// errors with [`Metrics::record_store_error`]: the error counter is shown
+/// from the start); returns the bound address (with the port chosen when
+/// `addr` asks for port 0).
 pub fn spawn(addr: &str, metrics: Arc<Mutex<Metrics>>) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr)?;
     let local = listener.local_addr()?;
+    if let Ok(mut m) = metrics.lock() {
+        let n = m.store_errors().unwrap_or(0);
+        m.carry_errors(n);
+    }
     std::thread::Builder::new().name("metrics".into()).spawn(move || {
         let mut render = || Ok(metrics.lock().map(|m| m.render()).unwrap_or_else(|p| p.into_inner().render()));
         if let Err(e) = serve(&listener, &mut render) {
@@ -111,6 +117,15 @@ mod tests {
         let mut out = String::new();
         s.read_to_string(&mut out).unwrap();
         out
+    }
+
+    #[test]
+    fn spawned_servers_show_the_shared_state() {
+        let m = Arc::new(Mutex::new(Metrics::empty(3)));
+        let addr = spawn("127.0.0.1:0", m.clone()).unwrap();
+        assert!(get(addr, "GET /metrics HTTP/1.1\r\n\r\n").contains("\nxferstats_store_errors_total 0\n"));
+        m.lock().unwrap().record_store_error();
+        assert!(get(addr, "GET /metrics HTTP/1.1\r\n\r\n").contains("\nxferstats_store_errors_total 1\n"));
     }
 
     #[test]
