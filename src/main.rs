@@ -220,7 +220,7 @@ struct DigestArgs {
 
     /// Output format when printing: table, markdown, csv or json (csv and
     /// json are the `report --by day,user` rows of the day).
-    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    #[arg(long, default_value = "table", value_name = "FORMAT", value_parser = digest_format())]
     format: OutputFormat,
 }
 
@@ -409,6 +409,14 @@ fn db_mode_arg(v: &str) -> Result<DbMode, String> {
         xferstats::error::ConfigError::DbMode { reason, .. } => reason,
         other => other.to_string(),
     })
+}
+
+/// `digest --format`: the report formats but HTML (a page of a period,
+/// not of one day's table).
+fn digest_format() -> impl clap::builder::TypedValueParser<Value = OutputFormat> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(["table", "markdown", "csv", "json"])
+        .map(|s: String| <OutputFormat as ValueEnum>::from_str(&s, false).unwrap_or(OutputFormat::Table))
 }
 
 /// `30d`, `8w`, `36h` given to `flag` as microseconds.
@@ -787,9 +795,6 @@ fn report(g: &Global, a: ReportArgs) -> anyhow::Result<u8> {
 /// mailed (each receiver named in a line on stderr unless `--quiet`).
 fn digest(g: &Global, a: DigestArgs) -> anyhow::Result<u8> {
     let day = report_day("--day", &a.day)?;
-    if a.format == OutputFormat::Html {
-        anyhow::bail!("--format html: not for digest (`xferstats report --format html` writes the page)");
-    }
     if let Some(url) = &a.send {
         xferstats::report::digest::check_url(url)?;
     }

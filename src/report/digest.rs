@@ -166,6 +166,9 @@ pub fn post(url: &str, body: &Value, timeout: Duration) -> Result<(), DeliveryEr
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(10)))
         .user_agent(concat!("xferstats/", env!("CARGO_PKG_VERSION")))
+        // A redirect is an answer other than 2xx: the digest is not sent on
+        // to wherever it points.
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| fail(e.to_string()))?;
     let body = serde_json::to_vec(body).map_err(|e| fail(e.to_string()))?;
