@@ -258,7 +258,7 @@ impl Metrics {
     }
 
     /// The totals of `store`: transfers, deletes and logins from the daily
-    /// rollups (three grouped reads, as `report` makes them), the ledger's
+    /// rollups (two grouped reads, as `report` makes them), the ledger's
     /// lines per format, the last commit, the newest event and the hook
     /// outbox. The `top_users` users with the most bytes (then transfers)
     /// get series of their own.
@@ -276,26 +276,23 @@ impl Metrics {
                 s.bytes += x.bytes_up + x.bytes_down;
             }
         }
-        for g in agg(vec![Key::Protocol])? {
-            let protocol = g.keys.into_iter().next().unwrap_or_default();
+        // Logins per protocol and transfers per user from one read: the
+        // logins summed over users, the transfers over protocols.
+        let mut users: BTreeMap<String, crate::rollup::Metrics> = BTreeMap::new();
+        for g in agg(vec![Key::Protocol, Key::User])? {
+            let [protocol, user] = <[String; 2]>::try_from(g.keys).unwrap_or_default();
             for (ok, n) in [(true, g.metrics.logins_ok), (false, g.metrics.logins_failed)] {
                 if n > 0 {
                     *m.logins.entry((protocol.clone(), outcome_label(ok))).or_default() += n;
                 }
             }
+            users.entry(user).or_default().add(&g.metrics);
         }
-        let mut users: Vec<_> = agg(vec![Key::User])?.into_iter().filter(|g| g.metrics.transfers > 0).collect();
-        users.sort_by(|a, b| {
-            crate::report::rank(&b.metrics).cmp(&crate::report::rank(&a.metrics)).then_with(|| a.keys.cmp(&b.keys))
-        });
-        for (i, g) in users.into_iter().enumerate() {
-            let x = &g.metrics;
+        let mut users: Vec<_> = users.into_iter().filter(|(_, x)| x.transfers > 0).collect();
+        users.sort_by(|a, b| crate::report::rank(&b.1).cmp(&crate::report::rank(&a.1)).then_with(|| a.0.cmp(&b.0)));
+        for (i, (user, x)) in users.into_iter().enumerate() {
             let pair = [Sum { count: x.uploads, bytes: x.bytes_up }, Sum { count: x.downloads, bytes: x.bytes_down }];
-            let slot = if i < top_users {
-                m.users.entry(g.keys.into_iter().next().unwrap_or_default()).or_default()
-            } else {
-                &mut m.other
-            };
+            let slot = if i < top_users { m.users.entry(user).or_default() } else { &mut m.other };
             for (s, p) in slot.iter_mut().zip(pair) {
                 s.count += p.count;
                 s.bytes += p.bytes;
