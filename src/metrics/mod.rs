@@ -512,11 +512,10 @@ mod tests {
         }
     }
 
-    #[test]
-    fn commits_advance_the_totals_and_users_are_capped() {
-        let t = |user: &str, direction, bytes| Transfer {
-            id: 1,
-            end: 86_400_000_000,
+    fn transfer(id: u64, user: &str, direction: Direction, bytes: u64) -> Transfer {
+        Transfer {
+            id,
+            end: 86_400_000_000 + id as i64,
             start: None,
             protocol: Protocol::Sftp,
             direction,
@@ -534,27 +533,101 @@ mod tests {
             source: crate::formats::Format::Openssh.source(),
             granularity: Granularity::File,
             origin: None,
+        }
+    }
+
+    fn login(id: u64, user: &str, outcome: LoginOutcome) -> Login {
+        Login {
+            id,
+            time: 86_400_000_000 + id as i64,
+            protocol: Protocol::Sftp,
+            user: user.into(),
+            client_ip: None,
+            client_host: None,
+            outcome,
+            method: None,
+            session: None,
+            server_host: "h".into(),
+            source: crate::formats::Format::Openssh.source(),
+            origin: None,
+        }
+    }
+
+    /// The store's totals after a commit equal those before it advanced by
+    /// `record_commit` with the deltas of the events it inserted (not the
+    /// one already stored), and the lines its checkpoint added.
+    #[test]
+    fn record_commit_keeps_the_state_equal_to_the_store() {
+        use crate::model::Event;
+        use crate::sinks::{Checkpoint, Commit, Sink};
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = crate::sinks::sqlite::SqliteStore::open(&dir.path().join("x.db")).unwrap();
+        let cp = |lines, rejected| Checkpoint {
+            fingerprint: 7,
+            name: "auth.log".into(),
+            format: "openssh".into(),
+            offset: lines * 10,
+            lines,
+            tail_hash: 0,
+            ids: String::new(),
+            events_new: 0,
+            events_dup: 0,
+            rejected,
         };
+        let first = [
+            Event::Transfer(transfer(1, "a", Direction::Upload, 1000)),
+            Event::Transfer(transfer(2, "b", Direction::Download, 500)),
+            Event::Transfer(transfer(3, "c", Direction::Upload, 7)),
+            Event::Login(login(4, "a", LoginOutcome::Ok)),
+        ];
+        let c1 = cp(10, 1);
+        store.commit(&Commit { events: &first, input: Some(7), checkpoint: Some(&c1), states: &[] }).unwrap();
+        let mut live = Metrics::from_store(&mut store, 2).unwrap();
+        let second = [
+            first[1].clone(),
+            Event::Transfer(transfer(5, "a", Direction::Download, 30)),
+            Event::Transfer(transfer(6, "d", Direction::Upload, 3)),
+            Event::Transfer(transfer(7, "c", Direction::Delete, 0)),
+            Event::Login(login(8, "zz", LoginOutcome::Failed)),
+        ];
+        let c2 = cp(16, 3);
+        let done =
+            store.commit(&Commit { events: &second, input: Some(7), checkpoint: Some(&c2), states: &[] }).unwrap();
+        assert_eq!((done.new, done.dup), (4, 1));
+        let mut d = Deltas::default();
+        for e in &second[1..] {
+            match e {
+                Event::Transfer(t) => d.transfer(t),
+                Event::Login(l) => d.login(l),
+            }
+        }
+        live.record_commit(&CommitRecord {
+            deltas: &d,
+            format: "openssh",
+            lines: 6,
+            rejected: 2,
+            newest_event_us: Some(86_400_000_008),
+            at_us: 0,
+        });
+        let stored = Metrics::from_store(&mut store, 2).unwrap();
+        assert_eq!(
+            (&live.transfers, &live.deletes, &live.logins, &live.users, &live.other, &live.lines),
+            (&stored.transfers, &stored.deletes, &stored.logins, &stored.users, &stored.other, &stored.lines)
+        );
+        assert_eq!(live.last_event_us, stored.last_event_us);
+        assert_eq!(live.other[0], Sum { count: 2, bytes: 10 }, "c and d are beyond the top 2");
+    }
+
+    #[test]
+    fn commits_advance_the_totals_and_users_are_capped() {
+        let t = |user, direction, bytes| transfer(1, user, direction, bytes);
         let events = [
             t("a", Direction::Upload, 10),
             t("b", Direction::Download, 5),
             t("c", Direction::Upload, 7),
             t("a", Direction::Delete, 0),
         ];
-        let login = Login {
-            id: 2,
-            time: 86_400_000_000,
-            protocol: Protocol::Sftp,
-            user: "x".into(),
-            client_ip: None,
-            client_host: None,
-            outcome: LoginOutcome::InvalidUser,
-            method: None,
-            session: None,
-            server_host: "h".into(),
-            source: crate::formats::Format::Openssh.source(),
-            origin: None,
-        };
+        let login = login(2, "x", LoginOutcome::InvalidUser);
         let mut d = Deltas::default();
         for e in &events {
             d.transfer(e);
