@@ -15,6 +15,7 @@
 //! row per user. Filters (`--user`, `--host`, `--protocol`, `--module`) and
 //! `--top N` apply to every format but HTML, which filters itself.
 
+pub mod digest;
 pub mod html;
 
 use std::io::Write;
@@ -234,7 +235,7 @@ fn grouped(
 }
 
 /// What `--top` ranks by: bytes, then transfers and deletes, then logins.
-fn rank(m: &Metrics) -> (u64, u64, u64) {
+pub(crate) fn rank(m: &Metrics) -> (u64, u64, u64) {
     (m.bytes_up + m.bytes_down, m.transfers + m.deletes, m.logins_ok + m.logins_failed)
 }
 

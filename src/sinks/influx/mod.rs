@@ -334,6 +334,10 @@ impl Store for InfluxStore {
     ) -> Result<Vec<crate::rollup::FailedTransfer>, StoreError> {
         self.local.failed_transfers(since, until, limit)
     }
+
+    fn status(&mut self) -> Result<crate::metrics::StoreStatus, StoreError> {
+        self.local.status()
+    }
 }
 
 impl Admin for InfluxStore {
