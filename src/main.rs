@@ -184,7 +184,8 @@ struct DigestArgs {
 
     /// POST the digest to this webhook URL (Slack or Mattermost incoming
     /// webhook, or your own receiver) instead of printing it. Prefer the
-    /// environment variable: a URL on the command line shows in `ps`.
+    /// environment variable XFERSTATS_DIGEST_URL: a URL on the command line
+    /// shows in `ps`.
     #[arg(long, env = "XFERSTATS_DIGEST_URL", hide_env_values = true, value_name = "URL")]
     send: Option<String>,
 
