@@ -19,12 +19,16 @@
 //!   [`sinks::SCHEMES`];
 //! * [`rollup`] — the daily rollup keys, the metrics and the report types,
 //!   defined once for every store and `report`;
-//! * [`report`] — daily digest and grouped reports.
+//! * [`report`] — daily digest and grouped reports;
+//! * [`actions`] — hooks and failed-login alerts: deliveries queued in the
+//!   store's outbox with the events they are about, sent by a worker after
+//!   the commit.
 //!
 //! [`ingest::ingest`] drives the first five; the binary only turns command
 //! line arguments into an [`ingest::IngestOptions`] or a
 //! [`report::ReportOptions`] and calls in.
 
+pub mod actions;
 pub mod config;
 pub mod enrich;
 pub mod error;
