@@ -8,7 +8,7 @@
 //! is tried again after 1, 2, 4, … s (at most 5 min; an HTTP `Retry-After`
 //! in seconds is honoured when longer); after the hook's last attempt the
 //! delivery is parked until `xferstats hooks retry`. Claiming a delivery
-//! leases it for its timeout plus a minute, so that two workers on one
+//! leases it for its timeout plus five seconds, so that two workers on one
 //! store never send it at once, and a worker killed mid-delivery leaves it
 //! to be sent again once the lease ran out (the one window in which a
 //! receiver can see a delivery twice; the event id tells it).
@@ -27,9 +27,10 @@ use crate::sinks::{Attempt, Backend, Delivery};
 /// Longest pause between two attempts.
 const MAX_BACKOFF: i64 = 300_000_000;
 /// Lease beyond a delivery's timeout.
-const LEASE_MARGIN: i64 = 60_000_000;
-/// Deliveries claimed at once.
-const CLAIM: u32 = 32;
+const LEASE_MARGIN: i64 = 5_000_000;
+/// Deliveries claimed at once: one, so that the lease covers exactly the
+/// delivery under way.
+const CLAIM: u32 = 1;
 /// The longest a worker thread sleeps before it looks at the outbox again
 /// (commits of the import it runs beside queue new deliveries).
 const POLL: Duration = Duration::from_millis(500);
@@ -186,8 +187,9 @@ impl Worker {
 
 /// The last bytes of `b`, sanitised, for an error.
 fn tail(b: &[u8]) -> String {
+    let b = b.trim_ascii();
     let start = b.len().saturating_sub(ERROR_TAIL);
-    crate::sanitize::sanitize_bytes(&b[start..], ERROR_TAIL).trim().to_string()
+    crate::sanitize::sanitize_bytes(&b[start..], ERROR_TAIL)
 }
 
 /// Runs `argv` with `payload` on stdin and as variables; `Ok` on exit 0

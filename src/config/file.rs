@@ -581,7 +581,12 @@ pub fn render_hooks<'h>(hooks: impl Iterator<Item = (String, &'h crate::actions:
         let _ = writeln!(s, "\n[[hook]]  # {origin}");
         let _ = writeln!(s, "name = {}", quoted(&h.name));
         for (k, v) in h.describe().into_iter().filter(|(k, _)| k != "name") {
-            let _ = writeln!(s, "{k} = {}", quoted(&v));
+            // An argv as the TOML list it can be written as.
+            let value = match serde_json::from_str::<Vec<String>>(&v) {
+                Ok(argv) if k == "exec" => toml::Value::Array(argv.into_iter().map(toml::Value::String).collect()),
+                _ => toml::Value::String(v),
+            };
+            let _ = writeln!(s, "{k} = {value}");
         }
     }
     s
