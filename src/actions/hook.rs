@@ -431,11 +431,8 @@ impl Hook {
     /// The hook as `config check` prints it: its keys in the order of
     /// [`KEYS`], URLs masked.
     pub fn describe(&self) -> Vec<(String, String)> {
-        let mut keys: Vec<(String, String)> = self
-            .written
-            .iter()
-            .map(|(k, v)| (k.clone(), if k == "post" { mask_url(v) } else { v.clone() }))
-            .collect();
+        let mut keys: Vec<(String, String)> =
+            self.written.iter().map(|(k, v)| (k.clone(), if k == "post" { mask_url(v) } else { v.clone() })).collect();
         keys.sort_by_key(|(k, _)| KEYS.iter().position(|(name, _)| name == k));
         keys
     }
