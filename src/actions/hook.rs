@@ -11,7 +11,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use crate::actions::alert::{Alert, Per, Rule};
-use crate::model::{client_key, Direction, Event, LoginOutcome, Status, Transfer};
+use crate::model::{client_key, Direction, Event, Granularity, LoginOutcome, Status, Transfer};
 use crate::sinks::HookRow;
 
 /// What a hook reacts to.
@@ -103,7 +103,7 @@ pub const KEYS: [(&str, &str); 16] = [
 
 /// The payload fields: name and meaning. A command gets each as
 /// `XFERSTATS_<NAME>` (upper case); a field without a value is left out.
-pub const FIELDS: [(&str, &str); 27] = [
+pub const FIELDS: [(&str, &str); 28] = [
     ("event_id", "the event's id (decimal text): the idempotency key"),
     ("hook", "the hook's name"),
     ("trigger", "the trigger"),
@@ -122,6 +122,7 @@ pub const FIELDS: [(&str, &str); 27] = [
     ("bytes", "transfers: bytes moved"),
     ("file_size", "transfers: the file's size when logged"),
     ("start", "transfers: when it started, when logged (RFC 3339)"),
+    ("granularity", "transfers: file, or session (an rsync session logged without per-file lines)"),
     ("outcome", "logins: ok, failed or invalid_user"),
     ("method", "logins: the authentication method when logged"),
     ("rule", "alerts: the rule, as text"),
@@ -598,6 +599,13 @@ fn common(put: &mut impl FnMut(&'static str, Option<Value>), user: &str, client:
     put("bytes", Some(Value::from(t.bytes)));
     put("file_size", t.file_size.map(Value::from));
     put("start", t.start.map(|s| Value::String(crate::time::rfc3339(s))));
+    put(
+        "granularity",
+        text(match t.granularity {
+            Granularity::File => "file",
+            Granularity::Session => "session",
+        }),
+    );
 }
 
 /// The `XFERSTATS_*` variables of a payload: each field upper-cased, its

@@ -394,26 +394,7 @@ fn failures_are_parked_and_retried<S: Store>() {
     s.cmd().args(["hooks", "retry", "--all"]).assert().success().stderr(predicates::str::contains("0 deliveries"));
 }
 
-macro_rules! every_store {
-    ($($scenario:ident),* $(,)?) => {$(
-        mod $scenario {
-            #[test]
-            fn sqlite() {
-                super::$scenario::<super::Sqlite>();
-            }
-            #[test]
-            fn postgres() {
-                super::$scenario::<crate::pg::PgDb>();
-            }
-            #[test]
-            fn influxdb1() {
-                super::$scenario::<super::Influx>();
-            }
-        }
-    )*};
-}
-
-every_store!(command_hooks_fire_once_per_completed_upload, backfill_only_when_asked, kill_9_during_delivery);
+crate::every_store!(command_hooks_fire_once_per_completed_upload, backfill_only_when_asked, kill_9_during_delivery);
 
 mod sqlite_only {
     use super::*;
@@ -566,6 +547,13 @@ fn xferstats_alerts(log: &Path, n: u32, within: &str) -> BTreeMap<String, u32> {
     alerts
 }
 
+/// The log `text` without sshd's `Invalid user NAME from ADDR` lines,
+/// written to `name`.
+fn without_announcements(env: &Env, name: &str, text: &str) -> std::path::PathBuf {
+    let kept: String = text.lines().filter(|l| !l.contains("]: Invalid user ")).map(|l| format!("{l}\n")).collect();
+    env.write(name, kept.as_bytes())
+}
+
 fn count(list: &[(&str, u32)]) -> BTreeMap<String, u32> {
     list.iter().map(|(k, n)| (k.to_string(), *n)).collect()
 }
@@ -585,14 +573,7 @@ fn alerts_agree_with_fail2ban() {
     let guessing = fixture("openssh/password-guessing.log");
     let Some(failures) = fail2ban_failures(&guessing) else { return };
     let text = std::fs::read_to_string(&guessing).unwrap();
-    let without = env.write(
-        "without-invalid-user-lines.log",
-        text.lines()
-            .filter(|l| !l.contains("]: Invalid user "))
-            .map(|l| format!("{l}\n"))
-            .collect::<String>()
-            .as_bytes(),
-    );
+    let without = without_announcements(&env, "without-invalid-user-lines.log", &text);
     let adjusted = fail2ban_failures(&without).unwrap();
     // The fail2ban defaults: maxretry 5, findtime 10m.
     let xs = xferstats_alerts(&guessing, 5, "10m");
@@ -615,14 +596,7 @@ fn alerts_agree_with_fail2ban() {
     for name in ["ssh/syslog/auth.log", "ssh/syslog/auth-rfc3339.log"] {
         let log = realogs.join(name);
         let text = std::fs::read_to_string(&log).unwrap();
-        let without = env.write(
-            "sample-without.log",
-            text.lines()
-                .filter(|l| !l.contains("]: Invalid user "))
-                .map(|l| format!("{l}\n"))
-                .collect::<String>()
-                .as_bytes(),
-        );
+        let without = without_announcements(&env, "sample-without.log", &text);
         let raw = fail2ban_bans(&fail2ban_failures(&log).unwrap(), 3, 600.0);
         let adjusted = fail2ban_bans(&fail2ban_failures(&without).unwrap(), 3, 600.0);
         let xs = xferstats_alerts(&log, 3, "10m");
