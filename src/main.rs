@@ -693,7 +693,7 @@ fn ingest(g: &Global, mut a: IngestArgs, m: &ArgMatches) -> anyhow::Result<u8> {
         let max_age = match a.hooks_backfill {
             true => None,
             false => Some(xferstats::actions::hook::duration(&a.hooks_max_age).ok_or_else(|| {
-                xferstats::error::ConfigError::Age { flag: "--hooks-max-age", value: a.hooks_max_age.clone() }
+                xferstats::error::ConfigError::Duration { flag: "--hooks-max-age", value: a.hooks_max_age.clone() }
             })?),
         };
         opts.hooks = configured_hooks(g, &a.hooks, max_age)?.map(std::sync::Arc::new);

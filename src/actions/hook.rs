@@ -728,6 +728,103 @@ mod tests {
         assert_ne!(Hook::parse_flag("upload,exec=x").unwrap().name, Hook::parse_flag("upload,exec=y").unwrap().name);
     }
 
+    fn transfer(id: u64, secs: i64, direction: Direction, status: Status, module: &str, bytes: u64) -> Event {
+        Event::Transfer(Transfer {
+            id,
+            end: secs * 1_000_000,
+            start: None,
+            protocol: crate::model::Protocol::Rsync,
+            direction,
+            status,
+            bytes,
+            wire_bytes: None,
+            file_size: None,
+            path: Some(format!("dir/f{id}.csv")),
+            module: Some(module.into()),
+            user: "alice".into(),
+            client_ip: Some("192.0.2.1".parse().unwrap()),
+            client_host: None,
+            session: None,
+            server_host: "h".into(),
+            source: crate::formats::Format::from_name("rsyncd").unwrap().source(),
+            granularity: Granularity::File,
+            origin: None,
+        })
+    }
+
+    fn login(id: u64, secs: i64, outcome: LoginOutcome) -> Event {
+        Event::Login(crate::model::Login {
+            id,
+            time: secs * 1_000_000,
+            protocol: crate::model::Protocol::Ssh,
+            user: "bob".into(),
+            client_ip: Some("2001:db8::1".parse().unwrap()),
+            client_host: None,
+            outcome,
+            method: Some("password".into()),
+            session: None,
+            server_host: "h".into(),
+            source: crate::formats::Format::from_name("openssh").unwrap().source(),
+            origin: None,
+        })
+    }
+
+    /// Which events each trigger and filter takes, and the max age.
+    #[test]
+    fn triggers_filters_and_age() {
+        let now = 1_000_000;
+        let events = vec![
+            transfer(1, now - 10, Direction::Upload, Status::Completed, "incoming", 500),
+            transfer(2, now - 10, Direction::Upload, Status::Interrupted, "incoming", 400),
+            transfer(3, now - 10, Direction::Upload, Status::Failed, "incoming", 0),
+            transfer(4, now - 10, Direction::Upload, Status::Completed, "other", 500),
+            transfer(5, now - 10, Direction::Upload, Status::Completed, "incoming", 5),
+            transfer(6, now - 7200, Direction::Upload, Status::Completed, "incoming", 500),
+            transfer(7, now - 10, Direction::Download, Status::Completed, "incoming", 500),
+            transfer(8, now - 10, Direction::Delete, Status::Completed, "incoming", 0),
+            login(9, now - 10, LoginOutcome::Ok),
+            login(10, now - 10, LoginOutcome::Failed),
+            login(11, now - 10, LoginOutcome::InvalidUser),
+        ];
+        let fired = |specs: &[&str], max_age: Option<i64>| -> Vec<(String, u64)> {
+            let hooks = Hooks::new(specs.iter().map(|s| Hook::parse_flag(s).unwrap()).collect(), max_age).unwrap();
+            let mut w = super::super::AlertWindows::default();
+            hooks.rows(&events, now * 1_000_000, &mut w).into_iter().map(|r| (r.hook, r.event_id)).collect()
+        };
+        let hour = Some(3_600_000_000);
+        let f = |name: &str, ids: &[u64]| ids.iter().map(|i| (name.to_string(), *i)).collect::<Vec<_>>();
+        assert_eq!(fired(&["upload,name=u,module=incoming,min_bytes=10,exec=x"], hour), f("u", &[1]));
+        assert_eq!(fired(&["upload,name=u,module=incoming,exec=x"], None), f("u", &[1, 5, 6]));
+        assert_eq!(
+            fired(&["upload,name=u,path=dir/*.csv,user=alice,host=h,protocol=rsync,exec=x"], hour),
+            f("u", &[1, 4, 5])
+        );
+        assert_eq!(fired(&["upload,name=u,path=*.csv,exec=x"], hour), vec![]);
+        assert_eq!(fired(&["upload,name=u,user=bob,exec=x"], hour), vec![]);
+        assert_eq!(
+            fired(&["download,name=d,exec=x", "delete,name=r,exec=x"], hour),
+            [f("d", &[7]), f("r", &[8])].concat()
+        );
+        assert_eq!(
+            fired(&["login,name=l,exec=x", "login-failed,name=f,exec=x"], hour),
+            [f("l", &[9]), f("f", &[10, 11])].concat()
+        );
+        // Two failures within a minute from one client: an alert on the second.
+        assert_eq!(fired(&["alert,name=a,failed_logins=2,within=1m,exec=x"], hour), f("a", &[11]));
+        assert_eq!(fired(&["alert,name=a,failed_logins=3,within=1m,exec=x"], hour), vec![]);
+        let hooks = Hooks::new(vec![Hook::parse_flag("upload,name=u,exec=x").unwrap()], hour).unwrap();
+        let rows = hooks.rows(&events[..1], now * 1_000_000, &mut Default::default());
+        let p: Map<String, Value> = serde_json::from_str(&rows[0].payload).unwrap();
+        assert_eq!(p["event_id"], "1");
+        assert_eq!(p["client"], "192.0.2.1");
+        assert_eq!(p["granularity"], "file");
+        assert!(p.keys().all(|k| FIELDS.iter().any(|f| f.0 == k)));
+        assert_eq!(
+            slack_text(&p),
+            "xferstats upload: alice upload dir/f1.csv (500 bytes) from 192.0.2.1 on h via rsync at 1970-01-12T13:46:30Z"
+        );
+    }
+
     #[test]
     fn urls_are_masked() {
         assert_eq!(mask_url("https://hooks.slack.com/services/T0/B0/secret"), "https://hooks.slack.com/****");
