@@ -584,7 +584,12 @@ pub fn render_hooks<'h>(hooks: impl Iterator<Item = (String, &'h crate::actions:
             // An argv as the TOML list it can be written as.
             let value = match serde_json::from_str::<Vec<String>>(&v) {
                 Ok(argv) if k == "exec" => toml::Value::Array(argv.into_iter().map(toml::Value::String).collect()),
-                _ => toml::Value::String(v),
+                _ => match v.parse::<i64>() {
+                    Ok(n) if ["min_bytes", "timeout", "attempts", "failed_logins"].contains(&k.as_str()) => {
+                        toml::Value::Integer(n)
+                    }
+                    _ => toml::Value::String(v),
+                },
             };
             let _ = writeln!(s, "{k} = {value}");
         }

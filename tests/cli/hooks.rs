@@ -433,7 +433,7 @@ fn config_file_hooks() {
     let text = String::from_utf8(a.get_output().stdout.clone()).unwrap();
     assert!(text.contains("\n[[hook]]  # line 1\nname = \"pipeline\"\non = \"upload\"\nmodule = \"incoming\"\nexec = [\"sh\", \"-c\", "), "{text}");
     assert!(text.contains("\n[[hook]]  # line 7\nname = \"alert-"), "{text}");
-    assert!(text.contains("\"\non = \"alert\"\npost = \"https://chat.example/****\"\nformat = \"slack\"\nfailed_logins = \"3\"\nwithin = \"10m\"\n"), "{text}");
+    assert!(text.contains("\"\non = \"alert\"\npost = \"https://chat.example/****\"\nformat = \"slack\"\nfailed_logins = 3\nwithin = \"10m\"\n"), "{text}");
     assert!(!text.contains("pw") && !text.contains("abc"), "{text}");
     let (log, paths) = rsync_log(2, 30);
     let file = env.write("rsyncd.log", log.as_bytes());
