@@ -20,6 +20,12 @@
 //! * [`deliver`] — the worker: commands and HTTP POSTs, backoff, parking,
 //!   a thread for ingest (and for a long-running follower).
 //!
+//! A long-running importer (a follower) uses the same pieces: its engine
+//! queues deliveries through [`crate::ingest::IngestOptions::hooks`], and it
+//! runs a [`WorkerHandle::spawn`] of a [`Worker`] over a connection of its
+//! own, calls [`WorkerHandle::notify`] after each commit and
+//! [`WorkerHandle::finish`] when it stops.
+//!
 //! The one window: if the process dies after a receiver accepted a
 //! delivery and before its `done` mark is committed, the delivery is sent
 //! again by the next worker (after its claim lease ran out). Every payload
