@@ -219,6 +219,8 @@ fn run_command(argv: &[String], timeout: Duration, payload: &str) -> Result<(), 
         buf
     });
     let started = Instant::now();
+    // Most hooks are quick: look again after 1 ms, then less and less often.
+    let mut pause = Duration::from_millis(1);
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break Ok(status),
@@ -227,7 +229,10 @@ fn run_command(argv: &[String], timeout: Duration, payload: &str) -> Result<(), 
                 let _ = child.wait();
                 break Err(format!("{program}: killed after the {} s timeout", timeout.as_secs()));
             }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Ok(None) => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
             Err(e) => break Err(format!("{program}: {e}")),
         }
     };
