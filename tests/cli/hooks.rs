@@ -175,6 +175,10 @@ fn backfill_only_when_asked<S: Store>() {
     let s = S::fresh().unwrap();
     s.ingest(&["--hooks-max-age", "3650d", "--hook", &hook(&s), log.to_str().unwrap()]).success();
     assert_eq!(recorded(&out(&s)).len(), 2);
+    assert_eq!(status(&s)["done"], 2);
+    // Pruning the events removes their delivered rows.
+    s.cmd().args(["prune", "--raw-older-than", "1d"]).assert().success();
+    assert_eq!(status(&s)["done"], 0);
 }
 
 /// One HTTP request as the receiver saw it.
