@@ -400,8 +400,29 @@ fn failures_are_parked_and_retried<S: Store>() {
 
 crate::every_store!(command_hooks_fire_once_per_completed_upload, backfill_only_when_asked, kill_9_during_delivery);
 
+/// `forget` and `--reread` store a file's events again, but what was
+/// delivered is not delivered again.
+fn reread_delivers_nothing_again<S: Store>() {
+    let Some(s) = S::fresh() else { return };
+    let (log, _) = rsync_log(4, 30);
+    let file = s.write("rsyncd.log", log.as_bytes());
+    let out = s.path("out");
+    let hook = format!("upload,module=incoming,exec={}", recorder(&out));
+    s.ingest(&["--hook", &hook, file.to_str().unwrap()]).success();
+    assert_eq!(recorded(&out).len(), 4);
+    let a = s.ingest(&["--reread", "--hook", &hook, file.to_str().unwrap()]).success();
+    assert!(stderr(&a).contains(": 11 new events,"), "{}", stderr(&a));
+    assert_eq!(recorded(&out).len(), 4);
+    assert_eq!(status(&s)["done"], 4);
+}
+
 mod sqlite_only {
     use super::*;
+
+    #[test]
+    fn reread_delivers_nothing_again() {
+        super::reread_delivers_nothing_again::<Sqlite>();
+    }
 
     #[test]
     fn http_hooks_post_the_event() {
