@@ -449,7 +449,7 @@ fn config_file_hooks() {
     let cfg = env.write(
         "x.toml",
         format!(
-            "[[hook]]\non = \"upload\"\nname = \"pipeline\"\nmodule = \"incoming\"\nexec = {}\n\n[[hook]]\non = \"alert\"\nfailed_logins = 3\nwithin = \"10m\"\npost = \"https://user:pw@chat.example/hooks/T0/B0/abc\"\nformat = \"slack\"\n",
+            "[[hook]]\non = \"upload\"\nname = \"pipeline\"\nmodule = \"incoming\"\nexec = {}\n\n[[hook]]\non = \"alert\"\nfailed_logins = 3\nwithin = \"10m\"\npost = \"https://user:Pw-s3cr3t@chat.example/hooks/T0/B0/Tok-9f8e7d\"\nformat = \"slack\"\n",
             recorder(&out)
         )
         .as_bytes(),
@@ -459,7 +459,7 @@ fn config_file_hooks() {
     assert!(text.contains("\n[[hook]]  # line 1\nname = \"pipeline\"\non = \"upload\"\nmodule = \"incoming\"\nexec = [\"sh\", \"-c\", "), "{text}");
     assert!(text.contains("\n[[hook]]  # line 7\nname = \"alert-"), "{text}");
     assert!(text.contains("\"\non = \"alert\"\npost = \"https://chat.example/****\"\nformat = \"slack\"\nfailed_logins = 3\nwithin = \"10m\"\n"), "{text}");
-    assert!(!text.contains("pw") && !text.contains("abc"), "{text}");
+    assert!(!text.contains("Pw-s3cr3t") && !text.contains("Tok-9f8e7d"), "{text}");
     let (log, paths) = rsync_log(2, 30);
     let file = env.write("rsyncd.log", log.as_bytes());
     env.cmd().arg("--config").arg(&cfg).args(crate::util::INGEST).arg(&file).assert().success();
