@@ -124,6 +124,7 @@ fn main() {
         batch_events: 10_000,
         plausible: xferstats::time::Plausible::default(),
         fifo_wait: Duration::from_secs(10),
+        hooks: None,
     };
 
     let mut summary = Vec::new();

@@ -72,6 +72,7 @@ fn import(log: &Path, db: &Path) -> (Duration, u64) {
         batch_events: 10_000,
         plausible: xferstats::time::Plausible::default(),
         fifo_wait: Duration::from_secs(10),
+        hooks: None,
     };
     let enricher = Enricher::new(&EnrichOptions {
         geoip: GeoipChoice::Off,

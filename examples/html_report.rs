@@ -153,7 +153,7 @@ fn build(db: &std::path::Path, events: u64) -> Result<(), Box<dyn std::error::Er
             };
             batch.push(ev);
             if batch.len() == batch.capacity() {
-                store.commit(&Commit { events: &batch, input: None, checkpoint: None, states: &[] })?;
+                store.commit(&Commit { events: &batch, input: None, checkpoint: None, states: &[], outbox: &[] })?;
                 batch.clear();
             }
         }
@@ -161,7 +161,7 @@ fn build(db: &std::path::Path, events: u64) -> Result<(), Box<dyn std::error::Er
             eprintln!("… {} days, {id} events, {:.0} s", day + 1, started.elapsed().as_secs_f64());
         }
     }
-    store.commit(&Commit { events: &batch, input: None, checkpoint: None, states: &[] })?;
+    store.commit(&Commit { events: &batch, input: None, checkpoint: None, states: &[], outbox: &[] })?;
     eprintln!("built {} events in {:.1} s", id, started.elapsed().as_secs_f64());
     Ok(())
 }

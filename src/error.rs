@@ -90,6 +90,14 @@ pub enum ConfigError {
         "--by does not apply to --format html: the page groups by day, user, host, module, protocol and country itself"
     )]
     HtmlBy,
+    /// A duration like `10m` could not be read.
+    #[error("{flag} '{value}': expected a number of seconds, minutes, hours or days like 90s, 10m, 1h, 2d")]
+    Duration {
+        /// The flag.
+        flag: &'static str,
+        /// What was given.
+        value: String,
+    },
     /// An age like `30d` could not be read.
     #[error("{flag} '{value}': expected a number of hours, days or weeks like 36h, 30d, 8w")]
     Age {

@@ -27,7 +27,7 @@ use crate::sessions::{AnyDecoder, Horizon, IdGen, Joins, LineContext, Outcome};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use crate::error::StoreError;
-use crate::sinks::{Checkpoint, Commit, Committed, RekeyState, Sink};
+use crate::sinks::{Checkpoint, Commit, Committed, HookRow, RekeyState, Sink};
 use crate::time::{Clock, Plausible, TimeZone};
 
 /// A batch is committed once the lines it was decoded from reach this many
@@ -58,6 +58,9 @@ pub struct IngestOptions {
     pub plausible: Plausible,
     /// How long to wait for a writer on a FIFO before giving it up.
     pub fifo_wait: Duration,
+    /// Hooks whose deliveries the commits queue ([`crate::actions`]);
+    /// `None`: none (`--no-hooks`, or none configured).
+    pub hooks: Option<std::sync::Arc<crate::actions::Hooks>>,
 }
 
 /// Progress reporting hooks (a terminal bar, or nothing).
@@ -358,7 +361,13 @@ fn clock_for(input: &Input, tz: TimeZone) -> Clock {
 enum Request {
     Checkpoint(u64, SyncSender<Result<Option<Checkpoint>, StoreError>>),
     State(String, SyncSender<Result<Option<String>, StoreError>>),
-    Commit { events: Vec<Event>, input: Option<u64>, checkpoint: Option<Checkpoint>, states: Vec<(String, String)> },
+    Commit {
+        events: Vec<Event>,
+        input: Option<u64>,
+        checkpoint: Option<Checkpoint>,
+        states: Vec<(String, String)>,
+        outbox: Vec<HookRow>,
+    },
 }
 
 /// The engine's side of the store worker.
@@ -397,10 +406,16 @@ fn sink_worker(sink: &mut (dyn Sink + Send), rx: Receiver<Request>) -> (Committe
             Request::State(scope, reply) => {
                 let _ = reply.send(sink.state(&scope));
             }
-            Request::Commit { events, input, checkpoint, states } => {
+            Request::Commit { events, input, checkpoint, states, outbox } => {
                 let (scopes, texts): (Vec<String>, Vec<String>) = states.into_iter().unzip();
                 let states: Vec<(&str, String)> = scopes.iter().map(String::as_str).zip(texts).collect();
-                let commit = Commit { events: &events, input, checkpoint: checkpoint.as_ref(), states: &states };
+                let commit = Commit {
+                    events: &events,
+                    input,
+                    checkpoint: checkpoint.as_ref(),
+                    states: &states,
+                    outbox: &outbox,
+                };
                 match sink.commit(&commit) {
                     Ok(done) => {
                         total.new += done.new;
@@ -480,6 +495,9 @@ struct Engine<'a> {
     /// Per format, the ledger fingerprint of the input its decoder read
     /// last: the events its sessions owe at the end of the run came from it.
     last_input: HashMap<Format, u64>,
+    /// The open failed-login windows of the alert hooks (kept with the
+    /// open sessions).
+    alerts: crate::actions::AlertWindows,
 }
 
 impl<'a> Engine<'a> {
@@ -523,8 +541,29 @@ impl<'a> Engine<'a> {
                 (scope, if seal { self.enricher.key().seal(&state) } else { state })
             })
             .collect();
+        if self.opts.hooks.as_ref().is_some_and(|h| h.hooks.iter().any(|h| h.rule.is_some())) {
+            let state = self.alerts.save();
+            v.push((alerts_scope(&self.opts.server_host), if seal { self.enricher.key().seal(&state) } else { state }));
+        }
         v.sort();
         v
+    }
+
+    /// Restores the alert windows an earlier run saved.
+    fn restore_alerts(&mut self) -> Result<(), Error> {
+        if !self.opts.hooks.as_ref().is_some_and(|h| h.hooks.iter().any(|h| h.rule.is_some())) {
+            return Ok(());
+        }
+        let scope = alerts_scope(&self.opts.server_host);
+        if let Some(stored) = self.sink.state(scope.clone())? {
+            self.alerts = self
+                .enricher
+                .key()
+                .unseal(&stored)
+                .and_then(|s| crate::actions::AlertWindows::restore(&s))
+                .map_err(|reason| StoreError::State { scope, reason })?;
+        }
+        Ok(())
     }
 
     /// Enriches the batch and hands it, the input's checkpoint and the open
@@ -540,7 +579,11 @@ impl<'a> Engine<'a> {
         let mut events = std::mem::replace(&mut self.events, Vec::with_capacity(self.opts.batch_events.min(1 << 16)));
         self.enricher.enrich(&mut events);
         events.iter_mut().for_each(Event::scrub_nul);
-        let req = Request::Commit { events, input, checkpoint: checkpoint.cloned(), states: self.states() };
+        let outbox = match &self.opts.hooks {
+            Some(h) => h.rows(&events, now_secs() * 1_000_000, &mut self.alerts),
+            None => Vec::new(),
+        };
+        let req = Request::Commit { events, input, checkpoint: checkpoint.cloned(), states: self.states(), outbox };
         self.sink.tx.send(req).map_err(|_| worker_gone())
     }
 }
@@ -563,6 +606,12 @@ fn new_decoder(opts: &IngestOptions, f: Format) -> Box<dyn AnyDecoder> {
 /// sessions.
 fn state_scope(scope: &str, server_host: &str) -> String {
     format!("{scope}@{server_host}")
+}
+
+/// The key of the alert windows in the store, per ingesting host as the
+/// decoders' states.
+fn alerts_scope(server_host: &str) -> String {
+    state_scope("alerts", server_host)
 }
 
 /// The open sessions `stored` of scope `scope`, saved before ids were
@@ -649,7 +698,9 @@ fn run(
         report: IngestReport { store, ..IngestReport::default() },
         events: Vec::with_capacity(opts.batch_events.min(1 << 16)),
         last_input: HashMap::new(),
+        alerts: crate::actions::AlertWindows::default(),
     };
+    engine.restore_alerts()?;
     // Look at every input's head in parallel (format, time of the first
     // line). Each input is opened once: streams (stdin, pipes, FIFOs) stay
     // as they are, regular files keep only their descriptor (no head, no

@@ -21,11 +21,15 @@
 //!   defined once for every store and `report`;
 //! * [`report`] — daily digest and grouped reports;
 //! * [`metrics`] — Prometheus metrics derived from the store's totals.
+//! * [`actions`] — hooks and failed-login alerts: deliveries queued in the
+//!   store's outbox with the events they are about, sent by a worker after
+//!   the commit.
 //!
 //! [`ingest::ingest`] drives the first five; the binary only turns command
 //! line arguments into an [`ingest::IngestOptions`] or a
 //! [`report::ReportOptions`] and calls in.
 
+pub mod actions;
 pub mod config;
 pub mod enrich;
 pub mod error;

@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
+use xferstats::actions::{Hook, Hooks, Worker, WorkerHandle, WorkerStats};
 use xferstats::config::file::{self as config_file, Effective, FileConfig, Given, Origin, Setting, CONFIG_ENV};
 use xferstats::config::{default_dir, local_hostname, DB_ENV, STATE_DIR_ENV};
 use xferstats::enrich::hostkey::{HostKey, KEY_ENV};
@@ -107,6 +108,9 @@ enum Command {
     /// atomically for node-exporter's textfile collector (--textfile), or
     /// serve them on /metrics (--listen).
     Metrics(MetricsArgs),
+    /// Hook deliveries: status, retry of parked ones, delivery.
+    #[command(subcommand)]
+    Hooks(HooksCommand),
     /// The configuration file.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -335,6 +339,90 @@ struct IngestArgs {
     /// is reported as an error and the other inputs are read.
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     fifo_wait: u64,
+
+    #[command(flatten)]
+    hooks: HookArgs,
+
+    /// Only events at most this old at import time (`90s`, `10m`, `1h`,
+    /// `2d`) fire hooks: importing months of old logs fires nothing.
+    #[arg(long, default_value = "1h", value_name = "AGE")]
+    hooks_max_age: String,
+
+    /// Every newly stored event fires hooks, however old (backfill).
+    #[arg(long, conflicts_with = "no_hooks")]
+    hooks_backfill: bool,
+
+    /// No hook fires for this import and nothing is delivered (hooks of
+    /// the configuration file included).
+    #[arg(long)]
+    no_hooks: bool,
+
+    /// Seconds to go on delivering after the import: what is still pending
+    /// then (a receiver down, a retry not yet due) stays queued for the
+    /// next run or `xferstats hooks deliver`.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    hooks_wait: u64,
+}
+
+/// Hooks given on the command line.
+#[derive(Debug, Args)]
+struct HookArgs {
+    /// A hook: TRIGGER,KEY=VALUE,… (repeatable, beside the [[hook]]
+    /// sections of the configuration file); e.g.
+    /// `upload,module=incoming,exec=/usr/local/bin/process`.
+    #[arg(long = "hook", value_name = "SPEC", long_help = xferstats::actions::hook::flag_help())]
+    specs: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum HooksCommand {
+    /// Deliveries per state (pending, done, parked) and the parked ones
+    /// with their last error.
+    Status(HooksStatusArgs),
+    /// Queue parked deliveries again (each gets its attempts anew): the
+    /// one with this ID (from `hooks status`), or every one with --all.
+    Retry(HooksRetryArgs),
+    /// Deliver what is pending (for the hooks of the configuration file
+    /// and --hook), for at most --wait seconds.
+    Deliver(HooksDeliverArgs),
+}
+
+#[derive(Debug, Args)]
+struct HooksStatusArgs {
+    /// Output format: `table` or `json`.
+    #[arg(long, value_enum, default_value_t = StatusFormat::Table)]
+    format: StatusFormat,
+
+    /// Parked deliveries listed at most.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    limit: u32,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum StatusFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+struct HooksRetryArgs {
+    /// The delivery to queue again.
+    #[arg(value_name = "ID", required_unless_present = "all", conflicts_with = "all")]
+    id: Option<i64>,
+
+    /// Every parked delivery.
+    #[arg(long)]
+    all: bool,
+}
+
+#[derive(Debug, Args)]
+struct HooksDeliverArgs {
+    #[command(flatten)]
+    hooks: HookArgs,
+
+    /// Seconds to go on delivering (retries fall due meanwhile).
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    wait: u64,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -531,6 +619,7 @@ fn run(cli: Cli, m: &ArgMatches) -> anyhow::Result<u8> {
         Command::Forget(a) => forget(&g, a),
         Command::Digest(a) => digest(&g, a),
         Command::Metrics(a) => metrics(&g, a),
+        Command::Hooks(c) => hooks(&g, c),
         Command::Config(ConfigCommand::Check) => config_check(&g, m),
         Command::Completions(a) => completions(a.shell),
         Command::ManPages(a) => man_pages(&a.dir),
@@ -664,6 +753,7 @@ fn ingest_options(a: &IngestArgs) -> anyhow::Result<IngestOptions> {
             max_future: age_arg("--max-future", &a.max_future)?,
         },
         fifo_wait: std::time::Duration::from_secs(a.fifo_wait),
+        hooks: None,
     })
 }
 
@@ -686,7 +776,16 @@ fn ingest(g: &Global, mut a: IngestArgs, m: &ArgMatches) -> anyhow::Result<u8> {
             a.ip_mode = s.value;
         }
     }
-    let opts = ingest_options(&a)?;
+    let mut opts = ingest_options(&a)?;
+    if !a.no_hooks {
+        let max_age = match a.hooks_backfill {
+            true => None,
+            false => Some(xferstats::actions::hook::duration(&a.hooks_max_age).ok_or_else(|| {
+                xferstats::error::ConfigError::Duration { flag: "--hooks-max-age", value: a.hooks_max_age.clone() }
+            })?),
+        };
+        opts.hooks = configured_hooks(g, &a.hooks, max_age)?.map(std::sync::Arc::new);
+    }
     let plans = g.file.plan(
         &opts,
         &Given {
@@ -726,15 +825,126 @@ fn ingest(g: &Global, mut a: IngestArgs, m: &ArgMatches) -> anyhow::Result<u8> {
     let bar = xferstats::progress::Bar::new();
     let progress: &dyn Progress = if show_bar { &bar } else { &NoProgress };
     let mut report = xferstats::ingest::IngestReport { store: store.describe(), ..Default::default() };
+    // Deliveries go out while the import runs, from a connection of their own.
+    let worker = match &opts.hooks {
+        Some(h) => Some(WorkerHandle::spawn(Worker::new(h.clone(), g.open_for_writing()?.1))),
+        None => None,
+    };
     for (opts, enricher) in plans.iter().zip(enrichers) {
         config_file::merge_reports(&mut report, xferstats::ingest::ingest(opts, enricher, &mut *store, progress)?);
+        if let Some(w) = &worker {
+            w.notify();
+        }
     }
     if !g.quiet {
         eprint!("{}", report.render(g.verbose > 0));
     } else {
         eprint!("{}", report.error_lines());
     }
+    if let Some(w) = worker {
+        let stats = w.finish(std::time::Duration::from_secs(a.hooks_wait))?;
+        say_deliveries(g, &stats, &mut *store)?;
+    }
     Ok(report.exit_code())
+}
+
+/// The hooks of the configuration file and `--hook` flags (none: `None`).
+fn configured_hooks(g: &Global, flags: &HookArgs, max_age: Option<i64>) -> anyhow::Result<Option<Hooks>> {
+    let mut all: Vec<Hook> = g.file.hooks.iter().map(|(_, h)| h.clone()).collect();
+    for spec in &flags.specs {
+        all.push(Hook::parse_flag(spec).map_err(|e| anyhow::anyhow!("--hook '{}': {e}", mask_hook_flag(spec)))?);
+    }
+    if all.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Hooks::new(all, max_age).map_err(|e| anyhow::anyhow!("hooks: {e}"))?))
+}
+
+/// A `--hook` value as it may be shown: its `post=` URL masked.
+fn mask_hook_flag(spec: &str) -> String {
+    spec.split(',')
+        .map(|item| match item.split_once("post=") {
+            Some((pre, url)) => format!("{pre}post={}", xferstats::actions::hook::mask_url(url)),
+            None => item.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The deliveries' summary line after an import or `hooks deliver`.
+fn say_deliveries(g: &Global, stats: &WorkerStats, store: &mut dyn Backend) -> anyhow::Result<()> {
+    let counts = store.outbox().outbox_counts()?;
+    g.say(format_args!(
+        "hooks: {} delivered, {} failed attempts; {} pending, {} parked in the outbox (xferstats hooks status)",
+        stats.delivered, stats.failed, counts[0].1, counts[2].1
+    ));
+    Ok(())
+}
+
+/// `xferstats hooks …`.
+fn hooks(g: &Global, c: HooksCommand) -> anyhow::Result<u8> {
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0);
+    match c {
+        HooksCommand::Status(a) => {
+            let mut store = xferstats::sinks::open(&g.existing_spec()?, Access::Write(g.db_mode))?;
+            let counts = store.outbox().outbox_counts()?;
+            let parked = store.outbox().outbox_list("parked", a.limit)?;
+            match a.format {
+                StatusFormat::Json => {
+                    let mut m = serde_json::Map::new();
+                    for (state, n) in counts {
+                        m.insert(state.to_string(), n.into());
+                    }
+                    m.insert("parked_deliveries".into(), serde_json::to_value(&parked)?);
+                    println!("{}", serde_json::Value::Object(m));
+                }
+                StatusFormat::Table => {
+                    let c: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
+                    println!("{}", c.join(", "));
+                    for p in &parked {
+                        println!(
+                            "parked {}: hook {}, {} event {} at {}, {} attempts: {}",
+                            p.id,
+                            xferstats::sanitize::sanitize(&p.hook),
+                            p.trigger,
+                            p.event_id,
+                            p.event_time,
+                            p.attempts,
+                            xferstats::sanitize::sanitize(p.last_error.as_deref().unwrap_or("-"))
+                        );
+                    }
+                }
+            }
+            Ok(xferstats::EXIT_OK)
+        }
+        HooksCommand::Retry(a) => {
+            let mut store = xferstats::sinks::open(&g.existing_spec()?, Access::Write(g.db_mode))?;
+            let n = store.outbox().requeue(a.id, now)?;
+            match a.id {
+                Some(id) if n == 0 => {
+                    eprintln!("xferstats: no parked or pending delivery {id} in {}", store.describe());
+                    Ok(xferstats::EXIT_REJECTED)
+                }
+                _ => {
+                    g.say(format_args!("{n} deliveries queued again → {}", store.describe()));
+                    Ok(xferstats::EXIT_OK)
+                }
+            }
+        }
+        HooksCommand::Deliver(a) => {
+            let Some(hooks) = configured_hooks(g, &a.hooks, None)? else {
+                anyhow::bail!("no hooks: add [[hook]] sections to {} or give --hook", g.file.describe());
+            };
+            let spec = g.existing_spec()?;
+            let mut worker =
+                Worker::new(std::sync::Arc::new(hooks), xferstats::sinks::open(&spec, Access::Write(g.db_mode))?);
+            worker.deliver_until(std::time::Instant::now() + std::time::Duration::from_secs(a.wait))?;
+            let mut store = xferstats::sinks::open(&spec, Access::Write(g.db_mode))?;
+            say_deliveries(g, &worker.stats, &mut *store)?;
+            Ok(xferstats::EXIT_OK)
+        }
+    }
 }
 
 /// `xferstats report`: refuses a local store that does not exist yet;

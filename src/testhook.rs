@@ -5,8 +5,9 @@
 //!
 //! `XFERSTATS_TEST_CRASH=POINT:N` aborts the process (as SIGKILL would:
 //! no destructors, no rollback) the N-th time execution reaches `POINT`.
-//! Points: `commit` (inside a store transaction, before COMMIT) and
-//! `committed` (right after a commit). Unset in production; reading the
+//! Points: `commit` (inside a store transaction, before COMMIT),
+//! `committed` (right after a commit), `deliver` (a hook delivery claimed,
+//! before it is sent) and `delivered` (sent, before it is marked done). Unset in production; reading the
 //! variable costs one lookup per process.
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -127,6 +127,9 @@ pub struct FileConfig {
     pub server_host: Option<Setting<String>>,
     /// `[[input]]` sections in file order (the first that matches wins).
     pub inputs: Vec<InputSection>,
+    /// `[[hook]]` sections in file order: the line of each, and the hook
+    /// (the keys of [`crate::actions::hook::KEYS`]).
+    pub hooks: Vec<(usize, crate::actions::Hook)>,
     /// Why the default file was not read though it exists (not readable
     /// by this user: the package's file is for root and group xferstats).
     pub skipped: Option<String>,
@@ -145,6 +148,8 @@ struct Raw {
     server_host: Option<Spanned<String>>,
     #[serde(default)]
     input: Vec<Spanned<RawInput>>,
+    #[serde(default)]
+    hook: Vec<Spanned<toml::Table>>,
 }
 
 #[derive(Deserialize)]
@@ -218,8 +223,12 @@ impl FileConfig {
             timezone: cx.setting("timezone", raw.timezone, str::parse::<TimeZone>)?,
             server_host: cx.setting("server_host", raw.server_host, host)?,
             inputs: Vec::new(),
+            hooks: Vec::new(),
             skipped: None,
         };
+        for section in raw.hook {
+            cfg.hooks.push(cx.hook(lines.line(section.span().start), section.into_inner())?);
+        }
         for section in raw.input {
             let line = lines.line(section.span().start);
             let r = section.into_inner();
@@ -409,6 +418,41 @@ impl Cx<'_> {
     }
 }
 
+impl Cx<'_> {
+    /// A `[[hook]]` section starting on `line`; an error names the line of
+    /// the key at fault (found by its text) and `hook.KEY`.
+    fn hook(&self, line: usize, table: toml::Table) -> Result<(usize, crate::actions::Hook), ConfigFileError> {
+        use crate::actions::hook::{HookBuilder, KeyValue};
+        let key_line = |key: &str| {
+            (line..line + 200)
+                .take_while(|l| *l == line || !self.lines.line_text(*l).trim_start().starts_with('['))
+                .find(|l| self.lines.line_text(*l).trim_start().starts_with(key))
+                .unwrap_or(line)
+        };
+        let mut b = HookBuilder::default();
+        for (key, value) in &table {
+            let v = match value {
+                toml::Value::String(s) => KeyValue::Text(s.clone()),
+                toml::Value::Integer(i) => KeyValue::Text(i.to_string()),
+                toml::Value::Array(a) => KeyValue::List(
+                    a.iter().map(|v| v.as_str().map(str::to_string)).collect::<Option<Vec<_>>>().ok_or_else(|| {
+                        self.invalid(key_line(key), &format!("hook.{key}"), "a list of strings".into())
+                    })?,
+                ),
+                _ => {
+                    return Err(self.invalid(key_line(key), &format!("hook.{key}"), "a string, number or list".into()))
+                }
+            };
+            b.set(key, v);
+        }
+        let hook = b.build().map_err(|e| {
+            let at = if e.key == "hook" { line } else { key_line(&e.key) };
+            self.invalid(at, &format!("hook.{}", e.key), e.reason)
+        })?;
+        Ok((line, hook))
+    }
+}
+
 /// A library message about a flag (`--timezone 'X': reason`) said of a
 /// key of the file: the reason only (the caller names key and value).
 fn without_flag(msg: &str) -> &str {
@@ -522,6 +566,32 @@ pub fn render_effective(file: &FileConfig, settings: &[Effective]) -> String {
             if let Some(v) = v {
                 let _ = writeln!(s, "{k} = {}", quoted(v));
             }
+        }
+    }
+    s.push_str(&render_hooks(file.hooks.iter().map(|(line, h)| (format!("line {line}"), h))));
+    s
+}
+
+/// Hooks as `[[hook]]` sections, each with where it comes from, URLs
+/// masked (for `config check`).
+pub fn render_hooks<'h>(hooks: impl Iterator<Item = (String, &'h crate::actions::Hook)>) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    for (origin, h) in hooks {
+        let _ = writeln!(s, "\n[[hook]]  # {origin}");
+        let _ = writeln!(s, "name = {}", quoted(&h.name));
+        for (k, v) in h.describe().into_iter().filter(|(k, _)| k != "name") {
+            // An argv as the TOML list it can be written as.
+            let value = match serde_json::from_str::<Vec<String>>(&v) {
+                Ok(argv) if k == "exec" => toml::Value::Array(argv.into_iter().map(toml::Value::String).collect()),
+                _ => match v.parse::<i64>() {
+                    Ok(n) if ["min_bytes", "timeout", "attempts", "failed_logins"].contains(&k.as_str()) => {
+                        toml::Value::Integer(n)
+                    }
+                    _ => toml::Value::String(v),
+                },
+            };
+            let _ = writeln!(s, "{k} = {value}");
         }
     }
     s

@@ -60,6 +60,118 @@ pub struct Commit<'a> {
     pub checkpoint: Option<&'a Checkpoint>,
     /// Decoder states `(scope, state)` after these events.
     pub states: &'a [(&'a str, String)],
+    /// Hook deliveries of these events ([`crate::actions`]): each is
+    /// written to the outbox in the same transaction if, and only if, its
+    /// event is stored by this commit (not stored before, not beyond the
+    /// prune horizon).
+    pub outbox: &'a [HookRow],
+}
+
+/// A hook delivery to queue with its event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HookRow {
+    /// The hook's name.
+    pub hook: String,
+    /// The stored event the delivery belongs to (for an alert: the failed
+    /// login that completed its window); the idempotency key.
+    pub event_id: u64,
+    /// That event's time (µs): with the id, its key in the raw tables.
+    pub event_time: i64,
+    /// Whether that event is a login (else a transfer).
+    pub login: bool,
+    /// The trigger's name.
+    pub trigger: &'static str,
+    /// The JSON payload (addresses as the IP mode stores them).
+    pub payload: String,
+}
+
+/// A queued delivery, as the worker sends it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    /// Outbox row id.
+    pub id: i64,
+    /// The hook's name.
+    pub hook: String,
+    /// The event id (idempotency key).
+    pub event_id: u64,
+    /// The JSON payload.
+    pub payload: String,
+    /// Attempts made before this one.
+    pub attempts: u32,
+}
+
+/// A parked (or pending) delivery, as `xferstats hooks status` lists it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct OutboxEntry {
+    /// Outbox row id (what `xferstats hooks retry ID` takes).
+    pub id: i64,
+    /// The hook's name.
+    pub hook: String,
+    /// The trigger.
+    pub trigger: String,
+    /// The event id, as decimal text (JSON numbers lose 64-bit precision).
+    pub event_id: String,
+    /// The event's time, RFC 3339.
+    pub event_time: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// The last failure, sanitised.
+    pub last_error: Option<String>,
+}
+
+/// What a delivery attempt came to, for [`Outbox::finish_delivery`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Attempt {
+    /// Delivered: the row becomes `done`.
+    Delivered,
+    /// Failed; tried again at `next` (µs), or parked when `next` is
+    /// `None`.
+    Failed {
+        /// Why (shown by `hooks status`).
+        error: String,
+        /// When to try again; `None` parks the delivery.
+        next: Option<i64>,
+    },
+}
+
+/// The hook outbox of a store (SQLite, PostgreSQL, and InfluxDB's local
+/// state file): read and updated by the delivery worker and `xferstats
+/// hooks`, written only by [`Sink::commit`].
+pub trait Outbox {
+    /// Claims up to `limit` pending deliveries of the hooks `hooks` due at
+    /// `now` (µs), oldest first: each claimed row's next attempt moves to
+    /// `now + lease` (µs), so that no other worker takes it meanwhile.
+    fn claim_due(&mut self, hooks: &[&str], now: i64, lease: i64, limit: u32) -> Result<Vec<Delivery>, StoreError>;
+    /// Records the outcome of an attempt at delivery `id`.
+    fn finish_delivery(&mut self, id: i64, attempt: &Attempt) -> Result<(), StoreError>;
+    /// Rows per state (`pending`, `done`, `parked`), in that order.
+    fn outbox_counts(&mut self) -> Result<[(&'static str, u64); 3], StoreError>;
+    /// The `limit` oldest rows in `state`.
+    fn outbox_list(&mut self, state: &str, limit: u32) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// Makes parked deliveries pending again, due now (µs): the one with
+    /// row id `id`, or all when `None`; returns how many.
+    fn requeue(&mut self, id: Option<i64>, now: i64) -> Result<u64, StoreError>;
+    /// When the next pending delivery of `hooks` is due (µs), if any.
+    fn next_due(&mut self, hooks: &[&str]) -> Result<Option<i64>, StoreError>;
+}
+
+/// The outbox states, in the order [`Outbox::outbox_counts`] gives them.
+pub const OUTBOX_STATES: [&str; 3] = ["pending", "done", "parked"];
+
+/// The migrations of `known` (version, SQL; ascending, numbers may have
+/// gaps: versions are reserved per change, and a store is migrated by the
+/// numbers it lacks, not by position) that a store which applied `applied`
+/// still needs, in order; `Err((found, supported))` when it applied a
+/// version `found` this binary does not know (written by a newer one).
+pub(crate) fn pending_migrations<'m>(
+    known: &[(i64, &'m str)],
+    applied: &[i64],
+) -> Result<Vec<(i64, &'m str)>, (i64, i64)> {
+    let supported = known.last().map_or(0, |m| m.0);
+    if let Some(&unknown) = applied.iter().find(|v| !known.iter().any(|k| k.0 == **v)) {
+        return Err((unknown, supported));
+    }
+    Ok(known.iter().filter(|k| !applied.contains(&k.0)).copied().collect())
 }
 
 /// Re-keys the ids in a stored open-session state: `(scope, state)` to
@@ -103,6 +215,8 @@ pub trait Sink {
     fn finish(&mut self) -> Result<(), StoreError> {
         Ok(())
     }
+    /// The store's hook outbox.
+    fn outbox(&mut self) -> &mut dyn Outbox;
 }
 
 /// The report side of a store.
@@ -461,6 +575,18 @@ pub fn open(spec: &StoreSpec, access: Access) -> Result<Box<dyn Backend>, StoreE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn migrations_are_applied_by_number_with_gaps() {
+        let known = [(1, "a"), (2, "b"), (4, "d"), (6, "f")];
+        assert_eq!(pending_migrations(&known, &[]).unwrap(), known.to_vec());
+        assert_eq!(pending_migrations(&known, &[1, 2]).unwrap(), vec![(4, "d"), (6, "f")]);
+        assert_eq!(pending_migrations(&known, &[1, 2, 4, 6]).unwrap(), vec![]);
+        // A version merged in below one already applied is still applied.
+        assert_eq!(pending_migrations(&known, &[1, 2, 6]).unwrap(), vec![(4, "d")]);
+        assert_eq!(pending_migrations(&known, &[1, 2, 4, 6, 7]), Err((7, 6)));
+        assert_eq!(pending_migrations(&known, &[1, 3]), Err((3, 6)));
+    }
 
     #[test]
     fn store_specs() {

@@ -10,6 +10,7 @@ mod errors;
 mod forget;
 mod formats;
 mod grafana;
+mod hooks;
 mod html;
 mod idempotent;
 mod ids;

@@ -242,7 +242,18 @@ fn report_as_reader(env: &Env, db: &Path, db_arg: &std::ffi::OsStr) -> std::proc
         c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(&bin);
         c.env("TZ", "UTC").env("XFERSTATS_STATE_DIR", env.path("nobody-state")).env_remove("XFERSTATS_DB");
         c.arg("--db").arg(db_arg).args(["report", "--by", "day,user", "--format", "json"]);
-        c.output().expect("setpriv (util-linux) runs")
+        // A child that another test thread forks while the copy is open for
+        // writing holds that descriptor until it execs: the copy is "Text
+        // file busy" for that moment.
+        let mut tries = 0;
+        loop {
+            let out = c.output().expect("setpriv (util-linux) runs");
+            tries += 1;
+            if tries == 50 || !String::from_utf8_lossy(&out.stderr).contains("Text file busy") {
+                return out;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
     } else {
         let ro = std::fs::Permissions::from_mode(0o444);
         for f in companions(db).iter().filter(|f| f.exists()) {

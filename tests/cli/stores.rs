@@ -189,8 +189,10 @@ impl Store for Influx {
     }
 }
 
-/// Runs each scenario against each store: `stores::SCENARIO::{sqlite,
-/// postgres, influxdb1}`.
+/// Runs each scenario against each store: `MODULE::SCENARIO::{sqlite,
+/// postgres, influxdb1}` (the calling module has `Sqlite` and `Influx` in
+/// scope; other test modules call it as `crate::every_store!`).
+#[macro_export]
 macro_rules! every_store {
     ($($scenario:ident),* $(,)?) => {$(
         mod $scenario {
@@ -200,7 +202,7 @@ macro_rules! every_store {
             }
             #[test]
             fn postgres() {
-                super::$scenario::<crate::pg::PgDb>();
+                super::$scenario::<$crate::pg::PgDb>();
             }
             #[test]
             fn influxdb1() {

@@ -279,6 +279,12 @@ impl Sink for InfluxStore {
         self.local.state(scope)
     }
 
+    /// The outbox is the local state file's: its rows are committed with
+    /// the local copy of the events, after the server acknowledged them.
+    fn outbox(&mut self) -> &mut dyn crate::sinks::Outbox {
+        &mut self.local
+    }
+
     fn commit(&mut self, c: &Commit<'_>) -> Result<Committed, StoreError> {
         let writer = &self.writer;
         let state = &self.state;

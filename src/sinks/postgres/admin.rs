@@ -59,6 +59,9 @@ impl Admin for PgStore {
             &[&old.map_or(horizon, |o| o.max(horizon)).to_string()],
         )
         .map_err(err("record prune horizon"))?;
+        // Delivered hooks of those events: they cannot be stored again.
+        tx.execute("DELETE FROM hook_outbox WHERE state = 'done' AND event_time_us < $1", &[&horizon])
+            .map_err(err("prune hook deliveries"))?;
         tx.commit().map_err(err("commit prune"))?;
         self.months.clear();
         Ok(pruned)

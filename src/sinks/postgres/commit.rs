@@ -3,11 +3,12 @@
 use ::postgres::Transaction;
 
 use super::copy::{copy_events, copy_rows};
+use super::outbox;
 use super::{pg_err, PgStore, MIGRATION_LOCK};
 use crate::enrich::hostkey::HostKey;
 use crate::error::StoreError;
 use crate::model::Event;
-use crate::sinks::{Checkpoint, Commit, Committed, RekeyState, Sink};
+use crate::sinks::{Checkpoint, Commit, Committed, HookRow, RekeyState, Sink};
 
 impl Sink for PgStore {
     fn describe(&self) -> String {
@@ -156,6 +157,10 @@ impl Sink for PgStore {
         Ok(row.map(|r| r.get(0)))
     }
 
+    fn outbox(&mut self) -> &mut dyn crate::sinks::Outbox {
+        self
+    }
+
     fn commit(&mut self, c: &Commit<'_>) -> Result<Committed, StoreError> {
         use ::postgres::error::SqlState;
         self.ensure_partitions(c.events)?;
@@ -206,6 +211,9 @@ impl PgStore {
         }
         let copied = started.elapsed();
         super::rollup::add_batch(&mut tx, &events).map_err(err("update rollups"))?;
+        // Every event was new (the COPY would have failed otherwise).
+        let hooks: Vec<&HookRow> = c.outbox.iter().filter(|r| horizon.is_none_or(|h| r.event_time >= h)).collect();
+        outbox::queue(&mut tx, &hooks).map_err(err("queue hook deliveries"))?;
         let done = Committed { new: n_transfers + n_logins, dup: skipped };
         finish(&mut tx, c, done).map_err(err("update ledger"))?;
         crate::testhook::maybe_crash("commit");
@@ -233,6 +241,7 @@ impl PgStore {
         let (events, skipped) = crate::sinks::beyond_horizon(c.events, horizon);
         let (n_transfers, n_logins) = count(&events);
         let mut done = Committed { new: 0, dup: skipped };
+        let hooks = outbox::fresh(&mut tx, c.outbox, horizon).map_err(err("read hook events"))?;
         if n_transfers > 0 {
             copy_events(&mut tx, "stage_transfers", &events, c.input, false).map_err(err("copy transfers"))?;
             let new: i64 = tx.query_one(&super::rollup::MOVE[0], &[]).map_err(err("insert transfers"))?.get(0);
@@ -245,6 +254,7 @@ impl PgStore {
             done.new += new as u64;
             done.dup += n_logins - new as u64;
         }
+        outbox::queue(&mut tx, &hooks).map_err(err("queue hook deliveries"))?;
         finish(&mut tx, c, done).map_err(err("update ledger"))?;
         crate::testhook::maybe_crash("commit");
         tx.commit().map_err(err("commit"))?;

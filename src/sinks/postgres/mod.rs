@@ -32,6 +32,7 @@
 mod admin;
 mod commit;
 mod copy;
+mod outbox;
 pub(crate) mod query;
 mod rollup;
 mod schema;

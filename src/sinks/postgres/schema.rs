@@ -4,11 +4,13 @@ use super::{pg_err, PgStore, MIGRATION_LOCK, PARTITION_LOCK, RAW_TABLES};
 use crate::error::StoreError;
 use crate::model::Event;
 
-/// Schema migrations, applied in order; the index + 1 is the version.
-const MIGRATIONS: &[&str] = &[
-    include_str!("../../../sql/postgres/0001_init.sql"),
-    include_str!("../../../sql/postgres/0002_store_meta.sql"),
-    include_str!("../../../sql/postgres/0003_event_input.sql"),
+/// Schema migrations by version, in ascending order; numbers may have gaps
+/// (see [`crate::sinks::pending_migrations`]).
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../../sql/postgres/0001_init.sql")),
+    (2, include_str!("../../../sql/postgres/0002_store_meta.sql")),
+    (3, include_str!("../../../sql/postgres/0003_event_input.sql")),
+    (5, include_str!("../../../sql/postgres/0005_hook_outbox.sql")),
 ];
 
 /// Month index (year × 12 + month − 1) of a Unix µs time.
@@ -50,17 +52,17 @@ impl PgStore {
             let mut tx = self.client.transaction().map_err(err("begin migration"))?;
             tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)")
                 .map_err(err("create schema_version"))?;
-            let current: i32 = tx
-                .query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[])
+            let applied: Vec<i64> = tx
+                .query("SELECT version FROM schema_version", &[])
                 .map_err(err("read schema version"))?
-                .get(0);
-            let supported = MIGRATIONS.len() as i64;
-            if current as i64 > supported {
-                return Err(StoreError::NewerPgSchema { target: target.clone(), found: current as i64, supported });
-            }
-            for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+                .iter()
+                .map(|r| r.get::<_, i32>(0) as i64)
+                .collect();
+            let pending = crate::sinks::pending_migrations(MIGRATIONS, &applied)
+                .map_err(|(found, supported)| StoreError::NewerPgSchema { target: target.clone(), found, supported })?;
+            for (version, sql) in pending {
                 tx.batch_execute(sql).map_err(err("apply migration"))?;
-                tx.execute("INSERT INTO schema_version (version) VALUES ($1)", &[&(i as i32 + 1)])
+                tx.execute("INSERT INTO schema_version (version) VALUES ($1)", &[&(version as i32)])
                     .map_err(err("record migration"))?;
             }
             tx.commit().map_err(err("commit migration"))

@@ -29,6 +29,9 @@ impl Admin for SqliteStore {
             tx.execute("DELETE FROM transfers WHERE end_us < ?1", [before]).map_err(err_at(&self.path, "prune"))?;
         let logins =
             tx.execute("DELETE FROM logins WHERE time_us < ?1", [before]).map_err(err_at(&self.path, "prune"))?;
+        // Delivered hooks of those events: they cannot be stored again.
+        tx.execute("DELETE FROM hook_outbox WHERE state = 'done' AND event_time_us < ?1", [before])
+            .map_err(err_at(&self.path, "prune hook deliveries"))?;
         tx.commit().map_err(err_at(&self.path, "commit prune"))?;
         Ok(Pruned { transfers: transfers as u64, logins: logins as u64, partitions: Vec::new() })
     }

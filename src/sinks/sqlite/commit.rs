@@ -3,6 +3,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::admin::pruned_before;
+use super::outbox;
 use super::{err_at, SqliteStore};
 use crate::enrich::hostkey::HostKey;
 use crate::error::StoreError;
@@ -10,7 +11,7 @@ use crate::model::Event;
 use crate::sinks::{Checkpoint, Commit, Committed, RekeyState, Sink};
 use crate::time::rfc3339;
 
-fn now_string() -> String {
+pub(super) fn now_string() -> String {
     let now =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0);
     rfc3339(now - now % 1_000_000)
@@ -136,6 +137,10 @@ impl Sink for SqliteStore {
     fn commit(&mut self, c: &Commit<'_>) -> Result<Committed, StoreError> {
         self.commit_with(c, &mut |_, _| Ok(()))
     }
+
+    fn outbox(&mut self) -> &mut dyn crate::sinks::Outbox {
+        self
+    }
 }
 
 /// Work another store does inside an SQLite commit, after the rows were
@@ -160,6 +165,7 @@ impl SqliteStore {
             .map_err(err("begin transaction"))?;
         let horizon = pruned_before(&tx).map_err(err("read prune horizon"))?;
         let (events, skipped) = crate::sinks::beyond_horizon(c.events, horizon);
+        let mut hooks = outbox::fresh(&tx, c.outbox, horizon).map_err(err("read hook events"))?;
         let mut done =
             match Self::insert_events(&tx, &events, c.input, &mut self.ips, false).map_err(err("insert events"))? {
                 Some(done) => done,
@@ -169,6 +175,7 @@ impl SqliteStore {
                         .conn
                         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                         .map_err(err("begin transaction"))?;
+                    hooks = outbox::fresh(&tx, c.outbox, horizon).map_err(err("read hook events"))?;
                     Self::insert_events(&tx, &events, c.input, &mut self.ips, true)
                         .map_err(err("insert events"))?
                         .unwrap_or_default()
@@ -209,6 +216,7 @@ impl SqliteStore {
             )
             .map_err(err("save session state"))?;
         }
+        outbox::queue(&tx, &hooks, &now).map_err(err("queue hook deliveries"))?;
         hook(&tx, &events)?;
         crate::testhook::maybe_crash("commit");
         tx.commit().map_err(err("commit"))?;

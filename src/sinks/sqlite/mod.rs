@@ -10,6 +10,7 @@
 mod admin;
 mod commit;
 mod insert;
+mod outbox;
 pub(crate) mod query;
 mod schema;
 pub mod spec;
@@ -75,11 +76,13 @@ impl SqliteStore {
         // SQLite would only say "unable to open database file".
         std::fs::File::open(path).map_err(|e| StoreError::Unreadable { path: path.to_path_buf(), source: e })?;
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let open = |name: &str| -> Result<(Connection, i64), rusqlite::Error> {
+        let open = |name: &str| -> Result<(Connection, Vec<i64>), rusqlite::Error> {
             let conn = Connection::open_with_flags(name, flags)?;
             conn.busy_timeout(std::time::Duration::from_secs(60))?;
             conn.execute_batch("PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY;")?;
-            let v = conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_version", [], |r| r.get(0))?;
+            let v: Vec<i64> = conn
+                .prepare("SELECT version FROM schema_version")
+                .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())?;
             Ok((conn, v))
         };
         let (conn, found) = match open(&file_uri(path, false)) {
@@ -96,12 +99,16 @@ impl SqliteStore {
             other => other,
         }
         .map_err(err_at(path, "open read-only"))?;
-        let supported = MIGRATIONS.len() as i64;
-        if found > supported {
-            return Err(StoreError::NewerSchema { path: path.to_path_buf(), found, supported });
-        }
-        if found < supported {
-            return Err(StoreError::OlderSchema { path: path.to_path_buf(), found, supported });
+        match crate::sinks::pending_migrations(MIGRATIONS, &found) {
+            Err((found, supported)) => {
+                return Err(StoreError::NewerSchema { path: path.to_path_buf(), found, supported })
+            }
+            Ok(pending) if !pending.is_empty() => {
+                let supported = MIGRATIONS.last().map_or(0, |m| m.0);
+                let found = found.iter().copied().max().unwrap_or(0);
+                return Err(StoreError::OlderSchema { path: path.to_path_buf(), found, supported });
+            }
+            Ok(_) => {}
         }
         Ok(SqliteStore { conn, path: path.to_path_buf(), ips: IpText::default() })
     }

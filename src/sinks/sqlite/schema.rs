@@ -3,12 +3,14 @@
 use super::SqliteStore;
 use crate::error::StoreError;
 
-/// Schema migrations, applied in order; the index + 1 is the version.
-pub(super) const MIGRATIONS: &[&str] = &[
-    include_str!("../../../sql/sqlite/0001_init.sql"),
-    include_str!("../../../sql/sqlite/0002_enrich.sql"),
-    include_str!("../../../sql/sqlite/0003_store_meta.sql"),
-    include_str!("../../../sql/sqlite/0004_event_input.sql"),
+/// Schema migrations by version, in ascending order; numbers may have gaps
+/// (see [`crate::sinks::pending_migrations`]).
+pub(super) const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../../sql/sqlite/0001_init.sql")),
+    (2, include_str!("../../../sql/sqlite/0002_enrich.sql")),
+    (3, include_str!("../../../sql/sqlite/0003_store_meta.sql")),
+    (4, include_str!("../../../sql/sqlite/0004_event_input.sql")),
+    (6, include_str!("../../../sql/sqlite/0006_hook_outbox.sql")),
 ];
 
 impl SqliteStore {
@@ -25,16 +27,15 @@ impl SqliteStore {
             .map_err(err("begin migration"))?;
         tx.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             .map_err(err("create schema_version"))?;
-        let current: i64 = tx
-            .query_row("SELECT COALESCE(MAX(version), 0) FROM schema_version", [], |r| r.get(0))
+        let applied: Vec<i64> = tx
+            .prepare("SELECT version FROM schema_version")
+            .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
             .map_err(err("read schema version"))?;
-        let supported = MIGRATIONS.len() as i64;
-        if current > supported {
-            return Err(StoreError::NewerSchema { path: self.path.clone(), found: current, supported });
-        }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let pending = crate::sinks::pending_migrations(MIGRATIONS, &applied)
+            .map_err(|(found, supported)| StoreError::NewerSchema { path: self.path.clone(), found, supported })?;
+        for (version, sql) in pending {
             tx.execute_batch(sql).map_err(err("apply migration"))?;
-            tx.execute("INSERT INTO schema_version (version) VALUES (?1)", [i as i64 + 1])
+            tx.execute("INSERT INTO schema_version (version) VALUES (?1)", [version])
                 .map_err(err("record migration"))?;
         }
         tx.commit().map_err(err("commit migration"))?;
