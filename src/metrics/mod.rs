@@ -581,7 +581,7 @@ mod tests {
             Event::Login(login(4, "a", LoginOutcome::Ok)),
         ];
         let c1 = cp(10, 1);
-        store.commit(&Commit { events: &first, input: Some(7), checkpoint: Some(&c1), states: &[] }).unwrap();
+        store.commit(&Commit { events: &first, input: Some(7), checkpoint: Some(&c1), states: &[], outbox: &[] }).unwrap();
         let mut live = Metrics::from_store(&mut store, 2).unwrap();
         let second = [
             first[1].clone(),
@@ -592,7 +592,7 @@ mod tests {
         ];
         let c2 = cp(16, 3);
         let done =
-            store.commit(&Commit { events: &second, input: Some(7), checkpoint: Some(&c2), states: &[] }).unwrap();
+            store.commit(&Commit { events: &second, input: Some(7), checkpoint: Some(&c2), states: &[], outbox: &[] }).unwrap();
         assert_eq!((done.new, done.dup), (4, 1));
         let mut d = Deltas::default();
         for e in &second[1..] {
