@@ -20,7 +20,7 @@
 
 pub mod server;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
@@ -454,14 +454,20 @@ impl Metrics {
             Family::LastEvent => one(self.last_event_us.map(secs)),
             Family::IngestLag => one(self.lag_us.map(secs)),
             Family::StoreErrors => one(self.store_errors.map(|n| n.to_string())),
-            Family::HookDeliveries => self
-                .hooks
-                .iter()
-                .flatten()
-                .map(|(state, n)| (vec![state.clone()], n.to_string()))
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect(),
+            // Every state of an outbox, 0 when it has no delivery in it
+            // (a series that appears only with its first delivery cannot
+            // be alerted on).
+            Family::HookDeliveries => match &self.hooks {
+                None => Vec::new(),
+                Some(hooks) => {
+                    let mut states: BTreeMap<String, u64> =
+                        crate::sinks::OUTBOX_STATES.iter().map(|s| (s.to_string(), 0)).collect();
+                    for (state, n) in hooks {
+                        *states.entry(state.clone()).or_default() += n;
+                    }
+                    states.into_iter().map(|(state, n)| (vec![state], n.to_string())).collect()
+                }
+            },
         }
     }
 }
@@ -581,7 +587,9 @@ mod tests {
             Event::Login(login(4, "a", LoginOutcome::Ok)),
         ];
         let c1 = cp(10, 1);
-        store.commit(&Commit { events: &first, input: Some(7), checkpoint: Some(&c1), states: &[], outbox: &[] }).unwrap();
+        store
+            .commit(&Commit { events: &first, input: Some(7), checkpoint: Some(&c1), states: &[], outbox: &[] })
+            .unwrap();
         let mut live = Metrics::from_store(&mut store, 2).unwrap();
         let second = [
             first[1].clone(),
@@ -591,8 +599,9 @@ mod tests {
             Event::Login(login(8, "zz", LoginOutcome::Failed)),
         ];
         let c2 = cp(16, 3);
-        let done =
-            store.commit(&Commit { events: &second, input: Some(7), checkpoint: Some(&c2), states: &[], outbox: &[] }).unwrap();
+        let done = store
+            .commit(&Commit { events: &second, input: Some(7), checkpoint: Some(&c2), states: &[], outbox: &[] })
+            .unwrap();
         assert_eq!((done.new, done.dup), (4, 1));
         let mut d = Deltas::default();
         for e in &second[1..] {

@@ -209,23 +209,43 @@ fn metrics_equal_the_reports_and_survive_replays() {
 }
 
 #[test]
-fn hook_deliveries_come_from_the_outbox_when_there_is_one() {
+fn hook_deliveries_come_from_the_outbox() {
     let env = Env::new();
-    env.ingest(&[fixture("rsync/default-logfile.log").to_str().unwrap()]);
-    assert!(!metrics_text(&env, &[]).contains("xferstats_hook_deliveries"));
-    let conn = rusqlite::Connection::open(env.db()).unwrap();
-    conn.execute_batch(
-        "CREATE TABLE hook_outbox (id INTEGER PRIMARY KEY, state TEXT NOT NULL); \
-         INSERT INTO hook_outbox (state) VALUES ('pending'), ('pending'), ('done'), ('parked');",
-    )
-    .unwrap();
-    drop(conn);
+    let log = fixture("rsync/default-logfile.log");
+    env.ingest(&[log.to_str().unwrap()]);
+    let none = parse(&metrics_text(&env, &[]));
+    for state in ["pending", "done", "parked"] {
+        assert_eq!(value(&none, "xferstats_hook_deliveries", &[("state", state)]), 0, "{state}");
+    }
+    // Real hooks on the logins of another log: one that succeeds, one
+    // parked at its first failure, one that keeps failing (pending or
+    // parked, as far as the delivery got within --hooks-wait).
+    let other = fixture("openssh/auth.log");
+    env.ingest(&[
+        "--hooks-backfill",
+        "--hooks-wait",
+        "1",
+        "--hook",
+        "login,name=ok,exec=true",
+        "--hook",
+        "login,name=bad,attempts=1,exec=false",
+        "--hook",
+        "login,name=later,attempts=9,exec=false",
+        other.to_str().unwrap(),
+    ]);
+    let status = env.cmd().args(["hooks", "status", "--format", "json"]).assert().success();
+    let status: serde_json::Value = serde_json::from_slice(&status.get_output().stdout).unwrap();
     let text = metrics_text(&env, &[]);
     promtool_check(&text);
     let m = parse(&text);
-    assert_eq!(value(&m, "xferstats_hook_deliveries", &[("state", "pending")]), 2);
-    assert_eq!(value(&m, "xferstats_hook_deliveries", &[("state", "done")]), 1);
-    assert_eq!(value(&m, "xferstats_hook_deliveries", &[("state", "parked")]), 1);
+    let mut total = 0;
+    for state in ["pending", "done", "parked"] {
+        let n = value(&m, "xferstats_hook_deliveries", &[("state", state)]);
+        assert_eq!(n, status[state].as_u64().unwrap(), "{state}");
+        total += n;
+    }
+    assert!(total > 0 && total % 3 == 0, "three hooks, one delivery each per login: {total}");
+    assert!(value(&m, "xferstats_hook_deliveries", &[("state", "parked")]) >= total / 3);
 }
 
 /// An HTTP/1.0 GET of `path` on `addr` (no chunked answer): status line
@@ -336,9 +356,13 @@ fn postgres_metrics_equal_sqlite_and_the_reports() {
     assert_eq!(counters(&text), counters(&metrics_text(&lite, &[])));
     let event = |t: &str| value(&parse(t), "xferstats_last_event_timestamp_seconds", &[]);
     assert_eq!(event(&text), event(&metrics_text(&lite, &[])));
-    db.psql("CREATE TABLE hook_outbox (id bigint PRIMARY KEY, state text NOT NULL); INSERT INTO hook_outbox VALUES (1, 'parked');");
+    db.psql(
+        "INSERT INTO hook_outbox (hook, event_id, event_time_us, trigger, payload, state, next_attempt_us, created) \
+         VALUES ('h', 1, 0, 'login', '{}', 'parked', 0, now())",
+    );
     let m = parse(&metrics_text(&db, &[]));
     assert_eq!(value(&m, "xferstats_hook_deliveries", &[("state", "parked")]), 1);
+    assert_eq!(value(&m, "xferstats_hook_deliveries", &[("state", "pending")]), 0);
 }
 
 #[test]
