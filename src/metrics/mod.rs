@@ -508,7 +508,7 @@ mod tests {
 
     #[test]
     fn names_follow_the_prometheus_conventions() {
-        let mut seen = BTreeSet::new();
+        let mut seen = std::collections::BTreeSet::new();
         for f in Family::ALL {
             let (name, kind, labels, help) = f.def();
             assert!(seen.insert(name), "{name} twice");
