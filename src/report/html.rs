@@ -7,16 +7,23 @@
 //! on days × distinct values, not on traffic. Every number comes from
 //! [`Store::aggregate`], the query behind `report --format json`, so the
 //! page and the JSON report agree by construction (a CLI test compares
-//! them). What is embedded, as gzip-compressed JSON in base64 (the page
-//! inflates it with the browser's `DecompressionStream`):
+//! them); the groupings it asks for (the day and one field or pair of
+//! fields) are the per-day value rollup the stores keep at ingest
+//! ([`crate::rollup::VALUE_SETS`]), so it reads no raw event but for the
+//! bounded lists below. What is embedded, as gzip-compressed JSON in base64
+//! (the page inflates it with the browser's `DecompressionStream`):
 //!
 //! * per day: the totals (`--by day`), and for each field — user, host,
 //!   module, protocol, country — the day × value table (`--by day,FIELD`),
 //!   limited to the [`TOP`] values of the period with the most transfers
 //!   and logins; the rest is summed into one "other" value so that every
 //!   table still adds up to the totals;
-//! * for each pair of fields, the value × value table of the whole period
-//!   (`--by A,B`), which is what drill-down by one field needs;
+//! * for each pair of fields, the day × value × value table (`--by
+//!   day,A,B`, the values folded as above), which is what drill-down by
+//!   one field needs; a pair with more than [`PAIR_DAY_ROWS`] such rows is
+//!   embedded for the whole period instead (value × value);
+//! * the [`TOP_CELLS`] busiest geohash cells ([`Key::Cell`], 3 characters)
+//!   per day, drawn as dots on the map;
 //! * the [`TOP_FILES`] most transferred files and the [`FAILING_CLIENTS`]
 //!   clients with the most failed logins, per day; the [`RECENT_FAILED`]
 //!   latest interrupted or failed transfers; the distinct clients of the
@@ -26,10 +33,10 @@
 //! says "not available" rather than show a number that could be wrong):
 //!
 //! * any date range without a field filter: every panel;
-//! * one field value over the whole period: every panel but the top files
-//!   (and the failing clients, unless the field is the country);
-//! * one field value and a narrower date range: the totals, the daily
-//!   charts and the failed transfers;
+//! * one field value and any date range: every panel but the top files,
+//!   the map's dots (and the failing clients, unless the field is the
+//!   country) — for a pair embedded for the whole period only, the other
+//!   field's panel over the whole period only;
 //! * distinct clients: the whole period without a filter only.
 //!
 //! Log-derived text is passed through [`sanitize`] and then either escaped
@@ -54,6 +61,13 @@ pub const TOP_FILES: u32 = 50;
 pub const FAILING_CLIENTS: u32 = 50;
 /// Latest failed transfers listed.
 pub const RECENT_FAILED: u32 = 200;
+
+/// Most pair rows (value × value × day) embedded per day for one pair of
+/// fields; a pair with more is embedded for the whole period only (the
+/// page then answers a filter by one of them over the whole period only).
+pub const PAIR_DAY_ROWS: usize = 6_000;
+/// Geohash cells on the map (the busiest of the period).
+pub const TOP_CELLS: usize = 400;
 
 /// The fields of the page's drill-down, in panel order.
 pub const FIELDS: [Key; 5] = [Key::User, Key::Host, Key::Module, Key::Protocol, Key::Country];
@@ -187,33 +201,33 @@ pub fn collect(store: &mut dyn Store, since: Option<&str>, until: Option<&str>) 
         dicts.push(dict);
     }
     let mut pairs = serde_json::Map::new();
-    // The country pairs read raw events: one query (one scan) for those
-    // with user, host and protocol, whose sums give each pair exactly.
-    const WIDE: [Key; 4] = [Key::User, Key::Host, Key::Protocol, Key::Country];
-    let wide = agg(&WIDE)?;
-    let at = |k: &Key| WIDE.iter().position(|w| w == k);
     for (i, a) in FIELDS.iter().enumerate() {
         for (j, b) in FIELDS.iter().enumerate().skip(i + 1) {
-            let own;
-            let (groups, ka, kb) = match (at(a), at(b)) {
-                (Some(ka), Some(kb)) if *b == Key::Country => (&wide, ka, kb),
-                _ => {
-                    own = agg(&[*a, *b])?;
-                    (&own, 0, 1)
-                }
+            let groups = agg(&[Key::Day, *a, *b])?;
+            let daily = fold(&groups, |g| (di(&g.keys[0]), dicts[i].idx(&g.keys[1]), dicts[j].idx(&g.keys[2])));
+            let row = |keys: &[usize], m: &Metrics| {
+                let mut row: Vec<Value> = keys.iter().map(|k| Value::from(*k)).collect();
+                row.extend(metric_array(m).as_array().cloned().unwrap_or_default());
+                Value::from(row)
             };
-            let rows: Vec<Value> = fold(groups, |g| (dicts[i].idx(&g.keys[ka]), dicts[j].idx(&g.keys[kb])))
-                .into_iter()
-                .map(|((x, y), m)| {
-                    let mut row = vec![Value::from(x), Value::from(y)];
-                    row.extend(metric_array(&m).as_array().cloned().unwrap_or_default());
-                    Value::from(row)
-                })
-                .collect();
-            pairs.insert(format!("{}|{}", a.name(), b.name()), Value::from(rows));
+            // Per day when it fits the budget; else for the whole period.
+            let value = if daily.len() <= PAIR_DAY_ROWS {
+                let rows: Vec<Value> =
+                    daily.iter().filter_map(|((d, x, y), m)| Some(row(&[(*d)?, *x, *y], m))).collect();
+                json!({ "daily": true, "rows": rows })
+            } else {
+                let mut period: BTreeMap<(usize, usize), Metrics> = BTreeMap::new();
+                for ((_, x, y), m) in &daily {
+                    period.entry((*x, *y)).or_default().add(m);
+                }
+                let rows: Vec<Value> = period.iter().map(|((x, y), m)| row(&[*x, *y], m)).collect();
+                json!({ "daily": false, "rows": rows })
+            };
+            pairs.insert(format!("{}|{}", a.name(), b.name()), value);
         }
     }
-    let clients = agg(&[Key::Client])?.iter().filter(|g| !g.keys[0].is_empty()).count();
+    let cells = cells(&agg(&[Key::Day, Key::Cell])?, &di);
+    let clients = store.distinct_clients(since, until)?;
 
     let ranked = |mut rows: Vec<crate::rollup::DayCount>, limit: u32, files: bool| {
         // One order whatever the store's collation.
@@ -266,10 +280,69 @@ pub fn collect(store: &mut dyn Store, since: Option<&str>, until: Option<&str>) 
         "fields": fields,
         "pairs": pairs,
         "clients": clients,
+        "cells": cells,
         "files": files,
         "failing": failing,
         "failed": { "limit": RECENT_FAILED, "rows": failed },
     }))
+}
+
+/// The map's dots: the [`TOP_CELLS`] busiest geohash cells of the period
+/// (transfers and logins), each with its centre on the map (`x`, `y` in
+/// the outline's 720 × 300 equirectangular units) and its per-day metrics
+/// (`[day, cell, metrics…]`).
+fn cells(groups: &[Group], di: &dyn Fn(&str) -> Option<usize>) -> Value {
+    let totals = fold(groups, |g| g.keys[1].clone());
+    let w = |m: &Metrics| m.transfers + m.deletes + m.logins_ok + m.logins_failed;
+    let mut ranked: Vec<(&String, Option<(f64, f64)>, u64)> =
+        totals.iter().map(|(c, m)| (c, cell_center(c), w(m))).filter(|(_, at, _)| at.is_some()).collect();
+    ranked.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(b.0)));
+    ranked.truncate(TOP_CELLS);
+    let index: HashMap<&str, usize> = ranked.iter().enumerate().map(|(i, c)| (c.0.as_str(), i)).collect();
+    let at: Vec<Value> = ranked
+        .iter()
+        .map(|(c, at, _)| {
+            let (lat, lon) = at.unwrap_or_default();
+            let x = ((lon + 180.0) * 2.0 * 2.0).round() / 2.0;
+            let y = ((84.0 - lat.clamp(-66.0, 84.0)) * 2.0 * 2.0).round() / 2.0;
+            json!([text(c), x, y])
+        })
+        .collect();
+    let cube: Vec<Value> = groups
+        .iter()
+        .filter_map(|g| {
+            let (d, c) = (di(&g.keys[0])?, *index.get(g.keys[1].as_str())?);
+            let mut row = vec![Value::from(d), Value::from(c)];
+            row.extend(metric_array(&g.metrics).as_array().cloned().unwrap_or_default());
+            Some(Value::from(row))
+        })
+        .collect();
+    json!({ "limit": TOP_CELLS, "chars": crate::rollup::CELL_CHARS, "at": at, "cube": cube })
+}
+
+/// The centre (latitude, longitude) of a geohash cell; `None` for an empty
+/// or invalid one.
+fn cell_center(gh: &str) -> Option<(f64, f64)> {
+    const BASE32: &[u8] = b"0123456789bcdefghjkmnpqrstuvwxyz";
+    let (mut lat, mut lon) = ((-90.0_f64, 90.0_f64), (-180.0_f64, 180.0_f64));
+    let mut even = true;
+    if gh.is_empty() {
+        return None;
+    }
+    for c in gh.bytes() {
+        let v = BASE32.iter().position(|b| *b == c)?;
+        for bit in (0..5).rev() {
+            let r = if even { &mut lon } else { &mut lat };
+            let mid = (r.0 + r.1) / 2.0;
+            if v >> bit & 1 == 1 {
+                r.0 = mid;
+            } else {
+                r.1 = mid;
+            }
+            even = !even;
+        }
+    }
+    Some(((lat.0 + lat.1) / 2.0, (lon.0 + lon.1) / 2.0))
 }
 
 /// The world outline as inline SVG paths, one per country, each with its
@@ -380,6 +453,16 @@ mod tests {
         assert!(svg.contains("data-cc=\"FR\""));
         assert!(svg.contains("data-cc=\"US\""));
         assert_eq!(svg.matches("<path ").count(), WORLD.lines().count() - 1);
+    }
+
+    #[test]
+    fn geohash_cell_centres() {
+        // u0h: a cell of Grenoble's region (45.1733 N, 5.7238 E is u0h0f).
+        let (lat, lon) = cell_center("u0h").unwrap();
+        assert!((lat - 45.703125).abs() < 1e-9 && (lon - 6.328125).abs() < 1e-9, "{lat} {lon}");
+        assert_eq!(cell_center("s"), Some((22.5, 22.5)));
+        assert_eq!(cell_center(""), None);
+        assert_eq!(cell_center("u0a"), None, "a is not a geohash digit");
     }
 
     #[test]

@@ -98,12 +98,15 @@
       D.fields[x].cube.forEach((r) => { if (inRange(r[0]) && (!f || r[1] === st.value)) put(r[1], r, 2); });
       return { rows, logins: D.fields[x].logins };
     }
-    if (!st.full) return { why: 'Not available for a ' + f + ' filter with a date range narrower than the report: the page holds ' + f + ' × ' + x + ' for the whole period only.' };
     const a = FIELDS.indexOf(f) < FIELDS.indexOf(x);
     const pair = D.pairs[a ? f + '|' + x : x + '|' + f];
-    pair.forEach((r) => {
-      const [mine, other] = a ? [r[0], r[1]] : [r[1], r[0]];
-      if (mine === st.value) put(other, r, 2);
+    if (!pair.daily && !st.full) return { why: 'Not available for a ' + f + ' filter with a date range narrower than the report: the page holds ' + f + ' × ' + x + ' for the whole period only (per day it would exceed the page\'s size budget).' };
+    // Daily rows: [day, a, b, metrics…]; period rows: [a, b, metrics…].
+    const k = pair.daily ? 1 : 0;
+    pair.rows.forEach((r) => {
+      if (pair.daily && !inRange(r[0])) return;
+      const [mine, other] = a ? [r[k], r[k + 1]] : [r[k + 1], r[k]];
+      if (mine === st.value) put(other, r, k + 2);
     });
     return { rows, logins: D.fields[x].logins && D.fields[f].logins };
   }
@@ -250,7 +253,35 @@
       }
       p.classList.toggle('sel', st.field === 'country' && D.fields.country.values[st.value] === cc);
     });
-    $('map-note').textContent = r && r.why ? r.why : 'Shade: transfers and logins of clients located by GeoIP; click a country to filter.';
+    const dots = dotsLayer();
+    let note = 'Shade: transfers and logins of clients located by GeoIP; click a country to filter.';
+    if (st.field) note += ' Region dots are drawn without a field filter only.';
+    else if (D.cells.at.length) note += ' Dots: the ' + D.cells.at.length + ' busiest regions (geohash cells of ' + D.cells.chars + ' characters, about 156 km) of the period' + (D.cells.at.length >= D.cells.limit ? ' (the page holds ' + D.cells.limit + ')' : '') + '.';
+    $('map-note').textContent = r && r.why ? r.why + ' ' + note : note;
+    if (st.field) return;
+    const sums = new Map();
+    D.cells.cube.forEach((c) => { if (inRange(c[0])) sums.set(c[1], add(sums.get(c[1]) || zero(), c, 2)); });
+    let top = 0;
+    sums.forEach((m) => { top = Math.max(top, m[T] + m[LOK] + m[LFAIL]); });
+    sums.forEach((m, i) => {
+      const w = m[T] + m[LOK] + m[LFAIL];
+      if (!w) return;
+      const [cell, x, y] = D.cells.at[i];
+      const c = dots.appendChild(sel('circle', { cx: x, cy: y, r: (1 + 5 * Math.sqrt(w / top)).toFixed(2), class: 'dot' }));
+      c.dataset.cell = cell;
+      c.appendChild(sel('title', {})).textContent = 'Region ' + cell + ': ' + num(m[T]) + ' transfers, ' + num(m[LOK] + m[LFAIL]) + ' logins';
+    });
+  }
+
+  // The group of region dots over the map, emptied.
+  function dotsLayer() {
+    let g = document.getElementById('dots');
+    if (!g) {
+      g = sel('g', { id: 'dots' });
+      $('map').appendChild(g);
+    }
+    g.textContent = '';
+    return g;
   }
 
   function rankedPanel(id, data, allowed, head, cells, what) {
@@ -359,7 +390,8 @@
   function prepare(d) {
     d.total = expand(d.total, 1);
     for (const f of FIELDS) d.fields[f].cube = expand(d.fields[f].cube, 2);
-    for (const k in d.pairs) d.pairs[k] = expand(d.pairs[k], 2);
+    for (const k in d.pairs) d.pairs[k].rows = expand(d.pairs[k].rows, d.pairs[k].daily ? 3 : 2);
+    d.cells.cube = expand(d.cells.cube, 2);
     return d;
   }
 

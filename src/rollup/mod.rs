@@ -7,7 +7,7 @@
 mod deltas;
 pub(crate) mod sql;
 
-pub use deltas::{login_row, transfer_row, Deltas, LoginKey, Sums, TransferKey};
+pub use deltas::{login_row, transfer_row, Deltas, LoginKey, Sums, TransferKey, ValueKey};
 
 /// A grouping key of reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -33,11 +33,18 @@ pub enum Key {
     Country,
     /// Client city, as `City, CC` (from GeoIP).
     City,
+    /// Client location as a geohash cell of [`CELL_CHARS`] characters
+    /// (about 156 × 156 km at the equator), from GeoIP.
+    Cell,
 }
+
+/// Length of the geohash of [`Key::Cell`]: coarse enough that a cell is a
+/// region, not a street, whatever the IP mode.
+pub const CELL_CHARS: usize = 3;
 
 impl Key {
     /// Every key.
-    pub const ALL: [Key; 10] = [
+    pub const ALL: [Key; 11] = [
         Key::Day,
         Key::User,
         Key::Protocol,
@@ -48,6 +55,7 @@ impl Key {
         Key::Status,
         Key::Country,
         Key::City,
+        Key::Cell,
     ];
 
     /// Name used by `--by` and in JSON.
@@ -63,6 +71,7 @@ impl Key {
             Key::Status => "status",
             Key::Country => "country",
             Key::City => "city",
+            Key::Cell => "cell",
         }
     }
 
@@ -120,6 +129,32 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// The metrics of one transfer (or deletion), as the SQL conditions of
+    /// [`Metric`] count a raw row.
+    pub fn of_transfer(direction: crate::model::Direction, status: crate::model::Status, bytes: u64) -> Metrics {
+        use crate::model::{Direction as D, Status as S};
+        let moved = u64::from(direction != D::Delete);
+        let (up, down) = (u64::from(direction == D::Upload), u64::from(direction == D::Download));
+        Metrics {
+            transfers: moved,
+            completed: moved * u64::from(status == S::Completed),
+            interrupted: moved * u64::from(status == S::Interrupted),
+            failed: moved * u64::from(status == S::Failed),
+            uploads: up,
+            downloads: down,
+            bytes_up: up * bytes,
+            bytes_down: down * bytes,
+            deletes: u64::from(direction == D::Delete),
+            ..Metrics::default()
+        }
+    }
+
+    /// The metrics of one login.
+    pub fn of_login(outcome: crate::model::LoginOutcome) -> Metrics {
+        let ok = outcome == crate::model::LoginOutcome::Ok;
+        Metrics { logins_ok: u64::from(ok), logins_failed: u64::from(!ok), ..Metrics::default() }
+    }
+
     /// Adds `other`'s metrics to these.
     pub fn add(&mut self, other: &Metrics) {
         for m in Metric::ALL {
@@ -256,6 +291,58 @@ pub const TRANSFER_KEYS: [Key; 7] =
 /// order; the login outcome follows them (the login metrics split on it).
 pub const LOGIN_KEYS: [Key; 4] = [Key::Day, Key::Host, Key::Protocol, Key::User];
 
+/// The key sets of the per-day value rollup (`daily_values`): for each
+/// day and each value (or pair of values) of a set, every metric. Reports
+/// grouped by the day and one of these sets (in any order) read it: its
+/// size depends on days × distinct values, not on traffic. The pairs are
+/// what drill-down by one field needs for the others.
+pub const VALUE_SETS: [&[Key]; 16] = [
+    &[Key::User],
+    &[Key::Host],
+    &[Key::Module],
+    &[Key::Protocol],
+    &[Key::Country],
+    &[Key::Cell],
+    &[Key::User, Key::Host],
+    &[Key::User, Key::Module],
+    &[Key::User, Key::Protocol],
+    &[Key::User, Key::Country],
+    &[Key::Host, Key::Module],
+    &[Key::Host, Key::Protocol],
+    &[Key::Host, Key::Country],
+    &[Key::Module, Key::Protocol],
+    &[Key::Module, Key::Country],
+    &[Key::Protocol, Key::Country],
+];
+
+/// The name of a value set as `daily_values.field` stores it (`user`,
+/// `user,host`).
+pub fn set_name(set: &[Key]) -> String {
+    set.iter().map(|k| k.name()).collect::<Vec<_>>().join(",")
+}
+
+/// Whether logins count in a value set (logins have no module).
+pub fn set_has_logins(set: &[Key]) -> bool {
+    set.iter().all(|k| k.applies_to_logins())
+}
+
+/// The value set that answers a report by `keys`, and for each key but the
+/// day its column in the set (0 or 1). A report by the day alone, or by no
+/// key, reads the protocol set (every event has a protocol).
+pub fn value_set(keys: &[Key]) -> Option<(&'static [Key], Vec<Option<usize>>)> {
+    let fields: Vec<Key> = keys.iter().copied().filter(|k| *k != Key::Day).collect();
+    if keys.iter().filter(|k| **k == Key::Day).count() > 1 {
+        return None;
+    }
+    let set = if fields.is_empty() {
+        VALUE_SETS[3]
+    } else {
+        VALUE_SETS.into_iter().find(|s| s.len() == fields.len() && fields.iter().all(|f| s.contains(f)))?
+    };
+    let cols = keys.iter().map(|k| set.iter().position(|s| s == k).filter(|_| *k != Key::Day)).collect();
+    Some((set, cols))
+}
+
 /// A report question: group by `keys` over days `since..=until`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Aggregate {
@@ -377,8 +464,36 @@ mod tests {
     #[test]
     fn rollup_keys_decide_what_needs_raw_rows() {
         let raw: Vec<Key> = Key::ALL.into_iter().filter(|k| k.needs_raw()).collect();
-        assert_eq!(raw, [Key::Client, Key::Country, Key::City]);
+        assert_eq!(raw, [Key::Client, Key::Country, Key::City, Key::Cell]);
         let logins: Vec<Key> = Key::ALL.into_iter().filter(|k| k.applies_to_logins()).collect();
-        assert_eq!(logins, [Key::Day, Key::User, Key::Protocol, Key::Host, Key::Client, Key::Country, Key::City]);
+        assert_eq!(
+            logins,
+            [Key::Day, Key::User, Key::Protocol, Key::Host, Key::Client, Key::Country, Key::City, Key::Cell]
+        );
+    }
+
+    #[test]
+    fn value_sets_answer_the_day_and_one_set() {
+        let (set, cols) = value_set(&[Key::Day, Key::User]).unwrap();
+        assert_eq!((set_name(set), cols), ("user".to_string(), vec![None, Some(0)]));
+        let (set, cols) = value_set(&[Key::Country, Key::Day, Key::User]).unwrap();
+        assert_eq!((set_name(set), cols), ("user,country".to_string(), vec![Some(1), None, Some(0)]));
+        let (set, cols) = value_set(&[Key::Day]).unwrap();
+        assert_eq!((set_name(set), cols), ("protocol".to_string(), vec![None]));
+        assert_eq!(value_set(&[]).map(|s| set_name(s.0)), Some("protocol".to_string()));
+        assert!(value_set(&[Key::Day, Key::Status]).is_none());
+        assert!(value_set(&[Key::User, Key::Host, Key::Module]).is_none());
+        assert!(value_set(&[Key::Day, Key::Day]).is_none());
+        assert!(!set_has_logins(&[Key::Host, Key::Module]) && set_has_logins(&[Key::Cell]));
+    }
+
+    #[test]
+    fn metrics_of_one_event() {
+        use crate::model::{Direction, LoginOutcome, Status};
+        let m = Metrics::of_transfer(Direction::Upload, Status::Interrupted, 7);
+        assert_eq!(m, Metrics { transfers: 1, interrupted: 1, uploads: 1, bytes_up: 7, ..Default::default() });
+        let m = Metrics::of_transfer(Direction::Delete, Status::Completed, 0);
+        assert_eq!(m, Metrics { deletes: 1, ..Default::default() });
+        assert_eq!(Metrics::of_login(LoginOutcome::Failed), Metrics { logins_failed: 1, ..Default::default() });
     }
 }

@@ -4,7 +4,7 @@
 //! ([`Dialect`]). Every text here is built from fixed names; values are
 //! always bound parameters.
 
-use super::{Aggregate, Key, Metric, LOGIN_KEYS, TRANSFER_KEYS};
+use super::{Aggregate, Key, Metric, CELL_CHARS, LOGIN_KEYS, TRANSFER_KEYS, VALUE_SETS};
 
 /// How a SQL store spells what differs between the dialects.
 pub(crate) struct Dialect {
@@ -74,7 +74,7 @@ impl Dialect {
     pub fn rollup_col(&self, k: Key) -> Option<&'static str> {
         Some(match k {
             Key::Day => self.rollup_day,
-            Key::Client | Key::Country | Key::City => return None,
+            Key::Client | Key::Country | Key::City | Key::Cell => return None,
             k => self.raw_name(k),
         })
     }
@@ -97,6 +97,7 @@ impl Dialect {
             Key::Client => self.client.into(),
             Key::Country => "COALESCE(country, '')".into(),
             Key::City => "COALESCE(city || ', ' || country, city, '')".into(),
+            Key::Cell => format!("COALESCE(substr(geohash, 1, {CELL_CHARS}), '')"),
             k => self.raw_name(k).into(),
         }
     }
@@ -180,13 +181,93 @@ impl Dialect {
         format!("{} {}", self.insert_into(r), self.roll_select(r, r.raw, &(self.rebuild_from)(self.time_of(r))))
     }
 
+    /// `INSERT INTO daily_values AS d (<keys>, <metrics>)`.
+    pub fn values_insert(&self) -> String {
+        let metrics: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
+        format!("INSERT INTO daily_values AS d (field, day, v1, v2, {})", metrics.join(", "))
+    }
+
+    /// The upsert tail that adds a `daily_values` delta row to a stored one.
+    pub fn values_on_conflict(&self) -> String {
+        let set: Vec<String> = Metric::ALL.iter().map(|m| format!("{0} = d.{0} + excluded.{0}", m.name())).collect();
+        format!("ON CONFLICT (field, day, v1, v2) DO UPDATE SET {}", set.join(", "))
+    }
+
+    /// Adds to `daily_values` the value rows of the raw rows of `from` (a
+    /// table, or a CTE with the columns of `r.raw`) that meet `filter`
+    /// (`""` for all): one `GROUP BY` per set of [`VALUE_SETS`].
+    pub fn values_roll_sql(&self, r: &Rollup, from: &str, filter: &str) -> String {
+        let time = self.time_of(r);
+        let transfers = r.raw == TRANSFERS.raw;
+        let sums: Vec<String> = Metric::ALL
+            .iter()
+            .map(|m| {
+                if Metric::TRANSFERS.contains(m) == transfers {
+                    m.sql_sum("1", self.cast)
+                } else {
+                    format!("0{}", self.cast)
+                }
+            })
+            .collect();
+        let filter = if filter.is_empty() { String::new() } else { format!(" WHERE {filter}") };
+        let selects: Vec<String> = VALUE_SETS
+            .iter()
+            .filter(|set| transfers || super::set_has_logins(set))
+            .map(|set| {
+                let v2 = set.get(1).map_or("''".to_string(), |k| self.raw_col(*k, time));
+                let group = if set.len() == 2 { "2, 3, 4" } else { "2, 3" };
+                format!(
+                    "SELECT '{}', {}, {}, {v2}, {} FROM {from}{filter} GROUP BY {group}",
+                    super::set_name(set),
+                    (self.day_of)(time),
+                    self.raw_col(set[0], time),
+                    sums.join(", ")
+                )
+            })
+            .collect();
+        format!(
+            "{} SELECT * FROM ({}) AS r WHERE true {}",
+            self.values_insert(),
+            selects.join(" UNION ALL "),
+            self.values_on_conflict()
+        )
+    }
+
     /// The report queries of `q`: the transfer metrics, and the login
     /// metrics when every key applies to logins. Transfers come from the
-    /// rollup when every key is a rollup key; logins likewise.
+    /// value rollup when the keys are the day and one of its sets, else from
+    /// the rollup when every key is a rollup key; logins likewise.
     pub fn aggregate_sql(&self, q: &Aggregate) -> (String, Option<String>) {
+        if let Some((set, cols)) = super::value_set(&q.keys) {
+            let logins = super::set_has_logins(set) && q.keys.iter().all(|k| k.applies_to_logins());
+            return (
+                self.values_sql(set, &cols, &Metric::TRANSFERS),
+                logins.then(|| self.values_sql(set, &cols, &Metric::LOGINS)),
+            );
+        }
         let transfers = self.group_sql(q, &TRANSFERS, &Metric::TRANSFERS);
         let logins = q.keys.iter().all(|k| k.applies_to_logins()).then(|| self.group_sql(q, &LOGINS, &Metric::LOGINS));
         (transfers, logins)
+    }
+
+    fn values_sql(&self, set: &[Key], cols: &[Option<usize>], metrics: &[Metric]) -> String {
+        let cols: Vec<&str> = cols
+            .iter()
+            .map(|c| match c {
+                None => self.rollup_day,
+                Some(0) => "v1",
+                Some(_) => "v2",
+            })
+            .collect();
+        let select_keys = if cols.is_empty() { "''".to_string() } else { cols.join(", ") };
+        let group = if cols.is_empty() { String::new() } else { format!(" GROUP BY {}", cols.join(", ")) };
+        let sums: Vec<String> = metrics.iter().map(|m| format!("SUM({}){}", m.name(), self.cast)).collect();
+        format!(
+            "SELECT {select_keys}, {} FROM daily_values WHERE field = '{}' AND {}{group}",
+            sums.join(", "),
+            super::set_name(set),
+            self.day_filter
+        )
     }
 
     fn group_sql(&self, q: &Aggregate, r: &Rollup, metrics: &[Metric]) -> String {
@@ -263,6 +344,21 @@ fn failed_login_clients_sql(d: &Dialect) -> String {
     )
 }
 
+/// How many distinct clients `daily_clients` holds in the report's day
+/// range: a skip from client to client over its (client, day) index, with
+/// one look-up of the range per client (a plain `COUNT(DISTINCT)` would
+/// read a row per client and day).
+pub(crate) fn distinct_clients_sql(d: &Dialect) -> String {
+    format!(
+        "WITH RECURSIVE c(client) AS (SELECT MIN(client) FROM daily_clients UNION ALL \
+         SELECT (SELECT MIN(client) FROM daily_clients WHERE client > c.client) FROM c WHERE c.client IS NOT NULL) \
+         SELECT COUNT(*){cast} FROM c WHERE client IS NOT NULL AND client <> '' AND EXISTS \
+         (SELECT 1 FROM daily_clients x WHERE x.client = c.client AND {range})",
+        cast = d.cast,
+        range = d.day_filter,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -318,21 +414,44 @@ mod tests {
 
     #[test]
     fn report_queries_use_the_rollups_when_the_keys_allow() {
-        let q = Aggregate { keys: vec![Key::Day, Key::User], since: None, until: None };
+        let q = Aggregate { keys: vec![Key::Day, Key::User, Key::Host], since: None, until: None };
+        let (t, l) = SQLITE.aggregate_sql(&q);
+        assert!(t.starts_with("SELECT day, v1, v2, SUM(transfers), SUM(completed), "), "{t}");
+        assert!(t.ends_with("FROM daily_values WHERE field = 'user,host' AND (?1 IS NULL OR day >= ?1) AND (?2 IS NULL OR day <= ?2) AND coalesce(?3, ?4, 0) IS NOT NULL GROUP BY day, v1, v2"), "{t}");
+        assert!(l.unwrap().starts_with("SELECT day, v1, v2, SUM(logins_ok), SUM(logins_failed) FROM daily_values "));
+        let q = Aggregate { keys: vec![Key::Module, Key::Day], since: None, until: None };
+        let (t, l) = PG.aggregate_sql(&q);
+        assert!(t.starts_with("SELECT v1, to_char(day, 'YYYY-MM-DD'), SUM(transfers)::bigint, "), "{t}");
+        assert_eq!(l, None, "logins have no module");
+        let q = Aggregate { keys: vec![Key::Day, Key::User, Key::Status], since: None, until: None };
         let (t, l) = SQLITE.aggregate_sql(&q);
         assert!(
-            t.starts_with("SELECT day, user, SUM(CASE WHEN direction <> 'delete' THEN transfers ELSE 0 END), "),
+            t.starts_with("SELECT day, user, status, SUM(CASE WHEN direction <> 'delete' THEN transfers ELSE 0 END), "),
             "{t}"
         );
         assert!(t.contains(" FROM daily_transfers WHERE "), "{t}");
-        let l = l.unwrap();
-        assert!(l.ends_with("FROM daily_logins WHERE (?1 IS NULL OR day >= ?1) AND (?2 IS NULL OR day <= ?2) AND coalesce(?3, ?4, 0) IS NOT NULL GROUP BY day, user"), "{l}");
-        let q = Aggregate { keys: vec![Key::Country], since: None, until: None };
+        assert_eq!(l, None, "logins have no status");
+        let q = Aggregate { keys: vec![Key::Day, Key::User, Key::Protocol, Key::Host], since: None, until: None };
+        let l = SQLITE.aggregate_sql(&q).1.unwrap();
+        assert!(l.ends_with("FROM daily_logins WHERE (?1 IS NULL OR day >= ?1) AND (?2 IS NULL OR day <= ?2) AND coalesce(?3, ?4, 0) IS NOT NULL GROUP BY day, user, protocol, server_host"), "{l}");
+        let q = Aggregate { keys: vec![Key::City], since: None, until: None };
         let (t, l) = PG.aggregate_sql(&q);
         assert!(t.contains("SUM(CASE WHEN direction = 'upload' THEN bytes ELSE 0 END)::bigint"), "{t}");
         assert!(t.contains(" FROM transfers WHERE "), "{t}");
         assert!(l.unwrap().contains("SUM(CASE WHEN outcome <> 'ok' THEN 1 ELSE 0 END)::bigint FROM logins"));
         let q = Aggregate { keys: vec![Key::Status], since: None, until: None };
         assert_eq!(SQLITE.aggregate_sql(&q).1, None, "logins have no status");
+    }
+
+    #[test]
+    fn value_rollup_sql() {
+        let sql = SQLITE.values_roll_sql(&LOGINS, "logins", "time_us >= ?1");
+        assert!(sql.starts_with("INSERT INTO daily_values AS d (field, day, v1, v2, transfers, completed, "), "{sql}");
+        assert!(sql.contains("SELECT 'user,country', date(time_us / 1000000, 'unixepoch'), user, COALESCE(country, ''), 0, 0, 0, 0, 0, 0, 0, 0, 0, SUM(CASE WHEN outcome = 'ok' THEN 1 ELSE 0 END), SUM(CASE WHEN outcome <> 'ok' THEN 1 ELSE 0 END) FROM logins WHERE time_us >= ?1 GROUP BY 2, 3, 4 UNION ALL "), "{sql}");
+        assert!(!sql.contains("'module"), "logins have no module: {sql}");
+        assert!(sql.ends_with(") AS r WHERE true ON CONFLICT (field, day, v1, v2) DO UPDATE SET transfers = d.transfers + excluded.transfers, completed = d.completed + excluded.completed, interrupted = d.interrupted + excluded.interrupted, failed = d.failed + excluded.failed, uploads = d.uploads + excluded.uploads, downloads = d.downloads + excluded.downloads, bytes_up = d.bytes_up + excluded.bytes_up, bytes_down = d.bytes_down + excluded.bytes_down, deletes = d.deletes + excluded.deletes, logins_ok = d.logins_ok + excluded.logins_ok, logins_failed = d.logins_failed + excluded.logins_failed"), "{sql}");
+        let sql = PG.values_roll_sql(&TRANSFERS, "ins", "");
+        assert!(sql.contains("SELECT 'cell', (end_ts AT TIME ZONE 'UTC')::date, COALESCE(substr(geohash, 1, 3), ''), '', SUM(CASE WHEN direction <> 'delete' THEN 1 ELSE 0 END)::bigint, "), "{sql}");
+        assert_eq!(sql.matches(" UNION ALL ").count(), VALUE_SETS.len() - 1);
     }
 }

@@ -141,6 +141,17 @@ pub trait Store {
     ) -> Result<Vec<DayCount>, StoreError> {
         self.day_counts(DayList::FailedLoginClients, since, until, limit)
     }
+    /// How many distinct clients (as the IP mode stored them) have events
+    /// in the range. Stores with daily client lists override this scan of
+    /// the raw events.
+    fn distinct_clients(&mut self, since: Option<&str>, until: Option<&str>) -> Result<u64, StoreError> {
+        let q = Aggregate {
+            keys: vec![crate::rollup::Key::Client],
+            since: since.map(Into::into),
+            until: until.map(Into::into),
+        };
+        Ok(self.aggregate(&q)?.iter().filter(|g| !g.keys[0].is_empty()).count() as u64)
+    }
 }
 
 /// Splits off the events older than a store's prune horizon: their raw

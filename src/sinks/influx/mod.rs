@@ -334,6 +334,10 @@ impl Store for InfluxStore {
     ) -> Result<Vec<crate::rollup::FailedTransfer>, StoreError> {
         self.local.failed_transfers(since, until, limit)
     }
+
+    fn distinct_clients(&mut self, since: Option<&str>, until: Option<&str>) -> Result<u64, StoreError> {
+        self.local.distinct_clients(since, until)
+    }
 }
 
 impl Admin for InfluxStore {

@@ -105,4 +105,10 @@ impl Store for PgStore {
             })
             .collect())
     }
+
+    fn distinct_clients(&mut self, since: Option<&str>, until: Option<&str>) -> Result<u64, StoreError> {
+        let sql = crate::rollup::sql::distinct_clients_sql(&DIALECT);
+        let row = self.client.query_one(&sql, &[&since, &until]).map_err(self.err("count clients"))?;
+        Ok(row.get::<_, i64>(0) as u64)
+    }
 }

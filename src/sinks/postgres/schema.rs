@@ -4,9 +4,17 @@ use super::{pg_err, PgStore, MIGRATION_LOCK, PARTITION_LOCK, RAW_TABLES};
 use crate::error::StoreError;
 use crate::model::Event;
 
-/// Schema migrations, applied in order; the index + 1 is the version.
-const MIGRATIONS: &[&str] =
-    &[include_str!("../../../sql/postgres/0001_init.sql"), include_str!("../../../sql/postgres/0002_store_meta.sql")];
+/// Schema migrations and their versions (the file numbers), applied in
+/// order; a version may be missing (each branch numbers its own).
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../../sql/postgres/0001_init.sql")),
+    (2, include_str!("../../../sql/postgres/0002_store_meta.sql")),
+    (VALUES_VERSION, include_str!("../../../sql/postgres/0004_values.sql")),
+];
+
+/// The version that adds `daily_values`, filled from the raw rows when it
+/// is applied.
+const VALUES_VERSION: i64 = 4;
 
 /// Month index (year × 12 + month − 1) of a Unix µs time.
 pub(super) fn month_of(us: i64) -> i64 {
@@ -51,13 +59,16 @@ impl PgStore {
                 .query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[])
                 .map_err(err("read schema version"))?
                 .get(0);
-            let supported = MIGRATIONS.len() as i64;
+            let supported = MIGRATIONS.last().map_or(0, |m| m.0);
             if current as i64 > supported {
                 return Err(StoreError::NewerPgSchema { target: target.clone(), found: current as i64, supported });
             }
-            for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+            for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > current as i64) {
                 tx.batch_execute(sql).map_err(err("apply migration"))?;
-                tx.execute("INSERT INTO schema_version (version) VALUES ($1)", &[&(i as i32 + 1)])
+                if *version == VALUES_VERSION {
+                    super::rollup::roll_values(&mut tx, "0001-01-01").map_err(err("fill value rollups"))?;
+                }
+                tx.execute("INSERT INTO schema_version (version) VALUES ($1)", &[&(*version as i32)])
                     .map_err(err("record migration"))?;
             }
             tx.commit().map_err(err("commit migration"))

@@ -71,15 +71,42 @@ impl Admin for SqliteStore {
         }
         tx.execute("DELETE FROM daily_transfers WHERE day >= ?1", [since]).map_err(err_at(&path, "clear rollups"))?;
         tx.execute("DELETE FROM daily_logins WHERE day >= ?1", [since]).map_err(err_at(&path, "clear rollups"))?;
+        tx.execute("DELETE FROM daily_values WHERE day >= ?1", [since]).map_err(err_at(&path, "clear rollups"))?;
+        tx.execute("DELETE FROM daily_clients WHERE day >= ?1", [since]).map_err(err_at(&path, "clear rollups"))?;
         let mut written = 0;
         for r in [&rollup::sql::TRANSFERS, &rollup::sql::LOGINS] {
             written +=
                 tx.execute(&DIALECT.rebuild_sql(r), [since_us]).map_err(err_at(&path, "rebuild rollups"))? as u64;
         }
+        written += roll_values(&tx, since_us).map_err(err_at(&path, "rebuild rollups"))?;
         tx.commit().map_err(err_at(&path, "commit rebuild"))?;
         Ok(written)
     }
 }
+
+/// Adds the value rollup and the daily clients of the raw rows from
+/// `since_us` on; returns the rows written.
+pub(super) fn roll_values(conn: &Connection, since_us: i64) -> rusqlite::Result<u64> {
+    let mut written = 0;
+    for r in [&rollup::sql::TRANSFERS, &rollup::sql::LOGINS] {
+        let time = DIALECT.time_of(r);
+        let sql = DIALECT.values_roll_sql(r, r.raw, &(DIALECT.rebuild_from)(time));
+        written += conn.execute(&sql, [since_us])? as u64;
+        written += conn.execute(
+            &format!(
+                "INSERT OR IGNORE INTO daily_clients (client, day) SELECT {CLIENT}, {} FROM {} WHERE {} AND {CLIENT} <> ''",
+                (DIALECT.day_of)(time),
+                r.raw,
+                (DIALECT.rebuild_from)(time)
+            ),
+            [since_us],
+        )? as u64;
+    }
+    Ok(written)
+}
+
+/// The client of a raw row as `daily_clients` keeps it (NULL when unknown).
+const CLIENT: &str = "COALESCE(client_ip, client_hash, client_host)";
 
 /// The prune horizon (µs), if the store was ever pruned.
 pub(super) fn pruned_before(conn: &Connection) -> rusqlite::Result<Option<i64>> {

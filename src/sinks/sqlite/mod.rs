@@ -96,7 +96,7 @@ impl SqliteStore {
             other => other,
         }
         .map_err(err_at(path, "open read-only"))?;
-        let supported = MIGRATIONS.len() as i64;
+        let supported = MIGRATIONS.last().map_or(0, |m| m.0);
         if found > supported {
             return Err(StoreError::NewerSchema { path: path.to_path_buf(), found, supported });
         }

@@ -121,4 +121,13 @@ impl Store for SqliteStore {
             .map_err(self.err("run report"))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(self.err("read report"))
     }
+
+    fn distinct_clients(&mut self, since: Option<&str>, until: Option<&str>) -> Result<u64, StoreError> {
+        let (since_us, until_us) = time_bounds(since, until);
+        let sql = crate::rollup::sql::distinct_clients_sql(&DIALECT);
+        self.conn
+            .query_row(&sql, params![since, until, since_us, until_us], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(self.err("count clients"))
+    }
 }

@@ -3,12 +3,18 @@
 use super::SqliteStore;
 use crate::error::StoreError;
 
-/// Schema migrations, applied in order; the index + 1 is the version.
-pub(super) const MIGRATIONS: &[&str] = &[
-    include_str!("../../../sql/sqlite/0001_init.sql"),
-    include_str!("../../../sql/sqlite/0002_enrich.sql"),
-    include_str!("../../../sql/sqlite/0003_store_meta.sql"),
+/// Schema migrations and their versions (the file numbers), applied in
+/// order; a version may be missing (each branch numbers its own).
+pub(super) const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../../sql/sqlite/0001_init.sql")),
+    (2, include_str!("../../../sql/sqlite/0002_enrich.sql")),
+    (3, include_str!("../../../sql/sqlite/0003_store_meta.sql")),
+    (VALUES_VERSION, include_str!("../../../sql/sqlite/0005_values.sql")),
 ];
+
+/// The version that adds `daily_values` and `daily_clients`, filled from
+/// the raw rows when it is applied.
+const VALUES_VERSION: i64 = 5;
 
 impl SqliteStore {
     /// Applies pending migrations; refuses a database from a newer binary.
@@ -27,13 +33,16 @@ impl SqliteStore {
         let current: i64 = tx
             .query_row("SELECT COALESCE(MAX(version), 0) FROM schema_version", [], |r| r.get(0))
             .map_err(err("read schema version"))?;
-        let supported = MIGRATIONS.len() as i64;
+        let supported = MIGRATIONS.last().map_or(0, |m| m.0);
         if current > supported {
             return Err(StoreError::NewerSchema { path: self.path.clone(), found: current, supported });
         }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
             tx.execute_batch(sql).map_err(err("apply migration"))?;
-            tx.execute("INSERT INTO schema_version (version) VALUES (?1)", [i as i64 + 1])
+            if *version == VALUES_VERSION {
+                super::admin::roll_values(&tx, i64::MIN).map_err(err("fill value rollups"))?;
+            }
+            tx.execute("INSERT INTO schema_version (version) VALUES (?1)", [version])
                 .map_err(err("record migration"))?;
         }
         tx.commit().map_err(err("commit migration"))?;
