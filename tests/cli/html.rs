@@ -287,6 +287,13 @@ fn browse(bin: &Path, env: &Env, url: &str, what: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The panel `id` of a dumped DOM, up to the next panel.
+fn section<'a>(dom: &'a str, id: &str) -> &'a str {
+    let at = dom.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("panel {id}"));
+    let rest = &dom[at..];
+    &rest[..rest.find("<section").unwrap_or(rest.len())]
+}
+
 /// The `data-value` of a total card in a dumped DOM.
 fn card(dom: &str, id: &str) -> Option<u64> {
     let at = dom.find(&format!("id=\"t-{id}\""))?;
@@ -345,6 +352,49 @@ fn renders_and_filters_in_chromium() {
     let d = day.as_array().unwrap().iter().find(|r| r["day"] == "2026-03-01").unwrap();
     let dom = browse(&bin, &env, &format!("{url}#from=2026-03-01&to=2026-03-01"), "--dump-dom");
     assert_eq!(card(&dom, "transfers"), d["transfers"].as_u64());
+
+    // A field filter with a narrower date range still ranks the other
+    // fields (from the per-day pairs): a located user's countries on one
+    // day.
+    let rows = env.report_json("day,user,country");
+    let r = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| {
+            r["country"] != "" && r["transfers"].as_u64() > Some(0) && {
+                let u = r["user"].as_str().unwrap();
+                !u.is_empty() && u.chars().all(|c| c.is_ascii_alphanumeric())
+            }
+        })
+        .expect("a located user");
+    let (day, cc, user) = (r["day"].as_str().unwrap(), r["country"].as_str().unwrap(), r["user"].as_str().unwrap());
+    let days = env.report_json("day");
+    assert!(days.as_array().unwrap().len() > 1, "the range is narrower than the report");
+    let dom = browse(&bin, &env, &format!("{url}#from={day}&to={day}&user={user}"), "--dump-dom");
+    let panel = section(&dom, "panel-country");
+    assert!(!panel.contains("Not available"), "{panel}");
+    assert!(panel.contains(&format!(">{cc}</td><td>{}</td>", r["transfers"])), "{panel}");
+    let panel = section(&dom, "panel-host");
+    assert!(!panel.contains("Not available") && panel.contains("<table>"), "{panel}");
+
+    // The map's dots: one per geohash cell of 3 characters with events.
+    let dom = browse(&bin, &env, &url, "--dump-dom");
+    let cells: Vec<String> = env
+        .report_json("cell")
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["cell"].as_str().filter(|c| !c.is_empty()).map(str::to_string))
+        .collect();
+    assert!(!cells.is_empty() && cells.iter().all(|c| c.len() == 3), "{cells:?}");
+    assert_eq!(dom.matches("<circle ").count(), cells.len(), "one dot per cell");
+    for c in &cells {
+        assert!(dom.contains(&format!("data-cell=\"{c}\"")), "dot of {c}");
+    }
+    // Without a filter only (a cell has no user).
+    let dom = browse(&bin, &env, &format!("{url}#user=alice"), "--dump-dom");
+    assert_eq!(dom.matches("<circle ").count(), 0);
 
     // A screenshot for the CI artifacts.
     let png = Path::new(env!("CARGO_TARGET_TMPDIR")).join("html-report.png");
