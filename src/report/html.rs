@@ -294,15 +294,14 @@ pub fn collect(store: &mut dyn Store, since: Option<&str>, until: Option<&str>) 
 fn cells(groups: &[Group], di: &dyn Fn(&str) -> Option<usize>) -> Value {
     let totals = fold(groups, |g| g.keys[1].clone());
     let w = |m: &Metrics| m.transfers + m.deletes + m.logins_ok + m.logins_failed;
-    let mut ranked: Vec<(&String, Option<(f64, f64)>, u64)> =
-        totals.iter().map(|(c, m)| (c, cell_center(c), w(m))).filter(|(_, at, _)| at.is_some()).collect();
+    let mut ranked: Vec<(&String, (f64, f64), u64)> =
+        totals.iter().filter_map(|(c, m)| Some((c, cell_center(c)?, w(m)))).collect();
     ranked.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(b.0)));
     ranked.truncate(TOP_CELLS);
     let index: HashMap<&str, usize> = ranked.iter().enumerate().map(|(i, c)| (c.0.as_str(), i)).collect();
     let at: Vec<Value> = ranked
         .iter()
-        .map(|(c, at, _)| {
-            let (lat, lon) = at.unwrap_or_default();
+        .map(|(c, (lat, lon), _)| {
             let x = ((lon + 180.0) * 2.0 * 2.0).round() / 2.0;
             let y = ((84.0 - lat.clamp(-66.0, 84.0)) * 2.0 * 2.0).round() / 2.0;
             json!([text(c), x, y])
