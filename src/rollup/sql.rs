@@ -27,6 +27,9 @@ pub(crate) struct Dialect {
     /// Rows of a raw time column from the rebuild's first day on (its one
     /// parameter).
     pub rebuild_from: fn(&str) -> String,
+    /// Rows of a rollup from the rebuild's first day on (the same
+    /// parameter).
+    pub rebuild_day: &'static str,
     /// The client of a raw row (as [`Key::Client`] reports it).
     pub client: &'static str,
     /// End time of a transfer row in µs (a bigint).
@@ -197,34 +200,66 @@ impl Dialect {
     /// table, or a CTE with the columns of `r.raw`) that meet `filter`
     /// (`""` for all): one `GROUP BY` per set of [`VALUE_SETS`].
     pub fn values_roll_sql(&self, r: &Rollup, from: &str, filter: &str) -> String {
+        let selects: Vec<String> = VALUE_SETS
+            .iter()
+            .filter(|set| r.raw == TRANSFERS.raw || super::set_has_logins(set))
+            .map(|set| self.values_select(r, set, from, filter, false))
+            .collect();
+        self.values_insert_all(&selects)
+    }
+
+    /// Rewrites `daily_values` for `r`'s events: the sets whose keys the
+    /// daily rollup `r` has from it (it keeps the days whose raw rows were
+    /// pruned), the others (country, cell) from the raw rows; from the
+    /// rebuild's first day on when `from_day`, else everything.
+    pub fn values_rebuild_sql(&self, r: &Rollup, from_day: bool) -> String {
+        let raw_filter = if from_day { (self.rebuild_from)(self.time_of(r)) } else { String::new() };
+        let day_filter = if from_day { self.rebuild_day } else { "" };
+        let selects: Vec<String> = VALUE_SETS
+            .iter()
+            .filter(|set| r.raw == TRANSFERS.raw || super::set_has_logins(set))
+            .map(|set| {
+                if set.iter().all(|k| r.keys.contains(k)) {
+                    self.values_select(r, set, r.table, day_filter, true)
+                } else {
+                    self.values_select(r, set, r.raw, &raw_filter, false)
+                }
+            })
+            .collect();
+        self.values_insert_all(&selects)
+    }
+
+    /// The value rows of one set from the raw rows of `r` (or, `rolled`,
+    /// from the daily rollup `r`) in `from` that meet `filter`.
+    fn values_select(&self, r: &Rollup, set: &[Key], from: &str, filter: &str, rolled: bool) -> String {
         let time = self.time_of(r);
         let transfers = r.raw == TRANSFERS.raw;
+        let count = if rolled { r.values[0].0 } else { "1" };
         let sums: Vec<String> = Metric::ALL
             .iter()
             .map(|m| {
                 if Metric::TRANSFERS.contains(m) == transfers {
-                    m.sql_sum("1", self.cast)
+                    m.sql_sum(count, self.cast)
                 } else {
                     format!("0{}", self.cast)
                 }
             })
             .collect();
+        let col = |k: Key| if rolled { self.rollup_name(k).to_string() } else { self.raw_col(k, time) };
+        let day = if rolled { "day".to_string() } else { (self.day_of)(time) };
+        let v2 = set.get(1).map_or("''".to_string(), |k| col(*k));
+        let group = if set.len() == 2 { "2, 3, 4" } else { "2, 3" };
         let filter = if filter.is_empty() { String::new() } else { format!(" WHERE {filter}") };
-        let selects: Vec<String> = VALUE_SETS
-            .iter()
-            .filter(|set| transfers || super::set_has_logins(set))
-            .map(|set| {
-                let v2 = set.get(1).map_or("''".to_string(), |k| self.raw_col(*k, time));
-                let group = if set.len() == 2 { "2, 3, 4" } else { "2, 3" };
-                format!(
-                    "SELECT '{}', {}, {}, {v2}, {} FROM {from}{filter} GROUP BY {group}",
-                    super::set_name(set),
-                    (self.day_of)(time),
-                    self.raw_col(set[0], time),
-                    sums.join(", ")
-                )
-            })
-            .collect();
+        format!(
+            "SELECT '{}', {day}, {}, {v2}, {} FROM {from}{filter} GROUP BY {group}",
+            super::set_name(set),
+            col(set[0]),
+            sums.join(", ")
+        )
+    }
+
+    /// One insert of the union of value `selects`, added to stored rows.
+    fn values_insert_all(&self, selects: &[String]) -> String {
         format!(
             "{} SELECT * FROM ({}) AS r WHERE true {}",
             self.values_insert(),
@@ -453,5 +488,23 @@ mod tests {
         let sql = PG.values_roll_sql(&TRANSFERS, "ins", "");
         assert!(sql.contains("SELECT 'cell', (end_ts AT TIME ZONE 'UTC')::date, COALESCE(substr(geohash, 1, 3), ''), '', SUM(CASE WHEN direction <> 'delete' THEN 1 ELSE 0 END)::bigint, "), "{sql}");
         assert_eq!(sql.matches(" UNION ALL ").count(), VALUE_SETS.len() - 1);
+        // A rebuild takes what the daily rollups have from them.
+        let sql = SQLITE.values_rebuild_sql(&TRANSFERS, true);
+        assert!(sql.contains("SELECT 'user,host', day, user, server_host, SUM(CASE WHEN direction <> 'delete' THEN transfers ELSE 0 END), "), "{sql}");
+        assert!(
+            sql.contains(
+                " FROM daily_transfers WHERE day >= date(?1 / 1000000, 'unixepoch') GROUP BY 2, 3, 4 UNION ALL "
+            ),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("SELECT 'country', date(end_us / 1000000, 'unixepoch'), COALESCE(country, ''), '', "),
+            "{sql}"
+        );
+        assert!(sql.contains(" FROM transfers WHERE end_us >= ?1 GROUP BY 2, 3 UNION ALL "), "{sql}");
+        let sql = PG.values_rebuild_sql(&LOGINS, false);
+        assert!(sql.contains("SELECT 'protocol', day, protocol, '', 0::bigint, "), "{sql}");
+        assert!(sql.contains("SUM(CASE WHEN outcome = 'ok' THEN logins ELSE 0 END)::bigint"), "{sql}");
+        assert!(!sql.contains(" WHERE day") && !sql.contains("$1"), "{sql}");
     }
 }

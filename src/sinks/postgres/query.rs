@@ -23,6 +23,7 @@ pub(crate) const DIALECT: Dialect = Dialect {
         )
     },
     rebuild_from: |col| format!("{col} >= ($1::text::date)::timestamp AT TIME ZONE 'UTC'"),
+    rebuild_day: "day >= $1::text::date",
     client: "COALESCE(abbrev(client_ip), client_hash, client_host, '')",
     transfer_us: "(extract(epoch FROM end_ts) * 1000000)::bigint",
     limit: "$3",

@@ -106,16 +106,19 @@ pub(super) fn rebuild(tx: &mut Transaction<'_>, since: &str) -> Result<u64, ::po
         .to_vec();
     let sql = format!("INSERT INTO daily_clients (day, server_host, client) {}", clients.join(" UNION "));
     written += tx.execute(&sql, &[&since])?;
-    Ok(written + roll_values(tx, since)?)
+    Ok(written + roll_values(tx, Some(since))?)
 }
 
-/// Adds the value rollup of the raw rows from the day `since` on; returns
-/// the rows written.
-pub(super) fn roll_values(tx: &mut Transaction<'_>, since: &str) -> Result<u64, ::postgres::Error> {
+/// Adds the value rollup of the days from `since` on (`None`: all), the
+/// daily rollups being complete for those days; returns the rows written.
+pub(super) fn roll_values(tx: &mut Transaction<'_>, since: Option<&str>) -> Result<u64, ::postgres::Error> {
     let mut written = 0;
     for r in [&TRANSFERS, &LOGINS] {
-        let sql = DIALECT.values_roll_sql(r, r.raw, &(DIALECT.rebuild_from)(DIALECT.time_of(r)));
-        written += tx.execute(&sql, &[&since])?;
+        let sql = DIALECT.values_rebuild_sql(r, since.is_some());
+        written += match since {
+            Some(day) => tx.execute(&sql, &[&day])?,
+            None => tx.execute(&sql, &[])?,
+        };
     }
     Ok(written)
 }

@@ -66,7 +66,7 @@ impl PgStore {
             for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > current as i64) {
                 tx.batch_execute(sql).map_err(err("apply migration"))?;
                 if *version == VALUES_VERSION {
-                    super::rollup::roll_values(&mut tx, "0001-01-01").map_err(err("fill value rollups"))?;
+                    super::rollup::roll_values(&mut tx, None).map_err(err("fill value rollups"))?;
                 }
                 tx.execute("INSERT INTO schema_version (version) VALUES ($1)", &[&(*version as i32)])
                     .map_err(err("record migration"))?;

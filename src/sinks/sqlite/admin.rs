@@ -78,20 +78,21 @@ impl Admin for SqliteStore {
             written +=
                 tx.execute(&DIALECT.rebuild_sql(r), [since_us]).map_err(err_at(&path, "rebuild rollups"))? as u64;
         }
-        written += roll_values(&tx, since_us).map_err(err_at(&path, "rebuild rollups"))?;
+        written += roll_values(&tx, Some(since_us)).map_err(err_at(&path, "rebuild rollups"))?;
         tx.commit().map_err(err_at(&path, "commit rebuild"))?;
         Ok(written)
     }
 }
 
-/// Adds the value rollup and the daily clients of the raw rows from
-/// `since_us` on; returns the rows written.
-pub(super) fn roll_values(conn: &Connection, since_us: i64) -> rusqlite::Result<u64> {
+/// Adds the value rollup and the daily clients of the days from `since_us`
+/// on (`None`: all), the daily rollups being complete for those days.
+pub(super) fn roll_values(conn: &Connection, since_us: Option<i64>) -> rusqlite::Result<u64> {
     let mut written = 0;
+    let since = since_us.unwrap_or(i64::MIN);
     for r in [&rollup::sql::TRANSFERS, &rollup::sql::LOGINS] {
         let time = DIALECT.time_of(r);
-        let sql = DIALECT.values_roll_sql(r, r.raw, &(DIALECT.rebuild_from)(time));
-        written += conn.execute(&sql, [since_us])? as u64;
+        let sql = DIALECT.values_rebuild_sql(r, since_us.is_some());
+        written += if since_us.is_some() { conn.execute(&sql, [since])? } else { conn.execute(&sql, [])? } as u64;
         written += conn.execute(
             &format!(
                 "INSERT OR IGNORE INTO daily_clients (client, day) SELECT {CLIENT}, {} FROM {} WHERE {} AND {CLIENT} <> ''",
@@ -99,7 +100,7 @@ pub(super) fn roll_values(conn: &Connection, since_us: i64) -> rusqlite::Result<
                 r.raw,
                 (DIALECT.rebuild_from)(time)
             ),
-            [since_us],
+            [since],
         )? as u64;
     }
     Ok(written)

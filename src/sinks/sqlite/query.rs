@@ -23,6 +23,7 @@ pub(crate) const DIALECT: Dialect = Dialect {
         format!("(?3 IS NULL OR {col} >= ?3) AND (?4 IS NULL OR {col} < ?4) AND coalesce(?1, ?2, 0) IS NOT NULL")
     },
     rebuild_from: |col| format!("{col} >= ?1"),
+    rebuild_day: "day >= date(?1 / 1000000, 'unixepoch')",
     client: "COALESCE(client_ip, client_hash, client_host, '')",
     transfer_us: "end_us",
     limit: "?5",

@@ -40,7 +40,7 @@ impl SqliteStore {
         for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
             tx.execute_batch(sql).map_err(err("apply migration"))?;
             if *version == VALUES_VERSION {
-                super::admin::roll_values(&tx, i64::MIN).map_err(err("fill value rollups"))?;
+                super::admin::roll_values(&tx, None).map_err(err("fill value rollups"))?;
             }
             tx.execute("INSERT INTO schema_version (version) VALUES (?1)", [version])
                 .map_err(err("record migration"))?;
