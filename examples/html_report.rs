@@ -192,6 +192,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
+    // Opening migrates a store written by an older xferstats (filling the
+    // rollups it lacks): timed apart.
+    let opened = Instant::now();
     let mut store = match SqliteStore::open(&db) {
         Ok(s) => s,
         Err(e) => {
@@ -199,6 +202,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    eprintln!("opened {} in {:.1} s", db.display(), opened.elapsed().as_secs_f64());
     let started = Instant::now();
     let mut page = Vec::new();
     if let Err(e) = xferstats::report::html::render(&mut store, None, None, &mut page) {
