@@ -18,10 +18,11 @@
 //!   limited to the [`TOP`] values of the period with the most transfers
 //!   and logins; the rest is summed into one "other" value so that every
 //!   table still adds up to the totals;
-//! * for each pair of fields, the day × value × value table (`--by
-//!   day,A,B`, the values folded as above), which is what drill-down by
-//!   one field needs; a pair with more than [`PAIR_DAY_ROWS`] such rows is
-//!   embedded for the whole period instead (value × value);
+//! * for each pair of fields, the month × value × value table (`--by
+//!   month,A,B`, the values folded as above; the value rollup keeps pairs
+//!   per month), which is what drill-down by one field needs; a pair with
+//!   more than [`PAIR_ROWS`] such rows is embedded for the whole period
+//!   instead (value × value);
 //! * the [`TOP_CELLS`] busiest geohash cells ([`Key::Cell`], 3 characters)
 //!   per day, drawn as dots on the map;
 //! * the [`TOP_FILES`] most transferred files and the [`FAILING_CLIENTS`]
@@ -33,10 +34,12 @@
 //! says "not available" rather than show a number that could be wrong):
 //!
 //! * any date range without a field filter: every panel;
-//! * one field value and any date range: every panel but the top files,
-//!   the map's dots (and the failing clients, unless the field is the
-//!   country) — for a pair embedded for the whole period only, the other
-//!   field's panel over the whole period only;
+//! * one field value and a date range of whole months (from the first day
+//!   with events of a month of the period to the last of one): every panel
+//!   but the top files, the map's dots (and the failing clients, unless the
+//!   field is the country) — the other field panels over the whole period
+//!   only for a pair embedded for the whole period; other ranges: the
+//!   totals, the daily charts and the failed transfers;
 //! * distinct clients: the whole period without a filter only.
 //!
 //! Log-derived text is passed through [`sanitize`] and then either escaped
@@ -62,10 +65,10 @@ pub const FAILING_CLIENTS: u32 = 50;
 /// Latest failed transfers listed.
 pub const RECENT_FAILED: u32 = 200;
 
-/// Most pair rows (value × value × day) embedded per day for one pair of
-/// fields; a pair with more is embedded for the whole period only (the
+/// Most pair rows (month × value × value) embedded per month for one pair
+/// of fields; a pair with more is embedded for the whole period only (the
 /// page then answers a filter by one of them over the whole period only).
-pub const PAIR_DAY_ROWS: usize = 6_000;
+pub const PAIR_ROWS: usize = 6_000;
 /// Geohash cells on the map (the busiest of the period).
 pub const TOP_CELLS: usize = 400;
 
@@ -200,28 +203,37 @@ pub fn collect(store: &mut dyn Store, since: Option<&str>, until: Option<&str>) 
         );
         dicts.push(dict);
     }
+    // The months of the period, for the pairs (kept per month).
+    let months: Vec<String> = {
+        let mut m: Vec<String> = days.iter().map(|d| d.get(..7).unwrap_or(d).to_string()).collect();
+        m.dedup();
+        m
+    };
+    let month_idx: HashMap<&str, usize> = months.iter().enumerate().map(|(i, m)| (m.as_str(), i)).collect();
     let mut pairs = serde_json::Map::new();
     for (i, a) in FIELDS.iter().enumerate() {
         for (j, b) in FIELDS.iter().enumerate().skip(i + 1) {
-            let groups = agg(&[Key::Day, *a, *b])?;
-            let daily = fold(&groups, |g| (di(&g.keys[0]), dicts[i].idx(&g.keys[1]), dicts[j].idx(&g.keys[2])));
+            let groups = agg(&[Key::Month, *a, *b])?;
+            let monthly = fold(&groups, |g| {
+                (month_idx.get(g.keys[0].as_str()).copied(), dicts[i].idx(&g.keys[1]), dicts[j].idx(&g.keys[2]))
+            });
             let row = |keys: &[usize], m: &Metrics| {
                 let mut row: Vec<Value> = keys.iter().map(|k| Value::from(*k)).collect();
                 row.extend(metric_array(m).as_array().cloned().unwrap_or_default());
                 Value::from(row)
             };
-            // Per day when it fits the budget; else for the whole period.
-            let value = if daily.len() <= PAIR_DAY_ROWS {
+            // Per month when it fits the budget; else for the whole period.
+            let value = if monthly.len() <= PAIR_ROWS {
                 let rows: Vec<Value> =
-                    daily.iter().filter_map(|((d, x, y), m)| Some(row(&[(*d)?, *x, *y], m))).collect();
-                json!({ "daily": true, "rows": rows })
+                    monthly.iter().filter_map(|((m, x, y), v)| Some(row(&[(*m)?, *x, *y], v))).collect();
+                json!({ "monthly": true, "rows": rows })
             } else {
                 let mut period: BTreeMap<(usize, usize), Metrics> = BTreeMap::new();
-                for ((_, x, y), m) in &daily {
+                for ((_, x, y), m) in &monthly {
                     period.entry((*x, *y)).or_default().add(m);
                 }
                 let rows: Vec<Value> = period.iter().map(|((x, y), m)| row(&[*x, *y], m)).collect();
-                json!({ "daily": false, "rows": rows })
+                json!({ "monthly": false, "rows": rows })
             };
             pairs.insert(format!("{}|{}", a.name(), b.name()), value);
         }
@@ -274,6 +286,7 @@ pub fn collect(store: &mut dyn Store, since: Option<&str>, until: Option<&str>) 
         "since": since,
         "until": until,
         "days": days,
+        "months": months,
         "metrics": METRICS.map(Metric::name),
         "top": TOP,
         "total": total,

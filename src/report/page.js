@@ -100,15 +100,27 @@
     }
     const a = FIELDS.indexOf(f) < FIELDS.indexOf(x);
     const pair = D.pairs[a ? f + '|' + x : x + '|' + f];
-    if (!pair.daily && !st.full) return { why: 'Not available for a ' + f + ' filter with a date range narrower than the report: the page holds ' + f + ' × ' + x + ' for the whole period only (per day it would exceed the page\'s size budget).' };
-    // Daily rows: [day, a, b, metrics…]; period rows: [a, b, metrics…].
-    const k = pair.daily ? 1 : 0;
+    if (!pair.monthly && !st.full) return { why: 'Not available for a ' + f + ' filter with a date range narrower than the report: the page holds ' + f + ' × ' + x + ' for the whole period only (per month it would exceed the page\'s size budget).' };
+    const months = monthSpan();
+    if (!months) return { why: 'Not available for a ' + f + ' filter with this date range: the page holds ' + f + ' × ' + x + ' per month; choose whole months.' };
+    // Monthly rows: [month, a, b, metrics…]; period rows: [a, b, metrics…].
+    const k = pair.monthly ? 1 : 0;
     pair.rows.forEach((r) => {
-      if (pair.daily && !inRange(r[0])) return;
+      if (pair.monthly && (r[0] < months[0] || r[0] > months[1])) return;
       const [mine, other] = a ? [r[k], r[k + 1]] : [r[k + 1], r[k]];
       if (mine === st.value) put(other, r, k + 2);
     });
     return { rows, logins: D.fields[x].logins && D.fields[f].logins };
+  }
+
+  // The months (indices of D.months) the date range covers whole — from the
+  // first day with events of a month to the last of one — or null.
+  function monthSpan() {
+    const n = D.days.length, m = (i) => D.days[i].slice(0, 7);
+    if (st.lo > st.hi) return [0, -1];
+    if (st.lo > 0 && m(st.lo - 1) === m(st.lo)) return null;
+    if (st.hi < n - 1 && m(st.hi + 1) === m(st.hi)) return null;
+    return [D.months.indexOf(m(st.lo)), D.months.indexOf(m(st.hi))];
   }
 
   function name(field, v) {
@@ -390,7 +402,7 @@
   function prepare(d) {
     d.total = expand(d.total, 1);
     for (const f of FIELDS) d.fields[f].cube = expand(d.fields[f].cube, 2);
-    for (const k in d.pairs) d.pairs[k].rows = expand(d.pairs[k].rows, d.pairs[k].daily ? 3 : 2);
+    for (const k in d.pairs) d.pairs[k].rows = expand(d.pairs[k].rows, d.pairs[k].monthly ? 3 : 2);
     d.cells.cube = expand(d.cells.cube, 2);
     return d;
   }

@@ -54,7 +54,7 @@ impl<'a> TransferKey<'a> {
             Key::Status => self.status.as_str(),
             Key::Module => self.module,
             Key::User => self.user,
-            Key::Client | Key::Country | Key::City | Key::Cell => "",
+            Key::Month | Key::Client | Key::Country | Key::City | Key::Cell => "",
         })
     }
 }
@@ -107,9 +107,9 @@ pub struct Sums {
     pub bytes: i64,
 }
 
-/// A row of the value rollup (`daily_values`): the day, the index of the
-/// set in [`VALUE_SETS`], and its one or two values (`""` for the second
-/// of a one-key set).
+/// A row of the value rollup (`daily_values`): the day (the first of the
+/// month for a pair), the index of the set in [`VALUE_SETS`], and its one
+/// or two values (`""` for the second of a one-key set).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ValueKey<'a> {
     /// UTC day number.
@@ -188,11 +188,14 @@ impl<'a> Deltas<'a> {
     /// Adds `m` to the row of every value set (of the sets with logins
     /// only, for a login).
     fn add_values(&mut self, day: i64, m: &Metrics, transfer: bool, f: impl Fn(Key) -> &'a str) {
+        let (y, mo, _) = crate::time::civil_from_days(day);
+        let month = crate::time::days_from_civil(y, mo, 1);
         for (set, keys) in VALUE_SETS.iter().enumerate() {
             if !transfer && !super::set_has_logins(keys) {
                 continue;
             }
             let v2 = keys.get(1).map_or("", |k| f(*k));
+            let day = if super::set_is_monthly(keys) { month } else { day };
             self.values.entry(ValueKey { day, set, v1: f(keys[0]), v2 }).or_default().add(m);
         }
     }

@@ -14,6 +14,8 @@ pub use deltas::{login_row, transfer_row, Deltas, LoginKey, Sums, TransferKey, V
 pub enum Key {
     /// UTC day `YYYY-MM-DD`.
     Day,
+    /// UTC month `YYYY-MM`.
+    Month,
     /// Login name.
     User,
     /// Protocol.
@@ -44,8 +46,9 @@ pub const CELL_CHARS: usize = 3;
 
 impl Key {
     /// Every key.
-    pub const ALL: [Key; 11] = [
+    pub const ALL: [Key; 12] = [
         Key::Day,
+        Key::Month,
         Key::User,
         Key::Protocol,
         Key::Direction,
@@ -62,6 +65,7 @@ impl Key {
     pub fn name(self) -> &'static str {
         match self {
             Key::Day => "day",
+            Key::Month => "month",
             Key::User => "user",
             Key::Protocol => "protocol",
             Key::Direction => "direction",
@@ -291,11 +295,13 @@ pub const TRANSFER_KEYS: [Key; 7] =
 /// order; the login outcome follows them (the login metrics split on it).
 pub const LOGIN_KEYS: [Key; 4] = [Key::Day, Key::Host, Key::Protocol, Key::User];
 
-/// The key sets of the per-day value rollup (`daily_values`): for each
-/// day and each value (or pair of values) of a set, every metric. Reports
-/// grouped by the day and one of these sets (in any order) read it: its
+/// The key sets of the value rollup (`daily_values`): for each day and
+/// each value of a one-key set, and for each month and each pair of values
+/// of a two-key set, every metric. Reports grouped by the day or month and
+/// a one-key set, or by the month and a pair (in any order), read it: its
 /// size depends on days × distinct values, not on traffic. The pairs are
-/// what drill-down by one field needs for the others.
+/// what drill-down by one field needs for the others; kept per month, as
+/// per day they would hold nearly a row per event where values are many.
 pub const VALUE_SETS: [&[Key]; 16] = [
     &[Key::User],
     &[Key::Host],
@@ -326,12 +332,25 @@ pub fn set_has_logins(set: &[Key]) -> bool {
     set.iter().all(|k| k.applies_to_logins())
 }
 
-/// The value set that answers a report by `keys`, and for each key but the
-/// day its column in the set (0 or 1). A report by the day alone, or by no
-/// key, reads the protocol set (every event has a protocol).
-pub fn value_set(keys: &[Key]) -> Option<(&'static [Key], Vec<Option<usize>>)> {
-    let fields: Vec<Key> = keys.iter().copied().filter(|k| *k != Key::Day).collect();
-    if keys.iter().filter(|k| **k == Key::Day).count() > 1 {
+/// Whether the rows of a value set are per month (the pairs), not per day.
+pub fn set_is_monthly(set: &[Key]) -> bool {
+    set.len() == 2
+}
+
+/// The value set that answers a report by `keys` over days `since..=until`,
+/// and for each key its column in the set (0 or 1; `None` for the day or
+/// month). A report by the day or month alone, or by no key, reads the
+/// protocol set (every event has a protocol). A pair answers reports by the
+/// month or none over whole months only (`since` a first, `until` a last
+/// day of a month, or open).
+pub fn value_set(
+    keys: &[Key],
+    since: Option<&str>,
+    until: Option<&str>,
+) -> Option<(&'static [Key], Vec<Option<usize>>)> {
+    let time = |k: &Key| matches!(k, Key::Day | Key::Month);
+    let fields: Vec<Key> = keys.iter().copied().filter(|k| !time(k)).collect();
+    if keys.iter().filter(|k| time(k)).count() > 1 {
         return None;
     }
     let set = if fields.is_empty() {
@@ -339,7 +358,15 @@ pub fn value_set(keys: &[Key]) -> Option<(&'static [Key], Vec<Option<usize>>)> {
     } else {
         VALUE_SETS.into_iter().find(|s| s.len() == fields.len() && fields.iter().all(|f| s.contains(f)))?
     };
-    let cols = keys.iter().map(|k| set.iter().position(|s| s == k).filter(|_| *k != Key::Day)).collect();
+    if set_is_monthly(set) {
+        let first = since.is_none_or(|d| d.ends_with("-01"));
+        let last =
+            until.is_none_or(|d| crate::time::parse_day(d).is_some_and(|n| crate::time::civil_from_days(n + 1).2 == 1));
+        if keys.contains(&Key::Day) || !first || !last {
+            return None;
+        }
+    }
+    let cols = keys.iter().map(|k| set.iter().position(|s| s == k).filter(|_| !time(k))).collect();
     Some((set, cols))
 }
 
@@ -464,26 +491,44 @@ mod tests {
     #[test]
     fn rollup_keys_decide_what_needs_raw_rows() {
         let raw: Vec<Key> = Key::ALL.into_iter().filter(|k| k.needs_raw()).collect();
-        assert_eq!(raw, [Key::Client, Key::Country, Key::City, Key::Cell]);
+        assert_eq!(raw, [Key::Month, Key::Client, Key::Country, Key::City, Key::Cell]);
         let logins: Vec<Key> = Key::ALL.into_iter().filter(|k| k.applies_to_logins()).collect();
         assert_eq!(
             logins,
-            [Key::Day, Key::User, Key::Protocol, Key::Host, Key::Client, Key::Country, Key::City, Key::Cell]
+            [
+                Key::Day,
+                Key::Month,
+                Key::User,
+                Key::Protocol,
+                Key::Host,
+                Key::Client,
+                Key::Country,
+                Key::City,
+                Key::Cell
+            ]
         );
     }
 
     #[test]
     fn value_sets_answer_the_day_and_one_set() {
-        let (set, cols) = value_set(&[Key::Day, Key::User]).unwrap();
+        let all = |keys: &[Key]| value_set(keys, None, None);
+        let (set, cols) = all(&[Key::Day, Key::User]).unwrap();
         assert_eq!((set_name(set), cols), ("user".to_string(), vec![None, Some(0)]));
-        let (set, cols) = value_set(&[Key::Country, Key::Day, Key::User]).unwrap();
+        let (set, cols) = all(&[Key::Country, Key::Month, Key::User]).unwrap();
         assert_eq!((set_name(set), cols), ("user,country".to_string(), vec![Some(1), None, Some(0)]));
-        let (set, cols) = value_set(&[Key::Day]).unwrap();
+        assert!(all(&[Key::Country, Key::Day, Key::User]).is_none(), "pairs are kept per month");
+        let (set, cols) = all(&[Key::Day]).unwrap();
         assert_eq!((set_name(set), cols), ("protocol".to_string(), vec![None]));
-        assert_eq!(value_set(&[]).map(|s| set_name(s.0)), Some("protocol".to_string()));
-        assert!(value_set(&[Key::Day, Key::Status]).is_none());
-        assert!(value_set(&[Key::User, Key::Host, Key::Module]).is_none());
-        assert!(value_set(&[Key::Day, Key::Day]).is_none());
+        assert_eq!(all(&[]).map(|s| set_name(s.0)), Some("protocol".to_string()));
+        assert!(all(&[Key::Day, Key::Status]).is_none());
+        assert!(all(&[Key::User, Key::Host, Key::Module]).is_none());
+        assert!(all(&[Key::Day, Key::Month]).is_none());
+        // Pairs over whole months only.
+        let pair = [Key::User, Key::Host];
+        assert!(value_set(&pair, Some("2026-02-01"), Some("2026-02-28")).is_some());
+        assert!(value_set(&pair, Some("2026-02-02"), None).is_none());
+        assert!(value_set(&pair, None, Some("2024-02-28")).is_none(), "2024 is a leap year");
+        assert!(value_set(&[Key::User], Some("2026-02-02"), Some("2026-02-03")).is_some());
         assert!(!set_has_logins(&[Key::Host, Key::Module]) && set_has_logins(&[Key::Cell]));
     }
 

@@ -30,6 +30,10 @@ pub(crate) struct Dialect {
     /// Rows of a rollup from the rebuild's first day on (the same
     /// parameter).
     pub rebuild_day: &'static str,
+    /// The month (`YYYY-MM`) of a rollup-typed day expression.
+    pub month_of: fn(&str) -> String,
+    /// The first day of the month of a rollup-typed day expression.
+    pub month_start: fn(&str) -> String,
     /// The client of a raw row (as [`Key::Client`] reports it).
     pub client: &'static str,
     /// End time of a transfer row in µs (a bigint).
@@ -77,7 +81,7 @@ impl Dialect {
     pub fn rollup_col(&self, k: Key) -> Option<&'static str> {
         Some(match k {
             Key::Day => self.rollup_day,
-            Key::Client | Key::Country | Key::City | Key::Cell => return None,
+            Key::Month | Key::Client | Key::Country | Key::City | Key::Cell => return None,
             k => self.raw_name(k),
         })
     }
@@ -96,6 +100,7 @@ impl Dialect {
     pub fn raw_col(&self, k: Key, time: &str) -> String {
         match k {
             Key::Day => (self.day_text)(time),
+            Key::Month => (self.month_of)(&(self.day_of)(time)),
             Key::Module => "COALESCE(module, '')".into(),
             Key::Client => self.client.into(),
             Key::Country => "COALESCE(country, '')".into(),
@@ -208,16 +213,19 @@ impl Dialect {
         self.values_insert_all(&selects)
     }
 
-    /// Rewrites `daily_values` for `r`'s events: the sets whose keys the
-    /// daily rollup `r` has from it (it keeps the days whose raw rows were
-    /// pruned), the others (country, cell) from the raw rows; from the
-    /// rebuild's first day on when `from_day`, else everything.
-    pub fn values_rebuild_sql(&self, r: &Rollup, from_day: bool) -> String {
+    /// Rewrites `daily_values` for `r`'s events, of the monthly sets (the
+    /// pairs) or of the others: the sets whose keys the daily rollup `r`
+    /// has from it (it keeps the days whose raw rows were pruned), the
+    /// others (country, cell) from the raw rows; from the rebuild's first
+    /// day on (a month's first day for the monthly sets) when `from_day`,
+    /// else everything.
+    pub fn values_rebuild_sql(&self, r: &Rollup, monthly: bool, from_day: bool) -> String {
         let raw_filter = if from_day { (self.rebuild_from)(self.time_of(r)) } else { String::new() };
         let day_filter = if from_day { self.rebuild_day } else { "" };
         let selects: Vec<String> = VALUE_SETS
             .iter()
             .filter(|set| r.raw == TRANSFERS.raw || super::set_has_logins(set))
+            .filter(|set| super::set_is_monthly(set) == monthly)
             .map(|set| {
                 if set.iter().all(|k| r.keys.contains(k)) {
                     self.values_select(r, set, r.table, day_filter, true)
@@ -246,7 +254,10 @@ impl Dialect {
             })
             .collect();
         let col = |k: Key| if rolled { self.rollup_name(k).to_string() } else { self.raw_col(k, time) };
-        let day = if rolled { "day".to_string() } else { (self.day_of)(time) };
+        let mut day = if rolled { "day".to_string() } else { (self.day_of)(time) };
+        if super::set_is_monthly(set) {
+            day = (self.month_start)(&day);
+        }
         let v2 = set.get(1).map_or("''".to_string(), |k| col(*k));
         let group = if set.len() == 2 { "2, 3, 4" } else { "2, 3" };
         let filter = if filter.is_empty() { String::new() } else { format!(" WHERE {filter}") };
@@ -273,11 +284,11 @@ impl Dialect {
     /// value rollup when the keys are the day and one of its sets, else from
     /// the rollup when every key is a rollup key; logins likewise.
     pub fn aggregate_sql(&self, q: &Aggregate) -> (String, Option<String>) {
-        if let Some((set, cols)) = super::value_set(&q.keys) {
+        if let Some((set, cols)) = super::value_set(&q.keys, q.since.as_deref(), q.until.as_deref()) {
             let logins = super::set_has_logins(set) && q.keys.iter().all(|k| k.applies_to_logins());
             return (
-                self.values_sql(set, &cols, &Metric::TRANSFERS),
-                logins.then(|| self.values_sql(set, &cols, &Metric::LOGINS)),
+                self.values_sql(set, &q.keys, &cols, &Metric::TRANSFERS),
+                logins.then(|| self.values_sql(set, &q.keys, &cols, &Metric::LOGINS)),
             );
         }
         let transfers = self.group_sql(q, &TRANSFERS, &Metric::TRANSFERS);
@@ -285,13 +296,15 @@ impl Dialect {
         (transfers, logins)
     }
 
-    fn values_sql(&self, set: &[Key], cols: &[Option<usize>], metrics: &[Metric]) -> String {
-        let cols: Vec<&str> = cols
+    fn values_sql(&self, set: &[Key], keys: &[Key], cols: &[Option<usize>], metrics: &[Metric]) -> String {
+        let cols: Vec<String> = keys
             .iter()
-            .map(|c| match c {
-                None => self.rollup_day,
-                Some(0) => "v1",
-                Some(_) => "v2",
+            .zip(cols)
+            .map(|(k, c)| match c {
+                None if *k == Key::Month => (self.month_of)("day"),
+                None => self.rollup_day.to_string(),
+                Some(0) => "v1".to_string(),
+                Some(_) => "v2".to_string(),
             })
             .collect();
         let select_keys = if cols.is_empty() { "''".to_string() } else { cols.join(", ") };
@@ -449,11 +462,16 @@ mod tests {
 
     #[test]
     fn report_queries_use_the_rollups_when_the_keys_allow() {
-        let q = Aggregate { keys: vec![Key::Day, Key::User, Key::Host], since: None, until: None };
+        let q = Aggregate { keys: vec![Key::Month, Key::User, Key::Host], since: None, until: None };
         let (t, l) = SQLITE.aggregate_sql(&q);
-        assert!(t.starts_with("SELECT day, v1, v2, SUM(transfers), SUM(completed), "), "{t}");
-        assert!(t.ends_with("FROM daily_values WHERE field = 'user,host' AND (?1 IS NULL OR day >= ?1) AND (?2 IS NULL OR day <= ?2) AND coalesce(?3, ?4, 0) IS NOT NULL GROUP BY day, v1, v2"), "{t}");
-        assert!(l.unwrap().starts_with("SELECT day, v1, v2, SUM(logins_ok), SUM(logins_failed) FROM daily_values "));
+        assert!(t.starts_with("SELECT substr(day, 1, 7), v1, v2, SUM(transfers), SUM(completed), "), "{t}");
+        assert!(t.ends_with("FROM daily_values WHERE field = 'user,host' AND (?1 IS NULL OR day >= ?1) AND (?2 IS NULL OR day <= ?2) AND coalesce(?3, ?4, 0) IS NOT NULL GROUP BY substr(day, 1, 7), v1, v2"), "{t}");
+        assert!(l
+            .unwrap()
+            .starts_with("SELECT substr(day, 1, 7), v1, v2, SUM(logins_ok), SUM(logins_failed) FROM daily_values "));
+        // Not over part of a month: from the raw rows.
+        let q = Aggregate { keys: q.keys, since: Some("2026-03-02".into()), until: None };
+        assert!(SQLITE.aggregate_sql(&q).0.contains(" FROM transfers WHERE "));
         let q = Aggregate { keys: vec![Key::Module, Key::Day], since: None, until: None };
         let (t, l) = PG.aggregate_sql(&q);
         assert!(t.starts_with("SELECT v1, to_char(day, 'YYYY-MM-DD'), SUM(transfers)::bigint, "), "{t}");
@@ -482,29 +500,31 @@ mod tests {
     fn value_rollup_sql() {
         let sql = SQLITE.values_roll_sql(&LOGINS, "logins", "time_us >= ?1");
         assert!(sql.starts_with("INSERT INTO daily_values AS d (field, day, v1, v2, transfers, completed, "), "{sql}");
-        assert!(sql.contains("SELECT 'user,country', date(time_us / 1000000, 'unixepoch'), user, COALESCE(country, ''), 0, 0, 0, 0, 0, 0, 0, 0, 0, SUM(CASE WHEN outcome = 'ok' THEN 1 ELSE 0 END), SUM(CASE WHEN outcome <> 'ok' THEN 1 ELSE 0 END) FROM logins WHERE time_us >= ?1 GROUP BY 2, 3, 4 UNION ALL "), "{sql}");
+        assert!(sql.contains("SELECT 'user,country', date(date(time_us / 1000000, 'unixepoch'), 'start of month'), user, COALESCE(country, ''), 0, 0, 0, 0, 0, 0, 0, 0, 0, SUM(CASE WHEN outcome = 'ok' THEN 1 ELSE 0 END), SUM(CASE WHEN outcome <> 'ok' THEN 1 ELSE 0 END) FROM logins WHERE time_us >= ?1 GROUP BY 2, 3, 4 UNION ALL "), "{sql}");
         assert!(!sql.contains("'module"), "logins have no module: {sql}");
         assert!(sql.ends_with(") AS r WHERE true ON CONFLICT (field, day, v1, v2) DO UPDATE SET transfers = d.transfers + excluded.transfers, completed = d.completed + excluded.completed, interrupted = d.interrupted + excluded.interrupted, failed = d.failed + excluded.failed, uploads = d.uploads + excluded.uploads, downloads = d.downloads + excluded.downloads, bytes_up = d.bytes_up + excluded.bytes_up, bytes_down = d.bytes_down + excluded.bytes_down, deletes = d.deletes + excluded.deletes, logins_ok = d.logins_ok + excluded.logins_ok, logins_failed = d.logins_failed + excluded.logins_failed"), "{sql}");
         let sql = PG.values_roll_sql(&TRANSFERS, "ins", "");
         assert!(sql.contains("SELECT 'cell', (end_ts AT TIME ZONE 'UTC')::date, COALESCE(substr(geohash, 1, 3), ''), '', SUM(CASE WHEN direction <> 'delete' THEN 1 ELSE 0 END)::bigint, "), "{sql}");
         assert_eq!(sql.matches(" UNION ALL ").count(), VALUE_SETS.len() - 1);
         // A rebuild takes what the daily rollups have from them.
-        let sql = SQLITE.values_rebuild_sql(&TRANSFERS, true);
-        assert!(sql.contains("SELECT 'user,host', day, user, server_host, SUM(CASE WHEN direction <> 'delete' THEN transfers ELSE 0 END), "), "{sql}");
-        assert!(
-            sql.contains(
-                " FROM daily_transfers WHERE day >= date(?1 / 1000000, 'unixepoch') GROUP BY 2, 3, 4 UNION ALL "
-            ),
-            "{sql}"
-        );
-        assert!(
-            sql.contains("SELECT 'country', date(end_us / 1000000, 'unixepoch'), COALESCE(country, ''), '', "),
-            "{sql}"
-        );
+        let sql = SQLITE.values_rebuild_sql(&TRANSFERS, true, true);
+        let pair = "SELECT 'user,host', date(day, 'start of month'), user, server_host, SUM(CASE WHEN direction <> 'delete' THEN transfers ELSE 0 END), ";
+        assert!(sql.contains(pair), "{sql}");
+        let rolled = " FROM daily_transfers WHERE day >= date(?1 / 1000000, 'unixepoch') GROUP BY 2, 3, 4 UNION ALL ";
+        assert!(sql.contains(rolled), "{sql}");
+        let raw = "SELECT 'user,country', date(date(end_us / 1000000, 'unixepoch'), 'start of month'), user, ";
+        assert!(sql.contains(raw), "{sql}");
+        assert!(sql.contains(" FROM transfers WHERE end_us >= ?1 GROUP BY 2, 3, 4 UNION ALL "), "{sql}");
+        assert!(!sql.contains("'user', "), "one-key sets apart: {sql}");
+        let sql = SQLITE.values_rebuild_sql(&TRANSFERS, false, true);
+        let raw = "SELECT 'country', date(end_us / 1000000, 'unixepoch'), COALESCE(country, ''), '', ";
+        assert!(sql.contains(raw), "{sql}");
         assert!(sql.contains(" FROM transfers WHERE end_us >= ?1 GROUP BY 2, 3 UNION ALL "), "{sql}");
-        let sql = PG.values_rebuild_sql(&LOGINS, false);
+        let sql = PG.values_rebuild_sql(&LOGINS, false, false);
         assert!(sql.contains("SELECT 'protocol', day, protocol, '', 0::bigint, "), "{sql}");
         assert!(sql.contains("SUM(CASE WHEN outcome = 'ok' THEN logins ELSE 0 END)::bigint"), "{sql}");
         assert!(!sql.contains(" WHERE day") && !sql.contains("$1"), "{sql}");
+        let sql = PG.values_rebuild_sql(&LOGINS, true, false);
+        assert!(sql.contains("SELECT 'user,host', date_trunc('month', day)::date, username, server_host, "), "{sql}");
     }
 }

@@ -157,12 +157,13 @@ fn numbers_identical_to_json() {
     let users = data["fields"]["user"]["values"].as_array().unwrap();
     let countries = data["fields"]["country"]["values"].as_array().unwrap();
     let pair = &data["pairs"]["user|country"];
-    assert_eq!(pair["daily"], true, "a small store's pairs are embedded per day");
+    assert_eq!(pair["monthly"], true, "a small store's pairs are embedded per month");
+    let months = data["months"].as_array().unwrap();
     let mut sums: std::collections::BTreeMap<Vec<String>, Vec<u64>> = Default::default();
     for r in pair["rows"].as_array().unwrap() {
         let r = r.as_array().unwrap();
         let key = vec![
-            days[r[0].as_u64().unwrap() as usize].as_str().unwrap().to_string(),
+            months[r[0].as_u64().unwrap() as usize].as_str().unwrap().to_string(),
             users[r[1].as_u64().unwrap() as usize].as_str().unwrap().to_string(),
             countries[r[2].as_u64().unwrap() as usize].as_str().unwrap().to_string(),
         ];
@@ -170,10 +171,10 @@ fn numbers_identical_to_json() {
         s.iter_mut().zip(metrics(&r[3..])).for_each(|(a, b)| *a += b);
     }
     let pair: Vec<(Vec<String>, Vec<u64>)> = sums.into_iter().filter(|(_, m)| m.iter().any(|x| *x != 0)).collect();
-    assert_eq!(pair, json_rows(&env, "day,user,country"));
+    assert_eq!(pair, json_rows(&env, "month,user,country"));
     // The JSON report reads the same value rollup: check it against the raw
     // events (a grouping no rollup has, summed back).
-    assert_eq!(json_rows(&env, "day,user,country"), folded(&env, "day,user,country,client", 3));
+    assert_eq!(json_rows(&env, "month,user,country"), folded(&env, "month,user,country,client", 3));
     assert_eq!(json_rows(&env, "country"), folded(&env, "country,city", 1));
     assert_eq!(json_rows(&env, "day,module"), folded(&env, "day,module,client", 2));
     assert_eq!(json_rows(&env, "day"), folded(&env, "day,client", 1));
@@ -353,10 +354,10 @@ fn renders_and_filters_in_chromium() {
     let dom = browse(&bin, &env, &format!("{url}#from=2026-03-01&to=2026-03-01"), "--dump-dom");
     assert_eq!(card(&dom, "transfers"), d["transfers"].as_u64());
 
-    // A field filter with a narrower date range still ranks the other
-    // fields (from the per-day pairs): a located user's countries on one
-    // day.
-    let rows = env.report_json("day,user,country");
+    // A field filter with a narrower date range of whole months still
+    // ranks the other fields (from the per-month pairs): a located user's
+    // countries in one month.
+    let rows = env.report_json("month,user,country");
     let r = rows
         .as_array()
         .unwrap()
@@ -368,15 +369,24 @@ fn renders_and_filters_in_chromium() {
             }
         })
         .expect("a located user");
-    let (day, cc, user) = (r["day"].as_str().unwrap(), r["country"].as_str().unwrap(), r["user"].as_str().unwrap());
-    let days = env.report_json("day");
-    assert!(days.as_array().unwrap().len() > 1, "the range is narrower than the report");
-    let dom = browse(&bin, &env, &format!("{url}#from={day}&to={day}&user={user}"), "--dump-dom");
+    let (month, cc, user) = (r["month"].as_str().unwrap(), r["country"].as_str().unwrap(), r["user"].as_str().unwrap());
+    let months = env.report_json("month");
+    assert!(months.as_array().unwrap().len() > 1, "the range is narrower than the report");
+    let range = format!("from={month}-01&to={month}-31&user={user}");
+    let dom = browse(&bin, &env, &format!("{url}#{range}"), "--dump-dom");
     let panel = section(&dom, "panel-country");
     assert!(!panel.contains("Not available"), "{panel}");
     assert!(panel.contains(&format!(">{cc}</td><td>{}</td>", r["transfers"])), "{panel}");
     let panel = section(&dom, "panel-host");
     assert!(!panel.contains("Not available") && panel.contains("<table>"), "{panel}");
+    // Part of a month (a day before the month's first day with events):
+    // the page says it cannot rank the other fields exactly.
+    let days = env.report_json("day");
+    let days: Vec<&str> = days.as_array().unwrap().iter().map(|d| d["day"].as_str().unwrap()).collect();
+    if let Some(w) = days.windows(2).find(|w| w[0][..7] == w[1][..7]) {
+        let dom = browse(&bin, &env, &format!("{url}#from={}&to={}&user={user}", w[1], w[1]), "--dump-dom");
+        assert!(section(&dom, "panel-country").contains("choose whole months"));
+    }
 
     // The map's dots: one per geohash cell of 3 characters with events.
     let dom = browse(&bin, &env, &url, "--dump-dom");

@@ -81,13 +81,15 @@ pub fn sqlite_rollups_match_raw(db: &Path) {
     assert!(!raw.is_empty());
     assert_eq!(raw, roll, "daily_logins differs from the raw rows");
     // The value rollup, for a one-key set and a pair, transfers and logins.
-    for (field, v1, v2) in
-        [("cell", "COALESCE(substr(geohash, 1, 3), '')", "''"), ("user,country", "user", "COALESCE(country, '')")]
-    {
+    // (Pairs are kept per month.)
+    for (field, v1, v2, month) in [
+        ("cell", "COALESCE(substr(geohash, 1, 3), '')", "''", ""),
+        ("user,country", "user", "COALESCE(country, '')", ", 'start of month'"),
+    ] {
         let raw = q(&format!(
-            "SELECT d || '/' || a || '/' || b, SUM(t), SUM(l) FROM (SELECT date(end_us / 1000000, 'unixepoch') AS d, \
-             {v1} AS a, {v2} AS b, direction <> 'delete' AS t, 0 AS l FROM transfers UNION ALL \
-             SELECT date(time_us / 1000000, 'unixepoch'), {v1}, {v2}, 0, 1 FROM logins) GROUP BY 1 ORDER BY 1"
+            "SELECT d || '/' || a || '/' || b, SUM(t), SUM(l) FROM (SELECT date(end_us / 1000000, 'unixepoch'{month}) \
+             AS d, {v1} AS a, {v2} AS b, direction <> 'delete' AS t, 0 AS l FROM transfers UNION ALL \
+             SELECT date(time_us / 1000000, 'unixepoch'{month}), {v1}, {v2}, 0, 1 FROM logins) GROUP BY 1 ORDER BY 1"
         ));
         let roll = q(&format!(
             "SELECT day || '/' || v1 || '/' || v2, SUM(transfers), SUM(logins_ok + logins_failed) FROM daily_values \
@@ -164,14 +166,16 @@ impl Store for PgDb {
              client_host) FROM logins) EXCEPT SELECT * FROM daily_clients)) d WHERE true",
         );
         assert_eq!(diff, "0", "daily_clients differs from the raw rows");
-        for (field, v1, v2) in [
-            ("cell", "COALESCE(substr(geohash, 1, 3), '')", "''"),
-            ("user,country", "username", "COALESCE(country, '')"),
+        // (Pairs are kept per month.)
+        for (field, v1, v2, unit) in [
+            ("cell", "COALESCE(substr(geohash, 1, 3), '')", "''", "day"),
+            ("user,country", "username", "COALESCE(country, '')", "month"),
         ] {
             let raw = format!(
-                "SELECT d, a, b, SUM(t)::bigint, SUM(l)::bigint FROM (SELECT (end_ts AT TIME ZONE 'UTC')::date AS d, \
-                 {v1} AS a, {v2} AS b, (direction <> 'delete')::int AS t, 0 AS l FROM transfers UNION ALL \
-                 SELECT (time_ts AT TIME ZONE 'UTC')::date, {v1}, {v2}, 0, 1 FROM logins) r GROUP BY 1, 2, 3"
+                "SELECT d, a, b, SUM(t)::bigint, SUM(l)::bigint FROM (SELECT date_trunc('{unit}', end_ts AT TIME ZONE \
+                 'UTC')::date AS d, {v1} AS a, {v2} AS b, (direction <> 'delete')::int AS t, 0 AS l FROM transfers \
+                 UNION ALL SELECT date_trunc('{unit}', time_ts AT TIME ZONE 'UTC')::date, {v1}, {v2}, 0, 1 FROM logins) r \
+                 GROUP BY 1, 2, 3"
             );
             let roll = format!(
                 "SELECT day, v1, v2, transfers, logins_ok + logins_failed FROM daily_values WHERE field = '{field}'"

@@ -107,7 +107,6 @@ impl Admin for PgStore {
             "DELETE FROM daily_transfers WHERE day >= $1::text::date",
             "DELETE FROM daily_logins WHERE day >= $1::text::date",
             "DELETE FROM daily_clients WHERE day >= $1::text::date",
-            "DELETE FROM daily_values WHERE day >= $1::text::date",
         ] {
             tx.execute(sql, &[&since]).map_err(err("clear rollups"))?;
         }

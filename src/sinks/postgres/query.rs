@@ -24,6 +24,8 @@ pub(crate) const DIALECT: Dialect = Dialect {
     },
     rebuild_from: |col| format!("{col} >= ($1::text::date)::timestamp AT TIME ZONE 'UTC'"),
     rebuild_day: "day >= $1::text::date",
+    month_of: |d| format!("to_char({d}, 'YYYY-MM')"),
+    month_start: |d| format!("date_trunc('month', {d})::date"),
     client: "COALESCE(abbrev(client_ip), client_hash, client_host, '')",
     transfer_us: "(extract(epoch FROM end_ts) * 1000000)::bigint",
     limit: "$3",

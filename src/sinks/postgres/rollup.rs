@@ -109,16 +109,27 @@ pub(super) fn rebuild(tx: &mut Transaction<'_>, since: &str) -> Result<u64, ::po
     Ok(written + roll_values(tx, Some(since))?)
 }
 
-/// Adds the value rollup of the days from `since` on (`None`: all), the
-/// daily rollups being complete for those days; returns the rows written.
+/// Rewrites the value rollup of the days from `since` on, and of its whole
+/// month for the monthly sets (`None`: fills it all), the daily rollups
+/// being complete for those days; returns the rows written.
 pub(super) fn roll_values(tx: &mut Transaction<'_>, since: Option<&str>) -> Result<u64, ::postgres::Error> {
     let mut written = 0;
-    for r in [&TRANSFERS, &LOGINS] {
-        let sql = DIALECT.values_rebuild_sql(r, since.is_some());
-        written += match since {
-            Some(day) => tx.execute(&sql, &[&day])?,
-            None => tx.execute(&sql, &[])?,
-        };
+    for monthly in [false, true] {
+        let from = since.map(|d| if monthly { format!("{}-01", d.get(..7).unwrap_or(d)) } else { d.to_string() });
+        if let Some(from) = &from {
+            let sets = if monthly { "LIKE" } else { "NOT LIKE" };
+            tx.execute(
+                &format!("DELETE FROM daily_values WHERE day >= $1::text::date AND field {sets} '%,%'"),
+                &[from],
+            )?;
+        }
+        for r in [&TRANSFERS, &LOGINS] {
+            let sql = DIALECT.values_rebuild_sql(r, monthly, from.is_some());
+            written += match &from {
+                Some(from) => tx.execute(&sql, &[from])?,
+                None => tx.execute(&sql, &[])?,
+            };
+        }
     }
     Ok(written)
 }

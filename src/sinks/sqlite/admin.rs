@@ -71,28 +71,43 @@ impl Admin for SqliteStore {
         }
         tx.execute("DELETE FROM daily_transfers WHERE day >= ?1", [since]).map_err(err_at(&path, "clear rollups"))?;
         tx.execute("DELETE FROM daily_logins WHERE day >= ?1", [since]).map_err(err_at(&path, "clear rollups"))?;
-        tx.execute("DELETE FROM daily_values WHERE day >= ?1", [since]).map_err(err_at(&path, "clear rollups"))?;
-        tx.execute("DELETE FROM daily_clients WHERE day >= ?1", [since]).map_err(err_at(&path, "clear rollups"))?;
         let mut written = 0;
         for r in [&rollup::sql::TRANSFERS, &rollup::sql::LOGINS] {
             written +=
                 tx.execute(&DIALECT.rebuild_sql(r), [since_us]).map_err(err_at(&path, "rebuild rollups"))? as u64;
         }
-        written += roll_values(&tx, Some(since_us)).map_err(err_at(&path, "rebuild rollups"))?;
+        written += roll_values(&tx, Some(since)).map_err(err_at(&path, "rebuild rollups"))?;
         tx.commit().map_err(err_at(&path, "commit rebuild"))?;
         Ok(written)
     }
 }
 
-/// Adds the value rollup and the daily clients of the days from `since_us`
-/// on (`None`: all), the daily rollups being complete for those days.
-pub(super) fn roll_values(conn: &Connection, since_us: Option<i64>) -> rusqlite::Result<u64> {
+/// Rewrites the value rollup and the daily clients of the days from `since`
+/// (`YYYY-MM-DD`) on, and of its whole month for the monthly sets (`None`:
+/// fills them all), the daily rollups being complete for those days.
+pub(super) fn roll_values(conn: &Connection, since: Option<&str>) -> rusqlite::Result<u64> {
+    let us = |day: &str| crate::time::parse_day(day).map_or(i64::MIN, |d| d * 86_400_000_000);
     let mut written = 0;
-    let since = since_us.unwrap_or(i64::MIN);
+    for monthly in [false, true] {
+        let from = since.map(|d| if monthly { format!("{}-01", d.get(..7).unwrap_or(d)) } else { d.to_string() });
+        if let Some(from) = &from {
+            let sets = if monthly { "LIKE" } else { "NOT LIKE" };
+            conn.execute(&format!("DELETE FROM daily_values WHERE day >= ?1 AND field {sets} '%,%'"), [from])?;
+        }
+        for r in [&rollup::sql::TRANSFERS, &rollup::sql::LOGINS] {
+            let sql = DIALECT.values_rebuild_sql(r, monthly, from.is_some());
+            written += match &from {
+                Some(from) => conn.execute(&sql, [us(from)])?,
+                None => conn.execute(&sql, [])?,
+            } as u64;
+        }
+    }
+    let since = since.map_or(i64::MIN, us);
+    if since > i64::MIN {
+        conn.execute("DELETE FROM daily_clients WHERE day >= date(?1 / 1000000, 'unixepoch')", [since])?;
+    }
     for r in [&rollup::sql::TRANSFERS, &rollup::sql::LOGINS] {
         let time = DIALECT.time_of(r);
-        let sql = DIALECT.values_rebuild_sql(r, since_us.is_some());
-        written += if since_us.is_some() { conn.execute(&sql, [since])? } else { conn.execute(&sql, [])? } as u64;
         written += conn.execute(
             &format!(
                 "INSERT OR IGNORE INTO daily_clients (client, day) SELECT {CLIENT}, {} FROM {} WHERE {} AND {CLIENT} <> ''",

@@ -24,6 +24,8 @@ pub(crate) const DIALECT: Dialect = Dialect {
     },
     rebuild_from: |col| format!("{col} >= ?1"),
     rebuild_day: "day >= date(?1 / 1000000, 'unixepoch')",
+    month_of: |d| format!("substr({d}, 1, 7)"),
+    month_start: |d| format!("date({d}, 'start of month')"),
     client: "COALESCE(client_ip, client_hash, client_host, '')",
     transfer_us: "end_us",
     limit: "?5",
