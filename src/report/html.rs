@@ -302,8 +302,8 @@ pub fn collect(store: &mut dyn Store, since: Option<&str>, until: Option<&str>) 
 
 /// The map's dots: the [`TOP_CELLS`] busiest geohash cells of the period
 /// (transfers and logins), each with its centre on the map (`x`, `y` in
-/// the outline's 720 × 300 equirectangular units) and its per-day metrics
-/// (`[day, cell, metrics…]`).
+/// the outline's 720 × 300 equirectangular units), and per day
+/// `[day, cell, transfers, logins]`.
 fn cells(groups: &[Group], di: &dyn Fn(&str) -> Option<usize>) -> Value {
     let totals = fold(groups, |g| g.keys[1].clone());
     let w = |m: &Metrics| m.transfers + m.deletes + m.logins_ok + m.logins_failed;
@@ -323,10 +323,8 @@ fn cells(groups: &[Group], di: &dyn Fn(&str) -> Option<usize>) -> Value {
     let cube: Vec<Value> = groups
         .iter()
         .filter_map(|g| {
-            let (d, c) = (di(&g.keys[0])?, *index.get(g.keys[1].as_str())?);
-            let mut row = vec![Value::from(d), Value::from(c)];
-            row.extend(metric_array(&g.metrics).as_array().cloned().unwrap_or_default());
-            Some(Value::from(row))
+            let (d, c, m) = (di(&g.keys[0])?, *index.get(g.keys[1].as_str())?, &g.metrics);
+            Some(json!([d, c, m.transfers, m.logins_ok + m.logins_failed]))
         })
         .collect();
     json!({ "limit": TOP_CELLS, "chars": crate::rollup::CELL_CHARS, "at": at, "cube": cube })

@@ -272,16 +272,17 @@
     $('map-note').textContent = r && r.why ? r.why + ' ' + note : note;
     if (st.field) return;
     const sums = new Map();
-    D.cells.cube.forEach((c) => { if (inRange(c[0])) sums.set(c[1], add(sums.get(c[1]) || zero(), c, 2)); });
+    // Rows: [day, cell, transfers, logins].
+    D.cells.cube.forEach((c) => { if (inRange(c[0])) sums.set(c[1], add(sums.get(c[1]) || [0, 0], c, 2)); });
     let top = 0;
-    sums.forEach((m) => { top = Math.max(top, m[T] + m[LOK] + m[LFAIL]); });
+    sums.forEach((m) => { top = Math.max(top, m[0] + m[1]); });
     sums.forEach((m, i) => {
-      const w = m[T] + m[LOK] + m[LFAIL];
+      const w = m[0] + m[1];
       if (!w) return;
       const [cell, x, y] = D.cells.at[i];
       const c = dots.appendChild(sel('circle', { cx: x, cy: y, r: (1 + 5 * Math.sqrt(w / top)).toFixed(2), class: 'dot' }));
       c.dataset.cell = cell;
-      c.appendChild(sel('title', {})).textContent = 'Region ' + cell + ': ' + num(m[T]) + ' transfers, ' + num(m[LOK] + m[LFAIL]) + ' logins';
+      c.appendChild(sel('title', {})).textContent = 'Region ' + cell + ': ' + num(m[0]) + ' transfers, ' + num(m[1]) + ' logins';
     });
   }
 
@@ -403,7 +404,6 @@
     d.total = expand(d.total, 1);
     for (const f of FIELDS) d.fields[f].cube = expand(d.fields[f].cube, 2);
     for (const k in d.pairs) d.pairs[k].rows = expand(d.pairs[k].rows, d.pairs[k].monthly ? 3 : 2);
-    d.cells.cube = expand(d.cells.cube, 2);
     return d;
   }
 
