@@ -24,7 +24,7 @@
 //!   more than [`PAIR_ROWS`] such rows is embedded for the whole period
 //!   instead (value × value);
 //! * the [`TOP_CELLS`] busiest geohash cells ([`Key::Cell`], 3 characters)
-//!   per day, drawn as dots on the map;
+//!   per month, drawn as dots on the map;
 //! * the [`TOP_FILES`] most transferred files and the [`FAILING_CLIENTS`]
 //!   clients with the most failed logins, per day; the [`RECENT_FAILED`]
 //!   latest interrupted or failed transfers; the distinct clients of the
@@ -40,6 +40,7 @@
 //!   field is the country) — the other field panels over the whole period
 //!   only for a pair embedded for the whole period; other ranges: the
 //!   totals, the daily charts and the failed transfers;
+//! * the map's dots: no field filter, the whole period or whole months;
 //! * distinct clients: the whole period without a filter only.
 //!
 //! Log-derived text is passed through [`sanitize`] and then either escaped
@@ -68,7 +69,7 @@ pub const RECENT_FAILED: u32 = 200;
 /// Most pair rows (month × value × value) embedded per month for one pair
 /// of fields; a pair with more is embedded for the whole period only (the
 /// page then answers a filter by one of them over the whole period only).
-pub const PAIR_ROWS: usize = 6_000;
+pub const PAIR_ROWS: usize = 1_500;
 /// Geohash cells on the map (the busiest of the period).
 pub const TOP_CELLS: usize = 400;
 
@@ -238,7 +239,7 @@ pub fn collect(store: &mut dyn Store, since: Option<&str>, until: Option<&str>) 
             pairs.insert(format!("{}|{}", a.name(), b.name()), value);
         }
     }
-    let cells = cells(&agg(&[Key::Day, Key::Cell])?, &di);
+    let cells = cells(&agg(&[Key::Month, Key::Cell])?, &|m| month_idx.get(m).copied());
     let clients = store.distinct_clients(since, until)?;
 
     let ranked = |mut rows: Vec<crate::rollup::DayCount>, limit: u32, files: bool| {
@@ -302,9 +303,9 @@ pub fn collect(store: &mut dyn Store, since: Option<&str>, until: Option<&str>) 
 
 /// The map's dots: the [`TOP_CELLS`] busiest geohash cells of the period
 /// (transfers and logins), each with its centre on the map (`x`, `y` in
-/// the outline's 720 × 300 equirectangular units), and per day
-/// `[day, cell, transfers, logins]`.
-fn cells(groups: &[Group], di: &dyn Fn(&str) -> Option<usize>) -> Value {
+/// the outline's 720 × 300 equirectangular units), and per month
+/// `[month, cell, transfers, logins]` (per day they would double the page).
+fn cells(groups: &[Group], month: &dyn Fn(&str) -> Option<usize>) -> Value {
     let totals = fold(groups, |g| g.keys[1].clone());
     let w = |m: &Metrics| m.transfers + m.deletes + m.logins_ok + m.logins_failed;
     let mut ranked: Vec<(&String, (f64, f64), u64)> =
@@ -323,7 +324,7 @@ fn cells(groups: &[Group], di: &dyn Fn(&str) -> Option<usize>) -> Value {
     let cube: Vec<Value> = groups
         .iter()
         .filter_map(|g| {
-            let (d, c, m) = (di(&g.keys[0])?, *index.get(g.keys[1].as_str())?, &g.metrics);
+            let (d, c, m) = (month(&g.keys[0])?, *index.get(g.keys[1].as_str())?, &g.metrics);
             Some(json!([d, c, m.transfers, m.logins_ok + m.logins_failed]))
         })
         .collect();

@@ -267,13 +267,15 @@
     });
     const dots = dotsLayer();
     let note = 'Shade: transfers and logins of clients located by GeoIP; click a country to filter.';
+    const months = monthSpan();
     if (st.field) note += ' Region dots are drawn without a field filter only.';
+    else if (!months) note += ' Region dots are held per month: choose whole months to see them.';
     else if (D.cells.at.length) note += ' Dots: the ' + D.cells.at.length + ' busiest regions (geohash cells of ' + D.cells.chars + ' characters, about 156 km) of the period' + (D.cells.at.length >= D.cells.limit ? ' (the page holds ' + D.cells.limit + ')' : '') + '.';
     $('map-note').textContent = r && r.why ? r.why + ' ' + note : note;
-    if (st.field) return;
+    if (st.field || !months) return;
     const sums = new Map();
-    // Rows: [day, cell, transfers, logins].
-    D.cells.cube.forEach((c) => { if (inRange(c[0])) sums.set(c[1], add(sums.get(c[1]) || [0, 0], c, 2)); });
+    // Rows: [month, cell, transfers, logins].
+    D.cells.cube.forEach((c) => { if (c[0] >= months[0] && c[0] <= months[1]) sums.set(c[1], add(sums.get(c[1]) || [0, 0], c, 2)); });
     let top = 0;
     sums.forEach((m) => { top = Math.max(top, m[0] + m[1]); });
     sums.forEach((m, i) => {
