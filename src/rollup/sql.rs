@@ -166,6 +166,11 @@ impl Dialect {
     /// The rollup rows of the raw rows of `from` (a table or a CTE with
     /// the [`Dialect::raw_columns`]) that meet `filter` (`""` for all).
     pub fn roll_select(&self, r: &Rollup, from: &str, filter: &str) -> String {
+        self.signed_roll_select(r, from, filter, "")
+    }
+
+    /// [`Dialect::roll_select`] with `sign` (`""` or `"-"`) before each sum.
+    fn signed_roll_select(&self, r: &Rollup, from: &str, filter: &str, sign: &str) -> String {
         let time = self.time_of(r);
         let mut cols: Vec<String> =
             r.keys.iter().map(|k| if *k == Key::Day { (self.day_of)(time) } else { self.raw_col(*k, time) }).collect();
@@ -173,9 +178,9 @@ impl Dialect {
         let n = cols.len();
         cols.extend(r.values.iter().map(|(_, v)| {
             if v.starts_with("SUM") {
-                format!("{v}{}", self.cast)
+                format!("{sign}{v}{}", self.cast)
             } else {
-                v.to_string()
+                format!("{sign}{v}")
             }
         }));
         let group: Vec<String> = (1..=n).map(|i| i.to_string()).collect();
@@ -205,10 +210,35 @@ impl Dialect {
     /// table, or a CTE with the columns of `r.raw`) that meet `filter`
     /// (`""` for all): one `GROUP BY` per set of [`VALUE_SETS`].
     pub fn values_roll_sql(&self, r: &Rollup, from: &str, filter: &str) -> String {
+        self.signed_values_roll_sql(r, from, filter, "")
+    }
+
+    /// Subtracts from `daily_values` the value rows of the raw rows of `r`
+    /// that meet `filter` (before they are deleted), as
+    /// [`Dialect::unroll_sql`] does for a daily rollup; rows of nothing are
+    /// left with zeros (see [`Dialect::values_drop_empty_sql`]).
+    pub fn values_unroll_sql(&self, r: &Rollup, filter: &str) -> String {
+        self.signed_values_roll_sql(r, r.raw, filter, "-")
+    }
+
+    /// Deletes the `daily_values` rows that count nothing (after
+    /// [`Dialect::values_unroll_sql`]): every event counts a transfer, a
+    /// deletion or a login.
+    pub fn values_drop_empty_sql(&self) -> String {
+        let nothing: Vec<String> = [Metric::Transfers, Metric::Deletes, Metric::LoginsOk, Metric::LoginsFailed]
+            .iter()
+            .map(|m| format!("{} = 0", m.name()))
+            .collect();
+        format!("DELETE FROM daily_values WHERE {}", nothing.join(" AND "))
+    }
+
+    /// [`Dialect::values_roll_sql`] with `sign` (`""` or `"-"`) before
+    /// every sum.
+    fn signed_values_roll_sql(&self, r: &Rollup, from: &str, filter: &str, sign: &str) -> String {
         let selects: Vec<String> = VALUE_SETS
             .iter()
             .filter(|set| r.raw == TRANSFERS.raw || super::set_has_logins(set))
-            .map(|set| self.values_select(r, set, from, filter, false))
+            .map(|set| self.values_select(r, set, from, filter, false, sign))
             .collect();
         self.values_insert_all(&selects)
     }
@@ -228,9 +258,9 @@ impl Dialect {
             .filter(|set| super::set_is_monthly(set) == monthly)
             .map(|set| {
                 if set.iter().all(|k| r.keys.contains(k)) {
-                    self.values_select(r, set, r.table, day_filter, true)
+                    self.values_select(r, set, r.table, day_filter, true, "")
                 } else {
-                    self.values_select(r, set, r.raw, &raw_filter, false)
+                    self.values_select(r, set, r.raw, &raw_filter, false, "")
                 }
             })
             .collect();
@@ -238,8 +268,9 @@ impl Dialect {
     }
 
     /// The value rows of one set from the raw rows of `r` (or, `rolled`,
-    /// from the daily rollup `r`) in `from` that meet `filter`.
-    fn values_select(&self, r: &Rollup, set: &[Key], from: &str, filter: &str, rolled: bool) -> String {
+    /// from the daily rollup `r`) in `from` that meet `filter`, each sum
+    /// preceded by `sign`.
+    fn values_select(&self, r: &Rollup, set: &[Key], from: &str, filter: &str, rolled: bool, sign: &str) -> String {
         let time = self.time_of(r);
         let transfers = r.raw == TRANSFERS.raw;
         let count = if rolled { r.values[0].0 } else { "1" };
@@ -247,7 +278,7 @@ impl Dialect {
             .iter()
             .map(|m| {
                 if Metric::TRANSFERS.contains(m) == transfers {
-                    m.sql_sum(count, self.cast)
+                    format!("{sign}{}", m.sql_sum(count, self.cast))
                 } else {
                     format!("0{}", self.cast)
                 }
@@ -277,6 +308,25 @@ impl Dialect {
             selects.join(" UNION ALL "),
             self.values_on_conflict()
         )
+    }
+
+    /// Subtracts from a rollup the raw rows of its raw table that meet
+    /// `filter` (before they are deleted): the rollup rows they were
+    /// counted in are left with what the other rows sum to, rows of nothing
+    /// with zeros (see [`Dialect::drop_empty_sql`]).
+    pub fn unroll_sql(&self, r: &Rollup, filter: &str) -> String {
+        format!(
+            "{} {} {}",
+            self.insert_into(r),
+            self.signed_roll_select(r, r.raw, filter, "-"),
+            self.add_on_conflict(r)
+        )
+    }
+
+    /// Deletes the rollup rows that count nothing (after
+    /// [`Dialect::unroll_sql`]).
+    pub fn drop_empty_sql(&self, r: &Rollup) -> String {
+        format!("DELETE FROM {} WHERE {} = 0", r.table, r.values[0].0)
     }
 
     /// The report queries of `q`: the transfer metrics, and the login

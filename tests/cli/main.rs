@@ -6,6 +6,7 @@ mod config;
 mod cron;
 mod enrich;
 mod errors;
+mod forget;
 mod formats;
 mod grafana;
 mod html;

@@ -33,10 +33,10 @@ fn sqlite_migration_5_fills_the_value_rollup() {
     };
     let page = html(&env);
     {
-        // Back to version 3, as an older xferstats left it.
+        // Back to version 4, as main before the value rollup xferstats left it.
         let conn = rusqlite::Connection::open(env.db()).unwrap();
         conn.execute_batch(
-            "DROP TABLE daily_values; DROP TABLE daily_clients; DELETE FROM schema_version WHERE version > 3",
+            "DROP TABLE daily_values; DROP TABLE daily_clients; DELETE FROM schema_version WHERE version > 4",
         )
         .unwrap();
     }
@@ -51,7 +51,7 @@ fn sqlite_migration_5_fills_the_value_rollup() {
     {
         let conn = rusqlite::Connection::open(env.db()).unwrap();
         conn.execute_batch(
-            "DROP TABLE daily_values; DROP TABLE daily_clients; DELETE FROM schema_version WHERE version > 3; \
+            "DROP TABLE daily_values; DROP TABLE daily_clients; DELETE FROM schema_version WHERE version > 4; \
              DELETE FROM transfers; DELETE FROM logins",
         )
         .unwrap();

@@ -9,6 +9,7 @@ use crate::model::Event;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../../sql/postgres/0001_init.sql")),
     (2, include_str!("../../../sql/postgres/0002_store_meta.sql")),
+    (3, include_str!("../../../sql/postgres/0003_event_input.sql")),
     (VALUES_VERSION, include_str!("../../../sql/postgres/0004_values.sql")),
 ];
 

@@ -9,6 +9,7 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../../sql/sqlite/0001_init.sql")),
     (2, include_str!("../../../sql/sqlite/0002_enrich.sql")),
     (3, include_str!("../../../sql/sqlite/0003_store_meta.sql")),
+    (4, include_str!("../../../sql/sqlite/0004_event_input.sql")),
     (VALUES_VERSION, include_str!("../../../sql/sqlite/0005_values.sql")),
 ];
 
