@@ -203,7 +203,16 @@ fn main() -> ExitCode {
     eprintln!("opened {} in {:.1} s", db.display(), opened.elapsed().as_secs_f64());
     let started = Instant::now();
     let mut page = Vec::new();
-    if let Err(e) = xferstats::report::html::render(&mut store, None, None, &mut page) {
+    let opts = xferstats::report::ReportOptions {
+        by: None,
+        since: None,
+        until: None,
+        day: None,
+        filters: Vec::new(),
+        top: None,
+        format: xferstats::report::OutputFormat::Html,
+    };
+    if let Err(e) = xferstats::report::html::render(&mut store, &opts, &mut page) {
         eprintln!("html_report: {e}");
         return ExitCode::FAILURE;
     }

@@ -25,15 +25,17 @@
 //!   instead (value × value);
 //! * the [`TOP_CELLS`] busiest geohash cells ([`Key::Cell`], 3 characters)
 //!   per month, drawn as dots on the map;
-//! * the [`TOP_FILES`] most transferred files and the [`FAILING_CLIENTS`]
-//!   clients with the most failed logins, per day; the [`RECENT_FAILED`]
-//!   latest interrupted or failed transfers; the distinct clients of the
-//!   period.
+//! * the [`TOP_FILES`] most transferred files, per month (the value rollup
+//!   keeps files per month: per day it would hold nearly a row per
+//!   transfer), and the [`FAILING_CLIENTS`] clients with the most failed
+//!   logins, per day; the [`RECENT_FAILED`] latest interrupted or failed
+//!   transfers; the distinct clients of the period.
 //!
 //! What the page can answer exactly, and therefore shows (anything else
 //! says "not available" rather than show a number that could be wrong):
 //!
-//! * any date range without a field filter: every panel;
+//! * any date range without a field filter: every panel but the top files,
+//!   which need whole months;
 //! * one field value and a date range of whole months (from the first day
 //!   with events of a month of the period to the last of one): every panel
 //!   but the top files, the map's dots (and the failing clients, unless the
@@ -52,8 +54,9 @@ use std::io::Write;
 use base64::Engine;
 use serde_json::{json, Value};
 
+use super::ReportOptions;
 use crate::error::Error;
-use crate::rollup::{Aggregate, Group, Key, Metric, Metrics};
+use crate::rollup::{Aggregate, DayCount, FailedTransfer, Group, Key, Metric, Metrics};
 use crate::sanitize::sanitize;
 use crate::sinks::Store;
 
@@ -133,12 +136,12 @@ struct Dict {
 }
 
 impl Dict {
-    /// The values of `totals` (period metrics per value) by activity.
-    fn of(totals: &BTreeMap<String, Metrics>) -> Dict {
+    /// The `top` values of `totals` (period metrics per value) by activity.
+    fn of(totals: &BTreeMap<String, Metrics>, top: usize) -> Dict {
         let mut ranked: Vec<(&String, &Metrics)> = totals.iter().collect();
         let w = |m: &Metrics| m.transfers + m.deletes + m.logins_ok + m.logins_failed;
         ranked.sort_by(|a, b| w(b.1).cmp(&w(a.1)).then_with(|| a.0.cmp(b.0)));
-        let values: Vec<String> = ranked.iter().take(TOP).map(|(v, _)| (*v).clone()).collect();
+        let values: Vec<String> = ranked.iter().take(top).map(|(v, _)| (*v).clone()).collect();
         let index = values.iter().enumerate().map(|(i, v)| (v.clone(), i)).collect();
         Dict { folded: totals.len() > values.len(), values, index }
     }
@@ -157,16 +160,17 @@ fn fold<K: Ord>(groups: &[Group], key: impl Fn(&Group) -> K) -> BTreeMap<K, Metr
     out
 }
 
-/// Builds the page's data (see the module documentation).
-pub fn collect(store: &mut dyn Store, since: Option<&str>, until: Option<&str>) -> Result<Value, Error> {
-    let mut agg = |keys: &[Key]| {
-        store.aggregate(&Aggregate {
-            keys: keys.to_vec(),
-            since: since.map(str::to_string),
-            until: until.map(str::to_string),
-        })
+/// Builds the page's data (see the module documentation) for the
+/// `--since`/`--until` range and the filters of `opts`, keeping `--top`
+/// values per field ([`TOP`] without it).
+pub fn collect(store: &mut dyn Store, opts: &ReportOptions) -> Result<Value, Error> {
+    let (since, until, filters) = (opts.since.as_deref(), opts.until.as_deref(), &opts.filters[..]);
+    let top = opts.top.unwrap_or(TOP);
+    let agg = |store: &mut dyn Store, keys: &[Key]| {
+        let q = Aggregate { keys: keys.to_vec(), since: opts.since.clone(), until: opts.until.clone() };
+        super::filtered(store, &q, filters)
     };
-    let per_day = agg(&[Key::Day])?;
+    let per_day = agg(store, &[Key::Day])?;
     let days: Vec<String> = per_day.iter().map(|g| g.keys[0].clone()).collect();
     let day_idx: HashMap<&str, usize> = days.iter().enumerate().map(|(i, d)| (d.as_str(), i)).collect();
     let di = |d: &str| day_idx.get(d).copied();
@@ -183,8 +187,8 @@ pub fn collect(store: &mut dyn Store, since: Option<&str>, until: Option<&str>) 
     let mut dicts = Vec::new();
     let mut fields = serde_json::Map::new();
     for key in FIELDS {
-        let by_day = agg(&[Key::Day, key])?;
-        let dict = Dict::of(&fold(&by_day, |g| g.keys[1].clone()));
+        let by_day = agg(store, &[Key::Day, key])?;
+        let dict = Dict::of(&fold(&by_day, |g| g.keys[1].clone()), top);
         let cube: Vec<Value> = fold(&by_day, |g| (di(&g.keys[0]), dict.idx(&g.keys[1])))
             .into_iter()
             .filter_map(|((d, v), m)| {
@@ -214,7 +218,7 @@ pub fn collect(store: &mut dyn Store, since: Option<&str>, until: Option<&str>) 
     let mut pairs = serde_json::Map::new();
     for (i, a) in FIELDS.iter().enumerate() {
         for (j, b) in FIELDS.iter().enumerate().skip(i + 1) {
-            let groups = agg(&[Key::Month, *a, *b])?;
+            let groups = agg(store, &[Key::Month, *a, *b])?;
             let monthly = fold(&groups, |g| {
                 (month_idx.get(g.keys[0].as_str()).copied(), dicts[i].idx(&g.keys[1]), dicts[j].idx(&g.keys[2]))
             });
@@ -239,10 +243,31 @@ pub fn collect(store: &mut dyn Store, since: Option<&str>, until: Option<&str>) 
             pairs.insert(format!("{}|{}", a.name(), b.name()), value);
         }
     }
-    let cells = cells(&agg(&[Key::Month, Key::Cell])?, &|m| month_idx.get(m).copied());
-    let clients = store.distinct_clients(since, until)?;
+    let cells = cells(&agg(store, &[Key::Month, Key::Cell])?, &|m| month_idx.get(m).copied());
+    // The bounded lists: from the store's own queries, or under a filter
+    // from the filtered groups (ranked as those queries rank).
+    let clients = if filters.is_empty() {
+        store.distinct_clients(since, until)?
+    } else {
+        agg(store, &[Key::Client])?.iter().filter(|g| !g.keys[0].is_empty()).count() as u64
+    };
+    let top_files = if filters.is_empty() {
+        store.top_files(since, until, TOP_FILES)?
+    } else {
+        let groups = agg(store, &[Key::Month, Key::File])?;
+        let rows = groups.iter().filter(|g| !g.keys[1].is_empty() && g.metrics.transfers > 0);
+        top_rows(rows, 1, TOP_FILES, |m| (m.transfers, m.bytes_up + m.bytes_down))
+    };
+    let failing_clients = if filters.is_empty() {
+        store.failed_login_clients(since, until, FAILING_CLIENTS)?
+    } else {
+        let groups = agg(store, &[Key::Day, Key::Client, Key::Country])?;
+        top_rows(groups.iter().filter(|g| g.metrics.logins_failed > 0), 1, FAILING_CLIENTS, |m| (m.logins_failed, 0))
+    };
 
     let ranked = |mut rows: Vec<crate::rollup::DayCount>, limit: u32, files: bool| {
+        // Files per month, clients per day.
+        let di = |d: &str| if files { month_idx.get(d).copied() } else { di(d) };
         // One order whatever the store's collation.
         rows.sort_by(|a, b| (&a.day, &a.key, &a.country).cmp(&(&b.day, &b.key, &b.country)));
         let mut names: Vec<String> = Vec::new();
@@ -255,16 +280,15 @@ pub fn collect(store: &mut dyn Store, since: Option<&str>, until: Option<&str>) 
             if k == n {
                 names.push(text(&r.key));
             }
-            // Files: day, file, transfers, bytes; clients: day, client,
+            // Files: month, file, transfers, bytes; clients: day, client,
             // failed logins, country.
             out.push(if files { json!([d, k, r.count, r.bytes]) } else { json!([d, k, r.count, text(&r.country)]) });
         }
-        json!({ "limit": limit, "names": names, "rows": out })
+        json!({ "limit": limit, "monthly": files, "names": names, "rows": out })
     };
-    let files = ranked(store.top_files(since, until, TOP_FILES)?, TOP_FILES, true);
-    let failing = ranked(store.failed_login_clients(since, until, FAILING_CLIENTS)?, FAILING_CLIENTS, false);
-    let failed: Vec<Value> = store
-        .failed_transfers(since, until, RECENT_FAILED)?
+    let files = ranked(top_files, TOP_FILES, true);
+    let failing = ranked(failing_clients, FAILING_CLIENTS, false);
+    let failed: Vec<Value> = recent_failed(store, opts)?
         .iter()
         .map(|f| {
             json!([
@@ -289,7 +313,8 @@ pub fn collect(store: &mut dyn Store, since: Option<&str>, until: Option<&str>) 
         "days": days,
         "months": months,
         "metrics": METRICS.map(Metric::name),
-        "top": TOP,
+        "top": top,
+        "filters": filters.iter().map(|f| json!([f.key.name(), text(&f.value)])).collect::<Vec<_>>(),
         "total": total,
         "fields": fields,
         "pairs": pairs,
@@ -299,6 +324,59 @@ pub fn collect(store: &mut dyn Store, since: Option<&str>, until: Option<&str>) 
         "failing": failing,
         "failed": { "limit": RECENT_FAILED, "rows": failed },
     }))
+}
+
+/// The rows of the `limit` keys (column `at` of `rows`' keys) with the
+/// largest `count` over all rows, as the stores rank their lists (count
+/// down, then key), as [`DayCount`]s: the first key the day or month, the
+/// one after `at` (if any) the country.
+fn top_rows<'a>(
+    rows: impl Iterator<Item = &'a Group> + Clone,
+    at: usize,
+    limit: u32,
+    count: impl Fn(&Metrics) -> (u64, u64),
+) -> Vec<DayCount> {
+    let mut totals: BTreeMap<&str, u64> = BTreeMap::new();
+    for g in rows.clone() {
+        *totals.entry(&g.keys[at]).or_default() += count(&g.metrics).0;
+    }
+    let mut ranked: Vec<(&str, u64)> = totals.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    let kept: std::collections::HashSet<&str> = ranked.iter().take(limit as usize).map(|(k, _)| *k).collect();
+    rows.filter(|g| kept.contains(g.keys[at].as_str()))
+        .map(|g| {
+            let (count, bytes) = count(&g.metrics);
+            let country = g.keys.get(at + 1).cloned().unwrap_or_default();
+            DayCount { day: g.keys[0].clone(), key: g.keys[at].clone(), country, count, bytes }
+        })
+        .collect()
+}
+
+/// The [`RECENT_FAILED`] latest interrupted or failed transfers of the
+/// range that pass the filters of `opts`: the store's list, asked for more
+/// until enough pass or there are no more.
+fn recent_failed(store: &mut dyn Store, opts: &ReportOptions) -> Result<Vec<FailedTransfer>, Error> {
+    let mut limit = RECENT_FAILED;
+    loop {
+        let all = store.failed_transfers(opts.since.as_deref(), opts.until.as_deref(), limit)?;
+        let passes = |f: &FailedTransfer| {
+            opts.filters.iter().all(|x| {
+                x.matches(match x.key {
+                    Key::User => &f.user,
+                    Key::Host => &f.host,
+                    Key::Module => &f.module,
+                    Key::Protocol => &f.protocol,
+                    _ => "",
+                })
+            })
+        };
+        let done = all.len() < limit as usize || limit == u32::MAX;
+        let kept: Vec<FailedTransfer> = all.into_iter().filter(passes).take(RECENT_FAILED as usize).collect();
+        if kept.len() == RECENT_FAILED as usize || done {
+            return Ok(kept);
+        }
+        limit = limit.saturating_mul(8);
+    }
 }
 
 /// The map's dots: the [`TOP_CELLS`] busiest geohash cells of the period
@@ -413,13 +491,9 @@ fn noscript_table(data: &Value) -> String {
 }
 
 /// Writes the HTML report of days `since..=until` to `out`.
-pub fn render(
-    store: &mut dyn Store,
-    since: Option<&str>,
-    until: Option<&str>,
-    out: &mut dyn Write,
-) -> Result<(), Error> {
-    let data = collect(store, since, until)?;
+pub fn render(store: &mut dyn Store, opts: &ReportOptions, out: &mut dyn Write) -> Result<(), Error> {
+    let (since, until) = (opts.since.as_deref(), opts.until.as_deref());
+    let data = collect(store, opts)?;
     let json = serde_json::to_vec(&data).map_err(|e| Error::Output(e.into()))?;
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     gz.write_all(&json).map_err(Error::Output)?;
@@ -427,10 +501,13 @@ pub fn render(
     let days = data["days"].as_array().cloned().unwrap_or_default();
     let first = since.map(str::to_string).or_else(|| days.first().and_then(|d| d.as_str().map(str::to_string)));
     let last = until.map(str::to_string).or_else(|| days.last().and_then(|d| d.as_str().map(str::to_string)));
-    let period = match (first, last) {
+    let mut period = match (first, last) {
         (Some(a), Some(b)) => format!("{a} – {b}"),
         _ => "no events".to_string(),
     };
+    for f in &opts.filters {
+        period.push_str(&format!(", {} {}", f.key.name(), text(&f.value)));
+    }
     let page = PAGE
         .replace("{{PERIOD}}", &html_escape(&period))
         .replace("{{VERSION}}", env!("CARGO_PKG_VERSION"))
@@ -482,7 +559,7 @@ mod tests {
         let mut totals: BTreeMap<String, Metrics> =
             (0..TOP as u64 + 2).map(|i| (format!("u{i:03}"), m(i + 1))).collect();
         totals.insert("zero".into(), m(0));
-        let d = Dict::of(&totals);
+        let d = Dict::of(&totals, TOP);
         assert_eq!(d.values.len(), TOP);
         assert!(d.folded);
         assert_eq!(d.idx(&format!("u{:03}", TOP + 1)), 0);

@@ -303,15 +303,22 @@
     const box = $(id).querySelector('div');
     box.textContent = '';
     if (st.field && !allowed) {
-      box.appendChild(el('p', 'Not available with a ' + st.field + ' filter: the page holds the ' + what + ' per day, not per ' + st.field + '.', 'note'));
+      box.appendChild(el('p', 'Not available with a ' + st.field + ' filter: the page holds the ' + what + ' per ' + (data.monthly ? 'month' : 'day') + ', not per ' + st.field + '.', 'note'));
       return;
     }
+    // Files per month: a range of whole months only.
+    const months = data.monthly ? monthSpan() : null;
+    if (data.monthly && !months) {
+      box.appendChild(el('p', 'Not available for this date range: the page holds the ' + what + ' per month; choose whole months.', 'note'));
+      return;
+    }
+    const within = data.monthly ? (m) => m >= months[0] && m <= months[1] : inRange;
     const sums = new Map();
     const country = st.field === 'country' ? D.fields.country.values[st.value] : null;
     data.rows.forEach((r) => {
-      // Files: [day, file, transfers, bytes]; clients: [day, client, failed logins, country].
+      // Files: [month, file, transfers, bytes]; clients: [day, client, failed logins, country].
       const files = typeof r[3] === 'number';
-      if (!inRange(r[0]) || (country !== null && (files || r[3] !== country))) return;
+      if (!within(r[0]) || (country !== null && (files || r[3] !== country))) return;
       const s = sums.get(r[1]) || { count: 0, bytes: 0, country: files ? '' : r[3] };
       s.count += r[2];
       if (files) s.bytes += r[3];
@@ -324,7 +331,7 @@
       cells(s).forEach((c) => tr.appendChild(el('td', c)));
       return tr;
     })));
-    box.appendChild(el('p', 'Among the ' + data.limit + ' ' + what + ' of the whole period, counted for the selected days' +
+    box.appendChild(el('p', 'Among the ' + data.limit + ' ' + what + ' of the whole period, counted for the selected ' + (data.monthly ? 'months' : 'days') +
       (list.length > SHOW ? '; ' + SHOW + ' shown' : '') + '.', 'note'));
   }
 

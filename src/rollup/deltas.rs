@@ -54,7 +54,7 @@ impl<'a> TransferKey<'a> {
             Key::Status => self.status.as_str(),
             Key::Module => self.module,
             Key::User => self.user,
-            Key::Month | Key::Client | Key::Country | Key::City | Key::Cell => "",
+            Key::Month | Key::Client | Key::Country | Key::City | Key::Cell | Key::File => "",
         })
     }
 }
@@ -137,13 +137,13 @@ impl ValueKey<'_> {
 
 /// The value of a value-set key for an event, as the raw columns give it
 /// (see [`super::sql::Dialect::raw_col`]): module, country and cell `""`
-/// when unknown.
+/// when unknown; the file `""` for a login or an unknown path.
 fn field<'a>(
     k: Key,
     host: &'a str,
     protocol: Protocol,
     user: &'a str,
-    module: &'a str,
+    (module, path): (&'a str, &'a str),
     o: Option<&'a Origin>,
 ) -> &'a str {
     match k {
@@ -153,6 +153,7 @@ fn field<'a>(
         Key::Module => module,
         Key::Country => o.and_then(|o| o.country.as_deref()).unwrap_or(""),
         Key::Cell => o.and_then(|o| o.geohash.as_deref()).map_or("", |g| g.get(..CELL_CHARS).unwrap_or(g)),
+        Key::File => path,
         _ => "",
     }
 }
@@ -172,8 +173,8 @@ impl<'a> Deltas<'a> {
         s.transfers += 1;
         s.bytes += t.bytes as i64;
         let m = Metrics::of_transfer(t.direction, t.status, t.bytes);
-        let module = t.module.as_deref().unwrap_or("");
-        let f = |k| field(k, &t.server_host, t.protocol, &t.user, module, t.origin.as_deref());
+        let texts = (t.module.as_deref().unwrap_or(""), t.path.as_deref().unwrap_or(""));
+        let f = |k| field(k, &t.server_host, t.protocol, &t.user, texts, t.origin.as_deref());
         self.add_values(day_number(t.end), &m, true, f);
     }
 
@@ -181,7 +182,7 @@ impl<'a> Deltas<'a> {
     pub fn login(&mut self, l: &'a Login) {
         *self.logins.entry(LoginKey::of(l)).or_default() += 1;
         let m = Metrics::of_login(l.outcome);
-        let f = |k| field(k, &l.server_host, l.protocol, &l.user, "", l.origin.as_deref());
+        let f = |k| field(k, &l.server_host, l.protocol, &l.user, ("", ""), l.origin.as_deref());
         self.add_values(day_number(l.time), &m, false, f);
     }
 

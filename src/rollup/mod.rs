@@ -38,6 +38,8 @@ pub enum Key {
     /// Client location as a geohash cell of [`CELL_CHARS`] characters
     /// (about 156 × 156 km at the equator), from GeoIP.
     Cell,
+    /// Path of the transferred file (transfers only; `""` when unknown).
+    File,
 }
 
 /// Length of the geohash of [`Key::Cell`]: coarse enough that a cell is a
@@ -46,7 +48,7 @@ pub const CELL_CHARS: usize = 3;
 
 impl Key {
     /// Every key.
-    pub const ALL: [Key; 12] = [
+    pub const ALL: [Key; 13] = [
         Key::Day,
         Key::Month,
         Key::User,
@@ -59,6 +61,7 @@ impl Key {
         Key::Country,
         Key::City,
         Key::Cell,
+        Key::File,
     ];
 
     /// Name used by `--by` and in JSON.
@@ -76,6 +79,7 @@ impl Key {
             Key::Country => "country",
             Key::City => "city",
             Key::Cell => "cell",
+            Key::File => "file",
         }
     }
 
@@ -85,9 +89,9 @@ impl Key {
     }
 
     /// Whether logins have this key: a key of the login rollup, or one
-    /// only the raw tables have (those hold it for logins too).
+    /// only the raw tables have (those hold it for logins too) but the file.
     pub fn applies_to_logins(self) -> bool {
-        LOGIN_KEYS.contains(&self) || self.needs_raw()
+        LOGIN_KEYS.contains(&self) || (self.needs_raw() && self != Key::File)
     }
 
     /// Whether the key is only in the raw event tables (not the rollups).
@@ -297,12 +301,13 @@ pub const LOGIN_KEYS: [Key; 4] = [Key::Day, Key::Host, Key::Protocol, Key::User]
 
 /// The key sets of the value rollup (`daily_values`): for each day and
 /// each value of a one-key set, and for each month and each pair of values
-/// of a two-key set, every metric. Reports grouped by the day or month and
-/// a one-key set, or by the month and a pair (in any order), read it: its
-/// size depends on days × distinct values, not on traffic. The pairs are
-/// what drill-down by one field needs for the others; kept per month, as
+/// of a two-key set or each file, every metric. Reports grouped by the day
+/// or month and a one-key set, or by the month and a pair (in any order) or
+/// the file, read it: its size depends on days × distinct values, not on
+/// traffic. The pairs are what drill-down by one field needs for the
+/// others, the files the HTML report's top files; both kept per month, as
 /// per day they would hold nearly a row per event where values are many.
-pub const VALUE_SETS: [&[Key]; 16] = [
+pub const VALUE_SETS: [&[Key]; 17] = [
     &[Key::User],
     &[Key::Host],
     &[Key::Module],
@@ -319,6 +324,7 @@ pub const VALUE_SETS: [&[Key]; 16] = [
     &[Key::Module, Key::Protocol],
     &[Key::Module, Key::Country],
     &[Key::Protocol, Key::Country],
+    &[Key::File],
 ];
 
 /// The name of a value set as `daily_values.field` stores it (`user`,
@@ -332,16 +338,25 @@ pub fn set_has_logins(set: &[Key]) -> bool {
     set.iter().all(|k| k.applies_to_logins())
 }
 
-/// Whether the rows of a value set are per month (the pairs), not per day.
+/// Whether the rows of a value set are per month (the pairs and the
+/// files), not per day.
 pub fn set_is_monthly(set: &[Key]) -> bool {
-    set.len() == 2
+    set.len() == 2 || set == [Key::File]
+}
+
+/// The `daily_values.field` names of the monthly sets (`true`) or of the
+/// daily ones, as an SQL list: `'user,host', …`.
+pub(crate) fn set_names_sql(monthly: bool) -> String {
+    let names: Vec<String> =
+        VALUE_SETS.iter().filter(|s| set_is_monthly(s) == monthly).map(|s| format!("'{}'", set_name(s))).collect();
+    names.join(", ")
 }
 
 /// The value set that answers a report by `keys` over days `since..=until`,
 /// and for each key its column in the set (0 or 1; `None` for the day or
 /// month). A report by the day or month alone, or by no key, reads the
-/// protocol set (every event has a protocol). A pair answers reports by the
-/// month or none over whole months only (`since` a first, `until` a last
+/// protocol set (every event has a protocol). A pair or the file answers
+/// reports by the month or none over whole months only (`since` a first, `until` a last
 /// day of a month, or open).
 pub fn value_set(
     keys: &[Key],
@@ -425,8 +440,12 @@ impl Groups {
 /// A ranked per-day list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DayList {
-    /// The files with the most uploads and downloads: transfers and bytes.
+    /// The files with the most uploads and downloads: transfers and bytes,
+    /// per month (`day` is `YYYY-MM`), from the raw events.
     TopFiles,
+    /// [`DayList::TopFiles`] from the value rollup, for ranges of whole
+    /// months.
+    TopFilesRolled,
     /// The clients with the most failed logins: failed logins.
     FailedLoginClients,
 }
@@ -435,7 +454,7 @@ pub enum DayList {
 /// [`crate::sinks::Store::failed_login_clients`]): what `key` did on `day`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DayCount {
-    /// UTC day `YYYY-MM-DD`.
+    /// UTC day `YYYY-MM-DD` (clients), or month `YYYY-MM` (files).
     pub day: String,
     /// File path, or client as stored under the IP mode.
     pub key: String,
@@ -491,7 +510,7 @@ mod tests {
     #[test]
     fn rollup_keys_decide_what_needs_raw_rows() {
         let raw: Vec<Key> = Key::ALL.into_iter().filter(|k| k.needs_raw()).collect();
-        assert_eq!(raw, [Key::Month, Key::Client, Key::Country, Key::City, Key::Cell]);
+        assert_eq!(raw, [Key::Month, Key::Client, Key::Country, Key::City, Key::Cell, Key::File]);
         let logins: Vec<Key> = Key::ALL.into_iter().filter(|k| k.applies_to_logins()).collect();
         assert_eq!(
             logins,

@@ -81,7 +81,7 @@ impl Dialect {
     pub fn rollup_col(&self, k: Key) -> Option<&'static str> {
         Some(match k {
             Key::Day => self.rollup_day,
-            Key::Month | Key::Client | Key::Country | Key::City | Key::Cell => return None,
+            Key::Month | Key::Client | Key::Country | Key::City | Key::Cell | Key::File => return None,
             k => self.raw_name(k),
         })
     }
@@ -91,6 +91,7 @@ impl Dialect {
         match k {
             Key::User => self.user,
             Key::Host => "server_host",
+            Key::File => "path",
             k => k.name(),
         }
     }
@@ -106,6 +107,7 @@ impl Dialect {
             Key::Country => "COALESCE(country, '')".into(),
             Key::City => "COALESCE(city || ', ' || country, city, '')".into(),
             Key::Cell => format!("COALESCE(substr(geohash, 1, {CELL_CHARS}), '')"),
+            Key::File => "COALESCE(path, '')".into(),
             k => self.raw_name(k).into(),
         }
     }
@@ -241,6 +243,12 @@ impl Dialect {
             .map(|set| self.values_select(r, set, from, filter, false, sign))
             .collect();
         self.values_insert_all(&selects)
+    }
+
+    /// Deletes the `daily_values` rows of the monthly sets (or of the
+    /// daily ones) from the rebuild's first day on (its one parameter).
+    pub fn values_clear_sql(&self, monthly: bool) -> String {
+        format!("DELETE FROM daily_values WHERE {} AND field IN ({})", self.rebuild_day, super::set_names_sql(monthly))
     }
 
     /// Rewrites `daily_values` for `r`'s events, of the monthly sets (the
@@ -392,21 +400,40 @@ impl Dialect {
 pub(crate) fn day_counts_sql(d: &Dialect, list: super::DayList) -> String {
     match list {
         super::DayList::TopFiles => top_files_sql(d),
+        super::DayList::TopFilesRolled => top_files_rolled_sql(d),
         super::DayList::FailedLoginClients => failed_login_clients_sql(d),
     }
 }
 
-/// Per-day transfers and bytes of the `limit` files with the most uploads
-/// and downloads in the range: `day, path, '', count, bytes`.
+/// Per-month transfers and bytes of the `limit` files with the most uploads
+/// and downloads in the range, from the raw events: `month, path, '',
+/// count, bytes`.
 fn top_files_sql(d: &Dialect) -> String {
     format!(
         "WITH top AS (SELECT path FROM transfers WHERE {range} AND direction <> 'delete' AND path IS NOT NULL \
          GROUP BY path ORDER BY COUNT(*) DESC, path LIMIT {limit}) \
-         SELECT {day}, transfers.path, '', COUNT(*){cast}, SUM(bytes){cast} FROM transfers JOIN top ON top.path = transfers.path \
+         SELECT {month}, transfers.path, '', COUNT(*){cast}, SUM(bytes){cast} FROM transfers JOIN top ON top.path = transfers.path \
          WHERE {range} AND direction <> 'delete' GROUP BY 1, 2 ORDER BY 1, 2",
         range = (d.time_filter)(d.transfer_time),
         limit = d.limit,
-        day = (d.day_text)(d.transfer_time),
+        month = (d.month_of)(&(d.day_of)(d.transfer_time)),
+        cast = d.cast,
+    )
+}
+
+/// [`top_files_sql`] from the files of the value rollup (a range of whole
+/// months; a file that was only deleted is no transfer).
+fn top_files_rolled_sql(d: &Dialect) -> String {
+    let file = super::set_name(&[Key::File]);
+    format!(
+        "WITH top AS (SELECT v1 FROM daily_values WHERE field = '{file}' AND {range} AND v1 <> '' GROUP BY v1 \
+         HAVING SUM(transfers) > 0 ORDER BY SUM(transfers) DESC, v1 LIMIT {limit}) \
+         SELECT {month}, v1, '', SUM(transfers){cast}, SUM(bytes_up + bytes_down){cast} FROM daily_values \
+         WHERE field = '{file}' AND {range} AND v1 IN (SELECT v1 FROM top) GROUP BY 1, 2 HAVING SUM(transfers) > 0 \
+         ORDER BY 1, 2",
+        range = d.day_filter,
+        limit = d.limit,
+        month = (d.month_of)("day"),
         cast = d.cast,
     )
 }

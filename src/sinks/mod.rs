@@ -21,7 +21,7 @@ pub use postgres::PgSpec;
 use crate::enrich::hostkey::{HostKey, ID_SCHEME, ID_SCHEME_V1};
 use crate::error::{ConfigError, StoreError};
 use crate::model::Event;
-use crate::rollup::{Aggregate, DayCount, DayList, FailedTransfer, Group};
+use crate::rollup::{Aggregate, DayCount, DayList, FailedTransfer, Group, Key};
 
 /// What an earlier run consumed of one input (identified by fingerprint).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,10 +121,13 @@ pub trait Store {
         until: Option<&str>,
         limit: u32,
     ) -> Result<Vec<DayCount>, StoreError>;
-    /// Per-day transfers and bytes of the `limit` most transferred files
-    /// (uploads and downloads) of the range, from the raw events.
+    /// Per-month transfers and bytes of the `limit` most transferred files
+    /// (uploads and downloads) of the range: from the value rollup for a
+    /// range of whole months, else from the raw events.
     fn top_files(&mut self, since: Option<&str>, until: Option<&str>, limit: u32) -> Result<Vec<DayCount>, StoreError> {
-        self.day_counts(DayList::TopFiles, since, until, limit)
+        let whole_months = crate::rollup::value_set(&[Key::File], since, until).is_some();
+        let list = if whole_months { DayList::TopFilesRolled } else { DayList::TopFiles };
+        self.day_counts(list, since, until, limit)
     }
     /// The `limit` latest interrupted or failed transfers of the range,
     /// newest first.

@@ -37,7 +37,7 @@ fn loaded() -> Env {
     env
 }
 
-fn html(env: &Env, extra: &[&str]) -> (PathBuf, String) {
+pub(crate) fn html(env: &Env, extra: &[&str]) -> (PathBuf, String) {
     let out = env.path("report.html");
     env.cmd().args(["report", "--format", "html", "-o", out.to_str().unwrap()]).args(extra).assert().success();
     let page = std::fs::read_to_string(&out).unwrap();
@@ -45,7 +45,7 @@ fn html(env: &Env, extra: &[&str]) -> (PathBuf, String) {
 }
 
 /// The page's embedded data: base64 of gzip of JSON.
-fn embedded(page: &str) -> Value {
+pub(crate) fn embedded(page: &str) -> Value {
     let start = page.find("id=\"xs-data\">").expect("data script") + "id=\"xs-data\">".len();
     let end = start + page[start..].find("</script>").unwrap();
     let gz = base64::engine::general_purpose::STANDARD.decode(page[start..end].trim()).unwrap();
@@ -80,9 +80,15 @@ fn metrics(row: &[Value]) -> Vec<u64> {
 /// JSON report rows as (keys, metrics), the login metrics 0 where the
 /// report has none.
 fn json_rows(env: &Env, by: &str) -> Vec<(Vec<String>, Vec<u64>)> {
+    json_rows_of(env, by, &[])
+}
+
+/// [`json_rows`] of the report with the options `extra` (filters).
+fn json_rows_of(env: &Env, by: &str, extra: &[&str]) -> Vec<(Vec<String>, Vec<u64>)> {
     let keys: Vec<&str> = by.split(',').collect();
-    let mut v: Vec<(Vec<String>, Vec<u64>)> = env
-        .report_json(by)
+    let report: Value =
+        serde_json::from_slice(&env.report(&[&["--format", "json", "--by", by], extra].concat())).unwrap();
+    let mut v: Vec<(Vec<String>, Vec<u64>)> = report
         .as_array()
         .unwrap()
         .iter()
@@ -172,8 +178,32 @@ fn numbers_identical_to_json() {
     }
     let pair: Vec<(Vec<String>, Vec<u64>)> = sums.into_iter().filter(|(_, m)| m.iter().any(|x| *x != 0)).collect();
     assert_eq!(pair, json_rows(&env, "month,user,country"));
+    // The top files, per month: a small store's files all fit the list
+    // (names sanitised in the page).
+    let files = &data["files"];
+    assert_eq!(files["monthly"], true);
+    let names = files["names"].as_array().unwrap();
+    let mut page_files: Vec<(String, String, u64, u64)> = files["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let month = months[r[0].as_u64().unwrap() as usize].as_str().unwrap().to_string();
+            let name = names[r[1].as_u64().unwrap() as usize].as_str().unwrap().to_string();
+            (month, name, r[2].as_u64().unwrap(), r[3].as_u64().unwrap())
+        })
+        .collect();
+    page_files.sort();
+    let json_files: Vec<(String, String, u64, u64)> = json_rows(&env, "month,file")
+        .into_iter()
+        .filter(|(k, m)| !k[1].is_empty() && m[0] > 0)
+        .map(|(k, m)| (k[0].clone(), xferstats::sanitize::sanitize(&k[1]).into_owned(), m[0], m[6] + m[7]))
+        .collect();
+    assert!(json_files.len() > 10 && json_files.len() < 50, "{}", json_files.len());
+    assert_eq!(page_files, json_files);
     // The JSON report reads the same value rollup: check it against the raw
     // events (a grouping no rollup has, summed back).
+    assert_eq!(json_rows(&env, "month,file"), folded(&env, "month,file,client", 2));
     assert_eq!(json_rows(&env, "month,user,country"), folded(&env, "month,user,country,client", 3));
     assert_eq!(json_rows(&env, "country"), folded(&env, "country,city", 1));
     assert_eq!(json_rows(&env, "day,module"), folded(&env, "day,module,client", 2));
@@ -188,6 +218,71 @@ fn numbers_identical_to_json() {
     let (_, page) = html(&env, &["--since", "2026-03-01", "--until", "2026-03-01"]);
     let data = embedded(&page);
     assert_eq!(data["days"], serde_json::json!(["2026-03-01"]));
+}
+
+/// The page of `--user`, `--host`, `--protocol`, `--module` and `--top`
+/// is made for the events the filters keep: its numbers are those of the
+/// JSON report with the same filters.
+#[test]
+fn filtered_page_numbers_identical_to_json() {
+    let env = loaded();
+    for filters in [
+        &["--user", "alice"][..],
+        &["--protocol", "rsync", "--host", "mirror"],
+        &["--module", "incoming"],
+        &["--module", "(none)", "--user", "anonymous"],
+    ] {
+        let (_, page) = html(&env, filters);
+        let data = embedded(&page);
+        let total: Vec<(Vec<String>, Vec<u64>)> = page_rows_total(&data);
+        assert!(!total.is_empty(), "{filters:?} keeps events");
+        assert_eq!(total, json_rows_of(&env, "day", filters), "{filters:?}");
+        for field in ["user", "host", "module", "protocol", "country"] {
+            assert_eq!(page_rows(&data, field, true), json_rows_of(&env, &format!("day,{field}"), filters), "{field}");
+        }
+        let clients = json_rows_of(&env, "client", filters)
+            .iter()
+            .filter(|(k, m)| !k[0].is_empty() && m.iter().any(|x| *x > 0))
+            .count();
+        assert_eq!(data["clients"], clients, "{filters:?}");
+        let names = data["files"]["names"].as_array().unwrap();
+        let files: u64 = data["files"]["rows"].as_array().unwrap().iter().map(|r| r[2].as_u64().unwrap()).sum();
+        let json_files: u64 =
+            json_rows_of(&env, "file", filters).iter().filter(|(k, _)| !k[0].is_empty()).map(|(_, m)| m[0]).sum();
+        assert_eq!(files, json_files, "{filters:?}: {names:?}");
+        let failed = data["failed"]["rows"].as_array().unwrap().len() as u64;
+        let json_failed: u64 = json_rows_of(&env, "day", filters).iter().map(|(_, m)| m[2] + m[3]).sum();
+        assert_eq!(failed, json_failed, "{filters:?}: every interrupted or failed transfer listed");
+        assert!(page.contains(&format!("<title>xferstats report, ")));
+    }
+    // The filter is named in the title; --top keeps N values per field.
+    let (_, page) = html(&env, &["--user", "alice", "--top", "1"]);
+    assert!(page.contains(", user alice"), "{}", &page[..400]);
+    let data = embedded(&page);
+    assert_eq!(data["top"], 1);
+    let hosts = &data["fields"]["host"];
+    assert_eq!(hosts["values"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        hosts["other"],
+        json_rows_of(&env, "host", &["--user", "alice"]).len() > 1,
+        "the others folded into one value"
+    );
+    assert_eq!(page_rows_total(&data), json_rows_of(&env, "day", &["--user", "alice"]));
+}
+
+/// The page's per-day totals as (day) rows.
+fn page_rows_total(data: &Value) -> Vec<(Vec<String>, Vec<u64>)> {
+    let days = data["days"].as_array().unwrap();
+    data["total"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let r = r.as_array().unwrap();
+            (vec![days[r[0].as_u64().unwrap() as usize].as_str().unwrap().to_string()], metrics(&r[1..]))
+        })
+        .filter(|(_, m)| m.iter().any(|x| *x != 0))
+        .collect()
 }
 
 /// Every `src=`, `href=` and `url(` of the page, which must all point
@@ -386,7 +481,12 @@ fn renders_and_filters_in_chromium() {
     if let Some(w) = days.windows(2).find(|w| w[0][..7] == w[1][..7]) {
         let dom = browse(&bin, &env, &format!("{url}#from={}&to={}&user={user}", w[1], w[1]), "--dump-dom");
         assert!(section(&dom, "panel-country").contains("choose whole months"));
+        // The top files are kept per month.
+        let dom = browse(&bin, &env, &format!("{url}#from={}&to={}", w[1], w[1]), "--dump-dom");
+        assert!(section(&dom, "panel-files").contains("choose whole months"));
     }
+    let dom = browse(&bin, &env, &format!("{url}#from={}-01&to={}-31", &days[0][..7], &days[0][..7]), "--dump-dom");
+    assert!(section(&dom, "panel-files").contains("<table>"), "{}", section(&dom, "panel-files"));
 
     // The map's dots: one per geohash cell of 3 characters with events.
     let dom = browse(&bin, &env, &url, "--dump-dom");

@@ -26,7 +26,7 @@ fn move_sql(r: &Rollup) -> String {
     let order: Vec<String> = (1..=n).map(|i| i.to_string()).collect();
     format!(
         "WITH ins AS (INSERT INTO {raw} SELECT * FROM stage_{raw} ON CONFLICT DO NOTHING \
-         RETURNING {cols}, country, geohash, {CLIENT} AS client), \
+         RETURNING {cols}, country, geohash{path}, {CLIENT} AS client), \
          roll AS ({insert} {select} ORDER BY {order} {conflict}), \
          vals AS ({values}), \
          cl AS (INSERT INTO daily_clients (day, server_host, client) \
@@ -40,6 +40,7 @@ fn move_sql(r: &Rollup) -> String {
         order = order.join(", "),
         conflict = DIALECT.add_on_conflict(r),
         values = DIALECT.values_roll_sql(r, "ins", ""),
+        path = if r.raw == TRANSFERS.raw { ", path" } else { "" },
         day = (DIALECT.day_of)(time),
     )
 }
@@ -117,11 +118,7 @@ pub(super) fn roll_values(tx: &mut Transaction<'_>, since: Option<&str>) -> Resu
     for monthly in [false, true] {
         let from = since.map(|d| if monthly { format!("{}-01", d.get(..7).unwrap_or(d)) } else { d.to_string() });
         if let Some(from) = &from {
-            let sets = if monthly { "LIKE" } else { "NOT LIKE" };
-            tx.execute(
-                &format!("DELETE FROM daily_values WHERE day >= $1::text::date AND field {sets} '%,%'"),
-                &[from],
-            )?;
+            tx.execute(&DIALECT.values_clear_sql(monthly), &[from])?;
         }
         for r in [&TRANSFERS, &LOGINS] {
             let sql = DIALECT.values_rebuild_sql(r, monthly, from.is_some());

@@ -95,8 +95,7 @@ pub(super) fn roll_values(conn: &Connection, since: Option<&str>) -> rusqlite::R
     for monthly in [false, true] {
         let from = since.map(|d| if monthly { format!("{}-01", d.get(..7).unwrap_or(d)) } else { d.to_string() });
         if let Some(from) = &from {
-            let sets = if monthly { "LIKE" } else { "NOT LIKE" };
-            conn.execute(&format!("DELETE FROM daily_values WHERE day >= ?1 AND field {sets} '%,%'"), [from])?;
+            conn.execute(&DIALECT.values_clear_sql(monthly), [us(from)])?;
         }
         for r in [&rollup::sql::TRANSFERS, &rollup::sql::LOGINS] {
             let sql = DIALECT.values_rebuild_sql(r, monthly, from.is_some());
