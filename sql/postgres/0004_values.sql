@@ -27,3 +27,7 @@ CREATE TABLE daily_values (
 );
 
 CREATE INDEX daily_clients_by_client ON daily_clients (client, day);
+
+-- The files (monthly rows) ranked by transfers within a month, for the
+-- HTML report's top files.
+CREATE INDEX daily_values_files ON daily_values (day, transfers) WHERE field = 'file';

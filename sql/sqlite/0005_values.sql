@@ -31,3 +31,7 @@ CREATE TABLE daily_clients (
     day            TEXT    NOT NULL,
     PRIMARY KEY (client, day)
 ) WITHOUT ROWID;
+
+-- The files (monthly rows) ranked by transfers within a month, for the
+-- HTML report's top files.
+CREATE INDEX daily_values_files ON daily_values (day, transfers) WHERE field = 'file';

@@ -251,7 +251,10 @@ pub fn collect(store: &mut dyn Store, opts: &ReportOptions) -> Result<Value, Err
     } else {
         agg(store, &[Key::Client])?.iter().filter(|g| !g.keys[0].is_empty()).count() as u64
     };
-    let top_files = if filters.is_empty() {
+    let whole_months = crate::rollup::value_set(&[Key::File], since, until).is_some();
+    let top_files = if filters.is_empty() && whole_months {
+        top_files(store, &months, TOP_FILES)?
+    } else if filters.is_empty() {
         store.top_files(since, until, TOP_FILES)?
     } else {
         let groups = agg(store, &[Key::Month, Key::File])?;
@@ -350,6 +353,53 @@ fn top_rows<'a>(
             DayCount { day: g.keys[0].clone(), key: g.keys[at].clone(), country, count, bytes }
         })
         .collect()
+}
+
+/// The `limit` most transferred files of `months` (`YYYY-MM`, a range of
+/// whole months), per month, from the files of the value rollup without
+/// reading all of them: the files each month ranks first are candidates,
+/// and the `limit`-th best of their totals, `L`, bounds the list from
+/// below; a file in the list has a total of at least `L`, so at least
+/// `L / months` transfers in one of the months — the other candidates,
+/// which each month's ranking (an index) gives. Ranked by transfers, then
+/// file, as [`Store::top_files`] ranks.
+fn top_files(store: &mut dyn Store, months: &[String], limit: u32) -> Result<Vec<DayCount>, Error> {
+    let firsts: Vec<String> = months.iter().map(|m| format!("{m}-01")).collect();
+    let mut candidates: std::collections::BTreeSet<String> = Default::default();
+    for m in &firsts {
+        candidates.extend(store.month_files(m, 1, limit, &[])?.into_iter().map(|f| f.0));
+    }
+    // Exact per-month counts of the candidates; their ranking.
+    let counted = |store: &mut dyn Store, names: &std::collections::BTreeSet<String>| {
+        let names: Vec<String> = names.iter().cloned().collect();
+        let mut rows = Vec::new();
+        for (m, first) in months.iter().zip(&firsts) {
+            for chunk in names.chunks(500).filter(|c| !c.is_empty()) {
+                rows.extend(store.month_files(first, 0, 0, chunk)?.into_iter().map(|f| (m.clone(), f)));
+            }
+        }
+        let mut totals: HashMap<&str, u64> = HashMap::new();
+        for (_, (f, n, _)) in &rows {
+            *totals.entry(f.as_str()).or_default() += n;
+        }
+        let mut ranked: Vec<(String, u64)> = totals.into_iter().map(|(f, n)| (f.to_string(), n)).collect();
+        ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        ranked.truncate(limit as usize);
+        Ok::<_, Error>((rows, ranked))
+    };
+    let (_, ranked) = counted(store, &candidates)?;
+    let bound = if ranked.len() < limit as usize { 1 } else { ranked.last().map_or(1, |r| r.1) };
+    let at_least = bound.div_ceil(months.len().max(1) as u64).max(1);
+    for m in &firsts {
+        candidates.extend(store.month_files(m, at_least, u32::MAX, &[])?.into_iter().map(|f| f.0));
+    }
+    let (rows, ranked) = counted(store, &candidates)?;
+    let kept: std::collections::HashSet<&str> = ranked.iter().map(|r| r.0.as_str()).collect();
+    Ok(rows
+        .into_iter()
+        .filter(|(_, f)| kept.contains(f.0.as_str()))
+        .map(|(day, (key, count, bytes))| DayCount { day, key, country: String::new(), count, bytes })
+        .collect())
 }
 
 /// The [`RECENT_FAILED`] latest interrupted or failed transfers of the

@@ -443,9 +443,6 @@ pub enum DayList {
     /// The files with the most uploads and downloads: transfers and bytes,
     /// per month (`day` is `YYYY-MM`), from the raw events.
     TopFiles,
-    /// [`DayList::TopFiles`] from the value rollup, for ranges of whole
-    /// months.
-    TopFilesRolled,
     /// The clients with the most failed logins: failed logins.
     FailedLoginClients,
 }

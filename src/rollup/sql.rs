@@ -400,7 +400,6 @@ impl Dialect {
 pub(crate) fn day_counts_sql(d: &Dialect, list: super::DayList) -> String {
     match list {
         super::DayList::TopFiles => top_files_sql(d),
-        super::DayList::TopFilesRolled => top_files_rolled_sql(d),
         super::DayList::FailedLoginClients => failed_login_clients_sql(d),
     }
 }
@@ -417,23 +416,6 @@ fn top_files_sql(d: &Dialect) -> String {
         range = (d.time_filter)(d.transfer_time),
         limit = d.limit,
         month = (d.month_of)(&(d.day_of)(d.transfer_time)),
-        cast = d.cast,
-    )
-}
-
-/// [`top_files_sql`] from the files of the value rollup (a range of whole
-/// months; a file that was only deleted is no transfer).
-fn top_files_rolled_sql(d: &Dialect) -> String {
-    let file = super::set_name(&[Key::File]);
-    format!(
-        "WITH top AS (SELECT v1 FROM daily_values WHERE field = '{file}' AND {range} AND v1 <> '' GROUP BY v1 \
-         HAVING SUM(transfers) > 0 ORDER BY SUM(transfers) DESC, v1 LIMIT {limit}) \
-         SELECT {month}, v1, '', SUM(transfers){cast}, SUM(bytes_up + bytes_down){cast} FROM daily_values \
-         WHERE field = '{file}' AND {range} AND v1 IN (SELECT v1 FROM top) GROUP BY 1, 2 HAVING SUM(transfers) > 0 \
-         ORDER BY 1, 2",
-        range = d.day_filter,
-        limit = d.limit,
-        month = (d.month_of)("day"),
         cast = d.cast,
     )
 }

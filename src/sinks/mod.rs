@@ -21,7 +21,7 @@ pub use postgres::PgSpec;
 use crate::enrich::hostkey::{HostKey, ID_SCHEME, ID_SCHEME_V1};
 use crate::error::{ConfigError, StoreError};
 use crate::model::Event;
-use crate::rollup::{Aggregate, DayCount, DayList, FailedTransfer, Group, Key};
+use crate::rollup::{Aggregate, DayCount, DayList, FailedTransfer, Group};
 
 /// What an earlier run consumed of one input (identified by fingerprint).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,13 +122,21 @@ pub trait Store {
         limit: u32,
     ) -> Result<Vec<DayCount>, StoreError>;
     /// Per-month transfers and bytes of the `limit` most transferred files
-    /// (uploads and downloads) of the range: from the value rollup for a
-    /// range of whole months, else from the raw events.
+    /// (uploads and downloads) of the range, from the raw events.
     fn top_files(&mut self, since: Option<&str>, until: Option<&str>, limit: u32) -> Result<Vec<DayCount>, StoreError> {
-        let whole_months = crate::rollup::value_set(&[Key::File], since, until).is_some();
-        let list = if whole_months { DayList::TopFilesRolled } else { DayList::TopFiles };
-        self.day_counts(list, since, until, limit)
+        self.day_counts(DayList::TopFiles, since, until, limit)
     }
+    /// The files of one month (`YYYY-MM-01`) in the value rollup, as
+    /// (file, transfers, bytes), files of no transfer or no path left out:
+    /// with `names` empty the `limit` with the most transfers among those
+    /// with at least `at_least` (most first), else those of `names`.
+    fn month_files(
+        &mut self,
+        month: &str,
+        at_least: u64,
+        limit: u32,
+        names: &[String],
+    ) -> Result<Vec<(String, u64, u64)>, StoreError>;
     /// The `limit` latest interrupted or failed transfers of the range,
     /// newest first.
     fn failed_transfers(

@@ -270,6 +270,50 @@ fn filtered_page_numbers_identical_to_json() {
     assert_eq!(page_rows_total(&data), json_rows_of(&env, "day", &["--user", "alice"]));
 }
 
+/// The top files of a range of whole months come from the monthly files of
+/// the value rollup without reading them all: a file that no month ranks
+/// among its 50 first but whose total does (9 transfers in each of three
+/// months against 10 in one month for 150 others) is found, and the list
+/// is the JSON report's ranking.
+#[test]
+fn top_files_found_across_months() {
+    let env = Env::new();
+    let mut log = String::new();
+    for (month, name) in [("Jan", 'a'), ("Feb", 'b'), ("Mar", 'c')] {
+        let mut line = |file: &str, n: usize| {
+            for i in 0..n {
+                log += &format!(
+                    "Mon {month}  2 10:{:02}:{:02} 2026 1 203.0.113.9 100 /{file} b _ o r u ftp 0 * c\n",
+                    i / 60,
+                    i % 60
+                );
+            }
+        };
+        for f in 0..50 {
+            line(&format!("{name}{f:02}"), 10);
+        }
+        line("x", 9);
+    }
+    let file = env.write("xferlog", log.as_bytes());
+    env.ingest(&["--format", "xferlog", file.to_str().unwrap()]).success();
+    let (_, page) = html(&env, &[]);
+    let data = embedded(&page);
+    let names = data["files"]["names"].as_array().unwrap();
+    let mut totals: std::collections::BTreeMap<&str, u64> = Default::default();
+    for r in data["files"]["rows"].as_array().unwrap() {
+        *totals.entry(names[r[1].as_u64().unwrap() as usize].as_str().unwrap()).or_default() += r[2].as_u64().unwrap();
+    }
+    let mut ranked: Vec<(String, u64)> =
+        json_rows(&env, "file").into_iter().filter(|(_, m)| m[0] > 0).map(|(k, m)| (k[0].clone(), m[0])).collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    ranked.truncate(50);
+    assert_eq!(ranked[0], ("/x".to_string(), 27));
+    let page: Vec<(String, u64)> = totals.into_iter().map(|(k, n)| (k.to_string(), n)).collect();
+    let mut expected = ranked.clone();
+    expected.sort();
+    assert_eq!(page, expected);
+}
+
 /// The page's per-day totals as (day) rows.
 fn page_rows_total(data: &Value) -> Vec<(Vec<String>, Vec<u64>)> {
     let days = data["days"].as_array().unwrap();

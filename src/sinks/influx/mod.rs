@@ -338,6 +338,16 @@ impl Store for InfluxStore {
     fn distinct_clients(&mut self, since: Option<&str>, until: Option<&str>) -> Result<u64, StoreError> {
         self.local.distinct_clients(since, until)
     }
+
+    fn month_files(
+        &mut self,
+        month: &str,
+        at_least: u64,
+        limit: u32,
+        names: &[String],
+    ) -> Result<Vec<(String, u64, u64)>, StoreError> {
+        self.local.month_files(month, at_least, limit, names)
+    }
 }
 
 impl Admin for InfluxStore {

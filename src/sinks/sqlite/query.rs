@@ -43,6 +43,11 @@ fn time_bounds(since: Option<&str>, until: Option<&str>) -> (Option<i64>, Option
     (day(since).map(|d| d * 86_400_000_000), day(until).map(|d| (d + 1) * 86_400_000_000))
 }
 
+/// The files of a month in the value rollup ([`Store::month_files`]; the
+/// partial index `daily_values_files` ranks them).
+const MONTH_FILES: &str = "SELECT v1, transfers, bytes_up + bytes_down FROM daily_values \
+     WHERE field = 'file' AND day = ?1 AND v1 <> '' AND transfers > 0";
+
 impl Store for SqliteStore {
     fn aggregate(&mut self, q: &Aggregate) -> Result<Vec<Group>, StoreError> {
         let (since_us, until_us) = time_bounds(q.since.as_deref(), q.until.as_deref());
@@ -120,6 +125,32 @@ impl Store for SqliteStore {
                     count: r.get::<_, i64>(3)? as u64,
                     bytes: r.get::<_, Option<i64>>(4)?.unwrap_or(0) as u64,
                 })
+            })
+            .map_err(self.err("run report"))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.err("read report"))
+    }
+
+    fn month_files(
+        &mut self,
+        month: &str,
+        at_least: u64,
+        limit: u32,
+        names: &[String],
+    ) -> Result<Vec<(String, u64, u64)>, StoreError> {
+        let (which, list) = if names.is_empty() {
+            ("transfers >= ?2 ORDER BY transfers DESC, v1 LIMIT ?3", String::new())
+        } else {
+            ("v1 IN (SELECT value FROM json_each(?4)) AND ?2 + ?3 IS NOT NULL", serde_json::json!(names).to_string())
+        };
+        let sql = format!("{MONTH_FILES} AND {which}");
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(self.err("prepare report"))?;
+        let mut bind = vec![rusqlite::types::Value::Text(month.into()), (at_least as i64).into(), limit.into()];
+        if !names.is_empty() {
+            bind.push(list.into());
+        }
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(bind), |r| {
+                Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)? as u64))
             })
             .map_err(self.err("run report"))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(self.err("read report"))
