@@ -253,7 +253,7 @@ fn filtered_page_numbers_identical_to_json() {
         let failed = data["failed"]["rows"].as_array().unwrap().len() as u64;
         let json_failed: u64 = json_rows_of(&env, "day", filters).iter().map(|(_, m)| m[2] + m[3]).sum();
         assert_eq!(failed, json_failed, "{filters:?}: every interrupted or failed transfer listed");
-        assert!(page.contains(&format!("<title>xferstats report, ")));
+        assert!(page.contains("<title>xferstats report, "));
     }
     // The filter is named in the title; --top keeps N values per field.
     let (_, page) = html(&env, &["--user", "alice", "--top", "1"]);
