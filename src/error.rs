@@ -92,6 +92,17 @@ pub enum ConfigError {
         /// The value given.
         value: String,
     },
+    /// A mail address with control characters (or empty).
+    #[error("{flag} '{value}': not a mail address")]
+    MailAddress {
+        /// The flag.
+        flag: &'static str,
+        /// The value given (sanitised).
+        value: String,
+    },
+    /// A webhook URL that is not http(s)://host/….
+    #[error("--send {0}: expected an http:// or https:// URL")]
+    WebhookUrl(String),
     /// `--format NAME` names an unknown log format.
     #[error("--format '{0}': unknown log format (see `xferstats formats`)")]
     Format(String),
@@ -282,6 +293,38 @@ pub enum EnrichError {
     },
 }
 
+/// A digest that could not be delivered.
+#[derive(Debug, Error)]
+pub enum DeliveryError {
+    /// The webhook receiver could not be reached (`url` without its path:
+    /// the credentials of a Slack-style hook).
+    #[error("posting the digest to {url}: {reason}")]
+    Webhook {
+        /// The receiver, without path and query.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The receiver answered other than 2xx.
+    #[error("posting the digest to {url}: HTTP {status}{}", if body.is_empty() { String::new() } else { format!(": {body}") })]
+    Refused {
+        /// The receiver, without path and query.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// The start of its answer (sanitised).
+        body: String,
+    },
+    /// `sendmail` could not be run or failed.
+    #[error("mailing the digest through {program}: {reason}", program = program.display())]
+    Sendmail {
+        /// The program.
+        program: PathBuf,
+        /// Why.
+        reason: String,
+    },
+}
+
 /// Any error the library returns.
 #[derive(Debug, Error)]
 pub enum Error {
@@ -333,6 +376,10 @@ impl StoreError {
     /// Exit code of a store failure.
     pub const EXIT_CODE: u8 = crate::EXIT_STORE;
 }
+impl DeliveryError {
+    /// Exit code of a failed delivery.
+    pub const EXIT_CODE: u8 = crate::EXIT_DELIVERY;
+}
 /// Exit code of a failed write of the report.
 const OUTPUT_EXIT_CODE: u8 = crate::EXIT_INPUT;
 
@@ -358,6 +405,8 @@ pub fn exit_code_of(e: &(dyn std::error::Error + 'static)) -> Option<u8> {
             Some(StoreError::EXIT_CODE)
         } else if c.is::<InputError>() {
             Some(InputError::EXIT_CODE)
+        } else if c.is::<DeliveryError>() {
+            Some(DeliveryError::EXIT_CODE)
         } else {
             None
         }

@@ -19,7 +19,8 @@
 //!   [`sinks::SCHEMES`];
 //! * [`rollup`] — the daily rollup keys, the metrics and the report types,
 //!   defined once for every store and `report`;
-//! * [`report`] — daily digest and grouped reports.
+//! * [`report`] — daily digest and grouped reports;
+//! * [`metrics`] — Prometheus metrics derived from the store's totals.
 //!
 //! [`ingest::ingest`] drives the first five; the binary only turns command
 //! line arguments into an [`ingest::IngestOptions`] or a
@@ -33,6 +34,7 @@ pub mod forget;
 pub mod formats;
 pub mod ingest;
 pub mod input;
+pub mod metrics;
 pub mod model;
 pub mod progress;
 pub mod report;
@@ -56,3 +58,6 @@ pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_INPUT: u8 = 3;
 /// Exit code: the store failed; nothing of the batch in flight was committed.
 pub const EXIT_STORE: u8 = 4;
+/// Exit code: the digest could not be delivered (webhook unreachable or
+/// answering other than 2xx, `sendmail` failed).
+pub const EXIT_DELIVERY: u8 = 5;

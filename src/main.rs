@@ -19,6 +19,7 @@ use xferstats::formats::rsync::{LogFormat, DEFAULT_LOG_FORMAT};
 use xferstats::formats::Format;
 use xferstats::ingest::{IngestOptions, NoProgress, Progress};
 use xferstats::input::Source;
+use xferstats::report::digest::{Digest, Payload};
 use xferstats::report::{Filter, OutputFormat, ReportOptions};
 use xferstats::rollup::Key;
 use xferstats::sinks::{Access, Backend, StoreSpec};
@@ -98,6 +99,14 @@ enum Command {
     /// their checkpoints, so that the next ingest reads them in full.
     /// Not for InfluxDB.
     Forget(ForgetArgs),
+    /// The daily digest (per user: logins, failed logins, uploads,
+    /// downloads, bytes up and down, totals) of one day: printed, posted
+    /// to a webhook (--send) or mailed (--mail-to).
+    Digest(DigestArgs),
+    /// Prometheus metrics from the store's totals: print them, write them
+    /// atomically for node-exporter's textfile collector (--textfile), or
+    /// serve them on /metrics (--listen).
+    Metrics(MetricsArgs),
     /// The configuration file.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -165,6 +174,75 @@ struct RollupArgs {
     /// those days were pruned.
     #[arg(long, value_name = "DATE")]
     since: String,
+}
+
+#[derive(Debug, Args)]
+struct DigestArgs {
+    /// The UTC day: YYYY-MM-DD, `today`, `yesterday` or `-Nd` (N days ago).
+    #[arg(long, default_value = "yesterday", value_name = "DAY", allow_hyphen_values = true)]
+    day: String,
+
+    /// POST the digest to this webhook URL (Slack or Mattermost incoming
+    /// webhook, or your own receiver) instead of printing it. Prefer the
+    /// environment variable XFERSTATS_DIGEST_URL: a URL on the command line
+    /// shows in `ps`.
+    #[arg(long, env = "XFERSTATS_DIGEST_URL", hide_env_values = true, value_name = "URL")]
+    send: Option<String>,
+
+    /// Body of the post: `slack` is {"text": …} with the table (Slack,
+    /// Mattermost); `json` has the day, host, the rows of `report --by
+    /// day,user --format json`, the totals and the text.
+    #[arg(long, value_enum, default_value_t = Payload::Slack)]
+    payload: Payload,
+
+    /// Mail the digest to this address (repeatable) through sendmail, as
+    /// plain text.
+    #[arg(long, value_name = "ADDR")]
+    mail_to: Vec<String>,
+
+    /// The From: of the mail (default: what sendmail sets, the running
+    /// user).
+    #[arg(long, value_name = "ADDR", requires = "mail_to")]
+    mail_from: Option<String>,
+
+    /// The sendmail program (any MTA's compatible one), run as `PROGRAM -t
+    /// -oi` with the message on its standard input.
+    #[arg(long, env = "XFERSTATS_SENDMAIL", default_value = "/usr/sbin/sendmail", value_name = "PATH")]
+    sendmail: PathBuf,
+
+    /// Seconds to wait for the webhook receiver.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    timeout: u64,
+
+    /// Only the N users with the most bytes in the table; the totals stay
+    /// those of every user.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    top: Option<u64>,
+
+    /// Output format when printing: table, markdown, csv or json (csv and
+    /// json are the `report --by day,user` rows of the day).
+    #[arg(long, default_value = "table", value_name = "FORMAT", value_parser = digest_format())]
+    format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+struct MetricsArgs {
+    /// Write the metrics to FILE atomically (a temporary file in the same
+    /// directory, renamed over FILE): for node-exporter's textfile
+    /// collector, e.g. /var/lib/prometheus/node-exporter/xferstats.prom.
+    #[arg(long, value_name = "FILE", conflicts_with = "listen")]
+    textfile: Option<PathBuf>,
+
+    /// Serve the metrics on http://ADDR/metrics (e.g. 127.0.0.1:9922),
+    /// reading the store's totals again for every scrape; runs until
+    /// stopped.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+
+    /// Users with series of their own (the most bytes first); the others
+    /// are summed as user="other".
+    #[arg(long, default_value_t = xferstats::metrics::DEFAULT_TOP_USERS, value_name = "N")]
+    top_users: usize,
 }
 
 #[derive(Debug, Args)]
@@ -334,6 +412,14 @@ fn db_mode_arg(v: &str) -> Result<DbMode, String> {
     })
 }
 
+/// `digest --format`: the report formats but HTML (a page of a period,
+/// not of one day's table).
+fn digest_format() -> impl clap::builder::TypedValueParser<Value = OutputFormat> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(["table", "markdown", "csv", "json"])
+        .map(|s: String| <OutputFormat as ValueEnum>::from_str(&s, false).unwrap_or(OutputFormat::Table))
+}
+
 /// `30d`, `8w`, `36h` given to `flag` as microseconds.
 fn age_arg(flag: &'static str, v: &str) -> anyhow::Result<i64> {
     let bad = || xferstats::error::ConfigError::Age { flag, value: v.to_string() };
@@ -443,6 +529,8 @@ fn run(cli: Cli, m: &ArgMatches) -> anyhow::Result<u8> {
         Command::Prune(a) => prune(&g, a),
         Command::Rollup(a) => rollup(&g, a),
         Command::Forget(a) => forget(&g, a),
+        Command::Digest(a) => digest(&g, a),
+        Command::Metrics(a) => metrics(&g, a),
         Command::Config(ConfigCommand::Check) => config_check(&g, m),
         Command::Completions(a) => completions(a.shell),
         Command::ManPages(a) => man_pages(&a.dir),
@@ -698,6 +786,101 @@ fn report(g: &Global, a: ReportArgs) -> anyhow::Result<u8> {
             }
         }
     }
+    Ok(xferstats::EXIT_OK)
+}
+
+/// `xferstats digest`: printed as `report --day`, or posted and/or
+/// mailed (each receiver named in a line on stderr unless `--quiet`).
+fn digest(g: &Global, a: DigestArgs) -> anyhow::Result<u8> {
+    let day = report_day("--day", &a.day)?;
+    if let Some(url) = &a.send {
+        xferstats::report::digest::check_url(url)?;
+    }
+    let spec = g.existing_spec()?;
+    let mut store = xferstats::sinks::open(&spec, Access::Read)?;
+    let top = a.top.map(|n| n as usize);
+    if a.send.is_none() && a.mail_to.is_empty() {
+        let opts = ReportOptions {
+            by: None,
+            since: None,
+            until: None,
+            day: Some(day),
+            filters: Vec::new(),
+            top,
+            format: a.format,
+        };
+        let stdout = std::io::stdout();
+        xferstats::report::run(&mut *store, &opts, &mut stdout.lock()).context("writing the digest")?;
+        return Ok(xferstats::EXIT_OK);
+    }
+    let d = Digest::build(&mut *store, &day, &local_hostname(), top)?;
+    let mail = if a.mail_to.is_empty() {
+        None
+    } else {
+        Some(d.mail(&a.mail_to, a.mail_from.as_deref(), &chrono::Utc::now().to_rfc2822())?)
+    };
+    if let Some(url) = &a.send {
+        let timeout = std::time::Duration::from_secs(a.timeout);
+        xferstats::report::digest::post(url, &d.payload(a.payload), timeout)?;
+        g.say(format_args!("digest for {day} posted to {}", xferstats::report::digest::redact_url(url)));
+    }
+    if let Some(m) = mail {
+        xferstats::report::digest::send_mail(&a.sendmail, &m)?;
+        g.say(format_args!(
+            "digest for {day} mailed to {} through {}",
+            xferstats::sanitize::sanitize(&a.mail_to.join(", ")),
+            a.sendmail.display()
+        ));
+    }
+    Ok(xferstats::EXIT_OK)
+}
+
+/// `xferstats metrics`: the exposition on stdout, in `--textfile`, or
+/// served on `--listen` (the totals read again per scrape; a store error
+/// counts in `xferstats_store_errors_total` and the last good totals are
+/// served, or 503 before there are any).
+fn metrics(g: &Global, a: MetricsArgs) -> anyhow::Result<u8> {
+    use xferstats::metrics::{server, write_textfile, Metrics};
+    let spec = g.existing_spec()?;
+    let mut store = xferstats::sinks::open(&spec, Access::Read)?;
+    let Some(addr) = &a.listen else {
+        let text = Metrics::from_store(&mut *store, a.top_users)?.render();
+        match &a.textfile {
+            Some(path) => write_textfile(path, &text)
+                .map_err(xferstats::error::Error::Output)
+                .with_context(|| format!("writing {}", path.display()))?,
+            None => std::io::stdout().write_all(text.as_bytes()).map_err(xferstats::error::Error::Output)?,
+        }
+        return Ok(xferstats::EXIT_OK);
+    };
+    let listener = std::net::TcpListener::bind(addr).with_context(|| format!("--listen {addr}: cannot listen"))?;
+    g.say(format_args!(
+        "serving the metrics of {} on http://{}/metrics",
+        spec.describe(),
+        listener.local_addr().map_err(|e| anyhow::anyhow!("--listen {addr}: {e}"))?
+    ));
+    let (mut last, mut errors): (Option<Metrics>, u64) = (None, 0);
+    // A store that failed is opened again at the next scrape (a lost
+    // PostgreSQL connection comes back with its server).
+    let mut store = Some(store);
+    let mut render = move || {
+        let read = match store.take() {
+            Some(s) => Ok(s),
+            None => xferstats::sinks::open(&spec, Access::Read),
+        }
+        .and_then(|mut s| Metrics::from_store(&mut *s, a.top_users).map(|m| (s, m)));
+        match read {
+            Ok((s, m)) => (store, last) = (Some(s), Some(m)),
+            Err(e) => {
+                errors += 1;
+                tracing::warn!("reading the metrics: {}", xferstats::sanitize::sanitize(&e.to_string()));
+            }
+        }
+        let m = last.as_mut().ok_or_else(|| format!("{}: store unreadable, see the server's log", spec.describe()))?;
+        m.carry_errors(errors);
+        Ok(m.render())
+    };
+    server::serve(&listener, &mut render).with_context(|| format!("--listen {addr}"))?;
     Ok(xferstats::EXIT_OK)
 }
 

@@ -227,15 +227,26 @@ pub fn parse_u64(b: &[u8]) -> Option<u64> {
     if b.is_empty() || b.len() > 20 {
         return None;
     }
+    // Up to 19 digits cannot overflow; only the 20th is checked.
+    let (head, last) = if b.len() == 20 { (&b[..19], Some(b[19])) } else { (b, None) };
     let mut v: u64 = 0;
-    for &c in b {
+    for &c in head {
         let d = c.wrapping_sub(b'0');
         if d > 9 {
             return None;
         }
-        v = v.checked_mul(10)?.checked_add(d as u64)?;
+        v = v * 10 + d as u64;
     }
-    Some(v)
+    match last {
+        None => Some(v),
+        Some(c) => {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                return None;
+            }
+            v.checked_mul(10)?.checked_add(d as u64)
+        }
+    }
 }
 
 /// The time and host of a line with a syslog or log-file prefix (the
@@ -253,6 +264,23 @@ pub fn stamp<'a>(
 mod tests {
     use super::*;
     use crate::time::{days_from_civil, rfc3339, TimeZone};
+
+    #[test]
+    fn decimal_numbers_parse_to_their_type_limits() {
+        assert_eq!(parse_u64(b"0"), Some(0));
+        assert_eq!(parse_u64(b"9999999999999999999"), Some(9_999_999_999_999_999_999));
+        assert_eq!(parse_u64(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_u64(b"18446744073709551616"), None);
+        assert_eq!(parse_u64(b"99999999999999999999"), None);
+        assert_eq!(parse_u64(b"1844674407370955161x"), None);
+        assert_eq!(parse_u64(b"000000000000000000001"), None);
+        for bad in [&b""[..], b"-1", b"+1", b"1 2", b"1_000", b"12a"] {
+            assert_eq!(parse_u64(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+        assert_eq!(parse_u32(b"4294967295"), Some(u32::MAX));
+        assert_eq!(parse_u32(b"4294967296"), None);
+        assert_eq!(parse_u32(b"00000000001"), None);
+    }
 
     /// A parser with its clock, and a shorthand to parse with both.
     struct P(PrefixParser, Clock);

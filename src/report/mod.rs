@@ -16,6 +16,7 @@
 //! `--top N` apply to every format; the HTML page is made for the filtered
 //! events and keeps N values per field.
 
+pub mod digest;
 pub mod html;
 
 use std::io::Write;
@@ -244,7 +245,7 @@ pub(crate) fn filtered(store: &mut dyn Store, q: &Aggregate, filters: &[Filter])
 }
 
 /// What `--top` ranks by: bytes, then transfers and deletes, then logins.
-fn rank(m: &Metrics) -> (u64, u64, u64) {
+pub(crate) fn rank(m: &Metrics) -> (u64, u64, u64) {
     (m.bytes_up + m.bytes_down, m.transfers + m.deletes, m.logins_ok + m.logins_failed)
 }
 

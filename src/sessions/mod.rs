@@ -342,10 +342,11 @@ pub fn client_ip(b: &[u8]) -> Option<IpAddr> {
 pub struct IdGen {
     key: IdKey,
     state: IdState,
-    /// [`IdGen::ftp_transfer_id`]'s hasher seeded for the last server host
-    /// (the seed of the host's hash): its seeded secret is derived once per
-    /// host, not once per line.
-    ftp_seeded: Option<(u64, xxhash_rust::xxh3::Xxh3)>,
+    /// [`IdGen::ftp_transfer_id`]'s last server host and its seed, hashed
+    /// once per host rather than once per line.
+    ftp_seed: Option<(Vec<u8>, u64)>,
+    /// [`IdGen::ftp_transfer_id`]'s reused buffer of the hashed fields.
+    ftp_buf: Vec<u8>,
 }
 
 /// The seed of [`IdGen::ftp_transfer_id`]: one kind of event, whichever
@@ -409,14 +410,14 @@ impl std::fmt::Debug for IdGen {
 impl IdGen {
     /// A generator at the start of an input.
     pub fn new(key: IdKey) -> IdGen {
-        IdGen { key, state: IdState::default(), ftp_seeded: None }
+        IdGen { key, state: IdState::default(), ftp_seed: None, ftp_buf: Vec::new() }
     }
 
     /// A generator resuming from [`IdGen::save`]'s text (an unreadable
     /// state starts afresh: at worst a repeat of the checkpoint's second
     /// is counted as already stored).
     pub fn restore(key: IdKey, saved: &str) -> IdGen {
-        IdGen { key, state: serde_json::from_str(saved).unwrap_or_default(), ftp_seeded: None }
+        IdGen { key, state: serde_json::from_str(saved).unwrap_or_default(), ftp_seed: None, ftp_buf: Vec::new() }
     }
 
     /// The key of its line hashes.
@@ -459,22 +460,31 @@ impl IdGen {
         if !self.key.content_ids() {
             return self.id(time, host, line, tag);
         }
-        let name = t.path.rsplit(|&c| c == b'/').next().unwrap_or_default();
-        let seed = xxh3_64_with_seed(host, FTP_TRANSFER_TAG);
-        let mut h = match &self.ftp_seeded {
-            Some((s, h)) if *s == seed => h.clone(),
-            _ => self.ftp_seeded.insert((seed, xxhash_rust::xxh3::Xxh3::with_seed(seed))).1.clone(),
+        let name = memchr::memrchr(b'/', t.path).map_or(t.path, |at| &t.path[at + 1..]);
+        let seed = match &self.ftp_seed {
+            Some((h, seed)) if h.as_slice() == host => *seed,
+            _ => self.ftp_seed.insert((host.to_vec(), xxh3_64_with_seed(host, FTP_TRANSFER_TAG))).1,
         };
-        h.update(&time.div_euclid(1_000_000).to_le_bytes());
-        h.update(&[direction_code(t.direction)]);
-        h.update(&t.bytes.to_le_bytes());
-        h.update(t.user.as_bytes());
-        h.update(&[0]);
-        for part in name.split(|&c| c == b' ') {
-            h.update(part);
-            h.update(b"_");
+        // One-shot hash of the fields laid end to end in a reused buffer:
+        // the same digest as hashing them piece by piece, without a
+        // streaming hasher's state copied per line.
+        let buf = &mut self.ftp_buf;
+        let mut fixed = [0u8; 17];
+        fixed[..8].copy_from_slice(&time.div_euclid(1_000_000).to_le_bytes());
+        fixed[8] = direction_code(t.direction);
+        fixed[9..].copy_from_slice(&t.bytes.to_le_bytes());
+        buf.clear();
+        buf.extend_from_slice(&fixed);
+        buf.extend_from_slice(t.user.as_bytes());
+        buf.push(0);
+        // The name's words each followed by `_`: spaces as xferlog writes them.
+        match memchr::memchr(b' ', name) {
+            None => buf.extend_from_slice(name),
+            Some(_) => buf.extend(name.iter().map(|&c| if c == b' ' { b'_' } else { c })),
         }
-        self.next(time, h.digest())
+        buf.push(b'_');
+        let h = xxh3_64_with_seed(buf, seed);
+        self.next(time, h)
     }
 
     /// The time to store for an event identified by
@@ -657,6 +667,18 @@ mod tests {
         let xferlog = of(key, b"a", b"/srv/homes/erin/ftp_08f/meeting_notes_2026.md", 23456, Direction::Upload);
         let extended = of(key, b"b", b"ftp 08f/meeting notes 2026.md", 23456, Direction::Upload);
         assert_eq!(xferlog, extended);
+        // The digest of the fields hashed piece by piece with a streaming
+        // hasher, as ids were first made: the same ids.
+        let mut h = xxhash_rust::xxh3::Xxh3::with_seed(xxh3_64_with_seed(b"vm", FTP_TRANSFER_TAG));
+        h.update(&(t / 1_000_000).to_le_bytes());
+        h.update(&[direction_code(Direction::Upload)]);
+        h.update(&23456u64.to_le_bytes());
+        h.update(b"erin\0");
+        for part in [&b"meeting"[..], b"notes", b"2026.md"] {
+            h.update(part);
+            h.update(b"_");
+        }
+        assert_eq!(xferlog, IdGen::new(key).next(t, h.digest()));
         assert_ne!(xferlog, of(key, b"a", b"ftp 08f/meeting notes 2026.md", 23457, Direction::Upload));
         assert_ne!(xferlog, of(key, b"a", b"ftp 08f/meeting notes 2026.md", 23456, Direction::Download));
         // Raw-line scheme: the id of the line, as before.

@@ -166,6 +166,11 @@ pub trait Store {
         };
         Ok(self.aggregate(&q)?.iter().filter(|g| !g.keys[0].is_empty()).count() as u64)
     }
+    /// What the Prometheus metrics need besides the rollups: the ledger's
+    /// lines per format, its last commit, the newest stored event, and the
+    /// hook outbox by state when the store has one (index reads and small
+    /// tables, no scan of the raw events).
+    fn status(&mut self) -> Result<crate::metrics::StoreStatus, StoreError>;
 }
 
 /// Splits off the events older than a store's prune horizon: their raw

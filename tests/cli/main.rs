@@ -4,6 +4,7 @@
 mod badinput;
 mod config;
 mod cron;
+mod digest;
 mod enrich;
 mod errors;
 mod forget;
@@ -16,6 +17,7 @@ mod influx;
 mod influxd;
 mod inputs;
 mod maintenance;
+mod metrics;
 mod pg;
 mod postgres;
 mod realogs;

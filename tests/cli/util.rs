@@ -99,6 +99,11 @@ impl Env {
         Command::from_std(self.with_db())
     }
 
+    /// `cmd` as a `std::process::Command` (for servers the test spawns).
+    pub fn std_cmd(&self) -> std::process::Command {
+        self.with_db()
+    }
+
     /// Like `cmd`, with the host key from the state directory's key file,
     /// and without `--db`.
     pub fn cmd_with_key_file(&self) -> Command {

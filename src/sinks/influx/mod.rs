@@ -348,6 +348,10 @@ impl Store for InfluxStore {
     ) -> Result<Vec<(String, u64, u64)>, StoreError> {
         self.local.month_files(month, at_least, limit, names)
     }
+
+    fn status(&mut self) -> Result<crate::metrics::StoreStatus, StoreError> {
+        self.local.status()
+    }
 }
 
 impl Admin for InfluxStore {

@@ -133,4 +133,44 @@ impl Store for PgStore {
         let row = self.client.query_one(&sql, &[&since, &until]).map_err(self.err("count clients"))?;
         Ok(row.get::<_, i64>(0) as u64)
     }
+
+    fn status(&mut self) -> Result<crate::metrics::StoreStatus, StoreError> {
+        let mut st = crate::metrics::StoreStatus::default();
+        let rows = self
+            .client
+            .query(
+                "SELECT format, SUM(lines)::bigint, SUM(rejected)::bigint FROM ledger GROUP BY format ORDER BY format",
+                &[],
+            )
+            .map_err(self.err("read ledger"))?;
+        st.lines = rows.iter().map(|r| (r.get(0), r.get::<_, i64>(1) as u64, r.get::<_, i64>(2) as u64)).collect();
+        let us = |col: &str| format!("(extract(epoch FROM {col}) * 1000000)::bigint");
+        let row = self
+            .client
+            .query_one(
+                &format!(
+                    "SELECT {}, {} FROM (SELECT MAX(last_import) AS c, GREATEST((SELECT MAX(end_ts) FROM transfers), \
+                     (SELECT MAX(time_ts) FROM logins)) AS e FROM ledger) x",
+                    us("c"),
+                    us("e")
+                ),
+                &[],
+            )
+            .map_err(self.err("read ledger"))?;
+        st.last_commit_us = row.get(0);
+        st.newest_event_us = row.get(1);
+        let outbox: bool = self
+            .client
+            .query_one("SELECT to_regclass('hook_outbox') IS NOT NULL", &[])
+            .map_err(self.err("look for the hook outbox"))?
+            .get(0);
+        if outbox {
+            let rows = self
+                .client
+                .query("SELECT state, count(*) FROM hook_outbox GROUP BY state ORDER BY state", &[])
+                .map_err(self.err("read the hook outbox"))?;
+            st.hook_deliveries = Some(rows.iter().map(|r| (r.get(0), r.get::<_, i64>(1) as u64)).collect());
+        }
+        Ok(st)
+    }
 }

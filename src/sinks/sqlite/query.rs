@@ -164,4 +164,51 @@ impl Store for SqliteStore {
             .map(|n| n as u64)
             .map_err(self.err("count clients"))
     }
+
+    fn status(&mut self) -> Result<crate::metrics::StoreStatus, StoreError> {
+        let mut st = crate::metrics::StoreStatus::default();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT format, SUM(lines), SUM(rejected) FROM ledger GROUP BY format ORDER BY format")
+            .map_err(self.err("read ledger"))?;
+        st.lines = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)? as u64)))
+            .map_err(self.err("read ledger"))?
+            .collect::<Result<_, _>>()
+            .map_err(self.err("read ledger"))?;
+        let last: Option<String> = self
+            .conn
+            .query_row("SELECT MAX(last_import) FROM ledger", [], |r| r.get(0))
+            .map_err(self.err("read ledger"))?;
+        st.last_commit_us = last.and_then(|t| crate::time::parse_rfc3339(t.as_bytes()).map(|(us, _)| us));
+        st.newest_event_us = self
+            .conn
+            .query_row(
+                "SELECT MAX(t) FROM (SELECT MAX(end_us) AS t FROM transfers UNION ALL SELECT MAX(time_us) FROM logins)",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(self.err("find newest event"))?;
+        let outbox: bool = self
+            .conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'hook_outbox')",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(self.err("look for the hook outbox"))?;
+        if outbox {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT state, count(*) FROM hook_outbox GROUP BY state ORDER BY state")
+                .map_err(self.err("read the hook outbox"))?;
+            st.hook_deliveries = Some(
+                stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))
+                    .map_err(self.err("read the hook outbox"))?
+                    .collect::<Result<_, _>>()
+                    .map_err(self.err("read the hook outbox"))?,
+            );
+        }
+        Ok(st)
+    }
 }

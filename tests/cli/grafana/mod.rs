@@ -32,6 +32,7 @@
 
 mod influxql;
 mod pg;
+mod prometheus;
 mod provisioning;
 mod structure;
 
