@@ -46,7 +46,7 @@ fn time_bounds(since: Option<&str>, until: Option<&str>) -> (Option<i64>, Option
 /// The files of a month in the value rollup ([`Store::month_files`]; the
 /// partial index `daily_values_files` ranks them).
 const MONTH_FILES: &str = "SELECT v1, transfers, bytes_up + bytes_down FROM daily_values \
-     WHERE field = 'file' AND day = ?1 AND v1 <> '' AND transfers > 0";
+     WHERE day = ?1 AND v1 <> '' AND transfers > 0";
 
 impl Store for SqliteStore {
     fn aggregate(&mut self, q: &Aggregate) -> Result<Vec<Group>, StoreError> {
@@ -137,10 +137,16 @@ impl Store for SqliteStore {
         limit: u32,
         names: &[String],
     ) -> Result<Vec<(String, u64, u64)>, StoreError> {
+        // Ranked: through the partial index; named: through the primary key
+        // (`'file' || ''` is not the index's `field = 'file'`, which the
+        // planner would otherwise scan the month's files with).
         let (which, list) = if names.is_empty() {
-            ("transfers >= ?2 ORDER BY transfers DESC, v1 LIMIT ?3", String::new())
+            ("field = 'file' AND transfers >= ?2 ORDER BY transfers DESC, v1 LIMIT ?3", String::new())
         } else {
-            ("v1 IN (SELECT value FROM json_each(?4)) AND ?2 + ?3 IS NOT NULL", serde_json::json!(names).to_string())
+            (
+                "field = 'file' || '' AND v1 IN (SELECT value FROM json_each(?4)) AND ?2 + ?3 IS NOT NULL",
+                serde_json::json!(names).to_string(),
+            )
         };
         let sql = format!("{MONTH_FILES} AND {which}");
         let mut stmt = self.conn.prepare_cached(&sql).map_err(self.err("prepare report"))?;
