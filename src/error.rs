@@ -76,14 +76,8 @@ pub enum ConfigError {
         /// `--until` as a day.
         until: String,
     },
-    /// Filters or `--top` with `--format html` (the page filters itself).
-    #[error(
-        "--user, --host, --protocol, --module and --top do not apply to --format html: the page has its own \
-         filters and drill-down"
-    )]
-    HtmlFilter,
     /// `--by` names an unknown key.
-    #[error("--by '{0}': unknown key (expected day, user, protocol, direction, host, module, client, status, country, city)")]
+    #[error("--by '{0}': unknown key (expected day, month, user, protocol, direction, host, module, client, status, country, city, cell, file)")]
     ReportKey(String),
     /// `--by` with `--format html` (the page has its own drill-down).
     #[error(

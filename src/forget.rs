@@ -2,13 +2,22 @@
 //! options (a custom rsyncd `log format` not given, say), so that it can be
 //! read again in full. Every stored event records the ledger fingerprint of
 //! the input it came from; forgetting an input removes those events,
-//! subtracts them from the daily rollups and drops the input's ledger
-//! entry, in one store transaction ([`crate::sinks::Admin::forget`]).
+//! subtracts them from the daily rollups (the value rollup and the daily
+//! clients included) and drops the input's ledger entry, in one store
+//! transaction ([`crate::sinks::Admin::forget`]).
 //!
 //! The open sessions the decoders keep between runs are kept per format
-//! and ingesting host, not per input, and are left as they are: they hold
-//! only sessions still open at the end of the inputs read, and a session
-//! joins only lines of its own.
+//! and ingesting host, not per input, and are left as they are. They cannot
+//! be dropped exactly: a saved state is one decoder's sessions with no
+//! record of the inputs their lines came from, and a session begun in the
+//! forgotten input may hold lines of an input read after it (the next file
+//! after a rotation continues the sessions open at the end of the one
+//! before), so dropping the sessions "of" the input would drop lines of
+//! another input that stays. Keeping them is exact: the input read again
+//! from its start continues no saved session, as its first lines are older
+//! than the horizon saved after them (see [`crate::sessions`]); a decoder
+//! of its own rebuilds its sessions from its own lines (test: an input
+//! forgotten inside its own open session reads again exactly).
 
 use std::path::PathBuf;
 use std::time::Duration;

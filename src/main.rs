@@ -480,9 +480,9 @@ struct ReportArgs {
     top: Option<u64>,
 
     /// Output format. `html` writes one self-contained page (charts, map,
-    /// date-range filter and drill-down; no external references) for the
-    /// --since/--until period; --by, the filters and --top do not apply
-    /// to it.
+    /// date-range filter and drill-down; no external references) of the
+    /// --since/--until period and the events the filters keep, with --top
+    /// values per field panel (else 30); --by does not apply to it.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     format: OutputFormat,
 
@@ -976,9 +976,6 @@ fn report(g: &Global, a: ReportArgs) -> anyhow::Result<u8> {
     }
     if opts.format == OutputFormat::Html && opts.by.is_some() {
         return Err(xferstats::error::ConfigError::HtmlBy.into());
-    }
-    if opts.format == OutputFormat::Html && (!opts.filters.is_empty() || opts.top.is_some()) {
-        return Err(xferstats::error::ConfigError::HtmlFilter.into());
     }
     let spec = g.existing_spec()?;
     let mut store = xferstats::sinks::open(&spec, Access::Read)?;

@@ -13,7 +13,7 @@ GRANT USAGE ON SCHEMA public TO grafana_ro;
 -- servers do not, and a role can turn default_transaction_read_only off
 -- for itself, so take the privilege away explicitly.
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
-GRANT SELECT ON daily_transfers, daily_logins, daily_clients, transfers, logins TO grafana_ro;
+GRANT SELECT ON daily_transfers, daily_logins, daily_clients, daily_values, transfers, logins TO grafana_ro;
 -- Partitions created later are read through the parent tables above;
 -- the ledger and the session state (sealed open sessions) stay private.
 REVOKE ALL ON ledger, session_state, schema_version FROM grafana_ro;

@@ -7,29 +7,42 @@
 //! on days × distinct values, not on traffic. Every number comes from
 //! [`Store::aggregate`], the query behind `report --format json`, so the
 //! page and the JSON report agree by construction (a CLI test compares
-//! them). What is embedded, as gzip-compressed JSON in base64 (the page
-//! inflates it with the browser's `DecompressionStream`):
+//! them); the groupings it asks for (the day and one field or pair of
+//! fields) are the per-day value rollup the stores keep at ingest
+//! ([`crate::rollup::VALUE_SETS`]), so it reads no raw event but for the
+//! bounded lists below. What is embedded, as gzip-compressed JSON in base64
+//! (the page inflates it with the browser's `DecompressionStream`):
 //!
 //! * per day: the totals (`--by day`), and for each field — user, host,
 //!   module, protocol, country — the day × value table (`--by day,FIELD`),
 //!   limited to the [`TOP`] values of the period with the most transfers
 //!   and logins; the rest is summed into one "other" value so that every
 //!   table still adds up to the totals;
-//! * for each pair of fields, the value × value table of the whole period
-//!   (`--by A,B`), which is what drill-down by one field needs;
-//! * the [`TOP_FILES`] most transferred files and the [`FAILING_CLIENTS`]
-//!   clients with the most failed logins, per day; the [`RECENT_FAILED`]
-//!   latest interrupted or failed transfers; the distinct clients of the
-//!   period.
+//! * for each pair of fields, the month × value × value table (`--by
+//!   month,A,B`, the values folded as above; the value rollup keeps pairs
+//!   per month), which is what drill-down by one field needs; a pair with
+//!   more than [`PAIR_ROWS`] such rows is embedded for the whole period
+//!   instead (value × value);
+//! * the [`TOP_CELLS`] busiest geohash cells ([`Key::Cell`], 3 characters)
+//!   per month, drawn as dots on the map;
+//! * the [`TOP_FILES`] most transferred files, per month (the value rollup
+//!   keeps files per month: per day it would hold nearly a row per
+//!   transfer), and the [`FAILING_CLIENTS`] clients with the most failed
+//!   logins, per day; the [`RECENT_FAILED`] latest interrupted or failed
+//!   transfers; the distinct clients of the period.
 //!
 //! What the page can answer exactly, and therefore shows (anything else
 //! says "not available" rather than show a number that could be wrong):
 //!
-//! * any date range without a field filter: every panel;
-//! * one field value over the whole period: every panel but the top files
-//!   (and the failing clients, unless the field is the country);
-//! * one field value and a narrower date range: the totals, the daily
-//!   charts and the failed transfers;
+//! * any date range without a field filter: every panel but the top files,
+//!   which need whole months;
+//! * one field value and a date range of whole months (from the first day
+//!   with events of a month of the period to the last of one): every panel
+//!   but the top files, the map's dots (and the failing clients, unless the
+//!   field is the country) — the other field panels over the whole period
+//!   only for a pair embedded for the whole period; other ranges: the
+//!   totals, the daily charts and the failed transfers;
+//! * the map's dots: no field filter, the whole period or whole months;
 //! * distinct clients: the whole period without a filter only.
 //!
 //! Log-derived text is passed through [`sanitize`] and then either escaped
@@ -41,8 +54,9 @@ use std::io::Write;
 use base64::Engine;
 use serde_json::{json, Value};
 
+use super::ReportOptions;
 use crate::error::Error;
-use crate::rollup::{Aggregate, Group, Key, Metric, Metrics};
+use crate::rollup::{Aggregate, DayCount, FailedTransfer, Group, Key, Metric, Metrics};
 use crate::sanitize::sanitize;
 use crate::sinks::Store;
 
@@ -54,6 +68,13 @@ pub const TOP_FILES: u32 = 50;
 pub const FAILING_CLIENTS: u32 = 50;
 /// Latest failed transfers listed.
 pub const RECENT_FAILED: u32 = 200;
+
+/// Most pair rows (month × value × value) embedded per month for one pair
+/// of fields; a pair with more is embedded for the whole period only (the
+/// page then answers a filter by one of them over the whole period only).
+pub const PAIR_ROWS: usize = 1_500;
+/// Geohash cells on the map (the busiest of the period).
+pub const TOP_CELLS: usize = 400;
 
 /// The fields of the page's drill-down, in panel order.
 pub const FIELDS: [Key; 5] = [Key::User, Key::Host, Key::Module, Key::Protocol, Key::Country];
@@ -115,12 +136,12 @@ struct Dict {
 }
 
 impl Dict {
-    /// The values of `totals` (period metrics per value) by activity.
-    fn of(totals: &BTreeMap<String, Metrics>) -> Dict {
+    /// The `top` values of `totals` (period metrics per value) by activity.
+    fn of(totals: &BTreeMap<String, Metrics>, top: usize) -> Dict {
         let mut ranked: Vec<(&String, &Metrics)> = totals.iter().collect();
         let w = |m: &Metrics| m.transfers + m.deletes + m.logins_ok + m.logins_failed;
         ranked.sort_by(|a, b| w(b.1).cmp(&w(a.1)).then_with(|| a.0.cmp(b.0)));
-        let values: Vec<String> = ranked.iter().take(TOP).map(|(v, _)| (*v).clone()).collect();
+        let values: Vec<String> = ranked.iter().take(top).map(|(v, _)| (*v).clone()).collect();
         let index = values.iter().enumerate().map(|(i, v)| (v.clone(), i)).collect();
         Dict { folded: totals.len() > values.len(), values, index }
     }
@@ -139,16 +160,17 @@ fn fold<K: Ord>(groups: &[Group], key: impl Fn(&Group) -> K) -> BTreeMap<K, Metr
     out
 }
 
-/// Builds the page's data (see the module documentation).
-pub fn collect(store: &mut dyn Store, since: Option<&str>, until: Option<&str>) -> Result<Value, Error> {
-    let mut agg = |keys: &[Key]| {
-        store.aggregate(&Aggregate {
-            keys: keys.to_vec(),
-            since: since.map(str::to_string),
-            until: until.map(str::to_string),
-        })
+/// Builds the page's data (see the module documentation) for the
+/// `--since`/`--until` range and the filters of `opts`, keeping `--top`
+/// values per field ([`TOP`] without it).
+pub fn collect(store: &mut dyn Store, opts: &ReportOptions) -> Result<Value, Error> {
+    let (since, until, filters) = (opts.since.as_deref(), opts.until.as_deref(), &opts.filters[..]);
+    let top = opts.top.unwrap_or(TOP);
+    let agg = |store: &mut dyn Store, keys: &[Key]| {
+        let q = Aggregate { keys: keys.to_vec(), since: opts.since.clone(), until: opts.until.clone() };
+        super::filtered(store, &q, filters)
     };
-    let per_day = agg(&[Key::Day])?;
+    let per_day = agg(store, &[Key::Day])?;
     let days: Vec<String> = per_day.iter().map(|g| g.keys[0].clone()).collect();
     let day_idx: HashMap<&str, usize> = days.iter().enumerate().map(|(i, d)| (d.as_str(), i)).collect();
     let di = |d: &str| day_idx.get(d).copied();
@@ -165,8 +187,8 @@ pub fn collect(store: &mut dyn Store, since: Option<&str>, until: Option<&str>) 
     let mut dicts = Vec::new();
     let mut fields = serde_json::Map::new();
     for key in FIELDS {
-        let by_day = agg(&[Key::Day, key])?;
-        let dict = Dict::of(&fold(&by_day, |g| g.keys[1].clone()));
+        let by_day = agg(store, &[Key::Day, key])?;
+        let dict = Dict::of(&fold(&by_day, |g| g.keys[1].clone()), top);
         let cube: Vec<Value> = fold(&by_day, |g| (di(&g.keys[0]), dict.idx(&g.keys[1])))
             .into_iter()
             .filter_map(|((d, v), m)| {
@@ -186,36 +208,69 @@ pub fn collect(store: &mut dyn Store, since: Option<&str>, until: Option<&str>) 
         );
         dicts.push(dict);
     }
+    // The months of the period, for the pairs (kept per month).
+    let months: Vec<String> = {
+        let mut m: Vec<String> = days.iter().map(|d| d.get(..7).unwrap_or(d).to_string()).collect();
+        m.dedup();
+        m
+    };
+    let month_idx: HashMap<&str, usize> = months.iter().enumerate().map(|(i, m)| (m.as_str(), i)).collect();
     let mut pairs = serde_json::Map::new();
-    // The country pairs read raw events: one query (one scan) for those
-    // with user, host and protocol, whose sums give each pair exactly.
-    const WIDE: [Key; 4] = [Key::User, Key::Host, Key::Protocol, Key::Country];
-    let wide = agg(&WIDE)?;
-    let at = |k: &Key| WIDE.iter().position(|w| w == k);
     for (i, a) in FIELDS.iter().enumerate() {
         for (j, b) in FIELDS.iter().enumerate().skip(i + 1) {
-            let own;
-            let (groups, ka, kb) = match (at(a), at(b)) {
-                (Some(ka), Some(kb)) if *b == Key::Country => (&wide, ka, kb),
-                _ => {
-                    own = agg(&[*a, *b])?;
-                    (&own, 0, 1)
-                }
+            let groups = agg(store, &[Key::Month, *a, *b])?;
+            let monthly = fold(&groups, |g| {
+                (month_idx.get(g.keys[0].as_str()).copied(), dicts[i].idx(&g.keys[1]), dicts[j].idx(&g.keys[2]))
+            });
+            let row = |keys: &[usize], m: &Metrics| {
+                let mut row: Vec<Value> = keys.iter().map(|k| Value::from(*k)).collect();
+                row.extend(metric_array(m).as_array().cloned().unwrap_or_default());
+                Value::from(row)
             };
-            let rows: Vec<Value> = fold(groups, |g| (dicts[i].idx(&g.keys[ka]), dicts[j].idx(&g.keys[kb])))
-                .into_iter()
-                .map(|((x, y), m)| {
-                    let mut row = vec![Value::from(x), Value::from(y)];
-                    row.extend(metric_array(&m).as_array().cloned().unwrap_or_default());
-                    Value::from(row)
-                })
-                .collect();
-            pairs.insert(format!("{}|{}", a.name(), b.name()), Value::from(rows));
+            // Per month when it fits the budget; else for the whole period.
+            let value = if monthly.len() <= PAIR_ROWS {
+                let rows: Vec<Value> =
+                    monthly.iter().filter_map(|((m, x, y), v)| Some(row(&[(*m)?, *x, *y], v))).collect();
+                json!({ "monthly": true, "rows": rows })
+            } else {
+                let mut period: BTreeMap<(usize, usize), Metrics> = BTreeMap::new();
+                for ((_, x, y), m) in &monthly {
+                    period.entry((*x, *y)).or_default().add(m);
+                }
+                let rows: Vec<Value> = period.iter().map(|((x, y), m)| row(&[*x, *y], m)).collect();
+                json!({ "monthly": false, "rows": rows })
+            };
+            pairs.insert(format!("{}|{}", a.name(), b.name()), value);
         }
     }
-    let clients = agg(&[Key::Client])?.iter().filter(|g| !g.keys[0].is_empty()).count();
+    let cells = cells(&agg(store, &[Key::Month, Key::Cell])?, &|m| month_idx.get(m).copied());
+    // The bounded lists: from the store's own queries, or under a filter
+    // from the filtered groups (ranked as those queries rank).
+    let clients = if filters.is_empty() {
+        store.distinct_clients(since, until)?
+    } else {
+        agg(store, &[Key::Client])?.iter().filter(|g| !g.keys[0].is_empty()).count() as u64
+    };
+    let whole_months = crate::rollup::value_set(&[Key::File], since, until).is_some();
+    let top_files = if filters.is_empty() && whole_months {
+        top_files(store, &months, TOP_FILES)?
+    } else if filters.is_empty() {
+        store.top_files(since, until, TOP_FILES)?
+    } else {
+        let groups = agg(store, &[Key::Month, Key::File])?;
+        let rows = groups.iter().filter(|g| !g.keys[1].is_empty() && g.metrics.transfers > 0);
+        top_rows(rows, 1, TOP_FILES, |m| (m.transfers, m.bytes_up + m.bytes_down))
+    };
+    let failing_clients = if filters.is_empty() {
+        store.failed_login_clients(since, until, FAILING_CLIENTS)?
+    } else {
+        let groups = agg(store, &[Key::Day, Key::Client, Key::Country])?;
+        top_rows(groups.iter().filter(|g| g.metrics.logins_failed > 0), 1, FAILING_CLIENTS, |m| (m.logins_failed, 0))
+    };
 
     let ranked = |mut rows: Vec<crate::rollup::DayCount>, limit: u32, files: bool| {
+        // Files per month, clients per day.
+        let di = |d: &str| if files { month_idx.get(d).copied() } else { di(d) };
         // One order whatever the store's collation.
         rows.sort_by(|a, b| (&a.day, &a.key, &a.country).cmp(&(&b.day, &b.key, &b.country)));
         let mut names: Vec<String> = Vec::new();
@@ -228,16 +283,15 @@ pub fn collect(store: &mut dyn Store, since: Option<&str>, until: Option<&str>) 
             if k == n {
                 names.push(text(&r.key));
             }
-            // Files: day, file, transfers, bytes; clients: day, client,
+            // Files: month, file, transfers, bytes; clients: day, client,
             // failed logins, country.
             out.push(if files { json!([d, k, r.count, r.bytes]) } else { json!([d, k, r.count, text(&r.country)]) });
         }
-        json!({ "limit": limit, "names": names, "rows": out })
+        json!({ "limit": limit, "monthly": files, "names": names, "rows": out })
     };
-    let files = ranked(store.top_files(since, until, TOP_FILES)?, TOP_FILES, true);
-    let failing = ranked(store.failed_login_clients(since, until, FAILING_CLIENTS)?, FAILING_CLIENTS, false);
-    let failed: Vec<Value> = store
-        .failed_transfers(since, until, RECENT_FAILED)?
+    let files = ranked(top_files, TOP_FILES, true);
+    let failing = ranked(failing_clients, FAILING_CLIENTS, false);
+    let failed: Vec<Value> = recent_failed(store, opts)?
         .iter()
         .map(|f| {
             json!([
@@ -260,16 +314,174 @@ pub fn collect(store: &mut dyn Store, since: Option<&str>, until: Option<&str>) 
         "since": since,
         "until": until,
         "days": days,
+        "months": months,
         "metrics": METRICS.map(Metric::name),
-        "top": TOP,
+        "top": top,
+        "filters": filters.iter().map(|f| json!([f.key.name(), text(&f.value)])).collect::<Vec<_>>(),
         "total": total,
         "fields": fields,
         "pairs": pairs,
         "clients": clients,
+        "cells": cells,
         "files": files,
         "failing": failing,
         "failed": { "limit": RECENT_FAILED, "rows": failed },
     }))
+}
+
+/// The rows of the `limit` keys (column `at` of `rows`' keys) with the
+/// largest `count` over all rows, as the stores rank their lists (count
+/// down, then key), as [`DayCount`]s: the first key the day or month, the
+/// one after `at` (if any) the country.
+fn top_rows<'a>(
+    rows: impl Iterator<Item = &'a Group> + Clone,
+    at: usize,
+    limit: u32,
+    count: impl Fn(&Metrics) -> (u64, u64),
+) -> Vec<DayCount> {
+    let mut totals: BTreeMap<&str, u64> = BTreeMap::new();
+    for g in rows.clone() {
+        *totals.entry(&g.keys[at]).or_default() += count(&g.metrics).0;
+    }
+    let mut ranked: Vec<(&str, u64)> = totals.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    let kept: std::collections::HashSet<&str> = ranked.iter().take(limit as usize).map(|(k, _)| *k).collect();
+    rows.filter(|g| kept.contains(g.keys[at].as_str()))
+        .map(|g| {
+            let (count, bytes) = count(&g.metrics);
+            let country = g.keys.get(at + 1).cloned().unwrap_or_default();
+            DayCount { day: g.keys[0].clone(), key: g.keys[at].clone(), country, count, bytes }
+        })
+        .collect()
+}
+
+/// The `limit` most transferred files of `months` (`YYYY-MM`, a range of
+/// whole months), per month, from the files of the value rollup without
+/// reading all of them: the files each month ranks first are candidates,
+/// and the `limit`-th best of their totals, `L`, bounds the list from
+/// below; a file in the list has a total of at least `L`, so at least
+/// `L / months` transfers in one of the months — the other candidates,
+/// which each month's ranking (an index) gives. Ranked by transfers, then
+/// file, as [`Store::top_files`] ranks.
+fn top_files(store: &mut dyn Store, months: &[String], limit: u32) -> Result<Vec<DayCount>, Error> {
+    let firsts: Vec<String> = months.iter().map(|m| format!("{m}-01")).collect();
+    let mut candidates: std::collections::BTreeSet<String> = Default::default();
+    for m in &firsts {
+        candidates.extend(store.month_files(m, 1, limit, &[])?.into_iter().map(|f| f.0));
+    }
+    // Exact per-month counts of the candidates; their ranking.
+    let counted = |store: &mut dyn Store, names: &std::collections::BTreeSet<String>| {
+        let names: Vec<String> = names.iter().cloned().collect();
+        let mut rows = Vec::new();
+        for (m, first) in months.iter().zip(&firsts) {
+            for chunk in names.chunks(500).filter(|c| !c.is_empty()) {
+                rows.extend(store.month_files(first, 0, 0, chunk)?.into_iter().map(|f| (m.clone(), f)));
+            }
+        }
+        let mut totals: HashMap<&str, u64> = HashMap::new();
+        for (_, (f, n, _)) in &rows {
+            *totals.entry(f.as_str()).or_default() += n;
+        }
+        let mut ranked: Vec<(String, u64)> = totals.into_iter().map(|(f, n)| (f.to_string(), n)).collect();
+        ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        ranked.truncate(limit as usize);
+        Ok::<_, Error>((rows, ranked))
+    };
+    let (_, ranked) = counted(store, &candidates)?;
+    let bound = if ranked.len() < limit as usize { 1 } else { ranked.last().map_or(1, |r| r.1) };
+    let at_least = bound.div_ceil(months.len().max(1) as u64).max(1);
+    for m in &firsts {
+        candidates.extend(store.month_files(m, at_least, u32::MAX, &[])?.into_iter().map(|f| f.0));
+    }
+    let (rows, ranked) = counted(store, &candidates)?;
+    let kept: std::collections::HashSet<&str> = ranked.iter().map(|r| r.0.as_str()).collect();
+    Ok(rows
+        .into_iter()
+        .filter(|(_, f)| kept.contains(f.0.as_str()))
+        .map(|(day, (key, count, bytes))| DayCount { day, key, country: String::new(), count, bytes })
+        .collect())
+}
+
+/// The [`RECENT_FAILED`] latest interrupted or failed transfers of the
+/// range that pass the filters of `opts`: the store's list, asked for more
+/// until enough pass or there are no more.
+fn recent_failed(store: &mut dyn Store, opts: &ReportOptions) -> Result<Vec<FailedTransfer>, Error> {
+    let mut limit = RECENT_FAILED;
+    loop {
+        let all = store.failed_transfers(opts.since.as_deref(), opts.until.as_deref(), limit)?;
+        let passes = |f: &FailedTransfer| {
+            opts.filters.iter().all(|x| {
+                x.matches(match x.key {
+                    Key::User => &f.user,
+                    Key::Host => &f.host,
+                    Key::Module => &f.module,
+                    Key::Protocol => &f.protocol,
+                    _ => "",
+                })
+            })
+        };
+        let done = all.len() < limit as usize || limit == u32::MAX;
+        let kept: Vec<FailedTransfer> = all.into_iter().filter(passes).take(RECENT_FAILED as usize).collect();
+        if kept.len() == RECENT_FAILED as usize || done {
+            return Ok(kept);
+        }
+        limit = limit.saturating_mul(8);
+    }
+}
+
+/// The map's dots: the [`TOP_CELLS`] busiest geohash cells of the period
+/// (transfers and logins), each with its centre on the map (`x`, `y` in
+/// the outline's 720 × 300 equirectangular units), and per month
+/// `[month, cell, transfers, logins]` (per day they would double the page).
+fn cells(groups: &[Group], month: &dyn Fn(&str) -> Option<usize>) -> Value {
+    let totals = fold(groups, |g| g.keys[1].clone());
+    let w = |m: &Metrics| m.transfers + m.deletes + m.logins_ok + m.logins_failed;
+    let mut ranked: Vec<(&String, (f64, f64), u64)> =
+        totals.iter().filter_map(|(c, m)| Some((c, cell_center(c)?, w(m)))).collect();
+    ranked.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(b.0)));
+    ranked.truncate(TOP_CELLS);
+    let index: HashMap<&str, usize> = ranked.iter().enumerate().map(|(i, c)| (c.0.as_str(), i)).collect();
+    let at: Vec<Value> = ranked
+        .iter()
+        .map(|(c, (lat, lon), _)| {
+            let x = ((lon + 180.0) * 2.0 * 2.0).round() / 2.0;
+            let y = ((84.0 - lat.clamp(-66.0, 84.0)) * 2.0 * 2.0).round() / 2.0;
+            json!([text(c), x, y])
+        })
+        .collect();
+    let cube: Vec<Value> = groups
+        .iter()
+        .filter_map(|g| {
+            let (d, c, m) = (month(&g.keys[0])?, *index.get(g.keys[1].as_str())?, &g.metrics);
+            Some(json!([d, c, m.transfers, m.logins_ok + m.logins_failed]))
+        })
+        .collect();
+    json!({ "limit": TOP_CELLS, "chars": crate::rollup::CELL_CHARS, "at": at, "cube": cube })
+}
+
+/// The centre (latitude, longitude) of a geohash cell; `None` for an empty
+/// or invalid one.
+fn cell_center(gh: &str) -> Option<(f64, f64)> {
+    const BASE32: &[u8] = b"0123456789bcdefghjkmnpqrstuvwxyz";
+    let (mut lat, mut lon) = ((-90.0_f64, 90.0_f64), (-180.0_f64, 180.0_f64));
+    let mut even = true;
+    if gh.is_empty() {
+        return None;
+    }
+    for c in gh.bytes() {
+        let v = BASE32.iter().position(|b| *b == c)?;
+        for bit in (0..5).rev() {
+            let r = if even { &mut lon } else { &mut lat };
+            let mid = (r.0 + r.1) / 2.0;
+            if v >> bit & 1 == 1 {
+                r.0 = mid;
+            } else {
+                r.1 = mid;
+            }
+            even = !even;
+        }
+    }
+    Some(((lat.0 + lat.1) / 2.0, (lon.0 + lon.1) / 2.0))
 }
 
 /// The world outline as inline SVG paths, one per country, each with its
@@ -329,13 +541,9 @@ fn noscript_table(data: &Value) -> String {
 }
 
 /// Writes the HTML report of days `since..=until` to `out`.
-pub fn render(
-    store: &mut dyn Store,
-    since: Option<&str>,
-    until: Option<&str>,
-    out: &mut dyn Write,
-) -> Result<(), Error> {
-    let data = collect(store, since, until)?;
+pub fn render(store: &mut dyn Store, opts: &ReportOptions, out: &mut dyn Write) -> Result<(), Error> {
+    let (since, until) = (opts.since.as_deref(), opts.until.as_deref());
+    let data = collect(store, opts)?;
     let json = serde_json::to_vec(&data).map_err(|e| Error::Output(e.into()))?;
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     gz.write_all(&json).map_err(Error::Output)?;
@@ -343,10 +551,13 @@ pub fn render(
     let days = data["days"].as_array().cloned().unwrap_or_default();
     let first = since.map(str::to_string).or_else(|| days.first().and_then(|d| d.as_str().map(str::to_string)));
     let last = until.map(str::to_string).or_else(|| days.last().and_then(|d| d.as_str().map(str::to_string)));
-    let period = match (first, last) {
+    let mut period = match (first, last) {
         (Some(a), Some(b)) => format!("{a} – {b}"),
         _ => "no events".to_string(),
     };
+    for f in &opts.filters {
+        period.push_str(&format!(", {} {}", f.key.name(), text(&f.value)));
+    }
     let page = PAGE
         .replace("{{PERIOD}}", &html_escape(&period))
         .replace("{{VERSION}}", env!("CARGO_PKG_VERSION"))
@@ -383,12 +594,22 @@ mod tests {
     }
 
     #[test]
+    fn geohash_cell_centres() {
+        // u0h: a cell of Grenoble's region (45.1733 N, 5.7238 E is u0h0f).
+        let (lat, lon) = cell_center("u0h").unwrap();
+        assert!((lat - 45.703125).abs() < 1e-9 && (lon - 6.328125).abs() < 1e-9, "{lat} {lon}");
+        assert_eq!(cell_center("s"), Some((22.5, 22.5)));
+        assert_eq!(cell_center(""), None);
+        assert_eq!(cell_center("u0a"), None, "a is not a geohash digit");
+    }
+
+    #[test]
     fn dict_folds_beyond_top() {
         let m = |n: u64| Metrics { transfers: n, ..Default::default() };
         let mut totals: BTreeMap<String, Metrics> =
             (0..TOP as u64 + 2).map(|i| (format!("u{i:03}"), m(i + 1))).collect();
         totals.insert("zero".into(), m(0));
-        let d = Dict::of(&totals);
+        let d = Dict::of(&totals, TOP);
         assert_eq!(d.values.len(), TOP);
         assert!(d.folded);
         assert_eq!(d.idx(&format!("u{:03}", TOP + 1)), 0);

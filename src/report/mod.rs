@@ -13,7 +13,8 @@
 //! the table and Markdown show it as `(none)` or `(unknown)`. Without `--by`
 //! the report is the daily digest of the last complete day (or `--day`), one
 //! row per user. Filters (`--user`, `--host`, `--protocol`, `--module`) and
-//! `--top N` apply to every format but HTML, which filters itself.
+//! `--top N` apply to every format; the HTML page is made for the filtered
+//! events and keeps N values per field.
 
 pub mod digest;
 pub mod html;
@@ -39,7 +40,7 @@ pub enum OutputFormat {
     /// A JSON array of objects.
     Json,
     /// A self-contained HTML page with charts, a map and filters
-    /// (grouping keys do not apply).
+    /// (grouping keys do not apply; the report's filters do).
     Html,
 }
 
@@ -93,7 +94,8 @@ pub struct Filter {
 }
 
 impl Filter {
-    fn matches(&self, v: &str) -> bool {
+    /// Whether a key value passes the filter.
+    pub fn matches(&self, v: &str) -> bool {
         v == self.value || (v.is_empty() && self.value == empty_label(self.key))
     }
 }
@@ -148,7 +150,7 @@ pub fn human_bytes(b: u64) -> String {
 pub fn run(store: &mut dyn Store, opts: &ReportOptions, out: &mut dyn Write) -> Result<(), Error> {
     let w = |r: std::io::Result<()>| r.map_err(Error::Output);
     if opts.format == OutputFormat::Html {
-        return html::render(store, opts.since.as_deref(), opts.until.as_deref(), out);
+        return html::render(store, opts, out);
     }
     let logins_apply =
         |keys: &[Key]| keys.iter().chain(opts.filters.iter().map(|f| &f.key)).all(|k| k.applies_to_logins());
@@ -195,26 +197,7 @@ fn grouped(
     until: Option<String>,
     opts: &ReportOptions,
 ) -> Result<Ranked, Error> {
-    let mut q = keys.to_vec();
-    for f in &opts.filters {
-        if !q.contains(&f.key) {
-            q.push(f.key);
-        }
-    }
-    let mut groups = store.aggregate(&Aggregate { keys: q.clone(), since, until })?;
-    if !opts.filters.is_empty() {
-        let at: Vec<(usize, &Filter)> =
-            opts.filters.iter().filter_map(|f| q.iter().position(|k| *k == f.key).map(|i| (i, f))).collect();
-        let mut kept: std::collections::BTreeMap<Vec<String>, Metrics> = Default::default();
-        for g in groups {
-            if at.iter().all(|(i, f)| f.matches(&g.keys[*i])) {
-                let mut k = g.keys;
-                k.truncate(keys.len());
-                kept.entry(k).or_default().add(&g.metrics);
-            }
-        }
-        groups = kept.into_iter().map(|(keys, metrics)| Group { keys, metrics }).collect();
-    }
+    let mut groups = filtered(store, &Aggregate { keys: keys.to_vec(), since, until }, &opts.filters)?;
     let mut total = Metrics::default();
     for g in &groups {
         total.add(&g.metrics);
@@ -232,6 +215,33 @@ fn grouped(
         }
     }
     Ok(Ranked { groups, total, others })
+}
+
+/// The groups of `q` with `filters` applied: the store groups by the
+/// filter keys too; the groups of other values are dropped and the rest
+/// summed per key of `q`.
+pub(crate) fn filtered(store: &mut dyn Store, q: &Aggregate, filters: &[Filter]) -> Result<Vec<Group>, Error> {
+    let mut keys = q.keys.clone();
+    for f in filters {
+        if !keys.contains(&f.key) {
+            keys.push(f.key);
+        }
+    }
+    let groups = store.aggregate(&Aggregate { keys: keys.clone(), since: q.since.clone(), until: q.until.clone() })?;
+    if filters.is_empty() {
+        return Ok(groups);
+    }
+    let at: Vec<(usize, &Filter)> =
+        filters.iter().filter_map(|f| keys.iter().position(|k| *k == f.key).map(|i| (i, f))).collect();
+    let mut kept: std::collections::BTreeMap<Vec<String>, Metrics> = Default::default();
+    for g in groups {
+        if at.iter().all(|(i, f)| f.matches(&g.keys[*i])) {
+            let mut k = g.keys;
+            k.truncate(q.keys.len());
+            kept.entry(k).or_default().add(&g.metrics);
+        }
+    }
+    Ok(kept.into_iter().map(|(keys, metrics)| Group { keys, metrics }).collect())
 }
 
 /// What `--top` ranks by: bytes, then transfers and deletes, then logins.

@@ -98,14 +98,29 @@
       D.fields[x].cube.forEach((r) => { if (inRange(r[0]) && (!f || r[1] === st.value)) put(r[1], r, 2); });
       return { rows, logins: D.fields[x].logins };
     }
-    if (!st.full) return { why: 'Not available for a ' + f + ' filter with a date range narrower than the report: the page holds ' + f + ' × ' + x + ' for the whole period only.' };
     const a = FIELDS.indexOf(f) < FIELDS.indexOf(x);
     const pair = D.pairs[a ? f + '|' + x : x + '|' + f];
-    pair.forEach((r) => {
-      const [mine, other] = a ? [r[0], r[1]] : [r[1], r[0]];
-      if (mine === st.value) put(other, r, 2);
+    if (!pair.monthly && !st.full) return { why: 'Not available for a ' + f + ' filter with a date range narrower than the report: the page holds ' + f + ' × ' + x + ' for the whole period only (per month it would exceed the page\'s size budget).' };
+    const months = monthSpan();
+    if (!months) return { why: 'Not available for a ' + f + ' filter with this date range: the page holds ' + f + ' × ' + x + ' per month; choose whole months.' };
+    // Monthly rows: [month, a, b, metrics…]; period rows: [a, b, metrics…].
+    const k = pair.monthly ? 1 : 0;
+    pair.rows.forEach((r) => {
+      if (pair.monthly && (r[0] < months[0] || r[0] > months[1])) return;
+      const [mine, other] = a ? [r[k], r[k + 1]] : [r[k + 1], r[k]];
+      if (mine === st.value) put(other, r, k + 2);
     });
     return { rows, logins: D.fields[x].logins && D.fields[f].logins };
+  }
+
+  // The months (indices of D.months) the date range covers whole — from the
+  // first day with events of a month to the last of one — or null.
+  function monthSpan() {
+    const n = D.days.length, m = (i) => D.days[i].slice(0, 7);
+    if (st.lo > st.hi) return [0, -1];
+    if (st.lo > 0 && m(st.lo - 1) === m(st.lo)) return null;
+    if (st.hi < n - 1 && m(st.hi + 1) === m(st.hi)) return null;
+    return [D.months.indexOf(m(st.lo)), D.months.indexOf(m(st.hi))];
   }
 
   function name(field, v) {
@@ -250,22 +265,60 @@
       }
       p.classList.toggle('sel', st.field === 'country' && D.fields.country.values[st.value] === cc);
     });
-    $('map-note').textContent = r && r.why ? r.why : 'Shade: transfers and logins of clients located by GeoIP; click a country to filter.';
+    const dots = dotsLayer();
+    let note = 'Shade: transfers and logins of clients located by GeoIP; click a country to filter.';
+    const months = monthSpan();
+    if (st.field) note += ' Region dots are drawn without a field filter only.';
+    else if (!months) note += ' Region dots are held per month: choose whole months to see them.';
+    else if (D.cells.at.length) note += ' Dots: the ' + D.cells.at.length + ' busiest regions (geohash cells of ' + D.cells.chars + ' characters, about 156 km) of the period' + (D.cells.at.length >= D.cells.limit ? ' (the page holds ' + D.cells.limit + ')' : '') + '.';
+    $('map-note').textContent = r && r.why ? r.why + ' ' + note : note;
+    if (st.field || !months) return;
+    const sums = new Map();
+    // Rows: [month, cell, transfers, logins].
+    D.cells.cube.forEach((c) => { if (c[0] >= months[0] && c[0] <= months[1]) sums.set(c[1], add(sums.get(c[1]) || [0, 0], c, 2)); });
+    let top = 0;
+    sums.forEach((m) => { top = Math.max(top, m[0] + m[1]); });
+    sums.forEach((m, i) => {
+      const w = m[0] + m[1];
+      if (!w) return;
+      const [cell, x, y] = D.cells.at[i];
+      const c = dots.appendChild(sel('circle', { cx: x, cy: y, r: (1 + 5 * Math.sqrt(w / top)).toFixed(2), class: 'dot' }));
+      c.dataset.cell = cell;
+      c.appendChild(sel('title', {})).textContent = 'Region ' + cell + ': ' + num(m[0]) + ' transfers, ' + num(m[1]) + ' logins';
+    });
+  }
+
+  // The group of region dots over the map, emptied.
+  function dotsLayer() {
+    let g = document.getElementById('dots');
+    if (!g) {
+      g = sel('g', { id: 'dots' });
+      $('map').appendChild(g);
+    }
+    g.textContent = '';
+    return g;
   }
 
   function rankedPanel(id, data, allowed, head, cells, what) {
     const box = $(id).querySelector('div');
     box.textContent = '';
     if (st.field && !allowed) {
-      box.appendChild(el('p', 'Not available with a ' + st.field + ' filter: the page holds the ' + what + ' per day, not per ' + st.field + '.', 'note'));
+      box.appendChild(el('p', 'Not available with a ' + st.field + ' filter: the page holds the ' + what + ' per ' + (data.monthly ? 'month' : 'day') + ', not per ' + st.field + '.', 'note'));
       return;
     }
+    // Files per month: a range of whole months only.
+    const months = data.monthly ? monthSpan() : null;
+    if (data.monthly && !months) {
+      box.appendChild(el('p', 'Not available for this date range: the page holds the ' + what + ' per month; choose whole months.', 'note'));
+      return;
+    }
+    const within = data.monthly ? (m) => m >= months[0] && m <= months[1] : inRange;
     const sums = new Map();
     const country = st.field === 'country' ? D.fields.country.values[st.value] : null;
     data.rows.forEach((r) => {
-      // Files: [day, file, transfers, bytes]; clients: [day, client, failed logins, country].
+      // Files: [month, file, transfers, bytes]; clients: [day, client, failed logins, country].
       const files = typeof r[3] === 'number';
-      if (!inRange(r[0]) || (country !== null && (files || r[3] !== country))) return;
+      if (!within(r[0]) || (country !== null && (files || r[3] !== country))) return;
       const s = sums.get(r[1]) || { count: 0, bytes: 0, country: files ? '' : r[3] };
       s.count += r[2];
       if (files) s.bytes += r[3];
@@ -278,7 +331,7 @@
       cells(s).forEach((c) => tr.appendChild(el('td', c)));
       return tr;
     })));
-    box.appendChild(el('p', 'Among the ' + data.limit + ' ' + what + ' of the whole period, counted for the selected days' +
+    box.appendChild(el('p', 'Among the ' + data.limit + ' ' + what + ' of the whole period, counted for the selected ' + (data.monthly ? 'months' : 'days') +
       (list.length > SHOW ? '; ' + SHOW + ' shown' : '') + '.', 'note'));
   }
 
@@ -359,7 +412,7 @@
   function prepare(d) {
     d.total = expand(d.total, 1);
     for (const f of FIELDS) d.fields[f].cube = expand(d.fields[f].cube, 2);
-    for (const k in d.pairs) d.pairs[k] = expand(d.pairs[k], 2);
+    for (const k in d.pairs) d.pairs[k].rows = expand(d.pairs[k].rows, d.pairs[k].monthly ? 3 : 2);
     return d;
   }
 

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
-use super::{Key, LOGIN_KEYS, TRANSFER_KEYS};
-use crate::model::{Direction, Login, LoginOutcome, Protocol, Status, Transfer};
+use super::{Key, Metrics, CELL_CHARS, LOGIN_KEYS, TRANSFER_KEYS, VALUE_SETS};
+use crate::model::{Direction, Login, LoginOutcome, Origin, Protocol, Status, Transfer};
 use crate::time::{day_number, day_string};
 
 /// The [`TRANSFER_KEYS`] of one transfer (the day as a day number).
@@ -54,7 +54,7 @@ impl<'a> TransferKey<'a> {
             Key::Status => self.status.as_str(),
             Key::Module => self.module,
             Key::User => self.user,
-            Key::Client | Key::Country | Key::City => "",
+            Key::Month | Key::Client | Key::Country | Key::City | Key::Cell | Key::File => "",
         })
     }
 }
@@ -107,11 +107,63 @@ pub struct Sums {
     pub bytes: i64,
 }
 
+/// A row of the value rollup (`daily_values`): the day (the first of the
+/// month for a pair), the index of the set in [`VALUE_SETS`], and its one
+/// or two values (`""` for the second of a one-key set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ValueKey<'a> {
+    /// UTC day number.
+    pub day: i64,
+    /// Index in [`VALUE_SETS`].
+    pub set: usize,
+    /// Value of the set's first key.
+    pub v1: &'a str,
+    /// Value of the set's second key, or `""`.
+    pub v2: &'a str,
+}
+
+impl ValueKey<'_> {
+    /// The key columns as `daily_values` orders them: field, day
+    /// (`YYYY-MM-DD`), v1, v2.
+    pub fn row(&self) -> [std::borrow::Cow<'_, str>; 4] {
+        [
+            super::set_name(VALUE_SETS[self.set]).into(),
+            day_string(self.day * 86_400_000_000).into(),
+            self.v1.into(),
+            self.v2.into(),
+        ]
+    }
+}
+
+/// The value of a value-set key for an event, as the raw columns give it
+/// (see [`super::sql::Dialect::raw_col`]): module, country and cell `""`
+/// when unknown; the file `""` for a login or an unknown path.
+fn field<'a>(
+    k: Key,
+    host: &'a str,
+    protocol: Protocol,
+    user: &'a str,
+    (module, path): (&'a str, &'a str),
+    o: Option<&'a Origin>,
+) -> &'a str {
+    match k {
+        Key::User => user,
+        Key::Host => host,
+        Key::Protocol => protocol.as_str(),
+        Key::Module => module,
+        Key::Country => o.and_then(|o| o.country.as_deref()).unwrap_or(""),
+        Key::Cell => o.and_then(|o| o.geohash.as_deref()).map_or("", |g| g.get(..CELL_CHARS).unwrap_or(g)),
+        Key::File => path,
+        _ => "",
+    }
+}
+
 /// The rollup deltas of the events a commit inserted.
 #[derive(Debug, Default)]
 pub struct Deltas<'a> {
     transfers: HashMap<TransferKey<'a>, Sums, Xxh3DefaultBuilder>,
     logins: HashMap<LoginKey<'a>, i64, Xxh3DefaultBuilder>,
+    values: HashMap<ValueKey<'a>, Metrics, Xxh3DefaultBuilder>,
 }
 
 impl<'a> Deltas<'a> {
@@ -120,11 +172,40 @@ impl<'a> Deltas<'a> {
         let s = self.transfers.entry(TransferKey::of(t)).or_default();
         s.transfers += 1;
         s.bytes += t.bytes as i64;
+        let m = Metrics::of_transfer(t.direction, t.status, t.bytes);
+        let texts = (t.module.as_deref().unwrap_or(""), t.path.as_deref().unwrap_or(""));
+        let f = |k| field(k, &t.server_host, t.protocol, &t.user, texts, t.origin.as_deref());
+        self.add_values(day_number(t.end), &m, true, f);
     }
 
     /// Counts an inserted login.
     pub fn login(&mut self, l: &'a Login) {
         *self.logins.entry(LoginKey::of(l)).or_default() += 1;
+        let m = Metrics::of_login(l.outcome);
+        let f = |k| field(k, &l.server_host, l.protocol, &l.user, ("", ""), l.origin.as_deref());
+        self.add_values(day_number(l.time), &m, false, f);
+    }
+
+    /// Adds `m` to the row of every value set (of the sets with logins
+    /// only, for a login).
+    fn add_values(&mut self, day: i64, m: &Metrics, transfer: bool, f: impl Fn(Key) -> &'a str) {
+        let (y, mo, _) = crate::time::civil_from_days(day);
+        let month = crate::time::days_from_civil(y, mo, 1);
+        for (set, keys) in VALUE_SETS.iter().enumerate() {
+            if !transfer && !super::set_has_logins(keys) {
+                continue;
+            }
+            let v2 = keys.get(1).map_or("", |k| f(*k));
+            let day = if super::set_is_monthly(keys) { month } else { day };
+            self.values.entry(ValueKey { day, set, v1: f(keys[0]), v2 }).or_default().add(m);
+        }
+    }
+
+    /// The value deltas in key order.
+    pub fn values(&self) -> Vec<(&ValueKey<'a>, &Metrics)> {
+        let mut v: Vec<_> = self.values.iter().collect();
+        v.sort_unstable_by_key(|(k, _)| **k);
+        v
     }
 
     /// The transfer deltas in key order (rows written in one order keep

@@ -7,13 +7,15 @@
 mod deltas;
 pub(crate) mod sql;
 
-pub use deltas::{login_row, transfer_row, Deltas, LoginKey, Sums, TransferKey};
+pub use deltas::{login_row, transfer_row, Deltas, LoginKey, Sums, TransferKey, ValueKey};
 
 /// A grouping key of reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Key {
     /// UTC day `YYYY-MM-DD`.
     Day,
+    /// UTC month `YYYY-MM`.
+    Month,
     /// Login name.
     User,
     /// Protocol.
@@ -33,12 +35,22 @@ pub enum Key {
     Country,
     /// Client city, as `City, CC` (from GeoIP).
     City,
+    /// Client location as a geohash cell of [`CELL_CHARS`] characters
+    /// (about 156 × 156 km at the equator), from GeoIP.
+    Cell,
+    /// Path of the transferred file (transfers only; `""` when unknown).
+    File,
 }
+
+/// Length of the geohash of [`Key::Cell`]: coarse enough that a cell is a
+/// region, not a street, whatever the IP mode.
+pub const CELL_CHARS: usize = 3;
 
 impl Key {
     /// Every key.
-    pub const ALL: [Key; 10] = [
+    pub const ALL: [Key; 13] = [
         Key::Day,
+        Key::Month,
         Key::User,
         Key::Protocol,
         Key::Direction,
@@ -48,12 +60,15 @@ impl Key {
         Key::Status,
         Key::Country,
         Key::City,
+        Key::Cell,
+        Key::File,
     ];
 
     /// Name used by `--by` and in JSON.
     pub fn name(self) -> &'static str {
         match self {
             Key::Day => "day",
+            Key::Month => "month",
             Key::User => "user",
             Key::Protocol => "protocol",
             Key::Direction => "direction",
@@ -63,6 +78,8 @@ impl Key {
             Key::Status => "status",
             Key::Country => "country",
             Key::City => "city",
+            Key::Cell => "cell",
+            Key::File => "file",
         }
     }
 
@@ -72,9 +89,9 @@ impl Key {
     }
 
     /// Whether logins have this key: a key of the login rollup, or one
-    /// only the raw tables have (those hold it for logins too).
+    /// only the raw tables have (those hold it for logins too) but the file.
     pub fn applies_to_logins(self) -> bool {
-        LOGIN_KEYS.contains(&self) || self.needs_raw()
+        LOGIN_KEYS.contains(&self) || (self.needs_raw() && self != Key::File)
     }
 
     /// Whether the key is only in the raw event tables (not the rollups).
@@ -120,6 +137,32 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// The metrics of one transfer (or deletion), as the SQL conditions of
+    /// [`Metric`] count a raw row.
+    pub fn of_transfer(direction: crate::model::Direction, status: crate::model::Status, bytes: u64) -> Metrics {
+        use crate::model::{Direction as D, Status as S};
+        let moved = u64::from(direction != D::Delete);
+        let (up, down) = (u64::from(direction == D::Upload), u64::from(direction == D::Download));
+        Metrics {
+            transfers: moved,
+            completed: moved * u64::from(status == S::Completed),
+            interrupted: moved * u64::from(status == S::Interrupted),
+            failed: moved * u64::from(status == S::Failed),
+            uploads: up,
+            downloads: down,
+            bytes_up: up * bytes,
+            bytes_down: down * bytes,
+            deletes: u64::from(direction == D::Delete),
+            ..Metrics::default()
+        }
+    }
+
+    /// The metrics of one login.
+    pub fn of_login(outcome: crate::model::LoginOutcome) -> Metrics {
+        let ok = outcome == crate::model::LoginOutcome::Ok;
+        Metrics { logins_ok: u64::from(ok), logins_failed: u64::from(!ok), ..Metrics::default() }
+    }
+
     /// Adds `other`'s metrics to these.
     pub fn add(&mut self, other: &Metrics) {
         for m in Metric::ALL {
@@ -256,6 +299,92 @@ pub const TRANSFER_KEYS: [Key; 7] =
 /// order; the login outcome follows them (the login metrics split on it).
 pub const LOGIN_KEYS: [Key; 4] = [Key::Day, Key::Host, Key::Protocol, Key::User];
 
+/// The key sets of the value rollup (`daily_values`): for each day and
+/// each value of a one-key set, and for each month and each pair of values
+/// of a two-key set or each file, every metric. Reports grouped by the day
+/// or month and a one-key set, or by the month and a pair (in any order) or
+/// the file, read it: its size depends on days × distinct values, not on
+/// traffic. The pairs are what drill-down by one field needs for the
+/// others, the files the HTML report's top files; both kept per month, as
+/// per day they would hold nearly a row per event where values are many.
+pub const VALUE_SETS: [&[Key]; 17] = [
+    &[Key::User],
+    &[Key::Host],
+    &[Key::Module],
+    &[Key::Protocol],
+    &[Key::Country],
+    &[Key::Cell],
+    &[Key::User, Key::Host],
+    &[Key::User, Key::Module],
+    &[Key::User, Key::Protocol],
+    &[Key::User, Key::Country],
+    &[Key::Host, Key::Module],
+    &[Key::Host, Key::Protocol],
+    &[Key::Host, Key::Country],
+    &[Key::Module, Key::Protocol],
+    &[Key::Module, Key::Country],
+    &[Key::Protocol, Key::Country],
+    &[Key::File],
+];
+
+/// The name of a value set as `daily_values.field` stores it (`user`,
+/// `user,host`).
+pub fn set_name(set: &[Key]) -> String {
+    set.iter().map(|k| k.name()).collect::<Vec<_>>().join(",")
+}
+
+/// Whether logins count in a value set (logins have no module).
+pub fn set_has_logins(set: &[Key]) -> bool {
+    set.iter().all(|k| k.applies_to_logins())
+}
+
+/// Whether the rows of a value set are per month (the pairs and the
+/// files), not per day.
+pub fn set_is_monthly(set: &[Key]) -> bool {
+    set.len() == 2 || set == [Key::File]
+}
+
+/// The `daily_values.field` names of the monthly sets (`true`) or of the
+/// daily ones, as an SQL list: `'user,host', …`.
+pub(crate) fn set_names_sql(monthly: bool) -> String {
+    let names: Vec<String> =
+        VALUE_SETS.iter().filter(|s| set_is_monthly(s) == monthly).map(|s| format!("'{}'", set_name(s))).collect();
+    names.join(", ")
+}
+
+/// The value set that answers a report by `keys` over days `since..=until`,
+/// and for each key its column in the set (0 or 1; `None` for the day or
+/// month). A report by the day or month alone, or by no key, reads the
+/// protocol set (every event has a protocol). A pair or the file answers
+/// reports by the month or none over whole months only (`since` a first, `until` a last
+/// day of a month, or open).
+pub fn value_set(
+    keys: &[Key],
+    since: Option<&str>,
+    until: Option<&str>,
+) -> Option<(&'static [Key], Vec<Option<usize>>)> {
+    let time = |k: &Key| matches!(k, Key::Day | Key::Month);
+    let fields: Vec<Key> = keys.iter().copied().filter(|k| !time(k)).collect();
+    if keys.iter().filter(|k| time(k)).count() > 1 {
+        return None;
+    }
+    let set = if fields.is_empty() {
+        VALUE_SETS[3]
+    } else {
+        VALUE_SETS.into_iter().find(|s| s.len() == fields.len() && fields.iter().all(|f| s.contains(f)))?
+    };
+    if set_is_monthly(set) {
+        let first = since.is_none_or(|d| d.ends_with("-01"));
+        let last =
+            until.is_none_or(|d| crate::time::parse_day(d).is_some_and(|n| crate::time::civil_from_days(n + 1).2 == 1));
+        if keys.contains(&Key::Day) || !first || !last {
+            return None;
+        }
+    }
+    let cols = keys.iter().map(|k| set.iter().position(|s| s == k).filter(|_| !time(k))).collect();
+    Some((set, cols))
+}
+
 /// A report question: group by `keys` over days `since..=until`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Aggregate {
@@ -311,7 +440,8 @@ impl Groups {
 /// A ranked per-day list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DayList {
-    /// The files with the most uploads and downloads: transfers and bytes.
+    /// The files with the most uploads and downloads: transfers and bytes,
+    /// per month (`day` is `YYYY-MM`), from the raw events.
     TopFiles,
     /// The clients with the most failed logins: failed logins.
     FailedLoginClients,
@@ -321,7 +451,7 @@ pub enum DayList {
 /// [`crate::sinks::Store::failed_login_clients`]): what `key` did on `day`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DayCount {
-    /// UTC day `YYYY-MM-DD`.
+    /// UTC day `YYYY-MM-DD` (clients), or month `YYYY-MM` (files).
     pub day: String,
     /// File path, or client as stored under the IP mode.
     pub key: String,
@@ -377,8 +507,54 @@ mod tests {
     #[test]
     fn rollup_keys_decide_what_needs_raw_rows() {
         let raw: Vec<Key> = Key::ALL.into_iter().filter(|k| k.needs_raw()).collect();
-        assert_eq!(raw, [Key::Client, Key::Country, Key::City]);
+        assert_eq!(raw, [Key::Month, Key::Client, Key::Country, Key::City, Key::Cell, Key::File]);
         let logins: Vec<Key> = Key::ALL.into_iter().filter(|k| k.applies_to_logins()).collect();
-        assert_eq!(logins, [Key::Day, Key::User, Key::Protocol, Key::Host, Key::Client, Key::Country, Key::City]);
+        assert_eq!(
+            logins,
+            [
+                Key::Day,
+                Key::Month,
+                Key::User,
+                Key::Protocol,
+                Key::Host,
+                Key::Client,
+                Key::Country,
+                Key::City,
+                Key::Cell
+            ]
+        );
+    }
+
+    #[test]
+    fn value_sets_answer_the_day_and_one_set() {
+        let all = |keys: &[Key]| value_set(keys, None, None);
+        let (set, cols) = all(&[Key::Day, Key::User]).unwrap();
+        assert_eq!((set_name(set), cols), ("user".to_string(), vec![None, Some(0)]));
+        let (set, cols) = all(&[Key::Country, Key::Month, Key::User]).unwrap();
+        assert_eq!((set_name(set), cols), ("user,country".to_string(), vec![Some(1), None, Some(0)]));
+        assert!(all(&[Key::Country, Key::Day, Key::User]).is_none(), "pairs are kept per month");
+        let (set, cols) = all(&[Key::Day]).unwrap();
+        assert_eq!((set_name(set), cols), ("protocol".to_string(), vec![None]));
+        assert_eq!(all(&[]).map(|s| set_name(s.0)), Some("protocol".to_string()));
+        assert!(all(&[Key::Day, Key::Status]).is_none());
+        assert!(all(&[Key::User, Key::Host, Key::Module]).is_none());
+        assert!(all(&[Key::Day, Key::Month]).is_none());
+        // Pairs over whole months only.
+        let pair = [Key::User, Key::Host];
+        assert!(value_set(&pair, Some("2026-02-01"), Some("2026-02-28")).is_some());
+        assert!(value_set(&pair, Some("2026-02-02"), None).is_none());
+        assert!(value_set(&pair, None, Some("2024-02-28")).is_none(), "2024 is a leap year");
+        assert!(value_set(&[Key::User], Some("2026-02-02"), Some("2026-02-03")).is_some());
+        assert!(!set_has_logins(&[Key::Host, Key::Module]) && set_has_logins(&[Key::Cell]));
+    }
+
+    #[test]
+    fn metrics_of_one_event() {
+        use crate::model::{Direction, LoginOutcome, Status};
+        let m = Metrics::of_transfer(Direction::Upload, Status::Interrupted, 7);
+        assert_eq!(m, Metrics { transfers: 1, interrupted: 1, uploads: 1, bytes_up: 7, ..Default::default() });
+        let m = Metrics::of_transfer(Direction::Delete, Status::Completed, 0);
+        assert_eq!(m, Metrics { deletes: 1, ..Default::default() });
+        assert_eq!(Metrics::of_login(LoginOutcome::Failed), Metrics { logins_failed: 1, ..Default::default() });
     }
 }

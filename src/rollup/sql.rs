@@ -4,7 +4,7 @@
 //! ([`Dialect`]). Every text here is built from fixed names; values are
 //! always bound parameters.
 
-use super::{Aggregate, Key, Metric, LOGIN_KEYS, TRANSFER_KEYS};
+use super::{Aggregate, Key, Metric, CELL_CHARS, LOGIN_KEYS, TRANSFER_KEYS, VALUE_SETS};
 
 /// How a SQL store spells what differs between the dialects.
 pub(crate) struct Dialect {
@@ -27,6 +27,13 @@ pub(crate) struct Dialect {
     /// Rows of a raw time column from the rebuild's first day on (its one
     /// parameter).
     pub rebuild_from: fn(&str) -> String,
+    /// Rows of a rollup from the rebuild's first day on (the same
+    /// parameter).
+    pub rebuild_day: &'static str,
+    /// The month (`YYYY-MM`) of a rollup-typed day expression.
+    pub month_of: fn(&str) -> String,
+    /// The first day of the month of a rollup-typed day expression.
+    pub month_start: fn(&str) -> String,
     /// The client of a raw row (as [`Key::Client`] reports it).
     pub client: &'static str,
     /// End time of a transfer row in µs (a bigint).
@@ -74,7 +81,7 @@ impl Dialect {
     pub fn rollup_col(&self, k: Key) -> Option<&'static str> {
         Some(match k {
             Key::Day => self.rollup_day,
-            Key::Client | Key::Country | Key::City => return None,
+            Key::Month | Key::Client | Key::Country | Key::City | Key::Cell | Key::File => return None,
             k => self.raw_name(k),
         })
     }
@@ -84,6 +91,7 @@ impl Dialect {
         match k {
             Key::User => self.user,
             Key::Host => "server_host",
+            Key::File => "path",
             k => k.name(),
         }
     }
@@ -93,10 +101,13 @@ impl Dialect {
     pub fn raw_col(&self, k: Key, time: &str) -> String {
         match k {
             Key::Day => (self.day_text)(time),
+            Key::Month => (self.month_of)(&(self.day_of)(time)),
             Key::Module => "COALESCE(module, '')".into(),
             Key::Client => self.client.into(),
             Key::Country => "COALESCE(country, '')".into(),
             Key::City => "COALESCE(city || ', ' || country, city, '')".into(),
+            Key::Cell => format!("COALESCE(substr(geohash, 1, {CELL_CHARS}), '')"),
+            Key::File => "COALESCE(path, '')".into(),
             k => self.raw_name(k).into(),
         }
     }
@@ -185,6 +196,128 @@ impl Dialect {
         format!("{} {}", self.insert_into(r), self.roll_select(r, r.raw, &(self.rebuild_from)(self.time_of(r))))
     }
 
+    /// `INSERT INTO daily_values AS d (<keys>, <metrics>)`.
+    pub fn values_insert(&self) -> String {
+        let metrics: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
+        format!("INSERT INTO daily_values AS d (field, day, v1, v2, {})", metrics.join(", "))
+    }
+
+    /// The upsert tail that adds a `daily_values` delta row to a stored one.
+    pub fn values_on_conflict(&self) -> String {
+        let set: Vec<String> = Metric::ALL.iter().map(|m| format!("{0} = d.{0} + excluded.{0}", m.name())).collect();
+        format!("ON CONFLICT (field, day, v1, v2) DO UPDATE SET {}", set.join(", "))
+    }
+
+    /// Adds to `daily_values` the value rows of the raw rows of `from` (a
+    /// table, or a CTE with the columns of `r.raw`) that meet `filter`
+    /// (`""` for all): one `GROUP BY` per set of [`VALUE_SETS`].
+    pub fn values_roll_sql(&self, r: &Rollup, from: &str, filter: &str) -> String {
+        self.signed_values_roll_sql(r, from, filter, "")
+    }
+
+    /// Subtracts from `daily_values` the value rows of the raw rows of `r`
+    /// that meet `filter` (before they are deleted), as
+    /// [`Dialect::unroll_sql`] does for a daily rollup; rows of nothing are
+    /// left with zeros (see [`Dialect::values_drop_empty_sql`]).
+    pub fn values_unroll_sql(&self, r: &Rollup, filter: &str) -> String {
+        self.signed_values_roll_sql(r, r.raw, filter, "-")
+    }
+
+    /// Deletes the `daily_values` rows that count nothing (after
+    /// [`Dialect::values_unroll_sql`]): every event counts a transfer, a
+    /// deletion or a login.
+    pub fn values_drop_empty_sql(&self) -> String {
+        let nothing: Vec<String> = [Metric::Transfers, Metric::Deletes, Metric::LoginsOk, Metric::LoginsFailed]
+            .iter()
+            .map(|m| format!("{} = 0", m.name()))
+            .collect();
+        format!("DELETE FROM daily_values WHERE {}", nothing.join(" AND "))
+    }
+
+    /// [`Dialect::values_roll_sql`] with `sign` (`""` or `"-"`) before
+    /// every sum.
+    fn signed_values_roll_sql(&self, r: &Rollup, from: &str, filter: &str, sign: &str) -> String {
+        let selects: Vec<String> = VALUE_SETS
+            .iter()
+            .filter(|set| r.raw == TRANSFERS.raw || super::set_has_logins(set))
+            .map(|set| self.values_select(r, set, from, filter, false, sign))
+            .collect();
+        self.values_insert_all(&selects)
+    }
+
+    /// Deletes the `daily_values` rows of the monthly sets (or of the
+    /// daily ones) from the rebuild's first day on (its one parameter).
+    pub fn values_clear_sql(&self, monthly: bool) -> String {
+        format!("DELETE FROM daily_values WHERE {} AND field IN ({})", self.rebuild_day, super::set_names_sql(monthly))
+    }
+
+    /// Rewrites `daily_values` for `r`'s events, of the monthly sets (the
+    /// pairs) or of the others: the sets whose keys the daily rollup `r`
+    /// has from it (it keeps the days whose raw rows were pruned), the
+    /// others (country, cell) from the raw rows; from the rebuild's first
+    /// day on (a month's first day for the monthly sets) when `from_day`,
+    /// else everything.
+    pub fn values_rebuild_sql(&self, r: &Rollup, monthly: bool, from_day: bool) -> String {
+        let raw_filter = if from_day { (self.rebuild_from)(self.time_of(r)) } else { String::new() };
+        let day_filter = if from_day { self.rebuild_day } else { "" };
+        let selects: Vec<String> = VALUE_SETS
+            .iter()
+            .filter(|set| r.raw == TRANSFERS.raw || super::set_has_logins(set))
+            .filter(|set| super::set_is_monthly(set) == monthly)
+            .map(|set| {
+                if set.iter().all(|k| r.keys.contains(k)) {
+                    self.values_select(r, set, r.table, day_filter, true, "")
+                } else {
+                    self.values_select(r, set, r.raw, &raw_filter, false, "")
+                }
+            })
+            .collect();
+        self.values_insert_all(&selects)
+    }
+
+    /// The value rows of one set from the raw rows of `r` (or, `rolled`,
+    /// from the daily rollup `r`) in `from` that meet `filter`, each sum
+    /// preceded by `sign`.
+    fn values_select(&self, r: &Rollup, set: &[Key], from: &str, filter: &str, rolled: bool, sign: &str) -> String {
+        let time = self.time_of(r);
+        let transfers = r.raw == TRANSFERS.raw;
+        let count = if rolled { r.values[0].0 } else { "1" };
+        let sums: Vec<String> = Metric::ALL
+            .iter()
+            .map(|m| {
+                if Metric::TRANSFERS.contains(m) == transfers {
+                    format!("{sign}{}", m.sql_sum(count, self.cast))
+                } else {
+                    format!("0{}", self.cast)
+                }
+            })
+            .collect();
+        let col = |k: Key| if rolled { self.rollup_name(k).to_string() } else { self.raw_col(k, time) };
+        let mut day = if rolled { "day".to_string() } else { (self.day_of)(time) };
+        if super::set_is_monthly(set) {
+            day = (self.month_start)(&day);
+        }
+        let v2 = set.get(1).map_or("''".to_string(), |k| col(*k));
+        let group = if set.len() == 2 { "2, 3, 4" } else { "2, 3" };
+        let filter = if filter.is_empty() { String::new() } else { format!(" WHERE {filter}") };
+        format!(
+            "SELECT '{}', {day}, {}, {v2}, {} FROM {from}{filter} GROUP BY {group}",
+            super::set_name(set),
+            col(set[0]),
+            sums.join(", ")
+        )
+    }
+
+    /// One insert of the union of value `selects`, added to stored rows.
+    fn values_insert_all(&self, selects: &[String]) -> String {
+        format!(
+            "{} SELECT * FROM ({}) AS r WHERE true {}",
+            self.values_insert(),
+            selects.join(" UNION ALL "),
+            self.values_on_conflict()
+        )
+    }
+
     /// Subtracts from a rollup the raw rows of its raw table that meet
     /// `filter` (before they are deleted): the rollup rows they were
     /// counted in are left with what the other rows sum to, rows of nothing
@@ -206,11 +339,41 @@ impl Dialect {
 
     /// The report queries of `q`: the transfer metrics, and the login
     /// metrics when every key applies to logins. Transfers come from the
-    /// rollup when every key is a rollup key; logins likewise.
+    /// value rollup when the keys are the day and one of its sets, else from
+    /// the rollup when every key is a rollup key; logins likewise.
     pub fn aggregate_sql(&self, q: &Aggregate) -> (String, Option<String>) {
+        if let Some((set, cols)) = super::value_set(&q.keys, q.since.as_deref(), q.until.as_deref()) {
+            let logins = super::set_has_logins(set) && q.keys.iter().all(|k| k.applies_to_logins());
+            return (
+                self.values_sql(set, &q.keys, &cols, &Metric::TRANSFERS),
+                logins.then(|| self.values_sql(set, &q.keys, &cols, &Metric::LOGINS)),
+            );
+        }
         let transfers = self.group_sql(q, &TRANSFERS, &Metric::TRANSFERS);
         let logins = q.keys.iter().all(|k| k.applies_to_logins()).then(|| self.group_sql(q, &LOGINS, &Metric::LOGINS));
         (transfers, logins)
+    }
+
+    fn values_sql(&self, set: &[Key], keys: &[Key], cols: &[Option<usize>], metrics: &[Metric]) -> String {
+        let cols: Vec<String> = keys
+            .iter()
+            .zip(cols)
+            .map(|(k, c)| match c {
+                None if *k == Key::Month => (self.month_of)("day"),
+                None => self.rollup_day.to_string(),
+                Some(0) => "v1".to_string(),
+                Some(_) => "v2".to_string(),
+            })
+            .collect();
+        let select_keys = if cols.is_empty() { "''".to_string() } else { cols.join(", ") };
+        let group = if cols.is_empty() { String::new() } else { format!(" GROUP BY {}", cols.join(", ")) };
+        let sums: Vec<String> = metrics.iter().map(|m| format!("SUM({}){}", m.name(), self.cast)).collect();
+        format!(
+            "SELECT {select_keys}, {} FROM daily_values WHERE field = '{}' AND {}{group}",
+            sums.join(", "),
+            super::set_name(set),
+            self.day_filter
+        )
     }
 
     fn group_sql(&self, q: &Aggregate, r: &Rollup, metrics: &[Metric]) -> String {
@@ -241,17 +404,18 @@ pub(crate) fn day_counts_sql(d: &Dialect, list: super::DayList) -> String {
     }
 }
 
-/// Per-day transfers and bytes of the `limit` files with the most uploads
-/// and downloads in the range: `day, path, '', count, bytes`.
+/// Per-month transfers and bytes of the `limit` files with the most uploads
+/// and downloads in the range, from the raw events: `month, path, '',
+/// count, bytes`.
 fn top_files_sql(d: &Dialect) -> String {
     format!(
         "WITH top AS (SELECT path FROM transfers WHERE {range} AND direction <> 'delete' AND path IS NOT NULL \
          GROUP BY path ORDER BY COUNT(*) DESC, path LIMIT {limit}) \
-         SELECT {day}, transfers.path, '', COUNT(*){cast}, SUM(bytes){cast} FROM transfers JOIN top ON top.path = transfers.path \
+         SELECT {month}, transfers.path, '', COUNT(*){cast}, SUM(bytes){cast} FROM transfers JOIN top ON top.path = transfers.path \
          WHERE {range} AND direction <> 'delete' GROUP BY 1, 2 ORDER BY 1, 2",
         range = (d.time_filter)(d.transfer_time),
         limit = d.limit,
-        day = (d.day_text)(d.transfer_time),
+        month = (d.month_of)(&(d.day_of)(d.transfer_time)),
         cast = d.cast,
     )
 }
@@ -284,6 +448,21 @@ fn failed_login_clients_sql(d: &Dialect) -> String {
         limit = d.limit,
         day = (d.day_text)(d.login_time),
         cast = d.cast,
+    )
+}
+
+/// How many distinct clients `daily_clients` holds in the report's day
+/// range: a skip from client to client over its (client, day) index, with
+/// one look-up of the range per client (a plain `COUNT(DISTINCT)` would
+/// read a row per client and day).
+pub(crate) fn distinct_clients_sql(d: &Dialect) -> String {
+    format!(
+        "WITH RECURSIVE c(client) AS (SELECT MIN(client) FROM daily_clients UNION ALL \
+         SELECT (SELECT MIN(client) FROM daily_clients WHERE client > c.client) FROM c WHERE c.client IS NOT NULL) \
+         SELECT COUNT(*){cast} FROM c WHERE client IS NOT NULL AND client <> '' AND EXISTS \
+         (SELECT 1 FROM daily_clients x WHERE x.client = c.client AND {range})",
+        cast = d.cast,
+        range = d.day_filter,
     )
 }
 
@@ -342,21 +521,69 @@ mod tests {
 
     #[test]
     fn report_queries_use_the_rollups_when_the_keys_allow() {
-        let q = Aggregate { keys: vec![Key::Day, Key::User], since: None, until: None };
+        let q = Aggregate { keys: vec![Key::Month, Key::User, Key::Host], since: None, until: None };
+        let (t, l) = SQLITE.aggregate_sql(&q);
+        assert!(t.starts_with("SELECT substr(day, 1, 7), v1, v2, SUM(transfers), SUM(completed), "), "{t}");
+        assert!(t.ends_with("FROM daily_values WHERE field = 'user,host' AND (?1 IS NULL OR day >= ?1) AND (?2 IS NULL OR day <= ?2) AND coalesce(?3, ?4, 0) IS NOT NULL GROUP BY substr(day, 1, 7), v1, v2"), "{t}");
+        assert!(l
+            .unwrap()
+            .starts_with("SELECT substr(day, 1, 7), v1, v2, SUM(logins_ok), SUM(logins_failed) FROM daily_values "));
+        // Not over part of a month: from the raw rows.
+        let q = Aggregate { keys: q.keys, since: Some("2026-03-02".into()), until: None };
+        assert!(SQLITE.aggregate_sql(&q).0.contains(" FROM transfers WHERE "));
+        let q = Aggregate { keys: vec![Key::Module, Key::Day], since: None, until: None };
+        let (t, l) = PG.aggregate_sql(&q);
+        assert!(t.starts_with("SELECT v1, to_char(day, 'YYYY-MM-DD'), SUM(transfers)::bigint, "), "{t}");
+        assert_eq!(l, None, "logins have no module");
+        let q = Aggregate { keys: vec![Key::Day, Key::User, Key::Status], since: None, until: None };
         let (t, l) = SQLITE.aggregate_sql(&q);
         assert!(
-            t.starts_with("SELECT day, user, SUM(CASE WHEN direction <> 'delete' THEN transfers ELSE 0 END), "),
+            t.starts_with("SELECT day, user, status, SUM(CASE WHEN direction <> 'delete' THEN transfers ELSE 0 END), "),
             "{t}"
         );
         assert!(t.contains(" FROM daily_transfers WHERE "), "{t}");
-        let l = l.unwrap();
-        assert!(l.ends_with("FROM daily_logins WHERE (?1 IS NULL OR day >= ?1) AND (?2 IS NULL OR day <= ?2) AND coalesce(?3, ?4, 0) IS NOT NULL GROUP BY day, user"), "{l}");
-        let q = Aggregate { keys: vec![Key::Country], since: None, until: None };
+        assert_eq!(l, None, "logins have no status");
+        let q = Aggregate { keys: vec![Key::Day, Key::User, Key::Protocol, Key::Host], since: None, until: None };
+        let l = SQLITE.aggregate_sql(&q).1.unwrap();
+        assert!(l.ends_with("FROM daily_logins WHERE (?1 IS NULL OR day >= ?1) AND (?2 IS NULL OR day <= ?2) AND coalesce(?3, ?4, 0) IS NOT NULL GROUP BY day, user, protocol, server_host"), "{l}");
+        let q = Aggregate { keys: vec![Key::City], since: None, until: None };
         let (t, l) = PG.aggregate_sql(&q);
         assert!(t.contains("SUM(CASE WHEN direction = 'upload' THEN bytes ELSE 0 END)::bigint"), "{t}");
         assert!(t.contains(" FROM transfers WHERE "), "{t}");
         assert!(l.unwrap().contains("SUM(CASE WHEN outcome <> 'ok' THEN 1 ELSE 0 END)::bigint FROM logins"));
         let q = Aggregate { keys: vec![Key::Status], since: None, until: None };
         assert_eq!(SQLITE.aggregate_sql(&q).1, None, "logins have no status");
+    }
+
+    #[test]
+    fn value_rollup_sql() {
+        let sql = SQLITE.values_roll_sql(&LOGINS, "logins", "time_us >= ?1");
+        assert!(sql.starts_with("INSERT INTO daily_values AS d (field, day, v1, v2, transfers, completed, "), "{sql}");
+        assert!(sql.contains("SELECT 'user,country', date(date(time_us / 1000000, 'unixepoch'), 'start of month'), user, COALESCE(country, ''), 0, 0, 0, 0, 0, 0, 0, 0, 0, SUM(CASE WHEN outcome = 'ok' THEN 1 ELSE 0 END), SUM(CASE WHEN outcome <> 'ok' THEN 1 ELSE 0 END) FROM logins WHERE time_us >= ?1 GROUP BY 2, 3, 4 UNION ALL "), "{sql}");
+        assert!(!sql.contains("'module"), "logins have no module: {sql}");
+        assert!(sql.ends_with(") AS r WHERE true ON CONFLICT (field, day, v1, v2) DO UPDATE SET transfers = d.transfers + excluded.transfers, completed = d.completed + excluded.completed, interrupted = d.interrupted + excluded.interrupted, failed = d.failed + excluded.failed, uploads = d.uploads + excluded.uploads, downloads = d.downloads + excluded.downloads, bytes_up = d.bytes_up + excluded.bytes_up, bytes_down = d.bytes_down + excluded.bytes_down, deletes = d.deletes + excluded.deletes, logins_ok = d.logins_ok + excluded.logins_ok, logins_failed = d.logins_failed + excluded.logins_failed"), "{sql}");
+        let sql = PG.values_roll_sql(&TRANSFERS, "ins", "");
+        assert!(sql.contains("SELECT 'cell', (end_ts AT TIME ZONE 'UTC')::date, COALESCE(substr(geohash, 1, 3), ''), '', SUM(CASE WHEN direction <> 'delete' THEN 1 ELSE 0 END)::bigint, "), "{sql}");
+        assert_eq!(sql.matches(" UNION ALL ").count(), VALUE_SETS.len() - 1);
+        // A rebuild takes what the daily rollups have from them.
+        let sql = SQLITE.values_rebuild_sql(&TRANSFERS, true, true);
+        let pair = "SELECT 'user,host', date(day, 'start of month'), user, server_host, SUM(CASE WHEN direction <> 'delete' THEN transfers ELSE 0 END), ";
+        assert!(sql.contains(pair), "{sql}");
+        let rolled = " FROM daily_transfers WHERE day >= date(?1 / 1000000, 'unixepoch') GROUP BY 2, 3, 4 UNION ALL ";
+        assert!(sql.contains(rolled), "{sql}");
+        let raw = "SELECT 'user,country', date(date(end_us / 1000000, 'unixepoch'), 'start of month'), user, ";
+        assert!(sql.contains(raw), "{sql}");
+        assert!(sql.contains(" FROM transfers WHERE end_us >= ?1 GROUP BY 2, 3, 4 UNION ALL "), "{sql}");
+        assert!(!sql.contains("'user', "), "one-key sets apart: {sql}");
+        let sql = SQLITE.values_rebuild_sql(&TRANSFERS, false, true);
+        let raw = "SELECT 'country', date(end_us / 1000000, 'unixepoch'), COALESCE(country, ''), '', ";
+        assert!(sql.contains(raw), "{sql}");
+        assert!(sql.contains(" FROM transfers WHERE end_us >= ?1 GROUP BY 2, 3 UNION ALL "), "{sql}");
+        let sql = PG.values_rebuild_sql(&LOGINS, false, false);
+        assert!(sql.contains("SELECT 'protocol', day, protocol, '', 0::bigint, "), "{sql}");
+        assert!(sql.contains("SUM(CASE WHEN outcome = 'ok' THEN logins ELSE 0 END)::bigint"), "{sql}");
+        assert!(!sql.contains(" WHERE day") && !sql.contains("$1"), "{sql}");
+        let sql = PG.values_rebuild_sql(&LOGINS, true, false);
+        assert!(sql.contains("SELECT 'user,host', date_trunc('month', day)::date, username, server_host, "), "{sql}");
     }
 }

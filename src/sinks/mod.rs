@@ -235,11 +235,22 @@ pub trait Store {
         until: Option<&str>,
         limit: u32,
     ) -> Result<Vec<DayCount>, StoreError>;
-    /// Per-day transfers and bytes of the `limit` most transferred files
+    /// Per-month transfers and bytes of the `limit` most transferred files
     /// (uploads and downloads) of the range, from the raw events.
     fn top_files(&mut self, since: Option<&str>, until: Option<&str>, limit: u32) -> Result<Vec<DayCount>, StoreError> {
         self.day_counts(DayList::TopFiles, since, until, limit)
     }
+    /// The files of one month (`YYYY-MM-01`) in the value rollup, as
+    /// (file, transfers, bytes), files of no transfer or no path left out:
+    /// with `names` empty the `limit` with the most transfers among those
+    /// with at least `at_least` (most first), else those of `names`.
+    fn month_files(
+        &mut self,
+        month: &str,
+        at_least: u64,
+        limit: u32,
+        names: &[String],
+    ) -> Result<Vec<(String, u64, u64)>, StoreError>;
     /// The `limit` latest interrupted or failed transfers of the range,
     /// newest first.
     fn failed_transfers(
@@ -257,6 +268,17 @@ pub trait Store {
         limit: u32,
     ) -> Result<Vec<DayCount>, StoreError> {
         self.day_counts(DayList::FailedLoginClients, since, until, limit)
+    }
+    /// How many distinct clients (as the IP mode stored them) have events
+    /// in the range. Stores with daily client lists override this scan of
+    /// the raw events.
+    fn distinct_clients(&mut self, since: Option<&str>, until: Option<&str>) -> Result<u64, StoreError> {
+        let q = Aggregate {
+            keys: vec![crate::rollup::Key::Client],
+            since: since.map(Into::into),
+            until: until.map(Into::into),
+        };
+        Ok(self.aggregate(&q)?.iter().filter(|g| !g.keys[0].is_empty()).count() as u64)
     }
     /// What the Prometheus metrics need besides the rollups: the ledger's
     /// lines per format, its last commit, the newest stored event, and the

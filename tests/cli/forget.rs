@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use predicates::str::contains;
 use serde_json::Value;
 
+use crate::html::{embedded, html};
 use crate::pg::PgDb;
 use crate::realogs::{xferlog_actual, xferlog_expected};
 use crate::stores::{Sqlite, Store};
@@ -125,6 +126,12 @@ fn forget_and_read_again<S: Store>() {
     for by in ["day,user,status,direction,module", "client", "day,host"] {
         assert_eq!(env.report_json(by), clean.report_json(by), "--by {by}");
     }
+    // The value rollup (what these groupings read) and the HTML page (the
+    // value rollup, the daily clients and the bounded lists) too.
+    for by in ["day,user", "day,protocol", "month,user,host", "month,host,module", "month,file"] {
+        assert_eq!(env.report_json(by), clean.report_json(by), "--by {by}");
+    }
+    assert_eq!(embedded(&html(env, &[]).1), embedded(&html(&clean, &[]).1));
     store.check();
 }
 

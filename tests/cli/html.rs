@@ -37,7 +37,7 @@ fn loaded() -> Env {
     env
 }
 
-fn html(env: &Env, extra: &[&str]) -> (PathBuf, String) {
+pub(crate) fn html(env: &Env, extra: &[&str]) -> (PathBuf, String) {
     let out = env.path("report.html");
     env.cmd().args(["report", "--format", "html", "-o", out.to_str().unwrap()]).args(extra).assert().success();
     let page = std::fs::read_to_string(&out).unwrap();
@@ -45,7 +45,7 @@ fn html(env: &Env, extra: &[&str]) -> (PathBuf, String) {
 }
 
 /// The page's embedded data: base64 of gzip of JSON.
-fn embedded(page: &str) -> Value {
+pub(crate) fn embedded(page: &str) -> Value {
     let start = page.find("id=\"xs-data\">").expect("data script") + "id=\"xs-data\">".len();
     let end = start + page[start..].find("</script>").unwrap();
     let gz = base64::engine::general_purpose::STANDARD.decode(page[start..end].trim()).unwrap();
@@ -80,9 +80,15 @@ fn metrics(row: &[Value]) -> Vec<u64> {
 /// JSON report rows as (keys, metrics), the login metrics 0 where the
 /// report has none.
 fn json_rows(env: &Env, by: &str) -> Vec<(Vec<String>, Vec<u64>)> {
+    json_rows_of(env, by, &[])
+}
+
+/// [`json_rows`] of the report with the options `extra` (filters).
+fn json_rows_of(env: &Env, by: &str, extra: &[&str]) -> Vec<(Vec<String>, Vec<u64>)> {
     let keys: Vec<&str> = by.split(',').collect();
-    let mut v: Vec<(Vec<String>, Vec<u64>)> = env
-        .report_json(by)
+    let report: Value =
+        serde_json::from_slice(&env.report(&[&["--format", "json", "--by", by], extra].concat())).unwrap();
+    let mut v: Vec<(Vec<String>, Vec<u64>)> = report
         .as_array()
         .unwrap()
         .iter()
@@ -121,6 +127,16 @@ fn page_rows(data: &Value, field: &str, by_day: bool) -> Vec<(Vec<String>, Vec<u
     sums.into_iter().filter(|(_, m)| m.iter().any(|x| *x != 0)).collect()
 }
 
+/// JSON report rows by `by` summed over all keys but the first `keep`.
+fn folded(env: &Env, by: &str, keep: usize) -> Vec<(Vec<String>, Vec<u64>)> {
+    let mut sums: std::collections::BTreeMap<Vec<String>, Vec<u64>> = Default::default();
+    for (k, m) in json_rows(env, by) {
+        let s = sums.entry(k[..keep].to_vec()).or_insert_with(|| vec![0; 11]);
+        s.iter_mut().zip(m).for_each(|(a, b)| *a += b);
+    }
+    sums.into_iter().collect()
+}
+
 #[test]
 fn numbers_identical_to_json() {
     let env = loaded();
@@ -146,24 +162,52 @@ fn numbers_identical_to_json() {
     // A pair table (drill-down): user × country over the period.
     let users = data["fields"]["user"]["values"].as_array().unwrap();
     let countries = data["fields"]["country"]["values"].as_array().unwrap();
-    let mut pair: Vec<(Vec<String>, Vec<u64>)> = data["pairs"]["user|country"]
+    let pair = &data["pairs"]["user|country"];
+    assert_eq!(pair["monthly"], true, "a small store's pairs are embedded per month");
+    let months = data["months"].as_array().unwrap();
+    let mut sums: std::collections::BTreeMap<Vec<String>, Vec<u64>> = Default::default();
+    for r in pair["rows"].as_array().unwrap() {
+        let r = r.as_array().unwrap();
+        let key = vec![
+            months[r[0].as_u64().unwrap() as usize].as_str().unwrap().to_string(),
+            users[r[1].as_u64().unwrap() as usize].as_str().unwrap().to_string(),
+            countries[r[2].as_u64().unwrap() as usize].as_str().unwrap().to_string(),
+        ];
+        let s = sums.entry(key).or_insert_with(|| vec![0; 11]);
+        s.iter_mut().zip(metrics(&r[3..])).for_each(|(a, b)| *a += b);
+    }
+    let pair: Vec<(Vec<String>, Vec<u64>)> = sums.into_iter().filter(|(_, m)| m.iter().any(|x| *x != 0)).collect();
+    assert_eq!(pair, json_rows(&env, "month,user,country"));
+    // The top files, per month: a small store's files all fit the list
+    // (names sanitised in the page).
+    let files = &data["files"];
+    assert_eq!(files["monthly"], true);
+    let names = files["names"].as_array().unwrap();
+    let mut page_files: Vec<(String, String, u64, u64)> = files["rows"]
         .as_array()
         .unwrap()
         .iter()
         .map(|r| {
-            let r = r.as_array().unwrap();
-            (
-                vec![
-                    users[r[0].as_u64().unwrap() as usize].as_str().unwrap().to_string(),
-                    countries[r[1].as_u64().unwrap() as usize].as_str().unwrap().to_string(),
-                ],
-                metrics(&r[2..]),
-            )
+            let month = months[r[0].as_u64().unwrap() as usize].as_str().unwrap().to_string();
+            let name = names[r[1].as_u64().unwrap() as usize].as_str().unwrap().to_string();
+            (month, name, r[2].as_u64().unwrap(), r[3].as_u64().unwrap())
         })
-        .filter(|(_, m)| m.iter().any(|x| *x != 0))
         .collect();
-    pair.sort();
-    assert_eq!(pair, json_rows(&env, "user,country"));
+    page_files.sort();
+    let json_files: Vec<(String, String, u64, u64)> = json_rows(&env, "month,file")
+        .into_iter()
+        .filter(|(k, m)| !k[1].is_empty() && m[0] > 0)
+        .map(|(k, m)| (k[0].clone(), xferstats::sanitize::sanitize(&k[1]).into_owned(), m[0], m[6] + m[7]))
+        .collect();
+    assert!(json_files.len() > 10 && json_files.len() < 50, "{}", json_files.len());
+    assert_eq!(page_files, json_files);
+    // The JSON report reads the same value rollup: check it against the raw
+    // events (a grouping no rollup has, summed back).
+    assert_eq!(json_rows(&env, "month,file"), folded(&env, "month,file,client", 2));
+    assert_eq!(json_rows(&env, "month,user,country"), folded(&env, "month,user,country,client", 3));
+    assert_eq!(json_rows(&env, "country"), folded(&env, "country,city", 1));
+    assert_eq!(json_rows(&env, "day,module"), folded(&env, "day,module,client", 2));
+    assert_eq!(json_rows(&env, "day"), folded(&env, "day,client", 1));
     assert!(countries.iter().any(|c| c == "FR"), "the tiny GeoIP database places clients in FR");
     assert_eq!(
         data["clients"],
@@ -174,6 +218,115 @@ fn numbers_identical_to_json() {
     let (_, page) = html(&env, &["--since", "2026-03-01", "--until", "2026-03-01"]);
     let data = embedded(&page);
     assert_eq!(data["days"], serde_json::json!(["2026-03-01"]));
+}
+
+/// The page of `--user`, `--host`, `--protocol`, `--module` and `--top`
+/// is made for the events the filters keep: its numbers are those of the
+/// JSON report with the same filters.
+#[test]
+fn filtered_page_numbers_identical_to_json() {
+    let env = loaded();
+    for filters in [
+        &["--user", "alice"][..],
+        &["--protocol", "rsync", "--host", "mirror"],
+        &["--module", "incoming"],
+        &["--module", "(none)", "--user", "anonymous"],
+    ] {
+        let (_, page) = html(&env, filters);
+        let data = embedded(&page);
+        let total: Vec<(Vec<String>, Vec<u64>)> = page_rows_total(&data);
+        assert!(!total.is_empty(), "{filters:?} keeps events");
+        assert_eq!(total, json_rows_of(&env, "day", filters), "{filters:?}");
+        for field in ["user", "host", "module", "protocol", "country"] {
+            assert_eq!(page_rows(&data, field, true), json_rows_of(&env, &format!("day,{field}"), filters), "{field}");
+        }
+        let clients = json_rows_of(&env, "client", filters)
+            .iter()
+            .filter(|(k, m)| !k[0].is_empty() && m.iter().any(|x| *x > 0))
+            .count();
+        assert_eq!(data["clients"], clients, "{filters:?}");
+        let names = data["files"]["names"].as_array().unwrap();
+        let files: u64 = data["files"]["rows"].as_array().unwrap().iter().map(|r| r[2].as_u64().unwrap()).sum();
+        let json_files: u64 =
+            json_rows_of(&env, "file", filters).iter().filter(|(k, _)| !k[0].is_empty()).map(|(_, m)| m[0]).sum();
+        assert_eq!(files, json_files, "{filters:?}: {names:?}");
+        let failed = data["failed"]["rows"].as_array().unwrap().len() as u64;
+        let json_failed: u64 = json_rows_of(&env, "day", filters).iter().map(|(_, m)| m[2] + m[3]).sum();
+        assert_eq!(failed, json_failed, "{filters:?}: every interrupted or failed transfer listed");
+        assert!(page.contains("<title>xferstats report, "));
+    }
+    // The filter is named in the title; --top keeps N values per field.
+    let (_, page) = html(&env, &["--user", "alice", "--top", "1"]);
+    assert!(page.contains(", user alice"), "{}", &page[..400]);
+    let data = embedded(&page);
+    assert_eq!(data["top"], 1);
+    let hosts = &data["fields"]["host"];
+    assert_eq!(hosts["values"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        hosts["other"],
+        json_rows_of(&env, "host", &["--user", "alice"]).len() > 1,
+        "the others folded into one value"
+    );
+    assert_eq!(page_rows_total(&data), json_rows_of(&env, "day", &["--user", "alice"]));
+}
+
+/// The top files of a range of whole months come from the monthly files of
+/// the value rollup without reading them all: a file that no month ranks
+/// among its 50 first but whose total does (9 transfers in each of three
+/// months against 10 in one month for 150 others) is found, and the list
+/// is the JSON report's ranking.
+#[test]
+fn top_files_found_across_months() {
+    let env = Env::new();
+    let mut log = String::new();
+    for (month, name) in [("Jan", 'a'), ("Feb", 'b'), ("Mar", 'c')] {
+        let mut line = |file: &str, n: usize| {
+            for i in 0..n {
+                log += &format!(
+                    "Mon {month}  2 10:{:02}:{:02} 2026 1 203.0.113.9 100 /{file} b _ o r u ftp 0 * c\n",
+                    i / 60,
+                    i % 60
+                );
+            }
+        };
+        for f in 0..50 {
+            line(&format!("{name}{f:02}"), 10);
+        }
+        line("x", 9);
+    }
+    let file = env.write("xferlog", log.as_bytes());
+    env.ingest(&["--format", "xferlog", file.to_str().unwrap()]).success();
+    let (_, page) = html(&env, &[]);
+    let data = embedded(&page);
+    let names = data["files"]["names"].as_array().unwrap();
+    let mut totals: std::collections::BTreeMap<&str, u64> = Default::default();
+    for r in data["files"]["rows"].as_array().unwrap() {
+        *totals.entry(names[r[1].as_u64().unwrap() as usize].as_str().unwrap()).or_default() += r[2].as_u64().unwrap();
+    }
+    let mut ranked: Vec<(String, u64)> =
+        json_rows(&env, "file").into_iter().filter(|(_, m)| m[0] > 0).map(|(k, m)| (k[0].clone(), m[0])).collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    ranked.truncate(50);
+    assert_eq!(ranked[0], ("/x".to_string(), 27));
+    let page: Vec<(String, u64)> = totals.into_iter().map(|(k, n)| (k.to_string(), n)).collect();
+    let mut expected = ranked.clone();
+    expected.sort();
+    assert_eq!(page, expected);
+}
+
+/// The page's per-day totals as (day) rows.
+fn page_rows_total(data: &Value) -> Vec<(Vec<String>, Vec<u64>)> {
+    let days = data["days"].as_array().unwrap();
+    data["total"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let r = r.as_array().unwrap();
+            (vec![days[r[0].as_u64().unwrap() as usize].as_str().unwrap().to_string()], metrics(&r[1..]))
+        })
+        .filter(|(_, m)| m.iter().any(|x| *x != 0))
+        .collect()
 }
 
 /// Every `src=`, `href=` and `url(` of the page, which must all point
@@ -274,6 +427,13 @@ fn browse(bin: &Path, env: &Env, url: &str, what: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The panel `id` of a dumped DOM, up to the next panel.
+fn section<'a>(dom: &'a str, id: &str) -> &'a str {
+    let at = dom.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("panel {id}"));
+    let rest = &dom[at..];
+    &rest[..rest.find("<section").unwrap_or(rest.len())]
+}
+
 /// The `data-value` of a total card in a dumped DOM.
 fn card(dom: &str, id: &str) -> Option<u64> {
     let at = dom.find(&format!("id=\"t-{id}\""))?;
@@ -332,6 +492,63 @@ fn renders_and_filters_in_chromium() {
     let d = day.as_array().unwrap().iter().find(|r| r["day"] == "2026-03-01").unwrap();
     let dom = browse(&bin, &env, &format!("{url}#from=2026-03-01&to=2026-03-01"), "--dump-dom");
     assert_eq!(card(&dom, "transfers"), d["transfers"].as_u64());
+
+    // A field filter with a narrower date range of whole months still
+    // ranks the other fields (from the per-month pairs): a located user's
+    // countries in one month.
+    let rows = env.report_json("month,user,country");
+    let r = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| {
+            r["country"] != "" && r["transfers"].as_u64() > Some(0) && {
+                let u = r["user"].as_str().unwrap();
+                !u.is_empty() && u.chars().all(|c| c.is_ascii_alphanumeric())
+            }
+        })
+        .expect("a located user");
+    let (month, cc, user) = (r["month"].as_str().unwrap(), r["country"].as_str().unwrap(), r["user"].as_str().unwrap());
+    let months = env.report_json("month");
+    assert!(months.as_array().unwrap().len() > 1, "the range is narrower than the report");
+    let range = format!("from={month}-01&to={month}-31&user={user}");
+    let dom = browse(&bin, &env, &format!("{url}#{range}"), "--dump-dom");
+    let panel = section(&dom, "panel-country");
+    assert!(!panel.contains("Not available"), "{panel}");
+    assert!(panel.contains(&format!(">{cc}</td><td>{}</td>", r["transfers"])), "{panel}");
+    let panel = section(&dom, "panel-host");
+    assert!(!panel.contains("Not available") && panel.contains("<table>"), "{panel}");
+    // Part of a month (a day before the month's first day with events):
+    // the page says it cannot rank the other fields exactly.
+    let days = env.report_json("day");
+    let days: Vec<&str> = days.as_array().unwrap().iter().map(|d| d["day"].as_str().unwrap()).collect();
+    if let Some(w) = days.windows(2).find(|w| w[0][..7] == w[1][..7]) {
+        let dom = browse(&bin, &env, &format!("{url}#from={}&to={}&user={user}", w[1], w[1]), "--dump-dom");
+        assert!(section(&dom, "panel-country").contains("choose whole months"));
+        // The top files are kept per month.
+        let dom = browse(&bin, &env, &format!("{url}#from={}&to={}", w[1], w[1]), "--dump-dom");
+        assert!(section(&dom, "panel-files").contains("choose whole months"));
+    }
+    let dom = browse(&bin, &env, &format!("{url}#from={}-01&to={}-31", &days[0][..7], &days[0][..7]), "--dump-dom");
+    assert!(section(&dom, "panel-files").contains("<table>"), "{}", section(&dom, "panel-files"));
+
+    // The map's dots: one per geohash cell of 3 characters with events.
+    let dom = browse(&bin, &env, &url, "--dump-dom");
+    let cells: Vec<String> = env
+        .report_json("cell")
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["cell"].as_str().filter(|c| !c.is_empty()).map(str::to_string))
+        .collect();
+    assert!(!cells.is_empty() && cells.iter().all(|c| c.len() == 3), "{cells:?}");
+    assert_eq!(dom.matches("<circle ").count(), cells.len(), "one dot per cell");
+    for c in &cells {
+        assert!(dom.contains(&format!("data-cell=\"{c}\"")), "dot of {c}");
+    }
+    // Without a filter only (a cell has no user).
+    let dom = browse(&bin, &env, &format!("{url}#user=alice"), "--dump-dom");
+    assert_eq!(dom.matches("<circle ").count(), 0);
 
     // A screenshot for the CI artifacts.
     let png = Path::new(env!("CARGO_TARGET_TMPDIR")).join("html-report.png");

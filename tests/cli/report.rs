@@ -209,11 +209,6 @@ fn filters_and_top_on_every_format() {
          | (4 more) | 2 | 3 | 3 | 0 | 5.0 kB | 0 B |\n\
          | total | 2 | 3 | 3 | 4 | 5.0 kB | 735.1 MB |\n"
     );
-    env.cmd()
-        .args(["report", "--format", "html", "--user", "alice"])
-        .assert()
-        .code(2)
-        .stderr(contains("--top do not apply to --format html"));
     env.cmd().args(["report", "--top", "0"]).assert().code(2).stderr(contains("--top"));
 }
 

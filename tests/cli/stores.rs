@@ -80,11 +80,38 @@ pub fn sqlite_rollups_match_raw(db: &Path) {
                   FROM daily_logins GROUP BY 1 ORDER BY 1");
     assert!(!raw.is_empty());
     assert_eq!(raw, roll, "daily_logins differs from the raw rows");
+    // The value rollup, for a one-key set and a pair, transfers and logins.
+    // (Pairs are kept per month.)
+    for (field, v1, v2, month) in [
+        ("cell", "COALESCE(substr(geohash, 1, 3), '')", "''", ""),
+        ("user,country", "user", "COALESCE(country, '')", ", 'start of month'"),
+    ] {
+        let raw = q(&format!(
+            "SELECT d || '/' || a || '/' || b, SUM(t), SUM(l) FROM (SELECT date(end_us / 1000000, 'unixepoch'{month}) \
+             AS d, {v1} AS a, {v2} AS b, direction <> 'delete' AS t, 0 AS l FROM transfers UNION ALL \
+             SELECT date(time_us / 1000000, 'unixepoch'{month}), {v1}, {v2}, 0, 1 FROM logins) GROUP BY 1 ORDER BY 1"
+        ));
+        let roll = q(&format!(
+            "SELECT day || '/' || v1 || '/' || v2, SUM(transfers), SUM(logins_ok + logins_failed) FROM daily_values \
+             WHERE field = '{field}' GROUP BY 1 ORDER BY 1"
+        ));
+        assert_eq!(raw, roll, "daily_values {field} differs from the raw rows");
+    }
+    let clients = "COALESCE(client_ip, client_hash, client_host)";
+    let raw = q(&format!(
+        "SELECT c || '/' || d, 0, 0 FROM (SELECT {clients} AS c, date(end_us / 1000000, 'unixepoch') AS d FROM transfers \
+         UNION SELECT {clients}, date(time_us / 1000000, 'unixepoch') FROM logins) WHERE c IS NOT NULL ORDER BY 1"
+    ));
+    assert_eq!(raw, q("SELECT client || '/' || day, 0, 0 FROM daily_clients ORDER BY 1"), "daily_clients differs");
 }
 
 fn sqlite_damage_rollups(db: &Path) {
     let conn = rusqlite::Connection::open(db).unwrap();
-    conn.execute_batch("UPDATE daily_transfers SET transfers = 0, bytes = 0; DELETE FROM daily_logins").unwrap();
+    conn.execute_batch(
+        "UPDATE daily_transfers SET transfers = 0, bytes = 0; DELETE FROM daily_logins; \
+         UPDATE daily_values SET transfers = 7, logins_ok = 0; DELETE FROM daily_clients",
+    )
+    .unwrap();
 }
 
 impl Store for Sqlite {
@@ -139,10 +166,29 @@ impl Store for PgDb {
              client_host) FROM logins) EXCEPT SELECT * FROM daily_clients)) d WHERE true",
         );
         assert_eq!(diff, "0", "daily_clients differs from the raw rows");
+        // (Pairs are kept per month.)
+        for (field, v1, v2, unit) in [
+            ("cell", "COALESCE(substr(geohash, 1, 3), '')", "''", "day"),
+            ("user,country", "username", "COALESCE(country, '')", "month"),
+        ] {
+            let raw = format!(
+                "SELECT d, a, b, SUM(t)::bigint, SUM(l)::bigint FROM (SELECT date_trunc('{unit}', end_ts AT TIME ZONE \
+                 'UTC')::date AS d, {v1} AS a, {v2} AS b, (direction <> 'delete')::int AS t, 0 AS l FROM transfers \
+                 UNION ALL SELECT date_trunc('{unit}', time_ts AT TIME ZONE 'UTC')::date, {v1}, {v2}, 0, 1 FROM logins) r \
+                 GROUP BY 1, 2, 3"
+            );
+            let roll = format!(
+                "SELECT day, v1, v2, transfers, logins_ok + logins_failed FROM daily_values WHERE field = '{field}'"
+            );
+            let diff =
+                self.psql(&format!("SELECT count(*) FROM (({raw} EXCEPT {roll}) UNION ALL ({roll} EXCEPT {raw})) d"));
+            assert_eq!(diff, "0", "daily_values {field} differs from the raw rows");
+        }
     }
     fn damage_rollups(&self) {
         self.psql(
-            "UPDATE daily_transfers SET transfers = 0, bytes = 0; DELETE FROM daily_logins; DELETE FROM daily_clients",
+            "UPDATE daily_transfers SET transfers = 0, bytes = 0; DELETE FROM daily_logins; DELETE FROM daily_clients; \
+             UPDATE daily_values SET transfers = 7",
         );
     }
     /// Whole month partitions dropped, none left.

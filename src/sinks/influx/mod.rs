@@ -341,6 +341,20 @@ impl Store for InfluxStore {
         self.local.failed_transfers(since, until, limit)
     }
 
+    fn distinct_clients(&mut self, since: Option<&str>, until: Option<&str>) -> Result<u64, StoreError> {
+        self.local.distinct_clients(since, until)
+    }
+
+    fn month_files(
+        &mut self,
+        month: &str,
+        at_least: u64,
+        limit: u32,
+        names: &[String],
+    ) -> Result<Vec<(String, u64, u64)>, StoreError> {
+        self.local.month_files(month, at_least, limit, names)
+    }
+
     fn status(&mut self) -> Result<crate::metrics::StoreStatus, StoreError> {
         self.local.status()
     }

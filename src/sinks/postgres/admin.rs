@@ -73,7 +73,7 @@ impl Admin for PgStore {
         let mut tx = self.client.transaction().map_err(err("begin rebuild"))?;
         // Ingests wait while the rollups are rebuilt, so none is counted
         // twice or lost.
-        tx.batch_execute("LOCK TABLE daily_transfers, daily_logins, daily_clients IN EXCLUSIVE MODE")
+        tx.batch_execute("LOCK TABLE daily_transfers, daily_logins, daily_values, daily_clients IN EXCLUSIVE MODE")
             .map_err(err("lock rollups"))?;
         let row = tx
             .query_one(
@@ -137,7 +137,7 @@ impl PgStore {
         let mut tx = self.client.transaction().map_err(err("begin forget"))?;
         // Ingests wait, so that no client row is dropped that a concurrent
         // ingest just found present.
-        tx.batch_execute("LOCK TABLE daily_transfers, daily_logins, daily_clients IN EXCLUSIVE MODE")
+        tx.batch_execute("LOCK TABLE daily_transfers, daily_logins, daily_values, daily_clients IN EXCLUSIVE MODE")
             .map_err(err("lock rollups"))?;
         let Some(entry) = tx
             .query_opt("SELECT name, events_new FROM ledger WHERE fingerprint = $1", &[&fp])
@@ -170,8 +170,10 @@ impl PgStore {
         for r in [&TRANSFERS, &LOGINS] {
             tx.execute(&DIALECT.unroll_sql(r, "input = $1"), &[&fp]).map_err(err("subtract from rollups"))?;
             tx.execute(&DIALECT.drop_empty_sql(r), &[]).map_err(err("subtract from rollups"))?;
+            tx.execute(&DIALECT.values_unroll_sql(r, "input = $1"), &[&fp]).map_err(err("subtract from rollups"))?;
             tx.execute(&format!("DELETE FROM {} WHERE input = $1", r.raw), &[&fp]).map_err(err("delete events"))?;
         }
+        tx.execute(&DIALECT.values_drop_empty_sql(), &[]).map_err(err("subtract from rollups"))?;
         // A client of the forgotten events stays counted on a day where
         // other events of it remain.
         let remains: Vec<String> = [&TRANSFERS, &LOGINS]

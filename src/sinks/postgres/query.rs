@@ -23,6 +23,9 @@ pub(crate) const DIALECT: Dialect = Dialect {
         )
     },
     rebuild_from: |col| format!("{col} >= ($1::text::date)::timestamp AT TIME ZONE 'UTC'"),
+    rebuild_day: "day >= $1::text::date",
+    month_of: |d| format!("to_char({d}, 'YYYY-MM')"),
+    month_start: |d| format!("date_trunc('month', {d})::date"),
     client: "COALESCE(abbrev(client_ip), client_hash, client_host, '')",
     transfer_us: "(extract(epoch FROM end_ts) * 1000000)::bigint",
     limit: "$3",
@@ -104,6 +107,31 @@ impl Store for PgStore {
                 bytes: r.get::<_, Option<i64>>(4).unwrap_or(0) as u64,
             })
             .collect())
+    }
+
+    fn month_files(
+        &mut self,
+        month: &str,
+        at_least: u64,
+        limit: u32,
+        names: &[String],
+    ) -> Result<Vec<(String, u64, u64)>, StoreError> {
+        let base = "SELECT v1, transfers, bytes_up + bytes_down FROM daily_values \
+                    WHERE field = 'file' AND day = $1::text::date AND v1 <> '' AND transfers > 0";
+        let rows = if names.is_empty() {
+            let sql = format!("{base} AND transfers >= $2 ORDER BY transfers DESC, v1 LIMIT $3");
+            self.client.query(&sql, &[&month, &(at_least as i64), &i64::from(limit)])
+        } else {
+            self.client.query(&format!("{base} AND v1 = ANY($2)"), &[&month, &names])
+        }
+        .map_err(self.err("run report"))?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get::<_, i64>(1) as u64, r.get::<_, i64>(2) as u64)).collect())
+    }
+
+    fn distinct_clients(&mut self, since: Option<&str>, until: Option<&str>) -> Result<u64, StoreError> {
+        let sql = crate::rollup::sql::distinct_clients_sql(&DIALECT);
+        let row = self.client.query_one(&sql, &[&since, &until]).map_err(self.err("count clients"))?;
+        Ok(row.get::<_, i64>(0) as u64)
     }
 
     fn status(&mut self) -> Result<crate::metrics::StoreStatus, StoreError> {

@@ -12,7 +12,7 @@ use ::postgres::Transaction;
 use super::query::DIALECT;
 use crate::model::{client_key, Event};
 use crate::rollup::sql::{Rollup, LOGINS, TRANSFERS};
-use crate::rollup::{login_row, transfer_row, Deltas};
+use crate::rollup::{login_row, transfer_row, Deltas, Metric, Metrics};
 use crate::time::{day_number, day_string};
 
 /// The client of a raw row, as `daily_clients` keeps it.
@@ -26,8 +26,9 @@ fn move_sql(r: &Rollup) -> String {
     let order: Vec<String> = (1..=n).map(|i| i.to_string()).collect();
     format!(
         "WITH ins AS (INSERT INTO {raw} SELECT * FROM stage_{raw} ON CONFLICT DO NOTHING \
-         RETURNING {cols}, {CLIENT} AS client), \
+         RETURNING {cols}, country, geohash{path}, {CLIENT} AS client), \
          roll AS ({insert} {select} ORDER BY {order} {conflict}), \
+         vals AS ({values}), \
          cl AS (INSERT INTO daily_clients (day, server_host, client) \
          SELECT DISTINCT {day}, server_host, client FROM ins WHERE client IS NOT NULL ORDER BY 1, 2, 3 \
          ON CONFLICT DO NOTHING) \
@@ -38,6 +39,8 @@ fn move_sql(r: &Rollup) -> String {
         select = DIALECT.roll_select(r, "ins", ""),
         order = order.join(", "),
         conflict = DIALECT.add_on_conflict(r),
+        values = DIALECT.values_roll_sql(r, "ins", ""),
+        path = if r.raw == TRANSFERS.raw { ", path" } else { "" },
         day = (DIALECT.day_of)(time),
     )
 }
@@ -66,6 +69,24 @@ fn upsert_sql(r: &Rollup) -> String {
 
 static UPSERT: LazyLock<[String; 2]> = LazyLock::new(|| [upsert_sql(&TRANSFERS), upsert_sql(&LOGINS)]);
 
+/// Adds `daily_values` rows given as column arrays: field, day, v1, v2 as
+/// text, then the metrics in [`Metric::ALL`] order.
+static VALUES_UPSERT: LazyLock<String> = LazyLock::new(|| {
+    let n = 4 + Metric::ALL.len();
+    let names: Vec<String> = (1..=n).map(|i| format!("c{i}")).collect();
+    let arrays: Vec<String> = (1..=n).map(|i| format!("${i}::{}[]", if i <= 4 { "text" } else { "int8" })).collect();
+    let mut select = names.clone();
+    select[1] = "c2::date".into();
+    format!(
+        "{} SELECT {} FROM unnest({}) AS x({}) {}",
+        DIALECT.values_insert(),
+        select.join(", "),
+        arrays.join(", "),
+        names.join(", "),
+        DIALECT.values_on_conflict()
+    )
+});
+
 /// Rewrites the rollups (and clients) from the raw rows, from the day `$1`
 /// on; returns the rows written.
 pub(super) fn rebuild(tx: &mut Transaction<'_>, since: &str) -> Result<u64, ::postgres::Error> {
@@ -86,6 +107,27 @@ pub(super) fn rebuild(tx: &mut Transaction<'_>, since: &str) -> Result<u64, ::po
         .to_vec();
     let sql = format!("INSERT INTO daily_clients (day, server_host, client) {}", clients.join(" UNION "));
     written += tx.execute(&sql, &[&since])?;
+    Ok(written + roll_values(tx, Some(since))?)
+}
+
+/// Rewrites the value rollup of the days from `since` on, and of its whole
+/// month for the monthly sets (`None`: fills it all), the daily rollups
+/// being complete for those days; returns the rows written.
+pub(super) fn roll_values(tx: &mut Transaction<'_>, since: Option<&str>) -> Result<u64, ::postgres::Error> {
+    let mut written = 0;
+    for monthly in [false, true] {
+        let from = since.map(|d| if monthly { format!("{}-01", d.get(..7).unwrap_or(d)) } else { d.to_string() });
+        if let Some(from) = &from {
+            tx.execute(&DIALECT.values_clear_sql(monthly), &[from])?;
+        }
+        for r in [&TRANSFERS, &LOGINS] {
+            let sql = DIALECT.values_rebuild_sql(r, monthly, from.is_some());
+            written += match &from {
+                Some(from) => tx.execute(&sql, &[from])?,
+                None => tx.execute(&sql, &[])?,
+            };
+        }
+    }
     Ok(written)
 }
 
@@ -115,6 +157,9 @@ pub(super) fn add_batch(tx: &mut Transaction<'_>, events: &[Event]) -> Result<()
     upsert(tx, &UPSERT[0], transfers.iter().map(|(k, s)| (transfer_row(k).to_vec(), vec![s.transfers, s.bytes])))?;
     let logins = deltas.logins();
     upsert(tx, &UPSERT[1], logins.iter().map(|(k, n)| (login_row(k).to_vec(), vec![**n])))?;
+    let values = deltas.values();
+    let metrics = |m: &Metrics| Metric::ALL.iter().map(|x| x.of(m) as i64).collect();
+    upsert(tx, &VALUES_UPSERT, values.iter().map(|(k, m)| (k.row().to_vec(), metrics(m))))?;
     if !clients.is_empty() {
         let mut cols: (Vec<String>, Vec<&str>, Vec<&str>) = Default::default();
         for (d, host, client) in &clients {

@@ -10,8 +10,13 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../../sql/postgres/0001_init.sql")),
     (2, include_str!("../../../sql/postgres/0002_store_meta.sql")),
     (3, include_str!("../../../sql/postgres/0003_event_input.sql")),
+    (VALUES_VERSION, include_str!("../../../sql/postgres/0004_values.sql")),
     (5, include_str!("../../../sql/postgres/0005_hook_outbox.sql")),
 ];
+
+/// The version that adds `daily_values`, filled from the raw rows when it
+/// is applied.
+const VALUES_VERSION: i64 = 4;
 
 /// Month index (year × 12 + month − 1) of a Unix µs time.
 pub(super) fn month_of(us: i64) -> i64 {
@@ -62,6 +67,9 @@ impl PgStore {
                 .map_err(|(found, supported)| StoreError::NewerPgSchema { target: target.clone(), found, supported })?;
             for (version, sql) in pending {
                 tx.batch_execute(sql).map_err(err("apply migration"))?;
+                if version == VALUES_VERSION {
+                    super::rollup::roll_values(&mut tx, None).map_err(err("fill value rollups"))?;
+                }
                 tx.execute("INSERT INTO schema_version (version) VALUES ($1)", &[&(version as i32)])
                     .map_err(err("record migration"))?;
             }

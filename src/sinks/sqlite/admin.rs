@@ -79,6 +79,7 @@ impl Admin for SqliteStore {
             written +=
                 tx.execute(&DIALECT.rebuild_sql(r), [since_us]).map_err(err_at(&path, "rebuild rollups"))? as u64;
         }
+        written += roll_values(&tx, Some(since)).map_err(err_at(&path, "rebuild rollups"))?;
         tx.commit().map_err(err_at(&path, "commit rebuild"))?;
         Ok(written)
     }
@@ -87,6 +88,47 @@ impl Admin for SqliteStore {
         self.forget_input(fingerprint)
     }
 }
+
+/// Rewrites the value rollup and the daily clients of the days from `since`
+/// (`YYYY-MM-DD`) on, and of its whole month for the monthly sets (`None`:
+/// fills them all), the daily rollups being complete for those days.
+pub(super) fn roll_values(conn: &Connection, since: Option<&str>) -> rusqlite::Result<u64> {
+    let us = |day: &str| crate::time::parse_day(day).map_or(i64::MIN, |d| d * 86_400_000_000);
+    let mut written = 0;
+    for monthly in [false, true] {
+        let from = since.map(|d| if monthly { format!("{}-01", d.get(..7).unwrap_or(d)) } else { d.to_string() });
+        if let Some(from) = &from {
+            conn.execute(&DIALECT.values_clear_sql(monthly), [us(from)])?;
+        }
+        for r in [&rollup::sql::TRANSFERS, &rollup::sql::LOGINS] {
+            let sql = DIALECT.values_rebuild_sql(r, monthly, from.is_some());
+            written += match &from {
+                Some(from) => conn.execute(&sql, [us(from)])?,
+                None => conn.execute(&sql, [])?,
+            } as u64;
+        }
+    }
+    let since = since.map_or(i64::MIN, us);
+    if since > i64::MIN {
+        conn.execute("DELETE FROM daily_clients WHERE day >= date(?1 / 1000000, 'unixepoch')", [since])?;
+    }
+    for r in [&rollup::sql::TRANSFERS, &rollup::sql::LOGINS] {
+        let time = DIALECT.time_of(r);
+        written += conn.execute(
+            &format!(
+                "INSERT OR IGNORE INTO daily_clients (client, day) SELECT {CLIENT}, {} FROM {} WHERE {} AND {CLIENT} <> ''",
+                (DIALECT.day_of)(time),
+                r.raw,
+                (DIALECT.rebuild_from)(time)
+            ),
+            [since],
+        )? as u64;
+    }
+    Ok(written)
+}
+
+/// The client of a raw row as `daily_clients` keeps it (NULL when unknown).
+const CLIENT: &str = "COALESCE(client_ip, client_hash, client_host)";
 
 /// The prune horizon (µs), if the store was ever pruned.
 pub(super) fn pruned_before(conn: &Connection) -> rusqlite::Result<Option<i64>> {
@@ -122,11 +164,42 @@ impl SqliteStore {
         if let Some(e) = forget_refusal(&store, &name, recorded as u64, (transfers + logins) as u64) {
             return Err(e);
         }
-        for r in [&rollup::sql::TRANSFERS, &rollup::sql::LOGINS] {
+        let rollups = [&rollup::sql::TRANSFERS, &rollup::sql::LOGINS];
+        let clients = rollups.map(|r| {
+            let day = (DIALECT.day_of)(DIALECT.time_of(r));
+            format!("SELECT {CLIENT} AS client, {day} AS day FROM {} WHERE input = ?1 AND {CLIENT} <> ''", r.raw)
+        });
+        tx.execute_batch("DROP TABLE IF EXISTS temp.forget_clients").map_err(err("list clients"))?;
+        tx.execute(&format!("CREATE TEMP TABLE forget_clients AS {}", clients.join(" UNION ")), [fp])
+            .map_err(err("list clients"))?;
+        for r in rollups {
             tx.execute(&DIALECT.unroll_sql(r, "input = ?1"), [fp]).map_err(err("subtract from rollups"))?;
             tx.execute(&DIALECT.drop_empty_sql(r), []).map_err(err("subtract from rollups"))?;
+            tx.execute(&DIALECT.values_unroll_sql(r, "input = ?1"), [fp]).map_err(err("subtract from rollups"))?;
             tx.execute(&format!("DELETE FROM {} WHERE input = ?1", r.raw), [fp]).map_err(err("delete events"))?;
         }
+        tx.execute(&DIALECT.values_drop_empty_sql(), []).map_err(err("subtract from rollups"))?;
+        // A client of the forgotten events stays counted on a day where
+        // other events of it remain (the days of an input are never
+        // pruned in part: forget refuses an input whose events were).
+        let remains = rollups.map(|r| {
+            let time = DIALECT.time_of(r);
+            format!(
+                "SELECT {CLIENT}, {} FROM {} WHERE {time} >= (SELECT strftime('%s', min(day)) * 1000000 FROM \
+                 forget_clients) AND {time} < (SELECT (strftime('%s', max(day)) + 86400) * 1000000 FROM forget_clients)",
+                (DIALECT.day_of)(time),
+                r.raw
+            )
+        });
+        tx.execute(
+            &format!(
+                "DELETE FROM daily_clients WHERE (client, day) IN (SELECT client, day FROM forget_clients EXCEPT {})",
+                remains.join(" UNION ")
+            ),
+            [],
+        )
+        .map_err(err("subtract clients"))?;
+        tx.execute_batch("DROP TABLE temp.forget_clients").map_err(err("subtract clients"))?;
         tx.execute("DELETE FROM ledger WHERE fingerprint = ?1", [fp]).map_err(err("drop ledger entry"))?;
         tx.commit().map_err(err("commit forget"))?;
         Ok(Some(Forgotten { name, transfers: transfers as u64, logins: logins as u64 }))

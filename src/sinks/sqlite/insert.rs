@@ -8,7 +8,7 @@ use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 use super::query::DIALECT;
 use super::SqliteStore;
 use crate::model::{Event, Transfer};
-use crate::rollup::{self, Deltas};
+use crate::rollup::{self, Deltas, Metric};
 use crate::sinks::Committed;
 
 impl SqliteStore {
@@ -27,6 +27,7 @@ impl SqliteStore {
     ) -> rusqlite::Result<Option<Committed>> {
         let mut done = Committed::default();
         let mut deltas = Deltas::default();
+        let mut clients = Clients::default();
 
         // Transfers go in multi-row statements (fewer statement executions);
         // RETURNING names the rows actually inserted, which alone feed the
@@ -62,6 +63,10 @@ impl SqliteStore {
                 if *new {
                     done.new += 1;
                     deltas.transfer(t);
+                    let o = t.origin.as_deref();
+                    let hash = o.and_then(|o| o.client_hash.as_deref());
+                    let ip = ips.text(t.client_ip, o.and_then(|o| o.ip_prefix));
+                    clients.add(t.end, ip.or(hash).or(t.client_host.as_deref()));
                 } else {
                     done.dup += 1;
                 }
@@ -100,12 +105,39 @@ impl SqliteStore {
             if n == 1 {
                 done.new += 1;
                 deltas.login(l);
+                let hash = o.and_then(|o| o.client_hash.as_deref());
+                let ip = ips.text(l.client_ip, o.and_then(|o| o.ip_prefix));
+                clients.add(l.time, ip.or(hash).or(l.client_host.as_deref()));
             } else {
                 done.dup += 1;
             }
         }
         add_deltas(tx, &deltas)?;
+        let mut stmt = tx.prepare_cached("INSERT OR IGNORE INTO daily_clients (client, day) VALUES (?1, ?2)")?;
+        for (day, seen) in &clients.0 {
+            let day = crate::time::day_string(day * 86_400_000_000);
+            for client in seen {
+                stmt.execute(params![client, day])?;
+            }
+        }
         Ok(Some(done))
+    }
+}
+
+/// The clients of the rows a commit inserted, per day, as `daily_clients`
+/// keeps them (the stored address or network, else the keyed hash, else
+/// the host name).
+#[derive(Default)]
+struct Clients(HashMap<i64, std::collections::HashSet<String, Xxh3DefaultBuilder>, Xxh3DefaultBuilder>);
+
+impl Clients {
+    fn add(&mut self, time: i64, client: Option<&str>) {
+        let Some(c) = client.filter(|c| !c.is_empty()) else { return };
+        let seen = self.0.entry(crate::time::day_number(time)).or_default();
+        // Most events are of a client already seen: no allocation for those.
+        if !seen.contains(c) {
+            seen.insert(c.to_string());
+        }
     }
 }
 
@@ -126,6 +158,14 @@ fn add_deltas(tx: &Transaction<'_>, deltas: &Deltas<'_>) -> rusqlite::Result<()>
     let mut stmt = tx.prepare_cached(&SQL[1])?;
     for (key, n) in deltas.logins() {
         bind_row(&mut stmt, &rollup::login_row(key), &[*n])?;
+    }
+    static VALUES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let params: Vec<String> = (1..=4 + Metric::ALL.len()).map(|i| format!("?{i}")).collect();
+        format!("{} VALUES ({}) {}", DIALECT.values_insert(), params.join(", "), DIALECT.values_on_conflict())
+    });
+    let mut stmt = tx.prepare_cached(&VALUES)?;
+    for (key, m) in deltas.values() {
+        bind_row(&mut stmt, &key.row(), &Metric::ALL.map(|x| x.of(m) as i64))?;
     }
     Ok(())
 }

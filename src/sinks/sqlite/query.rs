@@ -23,6 +23,9 @@ pub(crate) const DIALECT: Dialect = Dialect {
         format!("(?3 IS NULL OR {col} >= ?3) AND (?4 IS NULL OR {col} < ?4) AND coalesce(?1, ?2, 0) IS NOT NULL")
     },
     rebuild_from: |col| format!("{col} >= ?1"),
+    rebuild_day: "day >= date(?1 / 1000000, 'unixepoch')",
+    month_of: |d| format!("substr({d}, 1, 7)"),
+    month_start: |d| format!("date({d}, 'start of month')"),
     client: "COALESCE(client_ip, client_hash, client_host, '')",
     transfer_us: "end_us",
     limit: "?5",
@@ -39,6 +42,11 @@ fn time_bounds(since: Option<&str>, until: Option<&str>) -> (Option<i64>, Option
     let day = |d: Option<&str>| d.and_then(crate::time::parse_day);
     (day(since).map(|d| d * 86_400_000_000), day(until).map(|d| (d + 1) * 86_400_000_000))
 }
+
+/// The files of a month in the value rollup ([`Store::month_files`]; the
+/// partial index `daily_values_files` ranks them).
+const MONTH_FILES: &str = "SELECT v1, transfers, bytes_up + bytes_down FROM daily_values \
+     WHERE day = ?1 AND v1 <> '' AND transfers > 0";
 
 impl Store for SqliteStore {
     fn aggregate(&mut self, q: &Aggregate) -> Result<Vec<Group>, StoreError> {
@@ -120,6 +128,47 @@ impl Store for SqliteStore {
             })
             .map_err(self.err("run report"))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(self.err("read report"))
+    }
+
+    fn month_files(
+        &mut self,
+        month: &str,
+        at_least: u64,
+        limit: u32,
+        names: &[String],
+    ) -> Result<Vec<(String, u64, u64)>, StoreError> {
+        // Ranked: through the partial index; named: through the primary key
+        // (`'file' || ''` is not the index's `field = 'file'`, which the
+        // planner would otherwise scan the month's files with).
+        let (which, list) = if names.is_empty() {
+            ("field = 'file' AND transfers >= ?2 ORDER BY transfers DESC, v1 LIMIT ?3", String::new())
+        } else {
+            (
+                "field = 'file' || '' AND v1 IN (SELECT value FROM json_each(?4)) AND ?2 + ?3 IS NOT NULL",
+                serde_json::json!(names).to_string(),
+            )
+        };
+        let sql = format!("{MONTH_FILES} AND {which}");
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(self.err("prepare report"))?;
+        let mut bind = vec![rusqlite::types::Value::Text(month.into()), (at_least as i64).into(), limit.into()];
+        if !names.is_empty() {
+            bind.push(list.into());
+        }
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(bind), |r| {
+                Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)? as u64))
+            })
+            .map_err(self.err("run report"))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.err("read report"))
+    }
+
+    fn distinct_clients(&mut self, since: Option<&str>, until: Option<&str>) -> Result<u64, StoreError> {
+        let (since_us, until_us) = time_bounds(since, until);
+        let sql = crate::rollup::sql::distinct_clients_sql(&DIALECT);
+        self.conn
+            .query_row(&sql, params![since, until, since_us, until_us], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(self.err("count clients"))
     }
 
     fn status(&mut self) -> Result<crate::metrics::StoreStatus, StoreError> {

@@ -10,8 +10,13 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../../../sql/sqlite/0002_enrich.sql")),
     (3, include_str!("../../../sql/sqlite/0003_store_meta.sql")),
     (4, include_str!("../../../sql/sqlite/0004_event_input.sql")),
+    (VALUES_VERSION, include_str!("../../../sql/sqlite/0005_values.sql")),
     (6, include_str!("../../../sql/sqlite/0006_hook_outbox.sql")),
 ];
+
+/// The version that adds `daily_values` and `daily_clients`, filled from
+/// the raw rows when it is applied.
+const VALUES_VERSION: i64 = 5;
 
 impl SqliteStore {
     /// Applies pending migrations; refuses a database from a newer binary.
@@ -35,6 +40,9 @@ impl SqliteStore {
             .map_err(|(found, supported)| StoreError::NewerSchema { path: self.path.clone(), found, supported })?;
         for (version, sql) in pending {
             tx.execute_batch(sql).map_err(err("apply migration"))?;
+            if version == VALUES_VERSION {
+                super::admin::roll_values(&tx, None).map_err(err("fill value rollups"))?;
+            }
             tx.execute("INSERT INTO schema_version (version) VALUES (?1)", [version])
                 .map_err(err("record migration"))?;
         }
