@@ -18,7 +18,8 @@
 //!   traits (SQLite by default);
 //! * [`report`] — daily digest and grouped reports.
 //!
-//! [`ingest::ingest`] drives the first five; the binary only turns command
+//! [`ingest::ingest`] drives the first five; [`follow::follow`] keeps the
+//! same engine running over growing logs; the binary only turns command
 //! line arguments into an [`ingest::IngestOptions`] or a
 //! [`report::ReportOptions`] and calls in.
 
@@ -26,6 +27,7 @@ pub mod config;
 pub mod enrich;
 pub mod error;
 pub mod filemode;
+pub mod follow;
 pub mod formats;
 pub mod ingest;
 pub mod input;

@@ -87,6 +87,45 @@ enum Command {
     Prune(PruneArgs),
     /// Recompute the daily rollups from the raw events still stored.
     Rollup(RollupArgs),
+    /// Follow growing logs and commit their lines within a second, across
+    /// log rotation (rename, gzip, copytruncate, time-stamped names), until
+    /// SIGTERM or Ctrl-C. Shares the ledger with ingest.
+    Follow(FollowArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    mut_arg("files", |a| a.value_name("PATH|GLOB|DIR").help(
+        "Log files to follow: a path (followed by name across rotations, even before it exists), a glob \
+         (quoted; `*` and `?` in the last component) or a directory (its files); the set is looked up again \
+         as files appear"
+    )),
+    mut_arg("progress", |a| a.hide(true)),
+    mut_arg("fifo_wait", |a| a.hide(true))
+)]
+struct FollowArgs {
+    #[command(flatten)]
+    read: IngestArgs,
+
+    /// Poll for changes every N milliseconds instead of using inotify (for
+    /// NFS/CIFS mounts, where inotify does not see other hosts' writes).
+    #[arg(long, num_args = 0..=1, default_missing_value = "500", value_name = "MS")]
+    poll: Option<u64>,
+
+    /// Longest time from a line being appended to it being committed,
+    /// seconds (a busy log is committed in batches of a quarter of it).
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    flush_interval: f64,
+
+    /// Seconds a rotated-away file must not have grown before its last line
+    /// is taken even without a newline and the file is closed.
+    #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
+    rotate_wait: f64,
+
+    /// Log bytes read but not yet committed while the store is unreachable,
+    /// MiB; beyond, reading pauses until the store answers again.
+    #[arg(long, default_value_t = 64, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..))]
+    buffer_limit: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -318,6 +357,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Db(DbCommand::Migrate) => migrate(&g),
         Command::Prune(a) => prune(&g, a),
         Command::Rollup(a) => rollup(&g, a),
+        Command::Follow(a) => follow(&g, a),
     }
 }
 
@@ -392,6 +432,47 @@ fn ingest(g: &Global, a: IngestArgs) -> anyhow::Result<u8> {
         }
     }
     Ok(report.exit_code())
+}
+
+/// `xferstats follow`: runs until SIGTERM/SIGINT, then says what it added.
+fn follow(g: &Global, a: FollowArgs) -> anyhow::Result<u8> {
+    let seconds = |flag: &'static str, v: f64| {
+        (v.is_finite() && v > 0.0 && v <= 86_400.0)
+            .then(|| std::time::Duration::from_secs_f64(v))
+            .ok_or_else(|| anyhow::anyhow!("{flag}: {v} is not a number of seconds between 0 and 86400"))
+    };
+    let opts = xferstats::follow::FollowOptions {
+        ingest: ingest_options(&a.read)?,
+        patterns: a.read.files.clone(),
+        poll: a.poll.map(|ms| std::time::Duration::from_millis(ms.max(10))),
+        flush_interval: seconds("--flush-interval", a.flush_interval)?,
+        rotate_wait: seconds("--rotate-wait", a.rotate_wait)?,
+        buffer_limit: a.buffer_limit << 20,
+    };
+    if opts.patterns.iter().any(|p| p.as_os_str() == "-") {
+        anyhow::bail!("follow reads files, not standard input (`ingest -` reads a stream)");
+    }
+    let key = HostKey::load(std::env::var(KEY_ENV).ok().filter(|k| !k.is_empty()).as_deref(), &g.state_dir, g.db_mode)?;
+    let enricher = Enricher::new(&EnrichOptions {
+        geoip: a.read.geoip,
+        geohash_precision: a.read.geohash_precision,
+        ip_mode: a.read.ip_mode,
+        key: key.0,
+        warn_once_in: Some((g.state_dir.clone(), g.db_mode)),
+    })?;
+    let (spec, mut store) = g.open_for_writing()?;
+    let reopen = || -> Result<Box<dyn xferstats::sinks::Sink + Send>, xferstats::error::StoreError> {
+        Ok(xferstats::sinks::open(&spec, Access::Write(g.db_mode))?)
+    };
+    let r = xferstats::follow::follow(&opts, enricher, &mut *store, &reopen)?;
+    g.say(format_args!(
+        "follow stopped: {} lines read, {} new events, {} already present → {}",
+        r.lines,
+        r.events_new,
+        r.events_dup,
+        spec.describe()
+    ));
+    Ok(xferstats::EXIT_OK)
 }
 
 /// `xferstats report`: refuses a local store that does not exist yet;
