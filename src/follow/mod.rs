@@ -357,10 +357,24 @@ impl<'o> Follower<'o> {
         for t in self.tracked.iter_mut().filter(|t| t.attached && !present.contains(&t.id)) {
             t.attached = false;
             t.grew_at = Instant::now();
-            tracing::info!(
-                "{} rotated away or removed; reading it to its end through the open descriptor",
-                shown(&t.path)
-            );
+            // Its new name, if it was renamed within its directory.
+            let dir = t.path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+            let renamed = std::fs::read_dir(&dir)
+                .into_iter()
+                .flatten()
+                .filter_map(Result::ok)
+                .find(|e| e.metadata().is_ok_and(|md| md.is_file() && (md.dev(), md.ino()) == t.id));
+            match renamed {
+                Some(e) => {
+                    let to = dir.join(e.file_name());
+                    tracing::info!("{} rotated to {}; reading it to its end", shown(&t.path), shown(&to));
+                    t.path = to;
+                }
+                None => tracing::info!(
+                    "{} rotated away or removed; reading it to its end through the open descriptor",
+                    shown(&t.path)
+                ),
+            }
         }
         // Oldest content first, as batch ingest reads (a session split
         // across a rotation joins up).
@@ -437,7 +451,7 @@ impl<'o> Follower<'o> {
         t.offset = cp.map_or(0, |c| c.offset);
         t.seen = Some(sig);
         if last {
-            tracing::info!("finished {} (rotated away and no longer written)", shown(&t.path));
+            tracing::info!("finished {} (no longer written)", shown(&t.path));
             t.finished = true;
         }
         Ok(rep.lines > 0)

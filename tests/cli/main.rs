@@ -5,6 +5,7 @@ mod badinput;
 mod cron;
 mod enrich;
 mod errors;
+mod follow;
 mod formats;
 mod grafana;
 mod html;

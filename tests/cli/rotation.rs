@@ -32,7 +32,7 @@ impl Prng {
 }
 
 /// xferlog line `n`: one download of `/data/f<n>`, `n` seconds into 2026.
-fn line(n: u64) -> String {
+pub fn line(n: u64) -> String {
     let (h, m, s) = (n / 3600, n / 60 % 60, n % 60);
     format!("Thu Jan  1 {h:02}:{m:02}:{s:02} 2026 1 192.0.2.7 {} /data/f{n} b _ o r alice ftp 0 * c\n", 100 + n)
 }

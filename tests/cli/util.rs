@@ -123,6 +123,20 @@ impl Env {
             .expect("spawn xferstats")
     }
 
+    /// A background `xferstats --db <store> -v follow --timezone UTC
+    /// --server-host vm ARGS…` with the test environment; its stderr is
+    /// appended to `stderr_to`.
+    pub fn spawn_follow(&self, args: &[&std::ffi::OsStr], stderr_to: &Path) -> std::process::Child {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(stderr_to).expect("follow log");
+        self.with_db()
+            .args(["-v", "follow", "--timezone", "UTC", "--server-host", "vm"])
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn xferstats follow")
+    }
+
     /// The standard output of a successful `report ARGS…`.
     pub fn report(&self, args: &[&str]) -> Vec<u8> {
         let out = self.cmd().arg("report").args(args).output().expect("report runs");

@@ -1,0 +1,293 @@
+//! `xferstats follow`: a follower started in the background while the test
+//! appends and rotates, in every rotation style, and the store polled until
+//! the expected rows are there (no timing assertion: a generous timeout is
+//! only a failure's way out). Each line is one xferlog event with its own
+//! file name, so the store's row count is the number of distinct lines
+//! read; the ledger's `events_dup` and `rejected` say whether a line was
+//! read twice or cut.
+
+use std::ffi::OsStr;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use crate::rotation::line;
+use crate::util::{gzip, Env};
+
+/// How long a step may take before the test fails (a loaded CI machine).
+const PATIENCE: Duration = Duration::from_secs(90);
+
+/// Waits until `ok()` holds; panics with `what` and the follower's log.
+pub fn wait_until(what: &str, log: &Path, mut ok: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ok() {
+        if start.elapsed() > PATIENCE {
+            panic!("timed out waiting for {what}; follow's log:\n{}", std::fs::read_to_string(log).unwrap_or_default());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Sends `sig` to the child.
+pub fn signal(child: &Child, sig: &str) {
+    let ok = std::process::Command::new("kill").args(["-s", sig, &child.id().to_string()]).status().unwrap();
+    assert!(ok.success(), "kill -s {sig}");
+}
+
+/// SIGTERM, then the exit status (waited for with `PATIENCE`).
+pub fn terminate(mut child: Child, log: &Path) -> std::process::ExitStatus {
+    signal(&child, "TERM");
+    let mut status = None;
+    wait_until("follow to exit after SIGTERM", log, || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    status.unwrap()
+}
+
+/// A SQLite store's `SELECT` of one number (0 before the store exists).
+fn sqlite_number(db: &Path, sql: &str) -> i64 {
+    if !db.exists() {
+        return 0;
+    }
+    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    conn.query_row(sql, [], |r| r.get::<_, Option<i64>>(0)).ok().flatten().unwrap_or(0)
+}
+
+/// The writer's side: lines appended, files rotated, the lines counted.
+struct Logs {
+    dir: PathBuf,
+    next: u64,
+    /// Complete lines written so far.
+    written: i64,
+}
+
+impl Logs {
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Appends `n` new complete lines to `name` (created if missing).
+    fn append(&mut self, name: &str, n: u64) {
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(self.path(name)).unwrap();
+        for _ in 0..n {
+            f.write_all(line(self.next).as_bytes()).unwrap();
+            self.next += 1;
+            self.written += 1;
+        }
+    }
+
+    /// Appends the first `cut` bytes of the next line (no newline); returns
+    /// the rest.
+    fn append_partial(&mut self, name: &str, cut: usize) -> String {
+        let l = line(self.next);
+        self.next += 1;
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(self.path(name)).unwrap();
+        f.write_all(&l.as_bytes()[..cut]).unwrap();
+        l[cut..].to_string()
+    }
+
+    /// Ends the line `append_partial` began.
+    fn complete(&mut self, name: &str, rest: &str) {
+        let mut f = std::fs::OpenOptions::new().append(true).open(self.path(name)).unwrap();
+        f.write_all(rest.as_bytes()).unwrap();
+        self.written += 1;
+    }
+
+    fn rename(&self, from: &str, to: &str) {
+        std::fs::rename(self.path(from), self.path(to)).unwrap();
+    }
+
+    /// `gzip name` as logrotate does it: `name.gz` written, `name` removed.
+    fn gzip(&self, name: &str) {
+        let data = std::fs::read(self.path(name)).unwrap();
+        std::fs::write(self.path(&format!("{name}.gz")), gzip(&data)).unwrap();
+        std::fs::remove_file(self.path(name)).unwrap();
+    }
+
+    /// logrotate's copytruncate: copy, then truncate in place.
+    fn copytruncate(&self, name: &str, copy: &str) {
+        std::fs::copy(self.path(name), self.path(copy)).unwrap();
+        std::fs::OpenOptions::new().write(true).open(self.path(name)).unwrap().set_len(0).unwrap();
+    }
+}
+
+/// Runs every rotation style of issue 14.1 against one follower (`poll`:
+/// with `--poll`) and checks after each that exactly the complete lines
+/// written are stored, none twice, none cut.
+fn every_rotation_style(poll: bool) {
+    let env = Env::new();
+    let dir = env.path("logs");
+    std::fs::create_dir(&dir).unwrap();
+    let err = env.path("follow.err");
+    let mut logs = Logs { dir: dir.clone(), next: 0, written: 0 };
+    let db = env.db();
+    let stored = || sqlite_number(&db, "SELECT COUNT(*) FROM transfers");
+    let mut args: Vec<&OsStr> =
+        vec![OsStr::new("--rotate-wait"), OsStr::new("1"), OsStr::new("--flush-interval"), OsStr::new("0.2")];
+    if poll {
+        args.extend([OsStr::new("--poll"), OsStr::new("100")]);
+    }
+    let (xfer, sftpgo) = (dir.join("xfer.log"), dir.join("sftpgo.log"));
+    args.extend([xfer.as_os_str(), sftpgo.as_os_str()]);
+    // A file that exists before the follower starts, one that appears later.
+    logs.append("xfer.log", 3);
+    let child = env.spawn_follow(&args, &err);
+    let settle = |logs: &Logs, what: &str| {
+        let want = logs.written;
+        wait_until(&format!("{want} events after {what}"), &err, || stored() == want);
+    };
+    settle(&logs, "the start");
+    logs.append("sftpgo.log", 2);
+    settle(&logs, "a file appearing");
+
+    // A partial last line waits for its newline.
+    let rest = logs.append_partial("xfer.log", 20);
+    logs.append("sftpgo.log", 1);
+    settle(&logs, "a partial line");
+    logs.complete("xfer.log", &rest);
+    settle(&logs, "its newline");
+
+    // rename + create, rsyslog's delaycompress: log → log.1 (still written
+    // to by the old descriptor), then log.1 → log.2.gz at the next turn.
+    logs.append("xfer.log", 2);
+    logs.rename("xfer.log", "xfer.log.1");
+    logs.append("xfer.log.1", 1);
+    logs.append("xfer.log", 2);
+    settle(&logs, "rename + create");
+    logs.rename("xfer.log.1", "xfer.log.2");
+    logs.gzip("xfer.log.2");
+    logs.append("xfer.log", 1);
+    logs.rename("xfer.log", "xfer.log.1");
+    logs.append("xfer.log", 1);
+    settle(&logs, "delaycompress");
+
+    // rename + gzip at once: the old file is gone, its tail read through
+    // the open descriptor.
+    logs.append("xfer.log", 2);
+    logs.rename("xfer.log", "xfer.log.0");
+    logs.gzip("xfer.log.0");
+    logs.append("xfer.log", 2);
+    settle(&logs, "rename + gzip");
+
+    // copytruncate: the lines after the last read are read from the copy.
+    logs.append("xfer.log", 3);
+    logs.copytruncate("xfer.log", "xfer.log.ct");
+    logs.append("xfer.log", 2);
+    settle(&logs, "copytruncate");
+
+    // truncate and rewrite in place, without a copy.
+    settle(&logs, "before the truncation");
+    std::fs::OpenOptions::new().write(true).open(logs.path("xfer.log")).unwrap().set_len(0).unwrap();
+    logs.append("xfer.log", 2);
+    settle(&logs, "truncate-and-rewrite");
+
+    // A file removed and created again (its inode free for reuse once the
+    // follower closed the old one).
+    std::fs::remove_file(logs.path("xfer.log")).unwrap();
+    wait_until("every file rotated away to be finished", &err, || {
+        let log = std::fs::read_to_string(&err).unwrap_or_default();
+        log.matches("reading it to its end").count() == log.matches("finished").count()
+    });
+    logs.append("xfer.log", 2);
+    settle(&logs, "a new file on a free inode");
+    std::fs::remove_file(logs.path("xfer.log")).unwrap();
+    logs.append("xfer.log", 2);
+    settle(&logs, "disappear and reappear");
+
+    // SFTPGo: time-stamped rename, gzip later.
+    logs.append("sftpgo.log", 2);
+    logs.rename("sftpgo.log", "sftpgo-2026-11-29T19-00-00.000.log");
+    logs.append("sftpgo.log", 1);
+    settle(&logs, "SFTPGo's rename");
+    logs.gzip("sftpgo-2026-11-29T19-00-00.000.log");
+    logs.append("sftpgo.log", 1);
+    settle(&logs, "SFTPGo's gzip");
+
+    // A partial last line of a file rotated away is taken after
+    // --rotate-wait.
+    let _ = logs.append_partial("sftpgo.log", line(logs.next).len() - 1);
+    logs.written += 1;
+    logs.rename("sftpgo.log", "sftpgo-2026-11-29T20-00-00.000.log");
+    settle(&logs, "a rotated-away partial line");
+
+    let status = terminate(child, &err);
+    let log = std::fs::read_to_string(&err).unwrap();
+    assert!(status.success(), "{status}: {log}");
+    assert_eq!(stored(), logs.written, "{log}");
+    assert_eq!(sqlite_number(&db, "SELECT SUM(events_dup) FROM ledger"), 0, "a line read twice: {log}");
+    assert_eq!(sqlite_number(&db, "SELECT SUM(rejected) FROM ledger"), 0, "a line cut: {log}");
+    for said in ["picked up", "rotated away", "finished", "follow stopped"] {
+        assert!(log.contains(said), "-v says {said:?}: {log}");
+    }
+}
+
+#[test]
+fn every_rotation_style_with_inotify() {
+    every_rotation_style(false);
+}
+
+#[test]
+fn every_rotation_style_with_polling() {
+    every_rotation_style(true);
+}
+
+/// `ingest` and `follow` continue exactly where the other stopped.
+#[test]
+fn follow_and_ingest_share_the_ledger() {
+    let env = Env::new();
+    let err = env.path("follow.err");
+    let mut logs = Logs { dir: env.path(""), next: 0, written: 0 };
+    let db = env.db();
+    let stored = || sqlite_number(&db, "SELECT COUNT(*) FROM transfers");
+    logs.append("x.log", 4);
+    let path = logs.path("x.log");
+    env.ingest(&[path.to_str().unwrap()]).success();
+    logs.append("x.log", 3);
+    let child = env.spawn_follow(&[path.as_os_str()], &err);
+    wait_until("follow to read on after ingest", &err, || stored() == 7);
+    logs.append("x.log", 2);
+    wait_until("the appended lines", &err, || stored() == 9);
+    assert!(terminate(child, &err).success());
+    logs.append("x.log", 1);
+    let out = env.ingest(&[path.to_str().unwrap()]).success();
+    let text = crate::util::stderr(&out);
+    assert!(text.contains("1 new events, 0 already present"), "{text}");
+    assert_eq!(stored(), 10);
+    assert_eq!(sqlite_number(&db, "SELECT SUM(events_dup) FROM ledger"), 0);
+}
+
+/// SIGHUP reopens the GeoIP database and keeps following; SIGINT stops
+/// like SIGTERM (exit 0, what was read committed).
+#[test]
+fn sighup_keeps_following_and_sigint_stops() {
+    let env = Env::new();
+    let err = env.path("follow.err");
+    let mut logs = Logs { dir: env.path(""), next: 0, written: 0 };
+    let db = env.db();
+    let stored = || sqlite_number(&db, "SELECT COUNT(*) FROM transfers");
+    logs.append("x.log", 1);
+    let path = logs.path("x.log");
+    let mut child = env.spawn_follow(&[path.as_os_str()], &err);
+    wait_until("the first line", &err, || stored() == 1);
+    signal(&child, "HUP");
+    wait_until("the reload", &err, || std::fs::read_to_string(&err).unwrap().contains("SIGHUP"));
+    logs.append("x.log", 1);
+    wait_until("a line after SIGHUP", &err, || stored() == 2);
+    signal(&child, "INT");
+    let mut status = None;
+    wait_until("follow to exit after SIGINT", &err, || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    assert!(status.unwrap().success());
+}
+
+/// Standard input is not a file to follow.
+#[test]
+fn follow_refuses_stdin() {
+    let env = Env::new();
+    let out = env.cmd().args(["follow", "-"]).assert().code(2);
+    assert!(crate::util::stderr(&out).contains("standard input"));
+}
