@@ -28,7 +28,7 @@ use crate::sessions::{AnyDecoder, IdGen, LineContext, Outcome};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 
 use crate::error::StoreError;
-use crate::sinks::{Checkpoint, Commit, Committed, Sink};
+use crate::sinks::{Checkpoint, Commit, Committed, LedgerEntry, Sink};
 use crate::time::{Clock, Plausible, TimeZone};
 
 /// A batch is committed once the lines it was decoded from reach this many
@@ -319,6 +319,7 @@ fn clock_for(input: &Input, tz: TimeZone) -> Clock {
 enum Request {
     Checkpoint(u64, SyncSender<Result<Option<Checkpoint>, StoreError>>),
     State(String, SyncSender<Result<Option<String>, StoreError>>),
+    Ledger(SyncSender<Result<Vec<LedgerEntry>, StoreError>>),
     Commit { events: Vec<Event>, checkpoint: Option<Checkpoint>, states: Vec<(String, String)> },
 }
 
@@ -364,6 +365,14 @@ impl SinkHandle {
         self.drain()?;
         let (reply, answer) = sync_channel(1);
         self.tx.send(Request::State(scope, reply)).map_err(|_| worker_gone())?;
+        answer.recv().map_err(|_| worker_gone())?.map_err(Error::Store)
+    }
+
+    /// The store's ledger, once every commit sent before is in.
+    pub(crate) fn ledger(&mut self) -> Result<Vec<LedgerEntry>, Error> {
+        self.drain()?;
+        let (reply, answer) = sync_channel(1);
+        self.tx.send(Request::Ledger(reply)).map_err(|_| worker_gone())?;
         answer.recv().map_err(|_| worker_gone())?.map_err(Error::Store)
     }
 
@@ -496,6 +505,9 @@ fn sink_worker(mut sink: Active<'_>, rx: Receiver<Request>) -> (Committed, Optio
             }
             Request::State(scope, reply) => {
                 let _ = reply.send(sink.run(|s| s.state(&scope)));
+            }
+            Request::Ledger(reply) => {
+                let _ = reply.send(sink.run(|s| s.ledger()));
             }
             Request::Commit { events, checkpoint, states } => {
                 let (scopes, texts): (Vec<String>, Vec<String>) = states.into_iter().unzip();

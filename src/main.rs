@@ -436,6 +436,7 @@ fn ingest(g: &Global, a: IngestArgs) -> anyhow::Result<u8> {
 
 /// `xferstats follow`: runs until SIGTERM/SIGINT, then says what it added.
 fn follow(g: &Global, a: FollowArgs) -> anyhow::Result<u8> {
+    let signals = xferstats::follow::Signals::install()?;
     let seconds = |flag: &'static str, v: f64| {
         (v.is_finite() && v > 0.0 && v <= 86_400.0)
             .then(|| std::time::Duration::from_secs_f64(v))
@@ -464,7 +465,7 @@ fn follow(g: &Global, a: FollowArgs) -> anyhow::Result<u8> {
     let reopen = || -> Result<Box<dyn xferstats::sinks::Sink + Send>, xferstats::error::StoreError> {
         Ok(xferstats::sinks::open(&spec, Access::Write(g.db_mode))?)
     };
-    let r = xferstats::follow::follow(&opts, enricher, &mut *store, &reopen)?;
+    let r = xferstats::follow::follow(&opts, enricher, &mut *store, &reopen, signals)?;
     g.say(format_args!(
         "follow stopped: {} lines read, {} new events, {} already present → {}",
         r.lines,

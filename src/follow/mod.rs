@@ -46,7 +46,7 @@ use std::time::{Duration, Instant};
 use crate::enrich::Enricher;
 use crate::error::{Error, InputError, StoreError};
 use crate::formats::Format;
-use crate::ingest::{drive, look, read_opened, Engine, IngestOptions, InputStatus, NoProgress, Reconnect};
+use crate::ingest::{drive, look, read_opened, Engine, IngestOptions, InputReport, InputStatus, NoProgress, Reconnect};
 use crate::input::{Compression, Input, Source};
 use crate::sanitize::sanitize;
 use crate::sinks::Sink;
@@ -101,17 +101,35 @@ const RESCAN: Duration = Duration::from_secs(5);
 /// How often queued commits are offered to a store that did not take them.
 const PUMP: Duration = Duration::from_millis(100);
 
-/// Follows `opts.patterns` into `sink` until SIGTERM/SIGINT; `reopen`
-/// opens the store again after an outage.
+/// SIGTERM, SIGINT and SIGHUP routed to a follower. Installed first thing
+/// (before the store is opened), so that a stop request during start-up
+/// is taken as one, not as the default death by signal.
+pub struct Signals {
+    tx: Sender<Wake>,
+    rx: Receiver<Wake>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Signals {
+    /// Installs the handlers.
+    pub fn install() -> Result<Signals, Error> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = channel();
+        signals::install(tx.clone(), stop.clone()).map_err(|e| Error::Input(InputError::Watch { source: e }))?;
+        Ok(Signals { tx, rx, stop })
+    }
+}
+
+/// Follows `opts.patterns` into `sink` until SIGTERM/SIGINT (through
+/// `signals`); `reopen` opens the store again after an outage.
 pub fn follow(
     opts: &FollowOptions,
     enricher: Enricher,
     sink: &mut (dyn Sink + Send),
     reopen: &(dyn Fn() -> Result<Box<dyn Sink + Send>, StoreError> + Sync),
+    signals: Signals,
 ) -> Result<FollowReport, Error> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let (tx, rx) = channel();
-    signals::install(tx.clone(), stop.clone()).map_err(|e| Error::Input(InputError::Watch { source: e }))?;
+    let Signals { tx, rx, stop } = signals;
     let reconnect = Reconnect { open: reopen, stop: &stop };
     let (lines, done) = drive(&opts.ingest, enricher, sink, Some(reconnect), |engine| {
         let mut f = Follower::new(opts, tx)?;
@@ -163,6 +181,18 @@ struct Follower<'o> {
     lines: u64,
 }
 
+/// Counts a read's lines into `lines`; reports its rejected lines and
+/// failure.
+fn note(lines: &mut u64, engine: &mut Engine<'_>, rep: &InputReport) {
+    *lines += rep.lines;
+    for s in engine.report.samples.drain(..) {
+        tracing::warn!("{}:{}: {}: {}", sanitize(&s.input), s.line, s.reason, s.text);
+    }
+    if let InputStatus::Failed(e) = &rep.status {
+        tracing::warn!("{}", sanitize(e));
+    }
+}
+
 fn signature(md: &std::fs::Metadata) -> (u64, i64) {
     (md.len(), md.mtime() * 1_000_000_000 + md.mtime_nsec())
 }
@@ -205,7 +235,66 @@ impl<'o> Follower<'o> {
         }
     }
 
+    /// After a restart: reads on the rotated copies of each followed name
+    /// (`auth.log.1`, `auth.log.2.gz`, SFTPGo's time-stamped files), oldest
+    /// first, from where the ledger says their content was left, so that
+    /// lines appended and rotated away while the follower was down are not
+    /// lost. Only for a name read before (the ledger has an input of the
+    /// same stem in the same directory): a first start does not import a
+    /// directory's history. Globs and directories name their copies
+    /// themselves.
+    fn catch_up(&mut self, engine: &mut Engine<'_>) -> Result<(), Error> {
+        let ledger = engine.sink.ledger()?;
+        let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        let mut copies: Vec<(Option<i64>, PathBuf)> = Vec::new();
+        for pat in &self.opts.patterns {
+            let (Some(name), false) = (pat.file_name(), paths::is_glob(pat) || pat.is_dir()) else { continue };
+            let dir = paths::watched_dir(pat);
+            let stem = paths::stem(name);
+            let here = canonical(&dir);
+            let known = ledger.iter().any(|e| {
+                let p = Path::new(&e.checkpoint.name);
+                p.file_name().is_some_and(|n| n.as_bytes().starts_with(stem))
+                    && canonical(&paths::watched_dir(p)) == here
+            });
+            if !known {
+                continue;
+            }
+            let current = std::fs::metadata(pat).ok().map(|md| (md.dev(), md.ino()));
+            for e in std::fs::read_dir(&dir).into_iter().flatten().filter_map(Result::ok) {
+                let path = dir.join(e.file_name());
+                let Ok(md) = std::fs::metadata(&path) else { continue };
+                if !e.file_name().as_bytes().starts_with(stem)
+                    || !md.is_file()
+                    || Some((md.dev(), md.ino())) == current
+                    || copies.iter().any(|(_, p)| *p == path)
+                {
+                    continue;
+                }
+                if let Ok(input) = Input::open(Source::Path(path.clone()), engine.opts.fifo_wait) {
+                    copies.push((look(&input, engine.opts).1, path));
+                }
+            }
+        }
+        copies.sort_by_key(|(first, _)| (first.is_none(), *first));
+        for (_, path) in copies {
+            let Ok(input) = Input::open(Source::Path(path.clone()), engine.opts.fifo_wait) else { continue };
+            let format = look(&input, engine.opts).0;
+            let (rep, _) = read_opened(engine, path.display().to_string(), input, format, &NoProgress)?;
+            note(&mut self.lines, engine, &rep);
+            if rep.lines > 0 {
+                tracing::info!(
+                    "caught up with {}: {} line(s) rotated there while not following",
+                    shown(&path),
+                    rep.lines
+                );
+            }
+        }
+        Ok(())
+    }
+
     fn run(&mut self, engine: &mut Engine<'_>, rx: &Receiver<Wake>) -> Result<(), Error> {
+        self.catch_up(engine)?;
         let gap = (self.opts.flush_interval / 4).min(Duration::from_millis(250));
         let now = Instant::now();
         let mut last_cycle = now.checked_sub(gap).unwrap_or(now);
@@ -430,13 +519,7 @@ impl<'o> Follower<'o> {
         }
         let t = &self.tracked[i];
         let (rep, cp) = read_opened(engine, t.path.display().to_string(), input, format, &NoProgress)?;
-        self.lines += rep.lines;
-        for s in engine.report.samples.drain(..) {
-            tracing::warn!("{}:{}: {}: {}", sanitize(&s.input), s.line, s.reason, s.text);
-        }
-        if let InputStatus::Failed(e) = &rep.status {
-            tracing::warn!("{}", sanitize(e));
-        }
+        note(&mut self.lines, engine, &rep);
         let t = &mut self.tracked[i];
         // Content that was not read on from its checkpoint although its
         // first line is the same: rewritten in place.
@@ -494,7 +577,7 @@ impl<'o> Follower<'o> {
                 }
                 let format = look(&input, engine.opts).0;
                 let (rep, _) = read_opened(engine, path.display().to_string(), input, format, &NoProgress)?;
-                self.lines += rep.lines;
+                note(&mut self.lines, engine, &rep);
                 read |= rep.lines > 0;
                 if rep.status == InputStatus::Read {
                     tracing::info!(

@@ -8,7 +8,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 /// Whether a path's last component holds a wildcard.
-fn is_glob(p: &Path) -> bool {
+pub fn is_glob(p: &Path) -> bool {
     p.file_name().is_some_and(|n| n.as_bytes().iter().any(|&c| c == b'*' || c == b'?'))
 }
 

@@ -34,7 +34,9 @@ use std::net::IpAddr;
 
 use ::postgres::{Client, NoTls, Transaction};
 
-use super::{Admin, Aggregate, Checkpoint, Commit, Committed, Group, Key, Pruned, RekeyState, Sink, Store};
+use super::{
+    Admin, Aggregate, Checkpoint, Commit, Committed, Group, Key, LedgerEntry, Pruned, RekeyState, Sink, Store,
+};
 use crate::config::PgSpec;
 use crate::enrich::hostkey::{HostKey, ID_SCHEME};
 use crate::error::StoreError;
@@ -443,6 +445,10 @@ impl Sink for PgStore {
             events_dup: r.get::<_, i64>(7) as u64,
             rejected: r.get::<_, i64>(8) as u64,
         }))
+    }
+
+    fn ledger(&mut self) -> Result<Vec<LedgerEntry>, StoreError> {
+        self.ledger_entries()
     }
 
     fn key_ids(&mut self, key: &HostKey, rekey_state: &mut RekeyState<'_>) -> Result<u64, StoreError> {
@@ -1148,6 +1154,40 @@ impl Admin for PgStore {
         }
         tx.commit().map_err(err("commit rebuild"))?;
         Ok(written)
+    }
+}
+
+// The ledger listing of `Sink::ledger` (issue 14: `xferstats status`, the
+// follower's catch-up).
+impl PgStore {
+    fn ledger_entries(&mut self) -> Result<Vec<LedgerEntry>, StoreError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT fingerprint, name, format, \"offset\", lines, tail_hash, ids_state, events_new, events_dup, \
+                 rejected, to_char(last_import AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
+                 FROM ledger ORDER BY last_import DESC, name",
+                &[],
+            )
+            .map_err(self.err("list ledger"))?;
+        Ok(rows
+            .iter()
+            .map(|r| LedgerEntry {
+                checkpoint: Checkpoint {
+                    fingerprint: r.get::<_, i64>(0) as u64,
+                    name: r.get(1),
+                    format: r.get(2),
+                    offset: r.get::<_, i64>(3) as u64,
+                    lines: r.get::<_, i64>(4) as u64,
+                    tail_hash: r.get::<_, i64>(5) as u64,
+                    ids: r.get(6),
+                    events_new: r.get::<_, i64>(7) as u64,
+                    events_dup: r.get::<_, i64>(8) as u64,
+                    rejected: r.get::<_, i64>(9) as u64,
+                },
+                last_import: r.get(10),
+            })
+            .collect())
     }
 }
 

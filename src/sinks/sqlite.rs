@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction};
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
-use super::{Admin, Aggregate, Checkpoint, Commit, Committed, Group, Key, Pruned, RekeyState, Sink, Store};
+use super::{
+    Admin, Aggregate, Checkpoint, Commit, Committed, Group, Key, LedgerEntry, Pruned, RekeyState, Sink, Store,
+};
 use crate::enrich::hostkey::{HostKey, ID_SCHEME};
 use crate::error::StoreError;
 use crate::filemode::DbMode;
@@ -410,6 +412,10 @@ impl Sink for SqliteStore {
             )
             .optional()
             .map_err(self.err("read ledger"))
+    }
+
+    fn ledger(&mut self) -> Result<Vec<LedgerEntry>, StoreError> {
+        self.ledger_entries()
     }
 
     fn key_ids(&mut self, key: &HostKey, rekey_state: &mut RekeyState<'_>) -> Result<u64, StoreError> {
@@ -916,6 +922,41 @@ fn wal_has_frames(path: &Path) -> bool {
     let mut wal = path.as_os_str().to_os_string();
     wal.push("-wal");
     std::fs::metadata(wal).is_ok_and(|m| m.len() > 0)
+}
+
+// The ledger listing of `Sink::ledger` (issue 14: `xferstats status`, the
+// follower's catch-up).
+impl SqliteStore {
+    pub(crate) fn ledger_entries(&mut self) -> Result<Vec<LedgerEntry>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT fingerprint, name, format, offset, lines, tail_hash, ids_state, events_new, events_dup, \
+                 rejected, last_import FROM ledger ORDER BY last_import DESC, name",
+            )
+            .map_err(self.err("list ledger"))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(LedgerEntry {
+                    checkpoint: Checkpoint {
+                        fingerprint: r.get::<_, i64>(0)? as u64,
+                        name: r.get(1)?,
+                        format: r.get(2)?,
+                        offset: r.get::<_, i64>(3)? as u64,
+                        lines: r.get::<_, i64>(4)? as u64,
+                        tail_hash: r.get::<_, i64>(5)? as u64,
+                        ids: r.get(6)?,
+                        events_new: r.get::<_, i64>(7)? as u64,
+                        events_dup: r.get::<_, i64>(8)? as u64,
+                        rejected: r.get::<_, i64>(9)? as u64,
+                    },
+                    last_import: r.get(10)?,
+                })
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
+        drop(stmt);
+        rows.map_err(self.err("list ledger"))
+    }
 }
 
 #[cfg(test)]

@@ -35,8 +35,21 @@ pub fn signal(child: &Child, sig: &str) {
     assert!(ok.success(), "kill -s {sig}");
 }
 
-/// SIGTERM, then the exit status (waited for with `PATIENCE`).
+/// Whether the process catches SIGTERM yet (its handler is installed:
+/// `SigCgt` of /proc/PID/status has bit 15 − 1).
+fn catches_sigterm(child: &Child) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+        .is_some_and(|m| m & (1 << 14) != 0)
+}
+
+/// SIGTERM once the follower handles it, then the exit status (waited for
+/// with `PATIENCE`).
 pub fn terminate(mut child: Child, log: &Path) -> std::process::ExitStatus {
+    wait_until("follow to handle SIGTERM", log, || catches_sigterm(&child) || child.try_wait().unwrap().is_some());
     signal(&child, "TERM");
     let mut status = None;
     wait_until("follow to exit after SIGTERM", log, || {

@@ -6,6 +6,7 @@ mod cron;
 mod enrich;
 mod errors;
 mod follow;
+mod follow_torture;
 mod formats;
 mod grafana;
 mod html;
