@@ -425,8 +425,11 @@ impl SinkHandle {
 
 /// How a long-running engine (follow mode) rides out a store outage: the
 /// failed request is retried with backoff on a store opened anew, until
-/// it succeeds or `stop` is set.
+/// it succeeds or `stop` is set; meanwhile commits queue up to
+/// `buffer_limit` log bytes.
 pub(crate) struct Reconnect<'a> {
+    /// Log bytes read but not committed at which reading stops.
+    pub(crate) buffer_limit: u64,
     /// Opens the store again.
     pub(crate) open: &'a (dyn Fn() -> Result<Box<dyn Sink + Send>, StoreError> + Sync),
     /// Set when the follower is asked to stop: the retries give up.
@@ -539,6 +542,11 @@ pub(crate) struct Engine<'a> {
     pub(crate) ids_key: IdKey,
     pub(crate) report: IngestReport,
     events: Vec<Event>,
+    /// Log bytes per batch at most.
+    batch_bytes: u64,
+    /// Queued log bytes (follow mode's buffer) at which reading an input
+    /// stops for now.
+    buffer_limit: u64,
 }
 
 impl<'a> Engine<'a> {
@@ -697,6 +705,10 @@ pub(crate) fn drive<T>(
         enricher.key().id_key()
     };
     let queue = reconnect.is_some().then(Queue::default);
+    let buffer_limit = reconnect.as_ref().map_or(u64::MAX, |r| r.buffer_limit);
+    // A batch is at most a quarter of the buffer, so the buffer fills in
+    // steps and reading stops near its limit.
+    let batch_bytes = (BATCH_BYTES as u64).min(buffer_limit / 4).max(1);
     // One batch queued while one commits and one is parsed: bounded memory.
     let (tx, rx) = sync_channel::<Request>(1);
     std::thread::scope(|scope| {
@@ -713,6 +725,8 @@ pub(crate) fn drive<T>(
             ids_key,
             report: IngestReport { store, ..IngestReport::default() },
             events: Vec::with_capacity(opts.batch_events.min(1 << 16)),
+            batch_bytes,
+            buffer_limit,
         };
         let result = body(&mut engine).and_then(|v| engine.sink.drain().map(|()| v));
         drop(engine);
@@ -914,11 +928,15 @@ pub(crate) fn read_opened(
         // Batches are bounded in events and in the bytes of the lines they
         // came from (long paths), so memory stays flat whatever the input.
         if engine.events.len() >= opts.batch_events
-            || (offset - committed_at >= BATCH_BYTES as u64 && !engine.events.is_empty())
+            || (offset - committed_at >= engine.batch_bytes && !engine.events.is_empty())
         {
             checkpoint(&mut cp, &reader, &cx, base_rejected + rep.rejected);
             engine.commit(Some(&cp), offset - committed_at)?;
             committed_at = offset;
+            if engine.sink.buffered() >= engine.buffer_limit {
+                // The store is behind (follow mode): the rest waits on disk.
+                break;
+            }
         }
     }
     rep.lines = reader.lines() - first_line;

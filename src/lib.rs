@@ -37,6 +37,7 @@ pub mod report;
 pub mod sanitize;
 pub mod sessions;
 pub mod sinks;
+pub mod status;
 #[doc(hidden)]
 pub mod testhook;
 pub mod time;

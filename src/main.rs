@@ -91,6 +91,22 @@ enum Command {
     /// log rotation (rename, gzip, copytruncate, time-stamped names), until
     /// SIGTERM or Ctrl-C. Shares the ledger with ingest.
     Follow(FollowArgs),
+    /// Show every input of the ledger (read by ingest or follow): format,
+    /// offset, last import, and how far the file under its name is ahead.
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Args)]
+struct StatusArgs {
+    /// Output format: a table, or JSON.
+    #[arg(long, value_enum, default_value_t = StatusFormat::Text)]
+    format: StatusFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum StatusFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -358,6 +374,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Prune(a) => prune(&g, a),
         Command::Rollup(a) => rollup(&g, a),
         Command::Follow(a) => follow(&g, a),
+        Command::Status(a) => status(&g, a),
     }
 }
 
@@ -473,6 +490,26 @@ fn follow(g: &Global, a: FollowArgs) -> anyhow::Result<u8> {
         r.events_dup,
         spec.describe()
     ));
+    Ok(xferstats::EXIT_OK)
+}
+
+/// `xferstats status`: the ledger of a store that exists, with each file's
+/// lag.
+fn status(g: &Global, a: StatusArgs) -> anyhow::Result<u8> {
+    let spec = g.spec()?;
+    let mut store = xferstats::sinks::open(&spec, Access::Read)?;
+    let key = HostKey::load(std::env::var(KEY_ENV).ok().filter(|k| !k.is_empty()).as_deref(), &g.state_dir, g.db_mode)?;
+    let rows = xferstats::status::inputs(&mut *store, &key.0.id_key())?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match a.format {
+        StatusFormat::Text => xferstats::status::write_text(&spec.describe(), &rows, &mut out),
+        StatusFormat::Json => {
+            xferstats::sanitize::write_json(&mut out, &xferstats::status::json(&spec.describe(), &rows))
+                .and_then(|()| writeln!(out))
+        }
+    }
+    .context("writing the status")?;
     Ok(xferstats::EXIT_OK)
 }
 

@@ -16,8 +16,8 @@
 //!   has not grown for `--rotate-wait`, then its last line is taken even
 //!   without a newline, and it is closed;
 //! * a file whose content changes under the same descriptor (copytruncate,
-//!   truncate-and-rewrite) is *hunted*: the sibling files sharing its name's
-//!   stem are searched for the old content (same fingerprint) and the lines
+//!   truncate-and-rewrite) is *hunted*: its rotated copies in the same
+//!   directory ([`paths::copy_of`]) are searched for the old content (same fingerprint) and the lines
 //!   after the last read are read from that copy, then the new content from
 //!   its start;
 //! * compressed rotations (`log.2.gz`) matched by a glob resume from the
@@ -35,7 +35,6 @@ mod signals;
 
 use std::ffi::OsStr;
 use std::fs::File;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -130,7 +129,7 @@ pub fn follow(
     signals: Signals,
 ) -> Result<FollowReport, Error> {
     let Signals { tx, rx, stop } = signals;
-    let reconnect = Reconnect { open: reopen, stop: &stop };
+    let reconnect = Reconnect { buffer_limit: opts.buffer_limit, open: reopen, stop: &stop };
     let (lines, done) = drive(&opts.ingest, enricher, sink, Some(reconnect), |engine| {
         let mut f = Follower::new(opts, tx)?;
         f.run(engine, &rx)?;
@@ -165,7 +164,8 @@ struct Tracked {
 /// The rest of a content replaced in place, to be read from its copy.
 struct Hunt {
     dir: PathBuf,
-    stem: Vec<u8>,
+    /// File name of the file replaced in place.
+    followed: std::ffi::OsString,
     /// The file replaced in place, which is not its own copy.
     exclude: (u64, u64),
     fingerprint: u64,
@@ -250,11 +250,10 @@ impl<'o> Follower<'o> {
         for pat in &self.opts.patterns {
             let (Some(name), false) = (pat.file_name(), paths::is_glob(pat) || pat.is_dir()) else { continue };
             let dir = paths::watched_dir(pat);
-            let stem = paths::stem(name);
             let here = canonical(&dir);
             let known = ledger.iter().any(|e| {
                 let p = Path::new(&e.checkpoint.name);
-                p.file_name().is_some_and(|n| n.as_bytes().starts_with(stem))
+                p.file_name().is_some_and(|n| n == name || paths::copy_of(name, n))
                     && canonical(&paths::watched_dir(p)) == here
             });
             if !known {
@@ -264,7 +263,7 @@ impl<'o> Follower<'o> {
             for e in std::fs::read_dir(&dir).into_iter().flatten().filter_map(Result::ok) {
                 let path = dir.join(e.file_name());
                 let Ok(md) = std::fs::metadata(&path) else { continue };
-                if !e.file_name().as_bytes().starts_with(stem)
+                if !paths::copy_of(name, &e.file_name())
                     || !md.is_file()
                     || Some((md.dev(), md.ino())) == current
                     || copies.iter().any(|(_, p)| *p == path)
@@ -302,6 +301,7 @@ impl<'o> Follower<'o> {
         let mut last_read = now;
         let mut sessions_closed = true;
         let mut dirty = true;
+        let mut paused: Option<Instant> = None;
         loop {
             // Sleep until something changes or a timer is due.
             let now = Instant::now();
@@ -348,6 +348,14 @@ impl<'o> Follower<'o> {
             engine.sink.pump()?;
             if engine.sink.buffered() >= self.opts.buffer_limit {
                 // Back-pressure: the store is behind; the log waits on disk.
+                // Said at most once a minute: a large backlog pauses often.
+                if paused.is_none_or(|at: Instant| at.elapsed() >= Duration::from_secs(60)) {
+                    paused = Some(Instant::now());
+                    tracing::info!(
+                        "{} MiB read but not committed (--buffer-limit): reading paused until the store takes them",
+                        engine.sink.buffered() >> 20
+                    );
+                }
                 continue;
             }
             let now = Instant::now();
@@ -355,13 +363,14 @@ impl<'o> Follower<'o> {
                 dirty = true;
             }
             if dirty && now >= last_cycle + gap {
-                dirty = false;
                 last_cycle = now;
                 last_scan = now;
                 if self.cycle(engine)? {
                     last_read = Instant::now();
                     sessions_closed = false;
                 }
+                // A read stopped by a full buffer goes on once it drains.
+                dirty = engine.sink.buffered() >= self.opts.buffer_limit;
             }
             if !sessions_closed && Instant::now() >= last_read + self.opts.rotate_wait {
                 // Nothing appended for a while: end the sessions a batch
@@ -532,7 +541,8 @@ impl<'o> Follower<'o> {
         t.format = rep.format;
         t.compression = rep.compression.unwrap_or(Compression::None);
         t.offset = cp.map_or(0, |c| c.offset);
-        t.seen = Some(sig);
+        // Read to its end, unless the buffer filled first.
+        t.seen = (engine.sink.buffered() < self.opts.buffer_limit).then_some(sig);
         if last {
             tracing::info!("finished {} (no longer written)", shown(&t.path));
             t.finished = true;
@@ -545,9 +555,9 @@ impl<'o> Follower<'o> {
         let t = &self.tracked[i];
         let Some(fingerprint) = fingerprint else { return };
         let dir = t.path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-        let stem = paths::stem(t.path.file_name().unwrap_or(OsStr::new(""))).to_vec();
+        let followed = t.path.file_name().unwrap_or(OsStr::new("")).to_owned();
         let until = Instant::now() + 2 * self.opts.rotate_wait;
-        self.hunts.push(Hunt { dir, stem, exclude: t.id, fingerprint, name: t.path.clone(), until });
+        self.hunts.push(Hunt { dir, followed, exclude: t.id, fingerprint, name: t.path.clone(), until });
     }
 
     /// Reads the old contents hunted for from their copies, if there by
@@ -562,7 +572,7 @@ impl<'o> Follower<'o> {
                 .into_iter()
                 .flatten()
                 .filter_map(Result::ok)
-                .filter(|e| e.file_name().as_bytes().starts_with(&h.stem))
+                .filter(|e| paths::copy_of(&h.followed, &e.file_name()))
                 .filter_map(|e| {
                     let md = std::fs::metadata(e.path()).ok()?;
                     (md.is_file() && (md.dev(), md.ino()) != h.exclude).then(|| (md.mtime(), e.path()))

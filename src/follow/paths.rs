@@ -93,16 +93,21 @@ pub fn matches(pattern: &[u8], name: &[u8]) -> bool {
     pattern[p.min(pattern.len())..].iter().all(|&c| c == b'*')
 }
 
-/// The start of a file name its rotated copies share: up to the first
-/// `.` (`auth.log` → `auth`, matching `auth.log.1`, `auth.log.2.gz`,
-/// `auth.log-20261129`; `sftpgo.log` → `sftpgo`, matching lumberjack's
-/// `sftpgo-2026-11-29T19-00-00.000.log.gz`).
-pub fn stem(name: &OsStr) -> &[u8] {
-    let b = name.as_bytes();
-    match memchr::memchr(b'.', &b[1.min(b.len())..]) {
-        Some(i) => &b[..i + 1],
-        None => b,
+/// Whether `candidate` is the name of a rotated copy of the file named
+/// `followed`: the name with a suffix (`auth.log.1`, `auth.log.2.gz`,
+/// `auth.log-20261129`), or its stem — up to the first `.` — followed by
+/// `-` or `_` (SFTPGo/lumberjack's `sftpgo-2026-11-29T19-00-00.000.log.gz`
+/// of `sftpgo.log`, logrotate's `dateext` with `extension`).
+pub fn copy_of(followed: &OsStr, candidate: &OsStr) -> bool {
+    let (f, c) = (followed.as_bytes(), candidate.as_bytes());
+    if c.len() > f.len() && c.starts_with(f) {
+        return true;
     }
+    let stem = match memchr::memchr(b'.', &f[1.min(f.len())..]) {
+        Some(i) => &f[..i + 1],
+        None => f,
+    };
+    c.len() > stem.len() + 1 && c.starts_with(stem) && matches!(c[stem.len()], b'-' | b'_')
 }
 
 #[cfg(test)]
@@ -128,10 +133,16 @@ mod tests {
     }
 
     #[test]
-    fn rotated_copies_share_the_stem() {
-        assert_eq!(stem(OsStr::new("auth.log")), b"auth");
-        assert_eq!(stem(OsStr::new("rsyncd")), b"rsyncd");
-        assert_eq!(stem(OsStr::new(".x.log")), b".x");
+    fn rotated_copies_are_told_by_name() {
+        let copy = |f: &str, c: &str| copy_of(OsStr::new(f), OsStr::new(c));
+        for c in ["auth.log.1", "auth.log.2.gz", "auth.log-20261129", "auth-20261129.log"] {
+            assert!(copy("auth.log", c), "{c}");
+        }
+        assert!(copy("sftpgo.log", "sftpgo-2026-11-29T19-00-00.000.log.gz"));
+        assert!(copy("xferlog", "xferlog.3"));
+        for c in ["auth.log", "auth.db", "author.log", "x.db-wal", "auth-"] {
+            assert!(!copy("auth.log", c), "{c}");
+        }
     }
 
     #[test]

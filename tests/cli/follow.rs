@@ -271,6 +271,85 @@ fn follow_and_ingest_share_the_ledger() {
     assert_eq!(sqlite_number(&db, "SELECT SUM(events_dup) FROM ledger"), 0);
 }
 
+/// Lines appended and rotated away while the follower was killed
+/// (SIGKILL) are read at its restart from the rotated copies, from where
+/// the ledger says their content was left; a first start does not import
+/// the rotated history of a name never followed.
+#[test]
+fn a_restart_catches_up_with_rotations_while_down() {
+    let env = Env::new();
+    let err = env.path("follow.err");
+    let mut logs = Logs { dir: env.path("logs"), next: 0, written: 0 };
+    std::fs::create_dir(&logs.dir).unwrap();
+    let db = env.db();
+    let stored = || sqlite_number(&db, "SELECT COUNT(*) FROM transfers");
+    // History of another name, never followed: left alone.
+    logs.append("other.log.1", 2);
+    let history = logs.written;
+    logs.append("x.log", 3);
+    let (x, other) = (logs.path("x.log"), logs.path("other.log"));
+    let args = [x.as_os_str(), other.as_os_str()];
+    let mut child = env.spawn_follow(&args, &err);
+    wait_until("the first lines", &err, || stored() == 3);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // While down: appended, renamed and gzipped; appended, copytruncated.
+    logs.append("x.log", 2);
+    logs.rename("x.log", "x.log.1");
+    logs.gzip("x.log.1");
+    logs.append("x.log", 2);
+    logs.copytruncate("x.log", "x.log.1");
+    logs.append("x.log", 1);
+    let child = env.spawn_follow(&args, &err);
+    wait_until("the lines written while down", &err, || stored() == logs.written - history);
+    assert!(terminate(child, &err).success());
+    assert_eq!(stored(), logs.written - history);
+    assert_eq!(sqlite_number(&db, "SELECT SUM(events_dup) FROM ledger"), 0);
+    assert!(std::fs::read_to_string(&err).unwrap().contains("caught up with"));
+}
+
+/// PostgreSQL stopped while lines keep coming: the follower reads on into
+/// its buffer up to `--buffer-limit`, then pauses (the log waits on disk),
+/// says so once, reconnects when the server is back, and every line is
+/// stored once.
+#[test]
+fn a_store_outage_is_ridden_out_with_back_pressure() {
+    let Some(pg) = crate::pg::private() else { return };
+    let name = pg.fresh_db("outage");
+    let env = Env::with_store(pg.url(&name));
+    let err = env.path("follow.err");
+    let mut logs = Logs { dir: env.path(""), next: 0, written: 0 };
+    let up = std::sync::atomic::AtomicBool::new(true);
+    let stored = || {
+        if !up.load(std::sync::atomic::Ordering::SeqCst) {
+            return -1;
+        }
+        pg.psql(&name, "SELECT COUNT(*) FROM transfers").parse::<i64>().unwrap()
+    };
+    env.cmd().args(["db", "migrate"]).assert().success();
+    logs.append("x.log", 10);
+    let path = logs.path("x.log");
+    let child = env.spawn_follow(&[OsStr::new("--buffer-limit"), OsStr::new("1"), path.as_os_str()], &err);
+    wait_until("the first lines", &err, || stored() == 10);
+    up.store(false, std::sync::atomic::Ordering::SeqCst);
+    pg.stop();
+    // About 3 MB of lines: more than the 1 MiB buffer.
+    for _ in 0..30 {
+        logs.append("x.log", 1_000);
+    }
+    let said = |what: &str| std::fs::read_to_string(&err).unwrap().matches(what).count();
+    wait_until("the buffer to fill", &err, || said("reading paused") == 1);
+    pg.restart();
+    up.store(true, std::sync::atomic::Ordering::SeqCst);
+    wait_until("every line after the outage", &err, || stored() == logs.written);
+    assert!(terminate(child, &err).success());
+    assert_eq!(stored(), logs.written);
+    assert_eq!(pg.psql(&name, "SELECT SUM(events_dup) FROM ledger"), "0");
+    let log = std::fs::read_to_string(&err).unwrap();
+    assert_eq!(said("store unavailable"), 1, "one message per outage: {log}");
+    assert_eq!(said("answers again"), 1, "{log}");
+}
+
 /// SIGHUP reopens the GeoIP database and keeps following; SIGINT stops
 /// like SIGTERM (exit 0, what was read committed).
 #[test]
@@ -303,4 +382,38 @@ fn follow_refuses_stdin() {
     let env = Env::new();
     let out = env.cmd().args(["follow", "-"]).assert().code(2);
     assert!(crate::util::stderr(&out).contains("standard input"));
+}
+
+/// `status` lists the ledger's inputs with the lag of the file under each
+/// name, as a table and as JSON; a name holding another file now is said.
+#[test]
+fn status_shows_offsets_and_lag() {
+    let env = Env::new();
+    let mut logs = Logs { dir: env.path("logs"), next: 0, written: 0 };
+    std::fs::create_dir(&logs.dir).unwrap();
+    logs.append("a.log", 3);
+    logs.append("b.log", 2);
+    let (a, b) = (logs.path("a.log"), logs.path("b.log"));
+    env.ingest(&[a.to_str().unwrap(), b.to_str().unwrap()]).success();
+    logs.append("a.log", 1);
+    let grown = line(logs.next - 1).len() as u64;
+    std::fs::remove_file(&b).unwrap();
+    logs.append("b.log", 1);
+    let out = env.cmd().args(["status", "--format", "json"]).output().unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let inputs = v["inputs"].as_array().unwrap();
+    let find = |p: &Path| inputs.iter().find(|i| i["name"] == p.to_str().unwrap()).unwrap().clone();
+    let (ja, jb) = (find(&a), find(&b));
+    assert_eq!(
+        (ja["format"].as_str(), ja["lines"].as_u64(), ja["lag_bytes"].as_u64()),
+        (Some("xferlog"), Some(3), Some(grown))
+    );
+    assert_eq!(ja["offset"].as_u64(), Some(std::fs::metadata(&a).unwrap().len() - grown));
+    assert_eq!(
+        (jb["file"].as_str(), jb["lag_bytes"].as_u64(), jb["events_new"].as_u64()),
+        (Some("replaced"), None, Some(2))
+    );
+    let text = String::from_utf8(env.cmd().arg("status").output().unwrap().stdout).unwrap();
+    assert!(text.contains(&format!("{grown} B")) && text.contains("name holds another file now"), "{text}");
 }

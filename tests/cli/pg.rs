@@ -311,9 +311,16 @@ impl PgCluster {
         let _ = c.output();
     }
 
-    /// Stops the server now (an outage); [`PgCluster::restart`] ends it.
+    /// Stops the server now (an outage; clients are disconnected, committed
+    /// transactions kept — the test server does not sync its commits, so an
+    /// immediate stop would lose them); [`PgCluster::restart`] ends it.
     pub fn stop(&self) {
-        self.shutdown();
+        if self.stopped.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let mut c = self.pg_ctl();
+        c.args(["-m", "fast", "-t", "30", "stop"]);
+        run(c, "pg_ctl stop").unwrap_or_else(|e| panic!("{e}"));
     }
 
     /// Starts the server stopped by [`PgCluster::stop`] again, on its port.
