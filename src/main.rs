@@ -418,17 +418,27 @@ fn ingest_options(a: &IngestArgs) -> anyhow::Result<IngestOptions> {
     })
 }
 
+/// The host key (`XFERSTATS_HOST_KEY`, else the state directory's
+/// host.key, generated once).
+fn host_key(g: &Global) -> anyhow::Result<HostKey> {
+    Ok(HostKey::load(std::env::var(KEY_ENV).ok().filter(|k| !k.is_empty()).as_deref(), &g.state_dir, g.db_mode)?.0)
+}
+
+/// The enricher of an import's options (GeoIP, IP mode, host key).
+fn enricher(g: &Global, a: &IngestArgs) -> anyhow::Result<Enricher> {
+    Ok(Enricher::new(&EnrichOptions {
+        geoip: a.geoip.clone(),
+        geohash_precision: a.geohash_precision,
+        ip_mode: a.ip_mode,
+        key: host_key(g)?,
+        warn_once_in: Some((g.state_dir.clone(), g.db_mode)),
+    })?)
+}
+
 /// `xferstats ingest`: the import, its summary, its exit code.
 fn ingest(g: &Global, a: IngestArgs) -> anyhow::Result<u8> {
     let opts = ingest_options(&a)?;
-    let key = HostKey::load(std::env::var(KEY_ENV).ok().filter(|k| !k.is_empty()).as_deref(), &g.state_dir, g.db_mode)?;
-    let enricher = Enricher::new(&EnrichOptions {
-        geoip: a.geoip,
-        geohash_precision: a.geohash_precision,
-        ip_mode: a.ip_mode,
-        key: key.0,
-        warn_once_in: Some((g.state_dir.clone(), g.db_mode)),
-    })?;
+    let enricher = enricher(g, &a)?;
     let (_, mut store) = g.open_for_writing()?;
     let show_bar = !g.quiet
         && match a.progress {
@@ -470,14 +480,7 @@ fn follow(g: &Global, a: FollowArgs) -> anyhow::Result<u8> {
     if opts.patterns.iter().any(|p| p.as_os_str() == "-") {
         anyhow::bail!("follow reads files, not standard input (`ingest -` reads a stream)");
     }
-    let key = HostKey::load(std::env::var(KEY_ENV).ok().filter(|k| !k.is_empty()).as_deref(), &g.state_dir, g.db_mode)?;
-    let enricher = Enricher::new(&EnrichOptions {
-        geoip: a.read.geoip,
-        geohash_precision: a.read.geohash_precision,
-        ip_mode: a.read.ip_mode,
-        key: key.0,
-        warn_once_in: Some((g.state_dir.clone(), g.db_mode)),
-    })?;
+    let enricher = enricher(g, &a.read)?;
     let (spec, mut store) = g.open_for_writing()?;
     let reopen = || -> Result<Box<dyn xferstats::sinks::Sink + Send>, xferstats::error::StoreError> {
         Ok(xferstats::sinks::open(&spec, Access::Write(g.db_mode))?)
@@ -498,8 +501,7 @@ fn follow(g: &Global, a: FollowArgs) -> anyhow::Result<u8> {
 fn status(g: &Global, a: StatusArgs) -> anyhow::Result<u8> {
     let spec = g.spec()?;
     let mut store = xferstats::sinks::open(&spec, Access::Read)?;
-    let key = HostKey::load(std::env::var(KEY_ENV).ok().filter(|k| !k.is_empty()).as_deref(), &g.state_dir, g.db_mode)?;
-    let rows = xferstats::status::inputs(&mut *store, &key.0.id_key())?;
+    let rows = xferstats::status::inputs(&mut *store, &host_key(g)?.id_key())?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match a.format {

@@ -427,24 +427,9 @@ impl Sink for PgStore {
     fn checkpoint(&mut self, fingerprint: u64) -> Result<Option<Checkpoint>, StoreError> {
         let row = self
             .client
-            .query_opt(
-                "SELECT name, format, \"offset\", lines, tail_hash, ids_state, events_new, events_dup, rejected \
-                 FROM ledger WHERE fingerprint = $1",
-                &[&(fingerprint as i64)],
-            )
+            .query_opt(&format!("SELECT {LEDGER_COLUMNS} FROM ledger WHERE fingerprint = $1"), &[&(fingerprint as i64)])
             .map_err(self.err("read ledger"))?;
-        Ok(row.map(|r| Checkpoint {
-            fingerprint,
-            name: r.get(0),
-            format: r.get(1),
-            offset: r.get::<_, i64>(2) as u64,
-            lines: r.get::<_, i64>(3) as u64,
-            tail_hash: r.get::<_, i64>(4) as u64,
-            ids: r.get(5),
-            events_new: r.get::<_, i64>(6) as u64,
-            events_dup: r.get::<_, i64>(7) as u64,
-            rejected: r.get::<_, i64>(8) as u64,
-        }))
+        Ok(row.map(|r| checkpoint_of(fingerprint, &r)))
     }
 
     fn ledger(&mut self) -> Result<Vec<LedgerEntry>, StoreError> {
@@ -1158,35 +1143,44 @@ impl Admin for PgStore {
 }
 
 // The ledger listing of `Sink::ledger` (issue 14: `xferstats status`, the
-// follower's catch-up).
+// follower's catch-up), and the ledger columns it shares with
+// `Sink::checkpoint`.
+
+/// The ledger columns [`checkpoint_of`] reads, in its order.
+const LEDGER_COLUMNS: &str = "name, format, \"offset\", lines, tail_hash, ids_state, events_new, events_dup, rejected";
+
+/// The [`LEDGER_COLUMNS`] of a row as the checkpoint of `fingerprint`.
+fn checkpoint_of(fingerprint: u64, r: &::postgres::Row) -> Checkpoint {
+    Checkpoint {
+        fingerprint,
+        name: r.get(0),
+        format: r.get(1),
+        offset: r.get::<_, i64>(2) as u64,
+        lines: r.get::<_, i64>(3) as u64,
+        tail_hash: r.get::<_, i64>(4) as u64,
+        ids: r.get(5),
+        events_new: r.get::<_, i64>(6) as u64,
+        events_dup: r.get::<_, i64>(7) as u64,
+        rejected: r.get::<_, i64>(8) as u64,
+    }
+}
+
 impl PgStore {
     fn ledger_entries(&mut self) -> Result<Vec<LedgerEntry>, StoreError> {
         let rows = self
             .client
             .query(
-                "SELECT fingerprint, name, format, \"offset\", lines, tail_hash, ids_state, events_new, events_dup, \
-                 rejected, to_char(last_import AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
-                 FROM ledger ORDER BY last_import DESC, name",
+                &format!(
+                    "SELECT {LEDGER_COLUMNS}, fingerprint, \
+                     to_char(last_import AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
+                     FROM ledger ORDER BY last_import DESC, name"
+                ),
                 &[],
             )
             .map_err(self.err("list ledger"))?;
         Ok(rows
             .iter()
-            .map(|r| LedgerEntry {
-                checkpoint: Checkpoint {
-                    fingerprint: r.get::<_, i64>(0) as u64,
-                    name: r.get(1),
-                    format: r.get(2),
-                    offset: r.get::<_, i64>(3) as u64,
-                    lines: r.get::<_, i64>(4) as u64,
-                    tail_hash: r.get::<_, i64>(5) as u64,
-                    ids: r.get(6),
-                    events_new: r.get::<_, i64>(7) as u64,
-                    events_dup: r.get::<_, i64>(8) as u64,
-                    rejected: r.get::<_, i64>(9) as u64,
-                },
-                last_import: r.get(10),
-            })
+            .map(|r| LedgerEntry { checkpoint: checkpoint_of(r.get::<_, i64>(9) as u64, r), last_import: r.get(10) })
             .collect())
     }
 }

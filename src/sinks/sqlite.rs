@@ -392,23 +392,9 @@ impl Sink for SqliteStore {
     fn checkpoint(&mut self, fingerprint: u64) -> Result<Option<Checkpoint>, StoreError> {
         self.conn
             .query_row(
-                "SELECT name, format, offset, lines, tail_hash, ids_state, events_new, events_dup, rejected \
-                 FROM ledger WHERE fingerprint = ?1",
+                &format!("SELECT {LEDGER_COLUMNS} FROM ledger WHERE fingerprint = ?1"),
                 [fingerprint as i64],
-                |r| {
-                    Ok(Checkpoint {
-                        fingerprint,
-                        name: r.get(0)?,
-                        format: r.get(1)?,
-                        offset: r.get::<_, i64>(2)? as u64,
-                        lines: r.get::<_, i64>(3)? as u64,
-                        tail_hash: r.get::<_, i64>(4)? as u64,
-                        ids: r.get(5)?,
-                        events_new: r.get::<_, i64>(6)? as u64,
-                        events_dup: r.get::<_, i64>(7)? as u64,
-                        rejected: r.get::<_, i64>(8)? as u64,
-                    })
-                },
+                |r| checkpoint_of(fingerprint, r),
             )
             .optional()
             .map_err(self.err("read ledger"))
@@ -925,33 +911,39 @@ fn wal_has_frames(path: &Path) -> bool {
 }
 
 // The ledger listing of `Sink::ledger` (issue 14: `xferstats status`, the
-// follower's catch-up).
+// follower's catch-up), and the ledger columns it shares with
+// `Sink::checkpoint`.
+
+/// The ledger columns [`checkpoint_of`] reads, in its order.
+const LEDGER_COLUMNS: &str = "name, format, offset, lines, tail_hash, ids_state, events_new, events_dup, rejected";
+
+/// The [`LEDGER_COLUMNS`] of a row as the checkpoint of `fingerprint`.
+fn checkpoint_of(fingerprint: u64, r: &rusqlite::Row<'_>) -> rusqlite::Result<Checkpoint> {
+    Ok(Checkpoint {
+        fingerprint,
+        name: r.get(0)?,
+        format: r.get(1)?,
+        offset: r.get::<_, i64>(2)? as u64,
+        lines: r.get::<_, i64>(3)? as u64,
+        tail_hash: r.get::<_, i64>(4)? as u64,
+        ids: r.get(5)?,
+        events_new: r.get::<_, i64>(6)? as u64,
+        events_dup: r.get::<_, i64>(7)? as u64,
+        rejected: r.get::<_, i64>(8)? as u64,
+    })
+}
+
 impl SqliteStore {
     pub(crate) fn ledger_entries(&mut self) -> Result<Vec<LedgerEntry>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare(
-                "SELECT fingerprint, name, format, offset, lines, tail_hash, ids_state, events_new, events_dup, \
-                 rejected, last_import FROM ledger ORDER BY last_import DESC, name",
-            )
+            .prepare(&format!(
+                "SELECT {LEDGER_COLUMNS}, fingerprint, last_import FROM ledger ORDER BY last_import DESC, name"
+            ))
             .map_err(self.err("list ledger"))?;
         let rows = stmt
             .query_map([], |r| {
-                Ok(LedgerEntry {
-                    checkpoint: Checkpoint {
-                        fingerprint: r.get::<_, i64>(0)? as u64,
-                        name: r.get(1)?,
-                        format: r.get(2)?,
-                        offset: r.get::<_, i64>(3)? as u64,
-                        lines: r.get::<_, i64>(4)? as u64,
-                        tail_hash: r.get::<_, i64>(5)? as u64,
-                        ids: r.get(6)?,
-                        events_new: r.get::<_, i64>(7)? as u64,
-                        events_dup: r.get::<_, i64>(8)? as u64,
-                        rejected: r.get::<_, i64>(9)? as u64,
-                    },
-                    last_import: r.get(10)?,
-                })
+                Ok(LedgerEntry { checkpoint: checkpoint_of(r.get::<_, i64>(9)? as u64, r)?, last_import: r.get(10)? })
             })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
         drop(stmt);

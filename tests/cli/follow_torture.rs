@@ -22,23 +22,11 @@ use xferstats::enrich::hostkey::HostKey;
 use xferstats::input::content_hash;
 
 use crate::follow::{terminate, wait_until};
+use crate::rotation::Prng;
 use crate::util::{gzip, realogs, Env, TEST_HOST_KEY};
 
 /// Kills of the follower at least.
 const KILLS: u32 = 10;
-
-/// splitmix64 (no dependency), seeded per run.
-struct Prng(u64);
-
-impl Prng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        (z ^ (z >> 31)) % n
-    }
-}
 
 /// The sample replayed into each followed log (by name in the log dir).
 fn streams() -> Option<Vec<(&'static str, PathBuf)>> {

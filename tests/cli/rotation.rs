@@ -19,10 +19,10 @@ const KEEP: u32 = 3;
 const STEPS: usize = 40;
 
 /// splitmix64: a small deterministic generator, no dependency.
-struct Prng(u64);
+pub struct Prng(pub u64);
 
 impl Prng {
-    fn below(&mut self, n: u64) -> u64 {
+    pub fn below(&mut self, n: u64) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
