@@ -524,6 +524,13 @@ fn sink_worker(mut sink: Active<'_>, rx: Receiver<Request>) -> (Committed, Optio
                     }
                     Err(e) => return (total, Some(e)),
                 }
+                // A follower has no end of run: the work a store leaves for
+                // it (InfluxDB's daily points) is done after every commit.
+                if sink.reconnect.is_some() {
+                    if let Err(e) = sink.run(|s| s.finish()) {
+                        return (total, Some(e));
+                    }
+                }
             }
         }
     }

@@ -305,21 +305,24 @@ impl<'o> Follower<'o> {
         loop {
             // Sleep until something changes or a timer is due.
             let now = Instant::now();
+            // Timers that want a cycle: never sooner than `gap` after the
+            // last one (a timer already due must not spin the loop).
             let mut due = last_scan + self.opts.poll.unwrap_or(RESCAN);
             for t in self.tracked.iter().filter(|t| !t.attached) {
                 due = due.min(t.grew_at + self.opts.rotate_wait);
             }
-            if let Some(h) = self.hunts.first() {
-                due = due.min(now + gap).min(h.until);
+            if dirty || !self.hunts.is_empty() {
+                due = due.min(last_cycle + gap);
             }
+            let mut due = due.max(last_cycle + gap);
             if !sessions_closed {
                 due = due.min(last_read + self.opts.rotate_wait);
             }
-            if dirty {
-                due = due.min(last_cycle + gap);
-            }
-            if engine.sink.buffered() > 0 {
-                due = due.min(now + PUMP);
+            match engine.sink.buffered() {
+                0 => {}
+                // Paused: only the queue (and signals) matter.
+                b if b >= self.opts.buffer_limit => due = now + PUMP,
+                _ => due = due.min(now + PUMP),
             }
             let mut wakes = Vec::new();
             match rx.recv_timeout(due.saturating_duration_since(now)) {
