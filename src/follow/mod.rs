@@ -179,6 +179,11 @@ struct Follower<'o> {
     hunts: Vec<Hunt>,
     watcher: Option<(notify::RecommendedWatcher, Vec<PathBuf>)>,
     lines: u64,
+    /// Compressed files read to their end, by (device, inode), with their
+    /// (size, mtime): they do not grow, so they are closed (a glob over
+    /// years of archives holds no descriptors) and not read again unless
+    /// they change.
+    compressed_done: std::collections::HashMap<(u64, u64), (u64, i64)>,
 }
 
 /// Counts a read's lines into `lines`; reports its rejected lines and
@@ -215,7 +220,14 @@ impl<'o> Follower<'o> {
                 Some((w, Vec::new()))
             }
         };
-        Ok(Follower { opts, tracked: Vec::new(), hunts: Vec::new(), watcher, lines: 0 })
+        Ok(Follower {
+            opts,
+            tracked: Vec::new(),
+            hunts: Vec::new(),
+            watcher,
+            lines: 0,
+            compressed_done: Default::default(),
+        })
     }
 
     /// Watches the directories of the patterns not watched yet (those that
@@ -408,6 +420,9 @@ impl<'o> Follower<'o> {
             }
             let id = (md.dev(), md.ino());
             present.push(id);
+            if self.compressed_done.get(&id) == Some(&signature(&md)) {
+                continue;
+            }
             if let Some(t) = self.tracked.iter_mut().find(|t| t.id == id) {
                 if t.path != path {
                     if t.attached {
@@ -455,6 +470,7 @@ impl<'o> Follower<'o> {
             };
             picked.push((first_time, t));
         }
+        self.compressed_done.retain(|id, _| present.contains(id));
         for t in self.tracked.iter_mut().filter(|t| t.attached && !present.contains(&t.id)) {
             t.attached = false;
             t.grew_at = Instant::now();
@@ -548,6 +564,9 @@ impl<'o> Follower<'o> {
         t.seen = (engine.sink.buffered() < self.opts.buffer_limit).then_some(sig);
         if last {
             tracing::info!("finished {} (no longer written)", shown(&t.path));
+            t.finished = true;
+        } else if t.compression != Compression::None && rep.status == InputStatus::Read && t.seen.is_some() {
+            self.compressed_done.insert(t.id, sig);
             t.finished = true;
         }
         Ok(rep.lines > 0)
