@@ -16,7 +16,8 @@
 //!   IP-privacy mode applied before anything is stored;
 //! * [`sinks`] — stores behind the [`sinks::Sink`] and [`sinks::Store`]
 //!   traits (SQLite by default);
-//! * [`report`] — daily digest and grouped reports.
+//! * [`report`] — daily digest and grouped reports;
+//! * [`status`] — the ledger's inputs and how far each file is ahead of it.
 //!
 //! [`ingest::ingest`] drives the first five; [`follow::follow`] keeps the
 //! same engine running over growing logs; the binary only turns command

@@ -123,9 +123,10 @@ struct FollowArgs {
     #[command(flatten)]
     read: IngestArgs,
 
-    /// Poll for changes every N milliseconds instead of using inotify (for
-    /// NFS/CIFS mounts, where inotify does not see other hosts' writes).
-    #[arg(long, num_args = 0..=1, default_missing_value = "500", value_name = "MS")]
+    /// Poll for changes every 500 ms (`--poll=MS`: every MS milliseconds)
+    /// instead of using inotify (for NFS/CIFS mounts, where inotify does not
+    /// see other hosts' writes).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "500", value_name = "MS")]
     poll: Option<u64>,
 
     /// Longest time from a line being appended to it being committed,

@@ -140,7 +140,7 @@ fn every_rotation_style(poll: bool) {
     let mut args: Vec<&OsStr> =
         vec![OsStr::new("--rotate-wait"), OsStr::new("1"), OsStr::new("--flush-interval"), OsStr::new("0.2")];
     if poll {
-        args.extend([OsStr::new("--poll"), OsStr::new("100")]);
+        args.push(OsStr::new("--poll=100"));
     }
     let (xfer, sftpgo) = (dir.join("xfer.log"), dir.join("sftpgo.log"));
     args.extend([xfer.as_os_str(), sftpgo.as_os_str()]);
