@@ -468,7 +468,7 @@ fn follow(g: &Global, a: FollowArgs) -> anyhow::Result<u8> {
     let seconds = |flag: &'static str, v: f64| {
         (v.is_finite() && v > 0.0 && v <= 86_400.0)
             .then(|| std::time::Duration::from_secs_f64(v))
-            .ok_or_else(|| anyhow::anyhow!("{flag}: {v} is not a number of seconds between 0 and 86400"))
+            .ok_or_else(|| anyhow::anyhow!("{flag}: {v} must be more than 0 and at most 86400 seconds"))
     };
     let opts = xferstats::follow::FollowOptions {
         ingest: ingest_options(&a.read)?,

@@ -310,7 +310,6 @@ impl<'o> Follower<'o> {
         let now = Instant::now();
         let mut last_cycle = now.checked_sub(gap).unwrap_or(now);
         let mut last_scan = last_cycle;
-        let mut last_read = now;
         let mut sessions_closed = true;
         let mut dirty = true;
         let mut paused: Option<Instant> = None;
@@ -327,9 +326,9 @@ impl<'o> Follower<'o> {
                 due = due.min(last_cycle + gap);
             }
             let mut due = due.max(last_cycle + gap);
-            if !sessions_closed {
-                due = due.min(last_read + self.opts.rotate_wait);
-            }
+            // Open sessions are ended only at the stop, as a batch import
+            // ends them at its end: ending them while idle would cut a
+            // session whose next line is still to come.
             match engine.sink.buffered() {
                 0 => {}
                 // Paused: only the queue (and signals) matter.
@@ -381,17 +380,10 @@ impl<'o> Follower<'o> {
                 last_cycle = now;
                 last_scan = now;
                 if self.cycle(engine)? {
-                    last_read = Instant::now();
                     sessions_closed = false;
                 }
                 // A read stopped by a full buffer goes on once it drains.
                 dirty = engine.sink.buffered() >= self.opts.buffer_limit;
-            }
-            if !sessions_closed && Instant::now() >= last_read + self.opts.rotate_wait {
-                // Nothing appended for a while: end the sessions a batch
-                // import would end here, so that they show up.
-                engine.close_sessions()?;
-                sessions_closed = true;
             }
         }
     }

@@ -9,11 +9,10 @@
 use std::ffi::OsStr;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 use crate::rotation::line;
-use crate::util::{gzip, Env};
+use crate::util::{gzip, Env, Running};
 
 /// How long a step may take before the test fails (a loaded CI machine).
 const PATIENCE: Duration = Duration::from_secs(90);
@@ -30,14 +29,14 @@ pub fn wait_until(what: &str, log: &Path, mut ok: impl FnMut() -> bool) {
 }
 
 /// Sends `sig` to the child.
-pub fn signal(child: &Child, sig: &str) {
+pub fn signal(child: &Running, sig: &str) {
     let ok = std::process::Command::new("kill").args(["-s", sig, &child.id().to_string()]).status().unwrap();
     assert!(ok.success(), "kill -s {sig}");
 }
 
 /// Whether the process catches SIGTERM yet (its handler is installed:
 /// `SigCgt` of /proc/PID/status has bit 15 − 1).
-fn catches_sigterm(child: &Child) -> bool {
+fn catches_sigterm(child: &Running) -> bool {
     let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
     status
         .lines()
@@ -48,7 +47,7 @@ fn catches_sigterm(child: &Child) -> bool {
 
 /// SIGTERM once the follower handles it, then the exit status (waited for
 /// with `PATIENCE`).
-pub fn terminate(mut child: Child, log: &Path) -> std::process::ExitStatus {
+pub fn terminate(mut child: Running, log: &Path) -> std::process::ExitStatus {
     wait_until("follow to handle SIGTERM", log, || catches_sigterm(&child) || child.try_wait().unwrap().is_some());
     signal(&child, "TERM");
     let mut status = None;
@@ -416,4 +415,36 @@ fn status_shows_offsets_and_lag() {
     );
     let text = String::from_utf8(env.cmd().arg("status").output().unwrap().stdout).unwrap();
     assert!(text.contains(&format!("{grown} B")) && text.contains("name holds another file now"), "{text}");
+}
+
+/// A session read line by line, with pauses longer than `--rotate-wait`
+/// between its lines (the follower reads each line alone), comes out as
+/// in one batch import: open sessions are not cut while idle.
+#[test]
+fn sessions_read_line_by_line_count_as_in_one_batch() {
+    let Some(root) = crate::util::realogs() else { return };
+    let sample = std::fs::read(root.join("rsync/rsyncd-default.log")).unwrap();
+    let env = Env::new();
+    let err = env.path("follow.err");
+    let path = env.path("r.log");
+    let db = env.db();
+    let lines: Vec<&[u8]> = sample.split_inclusive(|&c| c == b'\n').collect();
+    // The sessions with errors, interrupted transfers among them.
+    let (head, rest) = lines.split_at(79);
+    std::fs::write(&path, head.concat()).unwrap();
+    let child = env.spawn_follow(&["--rotate-wait".as_ref(), "0.1".as_ref(), path.as_os_str()], &err);
+    let read_to = |len: usize| sqlite_number(&db, "SELECT MAX(\"offset\") FROM ledger") == len as i64;
+    let mut len = head.concat().len();
+    wait_until("the head", &err, || read_to(len));
+    for l in &rest[..25] {
+        std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(l).unwrap();
+        len += l.len();
+        wait_until("the line", &err, || read_to(len));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(&rest[25..].concat()).unwrap();
+    wait_until("the rest", &err, || read_to(sample.len()));
+    assert!(terminate(child, &err).success());
+    let by = "day,user,protocol";
+    assert_eq!(env.report_json(by), crate::util::import_once(&sample, by));
 }

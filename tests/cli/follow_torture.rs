@@ -13,7 +13,6 @@ use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Child;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -23,7 +22,7 @@ use xferstats::input::content_hash;
 
 use crate::follow::{terminate, wait_until};
 use crate::rotation::Prng;
-use crate::util::{gzip, realogs, Env, TEST_HOST_KEY};
+use crate::util::{gzip, realogs, Env, Running, TEST_HOST_KEY};
 
 /// Kills of the follower at least.
 const KILLS: u32 = 10;
@@ -119,6 +118,10 @@ struct Writer<'a> {
     to_gzip: Vec<PathBuf>,
     number: Number<'a>,
     log: PathBuf,
+    /// Set while waiting for the follower to read everything: no kills
+    /// then (a loaded machine could otherwise kill every start before it
+    /// caught up).
+    hold: &'a AtomicBool,
 }
 
 impl Writer<'_> {
@@ -188,7 +191,9 @@ impl Writer<'_> {
                 // Without a copy, lines not read yet would be lost for
                 // any reader: wait until the follower has them.
                 let (dir, number) = (self.dir.clone(), self.number);
+                self.hold.store(true, Ordering::SeqCst);
                 wait_until("everything read before a destructive rotation", &self.log, || all_read(&dir, number));
+                self.hold.store(false, Ordering::SeqCst);
                 match style {
                     Style::TruncateRewrite => {
                         std::fs::OpenOptions::new().write(true).open(&p).unwrap().set_len(0).unwrap();
@@ -244,9 +249,10 @@ fn torture(env: &Env, number: Number<'_>, outage: Option<&(dyn Fn() + Sync)>) {
     let glob = dir.join("sftpgo*");
     args.extend(names.iter().filter(|p| !p.ends_with("sftpgo.log")).map(|p| p.as_os_str()));
     args.push(glob.as_os_str());
-    let child: Mutex<Option<Child>> = Mutex::new(Some(env.spawn_follow(&args, &log)));
+    let child: Mutex<Option<Running>> = Mutex::new(Some(env.spawn_follow(&args, &log)));
     let done = AtomicBool::new(false);
     let kills = AtomicU32::new(0);
+    let hold = AtomicBool::new(false);
     let mut w = Writer {
         dir: dir.clone(),
         rng: Prng(seed),
@@ -256,8 +262,17 @@ fn torture(env: &Env, number: Number<'_>, outage: Option<&(dyn Fn() + Sync)>) {
         to_gzip: Vec::new(),
         number,
         log: log.clone(),
+        hold: &hold,
     };
+    /// Sets its flag when dropped: a failing writer stops the killer too.
+    struct Done<'a>(&'a AtomicBool);
+    impl Drop for Done<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
     std::thread::scope(|scope| {
+        let _stop_killer = Done(&done);
         // The killer: SIGKILL at random moments, restart (also after the
         // follower exited on its own, e.g. started during an outage).
         scope.spawn(|| {
@@ -267,7 +282,7 @@ fn torture(env: &Env, number: Number<'_>, outage: Option<&(dyn Fn() + Sync)>) {
                 std::thread::sleep(Duration::from_millis(50));
                 let mut c = child.lock().unwrap();
                 let exited = c.as_mut().unwrap().try_wait().unwrap().is_some();
-                if exited || Instant::now() >= next_kill {
+                if exited || (Instant::now() >= next_kill && !hold.load(Ordering::SeqCst)) {
                     if !exited {
                         let mut old = c.take().unwrap();
                         old.kill().unwrap();
@@ -309,6 +324,7 @@ fn torture(env: &Env, number: Number<'_>, outage: Option<&(dyn Fn() + Sync)>) {
             }
         }
         assert!(rotations >= STYLES.len(), "{rotations} rotations");
+        hold.store(true, Ordering::SeqCst);
         wait_until("the follower to read everything", &log, || all_read(&dir, number));
         done.store(true, Ordering::SeqCst);
     });
@@ -336,7 +352,19 @@ fn torture(env: &Env, number: Number<'_>, outage: Option<&(dyn Fn() + Sync)>) {
     let (transfers, logins) = (count("transfers"), count("logins"));
     assert!(transfers > 100 && logins > 50, "the samples hold events");
     let by = "day,user,protocol";
-    assert_eq!(env.report_json(by), batch.report_json(by), "seed {seed}; follow's log:\n{text}");
+    let (got, want) = (env.report_json(by), batch.report_json(by));
+    if got != want {
+        let (g, w) = (got.as_array().unwrap(), want.as_array().unwrap());
+        let only = |a: &Vec<serde_json::Value>, b: &Vec<serde_json::Value>| -> Vec<String> {
+            a.iter().filter(|r| !b.contains(r)).map(|r| r.to_string()).collect()
+        };
+        std::fs::write(env.path("../torture-follow.log"), &text).ok();
+        panic!(
+            "seed {seed}: the report differs from the batch import's\nfollow only:\n{}\nbatch only:\n{}",
+            only(g, w).join("\n"),
+            only(w, g).join("\n")
+        );
+    }
     assert_eq!(number("SELECT COUNT(*) FROM transfers"), transfers, "seed {seed}");
     assert_eq!(number("SELECT COUNT(*) FROM logins"), logins, "seed {seed}");
 }
