@@ -608,6 +608,19 @@ impl<'a> Engine<'a> {
         self.sink.commit(req, bytes)
     }
 
+    /// [`Engine::close_sessions`] for every format with open sessions in
+    /// the store, also those this engine has read nothing of (a follower
+    /// stopped right after its start).
+    pub(crate) fn close_all_sessions(&mut self) -> Result<(), Error> {
+        for f in Format::all() {
+            let scope = state_scope(new_decoder(self.opts, f).scope(), &self.opts.server_host);
+            if !self.decoders.contains_key(&f) && self.sink.state(scope)?.is_some() {
+                self.decoder(f)?;
+            }
+        }
+        self.close_sessions()
+    }
+
     /// Ends the sessions the decoders hold as a batch import ends them at
     /// its end (those complete or timed out), and commits their events.
     pub(crate) fn close_sessions(&mut self) -> Result<(), Error> {

@@ -310,7 +310,6 @@ impl<'o> Follower<'o> {
         let now = Instant::now();
         let mut last_cycle = now.checked_sub(gap).unwrap_or(now);
         let mut last_scan = last_cycle;
-        let mut sessions_closed = true;
         let mut dirty = true;
         let mut paused: Option<Instant> = None;
         loop {
@@ -354,9 +353,9 @@ impl<'o> Follower<'o> {
             }
             if wakes.contains(&Wake::Stop) {
                 tracing::info!("stopping: committing what was read");
-                if !sessions_closed {
-                    engine.close_sessions()?;
-                }
+                // Whatever this process read: a stop ends the sessions as
+                // the end of a batch import does.
+                engine.close_all_sessions()?;
                 return Ok(());
             }
             engine.sink.pump()?;
@@ -379,9 +378,7 @@ impl<'o> Follower<'o> {
             if dirty && now >= last_cycle + gap {
                 last_cycle = now;
                 last_scan = now;
-                if self.cycle(engine)? {
-                    sessions_closed = false;
-                }
+                self.cycle(engine)?;
                 // A read stopped by a full buffer goes on once it drains.
                 dirty = engine.sink.buffered() >= self.opts.buffer_limit;
             }

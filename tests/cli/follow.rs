@@ -448,3 +448,25 @@ fn sessions_read_line_by_line_count_as_in_one_batch() {
     let by = "day,user,protocol";
     assert_eq!(env.report_json(by), crate::util::import_once(&sample, by));
 }
+
+/// A follower stopped before it read anything still ends the sessions
+/// its killed predecessor left open, as the end of a batch import does.
+#[test]
+fn a_stop_ends_the_sessions_a_killed_follower_left_open() {
+    let Some(root) = crate::util::realogs() else { return };
+    let sample = std::fs::read(root.join("rsync/rsyncd-default.log")).unwrap();
+    let env = Env::new();
+    let err = env.path("follow.err");
+    let path = env.path("r.log");
+    std::fs::write(&path, &sample).unwrap();
+    let db = env.db();
+    let mut child = env.spawn_follow(&[path.as_os_str()], &err);
+    let len = sample.len() as i64;
+    wait_until("the whole log", &err, || sqlite_number(&db, "SELECT MAX(\"offset\") FROM ledger") == len);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let idle = env.path("nothing.log");
+    assert!(terminate(env.spawn_follow(&[idle.as_os_str()], &err), &err).success());
+    let by = "day,user,protocol";
+    assert_eq!(env.report_json(by), crate::util::import_once(&sample, by));
+}
