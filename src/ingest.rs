@@ -391,13 +391,19 @@ fn worker_gone() -> Error {
 
 impl SinkHandle {
     fn checkpoint(&mut self, fingerprint: u64) -> Result<Option<Checkpoint>, Error> {
-        if let Some(cp) = self.queue.as_ref().and_then(|q| q.checkpoints.get(&fingerprint)) {
-            return Ok(Some(cp.clone()));
+        if let Some(cp) = self.queued(fingerprint) {
+            return Ok(Some(cp));
         }
         self.drain()?;
         let (reply, answer) = sync_channel(1);
         self.tx.send(Request::Checkpoint(fingerprint, reply)).map_err(|_| worker_gone())?;
         answer.recv().map_err(|_| worker_gone())?.map_err(Error::Store)
+    }
+
+    /// The newest checkpoint of `fingerprint` queued or sent (follow mode),
+    /// known without asking the store.
+    fn queued(&self, fingerprint: u64) -> Option<Checkpoint> {
+        self.queue.as_ref().and_then(|q| q.checkpoints.get(&fingerprint)).cloned()
     }
 
     fn state(&mut self, scope: String) -> Result<Option<String>, Error> {
@@ -983,12 +989,18 @@ pub(crate) fn read_opened(
     // A ledger entry of the first line (a store written before fingerprints
     // looked further, or the input before it grew past the span) is the
     // fallback; the tail hash verifies it like any checkpoint.
-    let found = match engine.sink.checkpoint(fingerprint)? {
-        None => match input.first_line_fingerprint(&key).filter(|f| *f != fingerprint) {
-            Some(first_line) => engine.sink.checkpoint(first_line)?,
-            None => None,
+    // What the follower has queued is looked at first, for both (a followed
+    // log that grew past the span, while the store is down).
+    let first_line = input.first_line_fingerprint(&key).filter(|f| *f != fingerprint);
+    let found = match engine.sink.queued(fingerprint).or_else(|| first_line.and_then(|f| engine.sink.queued(f))) {
+        Some(queued) => Some(queued),
+        None => match engine.sink.checkpoint(fingerprint)? {
+            None => match first_line {
+                Some(first_line) => engine.sink.checkpoint(first_line)?,
+                None => None,
+            },
+            found => found,
         },
-        found => found,
     };
     let mut reader = match found.filter(|_| input.is_seekable()) {
         None => LineReader::new(input, key),

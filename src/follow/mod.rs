@@ -519,9 +519,11 @@ impl<'o> Follower<'o> {
         };
         let fingerprint = input.fingerprint(&key);
         let plain = input.compression == Compression::None;
-        let replaced = t.fingerprint.is_some() && (fingerprint != t.fingerprint || (plain && sig.0 < t.offset));
-        let format =
-            if fingerprint == t.fingerprint && t.format.is_some() { t.format } else { look(&input, engine.opts).0 };
+        // The same content as before (its fingerprint, or the first-line
+        // fingerprint it had while shorter than the fingerprint span).
+        let same = input.has_fingerprint(&key, t.fingerprint);
+        let replaced = t.fingerprint.is_some() && (!same || (plain && sig.0 < t.offset));
+        let format = if same && t.format.is_some() { t.format } else { look(&input, engine.opts).0 };
         let old = (t.fingerprint, t.offset);
         if replaced {
             tracing::info!(
@@ -540,7 +542,7 @@ impl<'o> Follower<'o> {
         let t = &mut self.tracked[i];
         // Content that was not read on from its checkpoint although its
         // first line is the same: rewritten in place.
-        if !replaced && plain && old.0.is_some() && fingerprint == old.0 && rep.resumed_from < old.1 {
+        if !replaced && plain && same && rep.resumed_from < old.1 {
             tracing::info!("{} was rewritten in place: reading it again from its start", shown(&t.path));
             self.hunt_for(i, old.0);
         }
@@ -593,7 +595,7 @@ impl<'o> Follower<'o> {
             candidates.sort_by(|a, b| b.cmp(a));
             for (_, path) in candidates {
                 let Ok(input) = Input::open(Source::Path(path.clone()), engine.opts.fifo_wait) else { continue };
-                if input.fingerprint(&engine.ids_key) != Some(h.fingerprint) {
+                if !input.has_fingerprint(&engine.ids_key, Some(h.fingerprint)) {
                     continue;
                 }
                 let format = look(&input, engine.opts).0;

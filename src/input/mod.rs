@@ -427,6 +427,13 @@ impl Input {
         }
     }
 
+    /// Whether `fp` is this input's fingerprint, or the first-line
+    /// fingerprint it had while it was shorter than the fingerprint span (a
+    /// followed log that has grown past it since: the same file).
+    pub fn has_fingerprint(&self, key: &IdKey, fp: Option<u64>) -> bool {
+        fp.is_some() && (self.fingerprint(key) == fp || self.first_line_fingerprint(key) == fp)
+    }
+
     /// A keyed hash of the first line (or of the whole head when it holds
     /// no complete line): the fingerprint of a short input, and of every
     /// input in stores written before [`Input::fingerprint`] looked

@@ -96,7 +96,10 @@ fn all_read(dir: &Path, number: Number<'_>) -> bool {
         };
         let Some(first) = data.iter().position(|&c| c == b'\n') else { continue };
         let complete = data.iter().rposition(|&c| c == b'\n').map_or(0, |p| p + 1);
-        let fp = content_hash(&key, &data[..=first]) as i64;
+        // The input's fingerprint: the complete lines of its first
+        // kilobyte once it holds one, else its first line.
+        let span = data.get(..1024).and_then(|s| s.iter().rposition(|&c| c == b'\n'));
+        let fp = content_hash(&key, &data[..=span.unwrap_or(first)]) as i64;
         let f = furthest.entry(fp).or_default();
         *f = (*f).max(complete);
     }
