@@ -19,9 +19,11 @@
 //!   [`sinks::SCHEMES`];
 //! * [`rollup`] — the daily rollup keys, the metrics and the report types,
 //!   defined once for every store and `report`;
-//! * [`report`] — daily digest and grouped reports.
+//! * [`report`] — daily digest and grouped reports;
+//! * [`status`] — the ledger's inputs and how far each file is ahead of it.
 //!
-//! [`ingest::ingest`] drives the first five; the binary only turns command
+//! [`ingest::ingest`] drives the first five; [`follow::follow`] keeps the
+//! same engine running over growing logs; the binary only turns command
 //! line arguments into an [`ingest::IngestOptions`] or a
 //! [`report::ReportOptions`] and calls in.
 
@@ -29,6 +31,7 @@ pub mod config;
 pub mod enrich;
 pub mod error;
 pub mod filemode;
+pub mod follow;
 pub mod forget;
 pub mod formats;
 pub mod ingest;
@@ -40,6 +43,7 @@ pub mod rollup;
 pub mod sanitize;
 pub mod sessions;
 pub mod sinks;
+pub mod status;
 #[doc(hidden)]
 pub mod testhook;
 pub mod time;

@@ -80,6 +80,13 @@ enum Command {
     /// Read transfer logs into the store (files, rotated/compressed copies,
     /// or - for stdin).
     Ingest(IngestArgs),
+    /// Follow growing logs and commit their lines within a second, across
+    /// log rotation (rename, gzip, copytruncate, time-stamped names), until
+    /// SIGTERM or Ctrl-C. Shares the ledger with ingest.
+    Follow(FollowArgs),
+    /// Show every input of the ledger (read by ingest or follow): format,
+    /// offset, last import, and how far the file under its name is ahead.
+    Status(StatusArgs),
     /// Print statistics from the store.
     Report(ReportArgs),
     /// List the log formats xferstats reads.
@@ -130,6 +137,55 @@ struct ManPagesArgs {
     /// Directory to write the pages into (created if missing).
     #[arg(value_name = "DIR")]
     dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct StatusArgs {
+    /// Output format: a table, or JSON.
+    #[arg(long, value_enum, default_value_t = StatusFormat::Text)]
+    format: StatusFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum StatusFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    mut_arg("files", |a| a.value_name("PATH|GLOB|DIR").help(
+        "Log files to follow: a path (followed by name across rotations, even before it exists), a glob \
+         (quoted; `*` and `?` in the last component) or a directory (its files); the set is looked up again \
+         as files appear"
+    )),
+    mut_arg("progress", |a| a.hide(true)),
+    mut_arg("fifo_wait", |a| a.hide(true))
+)]
+struct FollowArgs {
+    #[command(flatten)]
+    read: IngestArgs,
+
+    /// Poll for changes every 500 ms (`--poll=MS`: every MS milliseconds)
+    /// instead of using inotify (for NFS/CIFS mounts, where inotify does not
+    /// see other hosts' writes).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "500", value_name = "MS")]
+    poll: Option<u64>,
+
+    /// Longest time from a line being appended to it being committed,
+    /// seconds (a busy log is committed in batches of a quarter of it).
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    flush_interval: f64,
+
+    /// Seconds a rotated-away file must not have grown before its last line
+    /// is taken even without a newline and the file is closed.
+    #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
+    rotate_wait: f64,
+
+    /// Log bytes read but not yet committed while the store is unreachable,
+    /// MiB; beyond, reading pauses until the store answers again.
+    #[arg(long, default_value_t = 64, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..))]
+    buffer_limit: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -446,6 +502,8 @@ fn run(cli: Cli, m: &ArgMatches) -> anyhow::Result<u8> {
         Command::Config(ConfigCommand::Check) => config_check(&g, m),
         Command::Completions(a) => completions(a.shell),
         Command::ManPages(a) => man_pages(&a.dir),
+        Command::Follow(a) => follow(&g, a, m),
+        Command::Status(a) => status(&g, a),
     }
 }
 
@@ -579,15 +637,26 @@ fn ingest_options(a: &IngestArgs) -> anyhow::Result<IngestOptions> {
     })
 }
 
-/// `xferstats ingest`: the import, its summary, its exit code. Inputs of
-/// different configuration-file sections are read by one import each.
-fn ingest(g: &Global, mut a: IngestArgs, m: &ArgMatches) -> anyhow::Result<u8> {
-    if a.files.is_empty() {
-        a.files = g.file.input_paths();
-        if a.files.is_empty() && g.file.inputs.is_empty() {
-            return Err(config_file::ConfigFileError::NoInput(g.file.describe()).into());
-        }
-    }
+/// The host key (`XFERSTATS_HOST_KEY`, else the state directory's
+/// host.key, generated once).
+fn host_key(g: &Global) -> anyhow::Result<HostKey> {
+    Ok(HostKey::load(std::env::var(KEY_ENV).ok().filter(|k| !k.is_empty()).as_deref(), &g.state_dir, g.db_mode)?.0)
+}
+
+/// The enricher of an import's options (GeoIP, IP mode, host key).
+fn enricher(g: &Global, a: &IngestArgs) -> anyhow::Result<Enricher> {
+    Ok(Enricher::new(&EnrichOptions {
+        geoip: a.geoip.clone(),
+        geohash_precision: a.geohash_precision,
+        ip_mode: a.ip_mode,
+        key: host_key(g)?,
+        warn_once_in: Some((g.state_dir.clone(), g.db_mode)),
+    })?)
+}
+
+/// The configuration file's GeoIP and IP mode where no flag or variable
+/// set them.
+fn file_enrichment(g: &Global, a: &mut IngestArgs, m: &ArgMatches) {
     if !given(m, "geoip") {
         if let Some(s) = &g.file.geoip {
             a.geoip = s.value.clone();
@@ -598,6 +667,18 @@ fn ingest(g: &Global, mut a: IngestArgs, m: &ArgMatches) -> anyhow::Result<u8> {
             a.ip_mode = s.value;
         }
     }
+}
+
+/// `xferstats ingest`: the import, its summary, its exit code. Inputs of
+/// different configuration-file sections are read by one import each.
+fn ingest(g: &Global, mut a: IngestArgs, m: &ArgMatches) -> anyhow::Result<u8> {
+    if a.files.is_empty() {
+        a.files = g.file.input_paths();
+        if a.files.is_empty() && g.file.inputs.is_empty() {
+            return Err(config_file::ConfigFileError::NoInput(g.file.describe()).into());
+        }
+    }
+    file_enrichment(g, &mut a, m);
     let opts = ingest_options(&a)?;
     let plans = g.file.plan(
         &opts,
@@ -647,6 +728,71 @@ fn ingest(g: &Global, mut a: IngestArgs, m: &ArgMatches) -> anyhow::Result<u8> {
         eprint!("{}", report.error_lines());
     }
     Ok(report.exit_code())
+}
+
+/// `xferstats follow`: runs until SIGTERM/SIGINT, then says what it added.
+fn follow(g: &Global, mut a: FollowArgs, m: &ArgMatches) -> anyhow::Result<u8> {
+    let signals = xferstats::follow::Signals::install()?;
+    // The file's store, GeoIP, IP mode, time zone and server host; its
+    // per-input sections are for ingest (one follower reads with one set
+    // of options).
+    file_enrichment(g, &mut a.read, m);
+    let seconds = |flag: &'static str, v: f64| {
+        (v.is_finite() && v > 0.0 && v <= 86_400.0)
+            .then(|| std::time::Duration::from_secs_f64(v))
+            .ok_or_else(|| anyhow::anyhow!("{flag}: {v} must be more than 0 and at most 86400 seconds"))
+    };
+    let mut ingest = ingest_options(&a.read)?;
+    if let (false, Some(t)) = (given(m, "timezone"), &g.file.timezone) {
+        ingest.timezone = t.value;
+    }
+    if let (false, Some(h)) = (given(m, "server_host"), &g.file.server_host) {
+        ingest.server_host = h.value.clone();
+    }
+    let opts = xferstats::follow::FollowOptions {
+        ingest,
+        patterns: a.read.files.clone(),
+        poll: a.poll.map(|ms| std::time::Duration::from_millis(ms.max(10))),
+        flush_interval: seconds("--flush-interval", a.flush_interval)?,
+        rotate_wait: seconds("--rotate-wait", a.rotate_wait)?,
+        buffer_limit: a.buffer_limit << 20,
+    };
+    if opts.patterns.iter().any(|p| p.as_os_str() == "-") {
+        anyhow::bail!("follow reads files, not standard input (`ingest -` reads a stream)");
+    }
+    let enricher = enricher(g, &a.read)?;
+    let (spec, mut store) = g.open_for_writing()?;
+    let reopen = || -> Result<Box<dyn xferstats::sinks::Sink + Send>, xferstats::error::StoreError> {
+        Ok(xferstats::sinks::open(&spec, Access::Write(g.db_mode))?)
+    };
+    let r = xferstats::follow::follow(&opts, enricher, &mut *store, &reopen, signals)?;
+    g.say(format_args!(
+        "follow stopped: {} lines read, {} new events, {} already present → {}",
+        r.lines,
+        r.events_new,
+        r.events_dup,
+        spec.describe()
+    ));
+    Ok(xferstats::EXIT_OK)
+}
+
+/// `xferstats status`: the ledger of a store that exists, with each file's
+/// lag.
+fn status(g: &Global, a: StatusArgs) -> anyhow::Result<u8> {
+    let spec = g.spec()?;
+    let mut store = xferstats::sinks::open(&spec, Access::Read)?;
+    let rows = xferstats::status::inputs(&mut *store, &host_key(g)?.id_key())?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match a.format {
+        StatusFormat::Text => xferstats::status::write_text(&spec.describe(), &rows, &mut out),
+        StatusFormat::Json => {
+            xferstats::sanitize::write_json(&mut out, &xferstats::status::json(&spec.describe(), &rows))
+                .and_then(|()| writeln!(out))
+        }
+    }
+    .context("writing the status")?;
+    Ok(xferstats::EXIT_OK)
 }
 
 /// `xferstats report`: refuses a local store that does not exist yet;

@@ -248,6 +248,35 @@ fn influxdb_1x_holds_exactly_what_was_imported_and_reimports_rewrite_it() {
     assert_holds(&held(s, &db), &want, events);
 }
 
+/// `follow` into InfluxDB 1.x writes the raw points and, after every
+/// commit (a follower has no end of run), the daily points, as a batch
+/// import does.
+#[test]
+fn follow_writes_raw_and_daily_points() {
+    let Some(s) = influxd() else { return };
+    let db = fresh_db(s, "INF");
+    let url = format!("influxdb://127.0.0.1:{}/{db}?rp=raw&daily_rp=daily", s.port);
+    let env = Env::with_store(&url);
+    let files = inputs();
+    let want = days_of(&sqlite_report(&files));
+    let events = events_of(&want);
+    let dir = env.path("logs");
+    std::fs::create_dir(&dir).unwrap();
+    for f in &files {
+        std::fs::copy(f, dir.join(f.file_name().unwrap())).unwrap();
+    }
+    let err = env.path("follow.err");
+    let child = env.spawn_follow(&["--rotate-wait".as_ref(), "1".as_ref(), dir.as_os_str()], &err);
+    // Every input read (the sessions still open are ended at the stop).
+    crate::follow::wait_until("every input read", &err, || {
+        let out = env.cmd().args(["status", "--format", "json"]).output().unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        v["inputs"].as_array().is_some_and(|a| a.len() == files.len() && a.iter().all(|i| i["lag_bytes"] == 0))
+    });
+    assert!(crate::follow::terminate(child, &err).success());
+    assert_holds(&held(s, &db), &want, events);
+}
+
 #[test]
 fn points_beyond_the_retention_policy_are_reported_not_fatal() {
     let Some(s) = influxd() else { return };

@@ -6,6 +6,8 @@ mod config;
 mod cron;
 mod enrich;
 mod errors;
+mod follow;
+mod follow_torture;
 mod forget;
 mod formats;
 mod grafana;

@@ -279,6 +279,10 @@ impl Sink for InfluxStore {
         self.local.state(scope)
     }
 
+    fn ledger(&mut self) -> Result<Vec<crate::sinks::LedgerEntry>, StoreError> {
+        self.local.ledger_entries()
+    }
+
     fn commit(&mut self, c: &Commit<'_>) -> Result<Committed, StoreError> {
         let writer = &self.writer;
         let state = &self.state;
