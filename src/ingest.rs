@@ -1109,6 +1109,9 @@ pub(crate) fn read_opened(
             found => found,
         },
     };
+    // Found under its first line: saved under its fingerprint at the end of
+    // this read, even with nothing new (the ledger follows the input).
+    let migrate = found.as_ref().is_some_and(|c| c.fingerprint != fingerprint);
     let mut reader = match found.filter(|_| input.is_seekable()) {
         None => LineReader::new(input, key),
         Some(old) => match LineReader::resume(
@@ -1214,7 +1217,7 @@ pub(crate) fn read_opened(
         if !engine.events.is_empty() {
             engine.commit_of(Some(fingerprint), None, reader.offset() - committed_at)?;
         }
-    } else if reader.offset() != committed_at || !engine.events.is_empty() {
+    } else if reader.offset() != committed_at || !engine.events.is_empty() || migrate {
         checkpoint(&mut cp, &reader, &cx, base_rejected + rep.rejected);
         engine.commit(Some(&cp), reader.offset() - committed_at)?;
     }
