@@ -338,10 +338,14 @@ pub fn client_ip(b: &[u8]) -> Option<IpAddr> {
 /// every commit rewrote pages all over that second's part of the index).
 /// The saved state ([`IdGen::save`], kept in the ledger) holds only the
 /// keyed hashes of the lines of the current second and their counts.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct IdGen {
     key: IdKey,
     state: IdState,
+    /// [`IdGen::ftp_transfer_id`]'s hasher seeded for the last server host
+    /// (the seed of the host's hash): its seeded secret is derived once per
+    /// host, not once per line.
+    ftp_seeded: Option<(u64, xxhash_rust::xxh3::Xxh3)>,
 }
 
 /// The seed of [`IdGen::ftp_transfer_id`]: one kind of event, whichever
@@ -396,17 +400,23 @@ impl Hasher for Prehashed {
     }
 }
 
+impl std::fmt::Debug for IdGen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdGen").field("key", &self.key).field("state", &self.state).finish_non_exhaustive()
+    }
+}
+
 impl IdGen {
     /// A generator at the start of an input.
     pub fn new(key: IdKey) -> IdGen {
-        IdGen { key, state: IdState::default() }
+        IdGen { key, state: IdState::default(), ftp_seeded: None }
     }
 
     /// A generator resuming from [`IdGen::save`]'s text (an unreadable
     /// state starts afresh: at worst a repeat of the checkpoint's second
     /// is counted as already stored).
     pub fn restore(key: IdKey, saved: &str) -> IdGen {
-        IdGen { key, state: serde_json::from_str(saved).unwrap_or_default() }
+        IdGen { key, state: serde_json::from_str(saved).unwrap_or_default(), ftp_seeded: None }
     }
 
     /// The key of its line hashes.
@@ -450,7 +460,11 @@ impl IdGen {
             return self.id(time, host, line, tag);
         }
         let name = t.path.rsplit(|&c| c == b'/').next().unwrap_or_default();
-        let mut h = xxhash_rust::xxh3::Xxh3::with_seed(xxh3_64_with_seed(host, FTP_TRANSFER_TAG));
+        let seed = xxh3_64_with_seed(host, FTP_TRANSFER_TAG);
+        let mut h = match &self.ftp_seeded {
+            Some((s, h)) if *s == seed => h.clone(),
+            _ => self.ftp_seeded.insert((seed, xxhash_rust::xxh3::Xxh3::with_seed(seed))).1.clone(),
+        };
         h.update(&time.div_euclid(1_000_000).to_le_bytes());
         h.update(&[direction_code(t.direction)]);
         h.update(&t.bytes.to_le_bytes());
