@@ -45,7 +45,9 @@ use std::time::{Duration, Instant};
 use crate::enrich::Enricher;
 use crate::error::{Error, InputError, StoreError};
 use crate::formats::Format;
-use crate::ingest::{drive, look, read_opened, Engine, IngestOptions, InputReport, InputStatus, NoProgress, Reconnect};
+use crate::ingest::{
+    drive, look_or, read_opened, Engine, IngestOptions, InputReport, InputStatus, NoProgress, Reconnect,
+};
 use crate::input::{Compression, Input, Source};
 use crate::sanitize::sanitize;
 use crate::sinks::Sink;
@@ -184,6 +186,21 @@ struct Follower<'o> {
     /// years of archives holds no descriptors) and not read again unless
     /// they change.
     compressed_done: std::collections::HashMap<(u64, u64), (u64, i64)>,
+    /// The format each name was last read in (from the ledger at the
+    /// start, then from every read), by [`name_key`]: a file whose head
+    /// names no format is read in the format of its name or of the name it
+    /// is a rotated copy of. An rsyncd log rotated amid a burst of transfer
+    /// lines (which no format is detected by) would otherwise wait unread
+    /// for a line that names its format.
+    formats: std::collections::HashMap<PathBuf, Format>,
+}
+
+/// A name as the same key however it was given: its directory
+/// canonicalised.
+fn name_key(p: &Path) -> PathBuf {
+    let dir = paths::watched_dir(p);
+    let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
+    dir.join(p.file_name().unwrap_or_default())
 }
 
 /// Counts a read's lines into `lines`; reports its rejected lines and
@@ -227,7 +244,26 @@ impl<'o> Follower<'o> {
             watcher,
             lines: 0,
             compressed_done: Default::default(),
+            formats: Default::default(),
         })
+    }
+
+    /// The format `path` was last read in, or else the one of a name it
+    /// is a rotated copy of ([`paths::copy_of`]).
+    fn hint(&self, path: &Path) -> Option<Format> {
+        let key = name_key(path);
+        self.formats.get(&key).copied().or_else(|| {
+            let (dir, name) = (key.parent()?, key.file_name()?);
+            let copied = self.formats.iter().filter(|(k, _)| k.parent() == Some(dir));
+            copied.filter(|(k, _)| k.file_name().is_some_and(|n| paths::copy_of(n, name))).map(|(_, f)| *f).next()
+        })
+    }
+
+    /// Notes the format `path` was read in.
+    fn read_as(&mut self, path: &Path, format: Option<Format>) {
+        if let Some(f) = format {
+            self.formats.insert(name_key(path), f);
+        }
     }
 
     /// Watches the directories of the patterns not watched yet (those that
@@ -256,7 +292,11 @@ impl<'o> Follower<'o> {
     /// directory's history. Globs and directories name their copies
     /// themselves.
     fn catch_up(&mut self, engine: &mut Engine<'_>) -> Result<(), Error> {
-        let ledger = engine.sink.ledger()?;
+        let mut ledger = engine.sink.ledger()?;
+        ledger.sort_by(|a, b| a.last_import.cmp(&b.last_import));
+        for e in &ledger {
+            self.read_as(Path::new(&e.checkpoint.name), Format::from_name(&e.checkpoint.format).ok());
+        }
         let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
         let mut copies: Vec<(Option<i64>, PathBuf)> = Vec::new();
         for pat in &self.opts.patterns {
@@ -283,16 +323,17 @@ impl<'o> Follower<'o> {
                     continue;
                 }
                 if let Ok(input) = Input::open(Source::Path(path.clone()), engine.opts.fifo_wait) {
-                    copies.push((look(&input, engine.opts).first_time, path));
+                    copies.push((look_or(&input, engine.opts, self.hint(&path)).first_time, path));
                 }
             }
         }
         copies.sort_by_key(|(first, _)| (first.is_none(), *first));
         for (_, path) in copies {
             let Ok(input) = Input::open(Source::Path(path.clone()), engine.opts.fifo_wait) else { continue };
-            let l = look(&input, engine.opts);
+            let l = look_or(&input, engine.opts, self.hint(&path));
             let (rep, _) = read_opened(engine, path.display().to_string(), input, l.format, l.head, &NoProgress)?;
             note(&mut self.lines, engine, &rep);
+            self.read_as(&path, rep.format);
             if rep.lines > 0 {
                 tracing::info!(
                     "caught up with {}: {} line(s) rotated there while not following",
@@ -438,7 +479,7 @@ impl<'o> Follower<'o> {
             let (format, first_time, fingerprint, compression) = match Input::reopen(Source::Path(path.clone()), &file)
             {
                 Ok(input) => {
-                    let l = look(&input, engine.opts);
+                    let l = look_or(&input, engine.opts, self.hint(&path));
                     (l.format, l.first_time, input.fingerprint(&engine.ids_key), input.compression)
                 }
                 Err(_) => (None, None, None, Compression::None),
@@ -491,6 +532,7 @@ impl<'o> Follower<'o> {
     /// Reads what tracked file `i` gained; whether any line was read.
     fn read(&mut self, engine: &mut Engine<'_>, i: usize) -> Result<bool, Error> {
         let key = engine.ids_key;
+        let hint = self.hint(&self.tracked[i].path);
         let t = &mut self.tracked[i];
         let md = match t.file.metadata() {
             Ok(md) => md,
@@ -523,7 +565,7 @@ impl<'o> Follower<'o> {
         // fingerprint it had while shorter than the fingerprint span).
         let same = input.has_fingerprint(&key, t.fingerprint);
         let replaced = t.fingerprint.is_some() && (!same || (plain && sig.0 < t.offset));
-        let l = look(&input, engine.opts);
+        let l = look_or(&input, engine.opts, hint);
         let format = if same && t.format.is_some() { t.format } else { l.format };
         let old = (t.fingerprint, t.offset);
         if replaced {
@@ -540,6 +582,7 @@ impl<'o> Follower<'o> {
         let t = &self.tracked[i];
         let (rep, cp) = read_opened(engine, t.path.display().to_string(), input, format, l.head, &NoProgress)?;
         note(&mut self.lines, engine, &rep);
+        self.read_as(&self.tracked[i].path.clone(), rep.format);
         let t = &mut self.tracked[i];
         // Content that was not read on from its checkpoint although its
         // first line is the same: rewritten in place.
@@ -599,15 +642,17 @@ impl<'o> Follower<'o> {
                 if !input.has_fingerprint(&engine.ids_key, Some(h.fingerprint)) {
                     continue;
                 }
-                let l = look(&input, engine.opts);
+                let name = h.name.clone();
+                let l = look_or(&input, engine.opts, self.hint(&name));
                 let (rep, _) = read_opened(engine, path.display().to_string(), input, l.format, l.head, &NoProgress)?;
                 note(&mut self.lines, engine, &rep);
+                self.read_as(&path, rep.format);
                 read |= rep.lines > 0;
                 if rep.status == InputStatus::Read {
                     tracing::info!(
                         "read {} line(s) left after the last read of {} from its copy {}",
                         rep.lines,
-                        shown(&h.name),
+                        shown(&name),
                         shown(&path)
                     );
                     found = true;

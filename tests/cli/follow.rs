@@ -470,3 +470,62 @@ fn a_stop_ends_the_sessions_a_killed_follower_left_open() {
     let by = "day,user,protocol";
     assert_eq!(env.report_json(by), crate::util::import_once(&sample, by));
 }
+
+/// A log rotated amid a burst of rsyncd transfer lines (which name no
+/// format: a custom `log format` makes them anything) is read as the
+/// rsyncd log its name held: live after a rename + create, after a
+/// restart from the ledger (SIGKILL, then rename + gzip while down), and
+/// by `ingest` continuing where `follow` stopped. Nothing waits unread for
+/// a line that names the format, nothing is read twice.
+#[test]
+fn a_rotated_log_whose_head_names_no_format_is_read_as_before() {
+    let Some(root) = crate::util::realogs() else { return };
+    let sample = std::fs::read(root.join("rsync/rsyncd-default.log")).unwrap();
+    let lines: Vec<&[u8]> = sample.split_inclusive(|&c| c == b'\n').collect();
+    // Lines 31–70 of the sample are one session's transfer lines.
+    assert!(lines[30..70].iter().all(|l| l.windows(6).any(|w| w == b"] recv")));
+    let env = Env::new();
+    let err = env.path("follow.err");
+    let dir = env.path("logs");
+    std::fs::create_dir(&dir).unwrap();
+    let (path, db) = (dir.join("r.log"), env.db());
+    let write = |from: usize, to: usize| {
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path).unwrap();
+        f.write_all(&lines[from..to].concat()).unwrap();
+    };
+    // Whether `r.log`'s present content (lines `from..to`) is read to its end.
+    let read = |from: usize, to: usize| {
+        let (len, name) = (lines[from..to].concat().len(), path.to_str().unwrap());
+        let sql = format!(
+            "SELECT COUNT(*) FROM ledger WHERE name = '{name}' AND \"offset\" = {len} AND lines = {}",
+            to - from
+        );
+        sqlite_number(&db, &sql) == 1
+    };
+    let dir_of = |name: &str| dir.join(name);
+    write(0, 35);
+    let mut child = env.spawn_follow(&[path.as_os_str()], &err);
+    wait_until("the head", &err, || read(0, 35));
+    std::fs::rename(&path, dir_of("r.log.1")).unwrap();
+    write(35, 50);
+    wait_until("the new file of transfer lines", &err, || read(35, 50));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // While down: rename + gzip, a new file of transfer lines again.
+    std::fs::rename(&path, dir_of("r.log.2")).unwrap();
+    let copy = std::fs::read(dir_of("r.log.2")).unwrap();
+    std::fs::write(dir_of("r.log.2.gz"), gzip(&copy)).unwrap();
+    std::fs::remove_file(dir_of("r.log.2")).unwrap();
+    write(50, 65);
+    let child = env.spawn_follow(&[path.as_os_str()], &err);
+    wait_until("the file written while down", &err, || read(50, 65));
+    write(65, 102);
+    wait_until("the lines appended", &err, || read(50, 102));
+    assert!(terminate(child, &err).success());
+    write(102, lines.len());
+    env.ingest(&[path.to_str().unwrap()]).success();
+    assert_eq!(sqlite_number(&db, "SELECT SUM(events_dup) FROM ledger"), 0);
+    assert_eq!(sqlite_number(&db, "SELECT COUNT(*) FROM ledger WHERE format <> 'rsyncd'"), 0);
+    let by = "day,user,protocol";
+    assert_eq!(env.report_json(by), crate::util::import_once(&sample, by));
+}
