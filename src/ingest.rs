@@ -796,15 +796,32 @@ fn state_scope(scope: &str, server_host: &str) -> String {
 /// The open sessions `stored` of scope `scope`, saved before ids were
 /// keyed, with the ids they hold keyed by `key` (sealed again if they were).
 pub fn rekey_state(templates: &Templates<'_>, key: &HostKey, scope: &str, stored: &str) -> Result<String, String> {
-    let format_scope = scope.split_once('@').map_or(scope, |(s, _)| s);
-    let Some(mut d) = Format::all().map(|f| (f.spec().decoder)(templates)).find(|d| d.scope() == format_scope) else {
+    let Some((mut d, horizon)) = restore_scope(templates, key, scope, stored)? else {
         return Ok(stored.to_string());
     };
-    let horizon = d.restore_text(&key.unseal(stored)?)?;
     let ids = key.id_key();
     d.rekey_ids(&|id| ids.hash(id));
     let state = d.save_text(&horizon);
     Ok(if key.is_sealed(stored) { key.seal(&state) } else { state })
+}
+
+/// A decoder restored from a stored state, with its horizon.
+pub(crate) type Restored = (Box<dyn AnyDecoder>, Horizon);
+
+/// A decoder of stored state `stored` of scope `scope` (sealed or not),
+/// restored, with its horizon; `None` for a scope no format has.
+pub(crate) fn restore_scope(
+    templates: &Templates<'_>,
+    key: &HostKey,
+    scope: &str,
+    stored: &str,
+) -> Result<Option<Restored>, String> {
+    let format_scope = scope.split_once('@').map_or(scope, |(s, _)| s);
+    let Some(mut d) = Format::all().map(|f| (f.spec().decoder)(templates)).find(|d| d.scope() == format_scope) else {
+        return Ok(None);
+    };
+    let horizon = d.restore_text(&key.unseal(stored)?)?;
+    Ok(Some((d, horizon)))
 }
 
 /// The key of the content hashes (event ids, ledger fingerprints) of

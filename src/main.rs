@@ -85,7 +85,8 @@ enum Command {
     /// SIGTERM or Ctrl-C. Shares the ledger with ingest.
     Follow(FollowArgs),
     /// Show every input of the ledger (read by ingest or follow): format,
-    /// offset, last import, and how far the file under its name is ahead.
+    /// offset, last import, and how far the file under its name is ahead;
+    /// then the open sessions per server host and format.
     Status(StatusArgs),
     /// Print statistics from the store.
     Report(ReportArgs),
@@ -781,13 +782,15 @@ fn follow(g: &Global, mut a: FollowArgs, m: &ArgMatches) -> anyhow::Result<u8> {
 fn status(g: &Global, a: StatusArgs) -> anyhow::Result<u8> {
     let spec = g.spec()?;
     let mut store = xferstats::sinks::open(&spec, Access::Read)?;
-    let rows = xferstats::status::inputs(&mut *store, &host_key(g)?.id_key())?;
+    let key = host_key(g)?;
+    let rows = xferstats::status::inputs(&mut *store, &key.id_key())?;
+    let sessions = xferstats::status::open_sessions(&mut *store, &key)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match a.format {
-        StatusFormat::Text => xferstats::status::write_text(&spec.describe(), &rows, &mut out),
+        StatusFormat::Text => xferstats::status::write_text(&spec.describe(), &rows, &sessions, &mut out),
         StatusFormat::Json => {
-            xferstats::sanitize::write_json(&mut out, &xferstats::status::json(&spec.describe(), &rows))
+            xferstats::sanitize::write_json(&mut out, &xferstats::status::json(&spec.describe(), &rows, &sessions))
                 .and_then(|()| writeln!(out))
         }
     }

@@ -105,6 +105,9 @@ pub trait Sink {
     fn key_ids(&mut self, key: &HostKey, state: &mut RekeyState<'_>) -> Result<&'static str, StoreError>;
     /// Saved decoder state of a scope.
     fn state(&mut self, scope: &str) -> Result<Option<String>, StoreError>;
+    /// Every saved decoder state, `(scope, stored text)`, by scope
+    /// (`xferstats status`).
+    fn states(&mut self) -> Result<Vec<(String, String)>, StoreError>;
     /// Every input of the ledger, most recently imported first (`xferstats
     /// status`, and the follower's look for rotated copies after a
     /// restart).

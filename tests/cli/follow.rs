@@ -529,3 +529,52 @@ fn a_rotated_log_whose_head_names_no_format_is_read_as_before() {
     let by = "day,user,protocol";
     assert_eq!(env.report_json(by), crate::util::import_once(&sample, by));
 }
+
+/// `status` counts the open sessions of the saved decoder states per
+/// server host and format, with the oldest: those `ingest` left open, and
+/// those of a follower while it runs (as a table and as JSON).
+#[test]
+fn status_counts_open_sessions_per_server_host() {
+    let Some(root) = crate::util::realogs() else { return };
+    let env = Env::new();
+    let err = env.path("follow.err");
+    let head = |p: &str, n: usize| -> Vec<u8> {
+        let data = std::fs::read(root.join(p)).unwrap();
+        data.split_inclusive(|&c| c == b'\n').take(n).collect::<Vec<_>>().concat()
+    };
+    // erin's sftp session on host `files1`, open after its 12th line.
+    let auth = String::from_utf8(head("ssh/syslog/auth.log", 12)).unwrap().replace(" vm ", " files1 ");
+    let a = env.write("auth.log", auth.as_bytes());
+    env.ingest(&[a.to_str().unwrap()]).success();
+    // frank's rsync connection (log-file lines: the --server-host, vm),
+    // open after line 50.
+    let rsync = head("rsync/rsyncd-default.log", 50);
+    let r = env.write("rsyncd.log", &rsync);
+    let child = env.spawn_follow(&[r.as_os_str()], &err);
+    let db = env.db();
+    let sql = format!("SELECT COUNT(*) FROM ledger WHERE \"offset\" = {}", rsync.len());
+    wait_until("the rsyncd log", &err, || sqlite_number(&db, &sql) == 1);
+    let out = env.cmd().args(["status", "--format", "json"]).output().unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["open_sessions"],
+        serde_json::json!([
+            {"server_host": "files1", "format": "syslog", "count": 1, "oldest_since": "2026-11-08T14:03:29Z"},
+            {"server_host": "vm", "format": "rsyncd", "count": 1, "oldest_since": "2026-11-08T07:31:45Z"},
+        ])
+    );
+    let text = String::from_utf8(env.cmd().arg("status").output().unwrap().stdout).unwrap();
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("SERVER HOST"))
+        .skip(1)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows,
+        [["files1", "syslog", "1", "2026-11-08T14:03:29Z"], ["vm", "rsyncd", "1", "2026-11-08T07:31:45Z"]],
+        "{text}"
+    );
+    assert!(terminate(child, &err).success());
+}

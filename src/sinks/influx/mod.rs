@@ -279,6 +279,10 @@ impl Sink for InfluxStore {
         self.local.state(scope)
     }
 
+    fn states(&mut self) -> Result<Vec<(String, String)>, StoreError> {
+        self.local.states()
+    }
+
     fn ledger(&mut self) -> Result<Vec<crate::sinks::LedgerEntry>, StoreError> {
         self.local.ledger_entries()
     }

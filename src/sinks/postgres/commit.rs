@@ -145,6 +145,14 @@ impl Sink for PgStore {
         Ok(row.map(|r| r.get(0)))
     }
 
+    fn states(&mut self) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = self
+            .client
+            .query("SELECT scope, state FROM session_state ORDER BY scope", &[])
+            .map_err(self.err("read session states"))?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
     fn commit(&mut self, c: &Commit<'_>) -> Result<Committed, StoreError> {
         use ::postgres::error::SqlState;
         self.ensure_partitions(c.events)?;

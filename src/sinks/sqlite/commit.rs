@@ -123,6 +123,15 @@ impl Sink for SqliteStore {
             .map_err(self.err("read session state"))
     }
 
+    fn states(&mut self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT scope, state FROM session_state ORDER BY scope")
+            .map_err(self.err("read session states"))?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(self.err("read session states"))?;
+        rows.collect::<Result<_, _>>().map_err(self.err("read session states"))
+    }
+
     fn commit(&mut self, c: &Commit<'_>) -> Result<Committed, StoreError> {
         self.commit_with(c, &mut |_, _| Ok(()))
     }
