@@ -1089,30 +1089,10 @@ pub(crate) fn read_opened(
         rep.status = InputStatus::Empty;
         return Ok((rep, None));
     };
-    // A ledger entry of the first line (a store written before fingerprints
-    // looked further, or the input before it grew past the span) is the
-    // fallback; the tail hash verifies it like any checkpoint.
-    // What the follower has queued is looked at first, for both (a followed
-    // log that grew past the span, while the store is down).
-    let first_line = input.first_line_fingerprint(&key).filter(|f| *f != fingerprint);
-    let found = match engine.sink.queued(fingerprint).or_else(|| first_line.and_then(|f| engine.sink.queued(f))) {
-        Some(queued) => Some(queued),
-        None => match engine.sink.checkpoint(fingerprint)? {
-            None => match first_line {
-                Some(first_line) => engine.sink.checkpoint(first_line)?,
-                None => None,
-            },
-            found => found,
-        },
-    };
-    // Content the ledger knows goes on in the format it was read in, even
-    // when its head alone names none (read by `follow` in the format of
-    // the log it replaced; continued here by `ingest`).
-    let Some(format) = format.or_else(|| found.as_ref().and_then(|c| Format::from_name(&c.format).ok())) else {
+    let Some(format) = format else {
         rep.status = InputStatus::Unrecognised;
         return Ok((rep, None));
     };
-    rep.format = Some(format);
     // A forced format's input: what its head detects as, for the hint of
     // an input that turns out unusable.
     let detected = opts.format.and_then(|_| detect(&input, opts));
@@ -1137,6 +1117,22 @@ pub(crate) fn read_opened(
     // after it.
     let (size, clock) = (input.size, clock_for(&input, opts.timezone));
     let latest = opts.plausible.latest(input.mtime, now_secs());
+    // A ledger entry of the first line (a store written before fingerprints
+    // looked further, or the input before it grew past the span) is the
+    // fallback; the tail hash verifies it like any checkpoint.
+    // What the follower has queued is looked at first, for both (a followed
+    // log that grew past the span, while the store is down).
+    let first_line = input.first_line_fingerprint(&key).filter(|f| *f != fingerprint);
+    let found = match engine.sink.queued(fingerprint).or_else(|| first_line.and_then(|f| engine.sink.queued(f))) {
+        Some(queued) => Some(queued),
+        None => match engine.sink.checkpoint(fingerprint)? {
+            None => match first_line {
+                Some(first_line) => engine.sink.checkpoint(first_line)?,
+                None => None,
+            },
+            found => found,
+        },
+    };
     // Found under its first line: saved under its fingerprint at the end of
     // this read, even with nothing new (the ledger follows the input).
     let migrate = found.as_ref().is_some_and(|c| c.fingerprint != fingerprint);

@@ -564,7 +564,10 @@ impl<'o> Follower<'o> {
         // The same content as before (its fingerprint, or the first-line
         // fingerprint it had while shorter than the fingerprint span).
         let same = input.has_fingerprint(&key, t.fingerprint);
-        let replaced = t.fingerprint.is_some() && (!same || (plain && sig.0 < t.offset));
+        // Nothing read of the old content (a first line still partial when
+        // picked up, whose fingerprint changes as it completes): nothing
+        // to look for in a copy.
+        let replaced = t.fingerprint.is_some() && t.offset > 0 && (!same || (plain && sig.0 < t.offset));
         let l = look_or(&input, engine.opts, hint);
         let format = if same && t.format.is_some() { t.format } else { l.format };
         let old = (t.fingerprint, t.offset);

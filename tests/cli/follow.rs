@@ -474,9 +474,10 @@ fn a_stop_ends_the_sessions_a_killed_follower_left_open() {
 /// A log rotated amid a burst of rsyncd transfer lines (which name no
 /// format: a custom `log format` makes them anything) is read as the
 /// rsyncd log its name held: live after a rename + create, after a
-/// restart from the ledger (SIGKILL, then rename + gzip while down), and
-/// by `ingest` continuing where `follow` stopped. Nothing waits unread for
-/// a line that names the format, nothing is read twice.
+/// restart from the ledger (SIGKILL, then rename + gzip while down); and
+/// `ingest` (once the file's head names its format) continues where
+/// `follow` stopped. Nothing waits unread for a line that names the
+/// format, nothing is read twice.
 #[test]
 fn a_rotated_log_whose_head_names_no_format_is_read_as_before() {
     let Some(root) = crate::util::realogs() else { return };
@@ -523,7 +524,9 @@ fn a_rotated_log_whose_head_names_no_format_is_read_as_before() {
     wait_until("the lines appended", &err, || read(50, 102));
     assert!(terminate(child, &err).success());
     write(102, lines.len());
-    env.ingest(&[path.to_str().unwrap()]).success();
+    let out = env.ingest(&[path.to_str().unwrap()]).success();
+    let text = crate::util::stderr(&out);
+    assert!(text.contains(&format!("{} lines", lines.len() - 102)), "{text}");
     assert_eq!(sqlite_number(&db, "SELECT SUM(events_dup) FROM ledger"), 0);
     assert_eq!(sqlite_number(&db, "SELECT COUNT(*) FROM ledger WHERE format <> 'rsyncd'"), 0);
     let by = "day,user,protocol";
