@@ -12,19 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mb=${1:-160}
-bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-tmp=$(mktemp -d /tmp/xferstats-pgbench.XXXXXX)
-chmod 755 "$tmp"
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-mkdir "$tmp/pg"
-[ "$(id -u)" = 0 ] && chown postgres "$tmp/pg"
-cleanup() { as_pg "$bin/pg_ctl" -D "$tmp/pg/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$tmp"; }
-trap cleanup EXIT
-as_pg "$bin/initdb" -D "$tmp/pg/data" -U xferstats --auth=trust --no-sync >/dev/null
-as_pg "$bin/pg_ctl" -D "$tmp/pg/data" -l "$tmp/pg/log" -w \
-    -o "-c listen_addresses=127.0.0.1 -p $port -k $tmp/pg -c max_wal_size=4GB" start >/dev/null
-psql() { "$bin/psql" -X -q -h 127.0.0.1 -p "$port" -U xferstats "$@"; }
+. benches/pg_cluster.sh xferstats-pgbench "-c max_wal_size=4GB"
 psql -d postgres -c "CREATE DATABASE bench"
 
 cargo build --release -q --bin xferstats --example gen_corpus

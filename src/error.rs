@@ -137,6 +137,13 @@ pub enum InputError {
         /// The underlying error (truncated .gz/.zst show up here).
         source: io::Error,
     },
+    /// Setting up change notification or signal handling for `follow`
+    /// failed (inotify limits, …).
+    #[error("cannot watch for changes: {source}")]
+    Watch {
+        /// The OS error.
+        source: io::Error,
+    },
 }
 
 /// A store (database) operation failed; nothing of the current batch was

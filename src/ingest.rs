@@ -8,7 +8,8 @@
 //! starts exactly where the last commit ended.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
@@ -24,10 +25,10 @@ use crate::input::{Compression, Input, Line, LineReader, Parked, Position, Sourc
 use crate::model::{Event, Micros};
 use crate::sanitize::sanitize_bytes;
 use crate::sessions::{AnyDecoder, Horizon, IdGen, Joins, LineContext, Outcome};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 
 use crate::error::StoreError;
-use crate::sinks::{Checkpoint, Commit, Committed, HookRow, RekeyState, Sink};
+use crate::sinks::{Checkpoint, Commit, Committed, HookRow, LedgerEntry, RekeyState, Sink};
 use crate::time::{Clock, Plausible, TimeZone};
 
 /// A batch is committed once the lines it was decoded from reach this many
@@ -361,6 +362,7 @@ fn clock_for(input: &Input, tz: TimeZone) -> Clock {
 enum Request {
     Checkpoint(u64, SyncSender<Result<Option<Checkpoint>, StoreError>>),
     State(String, SyncSender<Result<Option<String>, StoreError>>),
+    Ledger(SyncSender<Result<Vec<LedgerEntry>, StoreError>>),
     Commit {
         events: Vec<Event>,
         input: Option<u64>,
@@ -370,9 +372,26 @@ enum Request {
     },
 }
 
+/// Commits waiting for the store worker (follow mode): while the store is
+/// unreachable the engine reads on into this queue, up to a limit the
+/// follower checks ([`SinkHandle::buffered`]), instead of blocking.
+#[derive(Default)]
+struct Queue {
+    /// Commits in order, with the log bytes each was read from.
+    waiting: VecDeque<(Request, u64)>,
+    /// Sum of those bytes.
+    bytes: u64,
+    /// The newest checkpoint queued or sent per fingerprint: what the store
+    /// will hold once the queue is through, so that reading resumes
+    /// without asking a store that may be down.
+    checkpoints: HashMap<u64, Checkpoint>,
+}
+
 /// The engine's side of the store worker.
-struct SinkHandle {
+pub(crate) struct SinkHandle {
     tx: SyncSender<Request>,
+    /// `None`: every request blocks until the worker takes it (ingest).
+    queue: Option<Queue>,
 }
 
 /// The worker stopped (its own error is reported instead of this one).
@@ -381,30 +400,179 @@ fn worker_gone() -> Error {
 }
 
 impl SinkHandle {
-    fn checkpoint(&self, fingerprint: u64) -> Result<Option<Checkpoint>, Error> {
+    fn checkpoint(&mut self, fingerprint: u64) -> Result<Option<Checkpoint>, Error> {
+        if let Some(cp) = self.queued(fingerprint) {
+            return Ok(Some(cp));
+        }
+        self.drain()?;
         let (reply, answer) = sync_channel(1);
         self.tx.send(Request::Checkpoint(fingerprint, reply)).map_err(|_| worker_gone())?;
         answer.recv().map_err(|_| worker_gone())?.map_err(Error::Store)
     }
 
-    fn state(&self, scope: String) -> Result<Option<String>, Error> {
+    /// Whether the engine follows growing logs (commits queued): what it
+    /// reads of a file comes in pieces, and a first piece of nothing but
+    /// rejected lines says nothing of the file.
+    fn following(&self) -> bool {
+        self.queue.is_some()
+    }
+
+    /// The newest checkpoint of `fingerprint` queued or sent (follow mode),
+    /// known without asking the store.
+    fn queued(&self, fingerprint: u64) -> Option<Checkpoint> {
+        self.queue.as_ref().and_then(|q| q.checkpoints.get(&fingerprint)).cloned()
+    }
+
+    fn state(&mut self, scope: String) -> Result<Option<String>, Error> {
+        self.drain()?;
         let (reply, answer) = sync_channel(1);
         self.tx.send(Request::State(scope, reply)).map_err(|_| worker_gone())?;
         answer.recv().map_err(|_| worker_gone())?.map_err(Error::Store)
+    }
+
+    /// The store's ledger, once every commit sent before is in.
+    pub(crate) fn ledger(&mut self) -> Result<Vec<LedgerEntry>, Error> {
+        self.drain()?;
+        let (reply, answer) = sync_channel(1);
+        self.tx.send(Request::Ledger(reply)).map_err(|_| worker_gone())?;
+        answer.recv().map_err(|_| worker_gone())?.map_err(Error::Store)
+    }
+
+    /// Sends a commit read from `bytes` log bytes: straight to the worker,
+    /// or (follow mode) through the queue.
+    fn commit(&mut self, req: Request, bytes: u64) -> Result<(), Error> {
+        let Some(q) = &mut self.queue else {
+            return self.tx.send(req).map_err(|_| worker_gone());
+        };
+        if let Request::Commit { checkpoint: Some(cp), .. } = &req {
+            q.checkpoints.insert(cp.fingerprint, cp.clone());
+        }
+        q.waiting.push_back((req, bytes));
+        q.bytes += bytes;
+        self.pump()
+    }
+
+    /// Hands queued commits to the worker as far as it takes them now.
+    pub(crate) fn pump(&mut self) -> Result<(), Error> {
+        let Some(q) = &mut self.queue else { return Ok(()) };
+        while let Some((req, bytes)) = q.waiting.pop_front() {
+            match self.tx.try_send(req) {
+                Ok(()) => q.bytes -= bytes,
+                Err(TrySendError::Full(req)) => {
+                    q.waiting.push_front((req, bytes));
+                    break;
+                }
+                Err(TrySendError::Disconnected(_)) => return Err(worker_gone()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Blocks until every queued commit is with the worker.
+    pub(crate) fn drain(&mut self) -> Result<(), Error> {
+        let Some(q) = &mut self.queue else { return Ok(()) };
+        while let Some((req, bytes)) = q.waiting.pop_front() {
+            self.tx.send(req).map_err(|_| worker_gone())?;
+            q.bytes -= bytes;
+        }
+        Ok(())
+    }
+
+    /// Log bytes read whose commits wait in the queue (0 outside follow
+    /// mode).
+    pub(crate) fn buffered(&self) -> u64 {
+        self.queue.as_ref().map_or(0, |q| q.bytes)
+    }
+}
+
+/// How a long-running engine (follow mode) rides out a store outage: the
+/// failed request is retried with backoff on a store opened anew, until
+/// it succeeds or `stop` is set; meanwhile commits queue up to
+/// `buffer_limit` log bytes.
+pub(crate) struct Reconnect<'a> {
+    /// Log bytes read but not committed at which reading stops.
+    pub(crate) buffer_limit: u64,
+    /// Opens the store again.
+    pub(crate) open: &'a (dyn Fn() -> Result<Box<dyn Sink + Send>, StoreError> + Sync),
+    /// Set when the follower is asked to stop: the retries give up.
+    pub(crate) stop: &'a AtomicBool,
+}
+
+/// First and longest wait between two attempts to reach a store that
+/// failed.
+const BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(5));
+
+/// The store the worker talks to: the one it was given, or the one it
+/// opened again after an outage.
+struct Active<'s> {
+    given: &'s mut (dyn Sink + Send),
+    reopened: Option<Box<dyn Sink + Send>>,
+    reconnect: Option<Reconnect<'s>>,
+    /// When the current outage began (`None`: the store answers).
+    outage: Option<Instant>,
+}
+
+impl Active<'_> {
+    /// Runs `op` on the store; with a [`Reconnect`], retries a failure on a
+    /// store opened anew, with backoff, saying so once per outage.
+    fn run<T>(&mut self, mut op: impl FnMut(&mut (dyn Sink + Send)) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let mut wait = BACKOFF.0;
+        loop {
+            let sink: &mut (dyn Sink + Send) = match &mut self.reopened {
+                Some(s) => s.as_mut(),
+                None => &mut *self.given,
+            };
+            let err = match op(sink) {
+                Ok(v) => {
+                    if let Some(since) = self.outage.take() {
+                        tracing::warn!(
+                            "the store answers again after {:.0} s of outage; committing what was read meanwhile",
+                            since.elapsed().as_secs_f64()
+                        );
+                    }
+                    return Ok(v);
+                }
+                Err(e) => e,
+            };
+            let Some(rc) = &self.reconnect else { return Err(err) };
+            if self.outage.is_none() {
+                self.outage = Some(Instant::now());
+                tracing::warn!(
+                    "store unavailable ({}); reading on into memory up to --buffer-limit, then pausing; \
+                     retrying until it answers",
+                    crate::error::chain_text(&err)
+                );
+            }
+            let until = Instant::now() + wait;
+            while Instant::now() < until {
+                if rc.stop.load(Ordering::Relaxed) {
+                    return Err(err);
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            wait = (wait * 2).min(BACKOFF.1);
+            match (rc.open)() {
+                Ok(s) => self.reopened = Some(s),
+                Err(e) => tracing::debug!("reconnecting: {e}"),
+            }
+        }
     }
 }
 
 /// Serves requests until the engine hangs up or a commit fails; returns the
 /// totals of the commits and the error that stopped it.
-fn sink_worker(sink: &mut (dyn Sink + Send), rx: Receiver<Request>) -> (Committed, Option<StoreError>) {
+fn sink_worker(mut sink: Active<'_>, rx: Receiver<Request>) -> (Committed, Option<StoreError>) {
     let mut total = Committed::default();
     for req in rx {
         match req {
             Request::Checkpoint(fp, reply) => {
-                let _ = reply.send(sink.checkpoint(fp));
+                let _ = reply.send(sink.run(|s| s.checkpoint(fp)));
             }
             Request::State(scope, reply) => {
-                let _ = reply.send(sink.state(&scope));
+                let _ = reply.send(sink.run(|s| s.state(&scope)));
+            }
+            Request::Ledger(reply) => {
+                let _ = reply.send(sink.run(|s| s.ledger()));
             }
             Request::Commit { events, input, checkpoint, states, outbox } => {
                 let (scopes, texts): (Vec<String>, Vec<String>) = states.into_iter().unzip();
@@ -416,7 +584,7 @@ fn sink_worker(sink: &mut (dyn Sink + Send), rx: Receiver<Request>) -> (Committe
                     states: &states,
                     outbox: &outbox,
                 };
-                match sink.commit(&commit) {
+                match sink.run(|s| s.commit(&commit)) {
                     Ok(done) => {
                         total.new += done.new;
                         total.dup += done.dup;
@@ -424,10 +592,17 @@ fn sink_worker(sink: &mut (dyn Sink + Send), rx: Receiver<Request>) -> (Committe
                     }
                     Err(e) => return (total, Some(e)),
                 }
+                // A follower has no end of run: the work a store leaves for
+                // it (InfluxDB's daily points) is done after every commit.
+                if sink.reconnect.is_some() {
+                    if let Err(e) = sink.run(|s| s.finish()) {
+                        return (total, Some(e));
+                    }
+                }
             }
         }
     }
-    (total, sink.finish().err())
+    (total, sink.run(|s| s.finish()).err())
 }
 
 /// A decoder and how far it has read (see [`crate::sessions`]).
@@ -482,15 +657,17 @@ impl Chains {
     }
 }
 
-/// The engine's per-run state.
-struct Engine<'a> {
-    opts: &'a IngestOptions,
-    sink: SinkHandle,
+/// The engine's state: options, the store worker, the decoders with their
+/// open sessions, the batch being built. Batch ingest runs it over its
+/// inputs once; the follower keeps it across reads of growing files.
+pub(crate) struct Engine<'a> {
+    pub(crate) opts: &'a IngestOptions,
+    pub(crate) sink: SinkHandle,
     decoders: HashMap<Format, Chains>,
-    enricher: Enricher,
+    pub(crate) enricher: Enricher,
     /// Keys every stored content hash (event ids, fingerprints).
-    ids_key: IdKey,
-    report: IngestReport,
+    pub(crate) ids_key: IdKey,
+    pub(crate) report: IngestReport,
     events: Vec<Event>,
     /// Per format, the ledger fingerprint of the input its decoder read
     /// last: the events its sessions owe at the end of the run came from it.
@@ -498,6 +675,11 @@ struct Engine<'a> {
     /// The open failed-login windows of the alert hooks (kept with the
     /// open sessions).
     alerts: crate::actions::AlertWindows,
+    /// Log bytes per batch at most.
+    batch_bytes: u64,
+    /// Queued log bytes (follow mode's buffer) at which reading an input
+    /// stops for now.
+    buffer_limit: u64,
 }
 
 impl<'a> Engine<'a> {
@@ -567,15 +749,16 @@ impl<'a> Engine<'a> {
     }
 
     /// Enriches the batch and hands it, the input's checkpoint and the open
-    /// sessions to the store worker as one commit. (Ledger counts are added
-    /// by the store; `rejected` is cumulative.) The events are stored as
-    /// the checkpoint's input's.
-    fn commit(&mut self, checkpoint: Option<&Checkpoint>) -> Result<(), Error> {
-        self.commit_of(checkpoint.map(|c| c.fingerprint), checkpoint)
+    /// sessions to the store worker as one commit; `bytes` is how much of
+    /// the log it was read from. (Ledger counts are added by the store;
+    /// `rejected` is cumulative.) The events are stored as the
+    /// checkpoint's input's.
+    fn commit(&mut self, checkpoint: Option<&Checkpoint>, bytes: u64) -> Result<(), Error> {
+        self.commit_of(checkpoint.map(|c| c.fingerprint), checkpoint, bytes)
     }
 
     /// [`Engine::commit`] of events that came from the input `input`.
-    fn commit_of(&mut self, input: Option<u64>, checkpoint: Option<&Checkpoint>) -> Result<(), Error> {
+    fn commit_of(&mut self, input: Option<u64>, checkpoint: Option<&Checkpoint>, bytes: u64) -> Result<(), Error> {
         let mut events = std::mem::replace(&mut self.events, Vec::with_capacity(self.opts.batch_events.min(1 << 16)));
         self.enricher.enrich(&mut events);
         events.iter_mut().for_each(Event::scrub_nul);
@@ -584,7 +767,52 @@ impl<'a> Engine<'a> {
             None => Vec::new(),
         };
         let req = Request::Commit { events, input, checkpoint: checkpoint.cloned(), states: self.states(), outbox };
-        self.sink.tx.send(req).map_err(|_| worker_gone())
+        self.sink.commit(req, bytes)
+    }
+
+    /// [`Engine::close_sessions`] for every format with open sessions in
+    /// the store, also those this engine has read nothing of (a follower
+    /// stopped right after its start).
+    pub(crate) fn close_all_sessions(&mut self) -> Result<(), Error> {
+        for f in Format::all() {
+            let scope = state_scope(new_decoder(self.opts, f).scope(), &self.opts.server_host);
+            if !self.decoders.contains_key(&f) && self.sink.state(scope)?.is_some() {
+                self.decoders(f)?;
+            }
+        }
+        self.close_sessions()
+    }
+
+    /// Ends the sessions the decoders hold as a batch import ends them at
+    /// its end (those complete or timed out), and commits their events:
+    /// each format's in a commit of their own, as the events of the input
+    /// its decoder read last.
+    pub(crate) fn close_sessions(&mut self) -> Result<(), Error> {
+        // Sessions closed at the end have no line of their own to reject;
+        // their events outside the window are dropped all the same.
+        let latest = self.opts.plausible.latest(None, now_secs());
+        let mut formats: Vec<Format> = self.decoders.keys().copied().collect();
+        formats.sort_by_key(|f| f.name());
+        for f in formats {
+            let mut finished = Vec::new();
+            // Chains apart end with the run: what they owe is emitted, their
+            // open sessions are dropped (the saved chain has read past them).
+            let c = self.decoders.get_mut(&f).expect("listed above");
+            for d in std::iter::once(&mut c.saved).chain(&mut c.apart) {
+                d.decoder.finish(&self.ids_key, &mut finished);
+            }
+            let before = finished.len();
+            finished.retain(|e| self.opts.plausible.contains(e.time(), latest));
+            if finished.len() < before {
+                tracing::warn!(
+                    "{} event(s) of sessions still open at the end dropped: time outside the plausible window",
+                    before - finished.len()
+                );
+            }
+            self.events.extend(finished);
+            self.commit_of(self.last_input.get(&f).copied(), None, 0)?;
+        }
+        Ok(())
     }
 }
 
@@ -617,15 +845,32 @@ fn alerts_scope(server_host: &str) -> String {
 /// The open sessions `stored` of scope `scope`, saved before ids were
 /// keyed, with the ids they hold keyed by `key` (sealed again if they were).
 pub fn rekey_state(templates: &Templates<'_>, key: &HostKey, scope: &str, stored: &str) -> Result<String, String> {
-    let format_scope = scope.split_once('@').map_or(scope, |(s, _)| s);
-    let Some(mut d) = Format::all().map(|f| (f.spec().decoder)(templates)).find(|d| d.scope() == format_scope) else {
+    let Some((mut d, horizon)) = restore_scope(templates, key, scope, stored)? else {
         return Ok(stored.to_string());
     };
-    let horizon = d.restore_text(&key.unseal(stored)?)?;
     let ids = key.id_key();
     d.rekey_ids(&|id| ids.hash(id));
     let state = d.save_text(&horizon);
     Ok(if key.is_sealed(stored) { key.seal(&state) } else { state })
+}
+
+/// A decoder restored from a stored state, with its horizon.
+pub(crate) type Restored = (Box<dyn AnyDecoder>, Horizon);
+
+/// A decoder of stored state `stored` of scope `scope` (sealed or not),
+/// restored, with its horizon; `None` for a scope no format has.
+pub(crate) fn restore_scope(
+    templates: &Templates<'_>,
+    key: &HostKey,
+    scope: &str,
+    stored: &str,
+) -> Result<Option<Restored>, String> {
+    let format_scope = scope.split_once('@').map_or(scope, |(s, _)| s);
+    let Some(mut d) = Format::all().map(|f| (f.spec().decoder)(templates)).find(|d| d.scope() == format_scope) else {
+        return Ok(None);
+    };
+    let horizon = d.restore_text(&key.unseal(stored)?)?;
+    Ok(Some((d, horizon)))
 }
 
 /// The key of the content hashes (event ids, ledger fingerprints) of
@@ -655,52 +900,75 @@ pub fn ingest(
     progress: &dyn Progress,
 ) -> Result<IngestReport, Error> {
     let started = Instant::now();
+    let (mut report, done) = drive(opts, enricher, sink, None, |engine| {
+        run(engine, progress)?;
+        Ok(std::mem::take(&mut engine.report))
+    })?;
+    report.events_new = done.new;
+    report.events_dup = done.dup;
+    report.elapsed = started.elapsed();
+    Ok(report)
+}
+
+/// Runs `body` on an engine whose store worker serves `sink`: prepares the
+/// store's ids for the host key, starts the worker, and when `body` is
+/// done hands every commit over and waits for the worker. With
+/// `reconnect` (follow mode) commits go through a queue and the worker
+/// rides out store outages. Returns what `body` returned and the totals
+/// committed; a store error wins over `body`'s own.
+pub(crate) fn drive<T>(
+    opts: &IngestOptions,
+    enricher: Enricher,
+    sink: &mut (dyn Sink + Send),
+    reconnect: Option<Reconnect<'_>>,
+    body: impl FnOnce(&mut Engine<'_>) -> Result<T, Error>,
+) -> Result<(T, Committed), Error> {
     let store = sink.describe();
     let ids_key = store_ids_key(sink, enricher.key(), &mut |scope, state| {
         rekey_state(&opts.templates(), enricher.key(), scope, state)
     })?;
+    let queue = reconnect.is_some().then(Queue::default);
+    let buffer_limit = reconnect.as_ref().map_or(u64::MAX, |r| r.buffer_limit);
+    // A batch is at most a quarter of the buffer, so the buffer fills in
+    // steps and reading stops near its limit.
+    let batch_bytes = (BATCH_BYTES as u64).min(buffer_limit / 4).max(1);
     // One batch queued while one commits and one is parsed: bounded memory.
     let (tx, rx) = sync_channel::<Request>(1);
     std::thread::scope(|scope| {
+        let active = Active { given: sink, reopened: None, reconnect, outage: None };
         let worker = std::thread::Builder::new()
             .name("xferstats-store".into())
-            .spawn_scoped(scope, move || sink_worker(sink, rx))
+            .spawn_scoped(scope, move || sink_worker(active, rx))
             .expect("spawning the store thread");
-        let result = run(opts, SinkHandle { tx }, enricher, ids_key, store, progress);
+        let mut engine = Engine {
+            opts,
+            sink: SinkHandle { tx, queue },
+            decoders: HashMap::new(),
+            enricher,
+            ids_key,
+            report: IngestReport { store, ..IngestReport::default() },
+            events: Vec::with_capacity(opts.batch_events.min(1 << 16)),
+            batch_bytes,
+            buffer_limit,
+            last_input: HashMap::new(),
+            alerts: crate::actions::AlertWindows::default(),
+        };
+        let result =
+            engine.restore_alerts().and_then(|()| body(&mut engine)).and_then(|v| engine.sink.drain().map(|()| v));
+        drop(engine);
         let (done, err) = worker.join().unwrap_or_else(|_| {
             (Committed::default(), Some(StoreError::State { scope: "store".into(), reason: "panicked".into() }))
         });
         if let Some(e) = err {
             return Err(Error::Store(e));
         }
-        let mut report = result?;
-        report.events_new = done.new;
-        report.events_dup = done.dup;
-        report.elapsed = started.elapsed();
-        Ok(report)
+        Ok((result?, done))
     })
 }
 
-fn run(
-    opts: &IngestOptions,
-    sink: SinkHandle,
-    enricher: Enricher,
-    ids_key: IdKey,
-    store: String,
-    progress: &dyn Progress,
-) -> Result<IngestReport, Error> {
-    let mut engine = Engine {
-        opts,
-        sink,
-        decoders: HashMap::new(),
-        enricher,
-        ids_key,
-        report: IngestReport { store, ..IngestReport::default() },
-        events: Vec::with_capacity(opts.batch_events.min(1 << 16)),
-        last_input: HashMap::new(),
-        alerts: crate::actions::AlertWindows::default(),
-    };
-    engine.restore_alerts()?;
+fn run(engine: &mut Engine<'_>, progress: &dyn Progress) -> Result<(), Error> {
+    let opts = engine.opts;
+    let ids_key = engine.ids_key;
     // Look at every input's head in parallel (format, time of the first
     // line). Each input is opened once: streams (stdin, pipes, FIFOs) stay
     // as they are, regular files keep only their descriptor (no head, no
@@ -738,50 +1006,25 @@ fn run(
     // Oldest content first; stdin and time-less inputs keep their place after.
     prepared.sort_by_key(|p| (p.first_time.is_none(), p.first_time, p.order));
     for p in prepared {
-        let r = read_input(&mut engine, p, progress)?;
+        let r = read_input(engine, p, progress)?;
         engine.report.inputs.push(r);
     }
-    // Sessions closed at the end have no line of their own to reject; their
-    // events outside the window are dropped all the same. Each format's go
-    // in a commit of their own, as the events of the input its decoder
-    // read last.
-    let latest = opts.plausible.latest(None, now_secs());
-    let mut formats: Vec<Format> = engine.decoders.keys().copied().collect();
-    formats.sort_by_key(|f| f.name());
-    for f in formats {
-        let mut finished = Vec::new();
-        // Chains apart end with the run: what they owe is emitted, their
-        // open sessions are dropped (the saved chain has read past them).
-        let c = engine.decoders.get_mut(&f).expect("listed above");
-        for d in std::iter::once(&mut c.saved).chain(&mut c.apart) {
-            d.decoder.finish(&engine.ids_key, &mut finished);
-        }
-        let before = finished.len();
-        finished.retain(|e| opts.plausible.contains(e.time(), latest));
-        if finished.len() < before {
-            tracing::warn!(
-                "{} event(s) of sessions still open at the end dropped: time outside the plausible window",
-                before - finished.len()
-            );
-        }
-        engine.events.extend(finished);
-        engine.commit_of(engine.last_input.get(&f).copied(), None)?;
-    }
-    Ok(engine.report)
+    engine.close_sessions()
 }
 
 /// What the head of an input tells.
-struct Look {
+pub(crate) struct Look {
     /// Its format (forced, or detected from the complete lines of its head).
-    format: Option<Format>,
+    pub(crate) format: Option<Format>,
     /// The time of its first line, for ordering.
-    first_time: Option<i64>,
-    head: Head,
+    pub(crate) first_time: Option<i64>,
+    /// What tells whether it continues the saved sessions.
+    pub(crate) head: Head,
 }
 
 /// What tells whether an input continues the saved sessions.
 #[derive(Default)]
-struct Head {
+pub(crate) struct Head {
     /// Per server host, the oldest time stamp of the head.
     stamps: Vec<(String, Micros)>,
     /// Hashes of its first time-stamped lines ([`HEAD_LINES`]).
@@ -793,11 +1036,18 @@ struct Head {
 const HEAD_LINES: usize = 8;
 
 /// Looks at the head of an opened input.
-fn look(input: &Input, opts: &IngestOptions) -> Look {
+pub(crate) fn look(input: &Input, opts: &IngestOptions) -> Look {
+    look_or(input, opts, None)
+}
+
+/// [`look`], taking `fallback` as the format when the head detects as none
+/// (a follower's log whose new content starts with lines that name no
+/// format, such as rsyncd transfer lines).
+pub(crate) fn look_or(input: &Input, opts: &IngestOptions, fallback: Option<Format>) -> Look {
     let (mut parser, mut clock, templates) = (PrefixParser::new(), clock_for(input, opts.timezone), opts.templates());
     let format = match opts.format {
         Some(f) => Some(f),
-        None => Format::detect(input.head_lines(), &mut parser, &mut clock, &templates),
+        None => Format::detect(input.head_lines(), &mut parser, &mut clock, &templates).or(fallback),
     };
     let (mut first_time, mut head) = (None, Head::default());
     if let Some(f) = format {
@@ -860,22 +1110,39 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
         Ok(i) => i,
         Err(e) => return Ok(InputReport::new(name, format, InputStatus::Failed(e.to_string()))),
     };
-    let key = engine.ids_key;
-    if input.fingerprint(&key) != looked_at {
+    if input.fingerprint(&engine.ids_key) != looked_at {
         // Opened again by name and replaced (rotated) since its head was
         // looked at, or grown from empty: its own head decides.
         let again = look(&input, opts);
         (format, head) = (again.format, again.head);
     }
+    Ok(read_opened(engine, name, input, format, head, progress)?.0)
+}
+
+/// Reads an opened input of `format` (`None`: not recognised; `head` from
+/// [`look`]) from where
+/// the ledger says its content was last read, committing as batches fill
+/// and at its end. Returns what happened and where the input now stands
+/// (`None` when it was empty or not recognised).
+pub(crate) fn read_opened(
+    engine: &mut Engine<'_>,
+    name: String,
+    input: Input,
+    format: Option<Format>,
+    head: Head,
+    progress: &dyn Progress,
+) -> Result<(InputReport, Option<Checkpoint>), Error> {
+    let opts = engine.opts;
+    let key = engine.ids_key;
     let mut rep = InputReport::new(name.clone(), format, InputStatus::Read);
     rep.compression = Some(input.compression);
     let Some(fingerprint) = input.fingerprint(&key) else {
         rep.status = InputStatus::Empty;
-        return Ok(rep);
+        return Ok((rep, None));
     };
     let Some(format) = format else {
         rep.status = InputStatus::Unrecognised;
-        return Ok(rep);
+        return Ok((rep, None));
     };
     // A forced format's input: what its head detects as, for the hint of
     // an input that turns out unusable.
@@ -904,13 +1171,22 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
     // A ledger entry of the first line (a store written before fingerprints
     // looked further, or the input before it grew past the span) is the
     // fallback; the tail hash verifies it like any checkpoint.
-    let found = match engine.sink.checkpoint(fingerprint)? {
-        None => match input.first_line_fingerprint(&key).filter(|f| *f != fingerprint) {
-            Some(first_line) => engine.sink.checkpoint(first_line)?,
-            None => None,
+    // What the follower has queued is looked at first, for both (a followed
+    // log that grew past the span, while the store is down).
+    let first_line = input.first_line_fingerprint(&key).filter(|f| *f != fingerprint);
+    let found = match engine.sink.queued(fingerprint).or_else(|| first_line.and_then(|f| engine.sink.queued(f))) {
+        Some(queued) => Some(queued),
+        None => match engine.sink.checkpoint(fingerprint)? {
+            None => match first_line {
+                Some(first_line) => engine.sink.checkpoint(first_line)?,
+                None => None,
+            },
+            found => found,
         },
-        found => found,
     };
+    // Found under its first line: saved under its fingerprint at the end of
+    // this read, even with nothing new (the ledger follows the input).
+    let migrate = found.as_ref().is_some_and(|c| c.fingerprint != fingerprint);
     let mut reader = match found.filter(|_| input.is_seekable()) {
         None => LineReader::new(input, key),
         Some(old) => match LineReader::resume(
@@ -979,11 +1255,15 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
         // Batches are bounded in events and in the bytes of the lines they
         // came from (long paths), so memory stays flat whatever the input.
         if engine.events.len() >= opts.batch_events
-            || (offset - committed_at >= BATCH_BYTES as u64 && !engine.events.is_empty())
+            || (offset - committed_at >= engine.batch_bytes && !engine.events.is_empty())
         {
             checkpoint(&mut cp, &reader, &cx, base_rejected + rep.rejected);
-            engine.commit(Some(&cp))?;
+            engine.commit(Some(&cp), offset - committed_at)?;
             committed_at = offset;
+            if engine.sink.buffered() >= engine.buffer_limit {
+                // The store is behind (follow mode): the rest waits on disk.
+                break;
+            }
         }
     }
     rep.lines = reader.lines() - first_line;
@@ -993,6 +1273,7 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
     if count_foreign && rep.status == InputStatus::Read && used == 0 && foreign > 0 && foreign * 10 >= rep.lines * 9 {
         rep.status = InputStatus::Mismatch { foreign };
     } else if rep.status == InputStatus::Read
+        && !engine.sink.following()
         && rep.resumed_from == 0
         && committed_at == first_offset
         && unusable(rep.lines, rep.rejected, rep.ignored)
@@ -1009,14 +1290,14 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
     }
     if in_vain {
         if !engine.events.is_empty() {
-            engine.commit_of(Some(fingerprint), None)?;
+            engine.commit_of(Some(fingerprint), None, reader.offset() - committed_at)?;
         }
-    } else if reader.offset() != committed_at || !engine.events.is_empty() {
+    } else if reader.offset() != committed_at || !engine.events.is_empty() || migrate {
         checkpoint(&mut cp, &reader, &cx, base_rejected + rep.rejected);
-        engine.commit(Some(&cp))?;
+        engine.commit(Some(&cp), reader.offset() - committed_at)?;
     }
     progress.finish();
-    Ok(rep)
+    Ok((rep, Some(cp)))
 }
 
 /// What a rejected-line sample shows of a line.

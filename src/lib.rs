@@ -24,8 +24,10 @@
 //! * [`actions`] — hooks and failed-login alerts: deliveries queued in the
 //!   store's outbox with the events they are about, sent by a worker after
 //!   the commit.
+//! * [`status`] — the ledger's inputs and how far each file is ahead of it.
 //!
-//! [`ingest::ingest`] drives the first five; the binary only turns command
+//! [`ingest::ingest`] drives the first five; [`follow::follow`] keeps the
+//! same engine running over growing logs; the binary only turns command
 //! line arguments into an [`ingest::IngestOptions`] or a
 //! [`report::ReportOptions`] and calls in.
 
@@ -34,6 +36,7 @@ pub mod config;
 pub mod enrich;
 pub mod error;
 pub mod filemode;
+pub mod follow;
 pub mod forget;
 pub mod formats;
 pub mod ingest;
@@ -46,6 +49,7 @@ pub mod rollup;
 pub mod sanitize;
 pub mod sessions;
 pub mod sinks;
+pub mod status;
 #[doc(hidden)]
 pub mod testhook;
 pub mod time;

@@ -82,6 +82,14 @@ enum Command {
     /// Read transfer logs into the store (files, rotated/compressed copies,
     /// or - for stdin).
     Ingest(IngestArgs),
+    /// Follow growing logs and commit their lines within a second, across
+    /// log rotation (rename, gzip, copytruncate, time-stamped names), until
+    /// SIGTERM or Ctrl-C. Shares the ledger with ingest.
+    Follow(FollowArgs),
+    /// Show every input of the ledger (read by ingest or follow): format,
+    /// offset, last import, and how far the file under its name is ahead;
+    /// then the open sessions per server host and format.
+    Status(StatusArgs),
     /// Print statistics from the store.
     Report(ReportArgs),
     /// List the log formats xferstats reads.
@@ -143,6 +151,67 @@ struct ManPagesArgs {
     /// Directory to write the pages into (created if missing).
     #[arg(value_name = "DIR")]
     dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct StatusArgs {
+    /// Output format: a table, or JSON.
+    #[arg(long, value_enum, default_value_t = StatusFormat::Table)]
+    format: StatusFormat,
+}
+
+/// Output format of `status` and `hooks status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum StatusFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    mut_arg("files", |a| a.value_name("PATH|GLOB|DIR").help(
+        "Log files to follow: a path (followed by name across rotations, even before it exists), a glob \
+         (quoted; `*` and `?` in the last component) or a directory (its files); the set is looked up again \
+         as files appear"
+    )),
+    mut_arg("progress", |a| a.hide(true)),
+    mut_arg("fifo_wait", |a| a.hide(true))
+)]
+struct FollowArgs {
+    #[command(flatten)]
+    read: IngestArgs,
+
+    /// Poll for changes every 500 ms (`--poll=MS`: every MS milliseconds)
+    /// instead of using inotify (for NFS/CIFS mounts, where inotify does not
+    /// see other hosts' writes).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "500", value_name = "MS")]
+    poll: Option<u64>,
+
+    /// Longest time from a line being appended to it being committed,
+    /// seconds (a busy log is committed in batches of a quarter of it).
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    flush_interval: f64,
+
+    /// Seconds a rotated-away file must not have grown before its last line
+    /// is taken even without a newline and the file is closed.
+    #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
+    rotate_wait: f64,
+
+    /// Log bytes read but not yet committed while the store is unreachable,
+    /// MiB; beyond, reading pauses until the store answers again.
+    #[arg(long, default_value_t = 64, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..))]
+    buffer_limit: u64,
+
+    /// Serve Prometheus metrics on http://ADDR/metrics (e.g.
+    /// 127.0.0.1:9922): the store's totals, read again for every scrape, as
+    /// `xferstats metrics` prints them.
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<String>,
+
+    /// Users with series of their own in the metrics (the most bytes
+    /// first); the others are summed as user="other".
+    #[arg(long, default_value_t = 50, value_name = "N", requires = "metrics_listen")]
+    top_users: usize,
 }
 
 #[derive(Debug, Subcommand)]
@@ -398,12 +467,6 @@ struct HooksStatusArgs {
     limit: u32,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum StatusFormat {
-    Table,
-    Json,
-}
-
 #[derive(Debug, Args)]
 struct HooksRetryArgs {
     /// The delivery to queue again.
@@ -623,6 +686,8 @@ fn run(cli: Cli, m: &ArgMatches) -> anyhow::Result<u8> {
         Command::Config(ConfigCommand::Check) => config_check(&g, m),
         Command::Completions(a) => completions(a.shell),
         Command::ManPages(a) => man_pages(&a.dir),
+        Command::Follow(a) => follow(&g, a, m),
+        Command::Status(a) => status(&g, a),
     }
 }
 
@@ -757,15 +822,26 @@ fn ingest_options(a: &IngestArgs) -> anyhow::Result<IngestOptions> {
     })
 }
 
-/// `xferstats ingest`: the import, its summary, its exit code. Inputs of
-/// different configuration-file sections are read by one import each.
-fn ingest(g: &Global, mut a: IngestArgs, m: &ArgMatches) -> anyhow::Result<u8> {
-    if a.files.is_empty() {
-        a.files = g.file.input_paths();
-        if a.files.is_empty() && g.file.inputs.is_empty() {
-            return Err(config_file::ConfigFileError::NoInput(g.file.describe()).into());
-        }
-    }
+/// The host key (`XFERSTATS_HOST_KEY`, else the state directory's
+/// host.key, generated once).
+fn host_key(g: &Global) -> anyhow::Result<HostKey> {
+    Ok(HostKey::load(std::env::var(KEY_ENV).ok().filter(|k| !k.is_empty()).as_deref(), &g.state_dir, g.db_mode)?.0)
+}
+
+/// The enricher of an import's options (GeoIP, IP mode, host key).
+fn enricher(g: &Global, a: &IngestArgs) -> anyhow::Result<Enricher> {
+    Ok(Enricher::new(&EnrichOptions {
+        geoip: a.geoip.clone(),
+        geohash_precision: a.geohash_precision,
+        ip_mode: a.ip_mode,
+        key: host_key(g)?,
+        warn_once_in: Some((g.state_dir.clone(), g.db_mode)),
+    })?)
+}
+
+/// The configuration file's GeoIP and IP mode where no flag or variable
+/// set them.
+fn file_enrichment(g: &Global, a: &mut IngestArgs, m: &ArgMatches) {
     if !given(m, "geoip") {
         if let Some(s) = &g.file.geoip {
             a.geoip = s.value.clone();
@@ -776,16 +852,20 @@ fn ingest(g: &Global, mut a: IngestArgs, m: &ArgMatches) -> anyhow::Result<u8> {
             a.ip_mode = s.value;
         }
     }
-    let mut opts = ingest_options(&a)?;
-    if !a.no_hooks {
-        let max_age = match a.hooks_backfill {
-            true => None,
-            false => Some(xferstats::actions::hook::duration(&a.hooks_max_age).ok_or_else(|| {
-                xferstats::error::ConfigError::Duration { flag: "--hooks-max-age", value: a.hooks_max_age.clone() }
-            })?),
-        };
-        opts.hooks = configured_hooks(g, &a.hooks, max_age)?.map(std::sync::Arc::new);
+}
+
+/// `xferstats ingest`: the import, its summary, its exit code. Inputs of
+/// different configuration-file sections are read by one import each.
+fn ingest(g: &Global, mut a: IngestArgs, m: &ArgMatches) -> anyhow::Result<u8> {
+    if a.files.is_empty() {
+        a.files = g.file.input_paths();
+        if a.files.is_empty() && g.file.inputs.is_empty() {
+            return Err(config_file::ConfigFileError::NoInput(g.file.describe()).into());
+        }
     }
+    file_enrichment(g, &mut a, m);
+    let mut opts = ingest_options(&a)?;
+    opts.hooks = hook_options(g, &a)?;
     let plans = g.file.plan(
         &opts,
         &Given {
@@ -846,6 +926,21 @@ fn ingest(g: &Global, mut a: IngestArgs, m: &ArgMatches) -> anyhow::Result<u8> {
         say_deliveries(g, &stats, &mut *store)?;
     }
     Ok(report.exit_code())
+}
+
+/// The hooks an import or a follower fires (none with `--no-hooks`), with
+/// their age limit.
+fn hook_options(g: &Global, a: &IngestArgs) -> anyhow::Result<Option<std::sync::Arc<Hooks>>> {
+    if a.no_hooks {
+        return Ok(None);
+    }
+    let max_age = match a.hooks_backfill {
+        true => None,
+        false => Some(xferstats::actions::hook::duration(&a.hooks_max_age).ok_or_else(|| {
+            xferstats::error::ConfigError::Duration { flag: "--hooks-max-age", value: a.hooks_max_age.clone() }
+        })?),
+    };
+    Ok(configured_hooks(g, &a.hooks, max_age)?.map(std::sync::Arc::new))
 }
 
 /// The hooks of the configuration file and `--hook` flags (none: `None`).
@@ -945,6 +1040,103 @@ fn hooks(g: &Global, c: HooksCommand) -> anyhow::Result<u8> {
             Ok(xferstats::EXIT_OK)
         }
     }
+}
+
+/// `xferstats follow`: runs until SIGTERM/SIGINT, then says what it added.
+fn follow(g: &Global, mut a: FollowArgs, m: &ArgMatches) -> anyhow::Result<u8> {
+    let signals = xferstats::follow::Signals::install()?;
+    // The file's store, GeoIP, IP mode, time zone and server host; its
+    // per-input sections are for ingest (one follower reads with one set
+    // of options).
+    file_enrichment(g, &mut a.read, m);
+    let seconds = |flag: &'static str, v: f64| {
+        (v.is_finite() && v > 0.0 && v <= 86_400.0)
+            .then(|| std::time::Duration::from_secs_f64(v))
+            .ok_or_else(|| anyhow::anyhow!("{flag}: {v} must be more than 0 and at most 86400 seconds"))
+    };
+    let mut ingest = ingest_options(&a.read)?;
+    if let (false, Some(t)) = (given(m, "timezone"), &g.file.timezone) {
+        ingest.timezone = t.value;
+    }
+    if let (false, Some(h)) = (given(m, "server_host"), &g.file.server_host) {
+        ingest.server_host = h.value.clone();
+    }
+    ingest.hooks = hook_options(g, &a.read)?;
+    let opts = xferstats::follow::FollowOptions {
+        ingest,
+        patterns: a.read.files.clone(),
+        poll: a.poll.map(|ms| std::time::Duration::from_millis(ms.max(10))),
+        flush_interval: seconds("--flush-interval", a.flush_interval)?,
+        rotate_wait: seconds("--rotate-wait", a.rotate_wait)?,
+        buffer_limit: a.buffer_limit << 20,
+    };
+    if opts.patterns.iter().any(|p| p.as_os_str() == "-") {
+        anyhow::bail!("follow reads files, not standard input (`ingest -` reads a stream)");
+    }
+    let enricher = enricher(g, &a.read)?;
+    let (spec, mut store) = g.open_for_writing()?;
+    let reopen = || -> Result<Box<dyn xferstats::sinks::Sink + Send>, xferstats::error::StoreError> {
+        Ok(xferstats::sinks::open(&spec, Access::Write(g.db_mode))?)
+    };
+    if let Some(addr) = &a.metrics_listen {
+        let listener =
+            std::net::TcpListener::bind(addr).with_context(|| format!("--metrics-listen {addr}: cannot listen"))?;
+        let mut render = metrics_renderer(spec.clone(), None, a.top_users);
+        let addr = addr.clone();
+        std::thread::Builder::new().name("xferstats-metrics".into()).spawn(move || {
+            if let Err(e) = xferstats::metrics::server::serve(&listener, &mut render) {
+                tracing::warn!("--metrics-listen {addr}: {}", xferstats::sanitize::sanitize(&e.to_string()));
+            }
+        })?;
+    }
+    // Deliveries go out from a connection of their own while it follows.
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let open_backend = || -> Result<Box<dyn xferstats::sinks::Backend>, xferstats::error::StoreError> {
+        xferstats::sinks::open(&spec, Access::Write(g.db_mode))
+    };
+    let (r, delivered) = std::thread::scope(|scope| {
+        let worker = opts.ingest.hooks.clone().map(|hooks| {
+            let (stop, open) = (&stop, &open_backend);
+            scope.spawn(move || xferstats::actions::deliver_while(hooks, open, stop))
+        });
+        let r = xferstats::follow::follow(&opts, enricher, &mut *store, &reopen, signals);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        (r, worker.map(|w| w.join().unwrap_or_default()))
+    });
+    let r = r?;
+    if let Some(stats) = delivered {
+        let mut store = open_backend()?;
+        say_deliveries(g, &stats, &mut *store)?;
+    }
+    g.say(format_args!(
+        "follow stopped: {} lines read, {} new events, {} already present → {}",
+        r.lines,
+        r.events_new,
+        r.events_dup,
+        spec.describe()
+    ));
+    Ok(xferstats::EXIT_OK)
+}
+
+/// `xferstats status`: the ledger of a store that exists, with each file's
+/// lag.
+fn status(g: &Global, a: StatusArgs) -> anyhow::Result<u8> {
+    let spec = g.spec()?;
+    let mut store = xferstats::sinks::open(&spec, Access::Read)?;
+    let key = host_key(g)?;
+    let rows = xferstats::status::inputs(&mut *store, &key.id_key())?;
+    let sessions = xferstats::status::open_sessions(&mut *store, &key)?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match a.format {
+        StatusFormat::Table => xferstats::status::write_text(&spec.describe(), &rows, &sessions, &mut out),
+        StatusFormat::Json => {
+            xferstats::sanitize::write_json(&mut out, &xferstats::status::json(&spec.describe(), &rows, &sessions))
+                .and_then(|()| writeln!(out))
+        }
+    }
+    .context("writing the status")?;
+    Ok(xferstats::EXIT_OK)
 }
 
 /// `xferstats report`: refuses a local store that does not exist yet;
@@ -1069,16 +1261,29 @@ fn metrics(g: &Global, a: MetricsArgs) -> anyhow::Result<u8> {
         spec.describe(),
         listener.local_addr().map_err(|e| anyhow::anyhow!("--listen {addr}: {e}"))?
     ));
+    let mut render = metrics_renderer(spec, Some(store), a.top_users);
+    server::serve(&listener, &mut render).with_context(|| format!("--listen {addr}"))?;
+    Ok(xferstats::EXIT_OK)
+}
+
+/// The text a metrics scrape answers: the store's totals read again each
+/// time. A store that failed is opened again at the next scrape (a lost
+/// PostgreSQL connection comes back with its server) and its last values
+/// are served meanwhile, with the failures counted.
+fn metrics_renderer(
+    spec: StoreSpec,
+    store: Option<Box<dyn xferstats::sinks::Backend>>,
+    top_users: usize,
+) -> impl FnMut() -> Result<String, String> {
+    use xferstats::metrics::Metrics;
     let (mut last, mut errors): (Option<Metrics>, u64) = (None, 0);
-    // A store that failed is opened again at the next scrape (a lost
-    // PostgreSQL connection comes back with its server).
-    let mut store = Some(store);
-    let mut render = move || {
+    let mut store = store;
+    move || {
         let read = match store.take() {
             Some(s) => Ok(s),
             None => xferstats::sinks::open(&spec, Access::Read),
         }
-        .and_then(|mut s| Metrics::from_store(&mut *s, a.top_users).map(|m| (s, m)));
+        .and_then(|mut s| Metrics::from_store(&mut *s, top_users).map(|m| (s, m)));
         match read {
             Ok((s, m)) => (store, last) = (Some(s), Some(m)),
             Err(e) => {
@@ -1089,9 +1294,7 @@ fn metrics(g: &Global, a: MetricsArgs) -> anyhow::Result<u8> {
         let m = last.as_mut().ok_or_else(|| format!("{}: store unreadable, see the server's log", spec.describe()))?;
         m.carry_errors(errors);
         Ok(m.render())
-    };
-    server::serve(&listener, &mut render).with_context(|| format!("--listen {addr}"))?;
-    Ok(xferstats::EXIT_OK)
+    }
 }
 
 /// `xferstats db migrate`.

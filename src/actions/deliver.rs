@@ -244,6 +244,57 @@ fn run_command(argv: &[String], timeout: Duration, payload: &str) -> Result<(), 
     }
 }
 
+/// Delivers beside a long-running follower until `stop` is set: what falls
+/// due, looking at the outbox every half second. A store error (a
+/// PostgreSQL restart) is said once per outage and the store opened again
+/// with backoff, so deliveries resume with the store; what is pending at
+/// the stop stays queued for the next start or `xferstats hooks deliver`.
+pub fn deliver_while(
+    hooks: Arc<Hooks>,
+    open: &dyn Fn() -> Result<Box<dyn Backend>, StoreError>,
+    stop: &std::sync::atomic::AtomicBool,
+) -> WorkerStats {
+    use std::sync::atomic::Ordering;
+    let mut stats = WorkerStats::default();
+    let mut worker: Option<Worker> = None;
+    let (mut wait, mut down) = (POLL, false);
+    while !stop.load(Ordering::Relaxed) {
+        let result = match worker.as_mut() {
+            Some(w) => w.deliver_due(),
+            None => open().map(|store| {
+                worker = Some(Worker { stats: std::mem::take(&mut stats), ..Worker::new(hooks.clone(), store) });
+            }),
+        };
+        match result {
+            Ok(()) => {
+                if down {
+                    tracing::warn!("hook deliveries: the store answers again");
+                }
+                (wait, down) = (POLL, false);
+            }
+            Err(e) => {
+                if !down {
+                    tracing::warn!(
+                        "hook deliveries paused, the store failed: {}",
+                        crate::sanitize::sanitize(&e.to_string())
+                    );
+                }
+                down = true;
+                if let Some(w) = worker.take() {
+                    stats = w.stats;
+                }
+                wait = (wait * 2).min(Duration::from_secs(30));
+            }
+        }
+        // Sleep in short steps so that a stop is seen at once.
+        let until = Instant::now() + wait;
+        while !stop.load(Ordering::Relaxed) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(50).min(until - Instant::now()));
+        }
+    }
+    worker.map_or(stats, |w| w.stats)
+}
+
 enum Msg {
     /// Something was committed: look at the outbox now.
     Notify,

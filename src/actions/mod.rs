@@ -37,5 +37,5 @@ pub mod deliver;
 pub mod hook;
 
 pub use alert::AlertWindows;
-pub use deliver::{Worker, WorkerHandle, WorkerStats};
+pub use deliver::{deliver_while, Worker, WorkerHandle, WorkerStats};
 pub use hook::{Action, Hook, HookError, Hooks, Trigger};

@@ -166,6 +166,8 @@ pub struct Input {
     /// A second descriptor of a regular file, to read it again from its
     /// start; `None` for a stream.
     rewind: Option<File>,
+    /// Read as complete even if it is a plain file ([`Input::seal`]).
+    sealed: bool,
 }
 
 fn read_full(r: &mut impl Read, buf: &mut Vec<u8>, want: usize) -> io::Result<bool> {
@@ -327,7 +329,20 @@ impl Input {
         };
         let Known { size, mtime, rewind } = known;
         let pos = head.len() as u64;
-        Ok(Input { source, compression, size, mtime, head, raw_read, body, pos, head_eof, skipped: 0, rewind })
+        Ok(Input {
+            source,
+            compression,
+            size,
+            mtime,
+            head,
+            raw_read,
+            body,
+            pos,
+            head_eof,
+            skipped: 0,
+            rewind,
+            sealed: false,
+        })
     }
 
     /// Whether the input is a regular file, which can be resumed at a
@@ -359,6 +374,23 @@ impl Input {
             Some(file) => Ok(Parked { source: self.source, file }),
             None => Err(Box::new(self)),
         }
+    }
+}
+
+impl Input {
+    /// A regular file the caller keeps open (a follower's descriptor), read
+    /// from its start through a duplicate of the descriptor — whatever
+    /// name the file has by now, or none.
+    pub fn reopen(source: Source, file: &File) -> Result<Input, InputError> {
+        let dup = file.try_clone().map_err(|e| InputError::Open { path: source.path(), source: e })?;
+        Parked { source, file: dup }.resume()
+    }
+
+    /// Reads the input as complete: a last line without newline is
+    /// returned as it is instead of being left for a later read (a
+    /// follower's file rotated away and no longer written).
+    pub fn seal(&mut self) {
+        self.sealed = true;
     }
 }
 
@@ -395,6 +427,13 @@ impl Input {
         }
     }
 
+    /// Whether `fp` is this input's fingerprint, or the first-line
+    /// fingerprint it had while it was shorter than the fingerprint span (a
+    /// followed log that has grown past it since: the same file).
+    pub fn has_fingerprint(&self, key: &IdKey, fp: Option<u64>) -> bool {
+        fp.is_some() && (self.fingerprint(key) == fp || self.first_line_fingerprint(key) == fp)
+    }
+
     /// A keyed hash of the first line (or of the whole head when it holds
     /// no complete line): the fingerprint of a short input, and of every
     /// input in stores written before [`Input::fingerprint`] looked
@@ -417,7 +456,7 @@ impl Input {
     /// Whether the input can still grow (a plain file); a final line without
     /// a newline is then left for the next run.
     pub fn can_grow(&self) -> bool {
-        matches!(self.body, Body::Plain(_))
+        matches!(self.body, Body::Plain(_)) && !self.sealed
     }
 
     /// Moves to decompressed `offset`, checking that the `TAIL_CHECK` bytes

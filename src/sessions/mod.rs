@@ -93,6 +93,18 @@ pub trait Decoder {
     fn save(&self) -> Self::State;
     /// Takes back a state [`Decoder::save`] gave.
     fn restore(&mut self, state: Self::State);
+    /// The sessions its state holds open (`xferstats status`).
+    fn open_sessions(&self) -> Vec<OpenSession>;
+}
+
+/// A session a decoder holds open, waiting for its next lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenSession {
+    /// The server host of its lines; `None` when the state does not name
+    /// it (lines without a host name: the ingesting host's).
+    pub server_host: Option<String>,
+    /// When it opened.
+    pub since: Micros,
 }
 
 /// Declares, inside an `impl Decoder`, that a format's lines stand alone:
@@ -103,6 +115,9 @@ macro_rules! no_state {
         const JOINS: $crate::sessions::Joins = $crate::sessions::Joins::Nothing;
         fn save(&self) {}
         fn restore(&mut self, (): ()) {}
+        fn open_sessions(&self) -> Vec<$crate::sessions::OpenSession> {
+            Vec::new()
+        }
     };
 }
 pub(crate) use no_state;
@@ -140,6 +155,8 @@ pub trait AnyDecoder {
     /// Restores a state saved as text (an empty text: nothing saved) and
     /// gives its horizon (empty for a state saved before horizons were).
     fn restore_text(&mut self, state: &str) -> Result<Horizon, String>;
+    /// [`Decoder::open_sessions`].
+    fn open_sessions(&self) -> Vec<OpenSession>;
 }
 
 /// The saved text of a decoder: its state and its horizon.
@@ -186,6 +203,9 @@ impl<D: Decoder> AnyDecoder for D {
         let Saved { horizon, state } = saved.map_err(|e| e.to_string())?;
         self.restore(state);
         Ok(horizon)
+    }
+    fn open_sessions(&self) -> Vec<OpenSession> {
+        Decoder::open_sessions(self)
     }
 }
 

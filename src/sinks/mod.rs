@@ -48,6 +48,15 @@ pub struct Checkpoint {
     pub rejected: u64,
 }
 
+/// One input of the ledger as `xferstats status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerEntry {
+    /// Where the input stands.
+    pub checkpoint: Checkpoint,
+    /// When it was last imported (RFC 3339, UTC).
+    pub last_import: String,
+}
+
 /// One atomic unit of work for a store.
 #[derive(Debug)]
 pub struct Commit<'a> {
@@ -208,6 +217,13 @@ pub trait Sink {
     fn key_ids(&mut self, key: &HostKey, state: &mut RekeyState<'_>) -> Result<&'static str, StoreError>;
     /// Saved decoder state of a scope.
     fn state(&mut self, scope: &str) -> Result<Option<String>, StoreError>;
+    /// Every saved decoder state, `(scope, stored text)`, by scope
+    /// (`xferstats status`).
+    fn states(&mut self) -> Result<Vec<(String, String)>, StoreError>;
+    /// Every input of the ledger, most recently imported first (`xferstats
+    /// status`, and the follower's look for rotated copies after a
+    /// restart).
+    fn ledger(&mut self) -> Result<Vec<LedgerEntry>, StoreError>;
     /// Commits events, rollups, checkpoint and states in one transaction.
     fn commit(&mut self, commit: &Commit<'_>) -> Result<Committed, StoreError>;
     /// Work left after the last commit of a run (the InfluxDB store's daily

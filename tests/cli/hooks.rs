@@ -70,7 +70,7 @@ fn rsync_log(uploads: usize, age: i64) -> (String, BTreeSet<String>) {
 
 /// A hook command that writes the payload and the `XFERSTATS_*`
 /// variables it got into `dir`, one file each per delivery.
-fn recorder(dir: &Path) -> String {
+pub fn recorder(dir: &Path) -> String {
     std::fs::create_dir_all(dir).unwrap();
     let script = format!(
         "n=$(mktemp {d}/d.XXXXXX) && cat > \"$n.json\" && env | grep '^XFERSTATS_' | sort > \"$n.env\" && rm \"$n\"",
@@ -80,7 +80,7 @@ fn recorder(dir: &Path) -> String {
 }
 
 /// The payloads `recorder` wrote, with their variables.
-fn recorded(dir: &Path) -> Vec<(Value, BTreeMap<String, String>)> {
+pub fn recorded(dir: &Path) -> Vec<(Value, BTreeMap<String, String>)> {
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else { return out };
     for e in entries.map(Result::unwrap) {

@@ -248,6 +248,80 @@ fn influxdb_1x_holds_exactly_what_was_imported_and_reimports_rewrite_it() {
     assert_holds(&held(s, &db), &want, events);
 }
 
+/// `follow` into InfluxDB 1.x writes the raw points and, after every
+/// commit (a follower has no end of run), the daily points, as a batch
+/// import does.
+#[test]
+fn follow_writes_raw_and_daily_points() {
+    let Some(s) = influxd() else { return };
+    let db = fresh_db(s, "INF");
+    let url = format!("influxdb://127.0.0.1:{}/{db}?rp=raw&daily_rp=daily", s.port);
+    let env = Env::with_store(&url);
+    let files = inputs();
+    let want = days_of(&sqlite_report(&files));
+    let events = events_of(&want);
+    let dir = env.path("logs");
+    std::fs::create_dir(&dir).unwrap();
+    for f in &files {
+        std::fs::copy(f, dir.join(f.file_name().unwrap())).unwrap();
+    }
+    let err = env.path("follow.err");
+    let child = env.spawn_follow(&["--rotate-wait".as_ref(), "1".as_ref(), dir.as_os_str()], &err);
+    // Every input read (the sessions still open are ended at the stop).
+    crate::follow::wait_until("every input read", &err, || {
+        let out = env.cmd().args(["status", "--format", "json"]).output().unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        v["inputs"].as_array().is_some_and(|a| a.len() == files.len() && a.iter().all(|i| i["lag_bytes"] == 0))
+    });
+    assert!(crate::follow::terminate(child, &err).success());
+    assert_holds(&held(s, &db), &want, events);
+}
+
+/// InfluxDB stopped while `follow` runs and the logs grow: the follower
+/// reads on into its buffer, says once that the store is unavailable and
+/// once that it answers again, and the server ends up holding exactly
+/// what a batch import holds.
+#[test]
+fn follow_rides_out_an_influxdb_outage() {
+    let Some(s) = crate::influxd::private_influxd() else { return };
+    let db = fresh_db(&s, "INF");
+    let url = format!("influxdb://127.0.0.1:{}/{db}?rp=raw&daily_rp=daily", s.port);
+    let env = Env::with_store(&url);
+    let files = inputs();
+    let want = days_of(&sqlite_report(&files));
+    let events = events_of(&want);
+    let dir = env.path("logs");
+    std::fs::create_dir(&dir).unwrap();
+    let (before, during) = files.split_at(files.len() / 2);
+    let copy = |fs: &[std::path::PathBuf]| {
+        for f in fs {
+            std::fs::copy(f, dir.join(f.file_name().unwrap())).unwrap();
+        }
+    };
+    let all_read = |n: usize| {
+        let out = env.cmd().args(["status", "--format", "json"]).output().unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        v["inputs"].as_array().is_some_and(|a| a.len() == n && a.iter().all(|i| i["lag_bytes"] == 0))
+    };
+    copy(before);
+    let err = env.path("follow.err");
+    let child = env.spawn_follow(&["--rotate-wait".as_ref(), "1".as_ref(), dir.as_os_str()], &err);
+    crate::follow::wait_until("the first inputs", &err, || all_read(before.len()));
+    s.stop();
+    copy(during);
+    let said = |what: &str| std::fs::read_to_string(&err).unwrap().matches(what).count();
+    crate::follow::wait_until("the outage to be noticed", &err, || said("store unavailable") == 1);
+    // Some seconds of outage while the follower retries.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    s.restart();
+    crate::follow::wait_until("every input read after the outage", &err, || all_read(files.len()));
+    assert!(crate::follow::terminate(child, &err).success());
+    assert_holds(&held(&s, &db), &want, events);
+    let log = std::fs::read_to_string(&err).unwrap();
+    assert_eq!(said("store unavailable"), 1, "one message per outage: {log}");
+    assert_eq!(said("answers again"), 1, "{log}");
+}
+
 #[test]
 fn points_beyond_the_retention_policy_are_reported_not_fatal() {
     let Some(s) = influxd() else { return };

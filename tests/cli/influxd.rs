@@ -39,6 +39,11 @@ extern "C" fn kill_children() {
     }
 }
 
+/// Forgets a child that was waited for.
+fn untrack(child: &Child) {
+    CHILDREN.lock().unwrap().retain(|&p| p != child.id());
+}
+
 fn track(child: &Child) {
     let mut c = CHILDREN.lock().unwrap();
     if c.is_empty() {
@@ -51,8 +56,38 @@ fn track(child: &Child) {
 pub struct Server {
     /// HTTP port on 127.0.0.1.
     pub port: u16,
-    _child: Mutex<Child>,
-    _dir: tempfile::TempDir,
+    child: Mutex<Child>,
+    dir: tempfile::TempDir,
+    /// How it was started: binary, arguments, readiness path.
+    cmd: (String, Vec<std::ffi::OsString>, String),
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(c) = self.child.get_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+            untrack(c);
+        }
+    }
+}
+
+impl Server {
+    /// Stops the server (SIGTERM, waited for); its data stays for
+    /// [`Server::restart`]. Only for a [`private_influxd`].
+    pub fn stop(&self) {
+        let mut c = self.child.lock().unwrap();
+        let _ = Command::new("kill").args(["-s", "TERM", &c.id().to_string()]).status();
+        c.wait().unwrap();
+        untrack(&c);
+    }
+
+    /// Starts the stopped server again, same ports and data.
+    pub fn restart(&self) {
+        let (bin, args, ready) = &self.cmd;
+        let args: Vec<&OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+        *self.child.lock().unwrap() = spawn(bin, &args, self.port, ready, self.dir.path());
+    }
 }
 
 fn free_port() -> u16 {
@@ -83,16 +118,23 @@ fn wait_ready(port: u16, path: &str, log: &Path) {
 /// Starts `bin ARGS` (stderr to `log` in `dir`), kills it at exit, and
 /// waits until `GET ready_path` answers on `port`.
 fn start(bin: &str, args: &[&OsStr], port: u16, ready_path: &str, dir: tempfile::TempDir) -> Server {
-    let log = dir.path().join("log");
+    let child = spawn(bin, args, port, ready_path, dir.path());
+    let cmd = (bin.to_string(), args.iter().map(|a| a.to_os_string()).collect(), ready_path.to_string());
+    Server { port, child: Mutex::new(child), dir, cmd }
+}
+
+/// [`start`]'s process.
+fn spawn(bin: &str, args: &[&OsStr], port: u16, ready_path: &str, dir: &Path) -> Child {
+    let log = dir.join("log");
     let child = Command::new(bin)
         .args(args)
         .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
+        .stderr(std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap())
         .spawn()
         .unwrap_or_else(|e| panic!("start {bin}: {e}"));
     track(&child);
     wait_ready(port, ready_path, &log);
-    Server { port, _child: Mutex::new(child), _dir: dir }
+    child
 }
 
 static INFLUXD: OnceLock<Option<Server>> = OnceLock::new();
@@ -100,24 +142,31 @@ static VICTORIA: OnceLock<Option<Server>> = OnceLock::new();
 
 /// The InfluxDB 1.x server of this test process, started on first use.
 pub fn influxd() -> Option<&'static Server> {
-    INFLUXD
-        .get_or_init(|| {
-            let bin = ["/usr/bin/influxd", "/usr/sbin/influxd"].into_iter().find(|p| Path::new(p).exists())?;
-            let dir = tempfile::tempdir().unwrap();
-            let (port, rpc) = (free_port(), free_port());
-            let d = dir.path().display();
-            let conf = format!(
-                "reporting-disabled = true\nbind-address = \"127.0.0.1:{rpc}\"\n[meta]\n  dir = \"{d}/meta\"\n\
-                 [data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n  query-log-enabled = false\n\
-                 [http]\n  bind-address = \"127.0.0.1:{port}\"\n  log-enabled = false\n\
-                 [monitor]\n  store-enabled = false\n"
-            );
-            std::fs::write(dir.path().join("influxdb.conf"), conf).unwrap();
-            let conf = dir.path().join("influxdb.conf");
-            Some(start(bin, &[OsStr::new("-config"), conf.as_os_str()], port, "/ping", dir))
-        })
-        .as_ref()
-        .or_else(|| missing("influxd"))
+    INFLUXD.get_or_init(new_influxd).as_ref().or_else(|| missing("influxd"))
+}
+
+/// An InfluxDB 1.x server of its own, for a test that stops it.
+pub fn private_influxd() -> Option<Server> {
+    new_influxd().or_else(|| {
+        missing("influxd");
+        None
+    })
+}
+
+fn new_influxd() -> Option<Server> {
+    let bin = ["/usr/bin/influxd", "/usr/sbin/influxd"].into_iter().find(|p| Path::new(p).exists())?;
+    let dir = tempfile::tempdir().unwrap();
+    let (port, rpc) = (free_port(), free_port());
+    let d = dir.path().display();
+    let conf = format!(
+        "reporting-disabled = true\nbind-address = \"127.0.0.1:{rpc}\"\n[meta]\n  dir = \"{d}/meta\"\n\
+         [data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n  query-log-enabled = false\n\
+         [http]\n  bind-address = \"127.0.0.1:{port}\"\n  log-enabled = false\n\
+         [monitor]\n  store-enabled = false\n"
+    );
+    std::fs::write(dir.path().join("influxdb.conf"), conf).unwrap();
+    let conf = dir.path().join("influxdb.conf");
+    Some(start(bin, &[OsStr::new("-config"), conf.as_os_str()], port, "/ping", dir))
 }
 
 /// The VictoriaMetrics server of this test process, started on first use.

@@ -7,6 +7,8 @@ mod cron;
 mod digest;
 mod enrich;
 mod errors;
+mod follow;
+mod follow_torture;
 mod forget;
 mod formats;
 mod grafana;

@@ -250,7 +250,7 @@ fn hook_deliveries_come_from_the_outbox() {
 
 /// An HTTP/1.0 GET of `path` on `addr` (no chunked answer): status line
 /// and body.
-fn http_get(addr: &str, path: &str) -> (String, String) {
+pub fn http_get(addr: &str, path: &str) -> (String, String) {
     let mut s = std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
     write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
     let mut out = String::new();

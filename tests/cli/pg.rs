@@ -127,6 +127,21 @@ fn is_root() -> bool {
     unsafe { geteuid() == 0 }
 }
 
+/// A cluster of the calling test's own, which it may stop and start again
+/// (a store outage) without disturbing the shared one; stopped and removed
+/// when dropped. `None` as for [`cluster`].
+pub fn private() -> Option<PgCluster> {
+    let bin = match find_bin_dir() {
+        Some(bin) => bin,
+        None if std::env::var_os(REQUIRE_VAR).is_some() => panic!("no PostgreSQL binaries but {REQUIRE_VAR} is set"),
+        None => {
+            let _ = writeln!(std::io::stderr(), "SKIPPED: no PostgreSQL binaries ({INSTALL_ROOT}/*/bin/initdb)");
+            return None;
+        }
+    };
+    Some(PgCluster::start(bin).unwrap_or_else(|e| panic!("private PostgreSQL cluster: {e}")))
+}
+
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> Result<u16, String> {
     let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind 127.0.0.1:0: {e}"))?;
@@ -256,12 +271,7 @@ impl PgCluster {
         let mut last_log = String::new();
         for _ in 0..START_ATTEMPTS {
             cluster.port = free_port()?;
-            let opts = format!(
-                "-c listen_addresses=127.0.0.1 -p {} -k '{}' -c fsync=off -c synchronous_commit=off \
-                 -c full_page_writes=off -c max_connections=50",
-                cluster.port,
-                sock.display()
-            );
+            let opts = cluster.server_opts();
             let mut c = cluster.pg_ctl();
             c.arg("-l").arg(&cluster.log).args(["-w", "-t", "60", "-o", &opts, "start"]);
             let out = c.output().map_err(|e| format!("pg_ctl start: cannot run: {e}"))?;
@@ -299,6 +309,37 @@ impl PgCluster {
         let mut c = self.pg_ctl();
         c.args(["-m", "immediate", "-t", "30", "stop"]);
         let _ = c.output();
+    }
+
+    /// Stops the server now (an outage; clients are disconnected, committed
+    /// transactions kept — the test server does not sync its commits, so an
+    /// immediate stop would lose them); [`PgCluster::restart`] ends it.
+    pub fn stop(&self) {
+        if self.stopped.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let mut c = self.pg_ctl();
+        c.args(["-m", "fast", "-t", "30", "stop"]);
+        run(c, "pg_ctl stop").unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// Starts the server stopped by [`PgCluster::stop`] again, on its port.
+    pub fn restart(&self) {
+        let mut c = self.pg_ctl();
+        c.arg("-l").arg(&self.log).args(["-w", "-t", "60", "-o", &self.server_opts(), "start"]);
+        run(c, "pg_ctl start").unwrap_or_else(|e| panic!("{e}"));
+        self.stopped.store(false, Ordering::SeqCst);
+    }
+
+    /// The server options: loopback on `port`, the socket directory, no
+    /// durability (throwaway).
+    fn server_opts(&self) -> String {
+        format!(
+            "-c listen_addresses=127.0.0.1 -p {} -k '{}' -c fsync=off -c synchronous_commit=off \
+             -c full_page_writes=off -c max_connections=50",
+            self.port,
+            self.dir.path().join("sock").display()
+        )
     }
 
     /// The TCP port on 127.0.0.1.

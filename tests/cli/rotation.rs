@@ -19,10 +19,10 @@ const KEEP: u32 = 3;
 const STEPS: usize = 40;
 
 /// splitmix64: a small deterministic generator, no dependency.
-struct Prng(u64);
+pub struct Prng(pub u64);
 
 impl Prng {
-    fn below(&mut self, n: u64) -> u64 {
+    pub fn below(&mut self, n: u64) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -32,7 +32,7 @@ impl Prng {
 }
 
 /// xferlog line `n`: one download of `/data/f<n>`, `n` seconds into 2026.
-fn line(n: u64) -> String {
+pub fn line(n: u64) -> String {
     let (h, m, s) = (n / 3600, n / 60 % 60, n % 60);
     format!("Thu Jan  1 {h:02}:{m:02}:{s:02} 2026 1 192.0.2.7 {} /data/f{n} b _ o r alice ftp 0 * c\n", 100 + n)
 }

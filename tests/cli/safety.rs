@@ -242,18 +242,16 @@ fn report_as_reader(env: &Env, db: &Path, db_arg: &std::ffi::OsStr) -> std::proc
         c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(&bin);
         c.env("TZ", "UTC").env("XFERSTATS_STATE_DIR", env.path("nobody-state")).env_remove("XFERSTATS_DB");
         c.arg("--db").arg(db_arg).args(["report", "--by", "day,user", "--format", "json"]);
-        // A child that another test thread forks while the copy is open for
-        // writing holds that descriptor until it execs: the copy is "Text
-        // file busy" for that moment.
-        let mut tries = 0;
-        loop {
+        // Another test's fork may still hold the copy's write descriptor
+        // for a moment (ETXTBSY until its exec): try again.
+        for _ in 0..50 {
             let out = c.output().expect("setpriv (util-linux) runs");
-            tries += 1;
-            if tries == 50 || !String::from_utf8_lossy(&out.stderr).contains("Text file busy") {
+            if !String::from_utf8_lossy(&out.stderr).contains("Text file busy") {
                 return out;
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
+        panic!("{}: text file busy for 5 s", bin.display())
     } else {
         let ro = std::fs::Permissions::from_mode(0o444);
         for f in companions(db).iter().filter(|f| f.exists()) {

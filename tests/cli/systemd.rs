@@ -98,6 +98,7 @@ fn completions_for_bash_zsh_and_fish() {
         let a = env.cmd_with_key_file().args(["completions", shell]).assert().success();
         let out = String::from_utf8(a.get_output().stdout.clone()).unwrap();
         assert!(out.contains(marker) && out.contains("ingest"), "{shell}: {out}");
+        assert!(out.contains("follow") && out.contains("status") && out.contains("rotate-wait"), "{shell}: {out}");
     }
     env.cmd_with_key_file().args(["completions", "tcsh"]).assert().code(2);
 }
@@ -116,6 +117,8 @@ fn man_pages_for_the_command_and_every_subcommand() {
         "xferstats-report.1",
         "xferstats-config-check.1",
         "xferstats-completions.1",
+        "xferstats-follow.1",
+        "xferstats-status.1",
     ] {
         assert!(pages.iter().any(|p| p == page), "{page} not in {pages:?}");
     }

@@ -131,6 +131,22 @@ impl Env {
             .expect("spawn xferstats")
     }
 
+    /// A background `xferstats --db <store> -v follow --timezone UTC
+    /// --server-host vm ARGS…` with the test environment; its stderr is
+    /// appended to `stderr_to`.
+    pub fn spawn_follow(&self, args: &[&std::ffi::OsStr], stderr_to: &Path) -> Running {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(stderr_to).expect("follow log");
+        Running(
+            self.with_db()
+                .args(["-v", "follow", "--timezone", "UTC", "--server-host", "vm"])
+                .args(args)
+                .stdout(std::process::Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("spawn xferstats follow"),
+        )
+    }
+
     /// The standard output of a successful `report ARGS…`.
     pub fn report(&self, args: &[&str]) -> Vec<u8> {
         let out = self.cmd().arg("report").args(args).output().expect("report runs");
@@ -148,6 +164,32 @@ impl Env {
         let p = self.path(name);
         std::fs::write(&p, data).expect("write fixture");
         p
+    }
+}
+
+/// A background process that is killed when dropped, so that a failing
+/// test leaves no follower running.
+pub struct Running(pub std::process::Child);
+
+impl std::ops::Deref for Running {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
     }
 }
 

@@ -424,6 +424,11 @@ impl Decoder for OpensshDecoder {
         state
     }
 
+    fn open_sessions(&self) -> Vec<crate::sessions::OpenSession> {
+        let open = self.sessions.iter().map(|((h, _), s)| (h, s.started));
+        open.map(|(h, since)| crate::sessions::OpenSession { server_host: Some(h.to_string()), since }).collect()
+    }
+
     fn restore(&mut self, st: State) {
         self.sessions = st.sessions.into_iter().map(|(h, p, s)| ((Arc::from(h), p), s)).collect();
         self.untimed = st.untimed;

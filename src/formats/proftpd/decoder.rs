@@ -68,6 +68,13 @@ impl Decoder for ProftpdDecoder {
         self.sftp_clients = state.into_iter().map(|(p, a, t)| ((p, t), a)).collect();
     }
 
+    /// The SFTPLog's connections waiting for their login line (the state
+    /// does not keep their server host).
+    fn open_sessions(&self) -> Vec<crate::sessions::OpenSession> {
+        let open = self.sftp_clients.keys().map(|&(_, since)| since);
+        open.map(|since| crate::sessions::OpenSession { server_host: None, since }).collect()
+    }
+
     fn scope(&self) -> &'static str {
         "proftpd"
     }

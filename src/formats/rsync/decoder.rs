@@ -104,6 +104,14 @@ struct HostIndex {
     prune_at: usize,
 }
 
+impl Session {
+    /// Whether its end was read (summary or error line), or it never asked
+    /// for anything: what is left is its closing at the end of the run.
+    fn ended(&self) -> bool {
+        self.summary.is_some() || self.error.is_some() || self.request.is_none()
+    }
+}
+
 impl RsyncDecoder {
     /// A decoder matching per-file lines with `format`.
     pub fn new(format: LogFormat) -> RsyncDecoder {
@@ -291,12 +299,7 @@ impl Decoder for RsyncDecoder {
             let mut done: Vec<u32> = hi
                 .sessions
                 .iter()
-                .filter(|(_, s)| {
-                    s.summary.is_some()
-                        || s.error.is_some()
-                        || s.request.is_none()
-                        || newest.saturating_sub(s.last) > STALE_MICROS
-                })
+                .filter(|(_, s)| s.ended() || newest.saturating_sub(s.last) > STALE_MICROS)
                 .map(|(pid, _)| *pid)
                 .collect();
             done.sort_unstable();
@@ -331,6 +334,15 @@ impl Decoder for RsyncDecoder {
             .collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v
+    }
+
+    fn open_sessions(&self) -> Vec<crate::sessions::OpenSession> {
+        // Those ended but held until the end of the run (a follower's
+        // stop) are not open.
+        let open = self.hosts.values().flat_map(|hi| {
+            hi.sessions.values().filter(|s| !s.ended()).map(|s| (&hi.name, s.started))
+        });
+        open.map(|(h, since)| crate::sessions::OpenSession { server_host: Some(h.to_string()), since }).collect()
     }
 
     fn restore(&mut self, state: Self::State) {

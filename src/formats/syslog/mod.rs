@@ -114,6 +114,12 @@ impl Decoder for SyslogDecoder {
         State { rsync: AsText(Some(self.rsync.save())), ssh: AsText(Some(self.ssh.save())) }
     }
 
+    fn open_sessions(&self) -> Vec<crate::sessions::OpenSession> {
+        let mut open = self.rsync.open_sessions();
+        open.extend(self.ssh.open_sessions());
+        open
+    }
+
     fn restore(&mut self, st: State) {
         if let Some(s) = st.rsync.0 {
             self.rsync.restore(s);

@@ -285,6 +285,14 @@ impl Sink for InfluxStore {
         &mut self.local
     }
 
+    fn states(&mut self) -> Result<Vec<(String, String)>, StoreError> {
+        self.local.states()
+    }
+
+    fn ledger(&mut self) -> Result<Vec<crate::sinks::LedgerEntry>, StoreError> {
+        self.local.ledger_entries()
+    }
+
     fn commit(&mut self, c: &Commit<'_>) -> Result<Committed, StoreError> {
         let writer = &self.writer;
         let state = &self.state;

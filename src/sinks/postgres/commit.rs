@@ -8,7 +8,7 @@ use super::{pg_err, PgStore, MIGRATION_LOCK};
 use crate::enrich::hostkey::HostKey;
 use crate::error::StoreError;
 use crate::model::Event;
-use crate::sinks::{Checkpoint, Commit, Committed, HookRow, RekeyState, Sink};
+use crate::sinks::{Checkpoint, Commit, Committed, HookRow, LedgerEntry, RekeyState, Sink};
 
 impl Sink for PgStore {
     fn describe(&self) -> String {
@@ -18,24 +18,13 @@ impl Sink for PgStore {
     fn checkpoint(&mut self, fingerprint: u64) -> Result<Option<Checkpoint>, StoreError> {
         let row = self
             .client
-            .query_opt(
-                "SELECT name, format, \"offset\", lines, tail_hash, ids_state, events_new, events_dup, rejected \
-                 FROM ledger WHERE fingerprint = $1",
-                &[&(fingerprint as i64)],
-            )
+            .query_opt(&format!("SELECT {LEDGER_COLUMNS} FROM ledger WHERE fingerprint = $1"), &[&(fingerprint as i64)])
             .map_err(self.err("read ledger"))?;
-        Ok(row.map(|r| Checkpoint {
-            fingerprint,
-            name: r.get(0),
-            format: r.get(1),
-            offset: r.get::<_, i64>(2) as u64,
-            lines: r.get::<_, i64>(3) as u64,
-            tail_hash: r.get::<_, i64>(4) as u64,
-            ids: r.get(5),
-            events_new: r.get::<_, i64>(6) as u64,
-            events_dup: r.get::<_, i64>(7) as u64,
-            rejected: r.get::<_, i64>(8) as u64,
-        }))
+        Ok(row.map(|r| checkpoint_of(fingerprint, &r)))
+    }
+
+    fn ledger(&mut self) -> Result<Vec<LedgerEntry>, StoreError> {
+        self.ledger_entries()
     }
 
     fn key_ids(&mut self, key: &HostKey, rekey_state: &mut RekeyState<'_>) -> Result<&'static str, StoreError> {
@@ -159,6 +148,14 @@ impl Sink for PgStore {
 
     fn outbox(&mut self) -> &mut dyn crate::sinks::Outbox {
         self
+    }
+
+    fn states(&mut self) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = self
+            .client
+            .query("SELECT scope, state FROM session_state ORDER BY scope", &[])
+            .map_err(self.err("read session states"))?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
     fn commit(&mut self, c: &Commit<'_>) -> Result<Committed, StoreError> {
@@ -313,3 +310,45 @@ pub(super) fn finish(tx: &mut Transaction<'_>, c: &Commit<'_>, done: Committed) 
 /// Whether any stored event records its input.
 const INPUTS_KNOWN: &str = "SELECT EXISTS (SELECT 1 FROM transfers WHERE input IS NOT NULL) \
      OR EXISTS (SELECT 1 FROM logins WHERE input IS NOT NULL)";
+
+// The ledger listing of `Sink::ledger` (`xferstats status`, the follower's
+// catch-up), and the ledger columns it shares with `Sink::checkpoint`.
+
+/// The ledger columns [`checkpoint_of`] reads, in its order.
+const LEDGER_COLUMNS: &str = "name, format, \"offset\", lines, tail_hash, ids_state, events_new, events_dup, rejected";
+
+/// The [`LEDGER_COLUMNS`] of a row as the checkpoint of `fingerprint`.
+fn checkpoint_of(fingerprint: u64, r: &::postgres::Row) -> Checkpoint {
+    Checkpoint {
+        fingerprint,
+        name: r.get(0),
+        format: r.get(1),
+        offset: r.get::<_, i64>(2) as u64,
+        lines: r.get::<_, i64>(3) as u64,
+        tail_hash: r.get::<_, i64>(4) as u64,
+        ids: r.get(5),
+        events_new: r.get::<_, i64>(6) as u64,
+        events_dup: r.get::<_, i64>(7) as u64,
+        rejected: r.get::<_, i64>(8) as u64,
+    }
+}
+
+impl PgStore {
+    fn ledger_entries(&mut self) -> Result<Vec<LedgerEntry>, StoreError> {
+        let rows = self
+            .client
+            .query(
+                &format!(
+                    "SELECT {LEDGER_COLUMNS}, fingerprint, \
+                     to_char(last_import AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
+                     FROM ledger ORDER BY last_import DESC, name"
+                ),
+                &[],
+            )
+            .map_err(self.err("list ledger"))?;
+        Ok(rows
+            .iter()
+            .map(|r| LedgerEntry { checkpoint: checkpoint_of(r.get::<_, i64>(9) as u64, r), last_import: r.get(10) })
+            .collect())
+    }
+}

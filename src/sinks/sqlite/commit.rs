@@ -8,7 +8,7 @@ use super::{err_at, SqliteStore};
 use crate::enrich::hostkey::HostKey;
 use crate::error::StoreError;
 use crate::model::Event;
-use crate::sinks::{Checkpoint, Commit, Committed, RekeyState, Sink};
+use crate::sinks::{Checkpoint, Commit, Committed, LedgerEntry, RekeyState, Sink};
 use crate::time::rfc3339;
 
 pub(super) fn now_string() -> String {
@@ -25,26 +25,16 @@ impl Sink for SqliteStore {
     fn checkpoint(&mut self, fingerprint: u64) -> Result<Option<Checkpoint>, StoreError> {
         self.conn
             .query_row(
-                "SELECT name, format, offset, lines, tail_hash, ids_state, events_new, events_dup, rejected \
-                 FROM ledger WHERE fingerprint = ?1",
+                &format!("SELECT {LEDGER_COLUMNS} FROM ledger WHERE fingerprint = ?1"),
                 [fingerprint as i64],
-                |r| {
-                    Ok(Checkpoint {
-                        fingerprint,
-                        name: r.get(0)?,
-                        format: r.get(1)?,
-                        offset: r.get::<_, i64>(2)? as u64,
-                        lines: r.get::<_, i64>(3)? as u64,
-                        tail_hash: r.get::<_, i64>(4)? as u64,
-                        ids: r.get(5)?,
-                        events_new: r.get::<_, i64>(6)? as u64,
-                        events_dup: r.get::<_, i64>(7)? as u64,
-                        rejected: r.get::<_, i64>(8)? as u64,
-                    })
-                },
+                |r| checkpoint_of(fingerprint, r),
             )
             .optional()
             .map_err(self.err("read ledger"))
+    }
+
+    fn ledger(&mut self) -> Result<Vec<LedgerEntry>, StoreError> {
+        self.ledger_entries()
     }
 
     fn key_ids(&mut self, key: &HostKey, rekey_state: &mut RekeyState<'_>) -> Result<&'static str, StoreError> {
@@ -132,6 +122,15 @@ impl Sink for SqliteStore {
             .query_row("SELECT state FROM session_state WHERE scope = ?1", [scope], |r| r.get(0))
             .optional()
             .map_err(self.err("read session state"))
+    }
+
+    fn states(&mut self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT scope, state FROM session_state ORDER BY scope")
+            .map_err(self.err("read session states"))?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(self.err("read session states"))?;
+        rows.collect::<Result<_, _>>().map_err(self.err("read session states"))
     }
 
     fn commit(&mut self, c: &Commit<'_>) -> Result<Committed, StoreError> {
@@ -227,3 +226,43 @@ impl SqliteStore {
 /// Whether any stored event records its input.
 const INPUTS_KNOWN: &str = "SELECT EXISTS (SELECT 1 FROM transfers WHERE input IS NOT NULL) \
      OR EXISTS (SELECT 1 FROM logins WHERE input IS NOT NULL)";
+
+// The ledger listing of `Sink::ledger` (`xferstats status`, the follower's
+// catch-up), and the ledger columns it shares with `Sink::checkpoint`.
+
+/// The ledger columns [`checkpoint_of`] reads, in its order.
+const LEDGER_COLUMNS: &str = "name, format, offset, lines, tail_hash, ids_state, events_new, events_dup, rejected";
+
+/// The [`LEDGER_COLUMNS`] of a row as the checkpoint of `fingerprint`.
+fn checkpoint_of(fingerprint: u64, r: &rusqlite::Row<'_>) -> rusqlite::Result<Checkpoint> {
+    Ok(Checkpoint {
+        fingerprint,
+        name: r.get(0)?,
+        format: r.get(1)?,
+        offset: r.get::<_, i64>(2)? as u64,
+        lines: r.get::<_, i64>(3)? as u64,
+        tail_hash: r.get::<_, i64>(4)? as u64,
+        ids: r.get(5)?,
+        events_new: r.get::<_, i64>(6)? as u64,
+        events_dup: r.get::<_, i64>(7)? as u64,
+        rejected: r.get::<_, i64>(8)? as u64,
+    })
+}
+
+impl SqliteStore {
+    pub(crate) fn ledger_entries(&mut self) -> Result<Vec<LedgerEntry>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT {LEDGER_COLUMNS}, fingerprint, last_import FROM ledger ORDER BY last_import DESC, name"
+            ))
+            .map_err(self.err("list ledger"))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(LedgerEntry { checkpoint: checkpoint_of(r.get::<_, i64>(9)? as u64, r)?, last_import: r.get(10)? })
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
+        drop(stmt);
+        rows.map_err(self.err("list ledger"))
+    }
+}

@@ -1,0 +1,681 @@
+//! `xferstats follow`: the ingest engine kept running over growing logs.
+//!
+//! Why it is exact where log shippers lose or double lines: the follower
+//! reads through the same engine and ledger as batch ingest
+//! ([`crate::ingest`]), so every commit carries the events, the input's
+//! checkpoint and the open sessions in one store transaction, and a file
+//! is known by its content (fingerprint of the first line, keyed hash of
+//! the bytes before the offset, checked on every read) — never by inode or
+//! name. `follow` and `ingest` continue where the other stopped.
+//!
+//! How rotations are met:
+//! * each file picked up is held open; a name that now points to another
+//!   file (rename + create, rename + gzip, SFTPGo's time-stamped rename, a
+//!   file removed and created again, a new file on a reused inode) leaves
+//!   the old file *detached*: it is read through its descriptor until it
+//!   has not grown for `--rotate-wait`, then its last line is taken even
+//!   without a newline, and it is closed;
+//! * a file whose content changes under the same descriptor (copytruncate,
+//!   truncate-and-rewrite) is *hunted*: its rotated copies in the same
+//!   directory ([`paths::copy_of`]) are searched for the old content (same fingerprint) and the lines
+//!   after the last read are read from that copy, then the new content from
+//!   its start;
+//! * compressed rotations (`log.2.gz`) matched by a glob resume from the
+//!   ledger like any input, so they add nothing already read.
+//!
+//! Commits: a change wakes the loop (inotify through the `notify` crate, or
+//! a `--poll` tick); what was appended is read and committed at once, but
+//! no more often than every quarter of `--flush-interval`, so a busy log
+//! is committed in batches and a quiet one within milliseconds. While the
+//! store is down, commits queue in memory up to `--buffer-limit`, then
+//! reading pauses (the log stays on disk) until the store answers again.
+
+mod paths;
+mod signals;
+
+use std::ffi::OsStr;
+use std::fs::File;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::enrich::Enricher;
+use crate::error::{Error, InputError, StoreError};
+use crate::formats::Format;
+use crate::ingest::{
+    drive, look_or, read_opened, Engine, IngestOptions, InputReport, InputStatus, NoProgress, Reconnect,
+};
+use crate::input::{Compression, Input, Source};
+use crate::sanitize::sanitize;
+use crate::sinks::Sink;
+
+pub use paths::{expand, matches};
+
+/// What to follow and how.
+#[derive(Debug, Clone)]
+pub struct FollowOptions {
+    /// How lines are read and decoded (its `inputs` are not used).
+    pub ingest: IngestOptions,
+    /// Paths, globs and directories, looked up again at every scan.
+    pub patterns: Vec<PathBuf>,
+    /// Poll every this often instead of waiting for inotify events
+    /// (network file systems).
+    pub poll: Option<Duration>,
+    /// Longest time from a line's append to its commit.
+    pub flush_interval: Duration,
+    /// How long a rotated-away file must not have grown before its last
+    /// line is taken without a newline and it is closed.
+    pub rotate_wait: Duration,
+    /// Log bytes read but not yet committed (store outage) at which reading
+    /// pauses.
+    pub buffer_limit: u64,
+}
+
+/// What a follow run did until it was stopped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FollowReport {
+    /// Events added.
+    pub events_new: u64,
+    /// Events already stored.
+    pub events_dup: u64,
+    /// Lines read.
+    pub lines: u64,
+}
+
+/// What wakes the follower's loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// A watched directory changed.
+    Changed,
+    /// SIGTERM or SIGINT: commit and stop.
+    Stop,
+    /// SIGHUP: reopen the GeoIP database.
+    Reload,
+}
+
+/// How often the names are looked up again even without an inotify event
+/// (a directory created later, a missed event).
+const RESCAN: Duration = Duration::from_secs(5);
+/// How often queued commits are offered to a store that did not take them.
+const PUMP: Duration = Duration::from_millis(100);
+
+/// SIGTERM, SIGINT and SIGHUP routed to a follower. Installed first thing
+/// (before the store is opened), so that a stop request during start-up
+/// is taken as one, not as the default death by signal.
+pub struct Signals {
+    tx: Sender<Wake>,
+    rx: Receiver<Wake>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Signals {
+    /// Installs the handlers.
+    pub fn install() -> Result<Signals, Error> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = channel();
+        signals::install(tx.clone(), stop.clone()).map_err(|e| Error::Input(InputError::Watch { source: e }))?;
+        Ok(Signals { tx, rx, stop })
+    }
+}
+
+/// Follows `opts.patterns` into `sink` until SIGTERM/SIGINT (through
+/// `signals`); `reopen` opens the store again after an outage.
+pub fn follow(
+    opts: &FollowOptions,
+    enricher: Enricher,
+    sink: &mut (dyn Sink + Send),
+    reopen: &(dyn Fn() -> Result<Box<dyn Sink + Send>, StoreError> + Sync),
+    signals: Signals,
+) -> Result<FollowReport, Error> {
+    let Signals { tx, rx, stop } = signals;
+    let reconnect = Reconnect { buffer_limit: opts.buffer_limit, open: reopen, stop: &stop };
+    let (lines, done) = drive(&opts.ingest, enricher, sink, Some(reconnect), |engine| {
+        let mut f = Follower::new(opts, tx)?;
+        f.run(engine, &rx)?;
+        Ok(f.lines)
+    })?;
+    Ok(FollowReport { events_new: done.new, events_dup: done.dup, lines })
+}
+
+/// A file picked up, held open.
+struct Tracked {
+    /// The name it was last seen under.
+    path: PathBuf,
+    file: File,
+    /// (device, inode): only to tell which name points to it now.
+    id: (u64, u64),
+    /// Content identity at the last read (`None`: empty so far).
+    fingerprint: Option<u64>,
+    format: Option<Format>,
+    compression: Compression,
+    /// (size, mtime in ns) at the last read: unchanged means nothing new.
+    seen: Option<(u64, i64)>,
+    /// Decompressed offset consumed (from its checkpoint).
+    offset: u64,
+    /// Whether a followed name still points to it.
+    attached: bool,
+    /// Last time it was seen to grow (or was detached).
+    grew_at: Instant,
+    /// Read to its end as rotated away: to be closed.
+    finished: bool,
+}
+
+/// The rest of a content replaced in place, to be read from its copy.
+struct Hunt {
+    dir: PathBuf,
+    /// File name of the file replaced in place.
+    followed: std::ffi::OsString,
+    /// The file replaced in place, which is not its own copy.
+    exclude: (u64, u64),
+    fingerprint: u64,
+    name: PathBuf,
+    until: Instant,
+}
+
+struct Follower<'o> {
+    opts: &'o FollowOptions,
+    tracked: Vec<Tracked>,
+    hunts: Vec<Hunt>,
+    watcher: Option<(notify::RecommendedWatcher, Vec<PathBuf>)>,
+    lines: u64,
+    /// Compressed files read to their end, by (device, inode), with their
+    /// (size, mtime): they do not grow, so they are closed (a glob over
+    /// years of archives holds no descriptors) and not read again unless
+    /// they change.
+    compressed_done: std::collections::HashMap<(u64, u64), (u64, i64)>,
+    /// The format each name was last read in (from the ledger at the
+    /// start, then from every read), by [`name_key`]: a file whose head
+    /// names no format is read in the format of its name or of the name it
+    /// is a rotated copy of. An rsyncd log rotated amid a burst of transfer
+    /// lines (which no format is detected by) would otherwise wait unread
+    /// for a line that names its format.
+    formats: std::collections::HashMap<PathBuf, Format>,
+}
+
+/// A name as the same key however it was given: its directory
+/// canonicalised.
+fn name_key(p: &Path) -> PathBuf {
+    let dir = paths::watched_dir(p);
+    let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
+    dir.join(p.file_name().unwrap_or_default())
+}
+
+/// Counts a read's lines into `lines`; reports its rejected lines and
+/// failure.
+fn note(lines: &mut u64, engine: &mut Engine<'_>, rep: &InputReport) {
+    *lines += rep.lines;
+    for s in engine.report.samples.drain(..) {
+        tracing::warn!("{}:{}: {}: {}", sanitize(&s.input), s.line, s.reason, s.text);
+    }
+    if let InputStatus::Failed(e) = &rep.status {
+        tracing::warn!("{}", sanitize(e));
+    }
+}
+
+fn signature(md: &std::fs::Metadata) -> (u64, i64) {
+    (md.len(), md.mtime() * 1_000_000_000 + md.mtime_nsec())
+}
+
+fn shown(p: &Path) -> String {
+    sanitize(&p.display().to_string()).into_owned()
+}
+
+impl<'o> Follower<'o> {
+    fn new(opts: &'o FollowOptions, tx: Sender<Wake>) -> Result<Follower<'o>, Error> {
+        let watcher = match opts.poll {
+            Some(_) => None,
+            None => {
+                let w = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
+                    if ev.is_ok() {
+                        let _ = tx.send(Wake::Changed);
+                    }
+                })
+                .map_err(|e| Error::Input(InputError::Watch { source: std::io::Error::other(e) }))?;
+                Some((w, Vec::new()))
+            }
+        };
+        Ok(Follower {
+            opts,
+            tracked: Vec::new(),
+            hunts: Vec::new(),
+            watcher,
+            lines: 0,
+            compressed_done: Default::default(),
+            formats: Default::default(),
+        })
+    }
+
+    /// The format `path` was last read in, or else the one of a name it
+    /// is a rotated copy of ([`paths::copy_of`]).
+    fn hint(&self, path: &Path) -> Option<Format> {
+        let key = name_key(path);
+        self.formats.get(&key).copied().or_else(|| {
+            let (dir, name) = (key.parent()?, key.file_name()?);
+            let copied = self.formats.iter().filter(|(k, _)| k.parent() == Some(dir));
+            copied.filter(|(k, _)| k.file_name().is_some_and(|n| paths::copy_of(n, name))).map(|(_, f)| *f).next()
+        })
+    }
+
+    /// Notes the format `path` was read in.
+    fn read_as(&mut self, path: &Path, format: Option<Format>) {
+        if let Some(f) = format {
+            self.formats.insert(name_key(path), f);
+        }
+    }
+
+    /// Watches the directories of the patterns not watched yet (those that
+    /// exist by now).
+    fn watch(&mut self) {
+        use notify::Watcher;
+        let Some((w, done)) = &mut self.watcher else { return };
+        for pat in &self.opts.patterns {
+            let dir = paths::watched_dir(pat);
+            if done.contains(&dir) {
+                continue;
+            }
+            match w.watch(&dir, notify::RecursiveMode::NonRecursive) {
+                Ok(()) => done.push(dir),
+                Err(e) => tracing::debug!("cannot watch {} yet: {e}", shown(&dir)),
+            }
+        }
+    }
+
+    /// After a restart: reads on the rotated copies of each followed name
+    /// (`auth.log.1`, `auth.log.2.gz`, SFTPGo's time-stamped files), oldest
+    /// first, from where the ledger says their content was left, so that
+    /// lines appended and rotated away while the follower was down are not
+    /// lost. Only for a name read before (the ledger has an input of the
+    /// same stem in the same directory): a first start does not import a
+    /// directory's history. Globs and directories name their copies
+    /// themselves.
+    fn catch_up(&mut self, engine: &mut Engine<'_>) -> Result<(), Error> {
+        let mut ledger = engine.sink.ledger()?;
+        ledger.sort_by(|a, b| a.last_import.cmp(&b.last_import));
+        for e in &ledger {
+            self.read_as(Path::new(&e.checkpoint.name), Format::from_name(&e.checkpoint.format).ok());
+        }
+        let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        let mut copies: Vec<(Option<i64>, PathBuf)> = Vec::new();
+        for pat in &self.opts.patterns {
+            let (Some(name), false) = (pat.file_name(), paths::is_glob(pat) || pat.is_dir()) else { continue };
+            let dir = paths::watched_dir(pat);
+            let here = canonical(&dir);
+            let known = ledger.iter().any(|e| {
+                let p = Path::new(&e.checkpoint.name);
+                p.file_name().is_some_and(|n| n == name || paths::copy_of(name, n))
+                    && canonical(&paths::watched_dir(p)) == here
+            });
+            if !known {
+                continue;
+            }
+            let current = std::fs::metadata(pat).ok().map(|md| (md.dev(), md.ino()));
+            for e in std::fs::read_dir(&dir).into_iter().flatten().filter_map(Result::ok) {
+                let path = dir.join(e.file_name());
+                let Ok(md) = std::fs::metadata(&path) else { continue };
+                if !paths::copy_of(name, &e.file_name())
+                    || !md.is_file()
+                    || Some((md.dev(), md.ino())) == current
+                    || copies.iter().any(|(_, p)| *p == path)
+                {
+                    continue;
+                }
+                if let Ok(input) = Input::open(Source::Path(path.clone()), engine.opts.fifo_wait) {
+                    copies.push((look_or(&input, engine.opts, self.hint(&path)).first_time, path));
+                }
+            }
+        }
+        copies.sort_by_key(|(first, _)| (first.is_none(), *first));
+        for (_, path) in copies {
+            let Ok(input) = Input::open(Source::Path(path.clone()), engine.opts.fifo_wait) else { continue };
+            let l = look_or(&input, engine.opts, self.hint(&path));
+            let (rep, _) = read_opened(engine, path.display().to_string(), input, l.format, l.head, &NoProgress)?;
+            note(&mut self.lines, engine, &rep);
+            self.read_as(&path, rep.format);
+            if rep.lines > 0 {
+                tracing::info!(
+                    "caught up with {}: {} line(s) rotated there while not following",
+                    shown(&path),
+                    rep.lines
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn run(&mut self, engine: &mut Engine<'_>, rx: &Receiver<Wake>) -> Result<(), Error> {
+        self.catch_up(engine)?;
+        let gap = (self.opts.flush_interval / 4).min(Duration::from_millis(250));
+        let now = Instant::now();
+        let mut last_cycle = now.checked_sub(gap).unwrap_or(now);
+        let mut last_scan = last_cycle;
+        let mut dirty = true;
+        let mut paused: Option<Instant> = None;
+        loop {
+            // Sleep until something changes or a timer is due.
+            let now = Instant::now();
+            // Timers that want a cycle: never sooner than `gap` after the
+            // last one (a timer already due must not spin the loop).
+            let mut due = last_scan + self.opts.poll.unwrap_or(RESCAN);
+            for t in self.tracked.iter().filter(|t| !t.attached) {
+                due = due.min(t.grew_at + self.opts.rotate_wait);
+            }
+            if dirty || !self.hunts.is_empty() {
+                due = due.min(last_cycle + gap);
+            }
+            let mut due = due.max(last_cycle + gap);
+            // Open sessions are ended only at the stop, as a batch import
+            // ends them at its end: ending them while idle would cut a
+            // session whose next line is still to come.
+            match engine.sink.buffered() {
+                0 => {}
+                // Paused: only the queue (and signals) matter.
+                b if b >= self.opts.buffer_limit => due = now + PUMP,
+                _ => due = due.min(now + PUMP),
+            }
+            let mut wakes = Vec::new();
+            match rx.recv_timeout(due.saturating_duration_since(now)) {
+                Ok(w) => wakes.push(w),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => wakes.push(Wake::Stop),
+            }
+            wakes.extend(rx.try_iter());
+            for w in &wakes {
+                match w {
+                    Wake::Changed => dirty = true,
+                    Wake::Reload => {
+                        tracing::info!("SIGHUP: reopening the GeoIP database");
+                        engine.enricher.refresh_geoip();
+                    }
+                    Wake::Stop => {}
+                }
+            }
+            if wakes.contains(&Wake::Stop) {
+                tracing::info!("stopping: committing what was read");
+                // Whatever this process read: a stop ends the sessions as
+                // the end of a batch import does.
+                engine.close_all_sessions()?;
+                return Ok(());
+            }
+            engine.sink.pump()?;
+            if engine.sink.buffered() >= self.opts.buffer_limit {
+                // Back-pressure: the store is behind; the log waits on disk.
+                // Said at most once a minute: a large backlog pauses often.
+                if paused.is_none_or(|at: Instant| at.elapsed() >= Duration::from_secs(60)) {
+                    paused = Some(Instant::now());
+                    tracing::info!(
+                        "{} MiB read but not committed (--buffer-limit): reading paused until the store takes them",
+                        engine.sink.buffered() >> 20
+                    );
+                }
+                continue;
+            }
+            let now = Instant::now();
+            if now >= last_scan + self.opts.poll.unwrap_or(RESCAN) || now >= due {
+                dirty = true;
+            }
+            if dirty && now >= last_cycle + gap {
+                last_cycle = now;
+                last_scan = now;
+                self.cycle(engine)?;
+                // A read stopped by a full buffer goes on once it drains.
+                dirty = engine.sink.buffered() >= self.opts.buffer_limit;
+            }
+        }
+    }
+
+    /// Looks the names up, reads what changed; whether any line was read.
+    fn cycle(&mut self, engine: &mut Engine<'_>) -> Result<bool, Error> {
+        self.watch();
+        self.scan(engine);
+        let mut read = false;
+        for i in 0..self.tracked.len() {
+            read |= self.read(engine, i)?;
+        }
+        self.tracked.retain(|t| !t.finished);
+        read |= self.hunt(engine)?;
+        Ok(read)
+    }
+
+    /// Picks up new files under the names, notes files rotated away.
+    fn scan(&mut self, engine: &Engine<'_>) {
+        let mut present = Vec::new();
+        let mut picked: Vec<(Option<i64>, Tracked)> = Vec::new();
+        for path in expand(&self.opts.patterns) {
+            let Ok(md) = std::fs::metadata(&path) else { continue };
+            if !md.is_file() {
+                continue;
+            }
+            let id = (md.dev(), md.ino());
+            present.push(id);
+            if self.compressed_done.get(&id) == Some(&signature(&md)) {
+                continue;
+            }
+            if let Some(t) = self.tracked.iter_mut().find(|t| t.id == id) {
+                if t.path != path {
+                    if t.attached {
+                        tracing::info!("{} renamed to {}", shown(&t.path), shown(&path));
+                    }
+                    t.path = path;
+                }
+                t.attached = true;
+                continue;
+            }
+            if picked.iter().any(|(_, t)| t.id == id) {
+                continue;
+            }
+            let file = match File::open(&path) {
+                Ok(f) => f,
+                Err(e) => {
+                    tracing::debug!("{}: {e}", shown(&path));
+                    continue;
+                }
+            };
+            // The name may have moved on between the stat and the open.
+            let Ok(md) = file.metadata() else { continue };
+            let id = (md.dev(), md.ino());
+            let (format, first_time, fingerprint, compression) = match Input::reopen(Source::Path(path.clone()), &file)
+            {
+                Ok(input) => {
+                    let l = look_or(&input, engine.opts, self.hint(&path));
+                    (l.format, l.first_time, input.fingerprint(&engine.ids_key), input.compression)
+                }
+                Err(_) => (None, None, None, Compression::None),
+            };
+            tracing::info!("picked up {} ({})", shown(&path), format.map_or("format not recognised yet", |f| f.name()));
+            let t = Tracked {
+                path,
+                file,
+                id,
+                fingerprint,
+                format,
+                compression,
+                seen: None,
+                offset: 0,
+                attached: true,
+                grew_at: Instant::now(),
+                finished: false,
+            };
+            picked.push((first_time, t));
+        }
+        self.compressed_done.retain(|id, _| present.contains(id));
+        for t in self.tracked.iter_mut().filter(|t| t.attached && !present.contains(&t.id)) {
+            t.attached = false;
+            t.grew_at = Instant::now();
+            // Its new name, if it was renamed within its directory.
+            let dir = t.path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+            let renamed = std::fs::read_dir(&dir)
+                .into_iter()
+                .flatten()
+                .filter_map(Result::ok)
+                .find(|e| e.metadata().is_ok_and(|md| md.is_file() && (md.dev(), md.ino()) == t.id));
+            match renamed {
+                Some(e) => {
+                    let to = dir.join(e.file_name());
+                    tracing::info!("{} rotated to {}; reading it to its end", shown(&t.path), shown(&to));
+                    t.path = to;
+                }
+                None => tracing::info!(
+                    "{} rotated away or removed; reading it to its end through the open descriptor",
+                    shown(&t.path)
+                ),
+            }
+        }
+        // Oldest content first, as batch ingest reads (a session split
+        // across a rotation joins up).
+        picked.sort_by_key(|(first, _)| (first.is_none(), *first));
+        self.tracked.extend(picked.into_iter().map(|(_, t)| t));
+    }
+
+    /// Reads what tracked file `i` gained; whether any line was read.
+    fn read(&mut self, engine: &mut Engine<'_>, i: usize) -> Result<bool, Error> {
+        let key = engine.ids_key;
+        let hint = self.hint(&self.tracked[i].path);
+        let t = &mut self.tracked[i];
+        let md = match t.file.metadata() {
+            Ok(md) => md,
+            Err(e) => {
+                tracing::warn!("{}: {e}; no longer followed", shown(&t.path));
+                t.finished = true;
+                return Ok(false);
+            }
+        };
+        let sig = signature(&md);
+        let last = !t.attached && t.grew_at.elapsed() >= self.opts.rotate_wait;
+        if t.seen == Some(sig) && !last {
+            return Ok(false);
+        }
+        if t.seen.is_some_and(|(len, _)| len != sig.0) {
+            t.grew_at = Instant::now();
+        }
+        let last = last && t.seen.is_some_and(|(len, _)| len == sig.0);
+        let mut input = match Input::reopen(Source::Path(t.path.clone()), &t.file) {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::warn!("{e}; no longer followed");
+                t.finished = true;
+                return Ok(false);
+            }
+        };
+        let fingerprint = input.fingerprint(&key);
+        let plain = input.compression == Compression::None;
+        // The same content as before (its fingerprint, or the first-line
+        // fingerprint it had while shorter than the fingerprint span).
+        let same = input.has_fingerprint(&key, t.fingerprint);
+        // Nothing read of the old content (a first line still partial when
+        // picked up, whose fingerprint changes as it completes): nothing
+        // to look for in a copy.
+        let replaced = t.fingerprint.is_some() && t.offset > 0 && (!same || (plain && sig.0 < t.offset));
+        let l = look_or(&input, engine.opts, hint);
+        let format = if same && t.format.is_some() { t.format } else { l.format };
+        let old = (t.fingerprint, t.offset);
+        if replaced {
+            tracing::info!(
+                "{} was truncated or rewritten in place (copytruncate?): reading the rest of its old content from a copy",
+                shown(&t.path)
+            );
+            self.hunt_for(i, old.0);
+            self.hunt(engine)?;
+        }
+        if last {
+            input.seal();
+        }
+        let t = &self.tracked[i];
+        let (rep, cp) = read_opened(engine, t.path.display().to_string(), input, format, l.head, &NoProgress)?;
+        note(&mut self.lines, engine, &rep);
+        self.read_as(&self.tracked[i].path.clone(), rep.format);
+        let t = &mut self.tracked[i];
+        // Content that was not read on from its checkpoint although its
+        // first line is the same: rewritten in place.
+        if !replaced && plain && same && rep.resumed_from < old.1 {
+            tracing::info!("{} was rewritten in place: reading it again from its start", shown(&t.path));
+            self.hunt_for(i, old.0);
+        }
+        let t = &mut self.tracked[i];
+        t.fingerprint = fingerprint;
+        t.format = rep.format;
+        t.compression = rep.compression.unwrap_or(Compression::None);
+        t.offset = cp.map_or(0, |c| c.offset);
+        // Read to its end, unless the buffer filled first.
+        t.seen = (engine.sink.buffered() < self.opts.buffer_limit).then_some(sig);
+        if last {
+            tracing::info!("finished {} (no longer written)", shown(&t.path));
+            t.finished = true;
+        } else if t.compression != Compression::None && rep.status == InputStatus::Read && t.seen.is_some() {
+            self.compressed_done.insert(t.id, sig);
+            t.finished = true;
+        }
+        Ok(rep.lines > 0)
+    }
+
+    /// Starts looking for the copy of tracked file `i`'s old content.
+    fn hunt_for(&mut self, i: usize, fingerprint: Option<u64>) {
+        let t = &self.tracked[i];
+        let Some(fingerprint) = fingerprint else { return };
+        let dir = t.path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        let followed = t.path.file_name().unwrap_or(OsStr::new("")).to_owned();
+        let until = Instant::now() + 2 * self.opts.rotate_wait;
+        self.hunts.push(Hunt { dir, followed, exclude: t.id, fingerprint, name: t.path.clone(), until });
+    }
+
+    /// Reads the old contents hunted for from their copies, if there by
+    /// now; whether any line was read.
+    fn hunt(&mut self, engine: &mut Engine<'_>) -> Result<bool, Error> {
+        let mut read = false;
+        let mut i = 0;
+        while i < self.hunts.len() {
+            let h = &self.hunts[i];
+            let mut found = false;
+            let mut candidates: Vec<(i64, PathBuf)> = std::fs::read_dir(&h.dir)
+                .into_iter()
+                .flatten()
+                .filter_map(Result::ok)
+                .filter(|e| paths::copy_of(&h.followed, &e.file_name()))
+                .filter_map(|e| {
+                    let md = std::fs::metadata(e.path()).ok()?;
+                    (md.is_file() && (md.dev(), md.ino()) != h.exclude).then(|| (md.mtime(), e.path()))
+                })
+                .collect();
+            // The newest copy is the likeliest.
+            candidates.sort_by(|a, b| b.cmp(a));
+            for (_, path) in candidates {
+                let Ok(input) = Input::open(Source::Path(path.clone()), engine.opts.fifo_wait) else { continue };
+                if !input.has_fingerprint(&engine.ids_key, Some(h.fingerprint)) {
+                    continue;
+                }
+                let name = h.name.clone();
+                let l = look_or(&input, engine.opts, self.hint(&name));
+                let (rep, _) = read_opened(engine, path.display().to_string(), input, l.format, l.head, &NoProgress)?;
+                note(&mut self.lines, engine, &rep);
+                self.read_as(&path, rep.format);
+                read |= rep.lines > 0;
+                if rep.status == InputStatus::Read {
+                    tracing::info!(
+                        "read {} line(s) left after the last read of {} from its copy {}",
+                        rep.lines,
+                        shown(&name),
+                        shown(&path)
+                    );
+                    found = true;
+                }
+                // A copy still being written (compressed) is tried again.
+                break;
+            }
+            let h = &self.hunts[i];
+            if found {
+                self.hunts.remove(i);
+            } else if Instant::now() >= h.until {
+                tracing::info!(
+                    "no copy of the old content of {} found: it was truncated without one (lines written after the last read, if any, are in no file)",
+                    shown(&h.name)
+                );
+                self.hunts.remove(i);
+            } else {
+                i += 1;
+            }
+        }
+        Ok(read)
+    }
+}
