@@ -266,7 +266,7 @@ fn schema_migrations_partitions_and_newer_schema() {
     // Migration 4 fills the value rollup of a store written before it.
     let by = ["day,user", "host,protocol", "day"].map(|k| db.report(&["--by", k, "--format", "json"]));
     db.psql(
-        "DROP TABLE daily_values; DROP INDEX daily_clients_by_client; DELETE FROM schema_version WHERE version > 3",
+        "DROP TABLE daily_values; DROP INDEX daily_clients_by_client; DELETE FROM schema_version WHERE version = 4",
     );
     db.cmd().args(["db", "migrate"]).assert().success();
     assert_eq!(by, ["day,user", "host,protocol", "day"].map(|k| db.report(&["--by", k, "--format", "json"])));
