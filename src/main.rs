@@ -21,7 +21,8 @@ use xferstats::ingest::{IngestOptions, NoProgress, Progress};
 use xferstats::input::Source;
 use xferstats::report::{Filter, OutputFormat, ReportOptions};
 use xferstats::rollup::Key;
-use xferstats::sinks::{Access, Backend, StoreSpec};
+use xferstats::sinks::events::{EventFormat, EventStream};
+use xferstats::sinks::{Access, Backend, Sink, StoreSpec};
 use xferstats::time::{parse_day, Plausible};
 
 /// Turns file-transfer logs (rsync daemon, …) into exact daily statistics.
@@ -80,6 +81,11 @@ enum Command {
     /// Read transfer logs into the store (files, rotated/compressed copies,
     /// or - for stdin).
     Ingest(IngestArgs),
+    /// Write the enriched events of transfer logs to standard output
+    /// (NDJSON or CSV) instead of a store: the fields a store gets, in
+    /// the IP-privacy mode; every input read from its start.
+    #[command(mut_arg("format", |a| a.long("log-format")), mut_arg("batch_size", |a| a.hide(true)))]
+    Events(EventsArgs),
     /// Print statistics from the store.
     Report(ReportArgs),
     /// List the log formats xferstats reads.
@@ -237,6 +243,20 @@ struct IngestArgs {
     /// is reported as an error and the other inputs are read.
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     fifo_wait: u64,
+}
+
+#[derive(Debug, Args)]
+struct EventsArgs {
+    /// Output: `ndjson`, one JSON object a line; `csv`, a header line then
+    /// one row per event, text starting with = + - @ given a leading '
+    /// (spreadsheet formula injection).
+    #[arg(long = "format", id = "output_format", value_name = "FORMAT", value_enum, default_value_t = EventFormat::Ndjson)]
+    output_format: EventFormat,
+
+    /// Inputs and how to read them, as for ingest (the log format is
+    /// --log-format here).
+    #[command(flatten)]
+    read: IngestArgs,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -400,7 +420,8 @@ fn run(cli: Cli, m: &ArgMatches) -> anyhow::Result<u8> {
     let m = leaf(m);
     match cli.command {
         Command::Formats => formats(),
-        Command::Ingest(a) => ingest(&g, a, m),
+        Command::Ingest(a) => import(&g, a, m, || Ok(g.open_for_writing()?.1)),
+        Command::Events(a) => events(&g, a, m),
         Command::Report(a) => report(&g, a),
         Command::Db(DbCommand::Migrate) => migrate(&g),
         Command::Prune(a) => prune(&g, a),
@@ -541,9 +562,20 @@ fn ingest_options(a: &IngestArgs) -> anyhow::Result<IngestOptions> {
     })
 }
 
-/// `xferstats ingest`: the import, its summary, its exit code. Inputs of
-/// different configuration-file sections are read by one import each.
-fn ingest(g: &Global, mut a: IngestArgs, m: &ArgMatches) -> anyhow::Result<u8> {
+/// `xferstats events`: an import into the event stream on standard output.
+fn events(g: &Global, a: EventsArgs, m: &ArgMatches) -> anyhow::Result<u8> {
+    import(g, a.read, m, || Ok(Box::new(EventStream::stdout(a.output_format))))
+}
+
+/// `xferstats ingest` (and `events`): the import into the sink `open`
+/// gives, its summary, its exit code. Inputs of different
+/// configuration-file sections are read by one import each.
+fn import(
+    g: &Global,
+    mut a: IngestArgs,
+    m: &ArgMatches,
+    open: impl FnOnce() -> anyhow::Result<Box<dyn Sink + Send>>,
+) -> anyhow::Result<u8> {
     if a.files.is_empty() {
         a.files = g.file.input_paths();
         if a.files.is_empty() && g.file.inputs.is_empty() {
@@ -586,7 +618,7 @@ fn ingest(g: &Global, mut a: IngestArgs, m: &ArgMatches) -> anyhow::Result<u8> {
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let (_, mut store) = g.open_for_writing()?;
+    let mut store = open()?;
     let show_bar = !g.quiet
         && match a.progress {
             When::Auto => std::io::stderr().is_terminal(),

@@ -180,6 +180,16 @@ pub enum Granularity {
     Session,
 }
 
+impl Granularity {
+    /// Lower-case name as stored and printed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Granularity::File => "file",
+            Granularity::Session => "session",
+        }
+    }
+}
+
 /// One file moved (or deleted) by a client.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Transfer {
@@ -330,25 +340,31 @@ pub fn client_key(ip: Option<IpAddr>, prefix: Option<u8>, hash: Option<&str>, ho
 /// is written with a dotted IPv4 tail (`::1.2.3.4`, `::ffff:1.2.3.4`), as
 /// BIND's `inet_ntop` does. `prefix` (a truncated address) adds `/bits`.
 pub fn ip_text(ip: IpAddr, prefix: Option<u8>) -> String {
-    let mut s = match ip {
-        IpAddr::V4(a) => a.to_string(),
+    let mut s = String::new();
+    let _ = write_ip_text(&mut s, ip, prefix);
+    s
+}
+
+/// Writes [`ip_text`] to `out` (nothing allocated).
+pub fn write_ip_text(out: &mut impl fmt::Write, ip: IpAddr, prefix: Option<u8>) -> fmt::Result {
+    match ip {
+        IpAddr::V4(a) => write!(out, "{a}")?,
         IpAddr::V6(a) => {
             let w = a.segments();
             let v4 = std::net::Ipv4Addr::new((w[6] >> 8) as u8, w[6] as u8, (w[7] >> 8) as u8, w[7] as u8);
             if w[..6] == [0; 6] && w[6] != 0 {
-                format!("::{v4}")
+                write!(out, "::{v4}")?
             } else if w[..5] == [0; 5] && w[5] == 0xffff {
-                format!("::ffff:{v4}")
+                write!(out, "::ffff:{v4}")?
             } else {
-                a.to_string()
+                write!(out, "{a}")?
             }
         }
-    };
-    if let Some(bits) = prefix.filter(|b| *b < if ip.is_ipv4() { 32 } else { 128 }) {
-        use std::fmt::Write;
-        let _ = write!(s, "/{bits}");
     }
-    s
+    if let Some(bits) = prefix.filter(|b| *b < if ip.is_ipv4() { 32 } else { 128 }) {
+        write!(out, "/{bits}")?;
+    }
+    Ok(())
 }
 
 impl Event {

@@ -9,6 +9,7 @@
 //! `--db` URL spec, schema and row encoder; [`SCHEMES`] is the one table
 //! from `--db` schemes to stores, and [`open`] opens what it names.
 
+pub mod events;
 pub mod influx;
 pub mod postgres;
 pub mod sqlite;
