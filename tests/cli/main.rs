@@ -6,6 +6,7 @@ mod config;
 mod cron;
 mod enrich;
 mod errors;
+mod events;
 mod formats;
 mod grafana;
 mod html;

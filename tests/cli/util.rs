@@ -99,6 +99,11 @@ impl Env {
         Command::from_std(self.with_db())
     }
 
+    /// `cmd` as a plain process, for pipes of the test's own.
+    pub fn process(&self) -> std::process::Command {
+        self.with_db()
+    }
+
     /// Like `cmd`, with the host key from the state directory's key file,
     /// and without `--db`.
     pub fn cmd_with_key_file(&self) -> Command {
