@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::net::IpAddr;
 
-use crate::model::{write_ip_text, Event};
+use crate::model::{write_ip_text, Event, Origin};
 
 /// The columns, in order: the stores' columns of both kinds (a transfer's
 /// `end_us` is `time_us` here), `kind` first.
@@ -67,8 +67,8 @@ fn values(e: &Event) -> [Value<'_>; 27] {
     use Value::*;
     match e {
         Event::Transfer(t) => {
-            let o = t.origin.as_deref();
-            [
+            let mut v = [Absent; 27];
+            let own = [
                 Name("transfer"),
                 Int(t.id as i64),
                 Int(t.end),
@@ -83,53 +83,57 @@ fn values(e: &Event) -> [Value<'_>; 27] {
                 opt(t.file_size, |v| Int(v as i64)),
                 text(t.path.as_deref()),
                 text(t.module.as_deref()),
-                Text(&t.user),
-                opt(t.client_ip, |ip| Ip(ip, o.and_then(|o| o.ip_prefix))),
-                text(t.client_host.as_deref()),
-                text(o.and_then(|o| o.client_hash.as_deref())),
-                text(o.and_then(|o| o.country.as_deref())),
-                text(o.and_then(|o| o.city.as_deref())),
-                opt(o.and_then(|o| o.latitude), Float),
-                opt(o.and_then(|o| o.longitude), Float),
-                text(o.and_then(|o| o.geohash.as_deref())),
-                text(t.session.as_deref()),
-                Text(&t.server_host),
-                Name(t.source.as_str()),
-                Name(t.granularity.as_str()),
-            ]
+            ];
+            v[..14].copy_from_slice(&own);
+            v[26] = Name(t.granularity.as_str());
+            let who =
+                Who { user: &t.user, ip: t.client_ip, host: t.client_host.as_deref(), origin: t.origin.as_deref() };
+            who.fill(&mut v, t.session.as_deref(), &t.server_host, t.source.as_str());
+            v
         }
         Event::Login(l) => {
-            let o = l.origin.as_deref();
-            [
-                Name("login"),
-                Int(l.id as i64),
-                Int(l.time),
-                Absent,
-                Name(l.protocol.as_str()),
-                Absent,
-                Absent,
-                Name(l.outcome.as_str()),
-                text(l.method.as_deref()),
-                Absent,
-                Absent,
-                Absent,
-                Absent,
-                Absent,
-                Text(&l.user),
-                opt(l.client_ip, |ip| Ip(ip, o.and_then(|o| o.ip_prefix))),
-                text(l.client_host.as_deref()),
-                text(o.and_then(|o| o.client_hash.as_deref())),
-                text(o.and_then(|o| o.country.as_deref())),
-                text(o.and_then(|o| o.city.as_deref())),
-                opt(o.and_then(|o| o.latitude), Float),
-                opt(o.and_then(|o| o.longitude), Float),
-                text(o.and_then(|o| o.geohash.as_deref())),
-                text(l.session.as_deref()),
-                Text(&l.server_host),
-                Name(l.source.as_str()),
-                Absent,
-            ]
+            let mut v = [Absent; 27];
+            v[0] = Name("login");
+            v[1] = Int(l.id as i64);
+            v[2] = Int(l.time);
+            v[4] = Name(l.protocol.as_str());
+            v[7] = Name(l.outcome.as_str());
+            v[8] = text(l.method.as_deref());
+            let who =
+                Who { user: &l.user, ip: l.client_ip, host: l.client_host.as_deref(), origin: l.origin.as_deref() };
+            who.fill(&mut v, l.session.as_deref(), &l.server_host, l.source.as_str());
+            v
         }
+    }
+}
+
+/// The client side of an event, the same for both kinds.
+struct Who<'a> {
+    user: &'a str,
+    ip: Option<IpAddr>,
+    host: Option<&'a str>,
+    origin: Option<&'a Origin>,
+}
+
+impl<'a> Who<'a> {
+    /// Sets the columns both kinds have, `user` to `source`.
+    fn fill(self, v: &mut [Value<'a>; 27], session: Option<&'a str>, server_host: &'a str, source: &'static str) {
+        let o = self.origin;
+        let shared = [
+            Value::Text(self.user),
+            opt(self.ip, |ip| Value::Ip(ip, o.and_then(|o| o.ip_prefix))),
+            text(self.host),
+            text(o.and_then(|o| o.client_hash.as_deref())),
+            text(o.and_then(|o| o.country.as_deref())),
+            text(o.and_then(|o| o.city.as_deref())),
+            opt(o.and_then(|o| o.latitude), Value::Float),
+            opt(o.and_then(|o| o.longitude), Value::Float),
+            text(o.and_then(|o| o.geohash.as_deref())),
+            text(session),
+            Value::Text(server_host),
+            Value::Name(source),
+        ];
+        v[14..26].copy_from_slice(&shared);
     }
 }
 
