@@ -420,7 +420,7 @@ fn run(cli: Cli, m: &ArgMatches) -> anyhow::Result<u8> {
     let m = leaf(m);
     match cli.command {
         Command::Formats => formats(),
-        Command::Ingest(a) => import(&g, a, m, || Ok(g.open_for_writing()?.1)),
+        Command::Ingest(a) => ingest(&g, a, m, || Ok(g.open_for_writing()?.1)),
         Command::Events(a) => events(&g, a, m),
         Command::Report(a) => report(&g, a),
         Command::Db(DbCommand::Migrate) => migrate(&g),
@@ -564,13 +564,13 @@ fn ingest_options(a: &IngestArgs) -> anyhow::Result<IngestOptions> {
 
 /// `xferstats events`: an import into the event stream on standard output.
 fn events(g: &Global, a: EventsArgs, m: &ArgMatches) -> anyhow::Result<u8> {
-    import(g, a.read, m, || Ok(Box::new(EventStream::stdout(a.output_format))))
+    ingest(g, a.read, m, || Ok(Box::new(EventStream::stdout(a.output_format))))
 }
 
 /// `xferstats ingest` (and `events`): the import into the sink `open`
 /// gives, its summary, its exit code. Inputs of different
 /// configuration-file sections are read by one import each.
-fn import(
+fn ingest(
     g: &Global,
     mut a: IngestArgs,
     m: &ArgMatches,
