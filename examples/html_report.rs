@@ -19,9 +19,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
-use xferstats::model::{
-    Direction, Event, Granularity, Login, LoginOutcome, Origin, Protocol, SourceFormat, Status, Transfer,
-};
+use xferstats::model::{Direction, Event, Granularity, Login, LoginOutcome, Origin, Protocol, Status, Transfer};
 use xferstats::sinks::sqlite::SqliteStore;
 use xferstats::sinks::{Commit, Sink};
 
@@ -110,7 +108,7 @@ fn build(db: &std::path::Path, events: u64) -> Result<(), Box<dyn std::error::Er
                     method: None,
                     session: None,
                     server_host: host,
-                    source: SourceFormat::Rsyncd,
+                    source: xferstats::formats::Format::Rsyncd.source(),
                     origin,
                 })
             } else {
@@ -148,14 +146,14 @@ fn build(db: &std::path::Path, events: u64) -> Result<(), Box<dyn std::error::Er
                     client_host: None,
                     session: None,
                     server_host: host,
-                    source: SourceFormat::Rsyncd,
+                    source: xferstats::formats::Format::Rsyncd.source(),
                     granularity: Granularity::File,
                     origin,
                 })
             };
             batch.push(ev);
             if batch.len() == batch.capacity() {
-                store.commit(&Commit { events: &batch, checkpoint: None, states: &[] })?;
+                store.commit(&Commit { events: &batch, input: None, checkpoint: None, states: &[] })?;
                 batch.clear();
             }
         }
@@ -163,7 +161,7 @@ fn build(db: &std::path::Path, events: u64) -> Result<(), Box<dyn std::error::Er
             eprintln!("… {} days, {id} events, {:.0} s", day + 1, started.elapsed().as_secs_f64());
         }
     }
-    store.commit(&Commit { events: &batch, checkpoint: None, states: &[] })?;
+    store.commit(&Commit { events: &batch, input: None, checkpoint: None, states: &[] })?;
     eprintln!("built {} events in {:.1} s", id, started.elapsed().as_secs_f64());
     Ok(())
 }

@@ -8,7 +8,7 @@
 //! starts exactly where the last commit ended.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
@@ -21,13 +21,13 @@ use crate::formats::proftpd_extended::ExtendedFormat;
 use crate::formats::rsync::LogFormat;
 use crate::formats::{Format, Templates};
 use crate::input::{Compression, Input, Line, LineReader, Parked, Position, Source, CHUNK};
-use crate::model::Event;
+use crate::model::{Event, Micros};
 use crate::sanitize::sanitize_bytes;
-use crate::sessions::{AnyDecoder, IdGen, LineContext, Outcome};
+use crate::sessions::{AnyDecoder, Horizon, IdGen, Joins, LineContext, Outcome};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use crate::error::StoreError;
-use crate::sinks::{Checkpoint, Commit, Committed, Sink};
+use crate::sinks::{Checkpoint, Commit, Committed, RekeyState, Sink};
 use crate::time::{Clock, Plausible, TimeZone};
 
 /// A batch is committed once the lines it was decoded from reach this many
@@ -93,6 +93,13 @@ pub enum InputStatus {
     Mismatch {
         /// Lines that are not of the format.
         foreign: u64,
+    },
+    /// Read from its start, but (nearly) every line was rejected and none
+    /// was used (see [`unusable`]): not marked as read, so the same input
+    /// read again with the right options is read in full.
+    Unusable {
+        /// The option that is probably missing or wrong.
+        hint: String,
     },
     /// Opening or reading failed; what was read before is committed.
     Failed(String),
@@ -190,7 +197,12 @@ impl IngestReport {
         if self.inputs.iter().any(|i| matches!(i.status, InputStatus::Failed(_))) {
             crate::EXIT_INPUT
         } else if self.rejected() > 0
-            || self.inputs.iter().any(|i| matches!(i.status, InputStatus::Unrecognised | InputStatus::Mismatch { .. }))
+            || self.inputs.iter().any(|i| {
+                matches!(
+                    i.status,
+                    InputStatus::Unrecognised | InputStatus::Mismatch { .. } | InputStatus::Unusable { .. }
+                )
+            })
         {
             crate::EXIT_REJECTED
         } else {
@@ -244,9 +256,15 @@ impl IngestReport {
                         .to_string()
                 }
                 InputStatus::Mismatch { foreign } => format!(
-                    "{foreign} of its {} lines are not {} lines and none was used (wrong --format?)",
+                    "{foreign} of its {} lines are not {} lines and none was used (wrong --format?){}",
                     i.lines,
-                    i.format.map_or("-", |f| f.name())
+                    i.format.map_or("-", |f| f.name()),
+                    if i.resumed_from == 0 { "; not marked as read" } else { "" }
+                ),
+                InputStatus::Unusable { hint } => format!(
+                    "{} of its {} lines rejected and none used: not marked as read (read again in full next time); \
+                     probably {hint}",
+                    i.rejected, i.lines
                 ),
                 InputStatus::Failed(_) => "stopped by the error above".to_string(),
             };
@@ -322,6 +340,7 @@ struct Prepared {
     fingerprint: Option<u64>,
     format: Option<Format>,
     first_time: Option<i64>,
+    head: Head,
     order: usize,
 }
 
@@ -339,7 +358,7 @@ fn clock_for(input: &Input, tz: TimeZone) -> Clock {
 enum Request {
     Checkpoint(u64, SyncSender<Result<Option<Checkpoint>, StoreError>>),
     State(String, SyncSender<Result<Option<String>, StoreError>>),
-    Commit { events: Vec<Event>, checkpoint: Option<Checkpoint>, states: Vec<(String, String)> },
+    Commit { events: Vec<Event>, input: Option<u64>, checkpoint: Option<Checkpoint>, states: Vec<(String, String)> },
 }
 
 /// The engine's side of the store worker.
@@ -378,10 +397,10 @@ fn sink_worker(sink: &mut (dyn Sink + Send), rx: Receiver<Request>) -> (Committe
             Request::State(scope, reply) => {
                 let _ = reply.send(sink.state(&scope));
             }
-            Request::Commit { events, checkpoint, states } => {
+            Request::Commit { events, input, checkpoint, states } => {
                 let (scopes, texts): (Vec<String>, Vec<String>) = states.into_iter().unzip();
                 let states: Vec<(&str, String)> = scopes.iter().map(String::as_str).zip(texts).collect();
-                let commit = Commit { events: &events, checkpoint: checkpoint.as_ref(), states: &states };
+                let commit = Commit { events: &events, input, checkpoint: checkpoint.as_ref(), states: &states };
                 match sink.commit(&commit) {
                     Ok(done) => {
                         total.new += done.new;
@@ -396,20 +415,76 @@ fn sink_worker(sink: &mut (dyn Sink + Send), rx: Receiver<Request>) -> (Committe
     (total, sink.finish().err())
 }
 
+/// A decoder and how far it has read (see [`crate::sessions`]).
+struct Chain {
+    decoder: Box<dyn AnyDecoder>,
+    horizon: Horizon,
+}
+
+/// The decoders of one format in a run: the one restored from the store
+/// and saved back, and those of inputs that do not continue it (see
+/// [`crate::sessions`]), which carry nothing in or out.
+struct Chains {
+    saved: Chain,
+    /// The saved chain's horizon as restored: what earlier runs read.
+    restored: Horizon,
+    /// Hashes of the head lines of the inputs of this run.
+    seen: HashSet<u64>,
+    apart: Vec<Chain>,
+}
+
+impl Chains {
+    /// The chain an input continues (0: the saved one): the saved one when
+    /// the input resumes from its checkpoint, when the format's joins are
+    /// not kept by input, or when its head is not older than what earlier
+    /// runs read and repeats no head line of this run's inputs (inputs of
+    /// one run may overlap in time: several daemons of one host writing
+    /// files of their own); else a chain of this run's inputs apart that its
+    /// head continues, or a new one.
+    fn pick(&mut self, resumed: bool, head: &Head, new: impl FnOnce() -> Box<dyn AnyDecoder>) -> usize {
+        let repeats = head.lines.iter().any(|h| self.seen.contains(h));
+        self.seen.extend(&head.lines);
+        if resumed
+            || self.saved.decoder.joins() != Joins::Continuing
+            || (!repeats && self.restored.continued_by(&head.stamps))
+        {
+            return 0;
+        }
+        let head = &head.stamps;
+        if let Some(i) = self.apart.iter().position(|c| c.horizon.knows_any(head) && c.horizon.continued_by(head)) {
+            return i + 1;
+        }
+        self.apart.push(Chain { decoder: new(), horizon: Horizon::default() });
+        self.apart.len()
+    }
+
+    /// Chain `i` of [`Chains::pick`].
+    fn get(&mut self, i: usize) -> &mut Chain {
+        match i {
+            0 => &mut self.saved,
+            i => &mut self.apart[i - 1],
+        }
+    }
+}
+
 /// The engine's per-run state.
 struct Engine<'a> {
     opts: &'a IngestOptions,
     sink: SinkHandle,
-    decoders: HashMap<Format, Box<dyn AnyDecoder>>,
+    decoders: HashMap<Format, Chains>,
     enricher: Enricher,
     /// Keys every stored content hash (event ids, fingerprints).
     ids_key: IdKey,
     report: IngestReport,
     events: Vec<Event>,
+    /// Per format, the ledger fingerprint of the input its decoder read
+    /// last: the events its sessions owe at the end of the run came from it.
+    last_input: HashMap<Format, u64>,
 }
 
 impl<'a> Engine<'a> {
-    fn decoder(&mut self, f: Format) -> Result<&mut Box<dyn AnyDecoder>, Error> {
+    /// The decoders of format `f`, the saved one restored on first use.
+    fn decoders(&mut self, f: Format) -> Result<&mut Chains, Error> {
         if !self.decoders.contains_key(&f) {
             let mut d = new_decoder(self.opts, f);
             let scope = state_scope(d.scope(), &self.opts.server_host);
@@ -419,13 +494,17 @@ impl<'a> Engine<'a> {
                 Some(s) => Some(s),
                 None => self.sink.state(d.scope().to_string())?,
             };
+            let mut horizon = Horizon::default();
             if let Some(stored) = stored {
                 let state = self.enricher.key().unseal(&stored);
-                state
+                horizon = state
                     .and_then(|state| d.restore_text(&state))
                     .map_err(|reason| StoreError::State { scope: d.scope().to_string(), reason })?;
             }
-            self.decoders.insert(f, d);
+            let restored = horizon.clone();
+            let chains =
+                Chains { saved: Chain { decoder: d, horizon }, restored, seen: HashSet::new(), apart: Vec::new() };
+            self.decoders.insert(f, chains);
             crate::testhook::rendezvous("state-read");
         }
         Ok(self.decoders.get_mut(&f).expect("inserted above"))
@@ -438,9 +517,9 @@ impl<'a> Engine<'a> {
         let mut v: Vec<_> = self
             .decoders
             .values()
-            .map(|d| {
-                let state = d.save_text();
-                let scope = state_scope(d.scope(), &self.opts.server_host);
+            .map(|c| {
+                let state = c.saved.decoder.save_text(&c.saved.horizon);
+                let scope = state_scope(c.saved.decoder.scope(), &self.opts.server_host);
                 (scope, if seal { self.enricher.key().seal(&state) } else { state })
             })
             .collect();
@@ -450,12 +529,18 @@ impl<'a> Engine<'a> {
 
     /// Enriches the batch and hands it, the input's checkpoint and the open
     /// sessions to the store worker as one commit. (Ledger counts are added
-    /// by the store; `rejected` is cumulative.)
+    /// by the store; `rejected` is cumulative.) The events are stored as
+    /// the checkpoint's input's.
     fn commit(&mut self, checkpoint: Option<&Checkpoint>) -> Result<(), Error> {
+        self.commit_of(checkpoint.map(|c| c.fingerprint), checkpoint)
+    }
+
+    /// [`Engine::commit`] of events that came from the input `input`.
+    fn commit_of(&mut self, input: Option<u64>, checkpoint: Option<&Checkpoint>) -> Result<(), Error> {
         let mut events = std::mem::replace(&mut self.events, Vec::with_capacity(self.opts.batch_events.min(1 << 16)));
         self.enricher.enrich(&mut events);
         events.iter_mut().for_each(Event::scrub_nul);
-        let req = Request::Commit { events, checkpoint: checkpoint.cloned(), states: self.states() };
+        let req = Request::Commit { events, input, checkpoint: checkpoint.cloned(), states: self.states() };
         self.sink.tx.send(req).map_err(|_| worker_gone())
     }
 }
@@ -482,16 +567,30 @@ fn state_scope(scope: &str, server_host: &str) -> String {
 
 /// The open sessions `stored` of scope `scope`, saved before ids were
 /// keyed, with the ids they hold keyed by `key` (sealed again if they were).
-fn rekey_state(opts: &IngestOptions, key: &HostKey, scope: &str, stored: &str) -> Result<String, String> {
+pub fn rekey_state(templates: &Templates<'_>, key: &HostKey, scope: &str, stored: &str) -> Result<String, String> {
     let format_scope = scope.split_once('@').map_or(scope, |(s, _)| s);
-    let Some(mut d) = Format::all().map(|f| new_decoder(opts, f)).find(|d| d.scope() == format_scope) else {
+    let Some(mut d) = Format::all().map(|f| (f.spec().decoder)(templates)).find(|d| d.scope() == format_scope) else {
         return Ok(stored.to_string());
     };
-    d.restore_text(&key.unseal(stored)?)?;
+    let horizon = d.restore_text(&key.unseal(stored)?)?;
     let ids = key.id_key();
     d.rekey_ids(&|id| ids.hash(id));
-    let state = d.save_text();
+    let state = d.save_text(&horizon);
     Ok(if key.is_sealed(stored) { key.seal(&state) } else { state })
+}
+
+/// The key of the content hashes (event ids, ledger fingerprints) of
+/// `sink`, prepared for `key` by [`Sink::key_ids`] (`rekey` re-keys the
+/// open sessions of a store written with unkeyed hashes).
+pub fn store_ids_key<S: Sink + ?Sized>(
+    sink: &mut S,
+    key: &HostKey,
+    rekey: &mut RekeyState<'_>,
+) -> Result<IdKey, Error> {
+    if crate::testhook::unkeyed_ids() {
+        return Ok(IdKey::unkeyed());
+    }
+    Ok(key.id_key().for_scheme(sink.key_ids(key, rekey)?))
 }
 
 /// Ingests `opts.inputs` into `sink`, every batch passing through
@@ -508,13 +607,9 @@ pub fn ingest(
 ) -> Result<IngestReport, Error> {
     let started = Instant::now();
     let store = sink.describe();
-    let ids_key = if crate::testhook::unkeyed_ids() {
-        IdKey::unkeyed()
-    } else {
-        let scheme =
-            sink.key_ids(enricher.key(), &mut |scope, state| rekey_state(opts, enricher.key(), scope, state))?;
-        enricher.key().id_key().for_scheme(scheme)
-    };
+    let ids_key = store_ids_key(sink, enricher.key(), &mut |scope, state| {
+        rekey_state(&opts.templates(), enricher.key(), scope, state)
+    })?;
     // One batch queued while one commits and one is parsed: bounded memory.
     let (tx, rx) = sync_channel::<Request>(1);
     std::thread::scope(|scope| {
@@ -553,6 +648,7 @@ fn run(
         ids_key,
         report: IngestReport { store, ..IngestReport::default() },
         events: Vec::with_capacity(opts.batch_events.min(1 << 16)),
+        last_input: HashMap::new(),
     };
     // Look at every input's head in parallel (format, time of the first
     // line). Each input is opened once: streams (stdin, pipes, FIFOs) stay
@@ -568,7 +664,7 @@ fn run(
         .enumerate()
         .map(|(order, src)| match Input::open(src.clone(), opts.fifo_wait) {
             Ok(input) => {
-                let (format, first_time) = look(&input, opts);
+                let Look { format, first_time, head } = look(&input, opts);
                 tracing::debug!(input = %crate::sanitize::sanitize(&src.name()), compression = input.compression.name(), format = ?format.map(|f| f.name()), "detected");
                 let fingerprint = input.fingerprint(&ids_key);
                 let held = match input.park() {
@@ -576,7 +672,7 @@ fn run(
                     Ok(parked) if keep_open => Held::Parked(parked),
                     Ok(_) => Held::Closed,
                 };
-                Ok(Prepared { source: src.clone(), held, fingerprint, format, first_time, order })
+                Ok(Prepared { source: src.clone(), held, fingerprint, format, first_time, head, order })
             }
             Err(e) => Err(InputReport::new(src.name(), None, InputStatus::Failed(e.to_string()))),
         })
@@ -594,46 +690,115 @@ fn run(
         let r = read_input(&mut engine, p, progress)?;
         engine.report.inputs.push(r);
     }
-    let mut finished = Vec::new();
-    for d in engine.decoders.values_mut() {
-        d.finish(&engine.ids_key, &mut finished);
-    }
     // Sessions closed at the end have no line of their own to reject; their
-    // events outside the window are dropped all the same.
+    // events outside the window are dropped all the same. Each format's go
+    // in a commit of their own, as the events of the input its decoder
+    // read last.
     let latest = opts.plausible.latest(None, now_secs());
-    let before = finished.len();
-    finished.retain(|e| opts.plausible.contains(e.time(), latest));
-    if finished.len() < before {
-        tracing::warn!(
-            "{} event(s) of sessions still open at the end dropped: time outside the plausible window",
-            before - finished.len()
-        );
-    }
-    engine.events.extend(finished);
-    if !engine.decoders.is_empty() {
-        engine.commit(None)?;
+    let mut formats: Vec<Format> = engine.decoders.keys().copied().collect();
+    formats.sort_by_key(|f| f.name());
+    for f in formats {
+        let mut finished = Vec::new();
+        // Chains apart end with the run: what they owe is emitted, their
+        // open sessions are dropped (the saved chain has read past them).
+        let c = engine.decoders.get_mut(&f).expect("listed above");
+        for d in std::iter::once(&mut c.saved).chain(&mut c.apart) {
+            d.decoder.finish(&engine.ids_key, &mut finished);
+        }
+        let before = finished.len();
+        finished.retain(|e| opts.plausible.contains(e.time(), latest));
+        if finished.len() < before {
+            tracing::warn!(
+                "{} event(s) of sessions still open at the end dropped: time outside the plausible window",
+                before - finished.len()
+            );
+        }
+        engine.events.extend(finished);
+        engine.commit_of(engine.last_input.get(&f).copied(), None)?;
     }
     Ok(engine.report)
 }
 
-/// The format of an opened input (forced, or detected from the complete
-/// lines of its head) and the time of its first line, for ordering.
-fn look(input: &Input, opts: &IngestOptions) -> (Option<Format>, Option<i64>) {
+/// What the head of an input tells.
+struct Look {
+    /// Its format (forced, or detected from the complete lines of its head).
+    format: Option<Format>,
+    /// The time of its first line, for ordering.
+    first_time: Option<i64>,
+    head: Head,
+}
+
+/// What tells whether an input continues the saved sessions.
+#[derive(Default)]
+struct Head {
+    /// Per server host, the oldest time stamp of the head.
+    stamps: Vec<(String, Micros)>,
+    /// Hashes of its first time-stamped lines ([`HEAD_LINES`]).
+    lines: Vec<u64>,
+}
+
+/// Time-stamped head lines of an input that tell a copy of another input
+/// of the same run.
+const HEAD_LINES: usize = 8;
+
+/// Looks at the head of an opened input.
+fn look(input: &Input, opts: &IngestOptions) -> Look {
     let (mut parser, mut clock, templates) = (PrefixParser::new(), clock_for(input, opts.timezone), opts.templates());
     let format = match opts.format {
         Some(f) => Some(f),
         None => Format::detect(input.head_lines(), &mut parser, &mut clock, &templates),
     };
-    let first_time = format.and_then(|f| {
-        let first_time = f.spec().first_time;
-        input.head_lines().find_map(|l| first_time(l, &templates, &mut parser, &mut clock))
-    });
-    (format, first_time)
+    let (mut first_time, mut head) = (None, Head::default());
+    if let Some(f) = format {
+        let stamp = f.spec().stamp;
+        for (l, s) in input.head_lines().filter_map(|l| Some((l, stamp(l, &templates, &mut parser, &mut clock)?))) {
+            first_time.get_or_insert(s.time);
+            if head.lines.len() < HEAD_LINES {
+                head.lines.push(xxhash_rust::xxh3::xxh3_64(l));
+            }
+            let host = s.host.unwrap_or(opts.server_host.as_bytes());
+            match head.stamps.iter_mut().find(|(h, _)| h.as_bytes() == host) {
+                Some((_, t)) => *t = (*t).min(s.time),
+                None => head.stamps.push((String::from_utf8_lossy(host).into_owned(), s.time)),
+            }
+        }
+    }
+    Look { format, first_time, head }
+}
+
+/// The format the complete lines of an input's head detect as (what
+/// [`look`] finds when no format is forced).
+fn detect(input: &Input, opts: &IngestOptions) -> Option<Format> {
+    let (mut parser, mut clock) = (PrefixParser::new(), clock_for(input, opts.timezone));
+    Format::detect(input.head_lines(), &mut parser, &mut clock, &opts.templates())
+}
+
+/// Whether an input read from its start is unusable as read: at least one
+/// line rejected, none used, and rejected lines at least 90 % of its lines
+/// (the rest: lines without anything to count). Such an input is not
+/// marked as read, so that reading it again with the right options reads
+/// it in full.
+pub fn unusable(lines: u64, rejected: u64, ignored: u64) -> bool {
+    rejected > 0 && rejected + ignored == lines && rejected * 10 >= lines * 9
+}
+
+/// The option probably missing when an input read as `format` is
+/// [`unusable`]: the format its head detects as, if another, else the
+/// option that describes that format's line layout.
+fn missing_option(format: Format, detected: Option<Format>) -> String {
+    match detected {
+        Some(d) if d != format => format!("--format {} (its first lines read as {})", d.name(), d.name()),
+        _ => match format {
+            Format::Rsyncd => "--rsync-log-format (a custom rsyncd `log format`) or another --format".to_string(),
+            Format::ProftpdExtended => "--proftpd-log-format (its `LogFormat`) or another --format".to_string(),
+            f => format!("another --format than {} or --timezone", f.name()),
+        },
+    }
 }
 
 fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> Result<InputReport, Error> {
     let opts = engine.opts;
-    let Prepared { source, held, fingerprint: looked_at, mut format, .. } = p;
+    let Prepared { source, held, fingerprint: looked_at, mut format, mut head, .. } = p;
     let name = source.name();
     let opened = match held {
         Held::Stream(input) => Ok(input),
@@ -648,7 +813,8 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
     if input.fingerprint(&key) != looked_at {
         // Opened again by name and replaced (rotated) since its head was
         // looked at, or grown from empty: its own head decides.
-        format = look(&input, opts).0;
+        let again = look(&input, opts);
+        (format, head) = (again.format, again.head);
     }
     let mut rep = InputReport::new(name.clone(), format, InputStatus::Read);
     rep.compression = Some(input.compression);
@@ -660,6 +826,9 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
         rep.status = InputStatus::Unrecognised;
         return Ok(rep);
     };
+    // A forced format's input: what its head detects as, for the hint of
+    // an input that turns out unusable.
+    let detected = opts.format.and_then(|_| detect(&input, opts));
     let mut cp = Checkpoint {
         fingerprint,
         name: name.clone(),
@@ -673,6 +842,7 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
         rejected: 0,
     };
     let mut ids = IdGen::new(key);
+    let mut resumed = false;
     // A stream (stdin, pipe, FIFO) cannot be re-read if the tail check
     // fails: it is always read from its start and content ids refuse what
     // is already stored. Its ledger entry is written like a file's (offset,
@@ -702,6 +872,7 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
             Ok(reader) => {
                 tracing::debug!(input = %crate::sanitize::sanitize(&name), offset = old.offset, "resuming from checkpoint");
                 rep.resumed_from = old.offset;
+                resumed = true;
                 ids = IdGen::restore(key, &old.ids);
                 cp = Checkpoint { fingerprint, name: name.clone(), format: format.name().to_string(), ..old };
                 reader
@@ -720,7 +891,10 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
     let mut foreign = 0u64;
     let prefix = PrefixParser::whole_seconds(key.content_ids());
     let mut cx = LineContext { clock, prefix, ids, server_host: opts.server_host.clone() };
-    engine.decoder(format)?;
+    let chain = engine.decoders(format)?.pick(resumed, &head, || new_decoder(opts, format));
+    if chain > 0 {
+        tracing::info!(input = %crate::sanitize::sanitize(&name), "older than the saved open sessions: read with sessions of its own");
+    }
     progress.start(&name, size);
     let (first_offset, first_line) = (reader.offset(), reader.lines());
     let mut committed_at = first_offset;
@@ -728,8 +902,8 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
     loop {
         let (number, decoded, text) = match reader.next_line() {
             Ok(Some(Line::Text { number, bytes })) => {
-                let decoder = engine.decoders.get_mut(&format).expect("created before reading");
-                let decoded = decode(decoder.as_mut(), &mut cx, bytes, &mut engine.events, &opts.plausible, latest);
+                let chain = engine.decoders.get_mut(&format).expect("created before reading").get(chain);
+                let decoded = decode(chain, &mut cx, bytes, &mut engine.events, &opts.plausible, latest);
                 if count_foreign && decoded.is_ignored() && crate::formats::is_foreign(bytes) {
                     foreign += 1;
                 }
@@ -764,13 +938,31 @@ fn read_input(engine: &mut Engine<'_>, p: Prepared, progress: &dyn Progress) -> 
     rep.lines = reader.lines() - first_line;
     rep.bytes = reader.offset() - first_offset;
     rep.unterminated = reader.unterminated();
-    if reader.offset() != committed_at || !engine.events.is_empty() {
-        checkpoint(&mut cp, &reader, &cx, base_rejected + rep.rejected);
-        engine.commit(Some(&cp))?;
-    }
     let used = rep.lines - rep.ignored - rep.rejected;
     if count_foreign && rep.status == InputStatus::Read && used == 0 && foreign > 0 && foreign * 10 >= rep.lines * 9 {
         rep.status = InputStatus::Mismatch { foreign };
+    } else if rep.status == InputStatus::Read
+        && rep.resumed_from == 0
+        && committed_at == first_offset
+        && unusable(rep.lines, rep.rejected, rep.ignored)
+    {
+        rep.status = InputStatus::Unusable { hint: missing_option(format, detected) };
+    }
+    // An input read in vain from its start is not marked as read (nothing
+    // was committed of it: a batch commits only with events, and no line
+    // was used).
+    let in_vain =
+        rep.resumed_from == 0 && matches!(rep.status, InputStatus::Mismatch { .. } | InputStatus::Unusable { .. });
+    if !in_vain {
+        engine.last_input.insert(format, fingerprint);
+    }
+    if in_vain {
+        if !engine.events.is_empty() {
+            engine.commit_of(Some(fingerprint), None)?;
+        }
+    } else if reader.offset() != committed_at || !engine.events.is_empty() {
+        checkpoint(&mut cp, &reader, &cx, base_rejected + rep.rejected);
+        engine.commit(Some(&cp))?;
     }
     progress.finish();
     Ok(rep)
@@ -814,7 +1006,7 @@ struct Decoded {
 /// Decodes one line; events outside the plausible window (earliest ..
 /// `latest`) are dropped and the line is rejected for them.
 fn decode(
-    decoder: &mut dyn AnyDecoder,
+    chain: &mut Chain,
     cx: &mut LineContext,
     line: &[u8],
     events: &mut Vec<Event>,
@@ -822,7 +1014,7 @@ fn decode(
     latest: i64,
 ) -> Decoded {
     let before = events.len();
-    let mut outcome = decoder.line(cx, line, events);
+    let mut outcome = chain.decoder.line(cx, line, events);
     let mut implausible = None;
     let mut i = before;
     while i < events.len() {
@@ -837,6 +1029,7 @@ fn decode(
     if implausible.is_some() {
         outcome = Outcome::Rejected("time outside the plausible window");
     }
+    chain.horizon.note(&events[before..]);
     Decoded { outcome, implausible }
 }
 
@@ -862,5 +1055,30 @@ impl Decoded {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_input_is_unusable_when_nearly_every_line_is_rejected_and_none_used() {
+        assert!(unusable(18, 18, 0));
+        assert!(unusable(10, 9, 1));
+        assert!(!unusable(10, 8, 2), "80 % rejected");
+        assert!(!unusable(10, 9, 0), "one line used");
+        assert!(!unusable(5, 0, 5), "nothing rejected: a log without transfers");
+        assert!(!unusable(0, 0, 0));
+    }
+
+    #[test]
+    fn the_hint_names_the_detected_format_or_the_layout_option() {
+        assert_eq!(
+            missing_option(Format::Vsftpd, Some(Format::Xferlog)),
+            "--format xferlog (its first lines read as xferlog)"
+        );
+        assert!(missing_option(Format::Rsyncd, Some(Format::Rsyncd)).starts_with("--rsync-log-format"));
+        assert!(missing_option(Format::ProftpdExtended, None).starts_with("--proftpd-log-format"));
     }
 }

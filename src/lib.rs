@@ -30,6 +30,7 @@ pub mod config;
 pub mod enrich;
 pub mod error;
 pub mod filemode;
+pub mod forget;
 pub mod formats;
 pub mod ingest;
 pub mod input;

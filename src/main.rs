@@ -99,6 +99,11 @@ enum Command {
     Prune(PruneArgs),
     /// Recompute the daily rollups from the raw events still stored.
     Rollup(RollupArgs),
+    /// Undo the import of log files read with the wrong options: remove
+    /// the events that came from them (and from the daily rollups) and
+    /// their checkpoints, so that the next ingest reads them in full.
+    /// Not for InfluxDB.
+    Forget(ForgetArgs),
     /// The configuration file.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -146,6 +151,14 @@ struct PruneArgs {
     /// hours (`36h`).
     #[arg(long, value_name = "AGE")]
     raw_older_than: String,
+}
+
+#[derive(Debug, Args)]
+struct ForgetArgs {
+    /// Log files to forget, found by their content as ingest finds them (a
+    /// renamed or rotated copy is the same input).
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -203,6 +216,13 @@ struct IngestArgs {
     /// Progress bar: `auto` shows it when stderr is a terminal.
     #[arg(long, value_enum, default_value_t = When::Auto)]
     progress: When,
+
+    /// Forget the given files first, as `xferstats forget` does (their
+    /// events, their counts in the daily rollups, their checkpoints), then
+    /// read them in full: for files read before with the wrong options.
+    /// Not for InfluxDB.
+    #[arg(long)]
+    reread: bool,
 
     /// GeoIP City database (.mmdb: GeoLite2/GeoIP2/DB-IP City or an
     /// ip-location-db export). `auto` uses the first of
@@ -387,6 +407,23 @@ impl Global {
         })
     }
 
+    /// [`Global::spec`], refused when it names a local file that does not
+    /// exist yet (nothing to read or undo there).
+    fn existing_spec(&self) -> anyhow::Result<StoreSpec> {
+        let spec = self.spec()?;
+        let local = match &spec {
+            StoreSpec::Sqlite(path) => Some(path.as_path()),
+            StoreSpec::Influx(i) => i.state.as_deref(),
+            StoreSpec::Postgres(_) => None,
+        };
+        if let Some(path) = local {
+            if std::fs::metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
+                anyhow::bail!("{}: no database yet; run `xferstats ingest FILE…` first", spec.describe());
+            }
+        }
+        Ok(spec)
+    }
+
     /// The store opened for writing, and its spec.
     fn open_for_writing(&self) -> anyhow::Result<(StoreSpec, Box<dyn Backend>)> {
         let spec = self.spec()?;
@@ -420,12 +457,20 @@ fn run(cli: Cli, m: &ArgMatches) -> anyhow::Result<u8> {
     let m = leaf(m);
     match cli.command {
         Command::Formats => formats(),
-        Command::Ingest(a) => ingest(&g, a, m, || Ok(g.open_for_writing()?.1)),
+        Command::Ingest(a) => ingest(&g, a, m, |a, key| {
+            let (spec, mut store) = g.open_for_writing()?;
+            if a.reread {
+                let files: Vec<PathBuf> = a.files.iter().filter(|f| f.as_os_str() != "-").cloned().collect();
+                forget_files(&g, &spec, &files, key, &mut *store, false)?;
+            }
+            Ok(store)
+        }),
         Command::Events(a) => events(&g, a, m),
         Command::Report(a) => report(&g, a),
         Command::Db(DbCommand::Migrate) => migrate(&g),
         Command::Prune(a) => prune(&g, a),
         Command::Rollup(a) => rollup(&g, a),
+        Command::Forget(a) => forget(&g, a),
         Command::Config(ConfigCommand::Check) => config_check(&g, m),
         Command::Completions(a) => completions(a.shell),
         Command::ManPages(a) => man_pages(&a.dir),
@@ -564,7 +609,10 @@ fn ingest_options(a: &IngestArgs) -> anyhow::Result<IngestOptions> {
 
 /// `xferstats events`: an import into the event stream on standard output.
 fn events(g: &Global, a: EventsArgs, m: &ArgMatches) -> anyhow::Result<u8> {
-    ingest(g, a.read, m, || Ok(Box::new(EventStream::stdout(a.output_format))))
+    if a.read.reread {
+        anyhow::bail!("--reread forgets inputs in a store; events has none (use it with ingest)");
+    }
+    ingest(g, a.read, m, |_, _| Ok(Box::new(EventStream::stdout(a.output_format))))
 }
 
 /// `xferstats ingest` (and `events`): the import into the sink `open`
@@ -574,7 +622,7 @@ fn ingest(
     g: &Global,
     mut a: IngestArgs,
     m: &ArgMatches,
-    open: impl FnOnce() -> anyhow::Result<Box<dyn Sink + Send>>,
+    open: impl FnOnce(&IngestArgs, &HostKey) -> anyhow::Result<Box<dyn Sink + Send>>,
 ) -> anyhow::Result<u8> {
     if a.files.is_empty() {
         a.files = g.file.input_paths();
@@ -618,7 +666,7 @@ fn ingest(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let mut store = open()?;
+    let mut store = open(&a, &key.0)?;
     let show_bar = !g.quiet
         && match a.progress {
             When::Auto => std::io::stderr().is_terminal(),
@@ -672,17 +720,7 @@ fn report(g: &Global, a: ReportArgs) -> anyhow::Result<u8> {
     if opts.format == OutputFormat::Html && (!opts.filters.is_empty() || opts.top.is_some()) {
         return Err(xferstats::error::ConfigError::HtmlFilter.into());
     }
-    let spec = g.spec()?;
-    let local = match &spec {
-        StoreSpec::Sqlite(path) => Some(path.as_path()),
-        StoreSpec::Influx(i) => i.state.as_deref(),
-        StoreSpec::Postgres(_) => None,
-    };
-    if let Some(path) = local {
-        if std::fs::metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
-            anyhow::bail!("{}: no database yet; run `xferstats ingest FILE…` first", spec.describe());
-        }
-    }
+    let spec = g.existing_spec()?;
     let mut store = xferstats::sinks::open(&spec, Access::Read)?;
     match &a.output {
         None => {
@@ -743,6 +781,50 @@ fn rollup(g: &Global, a: RollupArgs) -> anyhow::Result<u8> {
     let n = store.rebuild_rollups(&since)?;
     g.say(format_args!("rebuilt the daily rollups from {since}: {n} rows → {}", spec.describe()));
     Ok(xferstats::EXIT_OK)
+}
+
+/// `xferstats forget`: exit 0 when every file was forgotten, 1 when one
+/// was not in the ledger.
+fn forget(g: &Global, a: ForgetArgs) -> anyhow::Result<u8> {
+    let key = HostKey::load(std::env::var(KEY_ENV).ok().filter(|k| !k.is_empty()).as_deref(), &g.state_dir, g.db_mode)?;
+    let spec = g.existing_spec()?;
+    let mut store = xferstats::sinks::open(&spec, Access::Write(g.db_mode))?;
+    forget_files(g, &spec, &a.files, &key.0, &mut *store, true)
+}
+
+/// Forgets `files` in `store`, saying what went; a file not in the ledger
+/// is an error line (exit code 1) when `missing_is_error`, else passed
+/// over.
+fn forget_files(
+    g: &Global,
+    spec: &StoreSpec,
+    files: &[PathBuf],
+    key: &HostKey,
+    store: &mut dyn Backend,
+    missing_is_error: bool,
+) -> anyhow::Result<u8> {
+    let mut code = xferstats::EXIT_OK;
+    for r in xferstats::forget::forget(files, key, store)? {
+        let name = xferstats::sanitize::sanitize(&r.name);
+        match r.forgotten {
+            Some(f) => g.say(format_args!(
+                "forgot {name}: {} transfers and {} logins removed, its checkpoint dropped (the next ingest reads it in \
+                 full) → {}",
+                f.transfers,
+                f.logins,
+                spec.describe()
+            )),
+            None if !missing_is_error => {}
+            None => {
+                code = xferstats::EXIT_REJECTED;
+                eprintln!(
+                    "xferstats: {name}: not in the ledger of {} (never marked as read): nothing to forget",
+                    spec.describe()
+                );
+            }
+        }
+    }
+    Ok(code)
 }
 
 /// The documented exit code of `e` (a usage error unless the library

@@ -129,46 +129,12 @@ impl LoginOutcome {
     }
 }
 
-/// Which log format produced an event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SourceFormat {
-    /// rsync daemon log (log file or syslog).
-    Rsyncd,
-    /// xferlog (wu-ftpd format).
-    Xferlog,
-    /// vsftpd's own log.
-    Vsftpd,
-    /// SFTPGo JSON log.
-    Sftpgo,
-    /// OpenSSH (sftp-server, internal-sftp, sshd).
-    Openssh,
-    /// ProFTPD SystemLog / SFTPLog.
-    Proftpd,
-    /// ProFTPD ExtendedLog.
-    ProftpdExtended,
-}
-
-impl SourceFormat {
-    /// Name as stored and accepted by `--format`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SourceFormat::Rsyncd => "rsyncd",
-            SourceFormat::Xferlog => "xferlog",
-            SourceFormat::Vsftpd => "vsftpd",
-            SourceFormat::Sftpgo => "sftpgo",
-            SourceFormat::Openssh => "openssh",
-            SourceFormat::Proftpd => "proftpd",
-            SourceFormat::ProftpdExtended => "proftpd-extended",
-        }
-    }
-}
-
-impl fmt::Display for SourceFormat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// Which log format produced an event: its format (`formats::Format`,
+/// whose `source()` makes it), one byte per event. It is stored, printed
+/// and serialised as the format's registered name (`as_str`, with the
+/// registry in `formats`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SourceFormat(pub(crate) u8);
 
 /// Whether a transfer describes one file or a whole session's byte count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

@@ -29,7 +29,7 @@ use xferstats::formats::xferlog::decoder::XferlogDecoder;
 use xferstats::formats::Templates;
 use xferstats::formats::{openssh, proftpd, rsync, sftpgo, vsftpd, xferlog, Format};
 use xferstats::model::Event;
-use xferstats::sessions::{AnyDecoder, IdGen, LineContext};
+use xferstats::sessions::{AnyDecoder, Horizon, IdGen, LineContext};
 use xferstats::sinks::{PgSpec, StoreSpec};
 use xferstats::time::{self, Clock, TimeZone};
 
@@ -194,7 +194,7 @@ fn decode_split<'a>(make: &dyn Fn() -> Box<dyn AnyDecoder>, data: impl Iterator<
         first.line(&mut cx, line, &mut out);
     }
     first.finish(&id_key(), &mut out);
-    let saved = first.save_text();
+    let saved = first.save_text(&Horizon::default());
     let mut second = make();
     if let Err(e) = second.restore_text(&saved) {
         panic!("state saved by {} does not restore: {e}\nstate: {saved}", second.scope());
@@ -203,7 +203,7 @@ fn decode_split<'a>(make: &dyn Fn() -> Box<dyn AnyDecoder>, data: impl Iterator<
         second.line(&mut cx, line, &mut out);
     }
     second.finish(&id_key(), &mut out);
-    let end = second.save_text();
+    let end = second.save_text(&Horizon::default());
     if let Err(e) = make().restore_text(&end) {
         panic!("state saved by {} does not restore: {e}\nstate: {end}", second.scope());
     }
@@ -417,7 +417,7 @@ pub fn state_seed(pick: u8, log: &[u8]) -> Vec<u8> {
         d.line(&mut cx, line, &mut out);
     }
     let mut seed = vec![pick];
-    seed.extend_from_slice(d.save_text().as_bytes());
+    seed.extend_from_slice(d.save_text(&Horizon::default()).as_bytes());
     seed
 }
 
@@ -431,7 +431,7 @@ fn state(data: &[u8]) {
     }
     let mut cx = context();
     let mut out = Vec::new();
-    let saved = d.save_text();
+    let saved = d.save_text(&Horizon::default());
     if let Err(e) = make().restore_text(&saved) {
         panic!("a restored state saved again does not restore: {e}\nstate: {saved}");
     }
@@ -439,7 +439,7 @@ fn state(data: &[u8]) {
         d.line(&mut cx, line, &mut out);
     }
     d.finish(&id_key(), &mut out);
-    let saved = d.save_text();
+    let saved = d.save_text(&Horizon::default());
     if let Err(e) = make().restore_text(&saved) {
         panic!("state saved after use does not restore: {e}\nstate: {saved}");
     }

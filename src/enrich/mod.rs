@@ -350,7 +350,7 @@ pub fn parent_domain(host: &str) -> Option<&str> {
 mod tests {
     use super::*;
     use crate::enrich::testdb::maxmind_db;
-    use crate::model::{Direction, Granularity, Protocol, SourceFormat, Status, Transfer};
+    use crate::model::{Direction, Granularity, Protocol, Status, Transfer};
 
     #[test]
     fn options_parse_themselves() {
@@ -384,7 +384,7 @@ mod tests {
             client_host: host.map(String::from),
             session: None,
             server_host: "vm".into(),
-            source: SourceFormat::Rsyncd,
+            source: crate::formats::Format::Rsyncd.source(),
             granularity: Granularity::File,
             origin: None,
         })

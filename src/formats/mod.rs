@@ -1,22 +1,15 @@
 //! Log formats: one folder per format (`src/formats/<name>/`: its parser,
 //! and its decoder, which turns lines into events and joins the lines of a
 //! session where the format needs it), each declaring one [`Spec`]. The
-//! [`REGISTRY`] lists them; every list of formats — `--format` names,
-//! `xferstats formats`, detection, decoders, the first time stamp used to
-//! order inputs — is read from it. Shared line prefixes (syslog, daemon log
+//! `registry!` list below names each once — its [`Format`] variant and its
+//! folder — and makes [`REGISTRY`]; every list of formats — `--format`
+//! names, `xferstats formats`, detection, decoders, the time stamps used to
+//! order inputs, the source names stored with events — is read from it. Shared line prefixes (syslog, daemon log
 //! files) live in [`prefix`], the two-ended template matcher of the
 //! user-configured formats in [`template`].
 
-pub mod openssh;
 pub mod prefix;
-pub mod proftpd;
-pub mod proftpd_extended;
-pub mod rsync;
-pub mod sftpgo;
-pub mod syslog;
 pub mod template;
-pub mod vsftpd;
-pub mod xferlog;
 
 use std::fmt;
 
@@ -28,61 +21,83 @@ use prefix::{PrefixParser, Prefixed};
 use proftpd_extended::ExtendedFormat;
 use rsync::LogFormat;
 
-/// Every format, in detection order: a line of a file's head counts for the
-/// first format whose [`Detect::Lines`] test accepts it. Adding a format is
-/// its folder and one line here (and its [`Format`] variant).
-pub static REGISTRY: &[Spec] = &[
-    sftpgo::SPEC,
-    xferlog::SPEC,
-    vsftpd::SPEC,
-    proftpd::SPEC,
-    proftpd_extended::SPEC,
-    openssh::SPEC,
-    rsync::SPEC,
-    syslog::SPEC,
-];
+/// Declares the formats, one line each: the [`Format`] variant (its doc is
+/// the variant's) and the folder `src/formats/<folder>/`, whose `SPEC` is
+/// the registry entry. The order is the detection order.
+macro_rules! registry {
+    ($($(#[$doc:meta])* $variant:ident => $folder:ident,)*) => {
+        $(pub mod $folder;)*
 
-/// A supported log format (the key of its [`Spec`] in [`REGISTRY`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Format {
-    /// rsync daemon log: `log file` or syslog, any `log format`.
-    Rsyncd,
-    /// xferlog (ProFTPD incl. mod_sftp, vsftpd, Pure-FTPd).
-    Xferlog,
-    /// vsftpd's own log (`xferlog_std_format=NO`).
-    Vsftpd,
+        /// A supported log format (the key of its [`Spec`] in [`REGISTRY`]).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Format {
+            $($(#[$doc])* $variant,)*
+        }
+
+        /// Every format, in detection order: a line of a file's head counts
+        /// for the first format whose [`Detect::Lines`] test accepts it.
+        pub static REGISTRY: &[Spec] = &[$($folder::SPEC,)*];
+
+        impl Format {
+            /// Every format, in [`REGISTRY`] order.
+            const ALL: &[Format] = &[$(Format::$variant,)*];
+        }
+    };
+}
+
+registry! {
     /// SFTPGo JSON log.
-    Sftpgo,
-    /// OpenSSH sftp-server/internal-sftp and sshd lines in syslog.
-    Openssh,
+    Sftpgo => sftpgo,
+    /// xferlog (ProFTPD incl. mod_sftp, vsftpd, Pure-FTPd).
+    Xferlog => xferlog,
+    /// vsftpd's own log (`xferlog_std_format=NO`).
+    Vsftpd => vsftpd,
     /// ProFTPD SystemLog and mod_sftp SFTPLog (logins).
-    Proftpd,
+    Proftpd => proftpd,
     /// ProFTPD ExtendedLog with a `LogFormat` (transfers).
-    ProftpdExtended,
+    ProftpdExtended => proftpd_extended,
+    /// OpenSSH sftp-server/internal-sftp and sshd lines in syslog.
+    Openssh => openssh,
+    /// rsync daemon log: `log file` or syslog, any `log format`.
+    Rsyncd => rsync,
     /// A syslog file: each line goes to the format of its program (rsyncd,
     /// sshd/sftp-server); other programs are skipped.
-    Syslog,
+    Syslog => syslog,
 }
 
 /// One format's registry entry: everything the rest of the program needs
 /// to know about it.
 #[derive(Clone, Copy)]
 pub struct Spec {
-    /// The format.
-    pub format: Format,
-    /// Name used by `--format` and in messages.
+    /// Name used by `--format` and in messages, and stored with the
+    /// format's events ([`Format::source`]).
     pub name: &'static str,
     /// One-line description for `xferstats formats`.
     pub description: &'static str,
     /// How detection recognises it.
     pub detect: Detect,
-    /// The UTC time of a line, if it has one (orders inputs oldest first).
-    pub first_time: fn(&[u8], &Templates<'_>, &mut PrefixParser, &mut Clock) -> Option<Micros>,
+    /// The UTC time of a line, if it has one, and the server host it names
+    /// (orders inputs oldest first; tells whether an input continues the
+    /// saved sessions, see [`crate::sessions`]).
+    pub stamp: for<'a> fn(&'a [u8], &Templates<'_>, &mut PrefixParser, &mut Clock) -> Option<Stamp<'a>>,
     /// A fresh decoder.
     pub decoder: fn(&Templates<'_>) -> Box<dyn AnyDecoder>,
-    /// The source name stored with its events (`None`: a router whose
-    /// lines are stored under the formats it routes to).
-    pub source: Option<SourceFormat>,
+}
+
+/// A line's time stamp and the server host it names, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp<'a> {
+    /// UTC time.
+    pub time: Micros,
+    /// Server host of the line (`None`: the ingesting host's name).
+    pub host: Option<&'a [u8]>,
+}
+
+impl Stamp<'_> {
+    /// A stamp of a line that names no host.
+    pub fn at(time: Micros) -> Stamp<'static> {
+        Stamp { time, host: None }
+    }
 }
 
 /// How detection recognises a format in a file's first lines.
@@ -144,20 +159,14 @@ impl Tally {
 
     /// The most lines any format outside `except` recognised.
     pub fn most_except(&self, except: &[Format]) -> usize {
-        REGISTRY
-            .iter()
-            .zip(&self.lines)
-            .filter(|(s, _)| !except.contains(&s.format))
-            .map(|(_, &n)| n)
-            .max()
-            .unwrap_or(0)
+        Format::ALL.iter().zip(&self.lines).filter(|(f, _)| !except.contains(f)).map(|(_, &n)| n).max().unwrap_or(0)
     }
 }
 
 impl Format {
     /// Position of its entry in [`REGISTRY`].
     fn index(self) -> usize {
-        REGISTRY.iter().position(|s| s.format == self).expect("every format is registered")
+        self as usize
     }
 
     /// Its registry entry.
@@ -167,7 +176,7 @@ impl Format {
 
     /// Every format, in detection order.
     pub fn all() -> impl Iterator<Item = Format> {
-        REGISTRY.iter().map(|s| s.format)
+        Format::ALL.iter().copied()
     }
 
     /// Name used by `--format` and in messages.
@@ -182,11 +191,7 @@ impl Format {
 
     /// Looks a format up by name.
     pub fn from_name(name: &str) -> Result<Format, ConfigError> {
-        REGISTRY
-            .iter()
-            .find(|s| s.name.eq_ignore_ascii_case(name))
-            .map(|s| s.format)
-            .ok_or_else(|| ConfigError::Format(name.to_string()))
+        Format::all().find(|f| f.name().eq_ignore_ascii_case(name)).ok_or_else(|| ConfigError::Format(name.to_string()))
     }
 
     /// Picks the format of a file from its first lines: a mix format whose
@@ -212,11 +217,11 @@ impl Format {
                 }
             }
         }
-        if let Some(mix) = REGISTRY.iter().find(|s| matches!(s.detect, Detect::Mix(test) if test(&tally))) {
-            return Some(mix.format);
+        if let Some(mix) = Format::all().find(|f| matches!(f.spec().detect, Detect::Mix(test) if test(&tally))) {
+            return Some(mix);
         }
         let (i, &n) = tally.lines.iter().enumerate().rev().max_by_key(|(_, &n)| n)?;
-        (n > 0).then_some(REGISTRY[i].format)
+        (n > 0).then_some(Format::ALL[i])
     }
 }
 
@@ -225,6 +230,33 @@ impl Format {
 /// syslog and openssh formats, which skip other programs' lines.
 pub fn is_foreign(line: &[u8]) -> bool {
     prefix::prefix_shape(line).is_none() && !openssh::looks_like_untimed(line)
+}
+
+impl Format {
+    /// The source of the format's events. (A router's lines are stored
+    /// under the formats it routes to.)
+    pub const fn source(self) -> SourceFormat {
+        SourceFormat(self as u8)
+    }
+}
+
+impl SourceFormat {
+    /// Name as stored and accepted by `--format`: its format's name.
+    pub fn as_str(self) -> &'static str {
+        REGISTRY[self.0 as usize].name
+    }
+}
+
+impl fmt::Display for SourceFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for SourceFormat {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
 }
 
 impl fmt::Display for Format {
@@ -237,26 +269,17 @@ impl fmt::Display for Format {
 mod tests {
     use super::*;
 
+    /// Stores hold the source names of events: they never change.
     #[test]
-    fn every_format_has_one_entry_and_stores_its_own_name() {
-        let variants = [
-            Format::Rsyncd,
-            Format::Xferlog,
-            Format::Vsftpd,
-            Format::Sftpgo,
-            Format::Openssh,
-            Format::Proftpd,
-            Format::ProftpdExtended,
-            Format::Syslog,
-        ];
-        assert_eq!(REGISTRY.len(), variants.len());
-        for f in variants {
-            assert_eq!(REGISTRY.iter().filter(|s| s.format == f).count(), 1, "{f:?}");
+    fn every_format_has_its_entry_and_its_stored_name() {
+        let names: Vec<&str> = Format::all().map(Format::name).collect();
+        let stored = ["sftpgo", "xferlog", "vsftpd", "proftpd", "proftpd-extended", "openssh", "rsyncd", "syslog"];
+        assert_eq!(names, stored);
+        assert_eq!(REGISTRY.len(), Format::ALL.len());
+        for f in Format::all() {
             assert_eq!(Format::from_name(f.name()).unwrap(), f);
             assert_eq!(Format::from_name(&f.name().to_uppercase()).unwrap(), f);
-            if let Some(source) = f.spec().source {
-                assert_eq!(source.as_str(), f.name());
-            }
+            assert_eq!(f.source().as_str(), f.name());
         }
         assert!(Format::from_name("auto").is_err());
     }

@@ -215,18 +215,10 @@ fn syslog_rest(rest: &[u8], time: Micros, style: PrefixStyle) -> Option<Prefixed
 /// Parses an unsigned decimal without sign or separators.
 #[inline]
 pub fn parse_u32(b: &[u8]) -> Option<u32> {
-    if b.is_empty() || b.len() > 10 {
+    if b.len() > 10 {
         return None;
     }
-    let mut v: u64 = 0;
-    for &c in b {
-        let d = c.wrapping_sub(b'0');
-        if d > 9 {
-            return None;
-        }
-        v = v * 10 + d as u64;
-    }
-    u32::try_from(v).ok()
+    parse_u64(b).and_then(|v| u32::try_from(v).ok())
 }
 
 /// Parses an unsigned decimal `u64` without sign or separators.
@@ -246,15 +238,15 @@ pub fn parse_u64(b: &[u8]) -> Option<u64> {
     Some(v)
 }
 
-/// The time of a line with a syslog or log-file prefix (the registry's
-/// `first_time` of the formats read through prefixes).
-pub fn first_time(
-    line: &[u8],
+/// The time and host of a line with a syslog or log-file prefix (the
+/// registry's `stamp` of the formats read through prefixes).
+pub fn stamp<'a>(
+    line: &'a [u8],
     _: &crate::formats::Templates<'_>,
     parser: &mut PrefixParser,
     clock: &mut Clock,
-) -> Option<Micros> {
-    parser.parse(line, clock).map(|p| p.time)
+) -> Option<crate::formats::Stamp<'a>> {
+    parser.parse(line, clock).map(|p| crate::formats::Stamp { time: p.time, host: p.host })
 }
 
 #[cfg(test)]

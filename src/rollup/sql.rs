@@ -157,6 +157,11 @@ impl Dialect {
     /// The rollup rows of the raw rows of `from` (a table or a CTE with
     /// the [`Dialect::raw_columns`]) that meet `filter` (`""` for all).
     pub fn roll_select(&self, r: &Rollup, from: &str, filter: &str) -> String {
+        self.signed_roll_select(r, from, filter, "")
+    }
+
+    /// [`Dialect::roll_select`] with `sign` (`""` or `"-"`) before each sum.
+    fn signed_roll_select(&self, r: &Rollup, from: &str, filter: &str, sign: &str) -> String {
         let time = self.time_of(r);
         let mut cols: Vec<String> =
             r.keys.iter().map(|k| if *k == Key::Day { (self.day_of)(time) } else { self.raw_col(*k, time) }).collect();
@@ -164,9 +169,9 @@ impl Dialect {
         let n = cols.len();
         cols.extend(r.values.iter().map(|(_, v)| {
             if v.starts_with("SUM") {
-                format!("{v}{}", self.cast)
+                format!("{sign}{v}{}", self.cast)
             } else {
-                v.to_string()
+                format!("{sign}{v}")
             }
         }));
         let group: Vec<String> = (1..=n).map(|i| i.to_string()).collect();
@@ -178,6 +183,25 @@ impl Dialect {
     /// parameter on (the old rows of those days were deleted first).
     pub fn rebuild_sql(&self, r: &Rollup) -> String {
         format!("{} {}", self.insert_into(r), self.roll_select(r, r.raw, &(self.rebuild_from)(self.time_of(r))))
+    }
+
+    /// Subtracts from a rollup the raw rows of its raw table that meet
+    /// `filter` (before they are deleted): the rollup rows they were
+    /// counted in are left with what the other rows sum to, rows of nothing
+    /// with zeros (see [`Dialect::drop_empty_sql`]).
+    pub fn unroll_sql(&self, r: &Rollup, filter: &str) -> String {
+        format!(
+            "{} {} {}",
+            self.insert_into(r),
+            self.signed_roll_select(r, r.raw, filter, "-"),
+            self.add_on_conflict(r)
+        )
+    }
+
+    /// Deletes the rollup rows that count nothing (after
+    /// [`Dialect::unroll_sql`]).
+    pub fn drop_empty_sql(&self, r: &Rollup) -> String {
+        format!("DELETE FROM {} WHERE {} = 0", r.table, r.values[0].0)
     }
 
     /// The report queries of `q`: the transfer metrics, and the login

@@ -8,8 +8,29 @@
 //! commits and restored by the next run, so a session split across two cron
 //! runs or two rotated files is neither lost nor counted twice. The engine
 //! holds decoders of any format as [`AnyDecoder`]s, their state as text.
+//!
+//! Saved sessions may only meet the lines that follow the ones they were
+//! built from: a copy of a log read again from its start (a different first
+//! line defeats the ledger) holds the same pids, and its early lines would
+//! join, or close, sessions saved at the log's end. Each decoder declares
+//! how its joins are kept to their own lines ([`Decoder::JOINS`]): bounded
+//! by the lines themselves (a time window), or by input. In the second case
+//! the state is saved with its [`Horizon`], per server host the
+//! time of the newest event the decoder produced. An input resumed from its
+//! checkpoint continues the saved sessions (it is the file they were read
+//! from, grown); an input read from its start continues them only when no
+//! line of its head is older than the horizon earlier runs saved for that
+//! line's host (the next file after a rotation), and when its first lines
+//! are none of the first lines of another input of the same run (a run may
+//! read files that overlap in time, several daemons of one host writing
+//! their own; a copy repeats lines). Any other input — a copy with a
+//! different first line, an older rotated file imported after newer ones —
+//! is read by a decoder of its own, which carries nothing in or
+//! out: it adds the events its own lines make (the copy's are refused as
+//! already stored) and its sessions still open at the end are dropped, so a
+//! reused pid of a copy never joins, or closes, a saved session.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -53,6 +74,8 @@ pub trait Decoder {
     /// sessions); `()` for formats whose lines stand alone. There is no
     /// default: a decoder says what it keeps, and the store keeps that.
     type State: Serialize + DeserializeOwned;
+    /// How its saved state is kept from joining lines it must not.
+    const JOINS: Joins;
     /// Name of the state scope in the store (one per format; the store
     /// keeps it per ingesting host).
     fn scope(&self) -> &'static str;
@@ -77,32 +100,68 @@ pub trait Decoder {
 macro_rules! no_state {
     () => {
         type State = ();
+        const JOINS: $crate::sessions::Joins = $crate::sessions::Joins::Nothing;
         fn save(&self) {}
         fn restore(&mut self, (): ()) {}
     };
 }
 pub(crate) use no_state;
 
+/// Which lines a decoder's saved state may join.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Joins {
+    /// Every line stands alone: there is no state.
+    Nothing,
+    /// Any input's lines: each join is bounded by the lines themselves (a
+    /// time window), so that an older or a copied line cannot complete a
+    /// saved session.
+    Bounded,
+    /// Only the lines of an input that continues the ones the state was
+    /// read from (see the module docs); other inputs get a decoder of their
+    /// own.
+    Continuing,
+}
+
 /// A decoder of any format, its [`Decoder::State`] as JSON text: what the
 /// engine holds and the store saves.
 pub trait AnyDecoder {
     /// [`Decoder::scope`].
     fn scope(&self) -> &'static str;
+    /// [`Decoder::JOINS`].
+    fn joins(&self) -> Joins;
     /// [`Decoder::line`].
     fn line(&mut self, cx: &mut LineContext, line: &[u8], out: &mut Vec<Event>) -> Outcome;
     /// [`Decoder::finish`].
     fn finish(&mut self, ids: &IdKey, out: &mut Vec<Event>);
     /// [`Decoder::rekey_ids`].
     fn rekey_ids(&mut self, f: &dyn Fn(EventId) -> EventId);
-    /// The saved state as text.
-    fn save_text(&self) -> String;
-    /// Restores a state saved as text (an empty text: nothing saved).
-    fn restore_text(&mut self, state: &str) -> Result<(), String>;
+    /// The saved state, with the horizon it was read up to, as text.
+    fn save_text(&self, horizon: &Horizon) -> String;
+    /// Restores a state saved as text (an empty text: nothing saved) and
+    /// gives its horizon (empty for a state saved before horizons were).
+    fn restore_text(&mut self, state: &str) -> Result<Horizon, String>;
+}
+
+/// The saved text of a decoder: its state and its horizon.
+#[derive(Serialize)]
+struct SavedRef<'a, T> {
+    horizon: &'a Horizon,
+    state: T,
+}
+
+/// [`SavedRef`] read back.
+#[derive(Deserialize)]
+struct Saved<T> {
+    horizon: Horizon,
+    state: T,
 }
 
 impl<D: Decoder> AnyDecoder for D {
     fn scope(&self) -> &'static str {
         Decoder::scope(self)
+    }
+    fn joins(&self) -> Joins {
+        D::JOINS
     }
     fn line(&mut self, cx: &mut LineContext, line: &[u8], out: &mut Vec<Event>) -> Outcome {
         Decoder::line(self, cx, line, out)
@@ -113,14 +172,56 @@ impl<D: Decoder> AnyDecoder for D {
     fn rekey_ids(&mut self, f: &dyn Fn(EventId) -> EventId) {
         Decoder::rekey_ids(self, f)
     }
-    fn save_text(&self) -> String {
-        serde_json::to_string(&self.save()).unwrap_or_default()
+    fn save_text(&self, horizon: &Horizon) -> String {
+        serde_json::to_string(&SavedRef { horizon, state: self.save() }).unwrap_or_default()
     }
-    fn restore_text(&mut self, state: &str) -> Result<(), String> {
-        if !state.is_empty() {
-            self.restore(serde_json::from_str(state).map_err(|e| e.to_string())?);
+    fn restore_text(&mut self, text: &str) -> Result<Horizon, String> {
+        if text.is_empty() {
+            return Ok(Horizon::default());
         }
-        Ok(())
+        // A state saved before horizons were is the bare state.
+        let saved = serde_json::from_str::<Saved<D::State>>(text).or_else(|e| {
+            serde_json::from_str(text).map(|state| Saved { horizon: Horizon::default(), state }).map_err(|_| e)
+        });
+        let Saved { horizon, state } = saved.map_err(|e| e.to_string())?;
+        self.restore(state);
+        Ok(horizon)
+    }
+}
+
+/// Per server host, the time of the newest event a decoder produced: how
+/// far its sessions have read that host's log (see the module docs).
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Horizon(BTreeMap<Arc<str>, Micros>);
+
+impl Horizon {
+    /// Takes in the events of `events`.
+    pub fn note(&mut self, events: &[Event]) {
+        for e in events {
+            let (host, time) = match e {
+                Event::Transfer(t) => (&t.server_host, t.end),
+                Event::Login(l) => (&l.server_host, l.time),
+            };
+            match self.0.get_mut(&**host) {
+                Some(n) => *n = (*n).max(time),
+                None => {
+                    self.0.insert(host.clone(), time);
+                }
+            }
+        }
+    }
+
+    /// Whether an input whose head has, per server host, these oldest time
+    /// stamps continues what this horizon has read: none is older than the
+    /// newest event of its host (hosts not read yet are new).
+    pub fn continued_by(&self, head: &[(String, Micros)]) -> bool {
+        head.iter().all(|(host, t)| self.0.get(host.as_str()).is_none_or(|n| t >= n))
+    }
+
+    /// Whether the horizon has read any host of `head`.
+    pub fn knows_any(&self, head: &[(String, Micros)]) -> bool {
+        head.iter().any(|(host, _)| self.0.contains_key(host.as_str()))
     }
 }
 
@@ -237,10 +338,14 @@ pub fn client_ip(b: &[u8]) -> Option<IpAddr> {
 /// every commit rewrote pages all over that second's part of the index).
 /// The saved state ([`IdGen::save`], kept in the ledger) holds only the
 /// keyed hashes of the lines of the current second and their counts.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct IdGen {
     key: IdKey,
     state: IdState,
+    /// [`IdGen::ftp_transfer_id`]'s hasher seeded for the last server host
+    /// (the seed of the host's hash): its seeded secret is derived once per
+    /// host, not once per line.
+    ftp_seeded: Option<(u64, xxhash_rust::xxh3::Xxh3)>,
 }
 
 /// The seed of [`IdGen::ftp_transfer_id`]: one kind of event, whichever
@@ -295,17 +400,23 @@ impl Hasher for Prehashed {
     }
 }
 
+impl std::fmt::Debug for IdGen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdGen").field("key", &self.key).field("state", &self.state).finish_non_exhaustive()
+    }
+}
+
 impl IdGen {
     /// A generator at the start of an input.
     pub fn new(key: IdKey) -> IdGen {
-        IdGen { key, state: IdState::default() }
+        IdGen { key, state: IdState::default(), ftp_seeded: None }
     }
 
     /// A generator resuming from [`IdGen::save`]'s text (an unreadable
     /// state starts afresh: at worst a repeat of the checkpoint's second
     /// is counted as already stored).
     pub fn restore(key: IdKey, saved: &str) -> IdGen {
-        IdGen { key, state: serde_json::from_str(saved).unwrap_or_default() }
+        IdGen { key, state: serde_json::from_str(saved).unwrap_or_default(), ftp_seeded: None }
     }
 
     /// The key of its line hashes.
@@ -349,7 +460,11 @@ impl IdGen {
             return self.id(time, host, line, tag);
         }
         let name = t.path.rsplit(|&c| c == b'/').next().unwrap_or_default();
-        let mut h = xxhash_rust::xxh3::Xxh3::with_seed(xxh3_64_with_seed(host, FTP_TRANSFER_TAG));
+        let seed = xxh3_64_with_seed(host, FTP_TRANSFER_TAG);
+        let mut h = match &self.ftp_seeded {
+            Some((s, h)) if *s == seed => h.clone(),
+            _ => self.ftp_seeded.insert((seed, xxhash_rust::xxh3::Xxh3::with_seed(seed))).1.clone(),
+        };
         h.update(&time.div_euclid(1_000_000).to_le_bytes());
         h.update(&[direction_code(t.direction)]);
         h.update(&t.bytes.to_le_bytes());
@@ -434,6 +549,50 @@ pub fn rekey_ids_state(key: &IdKey, saved: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_head_continues_a_horizon_when_no_line_of_a_known_host_is_older() {
+        let login = |host: &str, time| {
+            Event::Login(crate::model::Login {
+                id: 0,
+                time,
+                protocol: crate::model::Protocol::Rsync,
+                user: "u".into(),
+                client_ip: None,
+                client_host: None,
+                outcome: crate::model::LoginOutcome::Ok,
+                method: None,
+                session: None,
+                server_host: Arc::from(host),
+                source: crate::formats::Format::Rsyncd.source(),
+                origin: None,
+            })
+        };
+        let mut h = Horizon::default();
+        h.note(&[login("a", 50), login("a", 40), login("b", 10)]);
+        let head = |v: &[(&str, Micros)]| v.iter().map(|(h, t)| (h.to_string(), *t)).collect::<Vec<_>>();
+        assert!(h.continued_by(&head(&[("a", 50), ("b", 10)])));
+        assert!(h.continued_by(&head(&[("c", 0)])));
+        assert!(!h.continued_by(&head(&[("a", 49), ("b", 99)])));
+        assert!(!h.continued_by(&head(&[("b", 9)])));
+        assert!(h.knows_any(&head(&[("c", 0), ("b", 0)])));
+        assert!(!h.knows_any(&head(&[("c", 0)])));
+        assert!(Horizon::default().continued_by(&head(&[("a", 0)])));
+    }
+
+    #[test]
+    fn saved_text_holds_the_horizon_and_reads_a_bare_state() {
+        let mut d = crate::formats::proftpd::decoder::ProftpdDecoder::default();
+        let mut h = Horizon::default();
+        h.0.insert(Arc::from("ftp1"), 7);
+        let text = AnyDecoder::save_text(&d, &h);
+        assert_eq!(text, r#"{"horizon":{"ftp1":7},"state":[]}"#);
+        assert_eq!(AnyDecoder::restore_text(&mut d, &text).unwrap(), h);
+        // Saved before horizons were: the bare state, no horizon.
+        assert_eq!(AnyDecoder::restore_text(&mut d, "[]").unwrap(), Horizon::default());
+        assert_eq!(AnyDecoder::restore_text(&mut d, "").unwrap(), Horizon::default());
+        assert!(AnyDecoder::restore_text(&mut d, r#"{"horizon":{},"state":{}}"#).is_err());
+    }
 
     #[test]
     fn client_addresses() {

@@ -56,6 +56,9 @@ pub struct Checkpoint {
 pub struct Commit<'a> {
     /// Events to add (those already present are skipped).
     pub events: &'a [Event],
+    /// Ledger fingerprint of the input the events came from, stored with
+    /// each new row (what `forget` removes); `None` when unknown.
+    pub input: Option<u64>,
     /// Where the input stands after these events.
     pub checkpoint: Option<&'a Checkpoint>,
     /// Decoder states `(scope, state)` after these events.
@@ -210,6 +213,17 @@ pub struct Pruned {
     pub partitions: Vec<String>,
 }
 
+/// What `forget` removed of one input.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Forgotten {
+    /// Name the input was last read under (from its ledger entry).
+    pub name: String,
+    /// Raw transfer rows removed (and subtracted from the rollups).
+    pub transfers: u64,
+    /// Raw login rows removed (and subtracted from the rollups).
+    pub logins: u64,
+}
+
 /// Maintenance of a store.
 pub trait Admin {
     /// The schema version (migrations are applied when a store is opened).
@@ -221,6 +235,35 @@ pub trait Admin {
     /// Refuses when raw rows of some of those days were pruned (the rollup
     /// would lose them). Returns the rollup rows written.
     fn rebuild_rollups(&mut self, since: &str) -> Result<u64, StoreError>;
+    /// Forgets the input with the ledger fingerprint `fingerprint`, in one
+    /// transaction: removes the events stored from it, subtracts them from
+    /// the daily rollups and drops its ledger entry (its checkpoint and id
+    /// state), so that it is read again in full. `None` when the ledger has
+    /// no such input. Refuses an input some of whose events cannot be told
+    /// apart (stored before events recorded their input) or were pruned.
+    fn forget(&mut self, fingerprint: u64) -> Result<Option<Forgotten>, StoreError>;
+}
+
+/// Why `forget` refuses an input whose ledger entry counts `recorded` new
+/// events of which only `found` are stored with its fingerprint; `None`
+/// when all are there.
+pub(crate) fn forget_refusal(store: &str, name: &str, recorded: u64, found: u64) -> Option<StoreError> {
+    let name = crate::sanitize::sanitize_bytes(name.as_bytes(), 200);
+    (found < recorded).then(|| {
+        StoreError::Refused(if found == 0 {
+            format!(
+                "{store}: the {recorded} events of {name} were stored before events recorded their input \
+                 (schema version 4 of SQLite, 3 of PostgreSQL); forget cannot tell them from other inputs' events \
+                 and changes nothing"
+            )
+        } else {
+            format!(
+                "{store}: {} of the {recorded} events of {name} are no longer stored (pruned, or stored before \
+                 events recorded their input); forget would leave them in the daily rollups and changes nothing",
+                recorded - found
+            )
+        })
+    })
 }
 
 /// Everything a store does.

@@ -45,9 +45,9 @@ fn sqlite_rows(db: &std::path::Path) -> Vec<Value> {
     for sql in [
         "SELECT 'transfer' AS kind, event_id, end_us AS time_us, start_us, protocol, direction, status, bytes, \
          wire_bytes, file_size, path, module, user, client_ip, client_host, client_hash, country, city, latitude, \
-         longitude, geohash, session, server_host, source, granularity FROM transfers",
+         longitude, geohash, session, server_host, source, granularity, input FROM transfers",
         "SELECT 'login' AS kind, event_id, time_us, protocol, outcome, method, user, client_ip, client_host, \
-         client_hash, country, city, latitude, longitude, geohash, session, server_host, source FROM logins",
+         client_hash, country, city, latitude, longitude, geohash, session, server_host, source, input FROM logins",
     ] {
         let mut st = conn.prepare(sql).unwrap();
         let names: Vec<String> = st.column_names().iter().map(|s| s.to_string()).collect();
@@ -103,7 +103,7 @@ fn exact_ndjson_of_the_first_event() {
     assert_eq!(text.lines().count(), 14);
     assert_eq!(
         text.lines().next().unwrap(),
-        r#"{"kind":"transfer","event_id":9060177604928270495,"time_us":1772359202000000,"start_us":null,"protocol":"rsync","direction":"download","status":"completed","bytes":734003200,"wire_bytes":null,"file_size":734003200,"path":"iso/my disk (v2).iso","module":"pub","user":"anonymous","client_ip":null,"client_host":null,"client_hash":"CAvm2QPQQKAtepGWD7pauQ","country":null,"city":null,"latitude":null,"longitude":null,"geohash":null,"session":"101@1772359201","server_host":"vm","source":"rsyncd","granularity":"file"}"#
+        r#"{"kind":"transfer","event_id":9060177604928270495,"time_us":1772359202000000,"start_us":null,"protocol":"rsync","direction":"download","status":"completed","bytes":734003200,"wire_bytes":null,"file_size":734003200,"path":"iso/my disk (v2).iso","module":"pub","user":"anonymous","client_ip":null,"client_host":null,"client_hash":"CAvm2QPQQKAtepGWD7pauQ","country":null,"city":null,"latitude":null,"longitude":null,"geohash":null,"session":"101@1772359201","server_host":"vm","source":"rsyncd","granularity":"file","input":-8701280068545068911}"#
     );
     // The text escapes survive: a line break in a path is `\n` in JSON.
     assert!(text.contains(r#""path":"iso/line\nbreak.txt""#), "{text}");
@@ -239,7 +239,7 @@ fn csv_is_escaped_and_neutralises_formulas() {
     assert!(text.contains(",'@x\u{fffd}\u{fffd}[2J.txt,"), "{text}");
     let rows = parse_csv(&text);
     let header = &rows[0];
-    assert_eq!(header.len(), 27);
+    assert_eq!(header.len(), 28);
     assert_eq!(rows.len() - 1, json.len());
     // Every CSV field is the JSON value (less the neutralising quote and
     // the control characters), every row has every column.
@@ -277,4 +277,13 @@ fn a_closed_pipe_ends_quietly() {
     let out = c.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}
+
+#[test]
+fn reread_is_refused_without_a_store() {
+    let env = Env::new();
+    let out = events(&env, &["--reread", fixture("rsync/default-logfile.log").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--reread"), "{}", String::from_utf8_lossy(&out.stderr));
 }

@@ -31,13 +31,13 @@ fn inputs() -> Vec<std::path::PathBuf> {
     v
 }
 
-fn cmd(env: &Env, url: &str) -> Command {
+pub(crate) fn cmd(env: &Env, url: &str) -> Command {
     let mut c = env.cmd_with_key_file();
     c.env("XFERSTATS_HOST_KEY", TEST_HOST_KEY).env_remove("INFLUX_TOKEN").arg("--db").arg(url);
     c
 }
 
-fn ingest(env: &Env, url: &str, files: &[std::path::PathBuf]) -> assert_cmd::assert::Assert {
+pub(crate) fn ingest(env: &Env, url: &str, files: &[std::path::PathBuf]) -> assert_cmd::assert::Assert {
     cmd(env, url)
         .args(["ingest", "--timezone", "UTC", "--server-host", "mirror 1,a=b", "--progress", "never"])
         .args(files)

@@ -7,6 +7,7 @@ mod cron;
 mod enrich;
 mod errors;
 mod events;
+mod forget;
 mod formats;
 mod grafana;
 mod html;

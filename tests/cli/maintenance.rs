@@ -10,6 +10,6 @@ fn sqlite_migrate_prints_the_schema_version() {
     env.ingest(&[fixture("rsync/default-logfile.log").to_str().unwrap()]).success();
     let by_day = env.report_json("day,user");
     let a = env.cmd().args(["db", "migrate"]).assert().success();
-    assert!(stderr(&a).contains("schema version 3"), "{}", stderr(&a));
+    assert!(stderr(&a).contains("schema version 4"), "{}", stderr(&a));
     assert_eq!(env.report_json("day,user"), by_day);
 }

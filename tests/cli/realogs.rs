@@ -123,7 +123,7 @@ fn both_rsync_logs_in_one_store_keep_their_totals() {
 /// the bytes received; an aborted download is logged incomplete with what
 /// the server sent (so only completed downloads' bytes are compared); there
 /// are no logins; ProFTPD logs deletions (`d`), vsftpd does not.
-fn xferlog_expected(variant: &str, deletes: bool) -> BTreeMap<(String, String), Row> {
+pub fn xferlog_expected(variant: &str, deletes: bool) -> BTreeMap<(String, String), Row> {
     manifest_expected(variant, deletes, true, false)
 }
 
@@ -176,7 +176,7 @@ fn manifest_expected(
     out
 }
 
-fn xferlog_actual(env: &Env) -> BTreeMap<(String, String), Row> {
+pub fn xferlog_actual(env: &Env) -> BTreeMap<(String, String), Row> {
     let mut out: BTreeMap<(String, String), Row> = BTreeMap::new();
     for r in env.report_json("day,user,status").as_array().unwrap() {
         let key = (r["day"].as_str().unwrap().to_string(), r["user"].as_str().unwrap().to_string());

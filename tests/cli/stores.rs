@@ -213,6 +213,7 @@ macro_rules! every_store {
 every_store!(
     copies_add_nothing,
     a_grown_file_adds_its_new_lines,
+    a_copy_joins_no_saved_session,
     crash_points_then_rerun,
     sigkill_mid_import_then_rerun,
     prune_and_rebuild
@@ -271,6 +272,68 @@ fn a_grown_file_adds_its_new_lines<S: Store>() {
     drop(f);
     let a = s.ingest(&["-v", p.to_str().unwrap()]).success();
     assert!(stderr(&a).contains("resumed at byte"), "{}", stderr(&a));
+    assert_eq!(s.report_json(BY), expected);
+    assert_eq!(s.events(), events);
+    s.check();
+}
+
+/// Saved open sessions join only the lines that continue them. A log cut
+/// inside three open connections whose pids were used earlier in the same
+/// file: a copy of it with one more line at its top (no ledger match, read
+/// from its start) must not close those connections with its early lines
+/// of the same pids — alone, or in one run with the file that continues
+/// them. The continuation itself — the same file grown, or the next file
+/// after a rename rotation, in a later run or in the same run — closes them
+/// up: totals exactly those of the whole log read once.
+fn a_copy_joins_no_saved_session<S: Store>() {
+    if S::fresh().is_none() {
+        return;
+    }
+    let old = std::fs::read(fixture("rsync/reused-pids.log.1")).unwrap();
+    let new = std::fs::read(fixture("rsync/reused-pids.log")).unwrap();
+    let whole = [&old[..], &new[..]].concat();
+    let (expected, events) = once::<S>(&whole, &[]);
+    // 7 logins, 7 transfers: 2 of them interrupted, by an rsync error.
+    assert_eq!(events, 14);
+    let copied = [&b"2026-03-02T00:00:00+0000 mirror1 kernel: e1000e: eth0 NIC Link is Up\n"[..], &old[..]].concat();
+    let path = |p: &Path| p.to_str().unwrap().to_string();
+    let nothing_new = |s: &S, args: &[String], before: &Value| {
+        let a = s.ingest(&args.iter().map(String::as_str).collect::<Vec<_>>()).success();
+        assert!(stderr(&a).contains(" 0 new events"), "{args:?}: {}", stderr(&a));
+        assert_eq!(&s.report_json(BY), before, "{args:?}");
+    };
+
+    // Grown file: the copy between the two runs adds nothing.
+    let s = S::fresh().unwrap();
+    let log = s.write("rsyncd.log", &old);
+    s.ingest(&[&path(&log)]).success();
+    let cut = s.report_json(BY);
+    nothing_new(&s, &[path(&s.write("copy.log", &copied))], &cut);
+    std::fs::write(&log, &whole).unwrap();
+    let a = s.ingest(&["-v", &path(&log)]).success();
+    assert!(stderr(&a).contains("resumed at byte"), "{}", stderr(&a));
+    assert_eq!(s.report_json(BY), expected);
+    assert_eq!(s.events(), events);
+    s.check();
+
+    // Rename rotation in a later run, the copy in the run before and in
+    // the same run.
+    let s = S::fresh().unwrap();
+    let log = s.write("rsyncd.log", &old);
+    s.ingest(&[&path(&log)]).success();
+    let copy = s.write("copy.log", &copied);
+    nothing_new(&s, &[path(&copy)], &cut);
+    let rotated = s.path("rsyncd.log.1");
+    std::fs::rename(&log, &rotated).unwrap();
+    s.write("rsyncd.log", &new);
+    s.ingest(&[&path(&copy), &path(&log), &path(&rotated)]).success();
+    assert_eq!(s.report_json(BY), expected);
+    assert_eq!(s.events(), events);
+
+    // Both files and the copy in one run.
+    let s = S::fresh().unwrap();
+    let files = [s.write("copy.log", &copied), s.write("rsyncd.log", &new), s.write("rsyncd.log.1", &old)];
+    s.ingest(&files.iter().map(|p| p.to_str().unwrap()).collect::<Vec<_>>()).success();
     assert_eq!(s.report_json(BY), expected);
     assert_eq!(s.events(), events);
     s.check();

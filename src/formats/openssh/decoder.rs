@@ -16,6 +16,11 @@
 //! that logs its own auth lines to syslog are recognised by pid and never
 //! anchor anything. Both queues are bounded and carried to the next run,
 //! so the two files may come in either order or in different runs.
+//!
+//! Sessions and queues are joined by pid and by order, with no bound in
+//! time, so the saved state only meets lines that follow it
+//! ([`Joins::Continuing`]): the next run of the same file, the next file
+//! after a rotation, an `-E` file (no time stamps: it continues anything).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
@@ -23,12 +28,13 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::formats::Format;
 use crate::enrich::hostkey::IdKey;
 use crate::formats::openssh::{self, is_openssh_program, unvis, Message};
 use crate::model::{
-    Direction, Event, Granularity, Login, LoginOutcome, Micros, Protocol, SourceFormat, Status, Transfer,
+    Direction, Event, Granularity, Login, LoginOutcome, Micros, Protocol, Status, Transfer,
 };
-use crate::sessions::{client_ip, Decoder, LineContext, Outcome};
+use crate::sessions::{client_ip, Decoder, Joins, LineContext, Outcome};
 
 const TAG_UP: u8 = 41;
 const TAG_DOWN: u8 = 42;
@@ -135,7 +141,7 @@ impl OpensshDecoder {
                 method: Some(u.method),
                 session: Some(Arc::from(format!("sshd {}", a.pid))),
                 server_host: a.host,
-                source: SourceFormat::Openssh,
+                source: Format::Openssh.source(),
                 origin: None,
             }));
         }
@@ -208,6 +214,8 @@ impl OpensshDecoder {
 impl Decoder for OpensshDecoder {
     /// Open SFTP sessions, `-E` attempts waiting for their time, anchors.
     type State = State;
+
+    const JOINS: Joins = Joins::Continuing;
 
     fn scope(&self) -> &'static str {
         "openssh"
@@ -333,7 +341,7 @@ impl Decoder for OpensshDecoder {
                         client_host: None,
                         session: s.map(|s| s.sid.clone()),
                         server_host: server.clone(),
-                        source: SourceFormat::Openssh,
+                        source: Format::Openssh.source(),
                         origin: None,
                         granularity: Granularity::File,
                     }));
@@ -358,7 +366,7 @@ impl Decoder for OpensshDecoder {
                     client_host: None,
                     session: s.map(|s| s.sid.clone()),
                     server_host: server,
-                    source: SourceFormat::Openssh,
+                    source: Format::Openssh.source(),
                     origin: None,
                     granularity: Granularity::File,
                 }));
@@ -386,7 +394,7 @@ impl Decoder for OpensshDecoder {
                         method: Some(String::from_utf8_lossy(method).into_owned()),
                         session: Some(session.clone()),
                         server_host: server.clone(),
-                        source: SourceFormat::Openssh,
+                        source: Format::Openssh.source(),
                         origin: None,
                     }));
                 }

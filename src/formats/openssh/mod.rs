@@ -295,16 +295,14 @@ pub fn is_openssh_program(p: &[u8]) -> bool {
 
 /// The registry entry of the openssh format.
 pub const SPEC: crate::formats::Spec = crate::formats::Spec {
-    format: crate::formats::Format::Openssh,
     name: "openssh",
     description: "OpenSSH sftp-server/internal-sftp (-l INFO/VERBOSE) and sshd logins in syslog (auth.log), \
                   BSD or RFC 3339 time stamps",
     detect: crate::formats::Detect::Lines(|p| {
         looks_like_untimed(p.line) || p.prefix().and_then(|x| x.program).is_some_and(is_openssh_program)
     }),
-    first_time: crate::formats::prefix::first_time,
+    stamp: crate::formats::prefix::stamp,
     decoder: |_| Box::new(decoder::OpensshDecoder::default()),
-    source: Some(crate::model::SourceFormat::Openssh),
 };
 
 #[cfg(test)]

@@ -1,39 +1,71 @@
 //! ProFTPD SystemLog and SFTPLog logins. The SFTPLog names the client once
 //! per connection (`client (ip:port) connected`), so its address is kept
 //! per pid until the `authenticated` line.
+//!
+//! That map is the decoder's state, saved between runs (a login whose
+//! `connected` line one cron run reads and whose `authenticated` line the
+//! next reads keeps its address). SFTPLog lines name no server host: the
+//! map is the ingesting host's (`--server-host`, the scope of the saved
+//! state). Its joins are bounded in time instead of by input
+//! ([`Joins::Bounded`]): an `authenticated` line takes the address of its
+//! pid's `connected` line only from the [`LOGIN_WINDOW`] before it, as
+//! ProFTPD drops a connection that has not logged in by then. So lines of
+//! any input may meet the saved map — the next file after a rotation, the
+//! SystemLog read in the same run — and a pid reused in another file or a
+//! copy, earlier or much later, never takes a stale address.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use crate::formats::Format;
 use crate::formats::proftpd::{self, Message};
-use crate::model::{Event, Login, LoginOutcome, Micros, Protocol, SourceFormat, ANONYMOUS};
-use crate::sessions::{client_ip, Decoder, LineContext, Outcome, ServerName};
+use crate::model::{Event, Login, LoginOutcome, Micros, Protocol, ANONYMOUS};
+use crate::sessions::{client_ip, Decoder, Joins, LineContext, Outcome, ServerName};
 
 const TAG_LOGIN: u8 = 51;
+
+/// Longest time from an SFTP `connected` line to its `authenticated` line
+/// (twice ProFTPD's default `TimeoutLogin` of 300 s).
+pub const LOGIN_WINDOW: Micros = 600 * 1_000_000;
+
+/// SFTPLog connections kept at most; past it, those older than the login
+/// window go (and all of them if that is not enough).
+const MAX_CLIENTS: usize = 65_536;
 
 /// Decoder for ProFTPD's SystemLog and mod_sftp's SFTPLog.
 #[derive(Debug, Default)]
 pub struct ProftpdDecoder {
-    /// SFTPLog pid → client address (bounded: cleared past 65,536 entries).
-    sftp_clients: HashMap<u32, IpAddr>,
+    /// SFTPLog connections not yet authenticated: (pid, time of the
+    /// `connected` line) → client address.
+    sftp_clients: BTreeMap<(u32, Micros), IpAddr>,
     server: ServerName,
 }
 
+impl ProftpdDecoder {
+    /// Forgets the connections of `pid` up to `time`.
+    fn drop_connections(&mut self, pid: u32, time: Micros) {
+        let over: Vec<(u32, Micros)> =
+            self.sftp_clients.range((pid, Micros::MIN)..=(pid, time)).map(|(k, _)| *k).collect();
+        for k in over {
+            self.sftp_clients.remove(&k);
+        }
+    }
+}
+
 impl Decoder for ProftpdDecoder {
-    /// The SFTPLog's pid → client address of connections not yet
-    /// authenticated, by pid: a login whose `connected` line was read by
-    /// one run and its `authenticated` line by the next keeps its address.
-    type State = Vec<(u32, IpAddr)>;
+    /// The SFTPLog's connections not yet authenticated: pid, client
+    /// address, time of the `connected` line.
+    type State = Vec<(u32, IpAddr, Micros)>;
+
+    const JOINS: Joins = Joins::Bounded;
 
     fn save(&self) -> Self::State {
-        let mut v: Vec<(u32, IpAddr)> = self.sftp_clients.iter().map(|(p, a)| (*p, *a)).collect();
-        v.sort_unstable();
-        v
+        self.sftp_clients.iter().map(|(&(p, t), &a)| (p, a, t)).collect()
     }
 
     fn restore(&mut self, state: Self::State) {
-        self.sftp_clients = state.into_iter().collect();
+        self.sftp_clients = state.into_iter().map(|(p, a, t)| ((p, t), a)).collect();
     }
 
     fn scope(&self) -> &'static str {
@@ -50,22 +82,35 @@ impl Decoder for ProftpdDecoder {
         let (user, outcome, protocol, client, method) = match l.message {
             Message::Other => return Outcome::Ignored,
             Message::SftpConnected { client } => {
-                if self.sftp_clients.len() >= 65_536 {
-                    self.sftp_clients.clear();
+                let time = cx.clock.local_to_utc(&l.time);
+                if self.sftp_clients.len() >= MAX_CLIENTS {
+                    self.sftp_clients.retain(|&(_, t), _| time.saturating_sub(t) <= LOGIN_WINDOW);
+                    if self.sftp_clients.len() >= MAX_CLIENTS {
+                        self.sftp_clients.clear();
+                    }
                 }
-                match client_ip(client) {
-                    Some(a) => self.sftp_clients.insert(l.pid, a),
-                    None => self.sftp_clients.remove(&l.pid),
-                };
+                // The pid's earlier connections are over; later ones (a
+                // copy or an older file read after the log) stay.
+                self.drop_connections(l.pid, time);
+                if let Some(a) = client_ip(client) {
+                    self.sftp_clients.insert((l.pid, time), a);
+                }
                 return Outcome::Used;
             }
-            Message::SftpAuthenticated { user, method } => (
-                String::from_utf8_lossy(user).into_owned(),
-                LoginOutcome::Ok,
-                Protocol::Sftp,
-                self.sftp_clients.remove(&l.pid),
-                Some(String::from_utf8_lossy(method).into_owned()),
-            ),
+            Message::SftpAuthenticated { user, method } => {
+                let time = cx.clock.local_to_utc(&l.time);
+                // The pid's latest connection up to this line, if recent.
+                let latest = self.sftp_clients.range((l.pid, Micros::MIN)..=(l.pid, time)).next_back();
+                let client = latest.and_then(|(&(_, t), &a)| (time.saturating_sub(t) <= LOGIN_WINDOW).then_some(a));
+                self.drop_connections(l.pid, time);
+                (
+                    String::from_utf8_lossy(user).into_owned(),
+                    LoginOutcome::Ok,
+                    Protocol::Sftp,
+                    client,
+                    Some(String::from_utf8_lossy(method).into_owned()),
+                )
+            }
             Message::LoginOk { user, anonymous } => (
                 if anonymous { ANONYMOUS.to_string() } else { String::from_utf8_lossy(user).into_owned() },
                 LoginOutcome::Ok,
@@ -100,7 +145,7 @@ impl Decoder for ProftpdDecoder {
             method,
             session: Some(Arc::from(l.pid.to_string())),
             server_host: server,
-            source: SourceFormat::Proftpd,
+            source: Format::Proftpd.source(),
             origin: None,
         }));
         Outcome::Used
@@ -151,5 +196,50 @@ mod tests {
             assert_eq!(rfc3339(l.time), "2026-11-08T16:21:16.469000Z");
             assert_eq!(&*l.server_host, "ftp1");
         }
+    }
+
+    /// The saved pid map joins only lines within the login window after
+    /// their `connected` line: a reused pid in a copy (older lines) neither
+    /// takes nor overwrites a saved address, nor does a late one.
+    #[test]
+    fn sftp_addresses_join_within_the_login_window() {
+        let at = |hms: &str, pid: u32, msg: &str| format!("2026-11-08 {hms},000 mod_sftp/1.1.1[{pid}]: {msg}");
+        let conn = |ip: &str| format!("client ({ip}:40000) connected to server (192.0.2.1:2200)");
+        let auth = |u: &str| format!("user '{u}' authenticated via 'password' method");
+        let mut cx = crate::sessions::test_context(TimeZone::Utc, 0, "ftp1");
+        let mut run = |d: &mut ProftpdDecoder, lines: &[String]| {
+            let mut out = Vec::new();
+            for l in lines {
+                assert_eq!(d.line(&mut cx, l.as_bytes(), &mut out), Outcome::Used);
+            }
+            crate::sessions::logins(&out)
+                .iter()
+                .map(|l| (l.user.clone(), l.client_ip.map(|a| a.to_string())))
+                .collect::<Vec<_>>()
+        };
+        let mut first = ProftpdDecoder::default();
+        run(
+            &mut first,
+            &[
+                at("16:00:00", 7, &auth("early")),
+                at("16:00:00", 8, &conn("192.0.2.80")),
+                at("17:00:00", 7, &conn("192.0.2.70")),
+            ],
+        );
+        let saved = first.save();
+        // A copy of the same lines: pid 7's old lines neither take the
+        // saved address nor overwrite it.
+        let mut copy = ProftpdDecoder::default();
+        copy.restore(saved.clone());
+        let got = run(&mut copy, &[at("15:59:00", 7, &conn("198.51.100.1")), at("16:00:00", 7, &auth("early"))]);
+        assert_eq!(got, [("early".to_string(), Some("198.51.100.1".to_string()))]);
+        assert_eq!(copy.save(), saved);
+        // The next run: pid 7 within the window takes its address; pid 8,
+        // connected an hour before, is past it.
+        let mut next = ProftpdDecoder::default();
+        next.restore(saved);
+        let got = run(&mut next, &[at("17:00:01", 7, &auth("grace")), at("17:00:02", 8, &auth("late"))]);
+        assert_eq!(got, [("grace".to_string(), Some("192.0.2.70".to_string())), ("late".to_string(), None)]);
+        assert!(next.save().is_empty());
     }
 }

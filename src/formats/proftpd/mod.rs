@@ -143,13 +143,13 @@ pub fn parse(line: &[u8]) -> Result<Line<'_>, &'static str> {
 
 /// The registry entry of the proftpd format.
 pub const SPEC: crate::formats::Spec = crate::formats::Spec {
-    format: crate::formats::Format::Proftpd,
     name: "proftpd",
     description: "ProFTPD SystemLog (proftpd.log) and mod_sftp SFTPLog (sftp.log): logins",
     detect: crate::formats::Detect::Lines(|p| parse(p.line).is_ok()),
-    first_time: |line, _, _, clock| parse(line).ok().map(|l| clock.local_to_utc(&l.time)),
+    stamp: |line, _, _, clock| {
+        parse(line).ok().map(|l| crate::formats::Stamp { time: clock.local_to_utc(&l.time), host: l.host })
+    },
     decoder: |_| Box::new(decoder::ProftpdDecoder::default()),
-    source: Some(crate::model::SourceFormat::Proftpd),
 };
 
 #[cfg(test)]

@@ -2,8 +2,9 @@
 //! one event. Logins are left to the SystemLog (see
 //! [`crate::formats::proftpd_extended`]).
 
+use crate::formats::Format;
 use crate::formats::proftpd_extended::ExtendedFormat;
-use crate::model::{Direction, Event, Granularity, Protocol, SourceFormat, Status, Transfer, ANONYMOUS};
+use crate::model::{Direction, Event, Granularity, Protocol, Status, Transfer, ANONYMOUS};
 use crate::sessions::{client_ip, Decoder, FtpTransfer, LineContext, Outcome, ServerName};
 
 const TAG: u8 = 61;
@@ -94,7 +95,7 @@ impl Decoder for ProftpdExtendedDecoder {
                 .map(|h| String::from_utf8_lossy(h).into_owned()),
             session: None,
             server_host: server,
-            source: SourceFormat::ProftpdExtended,
+            source: Format::ProftpdExtended.source(),
             origin: None,
             granularity: Granularity::File,
         }));

@@ -259,14 +259,12 @@ fn iso_time(b: &[u8]) -> Option<Civil> {
 
 /// The registry entry of the proftpd-extended format.
 pub const SPEC: crate::formats::Spec = crate::formats::Spec {
-    format: crate::formats::Format::ProftpdExtended,
     name: "proftpd-extended",
     description: "ProFTPD ExtendedLog with its LogFormat (--proftpd-log-format, default %h %l %u %t \"%r\" %s %b): \
                   STOR/RETR/APPE/DELE",
     detect: crate::formats::Detect::Lines(|p| p.templates.proftpd.parse(p.line).is_some()),
-    first_time: |line, t, _, clock| t.proftpd.parse(line)?.time(clock),
+    stamp: |line, t, _, clock| t.proftpd.parse(line)?.time(clock).map(crate::formats::Stamp::at),
     decoder: |t| Box::new(decoder::ProftpdExtendedDecoder::new(t.proftpd.clone())),
-    source: Some(crate::model::SourceFormat::ProftpdExtended),
 };
 
 #[cfg(test)]

@@ -9,6 +9,13 @@
 //! `rsync error` turns it into an interrupted transfer. Bytes are never
 //! counted twice: once a server is seen logging per-file lines, summaries of
 //! its connections are not transfers.
+//!
+//! The open connections are saved between runs: a connection goes on in the
+//! next cron run, or in the next file after a rotation. Pids are reused, so
+//! a saved connection must only meet lines that follow it
+//! ([`Joins::Continuing`]): a copy of the log read from its start has the
+//! same pids early on, and its `connect from` would close the saved
+//! connections as interrupted.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -17,12 +24,13 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
+use crate::formats::Format;
 use crate::enrich::hostkey::IdKey;
 use crate::formats::rsync::{parse_message, unescape, FileLine, LogFormat, Record, Request};
 use crate::model::{
-    Direction, Event, Granularity, Login, LoginOutcome, Micros, Protocol, SourceFormat, Status, Transfer, ANONYMOUS,
+    Direction, Event, Granularity, Login, LoginOutcome, Micros, Protocol, Status, Transfer, ANONYMOUS,
 };
-use crate::sessions::{client_ip, Decoder, LineContext, Outcome};
+use crate::sessions::{client_ip, Decoder, Joins, LineContext, Outcome};
 
 const TAG_FILE: u8 = 1;
 const TAG_LOGIN: u8 = 2;
@@ -148,6 +156,8 @@ impl Decoder for RsyncDecoder {
     /// Per server host, sorted: its open connections by pid.
     type State = Vec<(String, HostState)>;
 
+    const JOINS: Joins = Joins::Continuing;
+
     fn scope(&self) -> &'static str {
         "rsyncd"
     }
@@ -212,7 +222,7 @@ impl Decoder for RsyncDecoder {
                         method: Some("password".into()),
                         session: Some(s.sid.clone()),
                         server_host: hi.name.clone(),
-                        source: SourceFormat::Rsyncd,
+                        source: Format::Rsyncd.source(),
                         origin: None,
                     }));
                 }
@@ -231,7 +241,7 @@ impl Decoder for RsyncDecoder {
                     method: Some("password".into()),
                     session: sess.map(|s| s.sid.clone()),
                     server_host: hi.name.clone(),
-                    source: SourceFormat::Rsyncd,
+                    source: Format::Rsyncd.source(),
                     origin: None,
                 }));
             }
@@ -439,7 +449,7 @@ fn file_event(
         client_host: host,
         session,
         server_host: server.clone(),
-        source: SourceFormat::Rsyncd,
+        source: Format::Rsyncd.source(),
         origin: None,
         granularity: Granularity::File,
     }));
@@ -499,7 +509,7 @@ fn close(server: &Arc<str>, pid: u32, s: Session, transfer_logging: bool, ids: &
         client_host: s.host.clone(),
         session: Some(s.sid.clone()),
         server_host: server.clone(),
-        source: SourceFormat::Rsyncd,
+        source: Format::Rsyncd.source(),
         origin: None,
         granularity: Granularity::Session,
     }));
@@ -708,7 +718,7 @@ mod tests {
             for l in &lines[..cut] {
                 a.line(&mut cx, l, &mut out);
             }
-            let saved = crate::sessions::AnyDecoder::save_text(&a);
+            let saved = crate::sessions::AnyDecoder::save_text(&a, &Default::default());
             let mut b = RsyncDecoder::new(fmt);
             crate::sessions::AnyDecoder::restore_text(&mut b, &saved).unwrap();
             let mut cx = mk();
@@ -756,8 +766,8 @@ mod tests {
         d.finish(&crate::sessions::test_id_key(), &mut out);
         // The stale session is closed.
         assert_eq!(
-            crate::sessions::AnyDecoder::save_text(&d),
-            r#"[["srv",{"transfer_logging":true,"newest":9223372036854775807,"sessions":[]}]]"#
+            crate::sessions::AnyDecoder::save_text(&d, &Default::default()),
+            r#"{"horizon":{},"state":[["srv",{"transfer_logging":true,"newest":9223372036854775807,"sessions":[]}]]}"#
         );
         assert_eq!(transfers(&out).iter().map(|t| t.bytes).collect::<Vec<_>>(), vec![5]);
     }

@@ -285,14 +285,12 @@ pub fn looks_like(msg: &[u8], program: Option<&[u8]>) -> bool {
 
 /// The registry entry of the rsyncd format.
 pub const SPEC: crate::formats::Spec = crate::formats::Spec {
-    format: crate::formats::Format::Rsyncd,
     name: "rsyncd",
     description: "rsync daemon log (log file `YYYY/MM/DD HH:MM:SS [pid]`, BSD or RFC 3339 syslog); \
                   default or custom `log format` (--rsync-log-format)",
     detect: crate::formats::Detect::Lines(|p| p.prefix().is_some_and(|x| looks_like(x.msg, x.program))),
-    first_time: crate::formats::prefix::first_time,
+    stamp: crate::formats::prefix::stamp,
     decoder: |t| Box::new(decoder::RsyncDecoder::new(t.rsync.clone())),
-    source: Some(crate::model::SourceFormat::Rsyncd),
 };
 
 #[cfg(test)]

@@ -3,9 +3,10 @@
 
 use std::sync::Arc;
 
+use crate::formats::Format;
 use crate::formats::sftpgo;
 use crate::model::{
-    Direction, Event, Granularity, Login, LoginOutcome, Protocol, SourceFormat, Status, Transfer, ANONYMOUS,
+    Direction, Event, Granularity, Login, LoginOutcome, Protocol, Status, Transfer, ANONYMOUS,
 };
 use crate::sessions::{client_ip, Decoder, LineContext, Outcome, ServerName};
 
@@ -70,7 +71,7 @@ impl Decoder for SftpgoDecoder {
                 method: method.map(str::to_string),
                 session,
                 server_host: server,
-                source: SourceFormat::Sftpgo,
+                source: Format::Sftpgo.source(),
                 origin: None,
             }));
             return Outcome::Used;
@@ -96,7 +97,7 @@ impl Decoder for SftpgoDecoder {
             client_host: None,
             session,
             server_host: server,
-            source: SourceFormat::Sftpgo,
+            source: Format::Sftpgo.source(),
             origin: None,
             granularity: Granularity::File,
         }));

@@ -135,13 +135,13 @@ pub fn looks_like(line: &[u8]) -> bool {
 
 /// The registry entry of the sftpgo format.
 pub const SPEC: crate::formats::Spec = crate::formats::Spec {
-    format: crate::formats::Format::Sftpgo,
     name: "sftpgo",
     description: "SFTPGo JSON log (transfers, Remove, login, connection_failed; 2019 field set too)",
     detect: crate::formats::Detect::Lines(|p| p.line.first() == Some(&b'{') && looks_like(p.line)),
-    first_time: |line, _, _, clock| parse(line).ok().and_then(|l| Some(parse_time(&l.time)?.utc(clock))),
+    stamp: |line, _, _, clock| {
+        parse(line).ok().and_then(|l| Some(crate::formats::Stamp::at(parse_time(&l.time)?.utc(clock))))
+    },
     decoder: |_| Box::new(decoder::SftpgoDecoder::default()),
-    source: Some(crate::model::SourceFormat::Sftpgo),
 };
 
 #[cfg(test)]

@@ -4,6 +4,8 @@
 //! and lines of other programs are skipped (counted as lines without
 //! events, not as errors). Lines without any prefix are sshd `-E` lines and
 //! go to the OpenSSH decoder, which dates them from the syslog's PAM lines.
+//! The saved state is theirs, joined as they join it
+//! ([`Joins::Continuing`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -15,7 +17,7 @@ use crate::formats::rsync::decoder::RsyncDecoder;
 use crate::formats::rsync::LogFormat;
 use crate::formats::Format;
 use crate::model::Event;
-use crate::sessions::{Decoder, LineContext, Outcome};
+use crate::sessions::{Decoder, Joins, LineContext, Outcome};
 
 /// Routes syslog lines by program name.
 #[derive(Debug)]
@@ -69,6 +71,8 @@ fn is_rsync_program(prog: &[u8]) -> bool {
 
 impl Decoder for SyslogDecoder {
     type State = State;
+
+    const JOINS: Joins = Joins::Continuing;
 
     fn scope(&self) -> &'static str {
         "syslog"
@@ -124,7 +128,6 @@ impl Decoder for SyslogDecoder {
 /// it holds sshd/sftp-server lines, or when most of its rsyncd lines carry
 /// a syslog program name, and these lines outnumber any other format's.
 pub const SPEC: crate::formats::Spec = crate::formats::Spec {
-    format: Format::Syslog,
     name: "syslog",
     description: "syslog file with several programs (auth.log, daemon.log, syslog): rsyncd lines read as rsyncd, \
                   sshd/sftp-server/internal-sftp as openssh, other programs skipped",
@@ -134,9 +137,8 @@ pub const SPEC: crate::formats::Spec = crate::formats::Spec {
         let mixed = ssh > 0 || (syslog_rsync > 0 && syslog_rsync * 2 >= rsync);
         mixed && ssh + rsync >= t.most_except(&[Format::Openssh, Format::Rsyncd])
     }),
-    first_time: crate::formats::prefix::first_time,
+    stamp: crate::formats::prefix::stamp,
     decoder: |t| Box::new(SyslogDecoder::new(t.rsync.clone())),
-    source: None,
 };
 
 #[cfg(test)]

@@ -5,10 +5,11 @@
 
 use std::sync::Arc;
 
+use crate::formats::Format;
 use crate::formats::vsftpd::{self, Action};
 use crate::formats::xferlog::decoder::host_fields;
 use crate::model::{
-    Direction, Event, Granularity, Login, LoginOutcome, Protocol, SourceFormat, Status, Transfer, ANONYMOUS,
+    Direction, Event, Granularity, Login, LoginOutcome, Protocol, Status, Transfer, ANONYMOUS,
 };
 use crate::sessions::{Decoder, LineContext, Outcome, ServerName, StampCache};
 
@@ -65,7 +66,7 @@ impl Decoder for VsftpdDecoder {
                 method: Some(if l.anonymous { "anonymous" } else { "password" }.into()),
                 session,
                 server_host: server,
-                source: SourceFormat::Vsftpd,
+                source: Format::Vsftpd.source(),
                 origin: None,
             }));
             return Outcome::Used;
@@ -99,7 +100,7 @@ impl Decoder for VsftpdDecoder {
             client_host,
             session,
             server_host: server,
-            source: SourceFormat::Vsftpd,
+            source: Format::Vsftpd.source(),
             origin: None,
             granularity: Granularity::File,
         }));

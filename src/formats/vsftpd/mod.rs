@@ -149,13 +149,11 @@ pub fn looks_like(line: &[u8]) -> bool {
 
 /// The registry entry of the vsftpd format.
 pub const SPEC: crate::formats::Spec = crate::formats::Spec {
-    format: crate::formats::Format::Vsftpd,
     name: "vsftpd",
     description: "vsftpd's own log (xferlog_std_format=NO, with or without log_ftp_protocol=YES)",
     detect: crate::formats::Detect::Lines(|p| looks_like(p.line)),
-    first_time: |line, _, _, clock| parse_ctime(line).map(|c| clock.local_to_utc(&c)),
+    stamp: |line, _, _, clock| parse_ctime(line).map(|c| crate::formats::Stamp::at(clock.local_to_utc(&c))),
     decoder: |_| Box::new(decoder::VsftpdDecoder::default()),
-    source: Some(crate::model::SourceFormat::Vsftpd),
 };
 
 #[cfg(test)]

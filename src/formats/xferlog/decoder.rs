@@ -4,8 +4,9 @@
 
 use std::net::IpAddr;
 
+use crate::formats::Format;
 use crate::formats::xferlog;
-use crate::model::{Direction, Event, Granularity, Protocol, SourceFormat, Status, Transfer, ANONYMOUS};
+use crate::model::{Direction, Event, Granularity, Protocol, Status, Transfer, ANONYMOUS};
 use crate::sessions::{client_ip, Decoder, FtpTransfer, LineContext, Outcome, ServerName, StampCache};
 
 const TAG: u8 = 11;
@@ -81,7 +82,7 @@ impl Decoder for XferlogDecoder {
             client_host,
             session: None,
             server_host: server,
-            source: SourceFormat::Xferlog,
+            source: Format::Xferlog.source(),
             origin: None,
             granularity: Granularity::File,
         }));
@@ -127,7 +128,7 @@ mod tests {
         assert_eq!(t[7].status, Status::Interrupted);
         assert_eq!((t[8].protocol, t[8].bytes, t[8].status), (Protocol::Scp, 0, Status::Completed));
         assert_eq!((t[9].protocol, t[9].user.as_str()), (Protocol::Ftps, "guest1"));
-        assert!(t.iter().all(|t| &*t.server_host == "ftp1" && t.source == SourceFormat::Xferlog));
+        assert!(t.iter().all(|t| &*t.server_host == "ftp1" && t.source == Format::Xferlog.source()));
     }
 
     /// Fuzzing found: a transfer time beyond the range of a time stamp

@@ -125,14 +125,12 @@ pub fn looks_like(line: &[u8]) -> bool {
 
 /// The registry entry of the xferlog format.
 pub const SPEC: crate::formats::Spec = crate::formats::Spec {
-    format: crate::formats::Format::Xferlog,
     name: "xferlog",
     description: "xferlog / wu-ftpd transfer log (ProFTPD TransferLog incl. sftp/scp, vsftpd \
                   xferlog_std_format=YES, Pure-FTPd altlog xferlog)",
     detect: crate::formats::Detect::Lines(|p| looks_like(p.line)),
-    first_time: |line, _, _, clock| parse(line).ok().map(|l| clock.local_to_utc(&l.end)),
+    stamp: |line, _, _, clock| parse(line).ok().map(|l| crate::formats::Stamp::at(clock.local_to_utc(&l.end))),
     decoder: |_| Box::new(decoder::XferlogDecoder::default()),
-    source: Some(crate::model::SourceFormat::Xferlog),
 };
 
 #[cfg(test)]

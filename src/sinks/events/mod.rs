@@ -104,8 +104,8 @@ impl<W: Write + Send> Sink for EventStream<W> {
         }
         for e in commit.events {
             match self.format {
-                EventFormat::Ndjson => write::ndjson(&mut self.buf, &mut self.ip, e),
-                EventFormat::Csv => write::csv(&mut self.buf, &mut self.ip, e),
+                EventFormat::Ndjson => write::ndjson(&mut self.buf, &mut self.ip, e, commit.input),
+                EventFormat::Csv => write::csv(&mut self.buf, &mut self.ip, e, commit.input),
             }
             if self.buf.len() >= FLUSH_AT {
                 self.write_out()?;

@@ -6,8 +6,9 @@ use std::net::IpAddr;
 use crate::model::{write_ip_text, Event, Origin};
 
 /// The columns, in order: the stores' columns of both kinds (a transfer's
-/// `end_us` is `time_us` here), `kind` first.
-pub const COLUMNS: [&str; 27] = [
+/// `end_us` is `time_us` here), `kind` first; `input` is the ledger
+/// fingerprint of the input the event came from, as a store records it.
+pub const COLUMNS: [&str; N] = [
     "kind",
     "event_id",
     "time_us",
@@ -35,7 +36,11 @@ pub const COLUMNS: [&str; 27] = [
     "server_host",
     "source",
     "granularity",
+    "input",
 ];
+
+/// How many columns.
+const N: usize = 28;
 
 /// A field of one event.
 #[derive(Clone, Copy)]
@@ -62,12 +67,14 @@ fn text(s: Option<&str>) -> Value<'_> {
     opt(s, Value::Text)
 }
 
-/// The event's values in [`COLUMNS`] order.
-fn values(e: &Event) -> [Value<'_>; 27] {
+/// The values of `e`, read from the input with fingerprint `input`, in
+/// [`COLUMNS`] order.
+fn values(e: &Event, input: Option<u64>) -> [Value<'_>; N] {
     use Value::*;
+    let mut v = [Absent; N];
+    v[27] = opt(input, |f| Int(f as i64));
     match e {
         Event::Transfer(t) => {
-            let mut v = [Absent; 27];
             let own = [
                 Name("transfer"),
                 Int(t.id as i64),
@@ -92,7 +99,6 @@ fn values(e: &Event) -> [Value<'_>; 27] {
             v
         }
         Event::Login(l) => {
-            let mut v = [Absent; 27];
             v[0] = Name("login");
             v[1] = Int(l.id as i64);
             v[2] = Int(l.time);
@@ -117,7 +123,7 @@ struct Who<'a> {
 
 impl<'a> Who<'a> {
     /// Sets the columns both kinds have, `user` to `source`.
-    fn fill(self, v: &mut [Value<'a>; 27], session: Option<&'a str>, server_host: &'a str, source: &'static str) {
+    fn fill(self, v: &mut [Value<'a>; N], session: Option<&'a str>, server_host: &'a str, source: &'static str) {
         let o = self.origin;
         let shared = [
             Value::Text(self.user),
@@ -144,11 +150,12 @@ fn ip_str(scratch: &mut String, ip: IpAddr, prefix: Option<u8>) -> &str {
     scratch
 }
 
-/// Appends `e` as one JSON object and a newline.
-pub(super) fn ndjson(buf: &mut Vec<u8>, scratch: &mut String, e: &Event) {
+/// Appends `e`, read from the input `input`, as one JSON object and a
+/// newline.
+pub(super) fn ndjson(buf: &mut Vec<u8>, scratch: &mut String, e: &Event, input: Option<u64>) {
     buf.push(b'{');
     let mut first = true;
-    for (name, v) in COLUMNS.iter().zip(values(e)) {
+    for (name, v) in COLUMNS.iter().zip(values(e, input)) {
         if matches!(v, Value::Absent) {
             continue;
         }
@@ -218,9 +225,10 @@ pub(super) fn csv_header(buf: &mut Vec<u8>) {
     buf.extend_from_slice(b"\r\n");
 }
 
-/// Appends `e` as one CSV row (every column; empty when absent).
-pub(super) fn csv(buf: &mut Vec<u8>, scratch: &mut String, e: &Event) {
-    for (i, v) in values(e).into_iter().enumerate() {
+/// Appends `e`, read from the input `input`, as one CSV row (every
+/// column; empty when absent).
+pub(super) fn csv(buf: &mut Vec<u8>, scratch: &mut String, e: &Event, input: Option<u64>) {
+    for (i, v) in values(e, input).into_iter().enumerate() {
         if i > 0 {
             buf.push(b',');
         }

@@ -211,7 +211,7 @@ pub fn daily(out: &mut String, name: &str, day: i64, tags_: &mut [(&str, &str)],
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Direction, Granularity, Origin, Protocol, SourceFormat, Status};
+    use crate::model::{Direction, Granularity, Origin, Protocol, Status};
     use std::sync::Arc;
 
     fn t(module: &str, path: &str, user: &str) -> Transfer {
@@ -232,7 +232,7 @@ mod tests {
             client_host: None,
             session: Some("101@1772359201".into()),
             server_host: "mirror 1".into(),
-            source: SourceFormat::Rsyncd,
+            source: crate::formats::Format::Rsyncd.source(),
             granularity: Granularity::File,
             origin: Some(Arc::new(Origin {
                 country: Some("FR".into()),

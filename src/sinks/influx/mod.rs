@@ -34,7 +34,7 @@ use crate::time::{day_string, parse_day};
 use spec::InfluxSpec;
 
 use super::sqlite::{self, SqliteStore};
-use super::{Access, Admin, Checkpoint, Commit, Committed, Pruned, Sink, Store};
+use super::{Access, Admin, Checkpoint, Commit, Committed, Forgotten, Pruned, Sink, Store};
 use crate::rollup::sql::Rollup;
 use crate::rollup::{self, Key};
 use crate::rollup::{Aggregate, Group};
@@ -366,5 +366,15 @@ impl Admin for InfluxStore {
             .map_err(self.sq("mark days to rewrite"))?;
         self.flush_days()?;
         Ok(n)
+    }
+
+    /// Refused: the server's points do not record their input, and
+    /// deleting them one by one by time and tags is not done.
+    fn forget(&mut self, _fingerprint: u64) -> Result<Option<Forgotten>, StoreError> {
+        Err(StoreError::Refused(format!(
+            "{}: forget is not supported for InfluxDB (its points do not record the input they came from); \
+             drop the database or bucket and the state file, and import again",
+            crate::sanitize::sanitize(&self.describe())
+        )))
     }
 }

@@ -1,10 +1,13 @@
 //! Maintenance: pruning whole partitions, rebuilding the rollups.
 
 use super::commit::pruned_before;
+use super::query::DIALECT;
+use super::rollup::CLIENT;
 use super::schema::{month_of, month_start_us, partition_month, partition_name};
 use super::{pg_err, PgStore, PARTITION_LOCK, RAW_TABLES};
 use crate::error::StoreError;
-use crate::sinks::{Admin, Pruned};
+use crate::rollup::sql::{LOGINS, TRANSFERS};
+use crate::sinks::{forget_refusal, Admin, Forgotten, Pruned};
 use crate::time::day_string;
 
 impl Admin for PgStore {
@@ -113,5 +116,84 @@ impl Admin for PgStore {
         let written = super::rollup::rebuild(&mut tx, since).map_err(err("rebuild rollups"))?;
         tx.commit().map_err(err("commit rebuild"))?;
         Ok(written)
+    }
+
+    fn forget(&mut self, fingerprint: u64) -> Result<Option<Forgotten>, StoreError> {
+        self.forget_input(fingerprint)
+    }
+}
+
+/// `forget`: one input's events out of the raw tables and the rollups
+/// (distinct clients included), its ledger entry dropped.
+impl PgStore {
+    /// [`Admin::forget`].
+    fn forget_input(&mut self, fingerprint: u64) -> Result<Option<Forgotten>, StoreError> {
+        let target = self.target.clone();
+        let err = |what| pg_err(&target, what);
+        let fp = fingerprint as i64;
+        let mut tx = self.client.transaction().map_err(err("begin forget"))?;
+        // Ingests wait, so that no client row is dropped that a concurrent
+        // ingest just found present.
+        tx.batch_execute("LOCK TABLE daily_transfers, daily_logins, daily_clients IN EXCLUSIVE MODE")
+            .map_err(err("lock rollups"))?;
+        let Some(entry) = tx
+            .query_opt("SELECT name, events_new FROM ledger WHERE fingerprint = $1", &[&fp])
+            .map_err(err("read ledger"))?
+        else {
+            return Ok(None);
+        };
+        let (name, recorded): (String, i64) = (entry.get(0), entry.get(1));
+        let counts = tx
+            .query_one(
+                "SELECT (SELECT count(*) FROM transfers WHERE input = $1), (SELECT count(*) FROM logins WHERE input = $1)",
+                &[&fp],
+            )
+            .map_err(err("count events"))?;
+        let (transfers, logins): (i64, i64) = (counts.get(0), counts.get(1));
+        if let Some(e) = forget_refusal(&target, &name, recorded as u64, (transfers + logins) as u64) {
+            return Err(e);
+        }
+        let clients: Vec<String> = [&TRANSFERS, &LOGINS]
+            .map(|r| {
+                format!(
+                    "SELECT {} AS day, server_host, {CLIENT} AS client FROM {} WHERE input = $1 AND {CLIENT} IS NOT NULL",
+                    (DIALECT.day_of)(DIALECT.time_of(r)),
+                    r.raw
+                )
+            })
+            .to_vec();
+        tx.execute(&format!("CREATE TEMP TABLE forget_clients ON COMMIT DROP AS {}", clients.join(" UNION ")), &[&fp])
+            .map_err(err("list clients"))?;
+        for r in [&TRANSFERS, &LOGINS] {
+            tx.execute(&DIALECT.unroll_sql(r, "input = $1"), &[&fp]).map_err(err("subtract from rollups"))?;
+            tx.execute(&DIALECT.drop_empty_sql(r), &[]).map_err(err("subtract from rollups"))?;
+            tx.execute(&format!("DELETE FROM {} WHERE input = $1", r.raw), &[&fp]).map_err(err("delete events"))?;
+        }
+        // A client of the forgotten events stays counted on a day where
+        // other events of it remain.
+        let remains: Vec<String> = [&TRANSFERS, &LOGINS]
+            .map(|r| {
+                let time = DIALECT.time_of(r);
+                format!(
+                    "SELECT 1 FROM {raw} x WHERE x.{time} >= d.day::timestamp AT TIME ZONE 'UTC' \
+                     AND x.{time} < (d.day + 1)::timestamp AT TIME ZONE 'UTC' AND x.server_host = d.server_host \
+                     AND {client} = d.client",
+                    raw = r.raw,
+                    client = CLIENT.replace("client_", "x.client_")
+                )
+            })
+            .to_vec();
+        tx.execute(
+            &format!(
+                "DELETE FROM daily_clients d USING forget_clients f WHERE (d.day, d.server_host, d.client) = \
+                 (f.day, f.server_host, f.client) AND NOT EXISTS ({})",
+                remains.join(" UNION ALL ")
+            ),
+            &[],
+        )
+        .map_err(err("subtract clients"))?;
+        tx.execute("DELETE FROM ledger WHERE fingerprint = $1", &[&fp]).map_err(err("drop ledger entry"))?;
+        tx.commit().map_err(err("commit forget"))?;
+        Ok(Some(Forgotten { name, transfers: transfers as u64, logins: logins as u64 }))
     }
 }

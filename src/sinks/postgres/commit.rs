@@ -99,6 +99,10 @@ impl Sink for PgStore {
                 )
                 .map_err(err("re-key event ids"))?;
         }
+        // Rows that record their input (stores keyed since migration 3
+        // never come here, but test stores written unkeyed do) follow their
+        // ledger entry; one look first spares old stores a scan per entry.
+        let inputs_known: bool = tx.query_one(INPUTS_KNOWN, &[]).map_err(err("read event inputs"))?.get(0);
         let ledger: Vec<(i64, i64, String)> = tx
             .query("SELECT fingerprint, tail_hash, ids_state FROM ledger", &[])
             .map_err(err("re-key ledger"))?
@@ -114,6 +118,10 @@ impl Sink for PgStore {
                 &[&rekey(fp), &tail, &crate::sessions::rekey_ids_state(&ids, &state), &fp],
             )
             .map_err(err("re-key ledger"))?;
+            for table in ["transfers", "logins"].into_iter().filter(|_| inputs_known) {
+                tx.execute(&format!("UPDATE {table} SET input = $1 WHERE input = $2"), &[&rekey(fp), &fp])
+                    .map_err(err("re-key event inputs"))?;
+            }
         }
         let states: Vec<(String, String)> = tx
             .query("SELECT scope, state FROM session_state", &[])
@@ -191,10 +199,10 @@ impl PgStore {
         let (events, skipped) = crate::sinks::beyond_horizon(c.events, horizon);
         let (n_transfers, n_logins) = count(&events);
         if n_transfers > 0 {
-            copy_events(&mut tx, "transfers", &events, false).map_err(err("copy transfers"))?;
+            copy_events(&mut tx, "transfers", &events, c.input, false).map_err(err("copy transfers"))?;
         }
         if n_logins > 0 {
-            copy_events(&mut tx, "logins", &events, true).map_err(err("copy logins"))?;
+            copy_events(&mut tx, "logins", &events, c.input, true).map_err(err("copy logins"))?;
         }
         let copied = started.elapsed();
         super::rollup::add_batch(&mut tx, &events).map_err(err("update rollups"))?;
@@ -226,13 +234,13 @@ impl PgStore {
         let (n_transfers, n_logins) = count(&events);
         let mut done = Committed { new: 0, dup: skipped };
         if n_transfers > 0 {
-            copy_events(&mut tx, "stage_transfers", &events, false).map_err(err("copy transfers"))?;
+            copy_events(&mut tx, "stage_transfers", &events, c.input, false).map_err(err("copy transfers"))?;
             let new: i64 = tx.query_one(&super::rollup::MOVE[0], &[]).map_err(err("insert transfers"))?.get(0);
             done.new += new as u64;
             done.dup += n_transfers - new as u64;
         }
         if n_logins > 0 {
-            copy_events(&mut tx, "stage_logins", &events, true).map_err(err("copy logins"))?;
+            copy_events(&mut tx, "stage_logins", &events, c.input, true).map_err(err("copy logins"))?;
             let new: i64 = tx.query_one(&super::rollup::MOVE[1], &[]).map_err(err("insert logins"))?.get(0);
             done.new += new as u64;
             done.dup += n_logins - new as u64;
@@ -291,3 +299,7 @@ pub(super) fn finish(tx: &mut Transaction<'_>, c: &Commit<'_>, done: Committed) 
     }
     Ok(())
 }
+
+/// Whether any stored event records its input.
+const INPUTS_KNOWN: &str = "SELECT EXISTS (SELECT 1 FROM transfers WHERE input IS NOT NULL) \
+     OR EXISTS (SELECT 1 FROM logins WHERE input IS NOT NULL)";

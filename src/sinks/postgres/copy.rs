@@ -105,18 +105,21 @@ enum CopyError {
 }
 
 /// COPYs the batch's transfers (or, with `logins`, its logins) into `table` (the raw table or
-/// the stage; a fixed name, never log text).
+/// the stage; a fixed name, never log text), each row with `input`, the
+/// ledger fingerprint of the input it came from.
 pub(super) fn copy_events(
     tx: &mut Transaction<'_>,
     table: &'static str,
     events: &[Event],
+    input: Option<u64>,
     logins: bool,
 ) -> Result<u64, ::postgres::Error> {
+    let input = input.map(|f| f as i64);
     copy_rows(tx, &format!("COPY {table} FROM STDIN (FORMAT binary)"), |b, w| {
         for ev in events {
             match ev {
-                Event::Transfer(t) if !logins => encode_transfer(b, t),
-                Event::Login(l) if logins => encode_login(b, l),
+                Event::Transfer(t) if !logins => encode_transfer(b, t, input),
+                Event::Login(l) if logins => encode_login(b, l, input),
                 _ => continue,
             }
             b.flush_if_full(w)?;
@@ -144,9 +147,9 @@ pub(super) fn copy_rows(
     }
 }
 
-fn encode_transfer(b: &mut CopyBuf, t: &Transfer) {
+fn encode_transfer(b: &mut CopyBuf, t: &Transfer, input: Option<i64>) {
     let o = t.origin.as_deref();
-    b.row(24);
+    b.row(25);
     b.ts(t.end);
     b.i64(t.id as i64);
     match t.start {
@@ -169,6 +172,7 @@ fn encode_transfer(b: &mut CopyBuf, t: &Transfer) {
     b.text(t.source.as_str());
     b.text(if t.granularity == crate::model::Granularity::File { "file" } else { "session" });
     encode_origin(b, o);
+    b.opt_i64(input);
 }
 
 /// The enrichment columns, last in both raw tables.
@@ -181,9 +185,9 @@ fn encode_origin(b: &mut CopyBuf, o: Option<&Origin>) {
     b.opt_text(o.and_then(|o| o.client_hash.as_deref()));
 }
 
-fn encode_login(b: &mut CopyBuf, l: &Login) {
+fn encode_login(b: &mut CopyBuf, l: &Login, input: Option<i64>) {
     let o = l.origin.as_deref();
-    b.row(17);
+    b.row(18);
     b.ts(l.time);
     b.i64(l.id as i64);
     b.text(l.protocol.as_str());
@@ -196,4 +200,5 @@ fn encode_login(b: &mut CopyBuf, l: &Login) {
     b.text(&l.server_host);
     b.text(l.source.as_str());
     encode_origin(b, o);
+    b.opt_i64(input);
 }

@@ -16,7 +16,7 @@ use crate::rollup::{login_row, transfer_row, Deltas};
 use crate::time::{day_number, day_string};
 
 /// The client of a raw row, as `daily_clients` keeps it.
-const CLIENT: &str = "COALESCE(abbrev(client_ip), client_hash, client_host)";
+pub(super) const CLIENT: &str = "COALESCE(abbrev(client_ip), client_hash, client_host)";
 
 /// Moves the staged rows of a rollup's raw table into it and rolls up
 /// exactly the rows inserted (and their clients); returns their count.

@@ -5,8 +5,11 @@ use crate::error::StoreError;
 use crate::model::Event;
 
 /// Schema migrations, applied in order; the index + 1 is the version.
-const MIGRATIONS: &[&str] =
-    &[include_str!("../../../sql/postgres/0001_init.sql"), include_str!("../../../sql/postgres/0002_store_meta.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../sql/postgres/0001_init.sql"),
+    include_str!("../../../sql/postgres/0002_store_meta.sql"),
+    include_str!("../../../sql/postgres/0003_event_input.sql"),
+];
 
 /// Month index (year × 12 + month − 1) of a Unix µs time.
 pub(super) fn month_of(us: i64) -> i64 {

@@ -6,7 +6,7 @@ use super::query::DIALECT;
 use super::{err_at, SqliteStore};
 use crate::error::StoreError;
 use crate::rollup;
-use crate::sinks::{Admin, Pruned};
+use crate::sinks::{forget_refusal, Admin, Forgotten, Pruned, Sink};
 
 impl Admin for SqliteStore {
     fn schema_version(&mut self) -> Result<i64, StoreError> {
@@ -79,6 +79,10 @@ impl Admin for SqliteStore {
         tx.commit().map_err(err_at(&path, "commit rebuild"))?;
         Ok(written)
     }
+
+    fn forget(&mut self, fingerprint: u64) -> Result<Option<Forgotten>, StoreError> {
+        self.forget_input(fingerprint)
+    }
 }
 
 /// The prune horizon (µs), if the store was ever pruned.
@@ -86,4 +90,42 @@ pub(super) fn pruned_before(conn: &Connection) -> rusqlite::Result<Option<i64>> 
     conn.query_row("SELECT value FROM store_meta WHERE key = 'pruned_before'", [], |r| r.get::<_, String>(0))
         .optional()
         .map(|v| v.and_then(|v| v.parse().ok()))
+}
+
+/// `forget`: one input's events out of the raw tables and the rollups,
+/// its ledger entry dropped.
+impl SqliteStore {
+    /// [`Admin::forget`].
+    pub(super) fn forget_input(&mut self, fingerprint: u64) -> Result<Option<Forgotten>, StoreError> {
+        let (path, store) = (self.path.clone(), self.describe());
+        let err = |what| err_at(&path, what);
+        let fp = fingerprint as i64;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err("begin forget"))?;
+        let entry: Option<(String, i64)> = tx
+            .query_row("SELECT name, events_new FROM ledger WHERE fingerprint = ?1", [fp], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()
+            .map_err(err("read ledger"))?;
+        let Some((name, recorded)) = entry else { return Ok(None) };
+        let count = |table: &str| {
+            tx.query_row(&format!("SELECT count(*) FROM {table} WHERE input = ?1"), [fp], |r| r.get::<_, i64>(0))
+        };
+        let (transfers, logins) =
+            (count("transfers").map_err(err("count events"))?, count("logins").map_err(err("count events"))?);
+        if let Some(e) = forget_refusal(&store, &name, recorded as u64, (transfers + logins) as u64) {
+            return Err(e);
+        }
+        for r in [&rollup::sql::TRANSFERS, &rollup::sql::LOGINS] {
+            tx.execute(&DIALECT.unroll_sql(r, "input = ?1"), [fp]).map_err(err("subtract from rollups"))?;
+            tx.execute(&DIALECT.drop_empty_sql(r), []).map_err(err("subtract from rollups"))?;
+            tx.execute(&format!("DELETE FROM {} WHERE input = ?1", r.raw), [fp]).map_err(err("delete events"))?;
+        }
+        tx.execute("DELETE FROM ledger WHERE fingerprint = ?1", [fp]).map_err(err("drop ledger entry"))?;
+        tx.commit().map_err(err("commit forget"))?;
+        Ok(Some(Forgotten { name, transfers: transfers as u64, logins: logins as u64 }))
+    }
 }

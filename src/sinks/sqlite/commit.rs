@@ -81,6 +81,10 @@ impl Sink for SqliteStore {
             }
             rows += stored.len() as u64;
         }
+        // Rows that record their input (stores keyed since migration 4
+        // never come here, but test stores written unkeyed do) follow their
+        // ledger entry; one look first spares old stores a scan per entry.
+        let inputs_known: bool = tx.query_row(INPUTS_KNOWN, [], |r| r.get(0)).map_err(err("read event inputs"))?;
         let ledger: Vec<(i64, i64, String)> = tx
             .prepare("SELECT fingerprint, tail_hash, ids_state FROM ledger")
             .and_then(|mut st| st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect())
@@ -94,6 +98,10 @@ impl Sink for SqliteStore {
                 params![rekey(fp), tail, crate::sessions::rekey_ids_state(&ids, &state), fp],
             )
             .map_err(err("re-key ledger"))?;
+            for table in ["transfers", "logins"].into_iter().filter(|_| inputs_known) {
+                tx.execute(&format!("UPDATE {table} SET input = ?1 WHERE input = ?2"), params![rekey(fp), fp])
+                    .map_err(err("re-key event inputs"))?;
+            }
         }
         let states: Vec<(String, String)> = tx
             .prepare("SELECT scope, state FROM session_state")
@@ -152,19 +160,20 @@ impl SqliteStore {
             .map_err(err("begin transaction"))?;
         let horizon = pruned_before(&tx).map_err(err("read prune horizon"))?;
         let (events, skipped) = crate::sinks::beyond_horizon(c.events, horizon);
-        let mut done = match Self::insert_events(&tx, &events, &mut self.ips, false).map_err(err("insert events"))? {
-            Some(done) => done,
-            None => {
-                tx.rollback().map_err(err("roll back"))?;
-                tx = self
-                    .conn
-                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                    .map_err(err("begin transaction"))?;
-                Self::insert_events(&tx, &events, &mut self.ips, true)
-                    .map_err(err("insert events"))?
-                    .unwrap_or_default()
-            }
-        };
+        let mut done =
+            match Self::insert_events(&tx, &events, c.input, &mut self.ips, false).map_err(err("insert events"))? {
+                Some(done) => done,
+                None => {
+                    tx.rollback().map_err(err("roll back"))?;
+                    tx = self
+                        .conn
+                        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                        .map_err(err("begin transaction"))?;
+                    Self::insert_events(&tx, &events, c.input, &mut self.ips, true)
+                        .map_err(err("insert events"))?
+                        .unwrap_or_default()
+                }
+            };
         done.dup += skipped;
         let now = now_string();
         if let Some(cp) = c.checkpoint {
@@ -206,3 +215,7 @@ impl SqliteStore {
         Ok(done)
     }
 }
+
+/// Whether any stored event records its input.
+const INPUTS_KNOWN: &str = "SELECT EXISTS (SELECT 1 FROM transfers WHERE input IS NOT NULL) \
+     OR EXISTS (SELECT 1 FROM logins WHERE input IS NOT NULL)";

@@ -16,10 +16,12 @@ impl SqliteStore {
     /// statement and `None` is returned if a group turns out to be partly
     /// stored already (a re-read overlap): the caller then rolls back and
     /// repeats in careful mode, one row per statement, to learn exactly
-    /// which rows are new.
+    /// which rows are new. Every row records `input`, the ledger
+    /// fingerprint of the input it came from.
     pub(super) fn insert_events(
         tx: &Transaction<'_>,
         events: &[Event],
+        input: Option<u64>,
         ips: &mut IpText,
         careful: bool,
     ) -> rusqlite::Result<Option<Committed>> {
@@ -43,7 +45,7 @@ impl SqliteStore {
             inserted.clear();
             if group.len() == ROWS_PER_INSERT && !careful {
                 for (i, t) in group.iter().enumerate() {
-                    bind_transfer(&mut multi, i * TRANSFER_COLS, t, ips)?;
+                    bind_transfer(&mut multi, i * TRANSFER_COLS, t, input, ips)?;
                 }
                 let n = multi.raw_execute()?;
                 if n != group.len() && n != 0 {
@@ -52,7 +54,7 @@ impl SqliteStore {
                 inserted.resize(group.len(), n != 0);
             } else {
                 for t in group {
-                    bind_transfer(&mut single, 0, t, ips)?;
+                    bind_transfer(&mut single, 0, t, input, ips)?;
                     inserted.push(single.raw_execute()? == 1);
                 }
             }
@@ -69,7 +71,8 @@ impl SqliteStore {
         let mut l_stmt = tx.prepare_cached(
             "INSERT OR IGNORE INTO logins (event_id, time_us, protocol, user, client_ip, client_host, \
              outcome, method, session, server_host, source, country, city, latitude, longitude, geohash, \
-             client_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+             client_hash, input) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
+             ?18)",
         )?;
         for ev in events {
             let Event::Login(l) = ev else { continue };
@@ -92,6 +95,7 @@ impl SqliteStore {
                 o.and_then(|o| o.longitude),
                 o.and_then(|o| o.geohash.as_deref()),
                 o.and_then(|o| o.client_hash.as_deref()),
+                input.map(|f| f as i64),
             ])?;
             if n == 1 {
                 done.new += 1;
@@ -144,7 +148,7 @@ fn bind_row(
 /// Rows per multi-row transfer insert.
 const ROWS_PER_INSERT: usize = 32;
 /// Bound columns per transfer row.
-const TRANSFER_COLS: usize = 24;
+const TRANSFER_COLS: usize = 25;
 
 /// One row of the transfer insert. Low-cardinality text columns are bound
 /// as small integers and turned into string constants by SQLite (no copy
@@ -155,13 +159,13 @@ const TRANSFER_ROW: &str = "(?,?,?,\
     CASE ? WHEN 0 THEN 'upload' WHEN 1 THEN 'download' ELSE 'delete' END,\
     CASE ? WHEN 0 THEN 'completed' WHEN 1 THEN 'interrupted' ELSE 'failed' END,\
     ?,?,?,?,?,?,?,?,?,?,?,\
-    CASE ? WHEN 0 THEN 'file' ELSE 'session' END,?,?,?,?,?,?)";
+    CASE ? WHEN 0 THEN 'file' ELSE 'session' END,?,?,?,?,?,?,?)";
 
 fn multi_insert_sql(rows: usize) -> String {
     let mut sql = String::from(
         "INSERT OR IGNORE INTO transfers (event_id, end_us, start_us, protocol, direction, status, bytes, \
          wire_bytes, file_size, path, module, user, client_ip, client_host, session, server_host, source, \
-         granularity, country, city, latitude, longitude, geohash, client_hash) VALUES ",
+         granularity, country, city, latitude, longitude, geohash, client_hash, input) VALUES ",
     );
     for r in 0..rows {
         if r > 0 {
@@ -176,6 +180,7 @@ fn bind_transfer(
     stmt: &mut rusqlite::CachedStatement<'_>,
     base: usize,
     t: &Transfer,
+    input: Option<u64>,
     ips: &mut IpText,
 ) -> rusqlite::Result<()> {
     let b = base + 1;
@@ -204,6 +209,7 @@ fn bind_transfer(
     stmt.raw_bind_parameter(b + 21, o.and_then(|o| o.longitude))?;
     stmt.raw_bind_parameter(b + 22, o.and_then(|o| o.geohash.as_deref()))?;
     stmt.raw_bind_parameter(b + 23, o.and_then(|o| o.client_hash.as_deref()))?;
+    stmt.raw_bind_parameter(b + 24, input.map(|f| f as i64))?;
     Ok(())
 }
 

@@ -8,6 +8,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("../../../sql/sqlite/0001_init.sql"),
     include_str!("../../../sql/sqlite/0002_enrich.sql"),
     include_str!("../../../sql/sqlite/0003_store_meta.sql"),
+    include_str!("../../../sql/sqlite/0004_event_input.sql"),
 ];
 
 impl SqliteStore {
