@@ -206,7 +206,7 @@ impl Decoder for RsyncDecoder {
                 s.last = time;
                 let (module, path) = split_module(module_path);
                 s.request = Some(request);
-                s.module = Some(module.clone());
+                s.module = Some(module);
                 s.path = path;
                 s.user = user.map(text);
                 if let Some(u) = &s.user {
@@ -502,12 +502,12 @@ fn close(server: &Arc<str>, pid: u32, s: Session, transfer_logging: bool, ids: &
         bytes,
         wire_bytes: summary_bytes,
         file_size,
-        path: s.path.clone(),
-        module: s.module.clone(),
-        user: s.user.clone().unwrap_or_else(|| ANONYMOUS.to_string()),
+        path: s.path,
+        module: s.module,
+        user: s.user.unwrap_or_else(|| ANONYMOUS.to_string()),
         client_ip: s.ip,
-        client_host: s.host.clone(),
-        session: Some(s.sid.clone()),
+        client_host: s.host,
+        session: Some(s.sid),
         server_host: server.clone(),
         source: Format::Rsyncd.source(),
         origin: None,
