@@ -857,6 +857,11 @@ fn env_hints(cmd: clap::Command) -> clap::Command {
     cmd
 }
 
+/// mimalloc: events are allocated on the parse thread and freed on the
+/// store thread, which glibc's allocator does slowly (see Cargo.toml).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let matches = env_hints(Cli::command()).get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
