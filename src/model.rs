@@ -180,10 +180,11 @@ pub struct Transfer {
     pub file_size: Option<u64>,
     /// File path as logged, decoded from the log's escapes.
     pub path: Option<String>,
-    /// rsync module, FTP/SFTP virtual root, …
-    pub module: Option<String>,
+    /// rsync module, FTP/SFTP virtual root, … (shared: a decoder interns
+    /// the names it sees, see [`Names`]).
+    pub module: Option<Arc<str>>,
     /// Login name; `anonymous` for unauthenticated access.
-    pub user: String,
+    pub user: Arc<str>,
     /// Client address.
     pub client_ip: Option<IpAddr>,
     /// Client host name as logged (`UNDETERMINED`/`UNKNOWN` are dropped).
@@ -211,7 +212,7 @@ pub struct Login {
     /// Protocol the login was for.
     pub protocol: Protocol,
     /// Name the client gave.
-    pub user: String,
+    pub user: Arc<str>,
     /// Client address.
     pub client_ip: Option<IpAddr>,
     /// Client host name as logged.
@@ -220,7 +221,7 @@ pub struct Login {
     pub outcome: LoginOutcome,
     /// Authentication method (`password`, `publickey`, module name for
     /// rsync, …) when the log says so.
-    pub method: Option<String>,
+    pub method: Option<Arc<str>>,
     /// Session identifier.
     pub session: Option<Arc<str>>,
     /// Server host the log was written on.
@@ -348,19 +349,57 @@ impl Event {
                 fix(s);
             }
         }
+        fn fix_shared(s: &mut Arc<str>) {
+            if s.contains('\0') {
+                *s = s.replace('\0', "\u{fffd}").into();
+            }
+        }
+        fn fix_shared_opt(s: &mut Option<Arc<str>>) {
+            if let Some(s) = s {
+                fix_shared(s);
+            }
+        }
         match self {
             Event::Transfer(t) => {
-                fix(&mut t.user);
+                fix_shared(&mut t.user);
                 fix_opt(&mut t.path);
-                fix_opt(&mut t.module);
+                fix_shared_opt(&mut t.module);
                 fix_opt(&mut t.client_host);
             }
             Event::Login(l) => {
-                fix(&mut l.user);
-                fix_opt(&mut l.method);
+                fix_shared(&mut l.user);
+                fix_shared_opt(&mut l.method);
                 fix_opt(&mut l.client_host);
             }
         }
+    }
+}
+
+/// Interned text a log repeats on nearly every line (user names, modules,
+/// authentication methods): each distinct name is allocated once and then
+/// shared by every event that carries it, so that decoding a line
+/// allocates no text for them. Bounded: it starts over past
+/// [`Names::MAX`] names (a log of random user names cannot grow it).
+#[derive(Debug, Default)]
+pub struct Names {
+    set: std::collections::HashSet<Arc<str>, xxhash_rust::xxh3::Xxh3DefaultBuilder>,
+}
+
+impl Names {
+    /// Names kept at most.
+    pub const MAX: usize = 65_536;
+
+    /// The shared copy of `s`.
+    pub fn get(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.set.get(s) {
+            return a.clone();
+        }
+        if self.set.len() >= Self::MAX {
+            self.set.clear();
+        }
+        let a: Arc<str> = Arc::from(s);
+        self.set.insert(a.clone());
+        a
     }
 }
 
