@@ -265,6 +265,15 @@ pub enum StoreError {
         /// `store_meta.id_scheme`.
         scheme: String,
     },
+    /// Writing the event stream failed (a reader that went away, a broken
+    /// pipe, is not an error: see [`exit_code_of`]).
+    #[error("writing events to {target}: {source}")]
+    Write {
+        /// Where the events went (`standard output`).
+        target: String,
+        /// The OS error.
+        source: io::Error,
+    },
     /// Session state stored by an earlier run could not be decoded.
     #[error("stored session state for '{scope}' is unreadable: {reason}")]
     State {

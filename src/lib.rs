@@ -16,7 +16,8 @@
 //!   IP-privacy mode applied before anything is stored;
 //! * [`sinks`] — stores behind the [`sinks::Sink`] and [`sinks::Store`]
 //!   traits (SQLite by default), one folder each, named by `--db` through
-//!   [`sinks::SCHEMES`];
+//!   [`sinks::SCHEMES`]; [`sinks::events`] writes the events to stdout
+//!   instead (`xferstats events`);
 //! * [`rollup`] — the daily rollup keys, the metrics and the report types,
 //!   defined once for every store and `report`;
 //! * [`report`] — daily digest and grouped reports;

@@ -23,7 +23,8 @@ use xferstats::input::Source;
 use xferstats::report::digest::{Digest, Payload};
 use xferstats::report::{Filter, OutputFormat, ReportOptions};
 use xferstats::rollup::Key;
-use xferstats::sinks::{Access, Backend, StoreSpec};
+use xferstats::sinks::events::{EventFormat, EventStream};
+use xferstats::sinks::{Access, Backend, Sink, StoreSpec};
 use xferstats::time::{parse_day, Plausible};
 
 /// Turns file-transfer logs (rsync daemon, …) into exact daily statistics.
@@ -90,6 +91,11 @@ enum Command {
     /// offset, last import, and how far the file under its name is ahead;
     /// then the open sessions per server host and format.
     Status(StatusArgs),
+    /// Write the enriched events of transfer logs to standard output
+    /// (NDJSON or CSV) instead of a store: the fields a store gets, in
+    /// the IP-privacy mode; every input read from its start.
+    #[command(mut_arg("format", |a| a.long("log-format")), mut_arg("batch_size", |a| a.hide(true)))]
+    Events(EventsArgs),
     /// Print statistics from the store.
     Report(ReportArgs),
     /// List the log formats xferstats reads.
@@ -488,6 +494,20 @@ struct HooksDeliverArgs {
     wait: u64,
 }
 
+#[derive(Debug, Args)]
+struct EventsArgs {
+    /// Output: `ndjson`, one JSON object a line; `csv`, a header line then
+    /// one row per event, text starting with = + - @ given a leading '
+    /// (spreadsheet formula injection).
+    #[arg(long = "format", id = "output_format", value_name = "FORMAT", value_enum, default_value_t = EventFormat::Ndjson)]
+    output_format: EventFormat,
+
+    /// Inputs and how to read them, as for ingest (the log format is
+    /// --log-format here).
+    #[command(flatten)]
+    read: IngestArgs,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum When {
     Auto,
@@ -674,7 +694,15 @@ fn run(cli: Cli, m: &ArgMatches) -> anyhow::Result<u8> {
     let m = leaf(m);
     match cli.command {
         Command::Formats => formats(),
-        Command::Ingest(a) => ingest(&g, a, m),
+        Command::Ingest(a) => ingest(&g, a, m, |a, key| {
+            let (spec, mut store) = g.open_for_writing()?;
+            if a.reread {
+                let files: Vec<PathBuf> = a.files.iter().filter(|f| f.as_os_str() != "-").cloned().collect();
+                forget_files(&g, &spec, &files, key, &mut *store, false)?;
+            }
+            Ok(store)
+        }),
+        Command::Events(a) => events(&g, a, m),
         Command::Report(a) => report(&g, a),
         Command::Db(DbCommand::Migrate) => migrate(&g),
         Command::Prune(a) => prune(&g, a),
@@ -854,9 +882,29 @@ fn file_enrichment(g: &Global, a: &mut IngestArgs, m: &ArgMatches) {
     }
 }
 
-/// `xferstats ingest`: the import, its summary, its exit code. Inputs of
-/// different configuration-file sections are read by one import each.
-fn ingest(g: &Global, mut a: IngestArgs, m: &ArgMatches) -> anyhow::Result<u8> {
+/// `xferstats events`: an import into the event stream on standard output.
+fn events(g: &Global, a: EventsArgs, m: &ArgMatches) -> anyhow::Result<u8> {
+    if a.read.reread {
+        anyhow::bail!("--reread forgets inputs in a store; events has none (use it with ingest)");
+    }
+    if !a.read.hooks.specs.is_empty() {
+        anyhow::bail!("--hook: hooks fire for events a store keeps (ingest, follow); events has no store");
+    }
+    // Nor the configuration file's hooks: no outbox to queue them in.
+    let mut read = a.read;
+    read.no_hooks = true;
+    ingest(g, read, m, |_, _| Ok(Box::new(EventStream::stdout(a.output_format))))
+}
+
+/// `xferstats ingest` (and `events`): the import into the sink `open`
+/// gives, its summary, its exit code. Inputs of different
+/// configuration-file sections are read by one import each.
+fn ingest(
+    g: &Global,
+    mut a: IngestArgs,
+    m: &ArgMatches,
+    open: impl FnOnce(&IngestArgs, &HostKey) -> anyhow::Result<Box<dyn Sink + Send>>,
+) -> anyhow::Result<u8> {
     if a.files.is_empty() {
         a.files = g.file.input_paths();
         if a.files.is_empty() && g.file.inputs.is_empty() {
@@ -891,11 +939,7 @@ fn ingest(g: &Global, mut a: IngestArgs, m: &ArgMatches) -> anyhow::Result<u8> {
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let (spec, mut store) = g.open_for_writing()?;
-    if a.reread {
-        let files: Vec<PathBuf> = a.files.iter().filter(|f| f.as_os_str() != "-").cloned().collect();
-        forget_files(g, &spec, &files, &key.0, &mut *store, false)?;
-    }
+    let mut store = open(&a, &key.0)?;
     let show_bar = !g.quiet
         && match a.progress {
             When::Auto => std::io::stderr().is_terminal(),
@@ -923,7 +967,7 @@ fn ingest(g: &Global, mut a: IngestArgs, m: &ArgMatches) -> anyhow::Result<u8> {
     }
     if let Some(w) = worker {
         let stats = w.finish(std::time::Duration::from_secs(a.hooks_wait))?;
-        say_deliveries(g, &stats, &mut *store)?;
+        say_deliveries(g, &stats, &mut *g.open_for_writing()?.1)?;
     }
     Ok(report.exit_code())
 }
@@ -1411,6 +1455,11 @@ fn env_hints(cmd: clap::Command) -> clap::Command {
     }
     cmd
 }
+
+/// mimalloc: events are allocated on the parse thread and freed on the
+/// store thread, which glibc's allocator does slowly (see Cargo.toml).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let matches = env_hints(Cli::command()).get_matches();

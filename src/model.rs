@@ -7,6 +7,7 @@
 //!
 //! Times are Unix microseconds in UTC. Byte counts are `u64`.
 
+use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -145,6 +146,16 @@ pub enum Granularity {
     Session,
 }
 
+impl Granularity {
+    /// Lower-case name as stored and printed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Granularity::File => "file",
+            Granularity::Session => "session",
+        }
+    }
+}
+
 /// One file moved (or deleted) by a client.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Transfer {
@@ -169,10 +180,11 @@ pub struct Transfer {
     pub file_size: Option<u64>,
     /// File path as logged, decoded from the log's escapes.
     pub path: Option<String>,
-    /// rsync module, FTP/SFTP virtual root, …
-    pub module: Option<String>,
+    /// rsync module, FTP/SFTP virtual root, … (shared: a decoder interns
+    /// the names it sees, see [`Names`]).
+    pub module: Option<Arc<str>>,
     /// Login name; `anonymous` for unauthenticated access.
-    pub user: String,
+    pub user: Arc<str>,
     /// Client address.
     pub client_ip: Option<IpAddr>,
     /// Client host name as logged (`UNDETERMINED`/`UNKNOWN` are dropped).
@@ -200,7 +212,7 @@ pub struct Login {
     /// Protocol the login was for.
     pub protocol: Protocol,
     /// Name the client gave.
-    pub user: String,
+    pub user: Arc<str>,
     /// Client address.
     pub client_ip: Option<IpAddr>,
     /// Client host name as logged.
@@ -209,7 +221,7 @@ pub struct Login {
     pub outcome: LoginOutcome,
     /// Authentication method (`password`, `publickey`, module name for
     /// rsync, …) when the log says so.
-    pub method: Option<String>,
+    pub method: Option<Arc<str>>,
     /// Session identifier.
     pub session: Option<Arc<str>>,
     /// Server host the log was written on.
@@ -295,25 +307,31 @@ pub fn client_key(ip: Option<IpAddr>, prefix: Option<u8>, hash: Option<&str>, ho
 /// is written with a dotted IPv4 tail (`::1.2.3.4`, `::ffff:1.2.3.4`), as
 /// BIND's `inet_ntop` does. `prefix` (a truncated address) adds `/bits`.
 pub fn ip_text(ip: IpAddr, prefix: Option<u8>) -> String {
-    let mut s = match ip {
-        IpAddr::V4(a) => a.to_string(),
+    let mut s = String::new();
+    let _ = write_ip_text(&mut s, ip, prefix);
+    s
+}
+
+/// Writes [`ip_text`] to `out` (nothing allocated).
+pub fn write_ip_text(out: &mut impl fmt::Write, ip: IpAddr, prefix: Option<u8>) -> fmt::Result {
+    match ip {
+        IpAddr::V4(a) => write!(out, "{a}")?,
         IpAddr::V6(a) => {
             let w = a.segments();
             let v4 = std::net::Ipv4Addr::new((w[6] >> 8) as u8, w[6] as u8, (w[7] >> 8) as u8, w[7] as u8);
             if w[..6] == [0; 6] && w[6] != 0 {
-                format!("::{v4}")
+                write!(out, "::{v4}")?
             } else if w[..5] == [0; 5] && w[5] == 0xffff {
-                format!("::ffff:{v4}")
+                write!(out, "::ffff:{v4}")?
             } else {
-                a.to_string()
+                write!(out, "{a}")?
             }
         }
-    };
-    if let Some(bits) = prefix.filter(|b| *b < if ip.is_ipv4() { 32 } else { 128 }) {
-        use std::fmt::Write;
-        let _ = write!(s, "/{bits}");
     }
-    s
+    if let Some(bits) = prefix.filter(|b| *b < if ip.is_ipv4() { 32 } else { 128 }) {
+        write!(out, "/{bits}")?;
+    }
+    Ok(())
 }
 
 impl Event {
@@ -331,19 +349,57 @@ impl Event {
                 fix(s);
             }
         }
+        fn fix_shared(s: &mut Arc<str>) {
+            if s.contains('\0') {
+                *s = s.replace('\0', "\u{fffd}").into();
+            }
+        }
+        fn fix_shared_opt(s: &mut Option<Arc<str>>) {
+            if let Some(s) = s {
+                fix_shared(s);
+            }
+        }
         match self {
             Event::Transfer(t) => {
-                fix(&mut t.user);
+                fix_shared(&mut t.user);
                 fix_opt(&mut t.path);
-                fix_opt(&mut t.module);
+                fix_shared_opt(&mut t.module);
                 fix_opt(&mut t.client_host);
             }
             Event::Login(l) => {
-                fix(&mut l.user);
-                fix_opt(&mut l.method);
+                fix_shared(&mut l.user);
+                fix_shared_opt(&mut l.method);
                 fix_opt(&mut l.client_host);
             }
         }
+    }
+}
+
+/// Interned text a log repeats on nearly every line (user names, modules,
+/// authentication methods): each distinct name is allocated once and then
+/// shared by every event that carries it, so that decoding a line
+/// allocates no text for them. Bounded: it starts over past
+/// [`Names::MAX`] names (a log of random user names cannot grow it).
+#[derive(Debug, Default)]
+pub struct Names {
+    set: std::collections::HashSet<Arc<str>, xxhash_rust::xxh3::Xxh3DefaultBuilder>,
+}
+
+impl Names {
+    /// Names kept at most.
+    pub const MAX: usize = 65_536;
+
+    /// The shared copy of `s`.
+    pub fn get(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.set.get(s) {
+            return a.clone();
+        }
+        if self.set.len() >= Self::MAX {
+            self.set.clear();
+        }
+        let a: Arc<str> = Arc::from(s);
+        self.set.insert(a.clone());
+        a
     }
 }
 

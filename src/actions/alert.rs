@@ -107,7 +107,7 @@ impl AlertWindows {
                 l.origin.as_deref().and_then(|o| o.client_hash.as_deref()),
                 l.client_host.as_deref(),
             )?,
-            Per::User => l.user.clone(),
+            Per::User => l.user.to_string(),
         };
         self.newest = self.newest.max(l.time);
         self.fed += 1;

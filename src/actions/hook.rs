@@ -411,8 +411,8 @@ impl Hook {
     /// Whether event `e` passes the hook's filters.
     fn passes(&self, e: &Event) -> bool {
         let (user, host, protocol) = match e {
-            Event::Transfer(t) => (t.user.as_str(), &*t.server_host, t.protocol.as_str()),
-            Event::Login(l) => (l.user.as_str(), &*l.server_host, l.protocol.as_str()),
+            Event::Transfer(t) => (&*t.user, &*t.server_host, t.protocol.as_str()),
+            Event::Login(l) => (&*l.user, &*l.server_host, l.protocol.as_str()),
         };
         let eq = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
         if !(eq(&self.user, user) && eq(&self.host, host) && eq(&self.protocol, protocol)) {

@@ -8,7 +8,10 @@
 //! Each store is a folder (`sqlite/`, `postgres/`, `influx/`) with its
 //! `--db` URL spec, schema and row encoder; [`SCHEMES`] is the one table
 //! from `--db` schemes to stores, and [`open`] opens what it names.
+//! [`events`] is a [`Sink`] without a store: the event stream of
+//! `xferstats events`.
 
+pub mod events;
 pub mod influx;
 pub mod postgres;
 pub mod sqlite;

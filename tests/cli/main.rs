@@ -7,6 +7,7 @@ mod cron;
 mod digest;
 mod enrich;
 mod errors;
+mod events;
 mod follow;
 mod follow_torture;
 mod forget;

@@ -114,6 +114,7 @@ fn man_pages_for_the_command_and_every_subcommand() {
     for page in [
         "xferstats.1",
         "xferstats-ingest.1",
+        "xferstats-events.1",
         "xferstats-report.1",
         "xferstats-config-check.1",
         "xferstats-completions.1",

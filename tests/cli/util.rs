@@ -99,7 +99,8 @@ impl Env {
         Command::from_std(self.with_db())
     }
 
-    /// `cmd` as a `std::process::Command` (for servers the test spawns).
+    /// `cmd` as a plain `std::process::Command` (for servers the test
+    /// spawns, pipes of the test's own).
     pub fn std_cmd(&self) -> std::process::Command {
         self.with_db()
     }

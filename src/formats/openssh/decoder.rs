@@ -117,7 +117,7 @@ impl OpensshDecoder {
                 a.kind == u.kind
                     && match u.kind {
                         Auth::Invalid => a.ip == u.ip,
-                        _ => a.user.as_deref() == Some(u.user.as_str()),
+                        _ => a.user.as_deref() == Some(&*u.user),
                     }
             });
             let Some(j) = found else {
@@ -130,7 +130,7 @@ impl OpensshDecoder {
                 id: cx.ids.id(a.time, a.host.as_bytes(), &u.line, TAG_LOGIN),
                 time: a.time,
                 protocol: Protocol::Ssh,
-                user: u.user,
+                user: u.user.into(),
                 client_ip: u.ip.or(a.ip),
                 client_host: None,
                 outcome: match u.kind {
@@ -138,7 +138,7 @@ impl OpensshDecoder {
                     Auth::Failed => LoginOutcome::Failed,
                     Auth::Invalid => LoginOutcome::InvalidUser,
                 },
-                method: Some(u.method),
+                method: Some(u.method.into()),
                 session: Some(Arc::from(format!("sshd {}", a.pid))),
                 server_host: a.host,
                 source: Format::Openssh.source(),
@@ -336,7 +336,7 @@ impl Decoder for OpensshDecoder {
                         file_size: None,
                         path: Some(decoded.clone()),
                         module: None,
-                        user: s.map_or_else(|| "unknown".to_string(), |s| s.user.clone()),
+                        user: s.map_or_else(|| "unknown".into(), |s| s.user.as_str().into()),
                         client_ip: s.and_then(|s| s.ip),
                         client_host: None,
                         session: s.map(|s| s.sid.clone()),
@@ -361,7 +361,7 @@ impl Decoder for OpensshDecoder {
                     file_size: None,
                     path: Some(unvis(path).into_owned()),
                     module: None,
-                    user: s.map_or_else(|| "unknown".to_string(), |s| s.user.clone()),
+                    user: s.map_or_else(|| "unknown".into(), |s| s.user.as_str().into()),
                     client_ip: s.and_then(|s| s.ip),
                     client_host: None,
                     session: s.map(|s| s.sid.clone()),
@@ -387,11 +387,11 @@ impl Decoder for OpensshDecoder {
                         id: cx.ids.id(time, server.as_bytes(), line, TAG_LOGIN),
                         time,
                         protocol: Protocol::Ssh,
-                        user: String::from_utf8_lossy(user).into_owned(),
+                        user: String::from_utf8_lossy(user).as_ref().into(),
                         client_ip: client_ip(addr),
                         client_host: None,
                         outcome,
-                        method: Some(String::from_utf8_lossy(method).into_owned()),
+                        method: Some(String::from_utf8_lossy(method).as_ref().into()),
                         session: Some(session.clone()),
                         server_host: server.clone(),
                         source: Format::Openssh.source(),
@@ -457,7 +457,7 @@ mod tests {
         let t = crate::sessions::transfers(&out);
         let got: Vec<_> = t
             .iter()
-            .map(|t| (t.direction, t.status, t.bytes, t.user.as_str(), t.path.as_deref().unwrap_or("")))
+            .map(|t| (t.direction, t.status, t.bytes, &*t.user, t.path.as_deref().unwrap_or("")))
             .collect();
         assert_eq!(
             got,
@@ -474,7 +474,7 @@ mod tests {
         assert_eq!(rfc3339(t[0].start.unwrap()), "2026-11-01T00:00:03Z", "start from the open line");
         assert_eq!(&*t[0].server_host, "host");
         assert_eq!(rfc3339(t[5].end), "2026-11-01T00:01:01.000001Z");
-        let l: Vec<_> = crate::sessions::logins(&out).iter().map(|l| (l.user.as_str(), l.outcome)).collect();
+        let l: Vec<_> = crate::sessions::logins(&out).iter().map(|l| (&*l.user, l.outcome)).collect();
         // One attempt per Failed line (3 for carol via "message repeated");
         // Invalid user and PAM lines are the same attempts, not more.
         assert_eq!(

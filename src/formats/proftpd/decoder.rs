@@ -145,11 +145,11 @@ impl Decoder for ProftpdDecoder {
             id: cx.ids.id(time, server.as_bytes(), line, TAG_LOGIN),
             time,
             protocol,
-            user,
+            user: user.into(),
             client_ip: client,
             client_host: None,
             outcome,
-            method,
+            method: method.map(Into::into),
             session: Some(Arc::from(l.pid.to_string())),
             server_host: server,
             source: Format::Proftpd.source(),
@@ -183,7 +183,7 @@ mod tests {
             .iter()
             .map(|e| match e {
                 Event::Login(l) => {
-                    (l.user.as_str(), l.outcome, l.protocol, l.client_ip.map(|i| i.to_string()).unwrap_or_default())
+                    (&*l.user, l.outcome, l.protocol, l.client_ip.map(|i| i.to_string()).unwrap_or_default())
                 }
                 Event::Transfer(_) => panic!("no transfers in these logs"),
             })
@@ -239,14 +239,14 @@ mod tests {
         let mut copy = ProftpdDecoder::default();
         copy.restore(saved.clone());
         let got = run(&mut copy, &[at("15:59:00", 7, &conn("198.51.100.1")), at("16:00:00", 7, &auth("early"))]);
-        assert_eq!(got, [("early".to_string(), Some("198.51.100.1".to_string()))]);
+        assert_eq!(got, [("early".into(), Some("198.51.100.1".to_string()))]);
         assert_eq!(copy.save(), saved);
         // The next run: pid 7 within the window takes its address; pid 8,
         // connected an hour before, is past it.
         let mut next = ProftpdDecoder::default();
         next.restore(saved);
         let got = run(&mut next, &[at("17:00:01", 7, &auth("grace")), at("17:00:02", 8, &auth("late"))]);
-        assert_eq!(got, [("grace".to_string(), Some("192.0.2.70".to_string())), ("late".to_string(), None)]);
+        assert_eq!(got, [("grace".into(), Some("192.0.2.70".to_string())), ("late".into(), None)]);
         assert!(next.save().is_empty());
     }
 }

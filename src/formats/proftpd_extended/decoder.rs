@@ -87,7 +87,7 @@ impl Decoder for ProftpdExtendedDecoder {
             file_size: if direction == Direction::Delete { l.bytes } else { l.file_size },
             path: l.file.map(|f| String::from_utf8_lossy(f).into_owned()),
             module: None,
-            user,
+            user: user.into(),
             client_ip: l.ip.and_then(client_ip).or_else(|| l.host.and_then(client_ip)),
             client_host: l
                 .host
@@ -125,7 +125,7 @@ mod tests {
             .iter()
             .map(|e| match e {
                 Event::Transfer(t) => {
-                    (t.direction, t.status, t.bytes, t.user.as_str(), t.path.as_deref().unwrap_or(""))
+                    (t.direction, t.status, t.bytes, &*t.user, t.path.as_deref().unwrap_or(""))
                 }
                 Event::Login(_) => panic!("logins come from the SystemLog"),
             })

@@ -28,7 +28,7 @@ use crate::formats::Format;
 use crate::enrich::hostkey::IdKey;
 use crate::formats::rsync::{parse_message, unescape, FileLine, LogFormat, Record, Request};
 use crate::model::{
-    Direction, Event, Granularity, Login, LoginOutcome, Micros, Protocol, Status, Transfer, ANONYMOUS,
+    Direction, Event, Granularity, Login, LoginOutcome, Micros, Names, Protocol, Status, Transfer, ANONYMOUS,
 };
 use crate::sessions::{client_ip, Decoder, Joins, LineContext, Outcome};
 
@@ -64,9 +64,9 @@ pub struct Session {
     ip: Option<IpAddr>,
     host: Option<String>,
     request: Option<Request>,
-    module: Option<String>,
+    module: Option<Arc<str>>,
     path: Option<String>,
-    user: Option<String>,
+    user: Option<Arc<str>>,
     /// Per-file lines of any kind (files, dirs, deletes).
     items: u32,
     /// Files transferred.
@@ -93,6 +93,8 @@ pub struct HostState {
 pub struct RsyncDecoder {
     format: LogFormat,
     hosts: HashMap<Vec<u8>, HostIndex, Xxh3DefaultBuilder>,
+    /// User names, modules and the login method, shared by the events.
+    names: Names,
 }
 
 #[derive(Debug, Default)]
@@ -115,7 +117,7 @@ impl Session {
 impl RsyncDecoder {
     /// A decoder matching per-file lines with `format`.
     pub fn new(format: LogFormat) -> RsyncDecoder {
-        RsyncDecoder { format, hosts: HashMap::default() }
+        RsyncDecoder { format, hosts: HashMap::default(), names: Names::default() }
     }
 }
 
@@ -142,10 +144,11 @@ fn new_session(pid: u32, time: Micros, addr: &[u8], host: &[u8]) -> Session {
     }
 }
 
-fn split_module(mp: &[u8]) -> (String, Option<String>) {
+/// The module (interned) and the path of a `module/path` request.
+fn split_module(names: &mut Names, mp: &[u8]) -> (Arc<str>, Option<String>) {
     match memchr::memchr(b'/', mp) {
-        Some(i) => (text(&mp[..i]), Some(text(&mp[i + 1..])).filter(|p| !p.is_empty())),
-        None => (text(mp), None),
+        Some(i) => (names.get(&unescape(&mp[..i])), Some(text(&mp[i + 1..])).filter(|p| !p.is_empty())),
+        None => (names.get(&unescape(mp)), None),
     }
 }
 
@@ -212,11 +215,11 @@ impl Decoder for RsyncDecoder {
             Record::Request { request, module_path, user, host, addr } => {
                 let s = hi.sessions.entry(pid).or_insert_with(|| new_session(pid, time, addr, host));
                 s.last = time;
-                let (module, path) = split_module(module_path);
+                let (module, path) = split_module(&mut self.names, module_path);
                 s.request = Some(request);
-                s.module = Some(module.clone());
+                s.module = Some(module);
                 s.path = path;
-                s.user = user.map(text);
+                s.user = user.map(|u| self.names.get(&unescape(u)));
                 if let Some(u) = &s.user {
                     let id = cx.ids.id(time, server_bytes, line, TAG_LOGIN);
                     out.push(Event::Login(Login {
@@ -227,7 +230,7 @@ impl Decoder for RsyncDecoder {
                         client_ip: s.ip,
                         client_host: s.host.clone(),
                         outcome: LoginOutcome::Ok,
-                        method: Some("password".into()),
+                        method: Some(self.names.get("password")),
                         session: Some(s.sid.clone()),
                         server_host: hi.name.clone(),
                         source: Format::Rsyncd.source(),
@@ -242,11 +245,11 @@ impl Decoder for RsyncDecoder {
                     id,
                     time,
                     protocol: Protocol::Rsync,
-                    user: user.map(text).unwrap_or_else(|| "unknown".into()),
+                    user: self.names.get(&user.map_or(std::borrow::Cow::Borrowed("unknown"), unescape)),
                     client_ip: client_ip(addr),
                     client_host: client_host(host),
                     outcome: if user.is_some() { auth_outcome(reason) } else { LoginOutcome::Failed },
-                    method: Some("password".into()),
+                    method: Some(self.names.get("password")),
                     session: sess.map(|s| s.sid.clone()),
                     server_host: hi.name.clone(),
                     source: Format::Rsyncd.source(),
@@ -273,7 +276,7 @@ impl Decoder for RsyncDecoder {
                 hi.transfer_logging = true;
                 let id = cx.ids.id(time, server_bytes, line, TAG_FILE);
                 let s = hi.sessions.get_mut(&pid);
-                return file_event(f, id, time, &hi.name, s, out);
+                return file_event(f, id, time, &hi.name, s, &mut self.names, out);
             }
             Record::Refused => {
                 if let Some(s) = hi.sessions.get_mut(&pid) {
@@ -393,6 +396,7 @@ fn file_event(
     time: Micros,
     server: &Arc<str>,
     mut s: Option<&mut Session>,
+    names: &mut Names,
     out: &mut Vec<Event>,
 ) -> Outcome {
     if let Some(s) = s.as_deref_mut() {
@@ -419,9 +423,9 @@ fn file_event(
     };
     let sess = s.as_deref();
     let user = match f.user {
-        Some(u) if !u.is_empty() => text(u),
-        Some(_) => ANONYMOUS.to_string(),
-        None => sess.and_then(|s| s.user.clone()).unwrap_or_else(|| ANONYMOUS.to_string()),
+        Some(u) if !u.is_empty() => names.get(&unescape(u)),
+        Some(_) => names.get(ANONYMOUS),
+        None => sess.and_then(|s| s.user.clone()).unwrap_or_else(|| names.get(ANONYMOUS)),
     };
     let ip = match (f.addr, sess) {
         (Some(a), Some(s)) if a == s.addr.as_bytes() => s.ip,
@@ -432,7 +436,7 @@ fn file_event(
         Some(h) => client_host(h),
         None => sess.and_then(|s| s.host.clone()),
     };
-    let module = f.module.map(text).or_else(|| sess.and_then(|s| s.module.clone()));
+    let module = f.module.map(|m| names.get(&unescape(m))).or_else(|| sess.and_then(|s| s.module.clone()));
     let (bytes, wire) = match direction {
         Direction::Delete => (0, None),
         _ => (f.length.or(f.bytes).unwrap_or(0), f.bytes),
@@ -514,12 +518,12 @@ fn close(server: &Arc<str>, pid: u32, s: Session, transfer_logging: bool, ids: &
         bytes,
         wire_bytes: summary_bytes,
         file_size,
-        path: s.path.clone(),
-        module: s.module.clone(),
-        user: s.user.clone().unwrap_or_else(|| ANONYMOUS.to_string()),
+        path: s.path,
+        module: s.module,
+        user: s.user.unwrap_or_else(|| ANONYMOUS.into()),
         client_ip: s.ip,
-        client_host: s.host.clone(),
-        session: Some(s.sid.clone()),
+        client_host: s.host,
+        session: Some(s.sid),
         server_host: server.clone(),
         source: Format::Rsyncd.source(),
         origin: None,
@@ -564,7 +568,7 @@ mod tests {
                     t.direction,
                     t.status,
                     t.bytes,
-                    t.user.as_str(),
+                    &*t.user,
                     t.path.as_deref().unwrap_or(""),
                     t.client_ip.map(|i| i.to_string()).unwrap_or_default(),
                     t.granularity,
@@ -595,7 +599,7 @@ mod tests {
         assert_eq!(rfc3339(t[6].end), "2026-03-02T00:00:02Z");
         assert_eq!(t[8].file_size, Some(20_000_000));
         assert!(t.iter().all(|t| &*t.server_host == "srv" && t.protocol == Protocol::Rsync));
-        let l: Vec<_> = logins(&ev).iter().map(|l| (l.user.as_str(), l.outcome)).collect();
+        let l: Vec<_> = logins(&ev).iter().map(|l| (&*l.user, l.outcome)).collect();
         assert_eq!(
             l,
             vec![
@@ -618,7 +622,7 @@ mod tests {
         let t = transfers(&ev);
         let got: Vec<_> = t
             .iter()
-            .map(|t| (&*t.server_host, t.direction, t.bytes, t.user.as_str(), rfc3339(t.end), t.granularity))
+            .map(|t| (&*t.server_host, t.direction, t.bytes, &*t.user, rfc3339(t.end), t.granularity))
             .collect();
         assert_eq!(
             got,
@@ -663,7 +667,7 @@ mod tests {
         assert_eq!(t[2].client_ip.unwrap().to_string(), "2001:660:5301::6");
         let l = logins(&ev);
         assert_eq!(l.len(), 1);
-        assert_eq!((l[0].user.as_str(), l[0].outcome), ("resifportal", LoginOutcome::Ok));
+        assert_eq!((&*l[0].user, l[0].outcome), ("resifportal", LoginOutcome::Ok));
     }
 
     #[test]
@@ -691,7 +695,7 @@ mod tests {
         let t = transfers(&ev);
         let got: Vec<_> = t
             .iter()
-            .map(|t| (t.direction, t.status, t.bytes, t.wire_bytes, t.path.as_deref().unwrap_or(""), t.user.as_str()))
+            .map(|t| (t.direction, t.status, t.bytes, t.wire_bytes, t.path.as_deref().unwrap_or(""), &*t.user))
             .collect();
         assert_eq!(
             got,

@@ -64,11 +64,11 @@ impl Decoder for SftpgoDecoder {
                 id,
                 time,
                 protocol: protocol(l.protocol.as_deref()),
-                user: user.unwrap_or("unknown").to_string(),
+                user: user.unwrap_or("unknown").into(),
                 client_ip: addr.and_then(|a| client_ip(a.as_bytes())),
                 client_host: None,
                 outcome: if ok { LoginOutcome::Ok } else { LoginOutcome::Failed },
-                method: method.map(str::to_string),
+                method: method.map(Into::into),
                 session,
                 server_host: server,
                 source: Format::Sftpgo.source(),
@@ -92,7 +92,7 @@ impl Decoder for SftpgoDecoder {
             file_size: None,
             path: l.virtual_path.as_deref().or(l.file_path.as_deref()).map(str::to_string),
             module: None,
-            user: user.unwrap_or(ANONYMOUS).to_string(),
+            user: user.unwrap_or(ANONYMOUS).into(),
             client_ip: l.remote_addr.as_deref().and_then(|a| client_ip(a.as_bytes())),
             client_host: None,
             session,
@@ -126,7 +126,7 @@ mod tests {
         let t = crate::sessions::transfers(&out);
         let got: Vec<_> = t
             .iter()
-            .map(|t| (t.direction, t.status, t.bytes, t.user.as_str(), t.protocol, t.path.as_deref().unwrap_or("")))
+            .map(|t| (t.direction, t.status, t.bytes, &*t.user, t.protocol, t.path.as_deref().unwrap_or("")))
             .collect();
         assert_eq!(
             got,
@@ -154,7 +154,7 @@ mod tests {
         assert_eq!(t[5].client_ip, None, "the 2019 field set has no address");
         let l: Vec<_> = crate::sessions::logins(&out)
             .iter()
-            .map(|l| (l.user.as_str(), l.outcome, l.method.as_deref(), l.protocol))
+            .map(|l| (&*l.user, l.outcome, l.method.as_deref(), l.protocol))
             .collect();
         assert_eq!(
             l,

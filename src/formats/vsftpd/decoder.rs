@@ -59,7 +59,7 @@ impl Decoder for VsftpdDecoder {
                 id,
                 time,
                 protocol: Protocol::Ftp,
-                user: user_of(l.user, l.anonymous),
+                user: user_of(l.user, l.anonymous).into(),
                 client_ip,
                 client_host,
                 outcome: if l.ok == Some(true) { LoginOutcome::Ok } else { LoginOutcome::Failed },
@@ -95,7 +95,7 @@ impl Decoder for VsftpdDecoder {
             file_size: None,
             path: l.path.map(|p| String::from_utf8_lossy(p).into_owned()),
             module: None,
-            user: user_of(l.user, false),
+            user: user_of(l.user, false).into(),
             client_ip,
             client_host,
             session,
@@ -132,7 +132,7 @@ mod tests {
         }
         assert_eq!(ignored, 7, "CONNECT, FTP command/response, RENAME, MKDIR, FAIL DELETE");
         let t = crate::sessions::transfers(&out);
-        let got: Vec<_> = t.iter().map(|t| (t.direction, t.status, t.bytes, t.user.as_str())).collect();
+        let got: Vec<_> = t.iter().map(|t| (t.direction, t.status, t.bytes, &*t.user)).collect();
         assert_eq!(
             got,
             vec![
@@ -148,7 +148,7 @@ mod tests {
         assert_eq!(rfc3339(t[0].end), "2021-11-05T21:43:45Z");
         assert_eq!(t[5].client_ip.unwrap().to_string(), "2001:db8::50");
         assert_eq!(t[5].path.as_deref(), Some("/upload/[WIP] roadmap.txt"));
-        let l: Vec<_> = crate::sessions::logins(&out).iter().map(|l| (l.user.as_str(), l.outcome)).collect();
+        let l: Vec<_> = crate::sessions::logins(&out).iter().map(|l| (&*l.user, l.outcome)).collect();
         assert_eq!(
             l,
             vec![

@@ -77,7 +77,7 @@ impl Decoder for XferlogDecoder {
             file_size: (direction == Direction::Delete).then_some(l.bytes),
             path: Some(String::from_utf8_lossy(l.path).into_owned()),
             module: None,
-            user,
+            user: user.into(),
             client_ip,
             client_host,
             session: None,
@@ -118,16 +118,16 @@ mod tests {
         assert_eq!(rfc3339(t[0].end), "2016-04-05T10:35:58Z");
         assert_eq!(rfc3339(t[0].start.unwrap()), "2016-04-05T10:35:57Z");
         assert_eq!(t[0].client_ip.unwrap().to_string(), "150.135.84.81");
-        assert_eq!((t[0].direction, t[0].bytes, t[0].user.as_str()), (Direction::Upload, 4_061_858, "lemnatec"));
+        assert_eq!((t[0].direction, t[0].bytes, &*t[0].user), (Direction::Upload, 4_061_858, "lemnatec"));
         assert_eq!((t[1].protocol, t[1].direction), (Protocol::Sftp, Direction::Download));
         assert_eq!((t[2].client_ip, t[2].client_host.as_deref()), (None, Some("localhost")));
         assert_eq!(t[4].bytes, 25_135_004, "a 19th field is tolerated");
         assert_eq!((t[5].direction, t[5].bytes, t[5].file_size), (Direction::Delete, 0, Some(23456)));
         assert_eq!(t[5].client_ip.unwrap().to_string(), "2001:db8::21");
-        assert_eq!(t[6].user, "anonymous", "the e-mail password never reaches the user column");
+        assert_eq!(&*t[6].user, "anonymous", "the e-mail password never reaches the user column");
         assert_eq!(t[7].status, Status::Interrupted);
         assert_eq!((t[8].protocol, t[8].bytes, t[8].status), (Protocol::Scp, 0, Status::Completed));
-        assert_eq!((t[9].protocol, t[9].user.as_str()), (Protocol::Ftps, "guest1"));
+        assert_eq!((t[9].protocol, &*t[9].user), (Protocol::Ftps, "guest1"));
         assert!(t.iter().all(|t| &*t.server_host == "ftp1" && t.source == Format::Xferlog.source()));
     }
 

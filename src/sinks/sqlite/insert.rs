@@ -235,7 +235,7 @@ fn bind_transfer(
     stmt.raw_bind_parameter(b + 8, t.file_size.map(|v| v as i64))?;
     stmt.raw_bind_parameter(b + 9, t.path.as_deref())?;
     stmt.raw_bind_parameter(b + 10, t.module.as_deref())?;
-    stmt.raw_bind_parameter(b + 11, t.user.as_str())?;
+    stmt.raw_bind_parameter(b + 11, &*t.user)?;
     let o = t.origin.as_deref();
     stmt.raw_bind_parameter(b + 12, ips.text(t.client_ip, o.and_then(|o| o.ip_prefix)))?;
     stmt.raw_bind_parameter(b + 13, t.client_host.as_deref())?;
