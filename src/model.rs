@@ -389,6 +389,14 @@ impl Names {
     /// Names kept at most.
     pub const MAX: usize = 65_536;
 
+    /// The shared copy of log bytes `b` as text ([`lossy`]).
+    pub fn get_bytes(&mut self, b: &[u8]) -> Arc<str> {
+        match std::str::from_utf8(b) {
+            Ok(s) => self.get(s),
+            Err(_) => self.get(&String::from_utf8_lossy(b)),
+        }
+    }
+
     /// The shared copy of `s`.
     pub fn get(&mut self, s: &str) -> Arc<str> {
         if let Some(a) = self.set.get(s) {
@@ -400,6 +408,15 @@ impl Names {
         let a: Arc<str> = Arc::from(s);
         self.set.insert(a.clone());
         a
+    }
+}
+
+/// Log bytes as text: valid UTF-8 as it is (validated a word at a time,
+/// the common case), else with U+FFFD for each invalid sequence.
+pub fn lossy(b: &[u8]) -> String {
+    match std::str::from_utf8(b) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(b).into_owned(),
     }
 }
 

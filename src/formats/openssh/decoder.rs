@@ -96,6 +96,8 @@ pub struct OpensshDecoder {
     /// first, and the same as a set for lookups.
     timed_pids: VecDeque<(Arc<str>, u32)>,
     timed_set: HashSet<(Arc<str>, u32)>,
+    /// User names and login methods, shared by the events.
+    names: crate::model::Names,
 }
 
 /// What an [`OpensshDecoder`] carries from one run to the next.
@@ -130,7 +132,7 @@ impl OpensshDecoder {
                 id: cx.ids.id(a.time, a.host.as_bytes(), &u.line, TAG_LOGIN),
                 time: a.time,
                 protocol: Protocol::Ssh,
-                user: u.user.into(),
+                user: self.names.get(&u.user),
                 client_ip: u.ip.or(a.ip),
                 client_host: None,
                 outcome: match u.kind {
@@ -138,7 +140,7 @@ impl OpensshDecoder {
                     Auth::Failed => LoginOutcome::Failed,
                     Auth::Invalid => LoginOutcome::InvalidUser,
                 },
-                method: Some(u.method.into()),
+                method: Some(self.names.get(&u.method)),
                 session: Some(Arc::from(format!("sshd {}", a.pid))),
                 server_host: a.host,
                 source: Format::Openssh.source(),
@@ -191,9 +193,9 @@ impl OpensshDecoder {
             }
             self.untimed.push_back(Untimed {
                 kind,
-                user: String::from_utf8_lossy(user).into_owned(),
+                user: crate::model::lossy(user),
                 ip: client_ip(addr),
-                method: String::from_utf8_lossy(method).into_owned(),
+                method: crate::model::lossy(method),
                 line: line.to_vec(),
             });
         }
@@ -258,7 +260,7 @@ impl Decoder for OpensshDecoder {
                 }
                 self.push_anchor(Anchor {
                     kind: Auth::Ok,
-                    user: Some(String::from_utf8_lossy(user).into_owned()),
+                    user: Some(crate::model::lossy(user)),
                     ip: None,
                     time,
                     host: server,
@@ -273,7 +275,7 @@ impl Decoder for OpensshDecoder {
                 for _ in 0..count {
                     self.push_anchor(Anchor {
                         kind: if user.is_some() { Auth::Failed } else { Auth::Invalid },
-                        user: user.map(|u| String::from_utf8_lossy(u).into_owned()),
+                        user: user.map(crate::model::lossy),
                         ip: client_ip(rhost),
                         time,
                         host: server.clone(),
@@ -285,7 +287,7 @@ impl Decoder for OpensshDecoder {
             Message::SessionOpened { user, addr } => {
                 let sess = SftpSession {
                     sid: Arc::from(format!("{pid}@{}", time.div_euclid(1_000_000))),
-                    user: String::from_utf8_lossy(user).into_owned(),
+                    user: crate::model::lossy(user),
                     ip: client_ip(addr),
                     started: time,
                     opens: Vec::new(),
@@ -297,7 +299,7 @@ impl Decoder for OpensshDecoder {
             }
             Message::Open { path } => {
                 if let Some(s) = self.sessions.get_mut(&(server, pid)) {
-                    let path = String::from_utf8_lossy(path).into_owned();
+                    let path = crate::model::lossy(path);
                     s.opens.retain(|(p, _)| *p != path);
                     s.opens.push((path, time));
                 }
@@ -336,7 +338,7 @@ impl Decoder for OpensshDecoder {
                         file_size: None,
                         path: Some(decoded.clone()),
                         module: None,
-                        user: s.map_or_else(|| "unknown".into(), |s| s.user.as_str().into()),
+                        user: self.names.get(s.map_or("unknown", |s| s.user.as_str())),
                         client_ip: s.and_then(|s| s.ip),
                         client_host: None,
                         session: s.map(|s| s.sid.clone()),
@@ -361,7 +363,7 @@ impl Decoder for OpensshDecoder {
                     file_size: None,
                     path: Some(unvis(path).into_owned()),
                     module: None,
-                    user: s.map_or_else(|| "unknown".into(), |s| s.user.as_str().into()),
+                    user: self.names.get(s.map_or("unknown", |s| s.user.as_str())),
                     client_ip: s.and_then(|s| s.ip),
                     client_host: None,
                     session: s.map(|s| s.sid.clone()),
@@ -387,11 +389,11 @@ impl Decoder for OpensshDecoder {
                         id: cx.ids.id(time, server.as_bytes(), line, TAG_LOGIN),
                         time,
                         protocol: Protocol::Ssh,
-                        user: String::from_utf8_lossy(user).as_ref().into(),
+                        user: self.names.get_bytes(user),
                         client_ip: client_ip(addr),
                         client_host: None,
                         outcome,
-                        method: Some(String::from_utf8_lossy(method).as_ref().into()),
+                        method: Some(self.names.get_bytes(method)),
                         session: Some(session.clone()),
                         server_host: server.clone(),
                         source: Format::Openssh.source(),

@@ -111,29 +111,29 @@ impl Decoder for ProftpdDecoder {
                 let client = latest.and_then(|(&(_, t), &a)| (time.saturating_sub(t) <= LOGIN_WINDOW).then_some(a));
                 self.drop_connections(l.pid, time);
                 (
-                    String::from_utf8_lossy(user).into_owned(),
+                    crate::model::lossy(user),
                     LoginOutcome::Ok,
                     Protocol::Sftp,
                     client,
-                    Some(String::from_utf8_lossy(method).into_owned()),
+                    Some(crate::model::lossy(method)),
                 )
             }
             Message::LoginOk { user, anonymous } => (
-                if anonymous { ANONYMOUS.to_string() } else { String::from_utf8_lossy(user).into_owned() },
+                if anonymous { ANONYMOUS.to_string() } else { crate::model::lossy(user) },
                 LoginOutcome::Ok,
                 Protocol::Ftp,
                 l.client.and_then(client_ip),
                 Some(if anonymous { "anonymous" } else { "password" }.to_string()),
             ),
             Message::LoginFailed { user } => (
-                String::from_utf8_lossy(user).into_owned(),
+                crate::model::lossy(user),
                 LoginOutcome::Failed,
                 Protocol::Ftp,
                 l.client.and_then(client_ip),
                 Some("password".to_string()),
             ),
             Message::NoSuchUser { user } => (
-                String::from_utf8_lossy(user).into_owned(),
+                crate::model::lossy(user),
                 LoginOutcome::InvalidUser,
                 Protocol::Ftp,
                 l.client.and_then(client_ip),

@@ -4,7 +4,7 @@
 
 use crate::formats::Format;
 use crate::formats::proftpd_extended::ExtendedFormat;
-use crate::model::{Direction, Event, Granularity, Protocol, Status, Transfer, ANONYMOUS};
+use crate::model::{Direction, Event, Granularity, Names, Protocol, Status, Transfer, ANONYMOUS};
 use crate::sessions::{client_ip, Decoder, FtpTransfer, LineContext, Outcome, ServerName};
 
 const TAG: u8 = 61;
@@ -14,12 +14,14 @@ const TAG: u8 = 61;
 pub struct ProftpdExtendedDecoder {
     format: ExtendedFormat,
     server: ServerName,
+    /// User names, shared by the events.
+    names: Names,
 }
 
 impl ProftpdExtendedDecoder {
     /// A decoder for lines written with `format`.
     pub fn new(format: ExtendedFormat) -> ProftpdExtendedDecoder {
-        ProftpdExtendedDecoder { format, server: ServerName::default() }
+        ProftpdExtendedDecoder { format, server: ServerName::default(), names: Names::default() }
     }
 }
 
@@ -59,9 +61,9 @@ impl Decoder for ProftpdExtendedDecoder {
         let end = cx.ids.whole_second(logged);
         let server = self.server.get(cx.server_host.as_bytes());
         let user = match l.user {
-            None | Some(b"-") => "unknown".to_string(),
-            Some(b"ftp") | Some(b"anonymous") => ANONYMOUS.to_string(),
-            Some(u) => String::from_utf8_lossy(u).into_owned(),
+            None | Some(b"-") => self.names.get("unknown"),
+            Some(b"ftp") | Some(b"anonymous") => self.names.get(ANONYMOUS),
+            Some(u) => self.names.get_bytes(u),
         };
         let protocol = match l.protocol {
             Some(b"sftp") => Protocol::Sftp,
@@ -85,14 +87,14 @@ impl Decoder for ProftpdExtendedDecoder {
             bytes,
             wire_bytes: None,
             file_size: if direction == Direction::Delete { l.bytes } else { l.file_size },
-            path: l.file.map(|f| String::from_utf8_lossy(f).into_owned()),
+            path: l.file.map(crate::model::lossy),
             module: None,
-            user: user.into(),
+            user,
             client_ip: l.ip.and_then(client_ip).or_else(|| l.host.and_then(client_ip)),
             client_host: l
                 .host
                 .filter(|h| client_ip(h).is_none() && *h != b"UNKNOWN")
-                .map(|h| String::from_utf8_lossy(h).into_owned()),
+                .map(crate::model::lossy),
             session: None,
             server_host: server,
             source: Format::ProftpdExtended.source(),

@@ -128,7 +128,7 @@ fn text(b: &[u8]) -> String {
 fn client_host(h: &[u8]) -> Option<String> {
     match h {
         b"UNDETERMINED" | b"UNKNOWN" | b"" => None,
-        h => Some(String::from_utf8_lossy(h).into_owned()),
+        h => Some(crate::model::lossy(h)),
     }
 }
 
@@ -137,7 +137,7 @@ fn new_session(pid: u32, time: Micros, addr: &[u8], host: &[u8]) -> Session {
         sid: Arc::from(format!("{pid}@{}", time.div_euclid(1_000_000))),
         started: time,
         last: time,
-        addr: String::from_utf8_lossy(addr).into_owned(),
+        addr: crate::model::lossy(addr),
         ip: client_ip(addr),
         host: client_host(host),
         ..Session::default()

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::formats::Format;
 use crate::formats::sftpgo;
 use crate::model::{
-    Direction, Event, Granularity, Login, LoginOutcome, Protocol, Status, Transfer, ANONYMOUS,
+    Direction, Event, Granularity, Login, LoginOutcome, Names, Protocol, Status, Transfer, ANONYMOUS,
 };
 use crate::sessions::{client_ip, Decoder, LineContext, Outcome, ServerName};
 
@@ -17,6 +17,8 @@ const TAG_LOGIN: u8 = 32;
 #[derive(Debug, Default)]
 pub struct SftpgoDecoder {
     server: ServerName,
+    /// User names, shared by the events.
+    names: Names,
 }
 
 fn protocol(p: Option<&str>) -> Protocol {
@@ -64,11 +66,11 @@ impl Decoder for SftpgoDecoder {
                 id,
                 time,
                 protocol: protocol(l.protocol.as_deref()),
-                user: user.unwrap_or("unknown").into(),
+                user: self.names.get(user.unwrap_or("unknown")),
                 client_ip: addr.and_then(|a| client_ip(a.as_bytes())),
                 client_host: None,
                 outcome: if ok { LoginOutcome::Ok } else { LoginOutcome::Failed },
-                method: method.map(Into::into),
+                method: method.map(|m| self.names.get(m)),
                 session,
                 server_host: server,
                 source: Format::Sftpgo.source(),
@@ -92,7 +94,7 @@ impl Decoder for SftpgoDecoder {
             file_size: None,
             path: l.virtual_path.as_deref().or(l.file_path.as_deref()).map(str::to_string),
             module: None,
-            user: user.unwrap_or(ANONYMOUS).into(),
+            user: self.names.get(user.unwrap_or(ANONYMOUS)),
             client_ip: l.remote_addr.as_deref().and_then(|a| client_ip(a.as_bytes())),
             client_host: None,
             session,

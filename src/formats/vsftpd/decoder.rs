@@ -9,7 +9,7 @@ use crate::formats::Format;
 use crate::formats::vsftpd::{self, Action};
 use crate::formats::xferlog::decoder::host_fields;
 use crate::model::{
-    Direction, Event, Granularity, Login, LoginOutcome, Protocol, Status, Transfer, ANONYMOUS,
+    Direction, Event, Granularity, Login, LoginOutcome, Names, Protocol, Status, Transfer, ANONYMOUS,
 };
 use crate::sessions::{Decoder, LineContext, Outcome, ServerName, StampCache};
 
@@ -21,15 +21,17 @@ const TAG_LOGIN: u8 = 22;
 pub struct VsftpdDecoder {
     stamps: StampCache,
     server: ServerName,
+    /// User names, shared by the events.
+    names: Names,
 }
 
 /// vsftpd's anonymous account shows as `[ftp]` (its `ftp_username`) or as
 /// the name typed, `anonymous`.
-fn user_of(tag: Option<&[u8]>, anonymous: bool) -> String {
+fn user_of(names: &mut Names, tag: Option<&[u8]>, anonymous: bool) -> Arc<str> {
     match tag {
-        _ if anonymous => ANONYMOUS.to_string(),
-        Some(b"ftp") | Some(b"anonymous") | None => ANONYMOUS.to_string(),
-        Some(u) => String::from_utf8_lossy(u).into_owned(),
+        _ if anonymous => names.get(ANONYMOUS),
+        Some(b"ftp") | Some(b"anonymous") | None => names.get(ANONYMOUS),
+        Some(u) => names.get_bytes(u),
     }
 }
 
@@ -59,7 +61,7 @@ impl Decoder for VsftpdDecoder {
                 id,
                 time,
                 protocol: Protocol::Ftp,
-                user: user_of(l.user, l.anonymous).into(),
+                user: user_of(&mut self.names, l.user, l.anonymous),
                 client_ip,
                 client_host,
                 outcome: if l.ok == Some(true) { LoginOutcome::Ok } else { LoginOutcome::Failed },
@@ -93,9 +95,9 @@ impl Decoder for VsftpdDecoder {
             bytes: if direction == Direction::Delete { 0 } else { bytes },
             wire_bytes: None,
             file_size: None,
-            path: l.path.map(|p| String::from_utf8_lossy(p).into_owned()),
+            path: l.path.map(crate::model::lossy),
             module: None,
-            user: user_of(l.user, false).into(),
+            user: user_of(&mut self.names, l.user, false),
             client_ip,
             client_host,
             session,

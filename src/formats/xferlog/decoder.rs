@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use crate::formats::Format;
 use crate::formats::xferlog;
-use crate::model::{Direction, Event, Granularity, Protocol, Status, Transfer, ANONYMOUS};
+use crate::model::{Direction, Event, Granularity, Names, Protocol, Status, Transfer, ANONYMOUS};
 use crate::sessions::{client_ip, Decoder, FtpTransfer, LineContext, Outcome, ServerName, StampCache};
 
 const TAG: u8 = 11;
@@ -16,6 +16,8 @@ const TAG: u8 = 11;
 pub struct XferlogDecoder {
     stamps: StampCache,
     server: ServerName,
+    /// User names, shared by the events.
+    names: Names,
 }
 
 fn protocol(service: &[u8]) -> Protocol {
@@ -31,7 +33,7 @@ fn protocol(service: &[u8]) -> Protocol {
 pub(crate) fn host_fields(h: &[u8]) -> (Option<IpAddr>, Option<String>) {
     match client_ip(h) {
         Some(ip) => (Some(ip), None),
-        None => (None, Some(String::from_utf8_lossy(h).into_owned())),
+        None => (None, Some(crate::model::lossy(h))),
     }
 }
 
@@ -56,7 +58,10 @@ impl Decoder for XferlogDecoder {
             _ => Direction::Delete,
         };
         let (client_ip, client_host) = host_fields(l.host);
-        let user = if l.access == b'a' { ANONYMOUS.to_string() } else { String::from_utf8_lossy(l.user).into_owned() };
+        let user = match l.access {
+            b'a' => self.names.get(ANONYMOUS),
+            _ => self.names.get_bytes(l.user),
+        };
         let bytes = if direction == Direction::Delete { 0 } else { l.bytes };
         let what = FtpTransfer { user: &user, direction, bytes, path: l.path };
         let id = cx.ids.ftp_transfer_id(end, server.as_bytes(), line, TAG, what);
@@ -75,9 +80,9 @@ impl Decoder for XferlogDecoder {
             bytes,
             wire_bytes: None,
             file_size: (direction == Direction::Delete).then_some(l.bytes),
-            path: Some(String::from_utf8_lossy(l.path).into_owned()),
+            path: Some(crate::model::lossy(l.path)),
             module: None,
-            user: user.into(),
+            user,
             client_ip,
             client_host,
             session: None,
