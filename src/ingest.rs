@@ -535,6 +535,7 @@ impl Active<'_> {
                 Err(e) => e,
             };
             let Some(rc) = &self.reconnect else { return Err(err) };
+            crate::metrics::STORE_ERRORS.fetch_add(1, Ordering::Relaxed);
             if self.outage.is_none() {
                 self.outage = Some(Instant::now());
                 tracing::warn!(

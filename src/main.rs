@@ -1336,7 +1336,7 @@ fn metrics_renderer(
             }
         }
         let m = last.as_mut().ok_or_else(|| format!("{}: store unreadable, see the server's log", spec.describe()))?;
-        m.carry_errors(errors);
+        m.carry_errors(errors + xferstats::metrics::STORE_ERRORS.load(std::sync::atomic::Ordering::Relaxed));
         Ok(m.render())
     }
 }

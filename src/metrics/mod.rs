@@ -3,9 +3,12 @@
 //! Exporters that count log lines in memory (mtail, a `CounterVec` in a
 //! daemon) start from zero after a restart and miss what happened while
 //! they were down. Here every counter is what the store holds: the totals
-//! of its daily rollups and of its ledger, read once ([`Metrics::from_store`])
-//! and, in a long-running process, advanced by exactly what each commit
-//! added ([`Metrics::record_commit`]). After a restart or a replay they equal
+//! of its daily rollups and of its ledger ([`Metrics::from_store`]), read
+//! again for every scrape by `metrics --listen` and `follow
+//! --metrics-listen` (a state kept in memory can instead be advanced by
+//! exactly what each commit added, [`Metrics::record_commit`]). Only
+//! `xferstats_store_errors_total` is the process's own ([`STORE_ERRORS`]
+//! and failed metric reads). After a restart or a replay they equal
 //! the SQL sums again; they only go down when `xferstats forget` takes an
 //! import back out of the store.
 //!
@@ -24,6 +27,12 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
+
+/// Failed store operations of this process outside metric reads: a
+/// follower's commits and checkpoint reads that failed during an outage
+/// (each attempt counts), added to `xferstats_store_errors_total` when it
+/// serves `--metrics-listen`.
+pub static STORE_ERRORS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 use crate::error::StoreError;
 use crate::model::LoginOutcome;

@@ -627,6 +627,7 @@ fn hooks_fire_and_metrics_are_served_while_following() {
         .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
         .sum();
     assert_eq!(transfers, 5.0, "{text}");
+    assert!(text.lines().any(|l| l == "xferstats_store_errors_total 0"), "{text}");
     assert!(terminate(child, &err).success());
     // A restart reads nothing new and fires nothing again.
     let child = env.spawn_follow(&args[..3].iter().chain([&args[6]]).copied().collect::<Vec<_>>(), &err);
