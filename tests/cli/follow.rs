@@ -28,6 +28,21 @@ pub fn wait_until(what: &str, log: &Path, mut ok: impl FnMut() -> bool) {
     }
 }
 
+/// [`wait_until`] of a condition that says why it does not hold yet: the
+/// last reason is in the panic message.
+pub fn wait_until_why(what: &str, log: &Path, mut ok: impl FnMut() -> Result<(), String>) {
+    let start = Instant::now();
+    while let Err(why) = ok() {
+        if start.elapsed() > PATIENCE {
+            panic!(
+                "timed out waiting for {what} ({why}); follow's log:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Sends `sig` to the child.
 pub fn signal(child: &Running, sig: &str) {
     let ok = std::process::Command::new("kill").args(["-s", sig, &child.id().to_string()]).status().unwrap();

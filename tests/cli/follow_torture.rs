@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use xferstats::enrich::hostkey::HostKey;
 use xferstats::input::content_hash;
 
-use crate::follow::{terminate, wait_until};
+use crate::follow::{terminate, wait_until_why};
 use crate::rotation::Prng;
 use crate::util::{gzip, realogs, Env, Running, TEST_HOST_KEY};
 
@@ -79,16 +79,16 @@ type Number<'a> = &'a (dyn Fn(&str) -> i64 + Sync);
 /// Whether the store's ledger has read every complete line of every file
 /// in `dir` (plain or gzipped), per content: the furthest copy of each
 /// content counts.
-fn all_read(dir: &Path, number: Number<'_>) -> bool {
+fn all_read(dir: &Path, number: Number<'_>) -> Result<(), String> {
     let key = HostKey::new(TEST_HOST_KEY.as_bytes()).id_key();
-    let mut furthest: BTreeMap<i64, usize> = BTreeMap::new();
+    let mut furthest: BTreeMap<i64, (usize, String)> = BTreeMap::new();
     for e in std::fs::read_dir(dir).unwrap().filter_map(Result::ok) {
         let Ok(raw) = std::fs::read(e.path()) else { continue };
         let data = if raw.starts_with(&[0x1f, 0x8b]) {
             let mut out = Vec::new();
             let mut d = flate2::read::MultiGzDecoder::new(&raw[..]);
             if std::io::Read::read_to_end(&mut d, &mut out).is_err() {
-                return false;
+                return Err(format!("{} is still being written", e.path().display()));
             }
             out
         } else {
@@ -101,11 +101,17 @@ fn all_read(dir: &Path, number: Number<'_>) -> bool {
         let span = data.get(..1024).and_then(|s| s.iter().rposition(|&c| c == b'\n'));
         let fp = content_hash(&key, &data[..=span.unwrap_or(first)]) as i64;
         let f = furthest.entry(fp).or_default();
-        *f = (*f).max(complete);
+        if complete >= f.0 {
+            *f = (complete, e.file_name().to_string_lossy().into_owned());
+        }
     }
-    furthest
-        .iter()
-        .all(|(fp, len)| number(&format!("SELECT \"offset\" FROM ledger WHERE fingerprint = {fp}")) == *len as i64)
+    for (fp, (len, name)) in &furthest {
+        let offset = number(&format!("SELECT \"offset\" FROM ledger WHERE fingerprint = {fp}"));
+        if offset != *len as i64 {
+            return Err(format!("{name}: ledger offset {offset} of {len} complete bytes (fingerprint {fp})"));
+        }
+    }
+    Ok(())
 }
 
 /// The writer and rotator.
@@ -195,7 +201,7 @@ impl Writer<'_> {
                 // any reader: wait until the follower has them.
                 let (dir, number) = (self.dir.clone(), self.number);
                 self.hold.store(true, Ordering::SeqCst);
-                wait_until("everything read before a destructive rotation", &self.log, || all_read(&dir, number));
+                wait_until_why("everything read before a destructive rotation", &self.log, || all_read(&dir, number));
                 self.hold.store(false, Ordering::SeqCst);
                 match style {
                     Style::TruncateRewrite => {
@@ -328,7 +334,7 @@ fn torture(env: &Env, number: Number<'_>, outage: Option<&(dyn Fn() + Sync)>) {
         }
         assert!(rotations >= STYLES.len(), "{rotations} rotations");
         hold.store(true, Ordering::SeqCst);
-        wait_until("the follower to read everything", &log, || all_read(&dir, number));
+        wait_until_why("the follower to read everything", &log, || all_read(&dir, number));
         done.store(true, Ordering::SeqCst);
     });
     let last = child.lock().unwrap().take().unwrap();
