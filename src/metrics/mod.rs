@@ -5,10 +5,9 @@
 //! they were down. Here every counter is what the store holds: the totals
 //! of its daily rollups and of its ledger ([`Metrics::from_store`]), read
 //! again for every scrape by `metrics --listen` and `follow
-//! --metrics-listen` (a state kept in memory can instead be advanced by
-//! exactly what each commit added, [`Metrics::record_commit`]). Only
-//! `xferstats_store_errors_total` is the process's own ([`STORE_ERRORS`]
-//! and failed metric reads). After a restart or a replay they equal
+//! --metrics-listen`. Only `xferstats_store_errors_total` is the process's
+//! own ([`STORE_ERRORS`] and failed metric reads). After a restart or a
+//! replay they equal
 //! the SQL sums again; they only go down when `xferstats forget` takes an
 //! import back out of the store.
 //!
@@ -35,8 +34,7 @@ use std::path::Path;
 pub static STORE_ERRORS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 use crate::error::StoreError;
-use crate::model::LoginOutcome;
-use crate::rollup::{Aggregate, Deltas, Key};
+use crate::rollup::{Aggregate, Key};
 use crate::sinks::Store;
 
 /// Default number of users with series of their own.
@@ -191,25 +189,7 @@ struct Sum {
     bytes: u64,
 }
 
-/// What one commit added, for [`Metrics::record_commit`].
-#[derive(Debug)]
-pub struct CommitRecord<'a> {
-    /// The rollup deltas of the events the commit inserted (not those
-    /// already stored).
-    pub deltas: &'a Deltas<'a>,
-    /// The format of the input.
-    pub format: &'a str,
-    /// Lines the commit consumed.
-    pub lines: u64,
-    /// Lines of those rejected.
-    pub rejected: u64,
-    /// The newest event of the commit (µs).
-    pub newest_event_us: Option<i64>,
-    /// When it committed (µs).
-    pub at_us: i64,
-}
-
-/// The metrics state: the store's totals, advanced per commit.
+/// The metrics state: the store's totals.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Metrics {
     transfers: BTreeMap<(String, String, String), Sum>,
@@ -226,15 +206,6 @@ pub struct Metrics {
     hooks: Option<BTreeMap<String, u64>>,
 }
 
-/// Index of a direction in the per-user pairs: upload 0, download 1.
-fn dir_index(direction: &str) -> Option<usize> {
-    match direction {
-        "upload" => Some(0),
-        "download" => Some(1),
-        _ => None,
-    }
-}
-
 const DIRECTIONS: [&str; 2] = ["upload", "download"];
 
 /// The `outcome` label of a login outcome.
@@ -249,7 +220,7 @@ fn outcome_label(ok: bool) -> &'static str {
 impl Metrics {
     /// The state of an empty store, `top_users` users to get series of
     /// their own.
-    pub fn empty(top_users: usize) -> Metrics {
+    fn empty(top_users: usize) -> Metrics {
         Metrics {
             transfers: BTreeMap::new(),
             deletes: BTreeMap::new(),
@@ -320,60 +291,6 @@ impl Metrics {
         }
         m.hooks = status.hook_deliveries.map(|v| v.into_iter().collect());
         Ok(m)
-    }
-
-    /// Advances the totals by what one commit added. A user without a
-    /// series of their own gets one while fewer than `top_users` have
-    /// one; after that new users count under `other` until the next
-    /// [`Metrics::from_store`], so that no series of this process goes
-    /// down.
-    pub fn record_commit(&mut self, c: &CommitRecord<'_>) {
-        for (k, s) in c.deltas.transfers() {
-            let (count, bytes) = (s.transfers.max(0) as u64, s.bytes.max(0) as u64);
-            let direction = k.direction.as_str();
-            if direction == "delete" {
-                *self.deletes.entry(k.protocol.as_str().to_string()).or_default() += count;
-                continue;
-            }
-            let e = self
-                .transfers
-                .entry((k.protocol.as_str().to_string(), direction.to_string(), k.status.as_str().to_string()))
-                .or_default();
-            e.count += count;
-            e.bytes += bytes;
-            let Some(d) = dir_index(direction) else { continue };
-            let slot = if self.users.contains_key(k.user) || self.users.len() < self.top_users {
-                &mut self.users.entry(k.user.to_string()).or_default()[d]
-            } else {
-                &mut self.other[d]
-            };
-            slot.count += count;
-            slot.bytes += bytes;
-        }
-        for (k, n) in c.deltas.logins() {
-            let ok = k.outcome == LoginOutcome::Ok;
-            *self.logins.entry((k.protocol.as_str().to_string(), outcome_label(ok))).or_default() += (*n).max(0) as u64;
-        }
-        let e = self.lines.entry(c.format.to_string()).or_default();
-        e.0 += c.lines;
-        e.1 += c.rejected;
-        self.last_commit_us = Some(self.last_commit_us.map_or(c.at_us, |t| t.max(c.at_us)));
-        if let Some(newest) = c.newest_event_us {
-            self.last_event_us = Some(self.last_event_us.map_or(newest, |t| t.max(newest)));
-            self.lag_us = Some((c.at_us - newest).max(0));
-        }
-    }
-
-    /// Counts a store error met by this process (the live server's
-    /// `xferstats_store_errors_total`, shown from then on).
-    pub fn record_store_error(&mut self) {
-        *self.store_errors.get_or_insert(0) += 1;
-    }
-
-    /// Store errors counted so far by [`Metrics::record_store_error`] (or
-    /// carried over by [`Metrics::carry_errors`]).
-    pub fn store_errors(&self) -> Option<u64> {
-        self.store_errors
     }
 
     /// Shows `xferstats_store_errors_total` with `n` errors (0: a live
@@ -513,7 +430,6 @@ pub fn write_textfile(path: &Path, text: &str) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Direction, Granularity, Login, Protocol, Status, Transfer};
 
     #[test]
     fn names_follow_the_prometheus_conventions() {
@@ -525,162 +441,6 @@ mod tests {
             assert_eq!(kind == Kind::Counter, name.ends_with("_total"), "{name}");
             assert!(!help.is_empty() && labels.iter().all(|l| !l.is_empty()));
         }
-    }
-
-    fn transfer(id: u64, user: &str, direction: Direction, bytes: u64) -> Transfer {
-        Transfer {
-            id,
-            end: 86_400_000_000 + id as i64,
-            start: None,
-            protocol: Protocol::Sftp,
-            direction,
-            status: Status::Completed,
-            bytes,
-            wire_bytes: None,
-            file_size: None,
-            path: None,
-            module: None,
-            user: user.into(),
-            client_ip: None,
-            client_host: None,
-            session: None,
-            server_host: "h".into(),
-            source: crate::formats::Format::Openssh.source(),
-            granularity: Granularity::File,
-            origin: None,
-        }
-    }
-
-    fn login(id: u64, user: &str, outcome: LoginOutcome) -> Login {
-        Login {
-            id,
-            time: 86_400_000_000 + id as i64,
-            protocol: Protocol::Sftp,
-            user: user.into(),
-            client_ip: None,
-            client_host: None,
-            outcome,
-            method: None,
-            session: None,
-            server_host: "h".into(),
-            source: crate::formats::Format::Openssh.source(),
-            origin: None,
-        }
-    }
-
-    /// The store's totals after a commit equal those before it advanced by
-    /// `record_commit` with the deltas of the events it inserted (not the
-    /// one already stored), and the lines its checkpoint added.
-    #[test]
-    fn record_commit_keeps_the_state_equal_to_the_store() {
-        use crate::model::Event;
-        use crate::sinks::{Checkpoint, Commit, Sink};
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = crate::sinks::sqlite::SqliteStore::open(&dir.path().join("x.db")).unwrap();
-        let cp = |lines, rejected| Checkpoint {
-            fingerprint: 7,
-            name: "auth.log".into(),
-            format: "openssh".into(),
-            offset: lines * 10,
-            lines,
-            tail_hash: 0,
-            ids: String::new(),
-            events_new: 0,
-            events_dup: 0,
-            rejected,
-        };
-        let first = [
-            Event::Transfer(transfer(1, "a", Direction::Upload, 1000)),
-            Event::Transfer(transfer(2, "b", Direction::Download, 500)),
-            Event::Transfer(transfer(3, "c", Direction::Upload, 7)),
-            Event::Login(login(4, "a", LoginOutcome::Ok)),
-        ];
-        let c1 = cp(10, 1);
-        store
-            .commit(&Commit { events: &first, input: Some(7), checkpoint: Some(&c1), states: &[], outbox: &[] })
-            .unwrap();
-        let mut live = Metrics::from_store(&mut store, 2).unwrap();
-        let second = [
-            first[1].clone(),
-            Event::Transfer(transfer(5, "a", Direction::Download, 30)),
-            Event::Transfer(transfer(6, "d", Direction::Upload, 3)),
-            Event::Transfer(transfer(7, "c", Direction::Delete, 0)),
-            Event::Login(login(8, "zz", LoginOutcome::Failed)),
-        ];
-        let c2 = cp(16, 3);
-        let done = store
-            .commit(&Commit { events: &second, input: Some(7), checkpoint: Some(&c2), states: &[], outbox: &[] })
-            .unwrap();
-        assert_eq!((done.new, done.dup), (4, 1));
-        let mut d = Deltas::default();
-        for e in &second[1..] {
-            match e {
-                Event::Transfer(t) => d.transfer(t),
-                Event::Login(l) => d.login(l),
-            }
-        }
-        live.record_commit(&CommitRecord {
-            deltas: &d,
-            format: "openssh",
-            lines: 6,
-            rejected: 2,
-            newest_event_us: Some(86_400_000_008),
-            at_us: 0,
-        });
-        let stored = Metrics::from_store(&mut store, 2).unwrap();
-        assert_eq!(
-            (&live.transfers, &live.deletes, &live.logins, &live.users, &live.other, &live.lines),
-            (&stored.transfers, &stored.deletes, &stored.logins, &stored.users, &stored.other, &stored.lines)
-        );
-        assert_eq!(live.last_event_us, stored.last_event_us);
-        assert_eq!(live.other[0], Sum { count: 2, bytes: 10 }, "c and d are beyond the top 2");
-    }
-
-    #[test]
-    fn commits_advance_the_totals_and_users_are_capped() {
-        let t = |user, direction, bytes| transfer(1, user, direction, bytes);
-        let events = [
-            t("a", Direction::Upload, 10),
-            t("b", Direction::Download, 5),
-            t("c", Direction::Upload, 7),
-            t("a", Direction::Delete, 0),
-        ];
-        let login = login(2, "x", LoginOutcome::InvalidUser);
-        let mut d = Deltas::default();
-        for e in &events {
-            d.transfer(e);
-        }
-        d.login(&login);
-        // Two series of users: the first two in the deltas' key order (uploads
-        // before downloads); b counts under other.
-        let mut m = Metrics::empty(2);
-        m.record_commit(&CommitRecord {
-            deltas: &d,
-            format: "openssh",
-            lines: 9,
-            rejected: 1,
-            newest_event_us: Some(86_400_000_000),
-            at_us: 86_430_500_000,
-        });
-        let text = m.render();
-        for line in [
-            "xferstats_transfers_total{protocol=\"sftp\",direction=\"upload\",status=\"completed\"} 2",
-            "xferstats_transfer_bytes_total{protocol=\"sftp\",direction=\"upload\",status=\"completed\"} 17",
-            "xferstats_deletes_total{protocol=\"sftp\"} 1",
-            "xferstats_logins_total{protocol=\"sftp\",outcome=\"failed\"} 1",
-            "xferstats_user_transfer_bytes_total{user=\"a\",direction=\"upload\"} 10",
-            "xferstats_user_transfer_bytes_total{user=\"c\",direction=\"upload\"} 7",
-            "xferstats_user_transfer_bytes_total{user=\"other\",direction=\"download\"} 5",
-            "xferstats_ingest_lines_total{format=\"openssh\"} 9",
-            "xferstats_ingest_lines_rejected_total{format=\"openssh\"} 1",
-            "xferstats_last_commit_timestamp_seconds 86430.5",
-            "xferstats_ingest_lag_seconds 30.5",
-        ] {
-            assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
-        }
-        assert!(!text.contains("store_errors"), "a one-shot state has no error counter");
-        m.record_store_error();
-        assert!(m.render().contains("\nxferstats_store_errors_total 1\n"));
     }
 
     #[test]

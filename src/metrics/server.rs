@@ -8,11 +8,8 @@
 //! connection.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
+use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
-
-use super::Metrics;
 
 /// How long a client may take to send its request head.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
@@ -27,7 +24,7 @@ const MAX_HEAD: usize = 8192;
 pub type Render<'a> = dyn FnMut() -> Result<String, String> + Send + 'a;
 
 /// Serves `/metrics` from `render` on `listener` until accepting fails
-/// (blocks: run it on a thread of its own, or see [`spawn`]).
+/// (blocks: run it on a thread of its own).
 pub fn serve(listener: &TcpListener, render: &mut Render<'_>) -> std::io::Result<()> {
     loop {
         let (stream, peer) = listener.accept()?;
@@ -35,27 +32,6 @@ pub fn serve(listener: &TcpListener, render: &mut Render<'_>) -> std::io::Result
             tracing::debug!(%peer, "metrics request: {e}");
         }
     }
-}
-
-/// Serves the shared `metrics` on `addr` from a thread of its own (for a
-/// long-running import that updates them per commit, and counts its store
-/// errors with [`Metrics::record_store_error`]: the error counter is shown
-/// from the start); returns the bound address (with the port chosen when
-/// `addr` asks for port 0).
-pub fn spawn(addr: &str, metrics: Arc<Mutex<Metrics>>) -> std::io::Result<SocketAddr> {
-    let listener = TcpListener::bind(addr)?;
-    let local = listener.local_addr()?;
-    if let Ok(mut m) = metrics.lock() {
-        let n = m.store_errors().unwrap_or(0);
-        m.carry_errors(n);
-    }
-    std::thread::Builder::new().name("metrics".into()).spawn(move || {
-        let mut render = || Ok(metrics.lock().map(|m| m.render()).unwrap_or_else(|p| p.into_inner().render()));
-        if let Err(e) = serve(&listener, &mut render) {
-            tracing::error!("metrics server on {local} stopped: {e}");
-        }
-    })?;
-    Ok(local)
 }
 
 /// Reads one request from `stream` and answers it.
@@ -111,21 +87,12 @@ fn respond(stream: &mut TcpStream, status: &str, ctype: &str, body: &[u8]) -> st
 mod tests {
     use super::*;
 
-    fn get(addr: SocketAddr, request: &str) -> String {
+    fn get(addr: std::net::SocketAddr, request: &str) -> String {
         let mut s = TcpStream::connect(addr).unwrap();
         s.write_all(request.as_bytes()).unwrap();
         let mut out = String::new();
         s.read_to_string(&mut out).unwrap();
         out
-    }
-
-    #[test]
-    fn spawned_servers_show_the_shared_state() {
-        let m = Arc::new(Mutex::new(Metrics::empty(3)));
-        let addr = spawn("127.0.0.1:0", m.clone()).unwrap();
-        assert!(get(addr, "GET /metrics HTTP/1.1\r\n\r\n").contains("\nxferstats_store_errors_total 0\n"));
-        m.lock().unwrap().record_store_error();
-        assert!(get(addr, "GET /metrics HTTP/1.1\r\n\r\n").contains("\nxferstats_store_errors_total 1\n"));
     }
 
     #[test]

@@ -391,14 +391,8 @@ fn log_text_escaped() {
 /// is set, as in CI).
 fn chromium() -> Option<PathBuf> {
     let p = PathBuf::from("/usr/bin/chromium");
-    if p.exists() {
-        return Some(p);
-    }
-    if std::env::var_os("XFERSTATS_REQUIRE_CHROMIUM").is_some() {
-        panic!("{} is missing but XFERSTATS_REQUIRE_CHROMIUM is set", p.display());
-    }
-    eprintln!("SKIPPED: {} not found (set XFERSTATS_REQUIRE_CHROMIUM=1 to require it)", p.display());
-    None
+    let present = p.exists();
+    crate::util::required(p, present, "XFERSTATS_REQUIRE_CHROMIUM")
 }
 
 /// Runs headless Chromium on `url` with JavaScript, offline; `what` is

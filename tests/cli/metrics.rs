@@ -26,14 +26,8 @@ const FIXTURES: [&str; 5] = [
 /// is set, as in CI).
 fn tool(name: &str) -> Option<PathBuf> {
     let p = PathBuf::from("/usr/bin").join(name);
-    if p.exists() {
-        return Some(p);
-    }
-    if std::env::var_os("XFERSTATS_REQUIRE_PROMETHEUS").is_some() {
-        panic!("{} is missing but XFERSTATS_REQUIRE_PROMETHEUS is set", p.display());
-    }
-    eprintln!("SKIPPED: {} not found (set XFERSTATS_REQUIRE_PROMETHEUS=1 to require it)", p.display());
-    None
+    let present = p.exists();
+    crate::util::required(p, present, "XFERSTATS_REQUIRE_PROMETHEUS")
 }
 
 /// `promtool check metrics` on `text` (no findings, exit 0).

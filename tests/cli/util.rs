@@ -212,27 +212,28 @@ pub fn zstd(data: &[u8]) -> Vec<u8> {
 /// `XFERSTATS_REQUIRE_SAMPLES=1`, which turns a missing folder into a failure.
 pub fn realogs() -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/samples/realogs");
-    if p.join("expected.json").exists() {
-        return Some(p);
-    }
-    if std::env::var_os("XFERSTATS_REQUIRE_SAMPLES").is_some() {
-        panic!("{} is missing but XFERSTATS_REQUIRE_SAMPLES is set", p.display());
-    }
-    eprintln!("SKIPPED: {} not found (set XFERSTATS_REQUIRE_SAMPLES=1 to require it)", p.display());
-    None
+    let present = p.join("expected.json").exists();
+    required(p, present, "XFERSTATS_REQUIRE_SAMPLES")
 }
 
 /// The shared GeoLite2 City database, or `None` (a failure when
 /// XFERSTATS_REQUIRE_SAMPLES is set, as in CI).
 pub fn geolite() -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/geoip/GeoLite2-City.mmdb");
-    if p.exists() {
+    let present = p.exists();
+    required(p, present, "XFERSTATS_REQUIRE_SAMPLES")
+}
+
+/// `p` when `present`; else `None` with a SKIPPED line, or a failure when
+/// the environment variable `require` is set (as in CI).
+pub fn required(p: PathBuf, present: bool, require: &str) -> Option<PathBuf> {
+    if present {
         return Some(p);
     }
-    if std::env::var_os("XFERSTATS_REQUIRE_SAMPLES").is_some() {
-        panic!("{} is missing but XFERSTATS_REQUIRE_SAMPLES is set", p.display());
+    if std::env::var_os(require).is_some() {
+        panic!("{} is missing but {require} is set", p.display());
     }
-    eprintln!("SKIPPED: {} not found (set XFERSTATS_REQUIRE_SAMPLES=1 to require it)", p.display());
+    eprintln!("SKIPPED: {} not found (set {require}=1 to require it)", p.display());
     None
 }
 

@@ -49,6 +49,8 @@ pub struct EventStream<W: Write + Send> {
     ip: String,
     /// The CSV header was written.
     header: bool,
+    /// Its outbox, always empty.
+    outbox: NoOutbox,
 }
 
 impl EventStream<std::io::Stdout> {
@@ -61,7 +63,15 @@ impl EventStream<std::io::Stdout> {
 impl<W: Write + Send> EventStream<W> {
     /// A stream to `out`, named `target` in messages.
     pub fn new(out: W, target: String, format: EventFormat) -> Self {
-        EventStream { out, target, format, buf: Vec::with_capacity(FLUSH_AT * 2), ip: String::new(), header: false }
+        EventStream {
+            out,
+            target,
+            format,
+            buf: Vec::with_capacity(FLUSH_AT * 2),
+            ip: String::new(),
+            header: false,
+            outbox: NoOutbox,
+        }
     }
 
     /// The writer (after [`Sink::finish`], everything was written to it).
@@ -109,8 +119,7 @@ impl<W: Write + Send> Sink for EventStream<W> {
     /// No hook fires from the event stream (`events` refuses hooks): its
     /// outbox is always empty.
     fn outbox(&mut self) -> &mut dyn crate::sinks::Outbox {
-        // Zero-sized: nothing is allocated, nothing leaks.
-        Box::leak(Box::new(NoOutbox))
+        &mut self.outbox
     }
 
     fn commit(&mut self, commit: &Commit<'_>) -> Result<Committed, StoreError> {
