@@ -400,7 +400,9 @@ fn worker_gone() -> Error {
 }
 
 impl SinkHandle {
-    fn checkpoint(&mut self, fingerprint: u64) -> Result<Option<Checkpoint>, Error> {
+    /// The checkpoint of `fingerprint`: the newest queued (follow mode), or
+    /// the store's.
+    pub(crate) fn checkpoint(&mut self, fingerprint: u64) -> Result<Option<Checkpoint>, Error> {
         if let Some(cp) = self.queued(fingerprint) {
             return Ok(Some(cp));
         }
@@ -747,6 +749,21 @@ impl<'a> Engine<'a> {
                 .map_err(|reason| StoreError::State { scope, reason })?;
         }
         Ok(())
+    }
+
+    /// A record of the ingesting host kept beside the decoders' states under
+    /// `name` (a name no format's scope has: decoders, `status` and
+    /// re-keying pass it by), such as the names a follower follows.
+    pub(crate) fn host_record(&mut self, name: &str) -> Result<Option<String>, Error> {
+        self.sink.state(state_scope(name, &self.opts.server_host))
+    }
+
+    /// Saves [`Engine::host_record`] `name` in a commit of its own, in
+    /// order with the others.
+    pub(crate) fn save_host_record(&mut self, name: &str, text: String) -> Result<(), Error> {
+        let states = vec![(state_scope(name, &self.opts.server_host), text)];
+        let req = Request::Commit { events: Vec::new(), input: None, checkpoint: None, states, outbox: Vec::new() };
+        self.sink.commit(req, 0)
     }
 
     /// Enriches the batch and hands it, the input's checkpoint and the open

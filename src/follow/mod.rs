@@ -33,6 +33,7 @@
 mod paths;
 mod signals;
 
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
@@ -99,6 +100,9 @@ pub enum Wake {
 /// How often the names are looked up again even without an inotify event
 /// (a directory created later, a missed event).
 const RESCAN: Duration = Duration::from_secs(5);
+/// The name of the follower's record of followed names in the store
+/// ([`Engine::host_record`]).
+const FOLLOWED: &str = "follow";
 /// How often queued commits are offered to a store that did not take them.
 const PUMP: Duration = Duration::from_millis(100);
 
@@ -287,11 +291,14 @@ impl<'o> Follower<'o> {
     /// (`auth.log.1`, `auth.log.2.gz`, SFTPGo's time-stamped files), oldest
     /// first, from where the ledger says their content was left, so that
     /// lines appended and rotated away while the follower was down are not
-    /// lost. Only for a name read before (the ledger has an input of the
-    /// same stem in the same directory): a first start does not import a
-    /// directory's history. Globs and directories name their copies
-    /// themselves.
-    fn catch_up(&mut self, engine: &mut Engine<'_>) -> Result<(), Error> {
+    /// lost. For a name read before (the ledger has an input of the same
+    /// stem in the same directory), every copy; for a name only recorded
+    /// as followed (`since`: a follower stopped before its first commit of
+    /// it), the copies written since it was first followed. A first start
+    /// does not import a directory's history. Globs and directories name
+    /// their copies themselves. Files held open (picked up before) are read
+    /// as tracked files, not here.
+    fn catch_up(&mut self, engine: &mut Engine<'_>, since: &HashMap<PathBuf, i64>) -> Result<(), Error> {
         let mut ledger = engine.sink.ledger()?;
         ledger.sort_by(|a, b| a.last_import.cmp(&b.last_import));
         for e in &ledger {
@@ -308,16 +315,20 @@ impl<'o> Follower<'o> {
                 p.file_name().is_some_and(|n| n == name || paths::copy_of(name, n))
                     && canonical(&paths::watched_dir(p)) == here
             });
-            if !known {
-                continue;
-            }
-            let current = std::fs::metadata(pat).ok().map(|md| (md.dev(), md.ino()));
+            // The oldest modification time of a copy to read (a second
+            // early: file times come from a coarser clock).
+            let oldest = match (known, since.get(&name_key(pat))) {
+                (true, _) => i64::MIN,
+                (false, Some(&t)) => t - 1,
+                (false, None) => continue,
+            };
             for e in std::fs::read_dir(&dir).into_iter().flatten().filter_map(Result::ok) {
                 let path = dir.join(e.file_name());
                 let Ok(md) = std::fs::metadata(&path) else { continue };
                 if !paths::copy_of(name, &e.file_name())
                     || !md.is_file()
-                    || Some((md.dev(), md.ino())) == current
+                    || md.mtime() < oldest
+                    || self.tracked.iter().any(|t| t.id == (md.dev(), md.ino()))
                     || copies.iter().any(|(_, p)| *p == path)
                 {
                     continue;
@@ -345,8 +356,48 @@ impl<'o> Follower<'o> {
         Ok(())
     }
 
+    /// Records the followed names (plain paths) not recorded before, with
+    /// the time they are first followed, in the store before anything is
+    /// read; returns the record. A restart reads the copies of such a name
+    /// written since (see [`Follower::catch_up`]), even if the follower
+    /// before it was killed before it committed anything of the name.
+    fn record_names(&mut self, engine: &mut Engine<'_>) -> Result<HashMap<PathBuf, i64>, Error> {
+        let mut since: HashMap<PathBuf, i64> = match engine.host_record(FOLLOWED)? {
+            Some(text) => serde_json::from_str(&text).unwrap_or_else(|e| {
+                tracing::warn!("the record of followed names does not read ({e}): starting it anew");
+                HashMap::new()
+            }),
+            None => HashMap::new(),
+        };
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let mut added = false;
+        for pat in self.opts.patterns.iter().filter(|p| !paths::is_glob(p) && !p.is_dir()) {
+            if let std::collections::hash_map::Entry::Vacant(v) = since.entry(name_key(pat)) {
+                v.insert(now as i64);
+                added = true;
+            }
+        }
+        if added {
+            let text = serde_json::to_string(&since)
+                .map_err(|e| Error::Store(StoreError::State { scope: FOLLOWED.into(), reason: e.to_string() }))?;
+            engine.save_host_record(FOLLOWED, text)?;
+        }
+        Ok(since)
+    }
+
     fn run(&mut self, engine: &mut Engine<'_>, rx: &Receiver<Wake>) -> Result<(), Error> {
-        self.catch_up(engine)?;
+        let since = self.record_names(engine)?;
+        // The files under the names are held open before the copies are
+        // looked for: a rotation from now on leaves a file detached and
+        // read to its end, one before is found among the copies.
+        self.scan(engine);
+        for t in &mut self.tracked {
+            // Where its content was left: a copytruncate before its first
+            // read then looks for the rest in the copy.
+            let stored = t.fingerprint.and_then(|fp| engine.sink.checkpoint(fp).ok().flatten());
+            t.offset = stored.map_or(0, |c| c.offset);
+        }
+        self.catch_up(engine, &since)?;
         let gap = (self.opts.flush_interval / 4).min(Duration::from_millis(250));
         let now = Instant::now();
         let mut last_cycle = now.checked_sub(gap).unwrap_or(now);

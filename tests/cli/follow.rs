@@ -299,6 +299,8 @@ fn a_restart_catches_up_with_rotations_while_down() {
     let stored = || sqlite_number(&db, "SELECT COUNT(*) FROM transfers");
     // History of another name, never followed: left alone.
     logs.append("other.log.1", 2);
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options().write(true).open(logs.path("other.log.1")).unwrap().set_modified(hour_ago).unwrap();
     let history = logs.written;
     logs.append("x.log", 3);
     let (x, other) = (logs.path("x.log"), logs.path("other.log"));
@@ -544,6 +546,41 @@ fn a_rotated_log_whose_head_names_no_format_is_read_as_before() {
     assert!(text.contains(&format!("{} lines", lines.len() - 102)), "{text}");
     assert_eq!(sqlite_number(&db, "SELECT SUM(events_dup) FROM ledger"), 0);
     assert_eq!(sqlite_number(&db, "SELECT COUNT(*) FROM ledger WHERE format <> 'rsyncd'"), 0);
+    let by = "day,user,protocol";
+    assert_eq!(env.report_json(by), crate::util::import_once(&sample, by));
+}
+
+/// A follower killed before its first commit of a name (the file did not
+/// exist yet) still followed it: the names are recorded in the store at
+/// the start, so a file written and rotated while it was down is read at
+/// the restart from its copy, before the new file (a session spanning the
+/// two stays whole).
+#[test]
+fn a_name_followed_before_its_first_commit_is_caught_up_after_a_restart() {
+    let Some(root) = crate::util::realogs() else { return };
+    let sample = std::fs::read(root.join("ssh/syslog/auth.log")).unwrap();
+    let lines: Vec<&[u8]> = sample.split_inclusive(|&c| c == b'\n').collect();
+    let env = Env::new();
+    let err = env.path("follow.err");
+    let dir = env.path("logs");
+    std::fs::create_dir(&dir).unwrap();
+    let (path, db) = (dir.join("auth.log"), env.db());
+    let mut child = env.spawn_follow(&[path.as_os_str()], &err);
+    let recorded = "SELECT COUNT(*) FROM session_state WHERE scope LIKE 'follow@%'";
+    wait_until("the followed names recorded", &err, || sqlite_number(&db, recorded) == 1);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // While down: the file appears, is rotated, and a new one follows.
+    let half = lines.len() / 2;
+    std::fs::write(&path, lines[..half].concat()).unwrap();
+    std::fs::rename(&path, dir.join("auth.log.1")).unwrap();
+    std::fs::write(&path, lines[half..].concat()).unwrap();
+    let child = env.spawn_follow(&[path.as_os_str()], &err);
+    let read = "SELECT COALESCE(SUM(lines), 0) FROM ledger";
+    wait_until("both files read", &err, || sqlite_number(&db, read) == lines.len() as i64);
+    assert!(terminate(child, &err).success());
+    assert!(std::fs::read_to_string(&err).unwrap().contains("caught up with"));
+    assert_eq!(sqlite_number(&db, "SELECT SUM(events_dup) FROM ledger"), 0);
     let by = "day,user,protocol";
     assert_eq!(env.report_json(by), crate::util::import_once(&sample, by));
 }

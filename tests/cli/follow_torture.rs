@@ -284,14 +284,19 @@ fn torture(env: &Env, number: Number<'_>, outage: Option<&(dyn Fn() + Sync)>) {
         let _stop_killer = Done(&done);
         // The killer: SIGKILL at random moments, restart (also after the
         // follower exited on its own, e.g. started during an outage).
+        // A follower killed before it recorded the names it follows was
+        // never a follower of them (a first start does not import what
+        // was rotated before it): the first kill waits for that record.
         scope.spawn(|| {
             let mut rng = Prng(seed ^ 0xdead_beef);
             let mut next_kill = Instant::now() + Duration::from_millis(800 + rng.below(2500));
+            let mut recorded = false;
             while !done.load(Ordering::SeqCst) {
                 std::thread::sleep(Duration::from_millis(50));
+                recorded = recorded || number("SELECT COUNT(*) FROM session_state WHERE scope LIKE 'follow@%'") > 0;
                 let mut c = child.lock().unwrap();
                 let exited = c.as_mut().unwrap().try_wait().unwrap().is_some();
-                if exited || (Instant::now() >= next_kill && !hold.load(Ordering::SeqCst)) {
+                if exited || (recorded && Instant::now() >= next_kill && !hold.load(Ordering::SeqCst)) {
                     if !exited {
                         let mut old = c.take().unwrap();
                         old.kill().unwrap();
