@@ -21,7 +21,11 @@
 //!   after the last read are read from that copy, then the new content from
 //!   its start;
 //! * compressed rotations (`log.2.gz`) matched by a glob resume from the
-//!   ledger like any input, so they add nothing already read.
+//!   ledger like any input, so they add nothing already read;
+//! * a rotated copy of a followed name that the follower never held open
+//!   (rotated while it was down, or created and rotated between two of its
+//!   looks) is read from where the ledger left its content, before the
+//!   newer files picked up with it ([`Follower::copy_rules`] says which).
 //!
 //! Commits: a change wakes the loop (inotify through the `notify` crate, or
 //! a `--poll` tick); what was appended is read and committed at once, but
@@ -165,6 +169,9 @@ struct Tracked {
     grew_at: Instant,
     /// Read to its end as rotated away: to be closed.
     finished: bool,
+    /// The followed name it is a rotated copy of, when it was picked up as
+    /// one (not read under the name in this run).
+    copy_of: Option<PathBuf>,
 }
 
 /// The rest of a content replaced in place, to be read from its copy.
@@ -185,18 +192,23 @@ struct Follower<'o> {
     hunts: Vec<Hunt>,
     watcher: Option<(notify::RecommendedWatcher, Vec<PathBuf>)>,
     lines: u64,
-    /// Compressed files read to their end, by (device, inode), with their
-    /// (size, mtime): they do not grow, so they are closed (a glob over
-    /// years of archives holds no descriptors) and not read again unless
-    /// they change.
-    compressed_done: std::collections::HashMap<(u64, u64), (u64, i64)>,
+    /// Files read to their end and closed, by (device, inode), with their
+    /// (size, mtime): compressed files (they do not grow: a glob over years
+    /// of archives holds no descriptors) and rotated copies. They are not
+    /// read again unless they change.
+    done: HashMap<(u64, u64), (u64, i64)>,
+    /// Per followed name (a plain path, by [`name_key`]): the oldest
+    /// modification time of a rotated copy of it to read — every copy
+    /// (`i64::MIN`) for a name the ledger knew at the start, else those
+    /// written since the name was first followed.
+    copies_since: HashMap<PathBuf, i64>,
     /// The format each name was last read in (from the ledger at the
     /// start, then from every read), by [`name_key`]: a file whose head
     /// names no format is read in the format of its name or of the name it
     /// is a rotated copy of. An rsyncd log rotated amid a burst of transfer
     /// lines (which no format is detected by) would otherwise wait unread
     /// for a line that names its format.
-    formats: std::collections::HashMap<PathBuf, Format>,
+    formats: HashMap<PathBuf, Format>,
 }
 
 /// A name as the same key however it was given: its directory
@@ -247,7 +259,8 @@ impl<'o> Follower<'o> {
             hunts: Vec::new(),
             watcher,
             lines: 0,
-            compressed_done: Default::default(),
+            done: Default::default(),
+            copies_since: Default::default(),
             formats: Default::default(),
         })
     }
@@ -287,71 +300,41 @@ impl<'o> Follower<'o> {
         }
     }
 
-    /// After a restart: reads on the rotated copies of each followed name
-    /// (`auth.log.1`, `auth.log.2.gz`, SFTPGo's time-stamped files), oldest
-    /// first, from where the ledger says their content was left, so that
-    /// lines appended and rotated away while the follower was down are not
-    /// lost. For a name read before (the ledger has an input of the same
-    /// stem in the same directory), every copy; for a name only recorded
-    /// as followed (`since`: a follower stopped before its first commit of
-    /// it), the copies written since it was first followed. A first start
-    /// does not import a directory's history. Globs and directories name
-    /// their copies themselves. Files held open (picked up before) are read
-    /// as tracked files, not here.
-    fn catch_up(&mut self, engine: &mut Engine<'_>, since: &HashMap<PathBuf, i64>) -> Result<(), Error> {
-        let mut ledger = engine.sink.ledger()?;
-        ledger.sort_by(|a, b| a.last_import.cmp(&b.last_import));
-        for e in &ledger {
+    /// Which rotated copies of each followed name (`auth.log.1`,
+    /// `auth.log.2.gz`, `auth-20261129.log`) are read, so that lines
+    /// appended and rotated away while the follower was down, or between
+    /// two of its looks (a file created and rotated while it waited for a
+    /// store), are not lost: for a name read before (the ledger has an
+    /// input of the same stem in the same directory), every copy, each from
+    /// where the ledger says its content was left; for a name only
+    /// recorded as followed (`since`: new, or a follower stopped before its
+    /// first commit of it), the copies written since it was first
+    /// followed. A first start does not import a directory's history.
+    /// Globs and directories name their copies themselves. Also loads the
+    /// format each name was last read in.
+    fn copy_rules(&mut self, engine: &mut Engine<'_>, since: &HashMap<PathBuf, i64>) -> Result<(), Error> {
+        let ledger = engine.sink.ledger()?;
+        let mut by_time: Vec<_> = ledger.iter().collect();
+        by_time.sort_by(|a, b| a.last_import.cmp(&b.last_import));
+        for e in by_time {
             self.read_as(Path::new(&e.checkpoint.name), Format::from_name(&e.checkpoint.format).ok());
         }
         let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
-        let mut copies: Vec<(Option<i64>, PathBuf)> = Vec::new();
-        for pat in &self.opts.patterns {
-            let (Some(name), false) = (pat.file_name(), paths::is_glob(pat) || pat.is_dir()) else { continue };
-            let dir = paths::watched_dir(pat);
-            let here = canonical(&dir);
+        for pat in self.opts.patterns.iter().filter(|p| !paths::is_glob(p) && !p.is_dir()) {
+            let Some(name) = pat.file_name() else { continue };
+            let here = canonical(&paths::watched_dir(pat));
             let known = ledger.iter().any(|e| {
                 let p = Path::new(&e.checkpoint.name);
                 p.file_name().is_some_and(|n| n == name || paths::copy_of(name, n))
                     && canonical(&paths::watched_dir(p)) == here
             });
-            // The oldest modification time of a copy to read (a second
-            // early: file times come from a coarser clock).
+            // A second early: file times come from a coarser clock.
             let oldest = match (known, since.get(&name_key(pat))) {
                 (true, _) => i64::MIN,
                 (false, Some(&t)) => t - 1,
                 (false, None) => continue,
             };
-            for e in std::fs::read_dir(&dir).into_iter().flatten().filter_map(Result::ok) {
-                let path = dir.join(e.file_name());
-                let Ok(md) = std::fs::metadata(&path) else { continue };
-                if !paths::copy_of(name, &e.file_name())
-                    || !md.is_file()
-                    || md.mtime() < oldest
-                    || self.tracked.iter().any(|t| t.id == (md.dev(), md.ino()))
-                    || copies.iter().any(|(_, p)| *p == path)
-                {
-                    continue;
-                }
-                if let Ok(input) = Input::open(Source::Path(path.clone()), engine.opts.fifo_wait) {
-                    copies.push((look_or(&input, engine.opts, self.hint(&path)).first_time, path));
-                }
-            }
-        }
-        copies.sort_by_key(|(first, _)| (first.is_none(), *first));
-        for (_, path) in copies {
-            let Ok(input) = Input::open(Source::Path(path.clone()), engine.opts.fifo_wait) else { continue };
-            let l = look_or(&input, engine.opts, self.hint(&path));
-            let (rep, _) = read_opened(engine, path.display().to_string(), input, l.format, l.head, &NoProgress)?;
-            note(&mut self.lines, engine, &rep);
-            self.read_as(&path, rep.format);
-            if rep.lines > 0 {
-                tracing::info!(
-                    "caught up with {}: {} line(s) rotated there while not following",
-                    shown(&path),
-                    rep.lines
-                );
-            }
+            self.copies_since.insert(name_key(pat), oldest);
         }
         Ok(())
     }
@@ -359,7 +342,7 @@ impl<'o> Follower<'o> {
     /// Records the followed names (plain paths) not recorded before, with
     /// the time they are first followed, in the store before anything is
     /// read; returns the record. A restart reads the copies of such a name
-    /// written since (see [`Follower::catch_up`]), even if the follower
+    /// written since (see [`Follower::copy_rules`]), even if the follower
     /// before it was killed before it committed anything of the name.
     fn record_names(&mut self, engine: &mut Engine<'_>) -> Result<HashMap<PathBuf, i64>, Error> {
         let mut since: HashMap<PathBuf, i64> = match engine.host_record(FOLLOWED)? {
@@ -387,17 +370,7 @@ impl<'o> Follower<'o> {
 
     fn run(&mut self, engine: &mut Engine<'_>, rx: &Receiver<Wake>) -> Result<(), Error> {
         let since = self.record_names(engine)?;
-        // The files under the names are held open before the copies are
-        // looked for: a rotation from now on leaves a file detached and
-        // read to its end, one before is found among the copies.
-        self.scan(engine);
-        for t in &mut self.tracked {
-            // Where its content was left: a copytruncate before its first
-            // read then looks for the rest in the copy.
-            let stored = t.fingerprint.and_then(|fp| engine.sink.checkpoint(fp).ok().flatten());
-            t.offset = stored.map_or(0, |c| c.offset);
-        }
-        self.catch_up(engine, &since)?;
+        self.copy_rules(engine, &since)?;
         let gap = (self.opts.flush_interval / 4).min(Duration::from_millis(250));
         let now = Instant::now();
         let mut last_cycle = now.checked_sub(gap).unwrap_or(now);
@@ -490,7 +463,54 @@ impl<'o> Follower<'o> {
         Ok(read)
     }
 
-    /// Picks up new files under the names, notes files rotated away.
+    /// Opens `path` to follow it: its content's first time (for the order
+    /// of reading) and the file.
+    fn open(&self, engine: &Engine<'_>, path: PathBuf, copy_of: Option<PathBuf>) -> Option<(Option<i64>, Tracked)> {
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::debug!("{}: {e}", shown(&path));
+                return None;
+            }
+        };
+        // The name may have moved on between the stat and the open.
+        let md = file.metadata().ok()?;
+        let id = (md.dev(), md.ino());
+        let (format, first_time, fingerprint, compression) = match Input::reopen(Source::Path(path.clone()), &file) {
+            Ok(input) => {
+                let l = look_or(&input, engine.opts, self.hint(&path));
+                (l.format, l.first_time, input.fingerprint(&engine.ids_key), input.compression)
+            }
+            Err(_) => (None, None, None, Compression::None),
+        };
+        let format_name = format.map_or("format not recognised yet", |f| f.name());
+        match &copy_of {
+            None => tracing::info!("picked up {} ({format_name})", shown(&path)),
+            Some(name) => {
+                tracing::debug!("looking at {}, a rotated copy of {} ({format_name})", shown(&path), shown(name))
+            }
+        }
+        let t = Tracked {
+            path,
+            file,
+            id,
+            fingerprint,
+            format,
+            compression,
+            seen: None,
+            offset: 0,
+            // A copy is read to its end and closed, as a file rotated away.
+            attached: copy_of.is_none(),
+            grew_at: Instant::now(),
+            finished: false,
+            copy_of,
+        };
+        Some((first_time, t))
+    }
+
+    /// Picks up new files under the names and the rotated copies of the
+    /// names not read in this run ([`Follower::copy_rules`]), notes files
+    /// rotated away.
     fn scan(&mut self, engine: &Engine<'_>) {
         let mut present = Vec::new();
         let mut picked: Vec<(Option<i64>, Tracked)> = Vec::new();
@@ -501,7 +521,7 @@ impl<'o> Follower<'o> {
             }
             let id = (md.dev(), md.ino());
             present.push(id);
-            if self.compressed_done.get(&id) == Some(&signature(&md)) {
+            if self.done.get(&id) == Some(&signature(&md)) {
                 continue;
             }
             if let Some(t) = self.tracked.iter_mut().find(|t| t.id == id) {
@@ -517,41 +537,35 @@ impl<'o> Follower<'o> {
             if picked.iter().any(|(_, t)| t.id == id) {
                 continue;
             }
-            let file = match File::open(&path) {
-                Ok(f) => f,
-                Err(e) => {
-                    tracing::debug!("{}: {e}", shown(&path));
+            picked.extend(self.open(engine, path, None));
+        }
+        // The copies are looked for after the names were opened: a file
+        // rotated from then on is held open already, one rotated before
+        // (while the follower was down, or between two looks) is here.
+        let mut copies = Vec::new();
+        for (key, &oldest) in &self.copies_since {
+            let (Some(dir), Some(name)) = (key.parent(), key.file_name()) else { continue };
+            for e in std::fs::read_dir(dir).into_iter().flatten().filter_map(Result::ok) {
+                if !paths::copy_of(name, &e.file_name()) {
                     continue;
                 }
-            };
-            // The name may have moved on between the stat and the open.
-            let Ok(md) = file.metadata() else { continue };
-            let id = (md.dev(), md.ino());
-            let (format, first_time, fingerprint, compression) = match Input::reopen(Source::Path(path.clone()), &file)
-            {
-                Ok(input) => {
-                    let l = look_or(&input, engine.opts, self.hint(&path));
-                    (l.format, l.first_time, input.fingerprint(&engine.ids_key), input.compression)
+                let path = dir.join(e.file_name());
+                let Ok(md) = std::fs::metadata(&path) else { continue };
+                let id = (md.dev(), md.ino());
+                if !md.is_file() || md.mtime() < oldest || present.contains(&id) {
+                    continue;
                 }
-                Err(_) => (None, None, None, Compression::None),
-            };
-            tracing::info!("picked up {} ({})", shown(&path), format.map_or("format not recognised yet", |f| f.name()));
-            let t = Tracked {
-                path,
-                file,
-                id,
-                fingerprint,
-                format,
-                compression,
-                seen: None,
-                offset: 0,
-                attached: true,
-                grew_at: Instant::now(),
-                finished: false,
-            };
-            picked.push((first_time, t));
+                copies.push(id);
+                if self.done.get(&id) == Some(&signature(&md))
+                    || self.tracked.iter().any(|t| t.id == id)
+                    || picked.iter().any(|(_, t)| t.id == id)
+                {
+                    continue;
+                }
+                picked.extend(self.open(engine, path, Some(key.clone())));
+            }
         }
-        self.compressed_done.retain(|id, _| present.contains(id));
+        self.done.retain(|id, _| present.contains(id) || copies.contains(id));
         for t in self.tracked.iter_mut().filter(|t| t.attached && !present.contains(&t.id)) {
             t.attached = false;
             t.grew_at = Instant::now();
@@ -651,11 +665,22 @@ impl<'o> Follower<'o> {
         t.offset = cp.map_or(0, |c| c.offset);
         // Read to its end, unless the buffer filled first.
         t.seen = (engine.sink.buffered() < self.opts.buffer_limit).then_some(sig);
+        if let (Some(name), true) = (&t.copy_of, rep.lines > 0) {
+            tracing::info!(
+                "caught up with {}: {} line(s) of {} rotated there unread",
+                shown(&t.path),
+                rep.lines,
+                shown(name)
+            );
+        }
         if last {
-            tracing::info!("finished {} (no longer written)", shown(&t.path));
+            if t.copy_of.is_none() {
+                tracing::info!("finished {} (no longer written)", shown(&t.path));
+            }
+            self.done.insert(t.id, sig);
             t.finished = true;
         } else if t.compression != Compression::None && rep.status == InputStatus::Read && t.seen.is_some() {
-            self.compressed_done.insert(t.id, sig);
+            self.done.insert(t.id, sig);
             t.finished = true;
         }
         Ok(rep.lines > 0)

@@ -585,6 +585,43 @@ fn a_name_followed_before_its_first_commit_is_caught_up_after_a_restart() {
     assert_eq!(env.report_json(by), crate::util::import_once(&sample, by));
 }
 
+/// A file created and rotated between two looks of a running follower
+/// (here: polling every 3 s) was never held open: it is found among the
+/// rotated copies of its name and read before the new file.
+#[test]
+fn a_file_created_and_rotated_between_two_looks_is_read_from_its_copy() {
+    let Some(root) = crate::util::realogs() else { return };
+    let sample = std::fs::read(root.join("ssh/syslog/auth.log")).unwrap();
+    let lines: Vec<&[u8]> = sample.split_inclusive(|&c| c == b'\n').collect();
+    let env = Env::new();
+    let err = env.path("follow.err");
+    let dir = env.path("logs");
+    std::fs::create_dir(&dir).unwrap();
+    let (path, db) = (dir.join("auth.log"), env.db());
+    // A file present at the start: once it is read, the first look (and
+    // what the start reads) is done.
+    let xferlog = std::fs::read(root.join("vsftpd/std/xferlog")).unwrap();
+    let first = xferlog.split_inclusive(|&c| c == b'\n').next().unwrap();
+    let other = dir.join("xferlog");
+    std::fs::write(&other, first).unwrap();
+    let child = env.spawn_follow(&[OsStr::new("--poll=3000"), path.as_os_str(), other.as_os_str()], &err);
+    let other_read = "SELECT COUNT(*) FROM ledger WHERE lines = 1";
+    wait_until("the first look", &err, || sqlite_number(&db, other_read) == 1);
+    let half = lines.len() / 2;
+    std::fs::write(&path, lines[..half].concat()).unwrap();
+    std::fs::rename(&path, dir.join("auth.log.1")).unwrap();
+    std::fs::write(&path, lines[half..].concat()).unwrap();
+    let read = "SELECT COALESCE(SUM(lines), 0) FROM ledger";
+    wait_until("both files read", &err, || sqlite_number(&db, read) == lines.len() as i64 + 1);
+    assert!(terminate(child, &err).success());
+    assert!(std::fs::read_to_string(&err).unwrap().contains("caught up with"));
+    assert_eq!(sqlite_number(&db, "SELECT SUM(events_dup) FROM ledger"), 0);
+    let by = "day,user,protocol";
+    let mut got = env.report_json(by);
+    got.as_array_mut().unwrap().retain(|r| r["protocol"] != "ftp");
+    assert_eq!(got, crate::util::import_once(&sample, by));
+}
+
 /// `status` counts the open sessions of the saved decoder states per
 /// server host and format, with the oldest: those `ingest` left open, and
 /// those of a follower while it runs (as a table and as JSON).
