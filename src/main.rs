@@ -1247,7 +1247,8 @@ fn report(g: &Global, a: ReportArgs) -> anyhow::Result<u8> {
 /// `xferstats digest`: printed as `report --day`, or posted and/or
 /// mailed (each receiver named in a line on stderr unless `--quiet`).
 /// Receivers and their options the command line (or environment) leaves
-/// unset come from the file's `[digest]` section, unless `--print`.
+/// unset come from the file's `[digest]` section, key by key, unless
+/// `--print`.
 fn digest(g: &Global, mut a: DigestArgs, m: &ArgMatches) -> anyhow::Result<u8> {
     let day = report_day("--day", &a.day)?;
     if a.print {

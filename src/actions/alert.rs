@@ -118,9 +118,9 @@ impl Rule {
     }
 }
 
-/// How long a connection's announcement is remembered at least (µs): sshd
-/// closes a connection not authenticated within `LoginGraceTime`
-/// (2 minutes by default).
+/// How long a connection's announcement is remembered at least (µs): an
+/// hour, far beyond sshd's `LoginGraceTime` (2 minutes by default), after
+/// which a connection not authenticated is closed.
 const CONNECTION_MEMORY: i64 = 3600 * 1_000_000;
 
 /// An alert raised by a failed login.

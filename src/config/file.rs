@@ -8,8 +8,9 @@
 //! `[[input]]` sections that map a path glob to the options of the files it
 //! matches; `[[hook]]` sections, and a `[digest]` section saying where
 //! `xferstats digest` delivers (so that the packaged timer's command line
-//! holds no webhook secret). Precedence is flags > environment > file > defaults; the binary
-//! applies it (it alone knows which flags were given), this module parses,
+//! holds no webhook secret). Precedence is flags > environment > file >
+//! defaults; the binary applies it (it alone knows which flags were
+//! given), this module parses,
 //! validates (every error names file:line and key), matches inputs to
 //! sections and renders the effective configuration with secrets masked.
 
@@ -139,8 +140,9 @@ pub struct FileConfig {
     pub skipped: Option<String>,
 }
 
-/// The `[digest]` section: where `xferstats digest` delivers when its
-/// command line names no receiver (`--send`, `--mail-to`).
+/// The `[digest]` section: where `xferstats digest` delivers, key by key
+/// where its command line and environment leave a receiver or an option
+/// unset.
 #[derive(Debug, Clone, Default)]
 pub struct DigestSection {
     /// 1-based line of the `[digest]` header.
