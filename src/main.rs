@@ -116,7 +116,8 @@ enum Command {
     Forget(ForgetArgs),
     /// The daily digest (per user: logins, failed logins, uploads,
     /// downloads, bytes up and down, totals) of one day: printed, posted
-    /// to a webhook (--send) or mailed (--mail-to).
+    /// to a webhook (--send) or mailed (--mail-to); without either, to the
+    /// receivers of the configuration file's [digest] section.
     Digest(DigestArgs),
     /// Prometheus metrics from the store's totals: print them, write them
     /// atomically for node-exporter's textfile collector (--textfile), or
@@ -302,6 +303,12 @@ struct DigestArgs {
     /// json are the `report --by day,user` rows of the day).
     #[arg(long, default_value = "table", value_name = "FORMAT", value_parser = digest_format())]
     format: OutputFormat,
+
+    /// Print the digest instead of delivering it, whatever receivers the
+    /// command line, XFERSTATS_DIGEST_URL or the configuration file's
+    /// [digest] section name (to see what the timer would deliver).
+    #[arg(long)]
+    print: bool,
 }
 
 #[derive(Debug, Args)]
@@ -708,7 +715,7 @@ fn run(cli: Cli, m: &ArgMatches) -> anyhow::Result<u8> {
         Command::Prune(a) => prune(&g, a),
         Command::Rollup(a) => rollup(&g, a),
         Command::Forget(a) => forget(&g, a),
-        Command::Digest(a) => digest(&g, a),
+        Command::Digest(a) => digest(&g, a, m),
         Command::Metrics(a) => metrics(&g, a),
         Command::Hooks(c) => hooks(&g, c),
         Command::Config(ConfigCommand::Check) => config_check(&g, m),
@@ -775,6 +782,8 @@ fn config_check(g: &Global, m: &ArgMatches) -> anyhow::Result<u8> {
     });
     if !g.quiet {
         print!("{}", config_file::render_effective(f, &settings));
+        let url = std::env::var("XFERSTATS_DIGEST_URL").ok().filter(|v| !v.is_empty());
+        print!("{}", config_file::render_digest(f.digest.as_ref(), url.as_deref()));
     }
     Ok(xferstats::EXIT_OK)
 }
@@ -1237,8 +1246,29 @@ fn report(g: &Global, a: ReportArgs) -> anyhow::Result<u8> {
 
 /// `xferstats digest`: printed as `report --day`, or posted and/or
 /// mailed (each receiver named in a line on stderr unless `--quiet`).
-fn digest(g: &Global, a: DigestArgs) -> anyhow::Result<u8> {
+/// Receivers and their options the command line (or environment) leaves
+/// unset come from the file's `[digest]` section, key by key, unless
+/// `--print`.
+fn digest(g: &Global, mut a: DigestArgs, m: &ArgMatches) -> anyhow::Result<u8> {
     let day = report_day("--day", &a.day)?;
+    if a.print {
+        a.send = None;
+        a.mail_to.clear();
+    } else if let Some(d) = &g.file.digest {
+        if a.send.is_none() {
+            a.send = d.send.as_ref().map(|s| s.value.clone());
+        }
+        if a.mail_to.is_empty() {
+            a.mail_to = d.mail_to.as_ref().map(|s| s.value.clone()).unwrap_or_default();
+            a.mail_from = a.mail_from.or_else(|| d.mail_from.as_ref().map(|s| s.value.clone()));
+        }
+        if let (false, Some(p)) = (given(m, "payload"), &d.payload) {
+            a.payload = p.value;
+        }
+        if let (false, Some(p)) = (given(m, "sendmail"), &d.sendmail) {
+            a.sendmail = p.value.clone();
+        }
+    }
     if let Some(url) = &a.send {
         xferstats::report::digest::check_url(url)?;
     }

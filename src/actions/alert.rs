@@ -10,6 +10,19 @@
 //! re-read log raises nothing again. The windows are kept with the open
 //! sessions ([`AlertWindows::save`]), so a window that spans two runs of a
 //! scheduled import counts as one.
+//!
+//! What is counted differs from fail2ban's `sshd` filter (normal mode) in
+//! one way, checked with `fail2ban-regex` on the shared OpenSSH samples and
+//! a password-guessing log: sshd announces a connection whose user it
+//! refuses before authentication (`Invalid user NAME from ADDR`, or `User
+//! NAME from ADDR not allowed because …`) in a line of its own, and
+//! fail2ban counts that line as one more failure besides the `Failed …
+//! for invalid user NAME` attempts that follow. By default
+//! ([`Count::Attempts`]) a failure is an authentication attempt, the failed
+//! logins of the reports; [`Count::Lines`] adds the announcement, once per
+//! connection (sshd pid), at the time of the connection's first failed
+//! attempt, so that a jail's `maxretry`/`findtime` carried over from
+//! fail2ban raises the alerts fail2ban's bans would.
 
 use std::collections::HashMap;
 
@@ -43,6 +56,35 @@ impl Per {
     }
 }
 
+/// What an alert counts as one failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Count {
+    /// Each failed authentication attempt (the failed logins of the
+    /// reports).
+    Attempts,
+    /// As fail2ban's `sshd` filter (normal mode) counts log lines: each
+    /// failed attempt, plus the line announcing an invalid user, once per
+    /// connection.
+    Lines,
+}
+
+impl Count {
+    /// The name written in configurations.
+    pub fn name(self) -> &'static str {
+        match self {
+            Count::Attempts => "attempts",
+            Count::Lines => "lines",
+        }
+    }
+
+    pub(super) fn parse(s: &str) -> Result<Count, String> {
+        [Count::Attempts, Count::Lines]
+            .into_iter()
+            .find(|c| c.name() == s.trim())
+            .ok_or_else(|| format!("'{s}': attempts or lines"))
+    }
+}
+
 /// An alert rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
@@ -52,22 +94,34 @@ pub struct Rule {
     pub within: i64,
     /// Counted per client or per user.
     pub per: Per,
+    /// What counts as a failure.
+    pub count: Count,
 }
 
 impl Rule {
-    /// A rule of at least one failure in a window of at least a second.
+    /// A rule of at least one failure in a window of at least a second,
+    /// counting attempts.
     pub fn new(failures: u64, within: i64, per: Per) -> Result<Rule, String> {
         if failures == 0 {
             return Err("at least 1".into());
         }
-        Ok(Rule { failures, within, per })
+        Ok(Rule { failures, within, per, count: Count::Attempts })
     }
 
     /// The rule as text (in payloads).
     pub fn describe(&self) -> String {
-        format!("{} failed logins within {} s per {}", self.failures, self.within / 1_000_000, self.per.name())
+        let how = match self.count {
+            Count::Attempts => "",
+            Count::Lines => " (counting log lines as fail2ban)",
+        };
+        format!("{} failed logins within {} s per {}{how}", self.failures, self.within / 1_000_000, self.per.name())
     }
 }
+
+/// How long a connection's announcement is remembered at least (µs): an
+/// hour, far beyond sshd's `LoginGraceTime` (2 minutes by default), after
+/// which a connection not authenticated is closed.
+const CONNECTION_MEMORY: i64 = 3600 * 1_000_000;
 
 /// An alert raised by a failed login.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,6 +145,10 @@ pub struct AlertWindows {
     windows: HashMap<String, HashMap<String, Vec<(i64, u64)>>>,
     /// Newest failure seen (µs).
     newest: i64,
+    /// [`Count::Lines`]: per hook, the connections (`host session`) whose
+    /// invalid-user announcement is counted, with their latest failure.
+    #[serde(default)]
+    announced: HashMap<String, HashMap<String, i64>>,
     #[serde(skip)]
     fed: u64,
 }
@@ -114,24 +172,23 @@ impl AlertWindows {
         if self.fed.is_multiple_of(4096) {
             self.forget_closed(rule.within.max(1));
         }
-        let list = self.windows.entry(hook.to_string()).or_default().entry(key.clone()).or_default();
-        if list.iter().any(|&(_, id)| id == l.id) {
+        let windows = self.windows.entry(hook.to_string()).or_default();
+        if windows.get(&key).is_some_and(|list| list.iter().any(|&(_, id)| id == l.id)) {
             return None;
         }
-        let at = list.partition_point(|&(t, id)| (t, id) < (l.time, l.id));
-        list.insert(at, (l.time, l.id));
-        let latest = list.last().map_or(l.time, |x| x.0);
-        list.retain(|&(t, _)| t >= latest - rule.within);
-        // The failures within W before this one (this one the latest of them).
-        let count = list.iter().filter(|&&(t, _)| t >= l.time - rule.within && t <= l.time).count() as u64;
-        if count < rule.failures {
-            return None;
-        }
-        let first = list.iter().find(|&&(t, _)| t >= l.time - rule.within).map_or(l.time, |x| x.0);
-        if let Some(keys) = self.windows.get_mut(hook) {
-            keys.remove(&key);
-        }
-        Some(Alert { rule: rule.describe(), per: rule.per, key, failures: count, first })
+        // The announcement counts once per connection, as a failure of its
+        // own before the connection's first failed attempt (at its time,
+        // with its id): it may complete a window the attempt then follows.
+        let announced = rule.count == Count::Lines
+            && l.outcome == crate::model::LoginOutcome::InvalidUser
+            && l.session.as_ref().is_some_and(|session| {
+                let seen = self.announced.entry(hook.to_string()).or_default();
+                seen.insert(format!("{} {session}", l.server_host), l.time).is_none()
+            });
+        let first = if announced { count_one(windows, &key, rule, l) } else { None };
+        // With failed_logins = 1 both would raise one: one alert per event.
+        let alert = first.or(count_one(windows, &key, rule, l))?;
+        Some(Alert { rule: rule.describe(), per: rule.per, key, failures: alert.0, first: alert.1 })
     }
 
     /// Drops the windows whose latest failure is more than `within` older
@@ -141,6 +198,10 @@ impl AlertWindows {
         let cut = self.newest - within;
         for keys in self.windows.values_mut() {
             keys.retain(|_, list| list.last().is_some_and(|x| x.0 >= cut));
+        }
+        let cut = self.newest - within.max(CONNECTION_MEMORY);
+        for seen in self.announced.values_mut() {
+            seen.retain(|_, t| *t >= cut);
         }
     }
 
@@ -154,10 +215,30 @@ impl AlertWindows {
         serde_json::from_str(text).map_err(|e| format!("unreadable alert windows: {e}"))
     }
 
-    /// Whether no window is open.
+    /// Whether no window is open (connections remembered for
+    /// [`Count::Lines`] are no window).
     pub fn is_empty(&self) -> bool {
         self.windows.values().all(HashMap::is_empty)
     }
+}
+
+/// Counts one failure of `l` in `key`'s window; when it completes the
+/// window, the failures counted and the time of the first, and the key
+/// starts afresh.
+fn count_one(windows: &mut HashMap<String, Vec<(i64, u64)>>, key: &str, rule: &Rule, l: &Login) -> Option<(u64, i64)> {
+    let list = windows.entry(key.to_string()).or_default();
+    let at = list.partition_point(|&(t, id)| (t, id) < (l.time, l.id));
+    list.insert(at, (l.time, l.id));
+    let latest = list.last().map_or(l.time, |x| x.0);
+    list.retain(|&(t, _)| t >= latest - rule.within);
+    // The failures within W before this one (this one the latest of them).
+    let count = list.iter().filter(|&&(t, _)| t >= l.time - rule.within && t <= l.time).count() as u64;
+    if count < rule.failures {
+        return None;
+    }
+    let first = list.iter().find(|&&(t, _)| t >= l.time - rule.within).map_or(l.time, |x| x.0);
+    windows.remove(key);
+    Some((count, first))
 }
 
 #[cfg(test)]
@@ -214,5 +295,43 @@ mod tests {
         let mut w = AlertWindows::restore(&w.save()).unwrap();
         assert_eq!(w.feed("h", &rule, &failure(2, 130, "192.0.2.9")).map(|a| a.failures), Some(2));
         assert!(w.is_empty());
+    }
+
+    fn invalid(id: u64, secs: i64, pid: u32) -> Login {
+        Login {
+            outcome: LoginOutcome::InvalidUser,
+            session: Some(format!("sshd {pid}").into()),
+            ..failure(id, secs, "192.0.2.77")
+        }
+    }
+
+    #[test]
+    fn counting_lines_adds_one_announcement_per_connection() {
+        let mut rule = Rule::new(3, 120_000_000, Per::Client).unwrap();
+        let feed = |rule: &Rule, logins: &[Login]| {
+            let mut w = AlertWindows::default();
+            let out: Vec<Option<u64>> = logins.iter().map(|l| w.feed("h", rule, l).map(|a| a.failures)).collect();
+            (out, w)
+        };
+        // Three connections of one unknown user each, then a second
+        // attempt on the third connection.
+        let logins = [invalid(1, 0, 10), invalid(2, 20, 11), invalid(3, 40, 12), invalid(4, 41, 12)];
+        assert_eq!(feed(&rule, &logins).0, vec![None, None, Some(3), None]);
+        rule.count = Count::Lines;
+        assert_eq!(rule.describe(), "3 failed logins within 120 s per client (counting log lines as fail2ban)");
+        // 0: 2 lines; 20: the announcement makes 3 (alert), its attempt
+        // starts afresh; 40: 3 again; 41: no announcement (same pid).
+        let (out, mut w) = feed(&rule, &logins);
+        assert_eq!(out, vec![None, Some(3), Some(3), None]);
+        assert_eq!(w.feed("h", &rule, &logins[3]), None, "the same event counts nothing");
+        // The connections are remembered across a save, and a saved state
+        // without them (an older version's) restores.
+        let mut w = AlertWindows::restore(&w.save()).unwrap();
+        assert_eq!(w.feed("h", &rule, &invalid(5, 50, 12)), None);
+        assert_eq!(w.feed("h", &rule, &invalid(6, 51, 12)).map(|a| a.failures), Some(3));
+        assert!(AlertWindows::restore(r#"{"windows":{},"newest":0}"#).is_ok());
+        // A failure of a known user is one line, as an attempt.
+        let (out, _) = feed(&rule, &[failure(7, 0, "192.0.2.77"), invalid(8, 1, 20)]);
+        assert_eq!(out, vec![None, Some(3)]);
     }
 }

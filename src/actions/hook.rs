@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use crate::actions::alert::{Alert, Per, Rule};
+use crate::actions::alert::{Alert, Count, Per, Rule};
 use crate::model::{client_key, Direction, Event, Granularity, LoginOutcome, Status, Transfer};
 use crate::sinks::HookRow;
 
@@ -82,7 +82,7 @@ impl Trigger {
 
 /// The keys of a hook, with what they mean: the one list the flag parser,
 /// the configuration file and the help read.
-pub const KEYS: [(&str, &str); 16] = [
+pub const KEYS: [(&str, &str); 17] = [
     ("on", "the trigger: upload, download, delete, login, login-failed or alert (required)"),
     ("name", "the hook's name in the outbox and `hooks status` (default: the trigger and a hash of the hook)"),
     ("user", "only events of this user"),
@@ -99,6 +99,11 @@ pub const KEYS: [(&str, &str); 16] = [
     ("failed_logins", "alert: this many failed logins … (default 5)"),
     ("within", "alert: … within this time (`10m`, `1h`, `90s`; default 10m) …"),
     ("per", "alert: … from one `client` (default) or for one `user`"),
+    (
+        "count",
+        "alert: what a failure is: `attempts` (failed logins, default) or `lines` (as fail2ban's sshd filter: \
+         also the `Invalid user` line, once per connection)",
+    ),
 ];
 
 /// The payload fields: name and meaning. A command gets each as
@@ -230,7 +235,7 @@ impl HookBuilder {
         };
         let mut action = None;
         let mut slack = false;
-        let (mut n, mut within, mut per) = (None, None, None);
+        let (mut n, mut within, mut per, mut count) = (None, None, None, None);
         for (key, value) in &self.keys {
             if !KEYS.iter().any(|(k, _)| k == key) {
                 let known: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
@@ -301,6 +306,7 @@ impl HookBuilder {
                     within = Some(duration(&text).ok_or_else(|| bad(key, format!("'{text}': like 90s, 10m, 1h")))?)
                 }
                 "per" => per = Some(Per::parse(&text).map_err(|r| bad(key, r))?),
+                "count" => count = Some(Count::parse(&text).map_err(|r| bad(key, r))?),
                 _ => unreachable!("every key of KEYS is handled"),
             }
             let shown = match value {
@@ -331,12 +337,12 @@ impl HookBuilder {
             }
         }
         if trigger == Trigger::Alert {
-            hook.rule = Some(
-                Rule::new(n.unwrap_or(5), within.unwrap_or(600_000_000), per.unwrap_or(Per::Client))
-                    .map_err(|r| bad("failed_logins", r))?,
-            );
+            let mut rule = Rule::new(n.unwrap_or(5), within.unwrap_or(600_000_000), per.unwrap_or(Per::Client))
+                .map_err(|r| bad("failed_logins", r))?;
+            rule.count = count.unwrap_or(Count::Attempts);
+            hook.rule = Some(rule);
         } else if let Some(k) =
-            ["failed_logins", "within", "per"].into_iter().find(|k| self.keys.iter().any(|(key, _)| key == k))
+            ["failed_logins", "within", "per", "count"].into_iter().find(|k| self.keys.iter().any(|(key, _)| key == k))
         {
             return Err(bad(k, "only for alert hooks (on=alert)"));
         }
@@ -720,6 +726,11 @@ mod tests {
         );
         assert_eq!(e("login,module=x,exec=x"), "module: only for transfer triggers, not login");
         assert_eq!(e("upload,within=1m,exec=x"), "within: only for alert hooks (on=alert)");
+        assert_eq!(e("login-failed,count=lines,exec=x"), "count: only for alert hooks (on=alert)");
+        assert_eq!(e("alert,count=bytes,exec=x"), "count: 'bytes': attempts or lines");
+        let h = Hook::parse_flag("alert,count=lines,exec=x").unwrap();
+        assert_eq!(h.rule.as_ref().unwrap().count, Count::Lines);
+        assert_eq!(Hook::parse_flag("alert,exec=x").unwrap().rule.unwrap().count, Count::Attempts);
         assert_eq!(e("upload,post=ftp://x/"), "post: an http:// or https:// URL");
         assert!(e("upload,colour=red,exec=x").starts_with("colour: unknown key (one of on, name,"));
         assert_eq!(e("upload,user=a,user=b,exec=x"), "user: given twice");

@@ -6,8 +6,11 @@
 //! a custom-format rsyncd log, a server in another time zone): the file
 //! holds the global settings (store, state directory, GeoIP, IP mode) and
 //! `[[input]]` sections that map a path glob to the options of the files it
-//! matches. Precedence is flags > environment > file > defaults; the binary
-//! applies it (it alone knows which flags were given), this module parses,
+//! matches; `[[hook]]` sections, and a `[digest]` section saying where
+//! `xferstats digest` delivers (so that the packaged timer's command line
+//! holds no webhook secret). Precedence is flags > environment > file >
+//! defaults; the binary applies it (it alone knows which flags were
+//! given), this module parses,
 //! validates (every error names file:line and key), matches inputs to
 //! sections and renders the effective configuration with secrets masked.
 
@@ -130,9 +133,30 @@ pub struct FileConfig {
     /// `[[hook]]` sections in file order: the line of each, and the hook
     /// (the keys of [`crate::actions::hook::KEYS`]).
     pub hooks: Vec<(usize, crate::actions::Hook)>,
+    /// The `[digest]` section.
+    pub digest: Option<DigestSection>,
     /// Why the default file was not read though it exists (not readable
     /// by this user: the package's file is for root and group xferstats).
     pub skipped: Option<String>,
+}
+
+/// The `[digest]` section: where `xferstats digest` delivers, key by key
+/// where its command line and environment leave a receiver or an option
+/// unset.
+#[derive(Debug, Clone, Default)]
+pub struct DigestSection {
+    /// 1-based line of the `[digest]` header.
+    pub line: usize,
+    /// Webhook URL (`--send`; a secret: shown as its origin only).
+    pub send: Option<Setting<String>>,
+    /// Body of the post (`--payload`).
+    pub payload: Option<Setting<crate::report::digest::Payload>>,
+    /// Mail recipients (`--mail-to`); `raw` is them joined by `, `.
+    pub mail_to: Option<Setting<Vec<String>>>,
+    /// The From: of the mail (`--mail-from`).
+    pub mail_from: Option<Setting<String>>,
+    /// The sendmail program (`--sendmail`).
+    pub sendmail: Option<Setting<PathBuf>>,
 }
 
 /// The file as TOML: unknown keys are errors, not silently ignored.
@@ -150,6 +174,17 @@ struct Raw {
     input: Vec<Spanned<RawInput>>,
     #[serde(default)]
     hook: Vec<Spanned<toml::Table>>,
+    digest: Option<Spanned<RawDigest>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDigest {
+    send: Option<Spanned<String>>,
+    payload: Option<Spanned<String>>,
+    mail_to: Option<Spanned<Vec<String>>>,
+    mail_from: Option<Spanned<String>>,
+    sendmail: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -224,6 +259,7 @@ impl FileConfig {
             server_host: cx.setting("server_host", raw.server_host, host)?,
             inputs: Vec::new(),
             hooks: Vec::new(),
+            digest: raw.digest.map(|d| cx.digest(d)).transpose()?,
             skipped: None,
         };
         for section in raw.hook {
@@ -453,6 +489,56 @@ impl Cx<'_> {
     }
 }
 
+impl Cx<'_> {
+    /// The `[digest]` section; an error names the line and `digest.KEY`,
+    /// never the webhook URL.
+    fn digest(&self, raw: Spanned<RawDigest>) -> Result<DigestSection, ConfigFileError> {
+        use crate::report::digest::{check_url, is_mail_address, Payload};
+        let line = self.lines.line(raw.span().start);
+        let r = raw.into_inner();
+        let send = match r.send {
+            Some(url) => {
+                let at = self.lines.line(url.span().start);
+                let url = url.into_inner();
+                check_url(&url).map_err(|e| self.invalid(at, "digest.send", e.to_string()))?;
+                Some(Setting { value: url.trim().to_string(), raw: url, line: at })
+            }
+            None => None,
+        };
+        let address = |s: &str| if is_mail_address(s) { Ok(s.to_string()) } else { Err("not a mail address") };
+        let mail_to = match r.mail_to {
+            Some(list) => {
+                let at = self.lines.line(list.span().start);
+                let list = list.into_inner();
+                for a in &list {
+                    address(a).map_err(|e| self.invalid(at, "digest.mail_to", format!("'{a}': {e}")))?;
+                }
+                if list.is_empty() {
+                    return Err(self.invalid(at, "digest.mail_to", "an empty list".into()));
+                }
+                Some(Setting { raw: list.join(", "), value: list, line: at })
+            }
+            None => None,
+        };
+        Ok(DigestSection {
+            line,
+            send,
+            payload: self.setting("digest.payload", r.payload, |s| {
+                <Payload as clap::ValueEnum>::from_str(s.trim(), false).map_err(|_| "slack or json")
+            })?,
+            mail_to,
+            mail_from: self.setting("digest.mail_from", r.mail_from, address)?,
+            sendmail: self.setting("digest.sendmail", r.sendmail, |s| {
+                if s.is_empty() {
+                    Err("empty path")
+                } else {
+                    Ok(PathBuf::from(s))
+                }
+            })?,
+        })
+    }
+}
+
 /// A library message about a flag (`--timezone 'X': reason`) said of a
 /// key of the file: the reason only (the caller names key and value).
 fn without_flag(msg: &str) -> &str {
@@ -569,6 +655,49 @@ pub fn render_effective(file: &FileConfig, settings: &[Effective]) -> String {
         }
     }
     s.push_str(&render_hooks(file.hooks.iter().map(|(line, h)| (format!("line {line}"), h))));
+    s
+}
+
+/// The `[digest]` section for `config check`: the file's keys, the webhook
+/// URL as its origin only; `env_url`, the URL of `XFERSTATS_DIGEST_URL`,
+/// wins over the file's (as it does when the digest runs).
+pub fn render_digest(section: Option<&DigestSection>, env_url: Option<&str>) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    if section.is_none() && env_url.is_none() {
+        return s;
+    }
+    match section {
+        Some(d) => {
+            let _ = writeln!(s, "\n[digest]  # line {}", d.line);
+        }
+        None => s.push_str("\n[digest]\n"),
+    }
+    let send = match (env_url, section.and_then(|d| d.send.as_ref())) {
+        (Some(url), _) => Some((url, Origin::Env("XFERSTATS_DIGEST_URL"))),
+        (None, Some(f)) => Some((f.value.as_str(), Origin::File(f.line))),
+        (None, None) => None,
+    };
+    if let Some((url, origin)) = send {
+        let _ = writeln!(s, "send = {}  # {origin}", quoted(&crate::actions::hook::mask_url(url)));
+    }
+    if let Some(d) = section {
+        if let Some(p) = &d.payload {
+            let _ = writeln!(s, "payload = {}", quoted(&p.raw));
+        }
+        if let Some(m) = &d.mail_to {
+            let list = toml::Value::Array(m.value.iter().cloned().map(toml::Value::String).collect());
+            let _ = writeln!(s, "mail_to = {list}");
+        }
+        for (k, v) in [
+            ("mail_from", &d.mail_from.as_ref().map(|v| v.raw.clone())),
+            ("sendmail", &d.sendmail.as_ref().map(|v| v.raw.clone())),
+        ] {
+            if let Some(v) = v {
+                let _ = writeln!(s, "{k} = {}", quoted(v));
+            }
+        }
+    }
     s
 }
 
@@ -717,6 +846,29 @@ mod tests {
         assert_eq!(mask_secrets("sqlite:/var/lib/xferstats/x.db"), "sqlite:/var/lib/xferstats/x.db");
         assert_eq!(mask_secrets("postgres://xfer@db/x"), "postgres://xfer@db/x");
         assert_eq!(mask_secrets("/plain/path"), "/plain/path");
+    }
+
+    #[test]
+    fn the_digest_section_with_its_url_masked() {
+        let c = parse(
+            "db = \"sqlite:/x\"\n\n[digest]\nsend = \"https://hooks.example/T0/B0/s3cret\"\nmail_to = [\"a@example.org\", \"b@example.org\"]\nsendmail = \"/usr/bin/msmtp\"\n",
+        )
+        .unwrap();
+        let d = c.digest.as_ref().unwrap();
+        assert_eq!((d.line, d.send.as_ref().unwrap().line), (3, 4));
+        assert_eq!(d.mail_to.as_ref().unwrap().value, ["a@example.org", "b@example.org"]);
+        assert_eq!(
+            render_digest(Some(d), None),
+            "\n[digest]  # line 3\nsend = \"https://hooks.example/****\"  # file, line 4\nmail_to = [\"a@example.org\", \"b@example.org\"]\nsendmail = \"/usr/bin/msmtp\"\n"
+        );
+        let shown = render_digest(Some(d), Some("https://other.example/x?token=t0k"));
+        assert!(
+            shown.contains("send = \"https://other.example/****\"  # environment XFERSTATS_DIGEST_URL\n"),
+            "{shown}"
+        );
+        assert_eq!(render_digest(None, None), "");
+        let e = err("[digest]\nsend = \"mailto:s3cret@x\"\n");
+        assert!(e.starts_with("x.toml:2: digest.send: ") && !e.contains("s3cret"), "{e}");
     }
 
     #[test]

@@ -106,10 +106,10 @@ impl Digest {
     /// injection).
     pub fn mail(&self, to: &[String], from: Option<&str>, date: &str) -> Result<String, ConfigError> {
         let check = |flag: &'static str, a: &str| {
-            if a.trim().is_empty() || a.chars().any(|c| c.is_control()) {
-                Err(ConfigError::MailAddress { flag, value: crate::sanitize::sanitize(a).into_owned() })
-            } else {
+            if is_mail_address(a) {
                 Ok(())
+            } else {
+                Err(ConfigError::MailAddress { flag, value: crate::sanitize::sanitize(a).into_owned() })
             }
         };
         for a in to {
@@ -134,6 +134,12 @@ impl Digest {
         ));
         Ok(m)
     }
+}
+
+/// Whether `a` may be put in a mail header: not blank, no control
+/// characters (no header injection).
+pub fn is_mail_address(a: &str) -> bool {
+    !a.trim().is_empty() && !a.chars().any(char::is_control)
 }
 
 /// `scheme://host[:port]` of `url`: what messages show of a webhook (its

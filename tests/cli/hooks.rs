@@ -555,12 +555,12 @@ fn fail2ban_bans(failures: &[(f64, String)], maxretry: u32, findtime: f64) -> BT
     bans
 }
 
-/// The alerts of `failed_logins=N,within=W` per client on `log`, as
-/// clients and how many alerts each.
-fn xferstats_alerts(log: &Path, n: u32, within: &str) -> BTreeMap<String, u32> {
+/// The alerts of `failed_logins=N,within=W,count=COUNT` per client on
+/// `log`, as clients and how many alerts each.
+fn xferstats_alerts(log: &Path, n: u32, within: &str, count: &str) -> BTreeMap<String, u32> {
     let env = Env::new();
     let out = env.path("alerts");
-    let hook = format!("alert,failed_logins={n},within={within},exec={}", recorder(&out));
+    let hook = format!("alert,failed_logins={n},within={within},count={count},exec={}", recorder(&out));
     env.ingest(&["--ip-mode", "full", "--hooks-backfill", "--hook", &hook, log.to_str().unwrap()]).success();
     let mut alerts = BTreeMap::new();
     for (p, _) in recorded(&out) {
@@ -573,10 +573,28 @@ fn xferstats_alerts(log: &Path, n: u32, within: &str) -> BTreeMap<String, u32> {
 }
 
 /// The log `text` without sshd's `Invalid user NAME from ADDR` lines,
-/// written to `name`.
-fn without_announcements(env: &Env, name: &str, text: &str) -> std::path::PathBuf {
-    let kept: String = text.lines().filter(|l| !l.contains("]: Invalid user ")).map(|l| format!("{l}\n")).collect();
-    env.write(name, kept.as_bytes())
+/// written to `name`; and those lines' failures as fail2ban reads them
+/// (time, address).
+fn without_announcements(env: &Env, name: &str, text: &str) -> (std::path::PathBuf, Vec<(f64, String)>) {
+    let (dropped, kept): (Vec<&str>, Vec<&str>) = text.lines().partition(|l| l.contains("]: Invalid user "));
+    let kept: String = kept.iter().map(|l| format!("{l}\n")).collect();
+    let dropped: String = dropped.iter().map(|l| format!("{l}\n")).collect();
+    let announcements = fail2ban_failures(&env.write(&format!("{name}.dropped"), dropped.as_bytes())).unwrap();
+    (env.write(name, kept.as_bytes()), announcements)
+}
+
+/// Whether fail2ban's failures on the whole log are those on the log
+/// without the announcements plus one per announcement line: the only
+/// difference between what the two count.
+fn is_the_announcements(raw: &[(f64, String)], adjusted: &[(f64, String)], announcements: &[(f64, String)]) {
+    let key = |v: &[(f64, String)]| {
+        let mut v: Vec<(u64, String)> = v.iter().map(|(t, ip)| (*t as u64, ip.clone())).collect();
+        v.sort();
+        v
+    };
+    let both: Vec<(f64, String)> = adjusted.iter().chain(announcements).cloned().collect();
+    assert_eq!(key(raw), key(&both));
+    assert!(!announcements.is_empty());
 }
 
 fn count(list: &[(&str, u32)]) -> BTreeMap<String, u32> {
@@ -585,51 +603,63 @@ fn count(list: &[(&str, u32)]) -> BTreeMap<String, u32> {
 
 /// Failed-login alerts against fail2ban 1.0.2's verdicts (issue 15.5), same
 /// maxretry/findtime, on a generated password-guessing log and the shared
-/// OpenSSH samples. They name the same offending clients, once the one
-/// difference in what is counted is taken out: fail2ban's sshd filter
-/// counts an `Invalid user NAME from ADDR` line as a failure of its own,
-/// besides the failed password that follows it; xferstats counts the
-/// authentication attempts (the failed logins of its reports). Run on the
-/// log without those lines, fail2ban bans exactly the clients xferstats
-/// alerts on, as many times.
+/// OpenSSH samples: the same offending clients, as many times, listed.
+/// fail2ban's sshd filter counts an `Invalid user NAME from ADDR` line as a
+/// failure of its own, besides the failed attempts that follow it (checked:
+/// its failures on a log are those on the log without these lines plus one
+/// per line); xferstats counts authentication attempts (the failed logins
+/// of its reports) by default, and with `count=lines` counts as fail2ban
+/// does. So the default alerts are fail2ban's bans on the log without those
+/// lines, and `count=lines` alerts are its bans on the log as it is.
 #[test]
 fn alerts_agree_with_fail2ban() {
     let env = Env::new();
     let guessing = fixture("openssh/password-guessing.log");
     let Some(failures) = fail2ban_failures(&guessing) else { return };
     let text = std::fs::read_to_string(&guessing).unwrap();
-    let without = without_announcements(&env, "without-invalid-user-lines.log", &text);
+    let (without, announcements) = without_announcements(&env, "without-invalid-user-lines.log", &text);
     let adjusted = fail2ban_failures(&without).unwrap();
+    is_the_announcements(&failures, &adjusted, &announcements);
     // The fail2ban defaults: maxretry 5, findtime 10m.
-    let xs = xferstats_alerts(&guessing, 5, "10m");
+    let xs = xferstats_alerts(&guessing, 5, "10m", "attempts");
     // 203.0.113.50 twice (8 fast guesses, then 5 more an hour later; the 4
     // in between fill no window), 2001:db8::99, and 203.0.113.70 whose 5
     // failures span exactly 10 minutes; not the slow guesser, the one 4
     // minutes short, nor the user with two typos.
     assert_eq!(xs, count(&[("2001:db8::99", 1), ("203.0.113.50", 2), ("203.0.113.70", 1)]));
     assert_eq!(fail2ban_bans(&adjusted, 5, 600.0), xs);
-    // 192.0.2.77 tried three unknown users once each: 6 failures to fail2ban.
-    assert_eq!(
-        fail2ban_bans(&failures, 5, 600.0),
-        count(&[("192.0.2.77", 1), ("2001:db8::99", 1), ("203.0.113.50", 2), ("203.0.113.70", 1)])
-    );
-    let xs = xferstats_alerts(&guessing, 3, "2m");
+    // 192.0.2.77 tried three unknown users once each: 6 failures to
+    // fail2ban, and to count=lines.
+    let lines = count(&[("192.0.2.77", 1), ("2001:db8::99", 1), ("203.0.113.50", 2), ("203.0.113.70", 1)]);
+    assert_eq!(fail2ban_bans(&failures, 5, 600.0), lines);
+    assert_eq!(xferstats_alerts(&guessing, 5, "10m", "lines"), lines);
+    let xs = xferstats_alerts(&guessing, 3, "2m", "attempts");
     assert_eq!(fail2ban_bans(&adjusted, 3, 120.0), xs);
     assert_eq!(xs, count(&[("192.0.2.77", 1), ("2001:db8::99", 2), ("203.0.113.50", 4)]));
+    // 192.0.2.77's three unknown users within 40 s are 6 lines: two
+    // windows of 3.
+    let lines = count(&[("192.0.2.77", 2), ("2001:db8::99", 2), ("203.0.113.50", 4)]);
+    assert_eq!(fail2ban_bans(&failures, 3, 120.0), lines);
+    assert_eq!(xferstats_alerts(&guessing, 3, "2m", "lines"), lines);
 
     let Some(realogs) = crate::util::realogs() else { return };
     for name in ["ssh/syslog/auth.log", "ssh/syslog/auth-rfc3339.log"] {
         let log = realogs.join(name);
         let text = std::fs::read_to_string(&log).unwrap();
-        let without = without_announcements(&env, "sample-without.log", &text);
-        let raw = fail2ban_bans(&fail2ban_failures(&log).unwrap(), 3, 600.0);
-        let adjusted = fail2ban_bans(&fail2ban_failures(&without).unwrap(), 3, 600.0);
-        let xs = xferstats_alerts(&log, 3, "10m");
-        assert_eq!(xs, adjusted, "{name}");
+        let (without, announcements) = without_announcements(&env, "sample-without.log", &text);
+        let failures = fail2ban_failures(&log).unwrap();
+        let adjusted = fail2ban_failures(&without).unwrap();
+        is_the_announcements(&failures, &adjusted, &announcements);
+        let xs = xferstats_alerts(&log, 3, "10m", "attempts");
+        assert_eq!(xs, fail2ban_bans(&adjusted, 3, 600.0), "{name}");
         assert_eq!(xs, count(&[("127.0.1.23", 1)]), "{name}");
-        assert_eq!(raw, count(&[("127.0.1.23", 1), ("127.99.0.7", 1)]), "{name}");
+        // 127.99.0.7 tried two unknown users within 6 s: 4 lines.
+        let lines = count(&[("127.0.1.23", 1), ("127.99.0.7", 1)]);
+        assert_eq!(fail2ban_bans(&failures, 3, 600.0), lines, "{name}");
+        assert_eq!(xferstats_alerts(&log, 3, "10m", "lines"), lines, "{name}");
         // With fail2ban's defaults, nobody.
-        assert_eq!(xferstats_alerts(&log, 5, "10m"), BTreeMap::new(), "{name}");
-        assert_eq!(fail2ban_bans(&fail2ban_failures(&log).unwrap(), 5, 600.0), BTreeMap::new(), "{name}");
+        assert_eq!(xferstats_alerts(&log, 5, "10m", "attempts"), BTreeMap::new(), "{name}");
+        assert_eq!(xferstats_alerts(&log, 5, "10m", "lines"), BTreeMap::new(), "{name}");
+        assert_eq!(fail2ban_bans(&failures, 5, 600.0), BTreeMap::new(), "{name}");
     }
 }
