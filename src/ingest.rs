@@ -624,6 +624,11 @@ struct Chains {
     /// Hashes of the head lines of the inputs of this run.
     seen: HashSet<u64>,
     apart: Vec<Chain>,
+    /// The saved chain's state as last handed to the store (sealed when
+    /// states are), until a chain is handed out to read lines or the run
+    /// ends its sessions: commits in between send it again unchanged
+    /// instead of serialising and sealing it anew.
+    stored: Option<String>,
 }
 
 impl Chains {
@@ -635,6 +640,7 @@ impl Chains {
     /// files of their own); else a chain of this run's inputs apart that its
     /// head continues, or a new one.
     fn pick(&mut self, resumed: bool, head: &Head, new: impl FnOnce() -> Box<dyn AnyDecoder>) -> usize {
+        debug_assert!(head.scan.is_none() || !self.compares_stamps(), "head stamps read before they are compared");
         let repeats = head.lines.iter().any(|h| self.seen.contains(h));
         self.seen.extend(&head.lines);
         if resumed
@@ -651,8 +657,17 @@ impl Chains {
         self.apart.len()
     }
 
-    /// Chain `i` of [`Chains::pick`].
+    /// Whether [`Chains::pick`] may compare an input's head stamps (see
+    /// [`Head::read_stamps`]): the format's joins are kept by input, and
+    /// earlier runs or inputs of this run apart have read something.
+    fn compares_stamps(&self) -> bool {
+        self.saved.decoder.joins() == Joins::Continuing
+            && (self.restored != Horizon::default() || !self.apart.is_empty())
+    }
+
+    /// Chain `i` of [`Chains::pick`], to read lines with.
     fn get(&mut self, i: usize) -> &mut Chain {
+        self.stored = None;
         match i {
             0 => &mut self.saved,
             i => &mut self.apart[i - 1],
@@ -705,8 +720,13 @@ impl<'a> Engine<'a> {
                     .map_err(|reason| StoreError::State { scope: d.scope().to_string(), reason })?;
             }
             let restored = horizon.clone();
-            let chains =
-                Chains { saved: Chain { decoder: d, horizon }, restored, seen: HashSet::new(), apart: Vec::new() };
+            let chains = Chains {
+                saved: Chain { decoder: d, horizon },
+                restored,
+                seen: HashSet::new(),
+                apart: Vec::new(),
+                stored: None,
+            };
             self.decoders.insert(f, chains);
             crate::testhook::rendezvous("state-read");
         }
@@ -715,15 +735,23 @@ impl<'a> Engine<'a> {
 
     /// The decoders' open sessions, sealed with the host key unless the IP
     /// mode stores addresses anyway (they hold client addresses).
-    fn states(&self) -> Vec<(String, String)> {
+    fn states(&mut self) -> Vec<(String, String)> {
         let seal = self.enricher.ip_mode() != IpMode::Full;
+        let key = self.enricher.key();
         let mut v: Vec<_> = self
             .decoders
-            .values()
+            .values_mut()
             .map(|c| {
-                let state = c.saved.decoder.save_text(&c.saved.horizon);
                 let scope = state_scope(c.saved.decoder.scope(), &self.opts.server_host);
-                (scope, if seal { self.enricher.key().seal(&state) } else { state })
+                let stored = c.stored.get_or_insert_with(|| {
+                    let state = c.saved.decoder.save_text(&c.saved.horizon);
+                    if seal {
+                        key.seal(&state)
+                    } else {
+                        state
+                    }
+                });
+                (scope, stored.clone())
             })
             .collect();
         if self.opts.hooks.as_ref().is_some_and(|h| h.hooks.iter().any(|h| h.rule.is_some())) {
@@ -816,6 +844,7 @@ impl<'a> Engine<'a> {
             // Chains apart end with the run: what they owe is emitted, their
             // open sessions are dropped (the saved chain has read past them).
             let c = self.decoders.get_mut(&f).expect("listed above");
+            c.stored = None;
             for d in std::iter::once(&mut c.saved).chain(&mut c.apart) {
                 d.decoder.finish(&self.ids_key, &mut finished);
             }
@@ -1043,10 +1072,31 @@ pub(crate) struct Look {
 /// What tells whether an input continues the saved sessions.
 #[derive(Default)]
 pub(crate) struct Head {
-    /// Per server host, the oldest time stamp of the head.
+    /// Per server host, the oldest time stamp of the head: read only for
+    /// an input whose chain depends on them ([`Head::read_stamps`]).
     stamps: Vec<(String, Micros)>,
     /// Hashes of its first time-stamped lines ([`HEAD_LINES`]).
     lines: Vec<u64>,
+    /// The format the stamps are read as, and the line state detection
+    /// left, until they are read.
+    scan: Option<(Format, PrefixParser, Clock)>,
+}
+
+impl Head {
+    /// Reads the stamps from `input`, the input looked at: every line of
+    /// its head is parsed for them, so this is done only when
+    /// [`Chains::compares_stamps`].
+    fn read_stamps(&mut self, input: &Input, opts: &IngestOptions) {
+        let Some((format, mut parser, mut clock)) = self.scan.take() else { return };
+        let (stamp, templates) = (format.spec().stamp, opts.templates());
+        for s in input.head_lines().filter_map(|l| stamp(l, &templates, &mut parser, &mut clock)) {
+            let host = s.host.unwrap_or(opts.server_host.as_bytes());
+            match self.stamps.iter_mut().find(|(h, _)| h.as_bytes() == host) {
+                Some((_, t)) => *t = (*t).min(s.time),
+                None => self.stamps.push((String::from_utf8_lossy(host).into_owned(), s.time)),
+            }
+        }
+    }
 }
 
 /// Time-stamped head lines of an input that tell a copy of another input
@@ -1070,16 +1120,11 @@ pub(crate) fn look_or(input: &Input, opts: &IngestOptions, fallback: Option<Form
     let (mut first_time, mut head) = (None, Head::default());
     if let Some(f) = format {
         let stamp = f.spec().stamp;
-        for (l, s) in input.head_lines().filter_map(|l| Some((l, stamp(l, &templates, &mut parser, &mut clock)?))) {
+        head.scan = Some((f, parser.clone(), clock.clone()));
+        let stamped = input.head_lines().filter_map(|l| Some((l, stamp(l, &templates, &mut parser, &mut clock)?)));
+        for (l, s) in stamped.take(HEAD_LINES) {
             first_time.get_or_insert(s.time);
-            if head.lines.len() < HEAD_LINES {
-                head.lines.push(xxhash_rust::xxh3::xxh3_64(l));
-            }
-            let host = s.host.unwrap_or(opts.server_host.as_bytes());
-            match head.stamps.iter_mut().find(|(h, _)| h.as_bytes() == host) {
-                Some((_, t)) => *t = (*t).min(s.time),
-                None => head.stamps.push((String::from_utf8_lossy(host).into_owned(), s.time)),
-            }
+            head.lines.push(xxhash_rust::xxh3::xxh3_64(l));
         }
     }
     Look { format, first_time, head }
@@ -1147,7 +1192,7 @@ pub(crate) fn read_opened(
     name: String,
     input: Input,
     format: Option<Format>,
-    head: Head,
+    mut head: Head,
     progress: &dyn Progress,
 ) -> Result<(InputReport, Option<Checkpoint>), Error> {
     let opts = engine.opts;
@@ -1205,6 +1250,9 @@ pub(crate) fn read_opened(
     // Found under its first line: saved under its fingerprint at the end of
     // this read, even with nothing new (the ledger follows the input).
     let migrate = found.as_ref().is_some_and(|c| c.fingerprint != fingerprint);
+    if engine.decoders(format)?.compares_stamps() {
+        head.read_stamps(&input, opts);
+    }
     let mut reader = match found.filter(|_| input.is_seekable()) {
         None => LineReader::new(input, key),
         Some(old) => match LineReader::resume(

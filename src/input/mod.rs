@@ -170,25 +170,13 @@ pub struct Input {
     sealed: bool,
 }
 
+/// Appends up to `want` bytes of `r` to `buf`; whether `r` ended first. On
+/// an error, `buf` holds what was read before it. The room is reserved,
+/// not zeroed: a small input costs what it holds, not a chunk's memset.
 fn read_full(r: &mut impl Read, buf: &mut Vec<u8>, want: usize) -> io::Result<bool> {
-    let start = buf.len();
-    buf.resize(start + want, 0);
-    let mut filled = start;
-    while filled < start + want {
-        match r.read(&mut buf[filled..]) {
-            Ok(0) => {
-                buf.truncate(filled);
-                return Ok(true);
-            }
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                buf.truncate(filled);
-                return Err(e);
-            }
-        }
-    }
-    Ok(false)
+    buf.reserve_exact(want);
+    let n = r.by_ref().take(want as u64).read_to_end(buf)?;
+    Ok(n < want)
 }
 
 /// What is known of an input before its first byte is read.
@@ -673,6 +661,47 @@ mod tests {
 
     fn content() -> Vec<u8> {
         (0..20_000).flat_map(|i| format!("line {i} of the content\n").into_bytes()).collect()
+    }
+
+    /// A reader that hands out at most 3 bytes a call, is interrupted
+    /// once, then fails after `fail_at` bytes (if any).
+    struct Trickle {
+        data: Vec<u8>,
+        pos: usize,
+        interrupted: bool,
+        fail_at: Option<usize>,
+    }
+
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if !self.interrupted {
+                self.interrupted = true;
+                return Err(io::ErrorKind::Interrupted.into());
+            }
+            if self.fail_at.is_some_and(|f| self.pos >= f) {
+                return Err(io::ErrorKind::BrokenPipe.into());
+            }
+            let n = buf.len().min(3).min(self.data.len() - self.pos);
+            buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+            self.pos += n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn read_full_appends_up_to_what_is_wanted_and_tells_the_end() {
+        let trickle = |fail_at| Trickle { data: b"0123456789".to_vec(), pos: 0, interrupted: false, fail_at };
+        let (mut r, mut buf) = (trickle(None), b"ab".to_vec());
+        assert!(!read_full(&mut r, &mut buf, 4).unwrap());
+        assert_eq!(buf, b"ab0123");
+        assert!(!read_full(&mut r, &mut buf, 6).unwrap(), "exactly what was left: the end is not seen yet");
+        assert_eq!(buf, b"ab0123456789");
+        assert!(read_full(&mut r, &mut buf, 5).unwrap());
+        assert_eq!(buf, b"ab0123456789");
+        // An error keeps what was read before it.
+        let (mut r, mut buf) = (trickle(Some(6)), Vec::new());
+        assert_eq!(read_full(&mut r, &mut buf, 10).unwrap_err().kind(), io::ErrorKind::BrokenPipe);
+        assert_eq!(buf, b"012345");
     }
 
     #[test]

@@ -127,7 +127,7 @@ impl ValueKey<'_> {
     /// (`YYYY-MM-DD`), v1, v2.
     pub fn row(&self) -> [std::borrow::Cow<'_, str>; 4] {
         [
-            super::set_name(VALUE_SETS[self.set]).into(),
+            super::SET_NAMES[self.set].as_str().into(),
             day_string(self.day * 86_400_000_000).into(),
             self.v1.into(),
             self.v2.into(),

@@ -333,6 +333,11 @@ pub fn set_name(set: &[Key]) -> String {
     set.iter().map(|k| k.name()).collect::<Vec<_>>().join(",")
 }
 
+/// The [`set_name`] of each of [`VALUE_SETS`], in order (named once, not
+/// per rollup row).
+pub static SET_NAMES: std::sync::LazyLock<[String; VALUE_SETS.len()]> =
+    std::sync::LazyLock::new(|| VALUE_SETS.map(set_name));
+
 /// Whether logins count in a value set (logins have no module).
 pub fn set_has_logins(set: &[Key]) -> bool {
     set.iter().all(|k| k.applies_to_logins())

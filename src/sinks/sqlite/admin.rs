@@ -132,7 +132,8 @@ const CLIENT: &str = "COALESCE(client_ip, client_hash, client_host)";
 
 /// The prune horizon (µs), if the store was ever pruned.
 pub(super) fn pruned_before(conn: &Connection) -> rusqlite::Result<Option<i64>> {
-    conn.query_row("SELECT value FROM store_meta WHERE key = 'pruned_before'", [], |r| r.get::<_, String>(0))
+    conn.prepare_cached("SELECT value FROM store_meta WHERE key = 'pruned_before'")?
+        .query_row([], |r| r.get::<_, String>(0))
         .optional()
         .map(|v| v.and_then(|v| v.parse().ok()))
 }

@@ -23,13 +23,11 @@ impl Sink for SqliteStore {
     }
 
     fn checkpoint(&mut self, fingerprint: u64) -> Result<Option<Checkpoint>, StoreError> {
+        static SQL: std::sync::LazyLock<String> =
+            std::sync::LazyLock::new(|| format!("SELECT {LEDGER_COLUMNS} FROM ledger WHERE fingerprint = ?1"));
         self.conn
-            .query_row(
-                &format!("SELECT {LEDGER_COLUMNS} FROM ledger WHERE fingerprint = ?1"),
-                [fingerprint as i64],
-                |r| checkpoint_of(fingerprint, r),
-            )
-            .optional()
+            .prepare_cached(&SQL)
+            .and_then(|mut st| st.query_row([fingerprint as i64], |r| checkpoint_of(fingerprint, r)).optional())
             .map_err(self.err("read ledger"))
     }
 
@@ -119,8 +117,8 @@ impl Sink for SqliteStore {
 
     fn state(&mut self, scope: &str) -> Result<Option<String>, StoreError> {
         self.conn
-            .query_row("SELECT state FROM session_state WHERE scope = ?1", [scope], |r| r.get(0))
-            .optional()
+            .prepare_cached("SELECT state FROM session_state WHERE scope = ?1")
+            .and_then(|mut st| st.query_row([scope], |r| r.get(0)).optional())
             .map_err(self.err("read session state"))
     }
 
@@ -183,7 +181,7 @@ impl SqliteStore {
         done.dup += skipped;
         let now = now_string();
         if let Some(cp) = c.checkpoint {
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO ledger (fingerprint, name, format, offset, lines, tail_hash, ids_state, events_new, \
                  events_dup, rejected, first_import, last_import) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, \
                  ?11, ?11) ON CONFLICT (fingerprint) DO UPDATE SET name = excluded.name, format = excluded.format, \
@@ -191,7 +189,9 @@ impl SqliteStore {
                  ids_state = excluded.ids_state, events_new = events_new + excluded.events_new, \
                  events_dup = events_dup + excluded.events_dup, rejected = excluded.rejected, \
                  last_import = excluded.last_import",
-                params![
+            )
+            .and_then(|mut st| {
+                st.execute(params![
                     cp.fingerprint as i64,
                     cp.name,
                     cp.format,
@@ -203,18 +203,20 @@ impl SqliteStore {
                     done.dup as i64,
                     cp.rejected as i64,
                     now,
-                ],
-            )
+                ])
+            })
             .map_err(err("update ledger"))?;
         }
-        for (scope, state) in c.states {
-            tx.execute(
+        let mut save = tx
+            .prepare_cached(
                 "INSERT INTO session_state (scope, state, updated) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (scope) DO UPDATE SET state = excluded.state, updated = excluded.updated",
-                params![scope, state, now],
             )
             .map_err(err("save session state"))?;
+        for (scope, state) in c.states {
+            save.execute(params![scope, state, now]).map_err(err("save session state"))?;
         }
+        drop(save);
         outbox::queue(&tx, &hooks, &now).map_err(err("queue hook deliveries"))?;
         hook(&tx, &events)?;
         crate::testhook::maybe_crash("commit");

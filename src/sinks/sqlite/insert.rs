@@ -39,8 +39,10 @@ impl SqliteStore {
                 Event::Login(_) => None,
             })
             .collect();
-        let mut multi = tx.prepare_cached(&multi_insert_sql(ROWS_PER_INSERT))?;
-        let mut single = tx.prepare_cached(&multi_insert_sql(1))?;
+        static MULTI: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| multi_insert_sql(ROWS_PER_INSERT));
+        static SINGLE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| multi_insert_sql(1));
+        let mut multi = tx.prepare_cached(&MULTI)?;
+        let mut single = tx.prepare_cached(&SINGLE)?;
         let mut inserted: Vec<bool> = Vec::with_capacity(ROWS_PER_INSERT);
         for group in transfers.chunks(ROWS_PER_INSERT) {
             inserted.clear();

@@ -60,6 +60,8 @@ impl SqliteStore {
              PRAGMA journal_size_limit=67108864; PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY;",
         )
         .map_err(err("set pragmas"))?;
+        // Every statement of a commit stays prepared for the whole run.
+        conn.set_prepared_statement_cache_capacity(32);
         let mut store = SqliteStore { conn, path: path.to_path_buf(), ips: IpText::default() };
         store.migrate()?;
         Ok(store)

@@ -38,6 +38,9 @@ pub(super) fn fresh<'r>(
 /// Queues `rows` (one per hook and event: a row already queued stays as it
 /// is).
 pub(super) fn queue(tx: &Transaction<'_>, rows: &[&HookRow], created: &str) -> rusqlite::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
     let mut st = tx.prepare_cached(
         "INSERT INTO hook_outbox (hook, event_id, event_time_us, trigger, payload, next_attempt_us, created) \
          VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6) ON CONFLICT (hook, event_id) DO NOTHING",

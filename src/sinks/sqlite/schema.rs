@@ -38,9 +38,12 @@ impl SqliteStore {
             .map_err(err("read schema version"))?;
         let pending = crate::sinks::pending_migrations(MIGRATIONS, &applied)
             .map_err(|(found, supported)| StoreError::NewerSchema { path: self.path.clone(), found, supported })?;
+        // A new store (no version applied) gets every table from these
+        // migrations, in this transaction: it has no rows to roll up.
+        let fresh = applied.is_empty();
         for (version, sql) in pending {
             tx.execute_batch(sql).map_err(err("apply migration"))?;
-            if version == VALUES_VERSION {
+            if version == VALUES_VERSION && !fresh {
                 super::admin::roll_values(&tx, None).map_err(err("fill value rollups"))?;
             }
             tx.execute("INSERT INTO schema_version (version) VALUES (?1)", [version])
