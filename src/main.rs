@@ -360,9 +360,11 @@ struct IngestArgs {
     #[arg(long, value_name = "NAME")]
     server_host: Option<String>,
 
-    /// Events per database transaction.
-    #[arg(long, default_value_t = 10_000, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    batch_size: u64,
+    /// Events per database transaction [default: 10,000; 500,000 when
+    /// `ingest` writes into PostgreSQL, which takes a transaction in parts
+    /// of 10,000 events, so memory holds no more than before].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    batch_size: Option<u64>,
 
     /// Progress bar: `auto` shows it when stderr is a terminal.
     #[arg(long, value_enum, default_value_t = When::Auto)]
@@ -840,7 +842,7 @@ fn ingest_options(a: &IngestArgs) -> anyhow::Result<IngestOptions> {
         rsync_log_format,
         proftpd_log_format,
         server_host: a.server_host.clone().unwrap_or_else(local_hostname),
-        batch_events: a.batch_size as usize,
+        batch_events: a.batch_size.map(|n| n as usize),
         plausible: Plausible {
             earliest: day_arg("--min-date", &a.min_date)? * 86_400_000_000,
             max_future: age_arg("--max-future", &a.max_future)?,
