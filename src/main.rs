@@ -1458,10 +1458,9 @@ fn env_hints(cmd: clap::Command) -> clap::Command {
     cmd
 }
 
-/// mimalloc: events are allocated on the parse thread and freed on the
-/// store thread, which glibc's allocator does slowly (see Cargo.toml).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+// The system allocator: mimalloc saved 0–8 % of the CPU time (events 8 %,
+// ingest 1–3 %) but kept 20–65 MiB more resident, growing with the input
+// (README, Performance; issue 16's memory bound).
 
 fn main() -> ExitCode {
     let matches = env_hints(Cli::command()).get_matches();
