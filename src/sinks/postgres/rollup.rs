@@ -272,3 +272,22 @@ fn upsert<'a>(
         keys.iter().map(|c| c as &(dyn ToSql + Sync)).chain(values.iter().map(|c| c as &(dyn ToSql + Sync))).collect();
     tx.execute(sql, &params).map(|_| ())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joined_keys_sort_as_their_columns_and_merge_by_adding() {
+        let mut keys = [["ab", "c"], ["a", "bc"], ["a", ""], ["", "z"]];
+        let mut joined_keys: Vec<String> = keys.iter().map(|k| joined(k.iter().copied())).collect();
+        keys.sort();
+        joined_keys.sort();
+        assert_eq!(joined_keys, keys.map(|k| joined(k.into_iter())));
+        let mut table = HashMap::new();
+        merge(&mut table, joined(["2026-05-01", "u"].into_iter()), &[1, 10]);
+        merge(&mut table, joined(["2026-05-01", "u"].into_iter()), &[2, 5]);
+        assert_eq!(table.len(), 1);
+        assert_eq!(table["2026-05-01\0u"], [3, 15]);
+    }
+}
