@@ -121,7 +121,7 @@ fn main() {
         rsync_log_format: LogFormat::compile(DEFAULT_LOG_FORMAT).expect("format"),
         proftpd_log_format: ExtendedFormat::compile(PROFTPD_FORMAT).expect("format"),
         server_host: "bench".into(),
-        batch_events: 10_000,
+        batch_events: Some(10_000),
         plausible: xferstats::time::Plausible::default(),
         fifo_wait: Duration::from_secs(10),
         hooks: None,

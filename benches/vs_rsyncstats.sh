@@ -7,7 +7,11 @@
 #
 # Environment: GEOIP (default ../shared/geoip/GeoLite2-City.mmdb), VENV (an
 # existing venv with rsyncstats 0.11.1; default: one made in the temp dir
-# with `pip install rsyncstats==0.11.1`), KEEP=1 keeps the temp dir.
+# with `pip install rsyncstats==0.11.1`), KEEP=1 keeps the temp dir,
+# BEFORE=BIN another xferstats binary (a build of the branch before a
+# change) whose `events` and `ingest` into PostgreSQL run right after this
+# build's in every round and on the 1 GB log (`events-before`,
+# `pg-before`): before and after side by side in one run.
 #
 # Writes the ~115 MB, 1.015 M-line log that ../shared/tools/gen_rsyncd_log.py
 # writes with its defaults into a temp dir, builds release binaries, then per
@@ -70,8 +74,9 @@ results=$tmp/results
 # event count the command printed (last number before " new events", or its
 # whole stdout for rsyncstats).
 run() {
-    local name=$1 round=$2
+    local name=$1 round=$2 server0=
     shift 2
+    case $name in pg*) server0=$(server_cpu) ;; esac
     /usr/bin/time -f "%e %M %U %S" -o "$tmp/time" "$@" >"$tmp/out" 2>"$tmp/err" || {
         echo "$name failed:" >&2
         cat "$tmp/err" >&2
@@ -86,7 +91,31 @@ run() {
     *) events=$(grep -o '[0-9]* new events' "$tmp/err" | awk '{print $1}') ;;
     esac
     read -r wall rss user sys <"$tmp/time"
+    if [ -n "$server0" ]; then
+        sleep 0.5 # the backend exits after its client
+        echo "$name $(python3 -c "print(round($(server_cpu) - $server0, 2))")" >>"$tmp/server"
+    fi
     echo "$name $round $wall $rss $(python3 -c "print(round($user + $sys, 2))") $events" | tee -a "$results"
+}
+
+# CPU seconds of the PostgreSQL cluster so far: its postmaster's own and
+# its exited backends' (reaped by it), and its live processes'.
+server_cpu() {
+    python3 - "$tmp/pg/data/postmaster.pid" <<'PY'
+import os, sys
+pm = int(open(sys.argv[1]).readline())
+total = 0
+for p in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        f = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
+    except OSError:
+        continue
+    if int(p) == pm:
+        total += sum(int(x) for x in f[11:15])
+    elif int(f[1]) == pm:
+        total += int(f[11]) + int(f[12])
+print(total / os.sysconf("SC_CLK_TCK"))
+PY
 }
 
 xargs_common=(--progress never --timezone UTC --server-host bench --geoip "$geoip")
@@ -113,12 +142,17 @@ fi
 for r in $(seq "$rounds"); do
     run rsyncstats "$r" "$venv/bin/python" -c 'import sys; from geolite2 import geolite2; geolite2.filename = sys.argv[2]; from rsyncstats import rsyncstats; print(len(rsyncstats.parse_log(sys.argv[1])))' "$log" "$geoip"
     run events "$r" sh -c '"$0" events "$@" >/dev/null' "$xs" "${xargs_common[@]}" "$log"
+    [ -z "${BEFORE:-}" ] || run events-before "$r" sh -c '"$0" events "$@" >/dev/null' "$BEFORE" "${xargs_common[@]}" "$log"
     rm -f "$tmp"/x.db*
     run ingest "$r" "$xs" --db "$tmp/x.db" ingest "${xargs_common[@]}" "$log"
     run sqlite "$r" "$limit" "$tmp/x.db" "$tmp/limit.db"
     if [ "$pg" = 1 ]; then
         fresh_db x
         run pg "$r" "$xs" --db "$(pgurl x)" ingest "${xargs_common[@]}" "$log"
+        if [ -n "${BEFORE:-}" ]; then
+            fresh_db xb
+            run pg-before "$r" "$BEFORE" --db "$(pgurl xb)" ingest "${xargs_common[@]}" "$log"
+        fi
         if [ "$r" = 1 ]; then
             # The stored rows, for the COPY limit (server-side files).
             psql -d x -c "COPY (SELECT * FROM transfers) TO '$tmp/pg/t.bin' (FORMAT binary)" \
@@ -148,6 +182,7 @@ if [ "$big" != 0 ]; then
     bigmb=$(python3 -c "print(round($(stat -c %s "$big") / 1e6))")
     echo "1 GB log: $(wc -l <"$big") lines, $bigmb MB"
     run events-1g 1 sh -c '"$0" events "$@" >/dev/null' "$xs" "${xargs_common[@]}" "$big"
+    [ -z "${BEFORE:-}" ] || run events-before-1g 1 sh -c '"$0" events "$@" >/dev/null' "$BEFORE" "${xargs_common[@]}" "$big"
     rm -f "$tmp"/x.db*
     run ingest-1g 1 "$xs" --db "$tmp/x.db" ingest "${xargs_common[@]}" "$big"
     rm -f "$tmp"/x.db*
@@ -155,6 +190,11 @@ if [ "$big" != 0 ]; then
         fresh_db big
         run pg-1g 1 "$xs" --db "$(pgurl big)" ingest "${xargs_common[@]}" "$big"
         psql -d postgres -c "DROP DATABASE big"
+        if [ -n "${BEFORE:-}" ]; then
+            fresh_db big
+            run pg-before-1g 1 "$BEFORE" --db "$(pgurl big)" ingest "${xargs_common[@]}" "$big"
+            psql -d postgres -c "DROP DATABASE big"
+        fi
     fi
 fi
 
@@ -203,7 +243,8 @@ print("scale-out totals:", "exact — per host, transfers (count, bytes, complet
 PY
 fi
 
-python3 - "$results" "$bytes" <<'PY'
+[ -f "$tmp/server" ] || : >"$tmp/server"
+python3 - "$results" "$bytes" "$tmp/server" <<'PY'
 import sys, statistics as st
 rows = [l.split() for l in open(sys.argv[1])]
 big = [r for r in rows if r[0].endswith("-1g")]
@@ -246,6 +287,17 @@ if "pg" in med:
     ratio("pg", "ingest into PostgreSQL vs rsyncstats parse+enrich (MB/s; CPU: the client's)")
     print(f"ingest into PostgreSQL vs the server's keyed binary COPY of the same rows (events/s, wall): "
           f"{med['pg'][1] / med['pgcopy'][1]:.0%} ({med['pg'][1]:,.0f} vs {med['pgcopy'][1]:,.0f})  (goal ≥ 85 %)")
+if "pg-before" in med:
+    print(f"… the binary before (BEFORE): {med['pg-before'][1] / med['pgcopy'][1]:.0%} ({med['pg-before'][1]:,.0f} "
+          f"events/s); after / before: {med['pg'][1] / med['pg-before'][1]:.2f}× by wall time, "
+          f"{med['pg'][3] / med['pg-before'][3]:.2f}× by client CPU time")
+server = {}
+for line in open(sys.argv[3]):
+    name, cpu = line.split()
+    server.setdefault(name, []).append(float(cpu))
+if server:
+    print("PostgreSQL server CPU seconds (its processes' user + system time, median (min–max)): "
+          + "; ".join(f"{n} {span(v, lambda x: f'{x:.2f}')}" for n, v in server.items()))
 for name, _, wall, rss, cpu, events in big:
     base = st.median([int(r[3]) for r in rows if r[0] == name[:-3]]) / 1024
     print(f"peak RSS {name[:-3]}: {int(rss) / 1024:.0f} MiB on the 1 GB log vs {base:.0f} MiB on 115 MB "

@@ -35,6 +35,15 @@ use crate::time::{Clock, Plausible, TimeZone};
 /// bytes, even with fewer events than `--batch-size`.
 const BATCH_BYTES: usize = 64 << 20;
 
+/// Events per store transaction unless `--batch-size` says otherwise.
+pub const BATCH_EVENTS: usize = 10_000;
+
+/// … into a store that takes a transaction in parts ([`Sink::part_events`])
+/// in a batch import: memory holds a part, and the daily rollups are
+/// written once per transaction, so larger transactions cost less (the
+/// transaction still ends after [`BATCH_BYTES`] of log).
+pub const PARTED_BATCH_EVENTS: usize = 500_000;
+
 /// Rejected-line samples kept per input.
 const SAMPLES_PER_INPUT: usize = 3;
 
@@ -53,8 +62,10 @@ pub struct IngestOptions {
     pub proftpd_log_format: ExtendedFormat,
     /// Server host for logs that do not name one.
     pub server_host: String,
-    /// Events per store transaction.
-    pub batch_events: usize,
+    /// Events per store transaction; `None`: [`BATCH_EVENTS`], or
+    /// [`PARTED_BATCH_EVENTS`] into a store that takes transactions in
+    /// parts.
+    pub batch_events: Option<usize>,
     /// Event times accepted; a line with an event outside is rejected.
     pub plausible: Plausible,
     /// How long to wait for a writer on a FIFO before giving it up.
@@ -370,6 +381,12 @@ enum Request {
         states: Vec<(String, String)>,
         outbox: Vec<HookRow>,
     },
+    /// A part of the transaction the next commit commits ([`Sink::part`]).
+    Part {
+        events: Vec<Event>,
+        input: Option<u64>,
+        outbox: Vec<HookRow>,
+    },
 }
 
 /// Commits waiting for the store worker (follow mode): while the store is
@@ -577,6 +594,16 @@ fn sink_worker(mut sink: Active<'_>, rx: Receiver<Request>) -> (Committed, Optio
             Request::Ledger(reply) => {
                 let _ = reply.send(sink.run(|s| s.ledger()));
             }
+            Request::Part { events, input, outbox } => {
+                let part = Commit { events: &events, input, checkpoint: None, states: &[], outbox: &outbox };
+                match sink.run(|s| s.part(&part)) {
+                    Ok(done) => {
+                        total.new += done.new;
+                        total.dup += done.dup;
+                    }
+                    Err(e) => return (total, Some(e)),
+                }
+            }
             Request::Commit { events, input, checkpoint, states, outbox } => {
                 let (scopes, texts): (Vec<String>, Vec<String>) = states.into_iter().unzip();
                 let states: Vec<(&str, String)> = scopes.iter().map(String::as_str).zip(texts).collect();
@@ -693,6 +720,13 @@ pub(crate) struct Engine<'a> {
     /// The open failed-login windows of the alert hooks (kept with the
     /// open sessions).
     alerts: crate::actions::AlertWindows,
+    /// Events per store transaction.
+    batch_events: usize,
+    /// Events per part of a transaction, if the store takes them in parts
+    /// (batch import only: a follower's transactions are small).
+    part_events: Option<usize>,
+    /// Events sent in parts since the last commit.
+    parted: usize,
     /// Log bytes per batch at most.
     batch_bytes: u64,
     /// Queued log bytes (follow mode's buffer) at which reading an input
@@ -805,15 +839,31 @@ impl<'a> Engine<'a> {
 
     /// [`Engine::commit`] of events that came from the input `input`.
     fn commit_of(&mut self, input: Option<u64>, checkpoint: Option<&Checkpoint>, bytes: u64) -> Result<(), Error> {
-        let mut events = std::mem::replace(&mut self.events, Vec::with_capacity(self.opts.batch_events.min(1 << 16)));
+        let (events, outbox) = self.take_events();
+        self.parted = 0;
+        let req = Request::Commit { events, input, checkpoint: checkpoint.cloned(), states: self.states(), outbox };
+        self.sink.commit(req, bytes)
+    }
+
+    /// Hands the events read so far (from the input `input`) to the store
+    /// as a part of the transaction the next commit commits.
+    fn part(&mut self, input: u64) -> Result<(), Error> {
+        let (events, outbox) = self.take_events();
+        self.parted += events.len();
+        self.sink.commit(Request::Part { events, input: Some(input), outbox }, 0)
+    }
+
+    /// The events read so far, enriched, with their hook deliveries.
+    fn take_events(&mut self) -> (Vec<Event>, Vec<HookRow>) {
+        let capacity = self.part_events.unwrap_or(self.batch_events).min(self.batch_events).min(1 << 16);
+        let mut events = std::mem::replace(&mut self.events, Vec::with_capacity(capacity));
         self.enricher.enrich(&mut events);
         events.iter_mut().for_each(Event::scrub_nul);
         let outbox = match &self.opts.hooks {
             Some(h) => h.rows(&events, now_secs() * 1_000_000, &mut self.alerts),
             None => Vec::new(),
         };
-        let req = Request::Commit { events, input, checkpoint: checkpoint.cloned(), states: self.states(), outbox };
-        self.sink.commit(req, bytes)
+        (events, outbox)
     }
 
     /// [`Engine::close_sessions`] for every format with open sessions in
@@ -979,7 +1029,13 @@ pub(crate) fn drive<T>(
     // A batch is at most a quarter of the buffer, so the buffer fills in
     // steps and reading stops near its limit.
     let batch_bytes = (BATCH_BYTES as u64).min(buffer_limit / 4).max(1);
-    // One batch queued while one commits and one is parsed: bounded memory.
+    // Large transactions in parts into a store that takes them so (not
+    // when following: a follower's queue holds whole commits).
+    let part_events = sink.part_events().filter(|_| reconnect.is_none());
+    let batch_events =
+        opts.batch_events.unwrap_or(if part_events.is_some() { PARTED_BATCH_EVENTS } else { BATCH_EVENTS }).max(1);
+    // One batch (or part) queued while one commits and one is parsed:
+    // bounded memory.
     let (tx, rx) = sync_channel::<Request>(1);
     std::thread::scope(|scope| {
         let active = Active { given: sink, reopened: None, reconnect, outage: None };
@@ -994,7 +1050,10 @@ pub(crate) fn drive<T>(
             enricher,
             ids_key,
             report: IngestReport { store, ..IngestReport::default() },
-            events: Vec::with_capacity(opts.batch_events.min(1 << 16)),
+            events: Vec::with_capacity(part_events.unwrap_or(batch_events).min(batch_events).min(1 << 16)),
+            batch_events,
+            part_events,
+            parted: 0,
             batch_bytes,
             buffer_limit,
             last_input: HashMap::new(),
@@ -1320,7 +1379,8 @@ pub(crate) fn read_opened(
         }
         // Batches are bounded in events and in the bytes of the lines they
         // came from (long paths), so memory stays flat whatever the input.
-        if engine.events.len() >= opts.batch_events
+        // Parts of a transaction are bounded in events too.
+        if engine.parted + engine.events.len() >= engine.batch_events
             || (offset - committed_at >= engine.batch_bytes && !engine.events.is_empty())
         {
             checkpoint(&mut cp, &reader, &cx, base_rejected + rep.rejected);
@@ -1330,6 +1390,8 @@ pub(crate) fn read_opened(
                 // The store is behind (follow mode): the rest waits on disk.
                 break;
             }
+        } else if engine.part_events.is_some_and(|n| engine.events.len() >= n) {
+            engine.part(fingerprint)?;
         }
     }
     rep.lines = reader.lines() - first_line;

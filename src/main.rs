@@ -367,9 +367,11 @@ struct IngestArgs {
     #[arg(long, value_name = "NAME")]
     server_host: Option<String>,
 
-    /// Events per database transaction.
-    #[arg(long, default_value_t = 10_000, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    batch_size: u64,
+    /// Events per database transaction [default: 10,000; 500,000 when
+    /// `ingest` writes into PostgreSQL, which takes a transaction in parts
+    /// of 10,000 events, so memory holds no more than with 10,000].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    batch_size: Option<u64>,
 
     /// Progress bar: `auto` shows it when stderr is a terminal.
     #[arg(long, value_enum, default_value_t = When::Auto)]
@@ -849,7 +851,7 @@ fn ingest_options(a: &IngestArgs) -> anyhow::Result<IngestOptions> {
         rsync_log_format,
         proftpd_log_format,
         server_host: a.server_host.clone().unwrap_or_else(local_hostname),
-        batch_events: a.batch_size as usize,
+        batch_events: a.batch_size.map(|n| n as usize),
         plausible: Plausible {
             earliest: day_arg("--min-date", &a.min_date)? * 86_400_000_000,
             max_future: age_arg("--max-future", &a.max_future)?,
@@ -1486,10 +1488,9 @@ fn env_hints(cmd: clap::Command) -> clap::Command {
     cmd
 }
 
-/// mimalloc: events are allocated on the parse thread and freed on the
-/// store thread, which glibc's allocator does slowly (see Cargo.toml).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+// The system allocator: mimalloc saved 0–8 % of the CPU time (events 8 %,
+// ingest 1–3 %) but kept 20–65 MiB more resident, growing with the input
+// (README, Performance; issue 16's memory bound).
 
 fn main() -> ExitCode {
     let matches = env_hints(Cli::command()).get_matches();

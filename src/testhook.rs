@@ -1,7 +1,8 @@
 //! Test switches: crash points for the tests that kill an import half-way,
 //! a rendezvous for the tests of concurrent imports ([`rendezvous`]), and
-//! the unkeyed ids of old stores ([`unkeyed_ids`]), and the day reports
-//! take as today ([`today`]).
+//! the unkeyed ids of old stores ([`unkeyed_ids`]), the day reports
+//! take as today ([`today`]), and small parts of transactions
+//! ([`part_events`]).
 //!
 //! `XFERSTATS_TEST_CRASH=POINT:N` aborts the process (as SIGKILL would:
 //! no destructors, no rollback) the N-th time execution reaches `POINT`.
@@ -68,4 +69,12 @@ pub fn rendezvous(point: &str) {
 pub fn today() -> Option<i64> {
     static SET: OnceLock<Option<i64>> = OnceLock::new();
     *SET.get_or_init(|| crate::time::parse_day(&std::env::var("XFERSTATS_TEST_TODAY").ok()?))
+}
+
+/// `XFERSTATS_TEST_PART_EVENTS=N`: a store that takes a transaction in
+/// parts ([`crate::sinks::Sink::part`]) takes them of N events, so that
+/// tests of a few hundred events cover transactions of several parts.
+pub fn part_events() -> Option<usize> {
+    static N: OnceLock<Option<usize>> = OnceLock::new();
+    *N.get_or_init(|| std::env::var("XFERSTATS_TEST_PART_EVENTS").ok()?.parse().ok().filter(|n| *n > 0))
 }

@@ -227,8 +227,26 @@ pub trait Sink {
     /// status`, and the follower's look for rotated copies after a
     /// restart).
     fn ledger(&mut self) -> Result<Vec<LedgerEntry>, StoreError>;
-    /// Commits events, rollups, checkpoint and states in one transaction.
+    /// Commits events, rollups, checkpoint and states in one transaction
+    /// (with the parts sent before it, see [`Sink::part`]).
     fn commit(&mut self, commit: &Commit<'_>) -> Result<Committed, StoreError>;
+    /// `Some(n)`: the store takes a transaction of many events in parts of
+    /// `n` events ([`Sink::part`]), so that a batch import's transactions
+    /// can be large (fewer rollup writes) while no more than a part's
+    /// events are in memory. `None` (the default): every transaction
+    /// whole, in one [`Sink::commit`].
+    fn part_events(&self) -> Option<usize> {
+        None
+    }
+    /// Stores the events and hook rows of `part` (no checkpoint, no states)
+    /// in the transaction that the next [`Sink::commit`] commits, opening
+    /// it if need be; returns what it stored. Only called when
+    /// [`Sink::part_events`] says so (this default commits it at once,
+    /// which is exact as well: a run that stops before the next checkpoint
+    /// reads the part again and finds its events stored).
+    fn part(&mut self, part: &Commit<'_>) -> Result<Committed, StoreError> {
+        self.commit(part)
+    }
     /// Work left after the last commit of a run (the InfluxDB store's daily
     /// points). Stores that finish everything in `commit` do nothing.
     fn finish(&mut self) -> Result<(), StoreError> {

@@ -198,6 +198,38 @@ impl Store for PgDb {
     }
 }
 
+/// A fresh PostgreSQL database whose imports take every transaction in
+/// parts of 7 events (`XFERSTATS_TEST_PART_EVENTS`), as large imports take
+/// theirs in parts of 10,000: the scenarios then cover transactions of many
+/// parts (crash points, SIGKILL, stage-table parts, hook rows).
+pub struct PgParts(PgDb);
+
+impl Deref for PgParts {
+    type Target = Env;
+    fn deref(&self) -> &Env {
+        &self.0
+    }
+}
+
+impl Store for PgParts {
+    fn fresh() -> Option<PgParts> {
+        let PgDb { pg, name, url, env } = fresh("parts")?;
+        Some(PgParts(PgDb { pg, name, url, env: env.in_parts(7) }))
+    }
+    fn try_events(&self) -> Option<u64> {
+        self.0.try_events()
+    }
+    fn check(&self) {
+        self.0.check()
+    }
+    fn damage_rollups(&self) {
+        self.0.damage_rollups()
+    }
+    fn pruned(&self, stderr: &str) {
+        self.0.pruned(stderr)
+    }
+}
+
 /// A fresh database (raw and daily retention policies) on the InfluxDB 1.x
 /// server; its local state is the SQLite file `db()` of the environment.
 pub struct Influx {
@@ -249,6 +281,10 @@ macro_rules! every_store {
             #[test]
             fn postgres() {
                 super::$scenario::<$crate::pg::PgDb>();
+            }
+            #[test]
+            fn postgres_in_parts() {
+                super::$scenario::<$crate::stores::PgParts>();
             }
             #[test]
             fn influxdb1() {

@@ -15,6 +15,8 @@ pub struct Env {
     pub dir: tempfile::TempDir,
     /// `--db` of the commands: the SQLite file `db()` unless set.
     store: Option<OsString>,
+    /// `XFERSTATS_TEST_PART_EVENTS` of the commands, if set.
+    part_events: Option<usize>,
 }
 
 /// `ingest` with the options every test uses.
@@ -22,7 +24,7 @@ pub const INGEST: [&str; 7] = ["ingest", "--timezone", "UTC", "--server-host", "
 
 impl Env {
     pub fn new() -> Env {
-        Env { dir: tempfile::tempdir().expect("temp dir"), store: None }
+        Env { dir: tempfile::tempdir().expect("temp dir"), store: None, part_events: None }
     }
 
     /// An environment whose commands use `--db store` (a PostgreSQL or
@@ -34,6 +36,12 @@ impl Env {
     /// This environment with `--db store`.
     pub fn using(self, store: impl Into<OsString>) -> Env {
         Env { store: Some(store.into()), ..self }
+    }
+
+    /// This environment with transactions taken in parts of `n` events by
+    /// the stores that take them in parts (`XFERSTATS_TEST_PART_EVENTS`).
+    pub fn in_parts(self, n: usize) -> Env {
+        Env { part_events: Some(n), ..self }
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -61,9 +69,13 @@ impl Env {
             "XFERSTATS_IP_MODE",
             "XFERSTATS_TEST_UNKEYED_IDS",
             "XFERSTATS_TEST_TODAY",
+            "XFERSTATS_TEST_PART_EVENTS",
             "INFLUX_TOKEN",
         ] {
             c.env_remove(var);
+        }
+        if let Some(n) = self.part_events {
+            c.env("XFERSTATS_TEST_PART_EVENTS", n.to_string());
         }
         c.env("TZ", "UTC").env("XFERSTATS_STATE_DIR", self.state_dir()).env("XFERSTATS_GEOIP", "off");
         // No configuration file, not even an installed /etc/xferstats one.

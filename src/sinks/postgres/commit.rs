@@ -1,6 +1,6 @@
 //! The ingest side: ledger, id re-keying, and the two commit paths.
 
-use ::postgres::Transaction;
+use ::postgres::GenericClient;
 
 use super::copy::{copy_events, copy_rows};
 use super::outbox;
@@ -162,6 +162,8 @@ impl Sink for PgStore {
     /// synchronous commit of a transaction with an id (and nothing else)
     /// waits until the WAL up to it, every batch's included, is flushed.
     fn finish(&mut self) -> Result<(), StoreError> {
+        // Parts whose commit never came (an input read in vain).
+        self.within(PgStore::settle)?;
         self.client
             .batch_execute("BEGIN; SELECT txid_current(); COMMIT")
             .map_err(self.err("flush the committed batches to disk"))
@@ -169,21 +171,19 @@ impl Sink for PgStore {
 
     fn commit(&mut self, c: &Commit<'_>) -> Result<Committed, StoreError> {
         use ::postgres::error::SqlState;
-        self.ensure_partitions(c.events)?;
+        if self.open.as_ref().is_some_and(|o| o.parts > 0) {
+            // The end of a transaction taken in parts: the parts' events
+            // are gone from memory, so a failure is not retried here (the
+            // run fails, nothing of the transaction is committed).
+            return self.within(|s| s.stage(c).and_then(|done| s.close(c).map(|()| done)));
+        }
         // Rollup rows are written in key order, so concurrent ingests
         // rarely deadlock; when they do, the server aborts one transaction
         // and it is simply run again.
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let result = match self.commit_fast(c) {
-                Err(StoreError::Postgres { source, .. }) if source.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-                    tracing::debug!("some events are stored already; committing through the stage table");
-                    self.commit_exact(c)
-                }
-                other => other,
-            };
-            match result {
+            match self.within(|s| s.stage(c).and_then(|done| s.close(c).map(|()| done))) {
                 Err(StoreError::Postgres { source, .. })
                     if attempt < 5
                         && matches!(source.code(), Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED
@@ -196,97 +196,219 @@ impl Sink for PgStore {
             }
         }
     }
+
+    fn part_events(&self) -> Option<usize> {
+        Some(crate::testhook::part_events().unwrap_or(PART_EVENTS))
+    }
+
+    fn part(&mut self, c: &Commit<'_>) -> Result<Committed, StoreError> {
+        self.within(|s| {
+            let done = s.stage(c)?;
+            if let Some(open) = &mut s.open {
+                open.parts += 1;
+            }
+            Ok(done)
+        })
+    }
+}
+
+/// Events per part of a transaction taken in parts ([`Sink::part`]).
+const PART_EVENTS: usize = 10_000;
+
+/// The transaction open between the parts of a commit ([`Sink::part`]),
+/// or within one commit.
+#[derive(Debug, Default)]
+pub(super) struct Open {
+    /// The prune horizon (µs), if the store was ever pruned.
+    horizon: Option<i64>,
+    /// What the transaction stored so far, for the ledger.
+    done: Committed,
+    /// Hook deliveries were queued: the commit waits for the disk.
+    hooks: bool,
+    /// The rollup deltas of the events stored through the fast path.
+    pending: super::rollup::Pending,
+    /// Parts stored so far.
+    parts: u32,
 }
 
 impl PgStore {
-    /// COPY straight into the raw tables; fails with a unique violation if
-    /// any event is stored already (nothing is then committed).
-    fn commit_fast(&mut self, c: &Commit<'_>) -> Result<Committed, StoreError> {
+    /// Runs `f`; when it fails, rolls back the open transaction (if the
+    /// connection still answers) so that nothing of it is committed.
+    fn within<T>(&mut self, f: impl FnOnce(&mut PgStore) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let result = f(self);
+        if result.is_err() && self.open.take().is_some() {
+            let _ = self.client.batch_execute("ROLLBACK");
+        }
+        result
+    }
+
+    /// Opens the data transaction; its commit does not wait for the disk
+    /// (see the note on synchronous commits below).
+    fn begin(&mut self) -> Result<(), StoreError> {
         let target = self.target.clone();
         let err = |what| pg_err(&target, what);
-        let started = std::time::Instant::now();
-        let mut tx = self.client.transaction().map_err(err("begin transaction"))?;
-        let horizon = batch_start(&mut tx, c).map_err(err("read prune horizon"))?;
+        self.client.batch_execute("BEGIN; SET LOCAL synchronous_commit = off").map_err(err("begin transaction"))?;
+        let horizon = pruned_before(&mut self.client).map_err(err("read prune horizon"))?;
+        self.open = Some(Open { horizon, ..Open::default() });
+        Ok(())
+    }
+
+    /// Stores the events and hook deliveries of `c` in the open
+    /// transaction (opening one first): COPY straight into the raw tables
+    /// (fast path, rollup deltas summed here) or, when some event is
+    /// stored already, through the stage tables (exact path). Returns what
+    /// it stored. Events in a month without partitions commit what the
+    /// open transaction holds first (see [`PgStore::settle`]).
+    fn stage(&mut self, c: &Commit<'_>) -> Result<Committed, StoreError> {
+        use ::postgres::error::SqlState;
+        let settled = match self.open.is_some() && self.missing_months(c.events) {
+            true => Some(self.settle()?),
+            false => None,
+        };
+        self.ensure_partitions(c.events)?;
+        if self.open.is_none() {
+            self.begin()?;
+        }
+        if let (Some(settled), Some(open)) = (settled, &mut self.open) {
+            (open.done, open.parts) = (settled.done, settled.parts);
+        }
+        let target = self.target.clone();
+        let err = |what| pg_err(&target, what);
+        let horizon = self.open.as_ref().and_then(|o| o.horizon);
         let (events, skipped) = crate::sinks::beyond_horizon(c.events, horizon);
         let (n_transfers, n_logins) = count(&events);
-        if n_transfers > 0 {
-            copy_events(&mut tx, "transfers", &events, c.input, false).map_err(err("copy transfers"))?;
+        let client = &mut self.client;
+        client.batch_execute("SAVEPOINT fast").map_err(err("begin transaction"))?;
+        let fast = (|| {
+            if n_transfers > 0 {
+                copy_events(client, "transfers", &events, c.input, false)?;
+            }
+            if n_logins > 0 {
+                copy_events(client, "logins", &events, c.input, true)?;
+            }
+            Ok::<_, ::postgres::Error>(())
+        })();
+        let mut done = Committed { new: 0, dup: skipped };
+        let hooks: Vec<&HookRow>;
+        match fast {
+            Ok(()) => {
+                // Every event was new (the COPY would have failed otherwise).
+                client.batch_execute("RELEASE SAVEPOINT fast").map_err(err("copy events"))?;
+                done.new = n_transfers + n_logins;
+                hooks = c.outbox.iter().filter(|r| horizon.is_none_or(|h| r.event_time >= h)).collect();
+                self.open.as_mut().expect("opened above").pending.add(&events);
+            }
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                tracing::debug!("some events are stored already; storing them through the stage table");
+                client.batch_execute("ROLLBACK TO SAVEPOINT fast").map_err(err("copy events"))?;
+                hooks = self.stage_exact(&events, c, &mut done)?;
+            }
+            Err(e) => return Err(err(if n_transfers > 0 { "copy transfers" } else { "copy logins" })(e)),
         }
-        if n_logins > 0 {
-            copy_events(&mut tx, "logins", &events, c.input, true).map_err(err("copy logins"))?;
-        }
-        let copied = started.elapsed();
-        super::rollup::add_batch(&mut tx, &events).map_err(err("update rollups"))?;
-        // Every event was new (the COPY would have failed otherwise).
-        let hooks: Vec<&HookRow> = c.outbox.iter().filter(|r| horizon.is_none_or(|h| r.event_time >= h)).collect();
-        outbox::queue(&mut tx, &hooks).map_err(err("queue hook deliveries"))?;
-        let done = Committed { new: n_transfers + n_logins, dup: skipped };
-        finish(&mut tx, c, done).map_err(err("update ledger"))?;
-        crate::testhook::maybe_crash("commit");
-        tx.commit().map_err(err("commit"))?;
-        tracing::debug!(events = done.new, ?copied, total = ?started.elapsed(), "committed (COPY)");
+        outbox::queue(&mut self.client, &hooks).map_err(err("queue hook deliveries"))?;
+        let open = self.open.as_mut().expect("opened above");
+        open.hooks |= !hooks.is_empty();
+        open.done.new += done.new;
+        open.done.dup += done.dup;
         Ok(done)
     }
 
-    /// Through the stage tables: only the events not stored yet are
-    /// inserted and rolled up.
-    fn commit_exact(&mut self, c: &Commit<'_>) -> Result<Committed, StoreError> {
+    /// The exact path of [`PgStore::stage`]: only the events not stored yet
+    /// are inserted and rolled up (in the statement that inserts them);
+    /// returns the hook rows of those.
+    fn stage_exact<'r>(
+        &mut self,
+        events: &[Event],
+        c: &Commit<'r>,
+        done: &mut Committed,
+    ) -> Result<Vec<&'r HookRow>, StoreError> {
         let target = self.target.clone();
         let err = |what| pg_err(&target, what);
-        if !self.staged {
-            self.client
-                .batch_execute(
-                    "CREATE TEMP TABLE IF NOT EXISTS stage_transfers (LIKE transfers) ON COMMIT DELETE ROWS; \
-                     CREATE TEMP TABLE IF NOT EXISTS stage_logins (LIKE logins) ON COMMIT DELETE ROWS",
-                )
-                .map_err(err("create stage tables"))?;
-            self.staged = true;
-        }
-        let mut tx = self.client.transaction().map_err(err("begin transaction"))?;
-        let horizon = batch_start(&mut tx, c).map_err(err("read prune horizon"))?;
-        let (events, skipped) = crate::sinks::beyond_horizon(c.events, horizon);
-        let (n_transfers, n_logins) = count(&events);
-        let mut done = Committed { new: 0, dup: skipped };
-        let hooks = outbox::fresh(&mut tx, c.outbox, horizon).map_err(err("read hook events"))?;
+        let client = &mut self.client;
+        // Created outside any transaction block would do as well; inside,
+        // a failed data transaction takes them with it.
+        client
+            .batch_execute(
+                "CREATE TEMP TABLE IF NOT EXISTS stage_transfers (LIKE transfers) ON COMMIT DELETE ROWS; \
+                 CREATE TEMP TABLE IF NOT EXISTS stage_logins (LIKE logins) ON COMMIT DELETE ROWS; \
+                 TRUNCATE stage_transfers, stage_logins",
+            )
+            .map_err(err("create stage tables"))?;
+        let horizon = self.open.as_ref().and_then(|o| o.horizon);
+        let hooks = outbox::fresh(client, c.outbox, horizon).map_err(err("read hook events"))?;
+        let (n_transfers, n_logins) = count(events);
         if n_transfers > 0 {
-            copy_events(&mut tx, "stage_transfers", &events, c.input, false).map_err(err("copy transfers"))?;
-            let new: i64 = tx.query_one(&super::rollup::MOVE[0], &[]).map_err(err("insert transfers"))?.get(0);
+            copy_events(client, "stage_transfers", events, c.input, false).map_err(err("copy transfers"))?;
+            let new: i64 = client.query_one(&super::rollup::MOVE[0], &[]).map_err(err("insert transfers"))?.get(0);
             done.new += new as u64;
             done.dup += n_transfers - new as u64;
         }
         if n_logins > 0 {
-            copy_events(&mut tx, "stage_logins", &events, c.input, true).map_err(err("copy logins"))?;
-            let new: i64 = tx.query_one(&super::rollup::MOVE[1], &[]).map_err(err("insert logins"))?.get(0);
+            copy_events(client, "stage_logins", events, c.input, true).map_err(err("copy logins"))?;
+            let new: i64 = client.query_one(&super::rollup::MOVE[1], &[]).map_err(err("insert logins"))?.get(0);
             done.new += new as u64;
             done.dup += n_logins - new as u64;
         }
-        outbox::queue(&mut tx, &hooks).map_err(err("queue hook deliveries"))?;
-        finish(&mut tx, c, done).map_err(err("update ledger"))?;
+        Ok(hooks)
+    }
+
+    /// Commits the open transaction: the summed rollup deltas, the ledger
+    /// (with what the whole transaction stored) and the open sessions of
+    /// `c`.
+    fn close(&mut self, c: &Commit<'_>) -> Result<(), StoreError> {
+        let target = self.target.clone();
+        let err = |what| pg_err(&target, what);
+        let Some(mut open) = self.open.take() else { return Ok(()) };
+        // Still open (its state taken) until the COMMIT: a failure before
+        // rolls it back (see [`PgStore::within`]).
+        self.open = Some(Open::default());
+        open.pending.write(&mut self.client).map_err(err("update rollups"))?;
+        finish(&mut self.client, c, open.done).map_err(err("update ledger"))?;
+        self.commit_open(open.hooks)
+    }
+
+    /// Commits what the open transaction holds without a checkpoint, so
+    /// that partitions can be created (in a transaction of their own): the
+    /// events stay exact — a run that stops before the next checkpoint
+    /// reads them again and finds them stored.
+    /// Returns the open transaction's state, its rollup deltas written:
+    /// what it stored and how many parts, for the ledger of the next one.
+    fn settle(&mut self) -> Result<Open, StoreError> {
+        let target = self.target.clone();
+        let Some(mut open) = self.open.take() else { return Ok(Open::default()) };
+        self.open = Some(Open::default());
+        open.pending.write(&mut self.client).map_err(pg_err(&target, "update rollups"))?;
+        self.commit_open(open.hooks)?;
+        Ok(open)
+    }
+
+    /// COMMIT of the open transaction; synchronous when it queued hook
+    /// deliveries (see the note on synchronous commits below).
+    fn commit_open(&mut self, hooks: bool) -> Result<(), StoreError> {
+        let target = self.target.clone();
+        let err = |what| pg_err(&target, what);
+        if hooks {
+            self.client.batch_execute("SET LOCAL synchronous_commit = on").map_err(err("commit"))?;
+        }
         crate::testhook::maybe_crash("commit");
-        tx.commit().map_err(err("commit"))?;
-        Ok(done)
+        self.client.batch_execute("COMMIT").map_err(err("commit"))?;
+        self.open = None;
+        Ok(())
     }
 }
 
-/// Starts a batch's transaction: its commit does not wait for the WAL to
-/// reach the disk (`synchronous_commit = off`, a commit's fsync was a
-/// tenth of the server's time per batch), and the prune horizon (µs), if
-/// the store was ever pruned. Batches stay atomic and in order (the WAL is
-/// sequential, a lost batch takes its ledger entry with it and is read
-/// again); [`Sink::finish`] makes the run durable with one synchronous
-/// commit, which flushes the WAL of every batch before it. A batch that
-/// queues hook deliveries commits synchronously: the delivery worker may
-/// send them at once, and a server crash must not take back an event whose
-/// hook already fired (it would fire again when the batch is read again).
-fn batch_start(tx: &mut Transaction<'_>, c: &Commit<'_>) -> Result<Option<i64>, ::postgres::Error> {
-    if c.outbox.is_empty() {
-        tx.batch_execute("SET LOCAL synchronous_commit = off")?;
-    }
-    pruned_before(tx)
-}
+// A batch's transaction does not wait for the WAL to reach the disk at
+// its commit (`synchronous_commit = off`, a commit's fsync was a tenth of
+// the server's time per batch). Batches stay atomic and in order (the WAL
+// is sequential, a lost batch takes its ledger entry with it and is read
+// again); [`Sink::finish`] makes the run durable with one synchronous
+// commit, which flushes the WAL of every batch before it. A batch that
+// queues hook deliveries commits synchronously: the delivery worker may
+// send them at once, and a server crash must not take back an event whose
+// hook already fired (it would fire again when the batch is read again).
 
 /// The prune horizon (µs), if the store was ever pruned.
-pub(super) fn pruned_before(tx: &mut Transaction<'_>) -> Result<Option<i64>, ::postgres::Error> {
+pub(super) fn pruned_before(tx: &mut impl GenericClient) -> Result<Option<i64>, ::postgres::Error> {
     Ok(tx
         .query_opt("SELECT value FROM store_meta WHERE key = 'pruned_before'", &[])?
         .and_then(|r| r.get::<_, String>(0).parse().ok()))
@@ -298,7 +420,7 @@ pub(super) fn count(events: &[Event]) -> (u64, u64) {
 }
 
 /// Ledger and session states, in the commit's transaction.
-pub(super) fn finish(tx: &mut Transaction<'_>, c: &Commit<'_>, done: Committed) -> Result<(), ::postgres::Error> {
+pub(super) fn finish(tx: &mut impl GenericClient, c: &Commit<'_>, done: Committed) -> Result<(), ::postgres::Error> {
     if let Some(cp) = c.checkpoint {
         tx.execute(
             "INSERT INTO ledger (fingerprint, name, format, \"offset\", lines, tail_hash, ids_state, events_new, \

@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use ::postgres::Transaction;
+use ::postgres::GenericClient;
 
 use crate::model::{Event, Login, Origin, Transfer};
 
@@ -108,7 +108,7 @@ enum CopyError {
 /// the stage; a fixed name, never log text), each row with `input`, the
 /// ledger fingerprint of the input it came from.
 pub(super) fn copy_events(
-    tx: &mut Transaction<'_>,
+    tx: &mut impl GenericClient,
     table: &'static str,
     events: &[Event],
     input: Option<u64>,
@@ -131,7 +131,7 @@ pub(super) fn copy_events(
 /// Runs the binary `COPY … FROM STDIN` statement `sql` with the rows
 /// `encode` writes (flushing full buffers to the writer it is given).
 pub(super) fn copy_rows(
-    tx: &mut Transaction<'_>,
+    tx: &mut impl GenericClient,
     sql: &str,
     encode: impl FnOnce(&mut CopyBuf, &mut ::postgres::CopyInWriter<'_>) -> std::io::Result<()>,
 ) -> Result<u64, ::postgres::Error> {

@@ -1,21 +1,27 @@
 //! The PostgreSQL store: for years of history and several ingesting hosts.
 //!
 //! Each commit is one transaction holding the events, their rollup deltas,
-//! the ledger and the open sessions. Events are streamed with binary COPY
-//! (rows encoded here into large buffers and written through the blocking
-//! `postgres` wrapper of tokio-postgres' COPY, since the store runs on its
-//! own thread). Two paths, one result:
+//! the ledger and the open sessions. A batch import takes a transaction of
+//! up to 500,000 events in parts of 10,000 ([`crate::sinks::Sink::part`]):
+//! memory holds one part, and the daily rollups — per key, not per event,
+//! so a few thousand rows per part that mostly repeat the part before — are
+//! written once per transaction instead of once per part (that was half of
+//! the server's time). Events are streamed with binary COPY (rows encoded
+//! here into large buffers and written through the blocking `postgres`
+//! wrapper of tokio-postgres' COPY, since the store runs on its own
+//! thread). Two paths per part, one result:
 //!
 //! * **fast path** — COPY straight into the month-partitioned raw tables;
 //!   the primary key `(time, event_id)` refuses the whole COPY if any event
 //!   is already stored (or being stored by a concurrent ingest, which it
 //!   waits for). If it succeeds every event was new, so the rollup deltas
-//!   are computed here from the batch and upserted in a few statements.
-//! * **exact path** — on that refusal (SQLSTATE 23505) the transaction is
-//!   rolled back and redone through a temporary stage table: COPY into the
-//!   stage, then one statement moves it with `INSERT … ON CONFLICT DO
-//!   NOTHING RETURNING` and feeds exactly the rows it inserted into the
-//!   rollups.
+//!   are computed here from the part and summed until the commit upserts
+//!   them in a few statements.
+//! * **exact path** — on that refusal (SQLSTATE 23505) the part's COPY is
+//!   rolled back to a savepoint and redone through a temporary stage
+//!   table: COPY into the stage, then one statement moves it with `INSERT …
+//!   ON CONFLICT DO NOTHING RETURNING` and feeds exactly the rows it
+//!   inserted into the rollups.
 //!
 //! Re-imports, rotated copies and two concurrent ingests of the same lines
 //! never double count: a row is counted only by the transaction that
@@ -23,8 +29,10 @@
 //! three times the work per row (measured: README, Performance).
 //!
 //! Month partitions are created on demand (in a short transaction of their
-//! own, under an advisory lock, before the data transaction); there is no
-//! default partition. Retention drops whole partitions.
+//! own, under an advisory lock, before the data transaction; a transaction
+//! in parts that reaches a new month commits what it holds first, without
+//! a checkpoint — exact all the same, a re-read finds those events stored);
+//! there is no default partition. Retention drops whole partitions.
 //!
 //! Every statement is fixed text with bound parameters or COPY; the only
 //! text built at run time is partition names and bounds, made from integers.
@@ -58,7 +66,8 @@ pub struct PgStore {
     target: String,
     /// Months (year × 12 + month − 1) whose partitions exist.
     months: HashSet<i64>,
-    staged: bool,
+    /// The data transaction, while one is open.
+    open: Option<commit::Open>,
 }
 
 /// Maps a driver error to a store error naming the database (no password)
@@ -76,7 +85,7 @@ impl PgStore {
             what: "connect",
             source,
         })?;
-        let mut store = PgStore { client, target, months: HashSet::new(), staged: false };
+        let mut store = PgStore { client, target, months: HashSet::new(), open: None };
         store
             .client
             .batch_execute("SET TIME ZONE 'UTC'; SET client_min_messages = warning")

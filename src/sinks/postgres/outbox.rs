@@ -1,7 +1,7 @@
 //! The hook outbox (`hook_outbox`, migration 5): queued in the commit's
 //! transaction, claimed and finished by the delivery worker.
 
-use ::postgres::Transaction;
+use ::postgres::GenericClient;
 
 use super::{pg_err, PgStore};
 use crate::error::StoreError;
@@ -13,7 +13,7 @@ use crate::sinks::{Attempt, Delivery, HookRow, Outbox, OutboxEntry, OUTBOX_STATE
 /// before its inserts; should a concurrent import store the same event
 /// meanwhile, the outbox's unique (hook, event_id) still queues it once.
 pub(super) fn fresh<'r>(
-    tx: &mut Transaction<'_>,
+    tx: &mut impl GenericClient,
     rows: &'r [HookRow],
     horizon: Option<i64>,
 ) -> Result<Vec<&'r HookRow>, ::postgres::Error> {
@@ -33,7 +33,7 @@ pub(super) fn fresh<'r>(
 
 /// Queues `rows` (one per hook and event: a row already queued stays as it
 /// is).
-pub(super) fn queue(tx: &mut Transaction<'_>, rows: &[&HookRow]) -> Result<(), ::postgres::Error> {
+pub(super) fn queue(tx: &mut impl GenericClient, rows: &[&HookRow]) -> Result<(), ::postgres::Error> {
     if rows.is_empty() {
         return Ok(());
     }

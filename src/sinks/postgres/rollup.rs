@@ -3,17 +3,19 @@
 //! path), the rows a staged insert actually added (exact path), and the
 //! distinct clients per day (`daily_clients`, a table only this store has).
 
-use std::collections::BTreeSet;
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write;
 use std::sync::LazyLock;
 
 use ::postgres::types::ToSql;
-use ::postgres::Transaction;
+use ::postgres::{GenericClient, Transaction};
 
 use super::query::DIALECT;
 use crate::model::{client_key, Event};
 use crate::rollup::sql::{Rollup, LOGINS, TRANSFERS};
-use crate::rollup::{login_row, transfer_row, Deltas, Metric, Metrics};
-use crate::time::{day_number, day_string};
+use crate::rollup::{login_row, transfer_row, Deltas, Metric};
+use crate::time::day_number;
 
 /// The client of a raw row, as `daily_clients` keeps it.
 pub(super) const CLIENT: &str = "COALESCE(abbrev(client_ip), client_hash, client_host)";
@@ -131,57 +133,125 @@ pub(super) fn roll_values(tx: &mut Transaction<'_>, since: Option<&str>) -> Resu
     Ok(written)
 }
 
-/// Adds the rollup deltas of a batch whose every event is new: one
-/// statement per table, the rows passed as arrays in key order.
-pub(super) fn add_batch(tx: &mut Transaction<'_>, events: &[Event]) -> Result<(), ::postgres::Error> {
-    let mut deltas = Deltas::default();
-    let mut clients = BTreeSet::new();
-    for ev in events {
-        let (time, host, ip, origin, client_host) = match ev {
-            Event::Transfer(t) => {
-                deltas.transfer(t);
-                (t.end, &*t.server_host, t.client_ip, t.origin.as_deref(), t.client_host.as_deref())
+/// The rollup deltas of the events that the fast path stored in one
+/// transaction, summed over its parts and owned (a part's events are gone
+/// by the time its transaction commits): per rollup table the key columns
+/// joined with NUL (log text holds none: events are scrubbed of it), which
+/// sorts as the columns do, and the values; and the distinct clients per
+/// day. Written by [`Pending::write`] just before the commit, so the rollup
+/// rows are locked only for its last moments, and each key once however
+/// many parts added to it.
+#[derive(Debug, Default)]
+pub(super) struct Pending {
+    /// daily_transfers, daily_logins, daily_values.
+    tables: [HashMap<String, Vec<i64>>; 3],
+    clients: HashSet<String>,
+}
+
+impl Pending {
+    /// Adds the deltas of `events`, every one of them new.
+    pub(super) fn add(&mut self, events: &[Event]) {
+        let mut deltas = Deltas::default();
+        let mut key = String::new();
+        for ev in events {
+            let (time, host, ip, origin, client_host) = match ev {
+                Event::Transfer(t) => {
+                    deltas.transfer(t);
+                    (t.end, &*t.server_host, t.client_ip, t.origin.as_deref(), t.client_host.as_deref())
+                }
+                Event::Login(l) => {
+                    deltas.login(l);
+                    (l.time, &*l.server_host, l.client_ip, l.origin.as_deref(), l.client_host.as_deref())
+                }
+            };
+            let client = client_key(
+                ip,
+                origin.and_then(|o| o.ip_prefix),
+                origin.and_then(|o| o.client_hash.as_deref()),
+                client_host,
+            );
+            if let Some(k) = client {
+                key.clear();
+                let (y, m, d) = crate::time::civil_from_days(day_number(time));
+                let _ = write!(key, "{y:04}-{m:02}-{d:02}");
+                for col in [host, &k] {
+                    key.push('\0');
+                    key.push_str(col);
+                }
+                if !self.clients.contains(key.as_str()) {
+                    self.clients.insert(key.clone());
+                }
             }
-            Event::Login(l) => {
-                deltas.login(l);
-                (l.time, &*l.server_host, l.client_ip, l.origin.as_deref(), l.client_host.as_deref())
-            }
-        };
-        if let Some(k) =
-            client_key(ip, origin.and_then(|o| o.ip_prefix), origin.and_then(|o| o.client_hash.as_deref()), client_host)
-        {
-            clients.insert((day_number(time), host, k));
+        }
+        let [transfers, logins, values] = &mut self.tables;
+        for (k, s) in deltas.transfers() {
+            merge(transfers, joined(transfer_row(k).iter().map(|c| &**c)), &[s.transfers, s.bytes]);
+        }
+        for (k, n) in deltas.logins() {
+            merge(logins, joined(login_row(k).iter().map(|c| &**c)), &[*n]);
+        }
+        for (k, m) in deltas.values() {
+            let metrics: Vec<i64> = Metric::ALL.iter().map(|x| x.of(m) as i64).collect();
+            merge(values, joined(k.row().iter().map(|c| &**c)), &metrics);
         }
     }
-    let transfers = deltas.transfers();
-    upsert(tx, &UPSERT[0], transfers.iter().map(|(k, s)| (transfer_row(k).to_vec(), vec![s.transfers, s.bytes])))?;
-    let logins = deltas.logins();
-    upsert(tx, &UPSERT[1], logins.iter().map(|(k, n)| (login_row(k).to_vec(), vec![**n])))?;
-    let values = deltas.values();
-    let metrics = |m: &Metrics| Metric::ALL.iter().map(|x| x.of(m) as i64).collect();
-    upsert(tx, &VALUES_UPSERT, values.iter().map(|(k, m)| (k.row().to_vec(), metrics(m))))?;
-    if !clients.is_empty() {
-        let mut cols: (Vec<String>, Vec<&str>, Vec<&str>) = Default::default();
-        for (d, host, client) in &clients {
-            cols.0.push(day_string(d * 86_400_000_000));
-            cols.1.push(host);
-            cols.2.push(client);
+
+    /// Adds the deltas to the rollups, one statement per table, the rows
+    /// in key order (rows written in one order keep concurrent writers
+    /// from deadlocking), and forgets them.
+    pub(super) fn write(&mut self, tx: &mut impl GenericClient) -> Result<(), ::postgres::Error> {
+        let sqls = [&UPSERT[0], &UPSERT[1], &*VALUES_UPSERT];
+        for (table, sql) in self.tables.iter_mut().zip(sqls) {
+            let mut rows: Vec<(String, Vec<i64>)> = table.drain().collect();
+            rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            upsert(tx, sql, rows.iter().map(|(k, v)| (k.split('\0').map(Cow::Borrowed).collect(), v.clone())))?;
         }
-        tx.execute(
-            "INSERT INTO daily_clients (day, server_host, client) SELECT day::date, h, c \
-             FROM unnest($1::text[], $2::text[], $3::text[]) AS x(day, h, c) ON CONFLICT DO NOTHING",
-            &[&cols.0, &cols.1, &cols.2],
-        )?;
+        if !self.clients.is_empty() {
+            let mut clients: Vec<String> = self.clients.drain().collect();
+            clients.sort_unstable();
+            let mut cols: (Vec<&str>, Vec<&str>, Vec<&str>) = Default::default();
+            for c in &clients {
+                let mut parts = c.splitn(3, '\0');
+                cols.0.push(parts.next().unwrap_or_default());
+                cols.1.push(parts.next().unwrap_or_default());
+                cols.2.push(parts.next().unwrap_or_default());
+            }
+            tx.execute(
+                "INSERT INTO daily_clients (day, server_host, client) SELECT day::date, h, c \
+                 FROM unnest($1::text[], $2::text[], $3::text[]) AS x(day, h, c) ON CONFLICT DO NOTHING",
+                &[&cols.0, &cols.1, &cols.2],
+            )?;
+        }
+        Ok(())
     }
-    Ok(())
+}
+
+/// Key columns joined with NUL.
+fn joined<'a>(cols: impl Iterator<Item = &'a str>) -> String {
+    let mut key = String::new();
+    for (i, c) in cols.enumerate() {
+        if i > 0 {
+            key.push('\0');
+        }
+        key.push_str(c);
+    }
+    key
+}
+
+/// Adds `values` to the row of `key`.
+fn merge(table: &mut HashMap<String, Vec<i64>>, key: String, values: &[i64]) {
+    let row = table.entry(key).or_insert_with(|| vec![0; values.len()]);
+    for (sum, v) in row.iter_mut().zip(values) {
+        *sum += v;
+    }
 }
 
 /// Runs an [`upsert_sql`] statement with `rows` (key values, values) turned
 /// into column arrays; nothing when there are no rows.
 fn upsert<'a>(
-    tx: &mut Transaction<'_>,
+    tx: &mut impl GenericClient,
     sql: &str,
-    rows: impl Iterator<Item = (Vec<std::borrow::Cow<'a, str>>, Vec<i64>)>,
+    rows: impl Iterator<Item = (Vec<Cow<'a, str>>, Vec<i64>)>,
 ) -> Result<(), ::postgres::Error> {
     let mut keys: Vec<Vec<String>> = Vec::new();
     let mut values: Vec<Vec<i64>> = Vec::new();
@@ -201,4 +271,23 @@ fn upsert<'a>(
     let params: Vec<&(dyn ToSql + Sync)> =
         keys.iter().map(|c| c as &(dyn ToSql + Sync)).chain(values.iter().map(|c| c as &(dyn ToSql + Sync))).collect();
     tx.execute(sql, &params).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joined_keys_sort_as_their_columns_and_merge_by_adding() {
+        let mut keys = [["ab", "c"], ["a", "bc"], ["a", ""], ["", "z"]];
+        let mut joined_keys: Vec<String> = keys.iter().map(|k| joined(k.iter().copied())).collect();
+        keys.sort();
+        joined_keys.sort();
+        assert_eq!(joined_keys, keys.map(|k| joined(k.into_iter())));
+        let mut table = HashMap::new();
+        merge(&mut table, joined(["2026-05-01", "u"].into_iter()), &[1, 10]);
+        merge(&mut table, joined(["2026-05-01", "u"].into_iter()), &[2, 5]);
+        assert_eq!(table.len(), 1);
+        assert_eq!(table["2026-05-01\0u"], [3, 15]);
+    }
 }

@@ -81,6 +81,11 @@ impl PgStore {
         Ok(())
     }
 
+    /// Whether some of these events fall in a month without partitions.
+    pub(super) fn missing_months(&self, events: &[Event]) -> bool {
+        events.iter().any(|e| !self.months.contains(&month_of(e.time())))
+    }
+
     /// Creates the partitions of the months these events fall in.
     pub(super) fn ensure_partitions(&mut self, events: &[Event]) -> Result<(), StoreError> {
         let mut missing: Vec<i64> =
