@@ -366,7 +366,12 @@ impl Dialect {
             })
             .collect();
         let select_keys = if cols.is_empty() { "''".to_string() } else { cols.join(", ") };
-        let group = if cols.is_empty() { String::new() } else { format!(" GROUP BY {}", cols.join(", ")) };
+        // A monthly set's day is its month's first: grouped by it, the
+        // rows come in key order, without a sort.
+        let monthly = super::set_is_monthly(set);
+        let by: Vec<&str> =
+            cols.iter().zip(keys).map(|(c, k)| if monthly && *k == Key::Month { "day" } else { c.as_str() }).collect();
+        let group = if cols.is_empty() { String::new() } else { format!(" GROUP BY {}", by.join(", ")) };
         let sums: Vec<String> = metrics.iter().map(|m| format!("SUM({}){}", m.name(), self.cast)).collect();
         format!(
             "SELECT {select_keys}, {} FROM daily_values WHERE field = '{}' AND {}{group}",
@@ -524,7 +529,7 @@ mod tests {
         let q = Aggregate { keys: vec![Key::Month, Key::User, Key::Host], since: None, until: None };
         let (t, l) = SQLITE.aggregate_sql(&q);
         assert!(t.starts_with("SELECT substr(day, 1, 7), v1, v2, SUM(transfers), SUM(completed), "), "{t}");
-        assert!(t.ends_with("FROM daily_values WHERE field = 'user,host' AND (?1 IS NULL OR day >= ?1) AND (?2 IS NULL OR day <= ?2) AND coalesce(?3, ?4, 0) IS NOT NULL GROUP BY substr(day, 1, 7), v1, v2"), "{t}");
+        assert!(t.ends_with("FROM daily_values WHERE field = 'user,host' AND (?1 IS NULL OR day >= ?1) AND (?2 IS NULL OR day <= ?2) AND coalesce(?3, ?4, 0) IS NOT NULL GROUP BY day, v1, v2"), "{t}");
         assert!(l
             .unwrap()
             .starts_with("SELECT substr(day, 1, 7), v1, v2, SUM(logins_ok), SUM(logins_failed) FROM daily_values "));
