@@ -371,8 +371,15 @@ impl Dialect {
         let monthly = super::set_is_monthly(set);
         let by: Vec<&str> =
             cols.iter().zip(keys).map(|(c, k)| if monthly && *k == Key::Month { "day" } else { c.as_str() }).collect();
-        let group = if cols.is_empty() { String::new() } else { format!(" GROUP BY {}", by.join(", ")) };
-        let sums: Vec<String> = metrics.iter().map(|m| format!("SUM({}){}", m.name(), self.cast)).collect();
+        // Keys that are the set's whole row key (its day or month, and its
+        // fields) have one row per group: read as they are, not summed.
+        let time = if monthly { Key::Month } else { Key::Day };
+        let whole_rows = keys.len() == set.len() + 1 && keys.contains(&time) && set.iter().all(|k| keys.contains(k));
+        let group = if cols.is_empty() || whole_rows { String::new() } else { format!(" GROUP BY {}", by.join(", ")) };
+        let sums: Vec<String> = metrics
+            .iter()
+            .map(|m| if whole_rows { m.name().to_string() } else { format!("SUM({}){}", m.name(), self.cast) })
+            .collect();
         format!(
             "SELECT {select_keys}, {} FROM daily_values WHERE field = '{}' AND {}{group}",
             sums.join(", "),
@@ -528,18 +535,30 @@ mod tests {
     fn report_queries_use_the_rollups_when_the_keys_allow() {
         let q = Aggregate { keys: vec![Key::Month, Key::User, Key::Host], since: None, until: None };
         let (t, l) = SQLITE.aggregate_sql(&q);
-        assert!(t.starts_with("SELECT substr(day, 1, 7), v1, v2, SUM(transfers), SUM(completed), "), "{t}");
-        assert!(t.ends_with("FROM daily_values WHERE field = 'user,host' AND (?1 IS NULL OR day >= ?1) AND (?2 IS NULL OR day <= ?2) AND coalesce(?3, ?4, 0) IS NOT NULL GROUP BY day, v1, v2"), "{t}");
+        // The set's whole row key: its rows as they are.
+        assert!(t.starts_with("SELECT substr(day, 1, 7), v1, v2, transfers, completed, "), "{t}");
+        assert!(t.ends_with("FROM daily_values WHERE field = 'user,host' AND (?1 IS NULL OR day >= ?1) AND (?2 IS NULL OR day <= ?2) AND coalesce(?3, ?4, 0) IS NOT NULL"), "{t}");
         assert!(l
             .unwrap()
-            .starts_with("SELECT substr(day, 1, 7), v1, v2, SUM(logins_ok), SUM(logins_failed) FROM daily_values "));
+            .starts_with("SELECT substr(day, 1, 7), v1, v2, logins_ok, logins_failed FROM daily_values "));
+        // Part of it: summed, a monthly set grouped by its first day (no sort).
+        let (t, _) = SQLITE.aggregate_sql(&Aggregate { keys: vec![Key::Month, Key::Host], ..q.clone() });
+        assert!(t.starts_with("SELECT substr(day, 1, 7), v1, SUM(transfers), "), "{t}");
+        assert!(t.ends_with(" GROUP BY substr(day, 1, 7), v1"), "{t}");
+        let (t, _) = PG.aggregate_sql(&Aggregate { keys: vec![Key::Host, Key::User], ..q.clone() });
+        assert!(t.starts_with("SELECT v2, v1, SUM(transfers)::bigint, "), "{t}");
+        assert!(t.ends_with(" GROUP BY v2, v1"), "{t}");
+        let (t, _) = PG.aggregate_sql(&Aggregate { keys: vec![Key::User, Key::Host, Key::Month], ..q.clone() });
+        assert!(t.starts_with("SELECT v1, v2, to_char(day, 'YYYY-MM'), transfers, "), "{t}");
         // Not over part of a month: from the raw rows.
         let q = Aggregate { keys: q.keys, since: Some("2026-03-02".into()), until: None };
         assert!(SQLITE.aggregate_sql(&q).0.contains(" FROM transfers WHERE "));
         let q = Aggregate { keys: vec![Key::Module, Key::Day], since: None, until: None };
         let (t, l) = PG.aggregate_sql(&q);
-        assert!(t.starts_with("SELECT v1, to_char(day, 'YYYY-MM-DD'), SUM(transfers)::bigint, "), "{t}");
+        assert!(t.starts_with("SELECT v1, to_char(day, 'YYYY-MM-DD'), transfers, completed, "), "{t}");
         assert_eq!(l, None, "logins have no module");
+        let (t, _) = PG.aggregate_sql(&Aggregate { keys: vec![Key::Module, Key::Month], ..q });
+        assert!(t.starts_with("SELECT v1, to_char(day, 'YYYY-MM'), SUM(transfers)::bigint, "), "{t}");
         let q = Aggregate { keys: vec![Key::Day, Key::User, Key::Status], since: None, until: None };
         let (t, l) = SQLITE.aggregate_sql(&q);
         assert!(

@@ -46,7 +46,7 @@ fn time_bounds(since: Option<&str>, until: Option<&str>) -> (Option<i64>, Option
 /// The files of a month in the value rollup ([`Store::month_files`]; the
 /// partial index `daily_values_files` ranks them).
 const MONTH_FILES: &str = "SELECT v1, transfers, bytes_up + bytes_down FROM daily_values \
-     WHERE day = ?1 AND v1 <> '' AND transfers > 0";
+     WHERE day = ?1 AND v1 <> ''";
 
 impl Store for SqliteStore {
     fn aggregate(&mut self, q: &Aggregate) -> Result<Vec<Group>, StoreError> {
@@ -148,10 +148,13 @@ impl Store for SqliteStore {
         // (`'file' || ''` is not the index's `field = 'file'`, which the
         // planner would otherwise scan the month's files with).
         let (which, list) = if names.is_empty() {
-            ("field = 'file' AND transfers >= ?2 ORDER BY transfers DESC, v1 LIMIT ?3", String::new())
+            // One lower bound of `transfers` (with two, SQLite may take the
+            // lower one and read every file of the month through the index).
+            ("field = 'file' AND transfers >= max(?2, 1) ORDER BY transfers DESC, v1 LIMIT ?3", String::new())
         } else {
             (
-                "field = 'file' || '' AND v1 IN (SELECT value FROM json_each(?4)) AND ?2 + ?3 IS NOT NULL",
+                "field = 'file' || '' AND transfers > 0 AND v1 IN (SELECT value FROM json_each(?4)) \
+                 AND ?2 + ?3 IS NOT NULL",
                 serde_json::json!(names).to_string(),
             )
         };
