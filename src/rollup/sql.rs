@@ -354,6 +354,23 @@ impl Dialect {
         (transfers, logins)
     }
 
+    /// The report queries of `q`, each with the metrics it selects:
+    /// [`Dialect::aggregate_sql`]'s, or one query of every metric when the
+    /// keys are a value set's whole row key and logins count in it (each
+    /// row then read once).
+    pub fn report_queries(&self, q: &Aggregate) -> Vec<(String, &'static [Metric])> {
+        if let Some((set, cols)) = super::value_set(&q.keys, q.since.as_deref(), q.until.as_deref()) {
+            let logins = super::set_has_logins(set) && q.keys.iter().all(|k| k.applies_to_logins());
+            if logins && whole_rows(set, &q.keys) {
+                return vec![(self.values_sql(set, &q.keys, &cols, &Metric::ALL), &Metric::ALL)];
+            }
+        }
+        let (transfers, logins) = self.aggregate_sql(q);
+        let mut out = vec![(transfers, &Metric::TRANSFERS[..])];
+        out.extend(logins.map(|l| (l, &Metric::LOGINS[..])));
+        out
+    }
+
     fn values_sql(&self, set: &[Key], keys: &[Key], cols: &[Option<usize>], metrics: &[Metric]) -> String {
         let cols: Vec<String> = keys
             .iter()
@@ -371,10 +388,7 @@ impl Dialect {
         let monthly = super::set_is_monthly(set);
         let by: Vec<&str> =
             cols.iter().zip(keys).map(|(c, k)| if monthly && *k == Key::Month { "day" } else { c.as_str() }).collect();
-        // Keys that are the set's whole row key (its day or month, and its
-        // fields) have one row per group: read as they are, not summed.
-        let time = if monthly { Key::Month } else { Key::Day };
-        let whole_rows = keys.len() == set.len() + 1 && keys.contains(&time) && set.iter().all(|k| keys.contains(k));
+        let whole_rows = whole_rows(set, keys);
         let group = if cols.is_empty() || whole_rows { String::new() } else { format!(" GROUP BY {}", by.join(", ")) };
         let sums: Vec<String> = metrics
             .iter()
@@ -406,6 +420,14 @@ impl Dialect {
         let sums: Vec<String> = metrics.iter().map(|m| m.sql_sum(count, self.cast)).collect();
         format!("SELECT {select_keys}, {} FROM {table} WHERE {filter} {group}", sums.join(", "))
     }
+}
+
+/// Whether report `keys` are the whole row key of value `set` (its day, or
+/// month for a monthly set, and its fields): one row per group, read as it
+/// is rather than summed.
+fn whole_rows(set: &[Key], keys: &[Key]) -> bool {
+    let time = if super::set_is_monthly(set) { Key::Month } else { Key::Day };
+    keys.len() == set.len() + 1 && keys.contains(&time) && set.iter().all(|k| keys.contains(k))
 }
 
 /// The query of a ranked per-day list.
@@ -550,6 +572,14 @@ mod tests {
         assert!(t.ends_with(" GROUP BY v2, v1"), "{t}");
         let (t, _) = PG.aggregate_sql(&Aggregate { keys: vec![Key::User, Key::Host, Key::Month], ..q.clone() });
         assert!(t.starts_with("SELECT v1, v2, to_char(day, 'YYYY-MM'), transfers, "), "{t}");
+        // Those rows with their logins in one query; else two.
+        let both = SQLITE.report_queries(&q);
+        assert_eq!(both.len(), 1);
+        assert_eq!(both[0].1, Metric::ALL);
+        assert!(both[0].0.contains(", deletes, logins_ok, logins_failed FROM daily_values "), "{}", both[0].0);
+        let two = SQLITE.report_queries(&Aggregate { keys: vec![Key::Month, Key::Host], ..q.clone() });
+        assert_eq!(two.iter().map(|(_, m)| *m).collect::<Vec<_>>(), [&Metric::TRANSFERS[..], &Metric::LOGINS[..]]);
+        assert_eq!(SQLITE.report_queries(&Aggregate { keys: vec![Key::Day, Key::Module], ..q.clone() }).len(), 1);
         // Not over part of a month: from the raw rows.
         let q = Aggregate { keys: q.keys, since: Some("2026-03-02".into()), until: None };
         assert!(SQLITE.aggregate_sql(&q).0.contains(" FROM transfers WHERE "));

@@ -3,7 +3,7 @@
 use super::PgStore;
 use crate::error::StoreError;
 use crate::rollup::sql::Dialect;
-use crate::rollup::{Aggregate, DayList, Group, Groups, Metric, Metrics};
+use crate::rollup::{Aggregate, DayList, Group, Groups, Metrics};
 use crate::sinks::Store;
 
 /// How PostgreSQL spells the rollup and report SQL: `$1`, `$2` are the
@@ -40,9 +40,7 @@ impl Store for PgStore {
     }
 
     fn aggregate_rows(&mut self, q: &Aggregate, row: &mut dyn FnMut(&[&str], &Metrics)) -> Result<(), StoreError> {
-        let (transfers, logins) = DIALECT.aggregate_sql(q);
-        for (sql, metrics) in [(Some(transfers), &Metric::TRANSFERS[..]), (logins, &Metric::LOGINS[..])] {
-            let Some(sql) = sql else { continue };
+        for (sql, metrics) in DIALECT.report_queries(q) {
             let rows = self.client.query(&sql, &[&q.since, &q.until]).map_err(self.err("run report"))?;
             let mut keys: Vec<&str> = Vec::with_capacity(q.keys.len());
             let nk = q.keys.len().max(1);

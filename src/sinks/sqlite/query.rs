@@ -5,7 +5,7 @@ use rusqlite::params;
 use super::SqliteStore;
 use crate::error::StoreError;
 use crate::rollup::sql::Dialect;
-use crate::rollup::{Aggregate, DayList, Group, Groups, Metric, Metrics};
+use crate::rollup::{Aggregate, DayList, Group, Groups, Metrics};
 use crate::sinks::Store;
 
 /// How SQLite spells the rollup and report SQL. Every report filter names
@@ -57,9 +57,7 @@ impl Store for SqliteStore {
 
     fn aggregate_rows(&mut self, q: &Aggregate, row: &mut dyn FnMut(&[&str], &Metrics)) -> Result<(), StoreError> {
         let (since_us, until_us) = time_bounds(q.since.as_deref(), q.until.as_deref());
-        let (transfers, logins) = DIALECT.aggregate_sql(q);
-        for (sql, metrics) in [(Some(transfers), &Metric::TRANSFERS[..]), (logins, &Metric::LOGINS[..])] {
-            let Some(sql) = sql else { continue };
+        for (sql, metrics) in DIALECT.report_queries(q) {
             let mut stmt = self.conn.prepare(&sql).map_err(self.err("prepare report"))?;
             let mut rows = stmt.query(params![q.since, q.until, since_us, until_us]).map_err(self.err("run report"))?;
             let nk = q.keys.len().max(1);
