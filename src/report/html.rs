@@ -4,8 +4,10 @@
 //! that run in the page, without a server.
 //!
 //! The page embeds daily aggregates, never raw events, so its size depends
-//! on days × distinct values, not on traffic. Every number comes from
-//! [`Store::aggregate`], the query behind `report --format json`, so the
+//! on days × distinct values, not on traffic. Every number comes from the
+//! rows of the queries behind `report --format json`
+//! ([`Store::aggregate_rows`], which [`Store::aggregate`] sums into groups;
+//! the page folds them as they come, values numbered once), so the
 //! page and the JSON report agree by construction (a CLI test compares
 //! them); the groupings it asks for (the day and one field or pair of
 //! fields) are the per-day value rollup the stores keep at ingest
