@@ -221,27 +221,40 @@ fn grouped(
 /// filter keys too; the groups of other values are dropped and the rest
 /// summed per key of `q`.
 pub(crate) fn filtered(store: &mut dyn Store, q: &Aggregate, filters: &[Filter]) -> Result<Vec<Group>, Error> {
+    if filters.is_empty() {
+        return Ok(store.aggregate(q)?);
+    }
+    let mut kept: std::collections::BTreeMap<Vec<String>, Metrics> = Default::default();
+    filtered_rows(store, q, filters, &mut |keys, m| {
+        kept.entry(keys.iter().map(|k| k.to_string()).collect()).or_default().add(m);
+    })?;
+    Ok(kept.into_iter().map(|(keys, metrics)| Group { keys, metrics }).collect())
+}
+
+/// [`filtered`] as the rows the groups are summed from
+/// ([`Store::aggregate_rows`]), passed to `row` without collecting them.
+pub(crate) fn filtered_rows(
+    store: &mut dyn Store,
+    q: &Aggregate,
+    filters: &[Filter],
+    row: &mut dyn FnMut(&[&str], &Metrics),
+) -> Result<(), Error> {
     let mut keys = q.keys.clone();
     for f in filters {
         if !keys.contains(&f.key) {
             keys.push(f.key);
         }
     }
-    let groups = store.aggregate(&Aggregate { keys: keys.clone(), since: q.since.clone(), until: q.until.clone() })?;
-    if filters.is_empty() {
-        return Ok(groups);
-    }
     let at: Vec<(usize, &Filter)> =
         filters.iter().filter_map(|f| keys.iter().position(|k| *k == f.key).map(|i| (i, f))).collect();
-    let mut kept: std::collections::BTreeMap<Vec<String>, Metrics> = Default::default();
-    for g in groups {
-        if at.iter().all(|(i, f)| f.matches(&g.keys[*i])) {
-            let mut k = g.keys;
-            k.truncate(q.keys.len());
-            kept.entry(k).or_default().add(&g.metrics);
+    let n = q.keys.len();
+    let q = Aggregate { keys, since: q.since.clone(), until: q.until.clone() };
+    store.aggregate_rows(&q, &mut |keys, m| {
+        if at.iter().all(|(i, f)| f.matches(keys[*i])) {
+            row(&keys[..n], m);
         }
-    }
-    Ok(kept.into_iter().map(|(keys, metrics)| Group { keys, metrics }).collect())
+    })?;
+    Ok(())
 }
 
 /// What `--top` ranks by: bytes, then transfers and deletes, then logins.

@@ -163,6 +163,17 @@ impl Metrics {
         Metrics { logins_ok: u64::from(ok), logins_failed: u64::from(!ok), ..Metrics::default() }
     }
 
+    /// The metrics of a row of sums of `metrics` (as
+    /// [`sql::Dialect::aggregate_sql`] selects them; the others zero), or
+    /// `None` when it counts nothing.
+    pub(crate) fn of_sums(metrics: &[Metric], values: impl IntoIterator<Item = u64>) -> Option<Metrics> {
+        let mut m = Metrics::default();
+        for (metric, v) in metrics.iter().zip(values) {
+            *metric.slot(&mut m) += v;
+        }
+        (m != Metrics::default()).then_some(m)
+    }
+
     /// Adds `other`'s metrics to these.
     pub fn add(&mut self, other: &Metrics) {
         for m in Metric::ALL {
@@ -417,18 +428,9 @@ pub struct Group {
 pub(crate) struct Groups(std::collections::BTreeMap<Vec<String>, Metrics>);
 
 impl Groups {
-    /// Adds a row of the sums of `metrics` ([`Metric::TRANSFERS`] or
-    /// [`Metric::LOGINS`], as [`sql::Dialect::aggregate_sql`] selects them).
-    /// An all-zero login row of a group without transfers is dropped.
-    pub(crate) fn add(&mut self, keys: Vec<String>, metrics: &[Metric], values: impl IntoIterator<Item = u64>) {
-        let values: Vec<u64> = values.into_iter().collect();
-        if values.iter().all(|v| *v == 0) && !self.0.contains_key(&keys) && metrics == Metric::LOGINS {
-            return;
-        }
-        let m = self.0.entry(keys).or_default();
-        for (metric, v) in metrics.iter().zip(values) {
-            *metric.slot(m) += v;
-        }
+    /// Adds a row of [`crate::sinks::Store::aggregate_rows`] to its group.
+    pub(crate) fn add(&mut self, keys: &[&str], metrics: &Metrics) {
+        self.0.entry(keys.iter().map(|k| k.to_string()).collect()).or_default().add(metrics);
     }
 
     /// The groups in key order. An empty table still yields one all-zero

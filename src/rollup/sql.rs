@@ -354,6 +354,23 @@ impl Dialect {
         (transfers, logins)
     }
 
+    /// The report queries of `q`, each with the metrics it selects:
+    /// [`Dialect::aggregate_sql`]'s, or one query of every metric when the
+    /// keys are a value set's whole row key and logins count in it (each
+    /// row then read once).
+    pub fn report_queries(&self, q: &Aggregate) -> Vec<(String, &'static [Metric])> {
+        if let Some((set, cols)) = super::value_set(&q.keys, q.since.as_deref(), q.until.as_deref()) {
+            let logins = super::set_has_logins(set) && q.keys.iter().all(|k| k.applies_to_logins());
+            if logins && whole_rows(set, &q.keys) {
+                return vec![(self.values_sql(set, &q.keys, &cols, &Metric::ALL), &Metric::ALL)];
+            }
+        }
+        let (transfers, logins) = self.aggregate_sql(q);
+        let mut out = vec![(transfers, &Metric::TRANSFERS[..])];
+        out.extend(logins.map(|l| (l, &Metric::LOGINS[..])));
+        out
+    }
+
     fn values_sql(&self, set: &[Key], keys: &[Key], cols: &[Option<usize>], metrics: &[Metric]) -> String {
         let cols: Vec<String> = keys
             .iter()
@@ -366,8 +383,17 @@ impl Dialect {
             })
             .collect();
         let select_keys = if cols.is_empty() { "''".to_string() } else { cols.join(", ") };
-        let group = if cols.is_empty() { String::new() } else { format!(" GROUP BY {}", cols.join(", ")) };
-        let sums: Vec<String> = metrics.iter().map(|m| format!("SUM({}){}", m.name(), self.cast)).collect();
+        // A monthly set's day is its month's first: grouped by it, the
+        // rows come in key order, without a sort.
+        let monthly = super::set_is_monthly(set);
+        let by: Vec<&str> =
+            cols.iter().zip(keys).map(|(c, k)| if monthly && *k == Key::Month { "day" } else { c.as_str() }).collect();
+        let whole_rows = whole_rows(set, keys);
+        let group = if cols.is_empty() || whole_rows { String::new() } else { format!(" GROUP BY {}", by.join(", ")) };
+        let sums: Vec<String> = metrics
+            .iter()
+            .map(|m| if whole_rows { m.name().to_string() } else { format!("SUM({}){}", m.name(), self.cast) })
+            .collect();
         format!(
             "SELECT {select_keys}, {} FROM daily_values WHERE field = '{}' AND {}{group}",
             sums.join(", "),
@@ -394,6 +420,14 @@ impl Dialect {
         let sums: Vec<String> = metrics.iter().map(|m| m.sql_sum(count, self.cast)).collect();
         format!("SELECT {select_keys}, {} FROM {table} WHERE {filter} {group}", sums.join(", "))
     }
+}
+
+/// Whether report `keys` are the whole row key of value `set` (its day, or
+/// month for a monthly set, and its fields): one row per group, read as it
+/// is rather than summed.
+fn whole_rows(set: &[Key], keys: &[Key]) -> bool {
+    let time = if super::set_is_monthly(set) { Key::Month } else { Key::Day };
+    keys.len() == set.len() + 1 && keys.contains(&time) && set.iter().all(|k| keys.contains(k))
 }
 
 /// The query of a ranked per-day list.
@@ -523,18 +557,38 @@ mod tests {
     fn report_queries_use_the_rollups_when_the_keys_allow() {
         let q = Aggregate { keys: vec![Key::Month, Key::User, Key::Host], since: None, until: None };
         let (t, l) = SQLITE.aggregate_sql(&q);
-        assert!(t.starts_with("SELECT substr(day, 1, 7), v1, v2, SUM(transfers), SUM(completed), "), "{t}");
-        assert!(t.ends_with("FROM daily_values WHERE field = 'user,host' AND (?1 IS NULL OR day >= ?1) AND (?2 IS NULL OR day <= ?2) AND coalesce(?3, ?4, 0) IS NOT NULL GROUP BY substr(day, 1, 7), v1, v2"), "{t}");
+        // The set's whole row key: its rows as they are.
+        assert!(t.starts_with("SELECT substr(day, 1, 7), v1, v2, transfers, completed, "), "{t}");
+        assert!(t.ends_with("FROM daily_values WHERE field = 'user,host' AND (?1 IS NULL OR day >= ?1) AND (?2 IS NULL OR day <= ?2) AND coalesce(?3, ?4, 0) IS NOT NULL"), "{t}");
         assert!(l
             .unwrap()
-            .starts_with("SELECT substr(day, 1, 7), v1, v2, SUM(logins_ok), SUM(logins_failed) FROM daily_values "));
+            .starts_with("SELECT substr(day, 1, 7), v1, v2, logins_ok, logins_failed FROM daily_values "));
+        // Part of it: summed, a monthly set grouped by its first day (no sort).
+        let (t, _) = SQLITE.aggregate_sql(&Aggregate { keys: vec![Key::Month, Key::Host], ..q.clone() });
+        assert!(t.starts_with("SELECT substr(day, 1, 7), v1, SUM(transfers), "), "{t}");
+        assert!(t.ends_with(" GROUP BY substr(day, 1, 7), v1"), "{t}");
+        let (t, _) = PG.aggregate_sql(&Aggregate { keys: vec![Key::Host, Key::User], ..q.clone() });
+        assert!(t.starts_with("SELECT v2, v1, SUM(transfers)::bigint, "), "{t}");
+        assert!(t.ends_with(" GROUP BY v2, v1"), "{t}");
+        let (t, _) = PG.aggregate_sql(&Aggregate { keys: vec![Key::User, Key::Host, Key::Month], ..q.clone() });
+        assert!(t.starts_with("SELECT v1, v2, to_char(day, 'YYYY-MM'), transfers, "), "{t}");
+        // Those rows with their logins in one query; else two.
+        let both = SQLITE.report_queries(&q);
+        assert_eq!(both.len(), 1);
+        assert_eq!(both[0].1, Metric::ALL);
+        assert!(both[0].0.contains(", deletes, logins_ok, logins_failed FROM daily_values "), "{}", both[0].0);
+        let two = SQLITE.report_queries(&Aggregate { keys: vec![Key::Month, Key::Host], ..q.clone() });
+        assert_eq!(two.iter().map(|(_, m)| *m).collect::<Vec<_>>(), [&Metric::TRANSFERS[..], &Metric::LOGINS[..]]);
+        assert_eq!(SQLITE.report_queries(&Aggregate { keys: vec![Key::Day, Key::Module], ..q.clone() }).len(), 1);
         // Not over part of a month: from the raw rows.
         let q = Aggregate { keys: q.keys, since: Some("2026-03-02".into()), until: None };
         assert!(SQLITE.aggregate_sql(&q).0.contains(" FROM transfers WHERE "));
         let q = Aggregate { keys: vec![Key::Module, Key::Day], since: None, until: None };
         let (t, l) = PG.aggregate_sql(&q);
-        assert!(t.starts_with("SELECT v1, to_char(day, 'YYYY-MM-DD'), SUM(transfers)::bigint, "), "{t}");
+        assert!(t.starts_with("SELECT v1, to_char(day, 'YYYY-MM-DD'), transfers, completed, "), "{t}");
         assert_eq!(l, None, "logins have no module");
+        let (t, _) = PG.aggregate_sql(&Aggregate { keys: vec![Key::Module, Key::Month], ..q });
+        assert!(t.starts_with("SELECT v1, to_char(day, 'YYYY-MM'), SUM(transfers)::bigint, "), "{t}");
         let q = Aggregate { keys: vec![Key::Day, Key::User, Key::Status], since: None, until: None };
         let (t, l) = SQLITE.aggregate_sql(&q);
         assert!(

@@ -24,7 +24,7 @@ pub use postgres::PgSpec;
 use crate::enrich::hostkey::{HostKey, ID_SCHEME, ID_SCHEME_V1};
 use crate::error::{ConfigError, StoreError};
 use crate::model::Event;
-use crate::rollup::{Aggregate, DayCount, DayList, FailedTransfer, Group};
+use crate::rollup::{Aggregate, DayCount, DayList, FailedTransfer, Group, Metrics};
 
 /// What an earlier run consumed of one input (identified by fingerprint).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -261,6 +261,20 @@ pub trait Store {
     /// Groups and sums transfers and logins. Transfer metrics come from the
     /// daily rollups when the keys allow it, else from raw events.
     fn aggregate(&mut self, q: &Aggregate) -> Result<Vec<Group>, StoreError>;
+    /// The rows [`Store::aggregate`] merges into its groups, as the store
+    /// reads them, each passed to `row` (key values in `q.keys` order, and
+    /// metrics) without collecting them: a group with transfers and logins
+    /// comes as two rows, which add up to it; rows that count nothing are
+    /// left out. What reads many groups to sum them again (the HTML page)
+    /// uses this rather than build every group first. The default passes
+    /// the groups of `aggregate`.
+    fn aggregate_rows(&mut self, q: &Aggregate, row: &mut dyn FnMut(&[&str], &Metrics)) -> Result<(), StoreError> {
+        for g in self.aggregate(q)? {
+            let keys: Vec<&str> = g.keys.iter().map(String::as_str).collect();
+            row(&keys, &g.metrics);
+        }
+        Ok(())
+    }
     /// The newest day with any event within the range.
     fn latest_day(&mut self, since: Option<&str>, until: Option<&str>) -> Result<Option<String>, StoreError>;
     /// A ranked per-day list of the range: its `limit` first keys, day by

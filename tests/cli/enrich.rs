@@ -291,7 +291,7 @@ fn a_version_1_database_is_migrated_in_place() {
     ingest_clients(&env, &geo, &[]);
     let conn = rusqlite::Connection::open(env.db()).unwrap();
     let version: i64 = conn.query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0)).unwrap();
-    assert_eq!(version, 6);
+    assert_eq!(version, 8);
     // Rows of before migration 4 do not know their input.
     let input: Option<i64> =
         conn.query_row("SELECT input FROM transfers WHERE user = 'old'", [], |r| r.get(0)).unwrap();

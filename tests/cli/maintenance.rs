@@ -10,7 +10,7 @@ fn sqlite_migrate_prints_the_schema_version() {
     env.ingest(&[fixture("rsync/default-logfile.log").to_str().unwrap()]).success();
     let by_day = env.report_json("day,user");
     let a = env.cmd().args(["db", "migrate"]).assert().success();
-    assert!(stderr(&a).contains("schema version 6"), "{}", stderr(&a));
+    assert!(stderr(&a).contains("schema version 8"), "{}", stderr(&a));
     assert_eq!(env.report_json("day,user"), by_day);
 }
 
@@ -42,7 +42,7 @@ fn sqlite_migration_5_fills_the_value_rollup() {
         .unwrap();
     }
     let a = env.cmd().args(["db", "migrate"]).assert().success();
-    assert!(stderr(&a).contains("schema version 6"), "{}", stderr(&a));
+    assert!(stderr(&a).contains("schema version 8"), "{}", stderr(&a));
     for (by, before) in ["day,user", "host,module", "day", "protocol,user"].iter().zip(&reports) {
         assert_eq!(&env.report_json(by), before, "--by {by}");
     }

@@ -326,6 +326,14 @@ impl Store for InfluxStore {
         self.local.aggregate(q)
     }
 
+    fn aggregate_rows(
+        &mut self,
+        q: &Aggregate,
+        row: &mut dyn FnMut(&[&str], &crate::rollup::Metrics),
+    ) -> Result<(), StoreError> {
+        self.local.aggregate_rows(q, row)
+    }
+
     fn latest_day(&mut self, since: Option<&str>, until: Option<&str>) -> Result<Option<String>, StoreError> {
         self.local.latest_day(since, until)
     }

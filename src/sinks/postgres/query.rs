@@ -3,7 +3,7 @@
 use super::PgStore;
 use crate::error::StoreError;
 use crate::rollup::sql::Dialect;
-use crate::rollup::{Aggregate, DayList, Group, Groups, Metric};
+use crate::rollup::{Aggregate, DayList, Group, Groups, Metrics};
 use crate::sinks::Store;
 
 /// How PostgreSQL spells the rollup and report SQL: `$1`, `$2` are the
@@ -34,20 +34,25 @@ pub(crate) const DIALECT: Dialect = Dialect {
 
 impl Store for PgStore {
     fn aggregate(&mut self, q: &Aggregate) -> Result<Vec<Group>, StoreError> {
-        let (transfers, logins) = DIALECT.aggregate_sql(q);
         let mut out = Groups::default();
-        for (sql, metrics) in [(Some(transfers), &Metric::TRANSFERS[..]), (logins, &Metric::LOGINS[..])] {
-            let Some(sql) = sql else { continue };
+        self.aggregate_rows(q, &mut |keys, m| out.add(keys, m))?;
+        Ok(out.finish(q.keys.is_empty()))
+    }
+
+    fn aggregate_rows(&mut self, q: &Aggregate, row: &mut dyn FnMut(&[&str], &Metrics)) -> Result<(), StoreError> {
+        for (sql, metrics) in DIALECT.report_queries(q) {
             let rows = self.client.query(&sql, &[&q.since, &q.until]).map_err(self.err("run report"))?;
+            let mut keys: Vec<&str> = Vec::with_capacity(q.keys.len());
             let nk = q.keys.len().max(1);
             for r in &rows {
-                let keys: Vec<String> =
-                    (0..q.keys.len()).map(|i| r.get::<_, Option<String>>(i).unwrap_or_default()).collect();
                 let v = (0..metrics.len()).map(|i| r.get::<_, Option<i64>>(nk + i).unwrap_or(0) as u64);
-                out.add(keys, metrics, v);
+                let Some(m) = Metrics::of_sums(metrics, v) else { continue };
+                keys.clear();
+                keys.extend((0..q.keys.len()).map(|i| r.get::<_, Option<&str>>(i).unwrap_or_default()));
+                row(&keys, &m);
             }
         }
-        Ok(out.finish(q.keys.is_empty()))
+        Ok(())
     }
 
     fn latest_day(&mut self, since: Option<&str>, until: Option<&str>) -> Result<Option<String>, StoreError> {

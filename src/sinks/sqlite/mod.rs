@@ -185,4 +185,28 @@ mod tests {
         assert_eq!(file_uri(Path::new("/srv/stats/x.db"), false), "file:/srv/stats/x.db");
         assert_eq!(file_uri(Path::new("a b/x?y#z%.db"), true), "file:a%20b/x%3Fy%23z%25.db?immutable=1");
     }
+
+    /// The clients with the most failed logins are read from the partial
+    /// index of failed logins alone (migration 8), not from every login.
+    #[test]
+    fn failed_login_clients_read_their_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("x.db")).unwrap();
+        let sql = crate::rollup::sql::day_counts_sql(&query::DIALECT, crate::rollup::DayList::FailedLoginClients);
+        let plan: Vec<String> = store
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap()
+            .query_map(rusqlite::params![None::<String>, None::<String>, None::<i64>, None::<i64>, 50], |r| {
+                r.get::<_, String>(3)
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let logins: Vec<&String> = plan.iter().filter(|p| p.contains(" logins")).collect();
+        assert_eq!(logins.len(), 2, "{plan:?}");
+        for p in logins {
+            assert!(p.contains("COVERING INDEX logins_failed_by_client"), "{plan:?}");
+        }
+    }
 }

@@ -5,7 +5,7 @@ use rusqlite::params;
 use super::SqliteStore;
 use crate::error::StoreError;
 use crate::rollup::sql::Dialect;
-use crate::rollup::{Aggregate, DayList, Group, Groups, Metric};
+use crate::rollup::{Aggregate, DayList, Group, Groups, Metrics};
 use crate::sinks::Store;
 
 /// How SQLite spells the rollup and report SQL. Every report filter names
@@ -46,25 +46,30 @@ fn time_bounds(since: Option<&str>, until: Option<&str>) -> (Option<i64>, Option
 /// The files of a month in the value rollup ([`Store::month_files`]; the
 /// partial index `daily_values_files` ranks them).
 const MONTH_FILES: &str = "SELECT v1, transfers, bytes_up + bytes_down FROM daily_values \
-     WHERE day = ?1 AND v1 <> '' AND transfers > 0";
+     WHERE day = ?1 AND v1 <> ''";
 
 impl Store for SqliteStore {
     fn aggregate(&mut self, q: &Aggregate) -> Result<Vec<Group>, StoreError> {
-        let (since_us, until_us) = time_bounds(q.since.as_deref(), q.until.as_deref());
-        let (transfers, logins) = DIALECT.aggregate_sql(q);
         let mut out = Groups::default();
-        for (sql, metrics) in [(Some(transfers), &Metric::TRANSFERS[..]), (logins, &Metric::LOGINS[..])] {
-            let Some(sql) = sql else { continue };
+        self.aggregate_rows(q, &mut |keys, m| out.add(keys, m))?;
+        Ok(out.finish(q.keys.is_empty()))
+    }
+
+    fn aggregate_rows(&mut self, q: &Aggregate, row: &mut dyn FnMut(&[&str], &Metrics)) -> Result<(), StoreError> {
+        let (since_us, until_us) = time_bounds(q.since.as_deref(), q.until.as_deref());
+        for (sql, metrics) in DIALECT.report_queries(q) {
             let mut stmt = self.conn.prepare(&sql).map_err(self.err("prepare report"))?;
             let mut rows = stmt.query(params![q.since, q.until, since_us, until_us]).map_err(self.err("run report"))?;
             let nk = q.keys.len().max(1);
             while let Some(r) = rows.next().map_err(self.err("read report"))? {
-                let keys: Vec<String> = (0..q.keys.len()).map(|i| r.get::<_, String>(i).unwrap_or_default()).collect();
                 let v = (0..metrics.len()).map(|i| r.get::<_, Option<i64>>(nk + i).ok().flatten().unwrap_or(0) as u64);
-                out.add(keys, metrics, v);
+                let Some(m) = Metrics::of_sums(metrics, v) else { continue };
+                let keys: Vec<&str> =
+                    (0..q.keys.len()).map(|i| r.get_ref(i).ok().and_then(|v| v.as_str().ok()).unwrap_or("")).collect();
+                row(&keys, &m);
             }
         }
-        Ok(out.finish(q.keys.is_empty()))
+        Ok(())
     }
 
     fn latest_day(&mut self, since: Option<&str>, until: Option<&str>) -> Result<Option<String>, StoreError> {
@@ -141,10 +146,13 @@ impl Store for SqliteStore {
         // (`'file' || ''` is not the index's `field = 'file'`, which the
         // planner would otherwise scan the month's files with).
         let (which, list) = if names.is_empty() {
-            ("field = 'file' AND transfers >= ?2 ORDER BY transfers DESC, v1 LIMIT ?3", String::new())
+            // One lower bound of `transfers` (with two, SQLite may take the
+            // lower one and read every file of the month through the index).
+            ("field = 'file' AND transfers >= max(?2, 1) ORDER BY transfers DESC, v1 LIMIT ?3", String::new())
         } else {
             (
-                "field = 'file' || '' AND v1 IN (SELECT value FROM json_each(?4)) AND ?2 + ?3 IS NOT NULL",
+                "field = 'file' || '' AND transfers > 0 AND v1 IN (SELECT value FROM json_each(?4)) \
+                 AND ?2 + ?3 IS NOT NULL",
                 serde_json::json!(names).to_string(),
             )
         };

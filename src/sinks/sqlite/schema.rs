@@ -12,6 +12,7 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../../../sql/sqlite/0004_event_input.sql")),
     (VALUES_VERSION, include_str!("../../../sql/sqlite/0005_values.sql")),
     (6, include_str!("../../../sql/sqlite/0006_hook_outbox.sql")),
+    (8, include_str!("../../../sql/sqlite/0008_failed_logins.sql")),
 ];
 
 /// The version that adds `daily_values` and `daily_clients`, filled from
