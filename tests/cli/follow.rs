@@ -550,6 +550,57 @@ fn a_rotated_log_whose_head_names_no_format_is_read_as_before() {
     assert_eq!(env.report_json(by), crate::util::import_once(&sample, by));
 }
 
+/// The OpenSSH sample as `logs/auth.log` written and rotated where no
+/// follower held it open, for the two tests below.
+struct Unseen {
+    sample: Vec<u8>,
+    env: Env,
+    err: PathBuf,
+    dir: PathBuf,
+    path: PathBuf,
+    db: PathBuf,
+}
+
+impl Unseen {
+    fn new() -> Option<Unseen> {
+        let sample = std::fs::read(crate::util::realogs()?.join("ssh/syslog/auth.log")).unwrap();
+        let env = Env::new();
+        let (err, dir, db) = (env.path("follow.err"), env.path("logs"), env.db());
+        std::fs::create_dir(&dir).unwrap();
+        Some(Unseen { sample, path: dir.join("auth.log"), env, err, dir, db })
+    }
+
+    fn lines(&self) -> Vec<&[u8]> {
+        self.sample.split_inclusive(|&c| c == b'\n').collect()
+    }
+
+    /// The sample's first half written to `auth.log`, rotated to
+    /// `auth.log.1`, the rest written to a new `auth.log`.
+    fn write_and_rotate(&self) {
+        let lines = self.lines();
+        let half = lines.len() / 2;
+        std::fs::write(&self.path, lines[..half].concat()).unwrap();
+        std::fs::rename(&self.path, self.dir.join("auth.log.1")).unwrap();
+        std::fs::write(&self.path, lines[half..].concat()).unwrap();
+    }
+
+    /// Waits for every line read (`other` more from other files), stops
+    /// the follower; the copy was caught up with, nothing doubled, and the
+    /// report of the sample's protocols equals a one-file import's.
+    fn check(&self, child: Running, other: i64) {
+        let read = "SELECT COALESCE(SUM(lines), 0) FROM ledger";
+        let want = self.lines().len() as i64 + other;
+        wait_until("both files read", &self.err, || sqlite_number(&self.db, read) == want);
+        assert!(terminate(child, &self.err).success());
+        assert!(std::fs::read_to_string(&self.err).unwrap().contains("caught up with"));
+        assert_eq!(sqlite_number(&self.db, "SELECT SUM(events_dup) FROM ledger"), 0);
+        let by = "day,user,protocol";
+        let mut got = self.env.report_json(by);
+        got.as_array_mut().unwrap().retain(|r| r["protocol"] != "ftp");
+        assert_eq!(got, crate::util::import_once(&self.sample, by));
+    }
+}
+
 /// A follower killed before its first commit of a name (the file did not
 /// exist yet) still followed it: the names are recorded in the store at
 /// the start, so a file written and rotated while it was down is read at
@@ -557,32 +608,15 @@ fn a_rotated_log_whose_head_names_no_format_is_read_as_before() {
 /// two stays whole).
 #[test]
 fn a_name_followed_before_its_first_commit_is_caught_up_after_a_restart() {
-    let Some(root) = crate::util::realogs() else { return };
-    let sample = std::fs::read(root.join("ssh/syslog/auth.log")).unwrap();
-    let lines: Vec<&[u8]> = sample.split_inclusive(|&c| c == b'\n').collect();
-    let env = Env::new();
-    let err = env.path("follow.err");
-    let dir = env.path("logs");
-    std::fs::create_dir(&dir).unwrap();
-    let (path, db) = (dir.join("auth.log"), env.db());
-    let mut child = env.spawn_follow(&[path.as_os_str()], &err);
+    let Some(u) = Unseen::new() else { return };
+    let mut child = u.env.spawn_follow(&[u.path.as_os_str()], &u.err);
     let recorded = "SELECT COUNT(*) FROM session_state WHERE scope LIKE 'follow@%'";
-    wait_until("the followed names recorded", &err, || sqlite_number(&db, recorded) == 1);
+    wait_until("the followed names recorded", &u.err, || sqlite_number(&u.db, recorded) == 1);
     child.kill().unwrap();
     child.wait().unwrap();
-    // While down: the file appears, is rotated, and a new one follows.
-    let half = lines.len() / 2;
-    std::fs::write(&path, lines[..half].concat()).unwrap();
-    std::fs::rename(&path, dir.join("auth.log.1")).unwrap();
-    std::fs::write(&path, lines[half..].concat()).unwrap();
-    let child = env.spawn_follow(&[path.as_os_str()], &err);
-    let read = "SELECT COALESCE(SUM(lines), 0) FROM ledger";
-    wait_until("both files read", &err, || sqlite_number(&db, read) == lines.len() as i64);
-    assert!(terminate(child, &err).success());
-    assert!(std::fs::read_to_string(&err).unwrap().contains("caught up with"));
-    assert_eq!(sqlite_number(&db, "SELECT SUM(events_dup) FROM ledger"), 0);
-    let by = "day,user,protocol";
-    assert_eq!(env.report_json(by), crate::util::import_once(&sample, by));
+    u.write_and_rotate();
+    let child = u.env.spawn_follow(&[u.path.as_os_str()], &u.err);
+    u.check(child, 0);
 }
 
 /// A file created and rotated between two looks of a running follower
@@ -590,36 +624,16 @@ fn a_name_followed_before_its_first_commit_is_caught_up_after_a_restart() {
 /// rotated copies of its name and read before the new file.
 #[test]
 fn a_file_created_and_rotated_between_two_looks_is_read_from_its_copy() {
-    let Some(root) = crate::util::realogs() else { return };
-    let sample = std::fs::read(root.join("ssh/syslog/auth.log")).unwrap();
-    let lines: Vec<&[u8]> = sample.split_inclusive(|&c| c == b'\n').collect();
-    let env = Env::new();
-    let err = env.path("follow.err");
-    let dir = env.path("logs");
-    std::fs::create_dir(&dir).unwrap();
-    let (path, db) = (dir.join("auth.log"), env.db());
-    // A file present at the start: once it is read, the first look (and
-    // what the start reads) is done.
-    let xferlog = std::fs::read(root.join("vsftpd/std/xferlog")).unwrap();
-    let first = xferlog.split_inclusive(|&c| c == b'\n').next().unwrap();
-    let other = dir.join("xferlog");
-    std::fs::write(&other, first).unwrap();
-    let child = env.spawn_follow(&[OsStr::new("--poll=3000"), path.as_os_str(), other.as_os_str()], &err);
-    let other_read = "SELECT COUNT(*) FROM ledger WHERE lines = 1";
-    wait_until("the first look", &err, || sqlite_number(&db, other_read) == 1);
-    let half = lines.len() / 2;
-    std::fs::write(&path, lines[..half].concat()).unwrap();
-    std::fs::rename(&path, dir.join("auth.log.1")).unwrap();
-    std::fs::write(&path, lines[half..].concat()).unwrap();
-    let read = "SELECT COALESCE(SUM(lines), 0) FROM ledger";
-    wait_until("both files read", &err, || sqlite_number(&db, read) == lines.len() as i64 + 1);
-    assert!(terminate(child, &err).success());
-    assert!(std::fs::read_to_string(&err).unwrap().contains("caught up with"));
-    assert_eq!(sqlite_number(&db, "SELECT SUM(events_dup) FROM ledger"), 0);
-    let by = "day,user,protocol";
-    let mut got = env.report_json(by);
-    got.as_array_mut().unwrap().retain(|r| r["protocol"] != "ftp");
-    assert_eq!(got, crate::util::import_once(&sample, by));
+    let Some(u) = Unseen::new() else { return };
+    // A file present at the start (one FTP transfer): once it is read, the
+    // first look (and what the start reads) is done.
+    let xferlog = std::fs::read(crate::util::realogs().unwrap().join("vsftpd/std/xferlog")).unwrap();
+    let other = u.dir.join("xferlog");
+    std::fs::write(&other, xferlog.split_inclusive(|&c| c == b'\n').next().unwrap()).unwrap();
+    let child = u.env.spawn_follow(&[OsStr::new("--poll=3000"), u.path.as_os_str(), other.as_os_str()], &u.err);
+    wait_until("the first look", &u.err, || sqlite_number(&u.db, "SELECT COUNT(*) FROM ledger WHERE lines = 1") == 1);
+    u.write_and_rotate();
+    u.check(child, 1);
 }
 
 /// `status` counts the open sessions of the saved decoder states per
