@@ -589,8 +589,13 @@ impl<'o> Follower<'o> {
             }
         }
         // Oldest content first, as batch ingest reads (a session split
-        // across a rotation joins up).
-        picked.sort_by_key(|(first, _)| (first.is_none(), *first));
+        // across a rotation joins up). Lines a second apart are common, so
+        // on the same first time a rotated copy goes before the file under
+        // the name (which replaced it), and copies by age.
+        picked.sort_by_cached_key(|(first, t)| {
+            let modified = t.file.metadata().map_or(i64::MAX, |md| signature(&md).1);
+            (first.is_none(), *first, t.copy_of.is_none(), modified)
+        });
         self.tracked.extend(picked.into_iter().map(|(_, t)| t));
     }
 

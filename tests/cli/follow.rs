@@ -550,10 +550,12 @@ fn a_rotated_log_whose_head_names_no_format_is_read_as_before() {
     assert_eq!(env.report_json(by), crate::util::import_once(&sample, by));
 }
 
-/// The OpenSSH sample as `logs/auth.log` written and rotated where no
-/// follower held it open, for the two tests below.
+/// Lines of a real sample as `logs/NAME` written and rotated where no
+/// follower held it open, for the tests below.
 struct Unseen {
     sample: Vec<u8>,
+    /// The lines in the rotated copy.
+    split: usize,
     env: Env,
     err: PathBuf,
     dir: PathBuf,
@@ -562,26 +564,33 @@ struct Unseen {
 }
 
 impl Unseen {
+    /// The OpenSSH sample as `auth.log`, its first half rotated.
     fn new() -> Option<Unseen> {
         let sample = std::fs::read(crate::util::realogs()?.join("ssh/syslog/auth.log")).unwrap();
+        let split = sample.split_inclusive(|&c| c == b'\n').count() / 2;
+        Some(Unseen::of(sample, split, "auth.log"))
+    }
+
+    fn of(sample: Vec<u8>, split: usize, name: &str) -> Unseen {
         let env = Env::new();
         let (err, dir, db) = (env.path("follow.err"), env.path("logs"), env.db());
         std::fs::create_dir(&dir).unwrap();
-        Some(Unseen { sample, path: dir.join("auth.log"), env, err, dir, db })
+        Unseen { sample, split, path: dir.join(name), env, err, dir, db }
     }
 
     fn lines(&self) -> Vec<&[u8]> {
         self.sample.split_inclusive(|&c| c == b'\n').collect()
     }
 
-    /// The sample's first half written to `auth.log`, rotated to
-    /// `auth.log.1`, the rest written to a new `auth.log`.
+    /// The first `split` lines written to the name, rotated to `NAME.1`,
+    /// the rest written to a new file under the name.
     fn write_and_rotate(&self) {
         let lines = self.lines();
-        let half = lines.len() / 2;
-        std::fs::write(&self.path, lines[..half].concat()).unwrap();
-        std::fs::rename(&self.path, self.dir.join("auth.log.1")).unwrap();
-        std::fs::write(&self.path, lines[half..].concat()).unwrap();
+        std::fs::write(&self.path, lines[..self.split].concat()).unwrap();
+        let mut copy = self.path.as_os_str().to_owned();
+        copy.push(".1");
+        std::fs::rename(&self.path, copy).unwrap();
+        std::fs::write(&self.path, lines[self.split..].concat()).unwrap();
     }
 
     /// Waits for every line read (`other` more from other files), stops
@@ -609,6 +618,28 @@ impl Unseen {
 #[test]
 fn a_name_followed_before_its_first_commit_is_caught_up_after_a_restart() {
     let Some(u) = Unseen::new() else { return };
+    let mut child = u.env.spawn_follow(&[u.path.as_os_str()], &u.err);
+    let recorded = "SELECT COUNT(*) FROM session_state WHERE scope LIKE 'follow@%'";
+    wait_until("the followed names recorded", &u.err, || sqlite_number(&u.db, recorded) == 1);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    u.write_and_rotate();
+    let child = u.env.spawn_follow(&[u.path.as_os_str()], &u.err);
+    u.check(child, 0);
+}
+
+/// The copy and the new file begin in the same second (rsyncd lines are
+/// often that close): the copy, which holds the older lines, is read
+/// first, so the rsync connection they share (pid 26945: its start in the
+/// copy, its summary in the new file) is counted as in one batch.
+#[test]
+fn a_copy_is_read_before_the_new_file_begun_in_the_same_second() {
+    let Some(root) = crate::util::realogs() else { return };
+    let sample = std::fs::read(root.join("rsync/rsyncd-default.log")).unwrap();
+    let lines: Vec<&[u8]> = sample.split_inclusive(|&c| c == b'\n').collect();
+    // Lines 133–136 of the sample (09:22:20) in the copy, 137– after.
+    assert!(lines[132].starts_with(b"2026/11/09 09:22:20") && lines[136].starts_with(b"2026/11/09 09:22:20"));
+    let u = Unseen::of(lines[132..].concat(), 4, "rsyncd.log");
     let mut child = u.env.spawn_follow(&[u.path.as_os_str()], &u.err);
     let recorded = "SELECT COUNT(*) FROM session_state WHERE scope LIKE 'follow@%'";
     wait_until("the followed names recorded", &u.err, || sqlite_number(&u.db, recorded) == 1);
