@@ -593,6 +593,20 @@ impl Unseen {
         std::fs::write(&self.path, lines[self.split..].concat()).unwrap();
     }
 
+    /// A follower started on the missing name and killed once it recorded
+    /// the name; while it is down the file is written and rotated; the
+    /// restart reads both.
+    fn rotated_while_down(&self) {
+        let mut child = self.env.spawn_follow(&[self.path.as_os_str()], &self.err);
+        let recorded = "SELECT COUNT(*) FROM session_state WHERE scope LIKE 'follow@%'";
+        wait_until("the followed names recorded", &self.err, || sqlite_number(&self.db, recorded) == 1);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        self.write_and_rotate();
+        let child = self.env.spawn_follow(&[self.path.as_os_str()], &self.err);
+        self.check(child, 0);
+    }
+
     /// Waits for every line read (`other` more from other files), stops
     /// the follower; the copy was caught up with, nothing doubled, and the
     /// report of the sample's protocols equals a one-file import's.
@@ -618,14 +632,7 @@ impl Unseen {
 #[test]
 fn a_name_followed_before_its_first_commit_is_caught_up_after_a_restart() {
     let Some(u) = Unseen::new() else { return };
-    let mut child = u.env.spawn_follow(&[u.path.as_os_str()], &u.err);
-    let recorded = "SELECT COUNT(*) FROM session_state WHERE scope LIKE 'follow@%'";
-    wait_until("the followed names recorded", &u.err, || sqlite_number(&u.db, recorded) == 1);
-    child.kill().unwrap();
-    child.wait().unwrap();
-    u.write_and_rotate();
-    let child = u.env.spawn_follow(&[u.path.as_os_str()], &u.err);
-    u.check(child, 0);
+    u.rotated_while_down();
 }
 
 /// The copy and the new file begin in the same second (rsyncd lines are
@@ -640,14 +647,7 @@ fn a_copy_is_read_before_the_new_file_begun_in_the_same_second() {
     // Lines 133–136 of the sample (09:22:20) in the copy, 137– after.
     assert!(lines[132].starts_with(b"2026/11/09 09:22:20") && lines[136].starts_with(b"2026/11/09 09:22:20"));
     let u = Unseen::of(lines[132..].concat(), 4, "rsyncd.log");
-    let mut child = u.env.spawn_follow(&[u.path.as_os_str()], &u.err);
-    let recorded = "SELECT COUNT(*) FROM session_state WHERE scope LIKE 'follow@%'";
-    wait_until("the followed names recorded", &u.err, || sqlite_number(&u.db, recorded) == 1);
-    child.kill().unwrap();
-    child.wait().unwrap();
-    u.write_and_rotate();
-    let child = u.env.spawn_follow(&[u.path.as_os_str()], &u.err);
-    u.check(child, 0);
+    u.rotated_while_down();
 }
 
 /// A file created and rotated between two looks of a running follower
