@@ -255,26 +255,51 @@ fn influxdb_1x_holds_exactly_what_was_imported_and_reimports_rewrite_it() {
 fn follow_writes_raw_and_daily_points() {
     let Some(s) = influxd() else { return };
     let db = fresh_db(s, "INF");
-    let url = format!("influxdb://127.0.0.1:{}/{db}?rp=raw&daily_rp=daily", s.port);
-    let env = Env::with_store(&url);
-    let files = inputs();
-    let want = days_of(&sqlite_report(&files));
-    let events = events_of(&want);
-    let dir = env.path("logs");
-    std::fs::create_dir(&dir).unwrap();
-    for f in &files {
-        std::fs::copy(f, dir.join(f.file_name().unwrap())).unwrap();
-    }
-    let err = env.path("follow.err");
-    let child = env.spawn_follow(&["--rotate-wait".as_ref(), "1".as_ref(), dir.as_os_str()], &err);
+    let f = Followed::new(s.port, &db);
+    f.copy(&f.files);
+    let err = f.env.path("follow.err");
+    let child = f.env.spawn_follow(&["--rotate-wait".as_ref(), "1".as_ref(), f.dir.as_os_str()], &err);
     // Every input read (the sessions still open are ended at the stop).
-    crate::follow::wait_until("every input read", &err, || {
-        let out = env.cmd().args(["status", "--format", "json"]).output().unwrap();
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-        v["inputs"].as_array().is_some_and(|a| a.len() == files.len() && a.iter().all(|i| i["lag_bytes"] == 0))
-    });
+    crate::follow::wait_until("every input read", &err, || f.all_read(f.files.len()));
     assert!(crate::follow::terminate(child, &err).success());
-    assert_holds(&held(s, &db), &want, events);
+    assert_holds(&held(s, &db), &f.want, f.events);
+}
+
+/// A follow test's store (database `db` of the InfluxDB server on `port`),
+/// the inputs, what a batch import of them holds, and an empty log
+/// directory to follow.
+struct Followed {
+    env: Env,
+    files: Vec<std::path::PathBuf>,
+    want: BTreeMap<String, Day>,
+    events: usize,
+    dir: std::path::PathBuf,
+}
+
+impl Followed {
+    fn new(port: u16, db: &str) -> Followed {
+        let env = Env::with_store(format!("influxdb://127.0.0.1:{port}/{db}?rp=raw&daily_rp=daily"));
+        let files = inputs();
+        let want = days_of(&sqlite_report(&files));
+        let events = events_of(&want);
+        let dir = env.path("logs");
+        std::fs::create_dir(&dir).unwrap();
+        Followed { env, files, want, events, dir }
+    }
+
+    /// Copies `files` into the log directory.
+    fn copy(&self, files: &[std::path::PathBuf]) {
+        for f in files {
+            std::fs::copy(f, self.dir.join(f.file_name().unwrap())).unwrap();
+        }
+    }
+
+    /// Whether `status` lists `n` inputs, each read to its end.
+    fn all_read(&self, n: usize) -> bool {
+        let out = self.env.cmd().args(["status", "--format", "json"]).output().unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        v["inputs"].as_array().is_some_and(|a| a.len() == n && a.iter().all(|i| i["lag_bytes"] == 0))
+    }
 }
 
 /// InfluxDB stopped while `follow` runs and the logs grow: the follower
@@ -285,38 +310,22 @@ fn follow_writes_raw_and_daily_points() {
 fn follow_rides_out_an_influxdb_outage() {
     let Some(s) = crate::influxd::private_influxd() else { return };
     let db = fresh_db(&s, "INF");
-    let url = format!("influxdb://127.0.0.1:{}/{db}?rp=raw&daily_rp=daily", s.port);
-    let env = Env::with_store(&url);
-    let files = inputs();
-    let want = days_of(&sqlite_report(&files));
-    let events = events_of(&want);
-    let dir = env.path("logs");
-    std::fs::create_dir(&dir).unwrap();
-    let (before, during) = files.split_at(files.len() / 2);
-    let copy = |fs: &[std::path::PathBuf]| {
-        for f in fs {
-            std::fs::copy(f, dir.join(f.file_name().unwrap())).unwrap();
-        }
-    };
-    let all_read = |n: usize| {
-        let out = env.cmd().args(["status", "--format", "json"]).output().unwrap();
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-        v["inputs"].as_array().is_some_and(|a| a.len() == n && a.iter().all(|i| i["lag_bytes"] == 0))
-    };
-    copy(before);
-    let err = env.path("follow.err");
-    let child = env.spawn_follow(&["--rotate-wait".as_ref(), "1".as_ref(), dir.as_os_str()], &err);
-    crate::follow::wait_until("the first inputs", &err, || all_read(before.len()));
+    let f = Followed::new(s.port, &db);
+    let (before, during) = f.files.split_at(f.files.len() / 2);
+    f.copy(before);
+    let err = f.env.path("follow.err");
+    let child = f.env.spawn_follow(&["--rotate-wait".as_ref(), "1".as_ref(), f.dir.as_os_str()], &err);
+    crate::follow::wait_until("the first inputs", &err, || f.all_read(before.len()));
     s.stop();
-    copy(during);
+    f.copy(during);
     let said = |what: &str| std::fs::read_to_string(&err).unwrap().matches(what).count();
     crate::follow::wait_until("the outage to be noticed", &err, || said("store unavailable") == 1);
     // Some seconds of outage while the follower retries.
     std::thread::sleep(std::time::Duration::from_secs(3));
     s.restart();
-    crate::follow::wait_until("every input read after the outage", &err, || all_read(files.len()));
+    crate::follow::wait_until("every input read after the outage", &err, || f.all_read(f.files.len()));
     assert!(crate::follow::terminate(child, &err).success());
-    assert_holds(&held(&s, &db), &want, events);
+    assert_holds(&held(&s, &db), &f.want, f.events);
     let log = std::fs::read_to_string(&err).unwrap();
     assert_eq!(said("store unavailable"), 1, "one message per outage: {log}");
     assert_eq!(said("answers again"), 1, "{log}");
