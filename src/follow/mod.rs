@@ -542,28 +542,37 @@ impl<'o> Follower<'o> {
         // The copies are looked for after the names were opened: a file
         // rotated from then on is held open already, one rotated before
         // (while the follower was down, or between two looks) is here.
+        // Each directory is listed once per look, however many of its
+        // names are followed (`/var/log/messages` and `/var/log/secure`).
         let mut copies = Vec::new();
+        let mut dirs: HashMap<&Path, Vec<(&OsStr, &PathBuf, i64)>> = HashMap::new();
         for (key, &oldest) in &self.copies_since {
             let (Some(dir), Some(name)) = (key.parent(), key.file_name()) else { continue };
+            dirs.entry(dir).or_default().push((name, key, oldest));
+        }
+        let mut found: Vec<(PathBuf, PathBuf, i64)> = Vec::new();
+        for (dir, names) in dirs {
             for e in std::fs::read_dir(dir).into_iter().flatten().filter_map(Result::ok) {
-                if !paths::copy_of(name, &e.file_name()) {
-                    continue;
+                let file = e.file_name();
+                for &(_, key, oldest) in names.iter().filter(|(name, ..)| paths::copy_of(name, &file)) {
+                    found.push((dir.join(&file), key.clone(), oldest));
                 }
-                let path = dir.join(e.file_name());
-                let Ok(md) = std::fs::metadata(&path) else { continue };
-                let id = (md.dev(), md.ino());
-                if !md.is_file() || md.mtime() < oldest || present.contains(&id) {
-                    continue;
-                }
-                copies.push(id);
-                if self.done.get(&id) == Some(&signature(&md))
-                    || self.tracked.iter().any(|t| t.id == id)
-                    || picked.iter().any(|(_, t)| t.id == id)
-                {
-                    continue;
-                }
-                picked.extend(self.open(engine, path, Some(key.clone())));
             }
+        }
+        for (path, key, oldest) in found {
+            let Ok(md) = std::fs::metadata(&path) else { continue };
+            let id = (md.dev(), md.ino());
+            if !md.is_file() || md.mtime() < oldest || present.contains(&id) {
+                continue;
+            }
+            copies.push(id);
+            if self.done.get(&id) == Some(&signature(&md))
+                || self.tracked.iter().any(|t| t.id == id)
+                || picked.iter().any(|(_, t)| t.id == id)
+            {
+                continue;
+            }
+            picked.extend(self.open(engine, path, Some(key)));
         }
         self.done.retain(|id, _| present.contains(id) || copies.contains(id));
         for t in self.tracked.iter_mut().filter(|t| t.attached && !present.contains(&t.id)) {
