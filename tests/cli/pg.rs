@@ -376,19 +376,26 @@ impl PgCluster {
     /// returns its trimmed output (unaligned, tuples only: `|` between
     /// columns, a line per row). Panics with psql's stderr on failure.
     pub fn psql(&self, db: &str, sql: &str) -> String {
+        self.try_psql(db, sql).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`PgCluster::psql`], with a failure (the server down, say) as the
+    /// error text instead of a panic.
+    pub fn try_psql(&self, db: &str, sql: &str) -> Result<String, String> {
         let mut c = Command::new(&self.psql);
         scrub_env(&mut c);
         c.args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p"]);
         c.arg(self.port.to_string()).args(["-U", PG_USER, "-d", db, "-c", sql]);
         c.env("PGPASSWORD", PG_PASSWORD).env("PGCONNECT_TIMEOUT", "10");
         let out = c.output().unwrap_or_else(|e| panic!("cannot run {}: {e}", self.psql.display()));
-        assert!(
-            out.status.success(),
-            "psql -d {db} -c {sql:?} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        if !out.status.success() {
+            return Err(format!(
+                "psql -d {db} -c {sql:?} failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     }
 
     /// Runs the SQL file `file` with psql (as `psql` runs it: `-v NAME=VALUE`
