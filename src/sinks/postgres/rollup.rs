@@ -6,13 +6,15 @@
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
+use std::net::IpAddr;
 use std::sync::LazyLock;
 
 use ::postgres::types::ToSql;
 use ::postgres::{GenericClient, Transaction};
+use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use super::query::DIALECT;
-use crate::model::{client_key, Event};
+use crate::model::{write_ip_text, Event};
 use crate::rollup::sql::{Rollup, LOGINS, TRANSFERS};
 use crate::rollup::{login_row, transfer_row, Deltas, Metric};
 use crate::time::day_number;
@@ -152,7 +154,9 @@ impl Pending {
     /// Adds the deltas of `events`, every one of them new.
     pub(super) fn add(&mut self, events: &[Event]) {
         let mut deltas = Deltas::default();
-        let mut key = String::new();
+        // The distinct clients per day and host of these events, found
+        // without writing any text; only those are then written as keys.
+        let mut seen: HashSet<(i64, &str, Client<'_>), Xxh3DefaultBuilder> = HashSet::default();
         for ev in events {
             let (time, host, ip, origin, client_host) = match ev {
                 Event::Transfer(t) => {
@@ -164,35 +168,39 @@ impl Pending {
                     (l.time, &*l.server_host, l.client_ip, l.origin.as_deref(), l.client_host.as_deref())
                 }
             };
-            let client = client_key(
-                ip,
-                origin.and_then(|o| o.ip_prefix),
-                origin.and_then(|o| o.client_hash.as_deref()),
-                client_host,
-            );
-            if let Some(k) = client {
-                key.clear();
-                let (y, m, d) = crate::time::civil_from_days(day_number(time));
-                let _ = write!(key, "{y:04}-{m:02}-{d:02}");
-                for col in [host, &k] {
-                    key.push('\0');
-                    key.push_str(col);
+            // As `client_key` gives it.
+            let client = match ip {
+                Some(a) => Some(Client::Ip(a, origin.and_then(|o| o.ip_prefix))),
+                None => origin.and_then(|o| o.client_hash.as_deref()).or(client_host).map(Client::Text),
+            };
+            if let Some(c) = client {
+                seen.insert((day_number(time), host, c));
+            }
+        }
+        let mut key = String::new();
+        for (day, host, client) in seen {
+            key.clear();
+            let (y, m, d) = crate::time::civil_from_days(day);
+            let _ = write!(key, "{y:04}-{m:02}-{d:02}\0{host}\0");
+            match client {
+                Client::Ip(a, prefix) => {
+                    let _ = write_ip_text(&mut key, a, prefix);
                 }
-                if !self.clients.contains(key.as_str()) {
-                    self.clients.insert(key.clone());
-                }
+                Client::Text(t) => key.push_str(t),
+            }
+            if !self.clients.contains(key.as_str()) {
+                self.clients.insert(key.clone());
             }
         }
         let [transfers, logins, values] = &mut self.tables;
         for (k, s) in deltas.transfers() {
-            merge(transfers, joined(transfer_row(k).iter().map(|c| &**c)), &[s.transfers, s.bytes]);
+            merge(transfers, &mut key, transfer_row(k).iter().map(|c| &**c), &[s.transfers, s.bytes]);
         }
         for (k, n) in deltas.logins() {
-            merge(logins, joined(login_row(k).iter().map(|c| &**c)), &[*n]);
+            merge(logins, &mut key, login_row(k).iter().map(|c| &**c), &[*n]);
         }
         for (k, m) in deltas.values() {
-            let metrics: Vec<i64> = Metric::ALL.iter().map(|x| x.of(m) as i64).collect();
-            merge(values, joined(k.row().iter().map(|c| &**c)), &metrics);
+            merge(values, &mut key, k.row().iter().map(|c| &**c), &Metric::ALL.map(|x| x.of(&m) as i64));
         }
     }
 
@@ -226,21 +234,40 @@ impl Pending {
     }
 }
 
-/// Key columns joined with NUL.
-fn joined<'a>(cols: impl Iterator<Item = &'a str>) -> String {
-    let mut key = String::new();
+/// The client of an event as `daily_clients` keeps it, before it is
+/// written as text (see [`crate::model::client_key`]).
+#[derive(PartialEq, Eq, Hash)]
+enum Client<'a> {
+    /// An address or network.
+    Ip(IpAddr, Option<u8>),
+    /// The keyed hash, else the host name.
+    Text(&'a str),
+}
+
+/// Writes the key columns joined with NUL into `key`.
+fn join_into<'a>(key: &mut String, cols: impl Iterator<Item = &'a str>) {
+    key.clear();
     for (i, c) in cols.enumerate() {
         if i > 0 {
             key.push('\0');
         }
         key.push_str(c);
     }
-    key
 }
 
-/// Adds `values` to the row of `key`.
-fn merge(table: &mut HashMap<String, Vec<i64>>, key: String, values: &[i64]) {
-    let row = table.entry(key).or_insert_with(|| vec![0; values.len()]);
+/// Adds `values` to the row of the key `cols` (joined in `key`, a buffer
+/// reused: a key already present costs no allocation).
+fn merge<'a>(
+    table: &mut HashMap<String, Vec<i64>>,
+    key: &mut String,
+    cols: impl Iterator<Item = &'a str>,
+    values: &[i64],
+) {
+    join_into(key, cols);
+    let row = match table.get_mut(key.as_str()) {
+        Some(row) => row,
+        None => table.entry(key.clone()).or_insert_with(|| vec![0; values.len()]),
+    };
     for (sum, v) in row.iter_mut().zip(values) {
         *sum += v;
     }
@@ -277,6 +304,13 @@ fn upsert<'a>(
 mod tests {
     use super::*;
 
+    /// Key columns joined with NUL.
+    fn joined<'a>(cols: impl Iterator<Item = &'a str>) -> String {
+        let mut key = String::new();
+        join_into(&mut key, cols);
+        key
+    }
+
     #[test]
     fn joined_keys_sort_as_their_columns_and_merge_by_adding() {
         let mut keys = [["ab", "c"], ["a", "bc"], ["a", ""], ["", "z"]];
@@ -285,8 +319,9 @@ mod tests {
         joined_keys.sort();
         assert_eq!(joined_keys, keys.map(|k| joined(k.into_iter())));
         let mut table = HashMap::new();
-        merge(&mut table, joined(["2026-05-01", "u"].into_iter()), &[1, 10]);
-        merge(&mut table, joined(["2026-05-01", "u"].into_iter()), &[2, 5]);
+        let mut key = String::new();
+        merge(&mut table, &mut key, ["2026-05-01", "u"].into_iter(), &[1, 10]);
+        merge(&mut table, &mut key, ["2026-05-01", "u"].into_iter(), &[2, 5]);
         assert_eq!(table.len(), 1);
         assert_eq!(table["2026-05-01\0u"], [3, 15]);
     }

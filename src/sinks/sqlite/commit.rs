@@ -163,21 +163,22 @@ impl SqliteStore {
         let horizon = pruned_before(&tx).map_err(err("read prune horizon"))?;
         let (events, skipped) = crate::sinks::beyond_horizon(c.events, horizon);
         let mut hooks = outbox::fresh(&tx, c.outbox, horizon).map_err(err("read hook events"))?;
-        let mut done =
-            match Self::insert_events(&tx, &events, c.input, &mut self.ips, false).map_err(err("insert events"))? {
-                Some(done) => done,
-                None => {
-                    tx.rollback().map_err(err("roll back"))?;
-                    tx = self
-                        .conn
-                        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                        .map_err(err("begin transaction"))?;
-                    hooks = outbox::fresh(&tx, c.outbox, horizon).map_err(err("read hook events"))?;
-                    Self::insert_events(&tx, &events, c.input, &mut self.ips, true)
-                        .map_err(err("insert events"))?
-                        .unwrap_or_default()
-                }
-            };
+        let mut done = match Self::insert_events(&tx, &mut self.stmts, &events, c.input, &mut self.ips, false)
+            .map_err(err("insert events"))?
+        {
+            Some(done) => done,
+            None => {
+                tx.rollback().map_err(err("roll back"))?;
+                tx = self
+                    .conn
+                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                    .map_err(err("begin transaction"))?;
+                hooks = outbox::fresh(&tx, c.outbox, horizon).map_err(err("read hook events"))?;
+                Self::insert_events(&tx, &mut self.stmts, &events, c.input, &mut self.ips, true)
+                    .map_err(err("insert events"))?
+                    .unwrap_or_default()
+            }
+        };
         done.dup += skipped;
         let now = now_string();
         if let Some(cp) = c.checkpoint {

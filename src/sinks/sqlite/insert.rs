@@ -2,24 +2,27 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{params, Transaction};
+use rusqlite::Transaction;
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
+use super::bind::{Binding, RawStatement};
 use super::query::DIALECT;
 use super::SqliteStore;
-use crate::model::{Event, Transfer};
+use crate::model::{Event, Origin, Transfer};
 use crate::rollup::{self, Deltas, Metric};
 use crate::sinks::Committed;
 
 impl SqliteStore {
-    /// Inserts events and updates rollups. In fast mode transfers go 32 to a
-    /// statement and `None` is returned if a group turns out to be partly
-    /// stored already (a re-read overlap): the caller then rolls back and
+    /// Inserts events and updates rollups, through `stmts` (prepared on
+    /// first use, then kept with the connection). In fast mode transfers go
+    /// 32 to a statement and `None` is returned if a group turns out to be
+    /// partly stored already (a re-read overlap): the caller then rolls back and
     /// repeats in careful mode, one row per statement, to learn exactly
     /// which rows are new. Every row records `input`, the ledger
     /// fingerprint of the input it came from.
     pub(super) fn insert_events(
         tx: &Transaction<'_>,
+        stmts: &mut Option<Statements>,
         events: &[Event],
         input: Option<u64>,
         ips: &mut IpText,
@@ -28,10 +31,19 @@ impl SqliteStore {
         let mut done = Committed::default();
         let mut deltas = Deltas::default();
         let mut clients = Clients::default();
+        let stmts = match stmts {
+            Some(s) => s,
+            None => stmts.insert(Statements::prepare(tx)?),
+        };
+        let input = input.map(|f| f as i64);
+        // Client addresses as text, for all events first: the bindings
+        // below borrow them.
+        ips.prepare(events);
+        let ips = &*ips;
 
         // Transfers go in multi-row statements (fewer statement executions);
-        // RETURNING names the rows actually inserted, which alone feed the
-        // rollup.
+        // the rows changed say which were inserted, and those alone feed
+        // the rollup.
         let transfers: Vec<&Transfer> = events
             .iter()
             .filter_map(|e| match e {
@@ -39,26 +51,24 @@ impl SqliteStore {
                 Event::Login(_) => None,
             })
             .collect();
-        static MULTI: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| multi_insert_sql(ROWS_PER_INSERT));
-        static SINGLE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| multi_insert_sql(1));
-        let mut multi = tx.prepare_cached(&MULTI)?;
-        let mut single = tx.prepare_cached(&SINGLE)?;
         let mut inserted: Vec<bool> = Vec::with_capacity(ROWS_PER_INSERT);
         for group in transfers.chunks(ROWS_PER_INSERT) {
             inserted.clear();
             if group.len() == ROWS_PER_INSERT && !careful {
+                let mut b = stmts.multi.bind();
                 for (i, t) in group.iter().enumerate() {
-                    bind_transfer(&mut multi, i * TRANSFER_COLS, t, input, ips)?;
+                    bind_transfer(&mut b, i * TRANSFER_COLS, t, input, ips);
                 }
-                let n = multi.raw_execute()?;
+                let n = b.execute()?;
                 if n != group.len() && n != 0 {
                     return Ok(None);
                 }
                 inserted.resize(group.len(), n != 0);
             } else {
                 for t in group {
-                    bind_transfer(&mut single, 0, t, input, ips)?;
-                    inserted.push(single.raw_execute()? == 1);
+                    let mut b = stmts.single.bind();
+                    bind_transfer(&mut b, 0, t, input, ips);
+                    inserted.push(b.execute()? == 1);
                 }
             }
             for (t, new) in group.iter().zip(&inserted) {
@@ -67,7 +77,7 @@ impl SqliteStore {
                     deltas.transfer(t);
                     let o = t.origin.as_deref();
                     let hash = o.and_then(|o| o.client_hash.as_deref());
-                    let ip = ips.text(t.client_ip, o.and_then(|o| o.ip_prefix));
+                    let ip = ips.get(t.client_ip, o.and_then(|o| o.ip_prefix));
                     clients.add(t.end, ip.or(hash).or(t.client_host.as_deref()));
                 } else {
                     done.dup += 1;
@@ -75,51 +85,41 @@ impl SqliteStore {
             }
         }
 
-        let mut l_stmt = tx.prepare_cached(
-            "INSERT OR IGNORE INTO logins (event_id, time_us, protocol, user, client_ip, client_host, \
-             outcome, method, session, server_host, source, country, city, latitude, longitude, geohash, \
-             client_hash, input) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
-             ?18)",
-        )?;
         for ev in events {
             let Event::Login(l) = ev else { continue };
             let o = l.origin.as_deref();
-            let n = l_stmt.execute(params![
-                l.id as i64,
-                l.time,
-                l.protocol.as_str(),
-                l.user,
-                ips.text(l.client_ip, o.and_then(|o| o.ip_prefix)),
-                l.client_host,
-                l.outcome.as_str(),
-                l.method,
-                l.session,
-                l.server_host,
-                l.source.as_str(),
-                o.and_then(|o| o.country.as_deref()),
-                o.and_then(|o| o.city.as_deref()),
-                o.and_then(|o| o.latitude),
-                o.and_then(|o| o.longitude),
-                o.and_then(|o| o.geohash.as_deref()),
-                o.and_then(|o| o.client_hash.as_deref()),
-                input.map(|f| f as i64),
-            ])?;
-            if n == 1 {
+            let ip = ips.get(l.client_ip, o.and_then(|o| o.ip_prefix));
+            let mut b = stmts.login.bind();
+            b.int(1, Some(l.id as i64));
+            b.int(2, Some(l.time));
+            b.text(3, Some(l.protocol.as_str()));
+            b.text(4, Some(&l.user));
+            b.text(5, ip);
+            b.text(6, l.client_host.as_deref());
+            b.text(7, Some(l.outcome.as_str()));
+            b.text(8, l.method.as_deref());
+            b.text(9, l.session.as_deref());
+            b.text(10, Some(&l.server_host));
+            b.text(11, Some(l.source.as_str()));
+            bind_origin(&mut b, 11, o);
+            b.int(18, input);
+            if b.execute()? == 1 {
                 done.new += 1;
                 deltas.login(l);
                 let hash = o.and_then(|o| o.client_hash.as_deref());
-                let ip = ips.text(l.client_ip, o.and_then(|o| o.ip_prefix));
                 clients.add(l.time, ip.or(hash).or(l.client_host.as_deref()));
             } else {
                 done.dup += 1;
             }
         }
-        add_deltas(tx, &deltas)?;
-        let mut stmt = tx.prepare_cached("INSERT OR IGNORE INTO daily_clients (client, day) VALUES (?1, ?2)")?;
+        add_deltas(stmts, &deltas)?;
         for (day, seen) in &clients.0 {
             let day = crate::time::day_string(day * 86_400_000_000);
             for client in seen {
-                stmt.execute(params![client, day])?;
+                let mut b = stmts.client.bind();
+                b.text(1, Some(client));
+                b.text(2, Some(&day));
+                b.execute()?;
             }
         }
         Ok(Some(done))
@@ -130,61 +130,53 @@ impl SqliteStore {
 /// keeps them (the stored address or network, else the keyed hash, else
 /// the host name).
 #[derive(Default)]
-struct Clients(HashMap<i64, std::collections::HashSet<String, Xxh3DefaultBuilder>, Xxh3DefaultBuilder>);
+struct Clients<'a>(HashMap<i64, std::collections::HashSet<&'a str, Xxh3DefaultBuilder>, Xxh3DefaultBuilder>);
 
-impl Clients {
-    fn add(&mut self, time: i64, client: Option<&str>) {
+impl<'a> Clients<'a> {
+    fn add(&mut self, time: i64, client: Option<&'a str>) {
         let Some(c) = client.filter(|c| !c.is_empty()) else { return };
-        let seen = self.0.entry(crate::time::day_number(time)).or_default();
-        // Most events are of a client already seen: no allocation for those.
-        if !seen.contains(c) {
-            seen.insert(c.to_string());
-        }
+        self.0.entry(crate::time::day_number(time)).or_default().insert(c);
     }
 }
 
 /// Adds the rollup deltas to the daily tables.
-fn add_deltas(tx: &Transaction<'_>, deltas: &Deltas<'_>) -> rusqlite::Result<()> {
-    static SQL: std::sync::LazyLock<[String; 2]> = std::sync::LazyLock::new(|| {
-        [&rollup::sql::TRANSFERS, &rollup::sql::LOGINS].map(|r| {
-            let n = DIALECT.key_count(r) + r.values.len();
-            let params: Vec<String> = (1..=n).map(|i| format!("?{i}")).collect();
-            format!("{} VALUES ({}) {}", DIALECT.insert_into(r), params.join(", "), DIALECT.add_on_conflict(r))
-        })
-    });
-    let mut stmt = tx.prepare_cached(&SQL[0])?;
+fn add_deltas(stmts: &mut Statements, deltas: &Deltas<'_>) -> rusqlite::Result<()> {
     for (key, sums) in deltas.transfers() {
-        let row = rollup::transfer_row(key);
-        bind_row(&mut stmt, &row, &[sums.transfers, sums.bytes])?;
+        upsert(&mut stmts.daily_transfers, &rollup::transfer_row(key), &[sums.transfers, sums.bytes])?;
     }
-    let mut stmt = tx.prepare_cached(&SQL[1])?;
     for (key, n) in deltas.logins() {
-        bind_row(&mut stmt, &rollup::login_row(key), &[*n])?;
+        upsert(&mut stmts.daily_logins, &rollup::login_row(key), &[*n])?;
     }
-    static VALUES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-        let params: Vec<String> = (1..=4 + Metric::ALL.len()).map(|i| format!("?{i}")).collect();
-        format!("{} VALUES ({}) {}", DIALECT.values_insert(), params.join(", "), DIALECT.values_on_conflict())
-    });
-    let mut stmt = tx.prepare_cached(&VALUES)?;
     for (key, m) in deltas.values() {
-        bind_row(&mut stmt, &key.row(), &Metric::ALL.map(|x| x.of(m) as i64))?;
+        upsert(&mut stmts.daily_values, &key.row(), &Metric::ALL.map(|x| x.of(&m) as i64))?;
     }
     Ok(())
 }
 
 /// Runs an upsert with the key values `keys`, then `values`.
-fn bind_row(
-    stmt: &mut rusqlite::CachedStatement<'_>,
-    keys: &[std::borrow::Cow<'_, str>],
-    values: &[i64],
-) -> rusqlite::Result<()> {
+fn upsert(stmt: &mut RawStatement, keys: &[std::borrow::Cow<'_, str>], values: &[i64]) -> rusqlite::Result<()> {
+    let mut b = stmt.bind();
     for (i, k) in keys.iter().enumerate() {
-        stmt.raw_bind_parameter(i + 1, k.as_ref())?;
+        b.text(i + 1, Some(k));
     }
     for (i, v) in values.iter().enumerate() {
-        stmt.raw_bind_parameter(keys.len() + i + 1, v)?;
+        b.int(keys.len() + i + 1, Some(*v));
     }
-    stmt.raw_execute().map(|_| ())
+    b.execute().map(|_| ())
+}
+
+/// The upsert of the daily rollup `r`, its key values then its values.
+fn rollup_upsert_sql(r: &rollup::sql::Rollup) -> String {
+    let n = DIALECT.key_count(r) + r.values.len();
+    let params: Vec<String> = (1..=n).map(|i| format!("?{i}")).collect();
+    format!("{} VALUES ({}) {}", DIALECT.insert_into(r), params.join(", "), DIALECT.add_on_conflict(r))
+}
+
+/// The upsert of `daily_values`: field, day, v1, v2, then the metrics in
+/// [`Metric::ALL`] order.
+fn values_upsert_sql() -> String {
+    let params: Vec<String> = (1..=4 + Metric::ALL.len()).map(|i| format!("?{i}")).collect();
+    format!("{} VALUES ({}) {}", DIALECT.values_insert(), params.join(", "), DIALECT.values_on_conflict())
 }
 
 /// Rows per multi-row transfer insert.
@@ -218,62 +210,109 @@ fn multi_insert_sql(rows: usize) -> String {
     sql
 }
 
-fn bind_transfer(
-    stmt: &mut rusqlite::CachedStatement<'_>,
-    base: usize,
-    t: &Transfer,
-    input: Option<u64>,
-    ips: &mut IpText,
-) -> rusqlite::Result<()> {
-    let b = base + 1;
-    stmt.raw_bind_parameter(b, t.id as i64)?;
-    stmt.raw_bind_parameter(b + 1, t.end)?;
-    stmt.raw_bind_parameter(b + 2, t.start)?;
-    stmt.raw_bind_parameter(b + 3, t.protocol as i64)?;
-    stmt.raw_bind_parameter(b + 4, t.direction as i64)?;
-    stmt.raw_bind_parameter(b + 5, t.status as i64)?;
-    stmt.raw_bind_parameter(b + 6, t.bytes as i64)?;
-    stmt.raw_bind_parameter(b + 7, t.wire_bytes.map(|v| v as i64))?;
-    stmt.raw_bind_parameter(b + 8, t.file_size.map(|v| v as i64))?;
-    stmt.raw_bind_parameter(b + 9, t.path.as_deref())?;
-    stmt.raw_bind_parameter(b + 10, t.module.as_deref())?;
-    stmt.raw_bind_parameter(b + 11, &*t.user)?;
+/// The statements of a commit's rows, prepared once per connection.
+pub(super) struct Statements {
+    /// [`ROWS_PER_INSERT`] transfers.
+    multi: RawStatement,
+    /// One transfer.
+    single: RawStatement,
+    /// One login.
+    login: RawStatement,
+    /// The upserts of `daily_transfers`, `daily_logins`, `daily_values`.
+    daily_transfers: RawStatement,
+    daily_logins: RawStatement,
+    daily_values: RawStatement,
+    /// A client seen on a day.
+    client: RawStatement,
+}
+
+impl Statements {
+    fn prepare(conn: &rusqlite::Connection) -> rusqlite::Result<Statements> {
+        Ok(Statements {
+            multi: RawStatement::prepare(conn, &multi_insert_sql(ROWS_PER_INSERT))?,
+            single: RawStatement::prepare(conn, &multi_insert_sql(1))?,
+            login: RawStatement::prepare(
+                conn,
+                "INSERT OR IGNORE INTO logins (event_id, time_us, protocol, user, client_ip, client_host, \
+                 outcome, method, session, server_host, source, country, city, latitude, longitude, geohash, \
+                 client_hash, input) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
+                 ?16, ?17, ?18)",
+            )?,
+            daily_transfers: RawStatement::prepare(conn, &rollup_upsert_sql(&rollup::sql::TRANSFERS))?,
+            daily_logins: RawStatement::prepare(conn, &rollup_upsert_sql(&rollup::sql::LOGINS))?,
+            daily_values: RawStatement::prepare(conn, &values_upsert_sql())?,
+            client: RawStatement::prepare(conn, "INSERT OR IGNORE INTO daily_clients (client, day) VALUES (?1, ?2)")?,
+        })
+    }
+}
+
+/// Binds the columns of transfer `t` from parameter `base + 1` on.
+fn bind_transfer<'a>(b: &mut Binding<'_, 'a>, base: usize, t: &'a Transfer, input: Option<i64>, ips: &'a IpText) {
+    let p = base + 1;
     let o = t.origin.as_deref();
-    stmt.raw_bind_parameter(b + 12, ips.text(t.client_ip, o.and_then(|o| o.ip_prefix)))?;
-    stmt.raw_bind_parameter(b + 13, t.client_host.as_deref())?;
-    stmt.raw_bind_parameter(b + 14, t.session.as_deref())?;
-    stmt.raw_bind_parameter(b + 15, &*t.server_host)?;
-    stmt.raw_bind_parameter(b + 16, t.source.as_str())?;
-    stmt.raw_bind_parameter(b + 17, t.granularity as i64)?;
-    stmt.raw_bind_parameter(b + 18, o.and_then(|o| o.country.as_deref()))?;
-    stmt.raw_bind_parameter(b + 19, o.and_then(|o| o.city.as_deref()))?;
-    stmt.raw_bind_parameter(b + 20, o.and_then(|o| o.latitude))?;
-    stmt.raw_bind_parameter(b + 21, o.and_then(|o| o.longitude))?;
-    stmt.raw_bind_parameter(b + 22, o.and_then(|o| o.geohash.as_deref()))?;
-    stmt.raw_bind_parameter(b + 23, o.and_then(|o| o.client_hash.as_deref()))?;
-    stmt.raw_bind_parameter(b + 24, input.map(|f| f as i64))?;
-    Ok(())
+    b.int(p, Some(t.id as i64));
+    b.int(p + 1, Some(t.end));
+    b.int(p + 2, t.start);
+    b.int(p + 3, Some(t.protocol as i64));
+    b.int(p + 4, Some(t.direction as i64));
+    b.int(p + 5, Some(t.status as i64));
+    b.int(p + 6, Some(t.bytes as i64));
+    b.int(p + 7, t.wire_bytes.map(|v| v as i64));
+    b.int(p + 8, t.file_size.map(|v| v as i64));
+    b.text(p + 9, t.path.as_deref());
+    b.text(p + 10, t.module.as_deref());
+    b.text(p + 11, Some(&t.user));
+    b.text(p + 12, ips.get(t.client_ip, o.and_then(|o| o.ip_prefix)));
+    b.text(p + 13, t.client_host.as_deref());
+    b.text(p + 14, t.session.as_deref());
+    b.text(p + 15, Some(&t.server_host));
+    b.text(p + 16, Some(t.source.as_str()));
+    b.int(p + 17, Some(t.granularity as i64));
+    bind_origin(b, p + 17, o);
+    b.int(p + 24, input);
+}
+
+/// Binds the enrichment columns (country, city, latitude, longitude,
+/// geohash, client hash) from parameter `after + 1` on.
+fn bind_origin<'a>(b: &mut Binding<'_, 'a>, after: usize, o: Option<&'a Origin>) {
+    b.text(after + 1, o.and_then(|o| o.country.as_deref()));
+    b.text(after + 2, o.and_then(|o| o.city.as_deref()));
+    b.real(after + 3, o.and_then(|o| o.latitude));
+    b.real(after + 4, o.and_then(|o| o.longitude));
+    b.text(after + 5, o.and_then(|o| o.geohash.as_deref()));
+    b.text(after + 6, o.and_then(|o| o.client_hash.as_deref()));
 }
 
 /// Text of client addresses already bound (`addr` or, for a truncated
 /// address, `addr/bits`): an import sees each client many times, and
-/// formatting an address costs more than a lookup. Bounded: it starts over
-/// past 65,536 addresses.
+/// formatting an address costs more than a lookup. The texts of a commit's
+/// addresses stay while it binds them (SQLite reads them in place); a
+/// commit that finds 65,536 or more kept starts over.
 #[derive(Default)]
 pub(super) struct IpText {
     map: HashMap<(std::net::IpAddr, Option<u8>), String, Xxh3DefaultBuilder>,
 }
 
 impl IpText {
-    fn text(&mut self, ip: Option<std::net::IpAddr>, prefix: Option<u8>) -> Option<&str> {
-        let key = (ip?, prefix);
-        if !self.map.contains_key(&key) {
-            if self.map.len() >= 65_536 {
-                self.map.clear();
-            }
-            let text = crate::model::ip_text(key.0, prefix);
-            self.map.insert(key, text);
+    /// Makes the text of every client address of `events` ready for
+    /// [`IpText::get`].
+    fn prepare(&mut self, events: &[Event]) {
+        if self.map.len() >= 65_536 {
+            self.map.clear();
         }
-        self.map.get(&key).map(String::as_str)
+        for ev in events {
+            let (ip, o) = match ev {
+                Event::Transfer(t) => (t.client_ip, t.origin.as_deref()),
+                Event::Login(l) => (l.client_ip, l.origin.as_deref()),
+            };
+            let Some(ip) = ip else { continue };
+            let prefix = o.and_then(|o| o.ip_prefix);
+            self.map.entry((ip, prefix)).or_insert_with(|| crate::model::ip_text(ip, prefix));
+        }
+    }
+
+    /// The text of an address [`IpText::prepare`] saw.
+    fn get(&self, ip: Option<std::net::IpAddr>, prefix: Option<u8>) -> Option<&str> {
+        self.map.get(&(ip?, prefix)).map(String::as_str)
     }
 }

@@ -8,6 +8,7 @@
 //! equal the sum of the raw rows.
 
 mod admin;
+mod bind;
 mod commit;
 mod insert;
 mod outbox;
@@ -23,11 +24,14 @@ use crate::error::StoreError;
 use crate::filemode::DbMode;
 
 pub use commit::BeforeCommit;
-use insert::IpText;
+use insert::{IpText, Statements};
 use schema::MIGRATIONS;
 
 /// A SQLite store.
 pub struct SqliteStore {
+    /// The raw-row inserts, prepared on first use; declared before `conn`
+    /// so that they are finalized before it closes.
+    stmts: Option<Statements>,
     conn: Connection,
     path: PathBuf,
     ips: IpText,
@@ -62,7 +66,7 @@ impl SqliteStore {
         .map_err(err("set pragmas"))?;
         // Every statement of a commit stays prepared for the whole run.
         conn.set_prepared_statement_cache_capacity(32);
-        let mut store = SqliteStore { conn, path: path.to_path_buf(), ips: IpText::default() };
+        let mut store = SqliteStore { stmts: None, conn, path: path.to_path_buf(), ips: IpText::default() };
         store.migrate()?;
         Ok(store)
     }
@@ -112,7 +116,7 @@ impl SqliteStore {
             }
             Ok(_) => {}
         }
-        Ok(SqliteStore { conn, path: path.to_path_buf(), ips: IpText::default() })
+        Ok(SqliteStore { stmts: None, conn, path: path.to_path_buf(), ips: IpText::default() })
     }
 
     fn err(&self, what: &'static str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
