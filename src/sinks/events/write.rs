@@ -5,10 +5,22 @@ use std::net::IpAddr;
 
 use crate::model::{write_ip_text, Event, Origin};
 
-/// The columns, in order: the stores' columns of both kinds (a transfer's
-/// `end_us` is `time_us` here), `kind` first; `input` is the ledger
-/// fingerprint of the input the event came from, as a store records it.
-pub const COLUMNS: [&str; N] = [
+/// Defines [`COLUMNS`] and [`KEYS`] from one list of names.
+macro_rules! columns {
+    ($($name:literal),* $(,)?) => {
+        /// The columns, in order: the stores' columns of both kinds (a
+        /// transfer's `end_us` is `time_us` here), `kind` first; `input` is
+        /// the ledger fingerprint of the input the event came from, as a
+        /// store records it.
+        pub const COLUMNS: [&str; N] = [$($name),*];
+
+        /// Each column as an NDJSON key after the previous field:
+        /// `,"name":`.
+        const KEYS: [&str; N] = [$(concat!(",\"", $name, "\":")),*];
+    };
+}
+
+columns![
     "kind",
     "event_id",
     "time_us",
@@ -51,7 +63,8 @@ enum Value<'a> {
     Null,
     Int(i64),
     Float(f64),
-    /// A name of a fixed vocabulary (protocol, status, …).
+    /// A name of a fixed vocabulary (protocol, status, …): plain ASCII,
+    /// nothing to escape.
     Name(&'static str),
     /// Text from the log (or enrichment).
     Text(&'a str),
@@ -67,49 +80,79 @@ fn text(s: Option<&str>) -> Value<'_> {
     opt(s, Value::Text)
 }
 
-/// The values of `e`, read from the input with fingerprint `input`, in
-/// [`COLUMNS`] order.
-fn values(e: &Event, input: Option<u64>) -> [Value<'_>; N] {
+/// A writer of one event, column by column ([`values`]).
+trait Columns<'a> {
+    /// Column `i` of [`COLUMNS`] has the value `v`. Inlined (always) into
+    /// [`values`], so that `i`, its key and the kind of `v` are constants
+    /// there.
+    fn col(&mut self, i: usize, v: Value<'a>);
+}
+
+/// Gives `out` the index and value of every column of `e`, read from the
+/// input with fingerprint `input`, in [`COLUMNS`] order: no array of
+/// values is built per event.
+#[inline(always)]
+fn values<'a>(e: &'a Event, input: Option<u64>, out: &mut impl Columns<'a>) {
     use Value::*;
-    let mut v = [Absent; N];
-    v[27] = opt(input, |f| Int(f as i64));
+    let mut f = InOrder { out, next: 0 };
     match e {
         Event::Transfer(t) => {
-            let own = [
-                Name("transfer"),
-                Int(t.id as i64),
-                Int(t.end),
-                opt(t.start, Int),
-                Name(t.protocol.as_str()),
-                Name(t.direction.as_str()),
-                Name(t.status.as_str()),
-                Absent,
-                Absent,
-                Int(t.bytes as i64),
-                opt(t.wire_bytes, |v| Int(v as i64)),
-                opt(t.file_size, |v| Int(v as i64)),
-                text(t.path.as_deref()),
-                text(t.module.as_deref()),
-            ];
-            v[..14].copy_from_slice(&own);
-            v[26] = Name(t.granularity.as_str());
+            f.col(0, Name("transfer"));
+            f.col(1, Int(t.id as i64));
+            f.col(2, Int(t.end));
+            f.col(3, opt(t.start, Int));
+            f.col(4, Name(t.protocol.as_str()));
+            f.col(5, Name(t.direction.as_str()));
+            f.col(6, Name(t.status.as_str()));
+            f.col(7, Absent);
+            f.col(8, Absent);
+            f.col(9, Int(t.bytes as i64));
+            f.col(10, opt(t.wire_bytes, |v| Int(v as i64)));
+            f.col(11, opt(t.file_size, |v| Int(v as i64)));
+            f.col(12, text(t.path.as_deref()));
+            f.col(13, text(t.module.as_deref()));
             let who =
                 Who { user: &t.user, ip: t.client_ip, host: t.client_host.as_deref(), origin: t.origin.as_deref() };
-            who.fill(&mut v, t.session.as_deref(), &t.server_host, t.source.as_str());
-            v
+            who.values(t.session.as_deref(), &t.server_host, t.source.as_str(), &mut f);
+            f.col(26, Name(t.granularity.as_str()));
         }
         Event::Login(l) => {
-            v[0] = Name("login");
-            v[1] = Int(l.id as i64);
-            v[2] = Int(l.time);
-            v[4] = Name(l.protocol.as_str());
-            v[7] = Name(l.outcome.as_str());
-            v[8] = text(l.method.as_deref());
+            f.col(0, Name("login"));
+            f.col(1, Int(l.id as i64));
+            f.col(2, Int(l.time));
+            f.col(3, Absent);
+            f.col(4, Name(l.protocol.as_str()));
+            f.col(5, Absent);
+            f.col(6, Absent);
+            f.col(7, Name(l.outcome.as_str()));
+            f.col(8, text(l.method.as_deref()));
+            for i in 9..14 {
+                f.col(i, Absent);
+            }
             let who =
                 Who { user: &l.user, ip: l.client_ip, host: l.client_host.as_deref(), origin: l.origin.as_deref() };
-            who.fill(&mut v, l.session.as_deref(), &l.server_host, l.source.as_str());
-            v
+            who.values(l.session.as_deref(), &l.server_host, l.source.as_str(), &mut f);
+            f.col(26, Absent);
         }
+    }
+    f.col(27, opt(input, |f| Int(f as i64)));
+    debug_assert_eq!(f.next, N);
+}
+
+/// [`values`]' check (in debug builds) that it gives every column once,
+/// in order.
+struct InOrder<'o, C> {
+    out: &'o mut C,
+    /// The column expected next.
+    next: usize,
+}
+
+impl<'a, C: Columns<'a>> Columns<'a> for InOrder<'_, C> {
+    #[inline(always)]
+    fn col(&mut self, i: usize, v: Value<'a>) {
+        debug_assert_eq!(i, self.next, "every column once, in order");
+        self.next = i + 1;
+        self.out.col(i, v);
     }
 }
 
@@ -122,64 +165,141 @@ struct Who<'a> {
 }
 
 impl<'a> Who<'a> {
-    /// Sets the columns both kinds have, `user` to `source`.
-    fn fill(self, v: &mut [Value<'a>; N], session: Option<&'a str>, server_host: &'a str, source: &'static str) {
+    /// Gives `f` the columns both kinds have, `user` (14) to `source`
+    /// (25).
+    #[inline(always)]
+    fn values(self, session: Option<&'a str>, server_host: &'a str, source: &'static str, f: &mut impl Columns<'a>) {
         let o = self.origin;
-        let shared = [
-            Value::Text(self.user),
-            opt(self.ip, |ip| Value::Ip(ip, o.and_then(|o| o.ip_prefix))),
-            text(self.host),
-            text(o.and_then(|o| o.client_hash.as_deref())),
-            text(o.and_then(|o| o.country.as_deref())),
-            text(o.and_then(|o| o.city.as_deref())),
-            opt(o.and_then(|o| o.latitude), Value::Float),
-            opt(o.and_then(|o| o.longitude), Value::Float),
-            text(o.and_then(|o| o.geohash.as_deref())),
-            text(session),
-            Value::Text(server_host),
-            Value::Name(source),
-        ];
-        v[14..26].copy_from_slice(&shared);
+        f.col(14, Value::Text(self.user));
+        f.col(15, opt(self.ip, |ip| Value::Ip(ip, o.and_then(|o| o.ip_prefix))));
+        f.col(16, text(self.host));
+        f.col(17, text(o.and_then(|o| o.client_hash.as_deref())));
+        f.col(18, text(o.and_then(|o| o.country.as_deref())));
+        f.col(19, text(o.and_then(|o| o.city.as_deref())));
+        f.col(20, opt(o.and_then(|o| o.latitude), Value::Float));
+        f.col(21, opt(o.and_then(|o| o.longitude), Value::Float));
+        f.col(22, text(o.and_then(|o| o.geohash.as_deref())));
+        f.col(23, text(session));
+        f.col(24, Value::Text(server_host));
+        f.col(25, Value::Name(source));
     }
 }
 
-/// `ip` as the stores write it, in `scratch`.
-fn ip_str(scratch: &mut String, ip: IpAddr, prefix: Option<u8>) -> &str {
-    scratch.clear();
-    let _ = write_ip_text(scratch, ip, prefix);
-    scratch
+/// The text of the last client address written, kept: the events of a
+/// session, often next to each other, share their client.
+#[derive(Default)]
+pub(super) struct IpText {
+    /// The address and prefix length `text` is of.
+    of: Option<(IpAddr, Option<u8>)>,
+    text: String,
 }
+
+impl IpText {
+    /// `ip` as the stores write it.
+    fn get(&mut self, ip: IpAddr, prefix: Option<u8>) -> &str {
+        if self.of != Some((ip, prefix)) {
+            self.text.clear();
+            let _ = write_ip_text(&mut self.text, ip, prefix);
+            self.of = Some((ip, prefix));
+        }
+        &self.text
+    }
+}
+
+/// Asks the CPU for the text the writers will read of `e` (but the names
+/// of fixed vocabularies and modules, always at hand), so that it arrives
+/// while earlier events are written: the events were built on another
+/// thread, and waiting for their text was the largest part of the
+/// writers' time.
+pub(super) fn prefetch(e: &Event) {
+    let (path, host, user, session, server_host, origin) = match e {
+        Event::Transfer(t) => (
+            t.path.as_deref(),
+            t.client_host.as_deref(),
+            &*t.user,
+            t.session.as_deref(),
+            &*t.server_host,
+            t.origin.as_deref(),
+        ),
+        Event::Login(l) => {
+            (None, l.client_host.as_deref(), &*l.user, l.session.as_deref(), &*l.server_host, l.origin.as_deref())
+        }
+    };
+    let o = |f: fn(&Origin) -> Option<&str>| origin.and_then(f);
+    let texts = [
+        path,
+        host,
+        Some(user),
+        session,
+        Some(server_host),
+        o(|o| o.client_hash.as_deref()),
+        o(|o| o.country.as_deref()),
+        o(|o| o.city.as_deref()),
+        o(|o| o.geohash.as_deref()),
+    ];
+    for s in texts.into_iter().flatten() {
+        prefetch_bytes(s.as_bytes());
+    }
+}
+
+/// Asks for the first bytes of `b` into the cache.
+#[cfg(target_arch = "x86_64")]
+fn prefetch_bytes(b: &[u8]) {
+    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+    // SAFETY: a prefetch is a hint: it never faults, whatever the address,
+    // and changes nothing the program can see. SSE is part of x86_64.
+    unsafe { _mm_prefetch::<_MM_HINT_T0>(b.as_ptr().cast()) }
+}
+
+/// Elsewhere: nothing (the hardware guesses).
+#[cfg(not(target_arch = "x86_64"))]
+fn prefetch_bytes(_: &[u8]) {}
 
 /// Appends `e`, read from the input `input`, as one JSON object and a
 /// newline.
-pub(super) fn ndjson(buf: &mut Vec<u8>, scratch: &mut String, e: &Event, input: Option<u64>) {
+pub(super) fn ndjson(buf: &mut Vec<u8>, scratch: &mut IpText, e: &Event, input: Option<u64>) {
     buf.push(b'{');
-    let mut first = true;
-    for (name, v) in COLUMNS.iter().zip(values(e, input)) {
-        if matches!(v, Value::Absent) {
-            continue;
-        }
-        if !first {
-            buf.push(b',');
-        }
-        first = false;
-        buf.push(b'"');
-        buf.extend_from_slice(name.as_bytes());
-        buf.extend_from_slice(b"\":");
-        json_value(buf, scratch, v);
-    }
+    values(e, input, &mut Ndjson { buf, scratch });
     buf.extend_from_slice(b"}\n");
 }
 
+/// [`ndjson`]'s columns: `"name":value`, comma-separated, absent ones
+/// left out.
+struct Ndjson<'w> {
+    buf: &'w mut Vec<u8>,
+    /// Scratch text of an address.
+    scratch: &'w mut IpText,
+}
+
+impl<'a> Columns<'a> for Ndjson<'_> {
+    #[inline(always)]
+    fn col(&mut self, i: usize, v: Value<'a>) {
+        if matches!(v, Value::Absent) {
+            return;
+        }
+        // `kind`, the first column, is always there: no comma before it.
+        let key = KEYS[i].as_bytes();
+        self.buf.extend_from_slice(if i == 0 { &key[1..] } else { key });
+        json_value(self.buf, self.scratch, v);
+    }
+}
+
 /// Appends `v` as a JSON value (`null` for a float that is not finite).
-fn json_value(buf: &mut Vec<u8>, scratch: &mut String, v: Value<'_>) {
+#[inline(always)]
+fn json_value(buf: &mut Vec<u8>, scratch: &mut IpText, v: Value<'_>) {
     match v {
         Value::Absent | Value::Null => buf.extend_from_slice(b"null"),
         Value::Int(n) => int(buf, n),
         Value::Float(x) if x.is_finite() => float(buf, x),
         Value::Float(_) => buf.extend_from_slice(b"null"),
-        Value::Name(s) | Value::Text(s) => json_str(buf, s),
-        Value::Ip(ip, prefix) => json_str(buf, ip_str(scratch, ip, prefix)),
+        Value::Name(s) => {
+            debug_assert!(!s.bytes().any(|c| JSON_STOP[usize::from(c)]), "{s}");
+            buf.push(b'"');
+            buf.extend_from_slice(s.as_bytes());
+            buf.push(b'"');
+        }
+        Value::Text(s) => json_str(buf, s),
+        Value::Ip(ip, prefix) => json_str(buf, scratch.get(ip, prefix)),
     }
 }
 
@@ -214,12 +334,13 @@ fn float(buf: &mut Vec<u8>, x: f64) {
             if p >= (1u64 << 50) as f64 {
                 break;
             }
-            let m = p.round();
-            if m / p10 == a {
+            // round(p), exact: p + 0.5 < 2^51 is a multiple of p's ulp.
+            let m = (p + 0.5) as u64;
+            if m as f64 / p10 == a {
                 if x < 0.0 {
                     buf.push(b'-');
                 }
-                return decimal(buf, m as u64, d);
+                return decimal(buf, m, d);
             }
         }
     }
@@ -257,6 +378,48 @@ const JSON_STOP: [bool; 256] = {
     t
 };
 
+/// Each byte of a word read 8 bytes at a time ([`find`]).
+const ONES: u64 = u64::from_ne_bytes([1; 8]);
+
+/// The high bit of each byte of a word.
+const HIGH: u64 = ONES << 7;
+
+/// Nonzero when a byte of `w` is below `n` (at most 0x80): the borrow of
+/// the first such byte's subtraction sets its high bit.
+const fn below(w: u64, n: u8) -> u64 {
+    w.wrapping_sub(ONES * n as u64) & !w & HIGH
+}
+
+/// Nonzero when a byte of `w` is `c`.
+const fn byte(w: u64, c: u8) -> u64 {
+    below(w ^ (ONES * c as u64), 1)
+}
+
+/// The first index at or after `from` whose byte `stop` picks. Words of 8
+/// bytes that `any` (nonzero when a word may hold such a byte) clears are
+/// skipped whole; log text is rarely anything but plain.
+#[inline(always)]
+fn find(b: &[u8], mut from: usize, any: impl Fn(u64) -> u64, stop: impl Fn(u8) -> bool) -> Option<usize> {
+    let word = |at: usize| u64::from_ne_bytes(b[at..at + 8].try_into().expect("8 bytes"));
+    while from + 8 <= b.len() {
+        if any(word(from)) != 0 {
+            return b[from..].iter().position(|&c| stop(c)).map(|n| from + n);
+        }
+        from += 8;
+    }
+    // Fewer than 8 bytes left: the last 8, when there are, in one go.
+    if from < b.len() && b.len() >= 8 && any(word(b.len() - 8)) == 0 {
+        return None;
+    }
+    b[from..].iter().position(|&c| stop(c)).map(|n| from + n)
+}
+
+/// The first byte at or after `from` that [`json_str`] does not copy.
+fn json_stop(b: &[u8], from: usize) -> Option<usize> {
+    let any = |w| below(w, 0x20) | byte(w, b'"') | byte(w, b'\\') | byte(w, 0x7f) | byte(w, 0xc2);
+    find(b, from, any, |c| JSON_STOP[usize::from(c)])
+}
+
 /// Appends `s` as a JSON string. Beyond what JSON requires, DEL and the
 /// C1 controls are escaped too: the output may reach a terminal. Runs of
 /// bytes that need no escape are copied whole.
@@ -266,8 +429,8 @@ fn json_str(buf: &mut Vec<u8>, s: &str) {
     buf.push(b'"');
     let mut from = 0;
     let mut i = 0;
-    while let Some(n) = b[i..].iter().position(|&c| JSON_STOP[usize::from(c)]) {
-        i += n;
+    while let Some(at) = json_stop(b, i) {
+        i = at;
         let mut u = *b"\\u0000";
         let (esc, len): (&[u8], usize) = match b[i] {
             b'"' => (b"\\\"", 1),
@@ -310,18 +473,31 @@ pub(super) fn csv_header(buf: &mut Vec<u8>) {
 
 /// Appends `e`, read from the input `input`, as one CSV row (every
 /// column; empty when absent).
-pub(super) fn csv(buf: &mut Vec<u8>, scratch: &mut String, e: &Event, input: Option<u64>) {
-    for (i, v) in values(e, input).into_iter().enumerate() {
-        if i > 0 {
-            buf.push(b',');
-        }
-        csv_value(buf, scratch, v);
-    }
+pub(super) fn csv(buf: &mut Vec<u8>, scratch: &mut IpText, e: &Event, input: Option<u64>) {
+    values(e, input, &mut Csv { buf, scratch });
     buf.extend_from_slice(b"\r\n");
 }
 
+/// [`csv`]'s columns: every one, comma-separated.
+struct Csv<'w> {
+    buf: &'w mut Vec<u8>,
+    /// Scratch text of an address.
+    scratch: &'w mut IpText,
+}
+
+impl<'a> Columns<'a> for Csv<'_> {
+    #[inline(always)]
+    fn col(&mut self, i: usize, v: Value<'a>) {
+        if i > 0 {
+            self.buf.push(b',');
+        }
+        csv_value(self.buf, self.scratch, v);
+    }
+}
+
 /// Appends `v` as a CSV field (empty for a float that is not finite).
-fn csv_value(buf: &mut Vec<u8>, scratch: &mut String, v: Value<'_>) {
+#[inline(always)]
+fn csv_value(buf: &mut Vec<u8>, scratch: &mut IpText, v: Value<'_>) {
     match v {
         Value::Absent | Value::Null => {}
         Value::Int(n) => int(buf, n),
@@ -329,7 +505,7 @@ fn csv_value(buf: &mut Vec<u8>, scratch: &mut String, v: Value<'_>) {
         Value::Float(_) => {}
         Value::Name(s) => buf.extend_from_slice(s.as_bytes()),
         Value::Text(s) => csv_text(buf, s),
-        Value::Ip(ip, prefix) => buf.extend_from_slice(ip_str(scratch, ip, prefix).as_bytes()),
+        Value::Ip(ip, prefix) => buf.extend_from_slice(scratch.get(ip, prefix).as_bytes()),
     }
 }
 
@@ -364,7 +540,11 @@ const CSV_CLASS: [u8; 256] = {
 /// all) is copied whole.
 fn csv_text(buf: &mut Vec<u8>, s: &str) {
     let b = s.as_bytes();
-    let class = b.iter().fold(0, |k, &c| k | CSV_CLASS[usize::from(c)]);
+    let any = |w| below(w, 0x20) | byte(w, b',') | byte(w, b'"') | byte(w, 0x7f) | byte(w, 0xc2);
+    let class = match find(b, 0, any, |c| CSV_CLASS[usize::from(c)] != 0) {
+        None => 0,
+        Some(at) => b[at..].iter().fold(0, |k, &c| k | CSV_CLASS[usize::from(c)]),
+    };
     let quote = class & QUOTE != 0;
     if quote {
         buf.push(b'"');
@@ -542,6 +722,29 @@ mod tests {
         }
     }
 
+    #[test]
+    fn special_bytes_are_found_at_every_offset_of_long_text() {
+        // Text read 8 bytes at a time: a special character at each offset,
+        // on and across word boundaries, alone, last, or after another.
+        let specials = ['"', '\\', ',', '\n', '\r', '\t', '\u{0}', '\u{1f}', '\u{7f}', '\u{85}', '\u{a0}', 'é', '€'];
+        for len in 0..40 {
+            for at in 0..=len {
+                for c in specials {
+                    let mut s = "abcdefgh/ijklmnop-qrstuvwx.yzABCDEFGHIJKLMN".chars().take(len).collect::<String>();
+                    s.insert(at, c);
+                    let twice = format!("{s}{c}");
+                    for s in [s, twice] {
+                        assert_eq!(json(&s), json_spec(&s), "{s:?}");
+                        assert_eq!(csv_field(&s), csv_spec(&s), "{s:?}");
+                    }
+                }
+            }
+            let plain = "x".repeat(len);
+            assert_eq!(json(&plain), format!("\"{plain}\""));
+            assert_eq!(csv_field(&plain), plain);
+        }
+    }
+
     fn int_text(n: i64) -> String {
         let mut b = Vec::new();
         int(&mut b, n);
@@ -644,8 +847,26 @@ mod tests {
     }
 
     #[test]
+    fn addresses_are_written_as_the_stores_write_them() {
+        let mut ip = IpText::default();
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        for (addr, prefix) in
+            [(v4, None), (v4, None), (v4, Some(24)), (v6, Some(48)), (v6, None), (mapped, None), (v4, None)]
+        {
+            let mut want = String::new();
+            write_ip_text(&mut want, addr, prefix).unwrap();
+            assert_eq!(ip.get(addr, prefix), want);
+        }
+        let mut j = Vec::new();
+        json_value(&mut j, &mut ip, Value::Ip(v4, Some(24)));
+        assert_eq!(j, b"\"192.0.2.7/24\"");
+    }
+
+    #[test]
     fn floats_that_are_not_finite_are_null_or_empty() {
-        let mut ip = String::new();
+        let mut ip = IpText::default();
         for x in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
             let (mut j, mut c) = (Vec::new(), Vec::new());
             json_value(&mut j, &mut ip, Value::Float(x));
