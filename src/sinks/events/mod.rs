@@ -24,6 +24,10 @@ pub use write::COLUMNS;
 /// Output is handed to the writer in pieces of about this size.
 const FLUSH_AT: usize = 1 << 16;
 
+/// The text of the event this many places ahead is asked for
+/// ([`write::prefetch`]) before an event is written.
+const PREFETCH_AHEAD: usize = 4;
+
 /// How events are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum EventFormat {
@@ -45,8 +49,8 @@ pub struct EventStream<W: Write + Send> {
     format: EventFormat,
     /// The batch being formatted (reused).
     buf: Vec<u8>,
-    /// Scratch text of one address (reused).
-    ip: String,
+    /// The text of the last address written (reused).
+    ip: write::IpText,
     /// The CSV header was written.
     header: bool,
     /// Its outbox, always empty.
@@ -68,7 +72,7 @@ impl<W: Write + Send> EventStream<W> {
             target,
             format,
             buf: Vec::with_capacity(FLUSH_AT * 2),
-            ip: String::new(),
+            ip: write::IpText::default(),
             header: false,
             outbox: NoOutbox,
         }
@@ -127,7 +131,10 @@ impl<W: Write + Send> Sink for EventStream<W> {
             write::csv_header(&mut self.buf);
             self.header = true;
         }
-        for e in commit.events {
+        for (k, e) in commit.events.iter().enumerate() {
+            if let Some(ahead) = commit.events.get(k + PREFETCH_AHEAD) {
+                write::prefetch(ahead);
+            }
             match self.format {
                 EventFormat::Ndjson => write::ndjson(&mut self.buf, &mut self.ip, e, commit.input),
                 EventFormat::Csv => write::csv(&mut self.buf, &mut self.ip, e, commit.input),
