@@ -36,6 +36,10 @@ pub struct Prefixed<'a> {
     pub msg: &'a [u8],
     /// Which prefix style the line had.
     pub style: PrefixStyle,
+    /// What follows the time stamp of a syslog line, as [`syslog_body`]
+    /// gives it (`None` for a daemon log file's line): the content id
+    /// ([`crate::sessions::IdGen::id_prefixed`]) without reading the prefix again.
+    pub body: Option<&'a [u8]>,
 }
 
 impl Default for PrefixParser {
@@ -117,7 +121,7 @@ impl PrefixParser {
         let close = memchr::memchr(b']', rest)?;
         let pid = parse_u32(&rest[..close])?;
         let msg = rest[close + 1..].strip_prefix(b" ").unwrap_or(&rest[close + 1..]);
-        Some(Prefixed { time, host: None, program: None, pid: Some(pid), msg, style: PrefixStyle::LogFile })
+        Some(Prefixed { time, host: None, program: None, pid: Some(pid), msg, style: PrefixStyle::LogFile, body: None })
     }
 
     fn rfc3339<'a>(&mut self, line: &'a [u8]) -> Option<Prefixed<'a>> {
@@ -150,7 +154,9 @@ impl PrefixParser {
                 t
             }
         };
-        syslog_rest(line.get(16..)?, time, PrefixStyle::BsdSyslog)
+        let p = syslog_rest(line.get(16..)?, time, PrefixStyle::BsdSyslog)?;
+        // `syslog_body` also wants the space after the stamp.
+        Some(Prefixed { body: p.body.filter(|_| line[15] == b' '), ..p })
     }
 }
 
@@ -196,6 +202,7 @@ pub fn syslog_body(line: &[u8]) -> Option<&[u8]> {
 
 /// `host tag[pid]: msg` or `host tag: msg` after a syslog time stamp.
 fn syslog_rest(rest: &[u8], time: Micros, style: PrefixStyle) -> Option<Prefixed<'_>> {
+    let body = rest;
     let sp = memchr::memchr(b' ', rest)?;
     let host = &rest[..sp];
     let rest = &rest[sp + 1..];
@@ -209,7 +216,7 @@ fn syslog_rest(rest: &[u8], time: Micros, style: PrefixStyle) -> Option<Prefixed
     if program.is_empty() || program.contains(&b' ') || host.is_empty() {
         return None;
     }
-    Some(Prefixed { time, host: Some(host), program: Some(program), pid, msg, style })
+    Some(Prefixed { time, host: Some(host), program: Some(program), pid, msg, style, body: Some(body) })
 }
 
 /// Parses an unsigned decimal without sign or separators.
@@ -307,6 +314,14 @@ mod tests {
         assert_eq!(syslog_body(b"Server listening on ::1 port 2222."), None);
         assert_eq!(syslog_body(b"Nov  8 10:12:38 vm"), None);
         assert_eq!(syslog_body(b""), None);
+        // The parsed prefix carries the same body.
+        let mut p = parser();
+        let odd: &[u8] = b"Nov  8 10:12:38xvm sshd[1]: no space after the stamp";
+        let log_file: &[u8] = b"2026/03/01 10:00:06 [1] connect from x (192.0.2.1)";
+        for line in [&bsd[..], &rfc, log_file, odd] {
+            let parsed = p.parse(line).expect("a prefix");
+            assert_eq!(parsed.body, syslog_body(line), "{}", String::from_utf8_lossy(line));
+        }
     }
 
     #[test]

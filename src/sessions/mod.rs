@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use crate::enrich::hostkey::IdKey;
-use crate::formats::prefix::PrefixParser;
+use crate::formats::prefix::{PrefixParser, Prefixed};
 use crate::model::{Event, EventId, Micros};
 use crate::time::Clock;
 
@@ -459,8 +459,22 @@ impl IdGen {
     /// local file and a central collector) is one event. Other lines, and
     /// every line in a store of the raw-line scheme, by the line itself.
     pub fn id(&mut self, time: Micros, host: &[u8], line: &[u8], tag: u8) -> EventId {
-        let seed = xxh3_64_with_seed(host, tag as u64);
         let body = if self.key.content_ids() { crate::formats::prefix::syslog_body(line) } else { None };
+        self.id_of_body(time, host, line, body, tag)
+    }
+
+    /// [`IdGen::id`] of a line whose prefix `p` was parsed already (its
+    /// time is the event's): its syslog body is not looked for again.
+    pub fn id_prefixed(&mut self, p: &Prefixed<'_>, host: &[u8], line: &[u8], tag: u8) -> EventId {
+        debug_assert_eq!(p.body, crate::formats::prefix::syslog_body(line));
+        let body = if self.key.content_ids() { p.body } else { None };
+        self.id_of_body(p.time, host, line, body, tag)
+    }
+
+    /// [`IdGen::id`] with the syslog body of `line` under the content
+    /// scheme (`None`: the line itself is hashed).
+    fn id_of_body(&mut self, time: Micros, host: &[u8], line: &[u8], body: Option<&[u8]>, tag: u8) -> EventId {
+        let seed = xxh3_64_with_seed(host, tag as u64);
         let h = match body {
             Some(body) => {
                 xxh3_64_with_seed(body, seed ^ xxh3_64_with_seed(&time.div_euclid(1_000_000).to_le_bytes(), 0))
