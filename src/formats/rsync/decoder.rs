@@ -92,7 +92,14 @@ pub struct HostState {
 #[derive(Debug)]
 pub struct RsyncDecoder {
     format: LogFormat,
-    hosts: HashMap<Vec<u8>, HostIndex, FastHash>,
+    /// Per server host (in the order first seen), its open connections.
+    hosts: Vec<HostIndex>,
+    /// Where each server host, as logged, is in `hosts`.
+    host_at: HashMap<Box<[u8]>, usize, FastHash>,
+    /// The server host of the previous line, as logged, and its place in
+    /// `hosts` (out of range: none): the next line's is nearly always the
+    /// same, found by comparing it rather than hashing it.
+    last_host: (Vec<u8>, usize),
     /// User names, modules and the login method, shared by the events.
     names: Names,
     /// Client addresses as logged, shared by the sessions.
@@ -144,7 +151,9 @@ impl RsyncDecoder {
     pub fn new(format: LogFormat) -> RsyncDecoder {
         RsyncDecoder {
             format,
-            hosts: HashMap::default(),
+            hosts: Vec::new(),
+            host_at: HashMap::default(),
+            last_host: (Vec::new(), usize::MAX),
             names: Names::default(),
             addrs: Addrs::default(),
             password: Arc::from("password"),
@@ -227,6 +236,26 @@ fn auth_outcome(reason: &[u8]) -> LoginOutcome {
 }
 
 impl RsyncDecoder {
+    /// The place in `hosts` of server host `bytes` (as logged), added if new.
+    fn host_index(&mut self, bytes: &[u8]) -> usize {
+        let (last, at) = &mut self.last_host;
+        if *at < self.hosts.len() && last.as_slice() == bytes {
+            return *at;
+        }
+        *at = match self.host_at.get(bytes) {
+            Some(&at) => at,
+            None => {
+                let name: Arc<str> = Arc::from(String::from_utf8_lossy(bytes).as_ref());
+                self.hosts.push(HostIndex { name, prune_at: PRUNE_AT, ..HostIndex::default() });
+                self.host_at.insert(bytes.into(), self.hosts.len() - 1);
+                self.hosts.len() - 1
+            }
+        };
+        last.clear();
+        last.extend_from_slice(bytes);
+        *at
+    }
+
     /// Handles a line whose prefix `p` was parsed already (the syslog
     /// router parsed it to pick the decoder).
     pub fn prefixed(&mut self, cx: &mut LineContext, line: &[u8], p: &Prefixed<'_>, out: &mut Vec<Event>) -> Outcome {
@@ -243,11 +272,8 @@ impl RsyncDecoder {
             Err(reason) => return Outcome::Rejected(reason),
         };
         let server_bytes: &[u8] = p.host.unwrap_or(cx.server_host.as_bytes());
-        if !self.hosts.contains_key(server_bytes) {
-            let name: Arc<str> = Arc::from(String::from_utf8_lossy(server_bytes).as_ref());
-            self.hosts.insert(server_bytes.to_vec(), HostIndex { name, prune_at: PRUNE_AT, ..HostIndex::default() });
-        }
-        let hi = self.hosts.get_mut(server_bytes).expect("inserted above");
+        let at = self.host_index(server_bytes);
+        let hi = &mut self.hosts[at];
         hi.newest = hi.newest.max(p.time);
         let time = p.time;
         match record {
@@ -365,7 +391,7 @@ impl Decoder for RsyncDecoder {
     }
 
     fn finish(&mut self, ids: &IdKey, out: &mut Vec<Event>) {
-        let mut hosts: Vec<&mut HostIndex> = self.hosts.values_mut().collect();
+        let mut hosts: Vec<&mut HostIndex> = self.hosts.iter_mut().collect();
         hosts.sort_by(|a, b| a.name.cmp(&b.name));
         for hi in hosts {
             let newest = hi.newest;
@@ -386,7 +412,7 @@ impl Decoder for RsyncDecoder {
     }
 
     fn rekey_ids(&mut self, f: &dyn Fn(u64) -> u64) {
-        for s in self.hosts.values_mut().flat_map(|hi| hi.sessions.values_mut()) {
+        for s in self.hosts.iter_mut().flat_map(|hi| hi.sessions.values_mut()) {
             if let Some(x) = &mut s.summary {
                 x.4 = f(x.4);
             }
@@ -399,7 +425,7 @@ impl Decoder for RsyncDecoder {
     fn save(&self) -> Self::State {
         let mut v: Vec<(String, HostState)> = self
             .hosts
-            .values()
+            .iter()
             .map(|hi| {
                 let mut sessions: Vec<(u32, Session)> = hi.sessions.iter().map(|(p, s)| (*p, s.clone())).collect();
                 sessions.sort_by_key(|(p, _)| *p);
@@ -413,28 +439,33 @@ impl Decoder for RsyncDecoder {
     fn open_sessions(&self) -> Vec<crate::sessions::OpenSession> {
         // Those ended but held until the end of the run (a follower's
         // stop) are not open.
-        let open = self.hosts.values().flat_map(|hi| {
+        let open = self.hosts.iter().flat_map(|hi| {
             hi.sessions.values().filter(|s| !s.ended()).map(|s| (&hi.name, s.started))
         });
         open.map(|(h, since)| crate::sessions::OpenSession { server_host: Some(h.to_string()), since }).collect()
     }
 
     fn restore(&mut self, state: Self::State) {
-        self.hosts = state
-            .into_iter()
-            .map(|(h, st)| {
-                (
-                    h.as_bytes().to_vec(),
-                    HostIndex {
-                        name: Arc::from(h),
-                        transfer_logging: st.transfer_logging,
-                        newest: st.newest,
-                        sessions: st.sessions.into_iter().collect(),
-                        prune_at: PRUNE_AT,
-                    },
-                )
-            })
-            .collect();
+        self.hosts.clear();
+        self.host_at.clear();
+        self.last_host = (Vec::new(), usize::MAX);
+        for (h, st) in state {
+            let hi = HostIndex {
+                transfer_logging: st.transfer_logging,
+                newest: st.newest,
+                sessions: st.sessions.into_iter().collect(),
+                prune_at: PRUNE_AT,
+                name: Arc::from(h),
+            };
+            // A host named twice: the last one holds, as it always did.
+            match self.host_at.get(hi.name.as_bytes()) {
+                Some(&at) => self.hosts[at] = hi,
+                None => {
+                    self.host_at.insert(hi.name.as_bytes().into(), self.hosts.len());
+                    self.hosts.push(hi);
+                }
+            }
+        }
     }
 }
 
