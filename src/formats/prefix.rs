@@ -370,9 +370,9 @@ mod tests {
         for tz in [TimeZone::Utc, TimeZone::Fixed(3600), TimeZone::Named(chrono_tz::Europe::Paris)] {
             for whole in [false, true] {
                 let reference = days_from_civil(2026, 11, 20) * 86_400;
-                let (mut cached, mut clock) = (PrefixParser::whole_seconds(whole), Clock::new(tz.clone(), reference));
+                let (mut cached, mut clock) = (PrefixParser::whole_seconds(whole), Clock::new(tz, reference));
                 for line in lines {
-                    let fresh = PrefixParser::whole_seconds(whole).parse(line, &mut Clock::new(tz.clone(), reference));
+                    let fresh = PrefixParser::whole_seconds(whole).parse(line, &mut Clock::new(tz, reference));
                     let got = cached.parse(line, &mut clock);
                     assert_eq!(got, fresh, "{}", String::from_utf8_lossy(line));
                 }

@@ -112,11 +112,14 @@ pub struct RsyncDecoder {
 /// client connects again and again, and its address text is then shared
 /// and not parsed again. Bounded like [`Names`].
 #[derive(Debug, Default)]
-struct Addrs(HashMap<Box<[u8]>, (Arc<str>, Option<IpAddr>), FastHash>);
+struct Addrs(HashMap<Box<[u8]>, Addr, FastHash>);
+
+/// A client address as logged (text), and parsed.
+type Addr = (Arc<str>, Option<IpAddr>);
 
 impl Addrs {
     /// The text and the address of client address `b` as logged.
-    fn get(&mut self, b: &[u8]) -> (Arc<str>, Option<IpAddr>) {
+    fn get(&mut self, b: &[u8]) -> Addr {
         if let Some((text, ip)) = self.0.get(b) {
             return (text.clone(), *ip);
         }
