@@ -708,7 +708,7 @@ impl Chains {
 pub(crate) struct Engine<'a> {
     pub(crate) opts: &'a IngestOptions,
     pub(crate) sink: SinkHandle,
-    decoders: HashMap<Format, Chains>,
+    decoders: HashMap<Format, Chains, crate::model::FastHash>,
     pub(crate) enricher: Enricher,
     /// Keys every stored content hash (event ids, fingerprints).
     pub(crate) ids_key: IdKey,
@@ -1046,7 +1046,7 @@ pub(crate) fn drive<T>(
         let mut engine = Engine {
             opts,
             sink: SinkHandle { tx, queue },
-            decoders: HashMap::new(),
+            decoders: HashMap::default(),
             enricher,
             ids_key,
             report: IngestReport { store, ..IngestReport::default() },

@@ -382,7 +382,7 @@ impl Event {
 /// [`Names::MAX`] names (a log of random user names cannot grow it).
 #[derive(Debug, Default)]
 pub struct Names {
-    set: std::collections::HashSet<Arc<str>, xxhash_rust::xxh3::Xxh3DefaultBuilder>,
+    set: std::collections::HashSet<Arc<str>, FastHash>,
 }
 
 impl Names {
@@ -411,6 +411,59 @@ impl Names {
     }
 }
 
+/// The hasher of the in-memory maps on the per-line path (names, pids,
+/// server hosts, client addresses): std's default SipHash, and the
+/// streaming xxh3 hasher (which sets up and copies a state of several
+/// hundred bytes per key), cost more than the rest of a map lookup. Text
+/// is hashed with one-shot xxh3, integers with one folded multiply. Its
+/// keys come from logs, like those of the maps it replaced the streaming
+/// xxh3 hasher in: it is not seeded per process.
+pub type FastHash = std::hash::BuildHasherDefault<FastHasher>;
+
+/// The [`Hasher`](std::hash::Hasher) of [`FastHash`].
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FastHasher(u64);
+
+impl FastHasher {
+    #[inline]
+    fn mix(&mut self, v: u64) {
+        // Folded multiply: the high and low halves of the 128-bit product.
+        let p = u128::from(self.0 ^ v) * 0x9E37_79B9_7F4A_7C15;
+        self.0 = (p as u64) ^ ((p >> 64) as u64);
+    }
+}
+
+impl std::hash::Hasher for FastHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = xxhash_rust::xxh3::xxh3_64_with_seed(bytes, self.0);
+    }
+    #[inline]
+    fn write_u8(&mut self, v: u8) {
+        self.mix(u64::from(v));
+    }
+    #[inline]
+    fn write_u16(&mut self, v: u16) {
+        self.mix(u64::from(v));
+    }
+    #[inline]
+    fn write_u32(&mut self, v: u32) {
+        self.mix(u64::from(v));
+    }
+    #[inline]
+    fn write_u64(&mut self, v: u64) {
+        self.mix(v);
+    }
+    #[inline]
+    fn write_usize(&mut self, v: usize) {
+        self.mix(v as u64);
+    }
+}
+
 /// Log bytes as text: valid UTF-8 as it is (validated a word at a time,
 /// the common case), else with U+FFFD for each invalid sequence.
 pub fn lossy(b: &[u8]) -> String {
@@ -426,6 +479,22 @@ pub const ANONYMOUS: &str = "anonymous";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_hash_tells_keys_apart() {
+        use std::hash::BuildHasher;
+        let h = FastHash::default();
+        assert_eq!(h.hash_one("pub"), h.hash_one("pub"));
+        assert_ne!(h.hash_one("pub"), h.hash_one("pu"));
+        assert_ne!(h.hash_one(("a", "bc")), h.hash_one(("ab", "c")));
+        assert_ne!(h.hash_one(0u32), h.hash_one(1u32));
+        // Consecutive pids spread over the low bits a table indexes by.
+        let low: std::collections::HashSet<u64> = (4000u32..4064).map(|p| h.hash_one(p) & 63).collect();
+        assert!(low.len() > 32, "{}", low.len());
+        let mut names = Names::default();
+        let a = names.get("alice");
+        assert!(Arc::ptr_eq(&a, &names.get_bytes(b"alice")));
+    }
 
     #[test]
     fn address_text_matches_postgres_abbrev() {

@@ -26,11 +26,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use xxhash_rust::xxh3::Xxh3DefaultBuilder;
-
 use crate::error::EnrichError;
 use crate::filemode::DbMode;
-use crate::model::{Event, Origin};
+use crate::model::{Event, FastHash, Origin};
 use geoip::GeoDb;
 use hostkey::HostKey;
 
@@ -142,8 +140,8 @@ pub struct Enricher {
     key: HostKey,
     precision: usize,
     mode: IpMode,
-    by_ip: HashMap<IpAddr, (Option<IpAddr>, Arc<Origin>), Xxh3DefaultBuilder>,
-    by_host: HashMap<Box<str>, Arc<Origin>, Xxh3DefaultBuilder>,
+    by_ip: HashMap<IpAddr, (Option<IpAddr>, Arc<Origin>), FastHash>,
+    by_host: HashMap<Box<str>, Arc<Origin>, FastHash>,
     checked: Instant,
 }
 

@@ -36,6 +36,10 @@ pub struct Prefixed<'a> {
     pub msg: &'a [u8],
     /// Which prefix style the line had.
     pub style: PrefixStyle,
+    /// What follows the time stamp of a syslog line, as [`syslog_body`]
+    /// gives it (`None` for a daemon log file's line): the content id
+    /// ([`crate::sessions::IdGen::id_prefixed`]) without reading the prefix again.
+    pub body: Option<&'a [u8]>,
 }
 
 impl Default for PrefixParser {
@@ -75,6 +79,28 @@ impl PrefixParser {
         (self.last_len == raw.len() && &self.last_raw[..raw.len()] == raw).then_some(self.last_time)
     }
 
+    /// The time of `raw` from the cached stamp when the two differ only in
+    /// their seconds (bytes 17–18 of a daemon log file's and of an RFC 3339
+    /// stamp): same minute, zone and fraction, so the times differ by the
+    /// seconds (a zone's offset is per minute, see
+    /// [`Clock::local_to_utc`]). Consecutive lines a few seconds apart then
+    /// skip the date conversion too; seconds past 59 take the full parse.
+    /// The cache then holds `raw`.
+    #[inline]
+    fn next_second(&mut self, raw: &[u8]) -> Option<Micros> {
+        let last = &self.last_raw[..self.last_len];
+        if last.len() != raw.len() || raw.len() < 19 || raw[..17] != last[..17] || raw[19..] != last[19..] {
+            return None;
+        }
+        let sec = |b: &[u8]| {
+            let (tens, units) = (b[17].wrapping_sub(b'0'), b[18].wrapping_sub(b'0'));
+            (tens <= 5 && units <= 9).then_some(i64::from(tens * 10 + units))
+        };
+        let t = self.last_time + (sec(raw)? - sec(last)?) * 1_000_000;
+        self.remember(raw, t);
+        Some(t)
+    }
+
     #[inline]
     fn remember(&mut self, raw: &[u8], t: Micros) {
         if raw.len() <= self.last_raw.len() {
@@ -104,7 +130,7 @@ impl PrefixParser {
 
     fn log_file<'a>(&mut self, line: &'a [u8], clock: &mut Clock) -> Option<Prefixed<'a>> {
         let raw = line.get(..19)?;
-        let time = match self.cached(raw) {
+        let time = match self.cached(raw).or_else(|| self.next_second(raw)) {
             Some(t) => t,
             None => {
                 let c = parse_ymd_hms(raw)?;
@@ -117,13 +143,13 @@ impl PrefixParser {
         let close = memchr::memchr(b']', rest)?;
         let pid = parse_u32(&rest[..close])?;
         let msg = rest[close + 1..].strip_prefix(b" ").unwrap_or(&rest[close + 1..]);
-        Some(Prefixed { time, host: None, program: None, pid: Some(pid), msg, style: PrefixStyle::LogFile })
+        Some(Prefixed { time, host: None, program: None, pid: Some(pid), msg, style: PrefixStyle::LogFile, body: None })
     }
 
     fn rfc3339<'a>(&mut self, line: &'a [u8]) -> Option<Prefixed<'a>> {
         let sp = memchr::memchr(b' ', line)?;
         let raw = &line[..sp];
-        let time = match self.cached(raw) {
+        let time = match self.cached(raw).or_else(|| self.next_second(raw)) {
             Some(t) => t,
             None => {
                 let (t, n) = parse_rfc3339(raw)?;
@@ -150,7 +176,9 @@ impl PrefixParser {
                 t
             }
         };
-        syslog_rest(line.get(16..)?, time, PrefixStyle::BsdSyslog)
+        let p = syslog_rest(line.get(16..)?, time, PrefixStyle::BsdSyslog)?;
+        // `syslog_body` also wants the space after the stamp.
+        Some(Prefixed { body: p.body.filter(|_| line[15] == b' '), ..p })
     }
 }
 
@@ -196,6 +224,7 @@ pub fn syslog_body(line: &[u8]) -> Option<&[u8]> {
 
 /// `host tag[pid]: msg` or `host tag: msg` after a syslog time stamp.
 fn syslog_rest(rest: &[u8], time: Micros, style: PrefixStyle) -> Option<Prefixed<'_>> {
+    let body = rest;
     let sp = memchr::memchr(b' ', rest)?;
     let host = &rest[..sp];
     let rest = &rest[sp + 1..];
@@ -209,7 +238,7 @@ fn syslog_rest(rest: &[u8], time: Micros, style: PrefixStyle) -> Option<Prefixed
     if program.is_empty() || program.contains(&b' ') || host.is_empty() {
         return None;
     }
-    Some(Prefixed { time, host: Some(host), program: Some(program), pid, msg, style })
+    Some(Prefixed { time, host: Some(host), program: Some(program), pid, msg, style, body: Some(body) })
 }
 
 /// Parses an unsigned decimal without sign or separators.
@@ -307,6 +336,48 @@ mod tests {
         assert_eq!(syslog_body(b"Server listening on ::1 port 2222."), None);
         assert_eq!(syslog_body(b"Nov  8 10:12:38 vm"), None);
         assert_eq!(syslog_body(b""), None);
+        // The parsed prefix carries the same body.
+        let mut p = parser();
+        let odd: &[u8] = b"Nov  8 10:12:38xvm sshd[1]: no space after the stamp";
+        let log_file: &[u8] = b"2026/03/01 10:00:06 [1] connect from x (192.0.2.1)";
+        for line in [&bsd[..], &rfc, log_file, odd] {
+            let parsed = p.parse(line).expect("a prefix");
+            assert_eq!(parsed.body, syslog_body(line), "{}", String::from_utf8_lossy(line));
+        }
+    }
+
+    #[test]
+    fn stamps_a_few_seconds_apart_read_as_parsed_afresh() {
+        let lines: &[&[u8]] = &[
+            b"2026-11-08T10:12:38+01:00 vm rsyncd[1]: a",
+            b"2026-11-08T10:12:39+01:00 vm rsyncd[1]: a",
+            b"2026-11-08T10:12:07+01:00 vm rsyncd[1]: a",
+            b"2026-11-08T10:12:59+01:00 vm rsyncd[1]: a",
+            b"2026-11-08T10:12:60+01:00 vm rsyncd[1]: a",
+            b"2026-11-08T10:13:00+01:00 vm rsyncd[1]: a",
+            b"2026-11-08T10:13:00.250+01:00 vm rsyncd[1]: a",
+            b"2026-11-08T10:13:04.250+01:00 vm rsyncd[1]: a",
+            b"2026-11-08T10:13:04.250+02:00 vm rsyncd[1]: a",
+            b"2026-11-08T10:13:0x+02:00 vm rsyncd[1]: a",
+            b"2026-11-08T10:13:09Z vm rsyncd[1]: a",
+            b"2026/10/25 02:59:58 [1] a",
+            b"2026/10/25 02:59:59 [1] a",
+            b"2026/10/25 02:00:00 [1] a",
+            b"2026/10/25 02:00:31 [1] a",
+            b"2026/10/25 03:00:01 [1] a",
+            b"2026/10/25 03:00:02 [1] a",
+        ];
+        for tz in [TimeZone::Utc, TimeZone::Fixed(3600), TimeZone::Named(chrono_tz::Europe::Paris)] {
+            for whole in [false, true] {
+                let reference = days_from_civil(2026, 11, 20) * 86_400;
+                let (mut cached, mut clock) = (PrefixParser::whole_seconds(whole), Clock::new(tz, reference));
+                for line in lines {
+                    let fresh = PrefixParser::whole_seconds(whole).parse(line, &mut Clock::new(tz, reference));
+                    let got = cached.parse(line, &mut clock);
+                    assert_eq!(got, fresh, "{}", String::from_utf8_lossy(line));
+                }
+            }
+        }
     }
 
     #[test]

@@ -182,6 +182,7 @@ impl LineReader {
         keep_tail(&mut self.tail, &data);
         self.start += data.len() as u64;
         self.pos = 0;
+        self.chunks.recycle(data);
     }
 
     /// Where the reader stands: after the last line returned.

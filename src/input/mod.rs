@@ -142,6 +142,23 @@ impl Read for Body {
     }
 }
 
+impl Body {
+    /// [`read_full`] of the body. A plain file is read straight into the
+    /// buffer's spare room: through [`Counting`]'s `read`, std would zero
+    /// that room first (a memset of every chunk).
+    fn read_full(&mut self, buf: &mut Vec<u8>, want: usize) -> io::Result<bool> {
+        match self {
+            Body::Plain(c) => {
+                let before = buf.len();
+                let ended = read_full(&mut c.inner, buf, want);
+                c.count.fetch_add((buf.len() - before) as u64, Ordering::Relaxed);
+                ended
+            }
+            Body::Stream(r) => read_full(r, buf, want),
+        }
+    }
+}
+
 /// An opened input with its head already read.
 pub struct Input {
     /// Where it comes from.
@@ -478,7 +495,7 @@ impl Input {
             }
             self.pos = check_from;
             let want = (offset - check_from) as usize;
-            read_full(&mut self.body, &mut tail, want).map_err(err)?;
+            self.body.read_full(&mut tail, want).map_err(err)?;
             self.pos += tail.len() as u64;
         }
         if tail.len() as u64 != offset - check_from || content_hash(key, &tail) != tail_hash {
@@ -497,12 +514,13 @@ impl Input {
     fn chunks(self) -> Chunks {
         let Input { head, body, skipped, source, raw_read, .. } = self;
         let (tx, rx) = sync_channel::<Chunk>(4);
+        let (spent, recycled) = sync_channel::<Vec<u8>>(RECYCLED);
         let name = source.path();
         let handle = std::thread::Builder::new()
             .name("xferstats-reader".into())
-            .spawn(move || read_chunks(head, skipped, body, &name, tx))
+            .spawn(move || read_chunks(head, skipped, body, &name, tx, recycled))
             .expect("spawning the reader thread");
-        Chunks { rx, _handle: handle, raw_read }
+        Chunks { rx, spent, _handle: handle, raw_read }
     }
 }
 
@@ -537,9 +555,17 @@ enum Chunk {
     },
 }
 
+/// Chunk buffers handed back to the reader thread at most, to be filled
+/// again: their memory is already mapped and paged in, so a chunk costs no
+/// allocation, no page faults and no copy of a grown buffer. (One is handed
+/// back per chunk read: two leave slack without keeping idle megabytes.)
+const RECYCLED: usize = 2;
+
 /// Receiver of an input's chunks.
 struct Chunks {
     rx: Receiver<Chunk>,
+    /// Hands cut chunks back to the reader thread.
+    spent: std::sync::mpsc::SyncSender<Vec<u8>>,
     _handle: std::thread::JoinHandle<()>,
     /// Raw bytes read so far.
     raw_read: Arc<AtomicU64>,
@@ -552,7 +578,25 @@ impl Iterator for Chunks {
     }
 }
 
-fn read_chunks(head: Vec<u8>, skipped: u64, mut body: Body, name: &Path, tx: std::sync::mpsc::SyncSender<Chunk>) {
+impl Chunks {
+    /// Gives the buffer of a chunk that was cut back to the reader thread
+    /// (dropped when it holds enough already, or has ended).
+    fn recycle(&self, mut data: Vec<u8>) {
+        if data.capacity() >= CHUNK {
+            data.clear();
+            let _ = self.spent.try_send(data);
+        }
+    }
+}
+
+fn read_chunks(
+    head: Vec<u8>,
+    skipped: u64,
+    mut body: Body,
+    name: &Path,
+    tx: std::sync::mpsc::SyncSender<Chunk>,
+    recycled: Receiver<Vec<u8>>,
+) {
     // `buf` always starts at decompressed offset `start`.
     let mut start = skipped;
     let mut buf = head;
@@ -561,7 +605,7 @@ fn read_chunks(head: Vec<u8>, skipped: u64, mut body: Body, name: &Path, tx: std
     loop {
         if !eof && buf.len() < CHUNK {
             let want = CHUNK - buf.len();
-            match read_full(&mut body, &mut buf, want) {
+            match body.read_full(&mut buf, want) {
                 Ok(e) => eof = e,
                 Err(e) => {
                     // Hand over the complete lines read before the error.
@@ -609,8 +653,12 @@ fn read_chunks(head: Vec<u8>, skipped: u64, mut body: Body, name: &Path, tx: std
         }
         match memchr::memrchr(b'\n', &buf) {
             Some(nl) => {
-                let rest = buf.split_off(nl + 1);
-                let data = std::mem::replace(&mut buf, rest);
+                // The partial last line moves to the next buffer: one
+                // handed back by the line reader, or a new one.
+                let mut next = recycled.try_recv().unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+                next.extend_from_slice(&buf[nl + 1..]);
+                buf.truncate(nl + 1);
+                let data = std::mem::replace(&mut buf, next);
                 let len = data.len() as u64;
                 if tx.send(Chunk::Lines { start, data }).is_err() {
                     return;

@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use crate::enrich::hostkey::IdKey;
-use crate::formats::prefix::PrefixParser;
+use crate::formats::prefix::{PrefixParser, Prefixed};
 use crate::model::{Event, EventId, Micros};
 use crate::time::Clock;
 
@@ -367,6 +367,51 @@ pub struct IdGen {
     ftp_seed: Option<(Vec<u8>, u64)>,
     /// [`IdGen::ftp_transfer_id`]'s reused buffer of the hashed fields.
     ftp_buf: Vec<u8>,
+    /// [`IdGen::id`]'s seeds: hashed once per server host and tag, and
+    /// once per second, rather than once per line.
+    seeds: IdSeeds,
+}
+
+/// The seeds [`IdGen::id`] hashes a line with, kept for the next line.
+#[derive(Clone, Default)]
+struct IdSeeds {
+    /// The server host the seeds are of.
+    host: Vec<u8>,
+    /// Per tag below 16, its seed with `host` (0: not computed yet).
+    by_tag: [u64; 16],
+    /// The last second and its hash.
+    second: Option<(i64, u64)>,
+}
+
+impl IdSeeds {
+    /// `xxh3(host, seed: tag)`.
+    #[inline]
+    fn of(&mut self, host: &[u8], tag: u8) -> u64 {
+        if self.host != host {
+            self.host.clear();
+            self.host.extend_from_slice(host);
+            self.by_tag = [0; 16];
+        }
+        match self.by_tag.get_mut(tag as usize) {
+            Some(0) | None => {
+                let seed = xxh3_64_with_seed(host, tag as u64);
+                if let Some(slot) = self.by_tag.get_mut(tag as usize) {
+                    *slot = seed;
+                }
+                seed
+            }
+            Some(seed) => *seed,
+        }
+    }
+
+    /// `xxh3(second as little-endian bytes, seed: 0)`.
+    #[inline]
+    fn of_second(&mut self, second: i64) -> u64 {
+        match self.second {
+            Some((s, h)) if s == second => h,
+            _ => self.second.insert((second, xxh3_64_with_seed(&second.to_le_bytes(), 0))).1,
+        }
+    }
 }
 
 /// The seed of [`IdGen::ftp_transfer_id`]: one kind of event, whichever
@@ -430,14 +475,20 @@ impl std::fmt::Debug for IdGen {
 impl IdGen {
     /// A generator at the start of an input.
     pub fn new(key: IdKey) -> IdGen {
-        IdGen { key, state: IdState::default(), ftp_seed: None, ftp_buf: Vec::new() }
+        IdGen { key, state: IdState::default(), ftp_seed: None, ftp_buf: Vec::new(), seeds: IdSeeds::default() }
     }
 
     /// A generator resuming from [`IdGen::save`]'s text (an unreadable
     /// state starts afresh: at worst a repeat of the checkpoint's second
     /// is counted as already stored).
     pub fn restore(key: IdKey, saved: &str) -> IdGen {
-        IdGen { key, state: serde_json::from_str(saved).unwrap_or_default(), ftp_seed: None, ftp_buf: Vec::new() }
+        IdGen {
+            key,
+            state: serde_json::from_str(saved).unwrap_or_default(),
+            ftp_seed: None,
+            ftp_buf: Vec::new(),
+            seeds: IdSeeds::default(),
+        }
     }
 
     /// The key of its line hashes.
@@ -459,12 +510,24 @@ impl IdGen {
     /// local file and a central collector) is one event. Other lines, and
     /// every line in a store of the raw-line scheme, by the line itself.
     pub fn id(&mut self, time: Micros, host: &[u8], line: &[u8], tag: u8) -> EventId {
-        let seed = xxh3_64_with_seed(host, tag as u64);
         let body = if self.key.content_ids() { crate::formats::prefix::syslog_body(line) } else { None };
+        self.id_of_body(time, host, line, body, tag)
+    }
+
+    /// [`IdGen::id`] of a line whose prefix `p` was parsed already (its
+    /// time is the event's): its syslog body is not looked for again.
+    pub fn id_prefixed(&mut self, p: &Prefixed<'_>, host: &[u8], line: &[u8], tag: u8) -> EventId {
+        debug_assert_eq!(p.body, crate::formats::prefix::syslog_body(line));
+        let body = if self.key.content_ids() { p.body } else { None };
+        self.id_of_body(p.time, host, line, body, tag)
+    }
+
+    /// [`IdGen::id`] with the syslog body of `line` under the content
+    /// scheme (`None`: the line itself is hashed).
+    fn id_of_body(&mut self, time: Micros, host: &[u8], line: &[u8], body: Option<&[u8]>, tag: u8) -> EventId {
+        let seed = self.seeds.of(host, tag);
         let h = match body {
-            Some(body) => {
-                xxh3_64_with_seed(body, seed ^ xxh3_64_with_seed(&time.div_euclid(1_000_000).to_le_bytes(), 0))
-            }
+            Some(body) => xxh3_64_with_seed(body, seed ^ self.seeds.of_second(time.div_euclid(1_000_000))),
             None => xxh3_64_with_seed(line, seed),
         };
         self.next(time, h)
@@ -633,6 +696,22 @@ mod tests {
         assert_eq!(ip("[::1]").as_deref(), Some("::1"));
         assert_eq!(ip("UNKNOWN"), None);
         assert_eq!(ip("localhost"), None);
+    }
+
+    #[test]
+    fn cached_seeds_give_the_ids_of_a_fresh_generator() {
+        let key = test_id_key();
+        let mut g = IdGen::new(key);
+        let line = b"Nov  8 10:12:38 vm sshd[1]: x";
+        let plain = b"2026/03/01 10:00:06 [1] connect from x (192.0.2.1)";
+        for (t, host, tag) in
+            [(1_000_000, &b"a"[..], 1), (1_000_000, b"a", 2), (2_000_000, b"b", 1), (2_000_000, b"a", 1)]
+                .into_iter()
+                .chain([(3_000_000, &b"a"[..], 200), (3_000_000, b"", 0)])
+        {
+            assert_eq!(g.id(t, host, line, tag), IdGen::new(key).id(t, host, line, tag));
+            assert_eq!(g.id(t, host, plain, tag), IdGen::new(key).id(t, host, plain, tag));
+        }
     }
 
     #[test]

@@ -22,13 +22,13 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use crate::formats::Format;
 use crate::enrich::hostkey::IdKey;
-use crate::formats::rsync::{parse_message, unescape, FileLine, LogFormat, Record, Request};
+use crate::formats::prefix::Prefixed;
+use crate::formats::rsync::{is_rsync_program, parse_message, unescape, FileLine, LogFormat, Record, Request};
 use crate::model::{
-    Direction, Event, Granularity, Login, LoginOutcome, Micros, Names, Protocol, Status, Transfer, ANONYMOUS,
+    Direction, Event, FastHash, Granularity, Login, LoginOutcome, Micros, Names, Protocol, Status, Transfer, ANONYMOUS,
 };
 use crate::sessions::{client_ip, Decoder, Joins, LineContext, Outcome};
 
@@ -60,7 +60,7 @@ pub struct Session {
     started: Micros,
     last: Micros,
     /// Client address as logged, and parsed.
-    addr: String,
+    addr: Arc<str>,
     ip: Option<IpAddr>,
     host: Option<String>,
     request: Option<Request>,
@@ -92,9 +92,44 @@ pub struct HostState {
 #[derive(Debug)]
 pub struct RsyncDecoder {
     format: LogFormat,
-    hosts: HashMap<Vec<u8>, HostIndex, Xxh3DefaultBuilder>,
+    /// Per server host (in the order first seen), its open connections.
+    hosts: Vec<HostIndex>,
+    /// Where each server host, as logged, is in `hosts`.
+    host_at: HashMap<Box<[u8]>, usize, FastHash>,
+    /// The server host of the previous line, as logged, and its place in
+    /// `hosts` (out of range: none): the next line's is nearly always the
+    /// same, found by comparing it rather than hashing it.
+    last_host: (Vec<u8>, usize),
     /// User names, modules and the login method, shared by the events.
     names: Names,
+    /// Client addresses as logged, shared by the sessions.
+    addrs: Addrs,
+    /// The login method of every rsync login.
+    password: Arc<str>,
+}
+
+/// Client addresses as logged, each with its parse ([`client_ip`]): a
+/// client connects again and again, and its address text is then shared
+/// and not parsed again. Bounded like [`Names`].
+#[derive(Debug, Default)]
+struct Addrs(HashMap<Box<[u8]>, Addr, FastHash>);
+
+/// A client address as logged (text), and parsed.
+type Addr = (Arc<str>, Option<IpAddr>);
+
+impl Addrs {
+    /// The text and the address of client address `b` as logged.
+    fn get(&mut self, b: &[u8]) -> Addr {
+        if let Some((text, ip)) = self.0.get(b) {
+            return (text.clone(), *ip);
+        }
+        if self.0.len() >= Names::MAX {
+            self.0.clear();
+        }
+        let v = (Arc::from(crate::model::lossy(b)), client_ip(b));
+        self.0.insert(b.into(), v.clone());
+        v
+    }
 }
 
 #[derive(Debug, Default)]
@@ -102,7 +137,7 @@ struct HostIndex {
     name: Arc<str>,
     transfer_logging: bool,
     newest: Micros,
-    sessions: HashMap<u32, Session>,
+    sessions: HashMap<u32, Session, FastHash>,
     prune_at: usize,
 }
 
@@ -117,7 +152,15 @@ impl Session {
 impl RsyncDecoder {
     /// A decoder matching per-file lines with `format`.
     pub fn new(format: LogFormat) -> RsyncDecoder {
-        RsyncDecoder { format, hosts: HashMap::default(), names: Names::default() }
+        RsyncDecoder {
+            format,
+            hosts: Vec::new(),
+            host_at: HashMap::default(),
+            last_host: (Vec::new(), usize::MAX),
+            names: Names::default(),
+            addrs: Addrs::default(),
+            password: Arc::from("password"),
+        }
     }
 }
 
@@ -132,15 +175,47 @@ fn client_host(h: &[u8]) -> Option<String> {
     }
 }
 
-fn new_session(pid: u32, time: Micros, addr: &[u8], host: &[u8]) -> Session {
+fn new_session(addrs: &mut Addrs, pid: u32, time: Micros, addr: &[u8], host: &[u8]) -> Session {
+    let (addr, ip) = addrs.get(addr);
     Session {
-        sid: Arc::from(format!("{pid}@{}", time.div_euclid(1_000_000))),
+        sid: session_id(pid, time),
         started: time,
         last: time,
-        addr: crate::model::lossy(addr),
-        ip: client_ip(addr),
+        addr,
+        ip,
         host: client_host(host),
         ..Session::default()
+    }
+}
+
+/// `pid@start-seconds`, the session id, written without a temporary
+/// `String` or the formatting machinery (one per connection).
+fn session_id(pid: u32, time: Micros) -> Arc<str> {
+    // Right to left: the seconds (an i64, at most 20 characters), `@`, the
+    // pid (at most 10 digits).
+    let mut buf = [0u8; 32];
+    let sec = time.div_euclid(1_000_000);
+    let mut at = put_digits(&mut buf, 32, sec.unsigned_abs());
+    if sec < 0 {
+        at -= 1;
+        buf[at] = b'-';
+    }
+    at -= 1;
+    buf[at] = b'@';
+    at = put_digits(&mut buf, at, u64::from(pid));
+    Arc::from(std::str::from_utf8(&buf[at..]).expect("digits are ASCII"))
+}
+
+/// Writes the decimal digits of `v` to `buf` so that they end at `end`;
+/// where they start.
+fn put_digits(buf: &mut [u8], mut end: usize, mut v: u64) -> usize {
+    loop {
+        end -= 1;
+        buf[end] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            return end;
+        }
     }
 }
 
@@ -163,22 +238,32 @@ fn auth_outcome(reason: &[u8]) -> LoginOutcome {
     }
 }
 
-impl Decoder for RsyncDecoder {
-    /// Per server host, sorted: its open connections by pid.
-    type State = Vec<(String, HostState)>;
-
-    const JOINS: Joins = Joins::Continuing;
-
-    fn scope(&self) -> &'static str {
-        "rsyncd"
+impl RsyncDecoder {
+    /// The place in `hosts` of server host `bytes` (as logged), added if new.
+    fn host_index(&mut self, bytes: &[u8]) -> usize {
+        let (last, at) = &mut self.last_host;
+        if *at < self.hosts.len() && last.as_slice() == bytes {
+            return *at;
+        }
+        *at = match self.host_at.get(bytes) {
+            Some(&at) => at,
+            None => {
+                let name: Arc<str> = Arc::from(String::from_utf8_lossy(bytes).as_ref());
+                self.hosts.push(HostIndex { name, prune_at: PRUNE_AT, ..HostIndex::default() });
+                self.host_at.insert(bytes.into(), self.hosts.len() - 1);
+                self.hosts.len() - 1
+            }
+        };
+        last.clear();
+        last.extend_from_slice(bytes);
+        *at
     }
 
-    fn line(&mut self, cx: &mut LineContext, line: &[u8], out: &mut Vec<Event>) -> Outcome {
-        let Some(p) = cx.prefix.parse(line, &mut cx.clock) else {
-            return Outcome::Rejected("no rsyncd log-file or syslog prefix");
-        };
+    /// Handles a line whose prefix `p` was parsed already (the syslog
+    /// router parsed it to pick the decoder).
+    pub fn prefixed(&mut self, cx: &mut LineContext, line: &[u8], p: &Prefixed<'_>, out: &mut Vec<Event>) -> Outcome {
         if let Some(prog) = p.program {
-            if memchr::memmem::find(prog, b"rsync").is_none() {
+            if !is_rsync_program(prog) {
                 return Outcome::Ignored;
             }
         }
@@ -190,11 +275,8 @@ impl Decoder for RsyncDecoder {
             Err(reason) => return Outcome::Rejected(reason),
         };
         let server_bytes: &[u8] = p.host.unwrap_or(cx.server_host.as_bytes());
-        if !self.hosts.contains_key(server_bytes) {
-            let name: Arc<str> = Arc::from(String::from_utf8_lossy(server_bytes).as_ref());
-            self.hosts.insert(server_bytes.to_vec(), HostIndex { name, prune_at: PRUNE_AT, ..HostIndex::default() });
-        }
-        let hi = self.hosts.get_mut(server_bytes).expect("inserted above");
+        let at = self.host_index(server_bytes);
+        let hi = &mut self.hosts[at];
         hi.newest = hi.newest.max(p.time);
         let time = p.time;
         match record {
@@ -210,10 +292,10 @@ impl Decoder for RsyncDecoder {
                     prune(hi, &cx.ids.key(), out);
                     hi.prune_at = (hi.sessions.len() * 2).max(PRUNE_AT);
                 }
-                hi.sessions.insert(pid, new_session(pid, time, addr, host));
+                hi.sessions.insert(pid, new_session(&mut self.addrs, pid, time, addr, host));
             }
             Record::Request { request, module_path, user, host, addr } => {
-                let s = hi.sessions.entry(pid).or_insert_with(|| new_session(pid, time, addr, host));
+                let s = hi.sessions.entry(pid).or_insert_with(|| new_session(&mut self.addrs, pid, time, addr, host));
                 s.last = time;
                 let (module, path) = split_module(&mut self.names, module_path);
                 s.request = Some(request);
@@ -221,7 +303,7 @@ impl Decoder for RsyncDecoder {
                 s.path = path;
                 s.user = user.map(|u| self.names.get(&unescape(u)));
                 if let Some(u) = &s.user {
-                    let id = cx.ids.id(time, server_bytes, line, TAG_LOGIN);
+                    let id = cx.ids.id_prefixed(p, server_bytes, line, TAG_LOGIN);
                     out.push(Event::Login(Login {
                         id,
                         time,
@@ -230,7 +312,7 @@ impl Decoder for RsyncDecoder {
                         client_ip: s.ip,
                         client_host: s.host.clone(),
                         outcome: LoginOutcome::Ok,
-                        method: Some(self.names.get("password")),
+                        method: Some(self.password.clone()),
                         session: Some(s.sid.clone()),
                         server_host: hi.name.clone(),
                         source: Format::Rsyncd.source(),
@@ -240,16 +322,16 @@ impl Decoder for RsyncDecoder {
             }
             Record::AuthFailed { module: _, user, reason, host, addr } => {
                 let sess = hi.sessions.get(&pid);
-                let id = cx.ids.id(time, server_bytes, line, TAG_AUTH_FAILED);
+                let id = cx.ids.id_prefixed(p, server_bytes, line, TAG_AUTH_FAILED);
                 out.push(Event::Login(Login {
                     id,
                     time,
                     protocol: Protocol::Rsync,
                     user: self.names.get(&user.map_or(std::borrow::Cow::Borrowed("unknown"), unescape)),
-                    client_ip: client_ip(addr),
+                    client_ip: self.addrs.get(addr).1,
                     client_host: client_host(host),
                     outcome: if user.is_some() { auth_outcome(reason) } else { LoginOutcome::Failed },
-                    method: Some(self.names.get("password")),
+                    method: Some(self.password.clone()),
                     session: sess.map(|s| s.sid.clone()),
                     server_host: hi.name.clone(),
                     source: Format::Rsyncd.source(),
@@ -259,7 +341,7 @@ impl Decoder for RsyncDecoder {
             Record::Summary { sent, received, total } => {
                 if let Some(s) = hi.sessions.get_mut(&pid) {
                     s.last = time;
-                    let id = cx.ids.id(time, server_bytes, line, TAG_SESSION);
+                    let id = cx.ids.id_prefixed(p, server_bytes, line, TAG_SESSION);
                     s.summary = Some((sent, received, total, time, id));
                 }
             }
@@ -267,14 +349,14 @@ impl Decoder for RsyncDecoder {
                 if let Some(s) = hi.sessions.get_mut(&pid) {
                     s.last = time;
                     if s.error.is_none() {
-                        let id = cx.ids.id(time, server_bytes, line, TAG_SESSION);
+                        let id = cx.ids.id_prefixed(p, server_bytes, line, TAG_SESSION);
                         s.error = Some((code, time, id));
                     }
                 }
             }
             Record::File(f) => {
                 hi.transfer_logging = true;
-                let id = cx.ids.id(time, server_bytes, line, TAG_FILE);
+                let id = cx.ids.id_prefixed(p, server_bytes, line, TAG_FILE);
                 let s = hi.sessions.get_mut(&pid);
                 return file_event(f, id, time, &hi.name, s, &mut self.names, out);
             }
@@ -292,9 +374,27 @@ impl Decoder for RsyncDecoder {
         }
         Outcome::Used
     }
+}
+
+impl Decoder for RsyncDecoder {
+    /// Per server host, sorted: its open connections by pid.
+    type State = Vec<(String, HostState)>;
+
+    const JOINS: Joins = Joins::Continuing;
+
+    fn scope(&self) -> &'static str {
+        "rsyncd"
+    }
+
+    fn line(&mut self, cx: &mut LineContext, line: &[u8], out: &mut Vec<Event>) -> Outcome {
+        let Some(p) = cx.prefix.parse(line, &mut cx.clock) else {
+            return Outcome::Rejected("no rsyncd log-file or syslog prefix");
+        };
+        self.prefixed(cx, line, &p, out)
+    }
 
     fn finish(&mut self, ids: &IdKey, out: &mut Vec<Event>) {
-        let mut hosts: Vec<&mut HostIndex> = self.hosts.values_mut().collect();
+        let mut hosts: Vec<&mut HostIndex> = self.hosts.iter_mut().collect();
         hosts.sort_by(|a, b| a.name.cmp(&b.name));
         for hi in hosts {
             let newest = hi.newest;
@@ -315,7 +415,7 @@ impl Decoder for RsyncDecoder {
     }
 
     fn rekey_ids(&mut self, f: &dyn Fn(u64) -> u64) {
-        for s in self.hosts.values_mut().flat_map(|hi| hi.sessions.values_mut()) {
+        for s in self.hosts.iter_mut().flat_map(|hi| hi.sessions.values_mut()) {
             if let Some(x) = &mut s.summary {
                 x.4 = f(x.4);
             }
@@ -328,7 +428,7 @@ impl Decoder for RsyncDecoder {
     fn save(&self) -> Self::State {
         let mut v: Vec<(String, HostState)> = self
             .hosts
-            .values()
+            .iter()
             .map(|hi| {
                 let mut sessions: Vec<(u32, Session)> = hi.sessions.iter().map(|(p, s)| (*p, s.clone())).collect();
                 sessions.sort_by_key(|(p, _)| *p);
@@ -342,28 +442,33 @@ impl Decoder for RsyncDecoder {
     fn open_sessions(&self) -> Vec<crate::sessions::OpenSession> {
         // Those ended but held until the end of the run (a follower's
         // stop) are not open.
-        let open = self.hosts.values().flat_map(|hi| {
+        let open = self.hosts.iter().flat_map(|hi| {
             hi.sessions.values().filter(|s| !s.ended()).map(|s| (&hi.name, s.started))
         });
         open.map(|(h, since)| crate::sessions::OpenSession { server_host: Some(h.to_string()), since }).collect()
     }
 
     fn restore(&mut self, state: Self::State) {
-        self.hosts = state
-            .into_iter()
-            .map(|(h, st)| {
-                (
-                    h.as_bytes().to_vec(),
-                    HostIndex {
-                        name: Arc::from(h),
-                        transfer_logging: st.transfer_logging,
-                        newest: st.newest,
-                        sessions: st.sessions.into_iter().collect(),
-                        prune_at: PRUNE_AT,
-                    },
-                )
-            })
-            .collect();
+        self.hosts.clear();
+        self.host_at.clear();
+        self.last_host = (Vec::new(), usize::MAX);
+        for (h, st) in state {
+            let hi = HostIndex {
+                transfer_logging: st.transfer_logging,
+                newest: st.newest,
+                sessions: st.sessions.into_iter().collect(),
+                prune_at: PRUNE_AT,
+                name: Arc::from(h),
+            };
+            // A host named twice: the last one holds, as it always did.
+            match self.host_at.get(hi.name.as_bytes()) {
+                Some(&at) => self.hosts[at] = hi,
+                None => {
+                    self.host_at.insert(hi.name.as_bytes().into(), self.hosts.len());
+                    self.hosts.push(hi);
+                }
+            }
+        }
     }
 }
 
@@ -747,6 +852,13 @@ mod tests {
             x.sort_unstable();
             y.sort_unstable();
             assert_eq!(x, y, "cut after line {cut}");
+        }
+    }
+
+    #[test]
+    fn session_ids_read_as_formatted() {
+        for (pid, time) in [(0, 0), (4195, 1_705_273_205_000_000), (u32::MAX, i64::MAX), (7, -1), (1, i64::MIN), (12, 999_999)] {
+            assert_eq!(&*session_id(pid, time), format!("{pid}@{}", time.div_euclid(1_000_000)));
         }
     }
 

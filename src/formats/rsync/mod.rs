@@ -116,6 +116,12 @@ const OTHER_PREFIXES: &[&[u8]] = &[
     b"failed to ",
 ];
 
+/// Whether a syslog tag is rsync's (`rsyncd`, `rsync`, …): it contains
+/// `rsync`. (A tag is a few bytes: a plain scan, no substring searcher.)
+pub fn is_rsync_program(prog: &[u8]) -> bool {
+    prog.windows(5).any(|w| w == b"rsync")
+}
+
 /// Classifies one rsyncd message (the part after the prefix).
 ///
 /// Returns the reason as `Err` when the message is neither a known daemon
@@ -200,8 +206,11 @@ fn parse_summary(rest: &[u8]) -> Option<Record<'_>> {
     Some(Record::Summary { sent, received, total })
 }
 
+/// The number before the first `suffix` (which starts with a space) and
+/// what follows it.
 fn number_then<'a>(s: &'a [u8], suffix: &[u8]) -> Option<(u64, &'a [u8])> {
-    let at = memchr::memmem::find(s, suffix)?;
+    // The first space is nearly always the suffix's: no substring searcher.
+    let at = memchr::memchr_iter(b' ', s).find(|&i| s[i..].starts_with(suffix))?;
     Some((parse_grouped(&s[..at])?, &s[at + suffix.len()..]))
 }
 
@@ -242,7 +251,7 @@ fn error_code(r: &[u8]) -> Option<u32> {
 /// Decodes rsync's `\#ooo` escapes (3.5.0+) into the raw bytes, then to
 /// UTF-8 (invalid sequences become U+FFFD).
 pub fn unescape(b: &[u8]) -> Cow<'_, str> {
-    if memchr::memmem::find(b, b"\\#").is_none() {
+    if !memchr::memchr_iter(b'\\', b).any(|i| b.get(i + 1) == Some(&b'#')) {
         return String::from_utf8_lossy(b);
     }
     let mut out = Vec::with_capacity(b.len());

@@ -14,7 +14,7 @@ use crate::formats::openssh::decoder::OpensshDecoder;
 use crate::formats::openssh::is_openssh_program;
 use crate::formats::prefix::prefix_shape;
 use crate::formats::rsync::decoder::RsyncDecoder;
-use crate::formats::rsync::LogFormat;
+use crate::formats::rsync::{is_rsync_program, LogFormat};
 use crate::formats::Format;
 use crate::model::Event;
 use crate::sessions::{Decoder, Joins, LineContext, Outcome};
@@ -64,11 +64,6 @@ impl SyslogDecoder {
     }
 }
 
-/// Whether a syslog tag is rsync's (`rsyncd`, `rsync`, …).
-fn is_rsync_program(prog: &[u8]) -> bool {
-    memchr::memmem::find(prog, b"rsync").is_some()
-}
-
 impl Decoder for SyslogDecoder {
     type State = State;
 
@@ -94,7 +89,7 @@ impl Decoder for SyslogDecoder {
             };
         };
         match p.program {
-            Some(prog) if is_rsync_program(prog) => self.rsync.line(cx, line, out),
+            Some(prog) if is_rsync_program(prog) => self.rsync.prefixed(cx, line, &p, out),
             Some(prog) if is_openssh_program(prog) => self.ssh.line(cx, line, out),
             Some(_) => Outcome::Ignored,
             None => Outcome::Rejected("syslog line without a program name"),
