@@ -433,6 +433,10 @@ fn prune_host(hi: &mut HostIndex, ids: &IdKey, out: &mut Vec<Event>) {
         .map(|(p, _)| *p)
         .collect();
     old.sort_unstable();
+    // Room for at most one event each, exactly: `out` is a batch about to
+    // be handed over once full, and letting it double its capacity for a
+    // thousand events would hold twice the memory in every batch in flight.
+    out.reserve_exact(old.len());
     for pid in old {
         if let Some(s) = hi.sessions.remove(&pid) {
             close(&hi.name, pid, s, hi.transfer_logging, ids, out);
@@ -830,6 +834,7 @@ mod tests {
         // The 1,025th connect (host-7's) pruned all but the newest of each
         // other host (within its grace time): 1,024 - 8 closed, 8 + 776 open.
         assert_eq!(transfers(&out).len(), 1016);
+        assert_eq!(out.capacity(), 1016, "room for the closed ones exactly, not doubled");
         assert_eq!((d.open, d.prune_at), (784, PRUNE_AT));
         assert_eq!(d.hosts.values().map(|h| h.sessions.len()).sum::<usize>(), 784);
         // A restored decoder counts them too.
