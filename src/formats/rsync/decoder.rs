@@ -212,6 +212,7 @@ impl Decoder for RsyncDecoder {
         let time = p.time;
         match record {
             Record::Connect { host, addr } => {
+                let mut hi = hi;
                 if let Some(old) = hi.sessions.remove(&pid) {
                     // The same connect line read again (a copy of lines already
                     // read) restarts that connection; it has not ended.
@@ -223,8 +224,8 @@ impl Decoder for RsyncDecoder {
                 if self.open >= self.prune_at {
                     self.open = prune(&mut self.hosts, &cx.ids.key(), out);
                     self.prune_at = (self.open * 2).max(PRUNE_AT);
+                    hi = self.hosts.get_mut(server_bytes).expect("inserted above");
                 }
-                let hi = self.hosts.get_mut(server_bytes).expect("inserted above");
                 hi.sessions.insert(pid, new_session(pid, time, addr, host));
                 self.open += 1;
             }
