@@ -28,13 +28,19 @@
 #   pgcopy      PostgreSQL's own limit: the rows that ingest stored, exported
 #               in binary and `\copy`-ed back into keyed tables (the raw
 #               tables' primary keys) in one transaction, on the same server.
-# Then, once: peak RSS of events, ingest and pg on a ~1 GB log (nine copies
-# of the log, each with another syslog host; BIG=FILE uses an existing
-# one), beside the 115 MB medians; and
+# Then, once: peak RSS of events, ingest and pg on two ~1 GB logs, beside
+# the 115 MB medians: nine copies of the log, each with another syslog
+# host (BIG=FILE uses an existing one), and one host's 270 days (the
+# generator's `-n 1800000 --days 270`; BIG1=FILE uses an existing one) —
+# flat in input size and in host count. A larger input by hand (disk
+# permitting; ~3.1 GB, deleted by you): `python3 ../shared/tools/
+# gen_rsyncd_log.py -n 5400000 --days 810 -o /tmp/3g.log` then
+# `BIG=0 BIG1=/tmp/3g.log benches/vs_rsyncstats.sh 1`; and
 # the scale-out (issue 16.4): 3 ingests at once of three hosts' copies of the
 # log (the syslog host renamed) into one PostgreSQL database, the aggregate
 # rate, and a check that every host's raw totals and rollup sums are exactly
-# those of the single-host ingest.  PG=0 skips PostgreSQL, BIG=0 the 1 GB run.
+# those of the single-host ingest.  PG=0 skips PostgreSQL, BIG=0 and
+# BIG1=0 the 1 GB runs.
 # Prints per run wall and CPU seconds, peak RSS and events (`NAME ROUND WALL
 # RSS_KB CPU EVENTS`; pg's CPU is the client's only), then the medians: MB/s (log bytes / wall time),
 # events/s, peak RSS, and the same rates per CPU-second (user + system
@@ -170,7 +176,29 @@ for r in $(seq "$rounds"); do
     fi
 done
 
-# Peak RSS on ~1 GB of the same generator's log (flat memory).
+# Peak RSS on ~1 GB of the same generator's log (flat memory), with as
+# many server hosts as the 115 MB log (one) and with nine: memory must not
+# grow with either. Each big log is deleted once read.
+# big_runs SUFFIX FILE: events, ingest and pg (and their BEFORE runs) on FILE.
+big_runs() {
+    local sfx=$1 file=$2
+    echo "1 GB log ($sfx): $(wc -l <"$file") lines, $(python3 -c "print(round($(stat -c %s "$file") / 1e6))") MB"
+    run "events-$sfx" 1 sh -c '"$0" events "$@" >/dev/null' "$xs" "${xargs_common[@]}" "$file"
+    [ -z "${BEFORE:-}" ] || run "events-before-$sfx" 1 sh -c '"$0" events "$@" >/dev/null' "$BEFORE" "${xargs_common[@]}" "$file"
+    rm -f "$tmp"/x.db*
+    run "ingest-$sfx" 1 "$xs" --db "$tmp/x.db" ingest "${xargs_common[@]}" "$file"
+    rm -f "$tmp"/x.db*
+    if [ "$pg" = 1 ]; then
+        fresh_db big
+        run "pg-$sfx" 1 "$xs" --db "$(pgurl big)" ingest "${xargs_common[@]}" "$file"
+        psql -d postgres -c "DROP DATABASE big"
+        if [ -n "${BEFORE:-}" ]; then
+            fresh_db big
+            run "pg-before-$sfx" 1 "$BEFORE" --db "$(pgurl big)" ingest "${xargs_common[@]}" "$file"
+            psql -d postgres -c "DROP DATABASE big"
+        fi
+    fi
+}
 big=${BIG:-}
 if [ "$big" != 0 ]; then
     if [ -z "$big" ]; then
@@ -179,23 +207,19 @@ if [ "$big" != 0 ]; then
         big=$tmp/rsyncd-1g.log
         for h in 1 2 3 4 5 6 7 8 9; do sed "s/ resif-rsync1 / server-$h /" "$log"; done >"$big"
     fi
-    bigmb=$(python3 -c "print(round($(stat -c %s "$big") / 1e6))")
-    echo "1 GB log: $(wc -l <"$big") lines, $bigmb MB"
-    run events-1g 1 sh -c '"$0" events "$@" >/dev/null' "$xs" "${xargs_common[@]}" "$big"
-    [ -z "${BEFORE:-}" ] || run events-before-1g 1 sh -c '"$0" events "$@" >/dev/null' "$BEFORE" "${xargs_common[@]}" "$big"
-    rm -f "$tmp"/x.db*
-    run ingest-1g 1 "$xs" --db "$tmp/x.db" ingest "${xargs_common[@]}" "$big"
-    rm -f "$tmp"/x.db*
-    if [ "$pg" = 1 ]; then
-        fresh_db big
-        run pg-1g 1 "$xs" --db "$(pgurl big)" ingest "${xargs_common[@]}" "$big"
-        psql -d postgres -c "DROP DATABASE big"
-        if [ -n "${BEFORE:-}" ]; then
-            fresh_db big
-            run pg-before-1g 1 "$BEFORE" --db "$(pgurl big)" ingest "${xargs_common[@]}" "$big"
-            psql -d postgres -c "DROP DATABASE big"
-        fi
+    big_runs 1g9h "$big"
+    [ -n "${BIG:-}" ] || rm -f "$big"
+fi
+big1=${BIG1:-}
+if [ "$big1" != 0 ]; then
+    if [ -z "$big1" ]; then
+        # One server's 270 days: nine times the events and days of the
+        # 115 MB log (same rates, clients and pids).
+        big1=$tmp/rsyncd-1g-1host.log
+        python3 "$gen" -n 1800000 --days 270 -o "$big1" >/dev/null
     fi
+    big_runs 1g1h "$big1"
+    [ -n "${BIG1:-}" ] || rm -f "$big1"
 fi
 
 # Scale-out: three hosts' logs into one database at once.
@@ -245,10 +269,11 @@ fi
 
 [ -f "$tmp/server" ] || : >"$tmp/server"
 python3 - "$results" "$bytes" "$tmp/server" <<'PY'
-import sys, statistics as st
+import re, sys, statistics as st
 rows = [l.split() for l in open(sys.argv[1])]
-big = [r for r in rows if r[0].endswith("-1g")]
-rows = [r for r in rows if not r[0].endswith("-1g")]
+bigrun = re.compile(r"-(1g[19]h)$")
+big = [r for r in rows if bigrun.search(r[0])]
+rows = [r for r in rows if not bigrun.search(r[0])]
 size = int(sys.argv[2]) / 1e6
 runs = {}
 for name, _, wall, rss, cpu, events in rows:
@@ -298,9 +323,11 @@ for line in open(sys.argv[3]):
 if server:
     print("PostgreSQL server CPU seconds (its processes' user + system time, median (min–max)): "
           + "; ".join(f"{n} {span(v, lambda x: f'{x:.2f}')}" for n, v in server.items()))
-for name, _, wall, rss, cpu, events in big:
-    base = st.median([int(r[3]) for r in rows if r[0] == name[:-3]]) / 1024
-    print(f"peak RSS {name[:-3]}: {int(rss) / 1024:.0f} MiB on the 1 GB log vs {base:.0f} MiB on 115 MB "
+hosts = {"1g1h": "1 host", "1g9h": "9 hosts"}
+for name, _, wall, rss, cpu, events in sorted(big, key=lambda r: (bigrun.sub("", r[0]), r[0])):
+    base_name, sfx = bigrun.sub("", name), bigrun.search(name).group(1)
+    base = st.median([int(r[3]) for r in rows if r[0] == base_name]) / 1024
+    print(f"peak RSS {base_name}: {int(rss) / 1024:.0f} MiB on the 1 GB log of {hosts[sfx]} vs {base:.0f} MiB on 115 MB "
           f"({float(wall):.1f} s wall, {float(cpu):.1f} s CPU, {int(events):,} events)  (goal ≤ 64 MiB + mapped GeoIP, flat)")
 PY
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

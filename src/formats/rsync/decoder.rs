@@ -16,6 +16,10 @@
 //! ([`Joins::Continuing`]): a copy of the log read from its start has the
 //! same pids early on, and its `connect from` would close the saved
 //! connections as interrupted.
+//!
+//! Finished connections are closed in bulk ([`prune`]) once the open ones of
+//! all server hosts together reach a threshold, so memory (and the state
+//! saved with every commit) stays flat however many hosts one log holds.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -41,9 +45,10 @@ const TAG_SESSION: u8 = 4;
 /// is closed as interrupted (relative to the newest line of its server).
 const STALE_MICROS: Micros = 24 * 3600 * 1_000_000;
 
-/// Open connections per server above which finished and idle ones are
-/// closed; the threshold then doubles with what stays open, so pruning
-/// costs amortised O(1) per connection and memory stays bounded.
+/// Open connections of all server hosts together above which finished and
+/// idle ones are closed; the threshold then doubles with what stays open,
+/// so pruning costs amortised O(1) per connection and memory stays bounded
+/// whatever the number of hosts.
 const PRUNE_AT: usize = 1024;
 
 /// Time after its summary or error line after which a connection is
@@ -106,6 +111,10 @@ pub struct RsyncDecoder {
     addrs: Addrs,
     /// The login method of every rsync login.
     password: Arc<str>,
+    /// Open connections of all hosts.
+    open: usize,
+    /// `open` at which the next [`prune`] runs.
+    prune_at: usize,
 }
 
 /// Client addresses as logged, each with its parse ([`client_ip`]): a
@@ -138,7 +147,11 @@ struct HostIndex {
     transfer_logging: bool,
     newest: Micros,
     sessions: HashMap<u32, Session, FastHash>,
-    prune_at: usize,
+    /// `newest` at the previous prune: a host whose newest line did not
+    /// move since is idle and its map is shrunk (maps do not shrink on
+    /// their own, and many hosts read one after the other would each keep
+    /// the room of their busiest moment).
+    pruned_at: Micros,
 }
 
 impl Session {
@@ -160,6 +173,8 @@ impl RsyncDecoder {
             names: Names::default(),
             addrs: Addrs::default(),
             password: Arc::from("password"),
+            open: 0,
+            prune_at: PRUNE_AT,
         }
     }
 }
@@ -249,7 +264,7 @@ impl RsyncDecoder {
             Some(&at) => at,
             None => {
                 let name: Arc<str> = Arc::from(String::from_utf8_lossy(bytes).as_ref());
-                self.hosts.push(HostIndex { name, prune_at: PRUNE_AT, ..HostIndex::default() });
+                self.hosts.push(HostIndex { name, ..HostIndex::default() });
                 self.host_at.insert(bytes.into(), self.hosts.len() - 1);
                 self.hosts.len() - 1
             }
@@ -281,21 +296,28 @@ impl RsyncDecoder {
         let time = p.time;
         match record {
             Record::Connect { host, addr } => {
+                let mut hi = hi;
                 if let Some(old) = hi.sessions.remove(&pid) {
                     // The same connect line read again (a copy of lines already
                     // read) restarts that connection; it has not ended.
                     if !(old.started == time && old.addr.as_bytes() == addr) {
                         close(&hi.name, pid, old, hi.transfer_logging, &cx.ids.key(), out);
                     }
+                    self.open -= 1;
                 }
-                if hi.sessions.len() >= hi.prune_at.max(PRUNE_AT) {
-                    prune(hi, &cx.ids.key(), out);
-                    hi.prune_at = (hi.sessions.len() * 2).max(PRUNE_AT);
+                if self.open >= self.prune_at {
+                    self.open = prune(&mut self.hosts, &cx.ids.key(), out);
+                    self.prune_at = (self.open * 2).max(PRUNE_AT);
+                    hi = &mut self.hosts[at];
                 }
                 hi.sessions.insert(pid, new_session(&mut self.addrs, pid, time, addr, host));
+                self.open += 1;
             }
             Record::Request { request, module_path, user, host, addr } => {
-                let s = hi.sessions.entry(pid).or_insert_with(|| new_session(&mut self.addrs, pid, time, addr, host));
+                let s = hi.sessions.entry(pid).or_insert_with(|| {
+                    self.open += 1;
+                    new_session(&mut self.addrs, pid, time, addr, host)
+                });
                 s.last = time;
                 let (module, path) = split_module(&mut self.names, module_path);
                 s.request = Some(request);
@@ -394,9 +416,7 @@ impl Decoder for RsyncDecoder {
     }
 
     fn finish(&mut self, ids: &IdKey, out: &mut Vec<Event>) {
-        let mut hosts: Vec<&mut HostIndex> = self.hosts.iter_mut().collect();
-        hosts.sort_by(|a, b| a.name.cmp(&b.name));
-        for hi in hosts {
+        for hi in by_name(&mut self.hosts) {
             let newest = hi.newest;
             let logging = hi.transfer_logging;
             let mut done: Vec<u32> = hi
@@ -412,6 +432,7 @@ impl Decoder for RsyncDecoder {
                 }
             }
         }
+        self.recount();
     }
 
     fn rekey_ids(&mut self, f: &dyn Fn(u64) -> u64) {
@@ -457,7 +478,7 @@ impl Decoder for RsyncDecoder {
                 transfer_logging: st.transfer_logging,
                 newest: st.newest,
                 sessions: st.sessions.into_iter().collect(),
-                prune_at: PRUNE_AT,
+                pruned_at: st.newest,
                 name: Arc::from(h),
             };
             // A host named twice: the last one holds, as it always did.
@@ -469,12 +490,44 @@ impl Decoder for RsyncDecoder {
                 }
             }
         }
+        self.recount();
+        self.prune_at = PRUNE_AT;
     }
 }
 
-/// Closes connections that can no longer matter: idle ones that requested
-/// nothing, and stale ones.
-fn prune(hi: &mut HostIndex, ids: &IdKey, out: &mut Vec<Event>) {
+impl RsyncDecoder {
+    /// Counts the open connections again (after a bulk close or a restore).
+    fn recount(&mut self) {
+        self.open = self.hosts.iter().map(|hi| hi.sessions.len()).sum();
+    }
+}
+
+/// The hosts in name order (closing order must not depend on a hash map's).
+fn by_name(hosts: &mut [HostIndex]) -> Vec<&mut HostIndex> {
+    let mut v: Vec<&mut HostIndex> = hosts.iter_mut().collect();
+    v.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    v
+}
+
+/// Closes, host by host in name order, connections that can no longer
+/// matter: finished ones past their grace time, idle ones that requested
+/// nothing, and stale ones; shrinks the maps of hosts idle since the
+/// previous prune. Returns the connections still open.
+fn prune(hosts: &mut [HostIndex], ids: &IdKey, out: &mut Vec<Event>) -> usize {
+    let mut open = 0;
+    for hi in by_name(hosts) {
+        prune_host(hi, ids, out);
+        if hi.newest == hi.pruned_at {
+            hi.sessions.shrink_to_fit();
+        }
+        hi.pruned_at = hi.newest;
+        open += hi.sessions.len();
+    }
+    open
+}
+
+/// [`prune`]'s closing of one host's connections.
+fn prune_host(hi: &mut HostIndex, ids: &IdKey, out: &mut Vec<Event>) {
     let newest = hi.newest;
     let mut old: Vec<u32> = hi
         .sessions
@@ -488,6 +541,10 @@ fn prune(hi: &mut HostIndex, ids: &IdKey, out: &mut Vec<Event>) {
         .map(|(p, _)| *p)
         .collect();
     old.sort_unstable();
+    // Room for at most one event each, exactly: `out` is a batch about to
+    // be handed over once full, and letting it double its capacity for a
+    // thousand events would hold twice the memory in every batch in flight.
+    out.reserve_exact(old.len());
     for pid in old {
         if let Some(s) = hi.sessions.remove(&pid) {
             close(&hi.name, pid, s, hi.transfer_logging, ids, out);
@@ -860,6 +917,112 @@ mod tests {
         for (pid, time) in [(0, 0), (4195, 1_705_273_205_000_000), (u32::MAX, i64::MAX), (7, -1), (1, i64::MIN), (12, 999_999)] {
             assert_eq!(&*session_id(pid, time), format!("{pid}@{}", time.div_euclid(1_000_000)));
         }
+    }
+
+    /// `n` finished connections, two minutes apart, taking turns among
+    /// `hosts` server hosts: connect, request and summary each.
+    fn finished_connections(n: u32, hosts: u32) -> Vec<u8> {
+        let mut log = Vec::new();
+        for k in 0..n {
+            let t = k * 120;
+            let (day, h, m) = (5 + t / 86_400, t / 3600 % 24, t / 60 % 60);
+            let head = format!("2019-03-{day:02}T{h:02}:{m:02}:00+00:00 host-{} rsyncd[{}]", k % hosts, 1000 + k);
+            log.extend_from_slice(format!("{head}: connect from UNKNOWN (192.0.2.7)\n").as_bytes());
+            log.extend_from_slice(format!("{head}: rsync on pub/a/ from UNKNOWN (192.0.2.7)\n").as_bytes());
+            log.extend_from_slice(format!("{head}: sent 10 bytes  received {k} bytes  total size 99\n").as_bytes());
+        }
+        log
+    }
+
+    /// The bound on open connections holds for all hosts together: nine
+    /// hosts with 200 connections each are pruned as one host with 1,800
+    /// would be, and the events are those of a run that never pruned.
+    #[test]
+    fn prune_bound_spans_all_hosts() {
+        let log = finished_connections(1800, 9);
+        let mut d = RsyncDecoder::new(LogFormat::compile(DEFAULT_LOG_FORMAT).unwrap());
+        let mut cx = crate::sessions::test_context(TimeZone::Utc, 0, "srv");
+        let mut out = Vec::new();
+        for line in log.split(|&c| c == b'\n').filter(|l| !l.is_empty()) {
+            assert_eq!(d.line(&mut cx, line, &mut out), Outcome::Used);
+        }
+        // The 1,025th connect (host-7's) pruned all but the newest of each
+        // other host (within its grace time): 1,024 - 8 closed, 8 + 776 open.
+        assert_eq!(transfers(&out).len(), 1016);
+        assert_eq!(out.capacity(), 1016, "room for the closed ones exactly, not doubled");
+        assert_eq!((d.open, d.prune_at), (784, PRUNE_AT));
+        assert_eq!(d.hosts.iter().map(|h| h.sessions.len()).sum::<usize>(), 784);
+        // A restored decoder counts them too.
+        let saved = crate::sessions::AnyDecoder::save_text(&d, &Default::default());
+        let mut r = RsyncDecoder::new(LogFormat::compile(DEFAULT_LOG_FORMAT).unwrap());
+        crate::sessions::AnyDecoder::restore_text(&mut r, &saved).unwrap();
+        assert_eq!((r.open, r.prune_at), (784, PRUNE_AT));
+        d.finish(&cx.ids.key(), &mut out);
+        assert_eq!(d.open, 0);
+        // Each connection is one download of its 10 bytes sent.
+        let mut per_host = std::collections::BTreeMap::new();
+        for t in transfers(&out) {
+            let e = per_host.entry(t.server_host.to_string()).or_insert((0, 0));
+            *e = (e.0 + 1, e.1 + t.bytes);
+        }
+        let want: std::collections::BTreeMap<_, _> = (0..9).map(|h| (format!("host-{h}"), (200, 2000))).collect();
+        assert_eq!(per_host, want);
+        let mut ids: Vec<u64> = out.iter().map(|e| e.id()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 1800);
+    }
+
+    /// Connections that stay open raise the threshold to twice their
+    /// number (amortised pruning), counted over all hosts.
+    #[test]
+    fn prune_threshold_doubles_with_what_stays_open() {
+        let mut log = Vec::new();
+        // 1,100 connections that asked for something and never ended, all
+        // within the same minute, on two hosts.
+        for k in 0..1100u32 {
+            let head = format!("2019-03-05T10:00:{:02}+00:00 host-{} rsyncd[{}]", k % 60, k % 2, 1000 + k);
+            log.extend_from_slice(format!("{head}: connect from UNKNOWN (192.0.2.7)\n").as_bytes());
+            log.extend_from_slice(format!("{head}: rsync on pub/ from UNKNOWN (192.0.2.7)\n").as_bytes());
+        }
+        let mut d = RsyncDecoder::new(LogFormat::compile(DEFAULT_LOG_FORMAT).unwrap());
+        let mut cx = crate::sessions::test_context(TimeZone::Utc, 0, "srv");
+        let mut out = Vec::new();
+        for line in log.split(|&c| c == b'\n').filter(|l| !l.is_empty()) {
+            d.line(&mut cx, line, &mut out);
+        }
+        assert!(out.is_empty(), "nothing was closed");
+        assert_eq!((d.open, d.prune_at), (1100, 2048));
+    }
+
+    /// A host idle since the previous prune gives its map's room back.
+    #[test]
+    fn idle_host_map_shrinks() {
+        // 1,000 connections of host-0, then 1,100 of host-1 (its own times).
+        let mut log = finished_connections(1000, 1);
+        log.extend_from_slice(&String::from_utf8(finished_connections(1100, 1)).unwrap().replace("host-0", "host-1").into_bytes());
+        let mut d = RsyncDecoder::new(LogFormat::compile(DEFAULT_LOG_FORMAT).unwrap());
+        let mut cx = crate::sessions::test_context(TimeZone::Utc, 0, "srv");
+        let mut out = Vec::new();
+        let host0 = |d: &RsyncDecoder| {
+            let h = &d.hosts[d.host_at[&b"host-0"[..]]];
+            (h.sessions.len(), h.sessions.capacity())
+        };
+        let lines: Vec<&[u8]> = log.split(|&c| c == b'\n').filter(|l| !l.is_empty()).collect();
+        for line in &lines[..3000] {
+            d.line(&mut cx, line, &mut out);
+        }
+        assert_eq!(host0(&d).0, 1000);
+        assert!(host0(&d).1 >= 1000);
+        for line in &lines[3000..] {
+            d.line(&mut cx, line, &mut out);
+        }
+        // Two prunes: at host-1's 25th connect (host-0 still moved since
+        // the start, keeps its newest connection), at its 1,048th (host-0
+        // idle: its map shrinks to its one connection).
+        assert_eq!(host0(&d).0, 1);
+        assert!(host0(&d).1 < 16, "capacity {}", host0(&d).1);
+        assert_eq!(transfers(&out).len(), 999 + 1047);
     }
 
     /// Fuzzing found: the byte total of a connection overflowed (a panic in
