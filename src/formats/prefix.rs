@@ -94,7 +94,7 @@ impl PrefixParser {
         }
         let sec = |b: &[u8]| {
             let (tens, units) = (b[17].wrapping_sub(b'0'), b[18].wrapping_sub(b'0'));
-            (tens <= 5 && units <= 9).then_some(i64::from(tens * 10 + units))
+            (tens <= 5 && units <= 9).then(|| i64::from(tens * 10 + units))
         };
         let t = self.last_time + (sec(raw)? - sec(last)?) * 1_000_000;
         self.remember(raw, t);
@@ -366,6 +366,10 @@ mod tests {
             b"2026/10/25 02:00:31 [1] a",
             b"2026/10/25 03:00:01 [1] a",
             b"2026/10/25 03:00:02 [1] a",
+            // Not digits where the seconds are (fuzzing found an overflow).
+            b"2026/10/25 03:00:-9 [1] a",
+            b"2026/10/25 03:00:\xff\xff [1] a",
+            b"2026/10/25 03:00:99 [1] a",
         ];
         for tz in [TimeZone::Utc, TimeZone::Fixed(3600), TimeZone::Named(chrono_tz::Europe::Paris)] {
             for whole in [false, true] {
