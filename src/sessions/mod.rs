@@ -392,16 +392,13 @@ impl IdSeeds {
             self.host.extend_from_slice(host);
             self.by_tag = [0; 16];
         }
-        match self.by_tag.get_mut(tag as usize) {
-            Some(0) | None => {
-                let seed = xxh3_64_with_seed(host, tag as u64);
-                if let Some(slot) = self.by_tag.get_mut(tag as usize) {
-                    *slot = seed;
-                }
-                seed
-            }
-            Some(seed) => *seed,
+        let Some(slot) = self.by_tag.get_mut(tag as usize) else {
+            return xxh3_64_with_seed(host, tag as u64);
+        };
+        if *slot == 0 {
+            *slot = xxh3_64_with_seed(host, tag as u64);
         }
+        *slot
     }
 
     /// `xxh3(second as little-endian bytes, seed: 0)`.

@@ -206,32 +206,14 @@ fn new_session(addrs: &mut Addrs, pid: u32, time: Micros, addr: &[u8], host: &[u
 /// `pid@start-seconds`, the session id, written without a temporary
 /// `String` or the formatting machinery (one per connection).
 fn session_id(pid: u32, time: Micros) -> Arc<str> {
-    // Right to left: the seconds (an i64, at most 20 characters), `@`, the
-    // pid (at most 10 digits).
+    let (mut p, mut s) = (itoa::Buffer::new(), itoa::Buffer::new());
+    let (p, s) = (p.format(pid).as_bytes(), s.format(time.div_euclid(1_000_000)).as_bytes());
+    // At most 10 + 1 + 20 bytes.
     let mut buf = [0u8; 32];
-    let sec = time.div_euclid(1_000_000);
-    let mut at = put_digits(&mut buf, 32, sec.unsigned_abs());
-    if sec < 0 {
-        at -= 1;
-        buf[at] = b'-';
-    }
-    at -= 1;
-    buf[at] = b'@';
-    at = put_digits(&mut buf, at, u64::from(pid));
-    Arc::from(std::str::from_utf8(&buf[at..]).expect("digits are ASCII"))
-}
-
-/// Writes the decimal digits of `v` to `buf` so that they end at `end`;
-/// where they start.
-fn put_digits(buf: &mut [u8], mut end: usize, mut v: u64) -> usize {
-    loop {
-        end -= 1;
-        buf[end] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            return end;
-        }
-    }
+    buf[..p.len()].copy_from_slice(p);
+    buf[p.len()] = b'@';
+    buf[p.len() + 1..][..s.len()].copy_from_slice(s);
+    Arc::from(std::str::from_utf8(&buf[..p.len() + 1 + s.len()]).expect("digits are ASCII"))
 }
 
 /// The module (interned) and the path of a `module/path` request.
