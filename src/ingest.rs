@@ -1468,7 +1468,7 @@ pub(crate) fn read_opened(
         let (number, decoded, text) = match reader.next_line() {
             Ok(Some(Line::Text { number, bytes, ahead })) => {
                 if let Some(ahead) = ahead {
-                    cx.prefix.preset(ahead);
+                    cx.prefix.preset(bytes, ahead);
                 }
                 let chain = engine.decoders.get_mut(&format).expect("created before reading").get(chain);
                 let decoded = decode(chain, &mut cx, bytes, &mut engine.events, &opts.plausible, latest);
@@ -1659,28 +1659,10 @@ mod tests {
 
     /// A transfer from `ip`, its path holding a NUL byte.
     fn transfer(ip: &str) -> Event {
-        use crate::model::{Direction, Granularity, Protocol, Status, Transfer};
-        Event::Transfer(Transfer {
-            id: 1,
-            end: 0,
-            start: None,
-            protocol: Protocol::Rsync,
-            direction: Direction::Download,
-            status: Status::Completed,
-            bytes: 1,
-            wire_bytes: None,
-            file_size: None,
-            path: Some("a\0b".into()),
-            module: None,
-            user: "u".into(),
-            client_ip: Some(ip.parse().unwrap()),
-            client_host: Some("dsl-7.pool.example.net".into()),
-            session: None,
-            server_host: "vm".into(),
-            source: Format::Rsyncd.source(),
-            granularity: Granularity::File,
-            origin: None,
-        })
+        let mut e = crate::enrich::tests::transfer(Some(ip), Some("dsl-7.pool.example.net"));
+        let Event::Transfer(t) = &mut e else { unreachable!() };
+        t.path = Some("a\0b".into());
+        e
     }
 
     #[test]
@@ -1821,7 +1803,15 @@ mod tests {
     /// Both ways give the same events, outcomes and checkpoints.
     fn same_both_ways(opts: &IngestOptions, resume: Option<Checkpoint>) -> Seen {
         let plain = read(opts, false, resume.clone());
-        assert_eq!(read(opts, true, resume), plain, "parsed ahead and not: {:?}", opts.inputs);
+        let ahead = read(opts, true, resume);
+        let (name, from) = (&opts.inputs, plain.1.first().map(|c| c.offset));
+        for (k, (a, p)) in ahead.0.lines().zip(plain.0.lines()).enumerate() {
+            assert_eq!(a, p, "event {k} of {name:?} from {from:?}, parsed ahead and not");
+        }
+        assert_eq!(ahead.0.len(), plain.0.len(), "events of {name:?}");
+        assert_eq!(ahead.1, plain.1, "checkpoints of {name:?}");
+        assert_eq!(ahead.2, plain.2, "reports of {name:?}");
+        assert_eq!(ahead.3, plain.3, "samples of {name:?}");
         plain
     }
 
@@ -1884,6 +1874,10 @@ mod tests {
                 7 => format!("{m} {d:2} {h:02}:{:02}:{s:02} vm CRON[{pid}]: (root) CMD (true)", i % 60),
                 8 => format!("Nox 99 99:99:99 vm rsyncd[{pid}]: bad stamp"),
                 9 => "not a log line at all".to_string(),
+                // sshd lines from December on: the syslog decoder parses
+                // their prefix a second time (and the year of a first one
+                // in December is inferred differently by a fresh clock).
+                _ if i < 15_000 => format!("{m} {d:2} {h:02}:{:02}:{s:02} vm other[{pid}]: x", i % 60),
                 _ => format!("{m} {d:2} {h:02}:{:02}:{s:02} vm sshd[{pid}]: Accepted password for u{} from 152.77.2.{} port 22 ssh2", i % 60, i % 7, i % 250),
             };
             log.extend_from_slice(line.as_bytes());
@@ -1897,12 +1891,12 @@ mod tests {
         std::fs::write(&path, &log).unwrap();
         assert!(log.len() > 4 * CHUNK);
         for format in [Format::Syslog, Format::Rsyncd, Format::Openssh] {
-            let opts = options(vec![path.clone()], Some(format), 997);
+            let opts = options(vec![path.clone()], Some(format), 499);
             let (events, checkpoints, _, samples) = same_both_ways(&opts, None);
             if format == Format::Syslog {
-                assert_eq!(events.lines().count(), 4_399);
+                assert_eq!(events.lines().count(), 3_036);
                 assert_eq!(samples.matches("RejectSample").count(), SAMPLES_PER_INPUT, "{samples}");
-                assert_eq!(checkpoints.len(), 5);
+                assert_eq!(checkpoints.len(), 7);
             }
             // Resumed at checkpoints in the middle of chunks, before and
             // after the over-long line.

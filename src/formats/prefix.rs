@@ -128,8 +128,9 @@ pub struct PrefixParser {
     last_time: Micros,
     /// RFC 3339 syslog times cut to the second ([`PrefixParser::whole_seconds`]).
     whole_seconds: bool,
-    /// The next line's prefix, parsed ahead ([`PrefixParser::preset`]).
-    preset: Option<Ahead>,
+    /// The prefix of the line at this address, parsed ahead
+    /// ([`PrefixParser::preset`]).
+    preset: Option<(usize, Ahead)>,
 }
 
 impl PrefixParser {
@@ -182,13 +183,16 @@ impl PrefixParser {
         }
     }
 
-    /// Has the next [`PrefixParser::parse`] give what `ahead` says of its
-    /// line, parsed ahead by another parser (of the same kind, with a clock
-    /// like the one it is given, over every line before): the parse of a
-    /// line of another length is done as usual.
+    /// Has [`PrefixParser::parse`] of `line` give what `ahead` says of it,
+    /// parsed ahead by another parser (of the same kind, with a clock like
+    /// the one it is given, over every line before), until the next preset.
+    /// A decoder may parse a line twice (the syslog router, then the
+    /// decoder it routes to): a parser that parsed it itself gives the same
+    /// the second time from its cache, without touching the clock, and so
+    /// does this one. Any other slice is parsed as usual.
     #[inline]
-    pub fn preset(&mut self, ahead: Ahead) {
-        self.preset = Some(ahead);
+    pub fn preset(&mut self, line: &[u8], ahead: Ahead) {
+        self.preset = Some((line.as_ptr() as usize, ahead));
     }
 
     /// Splits `line` into prefix and message, reading zone-less times with
@@ -196,8 +200,10 @@ impl PrefixParser {
     /// goes with one clock: its cache holds times converted by it.)
     #[inline]
     pub fn parse<'a>(&mut self, line: &'a [u8], clock: &mut Clock) -> Option<Prefixed<'a>> {
-        match self.preset.take() {
-            Some(ahead) if ahead.len as usize == line.len() => ahead.prefixed(line),
+        match &self.preset {
+            Some((at, ahead)) if *at == line.as_ptr() as usize && ahead.len as usize == line.len() => {
+                ahead.prefixed(line)
+            }
             _ => self.parse_here(line, clock),
         }
     }
