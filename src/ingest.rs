@@ -1121,11 +1121,13 @@ pub(crate) fn drive<T>(
     let part_events = sink.part_events().filter(|_| reconnect.is_none());
     let batch_events =
         opts.batch_events.unwrap_or(if part_events.is_some() { PARTED_BATCH_EVENTS } else { BATCH_EVENTS }).max(1);
-    // Bounded memory: while one batch (or part) is parsed, one waits for
-    // the enrich stage, one is enriched or waits for the store (a
-    // rendezvous: the stage hands it over only when the store takes it),
-    // one commits — four at most (follow mode: plus its queue).
-    let (tx, stage_rx) = sync_channel::<Request>(1);
+    // Bounded memory: one batch (or part) is read, one is enriched (or
+    // waits for the store), one commits — three at most, as many as before
+    // the enrich stage, which takes the place of the queued one: batches
+    // change hands only when the next stage takes them. A follower's
+    // engine hands its commits over without waiting (`SinkHandle::pump`),
+    // so one more may wait for the stage, besides its queue.
+    let (tx, stage_rx) = sync_channel::<Request>(usize::from(queue.is_some()));
     let (stage_tx, rx) = sync_channel::<Request>(0);
     let (key, ip_mode) = (enricher.key().clone(), enricher.ip_mode());
     let refresh = std::sync::Arc::new(AtomicBool::new(false));
