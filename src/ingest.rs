@@ -922,8 +922,8 @@ impl<'a> Engine<'a> {
     }
 
     /// Hands the batch, the input's checkpoint and the open sessions to the
-    /// store worker as one commit (enriched on the way, [`EnrichStage`]); `bytes` is how much of
-    /// the log it was read from. (Ledger counts are added by the store;
+    /// store worker as one commit (enriched on the way, [`EnrichStage`]);
+    /// `bytes` is how much of the log it was read from. (Ledger counts are added by the store;
     /// `rejected` is cumulative.) The events are stored as the
     /// checkpoint's input's.
     fn commit(&mut self, checkpoint: Option<&Checkpoint>, bytes: u64) -> Result<(), Error> {
@@ -1547,10 +1547,12 @@ pub(crate) fn read_opened(
 }
 
 /// Whether the decoder of `format` parses the prefix of every line it is
-/// given, first and once, with the line context's parser and clock
-/// (`cx.prefix.parse(line, &mut cx.clock)`), and uses neither otherwise:
-/// the prefixes can then be parsed ahead on the reader thread
-/// ([`Input::parse_ahead`]) with the same results.
+/// given first, with the line context's parser and clock
+/// (`cx.prefix.parse(line, &mut cx.clock)`), and uses them for nothing
+/// else (the syslog router parses some lines a second time, as the decoder
+/// it routes to: see [`PrefixParser::preset`]): the prefixes can then be
+/// parsed ahead on the reader thread ([`Input::parse_ahead`]) with the same
+/// results.
 fn parses_prefix_first(format: Format) -> bool {
     matches!(format, Format::Syslog | Format::Rsyncd | Format::Openssh)
 }

@@ -407,7 +407,7 @@ impl Input {
     /// line's prefix with `parser` and `clock`, in order, as the input's
     /// decoder would: each [`Line::Text`] then comes with its prefix parsed
     /// ahead, for [`PrefixParser::preset`]. Only for a format whose decoder
-    /// parses the prefix of every line, once, with a parser and clock like
+    /// parses the prefix of every line first, with a parser and clock like
     /// these (the results are then the same).
     pub fn parse_ahead(&mut self, parser: PrefixParser, clock: Clock) {
         self.ahead = Some(Box::new((parser, clock)));
