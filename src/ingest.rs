@@ -387,6 +387,9 @@ enum Request {
         input: Option<u64>,
         outbox: Vec<HookRow>,
     },
+    /// The alert windows an earlier run saved, for the enrich stage (which
+    /// keeps them); not passed on to the store.
+    Alerts(crate::actions::AlertWindows),
 }
 
 /// Commits waiting for the store worker (follow mode): while the store is
@@ -594,6 +597,8 @@ fn sink_worker(mut sink: Active<'_>, rx: Receiver<Request>) -> (Committed, Optio
             Request::Ledger(reply) => {
                 let _ = reply.send(sink.run(|s| s.ledger()));
             }
+            // Kept by the enrich stage, which never passes it on.
+            Request::Alerts(_) => {}
             Request::Part { events, input, outbox } => {
                 let part = Commit { events: &events, input, checkpoint: None, states: &[], outbox: &outbox };
                 match sink.run(|s| s.part(&part)) {
@@ -633,6 +638,85 @@ fn sink_worker(mut sink: Active<'_>, rx: Receiver<Request>) -> (Committed, Optio
         }
     }
     (total, sink.run(|s| s.finish()).err())
+}
+
+/// The enrich stage, a thread between the engine and the store worker:
+/// what is done to a batch once its lines are decoded — GeoIP, client
+/// hash and IP mode ([`Enricher`]), NUL bytes scrubbed, the hook
+/// deliveries and the alert windows they feed — is done here, off the
+/// thread that reads, decodes and joins lines (the slowest stage of a
+/// run). Requests pass in order, so commits keep their order and a
+/// checkpoint or state read still sees every commit sent before it.
+struct EnrichStage {
+    enricher: Enricher,
+    hooks: Option<std::sync::Arc<crate::actions::Hooks>>,
+    /// The open failed-login windows of the alert hooks, saved with every
+    /// commit beside the decoders' open sessions.
+    alerts: crate::actions::AlertWindows,
+    /// The scope they are saved under, when a hook has an alert rule.
+    alerts_scope: Option<String>,
+    /// Set by [`Engine::refresh_geoip`] (SIGHUP): the GeoIP file is looked
+    /// at again before the next batch.
+    refresh: std::sync::Arc<AtomicBool>,
+}
+
+impl EnrichStage {
+    fn new(opts: &IngestOptions, enricher: Enricher, refresh: std::sync::Arc<AtomicBool>) -> EnrichStage {
+        EnrichStage {
+            enricher,
+            hooks: opts.hooks.clone(),
+            alerts: crate::actions::AlertWindows::default(),
+            alerts_scope: has_rules(opts).then(|| alerts_scope(&opts.server_host)),
+            refresh,
+        }
+    }
+
+    /// Passes the engine's requests on to the store worker, a batch's
+    /// events enriched and its commit completed on the way, until either
+    /// side hangs up.
+    fn serve(mut self, rx: Receiver<Request>, store: SyncSender<Request>) {
+        for mut req in rx {
+            match &mut req {
+                Request::Commit { events, states, outbox, .. } => {
+                    *outbox = self.enrich(events);
+                    if let Some(scope) = &self.alerts_scope {
+                        let state = self.alerts.save();
+                        let key = self.enricher.key();
+                        let sealed = if self.enricher.ip_mode() != IpMode::Full { key.seal(&state) } else { state };
+                        states.push((scope.clone(), sealed));
+                        states.sort();
+                    }
+                }
+                Request::Part { events, outbox, .. } => *outbox = self.enrich(events),
+                Request::Alerts(windows) => {
+                    self.alerts = std::mem::take(windows);
+                    continue;
+                }
+                Request::Checkpoint(..) | Request::State(..) | Request::Ledger(_) => {}
+            }
+            if store.send(req).is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Enriches a batch in place; its hook deliveries.
+    fn enrich(&mut self, events: &mut [Event]) -> Vec<HookRow> {
+        if self.refresh.swap(false, Ordering::Relaxed) {
+            self.enricher.refresh_geoip();
+        }
+        self.enricher.enrich(events);
+        events.iter_mut().for_each(Event::scrub_nul);
+        match &self.hooks {
+            Some(h) => h.rows(events, now_secs() * 1_000_000, &mut self.alerts),
+            None => Vec::new(),
+        }
+    }
+}
+
+/// Whether a hook of `opts` has an alert rule (whose windows are kept).
+fn has_rules(opts: &IngestOptions) -> bool {
+    opts.hooks.as_ref().is_some_and(|h| h.hooks.iter().any(|h| h.rule.is_some()))
 }
 
 /// A decoder and how far it has read (see [`crate::sessions`]).
@@ -709,7 +793,12 @@ pub(crate) struct Engine<'a> {
     pub(crate) opts: &'a IngestOptions,
     pub(crate) sink: SinkHandle,
     decoders: HashMap<Format, Chains, crate::model::FastHash>,
-    pub(crate) enricher: Enricher,
+    /// The host key: it seals the open sessions ([`Engine::states`]).
+    key: HostKey,
+    /// The IP mode: whether the open sessions are sealed.
+    ip_mode: IpMode,
+    /// Asks the enrich stage to look at the GeoIP file again.
+    refresh: std::sync::Arc<AtomicBool>,
     /// Keys every stored content hash (event ids, fingerprints).
     pub(crate) ids_key: IdKey,
     pub(crate) report: IngestReport,
@@ -717,9 +806,6 @@ pub(crate) struct Engine<'a> {
     /// Per format, the ledger fingerprint of the input its decoder read
     /// last: the events its sessions owe at the end of the run came from it.
     last_input: HashMap<Format, u64>,
-    /// The open failed-login windows of the alert hooks (kept with the
-    /// open sessions).
-    alerts: crate::actions::AlertWindows,
     /// Events per store transaction.
     batch_events: usize,
     /// Events per part of a transaction, if the store takes them in parts
@@ -732,6 +818,9 @@ pub(crate) struct Engine<'a> {
     /// Queued log bytes (follow mode's buffer) at which reading an input
     /// stops for now.
     buffer_limit: u64,
+    /// Whether prefixes are parsed on the reader thread where the format
+    /// allows ([`parses_prefix_first`]); off only to compare both ways.
+    parse_ahead: bool,
 }
 
 impl<'a> Engine<'a> {
@@ -748,7 +837,7 @@ impl<'a> Engine<'a> {
             };
             let mut horizon = Horizon::default();
             if let Some(stored) = stored {
-                let state = self.enricher.key().unseal(&stored);
+                let state = self.key.unseal(&stored);
                 horizon = state
                     .and_then(|state| d.restore_text(&state))
                     .map_err(|reason| StoreError::State { scope: d.scope().to_string(), reason })?;
@@ -769,9 +858,10 @@ impl<'a> Engine<'a> {
 
     /// The decoders' open sessions, sealed with the host key unless the IP
     /// mode stores addresses anyway (they hold client addresses).
+    /// (The enrich stage adds the alert windows.)
     fn states(&mut self) -> Vec<(String, String)> {
-        let seal = self.enricher.ip_mode() != IpMode::Full;
-        let key = self.enricher.key();
+        let seal = self.ip_mode != IpMode::Full;
+        let key = &self.key;
         let mut v: Vec<_> = self
             .decoders
             .values_mut()
@@ -788,29 +878,32 @@ impl<'a> Engine<'a> {
                 (scope, stored.clone())
             })
             .collect();
-        if self.opts.hooks.as_ref().is_some_and(|h| h.hooks.iter().any(|h| h.rule.is_some())) {
-            let state = self.alerts.save();
-            v.push((alerts_scope(&self.opts.server_host), if seal { self.enricher.key().seal(&state) } else { state }));
-        }
         v.sort();
         v
     }
 
-    /// Restores the alert windows an earlier run saved.
+    /// Restores the alert windows an earlier run saved, in the enrich
+    /// stage (before any commit).
     fn restore_alerts(&mut self) -> Result<(), Error> {
-        if !self.opts.hooks.as_ref().is_some_and(|h| h.hooks.iter().any(|h| h.rule.is_some())) {
+        if !has_rules(self.opts) {
             return Ok(());
         }
         let scope = alerts_scope(&self.opts.server_host);
         if let Some(stored) = self.sink.state(scope.clone())? {
-            self.alerts = self
-                .enricher
-                .key()
+            let alerts = self
+                .key
                 .unseal(&stored)
                 .and_then(|s| crate::actions::AlertWindows::restore(&s))
                 .map_err(|reason| StoreError::State { scope, reason })?;
+            self.sink.commit(Request::Alerts(alerts), 0)?;
         }
         Ok(())
+    }
+
+    /// Has the GeoIP file looked at again (SIGHUP) before the next batch
+    /// is enriched.
+    pub(crate) fn refresh_geoip(&self) {
+        self.refresh.store(true, Ordering::Relaxed);
     }
 
     /// A record of the ingesting host kept beside the decoders' states under
@@ -828,9 +921,9 @@ impl<'a> Engine<'a> {
         self.sink.commit(req, 0)
     }
 
-    /// Enriches the batch and hands it, the input's checkpoint and the open
-    /// sessions to the store worker as one commit; `bytes` is how much of
-    /// the log it was read from. (Ledger counts are added by the store;
+    /// Hands the batch, the input's checkpoint and the open sessions to the
+    /// store worker as one commit (enriched on the way, [`EnrichStage`]);
+    /// `bytes` is how much of the log it was read from. (Ledger counts are added by the store;
     /// `rejected` is cumulative.) The events are stored as the
     /// checkpoint's input's.
     fn commit(&mut self, checkpoint: Option<&Checkpoint>, bytes: u64) -> Result<(), Error> {
@@ -853,17 +946,11 @@ impl<'a> Engine<'a> {
         self.sink.commit(Request::Part { events, input: Some(input), outbox }, 0)
     }
 
-    /// The events read so far, enriched, with their hook deliveries.
+    /// The events read so far, with room for their hook deliveries (the
+    /// enrich stage fills it).
     fn take_events(&mut self) -> (Vec<Event>, Vec<HookRow>) {
         let capacity = self.part_events.unwrap_or(self.batch_events).min(self.batch_events).min(1 << 16);
-        let mut events = std::mem::replace(&mut self.events, Vec::with_capacity(capacity));
-        self.enricher.enrich(&mut events);
-        events.iter_mut().for_each(Event::scrub_nul);
-        let outbox = match &self.opts.hooks {
-            Some(h) => h.rows(&events, now_secs() * 1_000_000, &mut self.alerts),
-            None => Vec::new(),
-        };
-        (events, outbox)
+        (std::mem::replace(&mut self.events, Vec::with_capacity(capacity)), Vec::new())
     }
 
     /// [`Engine::close_sessions`] for every format with open sessions in
@@ -1034,20 +1121,34 @@ pub(crate) fn drive<T>(
     let part_events = sink.part_events().filter(|_| reconnect.is_none());
     let batch_events =
         opts.batch_events.unwrap_or(if part_events.is_some() { PARTED_BATCH_EVENTS } else { BATCH_EVENTS }).max(1);
-    // One batch (or part) queued while one commits and one is parsed:
-    // bounded memory.
-    let (tx, rx) = sync_channel::<Request>(1);
+    // Bounded memory: one batch (or part) is read, one is enriched (or
+    // waits for the store), one commits — three at most, as many as before
+    // the enrich stage, which takes the place of the queued one: batches
+    // change hands only when the next stage takes them. A follower's
+    // engine hands its commits over without waiting (`SinkHandle::pump`),
+    // so one more may wait for the stage, besides its queue.
+    let (tx, stage_rx) = sync_channel::<Request>(usize::from(queue.is_some()));
+    let (stage_tx, rx) = sync_channel::<Request>(0);
+    let (key, ip_mode) = (enricher.key().clone(), enricher.ip_mode());
+    let refresh = std::sync::Arc::new(AtomicBool::new(false));
+    let stage = EnrichStage::new(opts, enricher, refresh.clone());
     std::thread::scope(|scope| {
         let active = Active { given: sink, reopened: None, reconnect, outage: None };
         let worker = std::thread::Builder::new()
             .name("xferstats-store".into())
             .spawn_scoped(scope, move || sink_worker(active, rx))
             .expect("spawning the store thread");
+        let enriching = std::thread::Builder::new()
+            .name("xferstats-enrich".into())
+            .spawn_scoped(scope, move || stage.serve(stage_rx, stage_tx))
+            .expect("spawning the enrich thread");
         let mut engine = Engine {
             opts,
             sink: SinkHandle { tx, queue },
             decoders: HashMap::default(),
-            enricher,
+            key,
+            ip_mode,
+            refresh,
             ids_key,
             report: IngestReport { store, ..IngestReport::default() },
             events: Vec::with_capacity(part_events.unwrap_or(batch_events).min(batch_events).min(1 << 16)),
@@ -1057,16 +1158,20 @@ pub(crate) fn drive<T>(
             batch_bytes,
             buffer_limit,
             last_input: HashMap::new(),
-            alerts: crate::actions::AlertWindows::default(),
+            parse_ahead: true,
         };
         let result =
             engine.restore_alerts().and_then(|()| body(&mut engine)).and_then(|v| engine.sink.drain().map(|()| v));
         drop(engine);
+        let enriched = enriching.join();
         let (done, err) = worker.join().unwrap_or_else(|_| {
             (Committed::default(), Some(StoreError::State { scope: "store".into(), reason: "panicked".into() }))
         });
         if let Some(e) = err {
             return Err(Error::Store(e));
+        }
+        if enriched.is_err() {
+            return Err(Error::Store(StoreError::State { scope: "enrich".into(), reason: "panicked".into() }));
         }
         Ok((result?, done))
     })
@@ -1312,10 +1417,21 @@ pub(crate) fn read_opened(
     if engine.decoders(format)?.compares_stamps() {
         head.read_stamps(&input, opts);
     }
+    // The formats read through line prefixes have them parsed on the
+    // reader thread, by a parser and clock like the ones of the line
+    // context, over the same lines (see `Input::parse_ahead`).
+    let prefix = PrefixParser::whole_seconds(key.content_ids());
+    let ahead = engine.parse_ahead && parses_prefix_first(format);
+    let ahead = |mut input: Input| {
+        if ahead {
+            input.parse_ahead(prefix.clone(), clock.clone());
+        }
+        input
+    };
     let mut reader = match found.filter(|_| input.is_seekable()) {
-        None => LineReader::new(input, key),
+        None => LineReader::new(ahead(input), key),
         Some(old) => match LineReader::resume(
-            input,
+            ahead(input),
             Position { offset: old.offset, lines: old.lines, tail_hash: old.tail_hash },
             key,
         )
@@ -1331,7 +1447,7 @@ pub(crate) fn read_opened(
             }
             Err(input) => {
                 tracing::info!(input = %crate::sanitize::sanitize(&name), "content differs from the checkpoint with the same start; reading from the start");
-                LineReader::new(input.rewind().map_err(Error::Input)?, key)
+                LineReader::new(ahead(input.rewind().map_err(Error::Input)?), key)
             }
         },
     };
@@ -1341,7 +1457,6 @@ pub(crate) fn read_opened(
     // --format from a log without transfers.
     let count_foreign = opts.format.is_some() && matches!(format, Format::Syslog | Format::Openssh);
     let mut foreign = 0u64;
-    let prefix = PrefixParser::whole_seconds(key.content_ids());
     let mut cx = LineContext { clock, prefix, ids, server_host: opts.server_host.clone() };
     let chain = engine.decoders(format)?.pick(resumed, &head, || new_decoder(opts, format));
     if chain > 0 {
@@ -1353,7 +1468,10 @@ pub(crate) fn read_opened(
     let mut progress_at = first_offset;
     loop {
         let (number, decoded, text) = match reader.next_line() {
-            Ok(Some(Line::Text { number, bytes })) => {
+            Ok(Some(Line::Text { number, bytes, ahead })) => {
+                if let Some(ahead) = ahead {
+                    cx.prefix.preset(bytes, ahead);
+                }
                 let chain = engine.decoders.get_mut(&format).expect("created before reading").get(chain);
                 let decoded = decode(chain, &mut cx, bytes, &mut engine.events, &opts.plausible, latest);
                 if count_foreign && decoded.is_ignored() && crate::formats::is_foreign(bytes) {
@@ -1426,6 +1544,17 @@ pub(crate) fn read_opened(
     }
     progress.finish();
     Ok((rep, Some(cp)))
+}
+
+/// Whether the decoder of `format` parses the prefix of every line it is
+/// given first, with the line context's parser and clock
+/// (`cx.prefix.parse(line, &mut cx.clock)`), and uses them for nothing
+/// else (the syslog router parses some lines a second time, as the decoder
+/// it routes to: see [`PrefixParser::preset`]): the prefixes can then be
+/// parsed ahead on the reader thread ([`Input::parse_ahead`]) with the same
+/// results.
+fn parses_prefix_first(format: Format) -> bool {
+    matches!(format, Format::Syslog | Format::Rsyncd | Format::Openssh)
 }
 
 /// What a rejected-line sample shows of a line.
@@ -1530,6 +1659,255 @@ mod tests {
         assert!(!unusable(10, 9, 0), "one line used");
         assert!(!unusable(5, 0, 5), "nothing rejected: a log without transfers");
         assert!(!unusable(0, 0, 0));
+    }
+
+    /// A transfer from `ip`, its path holding a NUL byte.
+    fn transfer(ip: &str) -> Event {
+        let mut e = crate::enrich::tests::transfer(Some(ip), Some("dsl-7.pool.example.net"));
+        let Event::Transfer(t) = &mut e else { unreachable!() };
+        t.path = Some("a\0b".into());
+        e
+    }
+
+    #[test]
+    fn the_enrich_stage_completes_batches_in_order_and_passes_the_rest_on() {
+        use crate::enrich::{EnrichOptions, GeoipChoice};
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("city.mmdb");
+        crate::enrich::testdb::maxmind_db(&db, "GeoLite2-City", "Grenoble");
+        let enrich_opts = |ip_mode| EnrichOptions {
+            geoip: GeoipChoice::Path(db.clone()),
+            geohash_precision: 5,
+            ip_mode,
+            key: HostKey::new(b"0123456789abcdef-test"),
+            warn_once_in: None,
+        };
+        // What the engine did itself before: the same enricher on the same
+        // batch.
+        let mut expected = vec![transfer("152.77.1.6"), transfer("10.1.2.3")];
+        Enricher::new(&enrich_opts(IpMode::Truncate)).unwrap().enrich(&mut expected);
+        expected.iter_mut().for_each(Event::scrub_nul);
+
+        let stage = EnrichStage {
+            enricher: Enricher::new(&enrich_opts(IpMode::Truncate)).unwrap(),
+            hooks: None,
+            alerts: crate::actions::AlertWindows::default(),
+            alerts_scope: Some("alerts@vm".into()),
+            refresh: std::sync::Arc::new(AtomicBool::new(true)),
+        };
+        let (tx, rx) = sync_channel(8);
+        let (store, out) = sync_channel(8);
+        let (reply, _answer) = sync_channel(1);
+        tx.send(Request::Alerts(crate::actions::AlertWindows::default())).unwrap();
+        tx.send(Request::Part { events: vec![transfer("152.77.1.6")], input: Some(7), outbox: Vec::new() }).unwrap();
+        tx.send(Request::State("rsyncd@vm".into(), reply)).unwrap();
+        let states = vec![("rsyncd@vm".to_string(), "{}".to_string())];
+        let events = vec![transfer("152.77.1.6"), transfer("10.1.2.3")];
+        tx.send(Request::Commit { events, input: Some(7), checkpoint: None, states, outbox: Vec::new() }).unwrap();
+        drop(tx);
+        let refresh = stage.refresh.clone();
+        stage.serve(rx, store);
+        assert!(!refresh.load(Ordering::Relaxed), "the GeoIP file was looked at again");
+        let got: Vec<Request> = out.iter().collect();
+        assert_eq!(got.len(), 3, "the alert windows stay in the stage");
+        let Request::Part { events, input: Some(7), outbox } = &got[0] else { panic!("the part first") };
+        assert_eq!((events, outbox.len()), (&expected[..1].to_vec(), 0));
+        assert!(matches!(&got[1], Request::State(scope, _) if scope == "rsyncd@vm"));
+        let Request::Commit { events, input: Some(7), checkpoint: None, states, outbox } = &got[2] else {
+            panic!("the commit last")
+        };
+        assert_eq!((events, outbox.len()), (&expected, 0));
+        // The alert windows join the open sessions, sealed (not `full`),
+        // in the order of the scopes.
+        let scopes: Vec<&str> = states.iter().map(|(s, _)| s.as_str()).collect();
+        assert_eq!(scopes, ["alerts@vm", "rsyncd@vm"]);
+        let key = HostKey::new(b"0123456789abcdef-test");
+        assert_eq!(key.unseal(&states[0].1).unwrap(), crate::actions::AlertWindows::default().save());
+    }
+
+    /// A sink that keeps the NDJSON of the events and every checkpoint
+    /// committed, and answers a checkpoint query with `resume`.
+    struct Recording {
+        out: crate::sinks::events::EventStream<Vec<u8>>,
+        checkpoints: Vec<Checkpoint>,
+        resume: Option<Checkpoint>,
+    }
+
+    impl Sink for Recording {
+        fn describe(&self) -> String {
+            self.out.describe()
+        }
+        fn checkpoint(&mut self, fingerprint: u64) -> Result<Option<Checkpoint>, StoreError> {
+            Ok(self.resume.clone().filter(|c| c.fingerprint == fingerprint))
+        }
+        fn key_ids(&mut self, key: &HostKey, rekey: &mut RekeyState<'_>) -> Result<&'static str, StoreError> {
+            self.out.key_ids(key, rekey)
+        }
+        fn state(&mut self, scope: &str) -> Result<Option<String>, StoreError> {
+            self.out.state(scope)
+        }
+        fn states(&mut self) -> Result<Vec<(String, String)>, StoreError> {
+            self.out.states()
+        }
+        fn ledger(&mut self) -> Result<Vec<LedgerEntry>, StoreError> {
+            self.out.ledger()
+        }
+        fn outbox(&mut self) -> &mut dyn crate::sinks::Outbox {
+            self.out.outbox()
+        }
+        fn commit(&mut self, commit: &Commit<'_>) -> Result<Committed, StoreError> {
+            self.checkpoints.extend(commit.checkpoint.cloned());
+            self.out.commit(commit)
+        }
+    }
+
+    fn options(inputs: Vec<std::path::PathBuf>, format: Option<Format>, batch: usize) -> IngestOptions {
+        IngestOptions {
+            inputs: inputs.into_iter().map(Source::Path).collect(),
+            format,
+            timezone: TimeZone::Utc,
+            rsync_log_format: LogFormat::compile(crate::formats::rsync::logformat::DEFAULT_LOG_FORMAT).unwrap(),
+            proftpd_log_format: ExtendedFormat::compile(crate::formats::proftpd_extended::DEFAULT_FORMAT).unwrap(),
+            server_host: "vm".into(),
+            batch_events: Some(batch),
+            plausible: Plausible::default(),
+            fifo_wait: Duration::from_secs(1),
+            hooks: None,
+        }
+    }
+
+    /// What a run shows: the events (NDJSON), the checkpoints committed,
+    /// the per-input reports and the rejected-line samples.
+    type Seen = (String, Vec<Checkpoint>, String, String);
+
+    /// Reads `opts` with prefixes parsed on the reader thread or not,
+    /// resuming at `resume`.
+    fn read(opts: &IngestOptions, parse_ahead: bool, resume: Option<Checkpoint>) -> Seen {
+        use crate::enrich::{EnrichOptions, GeoipChoice};
+        let enricher = Enricher::new(&EnrichOptions {
+            geoip: GeoipChoice::Off,
+            geohash_precision: 5,
+            ip_mode: IpMode::Full,
+            key: HostKey::new(b"0123456789abcdef-test"),
+            warn_once_in: None,
+        })
+        .unwrap();
+        let out = crate::sinks::events::EventStream::new(Vec::new(), "test".into(), Default::default());
+        let mut sink = Recording { out, checkpoints: Vec::new(), resume };
+        let (report, _) = drive(opts, enricher, &mut sink, None, |engine| {
+            engine.parse_ahead = parse_ahead;
+            run(engine, &NoProgress)?;
+            Ok(std::mem::take(&mut engine.report))
+        })
+        .unwrap();
+        let ndjson = String::from_utf8(sink.out.into_inner()).unwrap();
+        (ndjson, sink.checkpoints, format!("{:?}", report.inputs), format!("{:?}", report.samples))
+    }
+
+    /// Both ways give the same events, outcomes and checkpoints.
+    fn same_both_ways(opts: &IngestOptions, resume: Option<Checkpoint>) -> Seen {
+        let plain = read(opts, false, resume.clone());
+        let ahead = read(opts, true, resume);
+        let (name, from) = (&opts.inputs, plain.1.first().map(|c| c.offset));
+        for (k, (a, p)) in ahead.0.lines().zip(plain.0.lines()).enumerate() {
+            assert_eq!(a, p, "event {k} of {name:?} from {from:?}, parsed ahead and not");
+        }
+        assert_eq!(ahead.0.len(), plain.0.len(), "events of {name:?}");
+        assert_eq!(ahead.1, plain.1, "checkpoints of {name:?}");
+        assert_eq!(ahead.2, plain.2, "reports of {name:?}");
+        assert_eq!(ahead.3, plain.3, "samples of {name:?}");
+        plain
+    }
+
+    #[test]
+    fn prefixes_parsed_ahead_give_what_the_decoder_parses_itself_on_the_real_logs() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/samples/realogs");
+        if !dir.join("expected.json").exists() {
+            assert!(std::env::var_os("XFERSTATS_REQUIRE_SAMPLES").is_none(), "{} missing", dir.display());
+            eprintln!("SKIPPED: no {}", dir.display());
+            return;
+        }
+        let mut files = Vec::new();
+        let mut dirs = vec![dir];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else if p.extension().is_none_or(|x| x == "log") && !p.ends_with("README.md") {
+                    files.push(p);
+                }
+            }
+        }
+        files.sort();
+        assert!(files.len() >= 15, "{files:?}");
+        let mut prefixed = 0;
+        for f in files {
+            // One at a time, and with small batches: many checkpoints.
+            let (events, checkpoints, reports, _) = same_both_ways(&options(vec![f.clone()], None, 7), None);
+            prefixed +=
+                usize::from(reports.contains("Syslog") || reports.contains("Rsyncd") || reports.contains("Openssh"));
+            // Resumed in its middle, both ways alike.
+            if let Some(mid) = checkpoints.get(checkpoints.len() / 2).filter(|_| !events.is_empty()) {
+                same_both_ways(&options(vec![f], None, 7), Some(mid.clone()));
+            }
+        }
+        assert!(prefixed >= 8, "{prefixed} files read through prefixes");
+    }
+
+    #[test]
+    fn prefixes_parsed_ahead_across_chunks_resumes_and_odd_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("syslog");
+        let mut log = Vec::new();
+        // Two years of BSD stamps (the year is inferred, Dec → Jan wraps),
+        // RFC 3339 and log-file stamps, CRLF endings, foreign lines, a
+        // known program's unreadable stamp, an over-long line, lines split
+        // across the reader's 1 MiB chunks, and a last line without newline.
+        let months = ["Nov", "Dec", "Jan", "Feb"];
+        for i in 0..60_000u32 {
+            let (m, d, h, s) = (months[(i / 15_000) as usize], 1 + (i / 600) % 28, (i / 60) % 24, i % 60);
+            let pid = 1000 + i / 5;
+            let line = match i % 11 {
+                0 => format!("{m} {d:2} {h:02}:{:02}:{s:02} vm rsyncd[{pid}]: connect from h{i}.example.net (152.77.1.{})", i % 60, i % 250),
+                1 => format!("{m} {d:2} {h:02}:{:02}:{s:02} vm rsyncd[{pid}]: rsync on pub/ from h{i}.example.net (152.77.1.{})\r", i % 60, i % 250),
+                2 | 3 => format!("{m} {d:2} {h:02}:{:02}:{s:02} vm rsyncd[{pid}]: send h{i}.example.net [152.77.1.{}] pub (anon) f/{i}.iso {}", i % 60, i % 250, i * 7),
+                4 => format!("{m} {d:2} {h:02}:{:02}:{s:02} vm rsyncd[{pid}]: sent {} bytes  received 42 bytes  total size {}", i % 60, i * 9, i * 7),
+                5 => format!("2026-11-{:02}T{h:02}:{:02}:{s:02}.{:06}+01:00 vm rsyncd[{pid}]: connect from x (10.0.0.{})", 1 + d % 28, i % 60, i, i % 250),
+                6 => format!("2026/11/{:02} {h:02}:{:02}:{s:02} [{pid}] connect from y (10.1.0.{})", 1 + d % 28, i % 60, i % 250),
+                7 => format!("{m} {d:2} {h:02}:{:02}:{s:02} vm CRON[{pid}]: (root) CMD (true)", i % 60),
+                8 => format!("Nox 99 99:99:99 vm rsyncd[{pid}]: bad stamp"),
+                9 => "not a log line at all".to_string(),
+                // sshd lines from December on: the syslog decoder parses
+                // their prefix a second time (and the year of a first one
+                // in December is inferred differently by a fresh clock).
+                _ if i < 15_000 => format!("{m} {d:2} {h:02}:{:02}:{s:02} vm other[{pid}]: x", i % 60),
+                _ => format!("{m} {d:2} {h:02}:{:02}:{s:02} vm sshd[{pid}]: Accepted password for u{} from 152.77.2.{} port 22 ssh2", i % 60, i % 7, i % 250),
+            };
+            log.extend_from_slice(line.as_bytes());
+            log.push(b'\n');
+            if i == 20_000 {
+                log.extend(std::iter::repeat_n(b'x', crate::input::MAX_LINE + 5));
+                log.push(b'\n');
+            }
+        }
+        log.extend_from_slice(b"Feb 28 23:59:59 vm rsyncd[1]: connect from last (152.77.1.1)");
+        std::fs::write(&path, &log).unwrap();
+        assert!(log.len() > 4 * CHUNK);
+        for format in [Format::Syslog, Format::Rsyncd, Format::Openssh] {
+            let opts = options(vec![path.clone()], Some(format), 499);
+            let (events, checkpoints, _, samples) = same_both_ways(&opts, None);
+            if format == Format::Syslog {
+                assert_eq!(events.lines().count(), 3_036);
+                assert_eq!(samples.matches("RejectSample").count(), SAMPLES_PER_INPUT, "{samples}");
+                assert_eq!(checkpoints.len(), 7);
+            }
+            // Resumed at checkpoints in the middle of chunks, before and
+            // after the over-long line.
+            for cp in checkpoints.iter().step_by(checkpoints.len() / 3 + 1) {
+                same_both_ways(&opts, Some(cp.clone()));
+            }
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 
 use chrono::NaiveDate;
 use xferstats::formats::openssh::decoder::OpensshDecoder;
-use xferstats::formats::prefix::{parse_u32, parse_u64, PrefixParser};
+use xferstats::formats::prefix::{parse_u32, parse_u64, Ahead, PrefixParser};
 use xferstats::formats::proftpd::decoder::ProftpdDecoder;
 use xferstats::formats::proftpd_extended::decoder::ProftpdExtendedDecoder;
 use xferstats::formats::proftpd_extended::{ExtendedFormat, DEFAULT_FORMAT};
@@ -316,7 +316,11 @@ fn prefix_lines(data: &[u8]) {
     let mut clock = Clock::new(paris(), REFERENCE);
     for line in lines(data) {
         for (p, c) in &mut parsers {
-            if let Some(p) = p.parse(line, c) {
+            let parsed = p.parse(line, c);
+            // A prefix parsed ahead (offsets, on the reader thread) gives
+            // the same back.
+            assert_eq!(Ahead::of(line, parsed.as_ref()).prefixed(line), parsed, "parsed ahead");
+            if let Some(p) = parsed {
                 time::rfc3339(p.time);
             }
         }

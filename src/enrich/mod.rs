@@ -345,7 +345,7 @@ pub fn parent_domain(host: &str) -> Option<&str> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::enrich::testdb::maxmind_db;
     use crate::model::{Direction, Granularity, Protocol, Status, Transfer};
@@ -364,7 +364,9 @@ mod tests {
         assert_eq!("/x/City.mmdb".parse(), Ok(GeoipChoice::Path("/x/City.mmdb".into())));
     }
 
-    fn transfer(ip: Option<&str>, host: Option<&str>) -> Event {
+    /// A transfer from `ip` (host name `host`), for tests here and of the
+    /// stages around.
+    pub(crate) fn transfer(ip: Option<&str>, host: Option<&str>) -> Event {
         Event::Transfer(Transfer {
             id: 1,
             end: 0,

@@ -411,7 +411,7 @@ impl<'o> Follower<'o> {
                     Wake::Changed => dirty = true,
                     Wake::Reload => {
                         tracing::info!("SIGHUP: reopening the GeoIP database");
-                        engine.enricher.refresh_geoip();
+                        engine.refresh_geoip();
                     }
                     Wake::Stop => {}
                 }

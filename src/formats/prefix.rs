@@ -6,6 +6,13 @@
 //! its first bytes, so files whose writer changed (rsyslog reconfigured) still
 //! read. The last time stamp is cached: consecutive lines of one second cost a
 //! 19-byte comparison instead of a date conversion.
+//!
+//! The parse of a line's prefix can run ahead of the decoder, on the thread
+//! that reads the input ([`Ahead`]): the same parser and clock, over the
+//! same lines in the same order, give the same results (the stamp cache and
+//! the year inference depend only on the lines before), handed over as
+//! offsets into the line and given back by [`PrefixParser::parse`] in place
+//! of its own parse ([`PrefixParser::preset`]).
 
 use crate::model::Micros;
 use crate::time::{parse_bsd, parse_rfc3339, parse_ymd_hms, Clock};
@@ -42,6 +49,69 @@ pub struct Prefixed<'a> {
     pub body: Option<&'a [u8]>,
 }
 
+/// What [`PrefixParser::parse`] gave for a line, without borrowing it:
+/// offsets into the line ([`Ahead::prefixed`] rebuilds the [`Prefixed`]).
+/// `msg` and `body` run to the end of the line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ahead {
+    /// Length of the line parsed: a check that it is handed back with it.
+    len: u32,
+    /// `None`: no known prefix.
+    parsed: Option<Offsets>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Offsets {
+    time: Micros,
+    host: Option<(u32, u32)>,
+    program: Option<(u32, u32)>,
+    pid: Option<u32>,
+    msg: u32,
+    style: PrefixStyle,
+    body: Option<u32>,
+}
+
+impl Ahead {
+    /// `parsed`, what the parse of `line` gave, as offsets into `line`.
+    pub fn of(line: &[u8], parsed: Option<&Prefixed<'_>>) -> Ahead {
+        let base = line.as_ptr() as usize;
+        let at = |s: &[u8]| (s.as_ptr() as usize - base) as u32;
+        let span = |s: &[u8]| (at(s), s.len() as u32);
+        let parsed = parsed.map(|p| Offsets {
+            time: p.time,
+            host: p.host.map(span),
+            program: p.program.map(span),
+            pid: p.pid,
+            msg: at(p.msg),
+            style: p.style,
+            body: p.body.map(at),
+        });
+        Ahead { len: line.len() as u32, parsed }
+    }
+
+    /// Length of the line it was made of.
+    #[inline]
+    pub fn line_len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// The [`Prefixed`] of `line`, the line this was made of.
+    #[inline]
+    pub fn prefixed<'a>(&self, line: &'a [u8]) -> Option<Prefixed<'a>> {
+        let o = self.parsed.as_ref()?;
+        let span = |(at, len): (u32, u32)| &line[at as usize..(at + len) as usize];
+        Some(Prefixed {
+            time: o.time,
+            host: o.host.map(span),
+            program: o.program.map(span),
+            pid: o.pid,
+            msg: &line[o.msg as usize..],
+            style: o.style,
+            body: o.body.map(|at| &line[at as usize..]),
+        })
+    }
+}
+
 impl Default for PrefixParser {
     fn default() -> PrefixParser {
         PrefixParser::new()
@@ -58,12 +128,15 @@ pub struct PrefixParser {
     last_time: Micros,
     /// RFC 3339 syslog times cut to the second ([`PrefixParser::whole_seconds`]).
     whole_seconds: bool,
+    /// The prefix of the line at this address, parsed ahead
+    /// ([`PrefixParser::preset`]).
+    preset: Option<(usize, Ahead)>,
 }
 
 impl PrefixParser {
     /// A parser at the start of an input.
     pub fn new() -> PrefixParser {
-        PrefixParser { last_raw: [0; 40], last_len: 0, last_time: 0, whole_seconds: false }
+        PrefixParser { last_raw: [0; 40], last_len: 0, last_time: 0, whole_seconds: false, preset: None }
     }
 
     /// A parser that reads RFC 3339 syslog times to the whole second, as
@@ -110,10 +183,33 @@ impl PrefixParser {
         }
     }
 
+    /// Has [`PrefixParser::parse`] of `line` give what `ahead` says of it,
+    /// parsed ahead by another parser (of the same kind, with a clock like
+    /// the one it is given, over every line before), until the next preset.
+    /// A decoder may parse a line twice (the syslog router, then the
+    /// decoder it routes to): a parser that parsed it itself gives the same
+    /// the second time from its cache, without touching the clock, and so
+    /// does this one. Any other slice is parsed as usual.
+    #[inline]
+    pub fn preset(&mut self, line: &[u8], ahead: Ahead) {
+        self.preset = Some((line.as_ptr() as usize, ahead));
+    }
+
     /// Splits `line` into prefix and message, reading zone-less times with
     /// `clock`; `None` when no known prefix starts the line. (One parser
     /// goes with one clock: its cache holds times converted by it.)
+    #[inline]
     pub fn parse<'a>(&mut self, line: &'a [u8], clock: &mut Clock) -> Option<Prefixed<'a>> {
+        match &self.preset {
+            Some((at, ahead)) if *at == line.as_ptr() as usize && ahead.len as usize == line.len() => {
+                ahead.prefixed(line)
+            }
+            _ => self.parse_here(line, clock),
+        }
+    }
+
+    /// [`PrefixParser::parse`] on this thread.
+    fn parse_here<'a>(&mut self, line: &'a [u8], clock: &mut Clock) -> Option<Prefixed<'a>> {
         let first = *line.first()?;
         if first.is_ascii_digit() {
             match line.get(4)? {

@@ -7,11 +7,14 @@
 //!
 //! Batch ingest drives it to the end of each input; a follower (`xferstats
 //! follow`) can drive the same reader over a growing file. Lines are slices
-//! of the chunk being read: no line is copied or allocated.
+//! of the chunk being read: no line is copied or allocated. A chunk the
+//! reader thread cut already ([`Input::parse_ahead`]) is not searched for
+//! newlines again: its lines come with their prefixes parsed.
 
-use super::{content_hash, Chunk, Chunks, Input, TAIL_CHECK};
+use super::{content_hash, Chunk, Chunks, Cut, Input, TAIL_CHECK};
 use crate::enrich::hostkey::IdKey;
 use crate::error::InputError;
+use crate::formats::prefix::Ahead;
 
 /// Where a reader stands: what a checkpoint records of an input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +38,8 @@ pub enum Line<'a> {
         number: u64,
         /// Its bytes.
         bytes: &'a [u8],
+        /// Its prefix, parsed on the reader thread ([`Input::parse_ahead`]).
+        ahead: Option<Ahead>,
     },
     /// A line longer than [`super::MAX_LINE`], skipped unread.
     Overlong {
@@ -55,6 +60,10 @@ pub struct LineReader {
     /// The chunk being cut, `data[pos..]` not yet returned.
     data: Vec<u8>,
     pos: usize,
+    /// Its lines as the reader thread cut them (empty when it did not),
+    /// `cuts[cut..]` not yet returned.
+    cuts: Vec<Cut>,
+    cut: usize,
     /// Decompressed offset of `data[0]`.
     start: u64,
     /// Up to [`TAIL_CHECK`] bytes just before `start` (fewer at the start of
@@ -94,6 +103,8 @@ impl LineReader {
             can_grow,
             data: Vec::new(),
             pos: 0,
+            cuts: Vec::new(),
+            cut: 0,
             start,
             tail,
             lines,
@@ -116,8 +127,14 @@ impl LineReader {
                 Loaded::End => return Ok(None),
             }
         }
-        let rest = &self.data[self.pos..];
         self.lines += 1;
+        if let Some(&Cut { next, ahead }) = self.cuts.get(self.cut) {
+            self.cut += 1;
+            let line = &self.data[self.pos..self.pos + ahead.line_len()];
+            self.pos = next as usize;
+            return Ok(Some(Line::Text { number: self.lines, bytes: line, ahead: Some(ahead) }));
+        }
+        let rest = &self.data[self.pos..];
         let line = match memchr::memchr(b'\n', rest) {
             Some(nl) => {
                 self.pos += nl + 1;
@@ -130,7 +147,7 @@ impl LineReader {
                 rest
             }
         };
-        Ok(Some(Line::Text { number: self.lines, bytes: line.strip_suffix(b"\r").unwrap_or(line) }))
+        Ok(Some(Line::Text { number: self.lines, bytes: line.strip_suffix(b"\r").unwrap_or(line), ahead: None }))
     }
 
     /// Moves to the next chunk of the input.
@@ -140,9 +157,10 @@ impl LineReader {
         }
         self.retire();
         match self.chunks.next() {
-            Some(Chunk::Lines { start, data }) => {
+            Some(Chunk::Lines { start, data, cuts }) => {
                 debug_assert_eq!(start, self.start);
                 self.data = data;
+                self.cuts = cuts;
                 Ok(Loaded::Lines)
             }
             Some(Chunk::Overlong { start, len }) => {
@@ -152,7 +170,7 @@ impl LineReader {
                 self.start = start + len;
                 Ok(Loaded::Overlong(len))
             }
-            Some(Chunk::End { start, data }) => {
+            Some(Chunk::End { start, data, cuts }) => {
                 debug_assert_eq!(start, self.start);
                 self.done = true;
                 if data.is_empty() {
@@ -162,6 +180,7 @@ impl LineReader {
                     Ok(Loaded::End)
                 } else {
                     self.data = data;
+                    self.cuts = cuts;
                     Ok(Loaded::Lines)
                 }
             }
@@ -182,7 +201,8 @@ impl LineReader {
         keep_tail(&mut self.tail, &data);
         self.start += data.len() as u64;
         self.pos = 0;
-        self.chunks.recycle(data);
+        self.cut = 0;
+        self.chunks.recycle(data, std::mem::take(&mut self.cuts));
     }
 
     /// Where the reader stands: after the last line returned.
@@ -267,7 +287,7 @@ mod tests {
         let mut out = Vec::new();
         while let Some(line) = r.next_line().unwrap() {
             match line {
-                Line::Text { number, bytes } => out.push((number, Some(bytes.to_vec()), 0)),
+                Line::Text { number, bytes, .. } => out.push((number, Some(bytes.to_vec()), 0)),
                 Line::Overlong { number, .. } => out.push((number, None, 0)),
             }
             out.last_mut().unwrap().2 = r.offset();
@@ -304,6 +324,55 @@ mod tests {
         // hash that could match.
         assert_eq!(end, Position { offset: 6 + over + 6, lines: 3, tail_hash: 0 });
         assert!(unterminated);
+    }
+
+    #[test]
+    fn lines_cut_ahead_are_the_lines_cut_here_with_their_prefixes_parsed() {
+        use crate::formats::prefix::PrefixParser;
+        use crate::time::{days_from_civil, Clock, TimeZone};
+        // Several chunks of lines of each prefix style and none, CRLF
+        // endings, an over-long line, and a last line without newline.
+        let mut data = Vec::new();
+        for i in 0..60_000u32 {
+            let line = match i % 5 {
+                0 => format!("Dec 31 23:59:{:02} vm rsyncd[{i}]: line {i}\r\n", i % 60),
+                1 => format!("Jan  1 00:00:{:02} vm sshd: line {i}\n", i % 60),
+                2 => format!("2026-11-01T00:00:{:02}.5+01:00 vm rsyncd[{i}]: line {i}\n", i % 60),
+                3 => format!("2026/11/01 00:00:{:02} [{i}] line {i}\n", i % 60),
+                _ => format!("no prefix {i}\n"),
+            };
+            data.extend_from_slice(line.as_bytes());
+            if i == 30_000 {
+                data.extend(std::iter::repeat_n(b'x', MAX_LINE + 1));
+                data.push(b'\n');
+            }
+        }
+        data.extend_from_slice(b"Jan  2 00:00:00 vm last: no newline");
+        let key = IdKey::unkeyed();
+        let clock = Clock::new(TimeZone::Utc, days_from_civil(2026, 11, 20) * 86_400);
+        let mut input = stream(data.clone());
+        input.parse_ahead(PrefixParser::new(), clock.clone());
+        let mut ahead = LineReader::new(input, key);
+        let mut here = LineReader::new(stream(data), key);
+        let (mut parser, mut clock, mut n) = (PrefixParser::new(), clock, 0);
+        loop {
+            let (a, h) = (ahead.next_line().unwrap(), here.next_line().unwrap());
+            match (a, h) {
+                (None, None) => break,
+                (
+                    Some(Line::Text { number, bytes, ahead: Some(pre) }),
+                    Some(Line::Text { number: m, bytes: b, ahead: None }),
+                ) => {
+                    assert_eq!((number, bytes), (m, b));
+                    assert_eq!(pre.prefixed(bytes), parser.parse(b, &mut clock), "line {number}");
+                    n += 1;
+                }
+                (a, h) => assert_eq!(a, h),
+            }
+            assert_eq!(ahead.position(), here.position());
+        }
+        assert_eq!(n, 60_001);
+        assert_eq!(ahead.position(), here.position());
     }
 
     #[test]

@@ -22,6 +22,12 @@
 //!
 //! [`LineReader`] (`lines.rs`) cuts the chunks into lines and keeps the
 //! position a checkpoint records; it is the only reader of chunks.
+//!
+//! An input of a format whose lines all start with a syslog or log-file
+//! prefix can have its chunks cut into lines and their prefixes parsed on
+//! the reader thread too ([`Input::parse_ahead`]): that work then overlaps
+//! the decoding and joining of the chunk before, which must stay on one
+//! thread, in order.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -34,6 +40,8 @@ use std::time::{Duration, Instant};
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::enrich::hostkey::IdKey;
+use crate::formats::prefix::{Ahead, PrefixParser};
+use crate::time::Clock;
 
 use crate::error::InputError;
 
@@ -185,6 +193,9 @@ pub struct Input {
     rewind: Option<File>,
     /// Read as complete even if it is a plain file ([`Input::seal`]).
     sealed: bool,
+    /// The parser and clock of its line prefixes, when they are parsed on
+    /// the reader thread ([`Input::parse_ahead`]).
+    ahead: Option<Box<(PrefixParser, Clock)>>,
 }
 
 /// Appends up to `want` bytes of `r` to `buf`; whether `r` ended first. On
@@ -347,6 +358,7 @@ impl Input {
             skipped: 0,
             rewind,
             sealed: false,
+            ahead: None,
         })
     }
 
@@ -389,6 +401,16 @@ impl Input {
     pub fn reopen(source: Source, file: &File) -> Result<Input, InputError> {
         let dup = file.try_clone().map_err(|e| InputError::Open { path: source.path(), source: e })?;
         Parked { source, file: dup }.resume()
+    }
+
+    /// Has the reader thread cut the chunks into lines and parse every
+    /// line's prefix with `parser` and `clock`, in order, as the input's
+    /// decoder would: each [`Line::Text`] then comes with its prefix parsed
+    /// ahead, for [`PrefixParser::preset`]. Only for a format whose decoder
+    /// parses the prefix of every line first, with a parser and clock like
+    /// these (the results are then the same).
+    pub fn parse_ahead(&mut self, parser: PrefixParser, clock: Clock) {
+        self.ahead = Some(Box::new((parser, clock)));
     }
 
     /// Reads the input as complete: a last line without newline is
@@ -512,17 +534,30 @@ impl Input {
 
     /// Starts the reader thread; chunks arrive in order on the receiver.
     fn chunks(self) -> Chunks {
-        let Input { head, body, skipped, source, raw_read, .. } = self;
+        let Input { head, body, skipped, source, raw_read, ahead, .. } = self;
         let (tx, rx) = sync_channel::<Chunk>(4);
-        let (spent, recycled) = sync_channel::<Vec<u8>>(RECYCLED);
+        let (spent, recycled) = sync_channel::<Spent>(RECYCLED);
         let name = source.path();
         let handle = std::thread::Builder::new()
             .name("xferstats-reader".into())
-            .spawn(move || read_chunks(head, skipped, body, &name, tx, recycled))
+            .spawn(move || read_chunks(head, skipped, body, &name, tx, Cutter { ahead, recycled }))
             .expect("spawning the reader thread");
         Chunks { rx, spent, _handle: handle, raw_read }
     }
 }
+
+/// A line of a chunk, cut and its prefix parsed on the reader thread
+/// ([`Input::parse_ahead`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Cut {
+    /// Offset in the chunk of the line after it (after its newline).
+    next: u32,
+    /// The line's prefix (and length, without `\r\n`).
+    ahead: Ahead,
+}
+
+/// Buffers of a chunk that was cut, handed back to the reader thread.
+type Spent = (Vec<u8>, Vec<Cut>);
 
 /// Line-aligned pieces of an input.
 #[derive(Debug)]
@@ -533,6 +568,8 @@ enum Chunk {
         start: u64,
         /// The bytes.
         data: Vec<u8>,
+        /// Its lines, when cut on the reader thread (else empty).
+        cuts: Vec<Cut>,
     },
     /// A line longer than [`MAX_LINE`], skipped.
     Overlong {
@@ -547,6 +584,8 @@ enum Chunk {
         start: u64,
         /// The unterminated tail.
         data: Vec<u8>,
+        /// It as a line, when cut on the reader thread (else empty).
+        cuts: Vec<Cut>,
     },
     /// Reading failed (the error names the offset).
     Error {
@@ -565,7 +604,7 @@ const RECYCLED: usize = 2;
 struct Chunks {
     rx: Receiver<Chunk>,
     /// Hands cut chunks back to the reader thread.
-    spent: std::sync::mpsc::SyncSender<Vec<u8>>,
+    spent: std::sync::mpsc::SyncSender<Spent>,
     _handle: std::thread::JoinHandle<()>,
     /// Raw bytes read so far.
     raw_read: Arc<AtomicU64>,
@@ -581,10 +620,45 @@ impl Iterator for Chunks {
 impl Chunks {
     /// Gives the buffer of a chunk that was cut back to the reader thread
     /// (dropped when it holds enough already, or has ended).
-    fn recycle(&self, mut data: Vec<u8>) {
+    fn recycle(&self, mut data: Vec<u8>, mut cuts: Vec<Cut>) {
         if data.capacity() >= CHUNK {
             data.clear();
-            let _ = self.spent.try_send(data);
+            cuts.clear();
+            let _ = self.spent.try_send((data, cuts));
+        }
+    }
+}
+
+/// The reader thread's side of cutting chunks: the buffers handed back,
+/// and the prefix parser when lines are cut there.
+struct Cutter {
+    ahead: Option<Box<(PrefixParser, Clock)>>,
+    recycled: Receiver<Spent>,
+}
+
+impl Cutter {
+    /// A buffer for the next chunk: one handed back, or a new one.
+    fn buffers(&self) -> Spent {
+        self.recycled.try_recv().unwrap_or_else(|_| (Vec::with_capacity(CHUNK), Vec::new()))
+    }
+
+    /// The lines of `data` (complete ones, and a last one without newline)
+    /// into `cuts`, each with its prefix parsed, when lines are cut here.
+    /// Lines are cut as [`LineReader::next_line`] cuts them.
+    fn cut(&mut self, data: &[u8], cuts: &mut Vec<Cut>) {
+        let Some(ahead) = &mut self.ahead else { return };
+        let (parser, clock) = &mut **ahead;
+        let mut pos = 0;
+        while pos < data.len() {
+            let rest = &data[pos..];
+            let (line, next) = match memchr::memchr(b'\n', rest) {
+                Some(nl) => (&rest[..nl], pos + nl + 1),
+                None => (rest, data.len()),
+            };
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let parsed = parser.parse(line, clock);
+            cuts.push(Cut { next: next as u32, ahead: Ahead::of(line, parsed.as_ref()) });
+            pos = next;
         }
     }
 }
@@ -595,11 +669,12 @@ fn read_chunks(
     mut body: Body,
     name: &Path,
     tx: std::sync::mpsc::SyncSender<Chunk>,
-    recycled: Receiver<Vec<u8>>,
+    mut cutter: Cutter,
 ) {
     // `buf` always starts at decompressed offset `start`.
     let mut start = skipped;
     let mut buf = head;
+    let mut cuts = Vec::new();
     let mut eof = false;
     let mut overlong: Option<u64> = None;
     loop {
@@ -613,7 +688,8 @@ fn read_chunks(
                         if let Some(nl) = memchr::memrchr(b'\n', &buf) {
                             buf.truncate(nl + 1);
                             let len = buf.len() as u64;
-                            if tx.send(Chunk::Lines { start, data: std::mem::take(&mut buf) }).is_err() {
+                            cutter.cut(&buf, &mut cuts);
+                            if tx.send(Chunk::Lines { start, data: std::mem::take(&mut buf), cuts }).is_err() {
                                 return;
                             }
                             start += len;
@@ -644,7 +720,7 @@ fn read_chunks(
                     if eof {
                         let len = start - ol_start;
                         let _ = tx.send(Chunk::Overlong { start: ol_start, len });
-                        let _ = tx.send(Chunk::End { start, data: Vec::new() });
+                        let _ = tx.send(Chunk::End { start, data: Vec::new(), cuts: Vec::new() });
                         return;
                     }
                 }
@@ -655,18 +731,21 @@ fn read_chunks(
             Some(nl) => {
                 // The partial last line moves to the next buffer: one
                 // handed back by the line reader, or a new one.
-                let mut next = recycled.try_recv().unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+                let (mut next, next_cuts) = cutter.buffers();
                 next.extend_from_slice(&buf[nl + 1..]);
                 buf.truncate(nl + 1);
                 let data = std::mem::replace(&mut buf, next);
                 let len = data.len() as u64;
-                if tx.send(Chunk::Lines { start, data }).is_err() {
+                cutter.cut(&data, &mut cuts);
+                let cuts = std::mem::replace(&mut cuts, next_cuts);
+                if tx.send(Chunk::Lines { start, data, cuts }).is_err() {
                     return;
                 }
                 start += len;
             }
             None if eof => {
-                let _ = tx.send(Chunk::End { start, data: buf });
+                cutter.cut(&buf, &mut cuts);
+                let _ = tx.send(Chunk::End { start, data: buf, cuts });
                 return;
             }
             None if buf.len() >= MAX_LINE => {
@@ -675,7 +754,7 @@ fn read_chunks(
             None => {}
         }
         if eof && buf.is_empty() {
-            let _ = tx.send(Chunk::End { start, data: Vec::new() });
+            let _ = tx.send(Chunk::End { start, data: Vec::new(), cuts: Vec::new() });
             return;
         }
     }
