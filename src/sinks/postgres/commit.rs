@@ -4,6 +4,7 @@ use ::postgres::GenericClient;
 
 use super::copy::{copy_events, copy_rows};
 use super::outbox;
+use super::rollup::Pending;
 use super::{pg_err, PgStore, MIGRATION_LOCK};
 use crate::enrich::hostkey::HostKey;
 use crate::error::StoreError;
@@ -226,7 +227,11 @@ pub(super) struct Open {
     /// Hook deliveries were queued: the commit waits for the disk.
     hooks: bool,
     /// The rollup deltas of the events stored through the fast path.
-    pending: super::rollup::Pending,
+    pending: Pending,
+    /// Those of the last part stored through the fast path, added to
+    /// `pending` while the next part's rows are stored (or before the
+    /// rollups are written).
+    last: Option<Pending>,
     /// Parts stored so far.
     parts: u32,
 }
@@ -277,17 +282,35 @@ impl PgStore {
         let horizon = self.open.as_ref().and_then(|o| o.horizon);
         let (events, skipped) = crate::sinks::beyond_horizon(c.events, horizon);
         let (n_transfers, n_logins) = count(&events);
-        let client = &mut self.client;
+        let PgStore { client, open, .. } = self;
+        let open = open.as_mut().expect("opened above");
         client.batch_execute("SAVEPOINT fast").map_err(err("begin transaction"))?;
+        // The rollup deltas are summed while the server stores the rows:
+        // the previous part's added to the transaction's during the first
+        // COPY, this part's (kept apart until its COPY succeeded) during the
+        // last.
+        let mut last = open.last.take();
+        let mut part = Pending::default();
+        let mut during = |last_copy: bool| {
+            if let Some(l) = last.take() {
+                open.pending.merge(l);
+            }
+            if last_copy {
+                part.add(&events);
+            }
+        };
         let fast = (|| {
             if n_transfers > 0 {
-                copy_events(client, "transfers", &events, c.input, false)?;
+                copy_events(client, "transfers", &events, c.input, false, || during(n_logins == 0))?;
             }
             if n_logins > 0 {
-                copy_events(client, "logins", &events, c.input, true)?;
+                copy_events(client, "logins", &events, c.input, true, || during(true))?;
             }
             Ok::<_, ::postgres::Error>(())
         })();
+        if let Some(l) = last {
+            open.pending.merge(l);
+        }
         let mut done = Committed { new: 0, dup: skipped };
         let hooks: Vec<&HookRow>;
         match fast {
@@ -296,7 +319,9 @@ impl PgStore {
                 client.batch_execute("RELEASE SAVEPOINT fast").map_err(err("copy events"))?;
                 done.new = n_transfers + n_logins;
                 hooks = c.outbox.iter().filter(|r| horizon.is_none_or(|h| r.event_time >= h)).collect();
-                self.open.as_mut().expect("opened above").pending.add(&events);
+                if !events.is_empty() {
+                    open.last = Some(part);
+                }
             }
             Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
                 tracing::debug!("some events are stored already; storing them through the stage table");
@@ -338,13 +363,13 @@ impl PgStore {
         let hooks = outbox::fresh(client, c.outbox, horizon).map_err(err("read hook events"))?;
         let (n_transfers, n_logins) = count(events);
         if n_transfers > 0 {
-            copy_events(client, "stage_transfers", events, c.input, false).map_err(err("copy transfers"))?;
+            copy_events(client, "stage_transfers", events, c.input, false, || ()).map_err(err("copy transfers"))?;
             let new: i64 = client.query_one(&super::rollup::MOVE[0], &[]).map_err(err("insert transfers"))?.get(0);
             done.new += new as u64;
             done.dup += n_transfers - new as u64;
         }
         if n_logins > 0 {
-            copy_events(client, "stage_logins", events, c.input, true).map_err(err("copy logins"))?;
+            copy_events(client, "stage_logins", events, c.input, true, || ()).map_err(err("copy logins"))?;
             let new: i64 = client.query_one(&super::rollup::MOVE[1], &[]).map_err(err("insert logins"))?.get(0);
             done.new += new as u64;
             done.dup += n_logins - new as u64;
@@ -362,6 +387,9 @@ impl PgStore {
         // Still open (its state taken) until the COMMIT: a failure before
         // rolls it back (see [`PgStore::within`]).
         self.open = Some(Open::default());
+        if let Some(last) = open.last.take() {
+            open.pending.merge(last);
+        }
         open.pending.write(&mut self.client).map_err(err("update rollups"))?;
         finish(&mut self.client, c, open.done).map_err(err("update ledger"))?;
         self.commit_open(open.hooks)
@@ -377,6 +405,9 @@ impl PgStore {
         let target = self.target.clone();
         let Some(mut open) = self.open.take() else { return Ok(Open::default()) };
         self.open = Some(Open::default());
+        if let Some(last) = open.last.take() {
+            open.pending.merge(last);
+        }
         open.pending.write(&mut self.client).map_err(pg_err(&target, "update rollups"))?;
         self.commit_open(open.hooks)?;
         Ok(open)

@@ -13,6 +13,7 @@ use ::postgres::types::ToSql;
 use ::postgres::{GenericClient, Transaction};
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
+use super::copy::copy_rows;
 use super::query::DIALECT;
 use crate::model::{write_ip_text, Event};
 use crate::rollup::sql::{Rollup, LOGINS, TRANSFERS};
@@ -204,34 +205,206 @@ impl Pending {
         }
     }
 
-    /// Adds the deltas to the rollups, one statement per table, the rows
-    /// in key order (rows written in one order keep concurrent writers
-    /// from deadlocking), and forgets them.
+    /// Adds the deltas of `other` (of later events) to these.
+    pub(super) fn merge(&mut self, mut other: Pending) {
+        for (mine, theirs) in self.tables.iter_mut().zip(&mut other.tables) {
+            if mine.is_empty() {
+                std::mem::swap(mine, theirs);
+                continue;
+            }
+            for (key, values) in theirs.drain() {
+                match mine.get_mut(&key) {
+                    Some(row) => row.iter_mut().zip(values).for_each(|(sum, v)| *sum += v),
+                    None => {
+                        mine.insert(key, values);
+                    }
+                }
+            }
+        }
+        if self.clients.is_empty() {
+            self.clients = other.clients;
+        } else {
+            self.clients.extend(other.clients);
+        }
+    }
+
+    /// Adds the deltas to the rollups and forgets them: per table, the rows
+    /// in key order (rows written in one order keep concurrent writers from
+    /// deadlocking), those of days (and hosts, or fields) the table has no
+    /// row of yet COPYed in, the others added by upsert (see
+    /// [`write_rows`]).
     pub(super) fn write(&mut self, tx: &mut impl GenericClient) -> Result<(), ::postgres::Error> {
-        let sqls = [&UPSERT[0], &UPSERT[1], &*VALUES_UPSERT];
-        for (table, sql) in self.tables.iter_mut().zip(sqls) {
+        for (table, target) in self.tables.iter_mut().zip(TARGETS.iter()) {
             let mut rows: Vec<(String, Vec<i64>)> = table.drain().collect();
             rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-            upsert(tx, sql, rows.iter().map(|(k, v)| (k.split('\0').map(Cow::Borrowed).collect(), v.clone())))?;
+            write_rows(tx, target, &rows)?;
         }
-        if !self.clients.is_empty() {
-            let mut clients: Vec<String> = self.clients.drain().collect();
-            clients.sort_unstable();
-            let mut cols: (Vec<&str>, Vec<&str>, Vec<&str>) = Default::default();
-            for c in &clients {
-                let mut parts = c.splitn(3, '\0');
-                cols.0.push(parts.next().unwrap_or_default());
-                cols.1.push(parts.next().unwrap_or_default());
-                cols.2.push(parts.next().unwrap_or_default());
-            }
-            tx.execute(
-                "INSERT INTO daily_clients (day, server_host, client) SELECT day::date, h, c \
-                 FROM unnest($1::text[], $2::text[], $3::text[]) AS x(day, h, c) ON CONFLICT DO NOTHING",
-                &[&cols.0, &cols.1, &cols.2],
-            )?;
-        }
-        Ok(())
+        let mut clients: Vec<(String, Vec<i64>)> = self.clients.drain().map(|c| (c, Vec::new())).collect();
+        clients.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        write_rows(tx, &TARGETS[3], &clients)
     }
+}
+
+/// A rollup table as [`Pending::write`] writes it: rows keyed by text
+/// columns joined with NUL, the first two of which name a group (day and
+/// host, or field and day) whose presence is looked up before the rows are
+/// written.
+struct Target {
+    /// Adds rows given as column arrays (an [`upsert_sql`]).
+    upsert: String,
+    /// COPYs rows in: the key columns, then the values.
+    copy: String,
+    /// The groups (two text arrays) of which the table has rows.
+    probe: String,
+    /// Which of the two group columns is the day.
+    day: usize,
+}
+
+impl Target {
+    fn new(table: &str, keys: &str, values: &[&str], upsert: String) -> Target {
+        let cols: Vec<&str> = keys.split(", ").take(2).collect();
+        let day = cols.iter().position(|c| *c == "day").unwrap_or(0);
+        let cast = |i: usize| if i == day { "::date" } else { "" };
+        let values: String = values.iter().map(|v| format!(", {v}")).collect();
+        Target {
+            upsert,
+            copy: format!("COPY {table} ({keys}{values}) FROM STDIN (FORMAT binary)"),
+            probe: format!(
+                "SELECT g.a, g.b FROM unnest($1::text[], $2::text[]) AS g(a, b) WHERE EXISTS \
+                 (SELECT 1 FROM {table} t WHERE t.{} = g.a{} AND t.{} = g.b{})",
+                cols[0],
+                cast(0),
+                cols[1],
+                cast(1)
+            ),
+            day,
+        }
+    }
+}
+
+/// daily_transfers, daily_logins, daily_values, daily_clients.
+static TARGETS: LazyLock<[Target; 4]> = LazyLock::new(|| {
+    let rollup = |r: &Rollup, i: usize| {
+        let values: Vec<&str> = r.values.iter().map(|(c, _)| *c).collect();
+        Target::new(r.table, &DIALECT.key_columns(r), &values, UPSERT[i].clone())
+    };
+    let metrics: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
+    [
+        rollup(&TRANSFERS, 0),
+        rollup(&LOGINS, 1),
+        Target::new("daily_values", "field, day, v1, v2", &metrics, VALUES_UPSERT.clone()),
+        Target::new(
+            "daily_clients",
+            "day, server_host, client",
+            &[],
+            "INSERT INTO daily_clients (day, server_host, client) SELECT day::date, h, c \
+             FROM unnest($1::text[], $2::text[], $3::text[]) AS x(day, h, c) ON CONFLICT DO NOTHING"
+                .into(),
+        ),
+    ]
+});
+
+/// The group of a joined key (its first two columns), and the day of that
+/// group as a day number when it is a plain `YYYY-MM-DD`.
+fn group_of(key: &str, day: usize) -> (&str, Option<i64>) {
+    let mut cols = key.match_indices('\0').map(|(i, _)| i);
+    let (first, second) = (cols.next().unwrap_or(key.len()), cols.next().unwrap_or(key.len()));
+    let text = match day {
+        0 => &key[..first],
+        _ => key.get(first + 1..second).unwrap_or_default(),
+    };
+    (&key[..second], parse_day(text))
+}
+
+/// The day number of `YYYY-MM-DD` (as [`Pending::add`] writes days).
+fn parse_day(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        s.get(r).filter(|t| t.bytes().all(|c| c.is_ascii_digit()))?.parse().ok()
+    };
+    let (y, m, d) = (num(0..4)? as i32, num(5..7)?, num(8..10)?);
+    let days = crate::time::days_from_civil(y, m, d);
+    (crate::time::civil_from_days(days) == (y, m, d)).then_some(days)
+}
+
+/// Writes `rows` (sorted by key) into `target`'s table. The rows of groups
+/// the table has no row of yet are COPYed in — a plain insert of new rows
+/// costs the server half of an upsert's work; a concurrent writer that
+/// adds one of those keys meanwhile makes the COPY fail on the primary key,
+/// and those rows are then upserted after all (rolled back to a savepoint
+/// first). The other rows are upserted. Each run of consecutive rows of
+/// one kind is one statement, the runs in key order.
+fn write_rows(
+    tx: &mut impl GenericClient,
+    target: &Target,
+    rows: &[(String, Vec<i64>)],
+) -> Result<(), ::postgres::Error> {
+    use ::postgres::error::SqlState;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let groups: Vec<(&str, Option<i64>)> = rows.iter().map(|(k, _)| group_of(k, target.day)).collect();
+    let mut probe: (Vec<&str>, Vec<&str>) = Default::default();
+    for (i, (g, _)) in groups.iter().enumerate() {
+        if i == 0 || groups[i - 1].0 != *g {
+            let (a, b) = g.split_once('\0').unwrap_or((g, ""));
+            probe.0.push(a);
+            probe.1.push(b);
+        }
+    }
+    let stored: HashSet<String> = tx
+        .query(&target.probe, &[&probe.0, &probe.1])?
+        .iter()
+        .map(|r| format!("{}\0{}", r.get::<_, &str>(0), r.get::<_, &str>(1)))
+        .collect();
+    // Whether a row can be COPYed: its group is not stored, its day plain
+    // (the same for all rows of a group).
+    let mut fresh: Vec<bool> = Vec::with_capacity(rows.len());
+    for (i, &(g, day)) in groups.iter().enumerate() {
+        let same = i > 0 && groups[i - 1].0 == g;
+        fresh.push(if same { fresh[i - 1] } else { day.is_some() && !stored.contains(g) });
+    }
+    let mut start = 0;
+    while start < rows.len() {
+        let kind = fresh[start];
+        let end = start + fresh[start..].iter().take_while(|&&f| f == kind).count();
+        let run = &rows[start..end];
+        let upsert_run = |tx: &mut _| {
+            upsert(tx, &target.upsert, run.iter().map(|(k, v)| (k.split('\0').map(Cow::Borrowed).collect(), v.clone())))
+        };
+        if kind {
+            tx.batch_execute("SAVEPOINT rollup")?;
+            let copied = copy_rows(tx, &target.copy, |b, w| {
+                for (i, (key, values)) in run.iter().enumerate() {
+                    b.row((key.matches('\0').count() + 1 + values.len()) as i16);
+                    for (c, col) in key.split('\0').enumerate() {
+                        match (c == target.day, groups[start + i].1) {
+                            (true, Some(day)) => b.date(day),
+                            _ => b.text(col),
+                        }
+                    }
+                    values.iter().for_each(|v| b.i64(*v));
+                    b.flush_if_full(w)?;
+                }
+                Ok(())
+            });
+            match copied {
+                Ok(_) => tx.batch_execute("RELEASE SAVEPOINT rollup")?,
+                Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                    tx.batch_execute("ROLLBACK TO SAVEPOINT rollup; RELEASE SAVEPOINT rollup")?;
+                    upsert_run(tx)?;
+                }
+                Err(e) => return Err(e),
+            }
+        } else {
+            upsert_run(tx)?;
+        }
+        start = end;
+    }
+    Ok(())
 }
 
 /// The client of an event as `daily_clients` keeps it, before it is
@@ -309,6 +482,53 @@ mod tests {
         let mut key = String::new();
         join_into(&mut key, cols);
         key
+    }
+
+    #[test]
+    fn groups_and_days_of_joined_keys() {
+        let day = crate::time::days_from_civil(2026, 5, 1);
+        assert_eq!(group_of("2026-05-01\0h1\0rsync\0upload", 0), ("2026-05-01\0h1", Some(day)));
+        assert_eq!(group_of("user\02026-05-01\0alice\0", 1), ("user\02026-05-01", Some(day)));
+        assert_eq!(group_of("2026-05-01\0h1\0c", 0), ("2026-05-01\0h1", Some(day)));
+        // Days not as the store writes them are never COPYed.
+        assert_eq!(group_of("20260-05-01\0h\0c", 0).1, None);
+        assert_eq!(group_of("2026-02-30\0h\0c", 0).1, None);
+        assert_eq!(group_of("2026-+5-01\0h\0c", 0).1, None);
+        assert_eq!(group_of("file\0x\0y", 1).1, None);
+        assert_eq!(group_of("", 0), ("", None));
+        assert_eq!(parse_day("1970-01-01"), Some(0));
+        assert_eq!(parse_day("2000-01-01"), Some(10_957));
+    }
+
+    #[test]
+    fn merged_deltas_add_up_and_keep_every_client() {
+        let mut a = Pending::default();
+        let mut key = String::new();
+        merge(&mut a.tables[0], &mut key, ["d", "u"].into_iter(), &[1, 10]);
+        a.clients.insert("d\0h\0c1".into());
+        let mut b = Pending::default();
+        merge(&mut b.tables[0], &mut key, ["d", "u"].into_iter(), &[2, 5]);
+        merge(&mut b.tables[0], &mut key, ["d", "v"].into_iter(), &[1, 1]);
+        merge(&mut b.tables[2], &mut key, ["user", "d", "u", ""].into_iter(), &[3; 11]);
+        b.clients.extend(["d\0h\0c1".to_string(), "d\0h\0c2".to_string()]);
+        a.merge(b);
+        assert_eq!(a.tables[0]["d\0u"], [3, 15]);
+        assert_eq!(a.tables[0]["d\0v"], [1, 1]);
+        assert_eq!(a.tables[2]["user\0d\0u\0"], [3; 11]);
+        assert!(a.tables[1].is_empty());
+        let mut clients: Vec<&String> = a.clients.iter().collect();
+        clients.sort();
+        assert_eq!(clients, ["d\0h\0c1", "d\0h\0c2"]);
+    }
+
+    #[test]
+    fn rollup_targets_copy_the_columns_their_upserts_name() {
+        for t in TARGETS.iter() {
+            let copied = t.copy.split(['(', ')']).nth(1).expect("column list");
+            assert!(t.upsert.contains(copied), "{} / {}", t.copy, t.upsert);
+        }
+        assert_eq!(TARGETS[2].day, 1);
+        assert!(TARGETS[3].probe.contains("t.day = g.a::date AND t.server_host = g.b)"), "{}", TARGETS[3].probe);
     }
 
     #[test]
