@@ -228,10 +228,6 @@ pub(super) struct Open {
     hooks: bool,
     /// The rollup deltas of the events stored through the fast path.
     pending: Pending,
-    /// Those of the last part stored through the fast path, added to
-    /// `pending` while the next part's rows are stored (or before the
-    /// rollups are written).
-    last: Option<Pending>,
     /// Parts stored so far.
     parts: u32,
 }
@@ -285,18 +281,13 @@ impl PgStore {
         let PgStore { client, open, .. } = self;
         let open = open.as_mut().expect("opened above");
         client.batch_execute("SAVEPOINT fast").map_err(err("begin transaction"))?;
-        // The rollup deltas are summed while the server stores the rows:
-        // the previous part's added to the transaction's during the first
-        // COPY, this part's (kept apart until its COPY succeeded) during the
-        // last.
-        let mut last = open.last.take();
-        let mut part = Pending::default();
+        // The rollup deltas are summed while the server stores the last
+        // COPY's rows, and taken back should the server refuse them.
+        let mut added = false;
         let mut during = |last_copy: bool| {
-            if let Some(l) = last.take() {
-                open.pending.merge(l);
-            }
             if last_copy {
-                part.add(&events);
+                open.pending.add(&events);
+                added = true;
             }
         };
         let fast = (|| {
@@ -308,8 +299,8 @@ impl PgStore {
             }
             Ok::<_, ::postgres::Error>(())
         })();
-        if let Some(l) = last {
-            open.pending.merge(l);
+        if fast.is_err() && added {
+            open.pending.remove(&events);
         }
         let mut done = Committed { new: 0, dup: skipped };
         let hooks: Vec<&HookRow>;
@@ -319,9 +310,6 @@ impl PgStore {
                 client.batch_execute("RELEASE SAVEPOINT fast").map_err(err("copy events"))?;
                 done.new = n_transfers + n_logins;
                 hooks = c.outbox.iter().filter(|r| horizon.is_none_or(|h| r.event_time >= h)).collect();
-                if !events.is_empty() {
-                    open.last = Some(part);
-                }
             }
             Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
                 tracing::debug!("some events are stored already; storing them through the stage table");
@@ -387,9 +375,6 @@ impl PgStore {
         // Still open (its state taken) until the COMMIT: a failure before
         // rolls it back (see [`PgStore::within`]).
         self.open = Some(Open::default());
-        if let Some(last) = open.last.take() {
-            open.pending.merge(last);
-        }
         open.pending.write(&mut self.client).map_err(err("update rollups"))?;
         finish(&mut self.client, c, open.done).map_err(err("update ledger"))?;
         self.commit_open(open.hooks)
@@ -405,9 +390,6 @@ impl PgStore {
         let target = self.target.clone();
         let Some(mut open) = self.open.take() else { return Ok(Open::default()) };
         self.open = Some(Open::default());
-        if let Some(last) = open.last.take() {
-            open.pending.merge(last);
-        }
         open.pending.write(&mut self.client).map_err(pg_err(&target, "update rollups"))?;
         self.commit_open(open.hooks)?;
         Ok(open)

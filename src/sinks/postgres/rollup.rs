@@ -141,19 +141,37 @@ pub(super) fn roll_values(tx: &mut Transaction<'_>, since: Option<&str>) -> Resu
 /// by the time its transaction commits): per rollup table the key columns
 /// joined with NUL (log text holds none: events are scrubbed of it), which
 /// sorts as the columns do, and the values; and the distinct clients per
-/// day. Written by [`Pending::write`] just before the commit, so the rollup
-/// rows are locked only for its last moments, and each key once however
-/// many parts added to it.
+/// day, with the number of parts that had each. Written by
+/// [`Pending::write`] just before the commit, so the rollup rows are locked
+/// only for its last moments, and each key once however many parts added
+/// to it.
 #[derive(Debug, Default)]
 pub(super) struct Pending {
     /// daily_transfers, daily_logins, daily_values.
-    tables: [HashMap<String, Vec<i64>>; 3],
-    clients: HashSet<String>,
+    tables: [Rows; 3],
+    /// daily_clients: a client per day and host, and the parts that had it.
+    clients: Rows,
 }
+
+/// Rollup rows by joined key (a hasher as fast as the one the deltas use:
+/// these keys are hashed once per part that has them).
+type Rows = HashMap<String, Vec<i64>, Xxh3DefaultBuilder>;
 
 impl Pending {
     /// Adds the deltas of `events`, every one of them new.
     pub(super) fn add(&mut self, events: &[Event]) {
+        self.apply(events, 1);
+    }
+
+    /// Takes back what [`Pending::add`] of the same events added (their
+    /// COPY failed after all): rows and clients that only they had are
+    /// gone again, since every event adds at least one to some value of
+    /// each row it has.
+    pub(super) fn remove(&mut self, events: &[Event]) {
+        self.apply(events, -1);
+    }
+
+    fn apply(&mut self, events: &[Event], sign: i64) {
         let mut deltas = Deltas::default();
         // The distinct clients per day and host of these events, found
         // without writing any text; only those are then written as keys.
@@ -189,42 +207,17 @@ impl Pending {
                 }
                 Client::Text(t) => key.push_str(t),
             }
-            if !self.clients.contains(key.as_str()) {
-                self.clients.insert(key.clone());
-            }
+            add_row(&mut self.clients, &key, &[sign]);
         }
         let [transfers, logins, values] = &mut self.tables;
         for (k, s) in deltas.transfers() {
-            merge(transfers, &mut key, transfer_row(k).iter().map(|c| &**c), &[s.transfers, s.bytes]);
+            merge(transfers, &mut key, transfer_row(k).iter().map(|c| &**c), &[sign * s.transfers, sign * s.bytes]);
         }
         for (k, n) in deltas.logins() {
-            merge(logins, &mut key, login_row(k).iter().map(|c| &**c), &[*n]);
+            merge(logins, &mut key, login_row(k).iter().map(|c| &**c), &[sign * *n]);
         }
         for (k, m) in deltas.values() {
-            merge(values, &mut key, k.row().iter().map(|c| &**c), &Metric::ALL.map(|x| x.of(&m) as i64));
-        }
-    }
-
-    /// Adds the deltas of `other` (of later events) to these.
-    pub(super) fn merge(&mut self, mut other: Pending) {
-        for (mine, theirs) in self.tables.iter_mut().zip(&mut other.tables) {
-            if mine.is_empty() {
-                std::mem::swap(mine, theirs);
-                continue;
-            }
-            for (key, values) in theirs.drain() {
-                match mine.get_mut(&key) {
-                    Some(row) => row.iter_mut().zip(values).for_each(|(sum, v)| *sum += v),
-                    None => {
-                        mine.insert(key, values);
-                    }
-                }
-            }
-        }
-        if self.clients.is_empty() {
-            self.clients = other.clients;
-        } else {
-            self.clients.extend(other.clients);
+            merge(values, &mut key, k.row().iter().map(|c| &**c), &Metric::ALL.map(|x| sign * x.of(&m) as i64));
         }
     }
 
@@ -239,7 +232,7 @@ impl Pending {
             rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             write_rows(tx, target, &rows)?;
         }
-        let mut clients: Vec<(String, Vec<i64>)> = self.clients.drain().map(|c| (c, Vec::new())).collect();
+        let mut clients: Vec<(String, Vec<i64>)> = self.clients.drain().map(|(c, _)| (c, Vec::new())).collect();
         clients.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         write_rows(tx, &TARGETS[3], &clients)
     }
@@ -429,19 +422,23 @@ fn join_into<'a>(key: &mut String, cols: impl Iterator<Item = &'a str>) {
 
 /// Adds `values` to the row of the key `cols` (joined in `key`, a buffer
 /// reused: a key already present costs no allocation).
-fn merge<'a>(
-    table: &mut HashMap<String, Vec<i64>>,
-    key: &mut String,
-    cols: impl Iterator<Item = &'a str>,
-    values: &[i64],
-) {
+fn merge<'a>(table: &mut Rows, key: &mut String, cols: impl Iterator<Item = &'a str>, values: &[i64]) {
     join_into(key, cols);
-    let row = match table.get_mut(key.as_str()) {
+    add_row(table, key, values);
+}
+
+/// Adds `values` to the row of `key`; a row left with nothing but zeros
+/// (taken back by [`Pending::remove`]) is dropped.
+fn add_row(table: &mut Rows, key: &str, values: &[i64]) {
+    let row = match table.get_mut(key) {
         Some(row) => row,
-        None => table.entry(key.clone()).or_insert_with(|| vec![0; values.len()]),
+        None => table.entry(key.to_string()).or_insert_with(|| vec![0; values.len()]),
     };
     for (sum, v) in row.iter_mut().zip(values) {
         *sum += v;
+    }
+    if row.iter().all(|v| *v == 0) {
+        table.remove(key);
     }
 }
 
@@ -501,25 +498,63 @@ mod tests {
         assert_eq!(parse_day("2000-01-01"), Some(10_957));
     }
 
+    fn transfer(day: i64, user: &str, ip: u8, bytes: u64) -> Event {
+        Event::Transfer(crate::model::Transfer {
+            id: 1,
+            end: day * 86_400_000_000 + 3_600_000_000,
+            start: None,
+            protocol: crate::model::Protocol::Rsync,
+            direction: crate::model::Direction::Download,
+            status: crate::model::Status::Completed,
+            bytes,
+            wire_bytes: None,
+            file_size: None,
+            path: Some("f".into()),
+            module: None,
+            user: user.into(),
+            client_ip: Some(IpAddr::from([10, 0, 0, ip])),
+            client_host: None,
+            session: None,
+            server_host: "h".into(),
+            source: crate::formats::Format::Rsyncd.source(),
+            granularity: crate::model::Granularity::File,
+            origin: None,
+        })
+    }
+
+    /// What a pending set holds, sorted.
+    fn rows(p: &Pending) -> Vec<Vec<(String, Vec<i64>)>> {
+        p.tables
+            .iter()
+            .chain([&p.clients])
+            .map(|t| {
+                let mut rows: Vec<_> = t.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                rows.sort();
+                rows
+            })
+            .collect()
+    }
+
     #[test]
-    fn merged_deltas_add_up_and_keep_every_client() {
-        let mut a = Pending::default();
-        let mut key = String::new();
-        merge(&mut a.tables[0], &mut key, ["d", "u"].into_iter(), &[1, 10]);
-        a.clients.insert("d\0h\0c1".into());
-        let mut b = Pending::default();
-        merge(&mut b.tables[0], &mut key, ["d", "u"].into_iter(), &[2, 5]);
-        merge(&mut b.tables[0], &mut key, ["d", "v"].into_iter(), &[1, 1]);
-        merge(&mut b.tables[2], &mut key, ["user", "d", "u", ""].into_iter(), &[3; 11]);
-        b.clients.extend(["d\0h\0c1".to_string(), "d\0h\0c2".to_string()]);
-        a.merge(b);
-        assert_eq!(a.tables[0]["d\0u"], [3, 15]);
-        assert_eq!(a.tables[0]["d\0v"], [1, 1]);
-        assert_eq!(a.tables[2]["user\0d\0u\0"], [3; 11]);
-        assert!(a.tables[1].is_empty());
-        let mut clients: Vec<&String> = a.clients.iter().collect();
-        clients.sort();
-        assert_eq!(clients, ["d\0h\0c1", "d\0h\0c2"]);
+    fn removed_deltas_leave_what_was_there_before() {
+        let mut p = Pending::default();
+        let first = [transfer(20_000, "a", 1, 10), transfer(20_000, "b", 2, 5)];
+        p.add(&first);
+        let before = rows(&p);
+        assert_eq!(before[0].len(), 2);
+        assert_eq!(
+            before[3],
+            [("2024-10-04\0h\010.0.0.1".to_string(), vec![1]), ("2024-10-04\0h\010.0.0.2".into(), vec![1])]
+        );
+        // Keys the first events had and keys of their own.
+        let second = [transfer(20_000, "a", 1, 7), transfer(20_001, "c", 3, 1), transfer(20_000, "a", 2, 1)];
+        p.add(&second);
+        assert_eq!(p.tables[0]["2024-10-04\0h\0rsync\0download\0completed\0\0a"], [3, 18]);
+        assert_eq!(p.clients["2024-10-04\0h\010.0.0.2"], [2]);
+        p.remove(&second);
+        assert_eq!(rows(&p), before);
+        p.remove(&first);
+        assert!(rows(&p).iter().all(Vec::is_empty));
     }
 
     #[test]
@@ -539,7 +574,7 @@ mod tests {
         keys.sort();
         joined_keys.sort();
         assert_eq!(joined_keys, keys.map(|k| joined(k.into_iter())));
-        let mut table = HashMap::new();
+        let mut table = Rows::default();
         let mut key = String::new();
         merge(&mut table, &mut key, ["2026-05-01", "u"].into_iter(), &[1, 10]);
         merge(&mut table, &mut key, ["2026-05-01", "u"].into_iter(), &[2, 5]);
