@@ -13,8 +13,9 @@
 # after XS in every round: before and after side by side.
 #
 # Starts a throwaway cluster from /usr/lib/postgresql/*/bin on a free
-# loopback port in a temp dir (default fsync; as the postgres user when run
-# as root, see pg_cluster.sh). Per round, alternately: `ingest` of the log
+# loopback port in a temp dir (default fsync; autovacuum off, or its work
+# after one run would land in the next one's CPU seconds; as the postgres
+# user when run as root, see pg_cluster.sh). Per round, alternately: `ingest` of the log
 # into a new database (`xs`, then `before`), and `copy`: the rows the first
 # ingest stored, exported in binary and `\copy`-ed back into keyed tables
 # (the raw tables' columns and primary keys, unpartitioned, no rollups) in
@@ -26,7 +27,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-5}
 geoip=${GEOIP:-../shared/geoip/GeoLite2-City.mmdb}
-. benches/pg_cluster.sh xferstats-pgbench "-c max_wal_size=4GB"
+. benches/pg_cluster.sh xferstats-pgbench "-c max_wal_size=4GB -c autovacuum=off"
 if [ -z "${XS:-}" ]; then
     cargo build --release -q --bin xferstats
     XS=target/release/xferstats
