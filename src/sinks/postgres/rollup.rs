@@ -484,7 +484,7 @@ mod tests {
     fn groups_and_days_of_joined_keys() {
         let day = crate::time::days_from_civil(2026, 5, 1);
         assert_eq!(group_of("2026-05-01\0h1\0rsync\0upload", 0), ("2026-05-01\0h1", Some(day)));
-        assert_eq!(group_of("user\02026-05-01\0alice\0", 1), ("user\02026-05-01", Some(day)));
+        assert_eq!(group_of("user\x002026-05-01\0alice\0", 1), ("user\x002026-05-01", Some(day)));
         assert_eq!(group_of("2026-05-01\0h1\0c", 0), ("2026-05-01\0h1", Some(day)));
         // Days not as the store writes them are never COPYed.
         assert_eq!(group_of("20260-05-01\0h\0c", 0).1, None);
@@ -544,13 +544,13 @@ mod tests {
         assert_eq!(before[0].len(), 2);
         assert_eq!(
             before[3],
-            [("2024-10-04\0h\010.0.0.1".to_string(), vec![1]), ("2024-10-04\0h\010.0.0.2".into(), vec![1])]
+            [("2024-10-04\0h\x0010.0.0.1".to_string(), vec![1]), ("2024-10-04\0h\x0010.0.0.2".into(), vec![1])]
         );
         // Keys the first events had and keys of their own.
         let second = [transfer(20_000, "a", 1, 7), transfer(20_001, "c", 3, 1), transfer(20_000, "a", 2, 1)];
         p.add(&second);
         assert_eq!(p.tables[0]["2024-10-04\0h\0rsync\0download\0completed\0\0a"], [3, 18]);
-        assert_eq!(p.clients["2024-10-04\0h\010.0.0.2"], [2]);
+        assert_eq!(p.clients["2024-10-04\0h\x0010.0.0.2"], [2]);
         p.remove(&second);
         assert_eq!(rows(&p), before);
         p.remove(&first);
