@@ -27,6 +27,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-5}
 geoip=${GEOIP:-../shared/geoip/GeoLite2-City.mmdb}
+[ "$geoip" = off ] || [ -f "$geoip" ] || { echo "no GeoIP database at $geoip (set GEOIP, or GEOIP=off)" >&2; exit 2; }
+[ -n "${LOG:-}" ] || [ -f ../shared/tools/gen_rsyncd_log.py ] || { echo "no ../shared/tools/gen_rsyncd_log.py (set LOG)" >&2; exit 2; }
 . benches/pg_cluster.sh xferstats-pgbench "-c max_wal_size=4GB -c autovacuum=off"
 if [ -z "${XS:-}" ]; then
     cargo build --release -q --bin xferstats
