@@ -1,39 +1,133 @@
 #!/usr/bin/env bash
-# End-to-end PostgreSQL ingest rate of xferstats, and PostgreSQL's own raw
-# COPY rate for the same rows on the same server.
+# End-to-end PostgreSQL ingest rate of xferstats against PostgreSQL's own
+# keyed binary COPY of the same rows on the same server (issue 16).
 #
-#   benches/pg_ingest.sh [MB]      (default 160 MB ≈ 1 M events)
+#   benches/pg_ingest.sh [ROUNDS]      (default 5)
+#
+# Environment: LOG=FILE the log to ingest (default: the ~115 MB, 1.015
+# M-line rsyncd log that ../shared/tools/gen_rsyncd_log.py writes with its
+# defaults, written into the temp dir); GEOIP=FILE (default
+# ../shared/geoip/GeoLite2-City.mmdb, `off` for none); XS=BIN the xferstats
+# binary (default: a release build of this tree); BEFORE=BIN another
+# xferstats binary (a build of the branch before a change), run right
+# after XS in every round: before and after side by side.
 #
 # Starts a throwaway cluster from /usr/lib/postgresql/*/bin on a free
-# loopback port in a temp dir (as the postgres user when run as root), runs
-# a release `xferstats ingest` of a generated rsyncd log into it, then times
-# binary COPY of the stored rows into an index-free copy of the table and
-# into one with the primary key. Removes the cluster at the end.
+# loopback port in a temp dir (default fsync; autovacuum off, or its work
+# after one run would land in the next one's CPU seconds; as the postgres
+# user when run as root, see pg_cluster.sh). Per round, alternately: `ingest` of the log
+# into a new database (`xs`, then `before`), and `copy`: the rows the first
+# ingest stored, exported in binary and `\copy`-ed back into keyed tables
+# (the raw tables' columns and primary keys, unpartitioned, no rollups) in
+# one transaction — the server's own limit for these rows. Prints per run
+# the wall seconds, the client's CPU seconds (user + system), the server's
+# (all its processes) and events/s, then the median and best of each, and
+# the ingest's rate as a share of the COPY's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mb=${1:-160}
-. benches/pg_cluster.sh xferstats-pgbench "-c max_wal_size=4GB"
-psql -d postgres -c "CREATE DATABASE bench"
+rounds=${1:-5}
+geoip=${GEOIP:-../shared/geoip/GeoLite2-City.mmdb}
+[ "$geoip" = off ] || [ -f "$geoip" ] || { echo "no GeoIP database at $geoip (set GEOIP, or GEOIP=off)" >&2; exit 2; }
+[ -n "${LOG:-}" ] || [ -f ../shared/tools/gen_rsyncd_log.py ] || { echo "no ../shared/tools/gen_rsyncd_log.py (set LOG)" >&2; exit 2; }
+. benches/pg_cluster.sh xferstats-pgbench "-c max_wal_size=4GB -c autovacuum=off"
+if [ -z "${XS:-}" ]; then
+    cargo build --release -q --bin xferstats
+    XS=target/release/xferstats
+fi
+xs=$(realpath "$XS")
+log=${LOG:-}
+if [ -z "$log" ]; then
+    log=$tmp/rsyncd.log
+    python3 ../shared/tools/gen_rsyncd_log.py -o "$log" >/dev/null
+fi
+geo=(--geoip off)
+[ "$geoip" = off ] || geo=(--geoip "$(realpath "$geoip")")
+args=(ingest --progress never --timezone UTC --server-host bench "${geo[@]}" "$log")
+export XFERSTATS_STATE_DIR=$tmp/state XFERSTATS_CONFIG=
+echo "log $log: $(wc -l <"$log") lines; PostgreSQL $("$bin/postgres" --version | awk '{print $3}'); $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
-cargo build --release -q --bin xferstats --example gen_corpus
-target/release/examples/gen_corpus --style logfile --mb "$mb" --out "$tmp/rsyncd.log"
-url="postgres://xferstats@127.0.0.1:$port/bench"
-start=$(date +%s.%N)
-XFERSTATS_STATE_DIR="$tmp/state" /usr/bin/time -f "peak RSS %M KB" \
-    target/release/xferstats --db "$url" ingest --progress never --geoip off --timezone UTC "$tmp/rsyncd.log"
-end=$(date +%s.%N)
-events=$(psql -d bench -At -c "SELECT (SELECT count(*) FROM transfers) + (SELECT count(*) FROM logins)")
-python3 -c "print(f'xferstats ingest: {int($events)} events in {$end - $start:.2f} s = {int($events) / ($end - $start):,.0f} events/s end to end')"
+# CPU seconds of the cluster so far: the postmaster's own and its exited
+# children's (reaped by it), and its live processes'.
+server_cpu() {
+    python3 - "$tmp/pg/data/postmaster.pid" <<'PY'
+import os, sys
+pm = int(open(sys.argv[1]).readline())
+total = 0
+for p in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        f = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
+    except OSError:
+        continue
+    if int(p) == pm:
+        total += sum(int(x) for x in f[11:15])
+    elif int(f[1]) == pm:
+        total += int(f[11]) + int(f[12])
+print(total / os.sysconf("SC_CLK_TCK"))
+PY
+}
 
-psql -d bench -c "COPY (SELECT * FROM transfers) TO '$tmp/pg/rows.bin' (FORMAT binary)" 2>/dev/null ||
-    psql -d bench -c "\\copy (SELECT * FROM transfers) TO '$tmp/rows.bin' (FORMAT binary)"
-rows=$(psql -d bench -At -c "SELECT count(*) FROM transfers")
-file=$tmp/pg/rows.bin; [ -f "$file" ] || file=$tmp/rows.bin
-for variant in "no index" "primary key"; do
-    psql -d bench -c "DROP TABLE IF EXISTS raw_copy; CREATE TABLE raw_copy (LIKE transfers)"
-    [ "$variant" = "primary key" ] && psql -d bench -c "ALTER TABLE raw_copy ADD PRIMARY KEY (end_ts, event_id)"
-    s=$(date +%s.%N)
-    psql -d bench -c "\\copy raw_copy FROM '$file' (FORMAT binary)"
-    e=$(date +%s.%N)
-    python3 -c "print(f'raw COPY ($variant): {$rows} rows in {$e - $s:.2f} s = {$rows / ($e - $s):,.0f} rows/s')"
+results=$tmp/results
+: >"$results"
+# run NAME EVENTS CMD…: wall, client CPU and server CPU of CMD; EVENTS is
+# the event count, or `-` to read it from the ingest's summary.
+run() {
+    local name=$1 events=$2
+    shift 2
+    local s0
+    s0=$(server_cpu)
+    /usr/bin/time -f "%e %U %S" -o "$tmp/time" "$@" >/dev/null 2>"$tmp/err" || {
+        cat "$tmp/err" >&2
+        exit 1
+    }
+    sleep 0.5 # the backend exits after its client
+    local s1
+    s1=$(server_cpu)
+    [ "$events" != - ] || events=$(grep -o '[0-9]* new events' "$tmp/err" | awk '{print $1}')
+    read -r wall user sys <"$tmp/time"
+    python3 -c "print('$name', $wall, round($user + $sys, 2), round($s1 - $s0, 2), $events, round($events / $wall))" |
+        tee -a "$results"
+}
+fresh_db() { psql -d postgres -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1"; }
+url() { echo "postgres://xferstats@127.0.0.1:$port/$1"; }
+
+echo "name wall_s client_cpu_s server_cpu_s events events_per_s"
+for r in $(seq "$rounds"); do
+    fresh_db x
+    run ingest - "$xs" --db "$(url x)" "${args[@]}"
+    if [ -n "${BEFORE:-}" ]; then
+        fresh_db xb
+        run ingest-before - "$BEFORE" --db "$(url xb)" "${args[@]}"
+    fi
+    if [ "$r" = 1 ]; then
+        psql -d x -c "COPY (SELECT * FROM transfers) TO '$tmp/pg/t.bin' (FORMAT binary)" \
+            -c "COPY (SELECT * FROM logins) TO '$tmp/pg/l.bin' (FORMAT binary)"
+        rows=$(psql -d x -At -c "SELECT (SELECT count(*) FROM transfers) + (SELECT count(*) FROM logins)")
+        for t in transfers:end_ts logins:time_ts; do
+            psql -d x -At -c "SELECT 'CREATE TABLE ${t:0:1} (' || string_agg(quote_ident(attname) || ' ' ||
+                format_type(atttypid, atttypmod), ', ' ORDER BY attnum) || ', PRIMARY KEY (${t#*:}, event_id));'
+                FROM pg_attribute WHERE attrelid = '${t%%:*}'::regclass AND attnum > 0 AND NOT attisdropped"
+        done >"$tmp/copy.sql"
+    fi
+    fresh_db lim
+    psql -d lim -f "$tmp/copy.sql"
+    run copy "$rows" "$bin/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U xferstats -d lim \
+        -c "BEGIN" -c "\\copy t FROM '$tmp/pg/t.bin' (FORMAT binary)" -c "\\copy l FROM '$tmp/pg/l.bin' (FORMAT binary)" \
+        -c "COMMIT"
 done
+
+python3 - "$results" <<'PY'
+import statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    name, wall, client, server, events, rate = line.split()
+    runs.setdefault(name, []).append((float(wall), float(client), float(server), int(rate)))
+med = {n: [statistics.median(c) for c in zip(*r)] for n, r in runs.items()}
+best = {n: [min(c) for c in list(zip(*r))[:3]] + [max(r[i][3] for i in range(len(r)))] for n, r in runs.items()}
+print(f"{'':14} {'wall s':>15} {'client CPU s':>15} {'server CPU s':>15} {'events/s':>19}   (median / best of {len(runs['copy'])})")
+for n in runs:
+    m, b = med[n], best[n]
+    print(f"{n:14} {m[0]:7.2f} /{b[0]:6.2f} {m[1]:7.2f} /{b[1]:6.2f} {m[2]:7.2f} /{b[2]:6.2f} {m[3]:9,.0f} /{b[3]:9,.0f}")
+for n in runs:
+    if n != "copy":
+        print(f"{n}: {med[n][3] / med['copy'][3]:.0%} of the keyed COPY's rate (medians), {best[n][3] / best['copy'][3]:.0%} (best)")
+PY

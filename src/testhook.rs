@@ -1,8 +1,9 @@
 //! Test switches: crash points for the tests that kill an import half-way,
 //! a rendezvous for the tests of concurrent imports ([`rendezvous`]), and
 //! the unkeyed ids of old stores ([`unkeyed_ids`]), the day reports
-//! take as today ([`today`]), and small parts of transactions
-//! ([`part_events`]).
+//! take as today ([`today`]), small parts of transactions
+//! ([`part_events`]), and rollup COPYs that meet stored keys
+//! ([`blind_rollups`]).
 //!
 //! `XFERSTATS_TEST_CRASH=POINT:N` aborts the process (as SIGKILL would:
 //! no destructors, no rollback) the N-th time execution reaches `POINT`.
@@ -77,4 +78,13 @@ pub fn today() -> Option<i64> {
 pub fn part_events() -> Option<usize> {
     static N: OnceLock<Option<usize>> = OnceLock::new();
     *N.get_or_init(|| std::env::var("XFERSTATS_TEST_PART_EVENTS").ok()?.parse().ok().filter(|n| *n > 0))
+}
+
+/// `XFERSTATS_TEST_BLIND_ROLLUPS=1`: the PostgreSQL store takes no rollup
+/// day for stored when it writes the rollups, so that its COPYs meet stored
+/// keys (as when a concurrent import adds them meanwhile) and fall back to
+/// upserts. Unset in production.
+pub fn blind_rollups() -> bool {
+    static SET: OnceLock<bool> = OnceLock::new();
+    *SET.get_or_init(|| std::env::var_os("XFERSTATS_TEST_BLIND_ROLLUPS").is_some_and(|v| v == "1"))
 }

@@ -347,3 +347,48 @@ fn transactions_in_parts_across_months_count_exactly() {
     );
     db.check();
 }
+
+/// Rollup rows COPYed into days that hold rows already — as when a
+/// concurrent import adds them between the store's look-up and its COPY;
+/// here the look-up is switched off — are refused by the primary key,
+/// rolled back and upserted instead: the same reports as SQLite, and the
+/// rollups equal the raw rows.
+#[test]
+fn rollup_copies_refused_by_stored_keys_are_upserted() {
+    let Some(db) = fresh("blind_rollups") else { return };
+    let parts = Env::with_store(&db.url).in_parts(7);
+    let env = Env::new();
+    let session = |i: u32| {
+        let (ts, ip, user) = (format!("2026/05/0{} 10:{:02}:00", 1 + i % 2, i), i % 5, i % 3);
+        format!(
+            "{ts} [{pid}] connect from UNDETERMINED (10.0.0.{ip})\n\
+             {ts} [{pid}] rsync to team/d{i}/ from user{user}@UNDETERMINED (10.0.0.{ip})\n\
+             {ts} [{pid}] recv UNDETERMINED [10.0.0.{ip}] team (user{user}) d{i}/f.bin {size}\n\
+             {ts} [{pid}] sent 10 bytes  received 500 bytes  total size 400\n",
+            pid = 3000 + i,
+            size = 10 + i
+        )
+    };
+    let first: String = (0..20).map(session).collect();
+    let p = env.write("rsyncd.log", first.as_bytes());
+    let path = p.to_str().unwrap();
+    env.ingest(&[path]).success();
+    parts.ingest(&[path]).success();
+    // The file grows by sessions of the same days, users and clients.
+    let all: String = first + &(20..40).map(session).collect::<String>();
+    env.write("rsyncd.log", all.as_bytes());
+    env.ingest(&[path]).success();
+    let mut c = parts.cmd();
+    c.args(crate::util::INGEST).arg(path).env("XFERSTATS_TEST_BLIND_ROLLUPS", "1");
+    let a = c.assert().success();
+    assert!(stderr(&a).contains("40 new events, 0 already present"), "{}", stderr(&a));
+    for by in KEYS {
+        let args: &[&str] = if by.is_empty() { &["--format", "json"] } else { &["--format", "json", "--by", by] };
+        assert_eq!(
+            String::from_utf8_lossy(&env.report(args)),
+            String::from_utf8_lossy(&parts.report(args)),
+            "--by {by}"
+        );
+    }
+    db.check();
+}

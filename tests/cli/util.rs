@@ -70,6 +70,7 @@ impl Env {
             "XFERSTATS_TEST_UNKEYED_IDS",
             "XFERSTATS_TEST_TODAY",
             "XFERSTATS_TEST_PART_EVENTS",
+            "XFERSTATS_TEST_BLIND_ROLLUPS",
             "INFLUX_TOKEN",
         ] {
             c.env_remove(var);

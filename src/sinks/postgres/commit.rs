@@ -4,6 +4,7 @@ use ::postgres::GenericClient;
 
 use super::copy::{copy_events, copy_rows};
 use super::outbox;
+use super::rollup::Pending;
 use super::{pg_err, PgStore, MIGRATION_LOCK};
 use crate::enrich::hostkey::HostKey;
 use crate::error::StoreError;
@@ -226,7 +227,7 @@ pub(super) struct Open {
     /// Hook deliveries were queued: the commit waits for the disk.
     hooks: bool,
     /// The rollup deltas of the events stored through the fast path.
-    pending: super::rollup::Pending,
+    pending: Pending,
     /// Parts stored so far.
     parts: u32,
 }
@@ -277,17 +278,30 @@ impl PgStore {
         let horizon = self.open.as_ref().and_then(|o| o.horizon);
         let (events, skipped) = crate::sinks::beyond_horizon(c.events, horizon);
         let (n_transfers, n_logins) = count(&events);
-        let client = &mut self.client;
+        let PgStore { client, open, .. } = self;
+        let open = open.as_mut().expect("opened above");
         client.batch_execute("SAVEPOINT fast").map_err(err("begin transaction"))?;
+        // The rollup deltas are summed while the server stores the last
+        // COPY's rows, and taken back should the server refuse them.
+        let mut added = false;
+        let mut during = |last_copy: bool| {
+            if last_copy {
+                open.pending.add(&events);
+                added = true;
+            }
+        };
         let fast = (|| {
             if n_transfers > 0 {
-                copy_events(client, "transfers", &events, c.input, false)?;
+                copy_events(client, "transfers", &events, c.input, false, || during(n_logins == 0))?;
             }
             if n_logins > 0 {
-                copy_events(client, "logins", &events, c.input, true)?;
+                copy_events(client, "logins", &events, c.input, true, || during(true))?;
             }
             Ok::<_, ::postgres::Error>(())
         })();
+        if fast.is_err() && added {
+            open.pending.remove(&events);
+        }
         let mut done = Committed { new: 0, dup: skipped };
         let hooks: Vec<&HookRow>;
         match fast {
@@ -296,7 +310,6 @@ impl PgStore {
                 client.batch_execute("RELEASE SAVEPOINT fast").map_err(err("copy events"))?;
                 done.new = n_transfers + n_logins;
                 hooks = c.outbox.iter().filter(|r| horizon.is_none_or(|h| r.event_time >= h)).collect();
-                self.open.as_mut().expect("opened above").pending.add(&events);
             }
             Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
                 tracing::debug!("some events are stored already; storing them through the stage table");
@@ -338,13 +351,13 @@ impl PgStore {
         let hooks = outbox::fresh(client, c.outbox, horizon).map_err(err("read hook events"))?;
         let (n_transfers, n_logins) = count(events);
         if n_transfers > 0 {
-            copy_events(client, "stage_transfers", events, c.input, false).map_err(err("copy transfers"))?;
+            copy_events(client, "stage_transfers", events, c.input, false, || ()).map_err(err("copy transfers"))?;
             let new: i64 = client.query_one(&super::rollup::MOVE[0], &[]).map_err(err("insert transfers"))?.get(0);
             done.new += new as u64;
             done.dup += n_transfers - new as u64;
         }
         if n_logins > 0 {
-            copy_events(client, "stage_logins", events, c.input, true).map_err(err("copy logins"))?;
+            copy_events(client, "stage_logins", events, c.input, true, || ()).map_err(err("copy logins"))?;
             let new: i64 = client.query_one(&super::rollup::MOVE[1], &[]).map_err(err("insert logins"))?.get(0);
             done.new += new as u64;
             done.dup += n_logins - new as u64;

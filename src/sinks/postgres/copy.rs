@@ -10,15 +10,19 @@ use crate::model::{Event, Login, Origin, Transfer};
 const PG_EPOCH_US: i64 = 946_684_800_000_000;
 
 /// Rows in PostgreSQL's binary COPY format, encoded straight into a
-/// buffer that is sent in large writes (tokio-postgres' `BinaryCopyInWriter`
-/// costs a blocking round through the driver's runtime per row, which was
-/// 40 % of the store thread's time).
+/// buffer that is sent in writes of [`CopyBuf::FLUSH_AT`] bytes
+/// (tokio-postgres' `BinaryCopyInWriter` costs a blocking round through the
+/// driver's runtime per row, which was 40 % of the store thread's time).
 pub(super) struct CopyBuf {
     buf: Vec<u8>,
 }
 
 impl CopyBuf {
-    const FLUSH_AT: usize = 1 << 20;
+    /// Small enough that the server parses the first rows while the next
+    /// are encoded (a part's transfers are ~1.2 MB: sent in one piece, the
+    /// server waited for all of them), large enough that the driver's
+    /// round per write is nothing.
+    const FLUSH_AT: usize = 64 << 10;
 
     fn new() -> CopyBuf {
         let mut buf = Vec::with_capacity(Self::FLUSH_AT + 4096);
@@ -42,6 +46,11 @@ impl CopyBuf {
             Some(v) => self.i64(v),
             None => self.null(),
         }
+    }
+    /// A `date` given as days since 1970-01-01.
+    pub(super) fn date(&mut self, days: i64) {
+        self.buf.extend_from_slice(&4i32.to_be_bytes());
+        self.buf.extend_from_slice(&((days - PG_EPOCH_US / 86_400_000_000) as i32).to_be_bytes());
     }
     pub(super) fn ts(&mut self, us: i64) {
         self.i64(us - PG_EPOCH_US);
@@ -77,16 +86,29 @@ impl CopyBuf {
             }
         }
     }
+    /// Sends the buffer once it holds [`CopyBuf::FLUSH_AT`] bytes.
     pub(super) fn flush_if_full(&mut self, w: &mut impl std::io::Write) -> std::io::Result<()> {
         if self.buf.len() >= Self::FLUSH_AT {
-            w.write_all(&self.buf)?;
-            self.buf.clear();
+            self.send(w)?;
         }
         Ok(())
     }
+    /// Hands the buffer to the driver, which sends what it was given
+    /// before (the driver's writer keeps one piece back until its next
+    /// write or flush).
+    fn send(&mut self, w: &mut impl std::io::Write) -> std::io::Result<()> {
+        w.write_all(&self.buf)?;
+        w.flush()?;
+        self.buf.clear();
+        Ok(())
+    }
+    /// Sends the rest of the rows, then the two-byte trailer on its own:
+    /// the driver puts the rows on the wire when it takes the trailer, so
+    /// that only the trailer is held back while the caller works on.
     fn finish(mut self, w: &mut impl std::io::Write) -> std::io::Result<()> {
+        self.send(w)?;
         self.buf.extend_from_slice(&(-1i16).to_be_bytes());
-        w.write_all(&self.buf)
+        self.send(w)
     }
 }
 
@@ -106,16 +128,19 @@ enum CopyError {
 
 /// COPYs the batch's transfers (or, with `logins`, its logins) into `table` (the raw table or
 /// the stage; a fixed name, never log text), each row with `input`, the
-/// ledger fingerprint of the input it came from.
+/// ledger fingerprint of the input it came from. `during` runs once the
+/// rows are sent, while the server is still storing them (see
+/// [`copy_rows_during`]).
 pub(super) fn copy_events(
     tx: &mut impl GenericClient,
     table: &'static str,
     events: &[Event],
     input: Option<u64>,
     logins: bool,
+    during: impl FnOnce(),
 ) -> Result<u64, ::postgres::Error> {
     let input = input.map(|f| f as i64);
-    copy_rows(tx, &format!("COPY {table} FROM STDIN (FORMAT binary)"), |b, w| {
+    copy_rows_during(tx, &format!("COPY {table} FROM STDIN (FORMAT binary)"), during, |b, w| {
         for ev in events {
             match ev {
                 Event::Transfer(t) if !logins => encode_transfer(b, t, input),
@@ -135,11 +160,28 @@ pub(super) fn copy_rows(
     sql: &str,
     encode: impl FnOnce(&mut CopyBuf, &mut ::postgres::CopyInWriter<'_>) -> std::io::Result<()>,
 ) -> Result<u64, ::postgres::Error> {
+    copy_rows_during(tx, sql, || (), encode)
+}
+
+/// [`copy_rows`] that runs `during` after the rows are sent and before it
+/// waits for the server's answer: client work done while the server stores
+/// the rows instead of before or after (the server takes longer over them
+/// than the client over encoding them). `during` runs unless the sending
+/// failed.
+pub(super) fn copy_rows_during(
+    tx: &mut impl GenericClient,
+    sql: &str,
+    during: impl FnOnce(),
+    encode: impl FnOnce(&mut CopyBuf, &mut ::postgres::CopyInWriter<'_>) -> std::io::Result<()>,
+) -> Result<u64, ::postgres::Error> {
     let mut w = tx.copy_in(sql)?;
     let mut b = CopyBuf::new();
     let written = encode(&mut b, &mut w).and_then(|()| b.finish(&mut w));
     match written.map_err(copy_error) {
-        Ok(()) => w.finish(),
+        Ok(()) => {
+            during();
+            w.finish()
+        }
         Err(CopyError::Pg(e)) => Err(e),
         // An I/O error that is not the server's: finishing reports the
         // server side of it (the COPY is aborted either way).

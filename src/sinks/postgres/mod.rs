@@ -15,8 +15,10 @@
 //!   the primary key `(time, event_id)` refuses the whole COPY if any event
 //!   is already stored (or being stored by a concurrent ingest, which it
 //!   waits for). If it succeeds every event was new, so the rollup deltas
-//!   are computed here from the part and summed until the commit upserts
-//!   them in a few statements.
+//!   are computed here from the part — while the server is still storing
+//!   its rows — and summed until the commit writes them in a few
+//!   statements: COPY for the rows of days the rollup has no row of yet,
+//!   upserts for the others.
 //! * **exact path** — on that refusal (SQLSTATE 23505) the part's COPY is
 //!   rolled back to a savepoint and redone through a temporary stage
 //!   table: COPY into the stage, then one statement moves it with `INSERT …

@@ -13,6 +13,7 @@ use ::postgres::types::ToSql;
 use ::postgres::{GenericClient, Transaction};
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
+use super::copy::copy_rows;
 use super::query::DIALECT;
 use crate::model::{write_ip_text, Event};
 use crate::rollup::sql::{Rollup, LOGINS, TRANSFERS};
@@ -140,19 +141,37 @@ pub(super) fn roll_values(tx: &mut Transaction<'_>, since: Option<&str>) -> Resu
 /// by the time its transaction commits): per rollup table the key columns
 /// joined with NUL (log text holds none: events are scrubbed of it), which
 /// sorts as the columns do, and the values; and the distinct clients per
-/// day. Written by [`Pending::write`] just before the commit, so the rollup
-/// rows are locked only for its last moments, and each key once however
-/// many parts added to it.
+/// day, with the number of parts that had each. Written by
+/// [`Pending::write`] just before the commit, so the rollup rows are locked
+/// only for its last moments, and each key once however many parts added
+/// to it.
 #[derive(Debug, Default)]
 pub(super) struct Pending {
     /// daily_transfers, daily_logins, daily_values.
-    tables: [HashMap<String, Vec<i64>>; 3],
-    clients: HashSet<String>,
+    tables: [Rows; 3],
+    /// daily_clients: a client per day and host, and the parts that had it.
+    clients: Rows,
 }
+
+/// Rollup rows by joined key (a hasher as fast as the one the deltas use:
+/// these keys are hashed once per part that has them).
+type Rows = HashMap<String, Vec<i64>, Xxh3DefaultBuilder>;
 
 impl Pending {
     /// Adds the deltas of `events`, every one of them new.
     pub(super) fn add(&mut self, events: &[Event]) {
+        self.apply(events, 1);
+    }
+
+    /// Takes back what [`Pending::add`] of the same events added (their
+    /// COPY failed after all): rows and clients that only they had are
+    /// gone again, since every event adds at least one to some value of
+    /// each row it has.
+    pub(super) fn remove(&mut self, events: &[Event]) {
+        self.apply(events, -1);
+    }
+
+    fn apply(&mut self, events: &[Event], sign: i64) {
         let mut deltas = Deltas::default();
         // The distinct clients per day and host of these events, found
         // without writing any text; only those are then written as keys.
@@ -188,50 +207,196 @@ impl Pending {
                 }
                 Client::Text(t) => key.push_str(t),
             }
-            if !self.clients.contains(key.as_str()) {
-                self.clients.insert(key.clone());
-            }
+            add_row(&mut self.clients, &key, &[sign]);
         }
         let [transfers, logins, values] = &mut self.tables;
         for (k, s) in deltas.transfers() {
-            merge(transfers, &mut key, transfer_row(k).iter().map(|c| &**c), &[s.transfers, s.bytes]);
+            merge(transfers, &mut key, transfer_row(k).iter().map(|c| &**c), &[sign * s.transfers, sign * s.bytes]);
         }
         for (k, n) in deltas.logins() {
-            merge(logins, &mut key, login_row(k).iter().map(|c| &**c), &[*n]);
+            merge(logins, &mut key, login_row(k).iter().map(|c| &**c), &[sign * *n]);
         }
         for (k, m) in deltas.values() {
-            merge(values, &mut key, k.row().iter().map(|c| &**c), &Metric::ALL.map(|x| x.of(&m) as i64));
+            merge(values, &mut key, k.row().iter().map(|c| &**c), &Metric::ALL.map(|x| sign * x.of(&m) as i64));
         }
     }
 
-    /// Adds the deltas to the rollups, one statement per table, the rows
-    /// in key order (rows written in one order keep concurrent writers
-    /// from deadlocking), and forgets them.
+    /// Adds the deltas to the rollups and forgets them: per table, the rows
+    /// in key order (rows written in one order keep concurrent writers from
+    /// deadlocking), those of days (and hosts, or fields) the table has no
+    /// row of yet COPYed in, the others added by upsert (see
+    /// [`write_rows`]).
     pub(super) fn write(&mut self, tx: &mut impl GenericClient) -> Result<(), ::postgres::Error> {
-        let sqls = [&UPSERT[0], &UPSERT[1], &*VALUES_UPSERT];
-        for (table, sql) in self.tables.iter_mut().zip(sqls) {
+        for (table, target) in self.tables.iter_mut().zip(TARGETS.iter()) {
             let mut rows: Vec<(String, Vec<i64>)> = table.drain().collect();
             rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-            upsert(tx, sql, rows.iter().map(|(k, v)| (k.split('\0').map(Cow::Borrowed).collect(), v.clone())))?;
+            write_rows(tx, target, &rows)?;
         }
-        if !self.clients.is_empty() {
-            let mut clients: Vec<String> = self.clients.drain().collect();
-            clients.sort_unstable();
-            let mut cols: (Vec<&str>, Vec<&str>, Vec<&str>) = Default::default();
-            for c in &clients {
-                let mut parts = c.splitn(3, '\0');
-                cols.0.push(parts.next().unwrap_or_default());
-                cols.1.push(parts.next().unwrap_or_default());
-                cols.2.push(parts.next().unwrap_or_default());
-            }
-            tx.execute(
-                "INSERT INTO daily_clients (day, server_host, client) SELECT day::date, h, c \
-                 FROM unnest($1::text[], $2::text[], $3::text[]) AS x(day, h, c) ON CONFLICT DO NOTHING",
-                &[&cols.0, &cols.1, &cols.2],
-            )?;
-        }
-        Ok(())
+        let mut clients: Vec<(String, Vec<i64>)> = self.clients.drain().map(|(c, _)| (c, Vec::new())).collect();
+        clients.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        write_rows(tx, &TARGETS[3], &clients)
     }
+}
+
+/// A rollup table as [`Pending::write`] writes it: rows keyed by text
+/// columns joined with NUL, the first two of which name a group (day and
+/// host, or field and day) whose presence is looked up before the rows are
+/// written.
+struct Target {
+    /// Adds rows given as column arrays (an [`upsert_sql`]).
+    upsert: String,
+    /// COPYs rows in: the key columns, then the values.
+    copy: String,
+    /// The groups (two text arrays) of which the table has rows.
+    probe: String,
+    /// Which of the two group columns is the day.
+    day: usize,
+}
+
+impl Target {
+    fn new(table: &str, keys: &str, values: &[&str], upsert: String) -> Target {
+        let cols: Vec<&str> = keys.split(", ").take(2).collect();
+        let day = cols.iter().position(|c| *c == "day").unwrap_or(0);
+        let cast = |i: usize| if i == day { "::date" } else { "" };
+        let values: String = values.iter().map(|v| format!(", {v}")).collect();
+        Target {
+            upsert,
+            copy: format!("COPY {table} ({keys}{values}) FROM STDIN (FORMAT binary)"),
+            probe: format!(
+                "SELECT g.a, g.b FROM unnest($1::text[], $2::text[]) AS g(a, b) WHERE EXISTS \
+                 (SELECT 1 FROM {table} t WHERE t.{} = g.a{} AND t.{} = g.b{})",
+                cols[0],
+                cast(0),
+                cols[1],
+                cast(1)
+            ),
+            day,
+        }
+    }
+}
+
+/// daily_transfers, daily_logins, daily_values, daily_clients.
+static TARGETS: LazyLock<[Target; 4]> = LazyLock::new(|| {
+    let rollup = |r: &Rollup, i: usize| {
+        let values: Vec<&str> = r.values.iter().map(|(c, _)| *c).collect();
+        Target::new(r.table, &DIALECT.key_columns(r), &values, UPSERT[i].clone())
+    };
+    let metrics: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
+    [
+        rollup(&TRANSFERS, 0),
+        rollup(&LOGINS, 1),
+        Target::new("daily_values", "field, day, v1, v2", &metrics, VALUES_UPSERT.clone()),
+        Target::new(
+            "daily_clients",
+            "day, server_host, client",
+            &[],
+            "INSERT INTO daily_clients (day, server_host, client) SELECT day::date, h, c \
+             FROM unnest($1::text[], $2::text[], $3::text[]) AS x(day, h, c) ON CONFLICT DO NOTHING"
+                .into(),
+        ),
+    ]
+});
+
+/// The group of a joined key (its first two columns), and the day of that
+/// group as a day number when it is a plain `YYYY-MM-DD`.
+fn group_of(key: &str, day: usize) -> (&str, Option<i64>) {
+    let mut cols = key.match_indices('\0').map(|(i, _)| i);
+    let (first, second) = (cols.next().unwrap_or(key.len()), cols.next().unwrap_or(key.len()));
+    let text = match day {
+        0 => &key[..first],
+        _ => key.get(first + 1..second).unwrap_or_default(),
+    };
+    (&key[..second], parse_day(text))
+}
+
+/// The day number of a plain `YYYY-MM-DD` of the common era (as the rollup
+/// keys write days): what the server makes of the text, so that the day
+/// can be sent as a binary date. Anything else is left to the server.
+fn parse_day(s: &str) -> Option<i64> {
+    let plain = s.len() == 10
+        && s.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() })
+        && !s.starts_with("0000");
+    plain.then(|| crate::time::parse_day(s)).flatten()
+}
+
+/// Writes `rows` (sorted by key) into `target`'s table. The rows of groups
+/// the table has no row of yet are COPYed in — a plain insert of new rows
+/// costs the server half of an upsert's work; a concurrent writer that
+/// adds one of those keys meanwhile makes the COPY fail on the primary key,
+/// and those rows are then upserted after all (rolled back to a savepoint
+/// first). The other rows are upserted. Each run of consecutive rows of
+/// one kind is one statement, the runs in key order.
+fn write_rows(
+    tx: &mut impl GenericClient,
+    target: &Target,
+    rows: &[(String, Vec<i64>)],
+) -> Result<(), ::postgres::Error> {
+    use ::postgres::error::SqlState;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let groups: Vec<(&str, Option<i64>)> = rows.iter().map(|(k, _)| group_of(k, target.day)).collect();
+    let mut probe: (Vec<&str>, Vec<&str>) = Default::default();
+    for (i, (g, _)) in groups.iter().enumerate() {
+        if i == 0 || groups[i - 1].0 != *g {
+            let (a, b) = g.split_once('\0').unwrap_or((g, ""));
+            probe.0.push(a);
+            probe.1.push(b);
+        }
+    }
+    let stored: HashSet<String> = match crate::testhook::blind_rollups() {
+        true => HashSet::new(),
+        false => tx
+            .query(&target.probe, &[&probe.0, &probe.1])?
+            .iter()
+            .map(|r| format!("{}\0{}", r.get::<_, &str>(0), r.get::<_, &str>(1)))
+            .collect(),
+    };
+    // Whether a row can be COPYed: its group is not stored, its day plain
+    // (the same for all rows of a group).
+    let mut fresh: Vec<bool> = Vec::with_capacity(rows.len());
+    for (i, &(g, day)) in groups.iter().enumerate() {
+        let same = i > 0 && groups[i - 1].0 == g;
+        fresh.push(if same { fresh[i - 1] } else { day.is_some() && !stored.contains(g) });
+    }
+    let mut start = 0;
+    while start < rows.len() {
+        let kind = fresh[start];
+        let end = start + fresh[start..].iter().take_while(|&&f| f == kind).count();
+        let run = &rows[start..end];
+        let upsert_run = |tx: &mut _| {
+            upsert(tx, &target.upsert, run.iter().map(|(k, v)| (k.split('\0').map(Cow::Borrowed).collect(), v.clone())))
+        };
+        if kind {
+            tx.batch_execute("SAVEPOINT rollup")?;
+            let copied = copy_rows(tx, &target.copy, |b, w| {
+                for (i, (key, values)) in run.iter().enumerate() {
+                    b.row((key.matches('\0').count() + 1 + values.len()) as i16);
+                    for (c, col) in key.split('\0').enumerate() {
+                        match (c == target.day, groups[start + i].1) {
+                            (true, Some(day)) => b.date(day),
+                            _ => b.text(col),
+                        }
+                    }
+                    values.iter().for_each(|v| b.i64(*v));
+                    b.flush_if_full(w)?;
+                }
+                Ok(())
+            });
+            match copied {
+                Ok(_) => tx.batch_execute("RELEASE SAVEPOINT rollup")?,
+                Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                    tx.batch_execute("ROLLBACK TO SAVEPOINT rollup; RELEASE SAVEPOINT rollup")?;
+                    upsert_run(tx)?;
+                }
+                Err(e) => return Err(e),
+            }
+        } else {
+            upsert_run(tx)?;
+        }
+        start = end;
+    }
+    Ok(())
 }
 
 /// The client of an event as `daily_clients` keeps it, before it is
@@ -257,19 +422,23 @@ fn join_into<'a>(key: &mut String, cols: impl Iterator<Item = &'a str>) {
 
 /// Adds `values` to the row of the key `cols` (joined in `key`, a buffer
 /// reused: a key already present costs no allocation).
-fn merge<'a>(
-    table: &mut HashMap<String, Vec<i64>>,
-    key: &mut String,
-    cols: impl Iterator<Item = &'a str>,
-    values: &[i64],
-) {
+fn merge<'a>(table: &mut Rows, key: &mut String, cols: impl Iterator<Item = &'a str>, values: &[i64]) {
     join_into(key, cols);
-    let row = match table.get_mut(key.as_str()) {
+    add_row(table, key, values);
+}
+
+/// Adds `values` to the row of `key`; a row left with nothing but zeros
+/// (taken back by [`Pending::remove`]) is dropped.
+fn add_row(table: &mut Rows, key: &str, values: &[i64]) {
+    let row = match table.get_mut(key) {
         Some(row) => row,
-        None => table.entry(key.clone()).or_insert_with(|| vec![0; values.len()]),
+        None => table.entry(key.to_string()).or_insert_with(|| vec![0; values.len()]),
     };
     for (sum, v) in row.iter_mut().zip(values) {
         *sum += v;
+    }
+    if row.iter().all(|v| *v == 0) {
+        table.remove(key);
     }
 }
 
@@ -312,13 +481,100 @@ mod tests {
     }
 
     #[test]
+    fn groups_and_days_of_joined_keys() {
+        let day = crate::time::days_from_civil(2026, 5, 1);
+        assert_eq!(group_of("2026-05-01\0h1\0rsync\0upload", 0), ("2026-05-01\0h1", Some(day)));
+        assert_eq!(group_of("user\x002026-05-01\0alice\0", 1), ("user\x002026-05-01", Some(day)));
+        assert_eq!(group_of("2026-05-01\0h1\0c", 0), ("2026-05-01\0h1", Some(day)));
+        // Days not as the store writes them are never COPYed.
+        assert_eq!(group_of("20260-05-01\0h\0c", 0).1, None);
+        assert_eq!(group_of("2026-02-30\0h\0c", 0).1, None);
+        assert_eq!(group_of("2026-+5-01\0h\0c", 0).1, None);
+        assert_eq!(group_of("file\0x\0y", 1).1, None);
+        assert_eq!(group_of("", 0), ("", None));
+        assert_eq!(parse_day("1970-01-01"), Some(0));
+        assert_eq!(parse_day("0000-01-01"), None);
+        assert_eq!(parse_day(" 2026-05-01"), None);
+        assert_eq!(parse_day("2000-01-01"), Some(10_957));
+    }
+
+    fn transfer(day: i64, user: &str, ip: u8, bytes: u64) -> Event {
+        Event::Transfer(crate::model::Transfer {
+            id: 1,
+            end: day * 86_400_000_000 + 3_600_000_000,
+            start: None,
+            protocol: crate::model::Protocol::Rsync,
+            direction: crate::model::Direction::Download,
+            status: crate::model::Status::Completed,
+            bytes,
+            wire_bytes: None,
+            file_size: None,
+            path: Some("f".into()),
+            module: None,
+            user: user.into(),
+            client_ip: Some(IpAddr::from([10, 0, 0, ip])),
+            client_host: None,
+            session: None,
+            server_host: "h".into(),
+            source: crate::formats::Format::Rsyncd.source(),
+            granularity: crate::model::Granularity::File,
+            origin: None,
+        })
+    }
+
+    /// What a pending set holds, sorted.
+    fn rows(p: &Pending) -> Vec<Vec<(String, Vec<i64>)>> {
+        p.tables
+            .iter()
+            .chain([&p.clients])
+            .map(|t| {
+                let mut rows: Vec<_> = t.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                rows.sort();
+                rows
+            })
+            .collect()
+    }
+
+    #[test]
+    fn removed_deltas_leave_what_was_there_before() {
+        let mut p = Pending::default();
+        let first = [transfer(20_000, "a", 1, 10), transfer(20_000, "b", 2, 5)];
+        p.add(&first);
+        let before = rows(&p);
+        assert_eq!(before[0].len(), 2);
+        assert_eq!(
+            before[3],
+            [("2024-10-04\0h\x0010.0.0.1".to_string(), vec![1]), ("2024-10-04\0h\x0010.0.0.2".into(), vec![1])]
+        );
+        // Keys the first events had and keys of their own.
+        let second = [transfer(20_000, "a", 1, 7), transfer(20_001, "c", 3, 1), transfer(20_000, "a", 2, 1)];
+        p.add(&second);
+        assert_eq!(p.tables[0]["2024-10-04\0h\0rsync\0download\0completed\0\0a"], [3, 18]);
+        assert_eq!(p.clients["2024-10-04\0h\x0010.0.0.2"], [2]);
+        p.remove(&second);
+        assert_eq!(rows(&p), before);
+        p.remove(&first);
+        assert!(rows(&p).iter().all(Vec::is_empty));
+    }
+
+    #[test]
+    fn rollup_targets_copy_the_columns_their_upserts_name() {
+        for t in TARGETS.iter() {
+            let copied = t.copy.split(['(', ')']).nth(1).expect("column list");
+            assert!(t.upsert.contains(copied), "{} / {}", t.copy, t.upsert);
+        }
+        assert_eq!(TARGETS[2].day, 1);
+        assert!(TARGETS[3].probe.contains("t.day = g.a::date AND t.server_host = g.b)"), "{}", TARGETS[3].probe);
+    }
+
+    #[test]
     fn joined_keys_sort_as_their_columns_and_merge_by_adding() {
         let mut keys = [["ab", "c"], ["a", "bc"], ["a", ""], ["", "z"]];
         let mut joined_keys: Vec<String> = keys.iter().map(|k| joined(k.iter().copied())).collect();
         keys.sort();
         joined_keys.sort();
         assert_eq!(joined_keys, keys.map(|k| joined(k.into_iter())));
-        let mut table = HashMap::new();
+        let mut table = Rows::default();
         let mut key = String::new();
         merge(&mut table, &mut key, ["2026-05-01", "u"].into_iter(), &[1, 10]);
         merge(&mut table, &mut key, ["2026-05-01", "u"].into_iter(), &[2, 5]);

@@ -25,6 +25,18 @@ pub(super) fn month_of(us: i64) -> i64 {
     y as i64 * 12 + (m as i64 - 1)
 }
 
+/// The month of all these events when they fall in one (found from the
+/// earliest and the latest time: a part's events mostly do), else `None`.
+fn one_month(events: &[Event]) -> Option<i64> {
+    month_of_all(events.iter().map(Event::time))
+}
+
+/// The month of all of `times` when they fall in one.
+fn month_of_all(times: impl Iterator<Item = i64>) -> Option<i64> {
+    let (lo, hi) = times.fold((i64::MAX, i64::MIN), |(lo, hi), t| (lo.min(t), hi.max(t)));
+    (lo <= hi && month_of(lo) == month_of(hi)).then(|| month_of(lo))
+}
+
 fn month_start(idx: i64) -> String {
     format!("{:04}-{:02}-01 00:00:00+00", idx.div_euclid(12), idx.rem_euclid(12) + 1)
 }
@@ -83,11 +95,17 @@ impl PgStore {
 
     /// Whether some of these events fall in a month without partitions.
     pub(super) fn missing_months(&self, events: &[Event]) -> bool {
-        events.iter().any(|e| !self.months.contains(&month_of(e.time())))
+        match one_month(events) {
+            Some(m) => !self.months.contains(&m),
+            None => events.iter().any(|e| !self.months.contains(&month_of(e.time()))),
+        }
     }
 
     /// Creates the partitions of the months these events fall in.
     pub(super) fn ensure_partitions(&mut self, events: &[Event]) -> Result<(), StoreError> {
+        if one_month(events).is_some_and(|m| self.months.contains(&m)) {
+            return Ok(());
+        }
         let mut missing: Vec<i64> =
             events.iter().map(|e| month_of(e.time())).filter(|m| !self.months.contains(m)).collect();
         missing.sort_unstable();
@@ -133,5 +151,10 @@ mod tests {
         assert_eq!(partition_month("transfers", "logins_y2026m03"), None);
         assert_eq!(partition_month("transfers", "transfers_y2026m13"), None);
         assert_eq!(month_of(-1), 1969 * 12 + 11);
+        let day = 86_400_000_000;
+        assert_eq!(month_of_all([t + day, t, t + 20 * day].into_iter()), Some(m));
+        assert_eq!(month_of_all([t + day, t + 40 * day, t].into_iter()), None);
+        assert_eq!(month_of_all([t - 10 * day, t].into_iter()), None);
+        assert_eq!(month_of_all(std::iter::empty()), None);
     }
 }
