@@ -67,7 +67,7 @@ pub struct Session {
     /// Client address as logged, and parsed.
     addr: Arc<str>,
     ip: Option<IpAddr>,
-    host: Option<String>,
+    host: Option<Arc<str>>,
     request: Option<Request>,
     module: Option<Arc<str>>,
     path: Option<String>,
@@ -129,27 +129,42 @@ pub struct RsyncDecoder {
     roomy: (usize, usize),
 }
 
-/// Client addresses as logged, each with its parse ([`client_ip`]): a
-/// client connects again and again, and its address text is then shared
-/// and not parsed again. Bounded like [`Names`].
+/// Client addresses as logged, each with its parse ([`client_ip`]) and
+/// the client host name last logged with it: a client connects again and
+/// again, and its address text and host name are then shared (by its
+/// sessions and their events) and not parsed or copied again. Bounded like
+/// [`Names`].
 #[derive(Debug, Default)]
 struct Addrs(HashMap<Box<[u8]>, Addr, FastHash>);
 
-/// A client address as logged (text), and parsed.
-type Addr = (Arc<str>, Option<IpAddr>);
+/// A client address as logged (text), parsed, and the client host name
+/// last logged with it.
+#[derive(Debug)]
+struct Addr {
+    text: Arc<str>,
+    ip: Option<IpAddr>,
+    host: Option<Arc<str>>,
+}
 
 impl Addrs {
-    /// The text and the address of client address `b` as logged.
-    fn get(&mut self, b: &[u8]) -> Addr {
-        if let Some((text, ip)) = self.0.get(b) {
-            return (text.clone(), *ip);
-        }
-        if self.0.len() >= Names::MAX {
-            self.0.clear();
-        }
-        let v = (Arc::from(crate::model::lossy(b)), client_ip(b));
-        self.0.insert(b.into(), v.clone());
-        v
+    /// The text and the address of client address `b` as logged, and the
+    /// client host name `host` logged with it ([`client_host`]).
+    fn get(&mut self, b: &[u8], host: &[u8]) -> (Arc<str>, Option<IpAddr>, Option<Arc<str>>) {
+        let a = match self.0.get_mut(b) {
+            Some(a) => a,
+            None => {
+                if self.0.len() >= Names::MAX {
+                    self.0.clear();
+                }
+                let a = Addr { text: crate::model::text(b).into(), ip: client_ip(b), host: None };
+                self.0.entry(b.into()).or_insert(a)
+            }
+        };
+        let host = match &a.host {
+            Some(h) if h.as_bytes() == host => Some(h.clone()),
+            _ => client_host(host).inspect(|h| a.host = Some(h.clone())),
+        };
+        (a.text.clone(), a.ip, host)
     }
 }
 
@@ -200,24 +215,17 @@ fn text(b: &[u8]) -> String {
     unescape(b).into_owned()
 }
 
-fn client_host(h: &[u8]) -> Option<String> {
+/// The client host name `h` as logged, if it is one.
+fn client_host(h: &[u8]) -> Option<Arc<str>> {
     match h {
         b"UNDETERMINED" | b"UNKNOWN" | b"" => None,
-        h => Some(crate::model::lossy(h)),
+        h => Some(crate::model::text(h).into()),
     }
 }
 
 fn new_session(addrs: &mut Addrs, pid: u32, time: Micros, addr: &[u8], host: &[u8]) -> Session {
-    let (addr, ip) = addrs.get(addr);
-    Session {
-        sid: session_id(pid, time),
-        started: time,
-        last: time,
-        addr,
-        ip,
-        host: client_host(host),
-        ..Session::default()
-    }
+    let (addr, ip, host) = addrs.get(addr, host);
+    Session { sid: session_id(pid, time), started: time, last: time, addr, ip, host, ..Session::default() }
 }
 
 /// `pid@start-seconds`, the session id, written without a temporary
@@ -374,13 +382,14 @@ impl RsyncDecoder {
             Record::AuthFailed { module: _, user, reason, host, addr } => {
                 let sess = hi.sessions.get(&pid);
                 let id = cx.ids.id_prefixed(p, server_bytes, line, TAG_AUTH_FAILED);
+                let (_, client_ip, client_host) = self.addrs.get(addr, host);
                 out.push(Event::Login(Login {
                     id,
                     time,
                     protocol: Protocol::Rsync,
                     user: self.names.get(&user.map_or(std::borrow::Cow::Borrowed("unknown"), unescape)),
-                    client_ip: self.addrs.get(addr).1,
-                    client_host: client_host(host),
+                    client_ip,
+                    client_host,
                     outcome: if user.is_some() { auth_outcome(reason) } else { LoginOutcome::Failed },
                     method: Some(self.password.clone()),
                     session: sess.map(|s| s.sid.clone()),
@@ -572,14 +581,19 @@ fn prune_host(hi: &mut HostIndex, old: &mut Vec<u32>, anonymous: &Arc<str>, ids:
             .map(|(p, _)| *p),
     );
     old.sort_unstable();
-    // Room for at most one event each, exactly: `out` is a batch about to
-    // be handed over once full, and letting it double its capacity for a
-    // thousand events would hold twice the memory in every batch in flight.
-    // (A batch handed over since the previous prune has this room already,
-    // see [`RsyncDecoder::make_room`].)
-    out.reserve_exact(old.len());
-    for &pid in old.iter() {
+    for (i, &pid) in old.iter().enumerate() {
         if let Some(s) = hi.sessions.remove(&pid) {
+            if out.len() == out.capacity() {
+                // Room for at most one event each of those left, exactly:
+                // `out` is a batch about to be handed over once full, and
+                // letting it double its capacity for a thousand events
+                // would hold twice the memory in every batch in flight.
+                // (Reserved once an event needs it: a connection that
+                // logged its files owes none. A batch handed over since the
+                // previous prune has room already, see
+                // [`RsyncDecoder::make_room`].)
+                out.reserve_exact(old.len() - i);
+            }
             close(&hi.name, pid, s, hi.transfer_logging, anonymous, ids, out);
         }
     }
@@ -627,9 +641,10 @@ fn file_event(
         (Some(a), _) => client_ip(a),
         (None, s) => s.and_then(|s| s.ip),
     };
-    let host = match f.host {
-        Some(h) => client_host(h),
-        None => sess.and_then(|s| s.host.clone()),
+    let host = match (f.host, sess.and_then(|s| s.host.as_ref())) {
+        (Some(h), Some(sh)) if sh.as_bytes() == h => Some(sh.clone()),
+        (Some(h), _) => client_host(h),
+        (None, sh) => sh.cloned(),
     };
     let module = f.module.map(|m| names.get(&unescape(m))).or_else(|| sess.and_then(|s| s.module.clone()));
     let (bytes, wire) = match direction {

@@ -254,10 +254,7 @@ pub fn unescape(b: &[u8]) -> Cow<'_, str> {
     if !memchr::memchr_iter(b'\\', b).any(|i| b.get(i + 1) == Some(&b'#')) {
         // Valid UTF-8 (nearly always) is validated a word at a time, where
         // `from_utf8_lossy` walks it chunk by chunk.
-        return match std::str::from_utf8(b) {
-            Ok(s) => Cow::Borrowed(s),
-            Err(_) => String::from_utf8_lossy(b),
-        };
+        return crate::model::text(b);
     }
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
