@@ -187,8 +187,9 @@ pub struct Transfer {
     pub user: Arc<str>,
     /// Client address.
     pub client_ip: Option<IpAddr>,
-    /// Client host name as logged (`UNDETERMINED`/`UNKNOWN` are dropped).
-    pub client_host: Option<String>,
+    /// Client host name as logged (`UNDETERMINED`/`UNKNOWN` are dropped;
+    /// shared: a decoder may give every event of a client the same copy).
+    pub client_host: Option<Arc<str>>,
     /// Identifier of the session within the server (e.g. `pid@start`).
     pub session: Option<Arc<str>>,
     /// Server host the log was written on.
@@ -215,8 +216,8 @@ pub struct Login {
     pub user: Arc<str>,
     /// Client address.
     pub client_ip: Option<IpAddr>,
-    /// Client host name as logged.
-    pub client_host: Option<String>,
+    /// Client host name as logged (shared, as in [`Transfer`]).
+    pub client_host: Option<Arc<str>>,
     /// Accepted, rejected or unknown user.
     pub outcome: LoginOutcome,
     /// Authentication method (`password`, `publickey`, module name for
@@ -364,12 +365,12 @@ impl Event {
                 fix_shared(&mut t.user);
                 fix_opt(&mut t.path);
                 fix_shared_opt(&mut t.module);
-                fix_opt(&mut t.client_host);
+                fix_shared_opt(&mut t.client_host);
             }
             Event::Login(l) => {
                 fix_shared(&mut l.user);
                 fix_shared_opt(&mut l.method);
-                fix_opt(&mut l.client_host);
+                fix_shared_opt(&mut l.client_host);
             }
         }
     }
@@ -389,12 +390,9 @@ impl Names {
     /// Names kept at most.
     pub const MAX: usize = 65_536;
 
-    /// The shared copy of log bytes `b` as text ([`lossy`]).
+    /// The shared copy of log bytes `b` as text ([`text`]).
     pub fn get_bytes(&mut self, b: &[u8]) -> Arc<str> {
-        match std::str::from_utf8(b) {
-            Ok(s) => self.get(s),
-            Err(_) => self.get(&String::from_utf8_lossy(b)),
-        }
+        self.get(&text(b))
     }
 
     /// The shared copy of `s`.
@@ -467,9 +465,15 @@ impl std::hash::Hasher for FastHasher {
 /// Log bytes as text: valid UTF-8 as it is (validated a word at a time,
 /// the common case), else with U+FFFD for each invalid sequence.
 pub fn lossy(b: &[u8]) -> String {
+    text(b).into_owned()
+}
+
+/// [`lossy`] without a copy when `b` is valid UTF-8 (to be shared as an
+/// `Arc<str>`, made in one allocation from it).
+pub fn text(b: &[u8]) -> std::borrow::Cow<'_, str> {
     match std::str::from_utf8(b) {
-        Ok(s) => s.to_owned(),
-        Err(_) => String::from_utf8_lossy(b).into_owned(),
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(b),
     }
 }
 

@@ -242,7 +242,7 @@ impl Enricher {
         }
     }
 
-    fn apply(&mut self, ip: &mut Option<IpAddr>, host: &mut Option<String>, origin: &mut Option<Arc<Origin>>) {
+    fn apply(&mut self, ip: &mut Option<IpAddr>, host: &mut Option<Arc<str>>, origin: &mut Option<Arc<Origin>>) {
         if let Some(addr) = *ip {
             let (kept, o) = self.for_ip(addr);
             *ip = kept;
@@ -254,7 +254,7 @@ impl Enricher {
             match self.mode {
                 IpMode::Full => {}
                 IpMode::Truncate => match parent_domain(h) {
-                    Some(p) => *h = p.to_string(),
+                    Some(p) => *h = p.into(),
                     None => *host = None,
                 },
                 IpMode::Hmac | IpMode::Drop => *host = None,
@@ -381,7 +381,7 @@ pub(crate) mod tests {
             module: None,
             user: "u".into(),
             client_ip: ip.map(|s| s.parse().unwrap()),
-            client_host: host.map(String::from),
+            client_host: host.map(Arc::from),
             session: None,
             server_host: "vm".into(),
             source: crate::formats::Format::Rsyncd.source(),
@@ -390,7 +390,7 @@ pub(crate) mod tests {
         })
     }
 
-    fn parts(e: &Event) -> (Option<IpAddr>, Option<String>, Origin) {
+    fn parts(e: &Event) -> (Option<IpAddr>, Option<Arc<str>>, Origin) {
         let Event::Transfer(t) = e else { unreachable!() };
         (t.client_ip, t.client_host.clone(), t.origin.as_deref().cloned().unwrap_or_default())
     }

@@ -94,7 +94,7 @@ impl Decoder for ProftpdExtendedDecoder {
             client_host: l
                 .host
                 .filter(|h| client_ip(h).is_none() && *h != b"UNKNOWN")
-                .map(crate::model::lossy),
+                .map(|h| crate::model::text(h).into()),
             session: None,
             server_host: server,
             source: Format::ProftpdExtended.source(),

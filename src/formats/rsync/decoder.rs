@@ -17,9 +17,10 @@
 //! same pids early on, and its `connect from` would close the saved
 //! connections as interrupted.
 //!
-//! Finished connections are closed in bulk ([`prune`]) once the open ones of
-//! all server hosts together reach a threshold, so memory (and the state
-//! saved with every commit) stays flat however many hosts one log holds.
+//! Finished connections are closed in bulk ([`RsyncDecoder::prune`]) once
+//! the open ones of all server hosts together reach a threshold, so memory
+//! (and the state saved with every commit) stays flat however many hosts
+//! one log holds.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -67,7 +68,7 @@ pub struct Session {
     /// Client address as logged, and parsed.
     addr: Arc<str>,
     ip: Option<IpAddr>,
-    host: Option<String>,
+    host: Option<Arc<str>>,
     request: Option<Request>,
     module: Option<Arc<str>>,
     path: Option<String>,
@@ -111,33 +112,60 @@ pub struct RsyncDecoder {
     addrs: Addrs,
     /// The login method of every rsync login.
     password: Arc<str>,
+    /// The user of connections that logged none.
+    anonymous: Arc<str>,
     /// Open connections of all hosts.
     open: usize,
-    /// `open` at which the next [`prune`] runs.
+    /// `open` at which the next [`prune`](RsyncDecoder::prune) runs.
     prune_at: usize,
+    /// Places in `hosts` in name order (closing order must not depend on a
+    /// hash map's), kept as hosts are added.
+    order: Vec<usize>,
+    /// The pids a prune closes, a buffer kept between prunes.
+    closing: Vec<u32>,
+    /// The most events one prune emitted: the room a batch just handed
+    /// over is given on top of its capacity ([`RsyncDecoder::make_room`]).
+    prune_room: usize,
+    /// Address and capacity of the last batch given that room.
+    roomy: (usize, usize),
 }
 
-/// Client addresses as logged, each with its parse ([`client_ip`]): a
-/// client connects again and again, and its address text is then shared
-/// and not parsed again. Bounded like [`Names`].
+/// Client addresses as logged, each with its parse ([`client_ip`]) and
+/// the client host name last logged with it: a client connects again and
+/// again, and its address text and host name are then shared (by its
+/// sessions and their events) and not parsed or copied again. Bounded like
+/// [`Names`].
 #[derive(Debug, Default)]
 struct Addrs(HashMap<Box<[u8]>, Addr, FastHash>);
 
-/// A client address as logged (text), and parsed.
-type Addr = (Arc<str>, Option<IpAddr>);
+/// A client address as logged (text), parsed, and the client host name
+/// last logged with it.
+#[derive(Debug)]
+struct Addr {
+    text: Arc<str>,
+    ip: Option<IpAddr>,
+    host: Option<Arc<str>>,
+}
 
 impl Addrs {
-    /// The text and the address of client address `b` as logged.
-    fn get(&mut self, b: &[u8]) -> Addr {
-        if let Some((text, ip)) = self.0.get(b) {
-            return (text.clone(), *ip);
-        }
-        if self.0.len() >= Names::MAX {
-            self.0.clear();
-        }
-        let v = (Arc::from(crate::model::lossy(b)), client_ip(b));
-        self.0.insert(b.into(), v.clone());
-        v
+    /// The text and the address of client address `b` as logged, and the
+    /// client host name `host` logged with it ([`client_host`]).
+    fn get(&mut self, b: &[u8], host: &[u8]) -> (Arc<str>, Option<IpAddr>, Option<Arc<str>>) {
+        let a = match self.0.get_mut(b) {
+            Some(a) => a,
+            None => {
+                if self.0.len() >= Names::MAX {
+                    self.0.clear();
+                }
+                let a = Addr { text: crate::model::text(b).into(), ip: client_ip(b), host: None };
+                self.0.entry(b.into()).or_insert(a)
+            }
+        };
+        let host = match &a.host {
+            Some(h) if h.as_bytes() == host => Some(h.clone()),
+            _ => client_host(host).inspect(|h| a.host = Some(h.clone())),
+        };
+        (a.text.clone(), a.ip, host)
     }
 }
 
@@ -173,8 +201,13 @@ impl RsyncDecoder {
             names: Names::default(),
             addrs: Addrs::default(),
             password: Arc::from("password"),
+            anonymous: Arc::from(ANONYMOUS),
             open: 0,
             prune_at: PRUNE_AT,
+            order: Vec::new(),
+            closing: Vec::new(),
+            prune_room: 0,
+            roomy: (0, 0),
         }
     }
 }
@@ -183,24 +216,17 @@ fn text(b: &[u8]) -> String {
     unescape(b).into_owned()
 }
 
-fn client_host(h: &[u8]) -> Option<String> {
+/// The client host name `h` as logged, if it is one.
+fn client_host(h: &[u8]) -> Option<Arc<str>> {
     match h {
         b"UNDETERMINED" | b"UNKNOWN" | b"" => None,
-        h => Some(crate::model::lossy(h)),
+        h => Some(crate::model::text(h).into()),
     }
 }
 
 fn new_session(addrs: &mut Addrs, pid: u32, time: Micros, addr: &[u8], host: &[u8]) -> Session {
-    let (addr, ip) = addrs.get(addr);
-    Session {
-        sid: session_id(pid, time),
-        started: time,
-        last: time,
-        addr,
-        ip,
-        host: client_host(host),
-        ..Session::default()
-    }
+    let (addr, ip, host) = addrs.get(addr, host);
+    Session { sid: session_id(pid, time), started: time, last: time, addr, ip, host, ..Session::default() }
 }
 
 /// `pid@start-seconds`, the session id, written without a temporary
@@ -238,27 +264,57 @@ fn auth_outcome(reason: &[u8]) -> LoginOutcome {
 impl RsyncDecoder {
     /// The place in `hosts` of server host `bytes` (as logged), added if new.
     fn host_index(&mut self, bytes: &[u8]) -> usize {
-        let (last, at) = &mut self.last_host;
+        let (last, at) = &self.last_host;
         if *at < self.hosts.len() && last.as_slice() == bytes {
             return *at;
         }
-        *at = match self.host_at.get(bytes) {
+        let at = match self.host_at.get(bytes) {
             Some(&at) => at,
             None => {
                 let name: Arc<str> = Arc::from(String::from_utf8_lossy(bytes).as_ref());
                 self.hosts.push(HostIndex { name, ..HostIndex::default() });
                 self.host_at.insert(bytes.into(), self.hosts.len() - 1);
+                self.sort_hosts();
                 self.hosts.len() - 1
             }
         };
-        last.clear();
-        last.extend_from_slice(bytes);
-        *at
+        let last = &mut self.last_host;
+        last.0.clear();
+        last.0.extend_from_slice(bytes);
+        last.1 = at;
+        at
+    }
+
+    /// Puts the hosts in name order again (one was added).
+    fn sort_hosts(&mut self) {
+        let hosts = &self.hosts;
+        self.order.clear();
+        self.order.extend(0..hosts.len());
+        self.order.sort_by(|&a, &b| hosts[a].name.cmp(&hosts[b].name));
+    }
+
+    /// Gives a batch just handed over (empty, with a capacity chosen by the
+    /// engine) room for one more prune's events: a prune pushes up to a
+    /// thousand events at once, and one that overflows a nearly full batch
+    /// would move the whole batch to a larger allocation. The empty batch
+    /// is replaced by one with that room, nothing to move; the room is what
+    /// a prune emitted at most, at most a quarter of the batch, so memory
+    /// stays as flat as the exact reserve of [`prune_host`] keeps it.
+    fn make_room(&mut self, out: &mut Vec<Event>) {
+        if !out.is_empty() || out.capacity() == 0 || self.prune_room == 0 {
+            return;
+        }
+        if (out.as_ptr() as usize, out.capacity()) == self.roomy {
+            return;
+        }
+        *out = Vec::with_capacity(out.capacity() + self.prune_room.min(out.capacity() / 4));
+        self.roomy = (out.as_ptr() as usize, out.capacity());
     }
 
     /// Handles a line whose prefix `p` was parsed already (the syslog
     /// router parsed it to pick the decoder).
     pub fn prefixed(&mut self, cx: &mut LineContext, line: &[u8], p: &Prefixed<'_>, out: &mut Vec<Event>) -> Outcome {
+        self.make_room(out);
         if let Some(prog) = p.program {
             if !is_rsync_program(prog) {
                 return Outcome::Ignored;
@@ -283,12 +339,12 @@ impl RsyncDecoder {
                     // The same connect line read again (a copy of lines already
                     // read) restarts that connection; it has not ended.
                     if !(old.started == time && old.addr.as_bytes() == addr) {
-                        close(&hi.name, pid, old, hi.transfer_logging, &cx.ids.key(), out);
+                        close(&hi.name, pid, old, hi.transfer_logging, &self.anonymous, &cx.ids.key(), out);
                     }
                     self.open -= 1;
                 }
                 if self.open >= self.prune_at {
-                    self.open = prune(&mut self.hosts, &cx.ids.key(), out);
+                    self.open = self.prune(&cx.ids.key(), out);
                     self.prune_at = (self.open * 2).max(PRUNE_AT);
                     hi = &mut self.hosts[at];
                 }
@@ -327,13 +383,14 @@ impl RsyncDecoder {
             Record::AuthFailed { module: _, user, reason, host, addr } => {
                 let sess = hi.sessions.get(&pid);
                 let id = cx.ids.id_prefixed(p, server_bytes, line, TAG_AUTH_FAILED);
+                let (_, client_ip, client_host) = self.addrs.get(addr, host);
                 out.push(Event::Login(Login {
                     id,
                     time,
                     protocol: Protocol::Rsync,
                     user: self.names.get(&user.map_or(std::borrow::Cow::Borrowed("unknown"), unescape)),
-                    client_ip: self.addrs.get(addr).1,
-                    client_host: client_host(host),
+                    client_ip,
+                    client_host,
                     outcome: if user.is_some() { auth_outcome(reason) } else { LoginOutcome::Failed },
                     method: Some(self.password.clone()),
                     session: sess.map(|s| s.sid.clone()),
@@ -398,7 +455,8 @@ impl Decoder for RsyncDecoder {
     }
 
     fn finish(&mut self, ids: &IdKey, out: &mut Vec<Event>) {
-        for hi in by_name(&mut self.hosts) {
+        for &at in &self.order {
+            let hi = &mut self.hosts[at];
             let newest = hi.newest;
             let logging = hi.transfer_logging;
             let mut done: Vec<u32> = hi
@@ -410,7 +468,7 @@ impl Decoder for RsyncDecoder {
             done.sort_unstable();
             for pid in done {
                 if let Some(s) = hi.sessions.remove(&pid) {
-                    close(&hi.name, pid, s, logging, ids, out);
+                    close(&hi.name, pid, s, logging, &self.anonymous, ids, out);
                 }
             }
         }
@@ -472,6 +530,7 @@ impl Decoder for RsyncDecoder {
                 }
             }
         }
+        self.sort_hosts();
         self.recount();
         self.prune_at = PRUNE_AT;
     }
@@ -484,52 +543,59 @@ impl RsyncDecoder {
     }
 }
 
-/// The hosts in name order (closing order must not depend on a hash map's).
-fn by_name(hosts: &mut [HostIndex]) -> Vec<&mut HostIndex> {
-    let mut v: Vec<&mut HostIndex> = hosts.iter_mut().collect();
-    v.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-    v
-}
-
-/// Closes, host by host in name order, connections that can no longer
-/// matter: finished ones past their grace time, idle ones that requested
-/// nothing, and stale ones; shrinks the maps of hosts idle since the
-/// previous prune. Returns the connections still open.
-fn prune(hosts: &mut [HostIndex], ids: &IdKey, out: &mut Vec<Event>) -> usize {
-    let mut open = 0;
-    for hi in by_name(hosts) {
-        prune_host(hi, ids, out);
-        if hi.newest == hi.pruned_at {
-            hi.sessions.shrink_to_fit();
+impl RsyncDecoder {
+    /// Closes, host by host in name order, connections that can no longer
+    /// matter: finished ones past their grace time, idle ones that
+    /// requested nothing, and stale ones; shrinks the maps of hosts idle
+    /// since the previous prune. Returns the connections still open.
+    fn prune(&mut self, ids: &IdKey, out: &mut Vec<Event>) -> usize {
+        let emitted = out.len();
+        let mut open = 0;
+        for &at in &self.order {
+            let hi = &mut self.hosts[at];
+            prune_host(hi, &mut self.closing, &self.anonymous, ids, out);
+            if hi.newest == hi.pruned_at {
+                hi.sessions.shrink_to_fit();
+            }
+            hi.pruned_at = hi.newest;
+            open += hi.sessions.len();
         }
-        hi.pruned_at = hi.newest;
-        open += hi.sessions.len();
+        self.prune_room = self.prune_room.max(out.len() - emitted);
+        open
     }
-    open
 }
 
-/// [`prune`]'s closing of one host's connections.
-fn prune_host(hi: &mut HostIndex, ids: &IdKey, out: &mut Vec<Event>) {
+/// [`RsyncDecoder::prune`]'s closing of one host's connections (`old`:
+/// a buffer for their pids).
+fn prune_host(hi: &mut HostIndex, old: &mut Vec<u32>, anonymous: &Arc<str>, ids: &IdKey, out: &mut Vec<Event>) {
     let newest = hi.newest;
-    let mut old: Vec<u32> = hi
-        .sessions
-        .iter()
-        .filter(|(_, s)| {
-            let idle = newest.saturating_sub(s.last);
-            ((s.summary.is_some() || s.error.is_some()) && idle > GRACE_MICROS)
-                || (s.request.is_none() && idle > IDLE_MICROS)
-                || idle > STALE_MICROS
-        })
-        .map(|(p, _)| *p)
-        .collect();
+    old.clear();
+    old.extend(
+        hi.sessions
+            .iter()
+            .filter(|(_, s)| {
+                let idle = newest.saturating_sub(s.last);
+                ((s.summary.is_some() || s.error.is_some()) && idle > GRACE_MICROS)
+                    || (s.request.is_none() && idle > IDLE_MICROS)
+                    || idle > STALE_MICROS
+            })
+            .map(|(p, _)| *p),
+    );
     old.sort_unstable();
-    // Room for at most one event each, exactly: `out` is a batch about to
-    // be handed over once full, and letting it double its capacity for a
-    // thousand events would hold twice the memory in every batch in flight.
-    out.reserve_exact(old.len());
-    for pid in old {
+    for (i, &pid) in old.iter().enumerate() {
         if let Some(s) = hi.sessions.remove(&pid) {
-            close(&hi.name, pid, s, hi.transfer_logging, ids, out);
+            if out.len() == out.capacity() {
+                // Room for at most one event each of those left, exactly:
+                // `out` is a batch about to be handed over once full, and
+                // letting it double its capacity for a thousand events
+                // would hold twice the memory in every batch in flight.
+                // (Reserved once an event needs it: a connection that
+                // logged its files owes none. A batch handed over since the
+                // previous prune has room already, see
+                // [`RsyncDecoder::make_room`].)
+                out.reserve_exact(old.len() - i);
+            }
+            close(&hi.name, pid, s, hi.transfer_logging, anonymous, ids, out);
         }
     }
 }
@@ -576,9 +642,10 @@ fn file_event(
         (Some(a), _) => client_ip(a),
         (None, s) => s.and_then(|s| s.ip),
     };
-    let host = match f.host {
-        Some(h) => client_host(h),
-        None => sess.and_then(|s| s.host.clone()),
+    let host = match (f.host, sess.and_then(|s| s.host.as_ref())) {
+        (Some(h), Some(sh)) if sh.as_bytes() == h => Some(sh.clone()),
+        (Some(h), _) => client_host(h),
+        (None, sh) => sh.cloned(),
     };
     let module = f.module.map(|m| names.get(&unescape(m))).or_else(|| sess.and_then(|s| s.module.clone()));
     let (bytes, wire) = match direction {
@@ -616,8 +683,17 @@ fn file_event(
     Outcome::Used
 }
 
-/// Emits what a finished connection owes beyond its per-file lines.
-fn close(server: &Arc<str>, pid: u32, s: Session, transfer_logging: bool, ids: &IdKey, out: &mut Vec<Event>) {
+/// Emits what a finished connection owes beyond its per-file lines
+/// (`anonymous`: the user of a connection that logged none).
+fn close(
+    server: &Arc<str>,
+    pid: u32,
+    s: Session,
+    transfer_logging: bool,
+    anonymous: &Arc<str>,
+    ids: &IdKey,
+    out: &mut Vec<Event>,
+) {
     let Some(request) = s.request else { return };
     let direction = match request {
         Request::Pull => Direction::Download,
@@ -664,7 +740,7 @@ fn close(server: &Arc<str>, pid: u32, s: Session, transfer_logging: bool, ids: &
         file_size,
         path: s.path,
         module: s.module,
-        user: s.user.unwrap_or_else(|| ANONYMOUS.into()),
+        user: s.user.unwrap_or_else(|| anonymous.clone()),
         client_ip: s.ip,
         client_host: s.host,
         session: Some(s.sid),
@@ -953,6 +1029,39 @@ mod tests {
         ids.sort_unstable();
         ids.dedup();
         assert_eq!(ids.len(), 1800);
+    }
+
+    /// A batch handed over after a prune is given the room of one more, so
+    /// the next prune that fills it does not move it: batches of 2,000
+    /// events fed by prunes of 1,024 keep the capacity given at their
+    /// start (2,000 + 500), and the events are those of one unbounded batch.
+    #[test]
+    fn batches_get_room_for_a_prune() {
+        let log = finished_connections(5000, 1);
+        let lines: Vec<&[u8]> = log.split(|&c| c == b'\n').filter(|l| !l.is_empty()).collect();
+        // `None`: one batch, grown as pushes grow a `Vec`.
+        let decode = |batch: Option<usize>| {
+            let mut d = RsyncDecoder::new(LogFormat::compile(DEFAULT_LOG_FORMAT).unwrap());
+            let mut cx = crate::sessions::test_context(TimeZone::Utc, 0, "srv");
+            let new_batch = || batch.map_or_else(Vec::new, Vec::with_capacity);
+            let (mut out, mut all, mut capacities) = (new_batch(), Vec::new(), Vec::new());
+            for line in &lines {
+                d.line(&mut cx, line, &mut out);
+                if batch.is_some_and(|b| out.len() >= b) {
+                    capacities.push(out.capacity());
+                    all.append(&mut std::mem::replace(&mut out, new_batch()));
+                }
+            }
+            d.finish(&cx.ids.key(), &mut out);
+            capacities.push(out.capacity());
+            all.append(&mut out);
+            (all.iter().map(Event::id).collect::<Vec<_>>(), capacities)
+        };
+        let (ids, capacities) = decode(Some(2000));
+        // The first batch grew by the exact reserve (no prune seen before).
+        assert_eq!(capacities, vec![2048, 2500, 2500]);
+        assert_eq!(ids, decode(None).0);
+        assert_eq!(ids.len(), 5000);
     }
 
     /// Connections that stay open raise the threshold to twice their

@@ -252,7 +252,9 @@ fn error_code(r: &[u8]) -> Option<u32> {
 /// UTF-8 (invalid sequences become U+FFFD).
 pub fn unescape(b: &[u8]) -> Cow<'_, str> {
     if !memchr::memchr_iter(b'\\', b).any(|i| b.get(i + 1) == Some(&b'#')) {
-        return String::from_utf8_lossy(b);
+        // Valid UTF-8 (nearly always) is validated a word at a time, where
+        // `from_utf8_lossy` walks it chunk by chunk.
+        return crate::model::text(b);
     }
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -271,7 +273,7 @@ pub fn unescape(b: &[u8]) -> Cow<'_, str> {
         out.push(b[i]);
         i += 1;
     }
-    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+    Cow::Owned(String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
 
 /// Whether the first lines of a file look like an rsyncd log.

@@ -3,6 +3,7 @@
 //! ProFTPD's mod_sftp service names).
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use crate::formats::Format;
 use crate::formats::xferlog;
@@ -30,10 +31,10 @@ fn protocol(service: &[u8]) -> Protocol {
 }
 
 /// Client address and host name from xferlog's remote-host field.
-pub(crate) fn host_fields(h: &[u8]) -> (Option<IpAddr>, Option<String>) {
+pub(crate) fn host_fields(h: &[u8]) -> (Option<IpAddr>, Option<Arc<str>>) {
     match client_ip(h) {
         Some(ip) => (Some(ip), None),
-        None => (None, Some(crate::model::lossy(h))),
+        None => (None, Some(crate::model::text(h).into())),
     }
 }
 
