@@ -1,13 +1,17 @@
 //! The ingest side: ledger, id re-keying, session state, commits.
 
+use std::borrow::Cow;
+
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::admin::pruned_before;
+use super::insert::write_totals;
 use super::outbox;
 use super::{err_at, SqliteStore};
 use crate::enrich::hostkey::HostKey;
 use crate::error::StoreError;
 use crate::model::Event;
+use crate::rollup::Totals;
 use crate::sinks::{Checkpoint, Commit, Committed, LedgerEntry, RekeyState, Sink};
 use crate::time::rfc3339;
 
@@ -135,6 +139,21 @@ impl Sink for SqliteStore {
         self.commit_with(c, &mut |_, _| Ok(()))
     }
 
+    fn part_events(&self) -> Option<usize> {
+        Some(crate::testhook::part_events().unwrap_or(PART_EVENTS))
+    }
+
+    fn part(&mut self, c: &Commit<'_>) -> Result<Committed, StoreError> {
+        self.within(|s| s.stage(c).map(|(done, _)| done))
+    }
+
+    /// Commits parts whose commit never came (the run read no more
+    /// events after them): exact, as [`Sink::part`] says.
+    fn finish(&mut self) -> Result<(), StoreError> {
+        let empty = Commit { events: &[], input: None, checkpoint: None, states: &[], outbox: &[] };
+        self.within(|s| s.close(&empty, &[], &mut |_, _| Ok(())))
+    }
+
     fn outbox(&mut self) -> &mut dyn crate::sinks::Outbox {
         self
     }
@@ -146,40 +165,103 @@ impl Sink for SqliteStore {
 /// whole commit back.
 pub type BeforeCommit<'h> = dyn FnMut(&Connection, &[Event]) -> Result<(), StoreError> + 'h;
 
+/// Events per part of a transaction taken in parts ([`Sink::part`]): as
+/// many as a commit of a follower, so memory holds no more than before
+/// while a batch import's transactions grow to
+/// [`crate::ingest::PARTED_BATCH_EVENTS`].
+const PART_EVENTS: usize = 10_000;
+
+/// Rollup rows a transaction holds in memory at most: beyond, they are
+/// written at once (in the same transaction) and summed anew, so that a
+/// transaction of many distinct files or clients keeps memory flat.
+const MAX_TOTALS: usize = 65_536;
+
+/// The write transaction open between the parts of a commit
+/// ([`Sink::part`]), or within one commit.
+#[derive(Default)]
+pub(super) struct Open {
+    /// The prune horizon (µs), if the store was ever pruned.
+    horizon: Option<i64>,
+    /// What the transaction stored so far, for the ledger.
+    done: Committed,
+    /// The rollup rows of what it stored, written once, just before the
+    /// commit.
+    totals: Totals,
+}
+
 impl SqliteStore {
     /// [`Sink::commit`] with `hook` run just before `COMMIT` (the InfluxDB
     /// store sends the events to its server there, so nothing is marked
     /// imported locally unless the server acknowledged it).
     pub fn commit_with(&mut self, c: &Commit<'_>, hook: &mut BeforeCommit<'_>) -> Result<Committed, StoreError> {
+        self.within(|s| {
+            let (done, events) = s.stage(c)?;
+            s.close(c, &events, hook)?;
+            Ok(done)
+        })
+    }
+
+    /// Runs `f`; when it fails, rolls back the open transaction so that
+    /// nothing of it is committed.
+    fn within<T>(&mut self, f: impl FnOnce(&mut SqliteStore) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let result = f(self);
+        if result.is_err() && self.open.take().is_some() && !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        result
+    }
+
+    /// Stores the events and hook deliveries of `c` in the open transaction
+    /// (opening one first), their rollup rows summed for the commit;
+    /// returns what it stored and the events past the prune horizon.
+    fn stage<'c>(&mut self, c: &'c Commit<'_>) -> Result<(Committed, Cow<'c, [Event]>), StoreError> {
         let path = self.path.clone();
-        let err = |what| {
-            let path = path.clone();
-            move |source| StoreError::Sqlite { path: path.clone(), what, source }
+        let err = |what| err_at(&path, what);
+        if self.open.is_none() {
+            self.conn.execute_batch("BEGIN IMMEDIATE").map_err(err("begin transaction"))?;
+            self.open = Some(Open::default());
+            let horizon = pruned_before(&self.conn).map_err(err("read prune horizon"))?;
+            self.open.as_mut().expect("opened above").horizon = horizon;
+        }
+        let open = self.open.as_mut().expect("opened above");
+        let (events, skipped) = crate::sinks::beyond_horizon(c.events, open.horizon);
+        let tx = &self.conn;
+        // A part partly stored already is inserted again row by row: back
+        // to this savepoint, not to the transaction's start.
+        tx.execute_batch("SAVEPOINT part").map_err(err("begin transaction"))?;
+        let mut hooks = outbox::fresh(tx, c.outbox, open.horizon).map_err(err("read hook events"))?;
+        let mut insert = |careful, totals: &mut Totals| {
+            Self::insert_events(tx, &mut self.stmts, &events, c.input, &mut self.ips, careful, totals)
+                .map_err(err("insert events"))
         };
-        let mut tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(err("begin transaction"))?;
-        let horizon = pruned_before(&tx).map_err(err("read prune horizon"))?;
-        let (events, skipped) = crate::sinks::beyond_horizon(c.events, horizon);
-        let mut hooks = outbox::fresh(&tx, c.outbox, horizon).map_err(err("read hook events"))?;
-        let mut done = match Self::insert_events(&tx, &mut self.stmts, &events, c.input, &mut self.ips, false)
-            .map_err(err("insert events"))?
-        {
+        let mut done = match insert(false, &mut open.totals)? {
             Some(done) => done,
             None => {
-                tx.rollback().map_err(err("roll back"))?;
-                tx = self
-                    .conn
-                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                    .map_err(err("begin transaction"))?;
-                hooks = outbox::fresh(&tx, c.outbox, horizon).map_err(err("read hook events"))?;
-                Self::insert_events(&tx, &mut self.stmts, &events, c.input, &mut self.ips, true)
-                    .map_err(err("insert events"))?
-                    .unwrap_or_default()
+                tx.execute_batch("ROLLBACK TO part").map_err(err("roll back"))?;
+                hooks = outbox::fresh(tx, c.outbox, open.horizon).map_err(err("read hook events"))?;
+                insert(true, &mut open.totals)?.unwrap_or_default()
             }
         };
+        tx.execute_batch("RELEASE part").map_err(err("insert events"))?;
         done.dup += skipped;
+        outbox::queue(tx, &hooks, &now_string()).map_err(err("queue hook deliveries"))?;
+        if open.totals.len() >= MAX_TOTALS {
+            write_totals(tx, &mut self.stmts, &mut open.totals).map_err(err("update rollups"))?;
+        }
+        open.done.new += done.new;
+        open.done.dup += done.dup;
+        Ok((done, events))
+    }
+
+    /// Ends the open transaction with the checkpoint and states of `c`: the
+    /// rollup rows, the ledger, the session states, `hook`, `COMMIT`.
+    fn close(&mut self, c: &Commit<'_>, events: &[Event], hook: &mut BeforeCommit<'_>) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let err = |what| err_at(&path, what);
+        let Some(open) = &mut self.open else { return Ok(()) };
+        let tx = &self.conn;
+        write_totals(tx, &mut self.stmts, &mut open.totals).map_err(err("update rollups"))?;
+        let done = open.done;
         let now = now_string();
         if let Some(cp) = c.checkpoint {
             tx.prepare_cached(
@@ -218,11 +300,11 @@ impl SqliteStore {
             save.execute(params![scope, state, now]).map_err(err("save session state"))?;
         }
         drop(save);
-        outbox::queue(&tx, &hooks, &now).map_err(err("queue hook deliveries"))?;
-        hook(&tx, &events)?;
+        hook(tx, events)?;
         crate::testhook::maybe_crash("commit");
-        tx.commit().map_err(err("commit"))?;
-        Ok(done)
+        tx.execute_batch("COMMIT").map_err(err("commit"))?;
+        self.open = None;
+        Ok(())
     }
 }
 

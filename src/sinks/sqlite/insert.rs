@@ -2,31 +2,33 @@
 
 use std::collections::HashMap;
 
-use rusqlite::Transaction;
+use rusqlite::Connection;
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use super::bind::{Binding, RawStatement};
 use super::query::DIALECT;
 use super::SqliteStore;
 use crate::model::{Event, Origin, Transfer};
-use crate::rollup::{self, Deltas, Metric};
+use crate::rollup::{self, Deltas, Metric, Table, Totals};
 use crate::sinks::Committed;
 
 impl SqliteStore {
-    /// Inserts events and updates rollups, through `stmts` (prepared on
-    /// first use, then kept with the connection). In fast mode transfers go
-    /// 32 to a statement and `None` is returned if a group turns out to be
-    /// partly stored already (a re-read overlap): the caller then rolls back and
-    /// repeats in careful mode, one row per statement, to learn exactly
-    /// which rows are new. Every row records `input`, the ledger
-    /// fingerprint of the input it came from.
+    /// Inserts events and adds what the inserted ones add to the rollups
+    /// to `totals` ([`write_totals`] writes them), through `stmts`
+    /// (prepared on first use, then kept with the connection). In fast mode
+    /// transfers go 32 to a statement and `None` is returned if a group
+    /// turns out to be partly stored already (a re-read overlap), `totals`
+    /// untouched: the caller then rolls back and repeats in careful mode,
+    /// one row per statement, to learn exactly which rows are new. Every row
+    /// records `input`, the ledger fingerprint of the input it came from.
     pub(super) fn insert_events(
-        tx: &Transaction<'_>,
+        tx: &Connection,
         stmts: &mut Option<Statements>,
         events: &[Event],
         input: Option<u64>,
         ips: &mut IpText,
         careful: bool,
+        totals: &mut Totals,
     ) -> rusqlite::Result<Option<Committed>> {
         let mut done = Committed::default();
         let mut deltas = Deltas::default();
@@ -112,18 +114,52 @@ impl SqliteStore {
                 done.dup += 1;
             }
         }
-        add_deltas(stmts, &deltas)?;
+        totals.add(&deltas);
         for (day, seen) in &clients.0 {
             let day = crate::time::day_string(day * 86_400_000_000);
             for client in seen {
-                let mut b = stmts.client.bind();
-                b.text(1, Some(client));
-                b.text(2, Some(&day));
-                b.execute()?;
+                totals.add_client(client, &day);
             }
         }
         Ok(Some(done))
     }
+}
+
+/// Adds the rollup rows of `totals` to the daily tables and forgets them.
+pub(super) fn write_totals(
+    conn: &Connection,
+    stmts: &mut Option<Statements>,
+    totals: &mut Totals,
+) -> rusqlite::Result<()> {
+    let stmts = match stmts {
+        Some(s) => s,
+        None => stmts.insert(Statements::prepare(conn)?),
+    };
+    for table in Table::ALL {
+        let stmt = match table {
+            Table::Transfers => &mut stmts.daily_transfers,
+            Table::Logins => &mut stmts.daily_logins,
+            Table::Values => &mut stmts.daily_values,
+        };
+        for (keys, values) in totals.rows(table) {
+            let mut b = stmt.bind();
+            for (i, k) in keys.iter().enumerate() {
+                b.text(i + 1, Some(k));
+            }
+            for (i, v) in values.iter().enumerate() {
+                b.int(keys.len() + i + 1, Some(*v));
+            }
+            b.execute()?;
+        }
+    }
+    for (client, day) in totals.clients() {
+        let mut b = stmts.client.bind();
+        b.text(1, Some(client));
+        b.text(2, Some(day));
+        b.execute()?;
+    }
+    totals.clear();
+    Ok(())
 }
 
 /// The clients of the rows a commit inserted, per day, as `daily_clients`
@@ -137,32 +173,6 @@ impl<'a> Clients<'a> {
         let Some(c) = client.filter(|c| !c.is_empty()) else { return };
         self.0.entry(crate::time::day_number(time)).or_default().insert(c);
     }
-}
-
-/// Adds the rollup deltas to the daily tables.
-fn add_deltas(stmts: &mut Statements, deltas: &Deltas<'_>) -> rusqlite::Result<()> {
-    for (key, sums) in deltas.transfers() {
-        upsert(&mut stmts.daily_transfers, &rollup::transfer_row(key), &[sums.transfers, sums.bytes])?;
-    }
-    for (key, n) in deltas.logins() {
-        upsert(&mut stmts.daily_logins, &rollup::login_row(key), &[*n])?;
-    }
-    for (key, m) in deltas.values() {
-        upsert(&mut stmts.daily_values, &key.row(), &Metric::ALL.map(|x| x.of(&m) as i64))?;
-    }
-    Ok(())
-}
-
-/// Runs an upsert with the key values `keys`, then `values`.
-fn upsert(stmt: &mut RawStatement, keys: &[std::borrow::Cow<'_, str>], values: &[i64]) -> rusqlite::Result<()> {
-    let mut b = stmt.bind();
-    for (i, k) in keys.iter().enumerate() {
-        b.text(i + 1, Some(k));
-    }
-    for (i, v) in values.iter().enumerate() {
-        b.int(keys.len() + i + 1, Some(*v));
-    }
-    b.execute().map(|_| ())
 }
 
 /// The upsert of the daily rollup `r`, its key values then its values.

@@ -35,6 +35,9 @@ pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
     ips: IpText,
+    /// The write transaction of the commit in progress (see
+    /// [`Sink::part`](crate::sinks::Sink::part)).
+    open: Option<commit::Open>,
 }
 
 impl SqliteStore {
@@ -66,7 +69,7 @@ impl SqliteStore {
         .map_err(err("set pragmas"))?;
         // Every statement of a commit stays prepared for the whole run.
         conn.set_prepared_statement_cache_capacity(32);
-        let mut store = SqliteStore { stmts: None, conn, path: path.to_path_buf(), ips: IpText::default() };
+        let mut store = SqliteStore { stmts: None, conn, path: path.to_path_buf(), ips: IpText::default(), open: None };
         store.migrate()?;
         Ok(store)
     }
@@ -116,7 +119,7 @@ impl SqliteStore {
             }
             Ok(_) => {}
         }
-        Ok(SqliteStore { stmts: None, conn, path: path.to_path_buf(), ips: IpText::default() })
+        Ok(SqliteStore { stmts: None, conn, path: path.to_path_buf(), ips: IpText::default(), open: None })
     }
 
     fn err(&self, what: &'static str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
