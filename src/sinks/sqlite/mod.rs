@@ -27,6 +27,12 @@ pub use commit::BeforeCommit;
 use insert::{IpText, Statements};
 use schema::MIGRATIONS;
 
+/// The page size of a new store: four times SQLite's default. An import
+/// inserts its rows with ~20 % less CPU (fewer pages to balance, link and
+/// write twice through the WAL, as `examples/sqlite_limit.rs` measures for
+/// SQLite alone), and the page cache keeps the same bytes.
+const PAGE_SIZE: u32 = 16_384;
+
 /// A SQLite store.
 pub struct SqliteStore {
     /// The raw-row inserts, prepared on first use; declared before `conn`
@@ -62,6 +68,9 @@ impl SqliteStore {
         // emptied: journal_size_limit truncates it then), so that readers
         // without write access to the directory can use them.
         persist_wal(&conn).map_err(err("keep the WAL file"))?;
+        // A new file gets pages of PAGE_SIZE bytes (set before WAL mode
+        // writes its header; an existing file keeps its own).
+        conn.execute_batch(&format!("PRAGMA page_size={PAGE_SIZE}")).map_err(err("set page size"))?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; \
              PRAGMA journal_size_limit=67108864; PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY;",
