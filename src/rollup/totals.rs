@@ -74,6 +74,29 @@ impl Totals {
         }
     }
 
+    /// Adds the rows and clients of `other` (taking its keys).
+    pub fn merge(&mut self, other: Totals) {
+        for (rows, theirs) in self.tables.iter_mut().zip(other.tables) {
+            if rows.is_empty() {
+                *rows = theirs;
+                continue;
+            }
+            for (key, values) in theirs {
+                match rows.get_mut(key.as_str()) {
+                    Some(row) => row.iter_mut().zip(values).for_each(|(sum, v)| *sum += v),
+                    None => {
+                        rows.insert(key, values);
+                    }
+                }
+            }
+        }
+        if self.clients.is_empty() {
+            self.clients = other.clients;
+        } else {
+            self.clients.extend(other.clients);
+        }
+    }
+
     /// Rows and clients held.
     pub fn len(&self) -> usize {
         self.tables.iter().map(HashMap::len).sum::<usize>() + self.clients.len()
@@ -146,6 +169,18 @@ mod tests {
         );
         assert!(t.rows(Table::Logins).is_empty());
         assert_eq!(t.clients(), [("10.0.0.1", "2024-01-01"), ("10.0.0.1", "2024-01-02")]);
+        let mut other = Totals::default();
+        other.add_row(Table::Transfers, ["2024-01-01", "h", "u"].into_iter(), &[1, 1]);
+        other.add_row(Table::Transfers, ["2024-01-03", "h", "u"].into_iter(), &[5, 50]);
+        other.add_row(Table::Logins, ["2024-01-03", "h", "u", "ok"].into_iter(), &[7]);
+        other.add_client("10.0.0.2", "2024-01-01");
+        other.add_client("10.0.0.1", "2024-01-01");
+        t.merge(other);
+        assert_eq!(t.rows(Table::Transfers)[0], (vec!["2024-01-01", "h", "u"], &[3, 21][..]));
+        assert_eq!(t.rows(Table::Transfers)[4], (vec!["2024-01-03", "h", "u"], &[5, 50][..]));
+        assert_eq!(t.rows(Table::Logins), [(vec!["2024-01-03", "h", "u", "ok"], &[7][..])]);
+        assert_eq!(t.clients().len(), 3);
+        assert_eq!(t.len(), 9);
         t.clear();
         assert!(t.is_empty());
     }

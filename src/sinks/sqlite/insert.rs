@@ -57,17 +57,10 @@ impl SqliteStore {
             (inserted, sums)
         });
         let Some(done) = inserted? else { return Ok(None) };
-        let (deltas, clients) = match speculative {
+        totals.merge(match speculative {
             Some(sums) if done.dup == 0 => sums,
             _ => sum(events, Some(&new), ips),
-        };
-        totals.add(&deltas);
-        for (day, seen) in &clients.0 {
-            let day = crate::time::day_string(day * 86_400_000_000);
-            for client in seen {
-                totals.add_client(client, &day);
-            }
-        }
+        });
         Ok(Some(done))
     }
 }
@@ -149,9 +142,9 @@ fn insert_rows(
     Ok(Some(done))
 }
 
-/// The rollup deltas and the clients per day of `events`, of those marked
-/// in `new` if given (the rows a commit inserted).
-fn sum<'a>(events: &'a [Event], new: Option<&[bool]>, ips: &'a IpText) -> (Deltas<'a>, Clients<'a>) {
+/// The rollup rows and the clients per day of `events`, of those marked in
+/// `new` if given (the rows a commit inserted).
+fn sum(events: &[Event], new: Option<&[bool]>, ips: &IpText) -> Totals {
     let mut deltas = Deltas::default();
     let mut clients = Clients::default();
     for (i, ev) in events.iter().enumerate() {
@@ -171,7 +164,15 @@ fn sum<'a>(events: &'a [Event], new: Option<&[bool]>, ips: &'a IpText) -> (Delta
         let hash = origin.and_then(|o| o.client_hash.as_deref());
         clients.add(time, ips.get(ip, origin.and_then(|o| o.ip_prefix)).or(hash).or(host));
     }
-    (deltas, clients)
+    let mut totals = Totals::default();
+    totals.add(&deltas);
+    for (day, seen) in &clients.0 {
+        let day = crate::time::day_string(day * 86_400_000_000);
+        for client in seen {
+            totals.add_client(client, &day);
+        }
+    }
+    totals
 }
 
 /// Adds the rollup rows of `totals` to the daily tables and forgets them.
