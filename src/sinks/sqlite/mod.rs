@@ -2,10 +2,12 @@
 //!
 //! Writes go through cached prepared statements inside one transaction per
 //! commit (WAL, `synchronous=NORMAL`: a power cut may lose the last commits
-//! but never splits one, and the ledger rolls back with the events). Each
-//! raw insert is `INSERT OR IGNORE` on the content-derived `event_id`; only
-//! rows actually inserted feed the rollup deltas, so the daily tables always
-//! equal the sum of the raw rows.
+//! but never splits one, and the ledger rolls back with the events); a batch
+//! import sends it in parts, and the rollup rows are summed in memory (on a
+//! thread of their own while SQLite inserts) and written once per
+//! transaction. Each raw insert is `INSERT OR IGNORE` on the content-derived
+//! `event_id`; only rows actually inserted feed the rollup deltas, so the
+//! daily tables always equal the sum of the raw rows.
 
 mod admin;
 mod bind;
