@@ -5,12 +5,12 @@
 //!
 //! Reads every raw row (transfers, logins) of the xferstats store SRC into
 //! memory, creates the same two tables with the same keys and indexes (the
-//! partial index of failed logins) and the same pragmas as the store in the
-//! new file DST, and times inserting the rows there in one transaction,
-//! commit included, with prepared statements bound as cheaply as SQLite
-//! allows (texts read in place, `SQLITE_STATIC`) — twice, into a fresh DST
-//! each time: one row per statement, then 32 rows per statement as the store
-//! inserts transfers. Prints the faster as `rows N seconds S rows_per_s R`
+//! partial index of failed logins), the same page size and the same pragmas
+//! as the store in the new file DST, and times inserting the rows there in
+//! one transaction, commit included, with prepared statements bound as
+//! cheaply as SQLite allows (texts read in place, `SQLITE_STATIC`) — twice,
+//! into a fresh DST each time: one row per statement, then 32 rows per
+//! statement as the store inserts transfers. Prints the faster as `rows N seconds S rows_per_s R`
 //! (both on stderr, with the CPU seconds each took).
 
 use std::ffi::{c_char, c_int};
@@ -49,10 +49,13 @@ fn main() -> rusqlite::Result<()> {
             stmt.query_map([], |r| (0..cols).map(|i| r.get::<_, Value>(i)).collect())?.collect::<Result<_, _>>()?;
         tables.push(Table { name, schema, cols, rows });
     }
+    // The store's file format: its page size (a new store's is larger
+    // than SQLite's default).
+    let page_size: i64 = src.query_row("PRAGMA page_size", [], |r| r.get(0))?;
     let mut best: Option<(u64, f64)> = None;
     for per_statement in [1, ROWS_PER_INSERT] {
         let cpu = cpu_seconds();
-        let (n, secs) = run(dst, &tables, per_statement)?;
+        let (n, secs) = run(dst, &tables, per_statement, page_size)?;
         let cpu = cpu_seconds().zip(cpu).map_or(String::new(), |(b, a)| format!(" cpu_seconds {:.3}", b - a));
         eprintln!(
             "{per_statement} row(s) per statement: rows {n} seconds {secs:.3} rows_per_s {:.0}{cpu}",
@@ -67,13 +70,15 @@ fn main() -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Inserts every row into a new `dst`, `per_statement` rows per statement
-/// (the rest one by one); returns the rows and the seconds taken.
-fn run(dst: &str, tables: &[Table], per_statement: usize) -> rusqlite::Result<(u64, f64)> {
+/// Inserts every row into a new `dst` of pages of `page_size` bytes,
+/// `per_statement` rows per statement (the rest one by one); returns the
+/// rows and the seconds taken.
+fn run(dst: &str, tables: &[Table], per_statement: usize, page_size: i64) -> rusqlite::Result<(u64, f64)> {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{dst}{suffix}"));
     }
     let db = Connection::open(dst)?;
+    db.execute_batch(&format!("PRAGMA page_size={page_size}"))?;
     db.execute_batch(
         "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; \
          PRAGMA journal_size_limit=67108864; PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY;",

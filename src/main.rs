@@ -368,8 +368,8 @@ struct IngestArgs {
     server_host: Option<String>,
 
     /// Events per database transaction [default: 10,000; 500,000 when
-    /// `ingest` writes into PostgreSQL, which takes a transaction in parts
-    /// of 10,000 events, so memory holds no more than with 10,000].
+    /// `ingest` writes into PostgreSQL or SQLite, which take a transaction
+    /// in parts of 10,000 events, so memory holds no more than with 10,000].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     batch_size: Option<u64>,
 

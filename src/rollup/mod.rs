@@ -6,8 +6,10 @@
 
 mod deltas;
 pub(crate) mod sql;
+mod totals;
 
 pub use deltas::{login_row, transfer_row, Deltas, LoginKey, Sums, TransferKey, ValueKey};
+pub use totals::{Table, Totals};
 
 /// A grouping key of reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -129,6 +129,33 @@ impl Store for Sqlite {
     }
 }
 
+/// A fresh SQLite file whose imports take every transaction in parts of 7
+/// events (`XFERSTATS_TEST_PART_EVENTS`), as large imports take theirs in
+/// parts of 10,000: the scenarios then cover transactions of many parts.
+pub struct SqliteParts(Sqlite);
+
+impl Deref for SqliteParts {
+    type Target = Env;
+    fn deref(&self) -> &Env {
+        &self.0
+    }
+}
+
+impl Store for SqliteParts {
+    fn fresh() -> Option<SqliteParts> {
+        Some(SqliteParts(Sqlite(Env::new().in_parts(7))))
+    }
+    fn try_events(&self) -> Option<u64> {
+        self.0.try_events()
+    }
+    fn check(&self) {
+        self.0.check()
+    }
+    fn damage_rollups(&self) {
+        self.0.damage_rollups()
+    }
+}
+
 impl Store for PgDb {
     fn fresh() -> Option<PgDb> {
         fresh("store")
@@ -268,8 +295,9 @@ impl Store for Influx {
 }
 
 /// Runs each scenario against each store: `MODULE::SCENARIO::{sqlite,
-/// postgres, influxdb1}` (the calling module has `Sqlite` and `Influx` in
-/// scope; other test modules call it as `crate::every_store!`).
+/// sqlite_in_parts, postgres, postgres_in_parts, influxdb1}` (the calling
+/// module has `Sqlite` and `Influx` in scope; other test modules call it as
+/// `crate::every_store!`).
 #[macro_export]
 macro_rules! every_store {
     ($($scenario:ident),* $(,)?) => {$(
@@ -277,6 +305,10 @@ macro_rules! every_store {
             #[test]
             fn sqlite() {
                 super::$scenario::<super::Sqlite>();
+            }
+            #[test]
+            fn sqlite_in_parts() {
+                super::$scenario::<$crate::stores::SqliteParts>();
             }
             #[test]
             fn postgres() {

@@ -1,13 +1,17 @@
 //! The ingest side: ledger, id re-keying, session state, commits.
 
+use std::borrow::Cow;
+
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::admin::pruned_before;
+use super::insert::write_totals;
 use super::outbox;
 use super::{err_at, SqliteStore};
 use crate::enrich::hostkey::HostKey;
 use crate::error::StoreError;
 use crate::model::Event;
+use crate::rollup::Totals;
 use crate::sinks::{Checkpoint, Commit, Committed, LedgerEntry, RekeyState, Sink};
 use crate::time::rfc3339;
 
@@ -135,6 +139,27 @@ impl Sink for SqliteStore {
         self.commit_with(c, &mut |_, _| Ok(()))
     }
 
+    fn part_events(&self) -> Option<usize> {
+        Some(crate::testhook::part_events().unwrap_or(PART_EVENTS))
+    }
+
+    fn part(&mut self, c: &Commit<'_>) -> Result<Committed, StoreError> {
+        self.within(|s| {
+            let (done, _) = s.stage(c)?;
+            if spilled(&s.conn) {
+                s.settle()?;
+            }
+            Ok(done)
+        })
+    }
+
+    /// Commits parts whose commit never came (the run read no more
+    /// events after them): exact, as [`Sink::part`] says.
+    fn finish(&mut self) -> Result<(), StoreError> {
+        let empty = Commit { events: &[], input: None, checkpoint: None, states: &[], outbox: &[] };
+        self.within(|s| s.close(&empty, &[], &mut |_, _| Ok(())))
+    }
+
     fn outbox(&mut self) -> &mut dyn crate::sinks::Outbox {
         self
     }
@@ -146,40 +171,144 @@ impl Sink for SqliteStore {
 /// whole commit back.
 pub type BeforeCommit<'h> = dyn FnMut(&Connection, &[Event]) -> Result<(), StoreError> + 'h;
 
+/// Events per part of a transaction taken in parts ([`Sink::part`]): as
+/// many as a commit of a follower, so memory holds no more than before
+/// while a batch import's transactions grow up to
+/// [`crate::ingest::PARTED_BATCH_EVENTS`] (see [`SqliteStore::settle`]).
+const PART_EVENTS: usize = 10_000;
+
+/// Rollup rows a transaction holds in memory at most: beyond, they are
+/// written at once (in the same transaction) and summed anew, so that a
+/// transaction of many distinct files or clients keeps memory flat.
+const MAX_TOTALS: usize = 65_536;
+
+/// Whether SQLite wrote pages of the open transaction out of its page
+/// cache before the commit since the last call (`SQLITE_DBSTATUS_CACHE_SPILL`,
+/// reset by the call).
+fn spilled(conn: &Connection) -> bool {
+    let (mut now, mut high) = (0, 0);
+    // SAFETY: a live connection; SQLite writes the two ints.
+    let rc = unsafe {
+        rusqlite::ffi::sqlite3_db_status(
+            conn.handle(),
+            rusqlite::ffi::SQLITE_DBSTATUS_CACHE_SPILL,
+            &mut now,
+            &mut high,
+            1,
+        )
+    };
+    rc == rusqlite::ffi::SQLITE_OK && now > 0
+}
+
+/// The commit in progress: its SQL transaction, open between its parts
+/// ([`Sink::part`]) unless settled ([`SqliteStore::settle`]), or within
+/// one commit.
+#[derive(Default)]
+pub(super) struct Open {
+    /// The prune horizon (µs), if the store was ever pruned.
+    horizon: Option<i64>,
+    /// What the commit stored so far, for the ledger.
+    done: Committed,
+    /// The rollup rows of what its SQL transaction stored, written once,
+    /// just before that commits.
+    totals: Totals,
+}
+
 impl SqliteStore {
     /// [`Sink::commit`] with `hook` run just before `COMMIT` (the InfluxDB
     /// store sends the events to its server there, so nothing is marked
     /// imported locally unless the server acknowledged it).
     pub fn commit_with(&mut self, c: &Commit<'_>, hook: &mut BeforeCommit<'_>) -> Result<Committed, StoreError> {
+        self.within(|s| {
+            let (done, events) = s.stage(c)?;
+            s.close(c, &events, hook)?;
+            Ok(done)
+        })
+    }
+
+    /// Runs `f`; when it fails, rolls back the open transaction so that
+    /// nothing of it is committed.
+    fn within<T>(&mut self, f: impl FnOnce(&mut SqliteStore) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let result = f(self);
+        if result.is_err() && self.open.take().is_some() && !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        result
+    }
+
+    /// Stores the events and hook deliveries of `c` in the open transaction
+    /// (opening one first), their rollup rows summed for the commit;
+    /// returns what it stored and the events past the prune horizon.
+    fn stage<'c>(&mut self, c: &'c Commit<'_>) -> Result<(Committed, Cow<'c, [Event]>), StoreError> {
         let path = self.path.clone();
-        let err = |what| {
-            let path = path.clone();
-            move |source| StoreError::Sqlite { path: path.clone(), what, source }
+        let err = |what| err_at(&path, what);
+        if self.conn.is_autocommit() {
+            self.conn.execute_batch("BEGIN IMMEDIATE").map_err(err("begin transaction"))?;
+            let open = self.open.get_or_insert_with(Open::default);
+            open.horizon = pruned_before(&self.conn).map_err(err("read prune horizon"))?;
+            spilled(&self.conn);
+        }
+        let open = self.open.get_or_insert_with(Open::default);
+        let (events, skipped) = crate::sinks::beyond_horizon(c.events, open.horizon);
+        let tx = &self.conn;
+        // A part partly stored already is inserted again row by row: back
+        // to this savepoint, not to the transaction's start.
+        tx.execute_batch("SAVEPOINT part").map_err(err("begin transaction"))?;
+        let mut hooks = outbox::fresh(tx, c.outbox, open.horizon).map_err(err("read hook events"))?;
+        let mut insert = |careful, totals: &mut Totals| {
+            Self::insert_events(tx, &mut self.stmts, &events, c.input, &mut self.ips, careful, totals)
+                .map_err(err("insert events"))
         };
-        let mut tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(err("begin transaction"))?;
-        let horizon = pruned_before(&tx).map_err(err("read prune horizon"))?;
-        let (events, skipped) = crate::sinks::beyond_horizon(c.events, horizon);
-        let mut hooks = outbox::fresh(&tx, c.outbox, horizon).map_err(err("read hook events"))?;
-        let mut done = match Self::insert_events(&tx, &mut self.stmts, &events, c.input, &mut self.ips, false)
-            .map_err(err("insert events"))?
-        {
+        let mut done = match insert(false, &mut open.totals)? {
             Some(done) => done,
             None => {
-                tx.rollback().map_err(err("roll back"))?;
-                tx = self
-                    .conn
-                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                    .map_err(err("begin transaction"))?;
-                hooks = outbox::fresh(&tx, c.outbox, horizon).map_err(err("read hook events"))?;
-                Self::insert_events(&tx, &mut self.stmts, &events, c.input, &mut self.ips, true)
-                    .map_err(err("insert events"))?
-                    .unwrap_or_default()
+                tx.execute_batch("ROLLBACK TO part").map_err(err("roll back"))?;
+                hooks = outbox::fresh(tx, c.outbox, open.horizon).map_err(err("read hook events"))?;
+                insert(true, &mut open.totals)?.unwrap_or_default()
             }
         };
+        tx.execute_batch("RELEASE part").map_err(err("insert events"))?;
         done.dup += skipped;
+        outbox::queue(tx, &hooks, &now_string()).map_err(err("queue hook deliveries"))?;
+        if open.totals.len() >= MAX_TOTALS {
+            write_totals(tx, &mut self.stmts, &mut open.totals).map_err(err("update rollups"))?;
+        }
+        open.done.new += done.new;
+        open.done.dup += done.dup;
+        Ok((done, events))
+    }
+
+    /// Commits what the open transaction holds so far, its rollup rows
+    /// included, without a checkpoint; the transaction's ledger counts go
+    /// on to its end. Exact as [`Sink::part`] says: a run that stops before
+    /// the checkpoint reads these events again and finds them stored. Done
+    /// once the transaction's pages no longer fit the page cache: SQLite
+    /// then writes ("spills") pages to the WAL before the commit, and writes
+    /// a page again each time it changes — a transaction of a few hundred
+    /// thousand events, its index and rollup pages changing all along,
+    /// wrote the WAL to hundreds of MB.
+    fn settle(&mut self) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let err = |what| err_at(&path, what);
+        let Some(open) = &mut self.open else { return Ok(()) };
+        write_totals(&self.conn, &mut self.stmts, &mut open.totals).map_err(err("update rollups"))?;
+        self.conn.execute_batch("COMMIT").map_err(err("commit"))
+    }
+
+    /// Ends the open transaction with the checkpoint and states of `c`: the
+    /// rollup rows, the ledger, the session states, `hook`, `COMMIT`.
+    fn close(&mut self, c: &Commit<'_>, events: &[Event], hook: &mut BeforeCommit<'_>) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let err = |what| err_at(&path, what);
+        let Some(open) = &mut self.open else { return Ok(()) };
+        let tx = &self.conn;
+        if tx.is_autocommit() {
+            // Everything was settled (see [`SqliteStore::settle`]); the
+            // ledger and states still go in a transaction of their own.
+            tx.execute_batch("BEGIN IMMEDIATE").map_err(err("begin transaction"))?;
+        }
+        write_totals(tx, &mut self.stmts, &mut open.totals).map_err(err("update rollups"))?;
+        let done = open.done;
         let now = now_string();
         if let Some(cp) = c.checkpoint {
             tx.prepare_cached(
@@ -218,11 +347,11 @@ impl SqliteStore {
             save.execute(params![scope, state, now]).map_err(err("save session state"))?;
         }
         drop(save);
-        outbox::queue(&tx, &hooks, &now).map_err(err("queue hook deliveries"))?;
-        hook(&tx, &events)?;
+        hook(tx, events)?;
         crate::testhook::maybe_crash("commit");
-        tx.commit().map_err(err("commit"))?;
-        Ok(done)
+        tx.execute_batch("COMMIT").map_err(err("commit"))?;
+        self.open = None;
+        Ok(())
     }
 }
 
@@ -267,5 +396,82 @@ impl SqliteStore {
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
         drop(stmt);
         rows.map_err(self.err("list ledger"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Direction, Granularity, Protocol, Status, Transfer};
+
+    fn transfer(i: u64) -> Event {
+        Event::Transfer(Transfer {
+            id: i,
+            end: 1_700_000_000_000_000 + i as i64 * 1_000_000,
+            start: None,
+            protocol: Protocol::Rsync,
+            direction: Direction::Download,
+            status: Status::Completed,
+            bytes: i,
+            wire_bytes: None,
+            file_size: None,
+            path: Some(format!("dir/{i}/{}", "x".repeat(200))),
+            module: Some("pub".into()),
+            user: format!("user{}", i % 50).into(),
+            client_ip: None,
+            client_host: Some(format!("host{}", i % 300)),
+            session: None,
+            server_host: "h".into(),
+            source: crate::formats::Format::Rsyncd.source(),
+            granularity: Granularity::File,
+            origin: None,
+        })
+    }
+
+    fn count(path: &std::path::Path, sql: &str) -> i64 {
+        Connection::open(path).unwrap().query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    /// Parts that outgrow the page cache are committed as they come, their
+    /// rollups with them; the ledger comes with the commit and counts them
+    /// all; a second import of the same events adds nothing.
+    #[test]
+    fn parts_beyond_the_page_cache_are_settled_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.db");
+        let mut store = SqliteStore::open(&path).unwrap();
+        store.conn.execute_batch("PRAGMA cache_size=4").unwrap();
+        let events: Vec<Event> = (0..3000).map(transfer).collect();
+        let cp = Checkpoint {
+            fingerprint: 7,
+            name: "x.log".into(),
+            format: "rsyncd".into(),
+            offset: 1,
+            lines: 1,
+            tail_hash: 1,
+            ids: String::new(),
+            events_new: 0,
+            events_dup: 0,
+            rejected: 0,
+        };
+        // Raw rows, rolled-up transfers, ledger entries.
+        let totals = "SELECT (SELECT count(*) FROM transfers) * 100000000 + (SELECT SUM(transfers) \
+                      FROM daily_transfers) * 10 + (SELECT count(*) FROM ledger)";
+        for round in 0..2 {
+            let mut new = 0;
+            for part in events.chunks(500) {
+                let c = Commit { events: part, input: Some(7), checkpoint: None, states: &[], outbox: &[] };
+                new += store.part(&c).unwrap().new;
+            }
+            assert_eq!(new, if round == 0 { 3000 } else { 0 });
+            // Committed (seen by another connection), rollups included;
+            // no ledger entry before the commit.
+            assert_eq!(count(&path, totals), 3000 * 100000000 + 3000 * 10 + round);
+            let c = Commit { events: &[], input: Some(7), checkpoint: Some(&cp), states: &[], outbox: &[] };
+            store.commit(&c).unwrap();
+            assert_eq!(count(&path, totals), 3000 * 100000000 + 3000 * 10 + 1);
+            let counted = count(&path, "SELECT events_new * 10000 + events_dup FROM ledger");
+            assert_eq!(counted, 3000 * 10000 + 3000 * round);
+        }
     }
 }

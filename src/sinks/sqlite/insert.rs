@@ -2,128 +2,214 @@
 
 use std::collections::HashMap;
 
-use rusqlite::Transaction;
+use rusqlite::Connection;
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use super::bind::{Binding, RawStatement};
 use super::query::DIALECT;
 use super::SqliteStore;
 use crate::model::{Event, Origin, Transfer};
-use crate::rollup::{self, Deltas, Metric};
+use crate::rollup::{self, Deltas, Metric, Table, Totals};
 use crate::sinks::Committed;
 
 impl SqliteStore {
-    /// Inserts events and updates rollups, through `stmts` (prepared on
-    /// first use, then kept with the connection). In fast mode transfers go
-    /// 32 to a statement and `None` is returned if a group turns out to be
-    /// partly stored already (a re-read overlap): the caller then rolls back and
-    /// repeats in careful mode, one row per statement, to learn exactly
-    /// which rows are new. Every row records `input`, the ledger
-    /// fingerprint of the input it came from.
+    /// Inserts events and adds what the inserted ones add to the rollups
+    /// to `totals` ([`write_totals`] writes them), through `stmts`
+    /// (prepared on first use, then kept with the connection). In fast mode
+    /// transfers go 32 to a statement and `None` is returned if a group
+    /// turns out to be partly stored already (a re-read overlap), `totals`
+    /// untouched: the caller then rolls back and repeats in careful mode,
+    /// one row per statement, to learn exactly which rows are new. Every row
+    /// records `input`, the ledger fingerprint of the input it came from.
     pub(super) fn insert_events(
-        tx: &Transaction<'_>,
+        tx: &Connection,
         stmts: &mut Option<Statements>,
         events: &[Event],
         input: Option<u64>,
         ips: &mut IpText,
         careful: bool,
+        totals: &mut Totals,
     ) -> rusqlite::Result<Option<Committed>> {
-        let mut done = Committed::default();
-        let mut deltas = Deltas::default();
-        let mut clients = Clients::default();
         let stmts = match stmts {
             Some(s) => s,
             None => stmts.insert(Statements::prepare(tx)?),
         };
-        let input = input.map(|f| f as i64);
         // Client addresses as text, for all events first: the bindings
         // below borrow them.
         ips.prepare(events);
         let ips = &*ips;
-
-        // Transfers go in multi-row statements (fewer statement executions);
-        // the rows changed say which were inserted, and those alone feed
-        // the rollup.
-        let transfers: Vec<&Transfer> = events
-            .iter()
-            .filter_map(|e| match e {
-                Event::Transfer(t) => Some(t),
-                Event::Login(_) => None,
-            })
-            .collect();
-        let mut inserted: Vec<bool> = Vec::with_capacity(ROWS_PER_INSERT);
-        for group in transfers.chunks(ROWS_PER_INSERT) {
-            inserted.clear();
-            if group.len() == ROWS_PER_INSERT && !careful {
-                let mut b = stmts.multi.bind();
-                for (i, t) in group.iter().enumerate() {
-                    bind_transfer(&mut b, i * TRANSFER_COLS, t, input, ips);
-                }
-                let n = b.execute()?;
-                if n != group.len() && n != 0 {
-                    return Ok(None);
-                }
-                inserted.resize(group.len(), n != 0);
-            } else {
-                for t in group {
-                    let mut b = stmts.single.bind();
-                    bind_transfer(&mut b, 0, t, input, ips);
-                    inserted.push(b.execute()? == 1);
-                }
-            }
-            for (t, new) in group.iter().zip(&inserted) {
-                if *new {
-                    done.new += 1;
-                    deltas.transfer(t);
-                    let o = t.origin.as_deref();
-                    let hash = o.and_then(|o| o.client_hash.as_deref());
-                    let ip = ips.get(t.client_ip, o.and_then(|o| o.ip_prefix));
-                    clients.add(t.end, ip.or(hash).or(t.client_host.as_deref()));
-                } else {
-                    done.dup += 1;
-                }
-            }
-        }
-
-        for ev in events {
-            let Event::Login(l) = ev else { continue };
-            let o = l.origin.as_deref();
-            let ip = ips.get(l.client_ip, o.and_then(|o| o.ip_prefix));
-            let mut b = stmts.login.bind();
-            b.int(1, Some(l.id as i64));
-            b.int(2, Some(l.time));
-            b.text(3, Some(l.protocol.as_str()));
-            b.text(4, Some(&l.user));
-            b.text(5, ip);
-            b.text(6, l.client_host.as_deref());
-            b.text(7, Some(l.outcome.as_str()));
-            b.text(8, l.method.as_deref());
-            b.text(9, l.session.as_deref());
-            b.text(10, Some(&l.server_host));
-            b.text(11, Some(l.source.as_str()));
-            bind_origin(&mut b, 11, o);
-            b.int(18, input);
-            if b.execute()? == 1 {
-                done.new += 1;
-                deltas.login(l);
-                let hash = o.and_then(|o| o.client_hash.as_deref());
-                clients.add(l.time, ip.or(hash).or(l.client_host.as_deref()));
-            } else {
-                done.dup += 1;
-            }
-        }
-        add_deltas(stmts, &deltas)?;
-        for (day, seen) in &clients.0 {
-            let day = crate::time::day_string(day * 86_400_000_000);
-            for client in seen {
-                let mut b = stmts.client.bind();
-                b.text(1, Some(client));
-                b.text(2, Some(&day));
-                b.execute()?;
-            }
-        }
+        let mut new = vec![false; events.len()];
+        // The rollup deltas are summed on a thread of their own while
+        // SQLite inserts, as if every event were new — which they are but
+        // in a re-read overlap, where they are summed again afterwards
+        // from the rows inserted.
+        let (inserted, speculative) = std::thread::scope(|scope| {
+            let helper = (!careful && events.len() >= SPECULATE_EVENTS)
+                .then(|| {
+                    std::thread::Builder::new()
+                        .name("xferstats-sums".into())
+                        .spawn_scoped(scope, || sum(events, None, ips))
+                        .ok()
+                })
+                .flatten();
+            let inserted = insert_rows(stmts, events, input, ips, careful, &mut new);
+            let sums = helper.map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+            (inserted, sums)
+        });
+        let Some(done) = inserted? else { return Ok(None) };
+        totals.merge(match speculative {
+            Some(sums) if done.dup == 0 => sums,
+            _ => sum(events, Some(&new), ips),
+        });
         Ok(Some(done))
     }
+}
+
+/// Events of a commit from which its rollup deltas are summed on a thread
+/// of their own (fewer are not worth starting one).
+const SPECULATE_EVENTS: usize = 1024;
+
+/// Inserts the rows of `events` and marks in `new` those inserted; `None`
+/// in fast mode when a group of transfers is partly stored already (see
+/// [`SqliteStore::insert_events`]).
+fn insert_rows(
+    stmts: &mut Statements,
+    events: &[Event],
+    input: Option<u64>,
+    ips: &IpText,
+    careful: bool,
+    new: &mut [bool],
+) -> rusqlite::Result<Option<Committed>> {
+    let mut done = Committed::default();
+    let input = input.map(|f| f as i64);
+    // Transfers go in multi-row statements (fewer statement executions);
+    // the rows changed say which were inserted, and those alone feed the
+    // rollup.
+    let transfers: Vec<(usize, &Transfer)> = events
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| match e {
+            Event::Transfer(t) => Some((i, t)),
+            Event::Login(_) => None,
+        })
+        .collect();
+    for group in transfers.chunks(ROWS_PER_INSERT) {
+        if group.len() == ROWS_PER_INSERT && !careful {
+            let mut b = stmts.multi.bind();
+            for (i, (_, t)) in group.iter().enumerate() {
+                bind_transfer(&mut b, i * TRANSFER_COLS, t, input, ips);
+            }
+            let n = b.execute()?;
+            if n != group.len() && n != 0 {
+                return Ok(None);
+            }
+            group.iter().for_each(|(i, _)| new[*i] = n != 0);
+        } else {
+            for (i, t) in group {
+                let mut b = stmts.single.bind();
+                bind_transfer(&mut b, 0, t, input, ips);
+                new[*i] = b.execute()? == 1;
+            }
+        }
+    }
+    for (i, ev) in events.iter().enumerate() {
+        let Event::Login(l) = ev else { continue };
+        let o = l.origin.as_deref();
+        let ip = ips.get(l.client_ip, o.and_then(|o| o.ip_prefix));
+        let mut b = stmts.login.bind();
+        b.int(1, Some(l.id as i64));
+        b.int(2, Some(l.time));
+        b.text(3, Some(l.protocol.as_str()));
+        b.text(4, Some(&l.user));
+        b.text(5, ip);
+        b.text(6, l.client_host.as_deref());
+        b.text(7, Some(l.outcome.as_str()));
+        b.text(8, l.method.as_deref());
+        b.text(9, l.session.as_deref());
+        b.text(10, Some(&l.server_host));
+        b.text(11, Some(l.source.as_str()));
+        bind_origin(&mut b, 11, o);
+        b.int(18, input);
+        new[i] = b.execute()? == 1;
+    }
+    for n in &*new {
+        if *n {
+            done.new += 1;
+        } else {
+            done.dup += 1;
+        }
+    }
+    Ok(Some(done))
+}
+
+/// The rollup rows and the clients per day of `events`, of those marked in
+/// `new` if given (the rows a commit inserted).
+fn sum(events: &[Event], new: Option<&[bool]>, ips: &IpText) -> Totals {
+    let mut deltas = Deltas::default();
+    let mut clients = Clients::default();
+    for (i, ev) in events.iter().enumerate() {
+        if new.is_some_and(|n| !n[i]) {
+            continue;
+        }
+        let (time, ip, origin, host) = match ev {
+            Event::Transfer(t) => {
+                deltas.transfer(t);
+                (t.end, t.client_ip, t.origin.as_deref(), t.client_host.as_deref())
+            }
+            Event::Login(l) => {
+                deltas.login(l);
+                (l.time, l.client_ip, l.origin.as_deref(), l.client_host.as_deref())
+            }
+        };
+        let hash = origin.and_then(|o| o.client_hash.as_deref());
+        clients.add(time, ips.get(ip, origin.and_then(|o| o.ip_prefix)).or(hash).or(host));
+    }
+    let mut totals = Totals::default();
+    totals.add(&deltas);
+    for (day, seen) in &clients.0 {
+        let day = crate::time::day_string(day * 86_400_000_000);
+        for client in seen {
+            totals.add_client(client, &day);
+        }
+    }
+    totals
+}
+
+/// Adds the rollup rows of `totals` to the daily tables and forgets them.
+pub(super) fn write_totals(
+    conn: &Connection,
+    stmts: &mut Option<Statements>,
+    totals: &mut Totals,
+) -> rusqlite::Result<()> {
+    let stmts = match stmts {
+        Some(s) => s,
+        None => stmts.insert(Statements::prepare(conn)?),
+    };
+    for table in Table::ALL {
+        let stmt = match table {
+            Table::Transfers => &mut stmts.daily_transfers,
+            Table::Logins => &mut stmts.daily_logins,
+            Table::Values => &mut stmts.daily_values,
+        };
+        for (keys, values) in totals.rows(table) {
+            let mut b = stmt.bind();
+            for (i, k) in keys.iter().enumerate() {
+                b.text(i + 1, Some(k));
+            }
+            for (i, v) in values.iter().enumerate() {
+                b.int(keys.len() + i + 1, Some(*v));
+            }
+            b.execute()?;
+        }
+    }
+    for (client, day) in totals.clients() {
+        let mut b = stmts.client.bind();
+        b.text(1, Some(client));
+        b.text(2, Some(day));
+        b.execute()?;
+    }
+    totals.clear();
+    Ok(())
 }
 
 /// The clients of the rows a commit inserted, per day, as `daily_clients`
@@ -137,32 +223,6 @@ impl<'a> Clients<'a> {
         let Some(c) = client.filter(|c| !c.is_empty()) else { return };
         self.0.entry(crate::time::day_number(time)).or_default().insert(c);
     }
-}
-
-/// Adds the rollup deltas to the daily tables.
-fn add_deltas(stmts: &mut Statements, deltas: &Deltas<'_>) -> rusqlite::Result<()> {
-    for (key, sums) in deltas.transfers() {
-        upsert(&mut stmts.daily_transfers, &rollup::transfer_row(key), &[sums.transfers, sums.bytes])?;
-    }
-    for (key, n) in deltas.logins() {
-        upsert(&mut stmts.daily_logins, &rollup::login_row(key), &[*n])?;
-    }
-    for (key, m) in deltas.values() {
-        upsert(&mut stmts.daily_values, &key.row(), &Metric::ALL.map(|x| x.of(&m) as i64))?;
-    }
-    Ok(())
-}
-
-/// Runs an upsert with the key values `keys`, then `values`.
-fn upsert(stmt: &mut RawStatement, keys: &[std::borrow::Cow<'_, str>], values: &[i64]) -> rusqlite::Result<()> {
-    let mut b = stmt.bind();
-    for (i, k) in keys.iter().enumerate() {
-        b.text(i + 1, Some(k));
-    }
-    for (i, v) in values.iter().enumerate() {
-        b.int(keys.len() + i + 1, Some(*v));
-    }
-    b.execute().map(|_| ())
 }
 
 /// The upsert of the daily rollup `r`, its key values then its values.

@@ -2,10 +2,12 @@
 //!
 //! Writes go through cached prepared statements inside one transaction per
 //! commit (WAL, `synchronous=NORMAL`: a power cut may lose the last commits
-//! but never splits one, and the ledger rolls back with the events). Each
-//! raw insert is `INSERT OR IGNORE` on the content-derived `event_id`; only
-//! rows actually inserted feed the rollup deltas, so the daily tables always
-//! equal the sum of the raw rows.
+//! but never splits one, and the ledger rolls back with the events); a batch
+//! import sends it in parts, and the rollup rows are summed in memory (on a
+//! thread of their own while SQLite inserts) and written once per
+//! transaction. Each raw insert is `INSERT OR IGNORE` on the content-derived
+//! `event_id`; only rows actually inserted feed the rollup deltas, so the
+//! daily tables always equal the sum of the raw rows.
 
 mod admin;
 mod bind;
@@ -27,6 +29,12 @@ pub use commit::BeforeCommit;
 use insert::{IpText, Statements};
 use schema::MIGRATIONS;
 
+/// The page size of a new store: four times SQLite's default. An import
+/// inserts its rows with ~20 % less CPU (fewer pages to balance, link and
+/// write twice through the WAL, as `examples/sqlite_limit.rs` measures for
+/// SQLite alone), and the page cache keeps the same bytes.
+const PAGE_SIZE: u32 = 16_384;
+
 /// A SQLite store.
 pub struct SqliteStore {
     /// The raw-row inserts, prepared on first use; declared before `conn`
@@ -35,6 +43,9 @@ pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
     ips: IpText,
+    /// The write transaction of the commit in progress (see
+    /// [`Sink::part`](crate::sinks::Sink::part)).
+    open: Option<commit::Open>,
 }
 
 impl SqliteStore {
@@ -59,6 +70,9 @@ impl SqliteStore {
         // emptied: journal_size_limit truncates it then), so that readers
         // without write access to the directory can use them.
         persist_wal(&conn).map_err(err("keep the WAL file"))?;
+        // A new file gets pages of PAGE_SIZE bytes (set before WAL mode
+        // writes its header; an existing file keeps its own).
+        conn.execute_batch(&format!("PRAGMA page_size={PAGE_SIZE}")).map_err(err("set page size"))?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; \
              PRAGMA journal_size_limit=67108864; PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY;",
@@ -66,7 +80,7 @@ impl SqliteStore {
         .map_err(err("set pragmas"))?;
         // Every statement of a commit stays prepared for the whole run.
         conn.set_prepared_statement_cache_capacity(32);
-        let mut store = SqliteStore { stmts: None, conn, path: path.to_path_buf(), ips: IpText::default() };
+        let mut store = SqliteStore { stmts: None, conn, path: path.to_path_buf(), ips: IpText::default(), open: None };
         store.migrate()?;
         Ok(store)
     }
@@ -116,7 +130,7 @@ impl SqliteStore {
             }
             Ok(_) => {}
         }
-        Ok(SqliteStore { stmts: None, conn, path: path.to_path_buf(), ips: IpText::default() })
+        Ok(SqliteStore { stmts: None, conn, path: path.to_path_buf(), ips: IpText::default(), open: None })
     }
 
     fn err(&self, what: &'static str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {

@@ -1,7 +1,7 @@
 //! The hook outbox (`hook_outbox`, migration 6): queued in the commit's
 //! transaction, claimed and finished by the delivery worker.
 
-use rusqlite::{params, params_from_iter, OptionalExtension, Transaction};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 
 use super::SqliteStore;
 use crate::error::StoreError;
@@ -12,7 +12,7 @@ use crate::sinks::{Attempt, Delivery, HookRow, Outbox, OutboxEntry, OUTBOX_STATE
 /// only ones that may fire. Looked up by the raw tables' primary key
 /// (time, id) inside the commit's write transaction, before its inserts.
 pub(super) fn fresh<'r>(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     rows: &'r [HookRow],
     horizon: Option<i64>,
 ) -> rusqlite::Result<Vec<&'r HookRow>> {
@@ -37,7 +37,7 @@ pub(super) fn fresh<'r>(
 
 /// Queues `rows` (one per hook and event: a row already queued stays as it
 /// is).
-pub(super) fn queue(tx: &Transaction<'_>, rows: &[&HookRow], created: &str) -> rusqlite::Result<()> {
+pub(super) fn queue(tx: &Connection, rows: &[&HookRow], created: &str) -> rusqlite::Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
