@@ -73,9 +73,14 @@ impl SqliteStore {
         // A new file gets pages of PAGE_SIZE bytes (set before WAL mode
         // writes its header; an existing file keeps its own).
         conn.execute_batch(&format!("PRAGMA page_size={PAGE_SIZE}")).map_err(err("set page size"))?;
+        // Temporary files stay files (SQLite's default), not memory: each
+        // part of a transaction is a savepoint, whose statement journal holds
+        // every page the part changes that the transaction had changed
+        // before — in memory it grew with the store (peak RSS 78 MiB for a
+        // 115 MB import, 105 MiB for 1 GB), in a file it spills past 64 KiB.
         conn.execute_batch(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; \
-             PRAGMA journal_size_limit=67108864; PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY;",
+             PRAGMA journal_size_limit=67108864; PRAGMA cache_size=-16384;",
         )
         .map_err(err("set pragmas"))?;
         // Every statement of a commit stays prepared for the whole run.
