@@ -419,7 +419,7 @@ mod tests {
             module: Some("pub".into()),
             user: format!("user{}", i % 50).into(),
             client_ip: None,
-            client_host: Some(format!("host{}", i % 300)),
+            client_host: Some(format!("host{}", i % 300).into()),
             session: None,
             server_host: "h".into(),
             source: crate::formats::Format::Rsyncd.source(),
