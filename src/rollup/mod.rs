@@ -9,6 +9,7 @@ pub(crate) mod sql;
 mod totals;
 
 pub use deltas::{login_row, transfer_row, Deltas, LoginKey, Sums, TransferKey, ValueKey};
+pub(crate) use totals::join_into;
 pub use totals::{Table, Totals};
 
 /// A grouping key of reports.

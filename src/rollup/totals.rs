@@ -128,8 +128,9 @@ impl Totals {
     }
 }
 
-/// Writes `cols` joined with NUL into `key`.
-fn join_into<'a>(key: &mut String, cols: impl Iterator<Item = &'a str>) {
+/// Writes `cols` joined with NUL into `key` (a rollup row's key, kept as
+/// one string).
+pub(crate) fn join_into<'a>(key: &mut String, cols: impl Iterator<Item = &'a str>) {
     key.clear();
     for (i, c) in cols.enumerate() {
         if i > 0 {

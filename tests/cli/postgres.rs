@@ -323,14 +323,7 @@ fn transactions_in_parts_across_months_count_exactly() {
     env.ingest(&[p.to_str().unwrap()]).success();
     let a = parts.ingest(&[p.to_str().unwrap()]).success();
     assert!(stderr(&a).contains("120 new events, 0 already present"), "{}", stderr(&a));
-    for by in KEYS {
-        let args: &[&str] = if by.is_empty() { &["--format", "json"] } else { &["--format", "json", "--by", by] };
-        assert_eq!(
-            String::from_utf8_lossy(&env.report(args)),
-            String::from_utf8_lossy(&parts.report(args)),
-            "--by {by}"
-        );
-    }
+    assert_same_reports(&env, &parts);
     let months = "SELECT string_agg(c.relname, ',' ORDER BY c.relname) FROM pg_inherits i \
                   JOIN pg_class c ON c.oid = i.inhrelid WHERE c.relkind = 'r' AND c.relname LIKE 'logins%'";
     assert_eq!(db.psql(months), "logins_y2026m04,logins_y2026m05,logins_y2026m06");
@@ -382,13 +375,14 @@ fn rollup_copies_refused_by_stored_keys_are_upserted() {
     c.args(crate::util::INGEST).arg(path).env("XFERSTATS_TEST_BLIND_ROLLUPS", "1");
     let a = c.assert().success();
     assert!(stderr(&a).contains("40 new events, 0 already present"), "{}", stderr(&a));
+    assert_same_reports(&env, &parts);
+    db.check();
+}
+
+/// Every `report --format json` breakdown of `a` equals `b`'s.
+fn assert_same_reports(a: &Env, b: &Env) {
     for by in KEYS {
         let args: &[&str] = if by.is_empty() { &["--format", "json"] } else { &["--format", "json", "--by", by] };
-        assert_eq!(
-            String::from_utf8_lossy(&env.report(args)),
-            String::from_utf8_lossy(&parts.report(args)),
-            "--by {by}"
-        );
+        assert_eq!(String::from_utf8_lossy(&a.report(args)), String::from_utf8_lossy(&b.report(args)), "--by {by}");
     }
-    db.check();
 }

@@ -17,7 +17,7 @@ use super::copy::copy_rows;
 use super::query::DIALECT;
 use crate::model::{write_ip_text, Event};
 use crate::rollup::sql::{Rollup, LOGINS, TRANSFERS};
-use crate::rollup::{login_row, transfer_row, Deltas, Metric};
+use crate::rollup::{join_into, login_row, transfer_row, Deltas, Metric};
 use crate::time::day_number;
 
 /// The client of a raw row, as `daily_clients` keeps it.
@@ -407,17 +407,6 @@ enum Client<'a> {
     Ip(IpAddr, Option<u8>),
     /// The keyed hash, else the host name.
     Text(&'a str),
-}
-
-/// Writes the key columns joined with NUL into `key`.
-fn join_into<'a>(key: &mut String, cols: impl Iterator<Item = &'a str>) {
-    key.clear();
-    for (i, c) in cols.enumerate() {
-        if i > 0 {
-            key.push('\0');
-        }
-        key.push_str(c);
-    }
 }
 
 /// Adds `values` to the row of the key `cols` (joined in `key`, a buffer
