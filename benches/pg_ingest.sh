@@ -46,25 +46,8 @@ args=(ingest --progress never --timezone UTC --server-host bench "${geo[@]}" "$l
 export XFERSTATS_STATE_DIR=$tmp/state XFERSTATS_CONFIG=
 echo "log $log: $(wc -l <"$log") lines; PostgreSQL $("$bin/postgres" --version | awk '{print $3}'); $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
-# CPU seconds of the cluster so far: the postmaster's own and its exited
-# children's (reaped by it), and its live processes'.
-server_cpu() {
-    python3 - "$tmp/pg/data/postmaster.pid" <<'PY'
-import os, sys
-pm = int(open(sys.argv[1]).readline())
-total = 0
-for p in filter(str.isdigit, os.listdir("/proc")):
-    try:
-        f = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
-    except OSError:
-        continue
-    if int(p) == pm:
-        total += sum(int(x) for x in f[11:15])
-    elif int(f[1]) == pm:
-        total += int(f[11]) + int(f[12])
-print(total / os.sysconf("SC_CLK_TCK"))
-PY
-}
+# CPU seconds of the PostgreSQL cluster so far (benches/pg_server_cpu.py).
+server_cpu() { python3 benches/pg_server_cpu.py "$tmp/pg/data"; }
 
 results=$tmp/results
 : >"$results"

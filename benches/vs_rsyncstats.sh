@@ -104,25 +104,8 @@ run() {
     echo "$name $round $wall $rss $(python3 -c "print(round($user + $sys, 2))") $events" | tee -a "$results"
 }
 
-# CPU seconds of the PostgreSQL cluster so far: its postmaster's own and
-# its exited backends' (reaped by it), and its live processes'.
-server_cpu() {
-    python3 - "$tmp/pg/data/postmaster.pid" <<'PY'
-import os, sys
-pm = int(open(sys.argv[1]).readline())
-total = 0
-for p in filter(str.isdigit, os.listdir("/proc")):
-    try:
-        f = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
-    except OSError:
-        continue
-    if int(p) == pm:
-        total += sum(int(x) for x in f[11:15])
-    elif int(f[1]) == pm:
-        total += int(f[11]) + int(f[12])
-print(total / os.sysconf("SC_CLK_TCK"))
-PY
-}
+# CPU seconds of the PostgreSQL cluster so far (benches/pg_server_cpu.py).
+server_cpu() { python3 benches/pg_server_cpu.py "$tmp/pg/data"; }
 
 xargs_common=(--progress never --timezone UTC --server-host bench --geoip "$geoip")
 export XFERSTATS_STATE_DIR=$tmp/state XFERSTATS_CONFIG=
