@@ -2,7 +2,7 @@
 
 use ::postgres::GenericClient;
 
-use super::copy::{copy_events, copy_rows};
+use super::copy::{copy_events, copy_rows, RawCopy};
 use super::outbox;
 use super::rollup::Pending;
 use super::{pg_err, PgStore, MIGRATION_LOCK};
@@ -230,6 +230,9 @@ pub(super) struct Open {
     pending: Pending,
     /// Parts stored so far.
     parts: u32,
+    /// The savepoint `fast` of the last part is still in place (kept until
+    /// the next part or the commit; see [`PgStore::stage`]).
+    savepoint: bool,
 }
 
 impl PgStore {
@@ -278,9 +281,17 @@ impl PgStore {
         let horizon = self.open.as_ref().and_then(|o| o.horizon);
         let (events, skipped) = crate::sinks::beyond_horizon(c.events, horizon);
         let (n_transfers, n_logins) = count(&events);
-        let PgStore { client, open, .. } = self;
+        if self.raw_copy.is_none() {
+            self.raw_copy = Some(RawCopy::prepare(&mut self.client).map_err(err("prepare copy"))?);
+        }
+        let PgStore { client, open, raw_copy, .. } = self;
         let open = open.as_mut().expect("opened above");
-        client.batch_execute("SAVEPOINT fast").map_err(err("begin transaction"))?;
+        let [copy_transfers, copy_logins] = &raw_copy.as_ref().expect("prepared above").statements;
+        // The part before left its savepoint in place: released here in
+        // the same round trip that takes this part's.
+        let savepoint = if open.savepoint { "RELEASE SAVEPOINT fast; SAVEPOINT fast" } else { "SAVEPOINT fast" };
+        client.batch_execute(savepoint).map_err(err("begin transaction"))?;
+        open.savepoint = true;
         // The rollup deltas are summed while the server stores the last
         // COPY's rows, and taken back should the server refuse them.
         let mut added = false;
@@ -292,10 +303,10 @@ impl PgStore {
         };
         let fast = (|| {
             if n_transfers > 0 {
-                copy_events(client, "transfers", &events, c.input, false, || during(n_logins == 0))?;
+                copy_events(client, copy_transfers, &events, c.input, false, || during(n_logins == 0))?;
             }
             if n_logins > 0 {
-                copy_events(client, "logins", &events, c.input, true, || during(true))?;
+                copy_events(client, copy_logins, &events, c.input, true, || during(true))?;
             }
             Ok::<_, ::postgres::Error>(())
         })();
@@ -307,7 +318,6 @@ impl PgStore {
         match fast {
             Ok(()) => {
                 // Every event was new (the COPY would have failed otherwise).
-                client.batch_execute("RELEASE SAVEPOINT fast").map_err(err("copy events"))?;
                 done.new = n_transfers + n_logins;
                 hooks = c.outbox.iter().filter(|r| horizon.is_none_or(|h| r.event_time >= h)).collect();
             }
@@ -351,13 +361,15 @@ impl PgStore {
         let hooks = outbox::fresh(client, c.outbox, horizon).map_err(err("read hook events"))?;
         let (n_transfers, n_logins) = count(events);
         if n_transfers > 0 {
-            copy_events(client, "stage_transfers", events, c.input, false, || ()).map_err(err("copy transfers"))?;
+            copy_events(client, &RawCopy::sql("stage_transfers"), events, c.input, false, || ())
+                .map_err(err("copy transfers"))?;
             let new: i64 = client.query_one(&super::rollup::MOVE[0], &[]).map_err(err("insert transfers"))?.get(0);
             done.new += new as u64;
             done.dup += n_transfers - new as u64;
         }
         if n_logins > 0 {
-            copy_events(client, "stage_logins", events, c.input, true, || ()).map_err(err("copy logins"))?;
+            copy_events(client, &RawCopy::sql("stage_logins"), events, c.input, true, || ())
+                .map_err(err("copy logins"))?;
             let new: i64 = client.query_one(&super::rollup::MOVE[1], &[]).map_err(err("insert logins"))?.get(0);
             done.new += new as u64;
             done.dup += n_logins - new as u64;

@@ -70,6 +70,8 @@ pub struct PgStore {
     months: HashSet<i64>,
     /// The data transaction, while one is open.
     open: Option<commit::Open>,
+    /// The raw tables' COPY statements, once prepared.
+    raw_copy: Option<copy::RawCopy>,
 }
 
 /// Maps a driver error to a store error naming the database (no password)
@@ -87,7 +89,7 @@ impl PgStore {
             what: "connect",
             source,
         })?;
-        let mut store = PgStore { client, target, months: HashSet::new(), open: None };
+        let mut store = PgStore { client, target, months: HashSet::new(), open: None, raw_copy: None };
         store
             .client
             .batch_execute("SET TIME ZONE 'UTC'; SET client_min_messages = warning")

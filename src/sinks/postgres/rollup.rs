@@ -323,9 +323,10 @@ fn parse_day(s: &str) -> Option<i64> {
 /// the table has no row of yet are COPYed in — a plain insert of new rows
 /// costs the server half of an upsert's work; a concurrent writer that
 /// adds one of those keys meanwhile makes the COPY fail on the primary key,
-/// and those rows are then upserted after all (rolled back to a savepoint
-/// first). The other rows are upserted. Each run of consecutive rows of
-/// one kind is one statement, the runs in key order.
+/// and then all the rows are upserted after all (rolled back to the one
+/// savepoint taken before the first run). The other rows are upserted.
+/// Each run of consecutive rows of one kind is one statement, the runs in
+/// key order.
 fn write_rows(
     tx: &mut impl GenericClient,
     target: &Target,
@@ -359,17 +360,21 @@ fn write_rows(
         let same = i > 0 && groups[i - 1].0 == g;
         fresh.push(if same { fresh[i - 1] } else { day.is_some() && !stored.contains(g) });
     }
+    let upsert_rows = |tx: &mut _, run: &[(String, Vec<i64>)]| {
+        upsert(tx, &target.upsert, run.iter().map(|(k, v)| (k.split('\0').map(Cow::Borrowed).collect(), v.clone())))
+    };
+    let copies = fresh.contains(&true);
+    if copies {
+        tx.batch_execute("SAVEPOINT rollup")?;
+    }
+    let mut written = Ok(());
     let mut start = 0;
-    while start < rows.len() {
+    while start < rows.len() && written.is_ok() {
         let kind = fresh[start];
         let end = start + fresh[start..].iter().take_while(|&&f| f == kind).count();
         let run = &rows[start..end];
-        let upsert_run = |tx: &mut _| {
-            upsert(tx, &target.upsert, run.iter().map(|(k, v)| (k.split('\0').map(Cow::Borrowed).collect(), v.clone())))
-        };
-        if kind {
-            tx.batch_execute("SAVEPOINT rollup")?;
-            let copied = copy_rows(tx, &target.copy, |b, w| {
+        written = match kind {
+            true => copy_rows(tx, &target.copy, |b, w| {
                 for (i, (key, values)) in run.iter().enumerate() {
                     b.row((key.matches('\0').count() + 1 + values.len()) as i16);
                     for (c, col) in key.split('\0').enumerate() {
@@ -382,21 +387,21 @@ fn write_rows(
                     b.flush_if_full(w)?;
                 }
                 Ok(())
-            });
-            match copied {
-                Ok(_) => tx.batch_execute("RELEASE SAVEPOINT rollup")?,
-                Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-                    tx.batch_execute("ROLLBACK TO SAVEPOINT rollup; RELEASE SAVEPOINT rollup")?;
-                    upsert_run(tx)?;
-                }
-                Err(e) => return Err(e),
-            }
-        } else {
-            upsert_run(tx)?;
-        }
+            })
+            .map(|_| ()),
+            false => upsert_rows(tx, run),
+        };
         start = end;
     }
-    Ok(())
+    match written {
+        Ok(()) if copies => tx.batch_execute("RELEASE SAVEPOINT rollup"),
+        Ok(()) => Ok(()),
+        Err(e) if copies && e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+            tx.batch_execute("ROLLBACK TO SAVEPOINT rollup; RELEASE SAVEPOINT rollup")?;
+            upsert_rows(tx, rows)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// The client of an event as `daily_clients` keeps it, before it is
