@@ -223,6 +223,15 @@ impl Horizon {
                 Event::Transfer(t) => (&t.server_host, t.end),
                 Event::Login(l) => (&l.server_host, l.time),
             };
+            // A decoder shares one name among its host's events: found by
+            // its address when the map holds that very copy (its only or
+            // first host, nearly always), without comparing text.
+            if let Some((k, n)) = self.0.iter_mut().next() {
+                if Arc::ptr_eq(k, host) {
+                    *n = (*n).max(time);
+                    continue;
+                }
+            }
             match self.0.get_mut(&**host) {
                 Some(n) => *n = (*n).max(time),
                 None => {
@@ -668,6 +677,22 @@ mod tests {
         assert!(h.knows_any(&head(&[("c", 0), ("b", 0)])));
         assert!(!h.knows_any(&head(&[("c", 0)])));
         assert!(Horizon::default().continued_by(&head(&[("a", 0)])));
+        // One shared name per host, as decoders give them, interleaved: the
+        // first host's events are found by its copy, the others' by name.
+        let login_of = |host: &Arc<str>, time| {
+            let mut e = login("", time);
+            let Event::Login(l) = &mut e else { unreachable!() };
+            l.server_host = host.clone();
+            e
+        };
+        let (a, b): (Arc<str>, Arc<str>) = (Arc::from("a"), Arc::from("b"));
+        let mut shared = Horizon::default();
+        shared.note(&[login_of(&a, 5), login_of(&b, 30), login_of(&a, 20), login_of(&b, 10), login("a", 7)]);
+        shared.note(&[login_of(&a, 3), login_of(&b, 40), login("b", 35)]);
+        assert_eq!(
+            shared.0.into_iter().map(|(h, t)| (h.to_string(), t)).collect::<Vec<_>>(),
+            [("a".to_string(), 20), ("b".to_string(), 40)]
+        );
     }
 
     #[test]
