@@ -324,7 +324,7 @@ impl ServerName {
     /// The name for `host` (as logged, or the configured default).
     pub fn get(&mut self, host: &[u8]) -> Arc<str> {
         match &self.0 {
-            Some(s) if s.as_bytes() == host => s.clone(),
+            Some(s) if crate::model::same_bytes(s.as_bytes(), host) => s.clone(),
             _ => {
                 let s: Arc<str> = Arc::from(String::from_utf8_lossy(host).as_ref());
                 self.0 = Some(s.clone());
@@ -396,7 +396,7 @@ impl IdSeeds {
     /// `xxh3(host, seed: tag)`.
     #[inline]
     fn of(&mut self, host: &[u8], tag: u8) -> u64 {
-        if self.host != host {
+        if !crate::model::same_bytes(&self.host, host) {
             self.host.clear();
             self.host.extend_from_slice(host);
             self.by_tag = [0; 16];
