@@ -111,6 +111,11 @@ impl<W: Write + Send> Sink for EventStream<W> {
         Ok(None)
     }
 
+    /// No saved sessions: none are written out for it.
+    fn keeps_states(&self) -> bool {
+        false
+    }
+
     /// No saved sessions, nothing in a ledger.
     fn states(&mut self) -> Result<Vec<(String, String)>, StoreError> {
         Ok(Vec::new())
