@@ -216,8 +216,17 @@ impl<D: Decoder> AnyDecoder for D {
 pub struct Horizon(BTreeMap<Arc<str>, Micros>);
 
 impl Horizon {
-    /// Takes in the events of `events`.
+    /// Takes in the events of `events` (called for every line, most of
+    /// which have none).
+    #[inline]
     pub fn note(&mut self, events: &[Event]) {
+        if !events.is_empty() {
+            self.note_some(events);
+        }
+    }
+
+    /// [`Horizon::note`] of one or more events.
+    fn note_some(&mut self, events: &[Event]) {
         for e in events {
             let (host, time) = match e {
                 Event::Transfer(t) => (&t.server_host, t.end),
@@ -226,8 +235,9 @@ impl Horizon {
             // A decoder shares one name among its host's events: found by
             // its address when the map holds that very copy (its only or
             // first host, nearly always), without comparing text.
-            if let Some((k, n)) = self.0.iter_mut().next() {
-                if Arc::ptr_eq(k, host) {
+            if let Some(mut first) = self.0.first_entry() {
+                if Arc::ptr_eq(first.key(), host) {
+                    let n = first.get_mut();
                     *n = (*n).max(time);
                     continue;
                 }

@@ -282,36 +282,18 @@ impl OriginTexts {
 }
 
 /// Asks the CPU for the text the writers will read of `e` (but the names
-/// of fixed vocabularies and modules, always at hand), so that it arrives
-/// while earlier events are written: the events were built on another
-/// thread, and waiting for their text was the largest part of the
-/// writers' time.
+/// of fixed vocabularies and modules, always at hand, and the origin,
+/// whose text is kept: [`OriginTexts`]), so that it arrives while earlier
+/// events are written: the events were built on another thread, and
+/// waiting for their text was the largest part of the writers' time.
 pub(super) fn prefetch(e: &Event) {
-    let (path, host, user, session, server_host, origin) = match e {
-        Event::Transfer(t) => (
-            t.path.as_deref(),
-            t.client_host.as_deref(),
-            &*t.user,
-            t.session.as_deref(),
-            &*t.server_host,
-            t.origin.as_deref(),
-        ),
-        Event::Login(l) => {
-            (None, l.client_host.as_deref(), &*l.user, l.session.as_deref(), &*l.server_host, l.origin.as_deref())
+    let (path, host, user, session, server_host) = match e {
+        Event::Transfer(t) => {
+            (t.path.as_deref(), t.client_host.as_deref(), &*t.user, t.session.as_deref(), &*t.server_host)
         }
+        Event::Login(l) => (None, l.client_host.as_deref(), &*l.user, l.session.as_deref(), &*l.server_host),
     };
-    let o = |f: fn(&Origin) -> Option<&str>| origin.and_then(f);
-    let texts = [
-        path,
-        host,
-        Some(user),
-        session,
-        Some(server_host),
-        o(|o| o.client_hash.as_deref()),
-        o(|o| o.country.as_deref()),
-        o(|o| o.city.as_deref()),
-        o(|o| o.geohash.as_deref()),
-    ];
+    let texts = [path, host, Some(user), session, Some(server_host)];
     for s in texts.into_iter().flatten() {
         prefetch_bytes(s.as_bytes());
     }
