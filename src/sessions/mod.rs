@@ -276,7 +276,7 @@ impl StampCache {
     /// The time of stamp text `raw`, computed by `convert` when it differs
     /// from the previous one.
     pub fn get(&mut self, raw: &[u8], convert: impl FnOnce() -> Micros) -> Micros {
-        if raw != self.raw.as_slice() {
+        if !crate::model::same_bytes(raw, &self.raw) {
             self.time = convert();
             self.raw.clear();
             self.raw.extend_from_slice(raw);
