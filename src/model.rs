@@ -579,7 +579,8 @@ mod tests {
         let base: Vec<u8> = (0..40u8).map(|i| b'a' + i % 26).collect();
         for n in 0..=40 {
             let a = &base[..n];
-            assert!(same_bytes(a, &a.to_vec()), "{n}");
+            let copy = a.to_vec();
+            assert!(same_bytes(a, &copy), "{n}");
             for m in 0..=40 {
                 assert_eq!(same_bytes(a, &base[..m]), n == m, "{n} {m}");
             }

@@ -967,9 +967,9 @@ mod tests {
         let origin = |n: u32| {
             Arc::new(Origin {
                 country: Some("FR".into()),
-                city: (n % 2 == 0).then(|| format!("Saint-Martin-d'H\u{e8}res \"{n}\"").into()),
+                city: n.is_multiple_of(2).then(|| format!("Saint-Martin-d'H\u{e8}res \"{n}\"").into()),
                 latitude: Some(45.1667 + f64::from(n) / 1e4),
-                longitude: (n % 3 != 0).then_some(-5.7167),
+                longitude: (!n.is_multiple_of(3)).then_some(-5.7167),
                 geohash: Some("u0hqd".into()),
                 client_hash: Some(format!("hash{n}").into()),
                 ip_prefix: None,
