@@ -320,9 +320,10 @@ pub(super) fn ndjson(buf: &mut Vec<u8>, scratch: &mut Scratch, e: &Event, input:
     buf.extend_from_slice(b"}\n");
 }
 
-/// [`ndjson`]'s columns: `"name":value`, comma-separated, absent ones
-/// left out.
-struct Ndjson<'w> {
+/// The columns of one event as NDJSON (`CSV` false: `"name":value`,
+/// comma-separated, absent ones left out) or as a CSV row (every one,
+/// comma-separated).
+struct Out<'w, const CSV: bool> {
     buf: &'w mut Vec<u8>,
     /// Scratch text of an address.
     scratch: &'w mut IpText,
@@ -330,9 +331,21 @@ struct Ndjson<'w> {
     origins: &'w mut OriginTexts,
 }
 
-impl<'a> Columns<'a> for Ndjson<'_> {
+/// [`ndjson`]'s columns.
+type Ndjson<'w> = Out<'w, false>;
+
+/// [`csv`]'s columns.
+type Csv<'w> = Out<'w, true>;
+
+impl<'a, const CSV: bool> Columns<'a> for Out<'_, CSV> {
     #[inline(always)]
     fn col(&mut self, i: usize, v: Value<'a>) {
+        if CSV {
+            if i > 0 {
+                self.buf.push(b',');
+            }
+            return csv_value(self.buf, self.scratch, v);
+        }
         if matches!(v, Value::Absent) {
             return;
         }
@@ -350,9 +363,9 @@ impl<'a> Columns<'a> for Ndjson<'_> {
         let scratch = &mut *self.scratch;
         // Its columns written as any others (the writer of the text itself
         // keeps no origins: it is given none).
-        let text = self
-            .origins
-            .get(o, |buf| origin_values(Some(o), &mut Ndjson { buf, scratch, origins: &mut OriginTexts::default() }));
+        let text = self.origins.get(o, |buf| {
+            origin_values(Some(o), &mut Out::<CSV> { buf, scratch, origins: &mut OriginTexts::default() })
+        });
         self.buf.extend_from_slice(text);
     }
 }
@@ -549,39 +562,6 @@ pub(super) fn csv_header(buf: &mut Vec<u8>) {
 pub(super) fn csv(buf: &mut Vec<u8>, scratch: &mut Scratch, e: &Event, input: Option<u64>) {
     values(e, input, &mut Csv { buf, scratch: &mut scratch.ip, origins: &mut scratch.csv });
     buf.extend_from_slice(b"\r\n");
-}
-
-/// [`csv`]'s columns: every one, comma-separated.
-struct Csv<'w> {
-    buf: &'w mut Vec<u8>,
-    /// Scratch text of an address.
-    scratch: &'w mut IpText,
-    /// The origins written.
-    origins: &'w mut OriginTexts,
-}
-
-impl<'a> Columns<'a> for Csv<'_> {
-    #[inline(always)]
-    fn col(&mut self, i: usize, v: Value<'a>) {
-        if i > 0 {
-            self.buf.push(b',');
-        }
-        csv_value(self.buf, self.scratch, v);
-    }
-
-    #[inline(always)]
-    fn origin(&mut self, o: Option<&'a Arc<Origin>>) {
-        let Some(o) = o else {
-            return origin_values(None, self);
-        };
-        let scratch = &mut *self.scratch;
-        // Its columns written as any others (the writer of the text itself
-        // keeps no origins: it is given none).
-        let text = self
-            .origins
-            .get(o, |buf| origin_values(Some(o), &mut Csv { buf, scratch, origins: &mut OriginTexts::default() }));
-        self.buf.extend_from_slice(text);
-    }
 }
 
 /// Appends `v` as a CSV field (empty for a float that is not finite).
