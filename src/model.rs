@@ -381,9 +381,13 @@ impl Event {
 /// shared by every event that carries it, so that decoding a line
 /// allocates no text for them. Bounded: it starts over past
 /// [`Names::MAX`] names (a log of random user names cannot grow it).
+///
+/// Kept by the hash of the text ([`text_hash`]), the text compared inline
+/// ([`same_bytes`]) rather than by `memcmp`; a name whose hash another
+/// holds takes its place.
 #[derive(Debug, Default)]
 pub struct Names {
-    set: std::collections::HashSet<Arc<str>, FastHash>,
+    by_hash: std::collections::HashMap<u64, Arc<str>, FastHash>,
 }
 
 impl Names {
@@ -392,20 +396,66 @@ impl Names {
 
     /// The shared copy of log bytes `b` as text ([`text`]).
     pub fn get_bytes(&mut self, b: &[u8]) -> Arc<str> {
+        // A name kept is valid UTF-8, so bytes equal to it are that very
+        // text: found without validating them.
+        if let Some(a) = self.by_hash.get(&text_hash(b)) {
+            if same_bytes(a.as_bytes(), b) {
+                return a.clone();
+            }
+        }
         self.get(&text(b))
     }
 
     /// The shared copy of `s`.
     pub fn get(&mut self, s: &str) -> Arc<str> {
-        if let Some(a) = self.set.get(s) {
-            return a.clone();
+        let h = text_hash(s.as_bytes());
+        if let Some(a) = self.by_hash.get(&h) {
+            if same_bytes(a.as_bytes(), s.as_bytes()) {
+                return a.clone();
+            }
         }
-        if self.set.len() >= Self::MAX {
-            self.set.clear();
+        if self.by_hash.len() >= Self::MAX {
+            self.by_hash.clear();
         }
         let a: Arc<str> = Arc::from(s);
-        self.set.insert(a.clone());
+        self.by_hash.insert(h, a.clone());
         a
+    }
+}
+
+/// The hash a map of texts on the per-line path keys them by (one-shot
+/// xxh3; see [`FastHash`]).
+#[inline]
+pub fn text_hash(b: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(b)
+}
+
+/// Whether `a` and `b` are the same bytes. The texts compared per line
+/// (host names, addresses, user names) are short, and `==` on them is a
+/// call to `memcmp`, which was the join thread's most frequent call:
+/// up to 32 bytes are compared here as two or four overlapping words.
+#[inline(always)]
+pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let w8 = |s: &[u8], at: usize| u64::from_ne_bytes(s[at..at + 8].try_into().expect("8 bytes"));
+    let w4 = |s: &[u8], at: usize| u32::from_ne_bytes(s[at..at + 4].try_into().expect("4 bytes"));
+    match n {
+        0 => true,
+        // The first, middle and last byte: every one of up to 3.
+        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
+        4..=7 => w4(a, 0) == w4(b, 0) && w4(a, n - 4) == w4(b, n - 4),
+        8..=16 => w8(a, 0) == w8(b, 0) && w8(a, n - 8) == w8(b, n - 8),
+        17..=32 => {
+            ((w8(a, 0) ^ w8(b, 0))
+                | (w8(a, 8) ^ w8(b, 8))
+                | (w8(a, n - 16) ^ w8(b, n - 16))
+                | (w8(a, n - 8) ^ w8(b, n - 8)))
+                == 0
+        }
+        _ => a == b,
     }
 }
 
@@ -498,6 +548,49 @@ mod tests {
         let mut names = Names::default();
         let a = names.get("alice");
         assert!(Arc::ptr_eq(&a, &names.get_bytes(b"alice")));
+    }
+
+    #[test]
+    fn names_are_shared_and_a_hash_collision_gives_the_right_text() {
+        let mut names = Names::default();
+        let (a, b) = (names.get("alice"), names.get("bob"));
+        assert!(Arc::ptr_eq(&a, &names.get("alice")) && Arc::ptr_eq(&b, &names.get("bob")));
+        assert_eq!(names.get(""), "".into());
+        // Another text under bob's hash, as a collision would leave it.
+        names.by_hash.insert(text_hash(b"bob"), Arc::from("eve"));
+        let bob = names.get("bob");
+        assert_eq!(&*bob, "bob");
+        assert!(Arc::ptr_eq(&bob, &names.get("bob")));
+        for k in 0..=Names::MAX + 1 {
+            names.get(&k.to_string());
+        }
+        assert!(names.by_hash.len() <= Names::MAX);
+        assert_eq!(&*names.get("alice"), "alice");
+        // Bytes that are no UTF-8 get their text, shared.
+        let lossy = names.get_bytes(b"b\xffd");
+        assert_eq!(&*lossy, "b\u{fffd}d");
+        assert!(Arc::ptr_eq(&lossy, &names.get_bytes(b"b\xffd")));
+        assert!(Arc::ptr_eq(&lossy, &names.get("b\u{fffd}d")));
+        assert_eq!(&*names.get_bytes(b"b\xfed"), "b\u{fffd}d");
+    }
+
+    #[test]
+    fn same_bytes_is_slice_equality() {
+        let base: Vec<u8> = (0..40u8).map(|i| b'a' + i % 26).collect();
+        for n in 0..=40 {
+            let a = &base[..n];
+            let copy = a.to_vec();
+            assert!(same_bytes(a, &copy), "{n}");
+            for m in 0..=40 {
+                assert_eq!(same_bytes(a, &base[..m]), n == m, "{n} {m}");
+            }
+            // Every single byte changed is seen.
+            for i in 0..n {
+                let mut b = a.to_vec();
+                b[i] ^= 0x20;
+                assert!(!same_bytes(a, &b), "{n} {i}");
+            }
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@
 //! offsets into the line and given back by [`PrefixParser::parse`] in place
 //! of its own parse ([`PrefixParser::preset`]).
 
-use crate::model::Micros;
+use crate::model::{same_bytes, Micros};
 use crate::time::{parse_bsd, parse_rfc3339, parse_ymd_hms, Clock};
 
 /// Which prefix a line carried.
@@ -149,7 +149,7 @@ impl PrefixParser {
 
     #[inline]
     fn cached(&self, raw: &[u8]) -> Option<Micros> {
-        (self.last_len == raw.len() && &self.last_raw[..raw.len()] == raw).then_some(self.last_time)
+        (self.last_len == raw.len() && same_bytes(&self.last_raw[..raw.len()], raw)).then_some(self.last_time)
     }
 
     /// The time of `raw` from the cached stamp when the two differ only in
@@ -162,7 +162,11 @@ impl PrefixParser {
     #[inline]
     fn next_second(&mut self, raw: &[u8]) -> Option<Micros> {
         let last = &self.last_raw[..self.last_len];
-        if last.len() != raw.len() || raw.len() < 19 || raw[..17] != last[..17] || raw[19..] != last[19..] {
+        if last.len() != raw.len()
+            || raw.len() < 19
+            || !same_bytes(&raw[..17], &last[..17])
+            || !same_bytes(&raw[19..], &last[19..])
+        {
             return None;
         }
         let sec = |b: &[u8]| {

@@ -216,13 +216,32 @@ impl<D: Decoder> AnyDecoder for D {
 pub struct Horizon(BTreeMap<Arc<str>, Micros>);
 
 impl Horizon {
-    /// Takes in the events of `events`.
+    /// Takes in the events of `events` (called for every line, most of
+    /// which have none).
+    #[inline]
     pub fn note(&mut self, events: &[Event]) {
+        if !events.is_empty() {
+            self.note_some(events);
+        }
+    }
+
+    /// [`Horizon::note`] of one or more events.
+    fn note_some(&mut self, events: &[Event]) {
         for e in events {
             let (host, time) = match e {
                 Event::Transfer(t) => (&t.server_host, t.end),
                 Event::Login(l) => (&l.server_host, l.time),
             };
+            // A decoder shares one name among its host's events: found by
+            // its address when the map holds that very copy (its only or
+            // first host, nearly always), without comparing text.
+            if let Some(mut first) = self.0.first_entry() {
+                if Arc::ptr_eq(first.key(), host) {
+                    let n = first.get_mut();
+                    *n = (*n).max(time);
+                    continue;
+                }
+            }
             match self.0.get_mut(&**host) {
                 Some(n) => *n = (*n).max(time),
                 None => {
@@ -257,7 +276,7 @@ impl StampCache {
     /// The time of stamp text `raw`, computed by `convert` when it differs
     /// from the previous one.
     pub fn get(&mut self, raw: &[u8], convert: impl FnOnce() -> Micros) -> Micros {
-        if raw != self.raw.as_slice() {
+        if !crate::model::same_bytes(raw, &self.raw) {
             self.time = convert();
             self.raw.clear();
             self.raw.extend_from_slice(raw);
@@ -315,7 +334,7 @@ impl ServerName {
     /// The name for `host` (as logged, or the configured default).
     pub fn get(&mut self, host: &[u8]) -> Arc<str> {
         match &self.0 {
-            Some(s) if s.as_bytes() == host => s.clone(),
+            Some(s) if crate::model::same_bytes(s.as_bytes(), host) => s.clone(),
             _ => {
                 let s: Arc<str> = Arc::from(String::from_utf8_lossy(host).as_ref());
                 self.0 = Some(s.clone());
@@ -387,7 +406,7 @@ impl IdSeeds {
     /// `xxh3(host, seed: tag)`.
     #[inline]
     fn of(&mut self, host: &[u8], tag: u8) -> u64 {
-        if self.host != host {
+        if !crate::model::same_bytes(&self.host, host) {
             self.host.clear();
             self.host.extend_from_slice(host);
             self.by_tag = [0; 16];
@@ -668,6 +687,22 @@ mod tests {
         assert!(h.knows_any(&head(&[("c", 0), ("b", 0)])));
         assert!(!h.knows_any(&head(&[("c", 0)])));
         assert!(Horizon::default().continued_by(&head(&[("a", 0)])));
+        // One shared name per host, as decoders give them, interleaved: the
+        // first host's events are found by its copy, the others' by name.
+        let login_of = |host: &Arc<str>, time| {
+            let mut e = login("", time);
+            let Event::Login(l) = &mut e else { unreachable!() };
+            l.server_host = host.clone();
+            e
+        };
+        let (a, b): (Arc<str>, Arc<str>) = (Arc::from("a"), Arc::from("b"));
+        let mut shared = Horizon::default();
+        shared.note(&[login_of(&a, 5), login_of(&b, 30), login_of(&a, 20), login_of(&b, 10), login("a", 7)]);
+        shared.note(&[login_of(&a, 3), login_of(&b, 40), login("b", 35)]);
+        assert_eq!(
+            shared.0.into_iter().map(|(h, t)| (h.to_string(), t)).collect::<Vec<_>>(),
+            [("a".to_string(), 20), ("b".to_string(), 40)]
+        );
     }
 
     #[test]

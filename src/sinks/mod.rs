@@ -247,6 +247,12 @@ pub trait Sink {
     fn part(&mut self, part: &Commit<'_>) -> Result<Committed, StoreError> {
         self.commit(part)
     }
+    /// Whether the store keeps the decoders' open sessions it is given
+    /// ([`Commit::states`]); one that does not (the event stream) is given
+    /// none, and the engine does not write them out for every commit.
+    fn keeps_states(&self) -> bool {
+        true
+    }
     /// Work left after the last commit of a run (the InfluxDB store's daily
     /// points). Stores that finish everything in `commit` do nothing.
     fn finish(&mut self) -> Result<(), StoreError> {

@@ -31,9 +31,10 @@ use serde::{Deserialize, Serialize};
 use crate::formats::Format;
 use crate::enrich::hostkey::IdKey;
 use crate::formats::prefix::Prefixed;
-use crate::formats::rsync::{is_rsync_program, parse_message, unescape, FileLine, LogFormat, Record, Request};
+use crate::formats::rsync::{escaped, is_rsync_program, parse_message, unescape, FileLine, LogFormat, Record, Request};
 use crate::model::{
-    Direction, Event, FastHash, Granularity, Login, LoginOutcome, Micros, Names, Protocol, Status, Transfer, ANONYMOUS,
+    same_bytes, text_hash, Direction, Event, FastHash, Granularity, Login, LoginOutcome, Micros, Names, Protocol, Status,
+    Transfer, ANONYMOUS,
 };
 use crate::sessions::{client_ip, Decoder, Joins, LineContext, Outcome};
 
@@ -134,9 +135,11 @@ pub struct RsyncDecoder {
 /// the client host name last logged with it: a client connects again and
 /// again, and its address text and host name are then shared (by its
 /// sessions and their events) and not parsed or copied again. Bounded like
-/// [`Names`].
+/// [`Names`], and kept like them by the hash of the text, compared inline
+/// ([`same_bytes`]): an address whose hash another holds takes its place,
+/// and one that is no UTF-8 (whose text differs) is made anew each time.
 #[derive(Debug, Default)]
-struct Addrs(HashMap<Box<[u8]>, Addr, FastHash>);
+struct Addrs(HashMap<u64, Addr, FastHash>);
 
 /// A client address as logged (text), parsed, and the client host name
 /// last logged with it.
@@ -151,18 +154,20 @@ impl Addrs {
     /// The text and the address of client address `b` as logged, and the
     /// client host name `host` logged with it ([`client_host`]).
     fn get(&mut self, b: &[u8], host: &[u8]) -> (Arc<str>, Option<IpAddr>, Option<Arc<str>>) {
-        let a = match self.0.get_mut(b) {
-            Some(a) => a,
-            None => {
+        let h = text_hash(b);
+        let a = match self.0.get_mut(&h) {
+            Some(a) if same_bytes(a.text.as_bytes(), b) => a,
+            _ => {
                 if self.0.len() >= Names::MAX {
                     self.0.clear();
                 }
                 let a = Addr { text: crate::model::text(b).into(), ip: client_ip(b), host: None };
-                self.0.entry(b.into()).or_insert(a)
+                let slot = self.0.entry(h).insert_entry(a);
+                slot.into_mut()
             }
         };
         let host = match &a.host {
-            Some(h) if h.as_bytes() == host => Some(h.clone()),
+            Some(h) if same_bytes(h.as_bytes(), host) => Some(h.clone()),
             _ => client_host(host).inspect(|h| a.host = Some(h.clone())),
         };
         (a.text.clone(), a.ip, host)
@@ -242,11 +247,22 @@ fn session_id(pid: u32, time: Micros) -> Arc<str> {
     Arc::from(std::str::from_utf8(&buf[..p.len() + 1 + s.len()]).expect("digits are ASCII"))
 }
 
+/// The shared name of `b` as logged, its escapes decoded ([`unescape`]);
+/// a name without escapes is looked for by its bytes, not validated as
+/// UTF-8 again.
+fn intern(names: &mut Names, b: &[u8]) -> Arc<str> {
+    if escaped(b) {
+        names.get(&unescape(b))
+    } else {
+        names.get_bytes(b)
+    }
+}
+
 /// The module (interned) and the path of a `module/path` request.
 fn split_module(names: &mut Names, mp: &[u8]) -> (Arc<str>, Option<String>) {
     match memchr::memchr(b'/', mp) {
-        Some(i) => (names.get(&unescape(&mp[..i])), Some(text(&mp[i + 1..])).filter(|p| !p.is_empty())),
-        None => (names.get(&unescape(mp)), None),
+        Some(i) => (intern(names, &mp[..i]), Some(text(&mp[i + 1..])).filter(|p| !p.is_empty())),
+        None => (intern(names, mp), None),
     }
 }
 
@@ -265,7 +281,7 @@ impl RsyncDecoder {
     /// The place in `hosts` of server host `bytes` (as logged), added if new.
     fn host_index(&mut self, bytes: &[u8]) -> usize {
         let (last, at) = &self.last_host;
-        if *at < self.hosts.len() && last.as_slice() == bytes {
+        if *at < self.hosts.len() && same_bytes(last, bytes) {
             return *at;
         }
         let at = match self.host_at.get(bytes) {
@@ -361,7 +377,7 @@ impl RsyncDecoder {
                 s.request = Some(request);
                 s.module = Some(module);
                 s.path = path;
-                s.user = user.map(|u| self.names.get(&unescape(u)));
+                s.user = user.map(|u| intern(&mut self.names, u));
                 if let Some(u) = &s.user {
                     let id = cx.ids.id_prefixed(p, server_bytes, line, TAG_LOGIN);
                     out.push(Event::Login(Login {
@@ -388,7 +404,7 @@ impl RsyncDecoder {
                     id,
                     time,
                     protocol: Protocol::Rsync,
-                    user: self.names.get(&user.map_or(std::borrow::Cow::Borrowed("unknown"), unescape)),
+                    user: intern(&mut self.names, user.unwrap_or(b"unknown")),
                     client_ip,
                     client_host,
                     outcome: if user.is_some() { auth_outcome(reason) } else { LoginOutcome::Failed },
@@ -633,21 +649,21 @@ fn file_event(
     };
     let sess = s.as_deref();
     let user = match f.user {
-        Some(u) if !u.is_empty() => names.get(&unescape(u)),
+        Some(u) if !u.is_empty() => intern(names, u),
         Some(_) => names.get(ANONYMOUS),
         None => sess.and_then(|s| s.user.clone()).unwrap_or_else(|| names.get(ANONYMOUS)),
     };
     let ip = match (f.addr, sess) {
-        (Some(a), Some(s)) if a == s.addr.as_bytes() => s.ip,
+        (Some(a), Some(s)) if same_bytes(a, s.addr.as_bytes()) => s.ip,
         (Some(a), _) => client_ip(a),
         (None, s) => s.and_then(|s| s.ip),
     };
     let host = match (f.host, sess.and_then(|s| s.host.as_ref())) {
-        (Some(h), Some(sh)) if sh.as_bytes() == h => Some(sh.clone()),
+        (Some(h), Some(sh)) if same_bytes(sh.as_bytes(), h) => Some(sh.clone()),
         (Some(h), _) => client_host(h),
         (None, sh) => sh.cloned(),
     };
-    let module = f.module.map(|m| names.get(&unescape(m))).or_else(|| sess.and_then(|s| s.module.clone()));
+    let module = f.module.map(|m| intern(names, m)).or_else(|| sess.and_then(|s| s.module.clone()));
     let (bytes, wire) = match direction {
         Direction::Delete => (0, None),
         _ => (f.length.or(f.bytes).unwrap_or(0), f.bytes),

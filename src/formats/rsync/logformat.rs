@@ -146,6 +146,27 @@ type Item = template::Item<Field>;
 pub struct LogFormat {
     source: String,
     items: Vec<Item>,
+    /// A byte of the format's literals that is neither a space nor a
+    /// letter or digit, when there is one ([`marker`]).
+    marker: Option<u8>,
+}
+
+/// The first byte of `items`' literals that is neither a space nor a
+/// letter or digit (`[` of the default format). Every literal of a format
+/// is matched exactly in a line it parses, so a message without that byte
+/// is no line of the format: the daemon's other messages (`rsync allowed
+/// access …`, `building file list`, two of every connection's five lines)
+/// are told so by one `memchr` instead of a match of the format's fields.
+fn marker(items: &[Item]) -> Option<u8> {
+    items
+        .iter()
+        .filter_map(|it| match it {
+            Item::Lit(l) => Some(l),
+            Item::Field(..) => None,
+        })
+        .flatten()
+        .copied()
+        .find(|c| !c.is_ascii_alphanumeric() && *c != b' ')
 }
 
 /// Values of one per-file line, borrowed from the message.
@@ -247,7 +268,7 @@ impl LogFormat {
                 return Err("two file-name escapes with nothing between them".into());
             }
         }
-        Ok(LogFormat { source: format.to_string(), items })
+        Ok(LogFormat { source: format.to_string(), marker: marker(&items), items })
     }
 
     /// The format string this was compiled from.
@@ -264,6 +285,9 @@ impl LogFormat {
     /// Matches a message against the format; `None` when it does not fit.
     #[inline]
     pub fn parse<'a>(&self, msg: &'a [u8]) -> Option<FileLine<'a>> {
+        if self.marker.is_some_and(|m| memchr::memchr(m, msg).is_none()) {
+            return None;
+        }
         let mut out = FileLine::default();
         match_items(&self.items, msg, |f, v| store(&mut out, &f, v))?;
         Some(out)
@@ -391,6 +415,37 @@ mod tests {
         let l = f.parse(b">f+++++++++ x y      123").unwrap();
         assert_eq!(l.file, Some(&b"x y"[..]));
         assert_eq!(l.bytes, Some(123));
+    }
+
+    #[test]
+    fn a_message_without_the_marker_byte_is_no_line_of_the_format() {
+        assert_eq!(LogFormat::compile(DEFAULT_LOG_FORMAT).unwrap().marker, Some(b'['));
+        assert_eq!(LogFormat::compile("%t %a %h %o %m %u %f %l %b %i").unwrap().marker, None);
+        assert_eq!(LogFormat::compile("%o %-10u|%'b|%''l %%%n%L").unwrap().marker, Some(b'|'));
+        let formats =
+            [DEFAULT_LOG_FORMAT, "%o %-10u|%'b|%''l %%%n%L", "%i %n%L %8b", "%o %h (%a) %f %l", "%o:%f:%l", "%o %f %l"];
+        let messages: &[&[u8]] = &[
+            b"send UNDETERMINED [127.0.1.50] mirror () docs/Budget 2027 (v3).xlsx 1567890",
+            b"send UNDETERMINED 127.0.1.50] mirror () docs/x 1",
+            b"send h [a mirror (u) f 1",
+            b"rsync allowed access on module mirror from h (127.0.0.1)",
+            b"building file list",
+            b"receiving file list",
+            b"send bob       |1,234,567|1.21G %dir/a b -> target",
+            b"send bob |1|1 %dir",
+            b">f+++++++++ x y      123",
+            b"send h (a) f 12",
+            b"send:f:12",
+            b"send f 12",
+            b"",
+        ];
+        for source in formats {
+            let f = LogFormat::compile(source).unwrap();
+            let unmarked = LogFormat { marker: None, ..f.clone() };
+            for msg in messages {
+                assert_eq!(f.parse(msg), unmarked.parse(msg), "{source} {}", String::from_utf8_lossy(msg));
+            }
+        }
     }
 
     #[test]

@@ -119,7 +119,7 @@ const OTHER_PREFIXES: &[&[u8]] = &[
 /// Whether a syslog tag is rsync's (`rsyncd`, `rsync`, …): it contains
 /// `rsync`. (A tag is a few bytes: a plain scan, no substring searcher.)
 pub fn is_rsync_program(prog: &[u8]) -> bool {
-    prog.windows(5).any(|w| w == b"rsync")
+    prog.windows(5).any(|w| crate::model::same_bytes(w, b"rsync"))
 }
 
 /// Classifies one rsyncd message (the part after the prefix).
@@ -162,7 +162,7 @@ pub fn parse_message<'a>(msg: &'a [u8], format: &LogFormat) -> Result<Record<'a>
     if let Some(line) = format.parse(msg) {
         return Ok(Record::File(line));
     }
-    if OTHER_PREFIXES.iter().any(|p| msg.starts_with(p)) || msg.is_empty() {
+    if OTHER_PREFIXES.iter().any(|p| msg.get(..p.len()).is_some_and(|m| crate::model::same_bytes(m, p))) || msg.is_empty() {
         return Ok(Record::Other);
     }
     Err("neither an rsyncd message nor a line of the log format (check --rsync-log-format)")
@@ -248,10 +248,15 @@ fn error_code(r: &[u8]) -> Option<u32> {
     crate::formats::prefix::parse_u32(&rest[..close])
 }
 
+/// Whether `b` holds an rsync `\#` escape ([`unescape`] changes it).
+pub fn escaped(b: &[u8]) -> bool {
+    memchr::memchr_iter(b'\\', b).any(|i| b.get(i + 1) == Some(&b'#'))
+}
+
 /// Decodes rsync's `\#ooo` escapes (3.5.0+) into the raw bytes, then to
 /// UTF-8 (invalid sequences become U+FFFD).
 pub fn unescape(b: &[u8]) -> Cow<'_, str> {
-    if !memchr::memchr_iter(b'\\', b).any(|i| b.get(i + 1) == Some(&b'#')) {
+    if !escaped(b) {
         // Valid UTF-8 (nearly always) is validated a word at a time, where
         // `from_utf8_lossy` walks it chunk by chunk.
         return crate::model::text(b);

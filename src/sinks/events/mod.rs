@@ -49,8 +49,8 @@ pub struct EventStream<W: Write + Send> {
     format: EventFormat,
     /// The batch being formatted (reused).
     buf: Vec<u8>,
-    /// The text of the last address written (reused).
-    ip: write::IpText,
+    /// What the writer keeps between events (reused).
+    scratch: write::Scratch,
     /// The CSV header was written.
     header: bool,
     /// Its outbox, always empty.
@@ -72,7 +72,7 @@ impl<W: Write + Send> EventStream<W> {
             target,
             format,
             buf: Vec::with_capacity(FLUSH_AT * 2),
-            ip: write::IpText::default(),
+            scratch: write::Scratch::default(),
             header: false,
             outbox: NoOutbox,
         }
@@ -111,6 +111,11 @@ impl<W: Write + Send> Sink for EventStream<W> {
         Ok(None)
     }
 
+    /// No saved sessions: none are written out for it.
+    fn keeps_states(&self) -> bool {
+        false
+    }
+
     /// No saved sessions, nothing in a ledger.
     fn states(&mut self) -> Result<Vec<(String, String)>, StoreError> {
         Ok(Vec::new())
@@ -136,8 +141,8 @@ impl<W: Write + Send> Sink for EventStream<W> {
                 write::prefetch(ahead);
             }
             match self.format {
-                EventFormat::Ndjson => write::ndjson(&mut self.buf, &mut self.ip, e, commit.input),
-                EventFormat::Csv => write::csv(&mut self.buf, &mut self.ip, e, commit.input),
+                EventFormat::Ndjson => write::ndjson(&mut self.buf, &mut self.scratch, e, commit.input),
+                EventFormat::Csv => write::csv(&mut self.buf, &mut self.scratch, e, commit.input),
             }
             if self.buf.len() >= FLUSH_AT {
                 self.write_out()?;

@@ -1,9 +1,11 @@
 //! One event as an NDJSON line or a CSV row, into a reused buffer.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::net::IpAddr;
+use std::sync::Arc;
 
-use crate::model::{write_ip_text, Event, Origin};
+use crate::model::{write_ip_text, Event, FastHash, Origin};
 
 /// Defines [`COLUMNS`] and [`KEYS`] from one list of names.
 macro_rules! columns {
@@ -86,6 +88,28 @@ trait Columns<'a> {
     /// [`values`], so that `i`, its key and the kind of `v` are constants
     /// there.
     fn col(&mut self, i: usize, v: Value<'a>);
+
+    /// Columns 17 (`client_hash`) to 22 (`geohash`), all of them the
+    /// client's origin `o`'s ([`origin_values`]).
+    #[inline(always)]
+    fn origin(&mut self, o: Option<&'a Arc<Origin>>)
+    where
+        Self: Sized,
+    {
+        origin_values(o.map(|o| &**o), self);
+    }
+}
+
+/// Gives `f` columns 17 (`client_hash`) to 22 (`geohash`) of an event
+/// whose client's origin is `o`.
+#[inline(always)]
+fn origin_values<'a>(o: Option<&'a Origin>, f: &mut impl Columns<'a>) {
+    f.col(17, text(o.and_then(|o| o.client_hash.as_deref())));
+    f.col(18, text(o.and_then(|o| o.country.as_deref())));
+    f.col(19, text(o.and_then(|o| o.city.as_deref())));
+    f.col(20, opt(o.and_then(|o| o.latitude), Value::Float));
+    f.col(21, opt(o.and_then(|o| o.longitude), Value::Float));
+    f.col(22, text(o.and_then(|o| o.geohash.as_deref())));
 }
 
 /// Gives `out` the index and value of every column of `e`, read from the
@@ -111,8 +135,7 @@ fn values<'a>(e: &'a Event, input: Option<u64>, out: &mut impl Columns<'a>) {
             f.col(11, opt(t.file_size, |v| Int(v as i64)));
             f.col(12, text(t.path.as_deref()));
             f.col(13, text(t.module.as_deref()));
-            let who =
-                Who { user: &t.user, ip: t.client_ip, host: t.client_host.as_deref(), origin: t.origin.as_deref() };
+            let who = Who { user: &t.user, ip: t.client_ip, host: t.client_host.as_deref(), origin: t.origin.as_ref() };
             who.values(t.session.as_deref(), &t.server_host, t.source.as_str(), &mut f);
             f.col(26, Name(t.granularity.as_str()));
         }
@@ -129,8 +152,7 @@ fn values<'a>(e: &'a Event, input: Option<u64>, out: &mut impl Columns<'a>) {
             for i in 9..14 {
                 f.col(i, Absent);
             }
-            let who =
-                Who { user: &l.user, ip: l.client_ip, host: l.client_host.as_deref(), origin: l.origin.as_deref() };
+            let who = Who { user: &l.user, ip: l.client_ip, host: l.client_host.as_deref(), origin: l.origin.as_ref() };
             who.values(l.session.as_deref(), &l.server_host, l.source.as_str(), &mut f);
             f.col(26, Absent);
         }
@@ -154,6 +176,13 @@ impl<'a, C: Columns<'a>> Columns<'a> for InOrder<'_, C> {
         self.next = i + 1;
         self.out.col(i, v);
     }
+
+    #[inline(always)]
+    fn origin(&mut self, o: Option<&'a Arc<Origin>>) {
+        debug_assert_eq!(self.next, 17, "every column once, in order");
+        self.next = 23;
+        self.out.origin(o);
+    }
 }
 
 /// The client side of an event, the same for both kinds.
@@ -161,7 +190,7 @@ struct Who<'a> {
     user: &'a str,
     ip: Option<IpAddr>,
     host: Option<&'a str>,
-    origin: Option<&'a Origin>,
+    origin: Option<&'a Arc<Origin>>,
 }
 
 impl<'a> Who<'a> {
@@ -173,12 +202,7 @@ impl<'a> Who<'a> {
         f.col(14, Value::Text(self.user));
         f.col(15, opt(self.ip, |ip| Value::Ip(ip, o.and_then(|o| o.ip_prefix))));
         f.col(16, text(self.host));
-        f.col(17, text(o.and_then(|o| o.client_hash.as_deref())));
-        f.col(18, text(o.and_then(|o| o.country.as_deref())));
-        f.col(19, text(o.and_then(|o| o.city.as_deref())));
-        f.col(20, opt(o.and_then(|o| o.latitude), Value::Float));
-        f.col(21, opt(o.and_then(|o| o.longitude), Value::Float));
-        f.col(22, text(o.and_then(|o| o.geohash.as_deref())));
+        f.origin(o);
         f.col(23, text(session));
         f.col(24, Value::Text(server_host));
         f.col(25, Value::Name(source));
@@ -206,37 +230,70 @@ impl IpText {
     }
 }
 
+/// What the writers keep from one event to the next (reused).
+#[derive(Default)]
+pub(super) struct Scratch {
+    /// The text of the last client address written.
+    ip: IpText,
+    /// Origins as NDJSON columns.
+    json: OriginTexts,
+    /// Origins as CSV columns.
+    csv: OriginTexts,
+}
+
+/// The columns of clients' origins ([`origin_values`]) as one writer
+/// writes them, kept per origin: enrichment shares one [`Origin`] among
+/// the events of a client address, and writing its six fields (two of
+/// them floats) for each event again was a large part of a writer's time.
+/// Kept by the origin's address, with the origin itself (an `Arc`), so
+/// that no other origin gets that address while its text is here.
+/// Bounded: starts over past [`OriginTexts::MAX`] origins.
+#[derive(Default)]
+struct OriginTexts {
+    /// Per origin address: the origin and where its text is in `text`.
+    at: HashMap<usize, (Arc<Origin>, usize, usize), FastHash>,
+    /// The texts, one after the other.
+    text: Vec<u8>,
+}
+
+impl OriginTexts {
+    /// Origins kept at most.
+    const MAX: usize = 4096;
+
+    /// The text of `o`, written by `write` (appending to the buffer it is
+    /// given) the first time.
+    fn get(&mut self, o: &Arc<Origin>, write: impl FnOnce(&mut Vec<u8>)) -> &[u8] {
+        let key = Arc::as_ptr(o) as usize;
+        let (start, end) = match self.at.get(&key) {
+            Some(&(_, start, end)) => (start, end),
+            None => {
+                if self.at.len() >= Self::MAX {
+                    self.at.clear();
+                    self.text.clear();
+                }
+                let start = self.text.len();
+                write(&mut self.text);
+                self.at.insert(key, (o.clone(), start, self.text.len()));
+                (start, self.text.len())
+            }
+        };
+        &self.text[start..end]
+    }
+}
+
 /// Asks the CPU for the text the writers will read of `e` (but the names
-/// of fixed vocabularies and modules, always at hand), so that it arrives
-/// while earlier events are written: the events were built on another
-/// thread, and waiting for their text was the largest part of the
-/// writers' time.
+/// of fixed vocabularies and modules, always at hand, and the origin,
+/// whose text is kept: [`OriginTexts`]), so that it arrives while earlier
+/// events are written: the events were built on another thread, and
+/// waiting for their text was the largest part of the writers' time.
 pub(super) fn prefetch(e: &Event) {
-    let (path, host, user, session, server_host, origin) = match e {
-        Event::Transfer(t) => (
-            t.path.as_deref(),
-            t.client_host.as_deref(),
-            &*t.user,
-            t.session.as_deref(),
-            &*t.server_host,
-            t.origin.as_deref(),
-        ),
-        Event::Login(l) => {
-            (None, l.client_host.as_deref(), &*l.user, l.session.as_deref(), &*l.server_host, l.origin.as_deref())
+    let (path, host, user, session, server_host) = match e {
+        Event::Transfer(t) => {
+            (t.path.as_deref(), t.client_host.as_deref(), &*t.user, t.session.as_deref(), &*t.server_host)
         }
+        Event::Login(l) => (None, l.client_host.as_deref(), &*l.user, l.session.as_deref(), &*l.server_host),
     };
-    let o = |f: fn(&Origin) -> Option<&str>| origin.and_then(f);
-    let texts = [
-        path,
-        host,
-        Some(user),
-        session,
-        Some(server_host),
-        o(|o| o.client_hash.as_deref()),
-        o(|o| o.country.as_deref()),
-        o(|o| o.city.as_deref()),
-        o(|o| o.geohash.as_deref()),
-    ];
+    let texts = [path, host, Some(user), session, Some(server_host)];
     for s in texts.into_iter().flatten() {
         prefetch_bytes(s.as_bytes());
     }
@@ -257,23 +314,38 @@ fn prefetch_bytes(_: &[u8]) {}
 
 /// Appends `e`, read from the input `input`, as one JSON object and a
 /// newline.
-pub(super) fn ndjson(buf: &mut Vec<u8>, scratch: &mut IpText, e: &Event, input: Option<u64>) {
+pub(super) fn ndjson(buf: &mut Vec<u8>, scratch: &mut Scratch, e: &Event, input: Option<u64>) {
     buf.push(b'{');
-    values(e, input, &mut Ndjson { buf, scratch });
+    values(e, input, &mut Ndjson { buf, scratch: &mut scratch.ip, origins: &mut scratch.json });
     buf.extend_from_slice(b"}\n");
 }
 
-/// [`ndjson`]'s columns: `"name":value`, comma-separated, absent ones
-/// left out.
-struct Ndjson<'w> {
+/// The columns of one event as NDJSON (`CSV` false: `"name":value`,
+/// comma-separated, absent ones left out) or as a CSV row (every one,
+/// comma-separated).
+struct Out<'w, const CSV: bool> {
     buf: &'w mut Vec<u8>,
     /// Scratch text of an address.
     scratch: &'w mut IpText,
+    /// The origins written.
+    origins: &'w mut OriginTexts,
 }
 
-impl<'a> Columns<'a> for Ndjson<'_> {
+/// [`ndjson`]'s columns.
+type Ndjson<'w> = Out<'w, false>;
+
+/// [`csv`]'s columns.
+type Csv<'w> = Out<'w, true>;
+
+impl<'a, const CSV: bool> Columns<'a> for Out<'_, CSV> {
     #[inline(always)]
     fn col(&mut self, i: usize, v: Value<'a>) {
+        if CSV {
+            if i > 0 {
+                self.buf.push(b',');
+            }
+            return csv_value(self.buf, self.scratch, v);
+        }
         if matches!(v, Value::Absent) {
             return;
         }
@@ -281,6 +353,20 @@ impl<'a> Columns<'a> for Ndjson<'_> {
         let key = KEYS[i].as_bytes();
         self.buf.extend_from_slice(if i == 0 { &key[1..] } else { key });
         json_value(self.buf, self.scratch, v);
+    }
+
+    #[inline(always)]
+    fn origin(&mut self, o: Option<&'a Arc<Origin>>) {
+        let Some(o) = o else {
+            return origin_values(None, self);
+        };
+        let scratch = &mut *self.scratch;
+        // Its columns written as any others (the writer of the text itself
+        // keeps no origins: it is given none).
+        let text = self.origins.get(o, |buf| {
+            origin_values(Some(o), &mut Out::<CSV> { buf, scratch, origins: &mut OriginTexts::default() })
+        });
+        self.buf.extend_from_slice(text);
     }
 }
 
@@ -473,26 +559,9 @@ pub(super) fn csv_header(buf: &mut Vec<u8>) {
 
 /// Appends `e`, read from the input `input`, as one CSV row (every
 /// column; empty when absent).
-pub(super) fn csv(buf: &mut Vec<u8>, scratch: &mut IpText, e: &Event, input: Option<u64>) {
-    values(e, input, &mut Csv { buf, scratch });
+pub(super) fn csv(buf: &mut Vec<u8>, scratch: &mut Scratch, e: &Event, input: Option<u64>) {
+    values(e, input, &mut Csv { buf, scratch: &mut scratch.ip, origins: &mut scratch.csv });
     buf.extend_from_slice(b"\r\n");
-}
-
-/// [`csv`]'s columns: every one, comma-separated.
-struct Csv<'w> {
-    buf: &'w mut Vec<u8>,
-    /// Scratch text of an address.
-    scratch: &'w mut IpText,
-}
-
-impl<'a> Columns<'a> for Csv<'_> {
-    #[inline(always)]
-    fn col(&mut self, i: usize, v: Value<'a>) {
-        if i > 0 {
-            self.buf.push(b',');
-        }
-        csv_value(self.buf, self.scratch, v);
-    }
 }
 
 /// Appends `v` as a CSV field (empty for a float that is not finite).
@@ -862,6 +931,58 @@ mod tests {
         let mut j = Vec::new();
         json_value(&mut j, &mut ip, Value::Ip(v4, Some(24)));
         assert_eq!(j, b"\"192.0.2.7/24\"");
+    }
+
+    /// [`Ndjson`] and [`Csv`] with every origin column written anew.
+    struct Uncached<C>(C);
+
+    impl<'a, C: Columns<'a>> Columns<'a> for Uncached<C> {
+        fn col(&mut self, i: usize, v: Value<'a>) {
+            self.0.col(i, v);
+        }
+    }
+
+    #[test]
+    fn origins_are_written_as_their_columns_are() {
+        let origin = |n: u32| {
+            Arc::new(Origin {
+                country: Some("FR".into()),
+                city: n.is_multiple_of(2).then(|| format!("Saint-Martin-d'H\u{e8}res \"{n}\"").into()),
+                latitude: Some(45.1667 + f64::from(n) / 1e4),
+                longitude: (!n.is_multiple_of(3)).then_some(-5.7167),
+                geohash: Some("u0hqd".into()),
+                client_hash: Some(format!("hash{n}").into()),
+                ip_prefix: None,
+            })
+        };
+        let event = |o: Option<&Arc<Origin>>| {
+            let mut e = crate::enrich::tests::transfer(Some("192.0.2.7"), None);
+            let Event::Transfer(t) = &mut e else { unreachable!() };
+            t.origin = o.cloned();
+            e
+        };
+        // Origins shared by several events, one without any, an empty one,
+        // and more distinct ones than are kept (the texts start over).
+        let mut origins: Vec<Option<Arc<Origin>>> = vec![None, Some(Arc::new(Origin::default()))];
+        origins.extend((0..OriginTexts::MAX as u32 + 10).map(|n| Some(origin(n))));
+        let order = (0..origins.len()).chain([0, 1, 2, 3, 2, 3, 4]).chain((0..origins.len()).rev());
+        let mut scratch = Scratch::default();
+        let mut ip = IpText::default();
+        for k in order {
+            let e = event(origins[k].as_ref());
+            let (mut j, mut c) = (Vec::new(), Vec::new());
+            ndjson(&mut j, &mut scratch, &e, Some(7));
+            csv(&mut c, &mut scratch, &e, Some(7));
+            let (mut want_j, mut want_c) = (b"{".to_vec(), Vec::new());
+            let mut none = OriginTexts::default();
+            values(&e, Some(7), &mut Uncached(Ndjson { buf: &mut want_j, scratch: &mut ip, origins: &mut none }));
+            want_j.extend_from_slice(b"}\n");
+            values(&e, Some(7), &mut Uncached(Csv { buf: &mut want_c, scratch: &mut ip, origins: &mut none }));
+            want_c.extend_from_slice(b"\r\n");
+            assert_eq!(String::from_utf8(j).unwrap(), String::from_utf8(want_j).unwrap(), "{k}");
+            assert_eq!(String::from_utf8(c).unwrap(), String::from_utf8(want_c).unwrap(), "{k}");
+            assert!(scratch.json.at.len() <= OriginTexts::MAX && scratch.csv.at.len() <= OriginTexts::MAX);
+        }
     }
 
     #[test]
