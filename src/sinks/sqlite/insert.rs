@@ -175,7 +175,9 @@ fn sum(events: &[Event], new: Option<&[bool]>, ips: &IpText) -> Totals {
     totals
 }
 
-/// Adds the rollup rows of `totals` to the daily tables and forgets them.
+/// Adds the rollup rows of `totals` to the daily tables and forgets them,
+/// [`ROLLUP_ROWS`] rows to a statement (the keys of a table's rows are
+/// distinct, so each row meets only what is stored).
 pub(super) fn write_totals(
     conn: &Connection,
     stmts: &mut Option<Statements>,
@@ -186,30 +188,75 @@ pub(super) fn write_totals(
         None => stmts.insert(Statements::prepare(conn)?),
     };
     for table in Table::ALL {
-        let stmt = match table {
+        let upsert = match table {
             Table::Transfers => &mut stmts.daily_transfers,
             Table::Logins => &mut stmts.daily_logins,
             Table::Values => &mut stmts.daily_values,
         };
-        for (keys, values) in totals.rows(table) {
-            let mut b = stmt.bind();
+        upsert.write(&totals.rows(table), |b, base, (keys, values)| {
             for (i, k) in keys.iter().enumerate() {
-                b.text(i + 1, Some(k));
+                b.text(base + i + 1, Some(k));
             }
             for (i, v) in values.iter().enumerate() {
-                b.int(keys.len() + i + 1, Some(*v));
+                b.int(base + keys.len() + i + 1, Some(*v));
+            }
+        })?;
+    }
+    stmts.client.write(&totals.clients(), |b, base, (client, day)| {
+        b.text(base + 1, Some(client));
+        b.text(base + 2, Some(day));
+    })?;
+    totals.clear();
+    Ok(())
+}
+
+/// Rows per multi-row rollup statement.
+const ROLLUP_ROWS: usize = 32;
+
+/// A rollup write prepared for one row and for [`ROLLUP_ROWS`] rows.
+pub(super) struct RowsStatement {
+    one: RawStatement,
+    many: RawStatement,
+    /// Parameters per row.
+    cols: usize,
+}
+
+impl RowsStatement {
+    /// `head VALUES (row)… tail`, rows of `cols` parameters.
+    fn prepare(conn: &Connection, head: &str, cols: usize, tail: &str) -> rusqlite::Result<RowsStatement> {
+        let sql = |rows: usize| {
+            let row = format!("({})", vec!["?"; cols].join(","));
+            format!("{head} VALUES {} {tail}", vec![row.as_str(); rows].join(","))
+        };
+        Ok(RowsStatement {
+            one: RawStatement::prepare(conn, &sql(1))?,
+            many: RawStatement::prepare(conn, &sql(ROLLUP_ROWS))?,
+            cols,
+        })
+    }
+
+    /// Runs the statement for every row of `rows`, `bind` binding a row's
+    /// parameters after parameter `base`.
+    fn write<'a, R>(
+        &mut self,
+        rows: &'a [R],
+        bind: impl Fn(&mut Binding<'_, 'a>, usize, &'a R),
+    ) -> rusqlite::Result<()> {
+        let mut chunks = rows.chunks_exact(ROLLUP_ROWS);
+        for chunk in &mut chunks {
+            let mut b = self.many.bind();
+            for (i, row) in chunk.iter().enumerate() {
+                bind(&mut b, i * self.cols, row);
             }
             b.execute()?;
         }
+        for row in chunks.remainder() {
+            let mut b = self.one.bind();
+            bind(&mut b, 0, row);
+            b.execute()?;
+        }
+        Ok(())
     }
-    for (client, day) in totals.clients() {
-        let mut b = stmts.client.bind();
-        b.text(1, Some(client));
-        b.text(2, Some(day));
-        b.execute()?;
-    }
-    totals.clear();
-    Ok(())
 }
 
 /// The clients of the rows a commit inserted, per day, as `daily_clients`
@@ -225,18 +272,10 @@ impl<'a> Clients<'a> {
     }
 }
 
-/// The upsert of the daily rollup `r`, its key values then its values.
-fn rollup_upsert_sql(r: &rollup::sql::Rollup) -> String {
-    let n = DIALECT.key_count(r) + r.values.len();
-    let params: Vec<String> = (1..=n).map(|i| format!("?{i}")).collect();
-    format!("{} VALUES ({}) {}", DIALECT.insert_into(r), params.join(", "), DIALECT.add_on_conflict(r))
-}
-
-/// The upsert of `daily_values`: field, day, v1, v2, then the metrics in
-/// [`Metric::ALL`] order.
-fn values_upsert_sql() -> String {
-    let params: Vec<String> = (1..=4 + Metric::ALL.len()).map(|i| format!("?{i}")).collect();
-    format!("{} VALUES ({}) {}", DIALECT.values_insert(), params.join(", "), DIALECT.values_on_conflict())
+/// The upsert of the daily rollup `r`: key values, then values.
+fn rollup_upsert(conn: &Connection, r: &rollup::sql::Rollup) -> rusqlite::Result<RowsStatement> {
+    let cols = DIALECT.key_count(r) + r.values.len();
+    RowsStatement::prepare(conn, &DIALECT.insert_into(r), cols, &DIALECT.add_on_conflict(r))
 }
 
 /// Rows per multi-row transfer insert.
@@ -278,12 +317,13 @@ pub(super) struct Statements {
     single: RawStatement,
     /// One login.
     login: RawStatement,
-    /// The upserts of `daily_transfers`, `daily_logins`, `daily_values`.
-    daily_transfers: RawStatement,
-    daily_logins: RawStatement,
-    daily_values: RawStatement,
-    /// A client seen on a day.
-    client: RawStatement,
+    /// The upserts of `daily_transfers`, `daily_logins`, `daily_values`
+    /// (field, day, v1, v2, then the metrics in [`Metric::ALL`] order).
+    daily_transfers: RowsStatement,
+    daily_logins: RowsStatement,
+    daily_values: RowsStatement,
+    /// Clients seen on a day.
+    client: RowsStatement,
 }
 
 impl Statements {
@@ -298,10 +338,15 @@ impl Statements {
                  client_hash, input) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
                  ?16, ?17, ?18)",
             )?,
-            daily_transfers: RawStatement::prepare(conn, &rollup_upsert_sql(&rollup::sql::TRANSFERS))?,
-            daily_logins: RawStatement::prepare(conn, &rollup_upsert_sql(&rollup::sql::LOGINS))?,
-            daily_values: RawStatement::prepare(conn, &values_upsert_sql())?,
-            client: RawStatement::prepare(conn, "INSERT OR IGNORE INTO daily_clients (client, day) VALUES (?1, ?2)")?,
+            daily_transfers: rollup_upsert(conn, &rollup::sql::TRANSFERS)?,
+            daily_logins: rollup_upsert(conn, &rollup::sql::LOGINS)?,
+            daily_values: RowsStatement::prepare(
+                conn,
+                &DIALECT.values_insert(),
+                4 + Metric::ALL.len(),
+                &DIALECT.values_on_conflict(),
+            )?,
+            client: RowsStatement::prepare(conn, "INSERT OR IGNORE INTO daily_clients (client, day)", 2, "")?,
         })
     }
 }
@@ -374,5 +419,99 @@ impl IpText {
     /// The text of an address [`IpText::prepare`] saw.
     fn get(&self, ip: Option<std::net::IpAddr>, prefix: Option<u8>) -> Option<&str> {
         self.map.get(&(ip?, prefix)).map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Direction, Granularity, Login, LoginOutcome, Protocol, Status};
+    use crate::sinks::{Admin, Commit, Sink};
+
+    /// Events of many users, clients and days: more rollup rows than
+    /// [`ROLLUP_ROWS`], not a multiple of it.
+    fn events(from: u64) -> Vec<Event> {
+        (from..from + 700)
+            .map(|i| {
+                let time = 1_700_000_000_000_000 + (i % 9) as i64 * 86_400_000_000 + i as i64;
+                let host: Option<std::sync::Arc<str>> = Some(format!("host{}", i % 37).into());
+                if i % 3 == 0 {
+                    Event::Login(Login {
+                        id: i,
+                        time,
+                        protocol: Protocol::Ssh,
+                        user: format!("user{}", i % 23).into(),
+                        client_ip: None,
+                        client_host: host,
+                        outcome: if i % 2 == 0 { LoginOutcome::Ok } else { LoginOutcome::Failed },
+                        method: Some("password".into()),
+                        session: None,
+                        server_host: "h".into(),
+                        source: crate::formats::Format::Openssh.source(),
+                        origin: None,
+                    })
+                } else {
+                    Event::Transfer(Transfer {
+                        id: i,
+                        end: time,
+                        start: None,
+                        protocol: Protocol::Rsync,
+                        direction: if i % 2 == 0 { Direction::Upload } else { Direction::Download },
+                        status: Status::Completed,
+                        bytes: i * 1000,
+                        wire_bytes: None,
+                        file_size: Some(i * 1000),
+                        path: Some(format!("dir{}/f{i}", i % 11)),
+                        module: Some(format!("m{}", i % 5).into()),
+                        user: format!("user{}", i % 23).into(),
+                        client_ip: None,
+                        client_host: host,
+                        session: None,
+                        server_host: "h".into(),
+                        source: crate::formats::Format::Rsyncd.source(),
+                        granularity: Granularity::File,
+                        origin: None,
+                    })
+                }
+            })
+            .collect()
+    }
+
+    fn dump(conn: &Connection) -> Vec<String> {
+        let mut rows = Vec::new();
+        for table in ["daily_transfers", "daily_logins", "daily_values", "daily_clients"] {
+            let mut st = conn.prepare(&format!("SELECT * FROM {table}")).unwrap();
+            let n = st.column_count();
+            let mut found: Vec<String> = st
+                .query_map([], |r| {
+                    let cols: Vec<String> =
+                        (0..n).map(|i| format!("{:?}", r.get::<_, rusqlite::types::Value>(i).unwrap())).collect();
+                    Ok(format!("{table} {}", cols.join(" ")))
+                })
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert!(found.len() > ROLLUP_ROWS, "{table}: {}", found.len());
+            found.sort();
+            rows.extend(found);
+        }
+        rows
+    }
+
+    /// The rollup rows written 32 to a statement (and the rest one by one),
+    /// over two commits that meet each other's keys, are what a rebuild
+    /// from the raw rows makes of them.
+    #[test]
+    fn rollups_written_in_multi_row_statements_equal_a_rebuild() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(&dir.path().join("x.db")).unwrap();
+        for from in [0, 700] {
+            let events = events(from);
+            let c = Commit { events: &events, input: None, checkpoint: None, states: &[], outbox: &[] };
+            assert_eq!(store.commit(&c).unwrap().new, 700);
+        }
+        let written = dump(store.connection());
+        store.rebuild_rollups("1970-01-01").unwrap();
+        assert_eq!(written, dump(store.connection()));
     }
 }

@@ -17,6 +17,7 @@ mod outbox;
 pub(crate) mod query;
 mod schema;
 pub mod spec;
+mod wal;
 
 use std::path::{Path, PathBuf};
 
@@ -41,6 +42,9 @@ pub struct SqliteStore {
     /// so that they are finalized before it closes.
     stmts: Option<Statements>,
     conn: Connection,
+    /// The checkpoints of a writable `conn` (its WAL hook points here, so
+    /// declared after it: dropped once it is closed).
+    _wal: Option<Box<wal::Wal>>,
     path: PathBuf,
     ips: IpText,
     /// The write transaction of the commit in progress (see
@@ -85,7 +89,10 @@ impl SqliteStore {
         .map_err(err("set pragmas"))?;
         // Every statement of a commit stays prepared for the whole run.
         conn.set_prepared_statement_cache_capacity(32);
-        let mut store = SqliteStore { stmts: None, conn, path: path.to_path_buf(), ips: IpText::default(), open: None };
+        let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0)).map_err(err("read page size"))?;
+        let wal = Some(wal::Wal::install(&conn, path, page_size));
+        let mut store =
+            SqliteStore { stmts: None, conn, _wal: wal, path: path.to_path_buf(), ips: IpText::default(), open: None };
         store.migrate()?;
         Ok(store)
     }
@@ -135,7 +142,7 @@ impl SqliteStore {
             }
             Ok(_) => {}
         }
-        Ok(SqliteStore { stmts: None, conn, path: path.to_path_buf(), ips: IpText::default(), open: None })
+        Ok(SqliteStore { stmts: None, conn, _wal: None, path: path.to_path_buf(), ips: IpText::default(), open: None })
     }
 
     fn err(&self, what: &'static str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
