@@ -26,28 +26,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-5}
-geoip=${GEOIP:-../shared/geoip/GeoLite2-City.mmdb}
-[ "$geoip" = off ] || [ -f "$geoip" ] || { echo "no GeoIP database at $geoip (set GEOIP, or GEOIP=off)" >&2; exit 2; }
-[ -n "${LOG:-}" ] || [ -f ../shared/tools/gen_rsyncd_log.py ] || { echo "no ../shared/tools/gen_rsyncd_log.py (set LOG)" >&2; exit 2; }
-. benches/pg_cluster.sh xferstats-pgbench "-c max_wal_size=4GB -c autovacuum=off"
-if [ -z "${XS:-}" ]; then
-    cargo build --release -q --bin xferstats
-    XS=target/release/xferstats
-fi
-xs=$(realpath "$XS")
-log=${LOG:-}
-if [ -z "$log" ]; then
-    log=$tmp/rsyncd.log
-    python3 ../shared/tools/gen_rsyncd_log.py -o "$log" >/dev/null
-fi
-geo=(--geoip off)
-[ "$geoip" = off ] || geo=(--geoip "$(realpath "$geoip")")
+. benches/pg_log_setup.sh xferstats-pgbench
 args=(ingest --progress never --timezone UTC --server-host bench "${geo[@]}" "$log")
-export XFERSTATS_STATE_DIR=$tmp/state XFERSTATS_CONFIG=
 echo "log $log: $(wc -l <"$log") lines; PostgreSQL $("$bin/postgres" --version | awk '{print $3}'); $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-
-# CPU seconds of the PostgreSQL cluster so far (benches/pg_server_cpu.py).
-server_cpu() { python3 benches/pg_server_cpu.py "$tmp/pg/data"; }
 
 results=$tmp/results
 : >"$results"

@@ -16,24 +16,7 @@
 # loop; the cluster's total from pg_server_cpu.py minus the statements').
 set -euo pipefail
 cd "$(dirname "$0")/.."
-geoip=${GEOIP:-../shared/geoip/GeoLite2-City.mmdb}
-[ "$geoip" = off ] || [ -f "$geoip" ] || { echo "no GeoIP database at $geoip (set GEOIP, or GEOIP=off)" >&2; exit 2; }
-[ -n "${LOG:-}" ] || [ -f ../shared/tools/gen_rsyncd_log.py ] || { echo "no ../shared/tools/gen_rsyncd_log.py (set LOG)" >&2; exit 2; }
-. benches/pg_cluster.sh xferstats-pgstmt "-c max_wal_size=4GB -c autovacuum=off"
-if [ -z "${XS:-}" ]; then
-    cargo build --release -q --bin xferstats
-    XS=target/release/xferstats
-fi
-xs=$(realpath "$XS")
-log=${LOG:-}
-if [ -z "$log" ]; then
-    log=$tmp/rsyncd.log
-    python3 ../shared/tools/gen_rsyncd_log.py -o "$log" >/dev/null
-fi
-geo=(--geoip off)
-[ "$geoip" = off ] || geo=(--geoip "$(realpath "$geoip")")
-export XFERSTATS_STATE_DIR=$tmp/state XFERSTATS_CONFIG=
-server_cpu() { python3 benches/pg_server_cpu.py "$tmp/pg/data"; }
+. benches/pg_log_setup.sh xferstats-pgstmt
 url() { echo "postgres://xferstats@127.0.0.1:$port/$1"; }
 
 # measure NAME DB CMD…: runs CMD with statement statistics logged for the
