@@ -129,33 +129,6 @@ impl Store for Sqlite {
     }
 }
 
-/// A fresh SQLite file whose imports take every transaction in parts of 7
-/// events (`XFERSTATS_TEST_PART_EVENTS`), as large imports take theirs in
-/// parts of 10,000: the scenarios then cover transactions of many parts.
-pub struct SqliteParts(Sqlite);
-
-impl Deref for SqliteParts {
-    type Target = Env;
-    fn deref(&self) -> &Env {
-        &self.0
-    }
-}
-
-impl Store for SqliteParts {
-    fn fresh() -> Option<SqliteParts> {
-        Some(SqliteParts(Sqlite(Env::new().in_parts(7))))
-    }
-    fn try_events(&self) -> Option<u64> {
-        self.0.try_events()
-    }
-    fn check(&self) {
-        self.0.check()
-    }
-    fn damage_rollups(&self) {
-        self.0.damage_rollups()
-    }
-}
-
 impl Store for PgDb {
     fn fresh() -> Option<PgDb> {
         fresh("store")
@@ -225,23 +198,40 @@ impl Store for PgDb {
     }
 }
 
-/// A fresh PostgreSQL database whose imports take every transaction in
-/// parts of 7 events (`XFERSTATS_TEST_PART_EVENTS`), as large imports take
-/// theirs in parts of 10,000: the scenarios then cover transactions of many
-/// parts (crash points, SIGKILL, stage-table parts, hook rows).
-pub struct PgParts(PgDb);
+/// A store whose commands' environment can be replaced: the stores whose
+/// imports [`InParts`] runs in parts.
+pub trait WithEnv: Store {
+    fn map_env(self, f: impl FnOnce(Env) -> Env) -> Self;
+}
 
-impl Deref for PgParts {
+impl WithEnv for Sqlite {
+    fn map_env(self, f: impl FnOnce(Env) -> Env) -> Sqlite {
+        Sqlite(f(self.0))
+    }
+}
+
+impl WithEnv for PgDb {
+    fn map_env(self, f: impl FnOnce(Env) -> Env) -> PgDb {
+        PgDb { env: f(self.env), ..self }
+    }
+}
+
+/// A fresh store `S` whose imports take every transaction in parts of 7
+/// events (`XFERSTATS_TEST_PART_EVENTS`), as large imports take theirs in
+/// parts of 10,000: the scenarios then cover transactions of many parts
+/// (crash points, SIGKILL, stage-table parts, hook rows).
+pub struct InParts<S>(S);
+
+impl<S: Store> Deref for InParts<S> {
     type Target = Env;
     fn deref(&self) -> &Env {
         &self.0
     }
 }
 
-impl Store for PgParts {
-    fn fresh() -> Option<PgParts> {
-        let PgDb { pg, name, url, env } = fresh("parts")?;
-        Some(PgParts(PgDb { pg, name, url, env: env.in_parts(7) }))
+impl<S: WithEnv> Store for InParts<S> {
+    fn fresh() -> Option<InParts<S>> {
+        Some(InParts(S::fresh()?.map_env(|env| env.in_parts(7))))
     }
     fn try_events(&self) -> Option<u64> {
         self.0.try_events()
@@ -308,7 +298,7 @@ macro_rules! every_store {
             }
             #[test]
             fn sqlite_in_parts() {
-                super::$scenario::<$crate::stores::SqliteParts>();
+                super::$scenario::<$crate::stores::InParts<super::Sqlite>>();
             }
             #[test]
             fn postgres() {
@@ -316,7 +306,7 @@ macro_rules! every_store {
             }
             #[test]
             fn postgres_in_parts() {
-                super::$scenario::<$crate::stores::PgParts>();
+                super::$scenario::<$crate::stores::InParts<$crate::pg::PgDb>>();
             }
             #[test]
             fn influxdb1() {
