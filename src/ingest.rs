@@ -584,8 +584,18 @@ impl Active<'_> {
 
 /// Serves requests until the engine hangs up or a commit fails; returns the
 /// totals of the commits and the error that stopped it.
-fn sink_worker(mut sink: Active<'_>, rx: Receiver<Request>) -> (Committed, Option<StoreError>) {
+fn sink_worker(
+    mut sink: Active<'_>,
+    rx: Receiver<Request>,
+    spare: SyncSender<Vec<Event>>,
+) -> (Committed, Option<StoreError>) {
     let mut total = Committed::default();
+    // A stored batch's events are dropped here and its emptied allocation
+    // handed back to the engine for a later batch ([`Engine::next_batch`]).
+    let recycle = |mut events: Vec<Event>| {
+        events.clear();
+        let _ = spare.try_send(events);
+    };
     for req in rx {
         match req {
             Request::Checkpoint(fp, reply) => {
@@ -608,6 +618,7 @@ fn sink_worker(mut sink: Active<'_>, rx: Receiver<Request>) -> (Committed, Optio
                     }
                     Err(e) => return (total, Some(e)),
                 }
+                recycle(events);
             }
             Request::Commit { events, input, checkpoint, states, outbox } => {
                 let (scopes, texts): (Vec<String>, Vec<String>) = states.into_iter().unzip();
@@ -627,6 +638,7 @@ fn sink_worker(mut sink: Active<'_>, rx: Receiver<Request>) -> (Committed, Optio
                     }
                     Err(e) => return (total, Some(e)),
                 }
+                recycle(events);
                 // A follower has no end of run: the work a store leaves for
                 // it (InfluxDB's daily points) is done after every commit.
                 if sink.reconnect.is_some() {
@@ -821,6 +833,9 @@ pub(crate) struct Engine<'a> {
     /// Whether prefixes are parsed on the reader thread where the format
     /// allows ([`parses_prefix_first`]); off only to compare both ways.
     parse_ahead: bool,
+    /// Batches the store worker has stored, emptied, to be filled again
+    /// ([`Engine::next_batch`]).
+    spare: Receiver<Vec<Event>>,
     /// Whether the store keeps the decoders' states ([`Sink::keeps_states`]):
     /// else commits carry none (serialising and sealing every open session
     /// per commit was ~4 % of the thread that joins lines).
@@ -939,25 +954,37 @@ impl<'a> Engine<'a> {
 
     /// [`Engine::commit`] of events that came from the input `input`.
     fn commit_of(&mut self, input: Option<u64>, checkpoint: Option<&Checkpoint>, bytes: u64) -> Result<(), Error> {
-        let (events, outbox) = self.take_events();
+        let (events, outbox) = (std::mem::take(&mut self.events), Vec::new());
         self.parted = 0;
         let req = Request::Commit { events, input, checkpoint: checkpoint.cloned(), states: self.states(), outbox };
-        self.sink.commit(req, bytes)
+        let sent = self.sink.commit(req, bytes);
+        self.next_batch();
+        sent
     }
 
     /// Hands the events read so far (from the input `input`) to the store
     /// as a part of the transaction the next commit commits.
     fn part(&mut self, input: u64) -> Result<(), Error> {
-        let (events, outbox) = self.take_events();
+        let (events, outbox) = (std::mem::take(&mut self.events), Vec::new());
         self.parted += events.len();
-        self.sink.commit(Request::Part { events, input: Some(input), outbox }, 0)
+        let sent = self.sink.commit(Request::Part { events, input: Some(input), outbox }, 0);
+        self.next_batch();
+        sent
     }
 
-    /// The events read so far, with room for their hook deliveries (the
-    /// enrich stage fills it).
-    fn take_events(&mut self) -> (Vec<Event>, Vec<HookRow>) {
+    /// Gives the engine an empty batch to fill, once the last one was
+    /// handed over (with an empty list for its hook deliveries, which the
+    /// enrich stage fills): one the store worker has stored and handed
+    /// back when there is one — by then it has, unless the store is behind
+    /// — else a new one. A new allocation of a batch's size (megabytes) is
+    /// fresh memory from the kernel: the first touch of each of its pages
+    /// was a page fault on the thread that joins lines.
+    fn next_batch(&mut self) {
         let capacity = self.part_events.unwrap_or(self.batch_events).min(self.batch_events).min(1 << 16);
-        (std::mem::replace(&mut self.events, Vec::with_capacity(capacity)), Vec::new())
+        self.events = match self.spare.try_recv() {
+            Ok(v) if v.capacity() >= capacity => v,
+            _ => Vec::with_capacity(capacity),
+        };
     }
 
     /// [`Engine::close_sessions`] for every format with open sessions in
@@ -1137,6 +1164,9 @@ pub(crate) fn drive<T>(
     // so one more may wait for the stage, besides its queue.
     let (tx, stage_rx) = sync_channel::<Request>(usize::from(queue.is_some()));
     let (stage_tx, rx) = sync_channel::<Request>(0);
+    // One stored batch waits to be filled again at most: the batches in
+    // flight stay three, and one emptied one is kept.
+    let (spare_tx, spare) = sync_channel::<Vec<Event>>(1);
     let (key, ip_mode) = (enricher.key().clone(), enricher.ip_mode());
     let refresh = std::sync::Arc::new(AtomicBool::new(false));
     let stage = EnrichStage::new(opts, enricher, refresh.clone());
@@ -1144,7 +1174,7 @@ pub(crate) fn drive<T>(
         let active = Active { given: sink, reopened: None, reconnect, outage: None };
         let worker = std::thread::Builder::new()
             .name("xferstats-store".into())
-            .spawn_scoped(scope, move || sink_worker(active, rx))
+            .spawn_scoped(scope, move || sink_worker(active, rx, spare_tx))
             .expect("spawning the store thread");
         let enriching = std::thread::Builder::new()
             .name("xferstats-enrich".into())
@@ -1167,6 +1197,7 @@ pub(crate) fn drive<T>(
             buffer_limit,
             last_input: HashMap::new(),
             parse_ahead: true,
+            spare,
             keeps_states,
         };
         let result =

@@ -113,8 +113,8 @@ pub struct RsyncDecoder {
     addrs: Addrs,
     /// The login method of every rsync login.
     password: Arc<str>,
-    /// The user of connections that logged none.
-    anonymous: Arc<str>,
+    /// What closing connections are given ([`close`]).
+    closed: Closed,
     /// Open connections of all hosts.
     open: usize,
     /// `open` at which the next [`prune`](RsyncDecoder::prune) runs.
@@ -127,8 +127,10 @@ pub struct RsyncDecoder {
     /// The most events one prune emitted: the room a batch just handed
     /// over is given on top of its capacity ([`RsyncDecoder::make_room`]).
     prune_room: usize,
-    /// Address and capacity of the last batch given that room.
-    roomy: (usize, usize),
+    /// The capacity of the last batch given that room before it was (what
+    /// the engine gives): a batch with more has it already (the same
+    /// batch, or a stored one the engine fills again).
+    roomy: usize,
 }
 
 /// Client addresses as logged, each with its parse ([`client_ip`]) and
@@ -206,13 +208,13 @@ impl RsyncDecoder {
             names: Names::default(),
             addrs: Addrs::default(),
             password: Arc::from("password"),
-            anonymous: Arc::from(ANONYMOUS),
+            closed: Closed { anonymous: Arc::from(ANONYMOUS), no_sid: Arc::from("") },
             open: 0,
             prune_at: PRUNE_AT,
             order: Vec::new(),
             closing: Vec::new(),
             prune_room: 0,
-            roomy: (0, 0),
+            roomy: 0,
         }
     }
 }
@@ -231,7 +233,25 @@ fn client_host(h: &[u8]) -> Option<Arc<str>> {
 
 fn new_session(addrs: &mut Addrs, pid: u32, time: Micros, addr: &[u8], host: &[u8]) -> Session {
     let (addr, ip, host) = addrs.get(addr, host);
-    Session { sid: session_id(pid, time), started: time, last: time, addr, ip, host, ..Session::default() }
+    // Every field given: `..Session::default()` made (and dropped) a
+    // default session id and address too.
+    Session {
+        sid: session_id(pid, time),
+        started: time,
+        last: time,
+        addr,
+        ip,
+        host,
+        request: None,
+        module: None,
+        path: None,
+        user: None,
+        items: 0,
+        files: 0,
+        file_bytes: 0,
+        summary: None,
+        error: None,
+    }
 }
 
 /// `pid@start-seconds`, the session id, written without a temporary
@@ -320,11 +340,12 @@ impl RsyncDecoder {
         if !out.is_empty() || out.capacity() == 0 || self.prune_room == 0 {
             return;
         }
-        if (out.as_ptr() as usize, out.capacity()) == self.roomy {
+        let given = out.capacity();
+        if self.roomy > 0 && given > self.roomy {
             return;
         }
-        *out = Vec::with_capacity(out.capacity() + self.prune_room.min(out.capacity() / 4));
-        self.roomy = (out.as_ptr() as usize, out.capacity());
+        *out = Vec::with_capacity(given + self.prune_room.min(given / 4));
+        self.roomy = given;
     }
 
     /// Handles a line whose prefix `p` was parsed already (the syslog
@@ -355,7 +376,8 @@ impl RsyncDecoder {
                     // The same connect line read again (a copy of lines already
                     // read) restarts that connection; it has not ended.
                     if !(old.started == time && old.addr.as_bytes() == addr) {
-                        close(&hi.name, pid, old, hi.transfer_logging, &self.anonymous, &cx.ids.key(), out);
+                        let mut old = old;
+                        close(&hi.name, pid, &mut old, hi.transfer_logging, &self.closed, &cx.ids.key(), out);
                     }
                     self.open -= 1;
                 }
@@ -483,8 +505,8 @@ impl Decoder for RsyncDecoder {
                 .collect();
             done.sort_unstable();
             for pid in done {
-                if let Some(s) = hi.sessions.remove(&pid) {
-                    close(&hi.name, pid, s, logging, &self.anonymous, ids, out);
+                if let Some(mut s) = hi.sessions.remove(&pid) {
+                    close(&hi.name, pid, &mut s, logging, &self.closed, ids, out);
                 }
             }
         }
@@ -569,7 +591,7 @@ impl RsyncDecoder {
         let mut open = 0;
         for &at in &self.order {
             let hi = &mut self.hosts[at];
-            prune_host(hi, &mut self.closing, &self.anonymous, ids, out);
+            prune_host(hi, &mut self.closing, &self.closed, ids, out);
             if hi.newest == hi.pruned_at {
                 hi.sessions.shrink_to_fit();
             }
@@ -582,24 +604,27 @@ impl RsyncDecoder {
 }
 
 /// [`RsyncDecoder::prune`]'s closing of one host's connections (`old`:
-/// a buffer for their pids).
-fn prune_host(hi: &mut HostIndex, old: &mut Vec<u32>, anonymous: &Arc<str>, ids: &IdKey, out: &mut Vec<Event>) {
+/// a buffer for their pids). They are closed where they are in the map
+/// and then dropped from it in one pass: taken out one by one, each
+/// session was moved twice.
+fn prune_host(hi: &mut HostIndex, old: &mut Vec<u32>, closed: &Closed, ids: &IdKey, out: &mut Vec<Event>) {
     let newest = hi.newest;
+    // What closing a session leaves of it (times, request, summary,
+    // error) still says it is over.
+    let over = |s: &Session| {
+        let idle = newest.saturating_sub(s.last);
+        ((s.summary.is_some() || s.error.is_some()) && idle > GRACE_MICROS)
+            || (s.request.is_none() && idle > IDLE_MICROS)
+            || idle > STALE_MICROS
+    };
     old.clear();
-    old.extend(
-        hi.sessions
-            .iter()
-            .filter(|(_, s)| {
-                let idle = newest.saturating_sub(s.last);
-                ((s.summary.is_some() || s.error.is_some()) && idle > GRACE_MICROS)
-                    || (s.request.is_none() && idle > IDLE_MICROS)
-                    || idle > STALE_MICROS
-            })
-            .map(|(p, _)| *p),
-    );
+    old.extend(hi.sessions.iter().filter(|(_, s)| over(s)).map(|(p, _)| *p));
+    if old.is_empty() {
+        return;
+    }
     old.sort_unstable();
     for (i, &pid) in old.iter().enumerate() {
-        if let Some(s) = hi.sessions.remove(&pid) {
+        if let Some(s) = hi.sessions.get_mut(&pid) {
             if out.len() == out.capacity() {
                 // Room for at most one event each of those left, exactly:
                 // `out` is a batch about to be handed over once full, and
@@ -611,9 +636,10 @@ fn prune_host(hi: &mut HostIndex, old: &mut Vec<u32>, anonymous: &Arc<str>, ids:
                 // [`RsyncDecoder::make_room`].)
                 out.reserve_exact(old.len() - i);
             }
-            close(&hi.name, pid, s, hi.transfer_logging, anonymous, ids, out);
+            close(&hi.name, pid, s, hi.transfer_logging, closed, ids, out);
         }
     }
+    hi.sessions.retain(|_, s| !over(s));
 }
 
 fn file_event(
@@ -699,14 +725,26 @@ fn file_event(
     Outcome::Used
 }
 
-/// Emits what a finished connection owes beyond its per-file lines
-/// (`anonymous`: the user of a connection that logged none).
+/// What [`close`] gives connections.
+#[derive(Debug)]
+struct Closed {
+    /// The user of a connection that logged none.
+    anonymous: Arc<str>,
+    /// An empty text, in the place of the session id a closed connection's
+    /// event took (this decoder's own: a clone of the id, whose count the
+    /// thread that drops the events changes too, cost a cache miss).
+    no_sid: Arc<str>,
+}
+
+/// Emits what a finished connection owes beyond its per-file lines,
+/// taking its texts: the session is dropped next. (Its times, request,
+/// summary and error stay.)
 fn close(
     server: &Arc<str>,
     pid: u32,
-    s: Session,
+    s: &mut Session,
     transfer_logging: bool,
-    anonymous: &Arc<str>,
+    closed: &Closed,
     ids: &IdKey,
     out: &mut Vec<Event>,
 ) {
@@ -754,12 +792,12 @@ fn close(
         bytes,
         wire_bytes: summary_bytes,
         file_size,
-        path: s.path,
-        module: s.module,
-        user: s.user.unwrap_or_else(|| anonymous.clone()),
+        path: s.path.take(),
+        module: s.module.take(),
+        user: s.user.take().unwrap_or_else(|| closed.anonymous.clone()),
         client_ip: s.ip,
-        client_host: s.host,
-        session: Some(s.sid),
+        client_host: s.host.take(),
+        session: Some(std::mem::replace(&mut s.sid, closed.no_sid.clone())),
         server_host: server.clone(),
         source: Format::Rsyncd.source(),
         origin: None,
