@@ -141,7 +141,11 @@ pub struct RsyncDecoder {
 /// ([`same_bytes`]): an address whose hash another holds takes its place,
 /// and one that is no UTF-8 (whose text differs) is made anew each time.
 #[derive(Debug, Default)]
-struct Addrs(HashMap<u64, Addr, FastHash>);
+struct Addrs {
+    by_hash: HashMap<u64, Addr, FastHash>,
+    /// The text [`session_id`] writes a new session's id in.
+    sid: String,
+}
 
 /// A client address as logged (text), parsed, and the client host name
 /// last logged with it.
@@ -157,14 +161,14 @@ impl Addrs {
     /// client host name `host` logged with it ([`client_host`]).
     fn get(&mut self, b: &[u8], host: &[u8]) -> (Arc<str>, Option<IpAddr>, Option<Arc<str>>) {
         let h = text_hash(b);
-        let a = match self.0.get_mut(&h) {
+        let a = match self.by_hash.get_mut(&h) {
             Some(a) if same_bytes(a.text.as_bytes(), b) => a,
             _ => {
-                if self.0.len() >= Names::MAX {
-                    self.0.clear();
+                if self.by_hash.len() >= Names::MAX {
+                    self.by_hash.clear();
                 }
                 let a = Addr { text: crate::model::text(b).into(), ip: client_ip(b), host: None };
-                let slot = self.0.entry(h).insert_entry(a);
+                let slot = self.by_hash.entry(h).insert_entry(a);
                 slot.into_mut()
             }
         };
@@ -232,11 +236,12 @@ fn client_host(h: &[u8]) -> Option<Arc<str>> {
 }
 
 fn new_session(addrs: &mut Addrs, pid: u32, time: Micros, addr: &[u8], host: &[u8]) -> Session {
+    let sid = session_id(&mut addrs.sid, pid, time);
     let (addr, ip, host) = addrs.get(addr, host);
     // Every field given: `..Session::default()` made (and dropped) a
     // default session id and address too.
     Session {
-        sid: session_id(pid, time),
+        sid,
         started: time,
         last: time,
         addr,
@@ -254,17 +259,16 @@ fn new_session(addrs: &mut Addrs, pid: u32, time: Micros, addr: &[u8], host: &[u
     }
 }
 
-/// `pid@start-seconds`, the session id, written without a temporary
-/// `String` or the formatting machinery (one per connection).
-fn session_id(pid: u32, time: Micros) -> Arc<str> {
+/// `pid@start-seconds`, the session id, written without the formatting
+/// machinery (one per connection) in `buf`, a text kept for it: from
+/// bytes, it was validated as UTF-8 again.
+fn session_id(buf: &mut String, pid: u32, time: Micros) -> Arc<str> {
     let (mut p, mut s) = (itoa::Buffer::new(), itoa::Buffer::new());
-    let (p, s) = (p.format(pid).as_bytes(), s.format(time.div_euclid(1_000_000)).as_bytes());
-    // At most 10 + 1 + 20 bytes.
-    let mut buf = [0u8; 32];
-    buf[..p.len()].copy_from_slice(p);
-    buf[p.len()] = b'@';
-    buf[p.len() + 1..][..s.len()].copy_from_slice(s);
-    Arc::from(std::str::from_utf8(&buf[..p.len() + 1 + s.len()]).expect("digits are ASCII"))
+    buf.clear();
+    buf.push_str(p.format(pid));
+    buf.push('@');
+    buf.push_str(s.format(time.div_euclid(1_000_000)));
+    Arc::from(buf.as_str())
 }
 
 /// The shared name of `b` as logged, its escapes decoded ([`unescape`]);
@@ -1027,7 +1031,7 @@ mod tests {
     #[test]
     fn session_ids_read_as_formatted() {
         for (pid, time) in [(0, 0), (4195, 1_705_273_205_000_000), (u32::MAX, i64::MAX), (7, -1), (1, i64::MIN), (12, 999_999)] {
-            assert_eq!(&*session_id(pid, time), format!("{pid}@{}", time.div_euclid(1_000_000)));
+            assert_eq!(&*session_id(&mut String::new(), pid, time), format!("{pid}@{}", time.div_euclid(1_000_000)));
         }
     }
 
