@@ -1164,9 +1164,10 @@ pub(crate) fn drive<T>(
     // so one more may wait for the stage, besides its queue.
     let (tx, stage_rx) = sync_channel::<Request>(usize::from(queue.is_some()));
     let (stage_tx, rx) = sync_channel::<Request>(0);
-    // One stored batch waits to be filled again at most: the batches in
-    // flight stay three, and one emptied one is kept.
-    let (spare_tx, spare) = sync_channel::<Vec<Event>>(1);
+    // Stored batches wait here to be filled again: as many as may be in
+    // flight, so none is dropped. A new one is made only when none waits,
+    // all others being in flight: four batches at most, as before.
+    let (spare_tx, spare) = sync_channel::<Vec<Event>>(3);
     let (key, ip_mode) = (enricher.key().clone(), enricher.ip_mode());
     let refresh = std::sync::Arc::new(AtomicBool::new(false));
     let stage = EnrichStage::new(opts, enricher, refresh.clone());
@@ -1765,6 +1766,36 @@ mod tests {
         assert_eq!(key.unseal(&states[0].1).unwrap(), crate::actions::AlertWindows::default().save());
     }
 
+    #[test]
+    fn the_engine_fills_stored_batches_again() {
+        // One event a batch: each batch a new allocation, unless the store
+        // worker hands the stored ones back. Three are in flight at most
+        // (read, enriched, stored) and two wait to be filled again.
+        let log = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/rsync/default-logfile.log");
+        let mut seen = Vec::new();
+        for batch in [1, 1000] {
+            let out = crate::sinks::events::EventStream::new(Vec::new(), "test".into(), Default::default());
+            let mut sink = Recording {
+                out,
+                checkpoints: Vec::new(),
+                resume: None,
+                keeps_states: false,
+                states: Vec::new(),
+                batches: Vec::new(),
+            };
+            drive(&options(vec![log.clone()], None, batch), test_enricher(), &mut sink, None, |engine| {
+                run(engine, &NoProgress)
+            })
+            .unwrap();
+            seen.push((String::from_utf8(sink.out.into_inner()).unwrap(), sink.batches));
+        }
+        let (one, all) = (&seen[0], &seen[1]);
+        assert_eq!(one.0, all.0, "the same events");
+        assert!(one.1.len() >= 10, "{} batches", one.1.len());
+        let places: HashSet<usize> = one.1.iter().copied().collect();
+        assert!(places.len() <= 5, "{} batches in {} places: {:x?}", one.1.len(), places.len(), one.1);
+    }
+
     /// A sink that keeps the NDJSON of the events and every checkpoint
     /// committed, and answers a checkpoint query with `resume`.
     struct Recording {
@@ -1775,6 +1806,8 @@ mod tests {
         keeps_states: bool,
         /// The scopes of the states committed.
         states: Vec<String>,
+        /// Where the events of each commit with events were.
+        batches: Vec<usize>,
     }
 
     impl Sink for Recording {
@@ -1802,6 +1835,9 @@ mod tests {
         fn commit(&mut self, commit: &Commit<'_>) -> Result<Committed, StoreError> {
             self.checkpoints.extend(commit.checkpoint.cloned());
             self.states.extend(commit.states.iter().map(|(scope, _)| scope.to_string()));
+            if !commit.events.is_empty() {
+                self.batches.push(commit.events.as_ptr() as usize);
+            }
             self.out.commit(commit)
         }
         fn keeps_states(&self) -> bool {
@@ -1816,7 +1852,14 @@ mod tests {
         let mut seen = Vec::new();
         for keeps_states in [true, false] {
             let out = crate::sinks::events::EventStream::new(Vec::new(), "test".into(), Default::default());
-            let mut sink = Recording { out, checkpoints: Vec::new(), resume: None, keeps_states, states: Vec::new() };
+            let mut sink = Recording {
+                out,
+                checkpoints: Vec::new(),
+                resume: None,
+                keeps_states,
+                states: Vec::new(),
+                batches: Vec::new(),
+            };
             drive(&opts, test_enricher(), &mut sink, None, |engine| run(engine, &NoProgress)).unwrap();
             seen.push((String::from_utf8(sink.out.into_inner()).unwrap(), sink.checkpoints, sink.states));
         }
@@ -1867,7 +1910,14 @@ mod tests {
     fn read(opts: &IngestOptions, parse_ahead: bool, resume: Option<Checkpoint>) -> Seen {
         let enricher = test_enricher();
         let out = crate::sinks::events::EventStream::new(Vec::new(), "test".into(), Default::default());
-        let mut sink = Recording { out, checkpoints: Vec::new(), resume, keeps_states: true, states: Vec::new() };
+        let mut sink = Recording {
+            out,
+            checkpoints: Vec::new(),
+            resume,
+            keeps_states: true,
+            states: Vec::new(),
+            batches: Vec::new(),
+        };
         let (report, _) = drive(opts, enricher, &mut sink, None, |engine| {
             engine.parse_ahead = parse_ahead;
             run(engine, &NoProgress)?;
