@@ -972,13 +972,12 @@ impl<'a> Engine<'a> {
         sent
     }
 
-    /// Gives the engine an empty batch to fill, once the last one was
-    /// handed over (with an empty list for its hook deliveries, which the
-    /// enrich stage fills): one the store worker has stored and handed
-    /// back when there is one — by then it has, unless the store is behind
-    /// — else a new one. A new allocation of a batch's size (megabytes) is
-    /// fresh memory from the kernel: the first touch of each of its pages
-    /// was a page fault on the thread that joins lines.
+    /// Gives the engine an empty batch to fill once the last one was handed
+    /// over: one the store worker has stored and handed back when there is
+    /// one (in a batch import there is, from the third batch on), else a
+    /// new one. A new allocation of a batch's size (megabytes) is fresh
+    /// memory from the kernel: the first touch of each of its pages was a
+    /// page fault on the thread that joins lines.
     fn next_batch(&mut self) {
         let capacity = self.part_events.unwrap_or(self.batch_events).min(self.batch_events).min(1 << 16);
         self.events = match self.spare.try_recv() {
@@ -1165,8 +1164,10 @@ pub(crate) fn drive<T>(
     let (tx, stage_rx) = sync_channel::<Request>(usize::from(queue.is_some()));
     let (stage_tx, rx) = sync_channel::<Request>(0);
     // Stored batches wait here to be filled again: as many as may be in
-    // flight, so none is dropped. A new one is made only when none waits,
-    // all others being in flight: four batches at most, as before.
+    // flight in a batch import, so none is dropped. A new one is made only
+    // when none waits, all others being in flight: four batches at most,
+    // as before. (A follower's queue holds what it holds; three emptied
+    // batches at most wait besides.)
     let (spare_tx, spare) = sync_channel::<Vec<Event>>(3);
     let (key, ip_mode) = (enricher.key().clone(), enricher.ip_mode());
     let refresh = std::sync::Arc::new(AtomicBool::new(false));
@@ -1769,8 +1770,9 @@ mod tests {
     #[test]
     fn the_engine_fills_stored_batches_again() {
         // One event a batch: each batch a new allocation, unless the store
-        // worker hands the stored ones back. Three are in flight at most
-        // (read, enriched, stored) and two wait to be filled again.
+        // worker hands the stored ones back. Four are about at most (read,
+        // enriched, stored, waiting to be filled again), and the last
+        // batch, of the sessions closed at the end, grows into a new one.
         let log = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/rsync/default-logfile.log");
         let mut seen = Vec::new();
         for batch in [1, 1000] {

@@ -127,9 +127,9 @@ pub struct RsyncDecoder {
     /// The most events one prune emitted: the room a batch just handed
     /// over is given on top of its capacity ([`RsyncDecoder::make_room`]).
     prune_room: usize,
-    /// The capacity of the last batch given that room before it was (what
-    /// the engine gives): a batch with more has it already (the same
-    /// batch, or a stored one the engine fills again).
+    /// The capacity the engine gave the last batch given that room: a
+    /// batch with more has had it (the same batch, or a stored one the
+    /// engine fills again).
     roomy: usize,
 }
 
@@ -376,11 +376,10 @@ impl RsyncDecoder {
         match record {
             Record::Connect { host, addr } => {
                 let mut hi = hi;
-                if let Some(old) = hi.sessions.remove(&pid) {
+                if let Some(mut old) = hi.sessions.remove(&pid) {
                     // The same connect line read again (a copy of lines already
                     // read) restarts that connection; it has not ended.
                     if !(old.started == time && old.addr.as_bytes() == addr) {
-                        let mut old = old;
                         close(&hi.name, pid, &mut old, hi.transfer_logging, &self.closed, &cx.ids.key(), out);
                     }
                     self.open -= 1;
