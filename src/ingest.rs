@@ -584,8 +584,18 @@ impl Active<'_> {
 
 /// Serves requests until the engine hangs up or a commit fails; returns the
 /// totals of the commits and the error that stopped it.
-fn sink_worker(mut sink: Active<'_>, rx: Receiver<Request>) -> (Committed, Option<StoreError>) {
+fn sink_worker(
+    mut sink: Active<'_>,
+    rx: Receiver<Request>,
+    spare: SyncSender<Vec<Event>>,
+) -> (Committed, Option<StoreError>) {
     let mut total = Committed::default();
+    // A stored batch's events are dropped here and its emptied allocation
+    // handed back to the engine for a later batch ([`Engine::next_batch`]).
+    let recycle = |mut events: Vec<Event>| {
+        events.clear();
+        let _ = spare.try_send(events);
+    };
     for req in rx {
         match req {
             Request::Checkpoint(fp, reply) => {
@@ -608,6 +618,7 @@ fn sink_worker(mut sink: Active<'_>, rx: Receiver<Request>) -> (Committed, Optio
                     }
                     Err(e) => return (total, Some(e)),
                 }
+                recycle(events);
             }
             Request::Commit { events, input, checkpoint, states, outbox } => {
                 let (scopes, texts): (Vec<String>, Vec<String>) = states.into_iter().unzip();
@@ -627,6 +638,7 @@ fn sink_worker(mut sink: Active<'_>, rx: Receiver<Request>) -> (Committed, Optio
                     }
                     Err(e) => return (total, Some(e)),
                 }
+                recycle(events);
                 // A follower has no end of run: the work a store leaves for
                 // it (InfluxDB's daily points) is done after every commit.
                 if sink.reconnect.is_some() {
@@ -821,6 +833,9 @@ pub(crate) struct Engine<'a> {
     /// Whether prefixes are parsed on the reader thread where the format
     /// allows ([`parses_prefix_first`]); off only to compare both ways.
     parse_ahead: bool,
+    /// Batches the store worker has stored, emptied, to be filled again
+    /// ([`Engine::next_batch`]).
+    spare: Receiver<Vec<Event>>,
     /// Whether the store keeps the decoders' states ([`Sink::keeps_states`]):
     /// else commits carry none (serialising and sealing every open session
     /// per commit was ~4 % of the thread that joins lines).
@@ -939,25 +954,36 @@ impl<'a> Engine<'a> {
 
     /// [`Engine::commit`] of events that came from the input `input`.
     fn commit_of(&mut self, input: Option<u64>, checkpoint: Option<&Checkpoint>, bytes: u64) -> Result<(), Error> {
-        let (events, outbox) = self.take_events();
+        let (events, outbox) = (std::mem::take(&mut self.events), Vec::new());
         self.parted = 0;
         let req = Request::Commit { events, input, checkpoint: checkpoint.cloned(), states: self.states(), outbox };
-        self.sink.commit(req, bytes)
+        let sent = self.sink.commit(req, bytes);
+        self.next_batch();
+        sent
     }
 
     /// Hands the events read so far (from the input `input`) to the store
     /// as a part of the transaction the next commit commits.
     fn part(&mut self, input: u64) -> Result<(), Error> {
-        let (events, outbox) = self.take_events();
+        let (events, outbox) = (std::mem::take(&mut self.events), Vec::new());
         self.parted += events.len();
-        self.sink.commit(Request::Part { events, input: Some(input), outbox }, 0)
+        let sent = self.sink.commit(Request::Part { events, input: Some(input), outbox }, 0);
+        self.next_batch();
+        sent
     }
 
-    /// The events read so far, with room for their hook deliveries (the
-    /// enrich stage fills it).
-    fn take_events(&mut self) -> (Vec<Event>, Vec<HookRow>) {
+    /// Gives the engine an empty batch to fill once the last one was handed
+    /// over: one the store worker has stored and handed back when there is
+    /// one (in a batch import there is, from the third batch on), else a
+    /// new one. A new allocation of a batch's size (megabytes) is fresh
+    /// memory from the kernel: the first touch of each of its pages was a
+    /// page fault on the thread that joins lines.
+    fn next_batch(&mut self) {
         let capacity = self.part_events.unwrap_or(self.batch_events).min(self.batch_events).min(1 << 16);
-        (std::mem::replace(&mut self.events, Vec::with_capacity(capacity)), Vec::new())
+        self.events = match self.spare.try_recv() {
+            Ok(v) if v.capacity() >= capacity => v,
+            _ => Vec::with_capacity(capacity),
+        };
     }
 
     /// [`Engine::close_sessions`] for every format with open sessions in
@@ -1137,6 +1163,12 @@ pub(crate) fn drive<T>(
     // so one more may wait for the stage, besides its queue.
     let (tx, stage_rx) = sync_channel::<Request>(usize::from(queue.is_some()));
     let (stage_tx, rx) = sync_channel::<Request>(0);
+    // Stored batches wait here to be filled again: as many as may be in
+    // flight in a batch import, so none is dropped. A new one is made only
+    // when none waits, all others being in flight: four batches at most,
+    // as before. (A follower's queue holds what it holds; three emptied
+    // batches at most wait besides.)
+    let (spare_tx, spare) = sync_channel::<Vec<Event>>(3);
     let (key, ip_mode) = (enricher.key().clone(), enricher.ip_mode());
     let refresh = std::sync::Arc::new(AtomicBool::new(false));
     let stage = EnrichStage::new(opts, enricher, refresh.clone());
@@ -1144,7 +1176,7 @@ pub(crate) fn drive<T>(
         let active = Active { given: sink, reopened: None, reconnect, outage: None };
         let worker = std::thread::Builder::new()
             .name("xferstats-store".into())
-            .spawn_scoped(scope, move || sink_worker(active, rx))
+            .spawn_scoped(scope, move || sink_worker(active, rx, spare_tx))
             .expect("spawning the store thread");
         let enriching = std::thread::Builder::new()
             .name("xferstats-enrich".into())
@@ -1167,6 +1199,7 @@ pub(crate) fn drive<T>(
             buffer_limit,
             last_input: HashMap::new(),
             parse_ahead: true,
+            spare,
             keeps_states,
         };
         let result =
@@ -1734,6 +1767,37 @@ mod tests {
         assert_eq!(key.unseal(&states[0].1).unwrap(), crate::actions::AlertWindows::default().save());
     }
 
+    #[test]
+    fn the_engine_fills_stored_batches_again() {
+        // One event a batch: each batch a new allocation, unless the store
+        // worker hands the stored ones back. Four are about at most (read,
+        // enriched, stored, waiting to be filled again), and the last
+        // batch, of the sessions closed at the end, grows into a new one.
+        let log = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/rsync/default-logfile.log");
+        let mut seen = Vec::new();
+        for batch in [1, 1000] {
+            let out = crate::sinks::events::EventStream::new(Vec::new(), "test".into(), Default::default());
+            let mut sink = Recording {
+                out,
+                checkpoints: Vec::new(),
+                resume: None,
+                keeps_states: false,
+                states: Vec::new(),
+                batches: Vec::new(),
+            };
+            drive(&options(vec![log.clone()], None, batch), test_enricher(), &mut sink, None, |engine| {
+                run(engine, &NoProgress)
+            })
+            .unwrap();
+            seen.push((String::from_utf8(sink.out.into_inner()).unwrap(), sink.batches));
+        }
+        let (one, all) = (&seen[0], &seen[1]);
+        assert_eq!(one.0, all.0, "the same events");
+        assert!(one.1.len() >= 10, "{} batches", one.1.len());
+        let places: HashSet<usize> = one.1.iter().copied().collect();
+        assert!(places.len() <= 5, "{} batches in {} places: {:x?}", one.1.len(), places.len(), one.1);
+    }
+
     /// A sink that keeps the NDJSON of the events and every checkpoint
     /// committed, and answers a checkpoint query with `resume`.
     struct Recording {
@@ -1744,6 +1808,8 @@ mod tests {
         keeps_states: bool,
         /// The scopes of the states committed.
         states: Vec<String>,
+        /// Where the events of each commit with events were.
+        batches: Vec<usize>,
     }
 
     impl Sink for Recording {
@@ -1771,6 +1837,9 @@ mod tests {
         fn commit(&mut self, commit: &Commit<'_>) -> Result<Committed, StoreError> {
             self.checkpoints.extend(commit.checkpoint.cloned());
             self.states.extend(commit.states.iter().map(|(scope, _)| scope.to_string()));
+            if !commit.events.is_empty() {
+                self.batches.push(commit.events.as_ptr() as usize);
+            }
             self.out.commit(commit)
         }
         fn keeps_states(&self) -> bool {
@@ -1785,7 +1854,14 @@ mod tests {
         let mut seen = Vec::new();
         for keeps_states in [true, false] {
             let out = crate::sinks::events::EventStream::new(Vec::new(), "test".into(), Default::default());
-            let mut sink = Recording { out, checkpoints: Vec::new(), resume: None, keeps_states, states: Vec::new() };
+            let mut sink = Recording {
+                out,
+                checkpoints: Vec::new(),
+                resume: None,
+                keeps_states,
+                states: Vec::new(),
+                batches: Vec::new(),
+            };
             drive(&opts, test_enricher(), &mut sink, None, |engine| run(engine, &NoProgress)).unwrap();
             seen.push((String::from_utf8(sink.out.into_inner()).unwrap(), sink.checkpoints, sink.states));
         }
@@ -1836,7 +1912,14 @@ mod tests {
     fn read(opts: &IngestOptions, parse_ahead: bool, resume: Option<Checkpoint>) -> Seen {
         let enricher = test_enricher();
         let out = crate::sinks::events::EventStream::new(Vec::new(), "test".into(), Default::default());
-        let mut sink = Recording { out, checkpoints: Vec::new(), resume, keeps_states: true, states: Vec::new() };
+        let mut sink = Recording {
+            out,
+            checkpoints: Vec::new(),
+            resume,
+            keeps_states: true,
+            states: Vec::new(),
+            batches: Vec::new(),
+        };
         let (report, _) = drive(opts, enricher, &mut sink, None, |engine| {
             engine.parse_ahead = parse_ahead;
             run(engine, &NoProgress)?;

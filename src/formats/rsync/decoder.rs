@@ -113,8 +113,8 @@ pub struct RsyncDecoder {
     addrs: Addrs,
     /// The login method of every rsync login.
     password: Arc<str>,
-    /// The user of connections that logged none.
-    anonymous: Arc<str>,
+    /// What closing connections are given ([`close`]).
+    closed: Closed,
     /// Open connections of all hosts.
     open: usize,
     /// `open` at which the next [`prune`](RsyncDecoder::prune) runs.
@@ -127,8 +127,10 @@ pub struct RsyncDecoder {
     /// The most events one prune emitted: the room a batch just handed
     /// over is given on top of its capacity ([`RsyncDecoder::make_room`]).
     prune_room: usize,
-    /// Address and capacity of the last batch given that room.
-    roomy: (usize, usize),
+    /// The capacity the engine gave the last batch given that room: a
+    /// batch with more has had it (the same batch, or a stored one the
+    /// engine fills again).
+    roomy: usize,
 }
 
 /// Client addresses as logged, each with its parse ([`client_ip`]) and
@@ -139,7 +141,11 @@ pub struct RsyncDecoder {
 /// ([`same_bytes`]): an address whose hash another holds takes its place,
 /// and one that is no UTF-8 (whose text differs) is made anew each time.
 #[derive(Debug, Default)]
-struct Addrs(HashMap<u64, Addr, FastHash>);
+struct Addrs {
+    by_hash: HashMap<u64, Addr, FastHash>,
+    /// The text [`session_id`] writes a new session's id in.
+    sid: String,
+}
 
 /// A client address as logged (text), parsed, and the client host name
 /// last logged with it.
@@ -155,14 +161,14 @@ impl Addrs {
     /// client host name `host` logged with it ([`client_host`]).
     fn get(&mut self, b: &[u8], host: &[u8]) -> (Arc<str>, Option<IpAddr>, Option<Arc<str>>) {
         let h = text_hash(b);
-        let a = match self.0.get_mut(&h) {
+        let a = match self.by_hash.get_mut(&h) {
             Some(a) if same_bytes(a.text.as_bytes(), b) => a,
             _ => {
-                if self.0.len() >= Names::MAX {
-                    self.0.clear();
+                if self.by_hash.len() >= Names::MAX {
+                    self.by_hash.clear();
                 }
                 let a = Addr { text: crate::model::text(b).into(), ip: client_ip(b), host: None };
-                let slot = self.0.entry(h).insert_entry(a);
+                let slot = self.by_hash.entry(h).insert_entry(a);
                 slot.into_mut()
             }
         };
@@ -206,13 +212,13 @@ impl RsyncDecoder {
             names: Names::default(),
             addrs: Addrs::default(),
             password: Arc::from("password"),
-            anonymous: Arc::from(ANONYMOUS),
+            closed: Closed { anonymous: Arc::from(ANONYMOUS), no_sid: Arc::from("") },
             open: 0,
             prune_at: PRUNE_AT,
             order: Vec::new(),
             closing: Vec::new(),
             prune_room: 0,
-            roomy: (0, 0),
+            roomy: 0,
         }
     }
 }
@@ -230,21 +236,39 @@ fn client_host(h: &[u8]) -> Option<Arc<str>> {
 }
 
 fn new_session(addrs: &mut Addrs, pid: u32, time: Micros, addr: &[u8], host: &[u8]) -> Session {
+    let sid = session_id(&mut addrs.sid, pid, time);
     let (addr, ip, host) = addrs.get(addr, host);
-    Session { sid: session_id(pid, time), started: time, last: time, addr, ip, host, ..Session::default() }
+    // Every field given: `..Session::default()` made (and dropped) a
+    // default session id and address too.
+    Session {
+        sid,
+        started: time,
+        last: time,
+        addr,
+        ip,
+        host,
+        request: None,
+        module: None,
+        path: None,
+        user: None,
+        items: 0,
+        files: 0,
+        file_bytes: 0,
+        summary: None,
+        error: None,
+    }
 }
 
-/// `pid@start-seconds`, the session id, written without a temporary
-/// `String` or the formatting machinery (one per connection).
-fn session_id(pid: u32, time: Micros) -> Arc<str> {
+/// `pid@start-seconds`, the session id, written without the formatting
+/// machinery (one per connection) in `buf`, a text kept for it: from
+/// bytes, it was validated as UTF-8 again.
+fn session_id(buf: &mut String, pid: u32, time: Micros) -> Arc<str> {
     let (mut p, mut s) = (itoa::Buffer::new(), itoa::Buffer::new());
-    let (p, s) = (p.format(pid).as_bytes(), s.format(time.div_euclid(1_000_000)).as_bytes());
-    // At most 10 + 1 + 20 bytes.
-    let mut buf = [0u8; 32];
-    buf[..p.len()].copy_from_slice(p);
-    buf[p.len()] = b'@';
-    buf[p.len() + 1..][..s.len()].copy_from_slice(s);
-    Arc::from(std::str::from_utf8(&buf[..p.len() + 1 + s.len()]).expect("digits are ASCII"))
+    buf.clear();
+    buf.push_str(p.format(pid));
+    buf.push('@');
+    buf.push_str(s.format(time.div_euclid(1_000_000)));
+    Arc::from(buf.as_str())
 }
 
 /// The shared name of `b` as logged, its escapes decoded ([`unescape`]);
@@ -320,11 +344,12 @@ impl RsyncDecoder {
         if !out.is_empty() || out.capacity() == 0 || self.prune_room == 0 {
             return;
         }
-        if (out.as_ptr() as usize, out.capacity()) == self.roomy {
+        let given = out.capacity();
+        if self.roomy > 0 && given > self.roomy {
             return;
         }
-        *out = Vec::with_capacity(out.capacity() + self.prune_room.min(out.capacity() / 4));
-        self.roomy = (out.as_ptr() as usize, out.capacity());
+        *out = Vec::with_capacity(given + self.prune_room.min(given / 4));
+        self.roomy = given;
     }
 
     /// Handles a line whose prefix `p` was parsed already (the syslog
@@ -351,11 +376,11 @@ impl RsyncDecoder {
         match record {
             Record::Connect { host, addr } => {
                 let mut hi = hi;
-                if let Some(old) = hi.sessions.remove(&pid) {
+                if let Some(mut old) = hi.sessions.remove(&pid) {
                     // The same connect line read again (a copy of lines already
                     // read) restarts that connection; it has not ended.
                     if !(old.started == time && old.addr.as_bytes() == addr) {
-                        close(&hi.name, pid, old, hi.transfer_logging, &self.anonymous, &cx.ids.key(), out);
+                        close(&hi.name, pid, &mut old, hi.transfer_logging, &self.closed, &cx.ids.key(), out);
                     }
                     self.open -= 1;
                 }
@@ -483,8 +508,8 @@ impl Decoder for RsyncDecoder {
                 .collect();
             done.sort_unstable();
             for pid in done {
-                if let Some(s) = hi.sessions.remove(&pid) {
-                    close(&hi.name, pid, s, logging, &self.anonymous, ids, out);
+                if let Some(mut s) = hi.sessions.remove(&pid) {
+                    close(&hi.name, pid, &mut s, logging, &self.closed, ids, out);
                 }
             }
         }
@@ -569,7 +594,7 @@ impl RsyncDecoder {
         let mut open = 0;
         for &at in &self.order {
             let hi = &mut self.hosts[at];
-            prune_host(hi, &mut self.closing, &self.anonymous, ids, out);
+            prune_host(hi, &mut self.closing, &self.closed, ids, out);
             if hi.newest == hi.pruned_at {
                 hi.sessions.shrink_to_fit();
             }
@@ -582,24 +607,27 @@ impl RsyncDecoder {
 }
 
 /// [`RsyncDecoder::prune`]'s closing of one host's connections (`old`:
-/// a buffer for their pids).
-fn prune_host(hi: &mut HostIndex, old: &mut Vec<u32>, anonymous: &Arc<str>, ids: &IdKey, out: &mut Vec<Event>) {
+/// a buffer for their pids). They are closed where they are in the map
+/// and then dropped from it in one pass: taken out one by one, each
+/// session was moved twice.
+fn prune_host(hi: &mut HostIndex, old: &mut Vec<u32>, closed: &Closed, ids: &IdKey, out: &mut Vec<Event>) {
     let newest = hi.newest;
+    // What closing a session leaves of it (times, request, summary,
+    // error) still says it is over.
+    let over = |s: &Session| {
+        let idle = newest.saturating_sub(s.last);
+        ((s.summary.is_some() || s.error.is_some()) && idle > GRACE_MICROS)
+            || (s.request.is_none() && idle > IDLE_MICROS)
+            || idle > STALE_MICROS
+    };
     old.clear();
-    old.extend(
-        hi.sessions
-            .iter()
-            .filter(|(_, s)| {
-                let idle = newest.saturating_sub(s.last);
-                ((s.summary.is_some() || s.error.is_some()) && idle > GRACE_MICROS)
-                    || (s.request.is_none() && idle > IDLE_MICROS)
-                    || idle > STALE_MICROS
-            })
-            .map(|(p, _)| *p),
-    );
+    old.extend(hi.sessions.iter().filter(|(_, s)| over(s)).map(|(p, _)| *p));
+    if old.is_empty() {
+        return;
+    }
     old.sort_unstable();
     for (i, &pid) in old.iter().enumerate() {
-        if let Some(s) = hi.sessions.remove(&pid) {
+        if let Some(s) = hi.sessions.get_mut(&pid) {
             if out.len() == out.capacity() {
                 // Room for at most one event each of those left, exactly:
                 // `out` is a batch about to be handed over once full, and
@@ -611,9 +639,10 @@ fn prune_host(hi: &mut HostIndex, old: &mut Vec<u32>, anonymous: &Arc<str>, ids:
                 // [`RsyncDecoder::make_room`].)
                 out.reserve_exact(old.len() - i);
             }
-            close(&hi.name, pid, s, hi.transfer_logging, anonymous, ids, out);
+            close(&hi.name, pid, s, hi.transfer_logging, closed, ids, out);
         }
     }
+    hi.sessions.retain(|_, s| !over(s));
 }
 
 fn file_event(
@@ -699,14 +728,26 @@ fn file_event(
     Outcome::Used
 }
 
-/// Emits what a finished connection owes beyond its per-file lines
-/// (`anonymous`: the user of a connection that logged none).
+/// What [`close`] gives connections.
+#[derive(Debug)]
+struct Closed {
+    /// The user of a connection that logged none.
+    anonymous: Arc<str>,
+    /// An empty text, in the place of the session id a closed connection's
+    /// event took (this decoder's own: a clone of the id, whose count the
+    /// thread that drops the events changes too, cost a cache miss).
+    no_sid: Arc<str>,
+}
+
+/// Emits what a finished connection owes beyond its per-file lines,
+/// taking its texts: the session is dropped next. (Its times, request,
+/// summary and error stay.)
 fn close(
     server: &Arc<str>,
     pid: u32,
-    s: Session,
+    s: &mut Session,
     transfer_logging: bool,
-    anonymous: &Arc<str>,
+    closed: &Closed,
     ids: &IdKey,
     out: &mut Vec<Event>,
 ) {
@@ -754,12 +795,12 @@ fn close(
         bytes,
         wire_bytes: summary_bytes,
         file_size,
-        path: s.path,
-        module: s.module,
-        user: s.user.unwrap_or_else(|| anonymous.clone()),
+        path: s.path.take(),
+        module: s.module.take(),
+        user: s.user.take().unwrap_or_else(|| closed.anonymous.clone()),
         client_ip: s.ip,
-        client_host: s.host,
-        session: Some(s.sid),
+        client_host: s.host.take(),
+        session: Some(std::mem::replace(&mut s.sid, closed.no_sid.clone())),
         server_host: server.clone(),
         source: Format::Rsyncd.source(),
         origin: None,
@@ -989,7 +1030,7 @@ mod tests {
     #[test]
     fn session_ids_read_as_formatted() {
         for (pid, time) in [(0, 0), (4195, 1_705_273_205_000_000), (u32::MAX, i64::MAX), (7, -1), (1, i64::MIN), (12, 999_999)] {
-            assert_eq!(&*session_id(pid, time), format!("{pid}@{}", time.div_euclid(1_000_000)));
+            assert_eq!(&*session_id(&mut String::new(), pid, time), format!("{pid}@{}", time.div_euclid(1_000_000)));
         }
     }
 

@@ -209,8 +209,17 @@ fn parse_summary(rest: &[u8]) -> Option<Record<'_>> {
 /// The number before the first `suffix` (which starts with a space) and
 /// what follows it.
 fn number_then<'a>(s: &'a [u8], suffix: &[u8]) -> Option<(u64, &'a [u8])> {
-    // The first space is nearly always the suffix's: no substring searcher.
-    let at = memchr::memchr_iter(b' ', s).find(|&i| s[i..].starts_with(suffix))?;
+    // The first space is nearly always the suffix's, a few digits in: no
+    // substring searcher, and a byte loop (`memchr` cost more to start
+    // than this takes).
+    let mut at = 0;
+    let at = loop {
+        at += s[at..].iter().position(|&c| c == b' ')?;
+        if s[at..].starts_with(suffix) {
+            break at;
+        }
+        at += 1;
+    };
     Some((parse_grouped(&s[..at])?, &s[at + suffix.len()..]))
 }
 
@@ -250,6 +259,11 @@ fn error_code(r: &[u8]) -> Option<u32> {
 
 /// Whether `b` holds an rsync `\#` escape ([`unescape`] changes it).
 pub fn escaped(b: &[u8]) -> bool {
+    // Names (modules, users) are short: a byte loop is done before
+    // `memchr` has started (it was most of interning a name).
+    if b.len() <= 32 {
+        return b.windows(2).any(|w| w[0] == b'\\' && w[1] == b'#');
+    }
     memchr::memchr_iter(b'\\', b).any(|i| b.get(i + 1) == Some(&b'#'))
 }
 
@@ -397,5 +411,22 @@ mod tests {
         assert_eq!(unescape(&raw).as_ref(), "docs/\u{dc}n");
         assert_eq!(unescape(b"a\\#012b").as_ref(), "a\nb");
         assert_eq!(unescape(b"plain \\# text").as_ref(), "plain \\# text");
+    }
+
+    #[test]
+    fn an_escape_is_seen_in_short_and_long_text() {
+        for n in [0, 1, 30, 31, 32, 33, 100] {
+            let plain = vec![b'a'; n];
+            assert!(!escaped(&plain), "{n}");
+            for at in 0..n.saturating_sub(1) {
+                let mut b = plain.clone();
+                b[at] = b'\\';
+                assert!(!escaped(&b), "{n} {at}");
+                b[at + 1] = b'#';
+                assert!(escaped(&b), "{n} {at}");
+            }
+        }
+        assert!(!escaped(b"\\"));
+        assert!(!escaped(b"#\\"));
     }
 }
