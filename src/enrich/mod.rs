@@ -13,7 +13,10 @@
 //! | `full`     | the address             | as logged             | yes           |
 //! | `drop`     | none                    | none                  | no            |
 //!
-//! Geo fields are always computed from the full address, in memory.
+//! Geo fields are always computed from the full address, in memory. In
+//! the same pass NUL characters in the events' text become U+FFFD
+//! ([`Event::scrub_nul`]): PostgreSQL text cannot hold them, and every
+//! store must store the same thing.
 
 pub mod geoip;
 pub mod hostkey;
