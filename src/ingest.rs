@@ -718,7 +718,6 @@ impl EnrichStage {
             self.enricher.refresh_geoip();
         }
         self.enricher.enrich(events);
-        events.iter_mut().for_each(Event::scrub_nul);
         match &self.hooks {
             Some(h) => h.rows(events, now_secs() * 1_000_000, &mut self.alerts),
             None => Vec::new(),

@@ -340,6 +340,14 @@ impl Event {
     /// PostgreSQL text cannot hold them, and every store must store the
     /// same thing.
     pub fn scrub_nul(&mut self) {
+        self.scrub_nul_with(|s| !s.contains('\0'));
+    }
+
+    /// [`Event::scrub_nul`], asking `clean` whether a shared name (user,
+    /// module, method, client host) holds no NUL: a caller that sees the
+    /// same names over and over can answer from the names it checked
+    /// before, without reading them again.
+    pub fn scrub_nul_with(&mut self, mut clean: impl FnMut(&Arc<str>) -> bool) {
         fn fix(s: &mut String) {
             if s.contains('\0') {
                 *s = s.replace('\0', "\u{fffd}");
@@ -350,27 +358,20 @@ impl Event {
                 fix(s);
             }
         }
-        fn fix_shared(s: &mut Arc<str>) {
-            if s.contains('\0') {
+        let mut fix_shared = |s: &mut Arc<str>| {
+            if !clean(s) {
                 *s = s.replace('\0', "\u{fffd}").into();
             }
-        }
-        fn fix_shared_opt(s: &mut Option<Arc<str>>) {
-            if let Some(s) = s {
-                fix_shared(s);
-            }
-        }
+        };
         match self {
             Event::Transfer(t) => {
                 fix_shared(&mut t.user);
                 fix_opt(&mut t.path);
-                fix_shared_opt(&mut t.module);
-                fix_shared_opt(&mut t.client_host);
+                t.module.iter_mut().chain(&mut t.client_host).for_each(fix_shared);
             }
             Event::Login(l) => {
                 fix_shared(&mut l.user);
-                fix_shared_opt(&mut l.method);
-                fix_shared_opt(&mut l.client_host);
+                l.method.iter_mut().chain(&mut l.client_host).for_each(fix_shared);
             }
         }
     }

@@ -13,7 +13,10 @@
 //! | `full`     | the address             | as logged             | yes           |
 //! | `drop`     | none                    | none                  | no            |
 //!
-//! Geo fields are always computed from the full address, in memory.
+//! Geo fields are always computed from the full address, in memory. In
+//! the same pass NUL characters in the events' text become U+FFFD
+//! ([`Event::scrub_nul`]): PostgreSQL text cannot hold them, and every
+//! store must store the same thing.
 
 pub mod geoip;
 pub mod hostkey;
@@ -143,6 +146,46 @@ pub struct Enricher {
     by_ip: HashMap<IpAddr, (Option<IpAddr>, Arc<Origin>), FastHash>,
     by_host: HashMap<Box<str>, Arc<Origin>, FastHash>,
     checked: Instant,
+    /// Shared names seen without NUL.
+    nul_free: NulFree,
+}
+
+/// Shared names (users, modules, methods, host names) known to hold no
+/// NUL, told by their address: the decoders share one copy of each name
+/// among the events that carry it, and reading the name's text again for
+/// every event was a cache miss each — the join thread, which clones the
+/// names, and the store thread, which drops them, keep writing the counts
+/// beside the text. Direct-mapped by address; each slot holds its name
+/// (an `Arc`), so that no other name can get that address while it is
+/// here. Bounded: [`NulFree::SLOTS`] names.
+struct NulFree {
+    slots: Box<[Option<Arc<str>>]>,
+}
+
+impl Default for NulFree {
+    fn default() -> NulFree {
+        NulFree { slots: vec![None; NulFree::SLOTS].into_boxed_slice() }
+    }
+}
+
+impl NulFree {
+    /// Names kept at most (a power of two).
+    const SLOTS: usize = 256;
+
+    /// Whether `s` holds no NUL: known, or read and then remembered.
+    #[inline]
+    fn clean(&mut self, s: &Arc<str>) -> bool {
+        let at = Arc::as_ptr(s).cast::<u8>() as usize;
+        let slot = &mut self.slots[((at >> 4) ^ (at >> 12)) & (NulFree::SLOTS - 1)];
+        if slot.as_ref().is_some_and(|k| Arc::ptr_eq(k, s)) {
+            return true;
+        }
+        let clean = !s.contains('\0');
+        if clean {
+            *slot = Some(s.clone());
+        }
+        clean
+    }
 }
 
 impl std::fmt::Debug for Enricher {
@@ -202,6 +245,7 @@ impl Enricher {
             by_ip: HashMap::default(),
             by_host: HashMap::default(),
             checked: Instant::now(),
+            nul_free: NulFree::default(),
         })
     }
 
@@ -228,7 +272,9 @@ impl Enricher {
         }
     }
 
-    /// Enriches a batch in place and applies the IP mode.
+    /// Enriches a batch in place, applies the IP mode and replaces NUL
+    /// characters ([`Event::scrub_nul`]), one event at a time: each event
+    /// is read once, while it is at hand.
     pub fn enrich(&mut self, events: &mut [Event]) {
         if self.checked.elapsed() >= REFRESH_EVERY {
             self.refresh_geoip();
@@ -239,6 +285,7 @@ impl Enricher {
                 Event::Login(l) => (&mut l.client_ip, &mut l.client_host, &mut l.origin),
             };
             self.apply(ip, host, origin);
+            ev.scrub_nul_with(|s| self.nul_free.clean(s));
         }
     }
 
@@ -408,6 +455,45 @@ pub(crate) mod tests {
             warn_once_in: None,
         })
         .unwrap()
+    }
+
+    #[test]
+    fn nul_characters_are_scrubbed_and_clean_names_stay_shared() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut e = enricher(dir.path(), IpMode::Full, 5);
+        let (clean, dirty): (Arc<str>, Arc<str>) = ("alice".into(), "bo\0b".into());
+        let module: Arc<str> = "pub\0".into();
+        let event = |user: &Arc<str>, path: &str| {
+            let mut ev = transfer(None, Some("h\0st"));
+            let Event::Transfer(t) = &mut ev else { unreachable!() };
+            t.user = user.clone();
+            t.module = Some(module.clone());
+            t.path = Some(path.into());
+            ev
+        };
+        // Each name twice (the second time from what was seen), and more
+        // names than are kept.
+        let mut evs = vec![event(&clean, "a\0b"), event(&dirty, "c"), event(&clean, "d"), event(&dirty, "\0")];
+        let many: Vec<Arc<str>> = (0..NulFree::SLOTS * 2).map(|k| Arc::from(format!("user{k}"))).collect();
+        evs.extend(many.iter().map(|u| event(u, "x")));
+        let mut want = evs.clone();
+        want.iter_mut().for_each(Event::scrub_nul);
+        e.enrich(&mut evs);
+        for (got, want) in evs.iter().zip(&want) {
+            let (Event::Transfer(g), Event::Transfer(w)) = (got, want) else { unreachable!() };
+            assert_eq!((&g.user, &g.path, &g.module, &g.client_host), (&w.user, &w.path, &w.module, &w.client_host));
+        }
+        let users = |evs: &[Event]| {
+            evs.iter()
+                .map(|ev| if let Event::Transfer(t) = ev { t.user.clone() } else { unreachable!() })
+                .collect::<Vec<_>>()
+        };
+        let got = users(&evs);
+        assert_eq!((&*got[1], &*got[3], &*got[0]), ("bo\u{fffd}b", "bo\u{fffd}b", "alice"));
+        // A name without NUL is the very name the event came with.
+        assert!(Arc::ptr_eq(&got[0], &clean) && Arc::ptr_eq(&got[2], &clean));
+        assert!(got[4..].iter().zip(&many).all(|(g, m)| Arc::ptr_eq(g, m)));
+        assert!(e.nul_free.slots.iter().flatten().all(|s| !s.contains('\0')));
     }
 
     #[test]

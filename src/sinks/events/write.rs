@@ -56,6 +56,9 @@ columns![
 /// How many columns.
 const N: usize = 28;
 
+/// The column of the input's fingerprint.
+const INPUT: usize = 27;
+
 /// A field of one event.
 #[derive(Clone, Copy)]
 enum Value<'a> {
@@ -157,7 +160,7 @@ fn values<'a>(e: &'a Event, input: Option<u64>, out: &mut impl Columns<'a>) {
             f.col(26, Absent);
         }
     }
-    f.col(27, opt(input, |f| Int(f as i64)));
+    f.col(INPUT, opt(input, |f| Int(f as i64)));
     debug_assert_eq!(f.next, N);
 }
 
@@ -230,11 +233,34 @@ impl IpText {
     }
 }
 
+/// The text of the last integer written of a column, kept: the input's
+/// fingerprint ([`INPUT`]) is the same for every event of a batch.
+#[derive(Default)]
+pub(super) struct IntText {
+    /// The integer `text` is of.
+    of: Option<i64>,
+    text: Vec<u8>,
+}
+
+impl IntText {
+    /// `n` in decimal.
+    fn get(&mut self, n: i64) -> &[u8] {
+        if self.of != Some(n) {
+            self.text.clear();
+            int(&mut self.text, n);
+            self.of = Some(n);
+        }
+        &self.text
+    }
+}
+
 /// What the writers keep from one event to the next (reused).
 #[derive(Default)]
 pub(super) struct Scratch {
     /// The text of the last client address written.
     ip: IpText,
+    /// The text of the input's fingerprint.
+    input: IntText,
     /// Origins as NDJSON columns.
     json: OriginTexts,
     /// Origins as CSV columns.
@@ -316,7 +342,11 @@ fn prefetch_bytes(_: &[u8]) {}
 /// newline.
 pub(super) fn ndjson(buf: &mut Vec<u8>, scratch: &mut Scratch, e: &Event, input: Option<u64>) {
     buf.push(b'{');
-    values(e, input, &mut Ndjson { buf, scratch: &mut scratch.ip, origins: &mut scratch.json });
+    values(
+        e,
+        input,
+        &mut Ndjson { buf, scratch: &mut scratch.ip, origins: &mut scratch.json, input: &mut scratch.input },
+    );
     buf.extend_from_slice(b"}\n");
 }
 
@@ -329,6 +359,8 @@ struct Out<'w, const CSV: bool> {
     scratch: &'w mut IpText,
     /// The origins written.
     origins: &'w mut OriginTexts,
+    /// The text of the input's fingerprint.
+    input: &'w mut IntText,
 }
 
 /// [`ndjson`]'s columns.
@@ -340,19 +372,22 @@ type Csv<'w> = Out<'w, true>;
 impl<'a, const CSV: bool> Columns<'a> for Out<'_, CSV> {
     #[inline(always)]
     fn col(&mut self, i: usize, v: Value<'a>) {
-        if CSV {
-            if i > 0 {
-                self.buf.push(b',');
-            }
-            return csv_value(self.buf, self.scratch, v);
+        if CSV && i > 0 {
+            self.buf.push(b',');
         }
-        if matches!(v, Value::Absent) {
-            return;
+        if !CSV && !matches!(v, Value::Absent) {
+            // `kind`, the first column, is always there: no comma before it.
+            let key = KEYS[i].as_bytes();
+            self.buf.extend_from_slice(if i == 0 { &key[1..] } else { key });
         }
-        // `kind`, the first column, is always there: no comma before it.
-        let key = KEYS[i].as_bytes();
-        self.buf.extend_from_slice(if i == 0 { &key[1..] } else { key });
-        json_value(self.buf, self.scratch, v);
+        match v {
+            // The input's fingerprint, the same for every event of a batch:
+            // its text is kept (an integer in both formats).
+            Value::Int(n) if i == INPUT => self.buf.extend_from_slice(self.input.get(n)),
+            v if CSV => csv_value(self.buf, self.scratch, v),
+            Value::Absent => {}
+            v => json_value(self.buf, self.scratch, v),
+        }
     }
 
     #[inline(always)]
@@ -364,7 +399,8 @@ impl<'a, const CSV: bool> Columns<'a> for Out<'_, CSV> {
         // Its columns written as any others (the writer of the text itself
         // keeps no origins: it is given none).
         let text = self.origins.get(o, |buf| {
-            origin_values(Some(o), &mut Out::<CSV> { buf, scratch, origins: &mut OriginTexts::default() })
+            let (origins, input) = (&mut OriginTexts::default(), &mut IntText::default());
+            origin_values(Some(o), &mut Out::<CSV> { buf, scratch, origins, input })
         });
         self.buf.extend_from_slice(text);
     }
@@ -560,7 +596,7 @@ pub(super) fn csv_header(buf: &mut Vec<u8>) {
 /// Appends `e`, read from the input `input`, as one CSV row (every
 /// column; empty when absent).
 pub(super) fn csv(buf: &mut Vec<u8>, scratch: &mut Scratch, e: &Event, input: Option<u64>) {
-    values(e, input, &mut Csv { buf, scratch: &mut scratch.ip, origins: &mut scratch.csv });
+    values(e, input, &mut Csv { buf, scratch: &mut scratch.ip, origins: &mut scratch.csv, input: &mut scratch.input });
     buf.extend_from_slice(b"\r\n");
 }
 
@@ -975,13 +1011,34 @@ mod tests {
             csv(&mut c, &mut scratch, &e, Some(7));
             let (mut want_j, mut want_c) = (b"{".to_vec(), Vec::new());
             let mut none = OriginTexts::default();
-            values(&e, Some(7), &mut Uncached(Ndjson { buf: &mut want_j, scratch: &mut ip, origins: &mut none }));
+            let input = &mut IntText::default();
+            values(
+                &e,
+                Some(7),
+                &mut Uncached(Ndjson { buf: &mut want_j, scratch: &mut ip, origins: &mut none, input }),
+            );
             want_j.extend_from_slice(b"}\n");
-            values(&e, Some(7), &mut Uncached(Csv { buf: &mut want_c, scratch: &mut ip, origins: &mut none }));
+            let input = &mut IntText::default();
+            values(&e, Some(7), &mut Uncached(Csv { buf: &mut want_c, scratch: &mut ip, origins: &mut none, input }));
             want_c.extend_from_slice(b"\r\n");
             assert_eq!(String::from_utf8(j).unwrap(), String::from_utf8(want_j).unwrap(), "{k}");
             assert_eq!(String::from_utf8(c).unwrap(), String::from_utf8(want_c).unwrap(), "{k}");
             assert!(scratch.json.at.len() <= OriginTexts::MAX && scratch.csv.at.len() <= OriginTexts::MAX);
+        }
+    }
+
+    #[test]
+    fn the_input_is_written_as_its_column_is() {
+        let e = crate::enrich::tests::transfer(Some("192.0.2.7"), None);
+        let mut scratch = Scratch::default();
+        for input in [Some(7), Some(7), None, Some(u64::MAX), Some(1 << 63), Some(7), None] {
+            let (mut j, mut c) = (Vec::new(), Vec::new());
+            ndjson(&mut j, &mut scratch, &e, input);
+            csv(&mut c, &mut scratch, &e, input);
+            let want = input.map_or("null".to_string(), |f| (f as i64).to_string());
+            assert!(j.ends_with(format!(",\"input\":{want}}}\n").as_bytes()), "{}", String::from_utf8_lossy(&j));
+            let want = input.map_or(String::new(), |f| (f as i64).to_string());
+            assert!(c.ends_with(format!(",file,{want}\r\n").as_bytes()), "{}", String::from_utf8_lossy(&c));
         }
     }
 
