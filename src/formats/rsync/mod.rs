@@ -209,9 +209,23 @@ fn parse_summary(rest: &[u8]) -> Option<Record<'_>> {
 /// The number before the first `suffix` (which starts with a space) and
 /// what follows it.
 fn number_then<'a>(s: &'a [u8], suffix: &[u8]) -> Option<(u64, &'a [u8])> {
-    // The first space is nearly always the suffix's, a few digits in: no
-    // substring searcher, and a byte loop (`memchr` cost more to start
-    // than this takes).
+    // Nearly always plain digits right before the suffix: parsed in the
+    // pass that finds their end (at most 19, which cannot overflow).
+    let (mut v, mut n) = (0u64, 0);
+    for &c in &s[..s.len().min(19)] {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        v = v * 10 + d as u64;
+        n += 1;
+    }
+    if n > 0 && s.get(n..n + suffix.len()).is_some_and(|w| crate::model::same_bytes(w, suffix)) {
+        return Some((v, &s[n + suffix.len()..]));
+    }
+    // Else (grouped digits, a long number, spaces): the first space is
+    // nearly always the suffix's, a few digits in: no substring searcher,
+    // and a byte loop (`memchr` cost more to start than this takes).
     let mut at = 0;
     let at = loop {
         at += s[at..].iter().position(|&c| c == b' ')?;
@@ -329,6 +343,36 @@ mod tests {
 
     fn fmt() -> LogFormat {
         LogFormat::compile(DEFAULT_LOG_FORMAT).unwrap()
+    }
+
+    #[test]
+    fn numbers_before_a_suffix() {
+        // The digit pass and the general parse agree.
+        fn general(s: &[u8]) -> Option<(u64, &[u8])> {
+            let at = (0..s.len()).find(|&i| s[i..].starts_with(b" bytes"))?;
+            Some((parse_grouped(&s[..at])?, &s[at + 6..]))
+        }
+        for s in [
+            &b"39154 bytes  received"[..],
+            b"0 bytes x",
+            b"1,234,567 bytes  received",
+            b"1.234 bytes",
+            b"9999999999999999999 bytes",
+            b"18446744073709551615 bytes",
+            b"18446744073709551616 bytes",
+            b"123456789012345678901 bytes",
+            b"12 byte",
+            b"12 bytes",
+            b"12",
+            b" bytes",
+            b"12x bytes",
+            b"12 12 bytes",
+            b"",
+        ] {
+            assert_eq!(number_then(s, b" bytes"), general(s), "{}", String::from_utf8_lossy(s));
+        }
+        assert_eq!(number_then(b"39154 bytes  received", b" bytes"), Some((39154, &b"  received"[..])));
+        assert_eq!(number_then(b"18446744073709551615 bytes", b" bytes"), Some((u64::MAX, &b""[..])));
     }
 
     #[test]
