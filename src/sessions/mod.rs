@@ -33,7 +33,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -66,6 +66,105 @@ pub struct LineContext {
     pub ids: IdGen,
     /// Server host for lines that do not name one (log-file prefixes).
     pub server_host: String,
+    /// Strings of stored events to fill again with the texts of new ones.
+    pub texts: Texts,
+}
+
+/// Strings for the paths events own, recycled: the store thread hands back
+/// the paths of the events it has stored ([`Texts::keep_paths`]) and a
+/// decoder fills one of them again ([`Texts::string`]) instead of
+/// allocating a new one (a connection's requested path was one of its two
+/// allocations on the thread that joins lines, each one costlier than the
+/// parse of a line, its memory having been freed on another thread). At
+/// most [`Texts::MAX`] wait on each side, none longer than
+/// [`Texts::LONGEST`] bytes, so memory stays bounded; a context of its own
+/// (`Texts::default()`, no store thread) simply allocates.
+#[derive(Debug, Default)]
+pub struct Texts {
+    /// Strings to fill, taken from `shared` when it runs out.
+    local: Vec<String>,
+    /// What the store thread handed back.
+    shared: Arc<Mutex<Vec<String>>>,
+    /// Strings made before `shared` is looked at again, after it had none.
+    wait: u32,
+}
+
+impl Texts {
+    /// Strings kept at most on each side.
+    pub const MAX: usize = 10_000;
+    /// The largest capacity of a string kept.
+    pub const LONGEST: usize = 128;
+
+    /// Another end of the same recycling (the store thread's, or the next
+    /// input's context), with no strings of its own yet.
+    pub fn share(&self) -> Texts {
+        Texts { local: Vec::new(), shared: self.shared.clone(), wait: 0 }
+    }
+
+    /// `s` as an owned string, in a recycled one when there is one.
+    #[inline]
+    pub fn string(&mut self, s: &str) -> String {
+        if self.local.is_empty() {
+            self.refill();
+        }
+        match self.local.pop() {
+            Some(mut t) => {
+                t.clear();
+                t.push_str(s);
+                t
+            }
+            None => s.to_string(),
+        }
+    }
+
+    /// Keeps `s` to be filled again, while there is room.
+    pub fn put(&mut self, s: String) {
+        if self.local.len() < Self::MAX && s.capacity() <= Self::LONGEST {
+            self.local.push(s);
+        }
+    }
+
+    /// Takes what the store thread handed back, unless it is handing some
+    /// back right now; after finding none, looks again only some strings
+    /// later (its atomic operations cost a fair part of an allocation).
+    fn refill(&mut self) {
+        if self.wait > 0 {
+            self.wait -= 1;
+            return;
+        }
+        if let Ok(mut shared) = self.shared.try_lock() {
+            std::mem::swap(&mut *shared, &mut self.local);
+        }
+        if self.local.is_empty() {
+            self.wait = 32;
+        }
+    }
+
+    /// Drops stored events (the store thread's end), keeping the paths of
+    /// transfers for [`Texts::string`] while there is room.
+    pub fn keep_paths(&self, events: &mut Vec<Event>) {
+        let Ok(mut kept) = self.shared.lock() else {
+            events.clear();
+            return;
+        };
+        if kept.len() >= Self::MAX {
+            events.clear();
+            return;
+        }
+        // One pass: each event is dropped where it is once its path is
+        // taken (a pass to take them and one to drop the events read the
+        // batch twice).
+        events.retain_mut(|e| {
+            if let Event::Transfer(t) = e {
+                if kept.len() < Self::MAX {
+                    if let Some(p) = t.path.take_if(|p| p.capacity() <= Self::LONGEST) {
+                        kept.push(p);
+                    }
+                }
+            }
+            false
+        });
+    }
 }
 
 /// Turns lines of one format into events, keeping cross-line state.
@@ -294,6 +393,7 @@ pub(crate) fn test_context(tz: crate::time::TimeZone, reference: i64, host: &str
         prefix: PrefixParser::new(),
         ids: IdGen::new(test_id_key()),
         server_host: host.into(),
+        texts: Texts::default(),
     }
 }
 

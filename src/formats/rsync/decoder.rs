@@ -36,7 +36,7 @@ use crate::model::{
     same_bytes, text_hash, Direction, Event, FastHash, Granularity, Login, LoginOutcome, Micros, Names, Protocol, Status,
     Transfer, ANONYMOUS,
 };
-use crate::sessions::{client_ip, Decoder, Joins, LineContext, Outcome};
+use crate::sessions::{client_ip, Decoder, Joins, LineContext, Outcome, Texts};
 
 const TAG_FILE: u8 = 1;
 const TAG_LOGIN: u8 = 2;
@@ -226,8 +226,10 @@ impl RsyncDecoder {
     }
 }
 
-fn text(b: &[u8]) -> String {
-    unescape(b).into_owned()
+/// The path `b` as logged, its escapes decoded ([`unescape`]), in a
+/// recycled string ([`Texts`]).
+fn path_text(texts: &mut Texts, b: &[u8]) -> String {
+    texts.string(&unescape(b))
 }
 
 /// The client host name `h` as logged, if it is one.
@@ -286,9 +288,9 @@ fn intern(names: &mut Names, b: &[u8]) -> Arc<str> {
 }
 
 /// The module (interned) and the path of a `module/path` request.
-fn split_module(names: &mut Names, mp: &[u8]) -> (Arc<str>, Option<String>) {
+fn split_module(names: &mut Names, texts: &mut Texts, mp: &[u8]) -> (Arc<str>, Option<String>) {
     match memchr::memchr(b'/', mp) {
-        Some(i) => (intern(names, &mp[..i]), Some(text(&mp[i + 1..])).filter(|p| !p.is_empty())),
+        Some(i) => (intern(names, &mp[..i]), Some(&mp[i + 1..]).filter(|p| !p.is_empty()).map(|p| path_text(texts, p))),
         None => (intern(names, mp), None),
     }
 }
@@ -388,7 +390,7 @@ impl RsyncDecoder {
                     self.open -= 1;
                 }
                 if self.open >= self.prune_at {
-                    self.open = self.prune(&cx.ids.key(), out);
+                    self.open = self.prune(&cx.ids.key(), &mut cx.texts, out);
                     self.prune_at = (self.open * 2).max(PRUNE_AT);
                     hi = &mut self.hosts[at];
                 }
@@ -401,7 +403,7 @@ impl RsyncDecoder {
                     new_session(&mut self.addrs, pid, time, addr, host)
                 });
                 s.last = time;
-                let (module, path) = split_module(&mut self.names, module_path);
+                let (module, path) = split_module(&mut self.names, &mut cx.texts, module_path);
                 s.request = Some(request);
                 s.module = Some(module);
                 s.path = path;
@@ -463,7 +465,7 @@ impl RsyncDecoder {
                 hi.transfer_logging = true;
                 let id = cx.ids.id_prefixed(p, server_bytes, line, TAG_FILE);
                 let s = hi.sessions.get_mut(&pid);
-                return file_event(f, id, time, &hi.name, s, &mut self.names, out);
+                return file_event(f, id, time, &hi.name, s, (&mut self.names, &mut cx.texts), out);
             }
             Record::Refused => {
                 if let Some(s) = hi.sessions.get_mut(&pid) {
@@ -592,12 +594,12 @@ impl RsyncDecoder {
     /// matter: finished ones past their grace time, idle ones that
     /// requested nothing, and stale ones; shrinks the maps of hosts idle
     /// since the previous prune. Returns the connections still open.
-    fn prune(&mut self, ids: &IdKey, out: &mut Vec<Event>) -> usize {
+    fn prune(&mut self, ids: &IdKey, texts: &mut Texts, out: &mut Vec<Event>) -> usize {
         let emitted = out.len();
         let mut open = 0;
         for &at in &self.order {
             let hi = &mut self.hosts[at];
-            prune_host(hi, (&mut self.closing, &mut self.sorting), &self.closed, ids, out);
+            prune_host(hi, (&mut self.closing, &mut self.sorting), &self.closed, ids, (texts, out));
             if hi.newest == hi.pruned_at {
                 hi.sessions.shrink_to_fit();
             }
@@ -610,15 +612,15 @@ impl RsyncDecoder {
 }
 
 /// [`RsyncDecoder::prune`]'s closing of one host's connections (`old`:
-/// a buffer for their pids, and one to sort them with). They are closed where they are in the map
-/// and then dropped from it in one pass: taken out one by one, each
-/// session was moved twice.
+/// a buffer for their pids, and one to sort them with). They are closed
+/// where they are in the map and then dropped from it in one pass: taken
+/// out one by one, each session was moved twice.
 fn prune_host(
     hi: &mut HostIndex,
     (old, sorting): (&mut Vec<u32>, &mut Vec<u32>),
     closed: &Closed,
     ids: &IdKey,
-    out: &mut Vec<Event>,
+    (texts, out): (&mut Texts, &mut Vec<Event>),
 ) {
     let newest = hi.newest;
     // What closing a session leaves of it (times, request, summary,
@@ -651,7 +653,15 @@ fn prune_host(
             close(&hi.name, pid, s, hi.transfer_logging, closed, ids, out);
         }
     }
-    hi.sessions.retain(|_, s| !over(s));
+    // A path no event took (a connection that logged its files) is
+    // filled again by a later connection.
+    hi.sessions.retain(|_, s| {
+        let over = over(s);
+        if let Some(p) = s.path.take_if(|_| over) {
+            texts.put(p);
+        }
+        !over
+    });
 }
 
 /// Sorts the pids a prune closes (a thousand or so, distinct) in
@@ -692,7 +702,7 @@ fn file_event(
     time: Micros,
     server: &Arc<str>,
     mut s: Option<&mut Session>,
-    names: &mut Names,
+    (names, texts): (&mut Names, &mut Texts),
     out: &mut Vec<Event>,
 ) -> Outcome {
     if let Some(s) = s.as_deref_mut() {
@@ -755,7 +765,7 @@ fn file_event(
         bytes,
         wire_bytes: wire,
         file_size: if direction == Direction::Delete { None } else { f.length },
-        path: f.file.map(text),
+        path: f.file.map(|p| path_text(texts, p)),
         module,
         user,
         client_ip: ip,
