@@ -360,12 +360,17 @@ impl RsyncDecoder {
     /// Handles a line whose prefix `p` was parsed already (the syslog
     /// router parsed it to pick the decoder).
     pub fn prefixed(&mut self, cx: &mut LineContext, line: &[u8], p: &Prefixed<'_>, out: &mut Vec<Event>) -> Outcome {
-        self.make_room(out);
-        if let Some(prog) = p.program {
-            if !is_rsync_program(prog) {
-                return Outcome::Ignored;
-            }
+        if p.program.is_some_and(|prog| !is_rsync_program(prog)) {
+            return Outcome::Ignored;
         }
+        self.of_rsync(cx, line, p, out)
+    }
+
+    /// [`RsyncDecoder::prefixed`] of a line whose program is known to be
+    /// rsync's, or that names none (the syslog router checked it: not
+    /// checked again per line).
+    pub fn of_rsync(&mut self, cx: &mut LineContext, line: &[u8], p: &Prefixed<'_>, out: &mut Vec<Event>) -> Outcome {
+        self.make_room(out);
         let Some(pid) = p.pid else {
             return Outcome::Rejected("rsyncd line without a [pid]");
         };
