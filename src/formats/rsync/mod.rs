@@ -273,12 +273,30 @@ fn error_code(r: &[u8]) -> Option<u32> {
 
 /// Whether `b` holds an rsync `\#` escape ([`unescape`] changes it).
 pub fn escaped(b: &[u8]) -> bool {
-    // Names (modules, users) are short: a byte loop is done before
-    // `memchr` has started (it was most of interning a name).
+    // Names (modules, users) and many paths are short: a look for a
+    // backslash eight bytes at a time (nearly always none) is done before
+    // `memchr` has started (it was most of interning a name), and before
+    // a byte loop over pairs.
     if b.len() <= 32 {
-        return b.windows(2).any(|w| w[0] == b'\\' && w[1] == b'#');
+        return has_backslash(b) && b.windows(2).any(|w| w[0] == b'\\' && w[1] == b'#');
     }
     memchr::memchr_iter(b'\\', b).any(|i| b.get(i + 1) == Some(&b'#'))
+}
+
+/// Whether `b` holds a backslash: eight bytes at a time, a word whose
+/// bytes are XORed with `\\` has a zero byte exactly when one of them was
+/// a backslash.
+fn has_backslash(b: &[u8]) -> bool {
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut words = b.chunks_exact(8);
+    for w in &mut words {
+        let x = u64::from_le_bytes(w.try_into().expect("8 bytes")) ^ (LOW * b'\\' as u64);
+        if x.wrapping_sub(LOW) & !x & HIGH != 0 {
+            return true;
+        }
+    }
+    words.remainder().contains(&b'\\')
 }
 
 /// Decodes rsync's `\#ooo` escapes (3.5.0+) into the raw bytes, then to
@@ -343,6 +361,27 @@ mod tests {
 
     fn fmt() -> LogFormat {
         LogFormat::compile(DEFAULT_LOG_FORMAT).unwrap()
+    }
+
+    #[test]
+    fn backslashes_found_in_any_byte_of_a_word() {
+        for n in 0..=40 {
+            let plain = vec![b'a'; n];
+            assert!(!has_backslash(&plain), "{n}");
+            // Every byte value but the backslash, the high ones too.
+            let others: Vec<u8> = (0..=255u8).filter(|&c| c != b'\\').cycle().take(n).collect();
+            assert!(!has_backslash(&others), "{n}");
+            for i in 0..n {
+                let mut b = plain.clone();
+                b[i] = b'\\';
+                assert!(has_backslash(&b), "{n} {i}");
+                let mut b = others.clone();
+                b[i] = b'\\';
+                assert!(has_backslash(&b), "{n} {i}");
+            }
+        }
+        assert!(escaped(b"a\\#041b"));
+        assert!(!escaped(b"a\\b#"));
     }
 
     #[test]
