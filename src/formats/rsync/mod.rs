@@ -127,37 +127,48 @@ pub fn is_rsync_program(prog: &[u8]) -> bool {
 /// Returns the reason as `Err` when the message is neither a known daemon
 /// message nor a line of `format`.
 pub fn parse_message<'a>(msg: &'a [u8], format: &LogFormat) -> Result<Record<'a>, &'static str> {
-    if let Some(rest) = msg.strip_prefix(b"connect from ") {
-        let (host, addr) = host_addr(rest).ok_or("malformed 'connect from' line")?;
-        return Ok(Record::Connect { host, addr });
-    }
-    if let Some(rest) = msg.strip_prefix(b"rsync ") {
-        let (request, rest) = if let Some(r) = rest.strip_prefix(b"on ") {
-            (Some(Request::Pull), r)
-        } else if let Some(r) = rest.strip_prefix(b"to ") {
-            (Some(Request::Push), r)
-        } else {
-            (None, rest)
-        };
-        if let Some(request) = request {
-            return parse_request(request, rest).ok_or("malformed 'rsync on|to' line");
+    // The daemon's own messages start with five different bytes: only the
+    // one whose first byte the message has is compared.
+    match msg.first() {
+        Some(b'c') => {
+            if let Some(rest) = msg.strip_prefix(b"connect from ") {
+                let (host, addr) = host_addr(rest).ok_or("malformed 'connect from' line")?;
+                return Ok(Record::Connect { host, addr });
+            }
         }
-        if rest.starts_with(b"denied on module ") {
-            return Ok(Record::Refused);
+        Some(b'r') => {
+            if let Some(rest) = msg.strip_prefix(b"rsync ") {
+                let (request, rest) = if let Some(r) = rest.strip_prefix(b"on ") {
+                    (Some(Request::Pull), r)
+                } else if let Some(r) = rest.strip_prefix(b"to ") {
+                    (Some(Request::Push), r)
+                } else {
+                    (None, rest)
+                };
+                if let Some(request) = request {
+                    return parse_request(request, rest).ok_or("malformed 'rsync on|to' line");
+                }
+                if rest.starts_with(b"denied on module ") {
+                    return Ok(Record::Refused);
+                }
+                if let Some(r) = rest.strip_prefix(b"error: ") {
+                    let code = error_code(r).ok_or("malformed 'rsync error' line")?;
+                    return Ok(Record::Error { code });
+                }
+            }
         }
-        if let Some(r) = rest.strip_prefix(b"error: ") {
-            let code = error_code(r).ok_or("malformed 'rsync error' line")?;
-            return Ok(Record::Error { code });
+        Some(b's') => {
+            if let Some(rest) = msg.strip_prefix(b"sent ") {
+                return parse_summary(rest).ok_or("malformed 'sent … received …' line");
+            }
         }
-    }
-    if let Some(rest) = msg.strip_prefix(b"sent ") {
-        return parse_summary(rest).ok_or("malformed 'sent … received …' line");
-    }
-    if let Some(rest) = msg.strip_prefix(b"auth failed on module ") {
-        return parse_auth_failed(rest).ok_or("malformed 'auth failed' line");
-    }
-    if msg.starts_with(b"unknown module ") {
-        return Ok(Record::Refused);
+        Some(b'a') => {
+            if let Some(rest) = msg.strip_prefix(b"auth failed on module ") {
+                return parse_auth_failed(rest).ok_or("malformed 'auth failed' line");
+            }
+        }
+        Some(b'u') if msg.starts_with(b"unknown module ") => return Ok(Record::Refused),
+        _ => {}
     }
     if let Some(line) = format.parse(msg) {
         return Ok(Record::File(line));
