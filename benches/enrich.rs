@@ -70,6 +70,7 @@ fn decode_all(data: &[u8]) -> Vec<Event> {
         prefix: xferstats::formats::prefix::PrefixParser::new(),
         ids: IdGen::new(HostKey::new(b"bench host key, 16+ chars").id_key()),
         server_host: "bench".into(),
+        texts: Default::default(),
     };
     let mut out = Vec::new();
     for line in data.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {

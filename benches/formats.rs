@@ -258,6 +258,7 @@ fn pass(decoder: &mut dyn AnyDecoder, data: &[u8]) -> (usize, usize) {
         prefix: PrefixParser::new(),
         ids: IdGen::new(xferstats::enrich::hostkey::HostKey::new(b"bench host key, 16+ chars").id_key()),
         server_host: "bench".into(),
+        texts: Default::default(),
     };
     let mut events = Vec::with_capacity(10_000);
     let (mut total, mut rejected) = (0, 0);

@@ -52,6 +52,7 @@ fn context() -> LineContext {
         prefix: PrefixParser::new(),
         ids: IdGen::new(xferstats::enrich::hostkey::HostKey::new(b"bench host key, 16+ chars").id_key()),
         server_host: "bench".into(),
+        texts: Default::default(),
     }
 }
 

@@ -24,7 +24,7 @@ use crate::formats::{Format, Templates};
 use crate::input::{Compression, Input, Line, LineReader, Parked, Position, Source, CHUNK};
 use crate::model::{Event, Micros};
 use crate::sanitize::sanitize_bytes;
-use crate::sessions::{AnyDecoder, Horizon, IdGen, Joins, LineContext, Outcome};
+use crate::sessions::{AnyDecoder, Horizon, IdGen, Joins, LineContext, Outcome, Texts};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 
 use crate::error::StoreError;
@@ -588,12 +588,14 @@ fn sink_worker(
     mut sink: Active<'_>,
     rx: Receiver<Request>,
     spare: SyncSender<Vec<Event>>,
+    texts: Texts,
 ) -> (Committed, Option<StoreError>) {
     let mut total = Committed::default();
-    // A stored batch's events are dropped here and its emptied allocation
-    // handed back to the engine for a later batch ([`Engine::next_batch`]).
+    // A stored batch's events are dropped here, their paths kept for the
+    // decoders ([`Texts`]), and its emptied allocation handed back to the
+    // engine for a later batch ([`Engine::next_batch`]).
     let recycle = |mut events: Vec<Event>| {
-        events.clear();
+        texts.keep_paths(&mut events);
         let _ = spare.try_send(events);
     };
     for req in rx {
@@ -835,6 +837,9 @@ pub(crate) struct Engine<'a> {
     /// Batches the store worker has stored, emptied, to be filled again
     /// ([`Engine::next_batch`]).
     spare: Receiver<Vec<Event>>,
+    /// The strings the store worker hands back with them, for the
+    /// decoders' line contexts to fill again ([`Texts`]).
+    texts: Texts,
     /// Whether the store keeps the decoders' states ([`Sink::keeps_states`]):
     /// else commits carry none (serialising and sealing every open session
     /// per commit was ~4 % of the thread that joins lines).
@@ -1168,6 +1173,8 @@ pub(crate) fn drive<T>(
     // as before. (A follower's queue holds what it holds; three emptied
     // batches at most wait besides.)
     let (spare_tx, spare) = sync_channel::<Vec<Event>>(3);
+    let texts = Texts::default();
+    let kept = texts.share();
     let (key, ip_mode) = (enricher.key().clone(), enricher.ip_mode());
     let refresh = std::sync::Arc::new(AtomicBool::new(false));
     let stage = EnrichStage::new(opts, enricher, refresh.clone());
@@ -1175,7 +1182,7 @@ pub(crate) fn drive<T>(
         let active = Active { given: sink, reopened: None, reconnect, outage: None };
         let worker = std::thread::Builder::new()
             .name("xferstats-store".into())
-            .spawn_scoped(scope, move || sink_worker(active, rx, spare_tx))
+            .spawn_scoped(scope, move || sink_worker(active, rx, spare_tx, kept))
             .expect("spawning the store thread");
         let enriching = std::thread::Builder::new()
             .name("xferstats-enrich".into())
@@ -1199,6 +1206,7 @@ pub(crate) fn drive<T>(
             last_input: HashMap::new(),
             parse_ahead: true,
             spare,
+            texts,
             keeps_states,
         };
         let result =
@@ -1498,7 +1506,7 @@ pub(crate) fn read_opened(
     // --format from a log without transfers.
     let count_foreign = opts.format.is_some() && matches!(format, Format::Syslog | Format::Openssh);
     let mut foreign = 0u64;
-    let mut cx = LineContext { clock, prefix, ids, server_host: opts.server_host.clone() };
+    let mut cx = LineContext { clock, prefix, ids, server_host: opts.server_host.clone(), texts: engine.texts.share() };
     let chain = engine.decoders(format)?.pick(resumed, &head, || new_decoder(opts, format));
     if chain > 0 {
         tracing::info!(input = %crate::sanitize::sanitize(&name), "older than the saved open sessions: read with sessions of its own");

@@ -180,6 +180,7 @@ fn context() -> LineContext {
         prefix: PrefixParser::new(),
         ids: IdGen::new(id_key()),
         server_host: "vm".into(),
+        texts: Default::default(),
     }
 }
 

@@ -33,7 +33,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -66,6 +66,105 @@ pub struct LineContext {
     pub ids: IdGen,
     /// Server host for lines that do not name one (log-file prefixes).
     pub server_host: String,
+    /// Strings of stored events to fill again with the texts of new ones.
+    pub texts: Texts,
+}
+
+/// Strings for the paths events own, recycled: the store thread hands back
+/// the paths of the events it has stored ([`Texts::keep_paths`]) and a
+/// decoder fills one of them again ([`Texts::string`]) instead of
+/// allocating a new one (a connection's requested path was one of its two
+/// allocations on the thread that joins lines, each one costlier than the
+/// parse of a line, its memory having been freed on another thread). At
+/// most [`Texts::MAX`] wait on each side, none longer than
+/// [`Texts::LONGEST`] bytes, so memory stays bounded; a context of its own
+/// (`Texts::default()`, no store thread) simply allocates.
+#[derive(Debug, Default)]
+pub struct Texts {
+    /// Strings to fill, taken from `shared` when it runs out.
+    local: Vec<String>,
+    /// What the store thread handed back.
+    shared: Arc<Mutex<Vec<String>>>,
+    /// Strings made before `shared` is looked at again, after it had none.
+    wait: u32,
+}
+
+impl Texts {
+    /// Strings kept at most on each side.
+    pub const MAX: usize = 10_000;
+    /// The largest capacity of a string kept.
+    pub const LONGEST: usize = 128;
+
+    /// Another end of the same recycling (the store thread's, or the next
+    /// input's context), with no strings of its own yet.
+    pub fn share(&self) -> Texts {
+        Texts { local: Vec::new(), shared: self.shared.clone(), wait: 0 }
+    }
+
+    /// `s` as an owned string, in a recycled one when there is one.
+    #[inline]
+    pub fn string(&mut self, s: &str) -> String {
+        if self.local.is_empty() {
+            self.refill();
+        }
+        match self.local.pop() {
+            Some(mut t) => {
+                t.clear();
+                t.push_str(s);
+                t
+            }
+            None => s.to_string(),
+        }
+    }
+
+    /// Keeps `s` to be filled again, while there is room.
+    pub fn put(&mut self, s: String) {
+        if self.local.len() < Self::MAX && s.capacity() <= Self::LONGEST {
+            self.local.push(s);
+        }
+    }
+
+    /// Takes what the store thread handed back, unless it is handing some
+    /// back right now; after finding none, looks again only some strings
+    /// later (its atomic operations cost a fair part of an allocation).
+    fn refill(&mut self) {
+        if self.wait > 0 {
+            self.wait -= 1;
+            return;
+        }
+        if let Ok(mut shared) = self.shared.try_lock() {
+            std::mem::swap(&mut *shared, &mut self.local);
+        }
+        if self.local.is_empty() {
+            self.wait = 32;
+        }
+    }
+
+    /// Drops stored events (the store thread's end), keeping the paths of
+    /// transfers for [`Texts::string`] while there is room.
+    pub fn keep_paths(&self, events: &mut Vec<Event>) {
+        let Ok(mut kept) = self.shared.lock() else {
+            events.clear();
+            return;
+        };
+        if kept.len() >= Self::MAX {
+            events.clear();
+            return;
+        }
+        // One pass: each event is dropped where it is once its path is
+        // taken (a pass to take them and one to drop the events read the
+        // batch twice).
+        events.retain_mut(|e| {
+            if let Event::Transfer(t) = e {
+                if kept.len() < Self::MAX {
+                    if let Some(p) = t.path.take_if(|p| p.capacity() <= Self::LONGEST) {
+                        kept.push(p);
+                    }
+                }
+            }
+            false
+        });
+    }
 }
 
 /// Turns lines of one format into events, keeping cross-line state.
@@ -294,6 +393,7 @@ pub(crate) fn test_context(tz: crate::time::TimeZone, reference: i64, host: &str
         prefix: PrefixParser::new(),
         ids: IdGen::new(test_id_key()),
         server_host: host.into(),
+        texts: Texts::default(),
     }
 }
 
@@ -459,9 +559,71 @@ pub struct FtpTransfer<'a> {
 /// The saved part of an [`IdGen`]: the current second and, per keyed line
 /// hash, how many identical lines it had.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(from = "SavedIdState", into = "SavedIdState")]
 struct IdState {
     second: i64,
+    seen: Seen,
+}
+
+/// [`IdState`] as it is saved: the keyed hashes of the second as one map.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+struct SavedIdState {
+    second: i64,
     seen: HashMap<u64, u32, BuildHasherDefault<Prehashed>>,
+}
+
+impl From<SavedIdState> for IdState {
+    fn from(s: SavedIdState) -> IdState {
+        IdState { second: s.second, seen: Seen { few: Vec::new(), many: s.seen } }
+    }
+}
+
+impl From<IdState> for SavedIdState {
+    fn from(s: IdState) -> SavedIdState {
+        let Seen { few, mut many } = s.seen;
+        many.extend(few);
+        SavedIdState { second: s.second, seen: many }
+    }
+}
+
+/// The keyed hashes of one second's lines and how many lines each had.
+/// A second holds a few events: the first [`Seen::FEW`] hashes are kept in
+/// a list looked through in order (a hash map's probe and insert, and its
+/// clearing every second, cost more than the rest of an id), the others in
+/// a map. A hash is in one of them.
+#[derive(Debug, Default, Clone)]
+struct Seen {
+    few: Vec<(u64, u32)>,
+    many: HashMap<u64, u32, BuildHasherDefault<Prehashed>>,
+}
+
+impl Seen {
+    /// Hashes kept in the list.
+    const FEW: usize = 16;
+
+    /// Forgets every hash (a new second).
+    fn clear(&mut self) {
+        self.few.clear();
+        if !self.many.is_empty() {
+            self.many.clear();
+        }
+    }
+
+    /// Counts one more line of hash `h`; returns the lines it had before.
+    #[inline]
+    fn bump(&mut self, h: u64) -> u32 {
+        if let Some((_, n)) = self.few.iter_mut().find(|(k, _)| *k == h) {
+            *n += 1;
+            return *n - 1;
+        }
+        if self.few.len() < Self::FEW && self.many.is_empty() {
+            self.few.push((h, 1));
+            return 0;
+        }
+        let n = self.many.entry(h).or_insert(0);
+        *n += 1;
+        *n - 1
+    }
 }
 
 /// Hasher for keys that already are hashes (keyed hashes): passes them on.
@@ -608,9 +770,7 @@ impl IdGen {
             st.seen.clear();
         }
         let base = self.key.hash(h);
-        let n = st.seen.entry(base).or_insert(0);
-        let ord = *n;
-        *n += 1;
+        let ord = st.seen.bump(base);
         match ord {
             0 => base,
             _ if self.key.is_unkeyed() => legacy_ordinal(h, ord),
@@ -650,7 +810,7 @@ pub fn rekey_unkeyed_ids(key: &IdKey, group: &[u64]) -> Vec<u64> {
 /// hashes were the unkeyed ones): each line hash `h` becomes
 /// `key.hash(h)`, as [`IdGen::id`] now computes it.
 pub fn rekey_ids_state(key: &IdKey, saved: &str) -> String {
-    let Ok(mut st) = serde_json::from_str::<IdState>(saved) else { return saved.to_string() };
+    let Ok(mut st) = serde_json::from_str::<SavedIdState>(saved) else { return saved.to_string() };
     st.seen = st.seen.into_iter().map(|(h, n)| (key.hash(h), n)).collect();
     serde_json::to_string(&st).unwrap_or_default()
 }
@@ -658,6 +818,30 @@ pub fn rekey_ids_state(key: &IdKey, saved: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seen_counts_like_a_map_past_its_list_and_after_a_restore() {
+        let mut reference: HashMap<u64, u32> = HashMap::new();
+        let mut seen = Seen::default();
+        // 40 distinct hashes, each seen up to 3 times, interleaved.
+        for i in 0..120u64 {
+            let h = (i * 7919) % 40;
+            let want = *reference.get(&h).unwrap_or(&0);
+            reference.insert(h, want + 1);
+            assert_eq!(seen.bump(h), want, "{i}");
+        }
+        assert_eq!(seen.few.len(), Seen::FEW);
+        let saved: SavedIdState = IdState { second: 5, seen: seen.clone() }.into();
+        assert_eq!(saved.seen.len(), 40);
+        assert!(saved.seen.iter().all(|(h, n)| reference[h] == *n));
+        let mut restored = IdState::from(saved).seen;
+        for h in [0, 39, 77] {
+            assert_eq!(restored.bump(h), reference.get(&h).copied().unwrap_or(0));
+        }
+        seen.clear();
+        assert_eq!(seen.bump(3), 0);
+        assert!(seen.many.is_empty());
+    }
 
     #[test]
     fn a_head_continues_a_horizon_when_no_line_of_a_known_host_is_older() {

@@ -36,7 +36,7 @@ use crate::model::{
     same_bytes, text_hash, Direction, Event, FastHash, Granularity, Login, LoginOutcome, Micros, Names, Protocol, Status,
     Transfer, ANONYMOUS,
 };
-use crate::sessions::{client_ip, Decoder, Joins, LineContext, Outcome};
+use crate::sessions::{client_ip, Decoder, Joins, LineContext, Outcome, Texts};
 
 const TAG_FILE: u8 = 1;
 const TAG_LOGIN: u8 = 2;
@@ -124,6 +124,8 @@ pub struct RsyncDecoder {
     order: Vec<usize>,
     /// The pids a prune closes, a buffer kept between prunes.
     closing: Vec<u32>,
+    /// [`sort_pids`]'s second buffer, kept between prunes.
+    sorting: Vec<u32>,
     /// The most events one prune emitted: the room a batch just handed
     /// over is given on top of its capacity ([`RsyncDecoder::make_room`]).
     prune_room: usize,
@@ -217,14 +219,17 @@ impl RsyncDecoder {
             prune_at: PRUNE_AT,
             order: Vec::new(),
             closing: Vec::new(),
+            sorting: Vec::new(),
             prune_room: 0,
             roomy: 0,
         }
     }
 }
 
-fn text(b: &[u8]) -> String {
-    unescape(b).into_owned()
+/// The path `b` as logged, its escapes decoded ([`unescape`]), in a
+/// recycled string ([`Texts`]).
+fn path_text(texts: &mut Texts, b: &[u8]) -> String {
+    texts.string(&unescape(b))
 }
 
 /// The client host name `h` as logged, if it is one.
@@ -283,9 +288,9 @@ fn intern(names: &mut Names, b: &[u8]) -> Arc<str> {
 }
 
 /// The module (interned) and the path of a `module/path` request.
-fn split_module(names: &mut Names, mp: &[u8]) -> (Arc<str>, Option<String>) {
+fn split_module(names: &mut Names, texts: &mut Texts, mp: &[u8]) -> (Arc<str>, Option<String>) {
     match memchr::memchr(b'/', mp) {
-        Some(i) => (intern(names, &mp[..i]), Some(text(&mp[i + 1..])).filter(|p| !p.is_empty())),
+        Some(i) => (intern(names, &mp[..i]), Some(&mp[i + 1..]).filter(|p| !p.is_empty()).map(|p| path_text(texts, p))),
         None => (intern(names, mp), None),
     }
 }
@@ -355,12 +360,17 @@ impl RsyncDecoder {
     /// Handles a line whose prefix `p` was parsed already (the syslog
     /// router parsed it to pick the decoder).
     pub fn prefixed(&mut self, cx: &mut LineContext, line: &[u8], p: &Prefixed<'_>, out: &mut Vec<Event>) -> Outcome {
-        self.make_room(out);
-        if let Some(prog) = p.program {
-            if !is_rsync_program(prog) {
-                return Outcome::Ignored;
-            }
+        if p.program.is_some_and(|prog| !is_rsync_program(prog)) {
+            return Outcome::Ignored;
         }
+        self.of_rsync(cx, line, p, out)
+    }
+
+    /// [`RsyncDecoder::prefixed`] of a line whose program is known to be
+    /// rsync's, or that names none (the syslog router checked it: not
+    /// checked again per line).
+    pub fn of_rsync(&mut self, cx: &mut LineContext, line: &[u8], p: &Prefixed<'_>, out: &mut Vec<Event>) -> Outcome {
+        self.make_room(out);
         let Some(pid) = p.pid else {
             return Outcome::Rejected("rsyncd line without a [pid]");
         };
@@ -385,7 +395,7 @@ impl RsyncDecoder {
                     self.open -= 1;
                 }
                 if self.open >= self.prune_at {
-                    self.open = self.prune(&cx.ids.key(), out);
+                    self.open = self.prune(&cx.ids.key(), &mut cx.texts, out);
                     self.prune_at = (self.open * 2).max(PRUNE_AT);
                     hi = &mut self.hosts[at];
                 }
@@ -398,7 +408,7 @@ impl RsyncDecoder {
                     new_session(&mut self.addrs, pid, time, addr, host)
                 });
                 s.last = time;
-                let (module, path) = split_module(&mut self.names, module_path);
+                let (module, path) = split_module(&mut self.names, &mut cx.texts, module_path);
                 s.request = Some(request);
                 s.module = Some(module);
                 s.path = path;
@@ -460,7 +470,7 @@ impl RsyncDecoder {
                 hi.transfer_logging = true;
                 let id = cx.ids.id_prefixed(p, server_bytes, line, TAG_FILE);
                 let s = hi.sessions.get_mut(&pid);
-                return file_event(f, id, time, &hi.name, s, &mut self.names, out);
+                return file_event(f, id, time, &hi.name, s, (&mut self.names, &mut cx.texts), out);
             }
             Record::Refused => {
                 if let Some(s) = hi.sessions.get_mut(&pid) {
@@ -589,12 +599,12 @@ impl RsyncDecoder {
     /// matter: finished ones past their grace time, idle ones that
     /// requested nothing, and stale ones; shrinks the maps of hosts idle
     /// since the previous prune. Returns the connections still open.
-    fn prune(&mut self, ids: &IdKey, out: &mut Vec<Event>) -> usize {
+    fn prune(&mut self, ids: &IdKey, texts: &mut Texts, out: &mut Vec<Event>) -> usize {
         let emitted = out.len();
         let mut open = 0;
         for &at in &self.order {
             let hi = &mut self.hosts[at];
-            prune_host(hi, &mut self.closing, &self.closed, ids, out);
+            prune_host(hi, (&mut self.closing, &mut self.sorting), &self.closed, ids, (texts, out));
             if hi.newest == hi.pruned_at {
                 hi.sessions.shrink_to_fit();
             }
@@ -607,10 +617,16 @@ impl RsyncDecoder {
 }
 
 /// [`RsyncDecoder::prune`]'s closing of one host's connections (`old`:
-/// a buffer for their pids). They are closed where they are in the map
-/// and then dropped from it in one pass: taken out one by one, each
-/// session was moved twice.
-fn prune_host(hi: &mut HostIndex, old: &mut Vec<u32>, closed: &Closed, ids: &IdKey, out: &mut Vec<Event>) {
+/// a buffer for their pids, and one to sort them with). They are closed
+/// where they are in the map and then dropped from it in one pass: taken
+/// out one by one, each session was moved twice.
+fn prune_host(
+    hi: &mut HostIndex,
+    (old, sorting): (&mut Vec<u32>, &mut Vec<u32>),
+    closed: &Closed,
+    ids: &IdKey,
+    (texts, out): (&mut Texts, &mut Vec<Event>),
+) {
     let newest = hi.newest;
     // What closing a session leaves of it (times, request, summary,
     // error) still says it is over.
@@ -625,7 +641,7 @@ fn prune_host(hi: &mut HostIndex, old: &mut Vec<u32>, closed: &Closed, ids: &IdK
     if old.is_empty() {
         return;
     }
-    old.sort_unstable();
+    sort_pids(old, sorting);
     for (i, &pid) in old.iter().enumerate() {
         if let Some(s) = hi.sessions.get_mut(&pid) {
             if out.len() == out.capacity() {
@@ -642,7 +658,47 @@ fn prune_host(hi: &mut HostIndex, old: &mut Vec<u32>, closed: &Closed, ids: &IdK
             close(&hi.name, pid, s, hi.transfer_logging, closed, ids, out);
         }
     }
-    hi.sessions.retain(|_, s| !over(s));
+    // A path no event took (a connection that logged its files) is
+    // filled again by a later connection.
+    hi.sessions.retain(|_, s| {
+        let over = over(s);
+        if let Some(p) = s.path.take_if(|_| over) {
+            texts.put(p);
+        }
+        !over
+    });
+}
+
+/// Sorts the pids a prune closes (a thousand or so, distinct) in
+/// ascending order: a radix sort a byte at a time, over the bytes the
+/// largest one has, with `tmp` as its second buffer (a comparison sort
+/// took more than closing the connections did).
+fn sort_pids(v: &mut Vec<u32>, tmp: &mut Vec<u32>) {
+    if v.len() < 64 {
+        v.sort_unstable();
+        return;
+    }
+    let max = v.iter().copied().max().unwrap_or(0);
+    tmp.clear();
+    tmp.resize(v.len(), 0);
+    let mut shift = 0;
+    while shift < 32 && max >> shift != 0 {
+        let mut at = [0usize; 256];
+        for &x in v.iter() {
+            at[(x >> shift) as usize & 0xff] += 1;
+        }
+        let mut sum = 0;
+        for n in at.iter_mut() {
+            (*n, sum) = (sum, sum + *n);
+        }
+        for &x in v.iter() {
+            let slot = &mut at[(x >> shift) as usize & 0xff];
+            tmp[*slot] = x;
+            *slot += 1;
+        }
+        std::mem::swap(v, tmp);
+        shift += 8;
+    }
 }
 
 fn file_event(
@@ -651,7 +707,7 @@ fn file_event(
     time: Micros,
     server: &Arc<str>,
     mut s: Option<&mut Session>,
-    names: &mut Names,
+    (names, texts): (&mut Names, &mut Texts),
     out: &mut Vec<Event>,
 ) -> Outcome {
     if let Some(s) = s.as_deref_mut() {
@@ -714,7 +770,7 @@ fn file_event(
         bytes,
         wire_bytes: wire,
         file_size: if direction == Direction::Delete { None } else { f.length },
-        path: f.file.map(text),
+        path: f.file.map(|p| path_text(texts, p)),
         module,
         user,
         client_ip: ip,
@@ -811,6 +867,26 @@ fn close(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pids_sort_like_a_comparison_sort() {
+        let mut tmp = Vec::new();
+        let mut x: u32 = 12345;
+        for n in [0, 1, 63, 64, 65, 1000, 3000] {
+            for bits in [8, 16, 22, 32] {
+                let mut v: Vec<u32> = (0..n)
+                    .map(|_| {
+                        x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                        if bits == 32 { x } else { x >> (32 - bits) }
+                    })
+                    .collect();
+                let mut want = v.clone();
+                want.sort_unstable();
+                sort_pids(&mut v, &mut tmp);
+                assert_eq!(v, want, "{n} {bits}");
+            }
+        }
+    }
 
     use crate::formats::rsync::DEFAULT_LOG_FORMAT;
     use crate::sessions::{logins, transfers};

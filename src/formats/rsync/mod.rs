@@ -127,37 +127,48 @@ pub fn is_rsync_program(prog: &[u8]) -> bool {
 /// Returns the reason as `Err` when the message is neither a known daemon
 /// message nor a line of `format`.
 pub fn parse_message<'a>(msg: &'a [u8], format: &LogFormat) -> Result<Record<'a>, &'static str> {
-    if let Some(rest) = msg.strip_prefix(b"connect from ") {
-        let (host, addr) = host_addr(rest).ok_or("malformed 'connect from' line")?;
-        return Ok(Record::Connect { host, addr });
-    }
-    if let Some(rest) = msg.strip_prefix(b"rsync ") {
-        let (request, rest) = if let Some(r) = rest.strip_prefix(b"on ") {
-            (Some(Request::Pull), r)
-        } else if let Some(r) = rest.strip_prefix(b"to ") {
-            (Some(Request::Push), r)
-        } else {
-            (None, rest)
-        };
-        if let Some(request) = request {
-            return parse_request(request, rest).ok_or("malformed 'rsync on|to' line");
+    // The daemon's own messages start with five different bytes: only the
+    // one whose first byte the message has is compared.
+    match msg.first() {
+        Some(b'c') => {
+            if let Some(rest) = msg.strip_prefix(b"connect from ") {
+                let (host, addr) = host_addr(rest).ok_or("malformed 'connect from' line")?;
+                return Ok(Record::Connect { host, addr });
+            }
         }
-        if rest.starts_with(b"denied on module ") {
-            return Ok(Record::Refused);
+        Some(b'r') => {
+            if let Some(rest) = msg.strip_prefix(b"rsync ") {
+                let (request, rest) = if let Some(r) = rest.strip_prefix(b"on ") {
+                    (Some(Request::Pull), r)
+                } else if let Some(r) = rest.strip_prefix(b"to ") {
+                    (Some(Request::Push), r)
+                } else {
+                    (None, rest)
+                };
+                if let Some(request) = request {
+                    return parse_request(request, rest).ok_or("malformed 'rsync on|to' line");
+                }
+                if rest.starts_with(b"denied on module ") {
+                    return Ok(Record::Refused);
+                }
+                if let Some(r) = rest.strip_prefix(b"error: ") {
+                    let code = error_code(r).ok_or("malformed 'rsync error' line")?;
+                    return Ok(Record::Error { code });
+                }
+            }
         }
-        if let Some(r) = rest.strip_prefix(b"error: ") {
-            let code = error_code(r).ok_or("malformed 'rsync error' line")?;
-            return Ok(Record::Error { code });
+        Some(b's') => {
+            if let Some(rest) = msg.strip_prefix(b"sent ") {
+                return parse_summary(rest).ok_or("malformed 'sent … received …' line");
+            }
         }
-    }
-    if let Some(rest) = msg.strip_prefix(b"sent ") {
-        return parse_summary(rest).ok_or("malformed 'sent … received …' line");
-    }
-    if let Some(rest) = msg.strip_prefix(b"auth failed on module ") {
-        return parse_auth_failed(rest).ok_or("malformed 'auth failed' line");
-    }
-    if msg.starts_with(b"unknown module ") {
-        return Ok(Record::Refused);
+        Some(b'a') => {
+            if let Some(rest) = msg.strip_prefix(b"auth failed on module ") {
+                return parse_auth_failed(rest).ok_or("malformed 'auth failed' line");
+            }
+        }
+        Some(b'u') if msg.starts_with(b"unknown module ") => return Ok(Record::Refused),
+        _ => {}
     }
     if let Some(line) = format.parse(msg) {
         return Ok(Record::File(line));
@@ -209,9 +220,23 @@ fn parse_summary(rest: &[u8]) -> Option<Record<'_>> {
 /// The number before the first `suffix` (which starts with a space) and
 /// what follows it.
 fn number_then<'a>(s: &'a [u8], suffix: &[u8]) -> Option<(u64, &'a [u8])> {
-    // The first space is nearly always the suffix's, a few digits in: no
-    // substring searcher, and a byte loop (`memchr` cost more to start
-    // than this takes).
+    // Nearly always plain digits right before the suffix: parsed in the
+    // pass that finds their end (at most 19, which cannot overflow).
+    let (mut v, mut n) = (0u64, 0);
+    for &c in &s[..s.len().min(19)] {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        v = v * 10 + d as u64;
+        n += 1;
+    }
+    if n > 0 && s.get(n..n + suffix.len()).is_some_and(|w| crate::model::same_bytes(w, suffix)) {
+        return Some((v, &s[n + suffix.len()..]));
+    }
+    // Else (grouped digits, a long number, spaces): the first space is
+    // nearly always the suffix's, a few digits in: no substring searcher,
+    // and a byte loop (`memchr` cost more to start than this takes).
     let mut at = 0;
     let at = loop {
         at += s[at..].iter().position(|&c| c == b' ')?;
@@ -259,12 +284,30 @@ fn error_code(r: &[u8]) -> Option<u32> {
 
 /// Whether `b` holds an rsync `\#` escape ([`unescape`] changes it).
 pub fn escaped(b: &[u8]) -> bool {
-    // Names (modules, users) are short: a byte loop is done before
-    // `memchr` has started (it was most of interning a name).
+    // Names (modules, users) and many paths are short: a look for a
+    // backslash eight bytes at a time (nearly always none) is done before
+    // `memchr` has started (it was most of interning a name), and before
+    // a byte loop over pairs.
     if b.len() <= 32 {
-        return b.windows(2).any(|w| w[0] == b'\\' && w[1] == b'#');
+        return has_backslash(b) && b.windows(2).any(|w| w[0] == b'\\' && w[1] == b'#');
     }
     memchr::memchr_iter(b'\\', b).any(|i| b.get(i + 1) == Some(&b'#'))
+}
+
+/// Whether `b` holds a backslash: eight bytes at a time, a word whose
+/// bytes are XORed with `\\` has a zero byte exactly when one of them was
+/// a backslash.
+fn has_backslash(b: &[u8]) -> bool {
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut words = b.chunks_exact(8);
+    for w in &mut words {
+        let x = u64::from_le_bytes(w.try_into().expect("8 bytes")) ^ (LOW * b'\\' as u64);
+        if x.wrapping_sub(LOW) & !x & HIGH != 0 {
+            return true;
+        }
+    }
+    words.remainder().contains(&b'\\')
 }
 
 /// Decodes rsync's `\#ooo` escapes (3.5.0+) into the raw bytes, then to
@@ -329,6 +372,57 @@ mod tests {
 
     fn fmt() -> LogFormat {
         LogFormat::compile(DEFAULT_LOG_FORMAT).unwrap()
+    }
+
+    #[test]
+    fn backslashes_found_in_any_byte_of_a_word() {
+        for n in 0..=40 {
+            let plain = vec![b'a'; n];
+            assert!(!has_backslash(&plain), "{n}");
+            // Every byte value but the backslash, the high ones too.
+            let others: Vec<u8> = (0..=255u8).filter(|&c| c != b'\\').cycle().take(n).collect();
+            assert!(!has_backslash(&others), "{n}");
+            for i in 0..n {
+                let mut b = plain.clone();
+                b[i] = b'\\';
+                assert!(has_backslash(&b), "{n} {i}");
+                let mut b = others.clone();
+                b[i] = b'\\';
+                assert!(has_backslash(&b), "{n} {i}");
+            }
+        }
+        assert!(escaped(b"a\\#041b"));
+        assert!(!escaped(b"a\\b#"));
+    }
+
+    #[test]
+    fn numbers_before_a_suffix() {
+        // The digit pass and the general parse agree.
+        fn general(s: &[u8]) -> Option<(u64, &[u8])> {
+            let at = (0..s.len()).find(|&i| s[i..].starts_with(b" bytes"))?;
+            Some((parse_grouped(&s[..at])?, &s[at + 6..]))
+        }
+        for s in [
+            &b"39154 bytes  received"[..],
+            b"0 bytes x",
+            b"1,234,567 bytes  received",
+            b"1.234 bytes",
+            b"9999999999999999999 bytes",
+            b"18446744073709551615 bytes",
+            b"18446744073709551616 bytes",
+            b"123456789012345678901 bytes",
+            b"12 byte",
+            b"12 bytes",
+            b"12",
+            b" bytes",
+            b"12x bytes",
+            b"12 12 bytes",
+            b"",
+        ] {
+            assert_eq!(number_then(s, b" bytes"), general(s), "{}", String::from_utf8_lossy(s));
+        }
+        assert_eq!(number_then(b"39154 bytes  received", b" bytes"), Some((39154, &b"  received"[..])));
+        assert_eq!(number_then(b"18446744073709551615 bytes", b" bytes"), Some((u64::MAX, &b""[..])));
     }
 
     #[test]

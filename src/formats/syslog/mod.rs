@@ -89,7 +89,7 @@ impl Decoder for SyslogDecoder {
             };
         };
         match p.program {
-            Some(prog) if is_rsync_program(prog) => self.rsync.prefixed(cx, line, &p, out),
+            Some(prog) if is_rsync_program(prog) => self.rsync.of_rsync(cx, line, &p, out),
             Some(prog) if is_openssh_program(prog) => self.ssh.line(cx, line, out),
             Some(_) => Outcome::Ignored,
             None => Outcome::Rejected("syslog line without a program name"),
