@@ -244,6 +244,7 @@ pub(super) struct IntText {
 
 impl IntText {
     /// `n` in decimal.
+    #[inline(always)]
     fn get(&mut self, n: i64) -> &[u8] {
         if self.of != Some(n) {
             self.text.clear();
@@ -381,6 +382,9 @@ impl Put for Vec<u8> {
 /// to the capacity checks of the 60-odd writes of an event.
 struct Room<'b> {
     buf: &'b mut Vec<u8>,
+    /// Where `buf`'s bytes are (kept here: read from `buf` at every write,
+    /// it was a tenth of the writer's instructions).
+    at: *mut u8,
     /// The length of `buf` so far (set in it when the room is dropped).
     len: usize,
     /// Where the reserved room ends.
@@ -392,17 +396,18 @@ impl<'b> Room<'b> {
     fn new(buf: &'b mut Vec<u8>, n: usize) -> Self {
         buf.reserve(n);
         let len = buf.len();
-        Room { buf, len, end: len + n }
+        Room { at: buf.as_mut_ptr(), buf, len, end: len + n }
     }
 
     /// Copies `b` to the end and keeps `keep` bytes of it.
     #[inline(always)]
     fn copy(&mut self, b: &[u8], keep: usize) {
         debug_assert!(keep <= b.len() && self.len + b.len() <= self.end, "a write beyond the reserved room");
-        // SAFETY: `new` reserved room for `n` bytes after `len`, and the
-        // writes of an event take at most `n` of them (`bound`): the
-        // capacity holds `b` at `len`, a place no reference reads.
-        unsafe { std::ptr::copy_nonoverlapping(b.as_ptr(), self.buf.as_mut_ptr().add(self.len), b.len()) };
+        // SAFETY: `new` and `reserve` made `buf`'s capacity, at `at` (the
+        // room borrows `buf`: nothing else moves it), reach `end`, and the
+        // writes of an event stay below it ([`bound`]): `b` fits at `len`,
+        // past the bytes any reference reads.
+        unsafe { std::ptr::copy_nonoverlapping(b.as_ptr(), self.at.add(self.len), b.len()) };
         self.len += keep;
     }
 }
@@ -444,6 +449,7 @@ impl Put for Room<'_> {
         unsafe { self.buf.set_len(self.len) };
         self.end += n;
         self.buf.reserve(self.end - self.len);
+        self.at = self.buf.as_mut_ptr();
     }
 }
 
