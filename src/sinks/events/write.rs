@@ -281,22 +281,37 @@ struct OriginTexts {
     at: HashMap<usize, (Arc<Origin>, usize, usize), FastHash>,
     /// The texts, one after the other.
     text: Vec<u8>,
+    /// The origins last looked up, [`OriginTexts::RECENT`] slots by
+    /// address, each with where its text is (an origin in `at`, or 0):
+    /// most lookups end here, without hashing. Empty until the first.
+    recent: Vec<(usize, usize, usize)>,
 }
 
 impl OriginTexts {
     /// Origins kept at most.
     const MAX: usize = 4096;
 
+    /// Slots of `recent` (a power of two).
+    const RECENT: usize = 1024;
+
     /// The text of `o`, written by `write` (appending to the buffer it is
     /// given) the first time.
     fn get(&mut self, o: &Arc<Origin>, write: impl FnOnce(&mut Vec<u8>)) -> &[u8] {
         let key = Arc::as_ptr(o) as usize;
+        // Fibonacci hashing: the top bits of the address times 2^64/φ.
+        let slot = ((key as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - Self::RECENT.trailing_zeros())) as usize;
+        if let Some(&(k, start, end)) = self.recent.get(slot) {
+            if k == key {
+                return &self.text[start..end];
+            }
+        }
         let (start, end) = match self.at.get(&key) {
             Some(&(_, start, end)) => (start, end),
             None => {
                 if self.at.len() >= Self::MAX {
                     self.at.clear();
                     self.text.clear();
+                    self.recent.clear();
                 }
                 let start = self.text.len();
                 write(&mut self.text);
@@ -304,6 +319,10 @@ impl OriginTexts {
                 (start, self.text.len())
             }
         };
+        if self.recent.is_empty() {
+            self.recent.resize(Self::RECENT, (0, 0, 0));
+        }
+        self.recent[slot] = (key, start, end);
         &self.text[start..end]
     }
 }
