@@ -244,6 +244,7 @@ pub(super) struct IntText {
 
 impl IntText {
     /// `n` in decimal.
+    #[inline(always)]
     fn get(&mut self, n: i64) -> &[u8] {
         if self.of != Some(n) {
             self.text.clear();
@@ -280,22 +281,37 @@ struct OriginTexts {
     at: HashMap<usize, (Arc<Origin>, usize, usize), FastHash>,
     /// The texts, one after the other.
     text: Vec<u8>,
+    /// The origins last looked up, [`OriginTexts::RECENT`] slots by
+    /// address, each with where its text is (an origin in `at`, or 0):
+    /// most lookups end here, without hashing. Empty until the first.
+    recent: Vec<(usize, usize, usize)>,
 }
 
 impl OriginTexts {
     /// Origins kept at most.
     const MAX: usize = 4096;
 
+    /// Slots of `recent` (a power of two).
+    const RECENT: usize = 1024;
+
     /// The text of `o`, written by `write` (appending to the buffer it is
     /// given) the first time.
     fn get(&mut self, o: &Arc<Origin>, write: impl FnOnce(&mut Vec<u8>)) -> &[u8] {
         let key = Arc::as_ptr(o) as usize;
+        // Fibonacci hashing: the top bits of the address times 2^64/φ.
+        let slot = ((key as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - Self::RECENT.trailing_zeros())) as usize;
+        if let Some(&(k, start, end)) = self.recent.get(slot) {
+            if k == key {
+                return &self.text[start..end];
+            }
+        }
         let (start, end) = match self.at.get(&key) {
             Some(&(_, start, end)) => (start, end),
             None => {
                 if self.at.len() >= Self::MAX {
                     self.at.clear();
                     self.text.clear();
+                    self.recent.clear();
                 }
                 let start = self.text.len();
                 write(&mut self.text);
@@ -303,6 +319,10 @@ impl OriginTexts {
                 (start, self.text.len())
             }
         };
+        if self.recent.is_empty() {
+            self.recent.resize(Self::RECENT, (0, 0, 0));
+        }
+        self.recent[slot] = (key, start, end);
         &self.text[start..end]
     }
 }
@@ -319,8 +339,9 @@ pub(super) fn prefetch(e: &Event) {
         }
         Event::Login(l) => (None, l.client_host.as_deref(), &*l.user, l.session.as_deref(), &*l.server_host),
     };
-    let texts = [path, host, Some(user), session, Some(server_host)];
-    for s in texts.into_iter().flatten() {
+    // An absent text asks for an empty one's address, which is harmless
+    // (a prefetch never faults) and saves a branch.
+    for s in [path.unwrap_or(""), host.unwrap_or(""), user, session.unwrap_or(""), server_host] {
         prefetch_bytes(s.as_bytes());
     }
 }
@@ -338,23 +359,195 @@ fn prefetch_bytes(b: &[u8]) {
 #[cfg(not(target_arch = "x86_64"))]
 fn prefetch_bytes(_: &[u8]) {}
 
+/// Where the writers append: a `Vec<u8>` (each write checks its
+/// capacity: the texts of origins, tests) or a [`Room`] (one event, whose
+/// room is reserved once).
+trait Put {
+    /// Appends `b`.
+    fn put(&mut self, b: &[u8]);
+
+    /// Appends `c`.
+    fn byte(&mut self, c: u8);
+
+    /// Appends the first `len` bytes of `t` (a [`Room`] copies all of
+    /// them, a copy of known size, and keeps `len`).
+    fn put_first(&mut self, t: &[u8; 8], len: usize);
+
+    /// Makes room for `n` more bytes than the event was given (a
+    /// [`Room`]; a `Vec` grows as it is written).
+    fn reserve(&mut self, n: usize);
+}
+
+impl Put for Vec<u8> {
+    fn put(&mut self, b: &[u8]) {
+        self.extend_from_slice(b);
+    }
+
+    fn byte(&mut self, c: u8) {
+        self.push(c);
+    }
+
+    fn put_first(&mut self, t: &[u8; 8], len: usize) {
+        self.extend_from_slice(&t[..len]);
+    }
+
+    fn reserve(&mut self, _: usize) {}
+}
+
+/// One event appended to a `Vec<u8>` without a capacity check per write:
+/// [`Room::new`] reserves the most the event can take ([`bound`]) once,
+/// and every write after it stays within that (checked in debug builds,
+/// which the tests run: every writer, every class of character, the
+/// longest floats and addresses). The capacity checks of the 60-odd writes
+/// of an event were about a fifth of the writer's instructions.
+struct Room<'b> {
+    buf: &'b mut Vec<u8>,
+    /// Where `buf`'s bytes are (kept here: read from `buf` at every write,
+    /// it was a tenth of the writer's instructions).
+    at: *mut u8,
+    /// The length of `buf` so far (set in it when the room is dropped).
+    len: usize,
+    /// Where the reserved room ends.
+    end: usize,
+}
+
+impl<'b> Room<'b> {
+    /// Room for `n` bytes at the end of `buf`.
+    fn new(buf: &'b mut Vec<u8>, n: usize) -> Self {
+        buf.reserve(n);
+        let len = buf.len();
+        Room { at: buf.as_mut_ptr(), buf, len, end: len + n }
+    }
+
+    /// Copies `b` to the end and keeps `keep` bytes of it.
+    #[inline(always)]
+    fn copy(&mut self, b: &[u8], keep: usize) {
+        debug_assert!(keep <= b.len() && self.len + b.len() <= self.end, "a write beyond the reserved room");
+        // SAFETY: `new` and `reserve` made `buf`'s capacity, at `at` (the
+        // room borrows `buf`: nothing else moves it), reach `end`, and the
+        // writes of an event stay below it ([`bound`]): `b` fits at `len`,
+        // past the bytes any reference reads.
+        unsafe { std::ptr::copy_nonoverlapping(b.as_ptr(), self.at.add(self.len), b.len()) };
+        self.len += keep;
+    }
+}
+
+impl Put for Room<'_> {
+    /// Short text (most of it) in two overlapping copies of known size
+    /// instead of a call to `memcpy`.
+    #[inline(always)]
+    fn put(&mut self, b: &[u8]) {
+        let n = b.len();
+        let first = |k: usize| &b[..k];
+        let last = |k: usize| &b[n - k..];
+        match n {
+            0..4 => b.iter().for_each(|&c| self.byte(c)),
+            4..8 => {
+                self.copy(first(4), n - 4);
+                self.copy(last(4), 4);
+            }
+            8..=16 => {
+                self.copy(first(8), n - 8);
+                self.copy(last(8), 8);
+            }
+            _ => self.copy(b, n),
+        }
+    }
+
+    #[inline(always)]
+    fn byte(&mut self, c: u8) {
+        self.copy(&[c], 1);
+    }
+
+    #[inline(always)]
+    fn put_first(&mut self, t: &[u8; 8], len: usize) {
+        self.copy(t, len);
+    }
+
+    fn reserve(&mut self, n: usize) {
+        // SAFETY: as in `drop`.
+        unsafe { self.buf.set_len(self.len) };
+        self.end += n;
+        self.buf.reserve(self.end - self.len);
+        self.at = self.buf.as_mut_ptr();
+    }
+}
+
+impl Drop for Room<'_> {
+    fn drop(&mut self) {
+        // SAFETY: the bytes up to `len` are within the capacity (`copy`)
+        // and were all written.
+        unsafe { self.buf.set_len(self.len) }
+    }
+}
+
+/// The most bytes any of a [`Put`]'s writers appends for a client address
+/// as text: an IPv6 address (39 characters) and `/127`.
+const IP_MAX: usize = 43;
+
+/// The most bytes any column takes in either format but for its text
+/// ([`bound`]): its key (at least the CSV comma) and 24 bytes (an integer
+/// takes at most 21, its sign and 20 digits: the 8 bytes copied for a
+/// leading group of fewer digits reach no further than 9; `null`, quotes,
+/// a CSV field's quotes and `'` fit).
+const COLUMN_MAX: usize = {
+    let (mut n, mut i) = (0, 0);
+    while i < N {
+        n += KEYS[i].len() + 24;
+        i += 1;
+    }
+    n
+};
+
+/// The most bytes an event `e` of input `input` takes in either format,
+/// its line end and NDJSON braces included, but for its origin's text
+/// (copied whole, with room made for it then: [`Put::reserve`]): every
+/// column's [`COLUMN_MAX`] and the most its text's writer appends beyond
+/// it — a JSON string at most 6 bytes per byte (`\u00XX`), a CSV field 3
+/// (U+FFFD).
+#[inline(always)]
+fn bound(e: &Event, input: Option<u64>) -> usize {
+    struct Bound(usize);
+    impl Columns<'_> for Bound {
+        #[inline(always)]
+        fn col(&mut self, _: usize, v: Value<'_>) {
+            self.0 += match v {
+                Value::Absent | Value::Null | Value::Int(_) => 0,
+                Value::Float(_) => FLOAT_MAX,
+                Value::Name(s) => s.len(),
+                Value::Text(s) => 6 * s.len(),
+                Value::Ip(..) => 6 * IP_MAX,
+            };
+        }
+
+        /// The text of an origin is copied whole, with room made for it
+        /// then; without one, its columns are `null`s ([`COLUMN_MAX`]).
+        #[inline(always)]
+        fn origin(&mut self, _: Option<&Arc<Origin>>) {}
+    }
+    let mut b = Bound(COLUMN_MAX + 3);
+    values(e, input, &mut b);
+    b.0
+}
+
 /// Appends `e`, read from the input `input`, as one JSON object and a
 /// newline.
 pub(super) fn ndjson(buf: &mut Vec<u8>, scratch: &mut Scratch, e: &Event, input: Option<u64>) {
-    buf.push(b'{');
+    let buf = &mut Room::new(buf, bound(e, input));
+    buf.byte(b'{');
     values(
         e,
         input,
         &mut Ndjson { buf, scratch: &mut scratch.ip, origins: &mut scratch.json, input: &mut scratch.input },
     );
-    buf.extend_from_slice(b"}\n");
+    buf.put(b"}\n");
 }
 
 /// The columns of one event as NDJSON (`CSV` false: `"name":value`,
 /// comma-separated, absent ones left out) or as a CSV row (every one,
 /// comma-separated).
-struct Out<'w, const CSV: bool> {
-    buf: &'w mut Vec<u8>,
+struct Out<'w, B, const CSV: bool> {
+    buf: &'w mut B,
     /// Scratch text of an address.
     scratch: &'w mut IpText,
     /// The origins written.
@@ -364,26 +557,26 @@ struct Out<'w, const CSV: bool> {
 }
 
 /// [`ndjson`]'s columns.
-type Ndjson<'w> = Out<'w, false>;
+type Ndjson<'w, B> = Out<'w, B, false>;
 
 /// [`csv`]'s columns.
-type Csv<'w> = Out<'w, true>;
+type Csv<'w, B> = Out<'w, B, true>;
 
-impl<'a, const CSV: bool> Columns<'a> for Out<'_, CSV> {
+impl<'a, B: Put, const CSV: bool> Columns<'a> for Out<'_, B, CSV> {
     #[inline(always)]
     fn col(&mut self, i: usize, v: Value<'a>) {
         if CSV && i > 0 {
-            self.buf.push(b',');
+            self.buf.byte(b',');
         }
         if !CSV && !matches!(v, Value::Absent) {
             // `kind`, the first column, is always there: no comma before it.
             let key = KEYS[i].as_bytes();
-            self.buf.extend_from_slice(if i == 0 { &key[1..] } else { key });
+            self.buf.put(if i == 0 { &key[1..] } else { key });
         }
         match v {
             // The input's fingerprint, the same for every event of a batch:
             // its text is kept (an integer in both formats).
-            Value::Int(n) if i == INPUT => self.buf.extend_from_slice(self.input.get(n)),
+            Value::Int(n) if i == INPUT => self.buf.put(self.input.get(n)),
             v if CSV => csv_value(self.buf, self.scratch, v),
             Value::Absent => {}
             v => json_value(self.buf, self.scratch, v),
@@ -400,25 +593,26 @@ impl<'a, const CSV: bool> Columns<'a> for Out<'_, CSV> {
         // keeps no origins: it is given none).
         let text = self.origins.get(o, |buf| {
             let (origins, input) = (&mut OriginTexts::default(), &mut IntText::default());
-            origin_values(Some(o), &mut Out::<CSV> { buf, scratch, origins, input })
+            origin_values(Some(o), &mut Out::<_, CSV> { buf, scratch, origins, input })
         });
-        self.buf.extend_from_slice(text);
+        self.buf.reserve(text.len());
+        self.buf.put(text);
     }
 }
 
 /// Appends `v` as a JSON value (`null` for a float that is not finite).
 #[inline(always)]
-fn json_value(buf: &mut Vec<u8>, scratch: &mut IpText, v: Value<'_>) {
+fn json_value(buf: &mut impl Put, scratch: &mut IpText, v: Value<'_>) {
     match v {
-        Value::Absent | Value::Null => buf.extend_from_slice(b"null"),
+        Value::Absent | Value::Null => buf.put(b"null"),
         Value::Int(n) => int(buf, n),
         Value::Float(x) if x.is_finite() => float(buf, x),
-        Value::Float(_) => buf.extend_from_slice(b"null"),
+        Value::Float(_) => buf.put(b"null"),
         Value::Name(s) => {
             debug_assert!(!s.bytes().any(|c| JSON_STOP[usize::from(c)]), "{s}");
-            buf.push(b'"');
-            buf.extend_from_slice(s.as_bytes());
-            buf.push(b'"');
+            buf.byte(b'"');
+            buf.put(s.as_bytes());
+            buf.byte(b'"');
         }
         Value::Text(s) => json_str(buf, s),
         Value::Ip(ip, prefix) => json_str(buf, scratch.get(ip, prefix)),
@@ -426,8 +620,72 @@ fn json_value(buf: &mut Vec<u8>, scratch: &mut IpText, v: Value<'_>) {
 }
 
 /// Appends `n` in decimal, as `{}` would.
-fn int(buf: &mut Vec<u8>, n: i64) {
-    buf.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+#[inline(always)]
+fn int(buf: &mut impl Put, n: i64) {
+    if n < 0 {
+        buf.byte(b'-');
+    }
+    uint(buf, n.unsigned_abs());
+}
+
+/// Appends `u` in decimal, eight digits at a time ([`eight_digits`])
+/// instead of a division per pair of digits.
+#[inline(always)]
+fn uint(buf: &mut impl Put, u: u64) {
+    const E8: u64 = 100_000_000;
+    let len = digit_count(u);
+    // The leading group of digits comes out of `eight_digits` with leading
+    // zeros first (the low bytes of its word): shifted out.
+    let mut lead = |x: u64, group_len: usize| {
+        buf.put_first(&(eight_digits(x as u32) >> (8 * (8 - group_len))).to_le_bytes(), group_len);
+    };
+    if len <= 8 {
+        lead(u, len);
+    } else if len <= 16 {
+        lead(u / E8, len - 8);
+        buf.put(&eight_digits((u % E8) as u32).to_le_bytes());
+    } else {
+        let high = u / E8;
+        lead(high / E8, len - 16);
+        buf.put(&eight_digits((high % E8) as u32).to_le_bytes());
+        buf.put(&eight_digits((u % E8) as u32).to_le_bytes());
+    }
+}
+
+/// 10^k for k in 0..20 (every power of ten a `u64` holds).
+const POW10_U64: [u64; 20] = {
+    let mut t = [1; 20];
+    let mut k = 1;
+    while k < 20 {
+        t[k] = t[k - 1] * 10;
+        k += 1;
+    }
+    t
+};
+
+/// How many decimal digits `u` has (1 for 0): `t`, ⌊log10 2⌋ times its
+/// bit length (1233/4096 ≈ log10 2), is that count or one less.
+#[inline(always)]
+fn digit_count(u: u64) -> usize {
+    let t = (((64 - (u | 1).leading_zeros()) * 1233) >> 12) as usize;
+    t + usize::from((u | 1) >= POW10_U64[t])
+}
+
+/// The eight decimal digits of `x` (below 10^8, leading zeros included)
+/// as ASCII in the bytes of a little-endian word, first digit lowest:
+/// split into halves of four digits, those into pairs, those into digits,
+/// each step in all lanes of the word at once (multiplications by
+/// reciprocals, exact for the lanes' ranges: `·10486 >> 20` is `/100`
+/// below 43,699, `·103 >> 10` is `/10` below 179).
+#[inline(always)]
+fn eight_digits(x: u32) -> u64 {
+    let x = u64::from(x);
+    let v = (x / 10_000) | ((x % 10_000) << 32);
+    let hundreds = ((v * 10_486) >> 20) & 0x0000_007f_0000_007f;
+    let v = hundreds | ((v - hundreds * 100) << 16);
+    let tens = ((v * 103) >> 10) & 0x000f_000f_000f_000f;
+    let v = tens | ((v - tens * 10) << 8);
+    v + u64::from_ne_bytes([b'0'; 8])
 }
 
 /// Exact powers of ten as `f64` (every one up to 1e22 is).
@@ -448,7 +706,7 @@ const POW10: [f64; 18] =
 /// decimal was missed and there is no other of the same length to choose
 /// from. Anything else (zero, whose sign `{}` prints, tiny or huge
 /// magnitudes, many digits) goes through `{}` itself.
-fn float(buf: &mut Vec<u8>, x: f64) {
+fn float(buf: &mut impl Put, x: f64) {
     let a = x.abs();
     if a > 0.0 {
         for (d, p10) in POW10.iter().enumerate() {
@@ -460,31 +718,37 @@ fn float(buf: &mut Vec<u8>, x: f64) {
             let m = (p + 0.5) as u64;
             if m as f64 / p10 == a {
                 if x < 0.0 {
-                    buf.push(b'-');
+                    buf.byte(b'-');
                 }
                 return decimal(buf, m, d);
             }
         }
     }
-    let _ = write!(buf, "{x}");
+    let mut text = [0; FLOAT_MAX];
+    let mut w = std::io::Cursor::new(&mut text[..]);
+    // Never short: FLOAT_MAX holds the longest text of a finite f64.
+    let _ = write!(w, "{x}");
+    let len = w.position() as usize;
+    buf.put(&text[..len]);
 }
 
+/// The longest text of a finite `f64` as `{}` writes it: the sign, `0.`
+/// and 324 decimals (the last digit of the shortest text of a subnormal
+/// is at most at 10^-324).
+const FLOAT_MAX: usize = 327;
+
 /// Appends `m·10^-d` with exactly `d` decimals (none and no point when
-/// `d` is 0).
-fn decimal(buf: &mut Vec<u8>, m: u64, d: usize) {
-    let mut digits = itoa::Buffer::new();
-    let s = digits.format(m).as_bytes();
-    if d == 0 {
-        buf.extend_from_slice(s);
-    } else if s.len() > d {
-        let (int, frac) = s.split_at(s.len() - d);
-        buf.extend_from_slice(int);
-        buf.push(b'.');
-        buf.extend_from_slice(frac);
-    } else {
-        buf.extend_from_slice(b"0.");
-        buf.extend(std::iter::repeat_n(b'0', d - s.len()));
-        buf.extend_from_slice(s);
+/// `d` is 0; `d` at most 17).
+fn decimal(buf: &mut impl Put, m: u64, d: usize) {
+    let p = POW10_U64[d];
+    uint(buf, m / p);
+    if d > 0 {
+        buf.byte(b'.');
+        let frac = m % p;
+        for _ in digit_count(frac)..d {
+            buf.byte(b'0');
+        }
+        uint(buf, frac);
     }
 }
 
@@ -500,57 +764,137 @@ const JSON_STOP: [bool; 256] = {
     t
 };
 
-/// Each byte of a word read 8 bytes at a time ([`find`]).
+/// Each byte of a word read 8 bytes at a time ([`special_swar`]).
+#[cfg(any(test, not(target_arch = "x86_64")))]
 const ONES: u64 = u64::from_ne_bytes([1; 8]);
 
 /// The high bit of each byte of a word.
+#[cfg(any(test, not(target_arch = "x86_64")))]
 const HIGH: u64 = ONES << 7;
 
 /// Nonzero when a byte of `w` is below `n` (at most 0x80): the borrow of
 /// the first such byte's subtraction sets its high bit.
+#[cfg(any(test, not(target_arch = "x86_64")))]
 const fn below(w: u64, n: u8) -> u64 {
     w.wrapping_sub(ONES * n as u64) & !w & HIGH
 }
 
 /// Nonzero when a byte of `w` is `c`.
+#[cfg(any(test, not(target_arch = "x86_64")))]
 const fn byte(w: u64, c: u8) -> u64 {
     below(w ^ (ONES * c as u64), 1)
 }
 
-/// The first index at or after `from` whose byte `stop` picks. Words of 8
-/// bytes that `any` (nonzero when a word may hold such a byte) clears are
+/// The bytes the writers look for beyond the C0 controls: JSON's
+/// ([`json_str`]) and CSV's ([`csv_text`]), DEL and 0xC2 among them.
+type Specials = [u8; 4];
+
+/// Whether a byte of `a` or `b` is a C0 control or one of `specials`: the
+/// 16 bytes at once with SSE2 (part of x86_64).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn special(a: u64, b: u64, specials: Specials) -> bool {
+    use std::arch::x86_64::*;
+    // SAFETY: SSE2 is part of x86_64 (every such CPU has it, the target
+    // enables it); these intrinsics read and write no memory.
+    unsafe {
+        let v = _mm_set_epi64x(b as i64, a as i64);
+        let c0 = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
+        let hit = specials.iter().fold(c0, |m, &c| _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8))));
+        _mm_movemask_epi8(hit) != 0
+    }
+}
+
+/// Elsewhere: a word at a time ([`special_swar`]).
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn special(a: u64, b: u64, specials: Specials) -> bool {
+    special_swar(a, specials) | special_swar(b, specials) != 0
+}
+
+/// Nonzero when a byte of `w` is a C0 control or one of `s`.
+#[cfg(any(test, not(target_arch = "x86_64")))]
+#[inline(always)]
+fn special_swar(w: u64, s: Specials) -> u64 {
+    below(w, 0x20) | byte(w, s[0]) | byte(w, s[1]) | byte(w, s[2]) | byte(w, s[3])
+}
+
+/// The first index at or after `from` whose byte `stop` picks, `stop`
+/// being true for the C0 controls and `specials` and maybe others. Runs of
+/// 16 bytes without a C0 control or one of `specials` ([`special`]) are
 /// skipped whole; log text is rarely anything but plain.
 #[inline(always)]
-fn find(b: &[u8], mut from: usize, any: impl Fn(u64) -> u64, stop: impl Fn(u8) -> bool) -> Option<usize> {
+fn find(b: &[u8], mut from: usize, specials: Specials, stop: impl Fn(u8) -> bool) -> Option<usize> {
     let word = |at: usize| u64::from_ne_bytes(b[at..at + 8].try_into().expect("8 bytes"));
-    while from + 8 <= b.len() {
-        if any(word(from)) != 0 {
+    let len = b.len();
+    while from + 16 <= len {
+        if special(word(from), word(from + 8), specials) {
             return b[from..].iter().position(|&c| stop(c)).map(|n| from + n);
         }
-        from += 8;
+        from += 16;
     }
-    // Fewer than 8 bytes left: the last 8, when there are, in one go.
-    if from < b.len() && b.len() >= 8 && any(word(b.len() - 8)) == 0 {
+    // Fewer than 16 bytes left: in one go, with some of the bytes before
+    // `from` or some twice (an earlier byte looked for only costs the
+    // search of the bytes left one at a time).
+    let (a, z) = if from == len {
+        return None;
+    } else if len >= 16 {
+        (word(len - 16), word(len - 8))
+    } else if len - from >= 8 {
+        (word(from), word(len - 8))
+    } else if len >= 8 {
+        (word(len - 8), word(len - 8))
+    } else {
+        let w = short_word(&b[from..]);
+        (w, w)
+    };
+    if !special(a, z, specials) {
         return None;
     }
     b[from..].iter().position(|&c| stop(c)).map(|n| from + n)
 }
 
+/// The bytes of `r` (1 to 7 of them) in one word, some of them twice and
+/// no other byte: two overlapping halves of four bytes, or the first,
+/// middle and last byte.
+#[inline(always)]
+fn short_word(r: &[u8]) -> u64 {
+    let n = r.len();
+    if n >= 4 {
+        let half = |at: usize| u64::from(u32::from_ne_bytes(r[at..at + 4].try_into().expect("4 bytes")));
+        half(0) | half(n - 4) << 32
+    } else {
+        let (a, m, z) = (r[0], r[n / 2], r[n - 1]);
+        u64::from_ne_bytes([a, m, z, a, a, a, a, a])
+    }
+}
+
 /// The first byte at or after `from` that [`json_str`] does not copy.
+#[inline(always)]
 fn json_stop(b: &[u8], from: usize) -> Option<usize> {
-    let any = |w| below(w, 0x20) | byte(w, b'"') | byte(w, b'\\') | byte(w, 0x7f) | byte(w, 0xc2);
-    find(b, from, any, |c| JSON_STOP[usize::from(c)])
+    find(b, from, [b'"', b'\\', 0x7f, 0xc2], |c| JSON_STOP[usize::from(c)])
 }
 
 /// Appends `s` as a JSON string. Beyond what JSON requires, DEL and the
 /// C1 controls are escaped too: the output may reach a terminal. Runs of
 /// bytes that need no escape are copied whole.
-fn json_str(buf: &mut Vec<u8>, s: &str) {
+#[inline(always)]
+fn json_str(buf: &mut impl Put, s: &str) {
     let b = s.as_bytes();
-    buf.reserve(b.len() + 2);
-    buf.push(b'"');
+    buf.byte(b'"');
+    match json_stop(b, 0) {
+        None => buf.put(b),
+        Some(at) => json_escape(buf, b, at),
+    }
+    buf.byte(b'"');
+}
+
+/// Appends `b`, whose first byte to escape is at `at`, escaped
+/// ([`json_str`]).
+#[inline(never)]
+fn json_escape(buf: &mut impl Put, b: &[u8], at: usize) {
     let mut from = 0;
-    let mut i = 0;
+    let mut i = at;
     while let Some(at) = json_stop(b, i) {
         i = at;
         let mut u = *b"\\u0000";
@@ -570,13 +914,12 @@ fn json_str(buf: &mut Vec<u8>, s: &str) {
             },
             c => (hex_escape(&mut u, c), 1),
         };
-        buf.extend_from_slice(&b[from..i]);
-        buf.extend_from_slice(esc);
+        buf.put(&b[from..i]);
+        buf.put(esc);
         i += len;
         from = i;
     }
-    buf.extend_from_slice(&b[from..]);
-    buf.push(b'"');
+    buf.put(&b[from..]);
 }
 
 /// `u` (`\u00..`) completed with the lowercase hex of `c`.
@@ -596,21 +939,22 @@ pub(super) fn csv_header(buf: &mut Vec<u8>) {
 /// Appends `e`, read from the input `input`, as one CSV row (every
 /// column; empty when absent).
 pub(super) fn csv(buf: &mut Vec<u8>, scratch: &mut Scratch, e: &Event, input: Option<u64>) {
+    let buf = &mut Room::new(buf, bound(e, input));
     values(e, input, &mut Csv { buf, scratch: &mut scratch.ip, origins: &mut scratch.csv, input: &mut scratch.input });
-    buf.extend_from_slice(b"\r\n");
+    buf.put(b"\r\n");
 }
 
 /// Appends `v` as a CSV field (empty for a float that is not finite).
 #[inline(always)]
-fn csv_value(buf: &mut Vec<u8>, scratch: &mut IpText, v: Value<'_>) {
+fn csv_value(buf: &mut impl Put, scratch: &mut IpText, v: Value<'_>) {
     match v {
         Value::Absent | Value::Null => {}
         Value::Int(n) => int(buf, n),
         Value::Float(x) if x.is_finite() => float(buf, x),
         Value::Float(_) => {}
-        Value::Name(s) => buf.extend_from_slice(s.as_bytes()),
+        Value::Name(s) => buf.put(s.as_bytes()),
         Value::Text(s) => csv_text(buf, s),
-        Value::Ip(ip, prefix) => buf.extend_from_slice(scratch.get(ip, prefix).as_bytes()),
+        Value::Ip(ip, prefix) => buf.put(scratch.get(ip, prefix).as_bytes()),
     }
 }
 
@@ -643,22 +987,21 @@ const CSV_CLASS: [u8; 256] = {
 /// characters (C0 but tab/LF/CR, DEL, C1) as U+FFFD, so that a CSV shown
 /// on a terminal cannot drive it. Text with nothing to change (nearly
 /// all) is copied whole.
-fn csv_text(buf: &mut Vec<u8>, s: &str) {
+fn csv_text(buf: &mut impl Put, s: &str) {
     let b = s.as_bytes();
-    let any = |w| below(w, 0x20) | byte(w, b',') | byte(w, b'"') | byte(w, 0x7f) | byte(w, 0xc2);
-    let class = match find(b, 0, any, |c| CSV_CLASS[usize::from(c)] != 0) {
+    let class = match find(b, 0, [b',', b'"', 0x7f, 0xc2], |c| CSV_CLASS[usize::from(c)] != 0) {
         None => 0,
         Some(at) => b[at..].iter().fold(0, |k, &c| k | CSV_CLASS[usize::from(c)]),
     };
     let quote = class & QUOTE != 0;
     if quote {
-        buf.push(b'"');
+        buf.byte(b'"');
     }
     if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        buf.push(b'\'');
+        buf.byte(b'\'');
     }
     if class & CHANGE == 0 {
-        buf.extend_from_slice(b);
+        buf.put(b);
     } else {
         let mut from = 0;
         let mut i = 0;
@@ -676,15 +1019,15 @@ fn csv_text(buf: &mut Vec<u8>, s: &str) {
                 },
                 _ => ("\u{fffd}".as_bytes(), 1),
             };
-            buf.extend_from_slice(&b[from..i]);
-            buf.extend_from_slice(with);
+            buf.put(&b[from..i]);
+            buf.put(with);
             i += len;
             from = i;
         }
-        buf.extend_from_slice(&b[from..]);
+        buf.put(&b[from..]);
     }
     if quote {
-        buf.push(b'"');
+        buf.byte(b'"');
     }
 }
 
@@ -850,6 +1193,27 @@ mod tests {
         }
     }
 
+    #[test]
+    fn special_bytes_are_found_in_words_as_one_at_a_time() {
+        let specials = [[b'"', b'\\', 0x7f, 0xc2], [b',', b'"', 0x7f, 0xc2]];
+        let mut next = rng(4);
+        for _ in 0..20_000 {
+            // Plain ASCII words with a byte or two of any value.
+            let mut w = [0u8; 16];
+            w.iter_mut().for_each(|c| *c = b'a' + (next() % 26) as u8);
+            for _ in 0..next() % 3 {
+                w[(next() % 16) as usize] = next() as u8;
+            }
+            let a = u64::from_ne_bytes(w[..8].try_into().unwrap());
+            let z = u64::from_ne_bytes(w[8..].try_into().unwrap());
+            for s in specials {
+                let want = w.iter().any(|&c| c < 0x20 || s.contains(&c));
+                assert_eq!(special(a, z, s), want, "{w:?}");
+                assert_eq!(special_swar(a, s) | special_swar(z, s) != 0, want, "{w:?}");
+            }
+        }
+    }
+
     fn int_text(n: i64) -> String {
         let mut b = Vec::new();
         int(&mut b, n);
@@ -878,10 +1242,49 @@ mod tests {
         for n in [0, 1, -1, 9, 10, -10, 1_700_000_000_000_000, i64::MIN, i64::MAX, i64::MIN + 1] {
             assert_eq!(int_text(n), n.to_string());
         }
+        // Every length of both signs, and the ends of each length.
+        for k in 0..19 {
+            let p = 10i64.pow(k);
+            for n in [p - 1, p, p + 1, 2 * p - 1, 5 * p, 9 * p] {
+                assert_eq!(int_text(n), n.to_string());
+                assert_eq!(int_text(-n), (-n).to_string());
+            }
+        }
         let mut next = rng(1);
         for _ in 0..10_000 {
             let n = next() as i64 >> (next() % 64);
             assert_eq!(int_text(n), n.to_string());
+        }
+    }
+
+    #[test]
+    fn unsigned_integers_and_their_digit_counts_are_exact() {
+        let text = |u: u64| {
+            let mut b = Vec::new();
+            uint(&mut b, u);
+            String::from_utf8(b).unwrap()
+        };
+        let mut edges = vec![0, u64::MAX, u64::MAX - 1, 1 << 63];
+        for k in 0..64 {
+            edges.extend([(1u64 << k) - 1, 1 << k, (1 << k) + 1]);
+        }
+        for p in POW10_U64 {
+            edges.extend([p - 1, p, p + 1, p.saturating_mul(9), p.saturating_mul(10).saturating_sub(1)]);
+        }
+        let mut next = rng(3);
+        edges.extend((0..10_000).map(|_| next() >> (next() % 64)));
+        for u in edges {
+            assert_eq!(text(u), u.to_string());
+            assert_eq!(digit_count(u), u.to_string().len(), "{u}");
+        }
+    }
+
+    #[test]
+    fn eight_digits_are_the_padded_decimal() {
+        // Every 997th value of the range (and both ends); the whole range
+        // was checked once against `{:08}` in a release build.
+        for x in (0..100_000_000).step_by(997).chain([99_999_999, 10_000, 9_999, 100, 99]) {
+            assert_eq!(eight_digits(x).to_le_bytes(), format!("{x:08}").as_bytes(), "{x}");
         }
     }
 
@@ -1039,6 +1442,91 @@ mod tests {
             assert!(j.ends_with(format!(",\"input\":{want}}}\n").as_bytes()), "{}", String::from_utf8_lossy(&j));
             let want = input.map_or(String::new(), |f| (f as i64).to_string());
             assert!(c.ends_with(format!(",file,{want}\r\n").as_bytes()), "{}", String::from_utf8_lossy(&c));
+        }
+    }
+
+    #[test]
+    fn the_longest_texts_are_within_their_bounds() {
+        // The longest text of a finite float: a subnormal's last digit at
+        // 10^-324, negative.
+        assert_eq!(float_text(-5e-324).len(), FLOAT_MAX);
+        for x in [f64::MIN, f64::MAX, -f64::MIN_POSITIVE, -2.225073858507201e-308, -1.2345678901234567e-300] {
+            assert!(float_text(x).len() <= FLOAT_MAX, "{x:e}");
+        }
+        let mut ip = IpText::default();
+        let v6: IpAddr = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff".parse().unwrap();
+        assert_eq!(ip.get(v6, Some(127)).len(), IP_MAX);
+        let v4: IpAddr = "::ffff:255.255.255.255".parse().unwrap();
+        assert!(ip.get(v4, Some(127)).len() <= IP_MAX);
+    }
+
+    #[test]
+    fn events_fit_the_room_reserved_for_them() {
+        // Text whose every byte takes the most room in JSON (a control
+        // character: `\u00XX`) or CSV (U+FFFD), the longest floats and
+        // address, the longest integers; each write checks its room in a
+        // debug build (`Room::copy`), and the whole is checked here too.
+        fn worst<T: From<String>>(n: usize) -> T {
+            format!("={}\u{85}\"", "\u{1}".repeat(5 * n)).into()
+        }
+        let origin = Arc::new(Origin {
+            country: Some(worst(3)),
+            city: Some(worst(40)),
+            latitude: Some(-5e-324),
+            longitude: Some(f64::MIN),
+            geohash: Some(worst(2)),
+            client_hash: Some(worst(5)),
+            ip_prefix: Some(127),
+        });
+        let mut transfer = crate::enrich::tests::transfer(Some("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"), Some("h"));
+        let Event::Transfer(t) = &mut transfer else { unreachable!() };
+        (t.id, t.end, t.start, t.bytes) = (u64::MAX / 2 + 1, i64::MIN, Some(i64::MIN), u64::MAX);
+        (t.wire_bytes, t.file_size) = (Some(u64::MAX), Some(u64::MAX));
+        (t.path, t.module, t.user) = (Some(worst(1000)), Some(worst(7)), worst(9));
+        (t.client_host, t.session, t.server_host) = (Some(worst(11)), Some(worst(13)), worst(3));
+        let login = Event::Login(crate::model::Login {
+            id: u64::MAX / 2 + 1,
+            time: i64::MIN,
+            protocol: crate::model::Protocol::Sftp,
+            user: worst(17),
+            client_ip: Some("255.255.255.255".parse().unwrap()),
+            client_host: Some(worst(1)),
+            outcome: crate::model::LoginOutcome::Failed,
+            method: Some(worst(19)),
+            session: Some(worst(23)),
+            server_host: "".into(),
+            source: crate::formats::Format::Rsyncd.source(),
+            origin: None,
+        });
+        for mut e in [transfer, login] {
+            for o in [Some(origin.clone()), None] {
+                match &mut e {
+                    Event::Transfer(t) => t.origin = o.clone(),
+                    Event::Login(l) => l.origin = o.clone(),
+                }
+                let mut scratch = Scratch::default();
+                let (mut j, mut c) = (Vec::new(), Vec::new());
+                ndjson(&mut j, &mut scratch, &e, Some(u64::MAX));
+                csv(&mut c, &mut scratch, &e, Some(u64::MAX));
+                let origin_len = |texts: &OriginTexts| texts.text.len();
+                assert!(j.len() <= bound(&e, Some(u64::MAX)) + origin_len(&scratch.json), "{}", j.len());
+                assert!(c.len() <= bound(&e, Some(u64::MAX)) + origin_len(&scratch.csv), "{}", c.len());
+                // And as the checked writers write it.
+                let (mut want_j, mut want_c) = (b"{".to_vec(), Vec::new());
+                let (mut ip, mut none) = (IpText::default(), OriginTexts::default());
+                let input = &mut IntText::default();
+                values(
+                    &e,
+                    Some(u64::MAX),
+                    &mut Uncached(Ndjson { buf: &mut want_j, scratch: &mut ip, origins: &mut none, input }),
+                );
+                want_j.extend_from_slice(b"}\n");
+                let input = &mut IntText::default();
+                let out = Csv { buf: &mut want_c, scratch: &mut ip, origins: &mut none, input };
+                values(&e, Some(u64::MAX), &mut Uncached(out));
+                want_c.extend_from_slice(b"\r\n");
+                assert_eq!((j, c), (want_j, want_c));
+            }
         }
     }
 
