@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 
 use chrono::NaiveDate;
 use xferstats::formats::openssh::decoder::OpensshDecoder;
-use xferstats::formats::prefix::{parse_u32, parse_u64, Ahead, PrefixParser};
+use xferstats::formats::prefix::{parse_u32, parse_u64, Ahead, PrefixParser, PrefixStyle, Prefixed};
 use xferstats::formats::proftpd::decoder::ProftpdDecoder;
 use xferstats::formats::proftpd_extended::decoder::ProftpdExtendedDecoder;
 use xferstats::formats::proftpd_extended::{ExtendedFormat, DEFAULT_FORMAT};
@@ -316,7 +316,17 @@ fn prefix_lines(data: &[u8]) {
     let mut clock = Clock::new(paris(), REFERENCE);
     for line in lines(data) {
         for (p, c) in &mut parsers {
+            // The caches (time stamp, syslog header) give what a parse
+            // afresh gives; all but a BSD time, whose year the lines
+            // before may have moved.
+            let fresh = PrefixParser::new().parse(line, &mut c.clone());
             let parsed = p.parse(line, c);
+            match (parsed, fresh) {
+                (Some(a), Some(b)) if a.style == PrefixStyle::BsdSyslog => {
+                    assert_eq!(Prefixed { time: b.time, ..a }, b, "cached")
+                }
+                _ => assert_eq!(parsed, fresh, "cached"),
+            }
             // A prefix parsed ahead (offsets, on the reader thread) gives
             // the same back.
             assert_eq!(Ahead::of(line, parsed.as_ref()).prefixed(line), parsed, "parsed ahead");

@@ -131,12 +131,29 @@ pub struct PrefixParser {
     /// The prefix of the line at this address, parsed ahead
     /// ([`PrefixParser::preset`]).
     preset: Option<(usize, Ahead)>,
+    /// `host tag[` of the last syslog line with a pid: the lines of a log
+    /// repeat it, and a line that starts with it has its host and tag
+    /// where that line had them ([`PrefixParser::syslog`]).
+    header: [u8; 32],
+    /// Bytes of `header` in use (0: none).
+    header_len: usize,
+    /// Length of the host in `header`.
+    header_host: usize,
 }
 
 impl PrefixParser {
     /// A parser at the start of an input.
     pub fn new() -> PrefixParser {
-        PrefixParser { last_raw: [0; 40], last_len: 0, last_time: 0, whole_seconds: false, preset: None }
+        PrefixParser {
+            last_raw: [0; 40],
+            last_len: 0,
+            last_time: 0,
+            whole_seconds: false,
+            preset: None,
+            header: [0; 32],
+            header_len: 0,
+            header_host: 0,
+        }
     }
 
     /// A parser that reads RFC 3339 syslog times to the whole second, as
@@ -169,13 +186,34 @@ impl PrefixParser {
         {
             return None;
         }
-        let sec = |b: &[u8]| {
-            let (tens, units) = (b[17].wrapping_sub(b'0'), b[18].wrapping_sub(b'0'));
-            (tens <= 5 && units <= 9).then(|| i64::from(tens * 10 + units))
-        };
-        let t = self.last_time + (sec(raw)? - sec(last)?) * 1_000_000;
+        let t = self.last_time + (second(raw)? - second(last)?) * 1_000_000;
         self.remember(raw, t);
         Some(t)
+    }
+
+    /// The time of an RFC 3339 line whose stamp is the cached one but for
+    /// its seconds, as [`PrefixParser::cached`] and
+    /// [`PrefixParser::next_second`] give it, with the length of the
+    /// stamp; without looking for the space that ends it: the cached stamp
+    /// holds none (the first 17 bytes equal tell an RFC 3339 stamp, cut at
+    /// its first space), so the space after as many bytes of `line` is its
+    /// first. `None`: ask them.
+    #[inline]
+    fn same_minute(&mut self, line: &[u8]) -> Option<(Micros, usize)> {
+        let n = self.last_len;
+        let last = &self.last_raw[..n];
+        if n < 19
+            || line.len() <= n
+            || line[n] != b' '
+            || !same_bytes(&line[..17], &last[..17])
+            || !same_bytes(&line[19..n], &last[19..])
+        {
+            return None;
+        }
+        let t = self.last_time + (second(line)? - second(last)?) * 1_000_000;
+        self.last_raw[17..19].copy_from_slice(&line[17..19]);
+        self.last_time = t;
+        Some((t, n))
     }
 
     #[inline]
@@ -247,6 +285,9 @@ impl PrefixParser {
     }
 
     fn rfc3339<'a>(&mut self, line: &'a [u8]) -> Option<Prefixed<'a>> {
+        if let Some((time, sp)) = self.same_minute(line) {
+            return self.syslog(&line[sp + 1..], time, PrefixStyle::Rfc3339Syslog);
+        }
         let sp = find_byte(b' ', line)?;
         let raw = &line[..sp];
         let time = match self.cached(raw).or_else(|| self.next_second(raw)) {
@@ -261,7 +302,7 @@ impl PrefixParser {
                 t
             }
         };
-        syslog_rest(&line[sp + 1..], time, PrefixStyle::Rfc3339Syslog)
+        self.syslog(&line[sp + 1..], time, PrefixStyle::Rfc3339Syslog)
     }
 
     fn bsd<'a>(&mut self, line: &'a [u8], clock: &mut Clock) -> Option<Prefixed<'a>> {
@@ -276,10 +317,69 @@ impl PrefixParser {
                 t
             }
         };
-        let p = syslog_rest(line.get(16..)?, time, PrefixStyle::BsdSyslog)?;
+        let p = self.syslog(line.get(16..)?, time, PrefixStyle::BsdSyslog)?;
         // `syslog_body` also wants the space after the stamp.
         Some(Prefixed { body: p.body.filter(|_| line[15] == b' '), ..p })
     }
+}
+
+impl PrefixParser {
+    /// [`syslog_rest`] of `rest`, from the cached `host tag[` when `rest`
+    /// starts with it and goes on with the digits of a pid and `]:`: the
+    /// host and tag are then those of the line cached, whose host held no
+    /// space and whose tag no space, `:` or `[` (so the first space, `:`
+    /// and `[` here are where they were there), and the same follows from
+    /// the pid on. A line that starts otherwise takes the whole parse and
+    /// is cached in turn when it has a pid.
+    #[inline]
+    fn syslog<'a>(&mut self, rest: &'a [u8], time: Micros, style: PrefixStyle) -> Option<Prefixed<'a>> {
+        let n = self.header_len;
+        let after_header = rest.get(n..).and_then(<[u8]>::first_chunk::<11>);
+        if let Some(pid_on) = after_header.filter(|_| n != 0 && same_bytes(&rest[..n], &self.header[..n])) {
+            // Up to 9 digits: no overflow; a longer pid (or a line that
+            // ends sooner) takes the parse.
+            let (mut digits, mut pid) = (0, 0u32);
+            while digits < 9 {
+                let d = pid_on[digits].wrapping_sub(b'0');
+                if d > 9 {
+                    break;
+                }
+                pid = pid * 10 + u32::from(d);
+                digits += 1;
+            }
+            if digits > 0 && pid_on[digits] == b']' && pid_on[digits + 1] == b':' {
+                let host = self.header_host;
+                let after = &rest[n + digits + 2..];
+                return Some(Prefixed {
+                    time,
+                    host: Some(&rest[..host]),
+                    program: Some(&rest[host + 1..n - 1]),
+                    pid: Some(pid),
+                    msg: after.strip_prefix(b" ").unwrap_or(after),
+                    style,
+                    body: Some(rest),
+                });
+            }
+        }
+        let p = syslog_rest(rest, time, style)?;
+        if let (Some(host), Some(program), Some(_)) = (p.host, p.program, p.pid) {
+            let n = host.len() + program.len() + 2;
+            if n <= self.header.len() {
+                self.header[..n].copy_from_slice(&rest[..n]);
+                self.header_len = n;
+                self.header_host = host.len();
+            }
+        }
+        Some(p)
+    }
+}
+
+/// Seconds of a daemon log file's or RFC 3339 stamp (bytes 17–18), when
+/// they are 00–59.
+#[inline]
+fn second(b: &[u8]) -> Option<i64> {
+    let (tens, units) = (b[17].wrapping_sub(b'0'), b[18].wrapping_sub(b'0'));
+    (tens <= 5 && units <= 9).then(|| i64::from(tens * 10 + units))
 }
 
 /// The shape of a prefix, without reading its time stamp: `Some(program)`
@@ -529,6 +629,48 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn repeated_syslog_headers_read_as_parsed_afresh() {
+        let lines: &[&[u8]] = &[
+            b"2026-11-08T10:12:38+01:00 vm rsyncd[1]: a",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd[27]:b",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd[123456789]: c",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd[1234567890]: d",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd[4294967296]: e",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd[]: f",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd[12]x: g",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd[12] : h",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd[12]",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd[12]:",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd[12",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd[1x]: i",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd: j",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd[",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd[3]: k",
+            b"2026-11-08T10:12:38+01:00 vm2 rsyncd[3]: l",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd2[3]: m",
+            b"2026-11-08T10:12:38+01:00 vm sshd[3]: n",
+            b"2026-11-08T10:12:38+01:00 a-very-long-host-name-of-forty-bytes.example rsyncd[3]: o",
+            b"2026-11-08T10:12:38+01:00 a-very-long-host-name-of-forty-bytes.example rsyncd[4]: p",
+            b"Nov  8 10:12:38 vm sshd[3]: q",
+            b"Nov  8 10:12:39 vm sshd[4]: r",
+            b"Nov  8 10:12:39xvm sshd[4]: s",
+            b"2026-11-08T10:12:39 vm sshd[4]: t",
+            b"2026-11-08T10:12:39+01:00 vm sshd[5]: u",
+            b"2026-11-08T10:12:39+01:00  vm sshd[5]: v",
+            b"2026-11-08T10:12:3 +01:00 vm sshd[5]: w",
+            b"2026-11-08T10:12:40+01:00x vm sshd[5]: x",
+            b"2026-11-08T10:12:41+01:0 vm sshd[5]: y",
+            b"2026-11-08T10:12:41+01:00 vm sshd[5]: z",
+        ];
+        let (mut cached, mut clock) = (PrefixParser::new(), Clock::new(TimeZone::Utc, 0));
+        for line in lines {
+            let fresh = PrefixParser::new().parse(line, &mut Clock::new(TimeZone::Utc, 0));
+            assert_eq!(cached.parse(line, &mut clock), fresh, "{}", String::from_utf8_lossy(line));
+        }
+        assert_eq!(cached.header_len, "vm sshd[".len(), "the last header with a pid is cached");
     }
 
     #[test]
