@@ -334,20 +334,21 @@ impl PrefixParser {
     #[inline]
     fn syslog<'a>(&mut self, rest: &'a [u8], time: Micros, style: PrefixStyle) -> Option<Prefixed<'a>> {
         let n = self.header_len;
-        let after_header = rest.get(n..).and_then(<[u8]>::first_chunk::<11>);
+        let after_header = rest.get(n..).and_then(<[u8]>::first_chunk::<9>);
         if let Some(pid_on) = after_header.filter(|_| n != 0 && same_bytes(&rest[..n], &self.header[..n])) {
-            // Up to 9 digits: no overflow; a longer pid (or a line that
-            // ends sooner) takes the parse.
-            let (mut digits, mut pid) = (0, 0u32);
-            while digits < 9 {
-                let d = pid_on[digits].wrapping_sub(b'0');
-                if d > 9 {
-                    break;
-                }
-                pid = pid * 10 + u32::from(d);
-                digits += 1;
-            }
-            if digits > 0 && pid_on[digits] == b']' && pid_on[digits + 1] == b':' {
+            // The pid's digits, 8 bytes at once: each byte XOR '0' is its
+            // digit, and is above 9 for any other byte (the high bit of
+            // each such byte set below; no carry crosses bytes). Up to 7
+            // digits (Linux pids have at most 7); a longer pid, or a line
+            // that ends sooner, takes the parse.
+            const LOW7: u64 = u64::from_ne_bytes([0x7f; 8]);
+            const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+            let x = u64::from_le_bytes(*pid_on.first_chunk::<8>().expect("8 of 9 bytes")) ^ 0x3030_3030_3030_3030;
+            let other = (((x & LOW7) + (LOW7 - 0x0909_0909_0909_0909)) | x) & HIGH;
+            let digits = (other.trailing_zeros() / 8) as usize;
+            if (1..=7).contains(&digits) && pid_on[digits] == b']' && pid_on[digits + 1] == b':' {
+                // The digits to the high bytes, zeros (leading) below.
+                let pid = eight_digits(x << (8 * (8 - digits))) as u32;
                 let host = self.header_host;
                 let after = &rest[n + digits + 2..];
                 return Some(Prefixed {
@@ -372,6 +373,15 @@ impl PrefixParser {
         }
         Some(p)
     }
+}
+
+/// The number of 8 digits (byte values 0–9), the first in the lowest
+/// byte: pairs, then fours, then all eight combined by a multiply each.
+#[inline]
+fn eight_digits(v: u64) -> u64 {
+    let v = v.wrapping_mul(10 * 256 + 1) >> 8;
+    let v = (v & 0x00ff_00ff_00ff_00ff).wrapping_mul(100 * 65_536 + 1) >> 16;
+    (v & 0x0000_ffff_0000_ffff).wrapping_mul(10_000 * (1 << 32) + 1) >> 32
 }
 
 /// Seconds of a daemon log file's or RFC 3339 stamp (bytes 17–18), when
@@ -632,10 +642,28 @@ mod tests {
     }
 
     #[test]
+    fn eight_digits_read_as_a_number() {
+        for n in [0u64, 7, 42, 4_194_304, 9_999_999, 12_345_678, 99_999_999] {
+            let text = format!("{n:08}");
+            let digits = u64::from_le_bytes(text.as_bytes().try_into().unwrap()) ^ 0x3030_3030_3030_3030;
+            assert_eq!(eight_digits(digits), n, "{text}");
+        }
+    }
+
+    #[test]
     fn repeated_syslog_headers_read_as_parsed_afresh() {
         let lines: &[&[u8]] = &[
             b"2026-11-08T10:12:38+01:00 vm rsyncd[1]: a",
             b"2026-11-08T10:12:38+01:00 vm rsyncd[27]:b",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd[1234567]: c",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd[12345678]: c",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd[0]: c",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd[0042]: c",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd[9999999]: c",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd[12/]: c",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd[12\xb0]: c",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd[12]:",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd[12]: ",
             b"2026-11-08T10:12:38+01:00 vm rsyncd[123456789]: c",
             b"2026-11-08T10:12:38+01:00 vm rsyncd[1234567890]: d",
             b"2026-11-08T10:12:38+01:00 vm rsyncd[4294967296]: e",
