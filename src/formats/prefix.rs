@@ -96,7 +96,7 @@ impl Ahead {
     }
 
     /// The [`Prefixed`] of `line`, the line this was made of.
-    #[inline]
+    #[inline(always)]
     pub fn prefixed<'a>(&self, line: &'a [u8]) -> Option<Prefixed<'a>> {
         let o = self.parsed.as_ref()?;
         let span = |(at, len): (u32, u32)| &line[at as usize..(at + len) as usize];
@@ -240,7 +240,9 @@ impl PrefixParser {
     /// Splits `line` into prefix and message, reading zone-less times with
     /// `clock`; `None` when no known prefix starts the line. (One parser
     /// goes with one clock: its cache holds times converted by it.)
-    #[inline]
+    /// Inlined into its callers: a prefix parsed ahead is then rebuilt
+    /// where it is used, without a call or a copy of it through memory.
+    #[inline(always)]
     pub fn parse<'a>(&mut self, line: &'a [u8], clock: &mut Clock) -> Option<Prefixed<'a>> {
         match &self.preset {
             Some((at, ahead)) if *at == line.as_ptr() as usize && ahead.len as usize == line.len() => {
@@ -250,7 +252,15 @@ impl PrefixParser {
         }
     }
 
+    /// What [`PrefixParser::parse`] gives for `line`, as offsets into it:
+    /// the parse ahead, on the thread that reads the input.
+    #[inline]
+    pub fn parse_ahead(&mut self, line: &[u8], clock: &mut Clock) -> Ahead {
+        Ahead::of(line, self.parse_here(line, clock).as_ref())
+    }
+
     /// [`PrefixParser::parse`] on this thread.
+    #[inline(never)]
     fn parse_here<'a>(&mut self, line: &'a [u8], clock: &mut Clock) -> Option<Prefixed<'a>> {
         let first = *line.first()?;
         if first.is_ascii_digit() {

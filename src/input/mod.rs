@@ -663,8 +663,7 @@ impl Cutter {
         let mut pos = 0;
         let mut one = |line: &[u8], next: usize| {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
-            let parsed = parser.parse(line, clock);
-            cuts.push(Cut { next: next as u32, ahead: Ahead::of(line, parsed.as_ref()) });
+            cuts.push(Cut { next: next as u32, ahead: parser.parse_ahead(line, clock) });
         };
         for &nl in &self.newlines {
             let nl = nl as usize;
