@@ -313,9 +313,11 @@ fn prefix_lines(data: &[u8]) {
     let zones = [TimeZone::Utc, TimeZone::Fixed(-(12 * 3600 + 45 * 60)), paris()];
     let mut parsers: Vec<(PrefixParser, Clock)> =
         zones.iter().map(|&z| (PrefixParser::new(), Clock::new(z, REFERENCE))).collect();
+    // The same, parsing ahead (on the reader thread, to offsets).
+    let mut ahead = parsers.clone();
     let mut clock = Clock::new(paris(), REFERENCE);
     for line in lines(data) {
-        for (p, c) in &mut parsers {
+        for ((p, c), (q, d)) in parsers.iter_mut().zip(&mut ahead) {
             // The caches (time stamp, syslog header) give what a parse
             // afresh gives; all but a BSD time, whose year the lines
             // before may have moved.
@@ -330,6 +332,7 @@ fn prefix_lines(data: &[u8]) {
             // A prefix parsed ahead (offsets, on the reader thread) gives
             // the same back.
             assert_eq!(Ahead::of(line, parsed.as_ref()).prefixed(line), parsed, "parsed ahead");
+            assert_eq!(q.parse_ahead(line, d), Ahead::of(line, parsed.as_ref()), "parse_ahead");
             if let Some(p) = parsed {
                 time::rfc3339(p.time);
             }

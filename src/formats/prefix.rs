@@ -254,8 +254,32 @@ impl PrefixParser {
 
     /// What [`PrefixParser::parse`] gives for `line`, as offsets into it:
     /// the parse ahead, on the thread that reads the input.
+    /// The common line — an RFC 3339 stamp of the cached minute, then
+    /// the cached syslog header — goes to offsets without a [`Prefixed`]
+    /// between; any other as [`PrefixParser::parse_here`] parses it.
     #[inline]
     pub fn parse_ahead(&mut self, line: &[u8], clock: &mut Clock) -> Ahead {
+        if line.first().is_some_and(u8::is_ascii_digit) && line.get(4) == Some(&b'-') {
+            // What `rfc3339` does, in the same order.
+            if let Some((time, sp)) = self.same_minute(line) {
+                let body = sp + 1;
+                let style = PrefixStyle::Rfc3339Syslog;
+                if let Some(r) = self.repeated(&line[body..]) {
+                    let at = |n: usize| (body + n) as u32;
+                    let parsed = Offsets {
+                        time,
+                        host: Some((at(0), r.host as u32)),
+                        program: Some((at(r.host + 1), (r.header - r.host - 2) as u32)),
+                        pid: Some(r.pid),
+                        msg: at(r.msg),
+                        style,
+                        body: Some(at(0)),
+                    };
+                    return Ahead { len: line.len() as u32, parsed: Some(parsed) };
+                }
+                return Ahead::of(line, self.syslog(&line[body..], time, style).as_ref());
+            }
+        }
         Ahead::of(line, self.parse_here(line, clock).as_ref())
     }
 
@@ -343,34 +367,16 @@ impl PrefixParser {
     /// is cached in turn when it has a pid.
     #[inline]
     fn syslog<'a>(&mut self, rest: &'a [u8], time: Micros, style: PrefixStyle) -> Option<Prefixed<'a>> {
-        let n = self.header_len;
-        let after_header = rest.get(n..).and_then(<[u8]>::first_chunk::<9>);
-        if let Some(pid_on) = after_header.filter(|_| n != 0 && same_bytes(&rest[..n], &self.header[..n])) {
-            // The pid's digits, 8 bytes at once: each byte XOR '0' is its
-            // digit, and is above 9 for any other byte (the high bit of
-            // each such byte set below; no carry crosses bytes). Up to 7
-            // digits (Linux pids have at most 7); a longer pid, or a line
-            // that ends sooner, takes the parse.
-            const LOW7: u64 = u64::from_ne_bytes([0x7f; 8]);
-            const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
-            let x = u64::from_le_bytes(*pid_on.first_chunk::<8>().expect("8 of 9 bytes")) ^ 0x3030_3030_3030_3030;
-            let other = (((x & LOW7) + (LOW7 - 0x0909_0909_0909_0909)) | x) & HIGH;
-            let digits = (other.trailing_zeros() / 8) as usize;
-            if (1..=7).contains(&digits) && pid_on[digits] == b']' && pid_on[digits + 1] == b':' {
-                // The digits to the high bytes, zeros (leading) below.
-                let pid = eight_digits(x << (8 * (8 - digits))) as u32;
-                let host = self.header_host;
-                let after = &rest[n + digits + 2..];
-                return Some(Prefixed {
-                    time,
-                    host: Some(&rest[..host]),
-                    program: Some(&rest[host + 1..n - 1]),
-                    pid: Some(pid),
-                    msg: after.strip_prefix(b" ").unwrap_or(after),
-                    style,
-                    body: Some(rest),
-                });
-            }
+        if let Some(r) = self.repeated(rest) {
+            return Some(Prefixed {
+                time,
+                host: Some(&rest[..r.host]),
+                program: Some(&rest[r.host + 1..r.header - 1]),
+                pid: Some(r.pid),
+                msg: &rest[r.msg..],
+                style,
+                body: Some(rest),
+            });
         }
         let p = syslog_rest(rest, time, style)?;
         if let (Some(host), Some(program), Some(_)) = (p.host, p.program, p.pid) {
@@ -382,6 +388,51 @@ impl PrefixParser {
             }
         }
         Some(p)
+    }
+}
+
+/// Where the fields of a syslog body that starts with the cached header
+/// are ([`PrefixParser::repeated`]), as offsets into the body.
+#[derive(Debug, Clone, Copy)]
+struct Repeated {
+    /// Length of the host.
+    host: usize,
+    /// Length of the header (`host tag[`).
+    header: usize,
+    pid: u32,
+    /// Offset of the message.
+    msg: usize,
+}
+
+impl PrefixParser {
+    /// The fields of `rest` when it starts with the cached `host tag[`
+    /// and goes on with the digits of a pid and `]:` (see
+    /// [`PrefixParser::syslog`]).
+    #[inline]
+    fn repeated(&self, rest: &[u8]) -> Option<Repeated> {
+        let n = self.header_len;
+        let pid_on = rest.get(n..).and_then(<[u8]>::first_chunk::<9>)?;
+        if n == 0 || !same_bytes(&rest[..n], &self.header[..n]) {
+            return None;
+        }
+        // The pid's digits, 8 bytes at once: each byte XOR '0' is its
+        // digit, and is above 9 for any other byte (the high bit of each
+        // such byte set below; no carry crosses bytes). Up to 7 digits
+        // (Linux pids have at most 7); a longer pid, or a line that ends
+        // sooner, takes the parse.
+        const LOW7: u64 = u64::from_ne_bytes([0x7f; 8]);
+        const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+        let x = u64::from_le_bytes(*pid_on.first_chunk::<8>().expect("8 of 9 bytes")) ^ 0x3030_3030_3030_3030;
+        let other = (((x & LOW7) + (LOW7 - 0x0909_0909_0909_0909)) | x) & HIGH;
+        let digits = (other.trailing_zeros() / 8) as usize;
+        if !(1..=7).contains(&digits) || pid_on[digits] != b']' || pid_on[digits + 1] != b':' {
+            return None;
+        }
+        // The digits to the high bytes, zeros (leading) below.
+        let pid = eight_digits(x << (8 * (8 - digits))) as u32;
+        let after = n + digits + 2;
+        let msg = after + usize::from(rest.get(after) == Some(&b' '));
+        Some(Repeated { host: self.header_host, header: n, pid, msg })
     }
 }
 
@@ -704,9 +755,12 @@ mod tests {
             b"2026-11-08T10:12:41+01:00 vm sshd[5]: z",
         ];
         let (mut cached, mut clock) = (PrefixParser::new(), Clock::new(TimeZone::Utc, 0));
+        let (mut ahead, mut ahead_clock) = (PrefixParser::new(), Clock::new(TimeZone::Utc, 0));
         for line in lines {
             let fresh = PrefixParser::new().parse(line, &mut Clock::new(TimeZone::Utc, 0));
             assert_eq!(cached.parse(line, &mut clock), fresh, "{}", String::from_utf8_lossy(line));
+            let offsets = ahead.parse_ahead(line, &mut ahead_clock);
+            assert_eq!(offsets, Ahead::of(line, fresh.as_ref()), "{}", String::from_utf8_lossy(line));
         }
         assert_eq!(cached.header_len, "vm sshd[".len(), "the last header with a pid is cached");
     }
