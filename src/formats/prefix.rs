@@ -5,7 +5,9 @@
 //! A log can hold any of the three; the style is recognised per line from
 //! its first bytes, so files whose writer changed (rsyslog reconfigured) still
 //! read. The last time stamp is cached: consecutive lines of one second cost a
-//! 19-byte comparison instead of a date conversion.
+//! 19-byte comparison instead of a date conversion (and lines of one minute
+//! the seconds' difference). So is the last syslog header with a pid (`host
+//! tag[`): a line that repeats it reads only its pid, not every separator.
 //!
 //! The parse of a line's prefix can run ahead of the decoder, on the thread
 //! that reads the input ([`Ahead`]): the same parser and clock, over the
