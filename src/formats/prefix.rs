@@ -200,7 +200,7 @@ impl PrefixParser {
     /// holds none (the first 17 bytes equal tell an RFC 3339 stamp, cut at
     /// its first space), so the space after as many bytes of `line` is its
     /// first. `None`: ask them.
-    #[inline]
+    #[inline(always)]
     fn same_minute(&mut self, line: &[u8]) -> Option<(Micros, usize)> {
         let n = self.last_len;
         let last = &self.last_raw[..n];
@@ -410,7 +410,7 @@ impl PrefixParser {
     /// The fields of `rest` when it starts with the cached `host tag[`
     /// and goes on with the digits of a pid and `]:` (see
     /// [`PrefixParser::syslog`]).
-    #[inline]
+    #[inline(always)]
     fn repeated(&self, rest: &[u8]) -> Option<Repeated> {
         let n = self.header_len;
         let pid_on = rest.get(n..).and_then(<[u8]>::first_chunk::<9>)?;
