@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 
 use chrono::NaiveDate;
 use xferstats::formats::openssh::decoder::OpensshDecoder;
-use xferstats::formats::prefix::{parse_u32, parse_u64, Ahead, PrefixParser};
+use xferstats::formats::prefix::{parse_u32, parse_u64, Ahead, PrefixParser, PrefixStyle, Prefixed};
 use xferstats::formats::proftpd::decoder::ProftpdDecoder;
 use xferstats::formats::proftpd_extended::decoder::ProftpdExtendedDecoder;
 use xferstats::formats::proftpd_extended::{ExtendedFormat, DEFAULT_FORMAT};
@@ -314,13 +314,26 @@ fn prefix_lines(data: &[u8]) {
     let zones = [TimeZone::Utc, TimeZone::Fixed(-(12 * 3600 + 45 * 60)), paris()];
     let mut parsers: Vec<(PrefixParser, Clock)> =
         zones.iter().map(|&z| (PrefixParser::new(), Clock::new(z, REFERENCE))).collect();
+    // The same, parsing ahead (on the reader thread, to offsets).
+    let mut ahead = parsers.clone();
     let mut clock = Clock::new(paris(), REFERENCE);
     for line in lines(data) {
-        for (p, c) in &mut parsers {
+        for ((p, c), (q, d)) in parsers.iter_mut().zip(&mut ahead) {
+            // The caches (time stamp, syslog header) give what a parse
+            // afresh gives; all but a BSD time, whose year the lines
+            // before may have moved.
+            let fresh = PrefixParser::new().parse(line, &mut c.clone());
             let parsed = p.parse(line, c);
+            match (parsed, fresh) {
+                (Some(a), Some(b)) if a.style == PrefixStyle::BsdSyslog => {
+                    assert_eq!(Prefixed { time: b.time, ..a }, b, "cached")
+                }
+                _ => assert_eq!(parsed, fresh, "cached"),
+            }
             // A prefix parsed ahead (offsets, on the reader thread) gives
             // the same back.
             assert_eq!(Ahead::of(line, parsed.as_ref()).prefixed(line), parsed, "parsed ahead");
+            assert_eq!(q.parse_ahead(line, d), Ahead::of(line, parsed.as_ref()), "parse_ahead");
             if let Some(p) = parsed {
                 time::rfc3339(p.time);
             }

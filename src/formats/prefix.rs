@@ -5,7 +5,9 @@
 //! A log can hold any of the three; the style is recognised per line from
 //! its first bytes, so files whose writer changed (rsyslog reconfigured) still
 //! read. The last time stamp is cached: consecutive lines of one second cost a
-//! 19-byte comparison instead of a date conversion.
+//! 19-byte comparison instead of a date conversion (and lines of one minute
+//! the seconds' difference). So is the last syslog header with a pid (`host
+//! tag[`): a line that repeats it reads only its pid, not every separator.
 //!
 //! The parse of a line's prefix can run ahead of the decoder, on the thread
 //! that reads the input ([`Ahead`]): the same parser and clock, over the
@@ -96,7 +98,7 @@ impl Ahead {
     }
 
     /// The [`Prefixed`] of `line`, the line this was made of.
-    #[inline]
+    #[inline(always)]
     pub fn prefixed<'a>(&self, line: &'a [u8]) -> Option<Prefixed<'a>> {
         let o = self.parsed.as_ref()?;
         let span = |(at, len): (u32, u32)| &line[at as usize..(at + len) as usize];
@@ -131,12 +133,29 @@ pub struct PrefixParser {
     /// The prefix of the line at this address, parsed ahead
     /// ([`PrefixParser::preset`]).
     preset: Option<(usize, Ahead)>,
+    /// `host tag[` of the last syslog line with a pid: the lines of a log
+    /// repeat it, and a line that starts with it has its host and tag
+    /// where that line had them ([`PrefixParser::syslog`]).
+    header: [u8; 32],
+    /// Bytes of `header` in use (0: none).
+    header_len: usize,
+    /// Length of the host in `header`.
+    header_host: usize,
 }
 
 impl PrefixParser {
     /// A parser at the start of an input.
     pub fn new() -> PrefixParser {
-        PrefixParser { last_raw: [0; 40], last_len: 0, last_time: 0, whole_seconds: false, preset: None }
+        PrefixParser {
+            last_raw: [0; 40],
+            last_len: 0,
+            last_time: 0,
+            whole_seconds: false,
+            preset: None,
+            header: [0; 32],
+            header_len: 0,
+            header_host: 0,
+        }
     }
 
     /// A parser that reads RFC 3339 syslog times to the whole second, as
@@ -169,13 +188,34 @@ impl PrefixParser {
         {
             return None;
         }
-        let sec = |b: &[u8]| {
-            let (tens, units) = (b[17].wrapping_sub(b'0'), b[18].wrapping_sub(b'0'));
-            (tens <= 5 && units <= 9).then(|| i64::from(tens * 10 + units))
-        };
-        let t = self.last_time + (sec(raw)? - sec(last)?) * 1_000_000;
+        let t = self.last_time + (second(raw)? - second(last)?) * 1_000_000;
         self.remember(raw, t);
         Some(t)
+    }
+
+    /// The time of an RFC 3339 line whose stamp is the cached one but for
+    /// its seconds, as [`PrefixParser::cached`] and
+    /// [`PrefixParser::next_second`] give it, with the length of the
+    /// stamp; without looking for the space that ends it: the cached stamp
+    /// holds none (the first 17 bytes equal tell an RFC 3339 stamp, cut at
+    /// its first space), so the space after as many bytes of `line` is its
+    /// first. `None`: ask them.
+    #[inline(always)]
+    fn same_minute(&mut self, line: &[u8]) -> Option<(Micros, usize)> {
+        let n = self.last_len;
+        let last = &self.last_raw[..n];
+        if n < 19
+            || line.len() <= n
+            || line[n] != b' '
+            || !same_bytes(&line[..17], &last[..17])
+            || !same_bytes(&line[19..n], &last[19..])
+        {
+            return None;
+        }
+        let t = self.last_time + (second(line)? - second(last)?) * 1_000_000;
+        self.last_raw[17..19].copy_from_slice(&line[17..19]);
+        self.last_time = t;
+        Some((t, n))
     }
 
     #[inline]
@@ -202,7 +242,9 @@ impl PrefixParser {
     /// Splits `line` into prefix and message, reading zone-less times with
     /// `clock`; `None` when no known prefix starts the line. (One parser
     /// goes with one clock: its cache holds times converted by it.)
-    #[inline]
+    /// Inlined into its callers: a prefix parsed ahead is then rebuilt
+    /// where it is used, without a call or a copy of it through memory.
+    #[inline(always)]
     pub fn parse<'a>(&mut self, line: &'a [u8], clock: &mut Clock) -> Option<Prefixed<'a>> {
         match &self.preset {
             Some((at, ahead)) if *at == line.as_ptr() as usize && ahead.len as usize == line.len() => {
@@ -212,7 +254,39 @@ impl PrefixParser {
         }
     }
 
+    /// What [`PrefixParser::parse`] gives for `line`, as offsets into it:
+    /// the parse ahead, on the thread that reads the input.
+    /// The common line — an RFC 3339 stamp of the cached minute, then
+    /// the cached syslog header — goes to offsets without a [`Prefixed`]
+    /// between; any other as [`PrefixParser::parse_here`] parses it.
+    #[inline]
+    pub fn parse_ahead(&mut self, line: &[u8], clock: &mut Clock) -> Ahead {
+        if line.first().is_some_and(u8::is_ascii_digit) && line.get(4) == Some(&b'-') {
+            // What `rfc3339` does, in the same order.
+            if let Some((time, sp)) = self.same_minute(line) {
+                let body = sp + 1;
+                let style = PrefixStyle::Rfc3339Syslog;
+                if let Some(r) = self.repeated(&line[body..]) {
+                    let at = |n: usize| (body + n) as u32;
+                    let parsed = Offsets {
+                        time,
+                        host: Some((at(0), r.host as u32)),
+                        program: Some((at(r.host + 1), (r.header - r.host - 2) as u32)),
+                        pid: Some(r.pid),
+                        msg: at(r.msg),
+                        style,
+                        body: Some(at(0)),
+                    };
+                    return Ahead { len: line.len() as u32, parsed: Some(parsed) };
+                }
+                return Ahead::of(line, self.syslog(&line[body..], time, style).as_ref());
+            }
+        }
+        Ahead::of(line, self.parse_here(line, clock).as_ref())
+    }
+
     /// [`PrefixParser::parse`] on this thread.
+    #[inline(never)]
     fn parse_here<'a>(&mut self, line: &'a [u8], clock: &mut Clock) -> Option<Prefixed<'a>> {
         let first = *line.first()?;
         if first.is_ascii_digit() {
@@ -247,6 +321,9 @@ impl PrefixParser {
     }
 
     fn rfc3339<'a>(&mut self, line: &'a [u8]) -> Option<Prefixed<'a>> {
+        if let Some((time, sp)) = self.same_minute(line) {
+            return self.syslog(&line[sp + 1..], time, PrefixStyle::Rfc3339Syslog);
+        }
         let sp = find_byte(b' ', line)?;
         let raw = &line[..sp];
         let time = match self.cached(raw).or_else(|| self.next_second(raw)) {
@@ -261,7 +338,7 @@ impl PrefixParser {
                 t
             }
         };
-        syslog_rest(&line[sp + 1..], time, PrefixStyle::Rfc3339Syslog)
+        self.syslog(&line[sp + 1..], time, PrefixStyle::Rfc3339Syslog)
     }
 
     fn bsd<'a>(&mut self, line: &'a [u8], clock: &mut Clock) -> Option<Prefixed<'a>> {
@@ -276,10 +353,106 @@ impl PrefixParser {
                 t
             }
         };
-        let p = syslog_rest(line.get(16..)?, time, PrefixStyle::BsdSyslog)?;
+        let p = self.syslog(line.get(16..)?, time, PrefixStyle::BsdSyslog)?;
         // `syslog_body` also wants the space after the stamp.
         Some(Prefixed { body: p.body.filter(|_| line[15] == b' '), ..p })
     }
+}
+
+impl PrefixParser {
+    /// [`syslog_rest`] of `rest`, from the cached `host tag[` when `rest`
+    /// starts with it and goes on with the digits of a pid and `]:`: the
+    /// host and tag are then those of the line cached, whose host held no
+    /// space and whose tag no space, `:` or `[` (so the first space, `:`
+    /// and `[` here are where they were there), and the same follows from
+    /// the pid on. A line that starts otherwise takes the whole parse and
+    /// is cached in turn when it has a pid.
+    #[inline]
+    fn syslog<'a>(&mut self, rest: &'a [u8], time: Micros, style: PrefixStyle) -> Option<Prefixed<'a>> {
+        if let Some(r) = self.repeated(rest) {
+            return Some(Prefixed {
+                time,
+                host: Some(&rest[..r.host]),
+                program: Some(&rest[r.host + 1..r.header - 1]),
+                pid: Some(r.pid),
+                msg: &rest[r.msg..],
+                style,
+                body: Some(rest),
+            });
+        }
+        let p = syslog_rest(rest, time, style)?;
+        if let (Some(host), Some(program), Some(_)) = (p.host, p.program, p.pid) {
+            let n = host.len() + program.len() + 2;
+            if n <= self.header.len() {
+                self.header[..n].copy_from_slice(&rest[..n]);
+                self.header_len = n;
+                self.header_host = host.len();
+            }
+        }
+        Some(p)
+    }
+}
+
+/// Where the fields of a syslog body that starts with the cached header
+/// are ([`PrefixParser::repeated`]), as offsets into the body.
+#[derive(Debug, Clone, Copy)]
+struct Repeated {
+    /// Length of the host.
+    host: usize,
+    /// Length of the header (`host tag[`).
+    header: usize,
+    pid: u32,
+    /// Offset of the message.
+    msg: usize,
+}
+
+impl PrefixParser {
+    /// The fields of `rest` when it starts with the cached `host tag[`
+    /// and goes on with the digits of a pid and `]:` (see
+    /// [`PrefixParser::syslog`]).
+    #[inline(always)]
+    fn repeated(&self, rest: &[u8]) -> Option<Repeated> {
+        let n = self.header_len;
+        let pid_on = rest.get(n..).and_then(<[u8]>::first_chunk::<9>)?;
+        if n == 0 || !same_bytes(&rest[..n], &self.header[..n]) {
+            return None;
+        }
+        // The pid's digits, 8 bytes at once: each byte XOR '0' is its
+        // digit, and is above 9 for any other byte (the high bit of each
+        // such byte set below; no carry crosses bytes). Up to 7 digits
+        // (Linux pids have at most 7); a longer pid, or a line that ends
+        // sooner, takes the parse.
+        const LOW7: u64 = u64::from_ne_bytes([0x7f; 8]);
+        const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+        let x = u64::from_le_bytes(*pid_on.first_chunk::<8>().expect("8 of 9 bytes")) ^ 0x3030_3030_3030_3030;
+        let other = (((x & LOW7) + (LOW7 - 0x0909_0909_0909_0909)) | x) & HIGH;
+        let digits = (other.trailing_zeros() / 8) as usize;
+        if !(1..=7).contains(&digits) || pid_on[digits] != b']' || pid_on[digits + 1] != b':' {
+            return None;
+        }
+        // The digits to the high bytes, zeros (leading) below.
+        let pid = eight_digits(x << (8 * (8 - digits))) as u32;
+        let after = n + digits + 2;
+        let msg = after + usize::from(rest.get(after) == Some(&b' '));
+        Some(Repeated { host: self.header_host, header: n, pid, msg })
+    }
+}
+
+/// The number of 8 digits (byte values 0–9), the first in the lowest
+/// byte: pairs, then fours, then all eight combined by a multiply each.
+#[inline]
+fn eight_digits(v: u64) -> u64 {
+    let v = v.wrapping_mul(10 * 256 + 1) >> 8;
+    let v = (v & 0x00ff_00ff_00ff_00ff).wrapping_mul(100 * 65_536 + 1) >> 16;
+    (v & 0x0000_ffff_0000_ffff).wrapping_mul(10_000 * (1 << 32) + 1) >> 32
+}
+
+/// Seconds of a daemon log file's or RFC 3339 stamp (bytes 17–18), when
+/// they are 00–59.
+#[inline]
+fn second(b: &[u8]) -> Option<i64> {
+    let (tens, units) = (b[17].wrapping_sub(b'0'), b[18].wrapping_sub(b'0'));
+    (tens <= 5 && units <= 9).then(|| i64::from(tens * 10 + units))
 }
 
 /// The shape of a prefix, without reading its time stamp: `Some(program)`
@@ -529,6 +702,69 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn eight_digits_read_as_a_number() {
+        for n in [0u64, 7, 42, 4_194_304, 9_999_999, 12_345_678, 99_999_999] {
+            let text = format!("{n:08}");
+            let digits = u64::from_le_bytes(text.as_bytes().try_into().unwrap()) ^ 0x3030_3030_3030_3030;
+            assert_eq!(eight_digits(digits), n, "{text}");
+        }
+    }
+
+    #[test]
+    fn repeated_syslog_headers_read_as_parsed_afresh() {
+        let lines: &[&[u8]] = &[
+            b"2026-11-08T10:12:38+01:00 vm rsyncd[1]: a",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd[27]:b",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd[1234567]: c",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd[12345678]: c",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd[0]: c",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd[0042]: c",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd[9999999]: c",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd[12/]: c",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd[12\xb0]: c",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd[12]:",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd[12]: ",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd[123456789]: c",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd[1234567890]: d",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd[4294967296]: e",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd[]: f",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd[12]x: g",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd[12] : h",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd[12]",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd[12]:",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd[12",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd[1x]: i",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd: j",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd[",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd[3]: k",
+            b"2026-11-08T10:12:38+01:00 vm2 rsyncd[3]: l",
+            b"2026-11-08T10:12:38+01:00 vm rsyncd2[3]: m",
+            b"2026-11-08T10:12:38+01:00 vm sshd[3]: n",
+            b"2026-11-08T10:12:38+01:00 a-very-long-host-name-of-forty-bytes.example rsyncd[3]: o",
+            b"2026-11-08T10:12:38+01:00 a-very-long-host-name-of-forty-bytes.example rsyncd[4]: p",
+            b"Nov  8 10:12:38 vm sshd[3]: q",
+            b"Nov  8 10:12:39 vm sshd[4]: r",
+            b"Nov  8 10:12:39xvm sshd[4]: s",
+            b"2026-11-08T10:12:39 vm sshd[4]: t",
+            b"2026-11-08T10:12:39+01:00 vm sshd[5]: u",
+            b"2026-11-08T10:12:39+01:00  vm sshd[5]: v",
+            b"2026-11-08T10:12:3 +01:00 vm sshd[5]: w",
+            b"2026-11-08T10:12:40+01:00x vm sshd[5]: x",
+            b"2026-11-08T10:12:41+01:0 vm sshd[5]: y",
+            b"2026-11-08T10:12:41+01:00 vm sshd[5]: z",
+        ];
+        let (mut cached, mut clock) = (PrefixParser::new(), Clock::new(TimeZone::Utc, 0));
+        let (mut ahead, mut ahead_clock) = (PrefixParser::new(), Clock::new(TimeZone::Utc, 0));
+        for line in lines {
+            let fresh = PrefixParser::new().parse(line, &mut Clock::new(TimeZone::Utc, 0));
+            assert_eq!(cached.parse(line, &mut clock), fresh, "{}", String::from_utf8_lossy(line));
+            let offsets = ahead.parse_ahead(line, &mut ahead_clock);
+            assert_eq!(offsets, Ahead::of(line, fresh.as_ref()), "{}", String::from_utf8_lossy(line));
+        }
+        assert_eq!(cached.header_len, "vm sshd[".len(), "the last header with a pid is cached");
     }
 
     #[test]
