@@ -519,7 +519,7 @@ fn syslog_rest(rest: &[u8], time: Micros, style: PrefixStyle) -> Option<Prefixed
 /// 32 bytes are searched here, inline, a word of 8 bytes at a time, and
 /// only a longer search goes to `memchr`.
 #[inline(always)]
-fn find_byte(c: u8, b: &[u8]) -> Option<usize> {
+pub(crate) fn find_byte(c: u8, b: &[u8]) -> Option<usize> {
     const ONES: u64 = u64::from_ne_bytes([1; 8]);
     let mut at = 0;
     while at + 8 <= b.len() && at < 32 {

@@ -16,7 +16,7 @@ use std::borrow::Cow;
 
 pub use logformat::{FileLine, LogFormat, DEFAULT_LOG_FORMAT};
 
-use crate::formats::prefix::parse_u64;
+use crate::formats::prefix::{find_byte, parse_u64};
 
 /// What a session request asked for, from the daemon's side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -294,20 +294,10 @@ pub fn escaped(b: &[u8]) -> bool {
     memchr::memchr_iter(b'\\', b).any(|i| b.get(i + 1) == Some(&b'#'))
 }
 
-/// Whether `b` holds a backslash: eight bytes at a time, a word whose
-/// bytes are XORed with `\\` has a zero byte exactly when one of them was
-/// a backslash.
+/// Whether `b` holds a backslash: the prefix parser's search of short
+/// text, eight bytes at a time ([`find_byte`]).
 fn has_backslash(b: &[u8]) -> bool {
-    const LOW: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let mut words = b.chunks_exact(8);
-    for w in &mut words {
-        let x = u64::from_le_bytes(w.try_into().expect("8 bytes")) ^ (LOW * b'\\' as u64);
-        if x.wrapping_sub(LOW) & !x & HIGH != 0 {
-            return true;
-        }
-    }
-    words.remainder().contains(&b'\\')
+    find_byte(b'\\', b).is_some()
 }
 
 /// Decodes rsync's `\#ooo` escapes (3.5.0+) into the raw bytes, then to
