@@ -125,9 +125,10 @@ impl Second {
             Some(_) => "RELEASE SAVEPOINT fast; SAVEPOINT fast",
             None => "BEGIN; SET LOCAL synchronous_commit = off; SAVEPOINT fast",
         };
-        self.client.batch_execute(sql)?;
         let Second { client, copy, open } = self;
+        // Open from here on, so that a failure rolls it back.
         let pending = open.get_or_insert_with(Pending::default);
+        client.batch_execute(sql)?;
         let mut added = false;
         let stored = copy_events(client, &copy.statements[1], events, input, true, || {
             pending.add_share(events, Share::Logins);
