@@ -1,7 +1,8 @@
 //! The PostgreSQL store: for years of history and several ingesting hosts.
 //!
 //! Each commit is one transaction holding the events, their rollup deltas,
-//! the ledger and the open sessions. A batch import takes a transaction of
+//! the ledger and the open sessions (a batch import's, two: see below). A
+//! batch import takes a transaction of
 //! up to 500,000 events in parts of 10,000 ([`crate::sinks::Sink::part`]):
 //! memory holds one part, and the daily rollups — per key, not per event,
 //! so a few thousand rows per part that mostly repeat the part before — are
