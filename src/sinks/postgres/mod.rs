@@ -29,7 +29,7 @@
 //! A batch import stores each part's logins on a second connection while
 //! this one stores its transfers: two server backends at once, each
 //! transaction with its own events' rollup deltas, the second committed
-//! first (see [`side`]).
+//! first (see the `side` module).
 //!
 //! Re-imports, rotated copies and two concurrent ingests of the same lines
 //! never double count: a row is counted only by the transaction that
