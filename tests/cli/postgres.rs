@@ -387,6 +387,31 @@ fn logins_committed_on_the_second_connection_before_a_crash_count_once() {
     db.check();
 }
 
+/// A role allowed one connection: the import's second connection is
+/// refused, and the import says so once and stores everything on the one —
+/// the same reports as SQLite.
+#[test]
+fn a_refused_second_connection_leaves_one_for_the_whole_import() {
+    let Some(db) = fresh("one_conn") else { return };
+    let role = format!("one_conn_{}", std::process::id());
+    db.psql(&format!("CREATE ROLE {role} LOGIN PASSWORD 'one-secret' CONNECTION LIMIT 1"));
+    db.psql(&format!("ALTER DATABASE \"{}\" OWNER TO {role}", db.name));
+    let url = db.url.replace(&format!("{}:{PG_PASSWORD}@", crate::pg::PG_USER), &format!("{role}:one-secret@"));
+    assert_ne!(url, db.url);
+    let parts = Env::with_store(&url).in_parts(8);
+    let env = Env::new();
+    let log = env.write("rsyncd.log", &synthetic_log(60));
+    let path = log.to_str().unwrap();
+    env.ingest(&[path]).success();
+    let a = parts.ingest(&[path]).success();
+    let err = stderr(&a);
+    assert_eq!(err.matches("a second connection could not be opened").count(), 1, "{err}");
+    assert!(err.contains("too many connections"), "{err}");
+    assert!(!err.contains("one-secret"), "{err}");
+    assert_same_reports(&env, &parts);
+    db.check();
+}
+
 /// Rollup rows COPYed into days that hold rows already — as when a
 /// concurrent import adds them between the store's look-up and its COPY;
 /// here the look-up is switched off — are refused by the primary key,

@@ -70,7 +70,14 @@ impl Side {
             *self = match Second::open(config) {
                 Ok(second) => Side::On(Box::new(second)),
                 Err(e) => {
-                    tracing::warn!("{target}: a second connection could not be opened ({e}); storing on one");
+                    // The server's own words ("too many connections …"):
+                    // the driver's error says "db error" and holds them as
+                    // its source.
+                    let why = std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
+                        .map(|e| e.to_string())
+                        .collect::<Vec<_>>()
+                        .join(": ");
+                    tracing::warn!("{target}: a second connection could not be opened ({why}); storing on one");
                     Side::Off
                 }
             };
