@@ -186,8 +186,10 @@ fn a_lost_connection_commits_nothing_of_the_batch() {
     assert_eq!(out.status.code(), Some(4), "{err}");
     assert!(err.contains("postgres xferstats@127.0.0.1") || err.contains("postgres://xferstats@127.0.0.1"), "{err}");
     assert!(!err.contains(PG_PASSWORD), "{err}");
-    // Nothing of the batch was committed; a re-run completes it exactly.
-    assert_eq!(db.psql("SELECT count(*) FROM transfers"), "0");
+    // Nothing of the batch's transfers, rollups of them or ledger was
+    // committed (the logins that the import's second connection commits
+    // first may be); a re-run completes it exactly.
+    assert_eq!(db.psql("SELECT (SELECT count(*) FROM transfers) + (SELECT count(*) FROM ledger)"), "0");
     db.ingest(&[log.to_str().unwrap()]).success();
     let once = db.another("lost_once");
     once.ingest(&[log.to_str().unwrap()]).success();
@@ -338,6 +340,75 @@ fn transactions_in_parts_across_months_count_exactly() {
         String::from_utf8_lossy(&env.report(&["--format", "json"])),
         String::from_utf8_lossy(&parts.report(&["--format", "json"]))
     );
+    db.check();
+}
+
+/// A batch import stores each part's logins on a second connection, whose
+/// transaction commits (with their rollups) before the first one's (with
+/// the transfers, the ledger and the part's clients): a crash between the
+/// two leaves the logins stored and no checkpoint; the re-run reads the log
+/// again, finds them stored and adds only the transfers and the clients —
+/// the same reports as SQLite.
+#[test]
+fn logins_committed_on_the_second_connection_before_a_crash_count_once() {
+    use std::os::unix::process::ExitStatusExt;
+    let Some(db) = fresh("second_conn") else { return };
+    let parts = Env::with_store(&db.url).in_parts(8);
+    let env = Env::new();
+    let mut log = String::new();
+    for i in 0..20u32 {
+        let (ts, pid, ip) = (format!("2026/05/01 10:{i:02}:00"), 4000 + i, i % 6);
+        log += &format!("{ts} [{pid}] connect from UNDETERMINED (10.0.0.{ip})\n");
+        log += &format!("{ts} [{pid}] rsync to team/d{i}/ from user{}@UNDETERMINED (10.0.0.{ip})\n", i % 3);
+        log += &format!("{ts} [{pid}] recv UNDETERMINED [10.0.0.{ip}] team (user{}) d{i}/f.bin {}\n", i % 3, 10 + i);
+        log += &format!("{ts} [{pid}] sent 10 bytes  received 500 bytes  total size 400\n");
+    }
+    let p = env.write("rsyncd.log", log.as_bytes());
+    let path = p.to_str().unwrap();
+    env.ingest(&[path]).success();
+    // Aborted just before the first connection's COMMIT.
+    let out = parts.cmd().env("XFERSTATS_TEST_CRASH", "commit:1").args(crate::util::INGEST).arg(path).output().unwrap();
+    assert_eq!(
+        out.status.signal(),
+        Some(6),
+        "the crash point was not reached: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let held = "SELECT (SELECT count(*) FROM logins) || ' ' || (SELECT count(*) FROM transfers) || ' ' || \
+                (SELECT count(*) FROM ledger) || ' ' || (SELECT coalesce(sum(logins), 0) FROM daily_logins) || ' ' || \
+                (SELECT count(*) FROM daily_clients)";
+    // The logins and their rollups are committed; the transfers, the
+    // ledger and every client of the part went with the first connection.
+    assert_eq!(db.psql(held), "20 0 0 20 0");
+    let a = parts.ingest(&[path]).success();
+    assert!(stderr(&a).contains("20 new events, 20 already present"), "{}", stderr(&a));
+    assert_same_reports(&env, &parts);
+    assert_eq!(db.psql(held), "20 20 1 20 6");
+    db.check();
+}
+
+/// A role allowed one connection: the import's second connection is
+/// refused, and the import says so once and stores everything on the one —
+/// the same reports as SQLite.
+#[test]
+fn a_refused_second_connection_leaves_one_for_the_whole_import() {
+    let Some(db) = fresh("one_conn") else { return };
+    let role = format!("one_conn_{}", std::process::id());
+    db.psql(&format!("CREATE ROLE {role} LOGIN PASSWORD 'one-secret' CONNECTION LIMIT 1"));
+    db.psql(&format!("ALTER DATABASE \"{}\" OWNER TO {role}", db.name));
+    let url = db.url.replace(&format!("{}:{PG_PASSWORD}@", crate::pg::PG_USER), &format!("{role}:one-secret@"));
+    assert_ne!(url, db.url);
+    let parts = Env::with_store(&url).in_parts(8);
+    let env = Env::new();
+    let log = env.write("rsyncd.log", &synthetic_log(60));
+    let path = log.to_str().unwrap();
+    env.ingest(&[path]).success();
+    let a = parts.ingest(&[path]).success();
+    let err = stderr(&a);
+    assert_eq!(err.matches("a second connection could not be opened").count(), 1, "{err}");
+    assert!(err.contains("too many connections"), "{err}");
+    assert!(!err.contains("one-secret"), "{err}");
+    assert_same_reports(&env, &parts);
     db.check();
 }
 

@@ -4,7 +4,7 @@ use ::postgres::GenericClient;
 
 use super::copy::{copy_events, copy_rows, RawCopy};
 use super::outbox;
-use super::rollup::Pending;
+use super::rollup::{Pending, Share};
 use super::{pg_err, PgStore, MIGRATION_LOCK};
 use crate::enrich::hostkey::HostKey;
 use crate::error::StoreError;
@@ -176,7 +176,7 @@ impl Sink for PgStore {
             // The end of a transaction taken in parts: the parts' events
             // are gone from memory, so a failure is not retried here (the
             // run fails, nothing of the transaction is committed).
-            return self.within(|s| s.stage(c).and_then(|done| s.close(c).map(|()| done)));
+            return self.within(|s| s.stage(c, true).and_then(|done| s.close(c).map(|()| done)));
         }
         // Rollup rows are written in key order, so concurrent ingests
         // rarely deadlock; when they do, the server aborts one transaction
@@ -184,7 +184,7 @@ impl Sink for PgStore {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.within(|s| s.stage(c).and_then(|done| s.close(c).map(|()| done))) {
+            match self.within(|s| s.stage(c, false).and_then(|done| s.close(c).map(|()| done))) {
                 Err(StoreError::Postgres { source, .. })
                     if attempt < 5
                         && matches!(source.code(), Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED
@@ -204,7 +204,7 @@ impl Sink for PgStore {
 
     fn part(&mut self, c: &Commit<'_>) -> Result<Committed, StoreError> {
         self.within(|s| {
-            let done = s.stage(c)?;
+            let done = s.stage(c, true)?;
             if let Some(open) = &mut s.open {
                 open.parts += 1;
             }
@@ -236,12 +236,15 @@ pub(super) struct Open {
 }
 
 impl PgStore {
-    /// Runs `f`; when it fails, rolls back the open transaction (if the
-    /// connection still answers) so that nothing of it is committed.
+    /// Runs `f`; when it fails, rolls back the open transactions (if the
+    /// connections still answer) so that nothing of them is committed.
     fn within<T>(&mut self, f: impl FnOnce(&mut PgStore) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let result = f(self);
-        if result.is_err() && self.open.take().is_some() {
-            let _ = self.client.batch_execute("ROLLBACK");
+        if result.is_err() {
+            if self.open.take().is_some() {
+                let _ = self.client.batch_execute("ROLLBACK");
+            }
+            self.side.rollback();
         }
         result
     }
@@ -262,8 +265,10 @@ impl PgStore {
     /// (fast path, rollup deltas summed here) or, when some event is
     /// stored already, through the stage tables (exact path). Returns what
     /// it stored. Events in a month without partitions commit what the
-    /// open transaction holds first (see [`PgStore::settle`]).
-    fn stage(&mut self, c: &Commit<'_>) -> Result<Committed, StoreError> {
+    /// open transaction holds first (see [`PgStore::settle`]). With
+    /// `split` (a part of a batch import), the fast path stores the logins
+    /// on the second connection at the same time (see [`super::side`]).
+    fn stage(&mut self, c: &Commit<'_>, split: bool) -> Result<Committed, StoreError> {
         use ::postgres::error::SqlState;
         let settled = match self.open.is_some() && self.missing_months(c.events) {
             true => Some(self.settle()?),
@@ -284,8 +289,12 @@ impl PgStore {
         if self.raw_copy.is_none() {
             self.raw_copy = Some(RawCopy::prepare(&mut self.client).map_err(err("prepare copy"))?);
         }
-        let PgStore { client, open, raw_copy, .. } = self;
+        let PgStore { client, open, raw_copy, side, config, .. } = self;
         let open = open.as_mut().expect("opened above");
+        let second = match split && n_transfers > 0 && n_logins > 0 && c.outbox.is_empty() {
+            true => side.get(config, &target),
+            false => None,
+        };
         let [copy_transfers, copy_logins] = &raw_copy.as_ref().expect("prepared above").statements;
         // The part before left its savepoint in place: released here in
         // the same round trip that takes this part's.
@@ -295,23 +304,61 @@ impl PgStore {
         // The rollup deltas are summed while the server stores the last
         // COPY's rows, and taken back should the server refuse them.
         let mut added = false;
-        let mut during = |last_copy: bool| {
-            if last_copy {
+        let split = second.is_some();
+        let mut during = |last_copy: bool| match (last_copy, split) {
+            (true, false) => {
                 open.pending.add(&events);
                 added = true;
             }
+            (true, true) => {
+                open.pending.add_share(&events, Share::Transfers);
+                added = true;
+            }
+            (false, _) => {}
         };
-        let fast = (|| {
-            if n_transfers > 0 {
-                copy_events(client, copy_transfers, &events, c.input, false, || during(n_logins == 0))?;
+        // The COPY that failed, and how.
+        let mut what = if n_transfers > 0 { "copy transfers" } else { "copy logins" };
+        let fast = match second {
+            // Transfers here, logins on the second connection, at once.
+            Some(second) => {
+                let (first, other) = std::thread::scope(|s| {
+                    let other = s.spawn(|| second.store(&events, c.input));
+                    let first = copy_events(client, copy_transfers, &events, c.input, false, || during(true));
+                    (first, other.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+                });
+                let refused = |e: &::postgres::Error| e.code() == Some(&SqlState::UNIQUE_VIOLATION);
+                match (first, other) {
+                    (Ok(_), Ok(())) => Ok(()),
+                    // Any other failure ends the run (both roll back).
+                    (Err(e), _) if !refused(&e) => Err(e),
+                    (_, Err(e)) if !refused(&e) => {
+                        what = "copy logins";
+                        Err(e)
+                    }
+                    // Some event is stored already: both COPYs of the part
+                    // are taken back, and the exact path stores it whole.
+                    (first, other) => {
+                        second.undo(&events, other.is_ok()).map_err(err("copy logins"))?;
+                        Err(first.err().or(other.err()).expect("a COPY was refused"))
+                    }
+                }
             }
-            if n_logins > 0 {
-                copy_events(client, copy_logins, &events, c.input, true, || during(true))?;
-            }
-            Ok::<_, ::postgres::Error>(())
-        })();
+            None => (|| {
+                if n_transfers > 0 {
+                    copy_events(client, copy_transfers, &events, c.input, false, || during(n_logins == 0))?;
+                }
+                if n_logins > 0 {
+                    what = "copy logins";
+                    copy_events(client, copy_logins, &events, c.input, true, || during(true))?;
+                }
+                Ok::<_, ::postgres::Error>(())
+            })(),
+        };
         if fast.is_err() && added {
-            open.pending.remove(&events);
+            match split {
+                false => open.pending.remove(&events),
+                true => open.pending.remove_share(&events, Share::Transfers),
+            }
         }
         let mut done = Committed { new: 0, dup: skipped };
         let hooks: Vec<&HookRow>;
@@ -326,7 +373,7 @@ impl PgStore {
                 client.batch_execute("ROLLBACK TO SAVEPOINT fast").map_err(err("copy events"))?;
                 hooks = self.stage_exact(&events, c, &mut done)?;
             }
-            Err(e) => return Err(err(if n_transfers > 0 { "copy transfers" } else { "copy logins" })(e)),
+            Err(e) => return Err(err(what)(e)),
         }
         outbox::queue(&mut self.client, &hooks).map_err(err("queue hook deliveries"))?;
         let open = self.open.as_mut().expect("opened above");
@@ -387,7 +434,7 @@ impl PgStore {
         // Still open (its state taken) until the COMMIT: a failure before
         // rolls it back (see [`PgStore::within`]).
         self.open = Some(Open::default());
-        open.pending.write(&mut self.client).map_err(err("update rollups"))?;
+        self.write_rollups(&mut open.pending)?;
         finish(&mut self.client, c, open.done).map_err(err("update ledger"))?;
         self.commit_open(open.hooks)
     }
@@ -399,12 +446,32 @@ impl PgStore {
     /// Returns the open transaction's state, its rollup deltas written:
     /// what it stored and how many parts, for the ledger of the next one.
     fn settle(&mut self) -> Result<Open, StoreError> {
-        let target = self.target.clone();
         let Some(mut open) = self.open.take() else { return Ok(Open::default()) };
         self.open = Some(Open::default());
-        open.pending.write(&mut self.client).map_err(pg_err(&target, "update rollups"))?;
+        self.write_rollups(&mut open.pending)?;
         self.commit_open(open.hooks)?;
         Ok(open)
+    }
+
+    /// Writes the open transaction's rollup deltas, once the second
+    /// connection's transaction, if it holds any, is committed with its
+    /// own (see [`super::side`]): meanwhile the rollups it never writes are
+    /// written here, so that neither connection waits for the other's row
+    /// locks while the other waits for it.
+    fn write_rollups(&mut self, pending: &mut Pending) -> Result<(), StoreError> {
+        let target = self.target.clone();
+        let err = |what| pg_err(&target, what);
+        let PgStore { client, side, .. } = self;
+        if side.is_open() {
+            let (first, second) = std::thread::scope(|s| {
+                let second = s.spawn(|| side.commit());
+                let first = pending.write_first_only(client);
+                (first, second.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            });
+            second.map_err(err("commit on the second connection"))?;
+            first.map_err(err("update rollups"))?;
+        }
+        pending.write(client).map_err(err("update rollups"))
     }
 
     /// COMMIT of the open transaction; synchronous when it queued hook

@@ -1,7 +1,8 @@
 //! The PostgreSQL store: for years of history and several ingesting hosts.
 //!
 //! Each commit is one transaction holding the events, their rollup deltas,
-//! the ledger and the open sessions. A batch import takes a transaction of
+//! the ledger and the open sessions (a batch import's, two: see below). A
+//! batch import takes a transaction of
 //! up to 500,000 events in parts of 10,000 ([`crate::sinks::Sink::part`]):
 //! memory holds one part, and the daily rollups — per key, not per event,
 //! so a few thousand rows per part that mostly repeat the part before — are
@@ -25,6 +26,11 @@
 //!   ON CONFLICT DO NOTHING RETURNING` and feeds exactly the rows it
 //!   inserted into the rollups.
 //!
+//! A batch import stores each part's logins on a second connection while
+//! this one stores its transfers: two server backends at once, each
+//! transaction with its own events' rollup deltas, the second committed
+//! first (see the `side` module).
+//!
 //! Re-imports, rotated copies and two concurrent ingests of the same lines
 //! never double count: a row is counted only by the transaction that
 //! inserted it. The fast path exists because the stage costs PostgreSQL
@@ -46,6 +52,7 @@ mod outbox;
 pub(crate) mod query;
 mod rollup;
 mod schema;
+mod side;
 pub mod spec;
 
 use std::collections::HashSet;
@@ -72,6 +79,11 @@ pub struct PgStore {
     open: Option<commit::Open>,
     /// The raw tables' COPY statements, once prepared.
     raw_copy: Option<copy::RawCopy>,
+    /// The connection a batch import stores logins on while this one
+    /// stores transfers (see [`side`]).
+    side: side::Side,
+    /// How to open it.
+    config: ::postgres::Config,
 }
 
 /// Maps a driver error to a store error naming the database (no password)
@@ -89,7 +101,15 @@ impl PgStore {
             what: "connect",
             source,
         })?;
-        let mut store = PgStore { client, target, months: HashSet::new(), open: None, raw_copy: None };
+        let mut store = PgStore {
+            client,
+            target,
+            months: HashSet::new(),
+            open: None,
+            raw_copy: None,
+            side: side::Side::default(),
+            config: spec.config.clone(),
+        };
         store
             .client
             .batch_execute("SET TIME ZONE 'UTC'; SET client_min_messages = warning")

@@ -24,18 +24,22 @@ use crate::time::day_number;
 pub(super) const CLIENT: &str = "COALESCE(abbrev(client_ip), client_hash, client_host)";
 
 /// Moves the staged rows of a rollup's raw table into it and rolls up
-/// exactly the rows inserted (and their clients); returns their count.
+/// exactly the rows inserted; returns their count. The clients of every
+/// staged row are added, stored before or not (`daily_clients` is a set):
+/// a part stored on two connections has all its clients in the first
+/// one's transaction (see `side`), and a re-read after a crash between the
+/// two commits adds those of the logins the second one stored.
 fn move_sql(r: &Rollup) -> String {
     let time = DIALECT.time_of(r);
     let n = DIALECT.key_count(r);
     let order: Vec<String> = (1..=n).map(|i| i.to_string()).collect();
     format!(
         "WITH ins AS (INSERT INTO {raw} SELECT * FROM stage_{raw} ON CONFLICT DO NOTHING \
-         RETURNING {cols}, country, geohash{path}, {CLIENT} AS client), \
+         RETURNING {cols}, country, geohash{path}), \
          roll AS ({insert} {select} ORDER BY {order} {conflict}), \
          vals AS ({values}), \
          cl AS (INSERT INTO daily_clients (day, server_host, client) \
-         SELECT DISTINCT {day}, server_host, client FROM ins WHERE client IS NOT NULL ORDER BY 1, 2, 3 \
+         SELECT DISTINCT {day}, server_host, {CLIENT} FROM stage_{raw} WHERE {CLIENT} IS NOT NULL ORDER BY 1, 2, 3 \
          ON CONFLICT DO NOTHING) \
          SELECT count(*) FROM ins",
         raw = r.raw,
@@ -145,6 +149,19 @@ pub(super) fn roll_values(tx: &mut Transaction<'_>, since: Option<&str>) -> Resu
 /// [`Pending::write`] just before the commit, so the rollup rows are locked
 /// only for its last moments, and each key once however many parts added
 /// to it.
+/// What of a part's rollup deltas one connection's transaction takes: all,
+/// or when the part is stored on two connections (see `side`), the
+/// transfers' deltas with every client of the part (`daily_clients` is a
+/// set: a client is kept once whoever adds it, and the exact path adds the
+/// clients of every row it meets, stored before or not), or the logins'
+/// deltas alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Share {
+    Whole,
+    Transfers,
+    Logins,
+}
+
 #[derive(Debug, Default)]
 pub(super) struct Pending {
     /// daily_transfers, daily_logins, daily_values.
@@ -160,7 +177,13 @@ type Rows = HashMap<String, Vec<i64>, Xxh3DefaultBuilder>;
 impl Pending {
     /// Adds the deltas of `events`, every one of them new.
     pub(super) fn add(&mut self, events: &[Event]) {
-        self.apply(events, 1);
+        self.apply(events, 1, Share::Whole);
+    }
+
+    /// [`Pending::add`] of one connection's share of `events` when a part
+    /// is stored on two (see `side`).
+    pub(super) fn add_share(&mut self, events: &[Event], share: Share) {
+        self.apply(events, 1, share);
     }
 
     /// Takes back what [`Pending::add`] of the same events added (their
@@ -168,22 +191,35 @@ impl Pending {
     /// gone again, since every event adds at least one to some value of
     /// each row it has.
     pub(super) fn remove(&mut self, events: &[Event]) {
-        self.apply(events, -1);
+        self.apply(events, -1, Share::Whole);
     }
 
-    fn apply(&mut self, events: &[Event], sign: i64) {
+    /// Takes back what [`Pending::add_share`] of the same events added.
+    pub(super) fn remove_share(&mut self, events: &[Event], share: Share) {
+        self.apply(events, -1, share);
+    }
+
+    /// Adds (`sign` 1) or takes back (−1) the deltas of `share` of
+    /// `events`.
+    fn apply(&mut self, events: &[Event], sign: i64, share: Share) {
         let mut deltas = Deltas::default();
         // The distinct clients per day and host of these events, found
         // without writing any text; only those are then written as keys.
         let mut seen: HashSet<(i64, &str, Client<'_>), Xxh3DefaultBuilder> = HashSet::default();
         for ev in events {
             let (time, host, ip, origin, client_host) = match ev {
+                Event::Transfer(_) if share == Share::Logins => continue,
                 Event::Transfer(t) => {
                     deltas.transfer(t);
                     (t.end, &*t.server_host, t.client_ip, t.origin.as_deref(), t.client_host.as_deref())
                 }
                 Event::Login(l) => {
-                    deltas.login(l);
+                    if share != Share::Transfers {
+                        deltas.login(l);
+                    }
+                    if share == Share::Logins {
+                        continue;
+                    }
                     (l.time, &*l.server_host, l.client_ip, l.origin.as_deref(), l.client_host.as_deref())
                 }
             };
@@ -227,11 +263,27 @@ impl Pending {
     /// row of yet COPYed in, the others added by upsert (see
     /// [`write_rows`]).
     pub(super) fn write(&mut self, tx: &mut impl GenericClient) -> Result<(), ::postgres::Error> {
-        for (table, target) in self.tables.iter_mut().zip(TARGETS.iter()) {
-            let mut rows: Vec<(String, Vec<i64>)> = table.drain().collect();
-            rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-            write_rows(tx, target, &rows)?;
+        for table in 0..self.tables.len() {
+            self.write_table(tx, table)?;
         }
+        self.write_clients(tx)
+    }
+
+    /// [`Pending::write`] of the tables that the second connection of a
+    /// batch import never writes (`daily_transfers`, `daily_clients`; see
+    /// `side`): written while it writes its own and commits.
+    pub(super) fn write_first_only(&mut self, tx: &mut impl GenericClient) -> Result<(), ::postgres::Error> {
+        self.write_table(tx, 0)?;
+        self.write_clients(tx)
+    }
+
+    fn write_table(&mut self, tx: &mut impl GenericClient, table: usize) -> Result<(), ::postgres::Error> {
+        let mut rows: Vec<(String, Vec<i64>)> = self.tables[table].drain().collect();
+        rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        write_rows(tx, &TARGETS[table], &rows)
+    }
+
+    fn write_clients(&mut self, tx: &mut impl GenericClient) -> Result<(), ::postgres::Error> {
         let mut clients: Vec<(String, Vec<i64>)> = self.clients.drain().map(|(c, _)| (c, Vec::new())).collect();
         clients.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         write_rows(tx, &TARGETS[3], &clients)
@@ -549,6 +601,53 @@ mod tests {
         assert_eq!(rows(&p), before);
         p.remove(&first);
         assert!(rows(&p).iter().all(Vec::is_empty));
+    }
+
+    fn login(day: i64, user: &str, ip: u8) -> Event {
+        Event::Login(crate::model::Login {
+            id: 2,
+            time: day * 86_400_000_000 + 7_200_000_000,
+            protocol: crate::model::Protocol::Rsync,
+            user: user.into(),
+            client_ip: Some(IpAddr::from([10, 0, 0, ip])),
+            client_host: None,
+            outcome: crate::model::LoginOutcome::Ok,
+            method: None,
+            session: None,
+            server_host: "h".into(),
+            source: crate::formats::Format::Rsyncd.source(),
+            origin: None,
+        })
+    }
+
+    /// The two connections' shares of a part add up to what one connection
+    /// sums of it (the clients all in the transfers' share), and each is
+    /// taken back alone.
+    #[test]
+    fn the_deltas_of_each_kind_add_up_to_the_whole() {
+        let events =
+            [transfer(20_000, "a", 1, 10), login(20_000, "a", 1), login(20_000, "b", 2), transfer(20_001, "c", 3, 4)];
+        let mut whole = Pending::default();
+        whole.add(&events);
+        let (mut transfers, mut logins) = (Pending::default(), Pending::default());
+        transfers.add_share(&events, Share::Transfers);
+        logins.add_share(&events, Share::Logins);
+        assert!(transfers.tables[1].is_empty() && logins.tables[0].is_empty() && logins.clients.is_empty());
+        let mut sum = Pending::default();
+        for part in [&transfers, &logins] {
+            for (table, of) in
+                sum.tables.iter_mut().chain([&mut sum.clients]).zip(part.tables.iter().chain([&part.clients]))
+            {
+                for (key, values) in of {
+                    let row = table.entry(key.clone()).or_insert_with(|| vec![0; values.len()]);
+                    row.iter_mut().zip(values).for_each(|(s, v)| *s += v);
+                }
+            }
+        }
+        assert_eq!(rows(&sum), rows(&whole));
+        transfers.remove_share(&events, Share::Transfers);
+        logins.remove_share(&events, Share::Logins);
+        assert!(rows(&transfers).iter().chain(rows(&logins).iter()).all(Vec::is_empty));
     }
 
     #[test]
