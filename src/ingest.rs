@@ -2026,6 +2026,12 @@ mod tests {
         }
         log.extend_from_slice(b"Feb 28 23:59:59 vm rsyncd[1]: connect from last (152.77.1.1)");
         std::fs::write(&path, &log).unwrap();
+        // The year of a BSD stamp and the latest plausible time follow the
+        // file's modification time: fixed, or the December lines (placed
+        // after November) would count as they fall before or after one day
+        // past the clock of the test run.
+        let mtime = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_796_040_000); // 2026-11-30 12:00 UTC
+        std::fs::File::options().write(true).open(&path).unwrap().set_modified(mtime).unwrap();
         assert!(log.len() > 4 * CHUNK);
         for format in [Format::Syslog, Format::Rsyncd, Format::Openssh] {
             let opts = options(vec![path.clone()], Some(format), 499);
