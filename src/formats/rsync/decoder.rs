@@ -279,8 +279,13 @@ fn session_id(buf: &mut String, texts: &mut Texts, pid: u32, time: Micros) -> Ar
 
 /// The shared name of `b` as logged, its escapes decoded ([`unescape`]);
 /// a name without escapes is looked for by its bytes, not validated as
-/// UTF-8 again.
+/// UTF-8 again. A name seen lately is found before `b` is searched for
+/// escapes: those names hold no backslash ([`Names::recent`]), so `b`
+/// equal to one has none.
 fn intern(names: &mut Names, b: &[u8]) -> Arc<str> {
+    if let Some(a) = names.recent(b) {
+        return a;
+    }
     if escaped(b) {
         names.get(&unescape(b))
     } else {
@@ -1102,6 +1107,19 @@ mod tests {
             y.sort_unstable();
             assert_eq!(x, y, "cut after line {cut}");
         }
+    }
+
+    #[test]
+    fn a_name_found_lately_is_not_taken_for_an_escaped_one() {
+        let mut names = Names::default();
+        assert_eq!(&*intern(&mut names, b"x#041"), "x#041");
+        assert_eq!(&*intern(&mut names, b"x\\#041"), "x!");
+        // Decoded, a backslash: its text is never found by its bytes.
+        assert_eq!(&*intern(&mut names, b"x\\#134#041"), "x\\#041");
+        assert_eq!(&*intern(&mut names, b"x\\#041"), "x!");
+        let plain = intern(&mut names, b"x#041");
+        assert_eq!(&*plain, "x#041");
+        assert!(Arc::ptr_eq(&plain, &intern(&mut names, b"x#041")));
     }
 
     #[test]
