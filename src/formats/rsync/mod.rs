@@ -16,7 +16,7 @@ use std::borrow::Cow;
 
 pub use logformat::{FileLine, LogFormat, DEFAULT_LOG_FORMAT};
 
-use crate::formats::prefix::{find_byte, parse_u64};
+use crate::formats::prefix::{find_byte, parse_u64, rfind_byte};
 
 /// What a session request asked for, from the daemon's side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -179,13 +179,14 @@ pub fn parse_message<'a>(msg: &'a [u8], format: &LogFormat) -> Result<Record<'a>
     Err("neither an rsyncd message nor a line of the log format (check --rsync-log-format)")
 }
 
-/// Splits `… HOST (ADDR)` at its end.
+/// Splits `… HOST (ADDR)` at its end (searched from the end,
+/// [`rfind_byte`]: an address and a host name are short).
 fn host_addr(s: &[u8]) -> Option<(&[u8], &[u8])> {
     let s = s.strip_suffix(b")")?;
-    let open = memchr::memrchr(b'(', s)?;
+    let open = rfind_byte(b'(', s)?;
     let addr = &s[open + 1..];
     let before = s[..open].strip_suffix(b" ")?;
-    let host = match memchr::memrchr(b' ', before) {
+    let host = match rfind_byte(b' ', before) {
         Some(sp) => &before[sp + 1..],
         None => before,
     };
@@ -200,7 +201,7 @@ fn parse_request(request: Request, rest: &[u8]) -> Option<Record<'_>> {
     // rest = MOD/PATH from [USER@]HOST (ADDR); the path may contain " from ".
     let host_start = rest.len() - (addr.len() + 3) - host_full.len();
     let before = rest[..host_start].strip_suffix(b" from ")?;
-    let (user, host) = match memchr::memrchr(b'@', host_full) {
+    let (user, host) = match rfind_byte(b'@', host_full) {
         Some(at) => (Some(&host_full[..at]), &host_full[at + 1..]),
         None => (None, host_full),
     };
