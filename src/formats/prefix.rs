@@ -567,6 +567,41 @@ pub(crate) fn rfind_byte(c: u8, b: &[u8]) -> Option<usize> {
     b.iter().rposition(|&x| x == c)
 }
 
+/// Whether `b` holds `c`, nearly always to learn that it does not (a
+/// message without the log format's marker byte): the whole text read 16
+/// bytes at a time (SSE2, which every x86-64 has) without a call to
+/// `memchr`; a text shorter than 16 bytes as [`find_byte`] reads it.
+#[inline(always)]
+pub(crate) fn has_byte(c: u8, b: &[u8]) -> bool {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    if b.len() >= 16 {
+        // SAFETY: the function only needs SSE2, which this build's target
+        // has (the `cfg` above); it reads nothing but `b`.
+        return unsafe { has_byte_sse2(c, b) };
+    }
+    find_byte(c, b).is_some()
+}
+
+/// [`has_byte`] of a text of at least 16 bytes.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[target_feature(enable = "sse2")]
+fn has_byte_sse2(c: u8, b: &[u8]) -> bool {
+    use std::arch::x86_64::{__m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8};
+    debug_assert!(b.len() >= 16);
+    let needle = _mm_set1_epi8(c as i8);
+    // SAFETY: unaligned loads of 16 bytes, all of them in `b`.
+    let at = |i: usize| unsafe { _mm_cmpeq_epi8(_mm_loadu_si128(b.as_ptr().add(i).cast::<__m128i>()), needle) };
+    // The last 16 bytes, then every whole 16 from the start (the last
+    // of them may overlap those).
+    let mut hits = at(b.len() - 16);
+    let mut i = 0;
+    while i + 16 <= b.len() {
+        hits = _mm_or_si128(hits, at(i));
+        i += 16;
+    }
+    _mm_movemask_epi8(hits) != 0
+}
+
 /// [`rfind_byte`] of a text of at least 16 bytes.
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 #[target_feature(enable = "sse2")]
@@ -664,6 +699,23 @@ mod tests {
                         h[at - 1] = c.wrapping_sub(1);
                     }
                     assert_eq!(find_byte(c, &h), h.iter().position(|&x| x == c), "{len} {at} {c}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn has_byte_sees_one_at_every_offset() {
+        for len in 0..80 {
+            let hay: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            assert!(!has_byte(b'[', &hay), "{len}");
+            for at in 0..len {
+                for c in [b'[', 0x00, 0x80, 0xff] {
+                    let mut h = hay.clone();
+                    h[at] = c;
+                    assert!(has_byte(c, &h), "{len} {at} {c}");
+                    let next = c.wrapping_add(1);
+                    assert_eq!(has_byte(next, &h), h.contains(&next), "{len} {at} {c}");
                 }
             }
         }
