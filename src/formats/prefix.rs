@@ -582,6 +582,46 @@ pub(crate) fn has_byte(c: u8, b: &[u8]) -> bool {
     find_byte(c, b).is_some()
 }
 
+/// Whether every byte of `b` is ASCII and none is `c` (a logged path
+/// without rsync's escapes and nothing to validate as UTF-8), 16 bytes at
+/// a time (SSE2, which every x86-64 has); a text shorter than 16 bytes a
+/// byte at a time.
+#[inline(always)]
+pub(crate) fn ascii_without(c: u8, b: &[u8]) -> bool {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    if b.len() >= 16 {
+        // SAFETY: the function only needs SSE2, which this build's target
+        // has (the `cfg` above); it reads nothing but `b`.
+        return unsafe { ascii_without_sse2(c, b) };
+    }
+    b.iter().all(|&x| x < 0x80 && x != c)
+}
+
+/// [`ascii_without`] of a text of at least 16 bytes.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[target_feature(enable = "sse2")]
+fn ascii_without_sse2(c: u8, b: &[u8]) -> bool {
+    use std::arch::x86_64::{__m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8};
+    debug_assert!(b.len() >= 16);
+    let needle = _mm_set1_epi8(c as i8);
+    // Bytes from 0x80 up have their top bit set already; `c` gets all its
+    // bits set by the comparison.
+    let marked = |i: usize| {
+        // SAFETY: an unaligned load of 16 bytes, all of them in `b`.
+        let v = unsafe { _mm_loadu_si128(b.as_ptr().add(i).cast::<__m128i>()) };
+        _mm_or_si128(v, _mm_cmpeq_epi8(v, needle))
+    };
+    // The last 16 bytes, then every whole 16 from the start (the last of
+    // them may overlap those).
+    let mut any = marked(b.len() - 16);
+    let mut i = 0;
+    while i + 16 <= b.len() {
+        any = _mm_or_si128(any, marked(i));
+        i += 16;
+    }
+    _mm_movemask_epi8(any) == 0
+}
+
 /// [`has_byte`] of a text of at least 16 bytes.
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 #[target_feature(enable = "sse2")]
@@ -716,6 +756,21 @@ mod tests {
                     assert!(has_byte(c, &h), "{len} {at} {c}");
                     let next = c.wrapping_add(1);
                     assert_eq!(has_byte(next, &h), h.contains(&next), "{len} {at} {c}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ascii_without_sees_any_other_byte_at_every_offset() {
+        for len in 0..80 {
+            let hay: Vec<u8> = (0..len).map(|i| b' ' + (i % 95) as u8).filter(|&x| x != b'\\').collect();
+            assert!(ascii_without(b'\\', &hay), "{len}");
+            for at in 0..hay.len() {
+                for x in [b'\\', 0x80, 0xc3, 0xff, 0x7f, 0x00] {
+                    let mut h = hay.clone();
+                    h[at] = x;
+                    assert_eq!(ascii_without(b'\\', &h), x < 0x80 && x != b'\\', "{len} {at} {x}");
                 }
             }
         }

@@ -16,7 +16,7 @@ use std::borrow::Cow;
 
 pub use logformat::{FileLine, LogFormat, DEFAULT_LOG_FORMAT};
 
-use crate::formats::prefix::{find_byte, parse_u64, rfind_byte};
+use crate::formats::prefix::{ascii_without, find_byte, parse_u64, rfind_byte};
 
 /// What a session request asked for, from the daemon's side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -304,6 +304,12 @@ fn has_backslash(b: &[u8]) -> bool {
 /// Decodes rsync's `\#ooo` escapes (3.5.0+) into the raw bytes, then to
 /// UTF-8 (invalid sequences become U+FFFD).
 pub fn unescape(b: &[u8]) -> Cow<'_, str> {
+    // Nearly always plain ASCII: one pass finds no backslash and nothing
+    // to validate.
+    if ascii_without(b'\\', b) {
+        // SAFETY: ASCII bytes are UTF-8.
+        return Cow::Borrowed(unsafe { std::str::from_utf8_unchecked(b) });
+    }
     if !escaped(b) {
         // Valid UTF-8 (nearly always) is validated a word at a time, where
         // `from_utf8_lossy` walks it chunk by chunk.
@@ -496,6 +502,14 @@ mod tests {
         assert_eq!(unescape(&raw).as_ref(), "docs/\u{dc}n");
         assert_eq!(unescape(b"a\\#012b").as_ref(), "a\nb");
         assert_eq!(unescape(b"plain \\# text").as_ref(), "plain \\# text");
+        // Plain ASCII, short and long, is the text itself, not copied;
+        // so is valid UTF-8 without escapes, and anything else is lossy.
+        for plain in [&b"tree/7/file.dat"[..], b"PORTAL-PRODUCTS-RW/tree/2024/015/some file name.dat"] {
+            assert!(matches!(unescape(plain), Cow::Borrowed(t) if t.as_bytes() == plain));
+        }
+        let utf8 = "tree/2024/donn\u{e9}es/r\u{e9}sum\u{e9}.txt".as_bytes();
+        assert!(matches!(unescape(utf8), Cow::Borrowed(t) if t.as_bytes() == utf8));
+        assert_eq!(unescape(b"tree/2024/bad\xff/name/long.dat").as_ref(), "tree/2024/bad\u{fffd}/name/long.dat");
     }
 
     #[test]
