@@ -107,6 +107,28 @@ pub struct Texts {
     wait_shared: u32,
 }
 
+/// Swaps `mine` (empty) with one of the lists the store thread handed
+/// back (`theirs`), unless it is handing some back right now; after
+/// finding none, looks again only `wait` takes later (its atomic
+/// operations cost a fair part of an allocation).
+fn take_back<T>(
+    shared: &Mutex<Kept>,
+    wait: &mut u32,
+    mine: &mut Vec<T>,
+    theirs: impl FnOnce(&mut Kept) -> &mut Vec<T>,
+) {
+    if *wait > 0 {
+        *wait -= 1;
+        return;
+    }
+    if let Ok(mut kept) = shared.try_lock() {
+        std::mem::swap(theirs(&mut kept), mine);
+    }
+    if mine.is_empty() {
+        *wait = 32;
+    }
+}
+
 /// What the store thread hands back to [`Texts`].
 #[derive(Debug, Default)]
 struct Kept {
@@ -154,20 +176,9 @@ impl Texts {
         }
     }
 
-    /// Takes what the store thread handed back, unless it is handing some
-    /// back right now; after finding none, looks again only some strings
-    /// later (its atomic operations cost a fair part of an allocation).
+    /// Takes the strings the store thread handed back ([`take_back`]).
     fn refill(&mut self) {
-        if self.wait > 0 {
-            self.wait -= 1;
-            return;
-        }
-        if let Ok(mut shared) = self.shared.try_lock() {
-            std::mem::swap(&mut shared.paths, &mut self.local);
-        }
-        if self.local.is_empty() {
-            self.wait = 32;
-        }
+        take_back(&self.shared, &mut self.wait, &mut self.local, |kept| &mut kept.paths);
     }
 
     /// `s` as a shared text, written over a handed-back one of its length
@@ -201,22 +212,12 @@ impl Texts {
     /// Takes the shared texts the store thread handed back (as
     /// [`Texts::refill`] its strings), each to the list of its length.
     fn refill_shared(&mut self) {
-        if self.wait_shared > 0 {
-            self.wait_shared -= 1;
-            return;
-        }
-        if let Ok(mut shared) = self.shared.try_lock() {
-            std::mem::swap(&mut shared.shared, &mut self.spare_shared);
-        }
-        let found = !self.spare_shared.is_empty();
+        take_back(&self.shared, &mut self.wait_shared, &mut self.spare_shared, |kept| &mut kept.shared);
         for text in self.spare_shared.drain(..) {
             if self.local_shared_len < Self::MAX {
                 self.local_shared_len += 1;
                 self.local_shared[text.len()].push(text);
             }
-        }
-        if !found {
-            self.wait_shared = 32;
         }
     }
 
