@@ -939,24 +939,27 @@ mod tests {
         assert!(seen.many.is_empty());
     }
 
+    /// An rsync login of user `u` on `host` at `time`.
+    fn login_of(host: &str, time: Micros, session: Option<Arc<str>>) -> Event {
+        Event::Login(crate::model::Login {
+            id: 0,
+            time,
+            protocol: crate::model::Protocol::Rsync,
+            user: "u".into(),
+            client_ip: None,
+            client_host: None,
+            outcome: crate::model::LoginOutcome::Ok,
+            method: None,
+            session,
+            server_host: Arc::from(host),
+            source: crate::formats::Format::Rsyncd.source(),
+            origin: None,
+        })
+    }
+
     #[test]
     fn session_ids_no_one_else_holds_are_handed_back_and_written_over() {
-        let login = |session: Option<Arc<str>>| {
-            Event::Login(crate::model::Login {
-                id: 0,
-                time: 0,
-                protocol: crate::model::Protocol::Rsync,
-                user: "u".into(),
-                client_ip: None,
-                client_host: None,
-                outcome: crate::model::LoginOutcome::Ok,
-                method: None,
-                session,
-                server_host: Arc::from("h"),
-                source: crate::formats::Format::Rsyncd.source(),
-                origin: None,
-            })
-        };
+        let login = |session: Option<Arc<str>>| login_of("h", 0, session);
         let mut texts = Texts::default();
         let store = texts.share();
         let (held, alone, pair): (Arc<str>, Arc<str>, Arc<str>) = ("7@100".into(), "8@100".into(), "42@100".into());
@@ -989,22 +992,7 @@ mod tests {
 
     #[test]
     fn a_head_continues_a_horizon_when_no_line_of_a_known_host_is_older() {
-        let login = |host: &str, time| {
-            Event::Login(crate::model::Login {
-                id: 0,
-                time,
-                protocol: crate::model::Protocol::Rsync,
-                user: "u".into(),
-                client_ip: None,
-                client_host: None,
-                outcome: crate::model::LoginOutcome::Ok,
-                method: None,
-                session: None,
-                server_host: Arc::from(host),
-                source: crate::formats::Format::Rsyncd.source(),
-                origin: None,
-            })
-        };
+        let login = |host: &str, time| login_of(host, time, None);
         let mut h = Horizon::default();
         h.note(&[login("a", 50), login("a", 40), login("b", 10)]);
         let head = |v: &[(&str, Micros)]| v.iter().map(|(h, t)| (h.to_string(), *t)).collect::<Vec<_>>();
