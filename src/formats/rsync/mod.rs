@@ -222,16 +222,9 @@ fn parse_summary(rest: &[u8]) -> Option<Record<'_>> {
 /// what follows it.
 fn number_then<'a>(s: &'a [u8], suffix: &[u8]) -> Option<(u64, &'a [u8])> {
     // Nearly always plain digits right before the suffix: parsed in the
-    // pass that finds their end (at most 19, which cannot overflow).
-    let (mut v, mut n) = (0u64, 0);
-    for &c in &s[..s.len().min(19)] {
-        let d = c.wrapping_sub(b'0');
-        if d > 9 {
-            break;
-        }
-        v = v * 10 + d as u64;
-        n += 1;
-    }
+    // pass that finds their end (at most 19, which cannot overflow), eight
+    // at a time where the text has room for whole words.
+    let (v, n) = leading_digits(s);
     if n > 0 && s.get(n..n + suffix.len()).is_some_and(|w| crate::model::same_bytes(w, suffix)) {
         return Some((v, &s[n + suffix.len()..]));
     }
@@ -247,6 +240,62 @@ fn number_then<'a>(s: &'a [u8], suffix: &[u8]) -> Option<(u64, &'a [u8])> {
         at += 1;
     };
     Some((parse_grouped(&s[..at])?, &s[at + suffix.len()..]))
+}
+
+/// The value of the digits `s` starts with (at most 19) and how many
+/// there are: a word of 8 bytes at a time (all its digits found and
+/// combined in the lanes of the word), a byte at a time near the end of
+/// `s` or past 16 digits.
+fn leading_digits(s: &[u8]) -> (u64, usize) {
+    let word = |at: usize| s.get(at..at + 8).map(|w| u64::from_le_bytes(w.try_into().expect("8 bytes")));
+    if let Some(first) = word(0) {
+        let n = digit_run(first);
+        if n < 8 {
+            return (eight_digits_value(first, n), n);
+        }
+        if let Some(second) = word(8) {
+            let m = digit_run(second);
+            if m < 8 {
+                return (eight_digits_value(first, 8) * 10u64.pow(m as u32) + eight_digits_value(second, m), 8 + m);
+            }
+        }
+    }
+    let (mut v, mut n) = (0u64, 0);
+    for &c in &s[..s.len().min(19)] {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        v = v * 10 + d as u64;
+        n += 1;
+    }
+    (v, n)
+}
+
+/// How many of the bytes of `w` (first byte lowest) are ASCII digits
+/// before the first that is not: a digit has `3` in its high half, and
+/// still has after adding 6. (A carry out of a byte crosses only into the
+/// bytes after it, past a byte that is no digit.)
+#[inline(always)]
+fn digit_run(w: u64) -> usize {
+    const HIGH: u64 = 0xf0f0_f0f0_f0f0_f0f0;
+    const THREE: u64 = 0x3030_3030_3030_3030;
+    let not_digit = ((w & HIGH) ^ THREE) | ((w.wrapping_add(0x0606_0606_0606_0606) & HIGH) ^ THREE);
+    (not_digit.trailing_zeros() / 8) as usize
+}
+
+/// The value of the first `n` bytes of `w`, ASCII digits (first byte
+/// lowest, most significant): shifted to the top of the word (the rest
+/// are leading zeros), then pairs, fours and eights combined in its lanes.
+#[inline(always)]
+fn eight_digits_value(w: u64, n: usize) -> u64 {
+    if n == 0 {
+        return 0;
+    }
+    let v = (w & 0x0f0f_0f0f_0f0f_0f0f) << (8 * (8 - n));
+    let v = (v.wrapping_mul(10 * 256 + 1)) >> 8;
+    let v = ((v & 0x00ff_00ff_00ff_00ff).wrapping_mul(100 * 65_536 + 1)) >> 16;
+    ((v & 0x0000_ffff_0000_ffff).wrapping_mul(10_000 * (1 << 32) + 1)) >> 32
 }
 
 /// A number that may carry locale grouping (`1,234` / `1.234`).
@@ -390,6 +439,30 @@ mod tests {
         }
         assert!(escaped(b"a\\#041b"));
         assert!(!escaped(b"a\\b#"));
+    }
+
+    #[test]
+    fn leading_digits_are_read_a_word_at_a_time_as_a_byte_at_a_time() {
+        fn bytewise(s: &[u8]) -> (u64, usize) {
+            let n = s.iter().take(19).take_while(|c| c.is_ascii_digit()).count();
+            (s[..n].iter().fold(0, |v, &c| v * 10 + u64::from(c - b'0')), n)
+        }
+        let digits = b"9081726354453627189009";
+        for len in 0..=22 {
+            for tail in [&b""[..], b" bytes  received 42", b"x", b"/", b":", b"\xff", b"\x00", b"\x3a bytes"] {
+                let mut s = digits[..len].to_vec();
+                s.extend_from_slice(tail);
+                assert_eq!(leading_digits(&s), bytewise(&s), "{}", String::from_utf8_lossy(&s));
+                // Every byte value right after the digits.
+                for c in 0..=255u8 {
+                    let mut t = digits[..len].to_vec();
+                    t.extend_from_slice(&[c, b'1', b'2', b'3', b'4', b'5', b'6', b'7', b'8']);
+                    assert_eq!(leading_digits(&t), bytewise(&t), "{len} {c}");
+                }
+            }
+        }
+        assert_eq!(leading_digits(b"000000000000000000123 x"), (1, 19));
+        assert_eq!(leading_digits(b"18446744073709551615 bytes"), (1_844_674_407_370_955_161, 19));
     }
 
     #[test]
