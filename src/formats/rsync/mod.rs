@@ -213,8 +213,12 @@ fn parse_summary(rest: &[u8]) -> Option<Record<'_>> {
     let (sent, rest) = number_then(rest, b" bytes")?;
     let rest = trim_start(rest).strip_prefix(b"received ")?;
     let (received, rest) = number_then(rest, b" bytes")?;
-    let rest = trim_start(rest).strip_prefix(b"total size ")?;
-    let total = parse_grouped(rest.trim_ascii_end())?;
+    let rest = trim_start(rest).strip_prefix(b"total size ")?.trim_ascii_end();
+    // Nearly always plain digits to the end ([`leading_digits`]).
+    let total = match leading_digits(rest) {
+        (v, n) if n > 0 && n == rest.len() => v,
+        _ => parse_grouped(rest)?,
+    };
     Some(Record::Summary { sent, received, total })
 }
 
@@ -243,25 +247,31 @@ fn number_then<'a>(s: &'a [u8], suffix: &[u8]) -> Option<(u64, &'a [u8])> {
 }
 
 /// The value of the digits `s` starts with (at most 19) and how many
-/// there are: a word of 8 bytes at a time (all its digits found and
-/// combined in the lanes of the word), a byte at a time near the end of
-/// `s` or past 16 digits.
+/// there are: the first 16 a word of 8 bytes at a time while the text has
+/// one (all its digits found and combined in the lanes of the word), the
+/// others a byte at a time.
+#[inline(always)]
 fn leading_digits(s: &[u8]) -> (u64, usize) {
+    const POW10: [u64; 9] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000];
     let word = |at: usize| s.get(at..at + 8).map(|w| u64::from_le_bytes(w.try_into().expect("8 bytes")));
+    let (mut v, mut n) = (0u64, 0);
     if let Some(first) = word(0) {
-        let n = digit_run(first);
-        if n < 8 {
-            return (eight_digits_value(first, n), n);
+        let k = digit_run(first);
+        v = eight_digits_value(first, k);
+        if k < 8 {
+            return (v, k);
         }
+        n = 8;
         if let Some(second) = word(8) {
             let m = digit_run(second);
+            v = v * POW10[m] + eight_digits_value(second, m);
             if m < 8 {
-                return (eight_digits_value(first, 8) * 10u64.pow(m as u32) + eight_digits_value(second, m), 8 + m);
+                return (v, 8 + m);
             }
+            n = 16;
         }
     }
-    let (mut v, mut n) = (0u64, 0);
-    for &c in &s[..s.len().min(19)] {
+    for &c in &s[n..s.len().min(19)] {
         let d = c.wrapping_sub(b'0');
         if d > 9 {
             break;
@@ -463,6 +473,28 @@ mod tests {
         }
         assert_eq!(leading_digits(b"000000000000000000123 x"), (1, 19));
         assert_eq!(leading_digits(b"18446744073709551615 bytes"), (1_844_674_407_370_955_161, 19));
+    }
+
+    #[test]
+    fn a_total_size_reads_as_the_general_parse_reads_it() {
+        for t in [
+            &b"99999"[..],
+            b"1234567890",
+            b"12345678901234567",
+            b"1844674407370955161",
+            b"18446744073709551615",
+            b"18446744073709551616",
+            b"1,234,567",
+            b"1.234",
+            b"12  ",
+            b"0",
+            b"",
+            b"12x",
+        ] {
+            let msg = [&b"sent 1 bytes  received 2 bytes  total size "[..], t].concat();
+            let want = parse_grouped(t.trim_ascii_end()).map(|total| Record::Summary { sent: 1, received: 2, total });
+            assert_eq!(parse_summary(&msg[5..]), want, "{}", String::from_utf8_lossy(t));
+        }
     }
 
     #[test]
