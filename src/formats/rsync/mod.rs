@@ -476,36 +476,24 @@ mod tests {
     }
 
     #[test]
-    fn a_total_size_reads_as_the_general_parse_reads_it() {
-        for t in [
-            &b"99999"[..],
-            b"1234567890",
-            b"12345678901234567",
-            b"1844674407370955161",
-            b"18446744073709551615",
-            b"18446744073709551616",
-            b"1,234,567",
-            b"1.234",
-            b"12  ",
-            b"0",
-            b"",
-            b"12x",
-        ] {
-            let msg = [&b"sent 1 bytes  received 2 bytes  total size "[..], t].concat();
-            let want = parse_grouped(t.trim_ascii_end()).map(|total| Record::Summary { sent: 1, received: 2, total });
-            assert_eq!(parse_summary(&msg[5..]), want, "{}", String::from_utf8_lossy(t));
-        }
-    }
-
-    #[test]
-    fn numbers_before_a_suffix() {
+    fn numbers_before_a_suffix_and_a_total_size() {
         // The digit pass and the general parse agree.
         fn general(s: &[u8]) -> Option<(u64, &[u8])> {
             let at = (0..s.len()).find(|&i| s[i..].starts_with(b" bytes"))?;
             Some((parse_grouped(&s[..at])?, &s[at + 6..]))
         }
-        for s in [
-            &b"39154 bytes  received"[..],
+        let texts = [
+            &b"99999"[..],
+            b"1234567890",
+            b"12345678901234567",
+            b"1844674407370955161",
+            b"12  ",
+            b"0",
+            b"18446744073709551615",
+            b"18446744073709551616",
+            b"1,234,567",
+            b"12x",
+            b"39154 bytes  received",
             b"0 bytes x",
             b"1,234,567 bytes  received",
             b"1.234 bytes",
@@ -520,8 +508,13 @@ mod tests {
             b"12x bytes",
             b"12 12 bytes",
             b"",
-        ] {
+        ];
+        for s in texts {
             assert_eq!(number_then(s, b" bytes"), general(s), "{}", String::from_utf8_lossy(s));
+            // As the total size that ends a summary line.
+            let msg = [&b"1 bytes  received 2 bytes  total size "[..], s].concat();
+            let want = parse_grouped(s.trim_ascii_end()).map(|total| Record::Summary { sent: 1, received: 2, total });
+            assert_eq!(parse_summary(&msg), want, "{}", String::from_utf8_lossy(s));
         }
         assert_eq!(number_then(b"39154 bytes  received", b" bytes"), Some((39154, &b"  received"[..])));
         assert_eq!(number_then(b"18446744073709551615 bytes", b" bytes"), Some((u64::MAX, &b""[..])));
