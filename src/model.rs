@@ -385,26 +385,69 @@ impl Event {
 ///
 /// Kept by the hash of the text ([`text_hash`]), the text compared inline
 /// ([`same_bytes`]) rather than by `memcmp`; a name whose hash another
-/// holds takes its place.
+/// holds takes its place. The names last found by their bytes are also
+/// kept in [`Names::RECENT`] slots by a cheap mix of their length and
+/// first and last bytes ([`recent_slot`]): most lookups end there,
+/// without hashing the whole text and probing the map.
 #[derive(Debug, Default)]
 pub struct Names {
     by_hash: std::collections::HashMap<u64, Arc<str>, FastHash>,
+    /// The names last found by [`Names::get_bytes`], each in its slot;
+    /// only names without a backslash ([`Names::recent`]). Empty until
+    /// the first.
+    recent: Vec<Option<Arc<str>>>,
+}
+
+/// The slot of bytes `b` among [`Names::RECENT`]: their length and their
+/// first and last four bytes (or first, middle and last byte), mixed by a
+/// multiplication (Fibonacci hashing).
+#[inline(always)]
+fn recent_slot(b: &[u8]) -> usize {
+    let n = b.len();
+    let w4 = |at: usize| u64::from(u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes")));
+    let k = match n {
+        0 => 0,
+        1..=3 => u64::from(b[0]) | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]) << 16,
+        _ => w4(0) | w4(n - 4) << 32,
+    } ^ (n as u64).rotate_right(12);
+    (k.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - Names::RECENT.trailing_zeros())) as usize
 }
 
 impl Names {
     /// Names kept at most.
     pub const MAX: usize = 65_536;
 
+    /// Slots of the names last found (a power of two).
+    const RECENT: usize = 256;
+
     /// The shared copy of log bytes `b` as text ([`text`]).
     pub fn get_bytes(&mut self, b: &[u8]) -> Arc<str> {
+        if let Some(a) = self.recent(b) {
+            return a;
+        }
         // A name kept is valid UTF-8, so bytes equal to it are that very
         // text: found without validating them.
-        if let Some(a) = self.by_hash.get(&text_hash(b)) {
-            if same_bytes(a.as_bytes(), b) {
-                return a.clone();
+        let a = match self.by_hash.get(&text_hash(b)) {
+            Some(a) if same_bytes(a.as_bytes(), b) => a.clone(),
+            _ => self.get(&text(b)),
+        };
+        if !a.as_bytes().contains(&b'\\') {
+            if self.recent.is_empty() {
+                self.recent.resize(Self::RECENT, None);
             }
+            self.recent[recent_slot(a.as_bytes())] = Some(a.clone());
         }
-        self.get(&text(b))
+        a
+    }
+
+    /// The shared name of bytes `b` if it is one of those last found by
+    /// [`Names::get_bytes`], by its bytes alone (no hashing of the whole
+    /// text). Those names hold no backslash, so neither does `b` when it
+    /// is found: a decoder that decodes escapes may look here first.
+    #[inline]
+    pub fn recent(&self, b: &[u8]) -> Option<Arc<str>> {
+        let a = self.recent.get(recent_slot(b))?.as_ref()?;
+        same_bytes(a.as_bytes(), b).then(|| a.clone())
     }
 
     /// The shared copy of `s`.
@@ -417,6 +460,7 @@ impl Names {
         }
         if self.by_hash.len() >= Self::MAX {
             self.by_hash.clear();
+            self.recent.clear();
         }
         let a: Arc<str> = Arc::from(s);
         self.by_hash.insert(h, a.clone());
@@ -549,6 +593,42 @@ mod tests {
         let mut names = Names::default();
         let a = names.get("alice");
         assert!(Arc::ptr_eq(&a, &names.get_bytes(b"alice")));
+    }
+
+    #[test]
+    fn names_found_lately_are_found_by_their_bytes_and_only_without_a_backslash() {
+        let mut names = Names::default();
+        assert!(names.recent(b"alice").is_none());
+        let a = names.get_bytes(b"alice");
+        assert!(Arc::ptr_eq(&a, &names.recent(b"alice").unwrap()));
+        assert!(Arc::ptr_eq(&a, &names.get_bytes(b"alice")));
+        // Other bytes in the same slot are not that name.
+        let slot = recent_slot(b"alice");
+        let other = (0..100_000u32).map(|k| format!("u{k}")).find(|t| recent_slot(t.as_bytes()) == slot).unwrap();
+        assert!(names.recent(other.as_bytes()).is_none());
+        let o = names.get_bytes(other.as_bytes());
+        assert_eq!(*o, *other);
+        assert!(names.recent(b"alice").is_none());
+        assert!(Arc::ptr_eq(&a, &names.get_bytes(b"alice")));
+        // Every length's slot reads the bytes it mixes.
+        for t in ["", "a", "ab", "abc", "abcd", "abcdefgh", "CL-VALIDATED-DATA", "FR-VALIDATED-DATA"] {
+            assert_eq!(&*names.get_bytes(t.as_bytes()), t);
+            assert_eq!(names.recent(t.as_bytes()).as_deref(), Some(t));
+        }
+        // A name with a backslash is not kept there (found in the map,
+        // shared as before); bytes that are no UTF-8 are not their text.
+        let back = names.get_bytes(b"a\\#041");
+        assert!(names.recent(b"a\\#041").is_none());
+        assert!(Arc::ptr_eq(&back, &names.get_bytes(b"a\\#041")));
+        let lossy = names.get_bytes(b"b\xffd");
+        assert!(names.recent(b"b\xffd").is_none());
+        assert!(Arc::ptr_eq(&lossy, &names.recent("b\u{fffd}d".as_bytes()).unwrap()));
+        assert!(Arc::ptr_eq(&lossy, &names.get_bytes(b"b\xffd")));
+        // Starting over forgets them too.
+        for k in 0..=Names::MAX {
+            names.get(&format!("n{k}"));
+        }
+        assert!(names.recent(b"alice").is_none());
     }
 
     #[test]

@@ -538,6 +538,136 @@ pub(crate) fn find_byte(c: u8, b: &[u8]) -> Option<usize> {
     found.map(|n| at + n)
 }
 
+/// The last `c` in `b`. A client address and host name end an rsync
+/// line a few bytes apart, where a call to `memrchr` costs more than the
+/// search: searched here from the end, 16 bytes at a time (SSE2, which
+/// every x86-64 has); a text shorter than 16 bytes as two overlapping
+/// words of 8 or a byte at a time.
+#[inline(always)]
+pub(crate) fn rfind_byte(c: u8, b: &[u8]) -> Option<usize> {
+    let n = b.len();
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    if n >= 16 {
+        // SAFETY: the function only needs SSE2, which this build's target
+        // has (the `cfg` above); it reads nothing but `b`.
+        return unsafe { rfind_byte_sse2(c, b) };
+    }
+    if n >= 8 {
+        // Bytes equal to `c` become 0, and only they get their top bit set
+        // (no carry crosses bytes): the highest one marked is the last.
+        const LOW7: u64 = u64::from_ne_bytes([0x7f; 8]);
+        let zeros = |at: usize| {
+            let w = u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes")) ^ u64::from_ne_bytes([c; 8]);
+            !(((w & LOW7).wrapping_add(LOW7)) | w | LOW7)
+        };
+        return [n - 8, 0]
+            .into_iter()
+            .find_map(|at| Some(zeros(at)).filter(|&z| z != 0).map(|z| at + 7 - (z.leading_zeros() / 8) as usize));
+    }
+    b.iter().rposition(|&x| x == c)
+}
+
+/// Whether `b` holds `c`, nearly always to learn that it does not (a
+/// message without the log format's marker byte): the whole text read 16
+/// bytes at a time (SSE2, which every x86-64 has) without a call to
+/// `memchr`; a text shorter than 16 bytes as [`find_byte`] reads it.
+#[inline(always)]
+pub(crate) fn has_byte(c: u8, b: &[u8]) -> bool {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    if b.len() >= 16 {
+        // SAFETY: the function only needs SSE2, which this build's target
+        // has (the `cfg` above); it reads nothing but `b`.
+        return unsafe { has_byte_sse2(c, b) };
+    }
+    find_byte(c, b).is_some()
+}
+
+/// Whether every byte of `b` is ASCII and none is `c` (a logged path
+/// without rsync's escapes and nothing to validate as UTF-8), 16 bytes at
+/// a time (SSE2, which every x86-64 has); a text shorter than 16 bytes a
+/// byte at a time.
+#[inline(always)]
+pub(crate) fn ascii_without(c: u8, b: &[u8]) -> bool {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    if b.len() >= 16 {
+        // SAFETY: the function only needs SSE2, which this build's target
+        // has (the `cfg` above); it reads nothing but `b`.
+        return unsafe { ascii_without_sse2(c, b) };
+    }
+    b.iter().all(|&x| x < 0x80 && x != c)
+}
+
+/// [`ascii_without`] of a text of at least 16 bytes.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[target_feature(enable = "sse2")]
+fn ascii_without_sse2(c: u8, b: &[u8]) -> bool {
+    use std::arch::x86_64::{__m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8};
+    debug_assert!(b.len() >= 16);
+    let needle = _mm_set1_epi8(c as i8);
+    // Bytes from 0x80 up have their top bit set already; `c` gets all its
+    // bits set by the comparison.
+    let marked = |i: usize| {
+        // SAFETY: an unaligned load of 16 bytes, all of them in `b`.
+        let v = unsafe { _mm_loadu_si128(b.as_ptr().add(i).cast::<__m128i>()) };
+        _mm_or_si128(v, _mm_cmpeq_epi8(v, needle))
+    };
+    // The last 16 bytes, then every whole 16 from the start (the last of
+    // them may overlap those).
+    let mut any = marked(b.len() - 16);
+    let mut i = 0;
+    while i + 16 <= b.len() {
+        any = _mm_or_si128(any, marked(i));
+        i += 16;
+    }
+    _mm_movemask_epi8(any) == 0
+}
+
+/// [`has_byte`] of a text of at least 16 bytes.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[target_feature(enable = "sse2")]
+fn has_byte_sse2(c: u8, b: &[u8]) -> bool {
+    use std::arch::x86_64::{__m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8};
+    debug_assert!(b.len() >= 16);
+    let needle = _mm_set1_epi8(c as i8);
+    // SAFETY: unaligned loads of 16 bytes, all of them in `b`.
+    let at = |i: usize| unsafe { _mm_cmpeq_epi8(_mm_loadu_si128(b.as_ptr().add(i).cast::<__m128i>()), needle) };
+    // The last 16 bytes, then every whole 16 from the start (the last
+    // of them may overlap those).
+    let mut hits = at(b.len() - 16);
+    let mut i = 0;
+    while i + 16 <= b.len() {
+        hits = _mm_or_si128(hits, at(i));
+        i += 16;
+    }
+    _mm_movemask_epi8(hits) != 0
+}
+
+/// [`rfind_byte`] of a text of at least 16 bytes.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[target_feature(enable = "sse2")]
+fn rfind_byte_sse2(c: u8, b: &[u8]) -> Option<usize> {
+    use std::arch::x86_64::{__m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8};
+    debug_assert!(b.len() >= 16);
+    let needle = _mm_set1_epi8(c as i8);
+    let mut end = b.len();
+    loop {
+        // The 16 bytes before `end`; at the start, the first 16 (those
+        // from `end` on were searched already: no `c` there).
+        let start = end.saturating_sub(16);
+        // SAFETY: an unaligned load of 16 bytes, all of them in `b`
+        // (`start + 16` is `end`, or 16 when `start` is 0).
+        let v = unsafe { _mm_loadu_si128(b.as_ptr().add(start).cast::<__m128i>()) };
+        let hits = _mm_movemask_epi8(_mm_cmpeq_epi8(v, needle)) as u32;
+        if hits != 0 {
+            return Some(start + 31 - hits.leading_zeros() as usize);
+        }
+        if start == 0 {
+            return None;
+        }
+        end = start;
+    }
+}
+
 /// Parses an unsigned decimal without sign or separators.
 #[inline]
 pub fn parse_u32(b: &[u8]) -> Option<u32> {
@@ -592,12 +722,14 @@ mod tests {
     use crate::time::{days_from_civil, rfc3339, TimeZone};
 
     #[test]
-    fn find_byte_finds_the_first_at_every_offset() {
+    fn byte_searches_find_the_first_and_the_last_at_every_offset() {
         for len in 0..80 {
             let hay: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
             assert_eq!(find_byte(b' ', &hay), None, "{len}");
+            assert_eq!(rfind_byte(b' ', &hay), None, "{len}");
+            assert!(!has_byte(b'[', &hay), "{len}");
             for at in 0..len {
-                for c in [b' ', b':', 0x00, 0x80, 0xff, b'\x01'] {
+                for c in [b' ', b':', b'(', b'@', b'[', 0x00, 0x80, 0xff, b'\x01'] {
                     let mut h = hay.clone();
                     h[at] = c;
                     // A second one after it, and bytes next to `c` around.
@@ -609,6 +741,26 @@ mod tests {
                         h[at - 1] = c.wrapping_sub(1);
                     }
                     assert_eq!(find_byte(c, &h), h.iter().position(|&x| x == c), "{len} {at} {c}");
+                    assert_eq!(rfind_byte(c, &h), h.iter().rposition(|&x| x == c), "{len} {at} {c}");
+                    assert!(has_byte(c, &h), "{len} {at} {c}");
+                    let next = c.wrapping_add(2);
+                    assert_eq!(has_byte(next, &h), h.contains(&next), "{len} {at} {c}");
+                    assert_eq!(rfind_byte(next, &h), h.iter().rposition(|&x| x == next), "{len} {at} {c}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ascii_without_sees_any_other_byte_at_every_offset() {
+        for len in 0..80 {
+            let hay: Vec<u8> = (0..len).map(|i| b' ' + (i % 95) as u8).filter(|&x| x != b'\\').collect();
+            assert!(ascii_without(b'\\', &hay), "{len}");
+            for at in 0..hay.len() {
+                for x in [b'\\', 0x80, 0xc3, 0xff, 0x7f, 0x00] {
+                    let mut h = hay.clone();
+                    h[at] = x;
+                    assert_eq!(ascii_without(b'\\', &h), x < 0x80 && x != b'\\', "{len} {at} {x}");
                 }
             }
         }

@@ -79,14 +79,63 @@ pub struct LineContext {
 /// most [`Texts::MAX`] wait on each side, none longer than
 /// [`Texts::LONGEST`] bytes, so memory stays bounded; a context of its own
 /// (`Texts::default()`, no store thread) simply allocates.
+///
+/// Shared texts (an rsync connection's session id, the other allocation of
+/// a connection) come back the same way: a stored event's session id that
+/// no other event or open session holds any more is handed back whole, and
+/// [`Texts::shared`] writes a new text of the same length over it. At most
+/// [`Texts::MAX`] of at most [`Texts::SHARED_LONGEST`] bytes wait on each
+/// side.
 #[derive(Debug, Default)]
 pub struct Texts {
     /// Strings to fill, taken from `shared` when it runs out.
     local: Vec<String>,
+    /// Shared texts to write over, by their length (index), taken from
+    /// `shared` when the one of a length runs out.
+    local_shared: [Vec<Arc<str>>; Texts::SHARED_LONGEST + 1],
+    /// How many texts `local_shared` holds.
+    local_shared_len: usize,
+    /// The emptied list of the last take of shared texts, swapped in for
+    /// the next one (the store thread fills it again).
+    spare_shared: Vec<Arc<str>>,
     /// What the store thread handed back.
-    shared: Arc<Mutex<Vec<String>>>,
+    shared: Arc<Mutex<Kept>>,
     /// Strings made before `shared` is looked at again, after it had none.
     wait: u32,
+    /// Shared texts made before `shared` is looked at again, after it had
+    /// none of the length asked for.
+    wait_shared: u32,
+}
+
+/// Swaps `mine` (empty) with one of the lists the store thread handed
+/// back (`theirs`), unless it is handing some back right now; after
+/// finding none, looks again only `wait` takes later (its atomic
+/// operations cost a fair part of an allocation).
+fn take_back<T>(
+    shared: &Mutex<Kept>,
+    wait: &mut u32,
+    mine: &mut Vec<T>,
+    theirs: impl FnOnce(&mut Kept) -> &mut Vec<T>,
+) {
+    if *wait > 0 {
+        *wait -= 1;
+        return;
+    }
+    if let Ok(mut kept) = shared.try_lock() {
+        std::mem::swap(theirs(&mut kept), mine);
+    }
+    if mine.is_empty() {
+        *wait = 32;
+    }
+}
+
+/// What the store thread hands back to [`Texts`].
+#[derive(Debug, Default)]
+struct Kept {
+    /// Transfers' paths.
+    paths: Vec<String>,
+    /// Session ids no one else holds.
+    shared: Vec<Arc<str>>,
 }
 
 impl Texts {
@@ -94,11 +143,14 @@ impl Texts {
     pub const MAX: usize = 10_000;
     /// The largest capacity of a string kept.
     pub const LONGEST: usize = 128;
+    /// The longest shared text kept (an rsync session id `pid@seconds` is
+    /// at most 10 + 1 + 20 bytes).
+    pub const SHARED_LONGEST: usize = 31;
 
     /// Another end of the same recycling (the store thread's, or the next
     /// input's context), with no strings of its own yet.
     pub fn share(&self) -> Texts {
-        Texts { local: Vec::new(), shared: self.shared.clone(), wait: 0 }
+        Texts { shared: self.shared.clone(), ..Texts::default() }
     }
 
     /// `s` as an owned string, in a recycled one when there is one.
@@ -124,42 +176,86 @@ impl Texts {
         }
     }
 
-    /// Takes what the store thread handed back, unless it is handing some
-    /// back right now; after finding none, looks again only some strings
-    /// later (its atomic operations cost a fair part of an allocation).
+    /// Takes the strings the store thread handed back ([`take_back`]).
     fn refill(&mut self) {
-        if self.wait > 0 {
-            self.wait -= 1;
-            return;
+        take_back(&self.shared, &mut self.wait, &mut self.local, |kept| &mut kept.paths);
+    }
+
+    /// `s` as a shared text, written over a handed-back one of its length
+    /// when there is one (no allocation), else a new one.
+    #[inline]
+    pub fn shared(&mut self, s: &str) -> Arc<str> {
+        let n = s.len();
+        if n == 0 || n > Self::SHARED_LONGEST {
+            return Arc::from(s);
         }
-        if let Ok(mut shared) = self.shared.try_lock() {
-            std::mem::swap(&mut *shared, &mut self.local);
+        if self.local_shared[n].is_empty() {
+            self.refill_shared();
         }
-        if self.local.is_empty() {
-            self.wait = 32;
+        let Some(mut kept) = self.local_shared[n].pop() else {
+            return Arc::from(s);
+        };
+        self.local_shared_len -= 1;
+        match Arc::get_mut(&mut kept) {
+            Some(text) => {
+                // SAFETY: all the bytes of `text` are replaced by those of
+                // `s`, a `str` of the same length, so it stays UTF-8.
+                unsafe { text.as_bytes_mut() }.copy_from_slice(s.as_bytes());
+                kept
+            }
+            // Handed back only when no one else held it, and no one could
+            // clone it since: not reached.
+            None => Arc::from(s),
+        }
+    }
+
+    /// Takes the shared texts the store thread handed back (as
+    /// [`Texts::refill`] its strings), each to the list of its length.
+    fn refill_shared(&mut self) {
+        take_back(&self.shared, &mut self.wait_shared, &mut self.spare_shared, |kept| &mut kept.shared);
+        for text in self.spare_shared.drain(..) {
+            if self.local_shared_len < Self::MAX {
+                self.local_shared_len += 1;
+                self.local_shared[text.len()].push(text);
+            }
         }
     }
 
     /// Drops stored events (the store thread's end), keeping the paths of
-    /// transfers for [`Texts::string`] while there is room.
+    /// transfers for [`Texts::string`] and the session ids that no one
+    /// else holds for [`Texts::shared`] while there is room.
     pub fn keep_paths(&self, events: &mut Vec<Event>) {
         let Ok(mut kept) = self.shared.lock() else {
             events.clear();
             return;
         };
-        if kept.len() >= Self::MAX {
+        let Kept { paths, shared } = &mut *kept;
+        if paths.len() >= Self::MAX && shared.len() >= Self::MAX {
             events.clear();
             return;
         }
-        // One pass: each event is dropped where it is once its path is
+        // One pass: each event is dropped where it is once its texts are
         // taken (a pass to take them and one to drop the events read the
         // batch twice).
         events.retain_mut(|e| {
-            if let Event::Transfer(t) = e {
-                if kept.len() < Self::MAX {
-                    if let Some(p) = t.path.take_if(|p| p.capacity() <= Self::LONGEST) {
-                        kept.push(p);
+            let session = match e {
+                Event::Transfer(t) => {
+                    if paths.len() < Self::MAX {
+                        if let Some(p) = t.path.take_if(|p| p.capacity() <= Self::LONGEST) {
+                            paths.push(p);
+                        }
                     }
+                    &mut t.session
+                }
+                Event::Login(l) => &mut l.session,
+            };
+            if shared.len() < Self::MAX {
+                // The last holder: the other events of its connection, and
+                // the connection itself, are gone.
+                let last =
+                    |s: &mut Arc<str>| (1..=Self::SHARED_LONGEST).contains(&s.len()) && Arc::get_mut(s).is_some();
+                if let Some(s) = session.take_if(last) {
+                    shared.push(s);
                 }
             }
             false
@@ -843,24 +939,60 @@ mod tests {
         assert!(seen.many.is_empty());
     }
 
+    /// An rsync login of user `u` on `host` at `time`.
+    fn login_of(host: &str, time: Micros, session: Option<Arc<str>>) -> Event {
+        Event::Login(crate::model::Login {
+            id: 0,
+            time,
+            protocol: crate::model::Protocol::Rsync,
+            user: "u".into(),
+            client_ip: None,
+            client_host: None,
+            outcome: crate::model::LoginOutcome::Ok,
+            method: None,
+            session,
+            server_host: Arc::from(host),
+            source: crate::formats::Format::Rsyncd.source(),
+            origin: None,
+        })
+    }
+
+    #[test]
+    fn session_ids_no_one_else_holds_are_handed_back_and_written_over() {
+        let login = |session: Option<Arc<str>>| login_of("h", 0, session);
+        let mut texts = Texts::default();
+        let store = texts.share();
+        let (held, alone, pair): (Arc<str>, Arc<str>, Arc<str>) = ("7@100".into(), "8@100".into(), "42@100".into());
+        let (alone_at, pair_at) = (Arc::as_ptr(&alone) as *const u8, Arc::as_ptr(&pair) as *const u8);
+        let long: Arc<str> = "9".repeat(Texts::SHARED_LONGEST + 1).into();
+        let mut events = vec![
+            login(Some(held.clone())),
+            login(Some(alone)),
+            login(Some(pair.clone())),
+            login(Some(pair)),
+            login(Some(long)),
+            login(None),
+        ];
+        store.keep_paths(&mut events);
+        assert!(events.is_empty());
+        // Still held elsewhere (an open connection): dropped, not kept.
+        assert_eq!(Arc::strong_count(&held), 1);
+        // Written over: the same allocations, the new texts.
+        let again = texts.shared("9@200");
+        assert_eq!((&*again, Arc::as_ptr(&again) as *const u8), ("9@200", alone_at));
+        let again = texts.shared("10@200");
+        assert_eq!((&*again, Arc::as_ptr(&again) as *const u8), ("10@200", pair_at));
+        // None of that length left, none too long kept: new texts.
+        assert_eq!(&*texts.shared("1@200"), "1@200");
+        let long = "1".repeat(Texts::SHARED_LONGEST + 1);
+        assert_eq!(*texts.shared(&long), *long);
+        assert_eq!(&*texts.shared(""), "");
+        assert_eq!(texts.local_shared_len, 0);
+    }
+
     #[test]
     fn a_head_continues_a_horizon_when_no_line_of_a_known_host_is_older() {
-        let login = |host: &str, time| {
-            Event::Login(crate::model::Login {
-                id: 0,
-                time,
-                protocol: crate::model::Protocol::Rsync,
-                user: "u".into(),
-                client_ip: None,
-                client_host: None,
-                outcome: crate::model::LoginOutcome::Ok,
-                method: None,
-                session: None,
-                server_host: Arc::from(host),
-                source: crate::formats::Format::Rsyncd.source(),
-                origin: None,
-            })
-        };
+        let login = |host: &str, time| login_of(host, time, None);
         let mut h = Horizon::default();
         h.note(&[login("a", 50), login("a", 40), login("b", 10)]);
         let head = |v: &[(&str, Micros)]| v.iter().map(|(h, t)| (h.to_string(), *t)).collect::<Vec<_>>();

@@ -240,8 +240,8 @@ fn client_host(h: &[u8]) -> Option<Arc<str>> {
     }
 }
 
-fn new_session(addrs: &mut Addrs, pid: u32, time: Micros, addr: &[u8], host: &[u8]) -> Session {
-    let sid = session_id(&mut addrs.sid, pid, time);
+fn new_session(addrs: &mut Addrs, texts: &mut Texts, pid: u32, time: Micros, addr: &[u8], host: &[u8]) -> Session {
+    let sid = session_id(&mut addrs.sid, texts, pid, time);
     let (addr, ip, host) = addrs.get(addr, host);
     // Every field given: `..Session::default()` made (and dropped) a
     // default session id and address too.
@@ -265,21 +265,27 @@ fn new_session(addrs: &mut Addrs, pid: u32, time: Micros, addr: &[u8], host: &[u
 }
 
 /// `pid@start-seconds`, the session id, written without the formatting
-/// machinery (one per connection) in `buf`, a text kept for it: from
-/// bytes, it was validated as UTF-8 again.
-fn session_id(buf: &mut String, pid: u32, time: Micros) -> Arc<str> {
+/// machinery (one per connection) in `buf`, a text kept for it (from
+/// bytes, it was validated as UTF-8 again), then over a session id the
+/// store thread handed back ([`Texts::shared`]) when there is one.
+fn session_id(buf: &mut String, texts: &mut Texts, pid: u32, time: Micros) -> Arc<str> {
     let (mut p, mut s) = (itoa::Buffer::new(), itoa::Buffer::new());
     buf.clear();
     buf.push_str(p.format(pid));
     buf.push('@');
     buf.push_str(s.format(time.div_euclid(1_000_000)));
-    Arc::from(buf.as_str())
+    texts.shared(buf)
 }
 
 /// The shared name of `b` as logged, its escapes decoded ([`unescape`]);
 /// a name without escapes is looked for by its bytes, not validated as
-/// UTF-8 again.
+/// UTF-8 again. A name seen lately is found before `b` is searched for
+/// escapes: those names hold no backslash ([`Names::recent`]), so `b`
+/// equal to one has none.
 fn intern(names: &mut Names, b: &[u8]) -> Arc<str> {
+    if let Some(a) = names.recent(b) {
+        return a;
+    }
     if escaped(b) {
         names.get(&unescape(b))
     } else {
@@ -399,13 +405,13 @@ impl RsyncDecoder {
                     self.prune_at = (self.open * 2).max(PRUNE_AT);
                     hi = &mut self.hosts[at];
                 }
-                hi.sessions.insert(pid, new_session(&mut self.addrs, pid, time, addr, host));
+                hi.sessions.insert(pid, new_session(&mut self.addrs, &mut cx.texts, pid, time, addr, host));
                 self.open += 1;
             }
             Record::Request { request, module_path, user, host, addr } => {
                 let s = hi.sessions.entry(pid).or_insert_with(|| {
                     self.open += 1;
-                    new_session(&mut self.addrs, pid, time, addr, host)
+                    new_session(&mut self.addrs, &mut cx.texts, pid, time, addr, host)
                 });
                 s.last = time;
                 let (module, path) = split_module(&mut self.names, &mut cx.texts, module_path);
@@ -1104,9 +1110,22 @@ mod tests {
     }
 
     #[test]
+    fn a_name_found_lately_is_not_taken_for_an_escaped_one() {
+        let mut names = Names::default();
+        assert_eq!(&*intern(&mut names, b"x#041"), "x#041");
+        assert_eq!(&*intern(&mut names, b"x\\#041"), "x!");
+        // Decoded, a backslash: its text is never found by its bytes.
+        assert_eq!(&*intern(&mut names, b"x\\#134#041"), "x\\#041");
+        assert_eq!(&*intern(&mut names, b"x\\#041"), "x!");
+        let plain = intern(&mut names, b"x#041");
+        assert_eq!(&*plain, "x#041");
+        assert!(Arc::ptr_eq(&plain, &intern(&mut names, b"x#041")));
+    }
+
+    #[test]
     fn session_ids_read_as_formatted() {
         for (pid, time) in [(0, 0), (4195, 1_705_273_205_000_000), (u32::MAX, i64::MAX), (7, -1), (1, i64::MIN), (12, 999_999)] {
-            assert_eq!(&*session_id(&mut String::new(), pid, time), format!("{pid}@{}", time.div_euclid(1_000_000)));
+            assert_eq!(&*session_id(&mut String::new(), &mut Texts::default(), pid, time), format!("{pid}@{}", time.div_euclid(1_000_000)));
         }
     }
 

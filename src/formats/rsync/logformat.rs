@@ -18,7 +18,7 @@ use nom::{
     IResult,
 };
 
-use crate::formats::prefix::{parse_u32, parse_u64};
+use crate::formats::prefix::{has_byte, parse_u32, parse_u64};
 use crate::formats::template::{self, match_items, trim_spaces, Shape};
 
 /// The default rsyncd `log format`.
@@ -285,7 +285,7 @@ impl LogFormat {
     /// Matches a message against the format; `None` when it does not fit.
     #[inline]
     pub fn parse<'a>(&self, msg: &'a [u8]) -> Option<FileLine<'a>> {
-        if self.marker.is_some_and(|m| memchr::memchr(m, msg).is_none()) {
+        if self.marker.is_some_and(|m| !has_byte(m, msg)) {
             return None;
         }
         let mut out = FileLine::default();

@@ -16,7 +16,7 @@ use std::borrow::Cow;
 
 pub use logformat::{FileLine, LogFormat, DEFAULT_LOG_FORMAT};
 
-use crate::formats::prefix::{find_byte, parse_u64};
+use crate::formats::prefix::{ascii_without, find_byte, parse_u64, rfind_byte};
 
 /// What a session request asked for, from the daemon's side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -179,13 +179,14 @@ pub fn parse_message<'a>(msg: &'a [u8], format: &LogFormat) -> Result<Record<'a>
     Err("neither an rsyncd message nor a line of the log format (check --rsync-log-format)")
 }
 
-/// Splits `… HOST (ADDR)` at its end.
+/// Splits `… HOST (ADDR)` at its end (searched from the end,
+/// [`rfind_byte`]: an address and a host name are short).
 fn host_addr(s: &[u8]) -> Option<(&[u8], &[u8])> {
     let s = s.strip_suffix(b")")?;
-    let open = memchr::memrchr(b'(', s)?;
+    let open = rfind_byte(b'(', s)?;
     let addr = &s[open + 1..];
     let before = s[..open].strip_suffix(b" ")?;
-    let host = match memchr::memrchr(b' ', before) {
+    let host = match rfind_byte(b' ', before) {
         Some(sp) => &before[sp + 1..],
         None => before,
     };
@@ -200,7 +201,7 @@ fn parse_request(request: Request, rest: &[u8]) -> Option<Record<'_>> {
     // rest = MOD/PATH from [USER@]HOST (ADDR); the path may contain " from ".
     let host_start = rest.len() - (addr.len() + 3) - host_full.len();
     let before = rest[..host_start].strip_suffix(b" from ")?;
-    let (user, host) = match memchr::memrchr(b'@', host_full) {
+    let (user, host) = match rfind_byte(b'@', host_full) {
         Some(at) => (Some(&host_full[..at]), &host_full[at + 1..]),
         None => (None, host_full),
     };
@@ -212,8 +213,12 @@ fn parse_summary(rest: &[u8]) -> Option<Record<'_>> {
     let (sent, rest) = number_then(rest, b" bytes")?;
     let rest = trim_start(rest).strip_prefix(b"received ")?;
     let (received, rest) = number_then(rest, b" bytes")?;
-    let rest = trim_start(rest).strip_prefix(b"total size ")?;
-    let total = parse_grouped(rest.trim_ascii_end())?;
+    let rest = trim_start(rest).strip_prefix(b"total size ")?.trim_ascii_end();
+    // Nearly always plain digits to the end ([`leading_digits`]).
+    let total = match leading_digits(rest) {
+        (v, n) if n > 0 && n == rest.len() => v,
+        _ => parse_grouped(rest)?,
+    };
     Some(Record::Summary { sent, received, total })
 }
 
@@ -221,16 +226,9 @@ fn parse_summary(rest: &[u8]) -> Option<Record<'_>> {
 /// what follows it.
 fn number_then<'a>(s: &'a [u8], suffix: &[u8]) -> Option<(u64, &'a [u8])> {
     // Nearly always plain digits right before the suffix: parsed in the
-    // pass that finds their end (at most 19, which cannot overflow).
-    let (mut v, mut n) = (0u64, 0);
-    for &c in &s[..s.len().min(19)] {
-        let d = c.wrapping_sub(b'0');
-        if d > 9 {
-            break;
-        }
-        v = v * 10 + d as u64;
-        n += 1;
-    }
+    // pass that finds their end (at most 19, which cannot overflow), eight
+    // at a time where the text has room for whole words.
+    let (v, n) = leading_digits(s);
     if n > 0 && s.get(n..n + suffix.len()).is_some_and(|w| crate::model::same_bytes(w, suffix)) {
         return Some((v, &s[n + suffix.len()..]));
     }
@@ -246,6 +244,68 @@ fn number_then<'a>(s: &'a [u8], suffix: &[u8]) -> Option<(u64, &'a [u8])> {
         at += 1;
     };
     Some((parse_grouped(&s[..at])?, &s[at + suffix.len()..]))
+}
+
+/// The value of the digits `s` starts with (at most 19) and how many
+/// there are: the first 16 a word of 8 bytes at a time while the text has
+/// one (all its digits found and combined in the lanes of the word), the
+/// others a byte at a time.
+#[inline(always)]
+fn leading_digits(s: &[u8]) -> (u64, usize) {
+    const POW10: [u64; 9] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000];
+    let word = |at: usize| s.get(at..at + 8).map(|w| u64::from_le_bytes(w.try_into().expect("8 bytes")));
+    let (mut v, mut n) = (0u64, 0);
+    if let Some(first) = word(0) {
+        let k = digit_run(first);
+        v = eight_digits_value(first, k);
+        if k < 8 {
+            return (v, k);
+        }
+        n = 8;
+        if let Some(second) = word(8) {
+            let m = digit_run(second);
+            v = v * POW10[m] + eight_digits_value(second, m);
+            if m < 8 {
+                return (v, 8 + m);
+            }
+            n = 16;
+        }
+    }
+    for &c in &s[n..s.len().min(19)] {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        v = v * 10 + d as u64;
+        n += 1;
+    }
+    (v, n)
+}
+
+/// How many of the bytes of `w` (first byte lowest) are ASCII digits
+/// before the first that is not: a digit has `3` in its high half, and
+/// still has after adding 6. (A carry out of a byte crosses only into the
+/// bytes after it, past a byte that is no digit.)
+#[inline(always)]
+fn digit_run(w: u64) -> usize {
+    const HIGH: u64 = 0xf0f0_f0f0_f0f0_f0f0;
+    const THREE: u64 = 0x3030_3030_3030_3030;
+    let not_digit = ((w & HIGH) ^ THREE) | ((w.wrapping_add(0x0606_0606_0606_0606) & HIGH) ^ THREE);
+    (not_digit.trailing_zeros() / 8) as usize
+}
+
+/// The value of the first `n` bytes of `w`, ASCII digits (first byte
+/// lowest, most significant): shifted to the top of the word (the rest
+/// are leading zeros), then pairs, fours and eights combined in its lanes.
+#[inline(always)]
+fn eight_digits_value(w: u64, n: usize) -> u64 {
+    if n == 0 {
+        return 0;
+    }
+    let v = (w & 0x0f0f_0f0f_0f0f_0f0f) << (8 * (8 - n));
+    let v = (v.wrapping_mul(10 * 256 + 1)) >> 8;
+    let v = ((v & 0x00ff_00ff_00ff_00ff).wrapping_mul(100 * 65_536 + 1)) >> 16;
+    ((v & 0x0000_ffff_0000_ffff).wrapping_mul(10_000 * (1 << 32) + 1)) >> 32
 }
 
 /// A number that may carry locale grouping (`1,234` / `1.234`).
@@ -303,6 +363,12 @@ fn has_backslash(b: &[u8]) -> bool {
 /// Decodes rsync's `\#ooo` escapes (3.5.0+) into the raw bytes, then to
 /// UTF-8 (invalid sequences become U+FFFD).
 pub fn unescape(b: &[u8]) -> Cow<'_, str> {
+    // Nearly always plain ASCII: one pass finds no backslash and nothing
+    // to validate.
+    if ascii_without(b'\\', b) {
+        // SAFETY: ASCII bytes are UTF-8.
+        return Cow::Borrowed(unsafe { std::str::from_utf8_unchecked(b) });
+    }
     if !escaped(b) {
         // Valid UTF-8 (nearly always) is validated a word at a time, where
         // `from_utf8_lossy` walks it chunk by chunk.
@@ -386,14 +452,48 @@ mod tests {
     }
 
     #[test]
-    fn numbers_before_a_suffix() {
+    fn leading_digits_are_read_a_word_at_a_time_as_a_byte_at_a_time() {
+        fn bytewise(s: &[u8]) -> (u64, usize) {
+            let n = s.iter().take(19).take_while(|c| c.is_ascii_digit()).count();
+            (s[..n].iter().fold(0, |v, &c| v * 10 + u64::from(c - b'0')), n)
+        }
+        let digits = b"9081726354453627189009";
+        for len in 0..=22 {
+            for tail in [&b""[..], b" bytes  received 42", b"x", b"/", b":", b"\xff", b"\x00", b"\x3a bytes"] {
+                let mut s = digits[..len].to_vec();
+                s.extend_from_slice(tail);
+                assert_eq!(leading_digits(&s), bytewise(&s), "{}", String::from_utf8_lossy(&s));
+                // Every byte value right after the digits.
+                for c in 0..=255u8 {
+                    let mut t = digits[..len].to_vec();
+                    t.extend_from_slice(&[c, b'1', b'2', b'3', b'4', b'5', b'6', b'7', b'8']);
+                    assert_eq!(leading_digits(&t), bytewise(&t), "{len} {c}");
+                }
+            }
+        }
+        assert_eq!(leading_digits(b"000000000000000000123 x"), (1, 19));
+        assert_eq!(leading_digits(b"18446744073709551615 bytes"), (1_844_674_407_370_955_161, 19));
+    }
+
+    #[test]
+    fn numbers_before_a_suffix_and_a_total_size() {
         // The digit pass and the general parse agree.
         fn general(s: &[u8]) -> Option<(u64, &[u8])> {
             let at = (0..s.len()).find(|&i| s[i..].starts_with(b" bytes"))?;
             Some((parse_grouped(&s[..at])?, &s[at + 6..]))
         }
-        for s in [
-            &b"39154 bytes  received"[..],
+        let texts = [
+            &b"99999"[..],
+            b"1234567890",
+            b"12345678901234567",
+            b"1844674407370955161",
+            b"12  ",
+            b"0",
+            b"18446744073709551615",
+            b"18446744073709551616",
+            b"1,234,567",
+            b"12x",
+            b"39154 bytes  received",
             b"0 bytes x",
             b"1,234,567 bytes  received",
             b"1.234 bytes",
@@ -408,8 +508,13 @@ mod tests {
             b"12x bytes",
             b"12 12 bytes",
             b"",
-        ] {
+        ];
+        for s in texts {
             assert_eq!(number_then(s, b" bytes"), general(s), "{}", String::from_utf8_lossy(s));
+            // As the total size that ends a summary line.
+            let msg = [&b"1 bytes  received 2 bytes  total size "[..], s].concat();
+            let want = parse_grouped(s.trim_ascii_end()).map(|total| Record::Summary { sent: 1, received: 2, total });
+            assert_eq!(parse_summary(&msg), want, "{}", String::from_utf8_lossy(s));
         }
         assert_eq!(number_then(b"39154 bytes  received", b" bytes"), Some((39154, &b"  received"[..])));
         assert_eq!(number_then(b"18446744073709551615 bytes", b" bytes"), Some((u64::MAX, &b""[..])));
@@ -495,6 +600,14 @@ mod tests {
         assert_eq!(unescape(&raw).as_ref(), "docs/\u{dc}n");
         assert_eq!(unescape(b"a\\#012b").as_ref(), "a\nb");
         assert_eq!(unescape(b"plain \\# text").as_ref(), "plain \\# text");
+        // Plain ASCII, short and long, is the text itself, not copied;
+        // so is valid UTF-8 without escapes, and anything else is lossy.
+        for plain in [&b"tree/7/file.dat"[..], b"PORTAL-PRODUCTS-RW/tree/2024/015/some file name.dat"] {
+            assert!(matches!(unescape(plain), Cow::Borrowed(t) if t.as_bytes() == plain));
+        }
+        let utf8 = "tree/2024/donn\u{e9}es/r\u{e9}sum\u{e9}.txt".as_bytes();
+        assert!(matches!(unescape(utf8), Cow::Borrowed(t) if t.as_bytes() == utf8));
+        assert_eq!(unescape(b"tree/2024/bad\xff/name/long.dat").as_ref(), "tree/2024/bad\u{fffd}/name/long.dat");
     }
 
     #[test]
