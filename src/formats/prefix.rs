@@ -417,34 +417,46 @@ impl PrefixParser {
         if n == 0 || !same_bytes(&rest[..n], &self.header[..n]) {
             return None;
         }
-        // The pid's digits, 8 bytes at once: each byte XOR '0' is its
-        // digit, and is above 9 for any other byte (the high bit of each
-        // such byte set below; no carry crosses bytes). Up to 7 digits
-        // (Linux pids have at most 7); a longer pid, or a line that ends
-        // sooner, takes the parse.
-        const LOW7: u64 = u64::from_ne_bytes([0x7f; 8]);
-        const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
-        let x = u64::from_le_bytes(*pid_on.first_chunk::<8>().expect("8 of 9 bytes")) ^ 0x3030_3030_3030_3030;
-        let other = (((x & LOW7) + (LOW7 - 0x0909_0909_0909_0909)) | x) & HIGH;
-        let digits = (other.trailing_zeros() / 8) as usize;
+        // The pid's digits, 8 bytes at once. Up to 7 digits (Linux pids
+        // have at most 7); a longer pid, or a line that ends sooner, takes
+        // the parse.
+        let w = u64::from_le_bytes(*pid_on.first_chunk::<8>().expect("8 of 9 bytes"));
+        let digits = digit_run(w);
         if !(1..=7).contains(&digits) || pid_on[digits] != b']' || pid_on[digits + 1] != b':' {
             return None;
         }
-        // The digits to the high bytes, zeros (leading) below.
-        let pid = eight_digits(x << (8 * (8 - digits))) as u32;
+        let pid = eight_digits_value(w, digits) as u32;
         let after = n + digits + 2;
         let msg = after + usize::from(rest.get(after) == Some(&b' '));
         Some(Repeated { host: self.header_host, header: n, pid, msg })
     }
 }
 
-/// The number of 8 digits (byte values 0–9), the first in the lowest
-/// byte: pairs, then fours, then all eight combined by a multiply each.
-#[inline]
-fn eight_digits(v: u64) -> u64 {
-    let v = v.wrapping_mul(10 * 256 + 1) >> 8;
-    let v = (v & 0x00ff_00ff_00ff_00ff).wrapping_mul(100 * 65_536 + 1) >> 16;
-    (v & 0x0000_ffff_0000_ffff).wrapping_mul(10_000 * (1 << 32) + 1) >> 32
+/// How many of the bytes of `w` (first byte lowest) are ASCII digits
+/// before the first that is not: a digit has `3` in its high half, and
+/// still has after adding 6. (A carry out of a byte crosses only into the
+/// bytes after it, past a byte that is no digit.)
+#[inline(always)]
+pub(crate) fn digit_run(w: u64) -> usize {
+    const HIGH: u64 = 0xf0f0_f0f0_f0f0_f0f0;
+    const THREE: u64 = 0x3030_3030_3030_3030;
+    let not_digit = ((w & HIGH) ^ THREE) | ((w.wrapping_add(0x0606_0606_0606_0606) & HIGH) ^ THREE);
+    (not_digit.trailing_zeros() / 8) as usize
+}
+
+/// The value of the first `n` bytes of `w`, ASCII digits (first byte
+/// lowest, most significant): shifted to the top of the word (the rest
+/// are leading zeros), then pairs, fours and eights combined in its lanes
+/// by a multiply each.
+#[inline(always)]
+pub(crate) fn eight_digits_value(w: u64, n: usize) -> u64 {
+    if n == 0 {
+        return 0;
+    }
+    let v = (w & 0x0f0f_0f0f_0f0f_0f0f) << (8 * (8 - n));
+    let v = (v.wrapping_mul(10 * 256 + 1)) >> 8;
+    let v = ((v & 0x00ff_00ff_00ff_00ff).wrapping_mul(100 * 65_536 + 1)) >> 16;
+    ((v & 0x0000_ffff_0000_ffff).wrapping_mul(10_000 * (1 << 32) + 1)) >> 32
 }
 
 /// Seconds of a daemon log file's or RFC 3339 stamp (bytes 17–18), when
@@ -860,8 +872,9 @@ mod tests {
     fn eight_digits_read_as_a_number() {
         for n in [0u64, 7, 42, 4_194_304, 9_999_999, 12_345_678, 99_999_999] {
             let text = format!("{n:08}");
-            let digits = u64::from_le_bytes(text.as_bytes().try_into().unwrap()) ^ 0x3030_3030_3030_3030;
-            assert_eq!(eight_digits(digits), n, "{text}");
+            let w = u64::from_le_bytes(text.as_bytes().try_into().unwrap());
+            assert_eq!(digit_run(w), 8, "{text}");
+            assert_eq!(eight_digits_value(w, 8), n, "{text}");
         }
     }
 

@@ -315,11 +315,7 @@ fn transactions_in_parts_across_months_count_exactly() {
     let mut log = String::new();
     for i in 0..60u32 {
         let (day, pid, ip) = (["2026/04/30", "2026/05/01", "2026/06/01"][i as usize / 20], 2000 + i, i % 9);
-        let ts = format!("{day} 23:{:02}:{:02}", i / 60 % 60, i % 60);
-        log += &format!("{ts} [{pid}] connect from UNDETERMINED (10.0.0.{ip})\n");
-        log += &format!("{ts} [{pid}] rsync to team/d{i}/ from user{}@UNDETERMINED (10.0.0.{ip})\n", i % 4);
-        log += &format!("{ts} [{pid}] recv UNDETERMINED [10.0.0.{ip}] team (user{}) d{i}/f.bin {}\n", i % 4, 10 + i);
-        log += &format!("{ts} [{pid}] sent 10 bytes  received 500 bytes  total size 400\n");
+        log += &upload(i, &format!("{day} 23:{:02}:{:02}", i / 60 % 60, i % 60), pid, ip, i % 4);
     }
     let p = env.write("rsyncd.log", log.as_bytes());
     env.ingest(&[p.to_str().unwrap()]).success();
@@ -357,11 +353,7 @@ fn logins_committed_on_the_second_connection_before_a_crash_count_once() {
     let env = Env::new();
     let mut log = String::new();
     for i in 0..20u32 {
-        let (ts, pid, ip) = (format!("2026/05/01 10:{i:02}:00"), 4000 + i, i % 6);
-        log += &format!("{ts} [{pid}] connect from UNDETERMINED (10.0.0.{ip})\n");
-        log += &format!("{ts} [{pid}] rsync to team/d{i}/ from user{}@UNDETERMINED (10.0.0.{ip})\n", i % 3);
-        log += &format!("{ts} [{pid}] recv UNDETERMINED [10.0.0.{ip}] team (user{}) d{i}/f.bin {}\n", i % 3, 10 + i);
-        log += &format!("{ts} [{pid}] sent 10 bytes  received 500 bytes  total size 400\n");
+        log += &upload(i, &format!("2026/05/01 10:{i:02}:00"), 4000 + i, i % 6, i % 3);
     }
     let p = env.write("rsyncd.log", log.as_bytes());
     let path = p.to_str().unwrap();
@@ -422,17 +414,7 @@ fn rollup_copies_refused_by_stored_keys_are_upserted() {
     let Some(db) = fresh("blind_rollups") else { return };
     let parts = Env::with_store(&db.url).in_parts(7);
     let env = Env::new();
-    let session = |i: u32| {
-        let (ts, ip, user) = (format!("2026/05/0{} 10:{:02}:00", 1 + i % 2, i), i % 5, i % 3);
-        format!(
-            "{ts} [{pid}] connect from UNDETERMINED (10.0.0.{ip})\n\
-             {ts} [{pid}] rsync to team/d{i}/ from user{user}@UNDETERMINED (10.0.0.{ip})\n\
-             {ts} [{pid}] recv UNDETERMINED [10.0.0.{ip}] team (user{user}) d{i}/f.bin {size}\n\
-             {ts} [{pid}] sent 10 bytes  received 500 bytes  total size 400\n",
-            pid = 3000 + i,
-            size = 10 + i
-        )
-    };
+    let session = |i: u32| upload(i, &format!("2026/05/0{} 10:{:02}:00", 1 + i % 2, i), 3000 + i, i % 5, i % 3);
     let first: String = (0..20).map(session).collect();
     let p = env.write("rsyncd.log", first.as_bytes());
     let path = p.to_str().unwrap();
@@ -451,6 +433,19 @@ fn rollup_copies_refused_by_stored_keys_are_upserted() {
 }
 
 /// Every `report --format json` breakdown of `a` equals `b`'s.
+/// The four rsyncd log-file lines of connection `i` (pid `pid`, client
+/// 10.0.0.`ip`) uploading `team/d{i}/f.bin`, 10 + `i` bytes, as
+/// `user{user}` at `ts`.
+fn upload(i: u32, ts: &str, pid: u32, ip: u32, user: u32) -> String {
+    format!(
+        "{ts} [{pid}] connect from UNDETERMINED (10.0.0.{ip})\n\
+         {ts} [{pid}] rsync to team/d{i}/ from user{user}@UNDETERMINED (10.0.0.{ip})\n\
+         {ts} [{pid}] recv UNDETERMINED [10.0.0.{ip}] team (user{user}) d{i}/f.bin {size}\n\
+         {ts} [{pid}] sent 10 bytes  received 500 bytes  total size 400\n",
+        size = 10 + i
+    )
+}
+
 fn assert_same_reports(a: &Env, b: &Env) {
     for by in KEYS {
         let args: &[&str] = if by.is_empty() { &["--format", "json"] } else { &["--format", "json", "--by", by] };

@@ -16,7 +16,7 @@ use std::borrow::Cow;
 
 pub use logformat::{FileLine, LogFormat, DEFAULT_LOG_FORMAT};
 
-use crate::formats::prefix::{ascii_without, find_byte, parse_u64, rfind_byte};
+use crate::formats::prefix::{ascii_without, digit_run, eight_digits_value, find_byte, parse_u64, rfind_byte};
 
 /// What a session request asked for, from the daemon's side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -280,32 +280,6 @@ fn leading_digits(s: &[u8]) -> (u64, usize) {
         n += 1;
     }
     (v, n)
-}
-
-/// How many of the bytes of `w` (first byte lowest) are ASCII digits
-/// before the first that is not: a digit has `3` in its high half, and
-/// still has after adding 6. (A carry out of a byte crosses only into the
-/// bytes after it, past a byte that is no digit.)
-#[inline(always)]
-fn digit_run(w: u64) -> usize {
-    const HIGH: u64 = 0xf0f0_f0f0_f0f0_f0f0;
-    const THREE: u64 = 0x3030_3030_3030_3030;
-    let not_digit = ((w & HIGH) ^ THREE) | ((w.wrapping_add(0x0606_0606_0606_0606) & HIGH) ^ THREE);
-    (not_digit.trailing_zeros() / 8) as usize
-}
-
-/// The value of the first `n` bytes of `w`, ASCII digits (first byte
-/// lowest, most significant): shifted to the top of the word (the rest
-/// are leading zeros), then pairs, fours and eights combined in its lanes.
-#[inline(always)]
-fn eight_digits_value(w: u64, n: usize) -> u64 {
-    if n == 0 {
-        return 0;
-    }
-    let v = (w & 0x0f0f_0f0f_0f0f_0f0f) << (8 * (8 - n));
-    let v = (v.wrapping_mul(10 * 256 + 1)) >> 8;
-    let v = ((v & 0x00ff_00ff_00ff_00ff).wrapping_mul(100 * 65_536 + 1)) >> 16;
-    ((v & 0x0000_ffff_0000_ffff).wrapping_mul(10_000 * (1 << 32) + 1)) >> 32
 }
 
 /// A number that may carry locale grouping (`1,234` / `1.234`).
