@@ -16,7 +16,7 @@
 # loopback port in a temp dir (default fsync; autovacuum off, or its work
 # after one run would land in the next one's CPU seconds; as the postgres
 # user when run as root, see pg_cluster.sh). Per round, alternately: `ingest` of the log
-# into a new database (`xs`, then `before`), and `copy`: the rows the first
+# into a new database with the schema created (`xs`, then `before`), and `copy`: the rows the first
 # ingest stored, exported in binary and `\copy`-ed back into keyed tables
 # (the raw tables' columns and primary keys, unpartitioned, no rollups) in
 # one transaction — the server's own limit for these rows. Prints per run
@@ -56,10 +56,14 @@ url() { echo "postgres://xferstats@127.0.0.1:$port/$1"; }
 
 echo "name wall_s client_cpu_s server_cpu_s events events_per_s"
 for r in $(seq "$rounds"); do
+    # A new database whose schema exists, as the COPY's tables do before
+    # its clock starts.
     fresh_db x
+    "$xs" --db "$(url x)" db migrate >/dev/null
     run ingest - "$xs" --db "$(url x)" "${args[@]}"
     if [ -n "${BEFORE:-}" ]; then
         fresh_db xb
+        "$BEFORE" --db "$(url xb)" db migrate >/dev/null
         run ingest-before - "$BEFORE" --db "$(url xb)" "${args[@]}"
     fi
     if [ "$r" = 1 ]; then

@@ -816,9 +816,10 @@ pub(crate) struct Engine<'a> {
     pub(crate) ids_key: IdKey,
     pub(crate) report: IngestReport,
     events: Vec<Event>,
-    /// Per format, the ledger fingerprint of the input its decoder read
-    /// last: the events its sessions owe at the end of the run came from it.
-    last_input: HashMap<Format, u64>,
+    /// Per format, the checkpoint of the input its decoder read last: the
+    /// events its sessions owe at the end of the run came from it, and are
+    /// counted in its ledger entry.
+    last_input: HashMap<Format, Checkpoint>,
     /// Events per store transaction.
     batch_events: usize,
     /// Events per part of a transaction, if the store takes them in parts
@@ -1031,7 +1032,10 @@ impl<'a> Engine<'a> {
                 );
             }
             self.events.extend(finished);
-            self.commit_of(self.last_input.get(&f).copied(), None, 0)?;
+            // Committed with the input's checkpoint as it stands (nothing
+            // more was read), so that its ledger entry counts them too.
+            let cp = self.last_input.get(&f).cloned();
+            self.commit_of(cp.as_ref().map(|c| c.fingerprint), cp.as_ref(), 0)?;
         }
         Ok(())
     }
@@ -1580,9 +1584,6 @@ pub(crate) fn read_opened(
     // was used).
     let in_vain =
         rep.resumed_from == 0 && matches!(rep.status, InputStatus::Mismatch { .. } | InputStatus::Unusable { .. });
-    if !in_vain {
-        engine.last_input.insert(format, fingerprint);
-    }
     if in_vain {
         if !engine.events.is_empty() {
             engine.commit_of(Some(fingerprint), None, reader.offset() - committed_at)?;
@@ -1590,6 +1591,9 @@ pub(crate) fn read_opened(
     } else if reader.offset() != committed_at || !engine.events.is_empty() || migrate {
         checkpoint(&mut cp, &reader, &cx, base_rejected + rep.rejected);
         engine.commit(Some(&cp), reader.offset() - committed_at)?;
+    }
+    if !in_vain {
+        engine.last_input.insert(format, cp.clone());
     }
     progress.finish();
     Ok((rep, Some(cp)))
@@ -2039,7 +2043,10 @@ mod tests {
             if format == Format::Syslog {
                 assert_eq!(events.lines().count(), 3_036);
                 assert_eq!(samples.matches("RejectSample").count(), SAMPLES_PER_INPUT, "{samples}");
-                assert_eq!(checkpoints.len(), 7);
+                // Seven while reading, and the input's checkpoint again
+                // with the events of the sessions that end with the run.
+                assert_eq!(checkpoints.len(), 8);
+                assert_eq!(checkpoints[6], checkpoints[7]);
             }
             // Resumed at checkpoints in the middle of chunks, before and
             // after the over-long line.

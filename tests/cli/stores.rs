@@ -322,8 +322,30 @@ every_store!(
     a_copy_joins_no_saved_session,
     crash_points_then_rerun,
     sigkill_mid_import_then_rerun,
-    prune_and_rebuild
+    prune_and_rebuild,
+    the_ledger_counts_every_event_of_an_input
 );
+
+/// An input's ledger entry (`status`) counts every event stored from it:
+/// also those of its sessions that end only with the run (an rsync
+/// connection's events are emitted when it is pruned or the run ends).
+/// Reading it again adds nothing, to the store or to the count.
+fn the_ledger_counts_every_event_of_an_input<S: Store>() {
+    let Some(s) = S::fresh() else { return };
+    let log = fixture("rsync/default-logfile.log");
+    let counted = |s: &S| {
+        let out = s.cmd().args(["status", "--format", "json"]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        (v["inputs"].as_array().map(Vec::len), v["inputs"][0]["events_new"].as_u64())
+    };
+    let a = s.ingest(&[log.to_str().unwrap()]).success();
+    assert!(stderr(&a).contains(": 14 new events"), "{}", stderr(&a));
+    assert_eq!((s.events(), counted(&s)), (14, (Some(1), Some(14))));
+    let a = s.ingest(&[log.to_str().unwrap()]).success();
+    assert!(stderr(&a).contains(": 0 new events"), "{}", stderr(&a));
+    assert_eq!((s.events(), counted(&s)), (14, (Some(1), Some(14))));
+}
 
 /// Totals of `data` imported once into a fresh store of kind `S`, and its
 /// event count.
