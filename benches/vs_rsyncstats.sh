@@ -17,7 +17,12 @@
 # writes with its defaults into a temp dir, builds release binaries, then per
 # round runs, one after the other:
 #   rsyncstats  parse + enrich (its parse_log, GeoIP on the same database);
-#   events      `xferstats events` (parse + join + enrich, GeoIP on) > /dev/null;
+#   events      `xferstats events` (parse + join + enrich, GeoIP on) > /dev/null,
+#               EVENTS_RUNS times a round (default 5; with BEFORE, the two
+#               binaries in turn): a run takes ~0.13 s, and this shared
+#               machine's vCPUs lose a few to 20 % of such a span to the
+#               host at times (the same binary measured 0.125–0.20 s within
+#               an hour), which one run per round cannot median out;
 #   ingest      `xferstats ingest` into a new SQLite file, GeoIP on;
 #   sqlite      SQLite's own limit: the raw rows that ingest stored, inserted
 #               into an empty copy of their tables with prepared statements in
@@ -136,8 +141,10 @@ fi
 
 for r in $(seq "$rounds"); do
     run rsyncstats "$r" "$venv/bin/python" -c 'import sys; from geolite2 import geolite2; geolite2.filename = sys.argv[2]; from rsyncstats import rsyncstats; print(len(rsyncstats.parse_log(sys.argv[1])))' "$log" "$geoip"
-    run events "$r" sh -c '"$0" events "$@" >/dev/null' "$xs" "${xargs_common[@]}" "$log"
-    [ -z "${BEFORE:-}" ] || run events-before "$r" sh -c '"$0" events "$@" >/dev/null' "$BEFORE" "${xargs_common[@]}" "$log"
+    for _ in $(seq "${EVENTS_RUNS:-5}"); do
+        run events "$r" sh -c '"$0" events "$@" >/dev/null' "$xs" "${xargs_common[@]}" "$log"
+        [ -z "${BEFORE:-}" ] || run events-before "$r" sh -c '"$0" events "$@" >/dev/null' "$BEFORE" "${xargs_common[@]}" "$log"
+    done
     rm -f "$tmp"/x.db*
     run ingest "$r" "$xs" --db "$tmp/x.db" ingest "${xargs_common[@]}" "$log"
     run sqlite "$r" "$limit" "$tmp/x.db" "$tmp/limit.db"
@@ -292,8 +299,8 @@ for name, rs in runs.items():
         print(f"{name:14}{'':>22}{span(eps, kf):>24}")
     else:
         print(f"{name:14}{span(mbs, mbf):>22}{span(eps, kf):>24}{rss:>9.0f}{span(cmb, mbf):>22}{span(ceps, kf):>24}")
-print("(median, min–max of", len(runs["events"]), "rounds; events: what each tool returns — rsyncstats its parsed transfers,"
-      " xferstats transfers + logins)")
+print("(median, min–max of the runs:", len(runs["rsyncstats"]), "rounds,", len(runs["events"]) // len(runs["rsyncstats"]),
+      "runs of events in each; events: what each tool returns — rsyncstats its parsed transfers, xferstats transfers + logins)")
 rs = med["rsyncstats"]
 def ratio(a, what, goal=None):
     print(f"{what}: {med[a][0] / rs[0]:.1f}× by wall time, {med[a][2] / rs[2]:.1f}× by CPU time"
