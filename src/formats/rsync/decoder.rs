@@ -133,6 +133,9 @@ pub struct RsyncDecoder {
     /// batch with more has had it (the same batch, or a stored one the
     /// engine fills again).
     roomy: usize,
+    /// The shared texts were made anew for the batch being filled
+    /// ([`RsyncDecoder::renew`]).
+    renewed: bool,
 }
 
 /// Client addresses as logged, each with its parse ([`client_ip`]) and
@@ -222,6 +225,7 @@ impl RsyncDecoder {
             sorting: Vec::new(),
             prune_room: 0,
             roomy: 0,
+            renewed: false,
         }
     }
 }
@@ -336,6 +340,26 @@ impl RsyncDecoder {
         at
     }
 
+    /// Makes the texts that every event shares anew — the server hosts'
+    /// names and the login method — as a new batch starts (`out` handed
+    /// over empty). Each event holds a counted reference to them: this
+    /// thread increments the counts as it fills a batch, and the store
+    /// thread decrements them as it drops a stored one, at the same time,
+    /// so a count shared by every event moved between the two cores'
+    /// caches at nearly every event. With texts of their own per batch,
+    /// each thread counts on its own. (Measured with the two in turn, 25
+    /// to 41 runs each, medians: `events` 1.1–4.3 % less wall time in five
+    /// comparisons. Renewing the user names, modules and client addresses
+    /// too, a thousand allocations per batch in the allocation test, gained
+    /// no more.)
+    fn renew(&mut self) {
+        self.renewed = true;
+        for hi in &mut self.hosts {
+            hi.name = Arc::from(&*hi.name);
+        }
+        self.password = Arc::from(&*self.password);
+    }
+
     /// Puts the hosts in name order again (one was added).
     fn sort_hosts(&mut self) {
         let hosts = &self.hosts;
@@ -376,6 +400,13 @@ impl RsyncDecoder {
     /// rsync's, or that names none (the syslog router checked it: not
     /// checked again per line).
     pub fn of_rsync(&mut self, cx: &mut LineContext, line: &[u8], p: &Prefixed<'_>, out: &mut Vec<Event>) -> Outcome {
+        if out.is_empty() {
+            if !self.renewed {
+                self.renew();
+            }
+        } else {
+            self.renewed = false;
+        }
         self.make_room(out);
         let Some(pid) = p.pid else {
             return Outcome::Rejected("rsyncd line without a [pid]");
