@@ -1040,7 +1040,7 @@ impl<'a> Engine<'a> {
             // Committed with the input's checkpoint as it stands (nothing
             // more was read), so that its ledger entry counts them too.
             let cp = self.last_input.get(&f).cloned();
-            self.commit_of(cp.as_ref().map(|c| c.fingerprint), cp.as_ref(), 0)?;
+            self.commit(cp.as_ref(), 0)?;
         }
         Ok(())
     }

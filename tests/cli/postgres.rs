@@ -432,7 +432,6 @@ fn rollup_copies_refused_by_stored_keys_are_upserted() {
     db.check();
 }
 
-/// Every `report --format json` breakdown of `a` equals `b`'s.
 /// The four rsyncd log-file lines of connection `i` (pid `pid`, client
 /// 10.0.0.`ip`) uploading `team/d{i}/f.bin`, 10 + `i` bytes, as
 /// `user{user}` at `ts`.
@@ -446,6 +445,7 @@ fn upload(i: u32, ts: &str, pid: u32, ip: u32, user: u32) -> String {
     )
 }
 
+/// Every `report --format json` breakdown of `a` equals `b`'s.
 fn assert_same_reports(a: &Env, b: &Env) {
     for by in KEYS {
         let args: &[&str] = if by.is_empty() { &["--format", "json"] } else { &["--format", "json", "--by", by] };
