@@ -71,6 +71,8 @@ fn decode_all(data: &[u8]) -> Vec<Event> {
         ids: IdGen::new(HostKey::new(b"bench host key, 16+ chars").id_key()),
         server_host: "bench".into(),
         texts: Default::default(),
+        // Enriched below in every IP mode, some of which keep host names.
+        keep_hosts: true,
     };
     let mut out = Vec::new();
     for line in data.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {

@@ -259,6 +259,8 @@ fn pass(decoder: &mut dyn AnyDecoder, data: &[u8]) -> (usize, usize) {
         ids: IdGen::new(xferstats::enrich::hostkey::HostKey::new(b"bench host key, 16+ chars").id_key()),
         server_host: "bench".into(),
         texts: Default::default(),
+        // As ingest in its default IP mode (`hmac`).
+        keep_hosts: false,
     };
     let mut events = Vec::with_capacity(10_000);
     let (mut total, mut rejected) = (0, 0);

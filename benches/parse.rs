@@ -53,6 +53,8 @@ fn context() -> LineContext {
         ids: IdGen::new(xferstats::enrich::hostkey::HostKey::new(b"bench host key, 16+ chars").id_key()),
         server_host: "bench".into(),
         texts: Default::default(),
+        // As ingest in its default IP mode (`hmac`).
+        keep_hosts: false,
     }
 }
 

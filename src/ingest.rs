@@ -1504,7 +1504,14 @@ pub(crate) fn read_opened(
     // --format from a log without transfers.
     let count_foreign = opts.format.is_some() && matches!(format, Format::Syslog | Format::Openssh);
     let mut foreign = 0u64;
-    let mut cx = LineContext { clock, prefix, ids, server_host: opts.server_host.clone(), texts: engine.texts.share() };
+    let mut cx = LineContext {
+        clock,
+        prefix,
+        ids,
+        server_host: opts.server_host.clone(),
+        texts: engine.texts.share(),
+        keep_hosts: engine.ip_mode.keeps_hosts(),
+    };
     let chain = engine.decoders(format)?.pick(resumed, &head, || new_decoder(opts, format));
     if chain > 0 {
         tracing::info!(input = %crate::sanitize::sanitize(&name), "older than the saved open sessions: read with sessions of its own");

@@ -131,6 +131,7 @@ fn context() -> LineContext {
         ids: IdGen::new(HostKey::new(b"allocation test host key").id_key()),
         server_host: "srv".into(),
         texts: Default::default(),
+        keep_hosts: true,
     }
 }
 

@@ -181,6 +181,7 @@ fn context() -> LineContext {
         ids: IdGen::new(id_key()),
         server_host: "vm".into(),
         texts: Default::default(),
+        keep_hosts: true,
     }
 }
 

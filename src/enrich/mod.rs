@@ -67,6 +67,11 @@ impl IpMode {
     pub fn keeps_hash(self) -> bool {
         matches!(self, IpMode::Hmac | IpMode::Full)
     }
+
+    /// Whether events keep the client's host name (or its parent domain).
+    pub fn keeps_hosts(self) -> bool {
+        matches!(self, IpMode::Full | IpMode::Truncate)
+    }
 }
 
 /// `--ip-mode NAME`: the names of [`IpMode::name`].

@@ -281,6 +281,16 @@ fn session_id(buf: &mut String, texts: &mut Texts, pid: u32, time: Micros) -> Ar
     texts.shared(buf)
 }
 
+/// The client host name `host` gives an event of client address `ip`,
+/// unless the event would not keep it ([`LineContext::keep_hosts`]).
+fn host_for(cx: &LineContext, ip: Option<IpAddr>, host: impl FnOnce() -> Option<Arc<str>>) -> Option<Arc<str>> {
+    if cx.keep_hosts || ip.is_none() {
+        host()
+    } else {
+        None
+    }
+}
+
 /// The shared name of `b` as logged, its escapes decoded ([`unescape`]);
 /// a name without escapes is looked for by its bytes, not validated as
 /// UTF-8 again. A name seen lately is found before `b` is searched for
@@ -458,7 +468,7 @@ impl RsyncDecoder {
                         protocol: Protocol::Rsync,
                         user: u.clone(),
                         client_ip: s.ip,
-                        client_host: s.host.clone(),
+                        client_host: host_for(cx, s.ip, || s.host.clone()),
                         outcome: LoginOutcome::Ok,
                         method: Some(self.password.clone()),
                         session: Some(s.sid.clone()),
@@ -478,7 +488,7 @@ impl RsyncDecoder {
                     protocol: Protocol::Rsync,
                     user: intern(&mut self.names, user.unwrap_or(b"unknown")),
                     client_ip,
-                    client_host,
+                    client_host: host_for(cx, client_ip, || client_host),
                     outcome: if user.is_some() { auth_outcome(reason) } else { LoginOutcome::Failed },
                     method: Some(self.password.clone()),
                     session: sess.map(|s| s.sid.clone()),
@@ -507,7 +517,8 @@ impl RsyncDecoder {
                 hi.transfer_logging = true;
                 let id = cx.ids.id_prefixed(p, server_bytes, line, TAG_FILE);
                 let s = hi.sessions.get_mut(&pid);
-                return file_event(f, id, time, &hi.name, s, (&mut self.names, &mut cx.texts), out);
+                let keep_hosts = cx.keep_hosts;
+                return file_event(f, id, time, &hi.name, s, (&mut self.names, &mut cx.texts, keep_hosts), out);
             }
             Record::Refused => {
                 if let Some(s) = hi.sessions.get_mut(&pid) {
@@ -744,7 +755,7 @@ fn file_event(
     time: Micros,
     server: &Arc<str>,
     mut s: Option<&mut Session>,
-    (names, texts): (&mut Names, &mut Texts),
+    (names, texts, keep_hosts): (&mut Names, &mut Texts, bool),
     out: &mut Vec<Event>,
 ) -> Outcome {
     if let Some(s) = s.as_deref_mut() {
@@ -781,6 +792,7 @@ fn file_event(
         (None, s) => s.and_then(|s| s.ip),
     };
     let host = match (f.host, sess.and_then(|s| s.host.as_ref())) {
+        _ if !keep_hosts && ip.is_some() => None,
         (Some(h), Some(sh)) if same_bytes(sh.as_bytes(), h) => Some(sh.clone()),
         (Some(h), _) => client_host(h),
         (None, sh) => sh.cloned(),
@@ -1004,6 +1016,56 @@ mod tests {
         ids.sort_unstable();
         ids.dedup();
         assert_eq!(ids.len(), ev.len(), "ids are unique");
+    }
+
+    #[test]
+    fn host_names_are_left_out_of_events_that_would_not_keep_them() {
+        // A host name with an address, then one with an address that
+        // does not parse (kept: the client hash is then made of the name).
+        let data = b"2026/03/01 10:00:04 [102] connect from mirror.example.org (2001:db8::42)
+2026/03/01 10:00:04 [102] rsync to incoming/ from alice@mirror.example.org (2001:db8::42)
+2026/03/01 10:00:05 [102] recv mirror.example.org [2001:db8::42] incoming (alice) a.txt 5
+2026/03/01 10:00:06 [103] connect from odd.example.org (not-an-address)
+2026/03/01 10:00:06 [103] rsync to incoming/ from bob@odd.example.org (not-an-address)
+2026/03/01 10:00:07 [103] recv odd.example.org [not-an-address] incoming (bob) b.txt 7
+2026/03/01 10:00:08 [104] connect from other.example.org (192.0.2.20)
+2026/03/01 10:00:08 [104] auth failed on module incoming from other.example.org (192.0.2.20) for eve: password mismatch
+";
+        let hosts = |keep_hosts: bool| {
+            let mut d = RsyncDecoder::new(LogFormat::compile(DEFAULT_LOG_FORMAT).unwrap());
+            let mut cx = crate::sessions::test_context(TimeZone::Utc, days_from_civil(2026, 3, 1) * 86_400, "srv");
+            cx.keep_hosts = keep_hosts;
+            let mut out = Vec::new();
+            for line in data.split(|&c| c == b'\n').filter(|l| !l.is_empty()) {
+                assert_eq!(d.line(&mut cx, line, &mut out), Outcome::Used);
+            }
+            let host = |e: &Event| match e {
+                Event::Transfer(t) => (t.client_ip.is_some(), t.client_host.as_deref().map(str::to_owned)),
+                Event::Login(l) => (l.client_ip.is_some(), l.client_host.as_deref().map(str::to_owned)),
+            };
+            out.iter().map(host).collect::<Vec<_>>()
+        };
+        let named = |a: bool, h: &str| (a, Some(h.to_owned()));
+        assert_eq!(
+            hosts(true),
+            vec![
+                named(true, "mirror.example.org"),
+                named(true, "mirror.example.org"),
+                named(false, "odd.example.org"),
+                named(false, "odd.example.org"),
+                named(true, "other.example.org"),
+            ]
+        );
+        assert_eq!(
+            hosts(false),
+            vec![
+                (true, None),
+                (true, None),
+                named(false, "odd.example.org"),
+                named(false, "odd.example.org"),
+                (true, None),
+            ]
+        );
     }
 
     #[test]
