@@ -1166,8 +1166,13 @@ pub(crate) fn drive<T>(
     // when following: a follower's queue holds whole commits).
     let part_events = sink.part_events().filter(|_| reconnect.is_none());
     let keeps_states = sink.keeps_states();
-    let batch_events =
-        opts.batch_events.unwrap_or(if part_events.is_some() { PARTED_BATCH_EVENTS } else { BATCH_EVENTS }).max(1);
+    let batch_events = opts
+        .batch_events
+        .unwrap_or(match part_events {
+            Some(_) => PARTED_BATCH_EVENTS,
+            None => sink.batch_events().unwrap_or(BATCH_EVENTS),
+        })
+        .max(1);
     // Bounded memory: one batch (or part) is read, one waits for the store
     // thread, one is enriched and committed there — three at most. A
     // follower's engine hands its commits over without waiting

@@ -238,6 +238,12 @@ pub trait Sink {
     fn part_events(&self) -> Option<usize> {
         None
     }
+    /// `Some(n)`: a store that takes every transaction whole takes best
+    /// batches of `n` events (unless `--batch-size` says otherwise). `None`
+    /// (the default): the engine's [`crate::ingest::BATCH_EVENTS`].
+    fn batch_events(&self) -> Option<usize> {
+        None
+    }
     /// Stores the events and hook rows of `part` (no checkpoint, no states)
     /// in the transaction that the next [`Sink::commit`] commits, opening
     /// it if need be; returns what it stored. Only called when

@@ -170,6 +170,9 @@ fn ip_privacy_modes() {
             "full" => {
                 assert_eq!(field("client_ip"), got.len(), "{mode}");
                 assert_eq!(field("client_hash"), got.len(), "{mode}");
+                // Host names reach the modes that keep them (the decoder
+                // leaves them out for the others).
+                assert!(got.iter().any(|e| e["client_host"] == "dsl-7.pool.example.net"), "{mode}");
             }
             _ => {
                 // No address of the log is recoverable from the stream.
@@ -183,6 +186,7 @@ fn ip_privacy_modes() {
                     "drop" => assert_eq!((field("client_ip"), field("client_host"), field("client_hash")), (0, 0, 0)),
                     _ => {
                         assert_eq!(field("client_hash"), 0);
+                        assert!(got.iter().any(|e| e["client_host"] == "pool.example.net"), "{mode}");
                         assert!(got.iter().all(|e| {
                             let ip = e["client_ip"].as_str().unwrap();
                             ip.ends_with("/24") || ip.ends_with("/48")
@@ -191,6 +195,25 @@ fn ip_privacy_modes() {
                 }
             }
         }
+    }
+}
+
+#[test]
+fn the_batch_size_does_not_change_the_stream() {
+    // 3,000 connections: ~10,000 events, in batches of 2,500 by default.
+    let env = Env::new();
+    let log = env.dir.path().join("big.log");
+    std::fs::write(&log, synthetic_log(3_000)).unwrap();
+    let log = log.to_str().unwrap();
+    let out = |args: &[&str]| {
+        let o = events(&env, &[args, &[log]].concat());
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        o.stdout
+    };
+    let default = out(&[]);
+    assert!(ndjson(&default).len() > 2 * 2_500);
+    for size in ["1", "999", "10000", "1000000"] {
+        assert!(out(&["--batch-size", size]) == default, "--batch-size {size}");
     }
 }
 
