@@ -86,9 +86,21 @@ results=$tmp/results
 # run NAME ROUND CMD…: times CMD (wall seconds, peak RSS) and records the
 # event count the command printed (last number before " new events", or its
 # whole stdout for rsyncstats).
+#
+# Every file CMD names (the program, the log, the GeoIP database) is read
+# into the page cache first, untimed. This machine takes cached pages back
+# a few MB every ten seconds although most of its memory is free (`fincore`
+# on the log: 110 → 102 MB within a minute, the GeoIP file likewise), and
+# an `events` run after a 15 s pause read 4–22 MB from disk and took
+# 0.13–0.20 s against 0.127 s for the run right after it. Unwarmed, the
+# first run of each round paid for the rounds' pause, and with BEFORE that
+# was always this build's.
 run() {
-    local name=$1 round=$2 server0=
+    local name=$1 round=$2 server0= arg
     shift 2
+    for arg in "$@"; do
+        if [ -f "$arg" ]; then cat -- "$arg" >/dev/null; fi
+    done
     case $name in pg*) server0=$(server_cpu) ;; esac
     local t0=$EPOCHREALTIME
     /usr/bin/time -f "%e %M %U %S" -o "$tmp/time" "$@" >"$tmp/out" 2>"$tmp/err" || {
