@@ -35,7 +35,8 @@ use crate::time::{Clock, Plausible, TimeZone};
 /// bytes, even with fewer events than `--batch-size`.
 const BATCH_BYTES: usize = 64 << 20;
 
-/// Events per store transaction unless `--batch-size` says otherwise.
+/// Events per store transaction unless the store asks for another number
+/// ([`Sink::batch_events`]) or `--batch-size` says otherwise.
 pub const BATCH_EVENTS: usize = 10_000;
 
 /// … into a store that takes a transaction in parts ([`Sink::part_events`])

@@ -74,7 +74,7 @@ pub struct LineContext {
     /// it, and only a host name without an address is read there (for the
     /// client hash). The name then does not travel with every event to the
     /// store thread to be dropped there: its shared count changed cores
-    /// twice per event (1-3 % of the wall time of `events`).
+    /// twice per event (about 1 % of the CPU time of `events`).
     pub keep_hosts: bool,
 }
 

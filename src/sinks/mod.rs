@@ -238,8 +238,8 @@ pub trait Sink {
     fn part_events(&self) -> Option<usize> {
         None
     }
-    /// `Some(n)`: a store that takes every transaction whole takes best
-    /// batches of `n` events (unless `--batch-size` says otherwise). `None`
+    /// `Some(n)`: a store that takes every transaction whole takes batches
+    /// of `n` events best (unless `--batch-size` says otherwise). `None`
     /// (the default): the engine's [`crate::ingest::BATCH_EVENTS`].
     fn batch_events(&self) -> Option<usize> {
         None

@@ -25,9 +25,11 @@ pub use write::COLUMNS;
 const FLUSH_AT: usize = 1 << 16;
 
 /// Events handed over at a time. The engine's 10,000 (2 MB of events, a
-/// core's whole L2 cache here) took 2-5 % more wall time and CPU time than
-/// 2,500-5,000 in medians of 40-50 alternating runs over the 115 MB
-/// benchmark log; 2,500 came out best in three of three comparisons.
+/// core's whole L2 cache here) took 4-5 % more wall time and 3-5 % more
+/// CPU time than 2,500 in medians of 40-50 alternating runs over the
+/// 115 MB benchmark log, four times; 2,500 came out best in three of those
+/// (1,500, 2,000, 3,000, 4,000 and 5,000 also measured; 4,000 in the
+/// fourth).
 const BATCH_EVENTS: usize = 2_500;
 
 /// The text of the event this many places ahead is asked for
@@ -137,8 +139,9 @@ impl<W: Write + Send> Sink for EventStream<W> {
         &mut self.outbox
     }
 
-    /// [`BATCH_EVENTS`]: nothing is committed, and a batch small enough to
-    /// stay in the cores' caches on its way is written sooner.
+    /// 2,500 (this module's `BATCH_EVENTS`): nothing is committed, and a
+    /// batch small enough to stay in the cores' caches on its way is
+    /// written sooner.
     fn batch_events(&self) -> Option<usize> {
         Some(BATCH_EVENTS)
     }
