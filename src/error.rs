@@ -408,7 +408,7 @@ impl DeliveryError {
 const OUTPUT_EXIT_CODE: u8 = crate::EXIT_INPUT;
 
 /// The exit code of the first library error in the chain that starts at
-/// `e` (an [`Error`] or one of the typed errors it wraps), or `None` when
+/// `e` (an [`enum@Error`] or one of the typed errors it wraps), or `None` when
 /// the chain holds none. A reader that went away (`xferstats report |
 /// head`: a broken pipe anywhere in the chain) is not an error:
 /// [`crate::EXIT_OK`].

@@ -42,7 +42,7 @@ pub const BATCH_EVENTS: usize = 10_000;
 /// … into a store that takes a transaction in parts ([`Sink::part_events`])
 /// in a batch import: memory holds a part, and the daily rollups are
 /// written once per transaction, so larger transactions cost less (the
-/// transaction still ends after [`BATCH_BYTES`] of log).
+/// transaction still ends after `BATCH_BYTES` of log).
 pub const PARTED_BATCH_EVENTS: usize = 500_000;
 
 /// Rejected-line samples kept per input.

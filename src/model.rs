@@ -1,7 +1,7 @@
 //! The event model every format produces and every store consumes.
 //!
 //! Formats turn log lines into [`Event`]s; nothing downstream knows which log a
-//! value came from except through [`Event::source`]. Keeping one model for
+//! value came from except through `Event::source`. Keeping one model for
 //! rsync, SFTP and FTP is what lets a report add up uploads from three
 //! different daemons without special cases.
 //!
@@ -386,8 +386,8 @@ impl Event {
 /// Kept by the hash of the text ([`text_hash`]), the text compared inline
 /// ([`same_bytes`]) rather than by `memcmp`; a name whose hash another
 /// holds takes its place. The names last found by their bytes are also
-/// kept in [`Names::RECENT`] slots by a cheap mix of their length and
-/// first and last bytes ([`recent_slot`]): most lookups end there,
+/// kept in `Names::RECENT` slots by a cheap mix of their length and
+/// first and last bytes (`recent_slot`): most lookups end there,
 /// without hashing the whole text and probing the map.
 #[derive(Debug, Default)]
 pub struct Names {

@@ -2,7 +2,7 @@
 //!
 //! A hook is written as keys and values, the same keys in a configuration
 //! file's `[[hook]]` section and in a `--hook` flag ([`KEYS`] lists them,
-//! [`Hook::set`] reads them both). The payload is a JSON object whose
+//! `Hook::set` reads them both). The payload is a JSON object whose
 //! fields [`FIELDS`] lists; a command gets each field as an `XFERSTATS_*`
 //! variable too ([`env_vars`]), so the two never disagree.
 

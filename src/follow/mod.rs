@@ -17,7 +17,7 @@
 //!   without a newline, and it is closed;
 //! * a file whose content changes under the same descriptor (copytruncate,
 //!   truncate-and-rewrite) is *hunted*: its rotated copies in the same
-//!   directory ([`paths::copy_of`]) are searched for the old content (same fingerprint) and the lines
+//!   directory (`paths::copy_of`) are searched for the old content (same fingerprint) and the lines
 //!   after the last read are read from that copy, then the new content from
 //!   its start;
 //! * compressed rotations (`log.2.gz`) matched by a glob resume from the
@@ -25,7 +25,7 @@
 //! * a rotated copy of a followed name that the follower never held open
 //!   (rotated while it was down, or created and rotated between two of its
 //!   looks) is read from where the ledger left its content, before the
-//!   newer files picked up with it ([`Follower::copy_rules`] says which).
+//!   newer files picked up with it (`Follower::copy_rules` says which).
 //!
 //! Commits: a change wakes the loop (inotify through the `notify` crate, or
 //! a `--poll` tick); what was appended is read and committed at once, but

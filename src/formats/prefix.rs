@@ -258,7 +258,7 @@ impl PrefixParser {
     /// the parse ahead, on the thread that reads the input.
     /// The common line — an RFC 3339 stamp of the cached minute, then
     /// the cached syslog header — goes to offsets without a [`Prefixed`]
-    /// between; any other as [`PrefixParser::parse_here`] parses it.
+    /// between; any other as `PrefixParser::parse_here` parses it.
     #[inline]
     pub fn parse_ahead(&mut self, line: &[u8], clock: &mut Clock) -> Ahead {
         if line.first().is_some_and(u8::is_ascii_digit) && line.get(4) == Some(&b'-') {

@@ -3,7 +3,7 @@
 //! mailed through the system's `sendmail` — instead of printed.
 //!
 //! The numbers are those of `report --by day,user --format json` for the
-//! day: the digest is built by the same grouping ([`super::grouped`]) and
+//! day: the digest is built by the same grouping (`super::grouped`) and
 //! rendered by the same functions as `report`. A receiver that cannot be
 //! reached or answers other than 2xx, or a `sendmail` that fails, is a
 //! [`DeliveryError`] naming the receiver without its secrets (a webhook

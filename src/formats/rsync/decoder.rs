@@ -17,7 +17,7 @@
 //! same pids early on, and its `connect from` would close the saved
 //! connections as interrupted.
 //!
-//! Finished connections are closed in bulk ([`RsyncDecoder::prune`]) once
+//! Finished connections are closed in bulk (`RsyncDecoder::prune`) once
 //! the open ones of all server hosts together reach a threshold, so memory
 //! (and the state saved with every commit) stays flat however many hosts
 //! one log holds.
