@@ -1,9 +1,9 @@
 //! The event model every format produces and every store consumes.
 //!
 //! Formats turn log lines into [`Event`]s; nothing downstream knows which log a
-//! value came from except through `Event::source`. Keeping one model for
-//! rsync, SFTP and FTP is what lets a report add up uploads from three
-//! different daemons without special cases.
+//! value came from except through an event's `source` ([`SourceFormat`]).
+//! Keeping one model for rsync, SFTP and FTP is what lets a report add up
+//! uploads from three different daemons without special cases.
 //!
 //! Times are Unix microseconds in UTC. Byte counts are `u64`.
 

@@ -283,8 +283,8 @@ fn session_id(buf: &mut String, texts: &mut Texts, pid: u32, time: Micros) -> Ar
 
 /// The client host name `host` gives an event of client address `ip`,
 /// unless the event would not keep it ([`LineContext::keep_hosts`]).
-fn host_for(cx: &LineContext, ip: Option<IpAddr>, host: impl FnOnce() -> Option<Arc<str>>) -> Option<Arc<str>> {
-    if cx.keep_hosts || ip.is_none() {
+fn host_for(keep_hosts: bool, ip: Option<IpAddr>, host: impl FnOnce() -> Option<Arc<str>>) -> Option<Arc<str>> {
+    if keep_hosts || ip.is_none() {
         host()
     } else {
         None
@@ -468,7 +468,7 @@ impl RsyncDecoder {
                         protocol: Protocol::Rsync,
                         user: u.clone(),
                         client_ip: s.ip,
-                        client_host: host_for(cx, s.ip, || s.host.clone()),
+                        client_host: host_for(cx.keep_hosts, s.ip, || s.host.clone()),
                         outcome: LoginOutcome::Ok,
                         method: Some(self.password.clone()),
                         session: Some(s.sid.clone()),
@@ -488,7 +488,7 @@ impl RsyncDecoder {
                     protocol: Protocol::Rsync,
                     user: intern(&mut self.names, user.unwrap_or(b"unknown")),
                     client_ip,
-                    client_host: host_for(cx, client_ip, || client_host),
+                    client_host: host_for(cx.keep_hosts, client_ip, || client_host),
                     outcome: if user.is_some() { auth_outcome(reason) } else { LoginOutcome::Failed },
                     method: Some(self.password.clone()),
                     session: sess.map(|s| s.sid.clone()),
@@ -791,12 +791,11 @@ fn file_event(
         (Some(a), _) => client_ip(a),
         (None, s) => s.and_then(|s| s.ip),
     };
-    let host = match (f.host, sess.and_then(|s| s.host.as_ref())) {
-        _ if !keep_hosts && ip.is_some() => None,
+    let host = host_for(keep_hosts, ip, || match (f.host, sess.and_then(|s| s.host.as_ref())) {
         (Some(h), Some(sh)) if same_bytes(sh.as_bytes(), h) => Some(sh.clone()),
         (Some(h), _) => client_host(h),
         (None, sh) => sh.cloned(),
-    };
+    });
     let module = f.module.map(|m| intern(names, m)).or_else(|| sess.and_then(|s| s.module.clone()));
     let (bytes, wire) = match direction {
         Direction::Delete => (0, None),
